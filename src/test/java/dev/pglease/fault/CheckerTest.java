@@ -1,0 +1,219 @@
+package dev.pglease.fault;
+
+import static dev.pglease.fault.Op.Outcome.FAIL;
+import static dev.pglease.fault.Op.Outcome.OK;
+import static dev.pglease.fault.Op.Outcome.UNKNOWN;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The checker on hand-made histories: a clean one passes, each planted violation is named. */
+class CheckerTest {
+  private static final long T0 = 1_700_000_000_000L;
+  private static final long DB0 = T0 * 1000;
+  private final Checker checker = new Checker(new Checker.Config(1000, 200, 500));
+
+  /** Two leaders in turn, A then B after A is killed; writes, reads, DB rows all consistent. */
+  private History clean() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0 + 10, T0 + 15, T0 + 10 + 600);
+    h.acquire("n2", "B", FAIL, null, T0 + 12, T0 + 16, T0 + 612);
+    h.write("n1", "A", OK, 1, T0 + 100, T0 + 105, T0 + 610, 1L);
+    h.renew("n1", "A", OK, 1, T0 + 200, T0 + 204, T0 + 800);
+    h.write("n1", "A", OK, 1, T0 + 300, T0 + 305, T0 + 800, 2L);
+    h.read("A", 1, T0 + 310, T0 + 312, DB0 + 12_000, DB0 + 1_204_000);
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 400, T0 + 400, true, "A", 1L));
+    h.acquire("n2", "B", UNKNOWN, null, T0 + 1000, T0 + 1100, T0 + 1600);
+    h.acquire("n2", "B", OK, 2L, T0 + 1210, T0 + 1215, T0 + 1810);
+    h.write("n2", "B", OK, 2, T0 + 1300, T0 + 1305, T0 + 1810, 3L);
+    h.read("B", 2, T0 + 1400, T0 + 1401, DB0 + 1_212_000, DB0 + 2_212_000);
+    h.setLeaseEvents(List.of(
+        new DbRecords.LeaseEvent(1, "l", 1, "A", null, "acquired", DB0 + 12_000),
+        new DbRecords.LeaseEvent(2, "l", 2, "B", "A", "taken_over", DB0 + 1_212_000)));
+    h.setAccepts(List.of(
+        new DbRecords.Accept(1, "l", 1, "A", 1, DB0 + 102_000),
+        new DbRecords.Accept(2, "l", 1, "A", 2, DB0 + 302_000),
+        new DbRecords.Accept(3, "l", 2, "B", 3, DB0 + 1_302_000)));
+    return h;
+  }
+
+  @Test
+  void cleanHistoryPasses() {
+    CheckReport r = checker.check(clean());
+    assertThat(r.violations()).as(r.render()).isEmpty();
+    assertThat(r.lostAckedAcquires()).isZero();
+    assertThat(r.failoverMs().get(FaultKind.KILL_LEADER)).containsExactly(815L);
+    assertThat(r.table("t")).contains("kill -9 leader").contains("815 ms");
+  }
+
+  @Test
+  void unknownOutcomesAndFailedOpsAreNotClaims() {
+    History h = clean();
+    // an unknown acquire by C with a token someone else holds is no violation: it may not have happened
+    h.acquire("n3", "C", UNKNOWN, 2L, T0 + 1500, T0 + 1600, T0 + 2100);
+    h.renew("n1", "A", FAIL, 1, T0 + 1500, T0 + 1501, T0 + 2100);
+    assertThat(checker.check(h).violations()).isEmpty();
+  }
+
+  @Test
+  void tokenGrantedToTwoHolders() {
+    History h = clean();
+    h.acquire("n3", "C", OK, 2L, T0 + 1500, T0 + 1502, T0 + 2100);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(1)).isTrue();
+    assertThat(r.violations().get(0).invariant()).isIn(1, 2);
+    assertThat(r.render()).contains("FIRST VIOLATION").contains("token 2 granted to B").contains("and to C")
+        .contains("history around");
+    assertThat(r.lostAckedAcquires()).isPositive();
+  }
+
+  @Test
+  void tokenGrantedToTwoHoldersOnlyVisibleInTheDatabase() {
+    History h = clean();
+    List<DbRecords.LeaseEvent> ev = new ArrayList<>(h.leaseEvents());
+    ev.add(new DbRecords.LeaseEvent(3, "l", 2, "C", "B", "taken_over", DB0 + 3_000_000));
+    h.setLeaseEvents(ev);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(1)).isTrue();
+    assertThat(r.render()).contains("evidence: event#3");
+  }
+
+  @Test
+  void lowerTokenAfterACompletedAcquire() {
+    History h = clean();
+    h.acquire("n3", "C", OK, 0L, T0 + 2000, T0 + 2001, T0 + 2600);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(2)).isTrue();
+    assertThat(r.render()).contains("completed before acquire");
+  }
+
+  @Test
+  void concurrentAcquiresMayCompleteInAnyOrder() {
+    History h = new History(T0);
+    // overlapping intervals: token order is not constrained by real time
+    h.acquire("n1", "A", OK, 2L, T0, T0 + 100, T0 + 600);
+    h.acquire("n2", "B", OK, 1L, T0 + 50, T0 + 150, T0 + 650);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(2)).isFalse();
+  }
+
+  @Test
+  void staleRenewAfterATakeoverIsANonMonotonicObservation() {
+    History h = clean();
+    h.renew("n1", "A", OK, 1, T0 + 1250, T0 + 1260, T0 + 1850);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(2)).isTrue();
+    assertThat(r.render()).contains("the highest token decreased");
+  }
+
+  @Test
+  void acceptLogGoingBackwards() {
+    History h = clean();
+    List<DbRecords.Accept> log = new ArrayList<>(h.accepts());
+    log.add(new DbRecords.Accept(4, "l", 1, "A", 4, DB0 + 1_350_000));
+    h.setAccepts(log);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(3)).isTrue();
+    assertThat(r.violates(6)).isTrue(); // and it landed after token 2 was granted
+    assertThat(r.render()).contains("accepted a write with token 1");
+  }
+
+  @Test
+  void duplicateCounterValueIsALostUpdate() {
+    History h = clean();
+    List<DbRecords.Accept> log = new ArrayList<>(h.accepts());
+    log.add(new DbRecords.Accept(4, "l", 2, "B", 3, DB0 + 1_350_000));
+    h.setAccepts(log);
+    assertThat(checker.check(h).violates(3)).isTrue();
+  }
+
+  @Test
+  void writersOwnAcknowledgementsAreCheckedWhenThereIsNoLog() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.write("n1", "A", OK, 2, T0 + 10, T0 + 12, T0 + 600, 5L);
+    h.write("n1", "A", OK, 1, T0 + 20, T0 + 22, T0 + 600, 6L);
+    assertThat(checker.check(h).violates(3)).isTrue();
+  }
+
+  @Test
+  void acknowledgedAcquireLostAfterACrash() {
+    History h = clean();
+    h.acquire("n3", "C", OK, 3L, T0 + 2000, T0 + 2002, T0 + 2600);
+    // the database came back with token 2: the grant of 3 was acknowledged but not durable
+    h.read("B", 2, T0 + 3000, T0 + 3001, DB0 + 1_212_000, DB0 + 3_000_000);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(4)).isTrue();
+    assertThat(r.lostAckedAcquires()).isEqualTo(1);
+    assertThat(r.render()).contains("an acknowledged grant was lost");
+  }
+
+  @Test
+  void acknowledgedWriteMissingFromTheLog() {
+    History h = clean();
+    h.write("n2", "B", OK, 2, T0 + 1400, T0 + 1405, T0 + 1810, 4L);
+    assertThat(checker.check(h).violates(4)).isTrue();
+  }
+
+  @Test
+  void writeStartedAfterTheLocalDeadline() {
+    History h = clean();
+    h.write("n2", "B", FAIL, 2, T0 + 1900, T0 + 1905, T0 + 1810, null);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(5)).isTrue();
+    assertThat(r.render()).contains("90 ms after its local deadline");
+  }
+
+  @Test
+  void overlappingGrantIntervalsOnTheDatabaseClock() {
+    History h = clean();
+    // A's lease was seen to run until +1.5 s, yet B got token 2 at +1.212 s
+    h.read("A", 1, T0 + 900, T0 + 901, DB0 + 12_000, DB0 + 1_500_000);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(6)).isTrue();
+    assertThat(r.render()).contains("overlaps the grant of token 1");
+  }
+
+  @Test
+  void writeAcceptedBeforeItsGrant() {
+    History h = clean();
+    List<DbRecords.Accept> log = new ArrayList<>(h.accepts());
+    log.set(2, new DbRecords.Accept(3, "l", 2, "B", 3, DB0 + 1_100_000));
+    h.setAccepts(log);
+    assertThat(checker.check(h).violates(6)).isTrue();
+  }
+
+  @Test
+  void slowFailoverBreaksLiveness() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.PAUSE_LEADER, "n1", T0 + 100, T0 + 3000, true, "A", 1L));
+    h.acquire("n2", "B", OK, 2L, T0 + 2500, T0 + 2505, T0 + 3100);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(7)).isTrue();
+    assertThat(r.render()).contains("bound 1700 ms");
+  }
+
+  @Test
+  void noFailoverAtAllBreaksLiveness() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 100, T0 + 100, true, "A", 1L));
+    h.read(null, 1, T0 + 5000, T0 + 5001, null, null);
+    assertThat(checker.check(h).violates(7)).isTrue();
+  }
+
+  @Test
+  void overlappingFaultsAreNotMeasured() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 100, T0 + 100, true, "A", 1L));
+    h.addFault(new FaultRecord(0, FaultKind.PG_PAUSE, "postgres", T0 + 200, T0 + 5000, false, null, null));
+    h.acquire("n2", "B", OK, 2L, T0 + 5100, T0 + 5105, T0 + 5600);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(7)).isFalse();
+    assertThat(r.failoverMs()).isEmpty();
+  }
+}

@@ -1,0 +1,34 @@
+package dev.pglease.fault;
+
+/** Every fault the kit can inject. */
+public enum FaultKind {
+  PAUSE_LEADER("pause leader (SIGSTOP > lease)"),
+  PAUSE_NODE("pause node (SIGSTOP < lease)"),
+  PAUSE_IN_FLIGHT("pause leader between request and reply"),
+  KILL_LEADER("kill -9 leader"),
+  STOP_LEADER("SIGTERM leader"),
+  KILL_NODE("kill -9 standby"),
+  PG_PAUSE("pause Postgres cluster"),
+  PG_CRASH("crash Postgres (immediate)"),
+  PG_RESTART("restart Postgres (fast)"),
+  PROXY_BLACKHOLE("blackhole leader connection"),
+  PROXY_LATENCY("latency > lease on leader connection"),
+  PROXY_RESET("reset leader connection mid-statement"),
+  NETNS_PARTITION("nft drop in leader's netns"),
+  TICKER_FAST("ticker rate 2.0 on a node"),
+  TICKER_SLOW("ticker rate 0.5 on a node"),
+  WALL_CLOCK_SKEW("skewed wall clock on a node"),
+  FAILOVER_SYNC("promote synchronous standby"),
+  FAILOVER_ASYNC("promote asynchronous standby (negative control)"),
+  CONTAINER_PAUSE("docker pause Postgres container");
+
+  private final String label;
+
+  FaultKind(String label) {
+    this.label = label;
+  }
+
+  public String label() {
+    return label;
+  }
+}

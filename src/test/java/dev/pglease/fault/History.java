@@ -1,0 +1,109 @@
+package dev.pglease.fault;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A recorded history: the operations nodes reported, the kit's monitor reads, the injected faults, and what the
+ * database says afterwards (lease events and the resource's accept log). Thread-safe for recording.
+ */
+public final class History {
+  private final List<Op> ops = new ArrayList<>();
+  private final List<FaultRecord> faults = new ArrayList<>();
+  private final List<DbRecords.LeaseEvent> leaseEvents = new ArrayList<>();
+  private final List<DbRecords.Accept> accepts = new ArrayList<>();
+  private final long t0;
+  private boolean dbLoaded;
+
+  public History() {
+    this(System.currentTimeMillis());
+  }
+
+  public History(long t0) {
+    this.t0 = t0;
+  }
+
+  public long t0() {
+    return t0;
+  }
+
+  /** Appends an operation, assigning its index. */
+  public synchronized Op add(Op op) {
+    Op indexed = op.withIndex(ops.size());
+    ops.add(indexed);
+    return indexed;
+  }
+
+  public synchronized FaultRecord addFault(FaultRecord fault) {
+    FaultRecord f = new FaultRecord(faults.size(), fault.kind(), fault.target(), fault.startMs(), fault.endMs(),
+        fault.leaderLoss(), fault.leaderHolder(), fault.leaderToken());
+    faults.add(f);
+    return f;
+  }
+
+  public synchronized void healFault(FaultRecord fault, long endMs) {
+    faults.set((int) fault.index(), faults.get((int) fault.index()).healedAt(endMs));
+  }
+
+  public synchronized void setLeaseEvents(List<DbRecords.LeaseEvent> events) {
+    leaseEvents.clear();
+    leaseEvents.addAll(events);
+  }
+
+  public synchronized void addLeaseEvents(List<DbRecords.LeaseEvent> events) {
+    leaseEvents.addAll(events);
+  }
+
+  public synchronized void setAccepts(List<DbRecords.Accept> log) {
+    accepts.clear();
+    accepts.addAll(log);
+    dbLoaded = true;
+  }
+
+  /** Whether the accept log was read back from the database (so a missing acknowledged write is a loss). */
+  public synchronized boolean dbLoaded() {
+    return dbLoaded;
+  }
+
+  public synchronized List<Op> ops() {
+    return Collections.unmodifiableList(new ArrayList<>(ops));
+  }
+
+  public synchronized List<FaultRecord> faults() {
+    return Collections.unmodifiableList(new ArrayList<>(faults));
+  }
+
+  public synchronized List<DbRecords.LeaseEvent> leaseEvents() {
+    return Collections.unmodifiableList(new ArrayList<>(leaseEvents));
+  }
+
+  public synchronized List<DbRecords.Accept> accepts() {
+    return Collections.unmodifiableList(new ArrayList<>(accepts));
+  }
+
+  // ---- convenience builders for hand-made histories ----
+
+  public Op acquire(String node, String holder, Op.Outcome outcome, Long token, long invoke, long complete,
+                    long deadline) {
+    return add(new Op(0, node, holder, Op.Kind.ACQUIRE, outcome, token, invoke, complete, deadline, null, null,
+        null, null));
+  }
+
+  public Op renew(String node, String holder, Op.Outcome outcome, long token, long invoke, long complete,
+                  long deadline) {
+    return add(new Op(0, node, holder, Op.Kind.RENEW, outcome, token, invoke, complete, deadline, null, null, null,
+        null));
+  }
+
+  public Op write(String node, String holder, Op.Outcome outcome, long token, long start, long complete,
+                  long deadline, Long value) {
+    return add(new Op(0, node, holder, Op.Kind.WRITE, outcome, token, start, complete, deadline, value, null, null,
+        null));
+  }
+
+  public Op read(String holder, long token, long invoke, long complete, Long dbFrom, Long dbTo) {
+    return add(new Op(0, "monitor", holder, Op.Kind.READ, Op.Outcome.OK, token, invoke, complete, null, null, dbFrom,
+        dbTo, null));
+  }
+}
