@@ -403,7 +403,17 @@ public final class Checker {
       if (!f.leaderLoss()) {
         continue;
       }
-      long windowEnd = f.startMs() + bound;
+      Op first = null;
+      for (Op g : grants) {
+        if (g.completeMs() >= f.startMs() && (f.leaderToken() == null || g.token() == null
+            || g.token() > f.leaderToken())) {
+          first = g;
+          break;
+        }
+      }
+      // the window runs from the fault to the first new grant (or to the bound): measured only if no other fault
+      // touched it
+      long windowEnd = first == null ? f.startMs() + bound : Math.min(first.completeMs(), f.startMs() + bound);
       boolean clean = true;
       long nextFault = Long.MAX_VALUE;
       for (FaultRecord g : faults) {
@@ -418,14 +428,6 @@ public final class Checker {
           nextFault = Math.min(nextFault, g.startMs());
         }
       }
-      Op first = null;
-      for (Op g : grants) {
-        if (g.completeMs() >= f.startMs() && (f.leaderToken() == null || g.token() == null
-            || g.token() > f.leaderToken())) {
-          first = g;
-          break;
-        }
-      }
       if (first != null && first.completeMs() <= nextFault) {
         long ms = first.completeMs() - f.startMs();
         if (clean) {
@@ -438,7 +440,7 @@ public final class Checker {
         }
       } else if (clean && Math.min(nextFault, lastTime) - f.startMs() > bound) {
         out.add(new Violation(7, "after fault#" + f.index() + " (" + f.kind().label() + ") no new grant within "
-            + bound + " ms", windowEnd, List.of(), List.of(f.render(h.t0()))));
+            + bound + " ms", f.startMs() + bound, List.of(), List.of(f.render(h.t0()))));
       }
     }
   }

@@ -1,0 +1,205 @@
+package dev.pglease.fault;
+
+import dev.pglease.fault.kit.FakeTime;
+import dev.pglease.fault.kit.FaultCluster;
+import dev.pglease.fault.kit.NodeProcess;
+import dev.pglease.fault.kit.PgServer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * A seeded randomized run: one fault at a time, drawn from every kind the machine supports, against a cluster of
+ * 3-5 nodes, until a fault count or a time budget is reached. The same seed replays the same fault schedule
+ * ({@code -Dpglease.fault.seed=N}); timings of the processes themselves of course differ.
+ */
+public final class RandomRun {
+
+  /**
+   * @param seed        random seed (printed)
+   * @param targetFaults stop after this many faults
+   * @param maxMs        or after this long
+   */
+  public record Plan(long seed, int targetFaults, long maxMs) {
+  }
+
+  private final FaultCluster c;
+  private final Plan plan;
+  private final Random rnd;
+  private final long lease;
+  private final List<FaultKind> kinds = new ArrayList<>();
+  private final Map<FaultKind, Integer> weights = new EnumMap<>(FaultKind.class);
+  private final Map<NodeProcess, Double> rates = new java.util.HashMap<>();
+  private final Map<NodeProcess, Long> skews = new java.util.HashMap<>();
+  private int injected;
+
+  public RandomRun(FaultCluster cluster, Plan plan) {
+    this.c = cluster;
+    this.plan = plan;
+    this.rnd = new Random(plan.seed());
+    this.lease = cluster.options() == null ? 1500 : cluster.checkerConfig().leaseDurationMs();
+    weights.put(FaultKind.PAUSE_LEADER, 8);
+    weights.put(FaultKind.PAUSE_NODE, 8);
+    weights.put(FaultKind.PAUSE_IN_FLIGHT, 6);
+    weights.put(FaultKind.KILL_LEADER, 5);
+    weights.put(FaultKind.STOP_LEADER, 4);
+    weights.put(FaultKind.KILL_NODE, 3);
+    weights.put(FaultKind.PG_PAUSE, 6);
+    weights.put(FaultKind.PG_CRASH, 5);
+    weights.put(FaultKind.PG_RESTART, 3);
+    weights.put(FaultKind.PROXY_BLACKHOLE, 6);
+    weights.put(FaultKind.PROXY_LATENCY, 5);
+    weights.put(FaultKind.PROXY_RESET, 8);
+    if (cluster.hasNetns()) {
+      weights.put(FaultKind.NETNS_PARTITION, 5);
+    }
+    weights.put(FaultKind.TICKER_FAST, 2);
+    weights.put(FaultKind.TICKER_SLOW, 2);
+    if (FakeTime.available()) {
+      weights.put(FaultKind.WALL_CLOCK_SKEW, 3);
+    }
+    if (cluster.standby() != null) {
+      weights.put(FaultKind.FAILOVER_SYNC, 1);
+    }
+    kinds.addAll(weights.keySet());
+  }
+
+  /** Seed from -Dpglease.fault.seed, or a fresh one. */
+  public static long seed() {
+    String s = System.getProperty("pglease.fault.seed");
+    return s == null || s.isBlank() ? new Random().nextLong() : Long.parseLong(s.trim());
+  }
+
+  public int injected() {
+    return injected;
+  }
+
+  public CheckReport run() {
+    long startMs = System.currentTimeMillis();
+    System.out.println("fault run: seed=" + plan.seed() + " (replay with -Dpglease.fault.seed=" + plan.seed()
+        + "), nodes=" + c.nodes().size() + ", kinds=" + kinds);
+    if (c.awaitLeader(60_000) == null) {
+      throw new IllegalStateException("no leader at start; node output:\n" + c.node(0).recentOutput());
+    }
+    // every kind once first (in seeded order), then weighted draws
+    List<FaultKind> firstRound = new ArrayList<>(kinds);
+    Collections.shuffle(firstRound, rnd);
+    int total = weights.values().stream().mapToInt(Integer::intValue).sum();
+    while (injected < plan.targetFaults() && System.currentTimeMillis() - startMs < plan.maxMs()) {
+      FaultKind k;
+      if (!firstRound.isEmpty()) {
+        k = firstRound.remove(0);
+      } else {
+        int x = rnd.nextInt(total);
+        k = null;
+        for (FaultKind kind : kinds) {
+          x -= weights.get(kind);
+          if (x < 0) {
+            k = kind;
+            break;
+          }
+        }
+      }
+      inject(k);
+      injected++;
+      if (injected % 50 == 0) {
+        System.out.println("fault run: " + injected + " faults after " + (System.currentTimeMillis() - startMs) / 1000
+            + " s");
+      }
+      settle();
+    }
+    System.out.println("fault run: " + injected + " faults in " + (System.currentTimeMillis() - startMs) / 1000
+        + " s; stopping nodes and checking");
+    return c.finish();
+  }
+
+  private long between(long lo, long hi) {
+    return lo + (long) (rnd.nextDouble() * (hi - lo));
+  }
+
+  private NodeProcess anyNode() {
+    List<NodeProcess> alive = new ArrayList<>();
+    for (NodeProcess n : c.nodes()) {
+      if (n.alive()) {
+        alive.add(n);
+      }
+    }
+    return alive.get(rnd.nextInt(alive.size()));
+  }
+
+  private void inject(FaultKind k) {
+    NodeProcess leader = c.awaitLeader(lease * 3);
+    Long token = c.monitor().token();
+    // draw the random parameters up front so a replay draws the same numbers whatever the timing
+    long hold = between(lease + lease / 5, 2 * lease);
+    long shortHold = between(50, lease * 6 / 10);
+    long pgHold = between(200, 2 * lease);
+    NodeProcess someNode = anyNode();
+    NodeProcess standby = c.someStandby(rnd);
+    double rateDraw = rnd.nextDouble();
+    long skewDraw = between(-300_000, 300_000);
+    boolean needsLeader = switch (k) {
+      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, PROXY_LATENCY, PROXY_RESET ->
+          true;
+      default -> false;
+    };
+    if (needsLeader && leader == null) {
+      c.pause(someNode, shortHold, FaultKind.PAUSE_NODE);
+      return;
+    }
+    switch (k) {
+      case PAUSE_LEADER -> c.pause(leader, hold, FaultKind.PAUSE_LEADER);
+      case PAUSE_NODE -> c.pause(someNode, shortHold, FaultKind.PAUSE_NODE);
+      case PAUSE_IN_FLIGHT -> c.pauseInFlight(leader, hold);
+      case KILL_LEADER -> {
+        c.kill(leader, FaultKind.KILL_LEADER);
+        c.awaitNewLeader(token, c.checkerConfig().livenessBoundMs() + 2000);
+        c.restart(leader);
+      }
+      case STOP_LEADER -> {
+        c.stop(leader);
+        c.awaitNewLeader(token, c.checkerConfig().livenessBoundMs() + 2000);
+        c.restart(leader);
+      }
+      case KILL_NODE -> {
+        NodeProcess n = standby != null ? standby : someNode;
+        c.kill(n, FaultKind.KILL_NODE);
+        c.restart(n);
+      }
+      case PG_PAUSE -> c.pgPause(pgHold);
+      case PG_CRASH -> c.pgCrash(shortHold);
+      case PG_RESTART -> c.pgRestart();
+      case PROXY_BLACKHOLE -> c.blackhole(leader, hold);
+      case PROXY_LATENCY -> c.latency(leader, lease + shortHold, hold + lease);
+      case PROXY_RESET -> c.resetMidStatement(leader);
+      case NETNS_PARTITION -> c.partitionNetns(hold);
+      case TICKER_FAST, TICKER_SLOW -> {
+        NodeProcess n = standby != null ? standby : someNode;
+        double current = rates.getOrDefault(n, 1.0);
+        double rate = current != 1.0 && rateDraw < 0.5 ? 1.0 : (k == FaultKind.TICKER_FAST ? 2.0 : 0.5);
+        if (rate == 1.0) {
+          rate = k == FaultKind.TICKER_FAST ? 1.5 : 0.75;
+        }
+        rates.put(n, rate);
+        c.tickerRate(n, rate);
+      }
+      case WALL_CLOCK_SKEW -> {
+        NodeProcess n = standby != null ? standby : someNode;
+        long skew = skews.containsKey(n) && rateDraw < 0.3 ? 0 : skewDraw;
+        skews.put(n, skew);
+        c.wallClockSkew(n, skew);
+      }
+      case FAILOVER_SYNC -> c.failover(true);
+      default -> throw new IllegalArgumentException(k.name());
+    }
+  }
+
+  /** After a fault: wait for a leader (bounded), then a short random quiet time. */
+  private void settle() {
+    c.awaitLeader(c.checkerConfig().livenessBoundMs() + 3000);
+    PgServer.sleep(between(100, 400));
+  }
+}

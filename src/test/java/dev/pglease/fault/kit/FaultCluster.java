@@ -1,0 +1,590 @@
+package dev.pglease.fault.kit;
+
+import dev.pglease.fault.CheckReport;
+import dev.pglease.fault.Checker;
+import dev.pglease.fault.FaultKind;
+import dev.pglease.fault.FaultRecord;
+import dev.pglease.fault.History;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Consumer;
+
+/**
+ * A Postgres cluster (optionally with a standby), N candidate nodes each behind its own {@link TcpProxy}, the
+ * {@link Monitor}, and the faults, each recorded in the {@link History}. Closing it kills every process it started
+ * (by PID), resumes and stops Postgres, and removes its directories, also after a failed test.
+ */
+public final class FaultCluster implements AutoCloseable {
+
+  /** Replication layout. */
+  public enum Replication {
+    NONE, ASYNC, SYNC
+  }
+
+  /** What a cluster is made of. */
+  public static final class Options {
+    int nodes = 3;
+    String nodeMain = Schemas.nodeCommandAvailable() ? "dev.pglease.cli.Main" : RefNode.class.getName();
+    List<String> extraNodeArgs = new ArrayList<>();
+    Map<Integer, List<String>> perNodeArgs = new LinkedHashMap<>();
+    long leaseMs = 1500;
+    long renewDeadlineMs = 900;
+    long retryMs = 300;
+    long workIntervalMs = 50;
+    long livenessSlackMs = 1500;
+    String work = "fenced-counter";
+    Replication replication = Replication.NONE;
+    Map<String, String> pgSettings = new LinkedHashMap<>();
+    boolean netnsForFirstNode;
+
+    public Options nodes(int n) {
+      nodes = n;
+      return this;
+    }
+
+    public Options nodeMain(String mainClass) {
+      nodeMain = mainClass;
+      return this;
+    }
+
+    public Options refNodes() {
+      return nodeMain(RefNode.class.getName());
+    }
+
+    public Options extraNodeArgs(String... args) {
+      extraNodeArgs.addAll(List.of(args));
+      return this;
+    }
+
+    /** Extra arguments for one node (0-based). */
+    public Options nodeArgs(int node, String... args) {
+      perNodeArgs.computeIfAbsent(node, k -> new ArrayList<>()).addAll(List.of(args));
+      return this;
+    }
+
+    public Options timing(long leaseMs, long renewDeadlineMs, long retryMs) {
+      this.leaseMs = leaseMs;
+      this.renewDeadlineMs = renewDeadlineMs;
+      this.retryMs = retryMs;
+      return this;
+    }
+
+    public Options workInterval(long ms) {
+      workIntervalMs = ms;
+      return this;
+    }
+
+    public Options work(String w) {
+      work = w;
+      return this;
+    }
+
+    public Options livenessSlack(long ms) {
+      livenessSlackMs = ms;
+      return this;
+    }
+
+    public Options replication(Replication r) {
+      replication = r;
+      return this;
+    }
+
+    public Options pg(String key, String value) {
+      pgSettings.put(key, value);
+      return this;
+    }
+
+    public Options netnsForFirstNode(boolean on) {
+      netnsForFirstNode = on;
+      return this;
+    }
+  }
+
+  private final Options o;
+  private final History history = new History();
+  private final Path base;
+  private final Path logDir;
+  private final String schema;
+  private final String lease = "fault-lease";
+  private PgServer primary;
+  private PgServer standby;
+  private int pgSeq;
+  private final List<TcpProxy> proxies = new ArrayList<>();
+  private final List<NodeProcess> nodes = new ArrayList<>();
+  private NetNs netns;
+  private TcpProxy netnsProxy;
+  private Monitor monitor;
+  private final List<AutoCloseable> closeables = new ArrayList<>();
+
+  private FaultCluster(Options o) {
+    this.o = o;
+    this.base = PgServer.newBaseDir();
+    try {
+      this.logDir = Files.createDirectories(Path.of(System.getProperty("pglease.buildDirectory", "target"),
+          "fault-logs", base.getFileName().toString()));
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e);
+    }
+    this.schema = "pglf_" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+  }
+
+  /** Starts everything; on failure, cleans up what was started and rethrows. */
+  public static FaultCluster start(Options o) {
+    FaultCluster c = new FaultCluster(o);
+    try {
+      c.boot();
+      return c;
+    } catch (RuntimeException | Error e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  private Map<String, String> pgSettings(boolean isPrimary) {
+    Map<String, String> m = PgServer.defaults();
+    if (o.replication == Replication.SYNC && isPrimary) {
+      // synchronous_standby_names is set once the standby is attached (see newStandby)
+      m.put("synchronous_commit", "remote_apply");
+    }
+    m.putAll(o.pgSettings);
+    return m;
+  }
+
+  private void boot() {
+    primary = PgServer.init(base, "pg" + (pgSeq++), pgSettings(true));
+    primary.awaitReady(true, Duration.ofSeconds(30));
+    Schemas.prepare(primary.jdbcUrl(), schema);
+    if (o.replication != Replication.NONE) {
+      standby = newStandby();
+    }
+    if (o.netnsForFirstNode) {
+      netns = NetNs.create();
+      netnsProxy = new TcpProxy(netns.hostIp(), "127.0.0.1", primary.port());
+    }
+    for (int i = 0; i < o.nodes; i++) {
+      TcpProxy p = new TcpProxy("127.0.0.1", primary.port());
+      proxies.add(p);
+      boolean inNs = i == 0 && netns != null;
+      String url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
+      NodeProcess.Spec spec = new NodeProcess.Spec(o.nodeMain, nodeArgs(i, url, 1.0), Map.of(), 0,
+          inNs ? netns.name() : null);
+      NodeProcess n = new NodeProcess("n" + (i + 1), spec, history, logDir);
+      nodes.add(n);
+      n.start();
+    }
+    for (NodeProcess n : nodes) {
+      if (!n.awaitStarted(60_000)) {
+        throw new IllegalStateException(n.name() + " did not start: " + n.recentOutput() + "\nstderr in "
+            + logDir);
+      }
+    }
+    monitor = new Monitor(history, primary.jdbcUrl(), schema, lease, 25);
+  }
+
+  private PgServer newStandby() {
+    Map<String, String> s = pgSettings(false);
+    s.put("synchronous_standby_names", "''");
+    s.remove("synchronous_commit");
+    PgServer sb = primary.standby("pg" + (pgSeq++), s);
+    sb.awaitReady(false, Duration.ofSeconds(30));
+    if (o.replication == Replication.SYNC) {
+      primary.alterSystem(Map.of("synchronous_standby_names", "'*'"));
+    }
+    return sb;
+  }
+
+  private String nodeUrl(String host, int port) {
+    long sock = Math.max(3, 3 * o.leaseMs / 1000);
+    return "jdbc:postgresql://" + host + ":" + port + "/postgres?user=postgres&connectTimeout=2&socketTimeout="
+        + sock + "&tcpKeepAlive=true";
+  }
+
+  private List<String> nodeArgs(int i, String url, double tickerRate) {
+    List<String> a = new ArrayList<>(List.of("node", "--jdbc-url", url, "--lease", lease, "--schema", schema,
+        "--lease-duration", o.leaseMs + "ms", "--renew-deadline", o.renewDeadlineMs + "ms", "--retry-period",
+        o.retryMs + "ms", "--work", o.work, "--work-interval", o.workIntervalMs + "ms", "--holder-label",
+        "n" + (i + 1), "--trace"));
+    if (tickerRate != 1.0) {
+      a.addAll(List.of("--ticker-rate", Double.toString(tickerRate)));
+    }
+    a.addAll(o.extraNodeArgs);
+    a.addAll(o.perNodeArgs.getOrDefault(i, List.of()));
+    return a;
+  }
+
+  // ---- accessors ----
+
+  public History history() {
+    return history;
+  }
+
+  public List<NodeProcess> nodes() {
+    return nodes;
+  }
+
+  public NodeProcess node(int i) {
+    return nodes.get(i);
+  }
+
+  public TcpProxy proxy(NodeProcess n) {
+    return proxies.get(nodes.indexOf(n));
+  }
+
+  public PgServer primary() {
+    return primary;
+  }
+
+  public PgServer standby() {
+    return standby;
+  }
+
+  public Monitor monitor() {
+    return monitor;
+  }
+
+  public String schema() {
+    return schema;
+  }
+
+  public Options options() {
+    return o;
+  }
+
+  public Path logDir() {
+    return logDir;
+  }
+
+  public Checker.Config checkerConfig() {
+    return new Checker.Config(o.leaseMs, o.retryMs, o.livenessSlackMs);
+  }
+
+  /** The node that holds the lease according to the last monitor read, if it is alive and not paused. */
+  public NodeProcess leader() {
+    String h = monitor.heldBy();
+    if (h == null) {
+      return null;
+    }
+    for (NodeProcess n : nodes) {
+      if (h.equals(n.holder()) && n.alive() && !n.paused()) {
+        return n;
+      }
+    }
+    return null;
+  }
+
+  public NodeProcess awaitLeader(long timeoutMs) {
+    long until = System.currentTimeMillis() + timeoutMs;
+    while (System.currentTimeMillis() < until) {
+      NodeProcess l = leader();
+      if (l != null) {
+        return l;
+      }
+      PgServer.sleep(20);
+    }
+    return null;
+  }
+
+  /** Waits for a grant with a token above {@code token} (held by a live node); returns the time it was seen. */
+  public long awaitNewLeader(Long token, long timeoutMs) {
+    long until = System.currentTimeMillis() + timeoutMs;
+    while (System.currentTimeMillis() < until) {
+      Long t = monitor.token();
+      if (monitor.heldBy() != null && t != null && (token == null || t > token) && leader() != null) {
+        return System.currentTimeMillis();
+      }
+      PgServer.sleep(10);
+    }
+    return -1;
+  }
+
+  /** Any node other than the leader, or null. */
+  public NodeProcess someStandby(java.util.Random rnd) {
+    NodeProcess l = leader();
+    List<NodeProcess> c = new ArrayList<>();
+    for (NodeProcess n : nodes) {
+      if (n != l && n.alive() && !n.paused()) {
+        c.add(n);
+      }
+    }
+    return c.isEmpty() ? null : c.get(rnd.nextInt(c.size()));
+  }
+
+  // ---- faults: each records a FaultRecord; blocking ones heal before they return ----
+
+  private FaultRecord begin(FaultKind kind, String target, boolean leaderLoss, NodeProcess leader) {
+    return history.addFault(new FaultRecord(0, kind, target, System.currentTimeMillis(), -1, leaderLoss,
+        leader == null ? null : leader.holder(), leader == null ? null : monitor.token()));
+  }
+
+  private FaultRecord end(FaultRecord f) {
+    history.healFault(f, System.currentTimeMillis());
+    return f;
+  }
+
+  /** SIGSTOP a node for {@code holdMs}, then SIGCONT. */
+  public FaultRecord pause(NodeProcess n, long holdMs, FaultKind kind) {
+    boolean isLeader = n == leader();
+    FaultRecord f = begin(kind, n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
+    n.pause();
+    PgServer.sleep(holdMs);
+    n.resume();
+    return end(f);
+  }
+
+  /** Pauses the leader right after its next request reached the server (between request and reply). */
+  public FaultRecord pauseInFlight(NodeProcess n, long holdMs) {
+    TcpProxy p = proxy(n);
+    long pid = n.pid();
+    FaultRecord f = begin(FaultKind.PAUSE_IN_FLIGHT, n.name(), holdMs > o.leaseMs, n);
+    p.onNextRequest(() -> {
+      if (pid == n.pid()) {
+        n.pause();
+      }
+    });
+    long until = System.currentTimeMillis() + Math.max(500, o.retryMs * 3);
+    while (!n.paused() && System.currentTimeMillis() < until) {
+      PgServer.sleep(2);
+    }
+    p.onNextRequest(null);
+    if (!n.paused()) {
+      n.pause(); // no request in time: plain pause
+    }
+    PgServer.sleep(holdMs);
+    n.resume();
+    return end(f);
+  }
+
+  /** kill -9; the node is restarted (new incarnation) by {@link #restart}. */
+  public FaultRecord kill(NodeProcess n, FaultKind kind) {
+    boolean isLeader = n == leader();
+    FaultRecord f = begin(kind, n.name(), isLeader, isLeader ? n : null);
+    n.kill();
+    return end(f);
+  }
+
+  /** SIGTERM: graceful release. */
+  public FaultRecord stop(NodeProcess n) {
+    boolean isLeader = n == leader();
+    FaultRecord f = begin(FaultKind.STOP_LEADER, n.name(), isLeader, isLeader ? n : null);
+    n.stop(10_000);
+    return end(f);
+  }
+
+  public void restart(NodeProcess n) {
+    if (n.alive()) {
+      n.stop(10_000);
+    }
+    n.start();
+    n.awaitStarted(60_000);
+  }
+
+  /** Restarts a node with another ticker rate (a clock running fast or slow); 1.0 puts it back. */
+  public FaultRecord tickerRate(NodeProcess n, double rate) {
+    FaultRecord f = begin(rate > 1 ? FaultKind.TICKER_FAST : FaultKind.TICKER_SLOW, n.name() + " x" + rate,
+        false, null);
+    int i = nodes.indexOf(n);
+    String url = argValue(n.spec().args(), "--jdbc-url");
+    n.stop(10_000);
+    n.spec(n.spec().withArgs(nodeArgs(i, url, rate)));
+    n.start();
+    n.awaitStarted(60_000);
+    return end(f);
+  }
+
+  /** Restarts a node with its wall clock {@code skewMs} off (libfaketime); the ticker is not touched. */
+  public FaultRecord wallClockSkew(NodeProcess n, long skewMs) {
+    FaultRecord f = begin(FaultKind.WALL_CLOCK_SKEW, n.name() + " " + (skewMs >= 0 ? "+" : "") + skewMs + "ms",
+        false, null);
+    n.stop(10_000);
+    n.spec(n.spec().withSkew(skewMs == 0 ? Map.of() : FakeTime.env(skewMs), skewMs));
+    n.start();
+    n.awaitStarted(60_000);
+    return end(f);
+  }
+
+  private static String argValue(List<String> args, String key) {
+    int i = args.indexOf(key);
+    return i < 0 ? null : args.get(i + 1);
+  }
+
+  public FaultRecord pgPause(long holdMs) {
+    FaultRecord f = begin(FaultKind.PG_PAUSE, primary.name(), false, null);
+    primary.pause();
+    PgServer.sleep(holdMs);
+    primary.resume();
+    return end(f);
+  }
+
+  public FaultRecord pgCrash(long downMs) {
+    FaultRecord f = begin(FaultKind.PG_CRASH, primary.name(), false, null);
+    primary.crash();
+    PgServer.sleep(downMs);
+    primary.start();
+    return end(f);
+  }
+
+  public FaultRecord pgRestart() {
+    FaultRecord f = begin(FaultKind.PG_RESTART, primary.name(), false, null);
+    primary.restartFast();
+    return end(f);
+  }
+
+  public FaultRecord blackhole(NodeProcess n, long holdMs) {
+    return connectionFault(n, holdMs, FaultKind.PROXY_BLACKHOLE, p -> p.blackhole(true), p -> {
+      p.blackhole(false);
+      p.resetAll(); // swallowed bytes broke the protocol stream
+    });
+  }
+
+  public FaultRecord latency(NodeProcess n, long latencyMs, long holdMs) {
+    return connectionFault(n, holdMs, FaultKind.PROXY_LATENCY, p -> p.latency(latencyMs), p -> p.latency(0));
+  }
+
+  private FaultRecord connectionFault(NodeProcess n, long holdMs, FaultKind kind, Consumer<TcpProxy> on,
+                                      Consumer<TcpProxy> off) {
+    boolean isLeader = n == leader();
+    FaultRecord f = begin(kind, "proxy:" + n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
+    TcpProxy p = proxy(n);
+    on.accept(p);
+    PgServer.sleep(holdMs);
+    off.accept(p);
+    return end(f);
+  }
+
+  /** Resets the node's connections right after its next request was forwarded. */
+  public FaultRecord resetMidStatement(NodeProcess n) {
+    FaultRecord f = begin(FaultKind.PROXY_RESET, "proxy:" + n.name(), false, null);
+    proxy(n).resetMidStatement();
+    PgServer.sleep(Math.max(200, o.retryMs * 2));
+    proxy(n).onNextRequest(null);
+    return end(f);
+  }
+
+  public boolean hasNetns() {
+    return netns != null;
+  }
+
+  /** nft drop between the namespaced node (n1) and the host for {@code holdMs}. */
+  public FaultRecord partitionNetns(long holdMs) {
+    NodeProcess n = nodes.get(0);
+    boolean isLeader = n == leader();
+    FaultRecord f = begin(FaultKind.NETNS_PARTITION, "netns:" + n.name(), isLeader && holdMs > o.leaseMs,
+        isLeader ? n : null);
+    netns.partition();
+    PgServer.sleep(holdMs);
+    netns.heal();
+    return end(f);
+  }
+
+  /**
+   * Kills the primary (SIGKILL of every server process), promotes the standby, and moves every proxy (a virtual IP)
+   * and the monitor to it. With {@code newStandby}, a fresh standby of the new primary is built.
+   */
+  public FaultRecord failover(boolean newStandby) {
+    Objects.requireNonNull(standby, "no standby");
+    FaultKind kind = o.replication == Replication.SYNC ? FaultKind.FAILOVER_SYNC : FaultKind.FAILOVER_ASYNC;
+    FaultRecord f = begin(kind, primary.name() + "->" + standby.name(), false, null);
+    primary.kill9();
+    PgServer old = primary;
+    standby.resume();
+    standby.promote();
+    primary = standby;
+    standby = null;
+    primary.awaitReady(true, Duration.ofSeconds(30));
+    if (o.replication == Replication.SYNC) {
+      // keep the new primary synchronous once it has a standby again
+      primary.alterSystem(Map.of("synchronous_standby_names", "''"));
+    }
+    for (TcpProxy p : proxies) {
+      p.switchUpstream("127.0.0.1", primary.port());
+    }
+    if (netnsProxy != null) {
+      netnsProxy.switchUpstream("127.0.0.1", primary.port());
+    }
+    monitor.jdbcUrl(primary.jdbcUrl());
+    closeables.add(old);
+    if (newStandby) {
+      standby = newStandby();
+    }
+    return end(f);
+  }
+
+  // ---- end of run ----
+
+  /** Stops every node gracefully, reads the database's own records, and checks the history. */
+  public CheckReport finish() {
+    for (NodeProcess n : nodes) {
+      n.resume();
+    }
+    for (TcpProxy p : proxies) {
+      p.blackhole(false);
+      p.latency(0);
+    }
+    if (netns != null && netns.partitioned()) {
+      netns.heal();
+    }
+    primary.resume();
+    for (NodeProcess n : nodes) {
+      n.stop(15_000);
+    }
+    PgServer.sleep(200);
+    monitor.close();
+    primary.awaitReady(true, Duration.ofSeconds(30));
+    monitor.finalRead(primary.jdbcUrl());
+    monitor.loadDatabaseRecords(primary.jdbcUrl());
+    return new Checker(checkerConfig()).check(history);
+  }
+
+  @Override
+  public void close() {
+    List<Throwable> errors = new ArrayList<>();
+    for (NodeProcess n : nodes) {
+      run(errors, n::close);
+    }
+    if (monitor != null) {
+      run(errors, monitor::close);
+    }
+    for (TcpProxy p : proxies) {
+      run(errors, p::close);
+    }
+    if (netnsProxy != null) {
+      run(errors, netnsProxy::close);
+    }
+    if (netns != null) {
+      run(errors, netns::close);
+    }
+    if (standby != null) {
+      run(errors, standby::close);
+    }
+    if (primary != null) {
+      run(errors, primary::close);
+    }
+    for (AutoCloseable c : closeables) {
+      run(errors, c::close);
+    }
+    PgServer.deleteBase(base);
+    if (!errors.isEmpty()) {
+      IllegalStateException e = new IllegalStateException("cleanup failed");
+      errors.forEach(e::addSuppressed);
+      throw e;
+    }
+  }
+
+  private interface Action {
+    void run() throws Exception;
+  }
+
+  private static void run(List<Throwable> errors, Action a) {
+    try {
+      a.run();
+    } catch (Exception | Error e) {
+      errors.add(e);
+    }
+  }
+}

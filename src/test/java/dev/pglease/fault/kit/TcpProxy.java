@@ -1,0 +1,257 @@
+package dev.pglease.fault.kit;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.Arrays;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * A TCP proxy between one node and the database, with connection faults: blackhole (bytes are swallowed, the
+ * connections stay open), added latency, reset of every connection (RST), and a hook that fires right after the
+ * next request was forwarded (to reset mid-statement, or pause the node between request and reply). The upstream
+ * can be switched (a virtual IP for failover).
+ */
+public final class TcpProxy implements AutoCloseable {
+  private final ServerSocket server;
+  private final Thread acceptor;
+  private final Set<Conn> conns = ConcurrentHashMap.newKeySet();
+  private volatile String upstreamHost;
+  private volatile int upstreamPort;
+  private volatile boolean blackhole;
+  private volatile long latencyMs;
+  private volatile boolean closed;
+  private final AtomicReference<Runnable> onNextRequest = new AtomicReference<>();
+
+  public TcpProxy(String upstreamHost, int upstreamPort) {
+    this("127.0.0.1", upstreamHost, upstreamPort);
+  }
+
+  public TcpProxy(String bindHost, String upstreamHost, int upstreamPort) {
+    this.upstreamHost = upstreamHost;
+    this.upstreamPort = upstreamPort;
+    try {
+      server = new ServerSocket();
+      server.setReuseAddress(true);
+      server.bind(new InetSocketAddress(InetAddress.getByName(bindHost), 0));
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+    acceptor = new Thread(this::acceptLoop, "proxy-accept-" + server.getLocalPort());
+    acceptor.setDaemon(true);
+    acceptor.start();
+  }
+
+  public int port() {
+    return server.getLocalPort();
+  }
+
+  /** Points new connections at another server, and resets the existing ones (as a moved virtual IP would). */
+  public void switchUpstream(String host, int port) {
+    this.upstreamHost = host;
+    this.upstreamPort = port;
+    resetAll();
+  }
+
+  public void blackhole(boolean on) {
+    blackhole = on;
+  }
+
+  public boolean isBlackhole() {
+    return blackhole;
+  }
+
+  public void latency(long ms) {
+    latencyMs = ms;
+  }
+
+  /** RST every open connection. */
+  public void resetAll() {
+    for (Conn c : conns) {
+      c.reset();
+    }
+  }
+
+  /** Runs {@code action} in the forwarding thread right after the next client request reached the server. */
+  public void onNextRequest(Runnable action) {
+    onNextRequest.set(action);
+  }
+
+  /** Resets every connection right after the next request was forwarded: the statement may or may not commit. */
+  public void resetMidStatement() {
+    onNextRequest(this::resetAll);
+  }
+
+  public int openConnections() {
+    return conns.size();
+  }
+
+  private void acceptLoop() {
+    while (!closed) {
+      try {
+        Socket client = server.accept();
+        client.setTcpNoDelay(true);
+        Conn c = new Conn(client);
+        conns.add(c);
+        c.start();
+      } catch (IOException e) {
+        if (!closed) {
+          PgServer.sleep(10);
+        }
+      }
+    }
+  }
+
+  private record Chunk(byte[] data, long dueMs) {
+  }
+
+  private final class Conn {
+    private final Socket client;
+    private volatile Socket upstream;
+    private volatile boolean dead;
+
+    Conn(Socket client) {
+      this.client = client;
+    }
+
+    void start() {
+      Thread t = new Thread(this::run, "proxy-conn-" + client.getPort());
+      t.setDaemon(true);
+      t.start();
+    }
+
+    private void run() {
+      try {
+        // while blackholed, hold new connections without connecting (the client sees a silent server)
+        while (blackhole && !dead && !closed) {
+          drainSilently(client.getInputStream());
+        }
+        Socket up = new Socket();
+        up.setTcpNoDelay(true);
+        up.connect(new InetSocketAddress(upstreamHost, upstreamPort), 3000);
+        upstream = up;
+        if (dead) {
+          reset();
+          return;
+        }
+        Thread back = new Thread(() -> pump(up, client, false), "proxy-down-" + client.getPort());
+        back.setDaemon(true);
+        back.start();
+        pump(client, up, true);
+      } catch (IOException e) {
+        reset();
+      }
+    }
+
+    private void drainSilently(InputStream in) throws IOException {
+      client.setSoTimeout(50);
+      try {
+        byte[] buf = new byte[8192];
+        if (in.read(buf) < 0) {
+          dead = true;
+        }
+      } catch (java.net.SocketTimeoutException ignored) {
+        // keep waiting
+      } finally {
+        client.setSoTimeout(0);
+      }
+    }
+
+    private void pump(Socket from, Socket to, boolean request) {
+      LinkedBlockingQueue<Chunk> queue = new LinkedBlockingQueue<>();
+      Thread writer = new Thread(() -> writeLoop(queue, to, request), "proxy-write-" + client.getPort());
+      writer.setDaemon(true);
+      writer.start();
+      byte[] buf = new byte[16384];
+      try {
+        InputStream in = from.getInputStream();
+        while (!dead) {
+          int n = in.read(buf);
+          if (n < 0) {
+            break;
+          }
+          if (blackhole) {
+            continue;
+          }
+          queue.add(new Chunk(Arrays.copyOf(buf, n), System.currentTimeMillis() + latencyMs));
+        }
+      } catch (IOException ignored) {
+        // connection reset or closed
+      }
+      queue.add(new Chunk(null, 0));
+    }
+
+    private void writeLoop(LinkedBlockingQueue<Chunk> queue, Socket to, boolean request) {
+      try {
+        OutputStream out = to.getOutputStream();
+        while (true) {
+          Chunk c = queue.take();
+          if (c.data() == null) {
+            break;
+          }
+          long wait = c.dueMs() - System.currentTimeMillis();
+          if (wait > 0) {
+            Thread.sleep(wait);
+          }
+          if (blackhole || dead) {
+            continue;
+          }
+          out.write(c.data());
+          out.flush();
+          if (request) {
+            Runnable hook = onNextRequest.getAndSet(null);
+            if (hook != null) {
+              hook.run();
+            }
+          }
+        }
+      } catch (IOException | InterruptedException ignored) {
+        // closed
+      }
+      reset();
+    }
+
+    void reset() {
+      dead = true;
+      hardClose(client);
+      Socket up = upstream;
+      if (up != null) {
+        hardClose(up);
+      }
+      conns.remove(this);
+    }
+
+    private void hardClose(Socket s) {
+      try {
+        if (!s.isClosed()) {
+          s.setSoLinger(true, 0);
+        }
+      } catch (IOException ignored) {
+        // already gone
+      }
+      try {
+        s.close();
+      } catch (IOException ignored) {
+        // already gone
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    try {
+      server.close();
+    } catch (IOException ignored) {
+      // closing
+    }
+    resetAll();
+  }
+}
