@@ -50,9 +50,10 @@ final class ElectionLoop implements AutoCloseable {
         long nextAt;
         volatile Leadership leadership;
         long releaseToken;
-        int failures;
-        String observedHolder;
-        long observedToken;
+        volatile int failures;
+        volatile boolean reachable = true;
+        volatile String observedHolder;
+        volatile long observedToken;
 
         Campaign(String name, LeaderListener listener, Executor callbacks, long now) {
             this.name = name;
@@ -255,6 +256,7 @@ final class ElectionLoop implements AutoCloseable {
             long now = ticker.read();
             synchronized (lock) {
                 c.failures++;
+                c.reachable = false;
                 if (c.phase == Phase.STANDBY) {
                     c.nextAt = timing.errorBackoff(now, c.failures);
                 }
@@ -266,6 +268,7 @@ final class ElectionLoop implements AutoCloseable {
         notify(() -> observer.acquireAttempted(c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent)));
         synchronized (lock) {
             c.failures = 0;
+            c.reachable = true;
             c.observedHolder = answer.holder();
             c.observedToken = answer.token();
             if (!answer.granted()) {
@@ -313,6 +316,7 @@ final class ElectionLoop implements AutoCloseable {
             synchronized (lock) {
                 for (int i = 0; i < due.size(); i++) {
                     Campaign c = due.get(i);
+                    c.reachable = false;
                     if (c.leadership == sentFor.get(i) && c.phase == Phase.LEADER) {
                         c.failures++;
                         c.nextAt = timing.renewRetry(now, c.failures, c.leadership.deadline());
@@ -332,6 +336,7 @@ final class ElectionLoop implements AutoCloseable {
             for (int i = 0; i < due.size(); i++) {
                 Campaign c = due.get(i);
                 Leadership l = sentFor.get(i);
+                c.reachable = true;
                 boolean ok = renewed == null || renewed.contains(c.name);
                 boolean current = c.leadership == l && c.phase == Phase.LEADER && !l.isRevoked();
                 if (!ok) {
@@ -393,6 +398,7 @@ final class ElectionLoop implements AutoCloseable {
             long now = ticker.read();
             synchronized (lock) {
                 c.failures++;
+                c.reachable = false;
                 c.nextAt = timing.errorBackoff(now, c.failures);
             }
             databaseError(c.name, "release", e);

@@ -39,6 +39,41 @@ public final class Elector implements AutoCloseable {
         return l != null && l.isValid() ? Optional.of(l) : Optional.empty();
     }
 
+    /**
+     * What this elector is doing now, for health checks: {@link State#LEADER}, {@link State#STANDBY} (the database
+     * answered its last statement), {@link State#DATABASE_UNREACHABLE} (its last statement failed) or
+     * {@link State#CLOSED}.
+     */
+    public State state() {
+        if (campaign.closed.isDone()) {
+            return State.CLOSED;
+        }
+        if (isLeader()) {
+            return State.LEADER;
+        }
+        return campaign.reachable ? State.STANDBY : State.DATABASE_UNREACHABLE;
+    }
+
+    /**
+     * The holder the database reported at this elector's last acquire attempt, if another process held the lease
+     * then. Empty while this process leads, or when the lease was free or not yet asked about.
+     */
+    public Optional<String> lastSeenLeader() {
+        return isLeader() ? Optional.empty() : Optional.ofNullable(campaign.observedHolder);
+    }
+
+    /** Health of an elector; see {@link #state()}. */
+    public enum State {
+        /** This process holds the lease. */
+        LEADER,
+        /** This process campaigns and the database answers: ready to take over. */
+        STANDBY,
+        /** The last lease statement failed: this process can not take over until the database answers again. */
+        DATABASE_UNREACHABLE,
+        /** The elector was closed. */
+        CLOSED
+    }
+
     /** Waits until this process holds the lease, or the timeout passes. */
     public Optional<Leadership> awaitLeadership(Duration timeout) throws InterruptedException {
         long end = System.nanoTime() + timeout.toNanos();

@@ -275,6 +275,11 @@ public final class PgLease implements AutoCloseable {
         loop.close();
         deadlineTimer.shutdownNow();
         callbackPool.shutdown();
+        try {
+            callbackPool.awaitTermination(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         store.close();
     }
 
