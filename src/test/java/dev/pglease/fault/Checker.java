@@ -432,13 +432,13 @@ public final class Checker {
         long ms = first.completeMs() - f.startMs();
         if (clean) {
           failovers.computeIfAbsent(f.kind(), k -> new ArrayList<>()).add(ms);
-          if (ms > bound) {
+          if (ms > bound && f.kind().livenessBounded()) {
             out.add(new Violation(7, "after fault#" + f.index() + " (" + f.kind().label() + ") the next grant, #"
                 + first.index() + ", came after " + ms + " ms > bound " + bound + " ms", first.completeMs(),
                 List.of(first.index()), List.of(f.render(h.t0()))));
           }
         }
-      } else if (clean && Math.min(nextFault, lastTime) - f.startMs() > bound) {
+      } else if (clean && f.kind().livenessBounded() && Math.min(nextFault, lastTime) - f.startMs() > bound) {
         out.add(new Violation(7, "after fault#" + f.index() + " (" + f.kind().label() + ") no new grant within "
             + bound + " ms", f.startMs() + bound, List.of(), List.of(f.render(h.t0()))));
       }

@@ -31,4 +31,16 @@ public enum FaultKind {
   public String label() {
     return label;
   }
+
+  /**
+   * Whether invariant 7 bounds the failover after this fault when it hits the leader: the leader is gone or
+   * silent (dead, paused, cut off). A slow link is not a dead leader: a renew that arrives late is honoured and
+   * extends the lease from its arrival, so failover times are reported but not bounded.
+   */
+  public boolean livenessBounded() {
+    return switch (this) {
+      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, NETNS_PARTITION -> true;
+      default -> false;
+    };
+  }
 }

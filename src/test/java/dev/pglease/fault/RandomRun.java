@@ -131,7 +131,13 @@ public final class RandomRun {
   }
 
   private void inject(FaultKind k) {
+    c.superviseNodes();
     NodeProcess leader = c.awaitLeader(lease * 3);
+    if (k.livenessBounded() && leader != null) {
+      // a failover needs a candidate: wait for one to be up (restarted JVMs take a moment)
+      c.awaitHealthyStandby(leader, 5_000);
+      leader = c.awaitLeader(lease * 3);
+    }
     Long token = c.monitor().token();
     // draw the random parameters up front so a replay draws the same numbers whatever the timing
     long hold = between(lease + lease / 5, 2 * lease);
@@ -199,7 +205,8 @@ public final class RandomRun {
 
   /** After a fault: wait for a leader (bounded), then a short random quiet time. */
   private void settle() {
+    c.superviseNodes();
     c.awaitLeader(c.checkerConfig().livenessBoundMs() + 3000);
-    PgServer.sleep(between(100, 400));
+    PgServer.sleep(between(50, 250));
   }
 }

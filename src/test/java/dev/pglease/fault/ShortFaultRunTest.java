@@ -17,7 +17,7 @@ class ShortFaultRunTest {
   void shortRandomizedRunKeepsEveryInvariant() {
     assumeTrue(PgServer.available(), "system PostgreSQL 15 binaries not usable here");
     long seed = RandomRun.seed();
-    long budgetMs = Long.getLong("pglease.fault.shortMs", 110_000);
+    long budgetMs = Long.getLong("pglease.fault.shortMs", 90_000);
     int faults = Integer.getInteger("pglease.fault.shortFaults", 60);
     FaultCluster.Options o = new FaultCluster.Options().nodes(3)
         .replication(FaultCluster.Replication.SYNC).netnsForFirstNode(NetNs.available());

@@ -33,11 +33,11 @@ public final class FaultCluster implements AutoCloseable {
     String nodeMain = Schemas.nodeCommandAvailable() ? "dev.pglease.cli.Main" : RefNode.class.getName();
     List<String> extraNodeArgs = new ArrayList<>();
     Map<Integer, List<String>> perNodeArgs = new LinkedHashMap<>();
-    long leaseMs = 1500;
-    long renewDeadlineMs = 900;
-    long retryMs = 300;
+    long leaseMs = 1200;
+    long renewDeadlineMs = 700;
+    long retryMs = 250;
     long workIntervalMs = 50;
-    long livenessSlackMs = 1500;
+    long livenessSlackMs = Long.getLong("pglease.fault.slackMs", 2000);
     String work = "fenced-counter";
     Replication replication = Replication.NONE;
     Map<String, String> pgSettings = new LinkedHashMap<>();
@@ -104,6 +104,13 @@ public final class FaultCluster implements AutoCloseable {
       netnsForFirstNode = on;
       return this;
     }
+
+    @Override
+    public String toString() {
+      return leaseMs + "/" + renewDeadlineMs + "/" + retryMs + " ms (lease/renew deadline/retry), slack "
+          + livenessSlackMs + " ms, " + replication.name().toLowerCase() + " standby"
+          + (netnsForFirstNode ? ", n1 in a netns" : "");
+    }
   }
 
   private final Options o;
@@ -168,9 +175,9 @@ public final class FaultCluster implements AutoCloseable {
       netnsProxy = new TcpProxy(netns.hostIp(), "127.0.0.1", primary.port());
     }
     for (int i = 0; i < o.nodes; i++) {
-      TcpProxy p = new TcpProxy("127.0.0.1", primary.port());
-      proxies.add(p);
       boolean inNs = i == 0 && netns != null;
+      TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", primary.port());
+      proxies.add(p);
       String url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
       NodeProcess.Spec spec = new NodeProcess.Spec(o.nodeMain, nodeArgs(i, url, 1.0), Map.of(), 0,
           inNs ? netns.name() : null);
@@ -184,13 +191,15 @@ public final class FaultCluster implements AutoCloseable {
             + logDir);
       }
     }
-    monitor = new Monitor(history, primary.jdbcUrl(), schema, lease, 25);
+    monitor = new Monitor(history, primary.jdbcUrl(), schema, lease, 40);
   }
 
   private PgServer newStandby() {
     Map<String, String> s = pgSettings(false);
     s.put("synchronous_standby_names", "''");
     s.remove("synchronous_commit");
+    // reconnect to a restarted primary at once: with a synchronous standby, commits wait until it is back
+    s.put("wal_retrieve_retry_interval", "'100ms'");
     PgServer sb = primary.standby("pg" + (pgSeq++), s);
     sb.awaitReady(false, Duration.ofSeconds(30));
     if (o.replication == Replication.SYNC) {
@@ -303,6 +312,46 @@ public final class FaultCluster implements AutoCloseable {
     return -1;
   }
 
+  /**
+   * Restarts nodes that exited on their own (the node command exits when the database is unreachable at start-up,
+   * as a service under a supervisor would), like a supervisor with restart=always.
+   */
+  public void superviseNodes() {
+    for (NodeProcess n : nodes) {
+      if (!n.alive()) {
+        n.start();
+      }
+    }
+  }
+
+  /**
+   * A node other than {@code except} that is up: started, not paused, and talking (a line on stdout within the
+   * last few retry periods: with --trace a standby reports every acquire attempt).
+   */
+  public boolean healthyStandby(NodeProcess except) {
+    long now = System.currentTimeMillis();
+    for (NodeProcess n : nodes) {
+      if (n != except && n.alive() && !n.paused() && n.holder() != null
+          && now - n.lastLineMs() < Math.max(1000, 4 * o.retryMs)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Waits (bounded) until some node other than {@code except} is up, restarting dead ones. */
+  public boolean awaitHealthyStandby(NodeProcess except, long timeoutMs) {
+    long until = System.currentTimeMillis() + timeoutMs;
+    while (System.currentTimeMillis() < until) {
+      superviseNodes();
+      if (healthyStandby(except)) {
+        return true;
+      }
+      PgServer.sleep(50);
+    }
+    return false;
+  }
+
   /** Any node other than the leader, or null. */
   public NodeProcess someStandby(java.util.Random rnd) {
     NodeProcess l = leader();
@@ -317,8 +366,13 @@ public final class FaultCluster implements AutoCloseable {
 
   // ---- faults: each records a FaultRecord; blocking ones heal before they return ----
 
+  /**
+   * Records a fault. It counts as a leader loss (for invariant 7) only if some other node was up and campaigning
+   * when it was injected: with every standby down or still starting, no failover can be expected.
+   */
   private FaultRecord begin(FaultKind kind, String target, boolean leaderLoss, NodeProcess leader) {
-    return history.addFault(new FaultRecord(0, kind, target, System.currentTimeMillis(), -1, leaderLoss,
+    boolean measurable = leaderLoss && healthyStandby(leader);
+    return history.addFault(new FaultRecord(0, kind, target, System.currentTimeMillis(), -1, measurable,
         leader == null ? null : leader.holder(), leader == null ? null : monitor.token()));
   }
 
@@ -376,12 +430,12 @@ public final class FaultCluster implements AutoCloseable {
     return end(f);
   }
 
+  /** Starts a new incarnation of a node (after kill or stop); does not wait for it to come up. */
   public void restart(NodeProcess n) {
     if (n.alive()) {
       n.stop(10_000);
     }
     n.start();
-    n.awaitStarted(60_000);
   }
 
   /** Restarts a node with another ticker rate (a clock running fast or slow); 1.0 puts it back. */
@@ -393,7 +447,6 @@ public final class FaultCluster implements AutoCloseable {
     n.stop(10_000);
     n.spec(n.spec().withArgs(nodeArgs(i, url, rate)));
     n.start();
-    n.awaitStarted(60_000);
     return end(f);
   }
 
@@ -404,7 +457,6 @@ public final class FaultCluster implements AutoCloseable {
     n.stop(10_000);
     n.spec(n.spec().withSkew(skewMs == 0 ? Map.of() : FakeTime.env(skewMs), skewMs));
     n.start();
-    n.awaitStarted(60_000);
     return end(f);
   }
 
@@ -504,9 +556,6 @@ public final class FaultCluster implements AutoCloseable {
     for (TcpProxy p : proxies) {
       p.switchUpstream("127.0.0.1", primary.port());
     }
-    if (netnsProxy != null) {
-      netnsProxy.switchUpstream("127.0.0.1", primary.port());
-    }
     monitor.jdbcUrl(primary.jdbcUrl());
     closeables.add(old);
     if (newStandby) {
@@ -538,7 +587,29 @@ public final class FaultCluster implements AutoCloseable {
     primary.awaitReady(true, Duration.ofSeconds(30));
     monitor.finalRead(primary.jdbcUrl());
     monitor.loadDatabaseRecords(primary.jdbcUrl());
-    return new Checker(checkerConfig()).check(history);
+    CheckReport report = new Checker(checkerConfig()).check(history);
+    dumpHistory();
+    return report;
+  }
+
+  /** Writes the whole history (operations, faults, database rows) to the run's log directory. */
+  public Path dumpHistory() {
+    Path file = logDir.resolve("history.txt");
+    StringBuilder sb = new StringBuilder();
+    long t0 = history.t0();
+    for (FaultRecord f : history.faults()) {
+      sb.append(f.render(t0)).append('\n');
+    }
+    history.ops().stream().sorted(java.util.Comparator.comparingLong(dev.pglease.fault.Op::completeMs))
+        .forEach(op -> sb.append(op.render(t0)).append('\n'));
+    history.leaseEvents().forEach(e -> sb.append(e.render()).append('\n'));
+    history.accepts().forEach(a -> sb.append(a.render()).append('\n'));
+    try {
+      Files.writeString(file, sb);
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e);
+    }
+    return file;
   }
 
   @Override
@@ -552,9 +623,6 @@ public final class FaultCluster implements AutoCloseable {
     }
     for (TcpProxy p : proxies) {
       run(errors, p::close);
-    }
-    if (netnsProxy != null) {
-      run(errors, netnsProxy::close);
     }
     if (netns != null) {
       run(errors, netns::close);

@@ -85,8 +85,7 @@ public final class PgServer implements AutoCloseable {
     m.put("listen_addresses", "'*'");
     m.put("shared_buffers", "'16MB'");
     m.put("max_connections", "60");
-    m.put("fsync", "off"); // the machine does not crash, only the server processes: page cache survives
-    m.put("full_page_writes", "off");
+    m.put("fsync", "on"); // pglease refuses fsync=off
     m.put("logging_collector", "off");
     m.put("log_min_messages", "warning");
     m.put("log_line_prefix", "'%m [%p] '");

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Long fault run (soak): 1,000+ injected faults against pglease nodes, then the history checker.
+# Usage: scripts/soak.sh [seed] [faults] [minutes] [nodes]
+# Needs: system PostgreSQL 15 binaries (/usr/lib/postgresql/15/bin), root (runuser -u postgres),
+# optional: nftables + iproute2 (netns partitions), faketime (skewed wall clocks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEED="${1:-${PGLEASE_FAULT_SEED:-$RANDOM$RANDOM}}"
+FAULTS="${2:-1000}"
+MINUTES="${3:-80}"
+NODES="${4:-4}"
+echo "soak: seed=$SEED faults=$FAULTS budget=${MINUTES}min nodes=$NODES"
+./mvnw -q -Psoak test -Dtest='dev.pglease.fault.LongFaultRunTest' -Dsurefire.failIfNoSpecifiedTests=false \
+  -Dpglease.fault.seed="$SEED" -Dpglease.fault.longFaults="$FAULTS" \
+  -Dpglease.fault.longMs="$((MINUTES * 60000))" -Dpglease.fault.nodes="$NODES" || status=$?
+cat target/fault-logs/long-run-table.txt 2>/dev/null | sed -n '1,40p'
+exit "${status:-0}"
