@@ -24,6 +24,10 @@ public final class CheckReport {
     this.failoverMs = Checker.sorted(failoverMs);
   }
 
+  public History history() {
+    return history;
+  }
+
   public List<Violation> violations() {
     return violations;
   }

@@ -34,7 +34,7 @@ class LongFaultRunTest {
       CheckReport r = run.run();
       long minutes = (System.currentTimeMillis() - started) / 60_000;
       String table = r.table("long fault run, seed " + seed + ", " + nodes + " nodes, " + run.injected()
-          + " faults, " + minutes + " min, lease " + o.toString());
+          + " faults, " + minutes + " min\ntiming: " + c.describeTiming());
       System.out.println(table);
       System.out.println(r.render());
       Path out = Path.of(System.getProperty("pglease.buildDirectory", "target"), "fault-logs",

@@ -79,7 +79,7 @@ public final class RandomRun {
 
   public CheckReport run() {
     long startMs = System.currentTimeMillis();
-    System.out.println("fault run: seed=" + plan.seed() + " (replay with -Dpglease.fault.seed=" + plan.seed()
+    progress("fault run: seed=" + plan.seed() + " (replay with -Dpglease.fault.seed=" + plan.seed()
         + "), nodes=" + c.nodes().size() + ", kinds=" + kinds);
     if (c.awaitLeader(60_000) == null) {
       throw new IllegalStateException("no leader at start; node output:\n" + c.node(0).recentOutput());
@@ -105,15 +105,26 @@ public final class RandomRun {
       }
       inject(k);
       injected++;
-      if (injected % 50 == 0) {
-        System.out.println("fault run: " + injected + " faults after " + (System.currentTimeMillis() - startMs) / 1000
-            + " s");
+      if (injected % 25 == 0) {
+        progress("fault run: " + injected + " faults after " + (System.currentTimeMillis() - startMs) / 1000
+            + " s, " + c.history().ops().size() + " operations");
       }
       settle();
     }
     System.out.println("fault run: " + injected + " faults in " + (System.currentTimeMillis() - startMs) / 1000
         + " s; stopping nodes and checking");
     return c.finish();
+  }
+
+  /** Progress on stdout and in the run's log directory (surefire buffers test output). */
+  private void progress(String line) {
+    System.out.println(line);
+    try {
+      java.nio.file.Files.writeString(c.logDir().resolve("progress.txt"), java.time.Instant.now() + " " + line
+          + "\n", java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    } catch (java.io.IOException ignored) {
+      // progress is informational
+    }
   }
 
   private long between(long lo, long hi) {

@@ -24,7 +24,8 @@ class ShortFaultRunTest {
     try (FaultCluster c = FaultCluster.start(o)) {
       RandomRun run = new RandomRun(c, new RandomRun.Plan(seed, faults, budgetMs));
       CheckReport r = run.run();
-      String table = r.table("short fault run, seed " + seed + ", " + c.nodes().size() + " nodes");
+      String table = r.table("short fault run, seed " + seed + ", " + c.nodes().size() + " nodes\ntiming: "
+          + c.describeTiming());
       System.out.println(table);
       System.out.println(r.render());
       assertThat(r.violations()).as("seed " + seed + "\n" + r.render()).isEmpty();
