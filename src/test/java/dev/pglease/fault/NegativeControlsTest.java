@@ -31,7 +31,8 @@ class NegativeControlsTest {
   /** Pause the leader while it is between its validity check and its write, several times. */
   private static CheckReport pauseLeadersMidWrite(FaultCluster c, int rounds) {
     for (int i = 0; i < rounds; i++) {
-      NodeProcess l = c.awaitLeader(20_000);
+      c.superviseNodes();
+      NodeProcess l = c.awaitLeader(60_000);
       assertThat(l).as("a leader").isNotNull();
       PgServer.sleep(200);
       c.pause(l, 2_500, FaultKind.PAUSE_LEADER);
@@ -74,7 +75,8 @@ class NegativeControlsTest {
         .pg("autovacuum", "off").pg("checkpoint_timeout", "'1h'");
     try (FaultCluster c = FaultCluster.start(o)) {
       for (int round = 0; round < 3; round++) {
-        NodeProcess l = c.awaitLeader(20_000);
+        c.superviseNodes();
+        NodeProcess l = c.awaitLeader(60_000);
         assertThat(l).isNotNull();
         Long token = c.monitor().token();
         c.kill(l, FaultKind.KILL_LEADER);
@@ -102,7 +104,8 @@ class NegativeControlsTest {
         .pg("bgwriter_lru_maxpages", "0").pg("autovacuum", "off").pg("checkpoint_timeout", "'1h'");
     try (FaultCluster c = FaultCluster.start(o)) {
       for (int round = 0; round < 3; round++) {
-        NodeProcess l = c.awaitLeader(20_000);
+        c.superviseNodes();
+        NodeProcess l = c.awaitLeader(60_000);
         assertThat(l).isNotNull();
         Long token = c.monitor().token();
         c.kill(l, FaultKind.KILL_LEADER);
@@ -129,7 +132,7 @@ class NegativeControlsTest {
     assertThat(l).isNotNull();
     PgServer.sleep(1500); // the standby replays the current grant
     Long token = c.monitor().token();
-    c.standby().pause();
+    c.replicationProxy().blackhole(true); // the standby hears nothing more
     c.kill(l, FaultKind.KILL_LEADER);
     long seen = c.awaitNewLeader(token, 8_000);
     PgServer.sleep(seen > 0 ? 500 : 0); // with an asynchronous standby: acknowledged, a few writes too

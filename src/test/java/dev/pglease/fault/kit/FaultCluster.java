@@ -42,6 +42,19 @@ public final class FaultCluster implements AutoCloseable {
     Replication replication = Replication.NONE;
     Map<String, String> pgSettings = new LinkedHashMap<>();
     boolean netnsForFirstNode;
+    String externalHost;
+    int externalPort;
+    String externalUser;
+    String externalPassword;
+
+    /** Use a database the kit did not start (e.g. a Testcontainers container): no Postgres faults. */
+    public Options external(String host, int port, String user, String password) {
+      externalHost = host;
+      externalPort = port;
+      externalUser = user;
+      externalPassword = password;
+      return this;
+    }
 
     public Options nodes(int n) {
       nodes = n;
@@ -167,20 +180,40 @@ public final class FaultCluster implements AutoCloseable {
     return m;
   }
 
+  private String dbHost() {
+    return o.externalHost != null ? o.externalHost : "127.0.0.1";
+  }
+
+  private int dbPort() {
+    return o.externalHost != null ? o.externalPort : primary.port();
+  }
+
+  /** JDBC URL of the current primary, straight (not through a proxy). */
+  public String dbUrl() {
+    return o.externalHost != null ? externalUrl(o.externalHost, o.externalPort) : primary.jdbcUrl();
+  }
+
+  private String externalUrl(String host, int port) {
+    return "jdbc:postgresql://" + host + ":" + port + "/postgres?user=" + o.externalUser + "&password="
+        + o.externalPassword + "&connectTimeout=10&socketTimeout=10";
+  }
+
   private void boot() {
-    primary = PgServer.init(base, "pg" + (pgSeq++), pgSettings(true));
-    primary.awaitReady(true, Duration.ofSeconds(30));
-    Schemas.prepare(primary.jdbcUrl(), schema);
+    if (o.externalHost == null) {
+      primary = PgServer.init(base, "pg" + (pgSeq++), pgSettings(true));
+      primary.awaitReady(true, Duration.ofSeconds(30));
+    }
+    Schemas.prepare(dbUrl(), schema);
     if (o.replication != Replication.NONE) {
       standby = newStandby();
     }
     if (o.netnsForFirstNode) {
       netns = NetNs.create();
-      netnsProxy = new TcpProxy(netns.hostIp(), "127.0.0.1", primary.port());
+      netnsProxy = new TcpProxy(netns.hostIp(), dbHost(), dbPort());
     }
     for (int i = 0; i < o.nodes; i++) {
       boolean inNs = i == 0 && netns != null;
-      TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", primary.port());
+      TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", dbHost(), dbPort());
       proxies.add(p);
       String url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
       NodeProcess.Spec spec = new NodeProcess.Spec(o.nodeMain, nodeArgs(i, url, 1.0), Map.of(), 0,
@@ -190,12 +223,12 @@ public final class FaultCluster implements AutoCloseable {
       n.start();
     }
     for (NodeProcess n : nodes) {
-      if (!n.awaitStarted(60_000)) {
+      if (!n.awaitStarted(180_000)) {
         throw new IllegalStateException(n.name() + " did not start: " + n.recentOutput() + "\nstderr in "
             + logDir);
       }
     }
-    monitor = new Monitor(history, primary.jdbcUrl(), schema, lease, 40);
+    monitor = new Monitor(history, dbUrl(), schema, lease, 40);
     Thread loadSampler = new Thread(() -> {
       while (!closed) {
         sampleLoad();
@@ -206,13 +239,24 @@ public final class FaultCluster implements AutoCloseable {
     loadSampler.start();
   }
 
+  private TcpProxy replicationProxy;
+
+  /** The proxy the standby replicates through (blackhole it to cut replication off). */
+  public TcpProxy replicationProxy() {
+    return replicationProxy;
+  }
+
   private PgServer newStandby() {
+    if (replicationProxy != null) {
+      replicationProxy.close();
+    }
+    replicationProxy = new TcpProxy("127.0.0.1", primary.port());
     Map<String, String> s = pgSettings(false);
     s.put("synchronous_standby_names", "''");
     s.remove("synchronous_commit");
     // reconnect to a restarted primary at once: with a synchronous standby, commits wait until it is back
     s.put("wal_retrieve_retry_interval", "'100ms'");
-    PgServer sb = primary.standby("pg" + (pgSeq++), s);
+    PgServer sb = primary.standby("pg" + (pgSeq++), s, replicationProxy.port());
     sb.awaitReady(false, Duration.ofSeconds(30));
     if (o.replication == Replication.SYNC) {
       primary.alterSystem(Map.of("synchronous_standby_names", "'*'"));
@@ -222,7 +266,8 @@ public final class FaultCluster implements AutoCloseable {
 
   private String nodeUrl(String host, int port) {
     long sock = Math.max(5, 3 * o.leaseMs / 1000);
-    return "jdbc:postgresql://" + host + ":" + port + "/postgres?user=postgres&connectTimeout=10&socketTimeout="
+    String user = o.externalHost != null ? o.externalUser + "&password=" + o.externalPassword : "postgres";
+    return "jdbc:postgresql://" + host + ":" + port + "/postgres?user=" + user + "&connectTimeout=10&socketTimeout="
         + sock + "&tcpKeepAlive=true";
   }
 
@@ -510,6 +555,15 @@ public final class FaultCluster implements AutoCloseable {
     return i < 0 ? null : args.get(i + 1);
   }
 
+  /** A fault injected by the caller (e.g. docker pause of a container): inject, hold, heal, recorded. */
+  public FaultRecord custom(FaultKind kind, String target, Runnable inject, long holdMs, Runnable heal) {
+    FaultRecord f = begin(kind, target, false, null);
+    inject.run();
+    PgServer.sleep(holdMs);
+    heal.run();
+    return end(f);
+  }
+
   public FaultRecord pgPause(long holdMs) {
     FaultRecord f = begin(FaultKind.PG_PAUSE, primary.name(), false, null);
     primary.pause();
@@ -623,15 +677,19 @@ public final class FaultCluster implements AutoCloseable {
     if (netns != null && netns.partitioned()) {
       netns.heal();
     }
-    primary.resume();
+    if (primary != null) {
+      primary.resume();
+    }
     for (NodeProcess n : nodes) {
       n.stop(15_000);
     }
     PgServer.sleep(200);
     monitor.close();
-    primary.awaitReady(true, Duration.ofSeconds(30));
-    monitor.finalRead(primary.jdbcUrl());
-    monitor.loadDatabaseRecords(primary.jdbcUrl());
+    if (primary != null) {
+      primary.awaitReady(true, Duration.ofSeconds(30));
+    }
+    monitor.finalRead(dbUrl());
+    monitor.loadDatabaseRecords(dbUrl());
     CheckReport report = new Checker(checkerConfig()).check(history);
     dumpHistory();
     return report;
@@ -688,6 +746,9 @@ public final class FaultCluster implements AutoCloseable {
     }
     if (netns != null) {
       run(errors, netns::close);
+    }
+    if (replicationProxy != null) {
+      run(errors, replicationProxy::close);
     }
     if (standby != null) {
       run(errors, standby::close);

@@ -109,6 +109,14 @@ public final class PgServer implements AutoCloseable {
 
   /** A streaming standby of this server ({@code pg_basebackup -R}), started. */
   public PgServer standby(String standbyName, Map<String, String> settings) {
+    return standby(standbyName, settings, port);
+  }
+
+  /**
+   * A streaming standby that replicates through {@code replicationPort} (e.g. a {@link TcpProxy} in front of this
+   * server, to cut replication off without touching either server).
+   */
+  public PgServer standby(String standbyName, Map<String, String> settings, int replicationPort) {
     int sport = Procs.freePort();
     Path dir = dataDir.getParent().resolve(standbyName);
     pgRun(BIN.resolve("pg_basebackup").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port), "-U",
@@ -116,7 +124,8 @@ public final class PgServer implements AutoCloseable {
         "-d", "application_name=" + standbyName);
     PgServer s = new PgServer(standbyName, dir, sport);
     Map<String, String> m = new LinkedHashMap<>(settings);
-    m.remove("synchronous_standby_names");
+    m.put("primary_conninfo", "'host=127.0.0.1 port=" + replicationPort + " user=postgres application_name="
+        + standbyName + "'");
     s.configure(m);
     s.start();
     return s;
