@@ -199,6 +199,16 @@ final class ElectionLoop implements AutoCloseable {
                     toAcquire.add(c);
                 }
             }
+            if (!toRenew.isEmpty()) {
+                // Every other lease held rides along in the same statement, so all of a node's leases converge on
+                // one renew statement per retry period however their grants were spread in time. Renewing early is
+                // safe: the new deadline counts from this statement's send time.
+                for (Campaign c : campaigns.values()) {
+                    if (c.phase == Phase.LEADER && c.releaseToken == 0 && c.nextAt - now > 0) {
+                        toRenew.add(c);
+                    }
+                }
+            }
         }
         for (Campaign c : toRelease) {
             release(c);

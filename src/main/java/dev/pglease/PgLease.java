@@ -72,7 +72,7 @@ public final class PgLease implements AutoCloseable {
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
-        this.notifications = new NotificationListener(dataSource, sql, loop, config.retryPeriod(),
+        this.notifications = new NotificationListener(dataSource, sql, loop, config.leaseDuration(),
                 config.renewDeadline().plusMillis(100));
     }
 
