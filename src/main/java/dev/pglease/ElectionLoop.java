@@ -216,8 +216,11 @@ final class ElectionLoop implements AutoCloseable {
         if (!toRenew.isEmpty()) {
             renew(toRenew);
         }
+        // Acquire attempts get at most half a retry period per turn: a node campaigning for thousands of leases
+        // must not hold back the renewals of the leases it already has (they come first in the next turn).
+        long acquireUntil = ticker.read() + timing.retryPeriodNanos() / 2;
         for (Campaign c : toAcquire) {
-            if (stopped) {
+            if (stopped || ticker.read() - acquireUntil > 0) {
                 break;
             }
             acquire(c);

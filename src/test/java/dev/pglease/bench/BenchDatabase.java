@@ -179,7 +179,8 @@ public final class BenchDatabase implements AutoCloseable {
         }
         String escaped = fragment.replace("'", "''");
         for (Object[] row : query("SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, rows FROM pg_stat_statements "
-                + "WHERE query LIKE '%" + escaped + "%' ORDER BY calls DESC")) {
+                + "WHERE query LIKE '%" + escaped + "%' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                + "ORDER BY calls DESC")) {
             out.merge(label((String) row[0]), new long[] {((Number) row[1]).longValue(), ((Number) row[2]).longValue()},
                     (a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
         }

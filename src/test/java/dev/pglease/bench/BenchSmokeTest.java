@@ -40,6 +40,8 @@ class BenchSmokeTest {
         assertThat(f.get("scale.when.nodes.2.rate")).as("batch renewals, WHEN triggers").isPositive();
         assertThat(f.get("soak.renewals")).as("renewals during the run at 500 ms leases").isPositive();
         assertThat(f.get("soak.leaderChanges")).as("leader changes at 500 ms leases").isNotNull();
-        assertThat(report.markdown()).contains("## Targets");
+        assertThat(f.get("side.fenced.p50")).as("interleaved fenced write").isPositive();
+        assertThat(f.get("side.shedlock.p50")).as("interleaved ShedLock round trip").isPositive();
+        assertThat(report.markdown()).contains("## Targets").contains("pg_prepared_statements");
     }
 }

@@ -32,6 +32,7 @@ public final class FullRun {
         List<JmhLauncher.Row> jmh;
         List<Harness.Section> sections;
         String pgVersion;
+        String profile;
         try (BenchDatabase db = BenchDatabase.start()) {
             pgVersion = (String) db.query("SELECT version()").get(0)[0];
             jmh = JmhLauncher.run(db.jdbcUrl(), full, ".*");
@@ -44,6 +45,7 @@ public final class FullRun {
             for (Harness.Section s : sections) {
                 figures.putAll(s.figures());
             }
+            profile = HotPathProfile.run(db, full ? 2000 : 20, full ? 10_000 : 100);
         }
         String loadAfter = loadAverage();
         md.append("## Machine and run\n\n")
@@ -63,6 +65,7 @@ public final class FullRun {
                 .append(" |\n\n");
         md.append("## Per-call costs (JMH, SampleTime, every call timed)\n\n").append(JmhLauncher.table(jmh)).append('\n');
         md.append(Harness.render(sections));
+        md.append("### Hot-path profile\n\n").append(profile).append('\n');
         md.append("## Targets\n\n").append(targets(figures)).append('\n');
         Files.createDirectories(outputDirectory);
         Path file = outputDirectory.resolve(full ? "performance-full.md" : "performance-smoke.md");
@@ -76,12 +79,17 @@ public final class FullRun {
         rows.add(row("renew p50 through the library", "≤ 0.5 ms", ms(renew), renew <= 0.5));
         double acquire = f.getOrDefault("jmh.acquireGranted.p50", Double.NaN) / 1000;
         rows.add(row("acquire p50 through the library", "≤ 1 ms", ms(acquire), acquire <= 1));
+        double side50 = f.getOrDefault("side.fenced.p50", Double.NaN) / f.getOrDefault("side.plain.p50", Double.NaN);
+        rows.add(row("fenced write / plain write, p50 (interleaved)", "≤ 1.3×",
+                String.format(Locale.ROOT, "%.2f×", side50), side50 <= 1.3));
+        double side99 = f.getOrDefault("side.fenced.p99", Double.NaN) / f.getOrDefault("side.plain.p99", Double.NaN);
+        rows.add(row("fenced write / plain write, p99 (interleaved)", "≤ 1.3×",
+                String.format(Locale.ROOT, "%.2f×", side99), side99 <= 1.3));
         double ratio50 = f.getOrDefault("jmh.fencedWrite.p50", Double.NaN) / f.getOrDefault("jmh.plainWrite.p50", Double.NaN);
-        rows.add(row("fenced write / plain write (p50)", "≤ 1.3×", String.format(Locale.ROOT, "%.2f×", ratio50),
-                ratio50 <= 1.3));
-        double ratio99 = f.getOrDefault("jmh.fencedWrite.p99", Double.NaN) / f.getOrDefault("jmh.plainWrite.p99", Double.NaN);
-        rows.add(row("fenced write / plain write (p99)", "≤ 1.3×", String.format(Locale.ROOT, "%.2f×", ratio99),
-                ratio99 <= 1.3));
+        rows.add(row("fenced write / plain write, p50 (JMH, run one after the other)", "≤ 1.3×",
+                String.format(Locale.ROOT, "%.2f×", ratio50), ratio50 <= 1.3));
+        double sideRenew = f.getOrDefault("side.renew.p50", Double.NaN);
+        rows.add(row("renew p50 (interleaved run)", "≤ 0.5 ms", ms(sideRenew), sideRenew <= 0.5));
         double handoff = f.getOrDefault("handoff.db.p99", Double.NaN);
         rows.add(row("graceful handoff p99, release → grant (DB clock)", "≤ 20 ms", ms(handoff), handoff <= 20));
         double handoffClient = f.getOrDefault("handoff.client.p99", Double.NaN);

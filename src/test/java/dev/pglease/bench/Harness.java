@@ -387,6 +387,7 @@ public final class Harness {
         }
         int elected = 0;
         int revoked = 0;
+        Map<String, Integer> reasons = new java.util.TreeMap<>();
         List<Double> renewMs = new ArrayList<>();
         long renewOk = 0;
         long renewOther = 0;
@@ -400,6 +401,7 @@ public final class Harness {
                     elected++;
                 } else if ("revoked".equals(ev)) {
                     revoked++;
+                    reasons.merge(String.valueOf(e.get("reason")), 1, Integer::sum);
                 } else if ("renew".equals(ev)) {
                     if ("ok".equals(e.get("result"))) {
                         renewOk++;
@@ -419,12 +421,19 @@ public final class Harness {
                 + String.format(Locale.ROOT, "| %.1f min, %d nodes, 500 ms / 300 ms / 100 ms | %d | %d | %d | %d | %d | %s | %s | %s |%n",
                 elapsed / 60e9, sizes.soakNodes(), changes, elected, revoked, renewOk, renewOther, Stats.f(r.p50()), Stats.f(r.p99()),
                 Stats.f(r.max()));
+        String md2 = md;
+        if (!reasons.isEmpty()) {
+            StringBuilder sb = new StringBuilder(md).append("\nStep-down reasons: ");
+            reasons.forEach((k, v) -> sb.append('"').append(k).append("\" × ").append(v).append("; "));
+            md2 = sb.append('\n').toString();
+        }
+        md2 += "\nLoad average while it ran (1/5/15 min), at the end: " + loadAverage() + ".\n";
         Map<String, Double> fig = new LinkedHashMap<>();
         fig.put("soak.minutes", elapsed / 60e9);
         fig.put("soak.leaderChanges", (double) changes);
         fig.put("soak.renewals", (double) renewOk);
         fig.put("soak.renew.p99", r.p99());
-        return new Section("500 ms leases, long run", md, fig);
+        return new Section("500 ms leases, long run", md2, fig);
     }
 
     // ================================================================ idle standbys
@@ -720,29 +729,173 @@ public final class Harness {
                 md.toString(), fig);
     }
 
+    // ================================================================ side by side, interleaved
+
+    /**
+     * The per-call costs that are compared with each other, measured interleaved: every round runs each operation
+     * once, in a random order, so that all of them see the same machine load (JMH runs its benchmarks one after the
+     * other). Plain write vs fenced write; pglease acquire + release vs the ShedLock and Spring Integration lock
+     * round trips on the same server.
+     */
+    public Section interleaved() throws Exception {
+        String schema = freshSchema("side");
+        db.execute("CREATE TABLE " + schema + ".counter (name text PRIMARY KEY, value bigint NOT NULL)");
+        db.execute("INSERT INTO " + schema + ".counter VALUES ('c', 0)");
+        db.execute("CREATE TABLE IF NOT EXISTS shedlock (name VARCHAR(64) NOT NULL, lock_until TIMESTAMP NOT NULL, "
+                + "locked_at TIMESTAMP NOT NULL, locked_by VARCHAR(255) NOT NULL, PRIMARY KEY (name))");
+        db.execute("CREATE TABLE IF NOT EXISTS INT_LOCK (LOCK_KEY CHAR(36) NOT NULL, REGION VARCHAR(100) NOT NULL, "
+                + "CLIENT_ID CHAR(36), CREATED_DATE TIMESTAMP NOT NULL, EXPIRED_AFTER TIMESTAMP NOT NULL, "
+                + "constraint INT_LOCK_PK primary key (LOCK_KEY, REGION))");
+        String update = "UPDATE " + schema + ".counter SET value = value + 1 WHERE name = 'c'";
+        String[] names = {"plain write (UPDATE in a transaction)", "fenced write (inFencedTransaction, same UPDATE)",
+                "forward-fence write (ForwardFence.inTransaction, same UPDATE)", "pglease renew (1 lease)",
+                "pglease acquire + release", "ShedLock lock + unlock (JdbcTemplateLockProvider, DB time)",
+                "Spring Integration lock + unlock (JdbcLockRegistry)"};
+        List<List<Double>> samples = new ArrayList<>();
+        for (int i = 0; i < names.length; i++) {
+            samples.add(new ArrayList<>());
+        }
+        try (com.zaxxer.hikari.HikariDataSource pool = db.pool(4, "side");
+             PgLease pglease = PgLease.create(pool, config(schema, Duration.ofSeconds(30), Duration.ofSeconds(20),
+                     Duration.ofSeconds(5), "side", LeaseObserver.NONE));
+             Elector elector = pglease.elector("fenced", NO_OP);
+             BenchAccess lib = new BenchAccess(db.dataSource(), schema, "side-direct")) {
+            Leadership leadership = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            try (Connection c = pool.getConnection()) {
+                dev.pglease.ForwardFence.createTable(c, schema + ".fences");
+            }
+            long renewToken = lib.acquire("renewed", Duration.ofHours(1));
+            lib.hold("renewed", renewToken, Duration.ofHours(1));
+            net.javacrumbs.shedlock.provider.jdbctemplate.JdbcTemplateLockProvider shedlock =
+                    new net.javacrumbs.shedlock.provider.jdbctemplate.JdbcTemplateLockProvider(
+                            net.javacrumbs.shedlock.provider.jdbctemplate.JdbcTemplateLockProvider.Configuration.builder()
+                                    .withJdbcTemplate(new org.springframework.jdbc.core.JdbcTemplate(pool)).usingDbTime()
+                                    .build());
+            org.springframework.integration.jdbc.lock.DefaultLockRepository repository =
+                    new org.springframework.integration.jdbc.lock.DefaultLockRepository(pool);
+            repository.setTransactionManager(new org.springframework.jdbc.datasource.DataSourceTransactionManager(pool));
+            repository.afterPropertiesSet();
+            repository.afterSingletonsInstantiated();
+            org.springframework.integration.jdbc.lock.JdbcLockRegistry registry =
+                    new org.springframework.integration.jdbc.lock.JdbcLockRegistry(repository);
+            Sql work = c -> {
+                try (PreparedStatement ps = c.prepareStatement(update)) {
+                    return ps.executeUpdate();
+                }
+            };
+            List<Op> ops = List.of(
+                    () -> {
+                        try (Connection c = pool.getConnection()) {
+                            c.setAutoCommit(false);
+                            try {
+                                work.run(c);
+                                c.commit();
+                            } catch (SQLException | RuntimeException e) {
+                                c.rollback();
+                                throw e;
+                            } finally {
+                                c.setAutoCommit(true);
+                            }
+                        }
+                    },
+                    () -> pglease.inFencedTransaction(leadership, work::run),
+                    () -> pglease.fence().inTransaction(pool, "counter", leadership.token(), work::run),
+                    lib::renewAll,
+                    () -> {
+                        long token = lib.acquire("toggle", Duration.ofSeconds(30));
+                        if (token == 0 || !lib.release("toggle", token)) {
+                            throw new IllegalStateException("acquire/release of a free lease failed");
+                        }
+                    },
+                    () -> shedlock.lock(new net.javacrumbs.shedlock.core.LockConfiguration(java.time.Instant.now(),
+                            "side", Duration.ofSeconds(30), Duration.ZERO)).orElseThrow().unlock(),
+                    () -> {
+                        java.util.concurrent.locks.Lock lock = registry.obtain("side");
+                        lock.lock();
+                        lock.unlock();
+                    });
+            int warmup = Math.max(20, sizes.handoffs() * 5);
+            int rounds = sizes.handoffs() * 15;
+            List<Integer> order = new ArrayList<>();
+            for (int i = 0; i < ops.size(); i++) {
+                order.add(i);
+            }
+            for (int round = 0; round < warmup + rounds; round++) {
+                java.util.Collections.shuffle(order, RANDOM);
+                for (int i : order) {
+                    long t0 = System.nanoTime();
+                    ops.get(i).run();
+                    long t1 = System.nanoTime();
+                    if (round >= warmup) {
+                        samples.get(i).add((t1 - t0) / 1e6);
+                    }
+                }
+            }
+        }
+        Stats plain = Stats.of(samples.get(0));
+        StringBuilder md = new StringBuilder("| operation (interleaved, random order each round) | n | p50 ms | p90 ms | "
+                + "p99 ms | max ms | p50 ÷ plain write p50 |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        Map<String, Double> fig = new LinkedHashMap<>();
+        String[] keys = {"plain", "fenced", "forward", "renew", "acqrel", "shedlock", "spring"};
+        for (int i = 0; i < names.length; i++) {
+            Stats st = Stats.of(samples.get(i));
+            md.append("| ").append(names[i]).append(" | ").append(st.cells()).append(" | ")
+                    .append(String.format(Locale.ROOT, "%.2f×", st.p50() / plain.p50())).append(" |\n");
+            fig.put("side." + keys[i] + ".p50", st.p50());
+            fig.put("side." + keys[i] + ".p99", st.p99());
+        }
+        return new Section("Side by side (interleaved): fenced vs plain write, lock round trips", md.toString(), fig);
+    }
+
+    interface Op {
+        void run() throws Exception;
+    }
+
+    interface Sql {
+        int run(Connection c) throws SQLException;
+    }
+
     // ================================================================ run
 
     /** Runs every scenario, the long run at 500 ms leases alongside the others. */
     public List<Section> runAll() throws Exception {
         List<Section> out = new ArrayList<>();
+        out.add(withLoad(interleaved()));
         CompletableFuture<Section> soak = soak(sizes.soak());
-        out.add(handoff());
-        out.add(failover(Duration.ofSeconds(1), sizes.failovers1s()));
+        out.add(withLoad(handoff()));
+        out.add(withLoad(failover(Duration.ofSeconds(1), sizes.failovers1s())));
         if (sizes.failovers500ms() > 0) {
-            out.add(failover(Duration.ofMillis(500), sizes.failovers500ms()));
+            out.add(withLoad(failover(Duration.ofMillis(500), sizes.failovers500ms())));
         }
-        out.add(standbys());
-        out.add(library());
-        out.add(scale(false));
-        out.add(scale(true));
+        out.add(withLoad(standbys()));
+        out.add(withLoad(library()));
+        out.add(withLoad(scale(false)));
+        out.add(withLoad(scale(true)));
         out.add(soak.get());
         return out;
+    }
+
+    private static Section withLoad(Section s) {
+        return new Section(s.title(), s.markdown() + "\nLoad average (1/5/15 min) at the end of this scenario: "
+                + loadAverage() + ".\n", s.figures());
+    }
+
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return f[0] + " / " + f[1] + " / " + f[2];
+        } catch (Exception e) {
+            return "unknown";
+        }
     }
 
     public static String render(List<Section> sections) {
         StringBuilder sb = new StringBuilder();
         for (Section s : sections) {
             sb.append("### ").append(s.title()).append("\n\n").append(s.markdown()).append('\n');
+            if (s.figures().containsKey("load")) {
+                sb.append("(load average at the end of this scenario: ").append(s.figures().get("load")).append(")\n\n");
+            }
         }
         return sb.toString();
     }
