@@ -44,6 +44,14 @@ final class Users {
         return ds;
     }
 
+    /** The test server's JDBC URL, logging in as {@code user} with its password. */
+    static String url(String user) {
+        String base = TestDatabase.jdbcUrl().replaceAll("([?&])(user|password)=[^&]*&?", "$1");
+        base = base.replaceAll("[?&]$", "");
+        String sep = base.contains("?") ? "&" : "?";
+        return base + sep + "user=" + user + "&password=" + PASSWORDS.get(user);
+    }
+
     static String password() {
         byte[] random = new byte[12];
         new java.security.SecureRandom().nextBytes(random);
