@@ -74,9 +74,9 @@ final class Users {
         return e;
     }
 
-    /** A single value from a query run as {@code user}. */
+    /** A single value from a query run as {@code user} ({@code null}: the test superuser). */
     static String query(String user, String sql) throws SQLException {
-        try (Connection c = as(user).getConnection(); Statement s = c.createStatement();
+        try (Connection c = (user == null ? TestDatabase.dataSource() : as(user)).getConnection(); Statement s = c.createStatement();
              java.sql.ResultSet rs = s.executeQuery(sql)) {
             return rs.next() ? rs.getString(1) : null;
         }
