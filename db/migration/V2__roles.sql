@@ -41,14 +41,17 @@ BEGIN
                                         ' or pass the names of existing roles to PgLease.migrate', r);
             END;
         END IF;
-        -- The comment lets the start-up privilege check name the role to grant. Best effort: an existing role
-        -- created by someone else may not be ours to comment on.
-        BEGIN
-            EXECUTE format('COMMENT ON ROLE %I IS %L', r,
-                           'pglease ' || kinds[i] || ' role of schema ${flyway:defaultSchema}');
-        EXCEPTION WHEN insufficient_privilege THEN
-            RAISE NOTICE 'pglease: could not comment on role %', r;
-        END;
+        -- Say what the role is for (\du+ shows it), unless someone else already described it. Best effort: an
+        -- existing role may not be ours to comment on.
+        IF coalesce(pg_catalog.shobj_description((SELECT oid FROM pg_catalog.pg_roles WHERE rolname = r),
+                                                 'pg_authid'), 'pglease ') LIKE 'pglease %' THEN
+            BEGIN
+                EXECUTE format('COMMENT ON ROLE %I IS %L', r,
+                               'pglease ' || kinds[i] || ' role of schema ${flyway:defaultSchema}');
+            EXCEPTION WHEN insufficient_privilege THEN
+                RAISE NOTICE 'pglease: could not comment on role %', r;
+            END;
+        END IF;
     END LOOP;
 END
 $$;
@@ -316,6 +319,8 @@ ALTER FUNCTION ${flyway:defaultSchema}.handoff(text, text) SECURITY DEFINER SET 
 REVOKE ALL ON SCHEMA ${flyway:defaultSchema} FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA ${flyway:defaultSchema} FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ${flyway:defaultSchema} FROM PUBLIC;
+-- functions the owner adds later (new migrations) are not executable by everyone either: grant them explicitly
+ALTER DEFAULT PRIVILEGES IN SCHEMA ${flyway:defaultSchema} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA ${flyway:defaultSchema} TO "${candidate_role}", "${observer_role}", "${operator_role}";
 

@@ -27,10 +27,13 @@ final class Privileges {
                        t.oid IS NOT NULL AND has_table_privilege(t.oid, 'SELECT'),
                        t.oid IS NOT NULL AND has_table_privilege(t.oid, 'INSERT'),
                        t.oid IS NOT NULL AND has_table_privilege(t.oid, 'UPDATE'),
-                       (SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname)
+                       (SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolcanlogin, r.rolname)
                           FROM pg_catalog.pg_roles r
-                         WHERE pg_catalog.shobj_description(r.oid, 'pg_authid') = 'pglease candidate role of schema '
-                               || n.nspname),
+                         WHERE r.oid <> t.relowner
+                           AND r.oid IN (SELECT a.grantee FROM pg_catalog.aclexplode(t.relacl) a
+                                          WHERE a.privilege_type = 'INSERT')
+                           AND r.oid IN (SELECT a.grantee FROM pg_catalog.aclexplode(t.relacl) a
+                                          WHERE a.privilege_type = 'UPDATE')),
                        t.oid IS NOT NULL
                   FROM pg_catalog.pg_namespace n
                   LEFT JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = 'leases'
@@ -64,11 +67,11 @@ final class Privileges {
     }
 
     static String message(String schema, String user, List<String> missing, String candidateRoles) {
-        String role = candidateRoles != null ? candidateRoles : schema + "_candidate";
-        String which = candidateRoles != null ? "the candidate role of schema " + schema
-                : "the default name of the candidate role of schema " + schema;
+        String role = candidateRoles != null ? candidateRoles.split(", ")[0] : schema + "_candidate";
+        String why = candidateRoles != null ? role + " may insert into and update " + schema + ".leases"
+                : "the candidate role the migration creates by default";
         return "the database role " + user + " lacks " + String.join(", ", missing) + ", which a pglease candidate"
-                + " needs. Make it a member of the candidate role: GRANT " + role.split(", ")[0] + " TO " + user
-                + "; (" + which + ", created by the migration) or grant these rights directly (see README, Security)";
+                + " needs: GRANT " + role + " TO " + user + "; (" + why + "), or grant these rights directly"
+                + " (see README, Security)";
     }
 }

@@ -400,7 +400,8 @@ class RolesTest {
                             .contains("the database role " + nobody + " lacks USAGE ON SCHEMA " + schema
                                     + ", SELECT ON " + schema + ".leases, INSERT ON " + schema + ".leases, UPDATE ON "
                                     + schema + ".leases")
-                            .contains("GRANT " + roles.candidate() + " TO " + nobody + ";")
+                            .contains("needs: GRANT " + roles.candidate() + " TO " + nobody + "; (" + roles.candidate()
+                                    + " may insert into and update " + schema + ".leases)")
                             .doesNotContain("\n").doesNotContain("Exception");
                 });
         assertThatThrownBy(() -> PgLease.create(Users.as(observer), config("o")))
