@@ -333,12 +333,19 @@ class RolesTest {
             assertThat(events.next()).isEqualTo("revoked " + token);
             long next = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
             assertThat(next).isEqualTo(token + 2);
-            assertThat(query(operator, "SELECT " + schema + ".handoff('" + lease + "', 'nobody-in-particular')"))
+            assertThat(query(operator, "SELECT " + schema + ".handoff('" + lease + "', 'b/')"))
                     .isEqualTo(String.valueOf(next + 1));
+            // the handoff target, another role, takes it through the guard; the old holder may not
+            try (PgLease b = PgLease.create(Users.as(candB), config("b"));
+                 Elector target = b.elector(lease, new Events())) {
+                assertThat(target.awaitLeadership(Duration.ofSeconds(10))).get()
+                        .extracting(Leadership::token).isEqualTo(next + 2);
+                assertThat(elector.isLeader()).isFalse();
+            }
             assertThat(query(observer, "SELECT string_agg(kind || ':' || changed_by, ',' ORDER BY id) FROM " + schema
-                    + ".lease_events WHERE name = '" + lease + "'"))
+                    + ".lease_events WHERE name = '" + lease + "' AND token <= " + (next + 2)))
                     .isEqualTo("acquired:" + candA + ",force_released:" + operator + ",acquired:" + candA
-                            + ",handed_off:" + operator);
+                            + ",handed_off:" + operator + ",acquired:" + candB + ",released:" + candB);
         }
     }
 
