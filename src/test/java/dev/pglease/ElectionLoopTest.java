@@ -208,6 +208,16 @@ class ElectionLoopTest {
     }
 
     @Test
+    void aGrantThatArrivesAfterTheElectorWasClosedIsReleasedNotLeaked() {
+        store.duringNextStatement = () -> loop.leave(campaign);
+        loop.runOnce();
+        assertThat(events).isEmpty();
+        assertThat(store.statements).containsExactly("acquire payments me", "release payments 1");
+        assertThat(store.rows.get("payments").holder()).isNull();
+        assertThat(campaign.closed).isDone();
+    }
+
+    @Test
     void reCampaignsAfterAnOutageWithAHigherToken() {
         loop.runOnce();
         store.down = true;
