@@ -11,7 +11,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -46,6 +45,8 @@ public final class PgLease implements AutoCloseable {
     public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
 
     private static final AtomicInteger THREADS = new AtomicInteger();
+    /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
+    private static final int CALLBACK_THREADS = 4;
 
     private final DataSource dataSource;
     private final LeaseConfig config;
@@ -67,8 +68,10 @@ public final class PgLease implements AutoCloseable {
         this.fence = new ForwardFence(config.schema() + ".fences");
         this.store = new JdbcLeaseStore(dataSource, sql, config.renewDeadline().plusMillis(100),
                 config.allowUnsafeDurability());
-        this.callbackPool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
-                daemon("pglease-callbacks-"));
+        ThreadPoolExecutor callbacks = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
+        callbacks.allowCoreThreadTimeOut(true);
+        this.callbackPool = callbacks;
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
@@ -260,26 +263,14 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(leadership, "leadership must not be null");
         Objects.requireNonNull(work, "work must not be null");
         leadership.checkValid();
-        try (Connection c = dataSource.getConnection()) {
-            boolean autoCommit = c.getAutoCommit();
-            c.setAutoCommit(false);
-            try {
-                if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
-                    throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
-                            + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
-                            + " with token " + leadership.token() + " in the database; the write was not made");
-                }
-                T result = work.execute(c);
-                leadership.checkValid();
-                c.commit();
-                return result;
-            } catch (SQLException | RuntimeException | Error e) {
-                Transactions.rollbackQuietly(c, e);
-                throw e;
-            } finally {
-                Transactions.restoreAutoCommit(c, autoCommit);
+        return Transactions.run(dataSource, c -> {
+            if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
+                throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
+                        + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
+                        + " with token " + leadership.token() + " in the database; the write was not made");
             }
-        }
+            return null;
+        }, work, leadership::checkValid);
     }
 
     /** The forward-only fence table of this schema ({@code <schema>.fences}). */
