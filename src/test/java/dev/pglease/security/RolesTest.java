@@ -284,6 +284,11 @@ class RolesTest {
                 + " VALUES ('" + lease + "', 'a-holder', 1, clock_timestamp() + interval '50 milliseconds')");
         Thread.sleep(100);
         String where = " WHERE name = '" + lease + "'";
+        try (Connection c = Users.as(candA).getConnection(); Statement s = c.createStatement()) {
+            assertThat(s.executeUpdate("UPDATE " + table + " SET renewed_at = clock_timestamp(),"
+                    + " expires_at = clock_timestamp() + interval '1 hour'" + where))
+                    .as("an expired lease is not renewed, even without the protocol's WHERE clause").isZero();
+        }
         denied(candB, "UPDATE " + table + " SET holder = 'b-holder', token = token + 5, "
                 + "expires_at = clock_timestamp() + interval '1 second'" + where);
         run(candB, "UPDATE " + table + " SET holder = 'b-holder', token = token + 1, acquired_at = clock_timestamp(), "
