@@ -36,8 +36,8 @@ class BenchSmokeTest {
         assertThat(f.get("standbys.2.observerAttempts")).as("observer counted the attempts").isPositive();
         assertThat(f.get("library.leaders")).as("every lease of the node led").isEqualTo(100.0);
         assertThat(f.get("library.rowsPerStatement")).as("renew statements carried rows").isPositive();
-        assertThat(f.get("scale.v1.one.1000.rate")).as("batch renewals").isPositive();
-        assertThat(f.get("scale.when.nodes.2.rate")).as("batch renewals, WHEN triggers").isPositive();
+        assertThat(f.get("scale.one.1000.rate")).as("batch renewals, one node").isPositive();
+        assertThat(f.get("scale.nodes.2.rate")).as("batch renewals, two nodes").isPositive();
         assertThat(f.get("soak.renewals")).as("renewals during the run at 500 ms leases").isPositive();
         assertThat(f.get("soak.leaderChanges")).as("leader changes at 500 ms leases").isNotNull();
         assertThat(f.get("side.fenced.p50")).as("interleaved fenced write").isPositive();

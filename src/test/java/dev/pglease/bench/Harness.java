@@ -564,11 +564,8 @@ public final class Harness {
      * this node); then 1..20 nodes doing the same at once. Leases are seeded directly (one INSERT), renewals run the
      * library's batch renew statement on its lease connection.
      */
-    public Section scale(boolean whenTriggers) throws Exception {
+    public Section scale() throws Exception {
         String schema = freshSchema("scale");
-        if (whenTriggers) {
-            skipTriggersOnPlainRenewals(schema);
-        }
         int maxOne = sizes.leasesPerNode().stream().mapToInt(Integer::intValue).max().orElse(0);
         seed(schema, "n0-", "node-0", maxOne);
         int maxNodes = sizes.nodeCounts().stream().mapToInt(Integer::intValue).max().orElse(1);
@@ -635,32 +632,7 @@ public final class Harness {
                 }
             }
         }
-        String variant = whenTriggers ? "when" : "v1";
-        Map<String, Double> named = new LinkedHashMap<>();
-        fig.forEach((k, v) -> named.put(k.replace("scale.", "scale." + variant + "."), v));
-        return new Section(whenTriggers
-                ? "Scale: batch renewal throughput, row triggers skipped on plain renewals (WHEN clause, not shipped)"
-                : "Scale: batch renewal throughput (schema V1 as shipped)", md.toString(), named);
-    }
-
-    /**
-     * The same triggers, fired only when they have something to do: the guard and the event recorder compare holder
-     * and token, which a renewal never changes, so a WHEN clause lets the server skip both plpgsql calls per renewed
-     * row. Applied to a scratch schema to measure what it would save.
-     */
-    private void skipTriggersOnPlainRenewals(String schema) {
-        db.execute("DROP TRIGGER leases_guard ON " + schema + ".leases");
-        db.execute("DROP TRIGGER leases_record ON " + schema + ".leases");
-        db.execute("CREATE TRIGGER leases_guard_delete BEFORE DELETE ON " + schema + ".leases FOR EACH ROW "
-                + "EXECUTE FUNCTION " + schema + ".leases_guard()");
-        db.execute("CREATE TRIGGER leases_guard BEFORE UPDATE ON " + schema + ".leases FOR EACH ROW "
-                + "WHEN (NEW.token IS DISTINCT FROM OLD.token OR NEW.holder IS DISTINCT FROM OLD.holder "
-                + "OR NEW.name IS DISTINCT FROM OLD.name) EXECUTE FUNCTION " + schema + ".leases_guard()");
-        db.execute("CREATE TRIGGER leases_record_insert AFTER INSERT ON " + schema + ".leases FOR EACH ROW "
-                + "EXECUTE FUNCTION " + schema + ".leases_record()");
-        db.execute("CREATE TRIGGER leases_record AFTER UPDATE ON " + schema + ".leases FOR EACH ROW "
-                + "WHEN (NEW.token IS DISTINCT FROM OLD.token OR NEW.holder IS DISTINCT FROM OLD.holder) "
-                + "EXECUTE FUNCTION " + schema + ".leases_record()");
+        return new Section("Scale: batch renewal throughput", md.toString(), fig);
     }
 
     // ================================================================ scale through the library
@@ -869,8 +841,7 @@ public final class Harness {
         }
         out.add(withLoad(standbys()));
         out.add(withLoad(library()));
-        out.add(withLoad(scale(false)));
-        out.add(withLoad(scale(true)));
+        out.add(withLoad(scale()));
         out.add(soak.get());
         return out;
     }
