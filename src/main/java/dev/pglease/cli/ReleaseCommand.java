@@ -1,0 +1,114 @@
+package dev.pglease.cli;
+
+import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code pglease release NAME}: takes a lease away from its holder through {@code <schema>.force_release}. */
+@Command(name = "release", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Force-release a lease now, through <schema>.force_release(name): the token moves on, so",
+                "the holder's fenced writes are refused from this moment, and a standby acquires the lease with",
+                "a higher token still. The holder notices at its next renewal and steps down.", "",
+                "Example: pglease release payments"},
+        footer = {"", "Exits 1 when the lease is not held (nothing was changed)."})
+final class ReleaseCommand extends OperatorCommand {
+
+    @Parameters(index = "0", paramLabel = "NAME", description = "The lease.")
+    String name;
+
+    @Option(names = "--json", description = "Print the outcome as a JSON object.")
+    boolean json;
+
+    @Override
+    int execute(PrintWriter out) throws CliFailure {
+        String schema = db.schema();
+        try (Connection c = connectToSchema()) {
+            return LeaseChange.apply(this, out, c, schema, name, json, "force_release",
+                    "SELECT " + schema + ".force_release(?)", null);
+        } catch (SQLException e) {
+            throw db.failure("could not release lease " + name, e);
+        }
+    }
+}
+
+/** The shared part of release and handoff: lock the row, call the operator function, report. */
+final class LeaseChange {
+
+    private LeaseChange() {
+    }
+
+    static int apply(OperatorCommand command, PrintWriter out, Connection c, String schema, String name, boolean json,
+            String what, String call, String toPrefix) throws SQLException {
+        c.setAutoCommit(false);
+        try {
+            String holder;
+            long token;
+            try (PreparedStatement ps = c.prepareStatement("SELECT holder, token, expires_at > clock_timestamp() FROM "
+                    + schema + ".leases WHERE name = ? FOR UPDATE")) {
+                ps.setString(1, name);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        c.rollback();
+                        return command.notDone("no lease named " + name + " in schema " + schema);
+                    }
+                    holder = rs.getString(1);
+                    token = rs.getLong(2);
+                }
+            }
+            Long newToken;
+            try (PreparedStatement ps = c.prepareStatement(call)) {
+                ps.setString(1, name);
+                if (what.equals("handoff")) {
+                    ps.setString(2, toPrefix);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    long t = rs.getLong(1);
+                    newToken = rs.wasNull() ? null : t;
+                }
+            }
+            c.commit();
+            if (newToken == null) {
+                return command.notDone("lease " + name + " is not held" + (holder == null ? "" : " (its last holder "
+                        + holder + " let it expire)") + ": nothing to " + (what.equals("handoff") ? "hand off" : "release")
+                        + "; token stays " + token);
+            }
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("lease", name);
+                m.put("action", what);
+                m.put("previous_holder", holder);
+                m.put("previous_token", token);
+                m.put("token", newToken);
+                if (what.equals("handoff")) {
+                    m.put("to_prefix", toPrefix);
+                }
+                out.println(JsonLines.toJson(m));
+            } else if (what.equals("handoff")) {
+                out.println("handed off lease " + name + ": " + holder + " lost it (token " + token + " is fenced off), "
+                        + "token is now " + newToken + "; "
+                        + (toPrefix == null ? "any other candidate may take it"
+                        : "only a holder starting with '" + toPrefix + "' may take it")
+                        + " for one lease duration");
+            } else {
+                out.println("released lease " + name + ": " + holder + " lost it (token " + token
+                        + " is fenced off), token is now " + newToken + "; a standby will acquire it");
+            }
+            return ExitCodes.OK;
+        } catch (SQLException | RuntimeException e) {
+            try {
+                c.rollback();
+            } catch (SQLException ignored) {
+                // the connection is gone; nothing was committed
+            }
+            throw e;
+        }
+    }
+}

@@ -1,0 +1,137 @@
+package dev.pglease.demo;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+
+/** A charger node JVM started by the demo: its JSON events, its stdin commands, and signals sent by PID. */
+final class ChargerProcess {
+
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private final String name;
+    private final Process process;
+    private final Writer stdin;
+
+    private ChargerProcess(String name, Process process, BiConsumer<ChargerProcess, Map<String, Object>> onEvent) {
+        this.name = name;
+        this.process = process;
+        this.stdin = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8);
+        Thread reader = new Thread(() -> read(onEvent), "demo-" + name);
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    static ChargerProcess start(String name, String classpath, List<String> args, Map<String, String> environment,
+            Path log, BiConsumer<ChargerProcess, Map<String, Object>> onEvent) throws IOException {
+        List<String> command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp", classpath, "dev.pglease.cli.Main", "demo-charger"));
+        command.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.to(log.toFile()));
+        pb.environment().putAll(environment);
+        return new ChargerProcess(name, pb.start(), onEvent);
+    }
+
+    @SuppressWarnings("unchecked")
+    private void read(BiConsumer<ChargerProcess, Map<String, Object>> onEvent) {
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                if (line.startsWith("{")) {
+                    try {
+                        onEvent.accept(this, MAPPER.readValue(line, Map.class));
+                    } catch (IOException notJson) {
+                        // a stray line: ignore it
+                    }
+                }
+            }
+        } catch (IOException ignored) {
+            // the process ended
+        }
+    }
+
+    String name() {
+        return name;
+    }
+
+    long pid() {
+        return process.pid();
+    }
+
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** Writes a command line to the node's stdin (arm, go). */
+    synchronized void command(String line) {
+        try {
+            stdin.write(line + "\n");
+            stdin.flush();
+        } catch (IOException ignored) {
+            // the node is gone
+        }
+    }
+
+    /** SIGSTOP: the process is frozen as {@code docker pause} would (all its threads, its timers, its sockets). */
+    void pause() throws IOException, InterruptedException {
+        signal("STOP");
+    }
+
+    /** SIGCONT. */
+    void resume() throws IOException, InterruptedException {
+        signal("CONT");
+    }
+
+    /** SIGKILL, as {@code kill -9}: no chance to release anything. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(5, TimeUnit.SECONDS);
+    }
+
+    /** Continues it if frozen, asks it to stop (SIGTERM releases its lease), and kills it if it does not exit. */
+    void stop(long timeoutMillis) {
+        if (!process.isAlive()) {
+            return;
+        }
+        try {
+            signal("CONT");
+            process.toHandle().destroy();
+            if (!process.waitFor(timeoutMillis, TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(5, TimeUnit.SECONDS);
+            }
+        } catch (IOException | InterruptedException e) {
+            process.destroyForcibly();
+        }
+    }
+
+    private void signal(String signal) throws IOException, InterruptedException {
+        if (!process.isAlive()) {
+            return;
+        }
+        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid()))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        if (!kill.waitFor(5, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+            kill.destroyForcibly();
+            throw new IOException("kill -" + signal + " " + process.pid() + " failed");
+        }
+    }
+
+    static String javaLauncher() {
+        return System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
+    }
+}
