@@ -14,11 +14,9 @@ public final class ExitCodes {
     /** The database has no pglease schema: run {@code pglease migrate}. */
     public static final int SCHEMA_MISSING = 4;
 
-    /** Footer shared by the operator commands' help. */
-    static final String[] FOOTER = {
-        "",
-        "Exit codes: 0 ok, 1 not done (e.g. lease not held), 2 bad usage, 3 database unreachable,",
-        "            4 pglease schema missing (run `pglease migrate`)."};
+    /** Help footer lines shared by the operator commands. */
+    static final String EXIT_CODES_1 = "Exit codes: 0 ok, 1 not done (e.g. the lease is not held), 2 bad usage,";
+    static final String EXIT_CODES_2 = "3 database unreachable, 4 pglease schema missing (run `pglease migrate`).";
 
     private ExitCodes() {
     }

@@ -17,10 +17,12 @@ import picocli.CommandLine.Parameters;
 
 /** {@code pglease history NAME}: the changes of holder of one lease, from the event table. */
 @Command(name = "history", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Show the latest changes of holder of a lease, oldest first, from <schema>.lease_events",
-                "(written by a trigger, so hand edits appear too). Kinds: acquired, taken_over (the previous",
-                "holder's lease had expired), released, force_released, handed_off.", "",
-                "Example: pglease history payments --limit 5"})
+        description = {"Show the latest changes of holder of a lease.",
+                "Reads <schema>.lease_events, oldest first. A trigger writes it, so hand edits appear too. Kinds: "
+                        + "acquired, taken_over (the previous holder's lease had expired), released, force_released, "
+                        + "handed_off.", "",
+                "Example: pglease history payments --limit 5"},
+        footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class HistoryCommand extends OperatorCommand {
 
     @Parameters(index = "0", paramLabel = "NAME", description = "The lease.")

@@ -13,8 +13,8 @@ import picocli.CommandLine.Command;
         subcommands = {DemoCommand.class, NodeCommand.class, StatusCommand.class, WatchCommand.class,
                 HistoryCommand.class, ReleaseCommand.class, HandoffCommand.class, MigrateCommand.class,
                 ChargerCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Every command takes --jdbc-url URL (default: the environment variable PGLEASE_JDBC_URL) and",
-                "--schema (default: pglease). Passwords in URLs are never printed.",
+        footer = {"", "Every command takes --jdbc-url URL (default: the environment variable",
+                "PGLEASE_JDBC_URL) and --schema (default: pglease). Passwords are never printed.",
                 "Run `pglease demo` to see a failover with fencing on an embedded PostgreSQL.",
                 "Run `pglease help COMMAND` or `pglease COMMAND --help` for the details of one command."})
 public final class Main {

@@ -11,10 +11,12 @@ import picocli.CommandLine.Command;
 
 /** {@code pglease migrate}: creates or upgrades the pglease schema with Flyway. */
 @Command(name = "migrate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Create or upgrade the pglease schema (tables, trigger, view, operator functions) with",
-                "Flyway. Flyway's history is kept in <schema>." + PgLease.HISTORY_TABLE + ", apart from the",
-                "application's own migrations. Safe to run again: it applies only what is missing.", "",
-                "Example: pglease migrate --schema pglease"})
+        description = {"Create or upgrade the pglease schema.",
+                "Applies the pglease migrations (tables, triggers, view, operator functions) with Flyway, keeping "
+                        + "Flyway's history in <schema>." + PgLease.HISTORY_TABLE + ", apart from the application's "
+                        + "own migrations. Safe to run again: it applies only what is missing.", "",
+                "Example: pglease migrate --schema pglease"},
+        footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class MigrateCommand extends OperatorCommand {
 
     @Override

@@ -13,11 +13,12 @@ import picocli.CommandLine.Parameters;
 
 /** {@code pglease release NAME}: takes a lease away from its holder through {@code <schema>.force_release}. */
 @Command(name = "release", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Force-release a lease now, through <schema>.force_release(name): the token moves on, so",
-                "the holder's fenced writes are refused from this moment, and a standby acquires the lease with",
-                "a higher token still. The holder notices at its next renewal and steps down.", "",
+        description = {"Force-release a lease now (operator function force_release).",
+                "Calls <schema>.force_release(name): the token moves on, so the holder's fenced writes are refused "
+                        + "from this moment, and a standby acquires the lease with a higher token still. The holder "
+                        + "notices at its next renewal and steps down.", "",
                 "Example: pglease release payments"},
-        footer = {"", "Exits 1 when the lease is not held (nothing was changed)."})
+        footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class ReleaseCommand extends OperatorCommand {
 
     @Parameters(index = "0", paramLabel = "NAME", description = "The lease.")

@@ -16,11 +16,13 @@ import picocli.CommandLine.Parameters;
 
 /** {@code pglease status}: every lease, its holder, token and remaining time on the database clock. */
 @Command(name = "status", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Show every lease: holder, fencing token, whether it is held, the time remaining",
-                "(measured on the database clock) and the last change of holder.", "",
+        description = {"Show every lease: holder, token, time remaining, last change.",
+                "Shows each lease's holder, its fencing token, whether it is held and the time remaining, both "
+                        + "measured on the database clock, and the last change of holder.", "",
                 "Example: pglease status --jdbc-url 'jdbc:postgresql://db:5432/app?user=ops'"},
-        footer = {"", "A lease whose holder stopped renewing shows HELD no and an empty REMAINING until a",
-                "standby takes it over (the holder column keeps the last holder)."})
+        footer = {"", "A lease whose holder stopped renewing shows HELD no and no REMAINING",
+                "until a standby takes it over (HOLDER keeps the last holder).", "",
+                ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class StatusCommand extends OperatorCommand {
 
     @Parameters(arity = "0..*", paramLabel = "NAME", description = "Only these leases (default: all).")

@@ -23,11 +23,14 @@ import picocli.CommandLine.Parameters;
  * trigger notifies ({@code "<schema>.leases"}), so it costs nothing while nothing changes: it does not poll.
  */
 @Command(name = "watch", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Follow lease changes live: prints the current status, then one line for every change of",
-                "holder (acquired, taken_over, released, force_released, handed_off) the moment the database",
-                "commits it. Driven by LISTEN on the channel \"<schema>.leases\", not by polling. Reconnects by",
-                "itself when the connection drops (and prints the status again, since events may have been missed).",
-                "", "Example: pglease watch payments"})
+        description = {"Follow lease changes live (LISTEN/NOTIFY, no polling).",
+                "Prints the current status, then one line for every change of holder (acquired, taken_over, "
+                        + "released, force_released, handed_off) the moment the database commits it. Driven by "
+                        + "LISTEN on the channel \"<schema>.leases\" that the lease trigger notifies, not by polling. "
+                        + "Reconnects by itself when the connection drops, and prints the status again then, since "
+                        + "changes may have been missed.", "",
+                "Example: pglease watch payments"},
+        footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class WatchCommand extends OperatorCommand {
 
     private static final ObjectMapper MAPPER = new ObjectMapper();

@@ -12,16 +12,18 @@ import picocli.CommandLine.Spec;
 
 /** {@code pglease demo}: a real failover with fencing, end to end, in one command. */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Run the failover demo: a subscription service whose charger nodes (separate JVMs) compete",
-                "for the lease \"payments\"; the leader charges due renewals through a simulated payment provider",
-                "that checks the fencing token of every request. The demo freezes the leader (SIGSTOP) with a",
-                "charge in flight, lets a standby take over, resumes the old leader so that its late request",
-                "reaches the provider with a stale token (and is refused), kills the next leader (kill -9), and",
-                "prints a summary: charges, duplicate charges (0), stale requests rejected, failover times.", "",
-                "Without --jdbc-url it starts an embedded PostgreSQL: nothing to install but a JDK.",
-                "Every process it starts is stopped when it ends, also on Ctrl-C."},
-        footer = {"", "Exit code: 0 when the run showed what it should (no duplicate charge, a stale request",
-                "rejected, both failovers), 1 otherwise."})
+        description = {"Run the failover demo (embedded PostgreSQL, three charger processes).",
+                "A subscription service whose charger nodes (separate JVMs) compete for the lease \"payments\"; "
+                        + "the leader charges due renewals through a simulated payment provider that checks the "
+                        + "fencing token of every request. The demo freezes the leader (SIGSTOP) with a charge in "
+                        + "flight, lets a standby take over, resumes the old leader so that its late request reaches "
+                        + "the provider with a stale token (and is refused), kills the next leader (kill -9), and "
+                        + "prints a summary: charges, duplicate charges (0), stale requests rejected, failover times.",
+                "",
+                "Without --jdbc-url it starts an embedded PostgreSQL: nothing to install but a JDK. Every process "
+                        + "it starts is stopped when it ends, also on Ctrl-C."},
+        footer = {"", "Exit code: 0 when the run showed what it should (no duplicate charge, a stale "
+                + "request rejected, both failovers), 1 otherwise."})
 public final class DemoCommand implements Callable<Integer> {
 
     @Spec
