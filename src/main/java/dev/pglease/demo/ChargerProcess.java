@@ -102,20 +102,29 @@ final class ChargerProcess {
         process.waitFor(5, TimeUnit.SECONDS);
     }
 
-    /** Continues it if frozen, asks it to stop (SIGTERM releases its lease), and kills it if it does not exit. */
-    void stop(long timeoutMillis) {
+    /** SIGCONT (a frozen process can not handle SIGTERM) then SIGTERM. */
+    void requestStop() {
         if (!process.isAlive()) {
             return;
         }
         try {
             signal("CONT");
-            process.toHandle().destroy();
-            if (!process.waitFor(timeoutMillis, TimeUnit.MILLISECONDS)) {
+        } catch (IOException | InterruptedException e) {
+            // SIGTERM below, SIGKILL in awaitStop if it stays
+        }
+        process.toHandle().destroy();
+    }
+
+    /** Waits until the deadline ({@link System#nanoTime()}) for the exit, then SIGKILL. */
+    void awaitStop(long deadlineNanos) {
+        try {
+            if (!process.waitFor(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS)) {
                 process.destroyForcibly();
                 process.waitFor(5, TimeUnit.SECONDS);
             }
-        } catch (IOException | InterruptedException e) {
+        } catch (InterruptedException e) {
             process.destroyForcibly();
+            Thread.currentThread().interrupt();
         }
     }
 

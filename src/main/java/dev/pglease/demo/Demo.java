@@ -91,6 +91,12 @@ final class Demo {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             return scenario();
+        } catch (Exception | Error e) {
+            if (cleaned.get()) {
+                // interrupted (Ctrl-C): the shutdown hook is stopping everything; the failure is a consequence
+                return new DemoSummary(0, 0, 0, 0, 0, List.of(), List.of("interrupted"));
+            }
+            throw e;
         } finally {
             cleanup();
             try {
@@ -153,7 +159,10 @@ final class Demo {
         pause(window);
 
         // 1. Freeze the leader with a charge in flight: it has checked its lease, it has not sent the request.
-        Node paused = leader();
+        Node paused = await(this::leader, 10_000);
+        if (paused == null) {
+            return fail("no leader after the steady state (logs: " + logDirectory + ")");
+        }
         phase("pause the leader");
         paused.process.command("arm");
         Map<String, Object> inFlight = await(() -> paused.inFlight, 10_000);
@@ -211,8 +220,10 @@ final class Demo {
 
         phase("stopping the nodes (SIGTERM releases the lease)");
         finishing = true;
+        nodes.forEach(n -> n.process.requestStop());
+        long stopDeadline = System.nanoTime() + 5_000_000_000L;
         for (Node n : nodes) {
-            n.process.stop(5_000);
+            n.process.awaitStop(stopDeadline);
             synchronized (this) {
                 if (n.state != State.KILLED) {
                     n.state = State.STOPPED;
@@ -543,22 +554,26 @@ final class Demo {
         synchronized (this) {
             started = new ArrayList<>(nodes);
         }
-        for (Node n : started) {
-            if (n.process != null) {
-                n.process.stop(3_000);
-            }
-        }
-        if (provider != null) {
-            provider.close();
-        }
-        if (pool != null) {
-            pool.close();
-        }
-        if (server != null) {
-            server.close();
-        }
+        // all at once: SIGCONT + SIGTERM to every node, then wait (SIGKILL after 3 s)
+        started.stream().filter(n -> n.process != null).forEach(n -> n.process.requestStop());
+        long deadline = System.nanoTime() + 3_000_000_000L;
+        started.stream().filter(n -> n.process != null).forEach(n -> n.process.awaitStop(deadline));
+        quietly(() -> provider.close(), provider);
+        quietly(() -> pool.close(), pool);
+        quietly(() -> server.close(), server);
         if (logDirectory != null && problems.isEmpty()) {
             deleteLogs();
+        }
+    }
+
+    private static void quietly(Runnable step, Object target) {
+        if (target == null) {
+            return;
+        }
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            // cleanup goes on with the next step
         }
     }
 

@@ -111,6 +111,10 @@ public final class DemoCommand implements Callable<Integer> {
         if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
             System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         }
+        if (System.getProperty("org.slf4j.simpleLogger.log.com.zaxxer.hikari") == null) {
+            // the pool's warnings about connections closed under it (Ctrl-C stops PostgreSQL too) are noise here
+            System.setProperty("org.slf4j.simpleLogger.log.com.zaxxer.hikari", "error");
+        }
         String classpath = nodeClasspath != null ? nodeClasspath : System.getProperty("java.class.path");
         Demo.Settings settings = new Demo.Settings(nodes, leaseDuration, renewDeadline, retryPeriod, duration, jdbcUrl,
                 schema, demoSchema, lease, subscriptions, cycle, live, classpath);
