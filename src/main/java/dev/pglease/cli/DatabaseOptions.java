@@ -86,8 +86,9 @@ public final class DatabaseOptions {
     }
 
     CliFailure unreachable(SQLException e) {
-        return new CliFailure(ExitCodes.DATABASE_UNREACHABLE, "can not connect to " + redactedUrl() + ": "
-                + oneLine(e.getMessage()), e);
+        // the URL is followed by a space: a password parameter at its end stays masked by a second redaction
+        return new CliFailure(ExitCodes.DATABASE_UNREACHABLE, "can not connect to " + redactedUrl() + " ("
+                + oneLine(e.getMessage()) + ")", e);
     }
 
     /** Exit code 4 unless the schema has the pglease tables. */
@@ -101,8 +102,8 @@ public final class DatabaseOptions {
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 if (!rs.getBoolean(1)) {
-                    throw new CliFailure(ExitCodes.SCHEMA_MISSING, "schema " + s + " has no pglease tables in "
-                            + redactedUrl() + ": run `pglease migrate --schema " + s + "` first (or pass the right --schema)");
+                    throw new CliFailure(ExitCodes.SCHEMA_MISSING, "schema " + s + " has no pglease tables (database "
+                            + redactedUrl() + "): run `pglease migrate --schema " + s + "` first, or pass the right --schema");
                 }
             }
         }
@@ -113,7 +114,7 @@ public final class DatabaseOptions {
         String state = e.getSQLState();
         if (state != null && state.startsWith("08")) {
             return new CliFailure(ExitCodes.DATABASE_UNREACHABLE, what + ": lost the connection to " + redactedUrl()
-                    + ": " + oneLine(e.getMessage()), e);
+                    + " (" + oneLine(e.getMessage()) + ")", e);
         }
         if ("42501".equals(state)) {
             return new CliFailure(ExitCodes.FAILED, what + ": permission denied: " + oneLine(e.getMessage()), e);

@@ -191,9 +191,9 @@ final class Demo {
             rejectedBefore = rejections.size();
             paused.state = State.STANDBY;
         }
+        say(">> SIGCONT " + paused.name + ": it wakes up where it stopped and sends its charge with token " + pausedToken);
         paused.process.resume();
         paused.process.command("go");
-        say(">> SIGCONT " + paused.name + ": it wakes up where it stopped and sends its charge with token " + pausedToken);
         if (await(() -> rejections.size() > rejectedBefore ? true : null, 10_000) == null) {
             problems.add("the provider did not reject " + paused.name + "'s late request within 10 s");
         }

@@ -281,7 +281,7 @@ class OperatorCommandsTest {
             Result r = run(args);
             assertThat(r.code()).as(String.join(" ", command) + ": " + r.err()).isEqualTo(ExitCodes.DATABASE_UNREACHABLE);
             assertThat(r.err().strip()).as(command[0]).doesNotContain("\n").startsWith("pglease " + command[0] + ": ")
-                    .contains("can not connect to", "127.0.0.1:" + port, "password=***");
+                    .contains("can not connect to", "127.0.0.1:" + port, "password=*** (");
             assertThat(r.out() + r.err()).doesNotContain("s3cret-pw");
         }
     }
