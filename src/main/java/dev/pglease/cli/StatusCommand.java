@@ -40,13 +40,21 @@ final class StatusCommand extends OperatorCommand {
         } catch (SQLException e) {
             throw db.failure("could not read lease status", e);
         }
+        List<String> missing = new ArrayList<>(names);
+        leases.forEach(l -> missing.remove((String) l.get("lease")));
         if (json) {
             out.println(JsonLines.toJson(leases));
-            return ExitCodes.OK;
+            return missing.isEmpty() ? ExitCodes.OK : notDone("no lease named " + String.join(", ", missing)
+                    + " in schema " + schema);
+        }
+        if (!missing.isEmpty()) {
+            out.flush();
+            notDone("no lease named " + String.join(", ", missing) + " in schema " + schema);
         }
         if (leases.isEmpty()) {
-            out.println(names.isEmpty() ? "no leases in schema " + schema + " yet"
-                    : "no lease named " + String.join(", ", names) + " in schema " + schema);
+            if (names.isEmpty()) {
+                out.println("no leases in schema " + schema + " yet");
+            }
             return names.isEmpty() ? ExitCodes.OK : ExitCodes.FAILED;
         }
         Table table = new Table("LEASE", "HOLDER", "TOKEN", "HELD", "REMAINING", "LAST CHANGE");
@@ -58,7 +66,7 @@ final class StatusCommand extends OperatorCommand {
                     Table.millis((Long) l.get("remaining_ms")), change);
         }
         table.print(out);
-        return ExitCodes.OK;
+        return missing.isEmpty() ? ExitCodes.OK : ExitCodes.FAILED;
     }
 
     /** The status rows as ordered maps (the JSON shape of {@code status --json}). */

@@ -74,6 +74,7 @@ final class Demo {
     private volatile boolean finishing;
     private volatile String dbView = "lease not taken yet";
     private volatile boolean viewRunning = true;
+    private volatile boolean viewStarted;
     private EmbeddedPostgresServer server;
     private HikariDataSource pool;
     private PaymentProvider provider;
@@ -144,6 +145,7 @@ final class Demo {
         }
         view = new Thread(this::viewLoop, "demo-view");
         view.setDaemon(true);
+        viewStarted = true;
         view.start();
 
         if (await(() -> nodes.stream().noneMatch(n -> n.state == State.STARTING) ? true : null, 60_000) == null) {
@@ -420,7 +422,7 @@ final class Demo {
         String line = "[" + clock() + "] " + text;
         synchronized (out) {
             narrative.add(line);
-            if (s.live()) {
+            if (s.live() && viewStarted) {
                 recent.addLast(line);
                 while (recent.size() > 14) {
                     recent.removeFirst();

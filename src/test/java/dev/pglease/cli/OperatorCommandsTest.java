@@ -124,6 +124,10 @@ class OperatorCommandsTest {
 
         Result unknown = run(withDb("status", "no-such-lease-" + System.nanoTime()));
         assertThat(unknown.code()).isEqualTo(ExitCodes.FAILED);
+        assertThat(unknown.err()).contains("no lease named no-such-lease-");
+        Result partly = run(withDb("status", lease, "no-such-lease", "--json"));
+        assertThat(partly.code()).isEqualTo(ExitCodes.FAILED);
+        assertThat(jsonArray(partly.out())).hasSize(1);
     }
 
     @Test
@@ -219,6 +223,34 @@ class OperatorCommandsTest {
         assertThat(events.get(0)).containsEntry("lease", lease).containsEntry("holder", l.holder());
         assertThat(((Number) events.get(1).get("token")).longValue()).isEqualTo(l.token() + 1);
         assertThat(events.get(1).get("holder")).isNull();
+    }
+
+    @Test
+    void watchReconnectsWhenItsConnectionIsKilledAndKeepsReporting() throws Exception {
+        String lease = "reconnect-" + System.nanoTime();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        picocli.CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(() ->
+                cl.execute(withDb("watch", lease, "--count", "1", "--for", "40s")));
+        long start = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (!out.toString().contains("watching " + lease) && System.nanoTime() < start) {
+            Thread.sleep(50);
+        }
+        assertThat(out.toString()).contains("watching " + lease);
+        // the watch connection is the only open connection of the CLI now (in text mode it listens, then reads)
+        TestDatabase.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                + "WHERE application_name = 'pglease-cli' AND pid <> pg_backend_pid()");
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!err.toString().contains("reconnected") && System.nanoTime() < end) {
+            Thread.sleep(50);
+        }
+        assertThat(err.toString()).contains("connection lost", "reconnecting", "reconnected");
+        Leadership l = lead(alpha, lease);
+        assertThat(watching.get(20, TimeUnit.SECONDS)).isZero();
+        assertThat(out.toString()).contains(lease + "  acquired", "holder " + l.holder());
     }
 
     @Test
