@@ -208,6 +208,34 @@ class ElectionLoopTest {
     }
 
     @Test
+    void aGrantThatArrivesAfterTheElectorWasClosedIsReleasedNotLeaked() {
+        store.duringNextStatement = () -> loop.leave(campaign);
+        loop.runOnce();
+        assertThat(events).isEmpty();
+        assertThat(store.statements).containsExactly("acquire payments me", "release payments 1");
+        assertThat(store.rows.get("payments").holder()).isNull();
+        assertThat(campaign.closed).isDone();
+    }
+
+    @Test
+    void manySlowAcquiresInOneTurnDoNotDelayTheRenewalOfLeasesAlreadyHeld() {
+        loop.runOnce();
+        Leadership first = leadership();
+        for (int i = 0; i < 100; i++) {
+            loop.join("shard-" + i, listener);
+        }
+        store.latency = Duration.ofMillis(100);
+        for (int turn = 0; turn < 40; turn++) {
+            long start = ticker.read();
+            loop.runOnce();
+            assertThat(Duration.ofNanos(ticker.read() - start)).as("turn %d", turn)
+                    .isLessThanOrEqualTo(Duration.ofMillis(1_300));
+            assertThat(first.isValid()).as("held lease still valid after turn %d", turn).isTrue();
+        }
+        assertThat(loop.campaigns()).allMatch(c -> loop.leadership(c) != null);
+    }
+
+    @Test
     void reCampaignsAfterAnOutageWithAHigherToken() {
         loop.runOnce();
         store.down = true;
