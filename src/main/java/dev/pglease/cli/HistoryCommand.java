@@ -35,6 +35,16 @@ final class HistoryCommand extends OperatorCommand {
     @Option(names = "--json", description = "Print a JSON array instead of a table.")
     boolean json;
 
+    static boolean hasColumn(ResultSet rs, String column) throws SQLException {
+        java.sql.ResultSetMetaData md = rs.getMetaData();
+        for (int i = 1; i <= md.getColumnCount(); i++) {
+            if (column.equals(md.getColumnName(i))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     @Override
     int execute(PrintWriter out) throws CliFailure {
         if (limit < 1) {
@@ -43,11 +53,13 @@ final class HistoryCommand extends OperatorCommand {
         String schema = db.schema();
         List<Map<String, Object>> events = new ArrayList<>();
         try (Connection c = connectToSchema();
-             PreparedStatement ps = c.prepareStatement("SELECT id, at, kind, token, holder, previous_holder FROM "
-                     + schema + ".lease_events WHERE name = ? ORDER BY id DESC LIMIT ?")) {
+             PreparedStatement ps = c.prepareStatement("SELECT * FROM " + schema
+                     + ".lease_events WHERE name = ? ORDER BY id DESC LIMIT ?")) {
             ps.setString(1, name);
             ps.setInt(2, limit);
             try (ResultSet rs = ps.executeQuery()) {
+                // changed_by (the login role that made the change) exists from schema version 2 on
+                boolean changedBy = hasColumn(rs, "changed_by");
                 while (rs.next()) {
                     Map<String, Object> e = new LinkedHashMap<>();
                     e.put("id", rs.getLong("id"));
@@ -56,6 +68,9 @@ final class HistoryCommand extends OperatorCommand {
                     e.put("token", rs.getLong("token"));
                     e.put("holder", rs.getString("holder"));
                     e.put("previous_holder", rs.getString("previous_holder"));
+                    if (changedBy) {
+                        e.put("changed_by", rs.getString("changed_by"));
+                    }
                     events.add(e);
                 }
             }
@@ -73,10 +88,10 @@ final class HistoryCommand extends OperatorCommand {
             out.println(JsonLines.toJson(events));
             return ExitCodes.OK;
         }
-        Table table = new Table("AT (UTC)", "EVENT", "TOKEN", "HOLDER", "PREVIOUS HOLDER");
+        Table table = new Table("AT (UTC)", "EVENT", "TOKEN", "HOLDER", "PREVIOUS HOLDER", "BY");
         for (Map<String, Object> e : events) {
             table.row(Table.time(java.time.Instant.parse((String) e.get("at"))), e.get("kind"), e.get("token"),
-                    e.get("holder"), e.get("previous_holder"));
+                    e.get("holder"), e.get("previous_holder"), e.get("changed_by"));
         }
         table.print(out);
         return ExitCodes.OK;

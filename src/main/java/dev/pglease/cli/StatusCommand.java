@@ -71,8 +71,8 @@ final class StatusCommand extends OperatorCommand {
 
     /** The status rows as ordered maps (the JSON shape of {@code status --json}). */
     static List<Map<String, Object>> read(Connection c, String schema, List<String> names) throws SQLException {
-        String sql = "SELECT s.name, s.holder, s.token, s.held, "
-                + "(extract(epoch FROM s.remaining) * 1000)::bigint AS remaining_ms, s.expires_at, s.last_change, "
+        String sql = "SELECT s.*, "
+                + "(extract(epoch FROM s.remaining) * 1000)::bigint AS remaining_ms, "
                 + "(extract(epoch FROM clock_timestamp() - s.last_change) * 1000)::bigint AS ago_ms, "
                 + "(SELECT e.kind FROM " + schema + ".lease_events e WHERE e.name = s.name ORDER BY e.id DESC LIMIT 1) "
                 + "AS last_event FROM " + schema + ".lease_status s "
@@ -83,11 +83,16 @@ final class StatusCommand extends OperatorCommand {
                 ps.setArray(1, c.createArrayOf("text", names.toArray()));
             }
             try (ResultSet rs = ps.executeQuery()) {
+                // holder_role (the database role holding the lease) exists from schema version 2 on
+                boolean holderRole = HistoryCommand.hasColumn(rs, "holder_role");
                 while (rs.next()) {
                     Map<String, Object> m = new LinkedHashMap<>();
                     m.put("lease", rs.getString("name"));
                     m.put("holder", rs.getString("holder"));
                     m.put("token", rs.getLong("token"));
+                    if (holderRole) {
+                        m.put("holder_role", rs.getString("holder_role"));
+                    }
                     m.put("held", rs.getBoolean("held"));
                     long remaining = rs.getLong("remaining_ms");
                     m.put("remaining_ms", rs.wasNull() ? null : remaining);

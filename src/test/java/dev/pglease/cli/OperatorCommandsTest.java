@@ -1,6 +1,7 @@
 package dev.pglease.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pglease.Elector;
@@ -120,7 +121,7 @@ class OperatorCommandsTest {
                 .containsEntry("last_event", "acquired");
         assertThat(((Number) s.get("token")).longValue()).isEqualTo(l.token());
         assertThat(((Number) s.get("remaining_ms")).longValue()).isBetween(1L, 3_000L);
-        assertThat(s).containsKeys("expires_at", "last_change");
+        assertThat(s).containsKeys("expires_at", "last_change", "holder_role");
 
         Result unknown = run(withDb("status", "no-such-lease-" + System.nanoTime()));
         assertThat(unknown.code()).isEqualTo(ExitCodes.FAILED);
@@ -170,6 +171,38 @@ class OperatorCommandsTest {
         Result noHistory = run(withDb("history", "no-such-" + System.nanoTime()));
         assertThat(noHistory.code()).isEqualTo(ExitCodes.FAILED);
         assertThat(noHistory.err()).contains("no history");
+    }
+
+    @Test
+    void anOperatorLoginCanReleaseAndAnObserverLoginCanOnlyLook() throws Exception {
+        assumeTrue(TestDatabase.isEmbedded(), "creates login roles without passwords (trust authentication)");
+        String lease = "roles-" + System.nanoTime();
+        Leadership l = lead(alpha, lease);
+        String ops = "cli_ops_" + ProcessHandle.current().pid();
+        String observer = "cli_observer_" + ProcessHandle.current().pid();
+        TestDatabase.execute("CREATE ROLE " + ops + " LOGIN IN ROLE " + schema + "_operator");
+        TestDatabase.execute("CREATE ROLE " + observer + " LOGIN IN ROLE " + schema + "_observer");
+        try {
+            String observerUrl = url.replaceFirst("user=[^&]*", "user=" + observer);
+            assertThat(run("status", "--jdbc-url", observerUrl, "--schema", schema, lease).code()).isZero();
+            assertThat(run("history", "--jdbc-url", observerUrl, "--schema", schema, lease).code()).isZero();
+            assertThat(run("watch", "--jdbc-url", observerUrl, "--schema", schema, "--for", "100ms").code()).isZero();
+            Result refused = run("release", "--jdbc-url", observerUrl, "--schema", schema, lease);
+            assertThat(refused.code()).as(refused.err()).isEqualTo(ExitCodes.FAILED);
+            assertThat(refused.err()).contains("permission denied");
+
+            Result released = run("release", "--jdbc-url", url.replaceFirst("user=[^&]*", "user=" + ops),
+                    "--schema", schema, lease);
+            assertThat(released.code()).as(released.err()).isZero();
+            assertThat(released.out()).contains(l.holder(), "token is now " + (l.token() + 1));
+            Result history = run(withDb("history", lease, "--limit", "1", "--json"));
+            assertThat(jsonArray(history.out())).singleElement().satisfies(e -> {
+                assertThat(e).containsEntry("kind", "force_released").containsEntry("changed_by", ops);
+            });
+        } finally {
+            TestDatabase.execute("DROP ROLE " + ops);
+            TestDatabase.execute("DROP ROLE " + observer);
+        }
     }
 
     @Test
