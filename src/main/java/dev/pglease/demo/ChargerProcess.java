@@ -132,7 +132,9 @@ final class ChargerProcess {
         if (!process.isAlive()) {
             return;
         }
-        Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(process.pid()))
+        // the shell's built-in kill: always there, unlike /bin/kill (procps) on minimal systems
+        Process kill = new ProcessBuilder("/bin/sh", "-c", "kill -s \"$1\" \"$2\"", "sh", signal,
+                Long.toString(process.pid()))
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         if (!kill.waitFor(5, TimeUnit.SECONDS) || kill.exitValue() != 0) {
             kill.destroyForcibly();
