@@ -259,32 +259,35 @@ public final class ChargerCommand implements Callable<Integer> {
 
     /** Settles every charge an earlier leader (or this one, after an error) left in flight. */
     private void reconcile(PgLease pglease, Leadership l) throws SQLException, IOException, InterruptedException {
-        List<int[]> inFlight = pglease.inFencedTransaction(l, c -> {
-            List<int[]> rows = new ArrayList<>();
+        List<long[]> inFlight = pglease.inFencedTransaction(l, c -> {
+            List<long[]> rows = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT id, in_flight_period, in_flight_token FROM "
                     + demoSchema + ".subscriptions WHERE in_flight_token IS NOT NULL ORDER BY id");
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    rows.add(new int[] {rs.getInt(1), rs.getInt(2), (int) rs.getLong(3)});
+                    rows.add(new long[] {rs.getInt(1), rs.getInt(2), rs.getLong(3)});
                 }
             }
             return rows;
         });
-        for (int[] row : inFlight) {
-            HttpResponse<String> response = http.send(request(l, "/charges?subscription=" + row[0] + "&period=" + row[1])
+        for (long[] entry : inFlight) {
+            int subscription = (int) entry[0];
+            int period = (int) entry[1];
+            HttpResponse<String> response = http.send(request(l, "/charges?subscription=" + subscription + "&period=" + period)
                     .GET().build(), HttpResponse.BodyHandlers.ofString());
             if (response.statusCode() != 200) {
                 throw new IOException("provider answered " + response.statusCode() + " to a charge lookup");
             }
             boolean charged = response.body().contains("\"charged\":true");
-            pglease.inFencedTransaction(l, c -> charged ? markCharged(c, row[0], row[1]) : clearInFlight(c, row[0], row[1]));
+            pglease.inFencedTransaction(l, c -> charged ? markCharged(c, subscription, period)
+                    : clearInFlight(c, subscription, period));
             Map<String, Object> e = out.event("reconciled");
             e.put("lease", lease);
             e.put("holder", l.holder());
             e.put("token", l.token());
-            e.put("subscription", row[0]);
-            e.put("period", row[1]);
-            e.put("left_by_token", row[2]);
+            e.put("subscription", subscription);
+            e.put("period", period);
+            e.put("left_by_token", entry[2]);
             e.put("charged", charged);
             out.emit(e);
         }

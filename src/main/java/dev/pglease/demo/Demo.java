@@ -20,7 +20,6 @@ import java.util.Deque;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
@@ -586,9 +585,5 @@ final class Demo {
         } catch (IOException ignored) {
             // best effort
         }
-    }
-
-    Optional<Path> logDirectory() {
-        return Optional.ofNullable(logDirectory);
     }
 }
