@@ -7,17 +7,24 @@ import dev.pglease.LeaseException;
 import dev.pglease.TestDatabase;
 import dev.pglease.cli.Main;
 import dev.pglease.cli.NodeProcess;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import picocli.CommandLine;
@@ -66,6 +73,48 @@ class DemoTest {
         // and every process the demo started is gone
         assertThat(ProcessHandle.current().descendants()
                 .filter(p -> p.info().commandLine().orElse("").contains("demo-charger")).toList()).isEmpty();
+        TestDatabase.execute("DROP SCHEMA " + demoSchema + " CASCADE");
+    }
+
+    @Test
+    @Timeout(value = 120, unit = TimeUnit.SECONDS)
+    void stoppingTheDemoMidwayStopsEveryNodeItStarted() throws Exception {
+        String schema = TestDatabase.freshSchema();
+        String demoSchema = "demo_stop_" + ProcessHandle.current().pid();
+        Process demo = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:TieredStopAtLevel=1", "-cp", NodeProcess.classpath(), "dev.pglease.cli.Main", "demo",
+                "--jdbc-url", TestDatabase.jdbcUrl(), "--schema", schema, "--demo-schema", demoSchema,
+                "--duration", "60s", "--view", "lines", "--node-classpath", NodeProcess.classpath())
+                .redirectErrorStream(true).start();
+        List<Long> nodePids = new ArrayList<>();
+        StringBuilder log = new StringBuilder();
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(demo.getInputStream(),
+                StandardCharsets.UTF_8))) {
+            Pattern started = Pattern.compile("node\\d+ started \\(pid (\\d+),");
+            String line;
+            while ((line = out.readLine()) != null) {
+                log.append(line).append('\n');
+                Matcher m = started.matcher(line);
+                if (m.find()) {
+                    nodePids.add(Long.parseLong(m.group(1)));
+                }
+                if (line.contains("-- steady state")) {
+                    break;
+                }
+            }
+            assertThat(nodePids).as(log.toString()).hasSize(3);
+            assertThat(nodePids).allSatisfy(pid -> assertThat(ProcessHandle.of(pid)).isPresent());
+            // SIGTERM runs the same shutdown hook as Ctrl-C (SIGINT)
+            demo.toHandle().destroy();
+            assertThat(demo.waitFor(30, TimeUnit.SECONDS)).as("the demo exits").isTrue();
+        } finally {
+            demo.destroyForcibly();
+        }
+        for (long pid : nodePids) {
+            Optional<ProcessHandle> node = ProcessHandle.of(pid);
+            assertThat(node.map(ProcessHandle::isAlive).orElse(false)).as("node pid " + pid + " still alive\n" + log)
+                    .isFalse();
+        }
         TestDatabase.execute("DROP SCHEMA " + demoSchema + " CASCADE");
     }
 
