@@ -1,0 +1,150 @@
+package dev.pglease.shedlock;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseException;
+import dev.pglease.LeaseLock;
+import dev.pglease.Leadership;
+import dev.pglease.PgLease;
+import dev.pglease.TestDatabase;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import javax.sql.DataSource;
+import net.javacrumbs.shedlock.core.DefaultLockingTaskExecutor;
+import net.javacrumbs.shedlock.core.LockExtender;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The single-shot lease locks under the ShedLock provider: tokens, events, extension, validity. */
+class LeaseLockTest {
+
+    private static String schema;
+    private static DataSource dataSource;
+    private static PgLease a;
+    private static PgLease b;
+
+    @BeforeAll
+    static void setUp() {
+        schema = TestDatabase.freshSchema();
+        dataSource = TestDatabase.dataSource();
+        LeaseConfig config = LeaseConfig.builder().schema(schema).build();
+        a = PgLease.create(dataSource, config);
+        b = PgLease.create(dataSource, config);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        a.close();
+        b.close();
+    }
+
+    @Test
+    void theTokenGrowsWithEveryNewGrantAndEveryGrantIsAnEvent() throws Exception {
+        String name = "tokens-" + System.nanoTime();
+        List<Long> tokens = new ArrayList<>();
+        for (PgLease p : List.of(a, b, a, a)) {
+            try (LeaseLock lock = p.tryLock(name, Duration.ofSeconds(30)).orElseThrow()) {
+                assertThat(lock.holder()).isEqualTo(p.holderId());
+                tokens.add(lock.token());
+            }
+        }
+        assertThat(tokens).containsExactly(1L, 2L, 3L, 4L);
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT string_agg(kind || ':' || token, ',' ORDER BY id)"
+                     + " FROM " + schema + ".lease_events WHERE name = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                assertThat(rs.getString(1)).isEqualTo(
+                        "acquired:1,released:1,acquired:2,released:2,acquired:3,released:3,acquired:4,released:4");
+            }
+        }
+    }
+
+    @Test
+    void aLockIsValidLocallyUntilJustBeforeItsTimeToLive() throws Exception {
+        String name = "validity-" + System.nanoTime();
+        LeaseLock lock = a.tryLock(name, Duration.ofMillis(300)).orElseThrow();
+        assertThat(lock.isValid()).isTrue();
+        assertThat(lock.remaining()).isLessThanOrEqualTo(Duration.ofMillis(270)).isPositive();
+        Thread.sleep(300);
+        assertThat(lock.isValid()).isFalse();
+        assertThatThrownBy(lock::checkValid).isInstanceOfSatisfying(LeaseException.class,
+                e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.LEASE_LOST));
+        assertThat(lock.extend(Duration.ofSeconds(5))).as("no extension once invalid").isFalse();
+        assertThat(lock.unlock(Duration.ZERO)).as("the database no longer lists it").isFalse();
+    }
+
+    @Test
+    void unlockingEndsValidityAtOnceAndIsIdempotent() {
+        String name = "unlock-" + System.nanoTime();
+        LeaseLock lock = a.tryLock(name, Duration.ofSeconds(30)).orElseThrow();
+        assertThat(lock.unlock(Duration.ZERO)).isTrue();
+        assertThat(lock.isValid()).isFalse();
+        assertThat(lock.unlock(Duration.ZERO)).isFalse();
+        assertThatThrownBy(() -> lock.extend(Duration.ofSeconds(1))).isInstanceOfSatisfying(LeaseException.class,
+                e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.CLOSED));
+    }
+
+    @Test
+    void aShorterExtensionReplacesTheLeadershipAndInvalidatesTheOldOne() {
+        String name = "shorter-" + System.nanoTime();
+        try (LeaseLock lock = a.tryLock(name, Duration.ofSeconds(30)).orElseThrow()) {
+            Leadership before = lock.leadership();
+            assertThat(lock.extend(Duration.ofSeconds(60))).isTrue();
+            assertThat(lock.leadership()).as("longer: same object, extended").isSameAs(before);
+            assertThat(lock.extend(Duration.ofSeconds(5))).isTrue();
+            assertThat(before.isValid()).as("the longer deadline no longer holds").isFalse();
+            assertThat(lock.leadership().isValid()).isTrue();
+            assertThat(lock.leadership().token()).isEqualTo(before.token());
+            assertThat(lock.remaining()).isLessThanOrEqualTo(Duration.ofSeconds(5));
+            assertThat(b.leader(name)).get().satisfies(info -> assertThat(info.remaining())
+                    .isLessThanOrEqualTo(Duration.ofSeconds(5)).isGreaterThan(Duration.ofSeconds(3)));
+        }
+    }
+
+    @Test
+    void shedLocksLockExtenderExtendsAPgleaseLock() throws Exception {
+        String name = "extender-" + System.nanoTime();
+        new DefaultLockingTaskExecutor(new PgLeaseLockProvider(a)).executeWithLock((Runnable) () -> {
+            LockExtender.extendActiveLock(Duration.ofSeconds(20), Duration.ZERO);
+            assertThat(b.leader(name)).get().satisfies(info ->
+                    assertThat(info.remaining()).isGreaterThan(Duration.ofSeconds(10)));
+            assertThat(PgLeaseLockProvider.currentLock()).get().extracting(LeaseLock::isValid).isEqualTo(true);
+        }, LockProviderContract.config(name, Duration.ofMillis(500)));
+        assertThat(b.leader(name)).as("released after the task").isEmpty();
+    }
+
+    @Test
+    void locksAreNestedPerThread() {
+        PgLeaseLockProvider provider = new PgLeaseLockProvider(a, "nested:");
+        var outer = provider.lock(LockProviderContract.config("outer", Duration.ofSeconds(30))).orElseThrow();
+        long outerToken = PgLeaseLockProvider.currentToken();
+        var inner = provider.lock(LockProviderContract.config("inner", Duration.ofSeconds(30))).orElseThrow();
+        assertThat(PgLeaseLockProvider.currentLock()).get().extracting(LeaseLock::name).isEqualTo("nested:inner");
+        inner.unlock();
+        assertThat(PgLeaseLockProvider.currentLock()).get().extracting(LeaseLock::token).isEqualTo(outerToken);
+        outer.unlock();
+        assertThat(PgLeaseLockProvider.currentLock()).isEmpty();
+        assertThatThrownBy(PgLeaseLockProvider::currentToken).isInstanceOf(IllegalStateException.class);
+    }
+
+    @Test
+    void invalidArgumentsAreRefused() {
+        assertThatThrownBy(() -> a.tryLock("x", Duration.ZERO)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("lockAtMostFor");
+        assertThatThrownBy(() -> a.tryLock("", Duration.ofSeconds(1))).isInstanceOf(IllegalArgumentException.class);
+        Optional<LeaseLock> lock = a.tryLock("args-" + System.nanoTime(), Duration.ofSeconds(1));
+        assertThatThrownBy(() -> lock.orElseThrow().unlock(Duration.ofMillis(-1)))
+                .isInstanceOf(IllegalArgumentException.class);
+        lock.orElseThrow().close();
+    }
+}
