@@ -8,38 +8,50 @@ import dev.pglease.LeaderListener;
 import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
 import dev.pglease.PgLease;
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.TestDatabase;
 import dev.pglease.micrometer.PgLeaseMetrics;
 import dev.pglease.spring.LeaderElection;
 import dev.pglease.spring.PgLeaseHealthIndicator;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
+import org.postgresql.ds.PGSimpleDataSource;
 
 /**
- * The health API (and the Spring Boot indicator built on it) through a whole outage: a leader and a standby on a
- * private PostgreSQL server that the test stops and starts again.
+ * The health API (and the Spring Boot indicator built on it) through a whole outage: a leader and a standby reach
+ * the test database through a TCP proxy that the test cuts (connections reset, new ones refused) and restores.
  */
 class LeaseHealthTest {
 
-    private static EmbeddedPostgresServer server;
+    private static CuttableProxy proxy;
+    private static String schema;
+    private static DataSource dataSource;
 
     @BeforeAll
-    static void startServer() {
-        server = EmbeddedPostgresServer.start();
-        PgLease.migrate(server.dataSource());
+    static void startProxy() throws Exception {
+        schema = TestDatabase.freshSchema();
+        URI target = URI.create(TestDatabase.jdbcUrl().substring("jdbc:".length()));
+        proxy = new CuttableProxy(target.getHost(), target.getPort() == -1 ? 5432 : target.getPort());
+        String proxied = TestDatabase.jdbcUrl().replaceFirst("//[^/]+/", "//127.0.0.1:" + proxy.port() + "/");
+        PGSimpleDataSource ds = new PGSimpleDataSource();
+        ds.setURL(proxied);
+        ds.setConnectTimeout(2);
+        ds.setLoginTimeout(2);
+        dataSource = ds;
     }
 
     @AfterAll
-    static void stopServer() {
-        if (server != null) {
-            server.close();
+    static void stopProxy() {
+        if (proxy != null) {
+            proxy.close();
         }
     }
 
@@ -54,7 +66,7 @@ class LeaseHealthTest {
     };
 
     private static LeaseConfig config(String label, PgLeaseMetrics metrics) {
-        return LeaseConfig.builder().holderLabel(label).observer(metrics)
+        return LeaseConfig.builder().schema(schema).holderLabel(label).observer(metrics)
                 .leaseDuration(Duration.ofMillis(1200)).renewDeadline(Duration.ofMillis(800))
                 .retryPeriod(Duration.ofMillis(200)).build();
     }
@@ -64,8 +76,8 @@ class LeaseHealthTest {
         String lease = "health-" + System.nanoTime();
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         PgLeaseMetrics metrics = new PgLeaseMetrics(registry);
-        try (PgLease a = PgLease.create(server.dataSource(), config("a", metrics));
-             PgLease b = PgLease.create(server.dataSource(), config("b", new PgLeaseMetrics(new SimpleMeterRegistry())))) {
+        try (PgLease a = PgLease.create(dataSource, config("a", metrics));
+             PgLease b = PgLease.create(dataSource, config("b", new PgLeaseMetrics(new SimpleMeterRegistry())))) {
             LeaderElection election = new LeaderElection(a, lease, List::of);
             election.start();
             Elector leader = election.elector().orElseThrow();
@@ -94,7 +106,7 @@ class LeaseHealthTest {
             assertThat(s.leader()).contains(a.holderId());
 
             // The database goes away: the leader steps down at its deadline, and both report it.
-            server.stop();
+            proxy.cut();
             await().atMost(10, TimeUnit.SECONDS).until(() ->
                     health.check().get(lease).state() == Elector.State.DATABASE_UNREACHABLE
                             && standbyHealth.check().get(lease).state() == Elector.State.DATABASE_UNREACHABLE);
@@ -109,7 +121,7 @@ class LeaseHealthTest {
             assertThat(registry.get("pglease.stepdowns").tag("lease", lease).counter().count()).isEqualTo(1);
 
             // It comes back: one of them leads again, the other is a healthy standby.
-            server.restart();
+            proxy.restore();
             await().atMost(15, TimeUnit.SECONDS).until(() -> health.isHealthy() && standbyHealth.isHealthy()
                     && (leader.isLeader() ^ standby.isLeader()));
             assertThat(indicator.health(true).getStatus()).isEqualTo(Status.UP);
