@@ -137,6 +137,38 @@ class LeaseLockTest {
         assertThatThrownBy(PgLeaseLockProvider::currentToken).isInstanceOf(IllegalStateException.class);
     }
 
+    /** The single-shot lock snippet of docs/integrations.md. */
+    static boolean exportOnce(PgLease pglease) throws java.sql.SQLException {
+        // tag::lease-lock[]
+        Optional<LeaseLock> taken = pglease.tryLock("nightly-export", Duration.ofMinutes(10));
+        if (taken.isEmpty()) {
+            return false; // another node runs the export
+        }
+        try (LeaseLock lock = taken.get()) {
+            pglease.inFencedTransaction(lock.leadership(), connection -> exportRows(connection, lock.token()));
+            lock.extend(Duration.ofMinutes(10)); // still working: push the expiry out
+            pglease.inFencedTransaction(lock.leadership(), connection -> exportRows(connection, lock.token()));
+        }
+        return true;
+        // end::lease-lock[]
+    }
+
+    private static int exportRows(Connection connection, long token) throws java.sql.SQLException {
+        try (PreparedStatement ps = connection.prepareStatement("SELECT ?::bigint")) {
+            ps.setLong(1, token);
+            ps.execute();
+            return 1;
+        }
+    }
+
+    @Test
+    void theSingleShotLockSnippetRunsOncePerLock() throws Exception {
+        assertThat(exportOnce(a)).isTrue();
+        try (LeaseLock held = b.tryLock("nightly-export", Duration.ofSeconds(30)).orElseThrow()) {
+            assertThat(exportOnce(a)).as("skipped while another node holds it").isFalse();
+        }
+    }
+
     @Test
     void invalidArgumentsAreRefused() {
         assertThatThrownBy(() -> a.tryLock("x", Duration.ZERO)).isInstanceOf(IllegalArgumentException.class)
