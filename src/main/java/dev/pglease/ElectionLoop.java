@@ -266,6 +266,7 @@ final class ElectionLoop implements AutoCloseable {
         }
         long now = ticker.read();
         notify(() -> observer.acquireAttempted(c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent)));
+        boolean releaseNow = false;
         synchronized (lock) {
             c.failures = 0;
             c.reachable = true;
@@ -280,21 +281,26 @@ final class ElectionLoop implements AutoCloseable {
             }
             long deadline = timing.deadline(sent);
             if (c.phase != Phase.STANDBY || deadline - now <= 0) {
-                // Closed meanwhile, or the answer came too late to be trusted (e.g. the process was paused
-                // between sending and reading): give the grant straight back.
+                // Closed while the statement was in flight, or the answer came too late to be trusted (e.g. the
+                // process was paused between sending and reading): give the grant straight back.
                 c.releaseToken = answer.token();
                 c.nextAt = now;
+                releaseNow = c.phase != Phase.STANDBY;
                 log.info("pglease: lease {} token {} was granted but can not be used ({}); releasing it",
                         Names.quote(c.name), answer.token(),
                         c.phase != Phase.STANDBY ? "closing" : "the answer arrived after the renew deadline");
-                return;
+            } else {
+                Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline);
+                c.leadership = l;
+                c.phase = Phase.LEADER;
+                c.nextAt = timing.nextRenewal(sent);
+                scheduleDeadlineCheck(deadline - now);
+                c.callbacks.execute(() -> c.listener.onElected(l));
             }
-            Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline);
-            c.leadership = l;
-            c.phase = Phase.LEADER;
-            c.nextAt = timing.nextRenewal(sent);
-            scheduleDeadlineCheck(deadline - now);
-            c.callbacks.execute(() -> c.listener.onElected(l));
+        }
+        if (releaseNow) {
+            // The elector may already be gone from the loop: release here rather than on a later turn.
+            release(c);
         }
     }
 

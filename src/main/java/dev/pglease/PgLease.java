@@ -212,26 +212,14 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(leadership, "leadership must not be null");
         Objects.requireNonNull(work, "work must not be null");
         leadership.checkValid();
-        try (Connection c = dataSource.getConnection()) {
-            boolean autoCommit = c.getAutoCommit();
-            c.setAutoCommit(false);
-            try {
-                if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
-                    throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
-                            + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
-                            + " with token " + leadership.token() + " in the database; the write was not made");
-                }
-                T result = work.execute(c);
-                leadership.checkValid();
-                c.commit();
-                return result;
-            } catch (SQLException | RuntimeException | Error e) {
-                Transactions.rollbackQuietly(c, e);
-                throw e;
-            } finally {
-                Transactions.restoreAutoCommit(c, autoCommit);
+        return Transactions.run(dataSource, c -> {
+            if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
+                throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
+                        + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
+                        + " with token " + leadership.token() + " in the database; the write was not made");
             }
-        }
+            return null;
+        }, work, leadership::checkValid);
     }
 
     /**
