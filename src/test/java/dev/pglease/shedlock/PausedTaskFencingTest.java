@@ -16,7 +16,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import javax.sql.DataSource;
 import net.javacrumbs.shedlock.core.DefaultLockingTaskExecutor;
 import net.javacrumbs.shedlock.core.LockAssert;
@@ -25,16 +27,14 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * A scheduled task on node A takes the lock, then pauses (a GC pause, a frozen VM) past lockAtMostFor; node B
- * takes the lock and writes; then A wakes up and writes too. With ShedLock's JDBC provider A's late write lands
+ * A scheduled task on node A takes the lock, then pauses (a GC pause, a frozen VM) past lockAtMostFor; node B's
+ * scheduler takes the lock as soon as it expires and writes; then A wakes up and writes too. With ShedLock's JDBC provider A's late write lands
  * after B's (nothing can tell it is late: even {@code LockAssert} passes). With the pglease provider the task
  * carries a fencing token, and A's late write is rejected both by its local deadline and by the database fence.
  */
 class PausedTaskFencingTest {
 
     private static final Duration LOCK_AT_MOST = Duration.ofMillis(400);
-    private static final long PAUSE_MILLIS = 1000;
-    private static final long B_STARTS_AFTER_MILLIS = 600;
 
     private static String schema;
     private static DataSource dataSource;
@@ -56,14 +56,19 @@ class PausedTaskFencingTest {
         LockingTaskExecutor nodeB = new DefaultLockingTaskExecutor(
                 ShedLockJdbcProviderContractTest.ShedLockTables.jdbcProvider(dataSource, schema + ".shedlock", "B"));
 
+        CountDownLatch aLocked = new CountDownLatch(1);
+        CountDownLatch bWrote = new CountDownLatch(1);
         CompletableFuture<Void> a = CompletableFuture.runAsync(() -> nodeA.executeWithLock((Runnable) () -> {
-            pause();
+            aLocked.countDown();
+            pauseUntil(bWrote);
             LockAssert.assertLocked(); // passes: it only checks a thread-local, not the lock
             insert(job, "A", null);
         }, LockProviderContract.config(job, LOCK_AT_MOST)));
-        Thread.sleep(B_STARTS_AFTER_MILLIS);
-        nodeB.executeWithLock((Runnable) () -> insert(job, "B", null), LockProviderContract.config(job, LOCK_AT_MOST));
-        a.get(10, TimeUnit.SECONDS);
+        runOnceLockExpired(nodeB, aLocked, () -> {
+            insert(job, "B", null);
+            bWrote.countDown();
+        }, job);
+        a.get(20, TimeUnit.SECONDS);
 
         assertThat(writers(job)).as("A's late write is accepted after B's").containsExactly("B", "A");
     }
@@ -78,11 +83,13 @@ class PausedTaskFencingTest {
             List<Throwable> rejectedA = new ArrayList<>();
             long[] tokens = new long[2];
 
+            CountDownLatch aLocked = new CountDownLatch(1);
+            CountDownLatch bWrote = new CountDownLatch(1);
             CompletableFuture<Void> taskA = CompletableFuture.runAsync(() -> nodeA.executeWithLock((Runnable) () -> {
                 LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
                 tokens[0] = lock.token();
-                assertThat(lock.isValid()).isTrue();
-                pause();
+                aLocked.countDown();
+                pauseUntil(bWrote);
                 assertThat(lock.isValid()).as("A knows its lock ran out").isFalse();
                 // Same-database write guarded by the lease row: refused by the local deadline.
                 try {
@@ -97,8 +104,7 @@ class PausedTaskFencingTest {
                     rejectedA.add(e);
                 }
             }, LockProviderContract.config(job, LOCK_AT_MOST)));
-            Thread.sleep(B_STARTS_AFTER_MILLIS);
-            nodeB.executeWithLock((Runnable) () -> {
+            runOnceLockExpired(nodeB, aLocked, () -> {
                 LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
                 tokens[1] = lock.token();
                 try {
@@ -106,8 +112,9 @@ class PausedTaskFencingTest {
                 } catch (SQLException e) {
                     throw new IllegalStateException(e);
                 }
-            }, LockProviderContract.config(job, LOCK_AT_MOST));
-            taskA.get(10, TimeUnit.SECONDS);
+                bWrote.countDown();
+            }, job);
+            taskA.get(20, TimeUnit.SECONDS);
 
             assertThat(tokens[1]).as("B's token is higher").isGreaterThan(tokens[0]);
             assertThat(rejectedA).hasSize(2);
@@ -135,13 +142,30 @@ class PausedTaskFencingTest {
         assertThat(writers(job)).containsExactly("A");
     }
 
-    private static void pause() {
+    /** A's task "pauses" (as in a long GC) until node B has run the next task and written. */
+    private static void pauseUntil(CountDownLatch bWrote) {
         try {
-            Thread.sleep(PAUSE_MILLIS);
+            assertThat(bWrote.await(20, TimeUnit.SECONDS)).as("B ran while A was paused").isTrue();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+    }
+
+    /** Node B, once A holds the lock, runs the task as soon as its scheduler can take the lock (after expiry). */
+    private static void runOnceLockExpired(LockingTaskExecutor nodeB, CountDownLatch aLocked, Runnable task,
+                                           String job) throws InterruptedException {
+        assertThat(aLocked.await(20, TimeUnit.SECONDS)).as("A took the lock").isTrue();
+        AtomicBoolean ran = new AtomicBoolean();
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!ran.get() && System.nanoTime() - end < 0) {
+            nodeB.executeWithLock((Runnable) () -> {
+                ran.set(true);
+                task.run();
+            }, LockProviderContract.config(job, LOCK_AT_MOST));
+            Thread.sleep(20);
+        }
+        assertThat(ran).as("B ran the task once A's lock expired").isTrue();
     }
 
     private static void insert(String job, String writer, Long token) {
