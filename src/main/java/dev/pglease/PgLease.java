@@ -11,7 +11,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -46,6 +45,8 @@ public final class PgLease implements AutoCloseable {
     public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
 
     private static final AtomicInteger THREADS = new AtomicInteger();
+    /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
+    private static final int CALLBACK_THREADS = 4;
 
     private final DataSource dataSource;
     private final LeaseConfig config;
@@ -67,8 +68,10 @@ public final class PgLease implements AutoCloseable {
         this.fence = new ForwardFence(config.schema() + ".fences");
         this.store = new JdbcLeaseStore(dataSource, sql, config.renewDeadline().plusMillis(100),
                 config.allowUnsafeDurability());
-        this.callbackPool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
-                daemon("pglease-callbacks-"));
+        ThreadPoolExecutor callbacks = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
+        callbacks.allowCoreThreadTimeOut(true);
+        this.callbackPool = callbacks;
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);

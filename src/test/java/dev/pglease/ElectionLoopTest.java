@@ -218,6 +218,24 @@ class ElectionLoopTest {
     }
 
     @Test
+    void manySlowAcquiresInOneTurnDoNotDelayTheRenewalOfLeasesAlreadyHeld() {
+        loop.runOnce();
+        Leadership first = leadership();
+        for (int i = 0; i < 100; i++) {
+            loop.join("shard-" + i, listener);
+        }
+        store.latency = Duration.ofMillis(100);
+        for (int turn = 0; turn < 40; turn++) {
+            long start = ticker.read();
+            loop.runOnce();
+            assertThat(Duration.ofNanos(ticker.read() - start)).as("turn %d", turn)
+                    .isLessThanOrEqualTo(Duration.ofMillis(1_300));
+            assertThat(first.isValid()).as("held lease still valid after turn %d", turn).isTrue();
+        }
+        assertThat(loop.campaigns()).allMatch(c -> loop.leadership(c) != null);
+    }
+
+    @Test
     void reCampaignsAfterAnOutageWithAHigherToken() {
         loop.runOnce();
         store.down = true;

@@ -28,8 +28,12 @@ final class InMemoryLeaseStore implements LeaseStore {
         this.clock = clock;
     }
 
+    /** How long every statement takes, on the fake clock. */
+    Duration latency = Duration.ZERO;
+
     private void enter(String statement) throws SQLException {
         statements.add(statement);
+        clock.advance(latency);
         Runnable hook = duringNextStatement;
         duringNextStatement = null;
         if (hook != null) {
