@@ -67,8 +67,8 @@ class LeaseHealthTest {
 
     private static LeaseConfig config(String label, PgLeaseMetrics metrics) {
         return LeaseConfig.builder().schema(schema).holderLabel(label).observer(metrics)
-                .leaseDuration(Duration.ofMillis(1200)).renewDeadline(Duration.ofMillis(800))
-                .retryPeriod(Duration.ofMillis(200)).build();
+                .leaseDuration(Duration.ofMillis(3000)).renewDeadline(Duration.ofMillis(2000))
+                .retryPeriod(Duration.ofMillis(500)).build();
     }
 
     @Test

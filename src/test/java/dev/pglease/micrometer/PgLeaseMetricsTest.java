@@ -38,8 +38,8 @@ class PgLeaseMetricsTest {
 
     private static LeaseConfig config(PgLeaseMetrics metrics, String label) {
         return LeaseConfig.builder().schema(schema).holderLabel(label).observer(metrics)
-                .leaseDuration(Duration.ofMillis(1500)).renewDeadline(Duration.ofMillis(1000))
-                .retryPeriod(Duration.ofMillis(200)).build();
+                .leaseDuration(Duration.ofMillis(4000)).renewDeadline(Duration.ofMillis(3000))
+                .retryPeriod(Duration.ofMillis(400)).build();
     }
 
     private static double gauge(SimpleMeterRegistry r, String name, String lease) {

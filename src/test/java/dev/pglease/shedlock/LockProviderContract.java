@@ -137,10 +137,10 @@ abstract class LockProviderContract {
         LockProvider a = newNode();
         LockProvider b = newNode();
         String name = uniqueName("extend");
-        SimpleLock lock = a.lock(config(name, Duration.ofMillis(400))).orElseThrow();
+        SimpleLock lock = a.lock(config(name, Duration.ofSeconds(1))).orElseThrow();
         Optional<SimpleLock> extended = lock.extend(Duration.ofSeconds(20), Duration.ZERO);
         assertThat(extended).as("a live lock can be extended").isPresent();
-        Thread.sleep(700);
+        Thread.sleep(1200);
         assertThat(b.lock(config(name, Duration.ofSeconds(30)))).as("still held after the first lockAtMostFor")
                 .isEmpty();
         extended.get().unlock();

@@ -50,9 +50,9 @@ class PgLeaseAutoConfigurationTest {
                         "spring.flyway.schemas=" + appSchema,
                         "spring.flyway.default-schema=" + appSchema,
                         "pglease.schema=" + pgleaseSchema,
-                        "pglease.lease-duration=1500ms",
-                        "pglease.renew-deadline=1s",
-                        "pglease.retry-period=200ms",
+                        "pglease.lease-duration=6s",
+                        "pglease.renew-deadline=4s",
+                        "pglease.retry-period=1s",
                         "pglease.election.lease-name=" + lease);
     }
 
@@ -95,9 +95,9 @@ class PgLeaseAutoConfigurationTest {
             assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class).migrationsApplied()).isEqualTo(1);
             PgLease pglease = context.getBean(PgLease.class);
             assertThat(pglease.config().schema()).isEqualTo(schema);
-            assertThat(pglease.config().leaseDuration()).isEqualTo(Duration.ofMillis(1500));
-            assertThat(pglease.config().renewDeadline()).isEqualTo(Duration.ofSeconds(1));
-            assertThat(pglease.config().retryPeriod()).isEqualTo(Duration.ofMillis(200));
+            assertThat(pglease.config().leaseDuration()).isEqualTo(Duration.ofSeconds(6));
+            assertThat(pglease.config().renewDeadline()).isEqualTo(Duration.ofSeconds(4));
+            assertThat(pglease.config().retryPeriod()).isEqualTo(Duration.ofSeconds(1));
             String appSchema = context.getEnvironment().getProperty("spring.flyway.default-schema");
             assertThat(tableExists(appSchema + ".reports")).as("the application's own migration ran").isTrue();
             assertThat(tableExists(appSchema + ".flyway_schema_history")).isTrue();
