@@ -51,12 +51,25 @@ class LeaderOnlyTest {
         }
     }
 
+    /** Every public method leader-only. */
+    @LeaderOnly
+    public static class Exporter {
+        public String export() {
+            return "exported";
+        }
+    }
+
     @Configuration(proxyBeanMethods = false)
     @EnableScheduling
     static class JobsConfig {
         @Bean
         Jobs jobs() {
             return new Jobs();
+        }
+
+        @Bean
+        Exporter exporter() {
+            return new Exporter();
         }
     }
 
@@ -80,6 +93,9 @@ class LeaderOnlyTest {
                 assertThatThrownBy(jobsB::mustLead).isInstanceOfSatisfying(LeaseException.class,
                         e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.LEASE_LOST));
                 assertThat(jobsB.anyNode()).isEqualTo("any");
+                assertThat(a.getBean(Exporter.class).export()).isEqualTo("exported");
+                assertThatThrownBy(() -> b.getBean(Exporter.class).export()).isInstanceOf(LeaseException.class);
+                assertThat(b.getBean(Exporter.class).toString()).as("Object methods are not guarded").isNotNull();
 
                 // Node A shuts down: it releases the lease, B takes over well before the lease (6 s) would expire.
                 a.close();

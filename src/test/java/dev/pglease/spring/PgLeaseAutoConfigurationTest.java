@@ -23,6 +23,8 @@ import net.javacrumbs.shedlock.core.LockProvider;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.flyway.autoconfigure.FlywayAutoConfiguration;
+import org.springframework.boot.health.contributor.Health;
+import org.springframework.boot.health.contributor.Status;
 import org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration;
 import org.springframework.boot.test.context.FilteredClassLoader;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
@@ -107,6 +109,9 @@ class PgLeaseAutoConfigurationTest {
             Leadership leadership = election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             token[0] = leadership.token();
             assertThat(pglease.leader(lease)).get().extracting(i -> i.holder()).isEqualTo(pglease.holderId());
+            Health health = context.getBean("pgleaseHealthIndicator", PgLeaseHealthIndicator.class).health(true);
+            assertThat(health.getStatus()).isEqualTo(Status.UP);
+            assertThat(health.getDetails()).containsEntry("role", "leader").containsEntry("token", token[0]);
             recorder[0] = context.getBean(Recorder.class);
             awaitEvents(recorder[0], 1);
         });
