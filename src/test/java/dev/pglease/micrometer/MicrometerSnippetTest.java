@@ -47,6 +47,7 @@ class MicrometerSnippetTest {
             }
             assertThat(registry.get("pglease.leader").tag("lease", "payments").gauge().value()).isEqualTo(1);
             assertThat(registry.get("pglease.token").tag("lease", "payments").gauge().value()).isPositive();
+            assertThat(pglease.leader("payments")).get().extracting(i -> i.holder()).isEqualTo(pglease.holderId());
         }
     }
 }

@@ -166,6 +166,7 @@ class LeaseLockTest {
     void theSingleShotLockSnippetRunsOncePerLock() throws Exception {
         assertThat(exportOnce(a)).isTrue();
         try (LeaseLock held = b.tryLock("nightly-export", Duration.ofSeconds(30)).orElseThrow()) {
+            assertThat(held.holder()).isEqualTo(b.holderId());
             assertThat(exportOnce(a)).as("skipped while another node holds it").isFalse();
         }
     }
