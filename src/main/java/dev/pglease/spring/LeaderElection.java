@@ -89,7 +89,11 @@ public class LeaderElection implements SmartLifecycle {
         return elector != null;
     }
 
-    /** Late in startup and early in shutdown: the lease is released before other beans stop. */
+    /**
+     * {@code DEFAULT_PHASE - 1000}: on shutdown, beans of the default phase (such as Spring's task scheduler) stop
+     * first, then this releases the lease, and only then do lower phases (such as a web server's graceful shutdown)
+     * and the data source go away.
+     */
     @Override
     public int getPhase() {
         return DEFAULT_PHASE - 1000;
