@@ -8,6 +8,7 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.Objects;
 import java.util.Optional;
+import net.javacrumbs.shedlock.core.ExtensibleLockProvider;
 import net.javacrumbs.shedlock.core.LockConfiguration;
 import net.javacrumbs.shedlock.core.LockProvider;
 import net.javacrumbs.shedlock.core.SimpleLock;
@@ -17,7 +18,7 @@ import net.javacrumbs.shedlock.support.LockException;
  * A ShedLock {@link LockProvider} backed by pglease leases: {@code @SchedulerLock} tasks keep working unchanged
  * and gain a fencing token. Each lock is a {@link LeaseLock} taken for {@code lockAtMostFor}; unlock keeps it
  * until {@code lockAtLeastFor} has passed; {@link SimpleLock#extend} is supported (also through ShedLock's
- * {@code LockExtender}). Time is the database's clock only, so nodes with skewed clocks can not steal a lock early.
+ * {@code LockExtender} and {@code KeepAliveLockProvider}). Time is the database's clock only, so nodes with skewed clocks can not steal a lock early.
  *
  * <p>The running task reads its lock with {@link #currentLock()} and passes it to the fencing API, so that a
  * task that was paused past its lock can no longer write:
@@ -33,7 +34,7 @@ import net.javacrumbs.shedlock.support.LockException;
  * <p>Lock names share the lease namespace of the pglease schema; give them a prefix (see
  * {@link #PgLeaseLockProvider(PgLease, String)}) if electors of the same schema could use the same names.
  */
-public final class PgLeaseLockProvider implements LockProvider {
+public final class PgLeaseLockProvider implements ExtensibleLockProvider {
 
     private static final ThreadLocal<Deque<LeaseLock>> CURRENT = ThreadLocal.withInitial(ArrayDeque::new);
 

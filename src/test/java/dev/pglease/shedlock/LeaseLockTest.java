@@ -16,9 +16,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import javax.sql.DataSource;
 import net.javacrumbs.shedlock.core.DefaultLockingTaskExecutor;
 import net.javacrumbs.shedlock.core.LockExtender;
+import net.javacrumbs.shedlock.core.LockProvider;
+import net.javacrumbs.shedlock.core.SimpleLock;
+import net.javacrumbs.shedlock.support.KeepAliveLockProvider;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -122,6 +127,21 @@ class LeaseLockTest {
             assertThat(PgLeaseLockProvider.currentLock()).get().extracting(LeaseLock::isValid).isEqualTo(true);
         }, LockProviderContract.config(name, Duration.ofMillis(500)));
         assertThat(b.leader(name)).as("released after the task").isEmpty();
+    }
+
+    @Test
+    void shedLocksKeepAliveProviderAcceptsThePgleaseProvider() {
+        ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+        try {
+            LockProvider keepAlive = new KeepAliveLockProvider(new PgLeaseLockProvider(a), scheduler);
+            String name = "keep-alive-" + System.nanoTime();
+            SimpleLock lock = keepAlive.lock(LockProviderContract.config(name, Duration.ofSeconds(60))).orElseThrow();
+            assertThat(PgLeaseLockProvider.currentLock()).get().extracting(LeaseLock::name).isEqualTo(name);
+            lock.unlock();
+            assertThat(b.leader(name)).isEmpty();
+        } finally {
+            scheduler.shutdownNow();
+        }
     }
 
     @Test
