@@ -16,12 +16,12 @@ import org.junit.jupiter.api.Test;
 /** The health snippet of docs/integrations.md, compiled and run. */
 class HealthSnippetTest {
 
-    static boolean probe(Elector elector, List<String> log) {
+    static boolean probe(Elector elector, List<String> report) {
         // tag::health[]
         PgLeaseHealth health = new PgLeaseHealth().register(elector);
         for (LeaseHealth lease : health.check().values()) {
             // LEADER, STANDBY (healthy), DATABASE_UNREACHABLE or CLOSED
-            log.add(lease.leaseName() + " " + lease.state() + " token=" + lease.token().orElse(null));
+            report.add(lease.leaseName() + " " + lease.state() + " token=" + lease.token().orElse(null));
         }
         boolean ready = health.isHealthy();
         // end::health[]

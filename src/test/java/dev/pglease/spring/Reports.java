@@ -10,7 +10,7 @@ public class Reports {
     private final List<Long> published = new CopyOnWriteArrayList<>();
 
     // tag::spring-leader-only[]
-    @Scheduled(fixedDelay = 100)
+    @Scheduled(fixedDelayString = "${reports.interval:PT1H}")
     @LeaderOnly
     public void publishDailyReport() {
         // Runs on the leader only; elsewhere the call is skipped.

@@ -77,7 +77,8 @@ class SpringSnippetTest {
                 .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class,
                         PgLeaseAutoConfiguration.class))
                 .withPropertyValues(snippetProperties())
-                .withPropertyValues("spring.datasource.url=" + TestDatabase.jdbcUrl(), "pglease.schema=" + schema)
+                .withPropertyValues("spring.datasource.url=" + TestDatabase.jdbcUrl(), "pglease.schema=" + schema,
+                        "reports.interval=100ms")
                 .withUserConfiguration(Application.class)
                 .run(context -> {
                     assertThat(context).hasNotFailed();
