@@ -22,7 +22,8 @@ import javax.sql.DataSource;
  * when it wakes, even if the database has not answered anyone else yet.
  *
  * <p>Lock names share the lease namespace of the schema: do not use the name of a lease an elector campaigns for.
- * Thread-safe.
+ * Roles that are members of the schema's candidate role (not its owner) may take or extend a lock for at most one
+ * day at a time, like any lease. Thread-safe.
  */
 public final class LeaseLock implements AutoCloseable {
 

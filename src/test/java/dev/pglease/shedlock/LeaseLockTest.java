@@ -192,6 +192,54 @@ class LeaseLockTest {
     }
 
     @Test
+    void locksWorkForLeastPrivilegeCandidateRolesUnderTheGuardTriggers() throws Exception {
+        String suffix = ProcessHandle.current().pid() + "_" + (System.nanoTime() % 1_000_000);
+        List<String> users = List.of("lock_a_" + suffix, "lock_b_" + suffix);
+        for (String user : users) {
+            TestDatabase.execute("CREATE ROLE " + user + " LOGIN PASSWORD 'pw_" + user + "' IN ROLE " + schema
+                    + "_candidate");
+        }
+        try (PgLease userA = PgLease.create(loginAs(users.get(0)), LeaseConfig.builder().schema(schema).build());
+             PgLease userB = PgLease.create(loginAs(users.get(1)), LeaseConfig.builder().schema(schema).build())) {
+            String name = "roles-" + System.nanoTime();
+            LeaseLock lock = userA.tryLock(name, Duration.ofSeconds(30)).orElseThrow();
+            assertThat(userB.tryLock(name, Duration.ofSeconds(30))).isEmpty();
+            assertThat(holderRole(name)).as("taken by the candidate login, not the owner").isEqualTo(users.get(0));
+            assertThat(lock.extend(Duration.ofSeconds(60))).isTrue();
+            assertThat(lock.extend(Duration.ofSeconds(20))).isTrue();
+            assertThat(lock.unlock(Duration.ofMillis(300))).isTrue();
+            assertThat(userB.tryLock(name, Duration.ofSeconds(30))).as("kept for lockAtLeastFor").isEmpty();
+            Thread.sleep(400);
+            LeaseLock next = userB.tryLock(name, Duration.ofSeconds(30)).orElseThrow();
+            assertThat(next.token()).isEqualTo(lock.token() + 1);
+            assertThat(next.unlock(Duration.ZERO)).isTrue();
+        } finally {
+            for (String user : users) {
+                TestDatabase.execute("DROP ROLE IF EXISTS " + user);
+            }
+        }
+    }
+
+    private static String holderRole(String name) throws java.sql.SQLException {
+        try (Connection c = dataSource.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT holder_role FROM " + schema + ".leases WHERE name = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getString(1);
+            }
+        }
+    }
+
+    private static DataSource loginAs(String user) {
+        org.postgresql.ds.PGSimpleDataSource ds = new org.postgresql.ds.PGSimpleDataSource();
+        ds.setURL(TestDatabase.jdbcUrl());
+        ds.setUser(user);
+        ds.setPassword("pw_" + user);
+        return ds;
+    }
+
+    @Test
     void invalidArgumentsAreRefused() {
         assertThatThrownBy(() -> a.tryLock("x", Duration.ZERO)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("lockAtMostFor");
