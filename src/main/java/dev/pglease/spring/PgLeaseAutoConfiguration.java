@@ -54,8 +54,16 @@ public class PgLeaseAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean
     public PgLeaseSchema pgLeaseSchema(DataSource dataSource, PgLeaseProperties properties) {
-        int applied = properties.isMigrate() ? PgLease.migrate(dataSource, properties.getSchema()) : 0;
-        return new PgLeaseSchema(properties.getSchema(), applied);
+        if (!properties.isMigrate()) {
+            return new PgLeaseSchema(properties.getSchema(), 0);
+        }
+        PgLease.Roles defaults = PgLease.Roles.defaultsFor(properties.getSchema());
+        PgLeaseProperties.Roles roles = properties.getRoles();
+        PgLease.Roles names = new PgLease.Roles(
+                roles.getCandidate() != null ? roles.getCandidate() : defaults.candidate(),
+                roles.getObserver() != null ? roles.getObserver() : defaults.observer(),
+                roles.getOperator() != null ? roles.getOperator() : defaults.operator());
+        return new PgLeaseSchema(properties.getSchema(), PgLease.migrate(dataSource, properties.getSchema(), names));
     }
 
     @Bean(destroyMethod = "close")

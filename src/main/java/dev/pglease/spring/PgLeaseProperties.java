@@ -26,8 +26,43 @@ public class PgLeaseProperties {
     /** Prefix of this process's holder id (defaults to the host name). */
     private String holderLabel;
 
+    private final Roles roles = new Roles();
     private final Election election = new Election();
     private final Shedlock shedlock = new Shedlock();
+
+    /**
+     * Names of the roles the schema migration creates (when absent) and grants to; each defaults to
+     * {@code <schema>_candidate}, {@code <schema>_observer}, {@code <schema>_operator}.
+     */
+    public static class Roles {
+        private String candidate;
+        private String observer;
+        private String operator;
+
+        public String getCandidate() {
+            return candidate;
+        }
+
+        public void setCandidate(String candidate) {
+            this.candidate = candidate;
+        }
+
+        public String getObserver() {
+            return observer;
+        }
+
+        public void setObserver(String observer) {
+            this.observer = observer;
+        }
+
+        public String getOperator() {
+            return operator;
+        }
+
+        public void setOperator(String operator) {
+            this.operator = operator;
+        }
+    }
 
     /** The application's own leader election: one lease per application. */
     public static class Election {
@@ -131,6 +166,10 @@ public class PgLeaseProperties {
 
     public void setHolderLabel(String holderLabel) {
         this.holderLabel = holderLabel;
+    }
+
+    public Roles getRoles() {
+        return roles;
     }
 
     public Election getElection() {

