@@ -110,7 +110,7 @@ class RolesTest {
         TestDatabase.execute("DROP ROLE IF EXISTS " + app);
         TestDatabase.execute("CREATE ROLE " + app + " NOLOGIN"); // exists before: only granted to
         PgLease.Roles names = new PgLease.Roles(app, custom + "_billing_ro", custom + "_billing_ops");
-        assertThat(PgLease.migrate(TestDatabase.dataSource(), custom, names)).isEqualTo(2);
+        assertThat(PgLease.migrate(TestDatabase.dataSource(), custom, names)).isEqualTo(3);
         String login = Users.create(custom + "_login", app);
         String ro = Users.create(custom + "_ro_login", names.observer());
         run(login, "INSERT INTO " + custom + ".leases (name, holder, token, expires_at)"
@@ -136,7 +136,7 @@ class RolesTest {
             TestDatabase.execute("DROP ROLE IF EXISTS " + role);
             TestDatabase.execute("CREATE ROLE " + role + " NOLOGIN");
         }
-        assertThat(PgLease.migrate(Users.as(owner), owned)).as("version 1 went in the first time, 2 now").isEqualTo(1);
+        assertThat(PgLease.migrate(Users.as(owner), owned)).as("version 1 went in the first time, 2 and 3 now").isEqualTo(2);
         // a non-superuser owner: the guards hold its candidates, the owner itself may hand-edit
         String app = Users.create(owned + "_app", names.candidate());
         run(app, "INSERT INTO " + owned + ".leases (name, holder, token, expires_at)"
