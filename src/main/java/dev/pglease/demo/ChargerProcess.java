@@ -2,7 +2,6 @@ package dev.pglease.demo;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStreamWriter;
@@ -140,9 +139,5 @@ final class ChargerProcess {
             kill.destroyForcibly();
             throw new IOException("kill -" + signal + " " + process.pid() + " failed");
         }
-    }
-
-    static String javaLauncher() {
-        return System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
     }
 }
