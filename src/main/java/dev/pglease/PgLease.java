@@ -273,6 +273,19 @@ public final class PgLease implements AutoCloseable {
         }, work, leadership::checkValid);
     }
 
+    /**
+     * Tries once to take {@code name} as a single-shot lock held for at most {@code lockAtMostFor} (no automatic
+     * renewal; see {@link LeaseLock}): the same acquire statement and token rules as an elector. Empty when another
+     * holder has it. One statement in a short durable transaction, on a connection from the data source.
+     *
+     * @throws LeaseException DATABASE_UNAVAILABLE when the statement failed, CLOSED after {@link #close()}
+     */
+    public Optional<LeaseLock> tryLock(String name, Duration lockAtMostFor) {
+        Names.leaseName(name);
+        checkOpen();
+        return LeaseLock.tryAcquire(dataSource, sql, holderId, config.ticker(), name, lockAtMostFor);
+    }
+
     /** The forward-only fence table of this schema ({@code <schema>.fences}). */
     public ForwardFence fence() {
         return fence;

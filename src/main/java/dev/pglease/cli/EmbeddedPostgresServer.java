@@ -116,8 +116,11 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        stop();
-        deleteTree(root);
+        try {
+            stop();
+        } finally {
+            deleteTree(root);
+        }
     }
 
     private static void deleteTree(Path dir) {
