@@ -1,0 +1,536 @@
+package dev.pglease;
+
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The election state machine of one process, for all the leases it campaigns for, top to bottom.
+ *
+ * <p>Every lease has a {@link Campaign} in one of four phases:
+ * <pre>
+ *   STANDBY --acquire granted--> LEADER --deadline passed / renew lost--> STANDBY
+ *      |                            |
+ *      +-------- close() ---------> CLOSING --released (or gave up)--> removed
+ * </pre>
+ * One thread runs {@link #runOnce()} in a loop: it releases what must be released, renews every due lease in one
+ * batched statement, and tries to acquire every due lease, then sleeps until the next due time or a wake-up
+ * (a NOTIFY that a lease was released, a new campaign, a close). A separate timer steps a leader down at its
+ * local deadline even while the loop thread is blocked in a statement; {@link Leadership#isValid()} does not
+ * depend on either thread, it compares the ticker with the deadline.
+ *
+ * <p>Deadlines come from the ticker reading taken <em>before</em> a statement was sent (see {@link Timing}).
+ * Statements run outside the lock; their answers are applied under it only if the campaign is still in the state
+ * it was in when the statement was sent.
+ */
+final class ElectionLoop implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ElectionLoop.class);
+
+    enum Phase { STANDBY, LEADER, CLOSING }
+
+    /** The state of one lease in this process. Guarded by the loop's lock. */
+    static final class Campaign {
+        final String name;
+        final LeaderListener listener;
+        final Executor callbacks;
+        final CompletableFuture<Void> closed = new CompletableFuture<>();
+        Phase phase = Phase.STANDBY;
+        long nextAt;
+        volatile Leadership leadership;
+        long releaseToken;
+        volatile int failures;
+        volatile boolean reachable = true;
+        volatile String observedHolder;
+        volatile long observedToken;
+
+        Campaign(String name, LeaderListener listener, Executor callbacks, long now) {
+            this.name = name;
+            this.listener = listener;
+            this.callbacks = callbacks;
+            this.nextAt = now;
+        }
+    }
+
+    private final LeaseStore store;
+    private final String holder;
+    private final Ticker ticker;
+    private final Timing timing;
+    private final Duration ttl;
+    private final LeaseObserver observer;
+    private final Executor callbackPool;
+    private final ScheduledExecutorService deadlineTimer;
+
+    private final Object lock = new Object();
+    private final Map<String, Campaign> campaigns = new LinkedHashMap<>();
+    private boolean wakeRequested;
+    private volatile boolean notificationsHealthy;
+    private volatile boolean stopped;
+    private Thread thread;
+
+    /**
+     * @param deadlineTimer steps leaders down at their deadline while the loop thread is blocked; {@code null}
+     *                      when a test drives the loop by hand
+     */
+    ElectionLoop(LeaseStore store, String holder, LeaseConfig config, Executor callbackPool,
+                 ScheduledExecutorService deadlineTimer) {
+        this.store = store;
+        this.holder = holder;
+        this.ticker = config.ticker();
+        this.timing = new Timing(config);
+        this.ttl = config.leaseDuration();
+        this.observer = config.observer();
+        this.callbackPool = callbackPool;
+        this.deadlineTimer = deadlineTimer;
+    }
+
+    String holder() {
+        return holder;
+    }
+
+    void start() {
+        Thread t = new Thread(this::run, "pglease-election");
+        t.setDaemon(true);
+        thread = t;
+        t.start();
+    }
+
+    // ---------------------------------------------------------------- campaigns
+
+    Campaign join(String name, LeaderListener listener) {
+        synchronized (lock) {
+            if (stopped) {
+                throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
+            }
+            if (campaigns.containsKey(name)) {
+                throw new IllegalStateException("this PgLease already has an elector for lease " + Names.quote(name)
+                        + "; close it first or share it");
+            }
+            Campaign c = new Campaign(name, listener, new SerialExecutor(callbackPool), ticker.read());
+            campaigns.put(name, c);
+            wake();
+            return c;
+        }
+    }
+
+    /** Stops campaigning: the leadership ends locally at once, then the loop releases the lease in the database. */
+    CompletableFuture<Void> leave(Campaign c) {
+        synchronized (lock) {
+            if (c.phase != Phase.CLOSING) {
+                if (c.phase == Phase.LEADER) {
+                    stepDown(c, "released", true);
+                }
+                c.phase = Phase.CLOSING;
+                c.nextAt = ticker.read();
+                if (c.releaseToken == 0) {
+                    finish(c);
+                }
+                wake();
+            }
+            return c.closed;
+        }
+    }
+
+    /** A standby whose lease was released is woken at once; a leader that lost its lease renews at once. */
+    void leaseChanged(String name, String newHolder) {
+        synchronized (lock) {
+            Campaign c = campaigns.get(name);
+            if (c == null) {
+                return;
+            }
+            long now = ticker.read();
+            if (c.phase == Phase.STANDBY && newHolder == null) {
+                c.nextAt = now;
+                wake();
+            } else if (c.phase == Phase.LEADER && !holder.equals(newHolder)) {
+                c.nextAt = now;
+                wake();
+            }
+        }
+    }
+
+    void notificationsHealthy(boolean healthy) {
+        boolean was = notificationsHealthy;
+        notificationsHealthy = healthy;
+        if (healthy && !was) {
+            // A release may have been missed while notifications were down: every standby looks again.
+            synchronized (lock) {
+                long now = ticker.read();
+                for (Campaign c : campaigns.values()) {
+                    if (c.phase == Phase.STANDBY) {
+                        c.nextAt = Math.min(c.nextAt, now);
+                    }
+                }
+                wake();
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- one turn of the loop
+
+    /** Does all due work and returns the ticker time of the next due work. */
+    long runOnce() {
+        List<Campaign> toRelease = new ArrayList<>();
+        List<Campaign> toRenew = new ArrayList<>();
+        List<Campaign> toAcquire = new ArrayList<>();
+        synchronized (lock) {
+            long now = ticker.read();
+            stepDownExpired(now);
+            for (Campaign c : campaigns.values()) {
+                if (c.nextAt - now > 0) {
+                    continue;
+                }
+                if (c.releaseToken != 0) {
+                    toRelease.add(c);
+                } else if (c.phase == Phase.LEADER) {
+                    toRenew.add(c);
+                } else if (c.phase == Phase.STANDBY) {
+                    toAcquire.add(c);
+                }
+            }
+        }
+        for (Campaign c : toRelease) {
+            release(c);
+        }
+        if (!toRenew.isEmpty()) {
+            renew(toRenew);
+        }
+        for (Campaign c : toAcquire) {
+            if (stopped) {
+                break;
+            }
+            acquire(c);
+        }
+        synchronized (lock) {
+            long now = ticker.read();
+            stepDownExpired(now);
+            long next = now + timing.retryPeriodNanos();
+            for (Campaign c : campaigns.values()) {
+                if (c.nextAt - next < 0) {
+                    next = c.nextAt;
+                }
+                Leadership l = c.leadership;
+                if (c.phase == Phase.LEADER && l != null && l.deadline() - next < 0) {
+                    next = l.deadline();
+                }
+            }
+            return next;
+        }
+    }
+
+    /** Steps down every leader whose local deadline has passed. Called by the loop and by the deadline timer. */
+    void checkDeadlines() {
+        synchronized (lock) {
+            stepDownExpired(ticker.read());
+        }
+    }
+
+    private void stepDownExpired(long now) {
+        for (Campaign c : campaigns.values()) {
+            if (c.phase == Phase.LEADER && c.leadership.deadline() - now <= 0) {
+                stepDown(c, "its renew deadline passed without a successful renewal", true);
+                c.phase = Phase.STANDBY;
+                c.nextAt = now;
+                wake();
+            }
+        }
+    }
+
+    private void acquire(Campaign c) {
+        long sent = ticker.read();
+        LeaseSql.Acquired answer;
+        try {
+            answer = store.acquire(c.name, holder, ttl);
+        } catch (SQLException | RuntimeException e) {
+            long now = ticker.read();
+            synchronized (lock) {
+                c.failures++;
+                c.reachable = false;
+                if (c.phase == Phase.STANDBY) {
+                    c.nextAt = timing.errorBackoff(now, c.failures);
+                }
+            }
+            databaseError(c.name, "acquire", e);
+            return;
+        }
+        long now = ticker.read();
+        notify(() -> observer.acquireAttempted(c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent)));
+        synchronized (lock) {
+            c.failures = 0;
+            c.reachable = true;
+            c.observedHolder = answer.holder();
+            c.observedToken = answer.token();
+            if (!answer.granted()) {
+                if (c.phase == Phase.STANDBY) {
+                    c.nextAt = timing.standbyWake(now, TimeUnit.MILLISECONDS.toNanos(answer.waitMillis()),
+                            notificationsHealthy);
+                }
+                return;
+            }
+            long deadline = timing.deadline(sent);
+            if (c.phase != Phase.STANDBY || deadline - now <= 0) {
+                // Closed meanwhile, or the answer came too late to be trusted (e.g. the process was paused
+                // between sending and reading): give the grant straight back.
+                c.releaseToken = answer.token();
+                c.nextAt = now;
+                log.info("pglease: lease {} token {} was granted but can not be used ({}); releasing it",
+                        Names.quote(c.name), answer.token(),
+                        c.phase != Phase.STANDBY ? "closing" : "the answer arrived after the renew deadline");
+                return;
+            }
+            Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline);
+            c.leadership = l;
+            c.phase = Phase.LEADER;
+            c.nextAt = timing.nextRenewal(sent);
+            scheduleDeadlineCheck(deadline - now);
+            c.callbacks.execute(() -> c.listener.onElected(l));
+        }
+    }
+
+    private void renew(List<Campaign> due) {
+        List<LeaseSql.Held> held = new ArrayList<>(due.size());
+        List<Leadership> sentFor = new ArrayList<>(due.size());
+        synchronized (lock) {
+            for (Campaign c : due) {
+                sentFor.add(c.leadership);
+                held.add(new LeaseSql.Held(c.name, c.leadership.token(), ttl.toMillis()));
+            }
+        }
+        long sent = ticker.read();
+        List<String> renewedNames;
+        try {
+            renewedNames = store.renew(holder, held);
+        } catch (SQLException | RuntimeException e) {
+            long now = ticker.read();
+            synchronized (lock) {
+                for (int i = 0; i < due.size(); i++) {
+                    Campaign c = due.get(i);
+                    c.reachable = false;
+                    if (c.leadership == sentFor.get(i) && c.phase == Phase.LEADER) {
+                        c.failures++;
+                        c.nextAt = timing.renewRetry(now, c.failures, c.leadership.deadline());
+                    }
+                    long token = sentFor.get(i).token();
+                    notify(() -> observer.renewFailed(c.name, token, false, e));
+                }
+            }
+            databaseError(due.size() == 1 ? due.get(0).name : due.size() + " leases", "renew", e);
+            return;
+        }
+        long now = ticker.read();
+        Set<String> renewed = renewedNames.size() == due.size() ? null : new HashSet<>(renewedNames);
+        long deadline = timing.deadline(sent);
+        boolean scheduled = false;
+        synchronized (lock) {
+            for (int i = 0; i < due.size(); i++) {
+                Campaign c = due.get(i);
+                Leadership l = sentFor.get(i);
+                c.reachable = true;
+                boolean ok = renewed == null || renewed.contains(c.name);
+                boolean current = c.leadership == l && c.phase == Phase.LEADER && !l.isRevoked();
+                if (!ok) {
+                    notify(() -> observer.renewFailed(c.name, l.token(), true, null));
+                    if (current) {
+                        stepDown(c, "the database no longer lists this holder with token " + l.token(), false);
+                        c.phase = Phase.STANDBY;
+                        c.nextAt = now;
+                    }
+                } else if (!current) {
+                    // Stepped down while the renewal was in flight: the database still lists us, so release.
+                    if (c.releaseToken == 0 && (c.leadership == l || c.leadership == null)) {
+                        c.releaseToken = l.token();
+                        c.nextAt = now;
+                    }
+                } else if (deadline - now <= 0) {
+                    stepDown(c, "the renewal was answered after the renew deadline", true);
+                    c.phase = Phase.STANDBY;
+                    c.nextAt = now;
+                } else {
+                    l.extend(deadline);
+                    c.failures = 0;
+                    c.nextAt = timing.nextRenewal(sent);
+                    scheduled = true;
+                    notify(() -> observer.renewed(c.name, l.token(), Duration.ofNanos(now - sent)));
+                }
+            }
+        }
+        if (scheduled) {
+            scheduleDeadlineCheck(deadline - now);
+        }
+    }
+
+    private void release(Campaign c) {
+        long token;
+        synchronized (lock) {
+            token = c.releaseToken;
+            if (token == 0) {
+                return;
+            }
+        }
+        try {
+            boolean released = store.release(c.name, holder, token);
+            if (released) {
+                notify(() -> observer.released(c.name, token));
+            }
+            synchronized (lock) {
+                if (c.releaseToken == token) {
+                    c.releaseToken = 0;
+                }
+                c.failures = 0;
+                if (c.phase == Phase.CLOSING) {
+                    finish(c);
+                } else {
+                    c.nextAt = ticker.read();
+                }
+            }
+        } catch (SQLException | RuntimeException e) {
+            long now = ticker.read();
+            synchronized (lock) {
+                c.failures++;
+                c.reachable = false;
+                c.nextAt = timing.errorBackoff(now, c.failures);
+            }
+            databaseError(c.name, "release", e);
+        }
+    }
+
+    /**
+     * Ends the current leadership locally (so {@link Leadership#isValid()} is false from now on) and tells the
+     * listener. With {@code release}, the loop will also give the lease back in the database.
+     */
+    private void stepDown(Campaign c, String reason, boolean release) {
+        Leadership l = c.leadership;
+        c.leadership = null;
+        if (l == null || !l.revoke(reason)) {
+            return;
+        }
+        if (release) {
+            c.releaseToken = l.token();
+        }
+        log.info("pglease: {} stepped down from lease {} token {}: {}", holder, Names.quote(c.name), l.token(), reason);
+        notify(() -> observer.steppedDown(c.name, l.token(), reason));
+        c.callbacks.execute(() -> c.listener.onRevoked(l));
+    }
+
+    private void finish(Campaign c) {
+        campaigns.remove(c.name, c);
+        c.closed.complete(null);
+    }
+
+    // ---------------------------------------------------------------- the thread
+
+    private void run() {
+        while (!stopped) {
+            long next;
+            try {
+                next = runOnce();
+            } catch (RuntimeException e) {
+                log.error("pglease: unexpected error in the election loop; continuing", e);
+                next = ticker.read() + timing.retryPeriodNanos() / 4;
+            }
+            synchronized (lock) {
+                long wait = next - ticker.read();
+                if (!wakeRequested && !stopped && wait > 0) {
+                    try {
+                        TimeUnit.NANOSECONDS.timedWait(lock, wait);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+                wakeRequested = false;
+            }
+        }
+    }
+
+    private void wake() {
+        synchronized (lock) {
+            wakeRequested = true;
+            lock.notifyAll();
+        }
+    }
+
+    private void scheduleDeadlineCheck(long delayNanos) {
+        if (deadlineTimer != null && !deadlineTimer.isShutdown()) {
+            try {
+                deadlineTimer.schedule(this::checkDeadlines, Math.max(0, delayNanos) + 1_000_000, TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                log.debug("pglease: deadline timer already stopped");
+            }
+        }
+    }
+
+    private void databaseError(String what, String statement, Throwable e) {
+        log.warn("pglease: {} of {} failed: {}", statement, what instanceof String ? Names.quote(what) : what,
+                Secrets.redact(String.valueOf(e.getMessage())));
+        notify(() -> observer.databaseError(what, e));
+    }
+
+    private void notify(Runnable observation) {
+        try {
+            observation.run();
+        } catch (RuntimeException e) {
+            log.warn("pglease: a LeaseObserver threw; ignored", e);
+        }
+    }
+
+    // ---------------------------------------------------------------- shutdown
+
+    /** Stops the loop thread (after campaigns were left). */
+    @Override
+    public void close() {
+        synchronized (lock) {
+            stopped = true;
+            lock.notifyAll();
+        }
+        Thread t = thread;
+        if (t != null && t != Thread.currentThread()) {
+            try {
+                t.join(TimeUnit.NANOSECONDS.toMillis(timing.retryPeriodNanos()) + 1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        synchronized (lock) {
+            for (Campaign c : List.copyOf(campaigns.values())) {
+                if (c.phase == Phase.LEADER) {
+                    stepDown(c, "closed", false);
+                }
+                finish(c);
+            }
+        }
+    }
+
+    List<Campaign> campaigns() {
+        synchronized (lock) {
+            return List.copyOf(campaigns.values());
+        }
+    }
+
+    Phase phase(Campaign c) {
+        synchronized (lock) {
+            return c.phase;
+        }
+    }
+
+    long nextAt(Campaign c) {
+        synchronized (lock) {
+            return c.nextAt;
+        }
+    }
+
+    Leadership leadership(Campaign c) {
+        return c.leadership;
+    }
+}

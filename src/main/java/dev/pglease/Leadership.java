@@ -1,0 +1,108 @@
+package dev.pglease;
+
+import java.time.Duration;
+
+/**
+ * One grant of a lease to this process: the fencing token and the local deadline that makes it trustworthy.
+ *
+ * <p>{@link #isValid()} answers from the local deadline alone: the monotonic-clock reading taken before the last
+ * successful renew statement was sent, plus {@code renewDeadline}. It needs no database round trip, so it is cheap
+ * enough to call before every protected action, and a process that was paused past its deadline sees
+ * {@code false} the moment it runs again. A grant never becomes valid again once invalid: a new grant comes with
+ * a new, higher token.
+ *
+ * <p>Pass {@link #token()} with every protected write: to {@link PgLease#inFencedTransaction} for writes in the
+ * same database, to a {@link ForwardFence} for other resources, or to a remote service that checks it.
+ */
+public final class Leadership {
+
+    private final String leaseName;
+    private final String holder;
+    private final long token;
+    private final Ticker ticker;
+    private volatile long deadline;
+    private volatile String revokedBecause;
+
+    Leadership(String leaseName, String holder, long token, Ticker ticker, long deadline) {
+        this.leaseName = leaseName;
+        this.holder = holder;
+        this.token = token;
+        this.ticker = ticker;
+        this.deadline = deadline;
+    }
+
+    /** The lease this grant is for. */
+    public String leaseName() {
+        return leaseName;
+    }
+
+    /** This process's holder id. */
+    public String holder() {
+        return holder;
+    }
+
+    /** The fencing token: higher than every token granted before for this lease. */
+    public long token() {
+        return token;
+    }
+
+    /** Whether this process may still act as the holder: not revoked and its local deadline not passed. */
+    public boolean isValid() {
+        return revokedBecause == null && ticker.read() - deadline < 0;
+    }
+
+    /** Throws unless {@link #isValid()}. @throws LeaseException with reason LEASE_LOST */
+    public void checkValid() {
+        String why = revokedBecause;
+        if (why == null && ticker.read() - deadline >= 0) {
+            why = "its renew deadline passed";
+        }
+        if (why != null) {
+            throw new LeaseException(LeaseException.Reason.LEASE_LOST,
+                    "lease " + Names.quote(leaseName) + " token " + token + " is no longer held by " + holder + ": " + why);
+        }
+    }
+
+    /** Time left before the local deadline; zero once invalid. */
+    public Duration remaining() {
+        if (revokedBecause != null) {
+            return Duration.ZERO;
+        }
+        return Duration.ofNanos(Math.max(0, deadline - ticker.read()));
+    }
+
+    /** Why this grant ended, or {@code null} while it has not been revoked (it may still have expired). */
+    public String revocationReason() {
+        return revokedBecause;
+    }
+
+    long deadline() {
+        return deadline;
+    }
+
+    void extend(long newDeadline) {
+        if (newDeadline - deadline > 0) {
+            deadline = newDeadline;
+        }
+    }
+
+    /** Ends the grant; returns false if it had already ended. */
+    boolean revoke(String reason) {
+        synchronized (this) {
+            if (revokedBecause != null) {
+                return false;
+            }
+            revokedBecause = reason;
+            return true;
+        }
+    }
+
+    boolean isRevoked() {
+        return revokedBecause != null;
+    }
+
+    @Override
+    public String toString() {
+        return "Leadership{lease=" + leaseName + ", holder=" + holder + ", token=" + token + ", valid=" + isValid() + "}";
+    }
+}

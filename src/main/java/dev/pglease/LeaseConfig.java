@@ -1,0 +1,231 @@
+package dev.pglease;
+
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.random.RandomGenerator;
+
+/**
+ * Immutable, validated configuration of a {@link PgLease}. Build it with {@link #builder()}; every value is
+ * checked in {@link Builder#build()} and a bad one is reported with a message that names it and the rule.
+ *
+ * <p>The timings follow Kubernetes' client-go leader election:
+ * <ul>
+ *   <li>{@code leaseDuration} (default 10 s): how long a grant lasts on the database clock after each renewal;
+ *       the time a standby waits before taking over from a holder that died.</li>
+ *   <li>{@code renewDeadline} (default 6 s): how long the holder trusts a renewal, measured on its own monotonic
+ *       clock from the moment the renew statement was sent. It steps down when it passes.</li>
+ *   <li>{@code retryPeriod} (default 2 s): how often the holder renews, and the longest a standby sleeps
+ *       between attempts when it can not rely on notifications.</li>
+ * </ul>
+ * Rule: {@code leaseDuration > renewDeadline > 1.2 × retryPeriod}. The gap between leaseDuration and
+ * renewDeadline absorbs the drift between the client's clock rate and the database's.
+ */
+public final class LeaseConfig {
+
+    static final Duration MIN_DURATION = Duration.ofMillis(1);
+    static final Duration MAX_DURATION = Duration.ofDays(1);
+
+    private final String schema;
+    private final Duration leaseDuration;
+    private final Duration renewDeadline;
+    private final Duration retryPeriod;
+    private final String holderLabel;
+    private final boolean allowUnsafeDurability;
+    private final Ticker ticker;
+    private final LeaseObserver observer;
+    private final RandomGenerator random;
+
+    private LeaseConfig(Builder b) {
+        this.schema = Names.schema(b.schema);
+        this.leaseDuration = duration("leaseDuration", b.leaseDuration);
+        this.renewDeadline = duration("renewDeadline", b.renewDeadline);
+        this.retryPeriod = duration("retryPeriod", b.retryPeriod);
+        if (leaseDuration.compareTo(renewDeadline) <= 0) {
+            throw new IllegalArgumentException("leaseDuration must be greater than renewDeadline, got leaseDuration="
+                    + leaseDuration + " and renewDeadline=" + renewDeadline);
+        }
+        if (renewDeadline.toNanos() * 10 <= retryPeriod.toNanos() * 12) {
+            throw new IllegalArgumentException("renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="
+                    + renewDeadline + " and retryPeriod=" + retryPeriod + " (1.2 x retryPeriod = "
+                    + Duration.ofNanos(retryPeriod.toNanos() * 12 / 10) + ")");
+        }
+        this.holderLabel = Names.holderLabel(b.holderLabel == null ? defaultHolderLabel() : b.holderLabel);
+        this.allowUnsafeDurability = b.allowUnsafeDurability;
+        this.ticker = Objects.requireNonNull(b.ticker, "ticker must not be null");
+        this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
+        this.random = Objects.requireNonNull(b.random, "random must not be null");
+    }
+
+    private static Duration duration(String name, Duration value) {
+        if (value == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        if (value.compareTo(MIN_DURATION) < 0 || value.compareTo(MAX_DURATION) > 0) {
+            throw new IllegalArgumentException(name + " must be between " + MIN_DURATION + " and " + MAX_DURATION
+                    + ", got " + value);
+        }
+        return value;
+    }
+
+    private static String defaultHolderLabel() {
+        String host = System.getenv("HOSTNAME");
+        if (host == null || host.isBlank()) {
+            try {
+                host = InetAddress.getLocalHost().getHostName();
+            } catch (Exception e) {
+                host = "pglease";
+            }
+        }
+        host = host.replaceAll("\\p{Cntrl}", "");
+        if (host.isBlank()) {
+            host = "pglease";
+        }
+        return host.length() > Names.MAX_HOLDER_LABEL ? host.substring(0, Names.MAX_HOLDER_LABEL) : host;
+    }
+
+    /** A builder with the defaults: schema {@code pglease}, 10 s / 6 s / 2 s, holder label = host name. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The default configuration. */
+    public static LeaseConfig defaults() {
+        return builder().build();
+    }
+
+    /** A builder pre-filled with this configuration. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.schema = schema;
+        b.leaseDuration = leaseDuration;
+        b.renewDeadline = renewDeadline;
+        b.retryPeriod = retryPeriod;
+        b.holderLabel = holderLabel;
+        b.allowUnsafeDurability = allowUnsafeDurability;
+        b.ticker = ticker;
+        b.observer = observer;
+        b.random = random;
+        return b;
+    }
+
+    public String schema() {
+        return schema;
+    }
+
+    public Duration leaseDuration() {
+        return leaseDuration;
+    }
+
+    public Duration renewDeadline() {
+        return renewDeadline;
+    }
+
+    public Duration retryPeriod() {
+        return retryPeriod;
+    }
+
+    public String holderLabel() {
+        return holderLabel;
+    }
+
+    public boolean allowUnsafeDurability() {
+        return allowUnsafeDurability;
+    }
+
+    public Ticker ticker() {
+        return ticker;
+    }
+
+    public LeaseObserver observer() {
+        return observer;
+    }
+
+    RandomGenerator random() {
+        return random;
+    }
+
+    @Override
+    public String toString() {
+        return "LeaseConfig{schema=" + schema + ", leaseDuration=" + leaseDuration + ", renewDeadline=" + renewDeadline
+                + ", retryPeriod=" + retryPeriod + ", holderLabel=" + holderLabel
+                + ", allowUnsafeDurability=" + allowUnsafeDurability + "}";
+    }
+
+    /** Builder for {@link LeaseConfig}. Not thread-safe. */
+    public static final class Builder {
+        private String schema = "pglease";
+        private Duration leaseDuration = Duration.ofSeconds(10);
+        private Duration renewDeadline = Duration.ofSeconds(6);
+        private Duration retryPeriod = Duration.ofSeconds(2);
+        private String holderLabel;
+        private boolean allowUnsafeDurability;
+        private Ticker ticker = Ticker.SYSTEM;
+        private LeaseObserver observer = LeaseObserver.NONE;
+        private RandomGenerator random = RandomGenerator.getDefault();
+
+        private Builder() {
+        }
+
+        /** Schema holding the pglease tables (default {@code pglease}); a lower-case identifier. */
+        public Builder schema(String schema) {
+            this.schema = schema;
+            return this;
+        }
+
+        public Builder leaseDuration(Duration leaseDuration) {
+            this.leaseDuration = leaseDuration;
+            return this;
+        }
+
+        public Builder renewDeadline(Duration renewDeadline) {
+            this.renewDeadline = renewDeadline;
+            return this;
+        }
+
+        public Builder retryPeriod(Duration retryPeriod) {
+            this.retryPeriod = retryPeriod;
+            return this;
+        }
+
+        /**
+         * Human-readable start of the holder id (default: the host name). The holder id always adds the process
+         * id and a random suffix, so it is unique per process incarnation.
+         */
+        public Builder holderLabel(String holderLabel) {
+            this.holderLabel = holderLabel;
+            return this;
+        }
+
+        /**
+         * Accept a server on which acknowledged commits can be lost ({@code fsync=off}). Off by default: such a
+         * server can hand the same token to two holders after a crash. Only for throwaway test databases.
+         */
+        public Builder allowUnsafeDurability(boolean allow) {
+            this.allowUnsafeDurability = allow;
+            return this;
+        }
+
+        /** Monotonic clock for local deadlines (default {@link Ticker#SYSTEM}). */
+        public Builder ticker(Ticker ticker) {
+            this.ticker = ticker;
+            return this;
+        }
+
+        /** Hooks for metrics and tracing (default: none). */
+        public Builder observer(LeaseObserver observer) {
+            this.observer = observer;
+            return this;
+        }
+
+        Builder random(RandomGenerator random) {
+            this.random = random;
+            return this;
+        }
+
+        /** Validates and builds. @throws IllegalArgumentException naming the bad value and the rule */
+        public LeaseConfig build() {
+            return new LeaseConfig(this);
+        }
+    }
+}

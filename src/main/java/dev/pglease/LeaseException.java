@@ -1,0 +1,47 @@
+package dev.pglease;
+
+import java.util.Objects;
+
+/**
+ * The one exception pglease throws for lease and fencing outcomes. {@link #reason()} tells callers what
+ * happened without parsing messages. Invalid configuration is reported with {@link IllegalArgumentException}
+ * at construction instead.
+ */
+public final class LeaseException extends RuntimeException {
+
+    private static final long serialVersionUID = 1L;
+
+    /** Why an operation was refused. */
+    public enum Reason {
+        /** This process no longer holds the lease: its local deadline passed, or the database said it lost it. */
+        LEASE_LOST,
+        /** A fenced write carried a token lower than one already accepted, or not the current holder's. */
+        STALE_TOKEN,
+        /** The database could not be reached or did not answer in time. */
+        DATABASE_UNAVAILABLE,
+        /** The pglease schema or one of its objects is missing: migrate first. */
+        SCHEMA_MISSING,
+        /** The database role lacks a privilege pglease needs; the message names it. */
+        INSUFFICIENT_PRIVILEGE,
+        /** The server settings would let an acknowledged grant be lost (for example {@code fsync=off}). */
+        UNSAFE_DURABILITY,
+        /** The {@link PgLease} or {@link Elector} was closed. */
+        CLOSED
+    }
+
+    private final Reason reason;
+
+    public LeaseException(Reason reason, String message) {
+        this(reason, message, null);
+    }
+
+    public LeaseException(Reason reason, String message, Throwable cause) {
+        super(message, cause);
+        this.reason = Objects.requireNonNull(reason, "reason");
+    }
+
+    /** Why the operation was refused. */
+    public Reason reason() {
+        return reason;
+    }
+}

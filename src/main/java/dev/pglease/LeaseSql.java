@@ -1,0 +1,297 @@
+package dev.pglease;
+
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Every SQL statement pglease runs against its schema, in one place. Each lease statement is a single
+ * auto-commit statement, conditional, with {@code RETURNING}, reading time only with {@code clock_timestamp()}
+ * on the database. Zero rows is a normal outcome returned as a value; more rows than possible is a bug and throws.
+ */
+final class LeaseSql {
+
+    /** Outcome of an acquire attempt. {@code holder} is {@code null} when the lease is free or unknown. */
+    record Acquired(boolean granted, long token, String holder, long waitMillis) {
+    }
+
+    /** A lease this process holds, to renew. */
+    record Held(String name, long token, long ttlMillis) {
+    }
+
+    private final String schema;
+    private final String acquire;
+    private final String renew;
+    private final String release;
+    private final String lockForFencedWrite;
+    private final String currentLeader;
+    private final String leasesTable;
+
+    LeaseSql(String schema) {
+        this.schema = Names.schema(schema);
+        String leases = schema + ".leases";
+        this.leasesTable = leases;
+        this.acquire = """
+                WITH attempt AS (
+                    INSERT INTO %1$s AS l (name, holder, token, acquired_at, renewed_at, expires_at)
+                    VALUES (?, ?, 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + ? * interval '1 millisecond')
+                    ON CONFLICT (name) DO UPDATE
+                       SET holder = excluded.holder,
+                           token = l.token + 1,
+                           acquired_at = clock_timestamp(),
+                           renewed_at = clock_timestamp(),
+                           expires_at = clock_timestamp() + ? * interval '1 millisecond',
+                           handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
+                     WHERE (l.holder IS NULL OR l.expires_at <= clock_timestamp())
+                       AND (l.handoff_until IS NULL OR l.handoff_until <= clock_timestamp()
+                            OR (excluded.holder IS DISTINCT FROM l.handoff_from
+                                AND (l.handoff_to IS NULL OR starts_with(excluded.holder, l.handoff_to))))
+                    RETURNING l.token, l.holder
+                )
+                SELECT true, a.token, a.holder, 0::bigint FROM attempt a
+                UNION ALL
+                SELECT false, c.token,
+                       CASE WHEN c.holder IS NOT NULL AND c.expires_at > clock_timestamp() THEN c.holder END,
+                       greatest(0, ceil(extract(epoch FROM
+                           greatest(c.expires_at, coalesce(c.handoff_until, c.expires_at)) - clock_timestamp()) * 1000))::bigint
+                  FROM %1$s c
+                 WHERE c.name = ? AND NOT EXISTS (SELECT 1 FROM attempt)
+                """.formatted(leases);
+        this.renew = """
+                UPDATE %s AS l
+                   SET renewed_at = clock_timestamp(),
+                       expires_at = clock_timestamp() + r.ttl_ms * interval '1 millisecond'
+                  FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS r(name, token, ttl_ms)
+                 WHERE l.name = r.name AND l.token = r.token AND l.holder = ? AND l.expires_at > clock_timestamp()
+                RETURNING l.name
+                """.formatted(leases);
+        this.release = """
+                UPDATE %s
+                   SET holder = NULL, expires_at = clock_timestamp(), renewed_at = clock_timestamp()
+                 WHERE name = ? AND holder = ? AND token = ?
+                RETURNING token
+                """.formatted(leases);
+        this.lockForFencedWrite = """
+                SELECT token FROM %s
+                 WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
+                   FOR SHARE
+                """.formatted(leases);
+        this.currentLeader = """
+                SELECT holder, token,
+                       greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint,
+                       expires_at
+                  FROM %s
+                 WHERE name = ? AND holder IS NOT NULL AND expires_at > clock_timestamp()
+                """.formatted(leases);
+    }
+
+    String schema() {
+        return schema;
+    }
+
+    /** Takes the lease if it is free or expired; otherwise says who holds it and how long to wait. */
+    Acquired acquire(Connection c, String name, String holder, Duration ttl) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(acquire)) {
+            ps.setString(1, name);
+            ps.setString(2, holder);
+            ps.setLong(3, ttl.toMillis());
+            ps.setLong(4, ttl.toMillis());
+            ps.setString(5, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return new Acquired(false, 0, null, 0);
+                }
+                Acquired result = new Acquired(rs.getBoolean(1), rs.getLong(2), rs.getString(3), rs.getLong(4));
+                if (rs.next()) {
+                    throw new IllegalStateException("acquire of lease " + Names.quote(name) + " returned more than one row");
+                }
+                return result;
+            }
+        }
+    }
+
+    /**
+     * Renews every listed lease in one statement; a lease is renewed only if this holder still has it with the
+     * same token and it has not expired. Returns the names that were renewed.
+     */
+    List<String> renew(Connection c, String holder, List<Held> leases) throws SQLException {
+        String[] names = new String[leases.size()];
+        Long[] tokens = new Long[leases.size()];
+        Long[] ttls = new Long[leases.size()];
+        for (int i = 0; i < names.length; i++) {
+            Held h = leases.get(i);
+            names[i] = h.name();
+            tokens[i] = h.token();
+            ttls[i] = h.ttlMillis();
+        }
+        Array nameArray = c.createArrayOf("text", names);
+        Array tokenArray = c.createArrayOf("bigint", tokens);
+        Array ttlArray = c.createArrayOf("bigint", ttls);
+        try (PreparedStatement ps = c.prepareStatement(renew)) {
+            ps.setArray(1, nameArray);
+            ps.setArray(2, tokenArray);
+            ps.setArray(3, ttlArray);
+            ps.setString(4, holder);
+            List<String> renewed = new ArrayList<>(names.length);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    renewed.add(rs.getString(1));
+                }
+            }
+            if (renewed.size() > names.length) {
+                throw new IllegalStateException("renew returned " + renewed.size() + " rows for " + names.length + " leases");
+            }
+            return renewed;
+        } finally {
+            nameArray.free();
+            tokenArray.free();
+            ttlArray.free();
+        }
+    }
+
+    /** Gives the lease up if this holder still has it with this token. Returns whether it did. */
+    boolean release(Connection c, String name, String holder, long token) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(release)) {
+            ps.setString(1, name);
+            ps.setString(2, holder);
+            ps.setLong(3, token);
+            return atMostOneRow(ps, "release", name);
+        }
+    }
+
+    /**
+     * Inside an open transaction: locks the lease row in share mode if, and only if, this holder still has it
+     * with this token and it has not expired. The lock blocks any takeover until the transaction ends.
+     */
+    boolean lockForFencedWrite(Connection c, String name, String holder, long token) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(lockForFencedWrite)) {
+            ps.setString(1, name);
+            ps.setString(2, holder);
+            ps.setLong(3, token);
+            return atMostOneRow(ps, "fence check", name);
+        }
+    }
+
+    Optional<LeaderInfo> currentLeader(Connection c, String name) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(currentLeader)) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    return Optional.empty();
+                }
+                LeaderInfo info = new LeaderInfo(name, rs.getString(1), rs.getLong(2), Duration.ofMillis(rs.getLong(3)),
+                        rs.getTimestamp(4).toInstant());
+                if (rs.next()) {
+                    throw new IllegalStateException("lease " + Names.quote(name) + " has more than one row");
+                }
+                return Optional.of(info);
+            }
+        }
+    }
+
+    /** Whether the schema holds the pglease tables. */
+    boolean schemaExists(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL AND to_regclass(?) IS NOT NULL")) {
+            ps.setString(1, leasesTable);
+            ps.setString(2, schema + ".lease_events");
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    /** Server durability settings: synchronous_commit and fsync, as this session sees them. */
+    String[] durabilitySettings(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT current_setting('synchronous_commit'), current_setting('fsync')");
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return new String[] {rs.getString(1), rs.getString(2)};
+        }
+    }
+
+    void setSynchronousCommitOn(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SET synchronous_commit = on")) {
+            ps.execute();
+        }
+    }
+
+    void resetSynchronousCommit(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("RESET synchronous_commit")) {
+            ps.execute();
+        }
+    }
+
+    /** The NOTIFY channel the schema's trigger sends lease changes to. */
+    String channel() {
+        return schema + ".leases";
+    }
+
+    void listen(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("LISTEN \"" + channel() + "\"")) {
+            ps.execute();
+        }
+    }
+
+    // ---- forward-only fences (a table in any database) ----
+
+    static String advanceFenceSql(String table) {
+        return """
+                INSERT INTO %s AS f (resource, token) VALUES (?, ?)
+                ON CONFLICT (resource) DO UPDATE SET token = excluded.token, advanced_at = clock_timestamp()
+                 WHERE f.token <= excluded.token
+                RETURNING f.token
+                """.formatted(table);
+    }
+
+    static String currentFenceSql(String table) {
+        return "SELECT token FROM " + table + " WHERE resource = ?";
+    }
+
+    static String createFenceTableSql(String table) {
+        return """
+                CREATE TABLE IF NOT EXISTS %s (
+                    resource    text        NOT NULL PRIMARY KEY,
+                    token       bigint      NOT NULL CHECK (token >= 0),
+                    advanced_at timestamptz NOT NULL DEFAULT clock_timestamp()
+                )
+                """.formatted(table);
+    }
+
+    /** Check-and-advance inside the caller's transaction: true when the fence accepted the token. */
+    static boolean advanceFence(Connection c, String table, String resource, long token) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(advanceFenceSql(table))) {
+            ps.setString(1, resource);
+            ps.setLong(2, token);
+            return atMostOneRow(ps, "fence advance", resource);
+        }
+    }
+
+    static Optional<Long> currentFence(Connection c, String table, String resource) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(currentFenceSql(table))) {
+            ps.setString(1, resource);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Optional.of(rs.getLong(1)) : Optional.empty();
+            }
+        }
+    }
+
+    private static boolean atMostOneRow(PreparedStatement ps, String what, String name) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            if (!rs.next()) {
+                return false;
+            }
+            if (rs.next()) {
+                throw new IllegalStateException(what + " of " + Names.quote(name) + " returned more than one row");
+            }
+            return true;
+        }
+    }
+}

@@ -1,0 +1,156 @@
+package dev.pglease;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One LISTEN connection per process: turns lease-change notifications into wake-ups of the election loop, so a
+ * standby takes a released lease in milliseconds instead of polling. While the connection is down the loop is told,
+ * and standbys fall back to waking every retryPeriod.
+ */
+final class NotificationListener implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(NotificationListener.class);
+    private static final int POLL_MILLIS = 250;
+
+    private final DataSource dataSource;
+    private final LeaseSql sql;
+    private final ElectionLoop loop;
+    private final long healthCheckNanos;
+    private final int networkTimeoutMillis;
+    private volatile boolean stopped;
+    private Thread thread;
+    private Connection connection;
+
+    NotificationListener(DataSource dataSource, LeaseSql sql, ElectionLoop loop, Duration retryPeriod,
+                         Duration networkTimeout) {
+        this.dataSource = dataSource;
+        this.sql = sql;
+        this.loop = loop;
+        this.healthCheckNanos = Math.max(retryPeriod.toNanos(), TimeUnit.MILLISECONDS.toNanos(500));
+        this.networkTimeoutMillis = (int) Math.max(1000, Math.min(Integer.MAX_VALUE, networkTimeout.toMillis()));
+    }
+
+    void start() {
+        Thread t = new Thread(this::run, "pglease-notifications");
+        t.setDaemon(true);
+        thread = t;
+        t.start();
+    }
+
+    private void run() {
+        long backoffMillis = 100;
+        long lastCheck = System.nanoTime();
+        while (!stopped) {
+            try {
+                if (connection == null) {
+                    connect();
+                    backoffMillis = 100;
+                    lastCheck = System.nanoTime();
+                    loop.notificationsHealthy(true);
+                }
+                PGNotification[] notifications = connection.unwrap(PGConnection.class).getNotifications(POLL_MILLIS);
+                if (notifications != null) {
+                    for (PGNotification n : notifications) {
+                        dispatch(n.getParameter());
+                    }
+                }
+                if (System.nanoTime() - lastCheck > healthCheckNanos) {
+                    try (Statement s = connection.createStatement()) {
+                        s.execute("SELECT 1");
+                    }
+                    lastCheck = System.nanoTime();
+                }
+            } catch (SQLException | RuntimeException e) {
+                if (stopped) {
+                    break;
+                }
+                loop.notificationsHealthy(false);
+                log.debug("pglease: notification connection failed: {}", Secrets.redact(String.valueOf(e.getMessage())));
+                disconnect();
+                sleep(backoffMillis);
+                backoffMillis = Math.min(backoffMillis * 2, 5000);
+            }
+        }
+        disconnect();
+    }
+
+    private void connect() throws SQLException {
+        Connection c = dataSource.getConnection();
+        try {
+            c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+            c.setAutoCommit(true);
+            sql.listen(c);
+        } catch (SQLException | RuntimeException e) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // already failing
+            }
+            throw e;
+        }
+        connection = c;
+    }
+
+    private void dispatch(String payload) {
+        try {
+            Map<String, String> change = FlatJson.parse(payload);
+            String name = change.get("name");
+            if (name != null) {
+                loop.leaseChanged(name, change.get("holder"));
+            }
+        } catch (IllegalArgumentException e) {
+            log.warn("pglease: ignoring a malformed lease notification: {}", e.getMessage());
+        }
+    }
+
+    private void disconnect() {
+        Connection c = connection;
+        connection = null;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (SQLException e) {
+                log.debug("pglease: closing the notification connection failed", e);
+            }
+        }
+    }
+
+    private void sleep(long millis) {
+        synchronized (this) {
+            try {
+                if (!stopped) {
+                    wait(millis);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                stopped = true;
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        stopped = true;
+        synchronized (this) {
+            notifyAll();
+        }
+        Thread t = thread;
+        if (t != null) {
+            try {
+                t.join(POLL_MILLIS * 4L);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+package dev.pglease;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.sql.DataSource;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.FlywayException;
+
+/**
+ * Leader election and fenced leases on PostgreSQL: the entry point.
+ *
+ * <pre>{@code
+ * PgLease.migrate(dataSource);                                   // once: creates schema "pglease"
+ * try (PgLease pglease = PgLease.create(dataSource, LeaseConfig.defaults());
+ *      Elector elector = pglease.elector("payments", listener)) {
+ *     ...
+ *     elector.leadership().ifPresent(l -> pglease.inFencedTransaction(l, conn -> charge(conn)));
+ * }
+ * }</pre>
+ *
+ * <p>One {@code PgLease} is one candidate identity (its {@link #holderId()}, unique per process incarnation), one
+ * election thread that renews all its leases in a single statement, one LISTEN connection that wakes standbys when
+ * a lease is released, and one dedicated connection for lease statements. Lease statements use only the database
+ * clock; local deadlines use the monotonic {@link Ticker}. Thread-safe.
+ */
+public final class PgLease implements AutoCloseable {
+
+    /** Name of the Flyway history table pglease keeps inside its own schema. */
+    public static final String HISTORY_TABLE = "pglease_schema_history";
+    /** Classpath location of the shipped migrations. */
+    public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
+
+    private static final AtomicInteger THREADS = new AtomicInteger();
+
+    private final DataSource dataSource;
+    private final LeaseConfig config;
+    private final LeaseSql sql;
+    private final String holderId;
+    private final JdbcLeaseStore store;
+    private final ElectionLoop loop;
+    private final NotificationListener notifications;
+    private final ExecutorService callbackPool;
+    private final ScheduledThreadPoolExecutor deadlineTimer;
+    private final ForwardFence fence;
+    private volatile boolean closed;
+
+    private PgLease(DataSource dataSource, LeaseConfig config) {
+        this.dataSource = dataSource;
+        this.config = config;
+        this.sql = new LeaseSql(config.schema());
+        this.holderId = newHolderId(config.holderLabel());
+        this.fence = new ForwardFence(config.schema() + ".fences");
+        this.store = new JdbcLeaseStore(dataSource, sql, config.renewDeadline().plusMillis(100),
+                config.allowUnsafeDurability());
+        this.callbackPool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
+                daemon("pglease-callbacks-"));
+        this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
+        this.deadlineTimer.setRemoveOnCancelPolicy(true);
+        this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
+        this.notifications = new NotificationListener(dataSource, sql, loop, config.retryPeriod(),
+                config.renewDeadline().plusMillis(100));
+    }
+
+    /**
+     * Creates (if needed) and migrates the pglease schema {@code schema} with Flyway, keeping Flyway's history in
+     * {@code <schema>.pglease_schema_history} so it never collides with the application's own migrations.
+     *
+     * @return the number of migrations applied (0 when up to date)
+     */
+    public static int migrate(DataSource dataSource, String schema) {
+        Objects.requireNonNull(dataSource, "dataSource");
+        Names.schema(schema);
+        try {
+            return Flyway.configure(PgLease.class.getClassLoader())
+                    .dataSource(dataSource)
+                    .schemas(schema)
+                    .defaultSchema(schema)
+                    .createSchemas(true)
+                    .table(HISTORY_TABLE)
+                    .locations(MIGRATIONS_LOCATION)
+                    .load()
+                    .migrate()
+                    .migrationsExecuted;
+        } catch (FlywayException e) {
+            throw new LeaseException(classify(e), "could not migrate schema " + schema + ": "
+                    + Secrets.redact(e.getMessage()), e);
+        }
+    }
+
+    /** Migrates the default schema {@code pglease}. */
+    public static int migrate(DataSource dataSource) {
+        return migrate(dataSource, "pglease");
+    }
+
+    /** Starts with the default configuration. */
+    public static PgLease create(DataSource dataSource) {
+        return create(dataSource, LeaseConfig.defaults());
+    }
+
+    /**
+     * Checks the database (reachable, schema migrated, durable commits) and starts the election and notification
+     * threads. Electors are created with {@link #elector}.
+     *
+     * @throws LeaseException DATABASE_UNAVAILABLE, SCHEMA_MISSING, INSUFFICIENT_PRIVILEGE or UNSAFE_DURABILITY
+     */
+    public static PgLease create(DataSource dataSource, LeaseConfig config) {
+        Objects.requireNonNull(dataSource, "dataSource must not be null");
+        Objects.requireNonNull(config, "config must not be null");
+        PgLease pglease = new PgLease(dataSource, config);
+        try {
+            pglease.checkDatabase();
+        } catch (RuntimeException e) {
+            pglease.shutdownThreads();
+            throw e;
+        }
+        pglease.loop.start();
+        pglease.notifications.start();
+        return pglease;
+    }
+
+    private void checkDatabase() {
+        try (Connection c = dataSource.getConnection()) {
+            if (!sql.schemaExists(c)) {
+                throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "schema " + config.schema()
+                        + " has no pglease tables: run PgLease.migrate(dataSource, \"" + config.schema()
+                        + "\") or `pglease migrate`, or apply the SQL in " + MIGRATIONS_LOCATION);
+            }
+            Privileges.check(c, config.schema());
+        } catch (SQLException e) {
+            throw unavailable("could not connect to the database", e);
+        }
+        try {
+            store.verify();
+        } catch (SQLException e) {
+            throw unavailable("could not open the lease connection", e);
+        }
+    }
+
+    static LeaseException unavailable(String what, SQLException e) {
+        return new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
+                what + ": " + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
+    }
+
+    private static LeaseException.Reason classify(FlywayException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SQLException sqlException) {
+                String state = sqlException.getSQLState();
+                if (state != null && state.startsWith("08")) {
+                    return LeaseException.Reason.DATABASE_UNAVAILABLE;
+                }
+                if ("42501".equals(state)) {
+                    return LeaseException.Reason.INSUFFICIENT_PRIVILEGE;
+                }
+            }
+        }
+        return LeaseException.Reason.SCHEMA_MISSING;
+    }
+
+    /**
+     * Starts campaigning for {@code leaseName} at once. One elector per lease name per {@code PgLease}.
+     *
+     * @throws IllegalArgumentException if the name is invalid (empty, too long, control characters)
+     * @throws IllegalStateException    if this {@code PgLease} already has an elector for the name
+     */
+    public Elector elector(String leaseName, LeaderListener listener) {
+        Names.leaseName(leaseName);
+        Objects.requireNonNull(listener, "listener must not be null");
+        checkOpen();
+        ElectionLoop.Campaign campaign = loop.join(leaseName, listener);
+        return new Elector(loop, campaign, config.renewDeadline());
+    }
+
+    /**
+     * Who holds {@code leaseName} now, by the database clock; empty when nobody does. For observers that are not
+     * candidates; one query, on a connection from the data source.
+     */
+    public Optional<LeaderInfo> leader(String leaseName) {
+        Names.leaseName(leaseName);
+        try (Connection c = dataSource.getConnection()) {
+            return sql.currentLeader(c, leaseName);
+        } catch (SQLException e) {
+            throw unavailable("could not read lease " + Names.quote(leaseName), e);
+        }
+    }
+
+    /**
+     * Runs {@code work} in a transaction guarded by the lease: the transaction first locks the lease row
+     * ({@code SELECT ... FOR SHARE}) only if this holder still has it with this token and it has not expired; the lock
+     * keeps any takeover waiting until the transaction ends. The work is committed only if the leadership is still
+     * valid locally at the end; otherwise everything is rolled back.
+     *
+     * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work), STALE_TOKEN when
+     *                        the database no longer lists this holder with this token
+     * @throws SQLException   from the work or the connection; the transaction is rolled back
+     */
+    public <T> T inFencedTransaction(Leadership leadership, FencedWork<T> work) throws SQLException {
+        Objects.requireNonNull(leadership, "leadership must not be null");
+        Objects.requireNonNull(work, "work must not be null");
+        leadership.checkValid();
+        try (Connection c = dataSource.getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(false);
+            try {
+                if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
+                    throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
+                            + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
+                            + " with token " + leadership.token() + " in the database; the write was not made");
+                }
+                T result = work.execute(c);
+                leadership.checkValid();
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException | Error e) {
+                Transactions.rollbackQuietly(c, e);
+                throw e;
+            } finally {
+                Transactions.restoreAutoCommit(c, autoCommit);
+            }
+        }
+    }
+
+    /** The forward-only fence table of this schema ({@code <schema>.fences}). */
+    public ForwardFence fence() {
+        return fence;
+    }
+
+    /** This process incarnation's holder id: holder label, process id and a random suffix. */
+    public String holderId() {
+        return holderId;
+    }
+
+    public LeaseConfig config() {
+        return config;
+    }
+
+    /**
+     * Ends every leadership locally, releases every held lease (waiting at most renewDeadline) and stops the
+     * threads. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        List<CompletableFuture<Void>> leaving = loop.campaigns().stream().map(loop::leave).toList();
+        try {
+            CompletableFuture.allOf(leaving.toArray(CompletableFuture[]::new))
+                    .get(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (TimeoutException | java.util.concurrent.ExecutionException e) {
+            // unreleased leases expire on their own; leadership already ended locally
+        }
+        shutdownThreads();
+    }
+
+    private void shutdownThreads() {
+        notifications.close();
+        loop.close();
+        deadlineTimer.shutdownNow();
+        callbackPool.shutdown();
+        try {
+            callbackPool.awaitTermination(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        store.close();
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
+        }
+    }
+
+    private static String newHolderId(String label) {
+        byte[] random = new byte[4];
+        new java.security.SecureRandom().nextBytes(random);
+        return label + "/" + ProcessHandle.current().pid() + "/" + HexFormat.of().formatHex(random);
+    }
+
+    private static ThreadFactory daemon(String prefix) {
+        return r -> {
+            Thread t = new Thread(r, prefix + THREADS.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    @Override
+    public String toString() {
+        return "PgLease{holder=" + holderId + ", schema=" + config.schema() + "}";
+    }
+
+    static Duration networkTimeout(LeaseConfig config) {
+        return config.renewDeadline().plusMillis(100);
+    }
+}

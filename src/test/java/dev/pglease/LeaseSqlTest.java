@@ -1,0 +1,293 @@
+package dev.pglease;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The lease statements against a real PostgreSQL: the protocol of DESIGN §3, statement by statement. */
+class LeaseSqlTest {
+
+    private static final Duration TTL = Duration.ofSeconds(30);
+    private static String schema;
+    private static LeaseSql sql;
+    private static Connection c;
+
+    @BeforeAll
+    static void setUp() throws SQLException {
+        schema = TestDatabase.freshSchema();
+        sql = new LeaseSql(schema);
+        c = TestDatabase.dataSource().getConnection();
+    }
+
+    @AfterAll
+    static void tearDown() throws SQLException {
+        c.close();
+    }
+
+    private static String lease(String name) {
+        return name + "-" + System.nanoTime();
+    }
+
+    private void expire(String name) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "UPDATE " + schema + ".leases SET expires_at = clock_timestamp() - interval '1 millisecond' WHERE name = ?")) {
+            ps.setString(1, name);
+            ps.executeUpdate();
+        }
+    }
+
+    @Test
+    void firstAcquireCreatesTheLeaseWithTokenOne() throws SQLException {
+        String name = lease("first");
+        LeaseSql.Acquired a = sql.acquire(c, name, "A", TTL);
+        assertThat(a.granted()).isTrue();
+        assertThat(a.token()).isEqualTo(1);
+        assertThat(a.holder()).isEqualTo("A");
+    }
+
+    @Test
+    void deniedAcquireTellsWhoHoldsItAndHowLongRemainsOnTheDatabaseClock() throws SQLException {
+        String name = lease("denied");
+        sql.acquire(c, name, "A", TTL);
+        LeaseSql.Acquired b = sql.acquire(c, name, "B", TTL);
+        assertThat(b.granted()).isFalse();
+        assertThat(b.holder()).isEqualTo("A");
+        assertThat(b.token()).isEqualTo(1);
+        assertThat(b.waitMillis()).isBetween(TTL.toMillis() - 5_000, TTL.toMillis());
+    }
+
+    @Test
+    void theHolderCanNotAcquireAgainWhileItHoldsTheLease() throws SQLException {
+        String name = lease("again");
+        sql.acquire(c, name, "A", TTL);
+        assertThat(sql.acquire(c, name, "A", TTL).granted()).isFalse();
+    }
+
+    @Test
+    void renewalExtendsTheExpiryAndKeepsTheToken() throws SQLException {
+        String name = lease("renew");
+        long token = sql.acquire(c, name, "A", Duration.ofSeconds(2)).token();
+        List<String> renewed = sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis())));
+        assertThat(renewed).containsExactly(name);
+        assertThat(sql.currentLeader(c, name)).get().satisfies(info -> {
+            assertThat(info.token()).isEqualTo(token);
+            assertThat(info.remaining()).isGreaterThan(Duration.ofSeconds(25));
+        });
+    }
+
+    @Test
+    void anExpiredLeaseCanNotBeRenewed() throws SQLException {
+        String name = lease("expired");
+        long token = sql.acquire(c, name, "A", TTL).token();
+        expire(name);
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis())))).isEmpty();
+        assertThat(sql.currentLeader(c, name)).isEmpty();
+    }
+
+    @Test
+    void renewalWithAnOldTokenOrAnotherHolderFails() throws SQLException {
+        String name = lease("wrong");
+        long token = sql.acquire(c, name, "A", TTL).token();
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token - 1, TTL.toMillis())))).isEmpty();
+        assertThat(sql.renew(c, "B", List.of(new LeaseSql.Held(name, token, TTL.toMillis())))).isEmpty();
+    }
+
+    @Test
+    void takeoverOfAnExpiredLeaseBumpsTheTokenByOne() throws SQLException {
+        String name = lease("takeover");
+        long first = sql.acquire(c, name, "A", TTL).token();
+        expire(name);
+        LeaseSql.Acquired b = sql.acquire(c, name, "B", TTL);
+        assertThat(b.granted()).isTrue();
+        assertThat(b.token()).isEqualTo(first + 1);
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, first, TTL.toMillis())))).isEmpty();
+    }
+
+    @Test
+    void releaseHandsOverWithoutWaitingForExpiry() throws SQLException {
+        String name = lease("release");
+        long token = sql.acquire(c, name, "A", TTL).token();
+        assertThat(sql.release(c, name, "A", token)).isTrue();
+        assertThat(sql.currentLeader(c, name)).isEmpty();
+        LeaseSql.Acquired b = sql.acquire(c, name, "B", TTL);
+        assertThat(b.granted()).isTrue();
+        assertThat(b.token()).isEqualTo(token + 1);
+    }
+
+    @Test
+    void releaseByAStaleHolderChangesNothing() throws SQLException {
+        String name = lease("stale-release");
+        long token = sql.acquire(c, name, "A", TTL).token();
+        expire(name);
+        long bToken = sql.acquire(c, name, "B", TTL).token();
+        assertThat(sql.release(c, name, "A", token)).isFalse();
+        assertThat(sql.currentLeader(c, name)).get().extracting(LeaderInfo::holder, LeaderInfo::token)
+                .containsExactly("B", bToken);
+    }
+
+    @Test
+    void batchRenewalRenewsEveryHeldLeaseInOneStatementAndSkipsLostOnes() throws SQLException {
+        List<LeaseSql.Held> held = new ArrayList<>();
+        for (int i = 0; i < 50; i++) {
+            String name = lease("batch" + i);
+            held.add(new LeaseSql.Held(name, sql.acquire(c, name, "A", TTL).token(), TTL.toMillis()));
+        }
+        expire(held.get(7).name());
+        List<String> renewed = sql.renew(c, "A", held);
+        assertThat(renewed).hasSize(49).doesNotContain(held.get(7).name());
+    }
+
+    @Test
+    void everyChangeOfHolderLeavesAnEvent() throws SQLException {
+        String name = lease("events");
+        long t1 = sql.acquire(c, name, "A", TTL).token();
+        sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis())));
+        expire(name);
+        long t2 = sql.acquire(c, name, "B", TTL).token();
+        sql.release(c, name, "B", t2);
+        assertThat(events(name)).containsExactly(
+                "acquired A 1", "taken_over B 2", "released null 2");
+    }
+
+    @Test
+    void operatorForceReleaseBumpsTheTokenAndIsRecorded() throws SQLException {
+        String name = lease("force");
+        long t1 = sql.acquire(c, name, "A", TTL).token();
+        assertThat(call("SELECT " + schema + ".force_release(?)", name)).isEqualTo(t1 + 1);
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis())))).isEmpty();
+        assertThat(sql.acquire(c, name, "B", TTL).token()).isEqualTo(t1 + 2);
+        assertThat(events(name)).containsExactly("acquired A 1", "force_released null 2", "acquired B 3");
+        assertThat(call("SELECT " + schema + ".force_release(?)", lease("never-held"))).isNull();
+    }
+
+    @Test
+    void handoffKeepsThePreviousHolderOutAndLetsTheTargetIn() throws SQLException {
+        String name = lease("handoff");
+        sql.acquire(c, name, "node1/1/aa", TTL);
+        Long token = call("SELECT " + schema + ".handoff(?, 'node3')", name);
+        assertThat(token).isEqualTo(2);
+        assertThat(sql.acquire(c, name, "node1/1/aa", TTL).granted()).isFalse();
+        LeaseSql.Acquired other = sql.acquire(c, name, "node2/1/bb", TTL);
+        assertThat(other.granted()).isFalse();
+        assertThat(other.waitMillis()).isPositive();
+        LeaseSql.Acquired target = sql.acquire(c, name, "node3/1/cc", TTL);
+        assertThat(target.granted()).isTrue();
+        assertThat(target.token()).isEqualTo(3);
+        assertThat(events(name)).containsExactly(
+                "acquired node1/1/aa 1", "handed_off null 2", "acquired node3/1/cc 3");
+    }
+
+    @Test
+    void tokensCanNotGoBackwardsEvenByHand() {
+        String name = lease("guard");
+        assertThatThrownBy(() -> {
+            sql.acquire(c, name, "A", TTL);
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE " + schema + ".leases SET token = 0 + 1, holder = 'B' WHERE name = '" + name + "'");
+            }
+        }).isInstanceOf(SQLException.class).hasMessageContaining("needs a token above");
+        assertThatThrownBy(() -> {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM " + schema + ".leases WHERE name = '" + name + "'");
+            }
+        }).isInstanceOf(SQLException.class).hasMessageContaining("never deleted");
+        assertThatThrownBy(() -> {
+            try (Statement s = c.createStatement()) {
+                s.executeUpdate("TRUNCATE " + schema + ".leases");
+            }
+        }).isInstanceOf(SQLException.class).hasMessageContaining("can not be truncated");
+    }
+
+    @Test
+    void statusViewUsesTheDatabaseClock() throws SQLException {
+        String name = lease("view");
+        sql.acquire(c, name, "A", TTL);
+        try (PreparedStatement ps = c.prepareStatement("SELECT holder, held, extract(epoch FROM remaining) FROM "
+                + schema + ".lease_status WHERE name = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1)).isEqualTo("A");
+                assertThat(rs.getBoolean(2)).isTrue();
+                assertThat(rs.getDouble(3)).isBetween(25.0, 30.0);
+            }
+        }
+        expire(name);
+        try (PreparedStatement ps = c.prepareStatement("SELECT held, remaining FROM " + schema + ".lease_status WHERE name = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                assertThat(rs.getBoolean(1)).isFalse();
+                assertThat(rs.getObject(2)).isNull();
+            }
+        }
+    }
+
+    @Test
+    void databaseConstraintsRejectBadNamesEvenFromOtherClients() {
+        assertThatThrownBy(() -> sql.acquire(c, "", "A", TTL)).isInstanceOf(SQLException.class)
+                .hasMessageContaining("leases_name_valid");
+        assertThatThrownBy(() -> sql.acquire(c, "x".repeat(201), "A", TTL)).isInstanceOf(SQLException.class);
+        assertThatThrownBy(() -> sql.acquire(c, "tab\tname", "A", TTL)).isInstanceOf(SQLException.class);
+    }
+
+    @Test
+    void forwardFenceFunctionOnlyMovesForward() throws SQLException {
+        String resource = lease("fence");
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource)).isTrue();
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource)).isTrue();
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 4)", resource)).isFalse();
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 6)", resource)).isTrue();
+    }
+
+    private List<String> events(String name) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT kind, holder, token FROM " + schema + ".lease_events WHERE name = ? ORDER BY id")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1) + " " + rs.getString(2) + " " + rs.getLong(3));
+                }
+            }
+        }
+        return out;
+    }
+
+    private Long call(String query, String arg) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(query)) {
+            ps.setString(1, arg);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                long v = rs.getLong(1);
+                return rs.wasNull() ? null : v;
+            }
+        }
+    }
+
+    private boolean callBool(String query, String arg) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(query)) {
+            ps.setString(1, arg);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    static DataSource ds() {
+        return TestDatabase.dataSource();
+    }
+}
