@@ -109,6 +109,7 @@ final class Harness implements AutoCloseable {
                             + "clock_timestamp())");
             String res = resource.jdbcUrl();
             if (pgleaseAvailable()) {
+                PgleaseBackend.migrate(pgs.get(1).jdbcUrl());
                 lanes.add(new Lane("pglease", "pglease", true, "lease row token (grows by one per new holder)",
                         pgs.get(1), res, dir.resolve("lane-pglease"), timings));
             } else {
@@ -173,17 +174,17 @@ final class Harness implements AutoCloseable {
         phase("start candidates", this::startCandidates);
         phase("steady state", this::steady);
         phase("kill -9 trials", () -> perLane(l -> {
-            for (int i = 0; i < plan.killTrials(); i++) {
+            for (int i = 0; i < plan.killTrials() && l.failed == null; i++) {
                 killTrial(l);
             }
         }));
         phase("graceful handoff trials", () -> perLane(l -> {
-            for (int i = 0; i < plan.handoffTrials(); i++) {
+            for (int i = 0; i < plan.handoffTrials() && l.failed == null; i++) {
                 handoffTrial(l);
             }
         }));
         phase("pause trials", () -> perLane(l -> {
-            for (int i = 0; i < plan.pauseTrials(); i++) {
+            for (int i = 0; i < plan.pauseTrials() && l.failed == null; i++) {
                 pauseTrial(l);
             }
         }));
@@ -214,6 +215,9 @@ final class Harness implements AutoCloseable {
         try {
             List<Future<?>> fs = new ArrayList<>();
             for (Lane l : lanes) {
+                if (l.failed != null) {
+                    continue;
+                }
                 fs.add(ex.submit((Callable<Void>) () -> {
                     try {
                         body.accept(l);
@@ -257,9 +261,9 @@ final class Harness implements AutoCloseable {
             }
         }
         perLane(l -> {
-            if (!l.awaitReady(plan.candidates(), 90_000)) {
-                throw new IllegalStateException(l.backend + ": no leader among " + plan.candidates()
-                        + " candidates within 90 s (stderr in " + l.dir + ")");
+            if (!l.awaitReady(plan.candidates(), 60_000)) {
+                l.failed = "no leader among " + plan.candidates() + " candidates within 60 s";
+                l.results.notes.add(l.failed);
             }
         });
         Os.sleep(2 * timings.retryMs());
@@ -301,8 +305,9 @@ final class Harness implements AutoCloseable {
     }
 
     private Lane.Cand currentLeader(Lane l) {
-        if (!l.awaitReady(plan.candidates(), 60_000)) {
-            l.results.notes.add("no leader within 60 s before a trial");
+        if (!l.awaitReady(plan.candidates(), 30_000)) {
+            l.failed = "no leader within 30 s before a trial";
+            l.results.notes.add(l.failed);
             return null;
         }
         return l.leader();
@@ -364,22 +369,45 @@ final class Harness implements AutoCloseable {
         long t2 = System.currentTimeMillis();
         long takeover = e == null ? t1 : e.t();
         int attempts = 0;
-        int accepted = 0;
         int rejected = 0;
         int errors = 0;
         for (Lane.Event w : l.eventsBetween(t0, t2)) {
-            if (w.cand() != leader || !w.type().equals("write") || w.t() < takeover) {
+            if (w.cand() != leader || !w.type().equals("write") || w.start() < takeover) {
                 continue;
             }
             attempts++;
             switch (w.result()) {
-                case "accepted" -> accepted++;
                 case "rejected" -> rejected++;
+                case "accepted" -> {
+                }
                 default -> errors++;
             }
         }
+        int accepted = e == null ? 0 : acceptedAfter(l.lease, leader.holder, e.cand().holder, t0);
         l.results.pauses.add(new Results.PauseTrial(e == null ? -1 : e.t() - t0, attempts, accepted, rejected,
                 errors));
+    }
+
+    /**
+     * From the resource's own log: writes by the ex-leader that the resource accepted after the new leader's first
+     * accepted write (log order). A resource that checks a token must reject every one of them.
+     */
+    private int acceptedAfter(String resourceName, String oldHolder, String newHolder, long since) {
+        try (java.sql.Connection c = resource.connect(); java.sql.PreparedStatement ps = c.prepareStatement(
+                "SELECT count(*) FROM compare_log WHERE resource = ? AND holder = ? AND id > (SELECT min(id) "
+                        + "FROM compare_log WHERE resource = ? AND holder = ? AND at >= to_timestamp(? / 1000.0))")) {
+            ps.setString(1, resourceName);
+            ps.setString(2, oldHolder);
+            ps.setString(3, resourceName);
+            ps.setString(4, newHolder);
+            ps.setLong(5, since);
+            try (java.sql.ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        } catch (java.sql.SQLException ex) {
+            throw new IllegalStateException(ex);
+        }
     }
 
     private void load() {
@@ -462,6 +490,9 @@ final class Harness implements AutoCloseable {
         try (Pg15Pair pair = new Pg15Pair(dir.resolve("pg15"))) {
             PgStore primary = pair.primary();
             createShedlockTable(primary);
+            if (pgleaseAvailable()) {
+                PgleaseBackend.migrate(primary.jdbcUrl());
+            }
             for (Lane l : pgLanes) {
                 l.lease = "compare-" + l.backend + "-pg15";
                 registerResource(l.lease);

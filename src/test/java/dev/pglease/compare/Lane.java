@@ -60,6 +60,8 @@ final class Lane {
     final List<Event> events = new CopyOnWriteArrayList<>();
     final Results results = new Results();
     private int seq;
+    /** Set when the lane could not elect a leader; its remaining phases are skipped. */
+    volatile String failed;
 
     Lane(String backend, String title, boolean hasToken, String tokenDescription, Store store, String resourceUrl,
          Path dir, Timings timings) {

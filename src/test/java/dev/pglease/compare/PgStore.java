@@ -35,6 +35,7 @@ class PgStore implements Store {
                     .setDataDirectory(dataDir)
                     .setCleanDataDirectory(true)
                     .setServerConfig("synchronous_commit", "on")
+                    .setServerConfig("fsync", "on")
                     .setServerConfig("max_connections", "100")
                     .setOutputRedirector(ProcessBuilder.Redirect.appendTo(dir.resolve("pg.log").toFile()))
                     .setErrorRedirector(ProcessBuilder.Redirect.appendTo(dir.resolve("pg.log").toFile()))
