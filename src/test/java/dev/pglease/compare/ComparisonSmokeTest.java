@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Timeout;
 class ComparisonSmokeTest {
 
     @Test
-    @Timeout(180)
+    @Timeout(150)
     void everyBackendElectsFailsOverAndHandsOff() throws Exception {
         assumeTrue(EtcdCluster.available(), "etcd binaries not installed (" + EtcdCluster.BINARY
                 + "): skipping the comparison smoke test; apt-get install etcd-server etcd-client");
@@ -27,6 +27,7 @@ class ComparisonSmokeTest {
             h.runAll();
         } finally {
             Report.write(h, out, out.resolve("comparison"), "./mvnw -Dtest=ComparisonSmokeTest test");
+            System.err.println("[compare] smoke page: " + out.resolve("comparison.md"));
         }
         for (Lane l : h.lanes) {
             Results r = l.results;
