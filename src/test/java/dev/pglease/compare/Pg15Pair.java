@@ -64,7 +64,8 @@ final class Pg15Pair implements AutoCloseable {
         pg("pg_ctl", "-D", primaryData.toString(), "-l", dir.resolve("primary.log").toString(), "-w", "start");
         pg("pg_basebackup", "-h", "127.0.0.1", "-p", Integer.toString(primaryPort), "-U", "postgres",
                 "-D", standbyData.toString(), "-R", "-X", "stream");
-        appendConf(standbyData, "port = " + standbyPort,
+        // after promotion there is no standby left to wait for (a failover manager would clear this too)
+        appendConf(standbyData, "port = " + standbyPort, "synchronous_standby_names = ''",
                 "primary_conninfo = 'host=127.0.0.1 port=" + primaryPort + " user=postgres application_name=standby'");
         pg("pg_ctl", "-D", standbyData.toString(), "-l", dir.resolve("standby.log").toString(), "-w", "start");
         awaitSync();
@@ -136,7 +137,8 @@ final class Pg15Pair implements AutoCloseable {
     @Override
     public void close() {
         for (Path d : List.of(standbyData, primaryData)) {
-            if (Files.exists(d.resolve("postmaster.pid"))) {
+            long pm = new PgStore(0, d, "").postmasterPid();
+            if (pm > 0 && Os.alive(pm)) {
                 Os.run(List.of("runuser", "-u", "postgres", "--", BIN.resolve("pg_ctl").toString(), "-D",
                         d.toString(), "-m", "immediate", "stop"));
             }
