@@ -90,12 +90,15 @@ final class EtcdBackend implements Candidate.Backend {
     public void shutdown() throws Exception {
         closing = true;
         LeaderKey key = leaderKey;
+        System.err.println(System.currentTimeMillis() + " shutdown: resign " + (key != null));
         if (key != null) {
             client.getElectionClient().resign(key).get(2, TimeUnit.SECONDS);
         }
+        System.err.println(System.currentTimeMillis() + " shutdown: revoke");
         if (leaseId != 0) {
             client.getLeaseClient().revoke(leaseId).get(2, TimeUnit.SECONDS);
         }
+        System.err.println(System.currentTimeMillis() + " shutdown: close");
         client.close();
     }
 }

@@ -163,6 +163,68 @@ final class Os {
         return n;
     }
 
+    /**
+     * Established TCP connections owned by the given processes whose remote port is one of {@code ports}
+     * (sockets matched to processes through /proc/[pid]/fd).
+     */
+    static int connectionsFrom(List<Long> pids, Set<Integer> ports) {
+        Set<String> inodes = new HashSet<>();
+        for (long pid : pids) {
+            try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+                for (Path fd : (Iterable<Path>) fds::iterator) {
+                    try {
+                        String target = Files.readSymbolicLink(fd).toString();
+                        if (target.startsWith("socket:[")) {
+                            inodes.add(target.substring(8, target.length() - 1));
+                        }
+                    } catch (IOException ignored) {
+                        // fd closed meanwhile
+                    }
+                }
+            } catch (IOException ignored) {
+                // process gone
+            }
+        }
+        int n = 0;
+        for (String file : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            try {
+                for (String line : Files.readAllLines(Path.of(file))) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f.length < 10 || !f[3].equals("01")) {
+                        continue;
+                    }
+                    int remote = Integer.parseInt(f[2].substring(f[2].lastIndexOf(':') + 1), 16);
+                    if (ports.contains(remote) && inodes.contains(f[9])) {
+                        n++;
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // file missing on this kernel
+            }
+        }
+        return n;
+    }
+
+    /** Sets the nice value of every thread of a process (Linux nice values are per thread). */
+    static void renice(long pid, int nice) {
+        List<String> cmd = new ArrayList<>(List.of("renice", "-n", Integer.toString(nice), "-p"));
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                cmd.add(t.getFileName().toString());
+            }
+        } catch (IOException e) {
+            return;
+        }
+        try {
+            new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start().waitFor(10, TimeUnit.SECONDS);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     static boolean alive(long pid) {
         return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }

@@ -94,13 +94,12 @@ final class Report {
         Files.writeString(chartDir.resolve("failover-kill.svg"),
                 Svg.strip("Failover after kill -9 of the leader", "milliseconds without a leader", killRows));
         s.append("\n![kill -9 failover](").append(chartRel).append("/failover-kill.svg)\n\n");
-        s.append("With ").append(h.plan.killTrials()).append(" trials, p99 is the slowest or second slowest ")
-                .append("trial.\n\n");
+        s.append("Percentiles are nearest-rank: with fewer than 100 trials, p99 is the slowest trial.\n\n");
 
         // ------------------------------------------------------------ pause
         s.append("## Leader paused past its lease (SIGSTOP ").append(sec(2 * t.leaseMs())).append(", then SIGCONT)\n\n");
         s.append("Failover: time from SIGSTOP until another candidate is elected. Then the paused ex-leader is ")
-                .append("resumed and watched for ").append(sec(t.leaseMs() + 2000)).append(". *Writes started*: ")
+                .append("resumed and watched for ").append(sec(h.plan.observeMs())).append(". *Writes started*: ")
                 .append("protected writes the ex-leader began after its successor was elected (it should not ")
                 .append("try any). *Accepted stale*: writes of the ex-leader that the resource accepted after the ")
                 .append("new leader's first accepted write (from the resource's own log); with a token the fence ")
@@ -219,9 +218,11 @@ final class Report {
         // ------------------------------------------------------------ load
         s.append("## False leader changes under CPU load\n\n");
         if (h.plan.loadMs() > 0) {
-            s.append("Four busy loops (`sh -c 'while :; do :; done'`) on the two cores for ")
-                    .append(sec(h.plan.loadMs())).append(", with every candidate and store running; no fault ")
-                    .append("injected. Every election in that window is a false leader change.\n\n");
+            s.append("Four busy loops (`sh -c 'while :; do :; done'`, nice 0) on the two cores for ")
+                    .append(sec(h.plan.loadMs())).append(", with every candidate reniced to ")
+                    .append(Harness.LOADED_NICE).append(" (all its threads) so that the candidates, not the ")
+                    .append("stores, are starved; no fault injected. Every election in that window is a false ")
+                    .append("leader change.\n\n");
             s.append("| Backend | Window | Leader changes | Per hour (extrapolated) |\n|---|---|---|---|\n");
             for (Lane l : lanes) {
                 Results r = l.results;
