@@ -43,7 +43,8 @@ class ComparisonSmokeTest {
                         .isZero();
             }
         }
-        assertThat(h.lanes).extracting(l -> l.backend).contains("etcd", "zookeeper", "shedlock", "advisory");
+        assertThat(h.lanes).extracting(l -> l.backend)
+                .contains("pglease", "etcd", "zookeeper", "shedlock", "advisory");
         Os.deleteTree(work);
     }
 }
