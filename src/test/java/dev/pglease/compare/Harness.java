@@ -172,7 +172,20 @@ final class Harness implements AutoCloseable {
 
     // ------------------------------------------------------------------ phases
 
+    final List<String> loadAverages = new ArrayList<>();
+
+    /** The machine's load average now (the machine may be shared with other work). */
+    static String loadAverage() {
+        try {
+            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).trim().split(" ");
+            return f[0] + " / " + f[1] + " / " + f[2];
+        } catch (java.io.IOException | RuntimeException e) {
+            return "unknown";
+        }
+    }
+
     void runAll() throws Exception {
+        loadAverages.add(loadAverage());
         setUp();
         if (plan.idleMs() > 0) {
             phase("idle stores", this::idle);
@@ -213,6 +226,7 @@ final class Harness implements AutoCloseable {
         System.err.println("[compare] " + name + " ...");
         p.run();
         phaseMs.put(name, System.currentTimeMillis() - t0);
+        loadAverages.add(loadAverage());
         System.err.println("[compare] " + name + " done in " + (System.currentTimeMillis() - t0) + " ms");
     }
 
@@ -335,6 +349,8 @@ final class Harness implements AutoCloseable {
         if (leader == null) {
             return;
         }
+        java.util.concurrent.CompletableFuture<Long> exited =
+                leader.process.onExit().thenApply(p -> System.currentTimeMillis());
         long t0 = System.currentTimeMillis();
         leader.process.destroy();
         Lane.Event e = l.awaitElected(t0, leader, 4 * timings.leaseMs() + 10_000);
@@ -344,6 +360,13 @@ final class Harness implements AutoCloseable {
             l.results.handoff.add(e.t() - t0);
         }
         l.stop(leader);
+        try {
+            l.results.handoffExit.add(exited.get(5, java.util.concurrent.TimeUnit.SECONDS) - t0);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException ex) {
+            l.results.notes.add("handoff: exit time of the old leader not observed");
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+        }
         l.spawn();
     }
 

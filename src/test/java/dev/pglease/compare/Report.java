@@ -46,6 +46,9 @@ final class Report {
             ph.add(e.getKey() + " " + sec(e.getValue()));
         }
         s.append(String.join(", ", ph)).append("\n");
+        s.append("- Machine load average (1 / 5 / 15 min) at the start and after each phase: ")
+                .append(String.join("; ", h.loadAverages)).append(". Above 2 means processes outside this ")
+                .append("run (other builds on a shared machine) competed for the two cores too.\n");
         for (String n : h.notes) {
             s.append("- Note: ").append(n).append("\n");
         }
@@ -143,14 +146,17 @@ final class Report {
         s.append("Time from SIGTERM to the leader until another candidate is elected. Each candidate releases on ")
                 .append("shutdown (pglease `close()`, etcd resign + lease revoke, Curator `LeaderLatch.close()`, ")
                 .append("ShedLock `unlock()`, `pg_advisory_unlock`); the time includes the JVM's shutdown.\n\n");
-        s.append("| Backend | Trials | p50 | p99 | max | no handoff |\n|---|---|---|---|---|---|\n");
+        s.append("| Backend | Trials | p50 | p99 | max | no handoff | old leader's process exited (p50 / max) |\n")
+                .append("|---|---|---|---|---|---|---|\n");
         List<Svg.Row> hoRows = new ArrayList<>();
         for (Lane l : lanes) {
             Results r = l.results;
             s.append("| ").append(l.title).append(" | ").append(r.handoff.size()).append(" | ")
                     .append(ms(Results.percentile(r.handoff, 50))).append(" | ")
                     .append(ms(Results.percentile(r.handoff, 99))).append(" | ")
-                    .append(ms(Results.percentile(r.handoff, 100))).append(" | ").append(r.handoffTimeouts).append(" |\n");
+                    .append(ms(Results.percentile(r.handoff, 100))).append(" | ").append(r.handoffTimeouts)
+                    .append(" | ").append(ms(Results.percentile(r.handoffExit, 50))).append(" / ")
+                    .append(ms(Results.percentile(r.handoffExit, 100))).append(" |\n");
             hoRows.add(new Svg.Row(l.title, new ArrayList<>(r.handoff)));
         }
         Files.writeString(chartDir.resolve("handoff.svg"),

@@ -17,6 +17,8 @@ final class Results {
 
     final List<Long> kill = Collections.synchronizedList(new ArrayList<>());
     final List<Long> handoff = Collections.synchronizedList(new ArrayList<>());
+    /** SIGTERM to the exit of the old leader's process, per handoff trial. */
+    final List<Long> handoffExit = Collections.synchronizedList(new ArrayList<>());
     final List<PauseTrial> pauses = Collections.synchronizedList(new ArrayList<>());
     final List<StoreLoss> storeLoss = Collections.synchronizedList(new ArrayList<>());
     final List<String> notes = Collections.synchronizedList(new ArrayList<>());
