@@ -24,7 +24,7 @@ final class Harness implements AutoCloseable {
                 long steadyMs, long loadMs, boolean storeLoss, long observeMs, long seed) {
         static Plan smoke() {
             int n = Integer.getInteger("compare.trials", 1);
-            return new Plan("smoke", 3, n, n, n, 0, 3000, 0, false, 3000, 42);
+            return new Plan("smoke", 3, n, n, n, 0, 3000, 0, Boolean.getBoolean("compare.storeLoss"), 3000, 42);
         }
 
         static Plan full() {
@@ -510,6 +510,9 @@ final class Harness implements AutoCloseable {
     private void storeLossPostgres() throws Exception {
         String why = Pg15Pair.unavailableReason();
         List<Lane> pgLanes = lanes.stream().filter(l -> l.store instanceof PgStore).toList();
+        if (pgLanes.isEmpty()) {
+            return;
+        }
         if (why != null) {
             pg15Status = "not run: " + why;
             for (Lane l : pgLanes) {
