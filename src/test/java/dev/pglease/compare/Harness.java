@@ -70,7 +70,9 @@ final class Harness implements AutoCloseable {
         m.put("pglease", "leaseDuration " + t.leaseMs() + " ms, renewDeadline " + t.renewMs() + " ms, retryPeriod "
                 + t.retryMs() + " ms; writes only while `Leadership.isValid()` (local deadline)");
         m.put("etcd", "lease TTL " + Math.max(2, (t.leaseMs() + 999) / 1000) + " s (etcd minimum 2 s), jetcd keep-alive "
-                + "(sends every TTL/3); campaign blocks on a watch, so standbys wake as soon as the key goes");
+                + "(sends every TTL/3; a broken stream is retried every " + t.retryMs() + " ms and the lease counts as lost "
+                + "only when etcd says so or no keep-alive succeeded for a whole TTL, as in the Go client's session); "
+                + "campaign blocks on a watch, so standbys wake as soon as the key goes");
         m.put("zookeeper", "session timeout " + t.leaseMs() + " ms (tickTime " + ZkEnsemble.TICK_MS + " ms; allowed "
                 + 2 * ZkEnsemble.TICK_MS + " to " + 20 * ZkEnsemble.TICK_MS + " ms), Curator LeaderLatch, "
                 + "connection timeout " + Math.max(1000, t.leaseMs() / 2) + " ms, SUSPENDED counts as lost");
