@@ -178,6 +178,29 @@ final class Reading {
                     .append("themselves.\n\n");
         }
 
+        // CPU load
+        if (h.plan.loadMs() > 0) {
+            s.append("**Starved candidates.** Leader changes while the candidates were starved of CPU: ");
+            List<String> parts = new ArrayList<>();
+            boolean pgleaseChanged = false;
+            for (Lane l : lanes) {
+                parts.add(l.title + " " + l.results.loadLeaderChanges);
+                pgleaseChanged |= l.backend.equals("pglease") && l.results.loadLeaderChanges > 0;
+            }
+            s.append(String.join(", ", parts)).append(". ");
+            if (pgleaseChanged) {
+                s.append("A pglease leader steps down when a renewal has not completed within renewDeadline (")
+                        .append(Report.sec(h.timings.renewMs())).append(" here) of being sent, even if the ")
+                        .append("lease row is still valid: a starved leader gives up rather than act late. The ")
+                        .append("other backends keep leadership for as long as the store sees the lease kept ")
+                        .append("alive, so a starved leader keeps it, and may act late. A longer renewDeadline ")
+                        .append("(the default is 6 s of a 10 s lease) makes pglease more tolerant.");
+            } else {
+                s.append("No backend gave up leadership in this window.");
+            }
+            s.append("\n\n");
+        }
+
         // cost
         s.append("**Cost.** ");
         for (Lane l : lanes) {

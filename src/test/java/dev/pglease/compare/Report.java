@@ -226,9 +226,9 @@ final class Report {
         if (h.plan.loadMs() > 0) {
             s.append("Four busy loops (`sh -c 'while :; do :; done'`, nice 0) on the two cores for ")
                     .append(sec(h.plan.loadMs())).append(", with every candidate reniced to ")
-                    .append(Harness.LOADED_NICE).append(" (all its threads) so that the candidates, not the ")
-                    .append("stores, are starved; no fault injected. Every election in that window is a false ")
-                    .append("leader change.\n\n");
+                    .append(Harness.LOADED_NICE).append(" (all its threads) so that the candidates are starved ")
+                    .append("far more than the stores (which compete with the busy loops at equal priority); no ")
+                    .append("fault injected. Every election in that window is a false leader change.\n\n");
             s.append("| Backend | Window | Leader changes | Per hour (extrapolated) |\n|---|---|---|---|\n");
             for (Lane l : lanes) {
                 Results r = l.results;
