@@ -183,9 +183,12 @@ final class ElectionLoop implements AutoCloseable {
     long runOnce() {
         List<Campaign> toRelease = new ArrayList<>();
         List<Campaign> toRenew = new ArrayList<>();
+        List<Leadership> renewing = new ArrayList<>();
         List<Campaign> toAcquire = new ArrayList<>();
+        long turnStart;
         synchronized (lock) {
             long now = ticker.read();
+            turnStart = now;
             stepDownExpired(now);
             for (Campaign c : campaigns.values()) {
                 if (c.nextAt - now > 0) {
@@ -195,8 +198,20 @@ final class ElectionLoop implements AutoCloseable {
                     toRelease.add(c);
                 } else if (c.phase == Phase.LEADER) {
                     toRenew.add(c);
+                    renewing.add(c.leadership);
                 } else if (c.phase == Phase.STANDBY) {
                     toAcquire.add(c);
+                }
+            }
+            if (!toRenew.isEmpty()) {
+                // Every other lease held rides along in the same statement, so all of a node's leases converge on
+                // one renew statement per retry period however their grants were spread in time. Renewing early is
+                // safe: the new deadline counts from this statement's send time.
+                for (Campaign c : campaigns.values()) {
+                    if (c.phase == Phase.LEADER && c.releaseToken == 0 && c.nextAt - now > 0 && c.leadership != null) {
+                        toRenew.add(c);
+                        renewing.add(c.leadership);
+                    }
                 }
             }
         }
@@ -204,10 +219,13 @@ final class ElectionLoop implements AutoCloseable {
             release(c);
         }
         if (!toRenew.isEmpty()) {
-            renew(toRenew);
+            renew(toRenew, renewing);
         }
+        long acquireBudget = timing.retryPeriodNanos() / 2;
         for (Campaign c : toAcquire) {
-            if (stopped) {
+            // Many acquires in one turn must not delay the renewals of leases already held: the rest of the
+            // due standbys go first in the next turn, right after the renewals.
+            if (stopped || ticker.read() - turnStart > acquireBudget) {
                 break;
             }
             acquire(c);
@@ -266,6 +284,7 @@ final class ElectionLoop implements AutoCloseable {
         }
         long now = ticker.read();
         notify(() -> observer.acquireAttempted(c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent)));
+        boolean releaseNow = false;
         synchronized (lock) {
             c.failures = 0;
             c.reachable = true;
@@ -280,32 +299,33 @@ final class ElectionLoop implements AutoCloseable {
             }
             long deadline = timing.deadline(sent);
             if (c.phase != Phase.STANDBY || deadline - now <= 0) {
-                // Closed meanwhile, or the answer came too late to be trusted (e.g. the process was paused
-                // between sending and reading): give the grant straight back.
+                // Closed while the statement was in flight, or the answer came too late to be trusted (e.g. the
+                // process was paused between sending and reading): give the grant straight back.
                 c.releaseToken = answer.token();
                 c.nextAt = now;
+                releaseNow = c.phase != Phase.STANDBY;
                 log.info("pglease: lease {} token {} was granted but can not be used ({}); releasing it",
                         Names.quote(c.name), answer.token(),
                         c.phase != Phase.STANDBY ? "closing" : "the answer arrived after the renew deadline");
-                return;
+            } else {
+                Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline);
+                c.leadership = l;
+                c.phase = Phase.LEADER;
+                c.nextAt = timing.nextRenewal(sent);
+                scheduleDeadlineCheck(deadline - now);
+                c.callbacks.execute(() -> c.listener.onElected(l));
             }
-            Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline);
-            c.leadership = l;
-            c.phase = Phase.LEADER;
-            c.nextAt = timing.nextRenewal(sent);
-            scheduleDeadlineCheck(deadline - now);
-            c.callbacks.execute(() -> c.listener.onElected(l));
+        }
+        if (releaseNow) {
+            // The elector may already be gone from the loop: release here rather than on a later turn.
+            release(c);
         }
     }
 
-    private void renew(List<Campaign> due) {
+    private void renew(List<Campaign> due, List<Leadership> sentFor) {
         List<LeaseSql.Held> held = new ArrayList<>(due.size());
-        List<Leadership> sentFor = new ArrayList<>(due.size());
-        synchronized (lock) {
-            for (Campaign c : due) {
-                sentFor.add(c.leadership);
-                held.add(new LeaseSql.Held(c.name, c.leadership.token(), ttl.toMillis()));
-            }
+        for (int i = 0; i < due.size(); i++) {
+            held.add(new LeaseSql.Held(due.get(i).name, sentFor.get(i).token(), ttl.toMillis()));
         }
         long sent = ticker.read();
         List<String> renewedNames;

@@ -66,21 +66,7 @@ public final class ForwardFence {
             throws SQLException {
         Names.resource(resource);
         checkToken(token);
-        try (Connection c = dataSource.getConnection()) {
-            boolean autoCommit = c.getAutoCommit();
-            c.setAutoCommit(false);
-            try {
-                advance(c, resource, token);
-                T result = work.execute(c);
-                c.commit();
-                return result;
-            } catch (SQLException | RuntimeException | Error e) {
-                Transactions.rollbackQuietly(c, e);
-                throw e;
-            } finally {
-                Transactions.restoreAutoCommit(c, autoCommit);
-            }
-        }
+        return Transactions.run(dataSource, c -> advance(c, resource, token), work, () -> { });
     }
 
     /** The fence value of {@code resource}, if any write was accepted yet. */

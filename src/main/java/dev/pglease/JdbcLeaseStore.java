@@ -116,6 +116,11 @@ final class JdbcLeaseStore implements LeaseStore {
         return false;
     }
 
+    /** The synchronous_commit setting of the lease connection's session (for tests and diagnostics). */
+    synchronized String sessionSynchronousCommit() throws SQLException {
+        return sql.durabilitySettings(connection())[0];
+    }
+
     private void discard() {
         Connection c = connection;
         connection = null;

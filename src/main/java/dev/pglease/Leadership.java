@@ -20,8 +20,10 @@ public final class Leadership {
     private final String holder;
     private final long token;
     private final Ticker ticker;
+    private final long grantedAt;
     private volatile long deadline;
     private volatile String revokedBecause;
+    private volatile long revokedAt;
 
     Leadership(String leaseName, String holder, long token, Ticker ticker, long deadline) {
         this.leaseName = leaseName;
@@ -29,6 +31,7 @@ public final class Leadership {
         this.token = token;
         this.ticker = ticker;
         this.deadline = deadline;
+        this.grantedAt = ticker.read();
     }
 
     /** The lease this grant is for. */
@@ -80,6 +83,20 @@ public final class Leadership {
         return deadline;
     }
 
+    /** Ticker reading when this process learned of the grant. */
+    long grantedAt() {
+        return grantedAt;
+    }
+
+    /** Ticker reading after which this grant was no longer valid: its deadline or its revocation, whichever first. */
+    long validUntil() {
+        long end = deadline;
+        if (revokedBecause != null && revokedAt - end < 0) {
+            end = revokedAt;
+        }
+        return end;
+    }
+
     void extend(long newDeadline) {
         if (newDeadline - deadline > 0) {
             deadline = newDeadline;
@@ -92,6 +109,7 @@ public final class Leadership {
             if (revokedBecause != null) {
                 return false;
             }
+            revokedAt = ticker.read();
             revokedBecause = reason;
             return true;
         }

@@ -294,4 +294,71 @@ final class LeaseSql {
             return true;
         }
     }
+
+    // ---- single-shot locks (LeaseLock): taken with the acquire statement above, then extended or unlocked ----
+
+    /**
+     * Inside an open transaction: raises {@code synchronous_commit} to {@code on} for this transaction only, and
+     * only where the session would otherwise acknowledge a commit before it is durable ({@code off}, {@code local}).
+     */
+    void raiseSynchronousCommitLocally(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT set_config('synchronous_commit', 'on', true)
+                 WHERE current_setting('synchronous_commit') IN ('off', 'local')
+                """);
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                rs.getString(1);
+            }
+        }
+    }
+
+    /**
+     * Extends a lock this holder still has with this token and that has not expired: it now expires {@code ttl}
+     * after this statement (shorter or longer than before). The extension time is kept in {@code renewed_at}, the
+     * point {@link #unlockLock} measures keep-at-least from. Returns whether the lock was extended.
+     */
+    boolean extendLock(Connection c, String name, String holder, long token, Duration ttl) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                UPDATE %s
+                   SET renewed_at = clock_timestamp(),
+                       expires_at = clock_timestamp() + ? * interval '1 millisecond'
+                 WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
+                RETURNING token
+                """.formatted(leasesTable))) {
+            ps.setLong(1, ttl.toMillis());
+            ps.setString(2, name);
+            ps.setString(3, holder);
+            ps.setLong(4, token);
+            return atMostOneRow(ps, "lock extension", name);
+        }
+    }
+
+    /**
+     * Unlocks a lock this holder still has with this token. If less than {@code keepAtLeast} has passed since it
+     * was taken or last extended ({@code renewed_at}, database clock), the holder stays and the lock expires at
+     * {@code renewed_at + keepAtLeast} (never later than it would have anyway); otherwise it is released now. The
+     * token does not change: the next acquire bumps it. Returns whether this holder still had the lock.
+     */
+    boolean unlockLock(Connection c, String name, String holder, long token, Duration keepAtLeast) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                UPDATE %s AS l
+                   SET holder = CASE WHEN l.renewed_at + ? * interval '1 millisecond' > n.now THEN l.holder END,
+                       expires_at = CASE WHEN l.renewed_at + ? * interval '1 millisecond' > n.now
+                                         THEN least(l.expires_at, l.renewed_at + ? * interval '1 millisecond')
+                                         ELSE n.now END
+                  FROM (SELECT clock_timestamp() AS now) n
+                 WHERE l.name = ? AND l.holder = ? AND l.token = ? AND l.expires_at > n.now
+                RETURNING l.token
+                """.formatted(leasesTable))) {
+            long keep = keepAtLeast.toMillis();
+            ps.setLong(1, keep);
+            ps.setLong(2, keep);
+            ps.setLong(3, keep);
+            ps.setString(4, name);
+            ps.setString(5, holder);
+            ps.setLong(6, token);
+            return atMostOneRow(ps, "unlock", name);
+        }
+    }
 }

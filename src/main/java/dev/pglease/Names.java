@@ -11,6 +11,8 @@ final class Names {
     static final int MAX_SCHEMA = 48;
 
     private static final Pattern IDENTIFIER = Pattern.compile("[a-z_][a-z0-9_]*");
+    private static final java.util.Set<String> RESERVED_ROLES = java.util.Set.of(
+            "public", "none", "current_user", "session_user", "current_role", "user", "postgres");
 
     private Names() {
     }
@@ -44,6 +46,23 @@ final class Names {
                     + " characters a-z, 0-9 and _, starting with a letter or _, and not starting with pg_");
         }
         return schema;
+    }
+
+    /**
+     * A role name for the schema migration: a lower-case SQL identifier of at most 63 characters (it is spliced into
+     * GRANT statements), not a reserved role name and not one of PostgreSQL's own pg_ roles.
+     */
+    static String role(String what, String role) {
+        if (role == null) {
+            throw new IllegalArgumentException(what + " must not be null");
+        }
+        if (role.length() > 63 || !IDENTIFIER.matcher(role).matches() || role.startsWith("pg_")
+                || RESERVED_ROLES.contains(role)) {
+            throw new IllegalArgumentException(what + " " + quote(role) + " is not allowed: use 1 to 63 characters"
+                    + " a-z, 0-9 and _, starting with a letter or _, not starting with pg_, and not one of "
+                    + RESERVED_ROLES);
+        }
+        return role;
     }
 
     /** A table name, optionally schema-qualified: {@code fences} or {@code billing.fences}. */
@@ -83,6 +102,12 @@ final class Names {
                         + String.format("%04X", (int) c) + " at index " + i
                         + ": names may hold any printable unicode text but no control characters (NUL, tab, newline...)");
             }
+            if (isBidiControl(c)) {
+                throw new IllegalArgumentException(what + " " + quote(value) + " contains the bidirectional control"
+                        + " character U+" + String.format("%04X", (int) c) + " at index " + i + ": it can make a name"
+                        + " display as a different one, so embedding, override and isolate controls (U+202A..U+202E,"
+                        + " U+2066..U+2069) are not allowed; right-to-left text itself is fine");
+            }
             if (Character.isSurrogate(c) && (Character.isHighSurrogate(c)
                     ? i + 1 >= value.length() || !Character.isLowSurrogate(value.charAt(i + 1))
                     : i == 0 || !Character.isHighSurrogate(value.charAt(i - 1)))) {
@@ -93,7 +118,11 @@ final class Names {
         return value;
     }
 
-    /** Quotes a value for an error message, showing control characters escaped. */
+    private static boolean isBidiControl(char c) {
+        return (c >= '\u202A' && c <= '\u202E') || (c >= '\u2066' && c <= '\u2069');
+    }
+
+    /** Quotes a value for an error message, showing control and bidirectional control characters escaped. */
     static String quote(String value) {
         if (value == null) {
             return "null";
@@ -101,7 +130,7 @@ final class Names {
         StringBuilder out = new StringBuilder("\"");
         for (int i = 0; i < value.length() && i < 80; i++) {
             char c = value.charAt(i);
-            if (Character.isISOControl(c)) {
+            if (Character.isISOControl(c) || isBidiControl(c)) {
                 out.append(String.format("\\u%04x", (int) c));
             } else {
                 out.append(c);

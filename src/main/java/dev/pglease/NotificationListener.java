@@ -31,12 +31,17 @@ final class NotificationListener implements AutoCloseable {
     private Thread thread;
     private Connection connection;
 
-    NotificationListener(DataSource dataSource, LeaseSql sql, ElectionLoop loop, Duration retryPeriod,
+    /**
+     * @param healthCheckPeriod how often an idle LISTEN connection is checked with {@code SELECT 1} (PgLease passes
+     *                          the lease duration: one statement per lease duration per process; a dead connection
+     *                          only costs standbys the early wake-up, they still wake at the expiry they were told)
+     */
+    NotificationListener(DataSource dataSource, LeaseSql sql, ElectionLoop loop, Duration healthCheckPeriod,
                          Duration networkTimeout) {
         this.dataSource = dataSource;
         this.sql = sql;
         this.loop = loop;
-        this.healthCheckNanos = Math.max(retryPeriod.toNanos(), TimeUnit.MILLISECONDS.toNanos(500));
+        this.healthCheckNanos = Math.max(healthCheckPeriod.toNanos(), TimeUnit.MILLISECONDS.toNanos(500));
         this.networkTimeoutMillis = (int) Math.max(1000, Math.min(Integer.MAX_VALUE, networkTimeout.toMillis()));
     }
 

@@ -11,7 +11,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -46,6 +45,8 @@ public final class PgLease implements AutoCloseable {
     public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
 
     private static final AtomicInteger THREADS = new AtomicInteger();
+    /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
+    private static final int CALLBACK_THREADS = 4;
 
     private final DataSource dataSource;
     private final LeaseConfig config;
@@ -67,24 +68,41 @@ public final class PgLease implements AutoCloseable {
         this.fence = new ForwardFence(config.schema() + ".fences");
         this.store = new JdbcLeaseStore(dataSource, sql, config.renewDeadline().plusMillis(100),
                 config.allowUnsafeDurability());
-        this.callbackPool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new SynchronousQueue<>(),
-                daemon("pglease-callbacks-"));
+        ThreadPoolExecutor callbacks = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
+        callbacks.allowCoreThreadTimeOut(true);
+        this.callbackPool = callbacks;
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
-        this.notifications = new NotificationListener(dataSource, sql, loop, config.retryPeriod(),
+        this.notifications = new NotificationListener(dataSource, sql, loop, config.leaseDuration(),
                 config.renewDeadline().plusMillis(100));
     }
 
     /**
      * Creates (if needed) and migrates the pglease schema {@code schema} with Flyway, keeping Flyway's history in
-     * {@code <schema>.pglease_schema_history} so it never collides with the application's own migrations.
+     * {@code <schema>.pglease_schema_history} so it never collides with the application's own migrations. The roles
+     * get their default names ({@link Roles#defaultsFor}).
      *
      * @return the number of migrations applied (0 when up to date)
      */
     public static int migrate(DataSource dataSource, String schema) {
+        return migrate(dataSource, schema, Roles.defaultsFor(Names.schema(schema)));
+    }
+
+    /**
+     * Like {@link #migrate(DataSource, String)}, with the names of the three roles the migration creates (NOLOGIN,
+     * when absent) and grants to: see {@link Roles}. The names are only used by the migration that grants to them;
+     * migrating an up-to-date schema with other names changes nothing.
+     *
+     * @throws IllegalArgumentException if a role name is not a valid role identifier or two names are equal
+     * @throws LeaseException            INSUFFICIENT_PRIVILEGE when a role is missing and the migrating role may not
+     *                                   create it (the message says how to create it)
+     */
+    public static int migrate(DataSource dataSource, String schema, Roles roles) {
         Objects.requireNonNull(dataSource, "dataSource");
         Names.schema(schema);
+        Objects.requireNonNull(roles, "roles");
         try {
             return Flyway.configure(PgLease.class.getClassLoader())
                     .dataSource(dataSource)
@@ -93,12 +111,45 @@ public final class PgLease implements AutoCloseable {
                     .createSchemas(true)
                     .table(HISTORY_TABLE)
                     .locations(MIGRATIONS_LOCATION)
+                    .placeholders(java.util.Map.of(
+                            "candidate_role", roles.candidate(),
+                            "observer_role", roles.observer(),
+                            "operator_role", roles.operator()))
                     .load()
                     .migrate()
                     .migrationsExecuted;
         } catch (FlywayException e) {
             throw new LeaseException(classify(e), "could not migrate schema " + schema + ": "
                     + Secrets.redact(e.getMessage()), e);
+        }
+    }
+
+    /**
+     * Names of the roles the schema migration creates (if absent, as NOLOGIN roles) and grants to. Applications log
+     * in as their own users, made members of one of them ({@code GRANT billing_candidate TO billing_app}):
+     * <ul>
+     *   <li>{@code candidate} campaigns, renews, releases and reads; writes forward fences;</li>
+     *   <li>{@code observer} reads lease_status, leases, lease_events and fences;</li>
+     *   <li>{@code operator} has the observer's rights and calls force_release and handoff.</li>
+     * </ul>
+     * Each name is a lower-case SQL identifier (a-z, 0-9, _; at most 63 characters; not starting with pg_).
+     */
+    public record Roles(String candidate, String observer, String operator) {
+
+        public Roles {
+            Names.role("candidate role", candidate);
+            Names.role("observer role", observer);
+            Names.role("operator role", operator);
+            if (candidate.equals(observer) || candidate.equals(operator) || observer.equals(operator)) {
+                throw new IllegalArgumentException("the candidate, observer and operator roles must be three "
+                        + "different roles, got " + candidate + ", " + observer + ", " + operator);
+            }
+        }
+
+        /** {@code <schema>_candidate}, {@code <schema>_observer}, {@code <schema>_operator}. */
+        public static Roles defaultsFor(String schema) {
+            Names.schema(schema);
+            return new Roles(schema + "_candidate", schema + "_observer", schema + "_operator");
         }
     }
 
@@ -135,12 +186,12 @@ public final class PgLease implements AutoCloseable {
 
     private void checkDatabase() {
         try (Connection c = dataSource.getConnection()) {
+            Privileges.check(c, config.schema()); // first: without USAGE on the schema, schemaExists fails
             if (!sql.schemaExists(c)) {
                 throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "schema " + config.schema()
                         + " has no pglease tables: run PgLease.migrate(dataSource, \"" + config.schema()
                         + "\") or `pglease migrate`, or apply the SQL in " + MIGRATIONS_LOCATION);
             }
-            Privileges.check(c, config.schema());
         } catch (SQLException e) {
             throw unavailable("could not connect to the database", e);
         }
@@ -212,26 +263,27 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(leadership, "leadership must not be null");
         Objects.requireNonNull(work, "work must not be null");
         leadership.checkValid();
-        try (Connection c = dataSource.getConnection()) {
-            boolean autoCommit = c.getAutoCommit();
-            c.setAutoCommit(false);
-            try {
-                if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
-                    throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
-                            + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
-                            + " with token " + leadership.token() + " in the database; the write was not made");
-                }
-                T result = work.execute(c);
-                leadership.checkValid();
-                c.commit();
-                return result;
-            } catch (SQLException | RuntimeException | Error e) {
-                Transactions.rollbackQuietly(c, e);
-                throw e;
-            } finally {
-                Transactions.restoreAutoCommit(c, autoCommit);
+        return Transactions.run(dataSource, c -> {
+            if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
+                throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
+                        + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
+                        + " with token " + leadership.token() + " in the database; the write was not made");
             }
-        }
+            return null;
+        }, work, leadership::checkValid);
+    }
+
+    /**
+     * Tries once to take {@code name} as a single-shot lock held for at most {@code lockAtMostFor} (no automatic
+     * renewal; see {@link LeaseLock}): the same acquire statement and token rules as an elector. Empty when another
+     * holder has it. One statement in a short durable transaction, on a connection from the data source.
+     *
+     * @throws LeaseException DATABASE_UNAVAILABLE when the statement failed, CLOSED after {@link #close()}
+     */
+    public Optional<LeaseLock> tryLock(String name, Duration lockAtMostFor) {
+        Names.leaseName(name);
+        checkOpen();
+        return LeaseLock.tryAcquire(dataSource, sql, holderId, config.ticker(), name, lockAtMostFor);
     }
 
     /** The forward-only fence table of this schema ({@code <schema>.fences}). */

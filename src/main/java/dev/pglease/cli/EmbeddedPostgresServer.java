@@ -21,6 +21,7 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
 
     private final Path root;
     private final Path dataDirectory;
+    private final java.util.Map<String, String> serverConfig = new java.util.LinkedHashMap<>();
     private int port;
     private EmbeddedPostgres postgres;
 
@@ -31,8 +32,14 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
 
     /** Starts a new server in a fresh private temporary directory. */
     public static EmbeddedPostgresServer start() {
+        return start(java.util.Map.of());
+    }
+
+    /** Starts a new server with extra server settings (e.g. {@code shared_preload_libraries}) over the defaults. */
+    public static EmbeddedPostgresServer start(java.util.Map<String, String> settings) {
         try {
             EmbeddedPostgresServer server = new EmbeddedPostgresServer(Files.createTempDirectory("pglease-pg-"));
+            server.serverConfig.putAll(settings);
             server.boot(true);
             return server;
         } catch (IOException e) {
@@ -53,6 +60,7 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
                 .setServerConfig("timezone", "UTC")
                 .setOutputRedirector(ProcessBuilder.Redirect.DISCARD)
                 .setErrorRedirector(ProcessBuilder.Redirect.DISCARD);
+        serverConfig.forEach(builder::setServerConfig);
         if (!fresh) {
             builder.setPort(port);
         }
@@ -108,8 +116,11 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        stop();
-        deleteTree(root);
+        try {
+            stop();
+        } finally {
+            deleteTree(root);
+        }
     }
 
     private static void deleteTree(Path dir) {

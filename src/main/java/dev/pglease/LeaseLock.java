@@ -1,0 +1,222 @@
+package dev.pglease;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Optional;
+import javax.sql.DataSource;
+
+/**
+ * A single-shot lock on a lease, taken by {@link PgLease#tryLock(String, Duration)}: no election loop and no
+ * automatic renewal. It is held until {@link #unlock(Duration)}, or until its time to live runs out, and carries a
+ * fencing token like a {@link Leadership} (it is one: see {@link #leadership()}). This is what task schedulers
+ * such as ShedLock need: take the lock for at most {@code lockAtMostFor}, extend it while working, and on
+ * unlock keep it until {@code lockAtLeastFor} has passed.
+ *
+ * <p>Every operation is one conditional statement on the lease row, reading time with {@code clock_timestamp()}:
+ * taking the lock is the same statement an elector campaigns with (the token grows by one whenever the holder
+ * changes); extending and unlocking succeed only while this holder still has the row with this token and it has
+ * not expired. Locally the lock is valid until the ticker reading taken before the statement was sent plus the
+ * time to live minus a small margin, so a process paused past that point sees {@link #isValid()} {@code false}
+ * when it wakes, even if the database has not answered anyone else yet.
+ *
+ * <p>Lock names share the lease namespace of the schema: do not use the name of a lease an elector campaigns for.
+ * Roles that are members of the schema's candidate role (not its owner) may take or extend a lock for at most one
+ * day at a time, like any lease. Thread-safe.
+ */
+public final class LeaseLock implements AutoCloseable {
+
+    private static final Duration MAX_MARGIN = Duration.ofSeconds(2);
+
+    private final DataSource dataSource;
+    private final LeaseSql sql;
+    private final Ticker ticker;
+    private final String name;
+    private final String holder;
+    private final long token;
+    private volatile Leadership leadership;
+    private volatile boolean unlocked;
+
+    private LeaseLock(DataSource dataSource, LeaseSql sql, Ticker ticker, String name, String holder, long token,
+                      long deadline) {
+        this.dataSource = dataSource;
+        this.sql = sql;
+        this.ticker = ticker;
+        this.name = name;
+        this.holder = holder;
+        this.token = token;
+        this.leadership = new Leadership(name, holder, token, ticker, deadline);
+    }
+
+    /** Takes the lock if it is free or expired; empty when someone else holds it. Used by {@link PgLease#tryLock}. */
+    static Optional<LeaseLock> tryAcquire(DataSource dataSource, LeaseSql sql, String holder, Ticker ticker,
+                                          String name, Duration lockAtMostFor) {
+        requirePositive(lockAtMostFor, "lockAtMostFor");
+        long sent = ticker.read();
+        LeaseSql.Acquired answer = inTransaction(dataSource, sql, "take lock " + Names.quote(name),
+                c -> sql.acquire(c, name, holder, lockAtMostFor));
+        if (!answer.granted()) {
+            return Optional.empty();
+        }
+        LeaseLock lock = new LeaseLock(dataSource, sql, ticker, name, holder, answer.token(),
+                deadline(sent, lockAtMostFor));
+        if (!lock.isValid()) {
+            // The answer came too late to be trusted (the process was paused): give the lock straight back.
+            lock.unlock(Duration.ZERO);
+            return Optional.empty();
+        }
+        return Optional.of(lock);
+    }
+
+    /** The lock (lease) name. */
+    public String name() {
+        return name;
+    }
+
+    /** The holder id of the {@link PgLease} that took the lock. */
+    public String holder() {
+        return holder;
+    }
+
+    /** The fencing token: higher than every token granted before for this name. */
+    public long token() {
+        return token;
+    }
+
+    /** Whether this process may still act as the lock holder: not unlocked, and its local deadline not passed. */
+    public boolean isValid() {
+        return leadership.isValid();
+    }
+
+    /** Throws unless {@link #isValid()}. @throws LeaseException LEASE_LOST */
+    public void checkValid() {
+        leadership.checkValid();
+    }
+
+    /** Time left before the local deadline; zero once invalid. */
+    public Duration remaining() {
+        return leadership.remaining();
+    }
+
+    /**
+     * The lock as a {@link Leadership}, to pass to {@link PgLease#inFencedTransaction}. After an extension that
+     * shortened the lock, this is a new object and the previous one is no longer valid.
+     */
+    public Leadership leadership() {
+        return leadership;
+    }
+
+    /**
+     * Extends the lock so that it expires {@code lockAtMostFor} from now (this may also shorten it). Succeeds only
+     * while this holder still has the lock in the database and it has not expired there; once it returns
+     * {@code false} the lock is lost for good (the local validity ends too).
+     *
+     * @throws LeaseException DATABASE_UNAVAILABLE when the statement failed (the lock stays as it was); CLOSED after
+     *                        {@link #unlock}
+     */
+    public synchronized boolean extend(Duration lockAtMostFor) {
+        requirePositive(lockAtMostFor, "lockAtMostFor");
+        if (unlocked) {
+            throw new LeaseException(LeaseException.Reason.CLOSED, "lock " + Names.quote(name) + " token " + token
+                    + " was unlocked");
+        }
+        if (!leadership.isValid()) {
+            return false;
+        }
+        long sent = ticker.read();
+        boolean extended = inTransaction(dataSource, sql, "extend lock " + Names.quote(name),
+                c -> sql.extendLock(c, name, holder, token, lockAtMostFor));
+        Leadership current = leadership;
+        if (!extended) {
+            current.revoke("the database no longer lists this holder with token " + token);
+            return false;
+        }
+        long newDeadline = deadline(sent, lockAtMostFor);
+        if (ticker.read() - newDeadline >= 0) {
+            current.revoke("the extension was answered after its deadline");
+            return false;
+        }
+        if (newDeadline - current.deadline() >= 0) {
+            current.extend(newDeadline);
+        } else {
+            Leadership shorter = new Leadership(name, holder, token, ticker, newDeadline);
+            leadership = shorter;
+            current.revoke("the lock was extended for a shorter time");
+        }
+        return true;
+    }
+
+    /**
+     * Unlocks: local validity ends at once; in the database the lock is released now, or, when less than
+     * {@code keepAtLeast} has passed since it was taken or last extended (database clock), kept until then so
+     * that nobody takes it earlier. Idempotent.
+     *
+     * @return whether the database still listed this holder with this token (false when the lock had expired or
+     *         was unlocked before)
+     * @throws LeaseException DATABASE_UNAVAILABLE when the statement failed; the lock then expires on its own
+     */
+    public synchronized boolean unlock(Duration keepAtLeast) {
+        Objects.requireNonNull(keepAtLeast, "keepAtLeast must not be null");
+        if (keepAtLeast.isNegative()) {
+            throw new IllegalArgumentException("keepAtLeast must not be negative, got " + keepAtLeast);
+        }
+        leadership.revoke("unlocked");
+        if (unlocked) {
+            return false;
+        }
+        unlocked = true;
+        return inTransaction(dataSource, sql, "unlock " + Names.quote(name),
+                c -> sql.unlockLock(c, name, holder, token, keepAtLeast));
+    }
+
+    /** Unlocks at once ({@code unlock(Duration.ZERO)}). */
+    @Override
+    public void close() {
+        unlock(Duration.ZERO);
+    }
+
+    private static long deadline(long sent, Duration ttl) {
+        Duration margin = ttl.dividedBy(10);
+        if (margin.compareTo(MAX_MARGIN) > 0) {
+            margin = MAX_MARGIN;
+        }
+        return sent + ttl.minus(margin).toNanos();
+    }
+
+    private static void requirePositive(Duration d, String what) {
+        Objects.requireNonNull(d, what + " must not be null");
+        if (d.toMillis() < 1) {
+            throw new IllegalArgumentException(what + " must be at least 1ms, got " + d);
+        }
+    }
+
+    /**
+     * Runs one lease statement in its own short transaction with durable commit: the caller sees its result only
+     * after COMMIT was acknowledged.
+     */
+    private static <T> T inTransaction(DataSource dataSource, LeaseSql sql, String what, FencedWork<T> statement) {
+        try (Connection c = dataSource.getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(false);
+            try {
+                sql.raiseSynchronousCommitLocally(c);
+                T result = statement.execute(c);
+                c.commit();
+                return result;
+            } catch (SQLException | RuntimeException | Error e) {
+                Transactions.rollbackQuietly(c, e);
+                throw e;
+            } finally {
+                Transactions.restoreAutoCommit(c, autoCommit);
+            }
+        } catch (SQLException e) {
+            throw PgLease.unavailable("could not " + what, e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "LeaseLock{name=" + name + ", holder=" + holder + ", token=" + token + ", valid=" + isValid() + "}";
+    }
+}

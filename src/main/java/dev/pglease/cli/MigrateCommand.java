@@ -1,0 +1,67 @@
+package dev.pglease.cli;
+
+import dev.pglease.LeaseException;
+import dev.pglease.PgLease;
+import java.io.PrintWriter;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import picocli.CommandLine.Command;
+
+/** {@code pglease migrate}: creates or upgrades the pglease schema with Flyway. */
+@Command(name = "migrate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Create or upgrade the pglease schema.",
+                "Applies the pglease migrations (tables, triggers, view, operator functions) with Flyway, keeping "
+                        + "Flyway's history in <schema>." + PgLease.HISTORY_TABLE + ", apart from the application's "
+                        + "own migrations. Safe to run again: it applies only what is missing.", "",
+                "Example: pglease migrate --schema pglease"},
+        footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
+final class MigrateCommand extends OperatorCommand {
+
+    @Override
+    int execute(PrintWriter out) throws CliFailure {
+        String schema = db.schema();
+        try (Connection probe = db.connect()) {
+            // fail fast with exit code 3 when the database can not be reached
+            probe.isValid(1);
+        } catch (SQLException e) {
+            throw db.unreachable(e);
+        }
+        quietLibraryLogs();
+        int applied;
+        try {
+            applied = PgLease.migrate(db.dataSource(), schema);
+        } catch (LeaseException e) {
+            int code = e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE ? ExitCodes.DATABASE_UNREACHABLE
+                    : ExitCodes.FAILED;
+            throw new CliFailure(code, DatabaseOptions.oneLine(e.getMessage()), e);
+        }
+        String version = version(schema);
+        if (applied == 0) {
+            out.println("schema " + schema + " is up to date (version " + version + ")");
+        } else {
+            out.println("migrated schema " + schema + ": applied " + applied + " migration" + (applied == 1 ? "" : "s")
+                    + ", now at version " + version);
+        }
+        return ExitCodes.OK;
+    }
+
+    private String version(String schema) throws CliFailure {
+        try (Connection c = db.connect();
+             PreparedStatement ps = c.prepareStatement("SELECT version FROM " + schema + "." + PgLease.HISTORY_TABLE
+                     + " WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1");
+             ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? rs.getString(1) : "?";
+        } catch (SQLException e) {
+            throw db.failure("could not read the schema version", e);
+        }
+    }
+
+    /** Flyway logs every step at INFO; the command prints its own one-line outcome. */
+    static void quietLibraryLogs() {
+        if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        }
+    }
+}

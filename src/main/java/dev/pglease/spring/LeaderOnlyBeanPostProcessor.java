@@ -1,0 +1,85 @@
+package dev.pglease.spring;
+
+import dev.pglease.LeaseException;
+import dev.pglease.Leadership;
+import java.lang.reflect.Method;
+import java.util.Optional;
+import org.aopalliance.intercept.MethodInterceptor;
+import org.aopalliance.intercept.MethodInvocation;
+import org.springframework.aop.support.ComposablePointcut;
+import org.springframework.aop.support.DefaultPointcutAdvisor;
+import org.springframework.aop.support.annotation.AnnotationMatchingPointcut;
+import org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor;
+import org.springframework.beans.factory.BeanFactory;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.core.Ordered;
+
+/**
+ * Proxies beans with {@link LeaderOnly} methods (Spring AOP proxies, no AspectJ) so those methods run only while
+ * the context's {@link LeaderElection} leads. Runs before Spring's {@code @Scheduled} processing, so scheduled
+ * methods are called through the proxy.
+ */
+public class LeaderOnlyBeanPostProcessor extends AbstractBeanFactoryAwareAdvisingPostProcessor {
+
+    private static final long serialVersionUID = 1L;
+    private static final ThreadLocal<Leadership> CURRENT = new ThreadLocal<>();
+
+    public LeaderOnlyBeanPostProcessor() {
+        setBeforeExistingAdvisors(true);
+        setOrder(Ordered.LOWEST_PRECEDENCE - 10);
+    }
+
+    /** The grant the current thread's {@link LeaderOnly} method runs under, while it runs. */
+    public static Optional<Leadership> currentLeadership() {
+        return Optional.ofNullable(CURRENT.get());
+    }
+
+    @Override
+    public void setBeanFactory(BeanFactory beanFactory) {
+        super.setBeanFactory(beanFactory);
+        ObjectProvider<LeaderElection> election = beanFactory.getBeanProvider(LeaderElection.class);
+        ComposablePointcut pointcut = new ComposablePointcut(new AnnotationMatchingPointcut(LeaderOnly.class, true))
+                .union(AnnotationMatchingPointcut.forMethodAnnotation(LeaderOnly.class));
+        this.advisor = new DefaultPointcutAdvisor(pointcut, new Interceptor(election));
+    }
+
+    private static final class Interceptor implements MethodInterceptor {
+        private final ObjectProvider<LeaderElection> election;
+
+        Interceptor(ObjectProvider<LeaderElection> election) {
+            this.election = election;
+        }
+
+        @Override
+        public Object invoke(MethodInvocation invocation) throws Throwable {
+            Method method = invocation.getMethod();
+            if (method.getDeclaringClass() == Object.class) {
+                return invocation.proceed();
+            }
+            LeaderElection e = election.getIfAvailable();
+            Optional<Leadership> leadership = e == null ? Optional.empty() : e.leadership();
+            if (leadership.isEmpty()) {
+                if (method.getReturnType() == void.class) {
+                    return null;
+                }
+                if (method.getReturnType() == Optional.class) {
+                    return Optional.empty();
+                }
+                throw new LeaseException(LeaseException.Reason.LEASE_LOST, method.getDeclaringClass().getSimpleName()
+                        + "." + method.getName() + " is @LeaderOnly and this process does not lead "
+                        + (e == null ? "(no LeaderElection bean)" : "lease " + e.leaseName()));
+            }
+            Leadership previous = CURRENT.get();
+            CURRENT.set(leadership.get());
+            try {
+                return invocation.proceed();
+            } finally {
+                if (previous == null) {
+                    CURRENT.remove();
+                } else {
+                    CURRENT.set(previous);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+package dev.pglease.spring;
+
+import dev.pglease.LeaderListener;
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseObserver;
+import dev.pglease.PgLease;
+import dev.pglease.micrometer.PgLeaseMetrics;
+import dev.pglease.shedlock.PgLeaseLockProvider;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.List;
+import javax.sql.DataSource;
+import net.javacrumbs.shedlock.core.LockProvider;
+import org.springframework.beans.factory.ObjectProvider;
+import org.springframework.beans.factory.SmartInitializingSingleton;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.Environment;
+
+/**
+ * Spring Boot auto-configuration for pglease, active when the application has a {@link DataSource}
+ * (disable with {@code pglease.enabled=false}):
+ * <ul>
+ *   <li>migrates the pglease schema with Flyway (own history table, beside the application's own migrations;
+ *       {@code pglease.migrate=false} to skip);</li>
+ *   <li>a {@link PgLease} bean built from {@code pglease.*} properties, closed (leases released) on shutdown;</li>
+ *   <li>a {@link LeaderElection} for the lease {@code pglease.election.lease-name} (default
+ *       {@code spring.application.name}), with {@link LeaderListener} beans and {@link LeaderOnly} methods;</li>
+ *   <li>with Micrometer and a {@code MeterRegistry}: {@link PgLeaseMetrics};</li>
+ *   <li>with ShedLock and no other {@code LockProvider}: {@link PgLeaseLockProvider};</li>
+ *   <li>with spring-boot-health: {@link PgLeaseHealthIndicator} (named {@code pglease}).</li>
+ * </ul>
+ */
+@AutoConfiguration(afterName = {
+        "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration",
+        "org.springframework.boot.micrometer.metrics.autoconfigure.CompositeMeterRegistryAutoConfiguration",
+        "org.springframework.boot.micrometer.metrics.autoconfigure.export.simple.SimpleMetricsExportAutoConfiguration"})
+@ConditionalOnClass(PgLease.class)
+@ConditionalOnBean(DataSource.class)
+@ConditionalOnBooleanProperty(name = "pglease.enabled", matchIfMissing = true)
+@EnableConfigurationProperties(PgLeaseProperties.class)
+public class PgLeaseAutoConfiguration {
+
+    /** The pglease schema, migrated at startup unless {@code pglease.migrate=false}. */
+    public record PgLeaseSchema(String name, int migrationsApplied) {
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    public PgLeaseSchema pgLeaseSchema(DataSource dataSource, PgLeaseProperties properties) {
+        if (!properties.isMigrate()) {
+            return new PgLeaseSchema(properties.getSchema(), 0);
+        }
+        PgLease.Roles defaults = PgLease.Roles.defaultsFor(properties.getSchema());
+        PgLeaseProperties.Roles roles = properties.getRoles();
+        PgLease.Roles names = new PgLease.Roles(
+                roles.getCandidate() != null ? roles.getCandidate() : defaults.candidate(),
+                roles.getObserver() != null ? roles.getObserver() : defaults.observer(),
+                roles.getOperator() != null ? roles.getOperator() : defaults.operator());
+        return new PgLeaseSchema(properties.getSchema(), PgLease.migrate(dataSource, properties.getSchema(), names));
+    }
+
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    public PgLease pgLease(DataSource dataSource, PgLeaseProperties properties, PgLeaseSchema schema,
+                           ObjectProvider<LeaseObserver> observers) {
+        LeaseConfig.Builder config = LeaseConfig.builder()
+                .schema(schema.name())
+                .leaseDuration(properties.getLeaseDuration())
+                .renewDeadline(properties.getRenewDeadline())
+                .retryPeriod(properties.getRetryPeriod())
+                .observer(composite(observers.orderedStream().toList()));
+        if (properties.getHolderLabel() != null && !properties.getHolderLabel().isBlank()) {
+            config.holderLabel(properties.getHolderLabel());
+        }
+        return PgLease.create(dataSource, config.build());
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    @ConditionalOnBooleanProperty(name = "pglease.election.enabled", matchIfMissing = true)
+    public LeaderElection leaderElection(PgLease pglease, PgLeaseProperties properties, Environment environment,
+                                         ObjectProvider<LeaderListener> listeners) {
+        String lease = properties.getElection().getLeaseName();
+        if (lease == null || lease.isBlank()) {
+            lease = environment.getProperty("spring.application.name", "application");
+        }
+        return new LeaderElection(pglease, lease, () -> listeners.orderedStream().toList());
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    @ConditionalOnClass(name = "org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor")
+    public static LeaderOnlyBeanPostProcessor leaderOnlyBeanPostProcessor() {
+        return new LeaderOnlyBeanPostProcessor();
+    }
+
+    static LeaseObserver composite(List<LeaseObserver> observers) {
+        if (observers.isEmpty()) {
+            return LeaseObserver.NONE;
+        }
+        if (observers.size() == 1) {
+            return observers.get(0);
+        }
+        return new LeaseObserver() {
+            @Override
+            public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency) {
+                observers.forEach(o -> o.acquireAttempted(leaseName, granted, token, latency));
+            }
+
+            @Override
+            public void renewed(String leaseName, long token, Duration latency) {
+                observers.forEach(o -> o.renewed(leaseName, token, latency));
+            }
+
+            @Override
+            public void renewFailed(String leaseName, long token, boolean lost, Throwable cause) {
+                observers.forEach(o -> o.renewFailed(leaseName, token, lost, cause));
+            }
+
+            @Override
+            public void steppedDown(String leaseName, long token, String reason) {
+                observers.forEach(o -> o.steppedDown(leaseName, token, reason));
+            }
+
+            @Override
+            public void released(String leaseName, long token) {
+                observers.forEach(o -> o.released(leaseName, token));
+            }
+
+            @Override
+            public void databaseError(String leaseName, Throwable cause) {
+                observers.forEach(o -> o.databaseError(leaseName, cause));
+            }
+        };
+    }
+
+    /** Micrometer meters, when Micrometer is on the classpath and the application has a {@code MeterRegistry}. */
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(MeterRegistry.class)
+    static class MetricsConfiguration {
+
+        @Bean
+        @ConditionalOnBean(MeterRegistry.class)
+        @ConditionalOnMissingBean
+        PgLeaseMetrics pgLeaseMetrics(MeterRegistry registry) {
+            return new PgLeaseMetrics(registry);
+        }
+
+        /** Gauges for the election, bound once every singleton exists (the election depends on the metrics). */
+        @Bean
+        SmartInitializingSingleton pgLeaseElectionGauges(ObjectProvider<PgLeaseMetrics> metrics,
+                                                         ObjectProvider<LeaderElection> election) {
+            return () -> metrics.ifAvailable(m -> election.ifAvailable(e -> m.bind(e.leaseName(), e::leadership)));
+        }
+    }
+
+    /** The ShedLock provider, when ShedLock is on the classpath and the application defines no LockProvider. */
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(LockProvider.class)
+    @ConditionalOnBooleanProperty(name = "pglease.shedlock.enabled", matchIfMissing = true)
+    static class ShedLockConfiguration {
+
+        @Bean
+        @ConditionalOnMissingBean(LockProvider.class)
+        PgLeaseLockProvider pgLeaseLockProvider(PgLease pglease, PgLeaseProperties properties) {
+            return new PgLeaseLockProvider(pglease, properties.getShedlock().getNamePrefix());
+        }
+    }
+
+    /** The health indicator, when spring-boot-health is on the classpath. */
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "org.springframework.boot.health.contributor.HealthIndicator")
+    @ConditionalOnBooleanProperty(name = "pglease.election.enabled", matchIfMissing = true)
+    static class HealthConfiguration {
+
+        @Bean(name = "pgleaseHealthIndicator")
+        @ConditionalOnMissingBean(name = "pgleaseHealthIndicator")
+        PgLeaseHealthIndicator pgleaseHealthIndicator(LeaderElection election) {
+            return new PgLeaseHealthIndicator(election);
+        }
+    }
+}

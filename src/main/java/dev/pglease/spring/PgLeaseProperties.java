@@ -1,0 +1,182 @@
+package dev.pglease.spring;
+
+import java.time.Duration;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * Spring Boot properties under {@code pglease.*}. Timings accept Spring's duration syntax ({@code 500ms},
+ * {@code 10s}) and are validated by {@link dev.pglease.LeaseConfig} (leaseDuration &gt; renewDeadline &gt;
+ * 1.2 &times; retryPeriod).
+ */
+@ConfigurationProperties("pglease")
+public class PgLeaseProperties {
+
+    /** Whether to configure pglease at all. */
+    private boolean enabled = true;
+    /** Schema holding the pglease tables. */
+    private String schema = "pglease";
+    /** Whether to migrate the pglease schema with Flyway at startup (own history table, beside the application's). */
+    private boolean migrate = true;
+    /** How long a grant lasts in the database without renewal. */
+    private Duration leaseDuration = Duration.ofSeconds(10);
+    /** How long a leader trusts its grant after the last renewal was sent. */
+    private Duration renewDeadline = Duration.ofSeconds(6);
+    /** How often leaders renew and standbys retry. */
+    private Duration retryPeriod = Duration.ofSeconds(2);
+    /** Prefix of this process's holder id (defaults to the host name). */
+    private String holderLabel;
+
+    private final Roles roles = new Roles();
+    private final Election election = new Election();
+    private final Shedlock shedlock = new Shedlock();
+
+    /**
+     * Names of the roles the schema migration creates (when absent) and grants to; each defaults to
+     * {@code <schema>_candidate}, {@code <schema>_observer}, {@code <schema>_operator}.
+     */
+    public static class Roles {
+        private String candidate;
+        private String observer;
+        private String operator;
+
+        public String getCandidate() {
+            return candidate;
+        }
+
+        public void setCandidate(String candidate) {
+            this.candidate = candidate;
+        }
+
+        public String getObserver() {
+            return observer;
+        }
+
+        public void setObserver(String observer) {
+            this.observer = observer;
+        }
+
+        public String getOperator() {
+            return operator;
+        }
+
+        public void setOperator(String operator) {
+            this.operator = operator;
+        }
+    }
+
+    /** The application's own leader election: one lease per application. */
+    public static class Election {
+        /** Whether to campaign for the lease {@code pglease.election.lease-name}. */
+        private boolean enabled = true;
+        /** The lease to campaign for; defaults to {@code spring.application.name}, else "application". */
+        private String leaseName;
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+        public String getLeaseName() {
+            return leaseName;
+        }
+
+        public void setLeaseName(String leaseName) {
+            this.leaseName = leaseName;
+        }
+    }
+
+    /** The ShedLock provider, configured when shedlock-core is on the classpath and no LockProvider bean exists. */
+    public static class Shedlock {
+        /** Whether to define a pglease-backed ShedLock LockProvider. */
+        private boolean enabled = true;
+        /** Prefix added to ShedLock lock names to form lease names. */
+        private String namePrefix = "";
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+        public String getNamePrefix() {
+            return namePrefix;
+        }
+
+        public void setNamePrefix(String namePrefix) {
+            this.namePrefix = namePrefix;
+        }
+    }
+
+    public boolean isEnabled() {
+        return enabled;
+    }
+
+    public void setEnabled(boolean enabled) {
+        this.enabled = enabled;
+    }
+
+    public String getSchema() {
+        return schema;
+    }
+
+    public void setSchema(String schema) {
+        this.schema = schema;
+    }
+
+    public boolean isMigrate() {
+        return migrate;
+    }
+
+    public void setMigrate(boolean migrate) {
+        this.migrate = migrate;
+    }
+
+    public Duration getLeaseDuration() {
+        return leaseDuration;
+    }
+
+    public void setLeaseDuration(Duration leaseDuration) {
+        this.leaseDuration = leaseDuration;
+    }
+
+    public Duration getRenewDeadline() {
+        return renewDeadline;
+    }
+
+    public void setRenewDeadline(Duration renewDeadline) {
+        this.renewDeadline = renewDeadline;
+    }
+
+    public Duration getRetryPeriod() {
+        return retryPeriod;
+    }
+
+    public void setRetryPeriod(Duration retryPeriod) {
+        this.retryPeriod = retryPeriod;
+    }
+
+    public String getHolderLabel() {
+        return holderLabel;
+    }
+
+    public void setHolderLabel(String holderLabel) {
+        this.holderLabel = holderLabel;
+    }
+
+    public Roles getRoles() {
+        return roles;
+    }
+
+    public Election getElection() {
+        return election;
+    }
+
+    public Shedlock getShedlock() {
+        return shedlock;
+    }
+}

@@ -1,0 +1,56 @@
+package dev.pglease;
+
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import javax.sql.DataSource;
+
+/**
+ * The lease statements exactly as the election loop runs them (the package-private {@link JdbcLeaseStore} on its
+ * dedicated connection), opened up for the benchmark harness in {@code dev.pglease.bench}. Test code only.
+ */
+public final class BenchAccess implements AutoCloseable {
+
+    private final JdbcLeaseStore store;
+    private final String holder;
+    private final List<LeaseSql.Held> held = new ArrayList<>();
+
+    public BenchAccess(DataSource dataSource, String schema, String holder) {
+        this.store = new JdbcLeaseStore(dataSource, new LeaseSql(schema), Duration.ofSeconds(30), false);
+        this.holder = holder;
+    }
+
+    public String holder() {
+        return holder;
+    }
+
+    /** Acquires through the library's acquire statement; returns the token, or 0 when denied. */
+    public long acquire(String name, Duration ttl) throws SQLException {
+        LeaseSql.Acquired a = store.acquire(name, holder, ttl);
+        return a.granted() ? a.token() : 0;
+    }
+
+    public boolean release(String name, long token) throws SQLException {
+        return store.release(name, holder, token);
+    }
+
+    /** Remembers a lease this holder has (e.g. seeded directly) so {@link #renewAll} renews it. */
+    public void hold(String name, long token, Duration ttl) {
+        held.add(new LeaseSql.Held(name, token, ttl.toMillis()));
+    }
+
+    public int holding() {
+        return held.size();
+    }
+
+    /** One batch renew statement for every held lease; returns how many were renewed. */
+    public int renewAll() throws SQLException {
+        return store.renew(holder, held).size();
+    }
+
+    @Override
+    public void close() {
+        store.close();
+    }
+}

@@ -1,0 +1,76 @@
+package dev.pglease;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.pglease.cli.EmbeddedPostgresServer;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A database outage on a private embedded server: the leader steps down at its deadline whatever happens, the
+ * candidates keep retrying, someone is elected again after the restart with a higher token, and the lease history
+ * is intact.
+ */
+class OutageTest {
+
+    @Test
+    void leaderStepsDownAtItsDeadlineAndIsReElectedAfterTheDatabaseReturns() throws Exception {
+        try (EmbeddedPostgresServer server = EmbeddedPostgresServer.start()) {
+            PgLease.migrate(server.dataSource());
+            LeaseConfig config = LeaseConfig.builder().leaseDuration(Duration.ofMillis(1500))
+                    .renewDeadline(Duration.ofMillis(1000)).retryPeriod(Duration.ofMillis(250)).build();
+            BlockingQueue<String> events = new LinkedBlockingQueue<>();
+            LeaderListener listener = new LeaderListener() {
+                @Override
+                public void onElected(Leadership l) {
+                    events.add("elected " + l.token());
+                }
+
+                @Override
+                public void onRevoked(Leadership l) {
+                    events.add("revoked " + l.token());
+                }
+            };
+            try (PgLease a = PgLease.create(server.dataSource(), config.toBuilder().holderLabel("a").build());
+                 PgLease b = PgLease.create(server.dataSource(), config.toBuilder().holderLabel("b").build());
+                 Elector ea = a.elector("outage", listener);
+                 Elector eb = b.elector("outage", listener)) {
+                assertThat(events.poll(10, TimeUnit.SECONDS)).isEqualTo("elected 1");
+                Leadership first = ea.leadership().or(eb::leadership).orElseThrow();
+
+                long stoppedAt = System.nanoTime();
+                server.stop();
+                assertThat(events.poll(5, TimeUnit.SECONDS)).isEqualTo("revoked 1");
+                long stepDownMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - stoppedAt);
+                assertThat(first.isValid()).isFalse();
+                assertThat(stepDownMillis).as("stepped down within renewDeadline of the outage").isLessThan(1_300);
+                assertThat(ea.isLeader() || eb.isLeader()).isFalse();
+                Thread.sleep(1_000);
+                assertThat(ea.state()).isEqualTo(Elector.State.DATABASE_UNREACHABLE);
+                assertThat(eb.state()).isEqualTo(Elector.State.DATABASE_UNREACHABLE);
+                assertThat(events).as("nobody leads while the database is down").isEmpty();
+
+                server.restart();
+                String elected = events.poll(20, TimeUnit.SECONDS);
+                assertThat(elected).startsWith("elected ");
+                assertThat(Long.parseLong(elected.substring(8))).isGreaterThan(first.token());
+            }
+            try (Connection c = server.dataSource().getConnection(); Statement s = c.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT token, kind FROM pglease.lease_events WHERE name = 'outage' ORDER BY id")) {
+                List<Long> tokens = new ArrayList<>();
+                while (rs.next()) {
+                    tokens.add(rs.getLong(1));
+                }
+                assertThat(tokens).isSorted().hasSizeGreaterThanOrEqualTo(2);
+            }
+        }
+    }
+}

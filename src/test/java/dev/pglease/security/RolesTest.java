@@ -1,0 +1,426 @@
+package dev.pglease.security;
+
+import static dev.pglease.security.Users.denied;
+import static dev.pglease.security.Users.query;
+import static dev.pglease.security.Users.run;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.pglease.Elector;
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseException;
+import dev.pglease.PgLease;
+import dev.pglease.TestDatabase;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
+
+/**
+ * The roles the migration ships, used the way applications use them: login users that are members of a role. What
+ * each role may do works; everything else fails with SQLSTATE 42501.
+ */
+class RolesTest {
+
+    private static String schema;
+    private static PgLease.Roles roles;
+    private static String candA;
+    private static String candB;
+    private static String observer;
+    private static String operator;
+    private static String nobody;
+    private static String overGranted;
+
+    @BeforeAll
+    static void setUp() {
+        schema = TestDatabase.freshSchema();
+        roles = PgLease.Roles.defaultsFor(schema);
+        candA = Users.create(schema + "_app_a", roles.candidate());
+        candB = Users.create(schema + "_app_b", roles.candidate());
+        observer = Users.create(schema + "_dash", roles.observer());
+        operator = Users.create(schema + "_ops", roles.operator());
+        nobody = Users.create(schema + "_nobody");
+        // a role that was given far too much by hand: the triggers still hold it to the rules
+        overGranted = Users.create(schema + "_over");
+        TestDatabase.execute("GRANT USAGE ON SCHEMA " + schema + " TO " + overGranted);
+        TestDatabase.execute("GRANT ALL ON ALL TABLES IN SCHEMA " + schema + " TO " + overGranted);
+    }
+
+    static LeaseConfig config(String label) {
+        return LeaseConfig.builder().schema(schema).holderLabel(label)
+                .leaseDuration(Duration.ofSeconds(20)).renewDeadline(Duration.ofSeconds(12))
+                .retryPeriod(Duration.ofMillis(500)).build();
+    }
+
+    static final class Events implements LeaderListener {
+        final BlockingQueue<String> queue = new LinkedBlockingQueue<>();
+
+        @Override
+        public void onElected(Leadership l) {
+            queue.add("elected " + l.token());
+        }
+
+        @Override
+        public void onRevoked(Leadership l) {
+            queue.add("revoked " + l.token());
+        }
+
+        String next() throws InterruptedException {
+            String e = queue.poll(10, TimeUnit.SECONDS);
+            assertThat(e).as("a callback within 10 s").isNotNull();
+            return e;
+        }
+    }
+
+    @Test
+    void theMigrationCreatesThreeNologinRolesWithDocumentedDefaultNames() throws Exception {
+        assertThat(roles.candidate()).isEqualTo(schema + "_candidate");
+        assertThat(roles.observer()).isEqualTo(schema + "_observer");
+        assertThat(roles.operator()).isEqualTo(schema + "_operator");
+        try (Connection c = TestDatabase.dataSource().getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT rolcanlogin, rolsuper, shobj_description(oid, 'pg_authid')"
+                     + " FROM pg_roles WHERE rolname = ?")) {
+            for (String[] r : new String[][] {{roles.candidate(), "candidate"}, {roles.observer(), "observer"},
+                    {roles.operator(), "operator"}}) {
+                ps.setString(1, r[0]);
+                try (ResultSet rs = ps.executeQuery()) {
+                    assertThat(rs.next()).as("role %s exists", r[0]).isTrue();
+                    assertThat(rs.getBoolean(1)).as("%s can log in", r[0]).isFalse();
+                    assertThat(rs.getBoolean(2)).isFalse();
+                    assertThat(rs.getString(3)).isEqualTo("pglease " + r[1] + " role of schema " + schema);
+                }
+            }
+        }
+    }
+
+    @Test
+    void roleNamesAreConfigurableAndExistingRolesAreReused() throws Exception {
+        String custom = schema + "c";
+        String app = custom + "_billing_app";
+        TestDatabase.execute("DROP ROLE IF EXISTS " + app);
+        TestDatabase.execute("CREATE ROLE " + app + " NOLOGIN"); // exists before: only granted to
+        PgLease.Roles names = new PgLease.Roles(app, custom + "_billing_ro", custom + "_billing_ops");
+        assertThat(PgLease.migrate(TestDatabase.dataSource(), custom, names)).isEqualTo(3);
+        String login = Users.create(custom + "_login", app);
+        String ro = Users.create(custom + "_ro_login", names.observer());
+        run(login, "INSERT INTO " + custom + ".leases (name, holder, token, expires_at)"
+                + " VALUES ('custom', 'me', 1, clock_timestamp() + interval '5 seconds')");
+        assertThat(query(ro, "SELECT holder FROM " + custom + ".lease_status WHERE name = 'custom'")).isEqualTo("me");
+        denied(ro, "SELECT " + custom + ".force_release('custom')");
+        assertThat(query(login, "SELECT count(*) FROM pg_roles WHERE rolname = '" + custom + "_candidate'"))
+                .as("no default-named role was created").isEqualTo("0");
+    }
+
+    @Test
+    void anOwnerWithoutCreateroleIsToldToCreateTheRolesFirst() throws Exception {
+        String owned = schema + "o";
+        String owner = Users.create(owned + "_owner");
+        TestDatabase.execute("GRANT CREATE ON DATABASE " + database() + " TO " + owner);
+        assertThatThrownBy(() -> PgLease.migrate(Users.as(owner), owned))
+                .isInstanceOfSatisfying(LeaseException.class, e -> assertThat(e.reason())
+                        .isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE))
+                .hasMessageContaining("role " + owned + "_candidate (the candidate role of schema " + owned
+                        + ") does not exist and " + owner + " may not create it");
+        PgLease.Roles names = PgLease.Roles.defaultsFor(owned);
+        for (String role : new String[] {names.candidate(), names.observer(), names.operator()}) {
+            TestDatabase.execute("DROP ROLE IF EXISTS " + role);
+            TestDatabase.execute("CREATE ROLE " + role + " NOLOGIN");
+        }
+        assertThat(PgLease.migrate(Users.as(owner), owned)).as("version 1 went in the first time, 2 and 3 now").isEqualTo(2);
+        // a non-superuser owner: the guards hold its candidates, the owner itself may hand-edit
+        String app = Users.create(owned + "_app", names.candidate());
+        run(app, "INSERT INTO " + owned + ".leases (name, holder, token, expires_at)"
+                + " VALUES ('x', 'app', 1, clock_timestamp() + interval '5 seconds')");
+        denied(app, "UPDATE " + owned + ".leases SET holder = 'other', token = token + 1");
+        run(owner, "UPDATE " + owned + ".leases SET holder = 'other', token = token + 1");
+        denied(app, "DELETE FROM " + owned + ".lease_events");
+        run(owner, "DELETE FROM " + owned + ".lease_events");
+    }
+
+    private static String database() throws Exception {
+        return query(null, "SELECT current_database()");
+    }
+
+    @Test
+    void instancesSharingOneRoleTrustEachOther() throws Exception {
+        // The documented residual risk, pinned: the guard tells database roles apart, not instances of one role.
+        String lease = "shared-" + System.nanoTime();
+        Events events = new Events();
+        try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
+             Elector elector = pglease.elector(lease, events)) {
+            long token = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+            assertThat(events.next()).isEqualTo("elected " + token);
+            String holder = pglease.holderId().replace("'", "''");
+            denied(candB, "UPDATE " + schema + ".leases SET holder = NULL, expires_at = clock_timestamp()"
+                    + " WHERE name = '" + lease + "' AND holder = '" + holder + "' AND token = " + token);
+            run(candA, "UPDATE " + schema + ".leases SET holder = NULL, expires_at = clock_timestamp(),"
+                    + " renewed_at = clock_timestamp() WHERE name = '" + lease + "' AND holder = '" + holder
+                    + "' AND token = " + token);
+            assertThat(events.next()).as("the holder notices at its next renewal").isEqualTo("revoked " + token);
+            assertThat(query(observer, "SELECT string_agg(kind || ':' || changed_by, ',' ORDER BY id) FROM " + schema
+                    + ".lease_events WHERE name = '" + lease + "' AND token = " + token))
+                    .as("and history says who").isEqualTo("acquired:" + candA + ",released:" + candA);
+        }
+    }
+
+    @Test
+    void invalidRoleNamesAreRejectedBeforeTheDatabaseIsTouched() {
+        assertThatThrownBy(() -> new PgLease.Roles("app; DROP ROLE x", "b", "c"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("candidate role \"app; DROP ROLE x\" is not allowed")
+                .hasMessageContaining("a-z, 0-9 and _");
+        assertThatThrownBy(() -> new PgLease.Roles("a", "Observer", "c")).hasMessageContaining("observer role");
+        assertThatThrownBy(() -> new PgLease.Roles("a", "b", "pg_read_all_data")).hasMessageContaining("pg_");
+        assertThatThrownBy(() -> new PgLease.Roles("public", "b", "c")).hasMessageContaining("public");
+        assertThatThrownBy(() -> new PgLease.Roles("a", "a", "c")).hasMessageContaining("three different roles");
+        assertThatThrownBy(() -> new PgLease.Roles("a".repeat(64), "b", "c")).hasMessageContaining("1 to 63");
+    }
+
+    @Test
+    void aCandidateCampaignsRenewsWritesFencedAndReleases() throws Exception {
+        String lease = "cand-" + System.nanoTime();
+        Events events = new Events();
+        String holder;
+        long token;
+        try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
+             Elector elector = pglease.elector(lease, events)) {
+            holder = pglease.holderId();
+            Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            token = l.token();
+            assertThat(events.next()).isEqualTo("elected " + token);
+            assertThat(pglease.leader(lease)).get().satisfies(i -> assertThat(i.holder()).isEqualTo(holder));
+            // fenced write through the lease row lock (FOR SHARE) and the forward fence, in one transaction
+            long fenced = pglease.inFencedTransaction(l, c -> pglease.fence().advance(c, "ledger", l.token()));
+            assertThat(fenced).isEqualTo(token);
+            Integer one = pglease.fence().inTransaction(Users.as(candA), "ledger", token, c -> 1);
+            assertThat(one).isEqualTo(1);
+            assertThat(query(candA, "SELECT " + schema + ".advance_fence('other', " + token + ")")).isEqualTo("t");
+            Thread.sleep(1_200); // two renewals as the candidate
+            assertThat(elector.isLeader()).isTrue();
+            assertThat(query(observer, "SELECT holder_role FROM " + schema + ".lease_status WHERE name = '" + lease
+                    + "'")).isEqualTo(candA);
+        }
+        assertThat(events.next()).isEqualTo("revoked " + token);
+        try (Connection c = TestDatabase.dataSource().getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT kind, holder, changed_by FROM " + schema
+                     + ".lease_events WHERE name = ? ORDER BY id")) {
+            ps.setString(1, lease);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1) + " " + rs.getString(2) + " " + rs.getString(3))
+                        .isEqualTo("acquired " + holder + " " + candA);
+                assertThat(rs.next()).isTrue();
+                assertThat(rs.getString(1) + " " + rs.getString(3)).isEqualTo("released " + candA);
+                assertThat(rs.next()).isFalse();
+            }
+        }
+    }
+
+    @Test
+    void aCandidateCanNotEditAnotherHoldersRow() throws Exception {
+        String lease = "victim-" + System.nanoTime();
+        try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
+             Elector elector = pglease.elector(lease, new Events())) {
+            Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            String where = " WHERE name = '" + lease + "'";
+            String table = schema + ".leases";
+            // take over a held lease
+            assertThat(denied(candB, "UPDATE " + table + " SET holder = 'mallory', token = token + 1" + where)
+                    .getMessage()).contains("may only acquire a free or expired lease");
+            // cut it short, release it, extend it, bump its token, hand it to itself with the same token
+            denied(candB, "UPDATE " + table + " SET expires_at = clock_timestamp()" + where);
+            denied(candB, "UPDATE " + table + " SET expires_at = clock_timestamp() + interval '1 hour'" + where);
+            assertThat(denied(candB, "UPDATE " + table + " SET holder = NULL, expires_at = clock_timestamp()" + where)
+                    .getMessage()).contains("was acquired by role " + candA);
+            denied(candB, "UPDATE " + table + " SET token = token + 100" + where);
+            denied(candB, "UPDATE " + table + " SET holder = 'mallory'" + where);
+            denied(candB, "UPDATE " + table + " SET holder_role = '" + candB + "'" + where);
+            // the same through a role with every table right granted by mistake
+            denied(overGranted, "UPDATE " + table + " SET holder = 'mallory', token = token + 1" + where);
+            denied(overGranted, "UPDATE " + table + " SET holder = NULL, expires_at = clock_timestamp()" + where);
+            // rows are never deleted nor truncated; new rows only by a proper acquire
+            denied(candB, "DELETE FROM " + table + where);
+            denied(candB, "TRUNCATE " + table);
+            denied(overGranted, "DELETE FROM " + table + where);
+            denied(overGranted, "TRUNCATE " + table);
+            denied(candB, "INSERT INTO " + table + " (name, holder, token, expires_at)"
+                    + " VALUES ('forged', 'mallory', 42, clock_timestamp() + interval '1 second')");
+            denied(candB, "INSERT INTO " + table + " (name, holder, token, expires_at)"
+                    + " VALUES ('forever', 'mallory', 1, clock_timestamp() + interval '10 years')");
+            // event labels belong to the operator functions
+            try (Connection c = Users.as(candB).getConnection(); Statement s = c.createStatement()) {
+                s.execute("SET pglease.event_kind = 'force_released'");
+                assertThatThrownBy(() -> s.execute("INSERT INTO " + table + " (name, holder, token, expires_at)"
+                        + " VALUES ('labelled', 'mallory', 1, clock_timestamp() + interval '1 second')"))
+                        .hasMessageContaining("may not label lease events")
+                        .satisfies(e -> assertThat(((java.sql.SQLException) e).getSQLState()).isEqualTo("42501"));
+            }
+            // nothing changed
+            assertThat(pglease.leader(lease)).get().satisfies(i -> {
+                assertThat(i.holder()).isEqualTo(pglease.holderId());
+                assertThat(i.token()).isEqualTo(l.token());
+            });
+            assertThat(elector.isLeader()).isTrue();
+            assertThat(query(candB, "SELECT count(*) FROM " + schema + ".lease_events WHERE name = '" + lease + "'"))
+                    .isEqualTo("1");
+        }
+    }
+
+    @Test
+    void aCandidateMayTakeAnExpiredLeaseOnlyWithTheNextToken() throws Exception {
+        String lease = "expired-" + System.nanoTime();
+        String table = schema + ".leases";
+        run(candA, "INSERT INTO " + table + " (name, holder, token, expires_at)"
+                + " VALUES ('" + lease + "', 'a-holder', 1, clock_timestamp() + interval '50 milliseconds')");
+        Thread.sleep(100);
+        String where = " WHERE name = '" + lease + "'";
+        try (Connection c = Users.as(candA).getConnection(); Statement s = c.createStatement()) {
+            assertThat(s.executeUpdate("UPDATE " + table + " SET renewed_at = clock_timestamp(),"
+                    + " expires_at = clock_timestamp() + interval '1 hour'" + where))
+                    .as("an expired lease is not renewed, even without the protocol's WHERE clause").isZero();
+        }
+        denied(candB, "UPDATE " + table + " SET holder = 'b-holder', token = token + 5, "
+                + "expires_at = clock_timestamp() + interval '1 second'" + where);
+        run(candB, "UPDATE " + table + " SET holder = 'b-holder', token = token + 1, acquired_at = clock_timestamp(), "
+                + "renewed_at = clock_timestamp(), expires_at = clock_timestamp() + interval '5 seconds'" + where);
+        assertThat(query(candB, "SELECT holder || ' ' || token || ' ' || holder_role FROM " + table + where))
+                .isEqualTo("b-holder 2 " + candB);
+    }
+
+    @Test
+    void historyIsAppendOnlyForEveryRoleButTheOwner() throws Exception {
+        String lease = "history-" + System.nanoTime();
+        run(candA, "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)"
+                + " VALUES ('" + lease + "', 'h', 1, clock_timestamp() + interval '5 seconds')");
+        String events = schema + ".lease_events";
+        for (String user : new String[] {candA, observer, operator, nobody, overGranted}) {
+            denied(user, "UPDATE " + events + " SET holder = 'someone else' WHERE name = '" + lease + "'");
+            denied(user, "DELETE FROM " + events + " WHERE name = '" + lease + "'");
+            denied(user, "TRUNCATE " + events);
+            denied(user, "INSERT INTO " + events + " (name, token, holder, kind) VALUES ('" + lease
+                    + "', 99, 'forged', 'acquired')");
+        }
+        assertThat(denied(overGranted, "DELETE FROM " + events).getMessage()).contains("append-only");
+        // the owner may prune
+        try (Connection c = TestDatabase.dataSource().getConnection(); Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            assertThat(s.executeUpdate("DELETE FROM " + events + " WHERE name = '" + lease + "'")).isEqualTo(1);
+            c.rollback();
+        }
+        assertThat(query(observer, "SELECT holder FROM " + events + " WHERE name = '" + lease + "'")).isEqualTo("h");
+    }
+
+    @Test
+    void forceReleaseAndHandoffNeedTheOperatorRole() throws Exception {
+        String lease = "ops-" + System.nanoTime();
+        Events events = new Events();
+        try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
+             Elector elector = pglease.elector(lease, events)) {
+            long token = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+            assertThat(events.next()).isEqualTo("elected " + token);
+            for (String user : new String[] {candA, candB, observer, nobody, overGranted}) {
+                denied(user, "SELECT " + schema + ".force_release('" + lease + "')");
+                denied(user, "SELECT " + schema + ".handoff('" + lease + "')");
+            }
+            denied(operator, "UPDATE " + schema + ".leases SET holder = NULL WHERE name = '" + lease + "'");
+            assertThat(query(operator, "SELECT " + schema + ".force_release('" + lease + "')"))
+                    .isEqualTo(String.valueOf(token + 1));
+            assertThat(events.next()).isEqualTo("revoked " + token);
+            long next = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+            assertThat(next).isEqualTo(token + 2);
+            assertThat(query(operator, "SELECT " + schema + ".handoff('" + lease + "', 'b/')"))
+                    .isEqualTo(String.valueOf(next + 1));
+            // the handoff target, another role, takes it through the guard; the old holder may not
+            try (PgLease b = PgLease.create(Users.as(candB), config("b"));
+                 Elector target = b.elector(lease, new Events())) {
+                assertThat(target.awaitLeadership(Duration.ofSeconds(10))).get()
+                        .extracting(Leadership::token).isEqualTo(next + 2);
+                assertThat(elector.isLeader()).isFalse();
+            }
+            assertThat(query(observer, "SELECT string_agg(kind || ':' || changed_by, ',' ORDER BY id) FROM " + schema
+                    + ".lease_events WHERE name = '" + lease + "' AND token <= " + (next + 2)))
+                    .isEqualTo("acquired:" + candA + ",force_released:" + operator + ",acquired:" + candA
+                            + ",handed_off:" + operator + ",acquired:" + candB + ",released:" + candB);
+        }
+    }
+
+    @Test
+    void anObserverReadsStatusAndHistoryAndWatchesChanges() throws Exception {
+        String lease = "watched-" + System.nanoTime();
+        try (Connection c = Users.as(observer).getConnection(); Statement s = c.createStatement()) {
+            s.execute("LISTEN \"" + schema + ".leases\"");
+            run(candA, "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)"
+                    + " VALUES ('" + lease + "', 'w', 1, clock_timestamp() + interval '5 seconds')");
+            PGNotification[] n = c.unwrap(PGConnection.class).getNotifications(5_000);
+            assertThat(n).isNotNull().isNotEmpty();
+            assertThat(n[0].getParameter()).contains("\"name\" : \"" + lease + "\"");
+            for (String view : new String[] {"lease_status", "leases", "lease_events", "fences"}) {
+                s.executeQuery("SELECT * FROM " + schema + "." + view).close();
+            }
+        }
+        assertThat(query(observer, "SELECT held FROM " + schema + ".lease_status WHERE name = '" + lease + "'"))
+                .isEqualTo("t");
+        denied(observer, "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)"
+                + " VALUES ('o', 'o', 1, clock_timestamp() + interval '5 seconds')");
+        denied(observer, "UPDATE " + schema + ".leases SET holder = NULL");
+        denied(observer, "SELECT " + schema + ".advance_fence('x', 1)");
+        denied(observer, "SELECT 1 FROM " + schema + ".leases FOR SHARE");
+        denied(nobody, "SELECT * FROM " + schema + ".lease_status");
+    }
+
+    @Test
+    void noRoleCanCreateObjectsInTheSchema() throws Exception {
+        for (String user : new String[] {candA, observer, operator, nobody, overGranted}) {
+            denied(user, "CREATE TABLE " + schema + ".intruder (x int)");
+            denied(user, "CREATE VIEW " + schema + ".intruder_v AS SELECT 1");
+            denied(user, "CREATE FUNCTION " + schema + ".leases_guard(x int) RETURNS int LANGUAGE sql AS 'SELECT 1'");
+        }
+    }
+
+    @Test
+    void fencesOnlyMoveForwardForEveryRoleButTheOwner() throws Exception {
+        String fences = schema + ".fences";
+        String resource = "res-" + System.nanoTime();
+        assertThat(query(candA, "SELECT " + schema + ".advance_fence('" + resource + "', 7)")).isEqualTo("t");
+        assertThat(query(candA, "SELECT " + schema + ".advance_fence('" + resource + "', 6)")).isEqualTo("f");
+        String where = " WHERE resource = '" + resource + "'";
+        denied(candA, "UPDATE " + fences + " SET token = 1" + where);
+        denied(candA, "UPDATE " + fences + " SET resource = 'elsewhere'" + where);
+        denied(candA, "DELETE FROM " + fences + where);
+        denied(overGranted, "UPDATE " + fences + " SET token = 1" + where);
+        denied(overGranted, "DELETE FROM " + fences + where);
+        denied(overGranted, "TRUNCATE " + fences);
+        assertThat(query(observer, "SELECT token FROM " + fences + where)).isEqualTo("7");
+    }
+
+    @Test
+    void startingWithTooFewRightsNamesTheMissingGrants() {
+        assertThatThrownBy(() -> PgLease.create(Users.as(nobody), config("n")))
+                .isInstanceOfSatisfying(LeaseException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
+                    assertThat(e.getMessage())
+                            .contains("the database role " + nobody + " lacks USAGE ON SCHEMA " + schema
+                                    + ", SELECT ON " + schema + ".leases, INSERT ON " + schema + ".leases, UPDATE ON "
+                                    + schema + ".leases")
+                            .contains("needs: GRANT " + roles.candidate() + " TO " + nobody + "; (" + roles.candidate()
+                                    + " may insert into and update " + schema + ".leases)")
+                            .doesNotContain("\n").doesNotContain("Exception");
+                });
+        assertThatThrownBy(() -> PgLease.create(Users.as(observer), config("o")))
+                .isInstanceOfSatisfying(LeaseException.class, e -> {
+                    assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
+                    assertThat(e.getMessage()).contains("lacks INSERT ON " + schema + ".leases, UPDATE ON " + schema
+                            + ".leases,").doesNotContain("USAGE");
+                });
+    }
+}
