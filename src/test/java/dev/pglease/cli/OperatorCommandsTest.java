@@ -294,10 +294,11 @@ class OperatorCommandsTest {
     }
 
     /** Waits until a backend is listening on the schema's channel (the watch command's connection). */
+    /** Waits until the watch command's own connection (not a library elector's) has run its LISTEN. */
     private static void awaitListener() throws Exception {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_stat_activity WHERE query = ?")) {
+             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_stat_activity WHERE query = ? AND application_name = 'pglease-cli'")) {
             ps.setString(1, "LISTEN \"" + schema + ".leases\"");
             while (System.nanoTime() < end) {
                 try (ResultSet rs = ps.executeQuery()) {
