@@ -53,7 +53,6 @@ final class ElectionLoop implements AutoCloseable {
         volatile int failures;
         volatile boolean reachable = true;
         volatile String observedHolder;
-        volatile long observedToken;
 
         Campaign(String name, LeaderListener listener, Executor callbacks, long now) {
             this.name = name;
@@ -69,6 +68,8 @@ final class ElectionLoop implements AutoCloseable {
     private final Timing timing;
     private final Duration ttl;
     private final LeaseObserver observer;
+    /** False with the default no-op observer: the renewal loop then builds no per-lease observation. */
+    private final boolean observing;
     private final Executor callbackPool;
     private final ScheduledExecutorService deadlineTimer;
 
@@ -91,6 +92,7 @@ final class ElectionLoop implements AutoCloseable {
         this.timing = new Timing(config);
         this.ttl = config.leaseDuration();
         this.observer = config.observer();
+        this.observing = observer != LeaseObserver.NONE;
         this.callbackPool = callbackPool;
         this.deadlineTimer = deadlineTimer;
     }
@@ -289,7 +291,6 @@ final class ElectionLoop implements AutoCloseable {
             c.failures = 0;
             c.reachable = true;
             c.observedHolder = answer.holder();
-            c.observedToken = answer.token();
             if (!answer.granted()) {
                 if (c.phase == Phase.STANDBY) {
                     c.nextAt = timing.standbyWake(now, TimeUnit.MILLISECONDS.toNanos(answer.waitMillis()),
@@ -351,6 +352,7 @@ final class ElectionLoop implements AutoCloseable {
         long now = ticker.read();
         Set<String> renewed = renewedNames.size() == due.size() ? null : new HashSet<>(renewedNames);
         long deadline = timing.deadline(sent);
+        Duration latency = Duration.ofNanos(now - sent);
         boolean scheduled = false;
         synchronized (lock) {
             for (int i = 0; i < due.size(); i++) {
@@ -381,7 +383,9 @@ final class ElectionLoop implements AutoCloseable {
                     c.failures = 0;
                     c.nextAt = timing.nextRenewal(sent);
                     scheduled = true;
-                    notify(() -> observer.renewed(c.name, l.token(), Duration.ofNanos(now - sent)));
+                    if (observing) {
+                        notify(() -> observer.renewed(c.name, l.token(), latency));
+                    }
                 }
             }
         }

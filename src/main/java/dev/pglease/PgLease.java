@@ -66,8 +66,7 @@ public final class PgLease implements AutoCloseable {
         this.sql = new LeaseSql(config.schema());
         this.holderId = newHolderId(config.holderLabel());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.store = new JdbcLeaseStore(dataSource, sql, config.renewDeadline().plusMillis(100),
-                config.allowUnsafeDurability());
+        this.store = new JdbcLeaseStore(dataSource, sql, networkTimeout(config), config.allowUnsafeDurability());
         ThreadPoolExecutor callbacks = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 30, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
         callbacks.allowCoreThreadTimeOut(true);
@@ -76,7 +75,7 @@ public final class PgLease implements AutoCloseable {
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
         this.notifications = new NotificationListener(dataSource, sql, loop, config.leaseDuration(),
-                config.renewDeadline().plusMillis(100));
+                networkTimeout(config));
     }
 
     /**
@@ -360,6 +359,7 @@ public final class PgLease implements AutoCloseable {
         return "PgLease{holder=" + holderId + ", schema=" + config.schema() + "}";
     }
 
+    /** How long a lease statement may block on the network before its connection is dropped and replaced. */
     static Duration networkTimeout(LeaseConfig config) {
         return config.renewDeadline().plusMillis(100);
     }

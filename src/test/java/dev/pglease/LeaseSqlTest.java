@@ -11,7 +11,6 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -285,9 +284,5 @@ class LeaseSqlTest {
                 return rs.getBoolean(1);
             }
         }
-    }
-
-    static DataSource ds() {
-        return TestDatabase.dataSource();
     }
 }

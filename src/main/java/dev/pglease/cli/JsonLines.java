@@ -18,8 +18,11 @@ public final class JsonLines {
         this.clockSkewMillis = clockSkewMillis;
     }
 
-    /** Wall-clock time in epoch milliseconds as this process reports it (with any configured skew). */
-    public long now() {
+    /**
+     * Wall-clock time in epoch milliseconds, only for the {@code t} fields of reported events (with any configured
+     * skew). pglease itself never reads the wall clock: lease times come from the database's clock_timestamp().
+     */
+    public long wallMillis() {
         return System.currentTimeMillis() + clockSkewMillis;
     }
 
@@ -27,7 +30,7 @@ public final class JsonLines {
     public Map<String, Object> event(String name) {
         Map<String, Object> e = new LinkedHashMap<>();
         e.put("event", name);
-        e.put("t", now());
+        e.put("t", wallMillis());
         return e;
     }
 
@@ -42,6 +45,36 @@ public final class JsonLines {
             out.println(line);
             out.flush();
         }
+    }
+
+    /**
+     * A listener that reports {@code elected} (with the local deadline), {@code revoked} and {@code released} events
+     * for {@code lease}: the node command's contract, shared with the demo's chargers.
+     */
+    public dev.pglease.LeaderListener leaderListener(String lease) {
+        return new dev.pglease.LeaderListener() {
+            @Override
+            public void onElected(dev.pglease.Leadership l) {
+                Map<String, Object> e = event("elected");
+                e.put("lease", lease);
+                e.put("holder", l.holder());
+                e.put("token", l.token());
+                e.put("deadline", wallMillis() + l.remaining().toMillis());
+                emit(e);
+            }
+
+            @Override
+            public void onRevoked(dev.pglease.Leadership l) {
+                String reason = l.revocationReason();
+                boolean released = "released".equals(reason) || "closed".equals(reason);
+                Map<String, Object> e = event(released ? "released" : "revoked");
+                e.put("lease", lease);
+                e.put("holder", l.holder());
+                e.put("token", l.token());
+                e.put("reason", reason);
+                emit(e);
+            }
+        };
     }
 
     public static String toJson(Object value) {

@@ -2,7 +2,6 @@ package dev.pglease.cli;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.Elector;
-import dev.pglease.LeaderListener;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.LeaseObserver;
@@ -117,7 +116,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 started.put("holder", pglease.holderId());
                 started.put("pid", ProcessHandle.current().pid());
                 out.emit(started);
-                Elector elector = pglease.elector(lease, new Reporter(out, lease));
+                Elector elector = pglease.elector(lease, out.leaderListener(lease));
                 Thread worker = null;
                 if (work.equals("fenced-counter")) {
                     worker = new Thread(() -> workLoop(out, pglease, elector), "fenced-counter");
@@ -158,7 +157,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 e.put("holder", l.holder());
                 e.put("token", l.token());
                 e.put("start", e.get("t"));
-                e.put("deadline", out.now() + l.remaining().toMillis());
+                e.put("deadline", out.wallMillis() + l.remaining().toMillis());
                 try {
                     long value = pglease.inFencedTransaction(l, c -> counter.increment(c, l));
                     e.put("result", "accepted");
@@ -170,7 +169,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                     e.put("result", "error");
                     e.put("reason", dev.pglease.Secrets.redact(String.valueOf(ex.getMessage())));
                 }
-                e.put("t", out.now());
+                e.put("t", out.wallMillis());
                 out.emit(e);
             }
             try {
@@ -187,38 +186,6 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
         long origin = System.nanoTime();
         return () -> origin + (long) ((System.nanoTime() - origin) * rate);
-    }
-
-    /** Reports elected / revoked / released. */
-    private static final class Reporter implements LeaderListener {
-        private final JsonLines out;
-        private final String lease;
-
-        Reporter(JsonLines out, String lease) {
-            this.out = out;
-            this.lease = lease;
-        }
-
-        @Override
-        public void onElected(Leadership l) {
-            Map<String, Object> e = out.event("elected");
-            e.put("lease", lease);
-            e.put("holder", l.holder());
-            e.put("token", l.token());
-            e.put("deadline", out.now() + l.remaining().toMillis());
-            out.emit(e);
-        }
-
-        @Override
-        public void onRevoked(Leadership l) {
-            boolean released = "released".equals(l.revocationReason()) || "closed".equals(l.revocationReason());
-            Map<String, Object> e = out.event(released ? "released" : "revoked");
-            e.put("lease", lease);
-            e.put("holder", l.holder());
-            e.put("token", l.token());
-            e.put("reason", l.revocationReason());
-            out.emit(e);
-        }
     }
 
     /** Reports every acquire and renew statement for the history checker. */

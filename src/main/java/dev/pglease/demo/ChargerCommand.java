@@ -2,7 +2,6 @@ package dev.pglease.demo;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.Elector;
-import dev.pglease.LeaderListener;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.Leadership;
@@ -110,7 +109,7 @@ public final class ChargerCommand implements Callable<Integer> {
             started.put("holder", pglease.holderId());
             started.put("pid", ProcessHandle.current().pid());
             out.emit(started);
-            Elector elector = pglease.elector(lease, new Reporter());
+            Elector elector = pglease.elector(lease, out.leaderListener(lease));
             Thread worker = new Thread(() -> work(pglease, elector), "charger");
             worker.setDaemon(true);
             worker.start();
@@ -213,11 +212,11 @@ public final class ChargerCommand implements Callable<Integer> {
         } catch (IOException io) {
             e.put("result", "error");
             e.put("reason", String.valueOf(io.getMessage()));
-            e.put("t", out.now());
+            e.put("t", out.wallMillis());
             out.emit(e);
             return false;
         }
-        e.put("t", out.now());
+        e.put("t", out.wallMillis());
         if (response.statusCode() == 200) {
             e.put("result", "accepted");
             out.emit(e);
@@ -354,29 +353,6 @@ public final class ChargerCommand implements Callable<Integer> {
             TimeUnit.NANOSECONDS.sleep(d.toNanos());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        }
-    }
-
-    /** Reports elected / revoked / released like the node command. */
-    private final class Reporter implements LeaderListener {
-        @Override
-        public void onElected(Leadership l) {
-            Map<String, Object> e = out.event("elected");
-            e.put("lease", lease);
-            e.put("holder", l.holder());
-            e.put("token", l.token());
-            out.emit(e);
-        }
-
-        @Override
-        public void onRevoked(Leadership l) {
-            boolean released = "released".equals(l.revocationReason()) || "closed".equals(l.revocationReason());
-            Map<String, Object> e = out.event(released ? "released" : "revoked");
-            e.put("lease", lease);
-            e.put("holder", l.holder());
-            e.put("token", l.token());
-            e.put("reason", l.revocationReason());
-            out.emit(e);
         }
     }
 }
