@@ -81,6 +81,30 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Crashes the server as a power loss would look to PostgreSQL: an immediate shutdown (SIGQUIT to the
+     * postmaster, as {@code pg_ctl stop -m immediate} sends), no checkpoint, no flush. {@link #restart()} then
+     * runs crash recovery. For fault tests.
+     */
+    public synchronized void crash() {
+        if (postgres == null) {
+            return;
+        }
+        try {
+            long pid = Long.parseLong(Files.readAllLines(dataDirectory.resolve("postmaster.pid")).get(0).trim());
+            ProcessHandle postmaster = ProcessHandle.of(pid).orElseThrow(
+                    () -> new IllegalStateException("postmaster " + pid + " is not running"));
+            new ProcessBuilder("kill", "-QUIT", Long.toString(pid)).inheritIO().start().waitFor();
+            postmaster.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not crash the embedded PostgreSQL server", e);
+        } catch (Exception e) {
+            throw new IllegalStateException("could not crash the embedded PostgreSQL server", e);
+        } finally {
+            postgres = null;
+        }
+    }
+
     /** Starts the server again on the same data directory and port. */
     public synchronized void restart() {
         if (postgres != null) {

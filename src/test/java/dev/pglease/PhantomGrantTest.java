@@ -1,0 +1,154 @@
+package dev.pglease;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.pglease.fault.kit.TcpProxy;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
+
+/**
+ * An acquire the server committed but whose answer never reached the candidate (the connection was reset in
+ * between) leaves a grant its holder does not know about. The candidate must give such a grant back as soon as
+ * it sees itself listed as the holder, not leave the lease unled until it expires.
+ */
+class PhantomGrantTest {
+
+    private static final Duration LEASE = Duration.ofSeconds(3);
+    private static String schema;
+    private static DataSource direct;
+
+    @BeforeAll
+    static void setUp() {
+        schema = TestDatabase.freshSchema();
+        direct = TestDatabase.dataSource();
+    }
+
+    @Test
+    void aGrantWhoseAnswerWasLostIsReleasedAtOnceByItsHolder() throws Exception {
+        Matcher m = Pattern.compile("//([^:/]+):(\\d+)/").matcher(TestDatabase.jdbcUrl());
+        assertThat(m.find()).as("host and port in " + TestDatabase.jdbcUrl()).isTrue();
+        LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(LEASE)
+                .renewDeadline(Duration.ofMillis(1500)).retryPeriod(Duration.ofMillis(300)).holderLabel("c").build();
+        LeaseSql sql = new LeaseSql(schema);
+        for (int attempt = 1; attempt <= 3; attempt++) {
+            String lease = "phantom-" + System.nanoTime();
+            long otherToken;
+            try (Connection c = direct.getConnection()) {
+                otherToken = sql.acquire(c, lease, "other", Duration.ofMinutes(1)).token();
+            }
+            try (TcpProxy proxy = new TcpProxy(m.group(1), Integer.parseInt(m.group(2)));
+                 PgLease candidate = PgLease.create(throughProxy(proxy.port()), config)) {
+                Set<Long> reported = ConcurrentHashMap.newKeySet();
+                CompletableFuture<Long> electedAt = new CompletableFuture<>();
+                try (Elector e = candidate.elector(lease, new LeaderListener() {
+                    @Override
+                    public void onElected(Leadership l) {
+                        reported.add(l.token());
+                        electedAt.complete(System.nanoTime());
+                    }
+
+                    @Override
+                    public void onRevoked(Leadership l) {
+                    }
+                })) {
+                    Thread.sleep(500);
+                    long[] resetAt = new long[1];
+                    proxy.onNextRequest(() -> {
+                        proxy.blackhole(true);
+                        sleepQuietly(300);
+                        proxy.resetAll();
+                        proxy.blackhole(false);
+                        resetAt[0] = System.nanoTime();
+                    });
+                    try (Connection c = direct.getConnection()) {
+                        assertThat(sql.release(c, lease, "other", otherToken)).isTrue();
+                    }
+                    long elected = electedAt.get(10, TimeUnit.SECONDS);
+                    List<String> unreported = unreportedGrants(lease, reported, candidate.holderId());
+                    if (unreported.isEmpty()) {
+                        System.out.println("attempt " + attempt + ": the reset did not fall after a committed "
+                                + "acquire; trying again");
+                        continue;
+                    }
+                    long millis = TimeUnit.NANOSECONDS.toMillis(elected - resetAt[0]);
+                    System.out.printf("phantom grant %s: released and re-acquired %d ms after the reset, load %s%n",
+                            unreported, millis, TestLoad.average());
+                    assertThat(releasedByHolder(lease, candidate.holderId()))
+                            .as("tokens the candidate released").containsAll(tokens(unreported));
+                    assertThat(millis).as("ms from the reset to a grant the candidate knows about")
+                            .isLessThan(LEASE.toMillis() / 2);
+                    return;
+                }
+            }
+        }
+        throw new AssertionError("in 3 attempts the reset never fell between a committed acquire and its answer");
+    }
+
+    private static DataSource throughProxy(int port) {
+        PGSimpleDataSource ds = (PGSimpleDataSource) TestDatabase.dataSource();
+        ds.setURL(TestDatabase.jdbcUrl().replaceFirst("//([^:/]+):(\\d+)/", "//127.0.0.1:" + port + "/"));
+        ds.setConnectTimeout(5);
+        return ds;
+    }
+
+    private static List<String> unreportedGrants(String lease, Set<Long> reported, String holder) throws SQLException {
+        List<String> unreported = new ArrayList<>();
+        try (Connection c = direct.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "SELECT token FROM " + schema + ".lease_events WHERE name = ? AND holder = ? "
+                        + "AND kind IN ('acquired', 'taken_over') ORDER BY id")) {
+            ps.setString(1, lease);
+            ps.setString(2, holder);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    if (!reported.contains(rs.getLong(1))) {
+                        unreported.add(String.valueOf(rs.getLong(1)));
+                    }
+                }
+            }
+        }
+        return unreported;
+    }
+
+    private static List<Long> tokens(List<String> unreported) {
+        return unreported.stream().map(Long::parseLong).toList();
+    }
+
+    private static List<Long> releasedByHolder(String lease, String holder) throws SQLException {
+        List<Long> released = new ArrayList<>();
+        try (Connection c = direct.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "SELECT token FROM " + schema + ".lease_events WHERE name = ? AND previous_holder = ? "
+                        + "AND kind = 'released' ORDER BY id")) {
+            ps.setString(1, lease);
+            ps.setString(2, holder);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    released.add(rs.getLong(1));
+                }
+            }
+        }
+        return released;
+    }
+
+    private static void sleepQuietly(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
