@@ -65,6 +65,7 @@ final class ElectionLoop implements AutoCloseable {
     private final LeaseStore store;
     private final String holder;
     private final Ticker ticker;
+    private final java.time.InstantSource wallClock;
     private final Timing timing;
     private final Duration ttl;
     private final LeaseObserver observer;
@@ -89,6 +90,7 @@ final class ElectionLoop implements AutoCloseable {
         this.store = store;
         this.holder = holder;
         this.ticker = config.ticker();
+        this.wallClock = config.wallClock();
         this.timing = new Timing(config);
         this.ttl = config.leaseDuration();
         this.observer = config.observer();
@@ -258,7 +260,7 @@ final class ElectionLoop implements AutoCloseable {
 
     private void stepDownExpired(long now) {
         for (Campaign c : campaigns.values()) {
-            if (c.phase == Phase.LEADER && c.leadership.deadline() - now <= 0) {
+            if (c.phase == Phase.LEADER && c.leadership.deadlinePassed(now)) {
                 stepDown(c, "its renew deadline passed without a successful renewal", true);
                 c.phase = Phase.STANDBY;
                 c.nextAt = now;
@@ -269,6 +271,7 @@ final class ElectionLoop implements AutoCloseable {
 
     private void acquire(Campaign c) {
         long sent = ticker.read();
+        long sentWall = wallClock.millis();
         LeaseSql.Acquired answer;
         try {
             answer = store.acquire(c.name, holder, ttl);
@@ -291,15 +294,23 @@ final class ElectionLoop implements AutoCloseable {
             c.failures = 0;
             c.reachable = true;
             c.observedHolder = answer.holder();
-            if (!answer.granted()) {
+            if (!answer.granted() && holder.equals(answer.holder()) && c.phase == Phase.STANDBY
+                    && c.releaseToken == 0) {
+                // A grant this process was never told about: an earlier acquire committed but its answer was lost
+                // (connection reset, timeout). Give it back now rather than leave the lease unled until it expires.
+                c.releaseToken = answer.token();
+                c.nextAt = now;
+                releaseNow = true;
+                log.warn("pglease: lease {} lists this process as holder with token {}, a grant it never received; "
+                        + "releasing it", Names.quote(c.name), answer.token());
+            } else if (!answer.granted()) {
                 if (c.phase == Phase.STANDBY) {
                     c.nextAt = timing.standbyWake(now, TimeUnit.MILLISECONDS.toNanos(answer.waitMillis()),
                             notificationsHealthy);
                 }
                 return;
-            }
-            long deadline = timing.deadline(sent);
-            if (c.phase != Phase.STANDBY || deadline - now <= 0) {
+            } else if (c.phase != Phase.STANDBY || timing.deadline(sent) - now <= 0
+                    || wallClock.millis() >= timing.wallDeadline(sentWall)) {
                 // Closed while the statement was in flight, or the answer came too late to be trusted (e.g. the
                 // process was paused between sending and reading): give the grant straight back.
                 c.releaseToken = answer.token();
@@ -309,7 +320,9 @@ final class ElectionLoop implements AutoCloseable {
                         Names.quote(c.name), answer.token(),
                         c.phase != Phase.STANDBY ? "closing" : "the answer arrived after the renew deadline");
             } else {
-                Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline);
+                long deadline = timing.deadline(sent);
+                Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline, wallClock,
+                        timing.wallDeadline(sentWall));
                 c.leadership = l;
                 c.phase = Phase.LEADER;
                 c.nextAt = timing.nextRenewal(sent);
@@ -325,13 +338,16 @@ final class ElectionLoop implements AutoCloseable {
 
     private void renew(List<Campaign> due, List<Leadership> sentFor) {
         List<LeaseSql.Held> held = new ArrayList<>(due.size());
+        long ttlMillis = LeaseSql.ttlMillis(ttl);
         for (int i = 0; i < due.size(); i++) {
-            held.add(new LeaseSql.Held(due.get(i).name, sentFor.get(i).token(), ttl.toMillis()));
+            held.add(new LeaseSql.Held(due.get(i).name, sentFor.get(i).token(), ttlMillis));
         }
         long sent = ticker.read();
+        long sentWall = wallClock.millis();
         List<String> renewedNames;
         try {
-            renewedNames = store.renew(holder, held);
+            LeaseSql.Renewal renewal = store.renew(holder, held);
+            renewedNames = renewal.renewed();
         } catch (SQLException | RuntimeException e) {
             long now = ticker.read();
             synchronized (lock) {
@@ -374,12 +390,12 @@ final class ElectionLoop implements AutoCloseable {
                         c.releaseToken = l.token();
                         c.nextAt = now;
                     }
-                } else if (deadline - now <= 0) {
+                } else if (deadline - now <= 0 || wallClock.millis() >= timing.wallDeadline(sentWall)) {
                     stepDown(c, "the renewal was answered after the renew deadline", true);
                     c.phase = Phase.STANDBY;
                     c.nextAt = now;
                 } else {
-                    l.extend(deadline);
+                    l.extend(deadline, timing.wallDeadline(sentWall));
                     c.failures = 0;
                     c.nextAt = timing.nextRenewal(sent);
                     scheduled = true;

@@ -37,6 +37,8 @@ public final class ForwardFence {
     /**
      * Check-and-advance inside the caller's open transaction: moves the fence of {@code resource} to {@code token}
      * if it is not above it. Concurrent writers serialise on the fence row, so call it before changing the resource.
+     * The transaction's commit is made durable ({@code synchronous_commit} raised to {@code on} for it where the
+     * session would acknowledge a commit before it is flushed).
      *
      * @return the token, now the fence value
      * @throws LeaseException with reason STALE_TOKEN when a higher token was accepted before; roll back then
@@ -49,6 +51,7 @@ public final class ForwardFence {
             throw new IllegalStateException("ForwardFence.advance must run inside the transaction that changes the "
                     + "resource, but the connection is in auto-commit mode");
         }
+        LeaseSql.raiseSynchronousCommitLocally(connection);
         if (!LeaseSql.advanceFence(connection, table, resource, token)) {
             OptionalLong current = current(connection, resource);
             throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + token + " is stale for resource "

@@ -11,7 +11,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs lease statements on one dedicated connection taken from the application's {@link DataSource}. The
- * connection is set up for durable commits and a network timeout, and replaced after any error.
+ * connection is set up for durable commits, a network timeout, and server-side statement and lock timeouts below
+ * it (so a statement the client gave up on never commits later). It is replaced after any error but a server-side
+ * timeout, and goes back to the pool with every session setting reset.
  */
 final class JdbcLeaseStore implements LeaseStore {
 
@@ -20,15 +22,27 @@ final class JdbcLeaseStore implements LeaseStore {
     private final DataSource dataSource;
     private final LeaseSql sql;
     private final int networkTimeoutMillis;
+    private final long statementTimeoutMillis;
     private final boolean allowUnsafeDurability;
     private Connection connection;
-    private boolean synchronousCommitRaised;
     private boolean warnedSynchronousCommit;
+    private boolean closed;
 
-    JdbcLeaseStore(DataSource dataSource, LeaseSql sql, Duration networkTimeout, boolean allowUnsafeDurability) {
+    /**
+     * @param networkTimeout   how long the client waits for any answer before it drops the connection
+     * @param statementTimeout how long the server may work on (or wait for a lock for) one lease statement; must be
+     *                         shorter than {@code networkTimeout}
+     */
+    JdbcLeaseStore(DataSource dataSource, LeaseSql sql, Duration networkTimeout, Duration statementTimeout,
+                   boolean allowUnsafeDurability) {
+        if (statementTimeout.compareTo(networkTimeout) >= 0) {
+            throw new IllegalArgumentException("the statement timeout (" + statementTimeout + ") must be shorter than "
+                    + "the network timeout (" + networkTimeout + ")");
+        }
         this.dataSource = dataSource;
         this.sql = sql;
         this.networkTimeoutMillis = (int) Math.max(1, Math.min(Integer.MAX_VALUE, networkTimeout.toMillis()));
+        this.statementTimeoutMillis = Math.max(1, statementTimeout.toMillis());
         this.allowUnsafeDurability = allowUnsafeDurability;
     }
 
@@ -38,18 +52,18 @@ final class JdbcLeaseStore implements LeaseStore {
         try {
             return sql.acquire(c, name, holder, ttl);
         } catch (SQLException | RuntimeException e) {
-            discard();
+            discardUnlessTimedOut(e);
             throw e;
         }
     }
 
     @Override
-    public synchronized List<String> renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
+    public synchronized LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
         Connection c = connection();
         try {
             return sql.renew(c, holder, leases);
         } catch (SQLException | RuntimeException e) {
-            discard();
+            discardUnlessTimedOut(e);
             throw e;
         }
     }
@@ -60,7 +74,7 @@ final class JdbcLeaseStore implements LeaseStore {
         try {
             return sql.release(c, name, holder, token);
         } catch (SQLException | RuntimeException e) {
-            discard();
+            discardUnlessTimedOut(e);
             throw e;
         }
     }
@@ -74,13 +88,17 @@ final class JdbcLeaseStore implements LeaseStore {
         if (connection != null) {
             return connection;
         }
+        if (closed) {
+            throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
+        }
         Connection c = dataSource.getConnection();
         try {
             c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
             if (!c.getAutoCommit()) {
                 c.setAutoCommit(true);
             }
-            synchronousCommitRaised = ensureDurable(c);
+            ensureDurable(c);
+            sql.setStatementTimeouts(c, statementTimeoutMillis);
         } catch (SQLException | RuntimeException e) {
             closeQuietly(c);
             throw e;
@@ -90,7 +108,7 @@ final class JdbcLeaseStore implements LeaseStore {
     }
 
     /** Refuses fsync=off (unless allowed) and raises synchronous_commit to on for this session. */
-    private boolean ensureDurable(Connection c) throws SQLException {
+    private void ensureDurable(Connection c) throws SQLException {
         String[] settings = sql.durabilitySettings(c);
         String synchronousCommit = settings[0].toLowerCase(Locale.ROOT);
         String fsync = settings[1].toLowerCase(Locale.ROOT);
@@ -111,14 +129,28 @@ final class JdbcLeaseStore implements LeaseStore {
                 log.warn("pglease: synchronous_commit is '{}' for this role/database; pglease sets it to 'on' for "
                         + "its own lease connection so that an acknowledged grant is durable", synchronousCommit);
             }
-            return true;
         }
-        return false;
     }
 
     /** The synchronous_commit setting of the lease connection's session (for tests and diagnostics). */
     synchronized String sessionSynchronousCommit() throws SQLException {
         return sql.durabilitySettings(connection())[0];
+    }
+
+    /**
+     * A statement the server cancelled (lock_timeout, statement_timeout) leaves a healthy connection; anything else
+     * may have broken it.
+     */
+    private void discardUnlessTimedOut(Exception e) {
+        if (e instanceof SQLException sqlException && isServerTimeout(sqlException)) {
+            return;
+        }
+        discard();
+    }
+
+    /** lock_not_available (55P03) or query_canceled (57014): the server gave up on the statement. */
+    static boolean isServerTimeout(SQLException e) {
+        return "55P03".equals(e.getSQLState()) || "57014".equals(e.getSQLState());
     }
 
     private void discard() {
@@ -139,17 +171,16 @@ final class JdbcLeaseStore implements LeaseStore {
 
     @Override
     public synchronized void close() {
+        closed = true;
         Connection c = connection;
         connection = null;
         if (c == null) {
             return;
         }
-        if (synchronousCommitRaised) {
-            try {
-                sql.resetSynchronousCommit(c);
-            } catch (SQLException e) {
-                log.debug("pglease: could not reset synchronous_commit", e);
-            }
+        try {
+            sql.resetSessionSettings(c);
+        } catch (SQLException e) {
+            log.debug("pglease: could not reset the lease connection's session settings", e);
         }
         closeQuietly(c);
     }

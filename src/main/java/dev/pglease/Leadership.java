@@ -1,6 +1,7 @@
 package dev.pglease;
 
 import java.time.Duration;
+import java.time.InstantSource;
 
 /**
  * One grant of a lease to this process: the fencing token and the local deadline that makes it trustworthy.
@@ -8,7 +9,9 @@ import java.time.Duration;
  * <p>{@link #isValid()} answers from the local deadline alone: the monotonic-clock reading taken before the last
  * successful renew statement was sent, plus {@code renewDeadline}. It needs no database round trip, so it is cheap
  * enough to call before every protected action, and a process that was paused past its deadline sees
- * {@code false} the moment it runs again. A grant never becomes valid again once invalid: a new grant comes with
+ * {@code false} the moment it runs again. The same deadline is also kept on the wall clock, and the grant ends when
+ * either clock says it has passed: the monotonic clock stands still while a virtual machine or laptop is suspended,
+ * the wall clock does not (a forward jump of the wall clock only costs a spurious step-down). A grant never becomes valid again once invalid: a new grant comes with
  * a new, higher token.
  *
  * <p>Pass {@link #token()} with every protected write: to {@link PgLease#inFencedTransaction} for writes in the
@@ -20,17 +23,28 @@ public final class Leadership {
     private final String holder;
     private final long token;
     private final Ticker ticker;
+    private final InstantSource wallClock;
     private final long grantedAt;
     private volatile long deadline;
+    private volatile long wallDeadlineMillis;
     private volatile String revokedBecause;
     private volatile long revokedAt;
 
+    /** A grant whose deadline is {@code deadline} on the ticker and as far away on the system's wall clock. */
     Leadership(String leaseName, String holder, long token, Ticker ticker, long deadline) {
+        this(leaseName, holder, token, ticker, deadline, InstantSource.system(),
+                InstantSource.system().millis() + Math.floorDiv(deadline - ticker.read(), 1_000_000L));
+    }
+
+    Leadership(String leaseName, String holder, long token, Ticker ticker, long deadline, InstantSource wallClock,
+               long wallDeadlineMillis) {
         this.leaseName = leaseName;
         this.holder = holder;
         this.token = token;
         this.ticker = ticker;
         this.deadline = deadline;
+        this.wallClock = wallClock;
+        this.wallDeadlineMillis = wallDeadlineMillis;
         this.grantedAt = ticker.read();
     }
 
@@ -51,13 +65,13 @@ public final class Leadership {
 
     /** Whether this process may still act as the holder: not revoked and its local deadline not passed. */
     public boolean isValid() {
-        return revokedBecause == null && ticker.read() - deadline < 0;
+        return revokedBecause == null && !deadlinePassed(ticker.read());
     }
 
     /** Throws unless {@link #isValid()}. @throws LeaseException with reason LEASE_LOST */
     public void checkValid() {
         String why = revokedBecause;
-        if (why == null && ticker.read() - deadline >= 0) {
+        if (why == null && deadlinePassed(ticker.read())) {
             why = "its renew deadline passed";
         }
         if (why != null) {
@@ -71,7 +85,9 @@ public final class Leadership {
         if (revokedBecause != null) {
             return Duration.ZERO;
         }
-        return Duration.ofNanos(Math.max(0, deadline - ticker.read()));
+        long byTicker = deadline - ticker.read();
+        long byWall = (wallDeadlineMillis - wallClock.millis()) * 1_000_000L;
+        return Duration.ofNanos(Math.max(0, Math.min(byTicker, byWall)));
     }
 
     /** Why this grant ended, or {@code null} while it has not been revoked (it may still have expired). */
@@ -81,6 +97,11 @@ public final class Leadership {
 
     long deadline() {
         return deadline;
+    }
+
+    /** Whether the deadline has passed by the ticker reading {@code now} or by the wall clock. */
+    boolean deadlinePassed(long now) {
+        return now - deadline >= 0 || wallClock.millis() >= wallDeadlineMillis;
     }
 
     /** Ticker reading when this process learned of the grant. */
@@ -97,9 +118,12 @@ public final class Leadership {
         return end;
     }
 
-    void extend(long newDeadline) {
+    void extend(long newDeadline, long newWallDeadlineMillis) {
         if (newDeadline - deadline > 0) {
             deadline = newDeadline;
+        }
+        if (newWallDeadlineMillis > wallDeadlineMillis) {
+            wallDeadlineMillis = newWallDeadlineMillis;
         }
     }
 

@@ -2,6 +2,7 @@ package dev.pglease;
 
 import java.net.InetAddress;
 import java.time.Duration;
+import java.time.InstantSource;
 import java.util.Objects;
 import java.util.random.RandomGenerator;
 
@@ -33,6 +34,7 @@ public final class LeaseConfig {
     private final String holderLabel;
     private final boolean allowUnsafeDurability;
     private final Ticker ticker;
+    private final InstantSource wallClock;
     private final LeaseObserver observer;
     private final RandomGenerator random;
 
@@ -53,6 +55,7 @@ public final class LeaseConfig {
         this.holderLabel = Names.holderLabel(b.holderLabel == null ? defaultHolderLabel() : b.holderLabel);
         this.allowUnsafeDurability = b.allowUnsafeDurability;
         this.ticker = Objects.requireNonNull(b.ticker, "ticker must not be null");
+        this.wallClock = Objects.requireNonNull(b.wallClock, "wallClock must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
         this.random = Objects.requireNonNull(b.random, "random must not be null");
     }
@@ -104,6 +107,7 @@ public final class LeaseConfig {
         b.holderLabel = holderLabel;
         b.allowUnsafeDurability = allowUnsafeDurability;
         b.ticker = ticker;
+        b.wallClock = wallClock;
         b.observer = observer;
         b.random = random;
         return b;
@@ -137,6 +141,11 @@ public final class LeaseConfig {
         return ticker;
     }
 
+    /** The wall clock that also bounds local deadlines (it keeps running while the machine is suspended). */
+    public InstantSource wallClock() {
+        return wallClock;
+    }
+
     public LeaseObserver observer() {
         return observer;
     }
@@ -161,6 +170,7 @@ public final class LeaseConfig {
         private String holderLabel;
         private boolean allowUnsafeDurability;
         private Ticker ticker = Ticker.SYSTEM;
+        private InstantSource wallClock = InstantSource.system();
         private LeaseObserver observer = LeaseObserver.NONE;
         private RandomGenerator random = RandomGenerator.getDefault();
 
@@ -209,6 +219,17 @@ public final class LeaseConfig {
         /** Monotonic clock for local deadlines (default {@link Ticker#SYSTEM}). */
         public Builder ticker(Ticker ticker) {
             this.ticker = ticker;
+            return this;
+        }
+
+        /**
+         * Wall clock that bounds every local deadline as well as the ticker (default: the system clock). The
+         * monotonic ticker stops while a virtual machine or laptop is suspended; the wall clock does not, so a
+         * resumed holder sees its deadline passed. Only elapsed wall time is used, never compared with the
+         * database's clock.
+         */
+        public Builder wallClock(InstantSource wallClock) {
+            this.wallClock = wallClock;
             return this;
         }
 

@@ -138,7 +138,8 @@ public final class LeaseLock implements AutoCloseable {
             return false;
         }
         if (newDeadline - current.deadline() >= 0) {
-            current.extend(newDeadline);
+            current.extend(newDeadline, java.time.InstantSource.system().millis()
+                    + Math.floorDiv(newDeadline - ticker.read(), 1_000_000L));
         } else {
             Leadership shorter = new Leadership(name, holder, token, ticker, newDeadline);
             leadership = shorter;
@@ -200,7 +201,7 @@ public final class LeaseLock implements AutoCloseable {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
-                sql.raiseSynchronousCommitLocally(c);
+                LeaseSql.raiseSynchronousCommitLocally(c);
                 T result = statement.execute(c);
                 c.commit();
                 return result;

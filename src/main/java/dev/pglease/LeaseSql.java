@@ -25,6 +25,19 @@ final class LeaseSql {
     record Held(String name, long token, long ttlMillis) {
     }
 
+    /**
+     * Outcome of a batch renewal: the names renewed and the database clock when it ran (microseconds since the
+     * epoch; {@code Long.MIN_VALUE} when nothing was renewed).
+     */
+    record Renewal(List<String> renewed, long databaseMicros) {
+    }
+
+    /** A lease duration in whole milliseconds, rounded up: the database must never grant less than was asked. */
+    static long ttlMillis(Duration ttl) {
+        long millis = ttl.toMillis();
+        return ttl.minusMillis(millis).isZero() ? millis : millis + 1;
+    }
+
     private final String schema;
     private final String acquire;
     private final String renew;
@@ -37,10 +50,15 @@ final class LeaseSql {
         this.schema = Names.schema(schema);
         String leases = schema + ".leases";
         this.leasesTable = leases;
+        // A denied acquire must not lock the row: it would queue the holder's renewal behind the holder's own
+        // fenced transactions. The INSERT ... ON CONFLICT (which locks the row and re-checks) only runs when this
+        // statement's snapshot shows the lease free or expired.
         this.acquire = """
                 WITH attempt AS (
                     INSERT INTO %1$s AS l (name, holder, token, acquired_at, renewed_at, expires_at)
-                    VALUES (?, ?, 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + ? * interval '1 millisecond')
+                    SELECT ?, ?, 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + ? * interval '1 millisecond'
+                     WHERE NOT EXISTS (SELECT 1 FROM %1$s s
+                                        WHERE s.name = ? AND s.holder IS NOT NULL AND s.expires_at > clock_timestamp())
                     ON CONFLICT (name) DO UPDATE
                        SET holder = excluded.holder,
                            token = l.token + 1,
@@ -69,7 +87,7 @@ final class LeaseSql {
                        expires_at = clock_timestamp() + r.ttl_ms * interval '1 millisecond'
                   FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS r(name, token, ttl_ms)
                  WHERE l.name = r.name AND l.token = r.token AND l.holder = ? AND l.expires_at > clock_timestamp()
-                RETURNING l.name
+                RETURNING l.name, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
                 """.formatted(leases);
         this.release = """
                 UPDATE %s
@@ -80,7 +98,7 @@ final class LeaseSql {
         this.lockForFencedWrite = """
                 SELECT token FROM %s
                  WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
-                   FOR SHARE
+                   FOR KEY SHARE
                 """.formatted(leases);
         this.currentLeader = """
                 SELECT holder, token,
@@ -100,9 +118,10 @@ final class LeaseSql {
         try (PreparedStatement ps = c.prepareStatement(acquire)) {
             ps.setString(1, name);
             ps.setString(2, holder);
-            ps.setLong(3, ttl.toMillis());
-            ps.setLong(4, ttl.toMillis());
-            ps.setString(5, name);
+            ps.setLong(3, ttlMillis(ttl));
+            ps.setString(4, name);
+            ps.setLong(5, ttlMillis(ttl));
+            ps.setString(6, name);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
                     return new Acquired(false, 0, null, 0);
@@ -120,7 +139,7 @@ final class LeaseSql {
      * Renews every listed lease in one statement; a lease is renewed only if this holder still has it with the
      * same token and it has not expired. Returns the names that were renewed.
      */
-    List<String> renew(Connection c, String holder, List<Held> leases) throws SQLException {
+    Renewal renew(Connection c, String holder, List<Held> leases) throws SQLException {
         String[] names = new String[leases.size()];
         Long[] tokens = new Long[leases.size()];
         Long[] ttls = new Long[leases.size()];
@@ -139,15 +158,17 @@ final class LeaseSql {
             ps.setArray(3, ttlArray);
             ps.setString(4, holder);
             List<String> renewed = new ArrayList<>(names.length);
+            long databaseMicros = Long.MIN_VALUE;
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     renewed.add(rs.getString(1));
+                    databaseMicros = Math.max(databaseMicros, rs.getLong(2));
                 }
             }
             if (renewed.size() > names.length) {
                 throw new IllegalStateException("renew returned " + renewed.size() + " rows for " + names.length + " leases");
             }
-            return renewed;
+            return new Renewal(renewed, databaseMicros);
         } finally {
             nameArray.free();
             tokenArray.free();
@@ -166,8 +187,36 @@ final class LeaseSql {
     }
 
     /**
-     * Inside an open transaction: locks the lease row in share mode if, and only if, this holder still has it
-     * with this token and it has not expired. The lock blocks any takeover until the transaction ends.
+     * Inside an open transaction: bounds it on the server to {@code millis} (each statement, each idle gap, and the
+     * whole transaction where the server has {@code transaction_timeout}, PostgreSQL 17+), so a holder that stalls
+     * or is cut off inside it can not keep the lease row locked; and makes its commit durable
+     * ({@code synchronous_commit} raised to {@code on} where the session would acknowledge it earlier). Every
+     * setting is local to the transaction.
+     */
+    void boundFencedTransaction(Connection c, long millis) throws SQLException {
+        String ms = Math.max(1, millis) + "ms";
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT set_config('statement_timeout', ?, true),
+                       set_config('lock_timeout', ?, true),
+                       set_config('idle_in_transaction_session_timeout', ?, true),
+                       CASE WHEN current_setting('server_version_num')::int >= 170000
+                            THEN set_config('transaction_timeout', ?, true) END,
+                       CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
+                            THEN set_config('synchronous_commit', 'on', true) END
+                """)) {
+            for (int i = 1; i <= 4; i++) {
+                ps.setString(i, ms);
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+            }
+        }
+    }
+
+    /**
+     * Inside an open transaction: locks the lease row ({@code FOR KEY SHARE}) if, and only if, this holder still has
+     * it with this token and it has not expired. The lock makes every change of holder or token wait until the
+     * transaction ends, while the holder's own renewals and release go through.
      */
     boolean lockForFencedWrite(Connection c, String name, String holder, long token) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(lockForFencedWrite)) {
@@ -223,8 +272,25 @@ final class LeaseSql {
         }
     }
 
-    void resetSynchronousCommit(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("RESET synchronous_commit")) {
+    /**
+     * Makes the server give up on a lease statement after {@code millis} (waiting for a lock, or at all), so that
+     * it never commits after its client stopped waiting for the answer.
+     */
+    void setStatementTimeouts(Connection c, long millis) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT set_config('lock_timeout', ?, false), set_config('statement_timeout', ?, false)")) {
+            ps.setString(1, millis + "ms");
+            ps.setString(2, millis + "ms");
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+            }
+        }
+    }
+
+    /** Puts back every session setting pglease may have changed, before the connection returns to a pool. */
+    void resetSessionSettings(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "RESET synchronous_commit; RESET lock_timeout; RESET statement_timeout")) {
             ps.execute();
         }
     }
@@ -301,7 +367,7 @@ final class LeaseSql {
      * Inside an open transaction: raises {@code synchronous_commit} to {@code on} for this transaction only, and
      * only where the session would otherwise acknowledge a commit before it is durable ({@code off}, {@code local}).
      */
-    void raiseSynchronousCommitLocally(Connection c) throws SQLException {
+    static void raiseSynchronousCommitLocally(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 SELECT set_config('synchronous_commit', 'on', true)
                  WHERE current_setting('synchronous_commit') IN ('off', 'local')
@@ -326,7 +392,7 @@ final class LeaseSql {
                  WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
                 RETURNING token
                 """.formatted(leasesTable))) {
-            ps.setLong(1, ttl.toMillis());
+            ps.setLong(1, ttlMillis(ttl));
             ps.setString(2, name);
             ps.setString(3, holder);
             ps.setLong(4, token);

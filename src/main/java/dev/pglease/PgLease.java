@@ -66,7 +66,8 @@ public final class PgLease implements AutoCloseable {
         this.sql = new LeaseSql(config.schema());
         this.holderId = newHolderId(config.holderLabel());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.store = new JdbcLeaseStore(dataSource, sql, networkTimeout(config), config.allowUnsafeDurability());
+        this.store = new JdbcLeaseStore(dataSource, sql, networkTimeout(config), statementTimeout(config),
+                config.allowUnsafeDurability());
         ThreadPoolExecutor callbacks = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 30, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
         callbacks.allowCoreThreadTimeOut(true);
@@ -250,9 +251,12 @@ public final class PgLease implements AutoCloseable {
 
     /**
      * Runs {@code work} in a transaction guarded by the lease: the transaction first locks the lease row
-     * ({@code SELECT ... FOR SHARE}) only if this holder still has it with this token and it has not expired; the lock
-     * keeps any takeover waiting until the transaction ends. The work is committed only if the leadership is still
-     * valid locally at the end; otherwise everything is rolled back.
+     * ({@code SELECT ... FOR KEY SHARE}) only if this holder still has it with this token and it has not expired; the
+     * lock keeps any change of holder or token waiting until the transaction ends, while this holder's renewals go
+     * on. The transaction runs at READ COMMITTED, is bounded on the server by the leadership's remaining validity
+     * (a stalled or cut-off holder's transaction is aborted by the server, never committed late), and commits
+     * durably ({@code synchronous_commit} at least {@code on}). The work is committed only if the leadership is
+     * still valid locally at the end; otherwise everything is rolled back.
      *
      * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work), STALE_TOKEN when
      *                        the database no longer lists this holder with this token
@@ -263,13 +267,44 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(work, "work must not be null");
         leadership.checkValid();
         return Transactions.run(dataSource, c -> {
-            if (!sql.lockForFencedWrite(c, leadership.leaseName(), leadership.holder(), leadership.token())) {
-                throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
-                        + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
-                        + " with token " + leadership.token() + " in the database; the write was not made");
-            }
+            lockFence(c, leadership);
             return null;
         }, work, leadership::checkValid);
+    }
+
+    /**
+     * Fences the transaction already open on {@code connection} (Spring {@code @Transactional}, jOOQ, JPA): checks
+     * that this holder still has the lease with this token and locks the lease row ({@code FOR KEY SHARE}) until
+     * that transaction ends, exactly as {@link #inFencedTransaction} does, with the same server-side bounds (every
+     * statement, idle gap and, on PostgreSQL 17+, the whole transaction limited to the leadership's remaining
+     * validity) and durable commit, all local to the transaction. Call it first in the transaction, before the
+     * protected writes; commit only while {@link Leadership#isValid()}.
+     *
+     * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
+     * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
+     * error (SQLState 40001), which the caller retries like any other.
+     *
+     * @throws LeaseException       LEASE_LOST when the local deadline has passed, STALE_TOKEN when the database no
+     *                              longer lists this holder with this token: roll the whole transaction back
+     * @throws IllegalStateException when the connection is in auto-commit mode (the lock would end at once)
+     * @throws SQLException          from the connection
+     */
+    public void lockFence(Connection connection, Leadership leadership) throws SQLException {
+        Objects.requireNonNull(connection, "connection must not be null");
+        Objects.requireNonNull(leadership, "leadership must not be null");
+        if (connection.getAutoCommit()) {
+            throw new IllegalStateException("lockFence must run inside the transaction that makes the protected "
+                    + "writes, but the connection is in auto-commit mode");
+        }
+        long remainingMillis = leadership.remaining().toMillis();
+        leadership.checkValid();
+        sql.boundFencedTransaction(connection, remainingMillis);
+        if (!sql.lockForFencedWrite(connection, leadership.leaseName(), leadership.holder(), leadership.token())) {
+            throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
+                    + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
+                    + " with token " + leadership.token() + " in the database; the write was not made");
+        }
+        leadership.checkValid();
     }
 
     /**
@@ -362,5 +397,14 @@ public final class PgLease implements AutoCloseable {
     /** How long a lease statement may block on the network before its connection is dropped and replaced. */
     static Duration networkTimeout(LeaseConfig config) {
         return config.renewDeadline().plusMillis(100);
+    }
+
+    /**
+     * How long the server may work on one lease statement, lock waits included: half the network timeout, so the
+     * server has given up (and said so) well before the client stops waiting, and an abandoned statement can never
+     * commit a grant nobody knows about.
+     */
+    static Duration statementTimeout(LeaseConfig config) {
+        return networkTimeout(config).dividedBy(2);
     }
 }

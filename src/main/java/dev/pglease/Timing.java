@@ -52,6 +52,11 @@ final class Timing {
         return sentAt + renewDeadlineNanos;
     }
 
+    /** The same deadline on the wall clock, for a statement sent at wall-clock time {@code sentAtMillis}. */
+    long wallDeadline(long sentAtMillis) {
+        return sentAtMillis + Math.floorDiv(renewDeadlineNanos, 1_000_000L);
+    }
+
     /** When to renew next after a successful statement sent at {@code sentAt}. */
     long nextRenewal(long sentAt) {
         return sentAt + retryPeriodNanos;

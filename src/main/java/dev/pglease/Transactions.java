@@ -2,6 +2,7 @@ package dev.pglease;
 
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.Statement;
 import javax.sql.DataSource;
 
 /** Small helpers for the transactions pglease opens on the caller's behalf. */
@@ -11,8 +12,9 @@ final class Transactions {
     }
 
     /**
-     * Runs {@code guard} then {@code work} in one transaction on a connection from {@code dataSource}; runs
-     * {@code beforeCommit} (which may throw to abort) and commits; rolls everything back on any failure.
+     * Runs {@code guard} then {@code work} in one READ COMMITTED transaction on a connection from
+     * {@code dataSource}, whatever the pool's default isolation; runs {@code beforeCommit} (which may throw to abort)
+     * and commits; rolls everything back on any failure.
      */
     static <T> T run(DataSource dataSource, FencedWork<?> guard, FencedWork<T> work, Runnable beforeCommit)
             throws SQLException {
@@ -20,6 +22,7 @@ final class Transactions {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
+                readCommitted(c);
                 guard.execute(c);
                 T result = work.execute(c);
                 beforeCommit.run();
@@ -31,6 +34,13 @@ final class Transactions {
             } finally {
                 restoreAutoCommit(c, autoCommit);
             }
+        }
+    }
+
+    /** First statement of a transaction pglease owns: its isolation, for this transaction only. */
+    private static void readCommitted(Connection c) throws SQLException {
+        try (Statement s = c.createStatement()) {
+            s.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
         }
     }
 

@@ -17,7 +17,7 @@ public final class BenchAccess implements AutoCloseable {
     private final List<LeaseSql.Held> held = new ArrayList<>();
 
     public BenchAccess(DataSource dataSource, String schema, String holder) {
-        this.store = new JdbcLeaseStore(dataSource, new LeaseSql(schema), Duration.ofSeconds(30), false);
+        this.store = new JdbcLeaseStore(dataSource, new LeaseSql(schema), Duration.ofSeconds(30), Duration.ofSeconds(15), false);
         this.holder = holder;
     }
 
@@ -46,7 +46,7 @@ public final class BenchAccess implements AutoCloseable {
 
     /** One batch renew statement for every held lease; returns how many were renewed. */
     public int renewAll() throws SQLException {
-        return store.renew(holder, held).size();
+        return store.renew(holder, held).renewed().size();
     }
 
     @Override

@@ -28,7 +28,7 @@ class DeadlineTimerTest {
             }
 
             @Override
-            public List<String> renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
+            public LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
                 renewEntered.countDown();
                 try {
                     unblock.await(30, TimeUnit.SECONDS);

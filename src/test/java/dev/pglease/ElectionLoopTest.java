@@ -36,7 +36,7 @@ class ElectionLoopTest {
 
     @BeforeEach
     void start() {
-        LeaseConfig config = LeaseConfig.builder().ticker(ticker).random(new SplittableRandom(42)).build();
+        LeaseConfig config = LeaseConfig.builder().ticker(ticker).wallClock(ticker).random(new SplittableRandom(42)).build();
         loop = new ElectionLoop(store, "me", config, Runnable::run, null);
         campaign = loop.join("payments", listener);
     }

@@ -1,23 +1,41 @@
 package dev.pglease;
 
 import java.time.Duration;
+import java.time.Instant;
+import java.time.InstantSource;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** A monotonic clock that moves only when a test says so. */
-final class FakeTicker implements Ticker {
+/**
+ * A monotonic clock that moves only when a test says so, and a wall clock beside it that moves with it, unless the
+ * test stops the ticker alone (as a suspended machine would) or moves the wall clock alone.
+ */
+final class FakeTicker implements Ticker, InstantSource {
 
     private final AtomicLong nanos = new AtomicLong(1_000_000_000L);
+    private final AtomicLong wallNanos = new AtomicLong(1_767_225_600_000_000_000L);
 
     @Override
     public long read() {
         return nanos.get();
     }
 
+    @Override
+    public Instant instant() {
+        long n = wallNanos.get();
+        return Instant.ofEpochSecond(Math.floorDiv(n, 1_000_000_000L), Math.floorMod(n, 1_000_000_000L));
+    }
+
     void advance(Duration d) {
         nanos.addAndGet(d.toNanos());
+        wallNanos.addAndGet(d.toNanos());
     }
 
     void advanceMillis(long millis) {
         advance(Duration.ofMillis(millis));
+    }
+
+    /** Only the wall clock moves: the machine was suspended (the monotonic clock stood still) or the clock stepped. */
+    void advanceWallOnly(Duration d) {
+        wallNanos.addAndGet(d.toNanos());
     }
 }

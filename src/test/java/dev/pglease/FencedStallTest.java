@@ -46,25 +46,25 @@ class FencedStallTest {
         LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(LEASE).renewDeadline(RENEW_DEADLINE)
                 .retryPeriod(RETRY).build();
         LeaseSql sql = new LeaseSql(schema);
-        // The stalled holder: granted like an elector would be, then it never renews again (it is paused).
-        long sent = System.nanoTime();
-        long token;
-        try (Connection c = ds.getConnection()) {
-            LeaseSql.Acquired a = sql.acquire(c, lease, "stalled", LEASE);
-            assertThat(a.granted()).isTrue();
-            token = a.token();
-        }
-        Leadership stalled = new Leadership(lease, "stalled", token, Ticker.SYSTEM, sent + RENEW_DEADLINE.toNanos());
         Set<Long> reported = ConcurrentHashMap.newKeySet();
         CompletableFuture<Long> standbyElectedAt = new CompletableFuture<>();
         try (PgLease writerSide = PgLease.create(ds, config.toBuilder().holderLabel("writer").build());
              PgLease standby = PgLease.create(TestDatabase.dataSource(), config.toBuilder().holderLabel("standby").build())) {
-            long[] stallStart = new long[1];
+            // The stalled holder: granted like an elector would be, then it never renews again (it is paused).
+            long sent = System.nanoTime();
+            long token;
+            try (Connection c = ds.getConnection()) {
+                LeaseSql.Acquired a = sql.acquire(c, lease, "stalled", LEASE);
+                assertThat(a.granted()).isTrue();
+                token = a.token();
+            }
+            Leadership stalled = new Leadership(lease, "stalled", token, Ticker.SYSTEM, sent + RENEW_DEADLINE.toNanos());
+            java.util.concurrent.atomic.AtomicLong stallStart = new java.util.concurrent.atomic.AtomicLong();
             CompletableFuture<Object> write = CompletableFuture.supplyAsync(() -> {
                 try {
                     return writerSide.inFencedTransaction(stalled, c -> {
                         insertCharge(c, token);
-                        stallStart[0] = System.nanoTime();
+                        stallStart.set(System.nanoTime());
                         try {
                             Thread.sleep(STALL.toMillis());
                         } catch (InterruptedException ie) {
@@ -76,7 +76,10 @@ class FencedStallTest {
                     return e;
                 }
             });
-            while (stallStart[0] == 0) {
+            while (stallStart.get() == 0) {
+                if (write.isDone()) {
+                    throw new AssertionError("the fenced transaction ended before it stalled: " + write.get());
+                }
                 Thread.sleep(1);
             }
             try (Elector e = standby.elector(lease, new LeaderListener() {
@@ -91,7 +94,7 @@ class FencedStallTest {
                 }
             })) {
                 long electedAt = standbyElectedAt.get(STALL.toMillis() + 10_000, TimeUnit.MILLISECONDS);
-                long takeoverMillis = TimeUnit.NANOSECONDS.toMillis(electedAt - stallStart[0]);
+                long takeoverMillis = TimeUnit.NANOSECONDS.toMillis(electedAt - stallStart.get());
                 long bound = LEASE.plus(RETRY).toMillis() + 250;
                 System.out.printf("stall inside a fenced transaction: standby elected %d ms after the stall "
                         + "(bound %d ms), load %s%n", takeoverMillis, bound, TestLoad.average());

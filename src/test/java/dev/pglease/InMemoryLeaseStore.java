@@ -58,7 +58,7 @@ final class InMemoryLeaseStore implements LeaseStore {
     }
 
     @Override
-    public List<String> renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
+    public LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
         enter("renew " + leases.size());
         long now = clock.read();
         List<String> renewed = new ArrayList<>();
@@ -69,7 +69,12 @@ final class InMemoryLeaseStore implements LeaseStore {
                 renewed.add(h.name());
             }
         }
-        return renewed;
+        return new LeaseSql.Renewal(renewed, databaseMicros(now));
+    }
+
+    /** The store's clock as the database would report it: the fake clock, in microseconds. */
+    private static long databaseMicros(long nanos) {
+        return nanos / 1000;
     }
 
     @Override

@@ -78,7 +78,7 @@ class LeaseSqlTest {
     void renewalExtendsTheExpiryAndKeepsTheToken() throws SQLException {
         String name = lease("renew");
         long token = sql.acquire(c, name, "A", Duration.ofSeconds(2)).token();
-        List<String> renewed = sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis())));
+        List<String> renewed = sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis()))).renewed();
         assertThat(renewed).containsExactly(name);
         assertThat(sql.currentLeader(c, name)).get().satisfies(info -> {
             assertThat(info.token()).isEqualTo(token);
@@ -91,7 +91,7 @@ class LeaseSqlTest {
         String name = lease("expired");
         long token = sql.acquire(c, name, "A", TTL).token();
         expire(name);
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis())))).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
         assertThat(sql.currentLeader(c, name)).isEmpty();
     }
 
@@ -99,8 +99,8 @@ class LeaseSqlTest {
     void renewalWithAnOldTokenOrAnotherHolderFails() throws SQLException {
         String name = lease("wrong");
         long token = sql.acquire(c, name, "A", TTL).token();
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token - 1, TTL.toMillis())))).isEmpty();
-        assertThat(sql.renew(c, "B", List.of(new LeaseSql.Held(name, token, TTL.toMillis())))).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token - 1, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "B", List.of(new LeaseSql.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
     }
 
     @Test
@@ -111,7 +111,7 @@ class LeaseSqlTest {
         LeaseSql.Acquired b = sql.acquire(c, name, "B", TTL);
         assertThat(b.granted()).isTrue();
         assertThat(b.token()).isEqualTo(first + 1);
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, first, TTL.toMillis())))).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, first, TTL.toMillis()))).renewed()).isEmpty();
     }
 
     @Test
@@ -144,7 +144,7 @@ class LeaseSqlTest {
             held.add(new LeaseSql.Held(name, sql.acquire(c, name, "A", TTL).token(), TTL.toMillis()));
         }
         expire(held.get(7).name());
-        List<String> renewed = sql.renew(c, "A", held);
+        List<String> renewed = sql.renew(c, "A", held).renewed();
         assertThat(renewed).hasSize(49).doesNotContain(held.get(7).name());
     }
 
@@ -152,7 +152,7 @@ class LeaseSqlTest {
     void everyChangeOfHolderLeavesAnEvent() throws SQLException {
         String name = lease("events");
         long t1 = sql.acquire(c, name, "A", TTL).token();
-        sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis())));
+        sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis()))).renewed();
         expire(name);
         long t2 = sql.acquire(c, name, "B", TTL).token();
         sql.release(c, name, "B", t2);
@@ -165,7 +165,7 @@ class LeaseSqlTest {
         String name = lease("force");
         long t1 = sql.acquire(c, name, "A", TTL).token();
         assertThat(call("SELECT " + schema + ".force_release(?)", name)).isEqualTo(t1 + 1);
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis())))).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis()))).renewed()).isEmpty();
         assertThat(sql.acquire(c, name, "B", TTL).token()).isEqualTo(t1 + 2);
         assertThat(events(name)).containsExactly("acquired A 1", "force_released null 2", "acquired B 3");
         assertThat(call("SELECT " + schema + ".force_release(?)", lease("never-held"))).isNull();

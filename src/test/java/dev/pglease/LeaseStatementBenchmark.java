@@ -69,8 +69,8 @@ public class LeaseStatementBenchmark {
             sql = new LeaseSql(schema);
             leaderId = "bench-leader/" + ProcessHandle.current().pid() + "/" + id;
             standbyId = "bench-standby/" + ProcessHandle.current().pid() + "/" + id;
-            leader = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), false);
-            standby = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), false);
+            leader = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), Duration.ofSeconds(15), false);
+            standby = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), Duration.ofSeconds(15), false);
             LeaseSql.Acquired a = leader.acquire(held, leaderId, TTL);
             heldToken = a.token();
             heldList = java.util.List.of(new LeaseSql.Held(held, heldToken, TTL.toMillis()));
@@ -161,7 +161,7 @@ public class LeaseStatementBenchmark {
 
     /** Renewing one held lease: the leader's statement every retryPeriod. */
     @Benchmark
-    public java.util.List<String> renew(Db db) throws SQLException {
+    public LeaseSql.Renewal renew(Db db) throws SQLException {
         return db.leader.renew(db.leaderId, db.heldList);
     }
 

@@ -82,7 +82,7 @@ class PhantomGrantTest {
                     List<String> unreported = unreportedGrants(lease, reported, candidate.holderId());
                     if (unreported.isEmpty()) {
                         System.out.println("attempt " + attempt + ": the reset did not fall after a committed "
-                                + "acquire; trying again");
+                                + "acquire (events " + events(lease) + "); trying again");
                         continue;
                     }
                     long millis = TimeUnit.NANOSECONDS.toMillis(elected - resetAt[0]);
@@ -122,6 +122,20 @@ class PhantomGrantTest {
             }
         }
         return unreported;
+    }
+
+    private static List<String> events(String lease) throws SQLException {
+        List<String> events = new ArrayList<>();
+        try (Connection c = direct.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "SELECT kind, token, holder FROM " + schema + ".lease_events WHERE name = ? ORDER BY id")) {
+            ps.setString(1, lease);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    events.add(rs.getString(1) + " " + rs.getLong(2) + " " + rs.getString(3));
+                }
+            }
+        }
+        return events;
     }
 
     private static List<Long> tokens(List<String> unreported) {

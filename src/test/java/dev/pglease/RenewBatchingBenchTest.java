@@ -27,7 +27,7 @@ class RenewBatchingBenchTest {
     void leasesGrantedAtDifferentTimesAreRenewedInOneStatementPerRetryPeriod() {
         FakeTicker ticker = new FakeTicker();
         InMemoryLeaseStore store = new InMemoryLeaseStore(ticker);
-        LeaseConfig config = LeaseConfig.builder().ticker(ticker).random(new SplittableRandom(7)).build();
+        LeaseConfig config = LeaseConfig.builder().ticker(ticker).wallClock(ticker).random(new SplittableRandom(7)).build();
         ElectionLoop loop = new ElectionLoop(store, "node", config, Runnable::run, null);
         for (int i = 0; i < 5; i++) {
             loop.join("shard-" + i, QUIET);

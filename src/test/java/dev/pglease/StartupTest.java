@@ -63,7 +63,7 @@ class StartupTest {
         String schema = TestDatabase.freshSchema();
         LeaseSql sql = new LeaseSql(schema);
         JdbcLeaseStore store = new JdbcLeaseStore(TestDatabase.dataSource("options=-c%20synchronous_commit%3Doff"),
-                sql, Duration.ofSeconds(5), false);
+                sql, Duration.ofSeconds(5), Duration.ofSeconds(2), false);
         try {
             assertThat(store.acquire("durable", "me", Duration.ofSeconds(5)).granted()).isTrue();
             assertThat(store.sessionSynchronousCommit()).isEqualTo("on");

@@ -96,6 +96,11 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
                     () -> new IllegalStateException("postmaster " + pid + " is not running"));
             new ProcessBuilder("kill", "-QUIT", Long.toString(pid)).inheritIO().start().waitFor();
             postmaster.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+            try {
+                postgres.close(); // the server is gone; this only gives up the working directory's lock
+            } catch (IOException | RuntimeException alreadyStopped) {
+                // expected: there is no server left to stop
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("could not crash the embedded PostgreSQL server", e);
         } catch (Exception e) {
