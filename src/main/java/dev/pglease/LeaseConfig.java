@@ -19,8 +19,10 @@ import java.util.random.RandomGenerator;
  *   <li>{@code retryPeriod} (default 2 s): how often the holder renews, and the longest a standby sleeps
  *       between attempts when it can not rely on notifications.</li>
  * </ul>
- * Rule: {@code leaseDuration > renewDeadline > 1.2 × retryPeriod}. The gap between leaseDuration and
- * renewDeadline absorbs the drift between the client's clock rate and the database's.
+ * Rules: {@code renewDeadline <= 0.9 × leaseDuration} and {@code renewDeadline > 1.2 × retryPeriod}. The gap of at
+ * least a tenth of leaseDuration between the two absorbs a difference of up to 10% between the client's clock rate
+ * and the database's: the holder stops acting before the database could hand the lease to anyone else. Durations
+ * are sent to the database in whole milliseconds, rounded up.
  */
 public final class LeaseConfig {
 
@@ -43,9 +45,12 @@ public final class LeaseConfig {
         this.leaseDuration = duration("leaseDuration", b.leaseDuration);
         this.renewDeadline = duration("renewDeadline", b.renewDeadline);
         this.retryPeriod = duration("retryPeriod", b.retryPeriod);
-        if (leaseDuration.compareTo(renewDeadline) <= 0) {
-            throw new IllegalArgumentException("leaseDuration must be greater than renewDeadline, got leaseDuration="
-                    + leaseDuration + " and renewDeadline=" + renewDeadline);
+        Duration maxRenewDeadline = leaseDuration.multipliedBy(9).dividedBy(10);
+        if (renewDeadline.compareTo(maxRenewDeadline) > 0) {
+            throw new IllegalArgumentException("renewDeadline must be at most 90% of leaseDuration (the rest is the "
+                    + "margin that absorbs a difference of up to 10% between this process's and the database's clock "
+                    + "rates), got leaseDuration=" + leaseDuration + " and renewDeadline=" + renewDeadline
+                    + " (at most " + maxRenewDeadline + ")");
         }
         if (renewDeadline.toNanos() * 10 <= retryPeriod.toNanos() * 12) {
             throw new IllegalArgumentException("renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="

@@ -18,7 +18,7 @@ import javax.sql.DataSource;
  * taking the lock is the same statement an elector campaigns with (the token grows by one whenever the holder
  * changes); extending and unlocking succeed only while this holder still has the row with this token and it has
  * not expired. Locally the lock is valid until the ticker reading taken before the statement was sent plus the
- * time to live minus a small margin, so a process paused past that point sees {@link #isValid()} {@code false}
+ * time to live minus a tenth of it, so a process paused past that point sees {@link #isValid()} {@code false}
  * when it wakes, even if the database has not answered anyone else yet.
  *
  * <p>Lock names share the lease namespace of the schema: do not use the name of a lease an elector campaigns for.
@@ -26,8 +26,6 @@ import javax.sql.DataSource;
  * day at a time, like any lease. Thread-safe.
  */
 public final class LeaseLock implements AutoCloseable {
-
-    private static final Duration MAX_MARGIN = Duration.ofSeconds(2);
 
     private final DataSource dataSource;
     private final LeaseSql sql;
@@ -177,12 +175,13 @@ public final class LeaseLock implements AutoCloseable {
         unlock(Duration.ZERO);
     }
 
+    /**
+     * Locally valid for nine tenths of the time to live: like an elector's margin between leaseDuration and
+     * renewDeadline, the last tenth absorbs a difference of up to 10% between this process's and the database's
+     * clock rates, however long the lock is held.
+     */
     private static long deadline(long sent, Duration ttl) {
-        Duration margin = ttl.dividedBy(10);
-        if (margin.compareTo(MAX_MARGIN) > 0) {
-            margin = MAX_MARGIN;
-        }
-        return sent + ttl.minus(margin).toNanos();
+        return sent + ttl.minus(ttl.dividedBy(10)).toNanos();
     }
 
     private static void requirePositive(Duration d, String what) {

@@ -164,7 +164,7 @@ class FencingTest {
     }
 
     @Test
-    void theNaiveWhereExistsCheckUnderReadCommittedLetsAStaleWriteThroughAndForShareDoesNot() throws Exception {
+    void theNaiveWhereExistsCheckUnderReadCommittedLetsAStaleWriteThroughAndTheKeyShareLockDoesNot() throws Exception {
         String naiveLease = "naive-" + System.nanoTime();
         Leadership old = grant(naiveLease, "old");
         try (Connection writer = ds.getConnection()) {
@@ -190,9 +190,9 @@ class FencingTest {
 
         // The same interleaving through pglease: check, takeover attempted, write, commit.
         String fencedLease = "fenced-" + System.nanoTime();
-        Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
         CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
         try (PgLease pglease = pglease(); Connection taker = ds.getConnection()) {
+            Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
             pglease.inFencedTransaction(stale, c -> {
                 try {
                     Thread.sleep(500);

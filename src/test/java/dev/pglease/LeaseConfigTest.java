@@ -30,12 +30,17 @@ class LeaseConfigTest {
     }
 
     @Test
-    void leaseDurationMustExceedRenewDeadline() {
+    void renewDeadlineLeavesAtLeastATenthOfTheLeaseAsMarginForClockDrift() {
         assertThatThrownBy(() -> LeaseConfig.builder().leaseDuration(Duration.ofSeconds(5)).build())
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("leaseDuration must be greater than renewDeadline, got leaseDuration=PT5S and renewDeadline=PT6S");
-        assertThatThrownBy(() -> LeaseConfig.builder().leaseDuration(Duration.ofSeconds(6)).build())
-                .hasMessageContaining("leaseDuration must be greater than renewDeadline");
+                .hasMessage("renewDeadline must be at most 90% of leaseDuration (the rest is the margin that absorbs "
+                        + "a difference of up to 10% between this process's and the database's clock rates), got "
+                        + "leaseDuration=PT5S and renewDeadline=PT6S (at most PT4.5S)");
+        assertThatThrownBy(() -> LeaseConfig.builder().leaseDuration(Duration.ofSeconds(10))
+                .renewDeadline(Duration.ofMillis(9500)).build())
+                .hasMessageContaining("got leaseDuration=PT10S and renewDeadline=PT9.5S (at most PT9S)");
+        assertThat(LeaseConfig.builder().leaseDuration(Duration.ofSeconds(10)).renewDeadline(Duration.ofSeconds(9))
+                .build().renewDeadline()).isEqualTo(Duration.ofSeconds(9));
     }
 
     @Test

@@ -35,6 +35,26 @@ class LeaseSqlTest {
         c.close();
     }
 
+    @Test
+    void aLeaseDurationIsRoundedUpToWholeMillisecondsNeverDown() throws SQLException {
+        String name = lease("rounding");
+        JdbcLeaseStore store = new JdbcLeaseStore(TestDatabase.dataSource(), sql, Duration.ofSeconds(5),
+                Duration.ofSeconds(2), false);
+        try {
+            assertThat(store.acquire(name, "A", Duration.ofNanos(1_500_000_001L)).granted()).isTrue();
+        } finally {
+            store.close();
+        }
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT extract(epoch FROM expires_at - acquired_at) * 1000 FROM " + schema + ".leases WHERE name = ?")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                assertThat(rs.getDouble(1)).as("granted ms for 1500.000001 ms asked").isGreaterThanOrEqualTo(1501);
+            }
+        }
+    }
+
     private static String lease(String name) {
         return name + "-" + System.nanoTime();
     }

@@ -75,6 +75,14 @@ class LeaseLockTest {
     }
 
     @Test
+    void theLocalMarginOfALockGrowsWithItsTimeToLive() throws Exception {
+        try (LeaseLock lock = a.tryLock("long-" + System.nanoTime(), Duration.ofMinutes(10)).orElseThrow()) {
+            assertThat(lock.remaining()).as("a tenth of the time to live is kept as margin for clock drift")
+                    .isLessThanOrEqualTo(Duration.ofMinutes(9)).isGreaterThan(Duration.ofMinutes(8));
+        }
+    }
+
+    @Test
     void aLockIsValidLocallyUntilJustBeforeItsTimeToLive() throws Exception {
         String name = "validity-" + System.nanoTime();
         LeaseLock lock = a.tryLock(name, Duration.ofMillis(1000)).orElseThrow();
@@ -207,9 +215,9 @@ class LeaseLockTest {
             assertThat(holderRole(name)).as("taken by the candidate login, not the owner").isEqualTo(users.get(0));
             assertThat(lock.extend(Duration.ofSeconds(60))).isTrue();
             assertThat(lock.extend(Duration.ofSeconds(20))).isTrue();
-            assertThat(lock.unlock(Duration.ofMillis(300))).isTrue();
+            assertThat(lock.unlock(Duration.ofSeconds(2))).isTrue();
             assertThat(userB.tryLock(name, Duration.ofSeconds(30))).as("kept for lockAtLeastFor").isEmpty();
-            Thread.sleep(400);
+            Thread.sleep(2100);
             LeaseLock next = userB.tryLock(name, Duration.ofSeconds(30)).orElseThrow();
             assertThat(next.token()).isEqualTo(lock.token() + 1);
             assertThat(next.unlock(Duration.ZERO)).isTrue();
