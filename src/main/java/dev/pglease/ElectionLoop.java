@@ -104,7 +104,7 @@ final class ElectionLoop implements AutoCloseable {
     }
 
     void start() {
-        Thread t = new Thread(this::run, "pglease-election");
+        Thread t = new Thread(this::run, "pglease-election " + holder);
         t.setDaemon(true);
         thread = t;
         t.start();
@@ -475,7 +475,9 @@ final class ElectionLoop implements AutoCloseable {
             long next;
             try {
                 next = runOnce();
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
+                // An Error here comes from a bug (ours or an observer's), not from the JVM running out of something
+                // it can recover by stopping: elections must go on, and health must not report a dead thread as up.
                 log.error("pglease: unexpected error in the election loop; continuing", e);
                 next = ticker.read() + timing.retryPeriodNanos() / 4;
             }
@@ -520,9 +522,15 @@ final class ElectionLoop implements AutoCloseable {
     private void notify(Runnable observation) {
         try {
             observation.run();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             log.warn("pglease: a LeaseObserver threw; ignored", e);
         }
+    }
+
+    /** Whether the election thread runs: renews what is held and campaigns for the rest. */
+    boolean isRunning() {
+        Thread t = thread;
+        return t != null && t.isAlive() && !stopped;
     }
 
     // ---------------------------------------------------------------- shutdown

@@ -41,12 +41,15 @@ public final class Elector implements AutoCloseable {
 
     /**
      * What this elector is doing now, for health checks: {@link State#LEADER}, {@link State#STANDBY} (the database
-     * answered its last statement), {@link State#DATABASE_UNREACHABLE} (its last statement failed) or
-     * {@link State#CLOSED}.
+     * answered its last statement), {@link State#DATABASE_UNREACHABLE} (its last statement failed),
+     * {@link State#ELECTION_STOPPED} (the election thread is gone) or {@link State#CLOSED}.
      */
     public State state() {
         if (campaign.closed.isDone()) {
             return State.CLOSED;
+        }
+        if (!loop.isRunning()) {
+            return State.ELECTION_STOPPED;
         }
         if (isLeader()) {
             return State.LEADER;
@@ -70,6 +73,11 @@ public final class Elector implements AutoCloseable {
         STANDBY,
         /** The last lease statement failed: this process can not take over until the database answers again. */
         DATABASE_UNREACHABLE,
+        /**
+         * The election thread of this process is no longer running (it was interrupted): nothing renews or
+         * campaigns. Restart the {@code PgLease}.
+         */
+        ELECTION_STOPPED,
         /** The elector was closed. */
         CLOSED
     }

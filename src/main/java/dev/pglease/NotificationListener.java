@@ -86,11 +86,29 @@ final class NotificationListener implements AutoCloseable {
                 backoffMillis = Math.min(backoffMillis * 2, 5000);
             }
         }
+        unlisten();
         disconnect();
+    }
+
+    /** Before a healthy connection goes back to the pool: stop listening, so no other borrower gets our channel. */
+    private void unlisten() {
+        Connection c = connection;
+        if (c == null) {
+            return;
+        }
+        try (Statement s = c.createStatement()) {
+            s.execute("UNLISTEN *");
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: UNLISTEN failed; closing the connection anyway", e);
+        }
     }
 
     private void connect() throws SQLException {
         Connection c = dataSource.getConnection();
+        if (stopped) {
+            c.close();
+            throw new SQLException("the notification listener is closed");
+        }
         try {
             c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
             c.setAutoCommit(true);

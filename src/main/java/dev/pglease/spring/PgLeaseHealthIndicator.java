@@ -33,7 +33,7 @@ public class PgLeaseHealthIndicator extends AbstractHealthIndicator {
         LeaseHealth health = LeaseHealth.of(elector);
         builder.status(switch (health.state()) {
             case LEADER, STANDBY -> Status.UP;
-            case DATABASE_UNREACHABLE -> Status.DOWN;
+            case DATABASE_UNREACHABLE, ELECTION_STOPPED -> Status.DOWN;
             case CLOSED -> Status.OUT_OF_SERVICE;
         });
         builder.withDetails(details(health));
