@@ -232,6 +232,27 @@ class FencingTest {
     }
 
     @Test
+    void aFencedTransactionRunsAtReadCommittedWhateverThePoolsDefaultIsolation() throws Exception {
+        String lease = "isolation-" + System.nanoTime();
+        Leadership l = grant(lease, "me");
+        for (String level : new String[] {"repeatable%20read", "serializable"}) {
+            DataSource strict = TestDatabase.dataSource("options=-c%20default_transaction_isolation%3D" + level);
+            try (PgLease pglease = PgLease.create(strict, LeaseConfig.builder().schema(schema).build())) {
+                String isolation = pglease.inFencedTransaction(l, c -> {
+                    charge(c, lease, l.token());
+                    try (Statement s = c.createStatement();
+                         ResultSet rs = s.executeQuery("SELECT current_setting('transaction_isolation')")) {
+                        rs.next();
+                        return rs.getString(1);
+                    }
+                });
+                assertThat(isolation).as("pool default " + level).isEqualTo("read committed");
+            }
+        }
+        assertThat(charges(lease)).hasSize(2);
+    }
+
+    @Test
     void aFailingWorkRollsBackEverything() throws Exception {
         String lease = "rollback-" + System.nanoTime();
         Leadership l = grant(lease, "me");

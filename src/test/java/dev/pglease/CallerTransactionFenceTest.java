@@ -1,0 +1,164 @@
+package dev.pglease;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.jdbc.core.JdbcTemplate;
+import org.springframework.jdbc.datasource.DataSourceTransactionManager;
+import org.springframework.jdbc.datasource.DataSourceUtils;
+import org.springframework.transaction.support.TransactionTemplate;
+
+/**
+ * {@link PgLease#lockFence} fences a transaction the caller already has open, here one that Spring's
+ * {@link DataSourceTransactionManager} manages: the check and the lock join Spring's connection, a stale token rolls
+ * back Spring's whole transaction (writes made before the check too), and a takeover waits until it commits.
+ */
+class CallerTransactionFenceTest {
+
+    private static final Duration TTL = Duration.ofSeconds(30);
+    private static String schema;
+    private static DataSource ds;
+    private static JdbcTemplate jdbc;
+    private static TransactionTemplate tx;
+    private static LeaseSql sql;
+
+    @BeforeAll
+    static void setUp() {
+        schema = TestDatabase.freshSchema();
+        ds = TestDatabase.dataSource();
+        jdbc = new JdbcTemplate(ds);
+        tx = new TransactionTemplate(new DataSourceTransactionManager(ds));
+        sql = new LeaseSql(schema);
+        jdbc.execute("CREATE TABLE " + schema + ".charges (id bigint GENERATED ALWAYS AS IDENTITY, lease text, "
+                + "token bigint)");
+    }
+
+    private static Leadership grant(String lease, String holder) throws SQLException {
+        try (Connection c = ds.getConnection()) {
+            LeaseSql.Acquired a = sql.acquire(c, lease, holder, TTL);
+            assertThat(a.granted()).isTrue();
+            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+        }
+    }
+
+    private static void charge(String lease, long token) {
+        jdbc.update("INSERT INTO " + schema + ".charges (lease, token) VALUES (?, ?)", lease, token);
+    }
+
+    private static int charges(String lease) {
+        return jdbc.queryForObject("SELECT count(*) FROM " + schema + ".charges WHERE lease = ?", Integer.class, lease);
+    }
+
+    private static void fence(PgLease pglease, Leadership l) {
+        try {
+            pglease.lockFence(DataSourceUtils.getConnection(ds), l);
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    void aValidLeadershipFencesSpringsTransactionAndItsWritesCommit() throws Exception {
+        String lease = "spring-ok-" + System.nanoTime();
+        Leadership l = grant(lease, "me");
+        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+            tx.executeWithoutResult(status -> {
+                fence(pglease, l);
+                charge(lease, l.token());
+            });
+        }
+        assertThat(charges(lease)).isEqualTo(1);
+    }
+
+    @Test
+    void aStaleTokenRollsBackSpringsWholeTransaction() throws Exception {
+        String lease = "spring-stale-" + System.nanoTime();
+        Leadership old = grant(lease, "old");
+        jdbc.update("UPDATE " + schema + ".leases SET expires_at = clock_timestamp() WHERE name = ?", lease);
+        grant(lease, "new");
+        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+            assertThatThrownBy(() -> tx.executeWithoutResult(status -> {
+                charge(lease, old.token()); // made before the check, in the same transaction
+                fence(pglease, old);
+                charge(lease, old.token());
+            })).isInstanceOfSatisfying(LeaseException.class,
+                    e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+        }
+        assertThat(charges(lease)).as("writes of the rolled-back transaction").isZero();
+    }
+
+    @Test
+    void aTakeoverWaitsUntilSpringsFencedTransactionCommits() throws Exception {
+        String lease = "spring-wait-" + System.nanoTime();
+        Leadership l;
+        try (Connection c = ds.getConnection()) {
+            long token = sql.acquire(c, lease, "me", Duration.ofMillis(300)).token();
+            l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+        }
+        CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
+        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
+             Connection taker = ds.getConnection()) {
+            tx.executeWithoutResult(status -> {
+                fence(pglease, l);
+                sleep(400); // the lease expires on the database clock meanwhile
+                CompletableFuture.runAsync(() -> {
+                    try {
+                        takeover.complete(sql.acquire(taker, lease, "next", TTL));
+                    } catch (SQLException e) {
+                        takeover.completeExceptionally(e);
+                    }
+                });
+                sleep(300);
+                assertThat(takeover).as("the takeover waits for Spring's transaction").isNotDone();
+                charge(lease, l.token());
+            });
+            assertThat(takeover.get(10, TimeUnit.SECONDS).granted()).isTrue();
+        }
+        assertThat(charges(lease)).isEqualTo(1);
+    }
+
+    @Test
+    void anAutoCommitConnectionIsRefusedBecauseTheLockWouldEndAtOnce() throws Exception {
+        Leadership l = grant("spring-autocommit-" + System.nanoTime(), "me");
+        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
+             Connection c = ds.getConnection()) {
+            assertThatThrownBy(() -> pglease.lockFence(c, l)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("auto-commit");
+        }
+    }
+
+    @Test
+    void underRepeatableReadTheFenceWorksAsTheTransactionsFirstStatement() throws Exception {
+        String lease = "spring-rr-" + System.nanoTime();
+        Leadership l = grant(lease, "me");
+        TransactionTemplate repeatable = new TransactionTemplate(new DataSourceTransactionManager(ds));
+        repeatable.setIsolationLevel(TransactionTemplate.ISOLATION_REPEATABLE_READ);
+        TransactionTemplate serializable = new TransactionTemplate(new DataSourceTransactionManager(ds));
+        serializable.setIsolationLevel(TransactionTemplate.ISOLATION_SERIALIZABLE);
+        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+            for (TransactionTemplate t : new TransactionTemplate[] {repeatable, serializable}) {
+                t.executeWithoutResult(status -> {
+                    fence(pglease, l);
+                    charge(lease, l.token());
+                });
+            }
+        }
+        assertThat(charges(lease)).isEqualTo(2);
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
