@@ -98,14 +98,14 @@ class CallerTransactionFenceTest {
     @Test
     void aTakeoverWaitsUntilSpringsFencedTransactionCommits() throws Exception {
         String lease = "spring-wait-" + System.nanoTime();
-        Leadership l;
-        try (Connection c = ds.getConnection()) {
-            long token = sql.acquire(c, lease, "me", Duration.ofMillis(300)).token();
-            l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
-        }
         CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
         try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
              Connection taker = ds.getConnection()) {
+            Leadership l;
+            try (Connection c = ds.getConnection()) {
+                long token = sql.acquire(c, lease, "me", Duration.ofMillis(300)).token();
+                l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+            }
             tx.executeWithoutResult(status -> {
                 fence(pglease, l);
                 sleep(400); // the lease expires on the database clock meanwhile

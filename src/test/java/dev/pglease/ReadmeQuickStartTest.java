@@ -18,15 +18,24 @@ import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The README's quick start compiles exactly as written, against the library as built. */
+/** The README's Java snippets compile exactly as written, against the library as built. */
 class ReadmeQuickStartTest {
 
     @Test
     void quickStartCompiles(@TempDir Path out) throws IOException {
+        compiles("quick-start", out);
+    }
+
+    @Test
+    void theLockFenceSnippetCompiles(@TempDir Path out) throws IOException {
+        compiles("lock-fence", out);
+    }
+
+    private static void compiles(String block, Path out) throws IOException {
         String readme = Files.readString(Path.of("README.md"));
-        Matcher m = Pattern.compile("<!-- quick-start:begin -->\\s*```java\\n(.*?)```\\s*<!-- quick-start:end -->",
+        Matcher m = Pattern.compile("<!-- " + block + ":begin -->\\s*```java\\n(.*?)```\\s*<!-- " + block + ":end -->",
                 Pattern.DOTALL).matcher(readme);
-        assertThat(m.find()).as("README has a quick-start java block").isTrue();
+        assertThat(m.find()).as("README has a " + block + " java block").isTrue();
         String source = m.group(1);
         Matcher cls = Pattern.compile("public class (\\w+)").matcher(source);
         assertThat(cls.find()).isTrue();

@@ -159,6 +159,19 @@ public final class PgServer implements AutoCloseable {
         "start");
   }
 
+  /**
+   * Starts the server with extra environment variables for the postmaster and every backend it forks (for example
+   * libfaketime's, to move the server's clock).
+   */
+  public void startWith(Map<String, String> environment) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add("env");
+    environment.forEach((k, v) -> cmd.add(k + "=" + v));
+    cmd.addAll(List.of(BIN.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l", logFile.toString(), "-w",
+        "-t", "60", "start"));
+    pgRun(cmd.toArray(String[]::new));
+  }
+
   /** Immediate shutdown: the server processes die as in a crash (recovery on the next start). */
   public void crash() {
     resume();
