@@ -170,7 +170,8 @@ public final class PgLease implements AutoCloseable {
      * Checks the database (reachable, schema migrated, durable commits) and starts the election and notification
      * threads. Electors are created with {@link #elector}.
      *
-     * @throws LeaseException DATABASE_UNAVAILABLE, SCHEMA_MISSING, INSUFFICIENT_PRIVILEGE or UNSAFE_DURABILITY
+     * @throws LeaseException DATABASE_UNAVAILABLE, DATABASE_READ_ONLY (a standby in recovery), SCHEMA_MISSING,
+     *                        INSUFFICIENT_PRIVILEGE or UNSAFE_DURABILITY
      */
     public static PgLease create(DataSource dataSource, LeaseConfig config) {
         Objects.requireNonNull(dataSource, "dataSource must not be null");

@@ -144,7 +144,7 @@ final class AutoFailoverCluster implements AutoCloseable {
 
   /** A planned switchover through the monitor; returns when pg_autoctl reports it done. */
   void switchover() {
-    autoctl("perform", "switchover", "--pgdata", dir("monitor"));
+    autoctl("perform", "switchover", "--pgdata", dir(ports.keySet().iterator().next()));
   }
 
   /** Timeline of a node, from the monitor's view (for reports). */
