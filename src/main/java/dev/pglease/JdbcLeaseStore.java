@@ -51,8 +51,11 @@ final class JdbcLeaseStore implements LeaseStore {
         Connection c = connection();
         try {
             return sql.acquire(c, name, holder, ttl);
-        } catch (SQLException | RuntimeException e) {
+        } catch (SQLException e) {
             discardUnlessTimedOut(e);
+            throw readOnlyAsOwnReason("acquire of lease " + Names.quote(name), e);
+        } catch (RuntimeException e) {
+            discard();
             throw e;
         }
     }
@@ -62,8 +65,11 @@ final class JdbcLeaseStore implements LeaseStore {
         Connection c = connection();
         try {
             return sql.renew(c, holder, leases);
-        } catch (SQLException | RuntimeException e) {
+        } catch (SQLException e) {
             discardUnlessTimedOut(e);
+            throw readOnlyAsOwnReason("renewal", e);
+        } catch (RuntimeException e) {
+            discard();
             throw e;
         }
     }
@@ -73,10 +79,24 @@ final class JdbcLeaseStore implements LeaseStore {
         Connection c = connection();
         try {
             return sql.release(c, name, holder, token);
-        } catch (SQLException | RuntimeException e) {
+        } catch (SQLException e) {
             discardUnlessTimedOut(e);
+            throw readOnlyAsOwnReason("release of lease " + Names.quote(name), e);
+        } catch (RuntimeException e) {
+            discard();
             throw e;
         }
+    }
+
+    /**
+     * A statement refused by a read-only server (a standby in recovery) becomes a {@link LeaseException} with reason
+     * DATABASE_READ_ONLY, so that the loop and observers report it as such and never as a lost lease.
+     */
+    private static SQLException readOnlyAsOwnReason(String what, SQLException e) {
+        if (LeaseSql.readOnly(e)) {
+            throw LeaseSql.readOnlyFailure(what, e);
+        }
+        return e;
     }
 
     /** Opens the lease connection now, so that a bad database or unsafe settings are reported at start. */

@@ -19,6 +19,11 @@ public final class LeaseException extends RuntimeException {
         STALE_TOKEN,
         /** The database could not be reached or did not answer in time. */
         DATABASE_UNAVAILABLE,
+        /**
+         * The database is read-only: a standby in recovery (for example right after a failover, before the client
+         * reaches the new primary) or a read-only transaction. Not a loss of the lease by itself.
+         */
+        DATABASE_READ_ONLY,
         /** The pglease schema or one of its objects is missing: migrate first. */
         SCHEMA_MISSING,
         /** The database role lacks a privilege pglease needs; the message names it. */

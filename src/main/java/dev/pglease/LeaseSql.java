@@ -56,17 +56,20 @@ final class LeaseSql {
         this.acquire = """
                 WITH attempt AS (
                     INSERT INTO %1$s AS l (name, holder, token, acquired_at, renewed_at, expires_at)
-                    SELECT ?, ?, 1, clock_timestamp(), clock_timestamp(), clock_timestamp() + ? * interval '1 millisecond'
+                    SELECT ?, ?, %2$s.next_token(0), clock_timestamp(), clock_timestamp(),
+                           clock_timestamp() + ? * interval '1 millisecond'
                      WHERE NOT EXISTS (SELECT 1 FROM %1$s s
-                                        WHERE s.name = ? AND s.holder IS NOT NULL AND s.expires_at > clock_timestamp())
+                                        WHERE s.name = ? AND s.holder IS NOT NULL AND s.expires_at > clock_timestamp()
+                                          AND NOT (s.holder = ? AND %2$s.token_term(s.token) < %2$s.current_term()))
                     ON CONFLICT (name) DO UPDATE
                        SET holder = excluded.holder,
-                           token = l.token + 1,
+                           token = %2$s.next_token(l.token),
                            acquired_at = clock_timestamp(),
                            renewed_at = clock_timestamp(),
                            expires_at = clock_timestamp() + ? * interval '1 millisecond',
                            handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
-                     WHERE (l.holder IS NULL OR l.expires_at <= clock_timestamp())
+                     WHERE (l.holder IS NULL OR l.expires_at <= clock_timestamp()
+                            OR (l.holder = excluded.holder AND %2$s.token_term(l.token) < %2$s.current_term()))
                        AND (l.handoff_until IS NULL OR l.handoff_until <= clock_timestamp()
                             OR (excluded.holder IS DISTINCT FROM l.handoff_from
                                 AND (l.handoff_to IS NULL OR starts_with(excluded.holder, l.handoff_to))))
@@ -80,15 +83,17 @@ final class LeaseSql {
                            greatest(c.expires_at, coalesce(c.handoff_until, c.expires_at)) - clock_timestamp()) * 1000))::bigint
                   FROM %1$s c
                  WHERE c.name = ? AND NOT EXISTS (SELECT 1 FROM attempt)
-                """.formatted(leases);
+                """.formatted(leases, this.schema);
         this.renew = """
                 UPDATE %s AS l
                    SET renewed_at = clock_timestamp(),
                        expires_at = clock_timestamp() + r.ttl_ms * interval '1 millisecond'
-                  FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS r(name, token, ttl_ms)
+                  FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS r(name, token, ttl_ms),
+                       %2$s.current_term() AS t(term)
                  WHERE l.name = r.name AND l.token = r.token AND l.holder = ? AND l.expires_at > clock_timestamp()
+                   AND %2$s.token_term(l.token) >= t.term
                 RETURNING l.name, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
-                """.formatted(leases);
+                """.formatted(leases, this.schema);
         this.release = """
                 UPDATE %s
                    SET holder = NULL, expires_at = clock_timestamp(), renewed_at = clock_timestamp()
@@ -113,15 +118,20 @@ final class LeaseSql {
         return schema;
     }
 
-    /** Takes the lease if it is free or expired; otherwise says who holds it and how long to wait. */
+    /**
+     * Takes the lease if it is free or expired, or held by this holder with a token of an earlier term (after a
+     * failover); otherwise says who holds it and how long to wait. The new token is the schema's
+     * {@code next_token}: the next counter value in the current term.
+     */
     Acquired acquire(Connection c, String name, String holder, Duration ttl) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(acquire)) {
             ps.setString(1, name);
             ps.setString(2, holder);
             ps.setLong(3, ttlMillis(ttl));
             ps.setString(4, name);
-            ps.setLong(5, ttlMillis(ttl));
-            ps.setString(6, name);
+            ps.setString(5, holder);
+            ps.setLong(6, ttlMillis(ttl));
+            ps.setString(7, name);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
                     return new Acquired(false, 0, null, 0);
@@ -137,7 +147,8 @@ final class LeaseSql {
 
     /**
      * Renews every listed lease in one statement; a lease is renewed only if this holder still has it with the
-     * same token and it has not expired. Returns the names that were renewed.
+     * same token, it has not expired and the token is of the current term (a grant made before a failover is not
+     * renewed: its holder acquires the lease again). Returns the names that were renewed.
      */
     Renewal renew(Connection c, String holder, List<Held> leases) throws SQLException {
         String[] names = new String[leases.size()];
@@ -241,6 +252,50 @@ final class LeaseSql {
                 }
                 return Optional.of(info);
             }
+        }
+    }
+
+    /**
+     * Whether the server refused a statement because it is read-only: a standby in recovery (lease statements fail
+     * there with SQLSTATE 25006, or 55000 from a WAL function), or a read-only transaction.
+     */
+    static boolean readOnly(SQLException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof SQLException s) {
+                String state = s.getSQLState();
+                if ("25006".equals(state)
+                        || ("55000".equals(state) && String.valueOf(s.getMessage()).contains("recovery"))) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** The failure a read-only server causes, as its own reason: never reported as a lost lease. */
+    static LeaseException readOnlyFailure(String what, SQLException e) {
+        return new LeaseException(LeaseException.Reason.DATABASE_READ_ONLY, what + ": the database is read-only (in "
+                + "recovery: a standby, or a primary being demoted); lease statements need the primary: "
+                + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
+    }
+
+    /**
+     * Asks the server for its timeline the way the schema's {@code current_term()} does. Returns empty when it
+     * answers; otherwise the failure, for a start-up warning: tokens then fall back to the plain counter.
+     *
+     * @throws SQLException when the server is in recovery (read-only) or unreachable
+     */
+    Optional<String> timelineUnavailable(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_walfile_name(pg_current_wal_lsn())");
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return Optional.empty();
+        } catch (SQLException e) {
+            String state = String.valueOf(e.getSQLState());
+            if (readOnly(e) || state.startsWith("08")) {
+                throw e;
+            }
+            return Optional.of(e.getMessage() + " (SQLState " + state + ")");
         }
     }
 
@@ -390,8 +445,9 @@ final class LeaseSql {
                    SET renewed_at = clock_timestamp(),
                        expires_at = clock_timestamp() + ? * interval '1 millisecond'
                  WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
+                   AND %2$s.token_term(token) >= %2$s.current_term()
                 RETURNING token
-                """.formatted(leasesTable))) {
+                """.formatted(leasesTable, schema))) {
             ps.setLong(1, ttlMillis(ttl));
             ps.setString(2, name);
             ps.setString(3, holder);

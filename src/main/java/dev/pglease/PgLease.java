@@ -19,6 +19,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.FlywayException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Leader election and fenced leases on PostgreSQL: the entry point.
@@ -38,6 +40,8 @@ import org.flywaydb.core.api.FlywayException;
  * clock; local deadlines use the monotonic {@link Ticker}. Thread-safe.
  */
 public final class PgLease implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(PgLease.class);
 
     /** Name of the Flyway history table pglease keeps inside its own schema. */
     public static final String HISTORY_TABLE = "pglease_schema_history";
@@ -167,7 +171,8 @@ public final class PgLease implements AutoCloseable {
      * Checks the database (reachable, schema migrated, durable commits) and starts the election and notification
      * threads. Electors are created with {@link #elector}.
      *
-     * @throws LeaseException DATABASE_UNAVAILABLE, SCHEMA_MISSING, INSUFFICIENT_PRIVILEGE or UNSAFE_DURABILITY
+     * @throws LeaseException DATABASE_UNAVAILABLE, DATABASE_READ_ONLY (a standby in recovery), SCHEMA_MISSING,
+     *                        INSUFFICIENT_PRIVILEGE or UNSAFE_DURABILITY
      */
     public static PgLease create(DataSource dataSource, LeaseConfig config) {
         Objects.requireNonNull(dataSource, "dataSource must not be null");
@@ -192,6 +197,10 @@ public final class PgLease implements AutoCloseable {
                         + " has no pglease tables: run PgLease.migrate(dataSource, \"" + config.schema()
                         + "\") or `pglease migrate`, or apply the SQL in " + MIGRATIONS_LOCATION);
             }
+            sql.timelineUnavailable(c).ifPresent(failure -> log.warn("pglease: the server does not report its "
+                    + "timeline to this role (pg_walfile_name(pg_current_wal_lsn()) failed: {}); tokens fall back to "
+                    + "a plain counter: unique on this server, but a promoted asynchronous standby can hand "
+                    + "out a token again", Secrets.redact(failure)));
         } catch (SQLException e) {
             throw unavailable("could not connect to the database", e);
         }
@@ -203,6 +212,9 @@ public final class PgLease implements AutoCloseable {
     }
 
     static LeaseException unavailable(String what, SQLException e) {
+        if (LeaseSql.readOnly(e)) {
+            return LeaseSql.readOnlyFailure(what, e);
+        }
         return new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
                 what + ": " + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
     }

@@ -66,6 +66,7 @@ final class HistoryCommand extends OperatorCommand {
                     e.put("at", Table.iso(rs.getObject("at", OffsetDateTime.class)));
                     e.put("kind", rs.getString("kind"));
                     e.put("token", rs.getLong("token"));
+                    e.put("term_token", Table.term(rs.getLong("token")));
                     e.put("holder", rs.getString("holder"));
                     e.put("previous_holder", rs.getString("previous_holder"));
                     if (changedBy) {
@@ -88,10 +89,10 @@ final class HistoryCommand extends OperatorCommand {
             out.println(JsonLines.toJson(events));
             return ExitCodes.OK;
         }
-        Table table = new Table("AT (UTC)", "EVENT", "TOKEN", "HOLDER", "PREVIOUS HOLDER", "BY");
+        Table table = new Table("AT (UTC)", "EVENT", "TOKEN", "TERM.COUNTER", "HOLDER", "PREVIOUS HOLDER", "BY");
         for (Map<String, Object> e : events) {
             table.row(Table.time(java.time.Instant.parse((String) e.get("at"))), e.get("kind"), e.get("token"),
-                    e.get("holder"), e.get("previous_holder"), e.get("changed_by"));
+                    e.get("term_token"), e.get("holder"), e.get("previous_holder"), e.get("changed_by"));
         }
         table.print(out);
         return ExitCodes.OK;

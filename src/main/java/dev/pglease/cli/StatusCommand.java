@@ -57,12 +57,12 @@ final class StatusCommand extends OperatorCommand {
             }
             return names.isEmpty() ? ExitCodes.OK : ExitCodes.FAILED;
         }
-        Table table = new Table("LEASE", "HOLDER", "TOKEN", "HELD", "REMAINING", "LAST CHANGE");
+        Table table = new Table("LEASE", "HOLDER", "TOKEN", "TERM.COUNTER", "HELD", "REMAINING", "LAST CHANGE");
         for (Map<String, Object> l : leases) {
             String change = l.get("last_event") == null ? null
                     : l.get("last_event") + " " + Table.millis((Long) l.get("last_change_ago_ms")) + " ago ("
                     + Table.time(java.time.Instant.parse((String) l.get("last_change"))) + ")";
-            table.row(l.get("lease"), l.get("holder"), l.get("token"), Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
+            table.row(l.get("lease"), l.get("holder"), l.get("token"), l.get("term_token"), Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
                     Table.millis((Long) l.get("remaining_ms")), change);
         }
         table.print(out);
@@ -90,6 +90,7 @@ final class StatusCommand extends OperatorCommand {
                     m.put("lease", rs.getString("name"));
                     m.put("holder", rs.getString("holder"));
                     m.put("token", rs.getLong("token"));
+                    m.put("term_token", Table.term(rs.getLong("token")));
                     if (holderRole) {
                         m.put("holder_role", rs.getString("holder_role"));
                     }

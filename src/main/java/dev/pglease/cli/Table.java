@@ -61,6 +61,14 @@ final class Table {
     }
 
     /** {@code 1.834s}, {@code 250ms}, {@code 3m12s}. */
+    /**
+     * A token as term.counter ({@code 2.17}: the 17th grant of its lease on timeline 2): the schema stores
+     * {@code (term - 1) * 2^32 + counter}.
+     */
+    static String term(long token) {
+        return ((token >>> 32) + 1) + "." + (token & 0xFFFFFFFFL);
+    }
+
     static String millis(Long ms) {
         if (ms == null) {
             return null;

@@ -108,9 +108,9 @@ class OperatorCommandsTest {
 
         Result table = run(withDb("status"));
         assertThat(table.code()).as(table.err()).isZero();
-        assertThat(table.out()).contains("LEASE", "HOLDER", "TOKEN", "REMAINING", "LAST CHANGE");
+        assertThat(table.out()).contains("LEASE", "HOLDER", "TOKEN", "TERM.COUNTER", "REMAINING", "LAST CHANGE");
         String row = table.out().lines().filter(x -> x.startsWith(lease)).findFirst().orElseThrow();
-        assertThat(row).contains(l.holder(), " " + l.token() + " ", "yes", "acquired", "ago");
+        assertThat(row).contains(l.holder(), " " + l.token() + " ", " 1." + l.token() + " ", "yes", "acquired", "ago");
 
         Result json = run(withDb("status", lease, "--json"));
         assertThat(json.code()).isZero();
@@ -120,6 +120,7 @@ class OperatorCommandsTest {
         assertThat(s).containsEntry("lease", lease).containsEntry("holder", l.holder()).containsEntry("held", true)
                 .containsEntry("last_event", "acquired");
         assertThat(((Number) s.get("token")).longValue()).isEqualTo(l.token());
+        assertThat(s).as("term 1 (a server never failed over), counter = token").containsEntry("term_token", "1." + l.token());
         assertThat(((Number) s.get("remaining_ms")).longValue()).isBetween(1L, 3_000L);
         assertThat(s).containsKeys("expires_at", "last_change", "holder_role");
 
@@ -155,6 +156,7 @@ class OperatorCommandsTest {
         assertThat(events).extracting(e -> e.get("kind")).startsWith("acquired", "force_released");
         assertThat(events.get(1)).containsEntry("previous_holder", l.holder());
         assertThat(((Number) events.get(1).get("token")).longValue()).isEqualTo(l.token() + 1);
+        assertThat(events.get(1)).containsEntry("term_token", "1." + (l.token() + 1));
 
         Result table = run(withDb("history", lease, "--limit", "1"));
         assertThat(table.code()).isZero();

@@ -154,7 +154,10 @@ final class Reading {
                                 + "for the session to actually expire).\n"
                                 : "- ZooKeeper: the ensemble re-elected its leader without a leader change.\n");
                         case "pglease" -> s.append(changed
-                                ? "- pglease: the promotion cost a leader change here.\n"
+                                ? "- pglease: the promoted server is on a new timeline, so the lease moved to a new "
+                                + "term: the leader's renewal of its old-term token failed, it stepped down and took "
+                                + "the lease again at once with a token of the new term (a leader change, no "
+                                + "token repeated).\n"
                                 : "- pglease: the lease row was on the synchronous standby, so the leader renewed "
                                 + "against the promoted server and kept its lease and token.\n");
                         case "shedlock" -> s.append(changed

@@ -187,6 +187,8 @@ final class Report {
                 .append("a two-host JDBC URL, `targetServerType=primary`); the harness promotes the standby ")
                 .append("right after the kill, so the numbers leave out the detection time of a failover manager ")
                 .append("(Patroni's default TTL is 30 s).\n\n");
+        // the failover through a real HA manager comes from its own run (./mvnw -Pha test): keep that block
+        s.append(keptBlock(pageDir.resolve("comparison.md"), "<!-- ha-failover:begin -->", "<!-- ha-failover:end -->"));
 
         // ------------------------------------------------------------ steady
         s.append("## Steady state: store requests and CPU\n\n");
@@ -273,6 +275,17 @@ final class Report {
 
         s.append(Reading.text(h));
         Files.writeString(pageDir.resolve("comparison.md"), s);
+    }
+
+    /** The block between the markers in the existing page (markers included, then a blank line), or nothing. */
+    static String keptBlock(Path page, String begin, String end) throws java.io.IOException {
+        if (!Files.exists(page)) {
+            return "";
+        }
+        String old = Files.readString(page);
+        int b = old.indexOf(begin);
+        int e = old.indexOf(end);
+        return b < 0 || e < b ? "" : old.substring(b, e + end.length()) + "\n\n";
     }
 
     static String machine() {

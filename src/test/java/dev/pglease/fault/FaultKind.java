@@ -20,7 +20,10 @@ public enum FaultKind {
   WALL_CLOCK_SKEW("skewed wall clock on a node"),
   FAILOVER_SYNC("promote synchronous standby"),
   FAILOVER_ASYNC("promote asynchronous standby (negative control)"),
-  CONTAINER_PAUSE("docker pause Postgres container");
+  CONTAINER_PAUSE("docker pause Postgres container"),
+  HA_KILL_PRIMARY("kill -9 primary, HA manager fails over"),
+  HA_PAUSE_PRIMARY("pause primary past the HA manager's timeout"),
+  HA_SWITCHOVER("planned switchover by the HA manager");
 
   private final String label;
 

@@ -103,14 +103,6 @@ class RolesTest {
         }
     }
 
-    /** How many migrations pglease ships. */
-    private static int migrationCount() throws Exception {
-        try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.list(java.nio.file.Path.of(
-                PgLease.class.getResource("/pglease/db/migration").toURI()))) {
-            return (int) files.filter(f -> f.getFileName().toString().matches("V\\d+__.*\\.sql")).count();
-        }
-    }
-
     @Test
     void roleNamesAreConfigurableAndExistingRolesAreReused() throws Exception {
         String custom = schema + "c";
@@ -118,7 +110,7 @@ class RolesTest {
         TestDatabase.execute("DROP ROLE IF EXISTS " + app);
         TestDatabase.execute("CREATE ROLE " + app + " NOLOGIN"); // exists before: only granted to
         PgLease.Roles names = new PgLease.Roles(app, custom + "_billing_ro", custom + "_billing_ops");
-        assertThat(PgLease.migrate(TestDatabase.dataSource(), custom, names)).isEqualTo(migrationCount());
+        assertThat(PgLease.migrate(TestDatabase.dataSource(), custom, names)).isEqualTo(migrations());
         String login = Users.create(custom + "_login", app);
         String ro = Users.create(custom + "_ro_login", names.observer());
         run(login, "INSERT INTO " + custom + ".leases (name, holder, token, expires_at)"
@@ -144,8 +136,8 @@ class RolesTest {
             TestDatabase.execute("DROP ROLE IF EXISTS " + role);
             TestDatabase.execute("CREATE ROLE " + role + " NOLOGIN");
         }
-        assertThat(PgLease.migrate(Users.as(owner), owned)).as("version 1 went in the first time, the rest now")
-                .isEqualTo(migrationCount() - 1);
+        assertThat(PgLease.migrate(Users.as(owner), owned)).as("version 1 went in the first time, the others now")
+                .isEqualTo(migrations() - 1);
         // a non-superuser owner: the guards hold its candidates, the owner itself may hand-edit
         String app = Users.create(owned + "_app", names.candidate());
         run(app, "INSERT INTO " + owned + ".leases (name, holder, token, expires_at)"
@@ -431,5 +423,12 @@ class RolesTest {
                     assertThat(e.getMessage()).contains("lacks INSERT ON " + schema + ".leases, UPDATE ON " + schema
                             + ".leases,").doesNotContain("USAGE");
                 });
+    }
+
+    /** How many migrations the schema has (the files in db/migration). */
+    private static int migrations() throws java.io.IOException {
+        try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.list(java.nio.file.Path.of("db/migration"))) {
+            return (int) files.filter(f -> f.getFileName().toString().matches("V\\d+__.*\\.sql")).count();
+        }
     }
 }

@@ -42,6 +42,8 @@ public final class FaultCluster implements AutoCloseable {
     Replication replication = Replication.NONE;
     Map<String, String> pgSettings = new LinkedHashMap<>();
     boolean netnsForFirstNode;
+    boolean termsOff;
+    String managedUrl;
     String externalHost;
     int externalPort;
     String externalUser;
@@ -113,6 +115,24 @@ public final class FaultCluster implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Use a cluster run by an HA manager: nodes and the monitor connect straight to this (multi-host) JDBC URL; the
+     * caller injects the faults (through {@link FaultCluster#custom}).
+     */
+    public Options managed(String multiHostJdbcUrl) {
+      managedUrl = multiHostJdbcUrl;
+      return this;
+    }
+
+    /**
+     * Test-only: the schema's term function always answers 1, as on a server that hides its timeline, so tokens are
+     * the plain counter of a single server (the behaviour before term tokens), to show the checker still catches it.
+     */
+    public Options termsOff() {
+      termsOff = true;
+      return this;
+    }
+
     public Options netnsForFirstNode(boolean on) {
       netnsForFirstNode = on;
       return this;
@@ -122,7 +142,7 @@ public final class FaultCluster implements AutoCloseable {
     public String toString() {
       return leaseMs + "/" + renewDeadlineMs + "/" + retryMs + " ms (lease/renew deadline/retry), slack "
           + livenessSlackMs + " ms, " + replication.name().toLowerCase() + " standby"
-          + (netnsForFirstNode ? ", n1 in a netns" : "");
+          + (netnsForFirstNode ? ", n1 in a netns" : "") + (termsOff ? ", term tokens off" : "");
     }
   }
 
@@ -190,6 +210,9 @@ public final class FaultCluster implements AutoCloseable {
 
   /** JDBC URL of the current primary, straight (not through a proxy). */
   public String dbUrl() {
+    if (o.managedUrl != null) {
+      return o.managedUrl;
+    }
     return o.externalHost != null ? externalUrl(o.externalHost, o.externalPort) : primary.jdbcUrl();
   }
 
@@ -199,11 +222,14 @@ public final class FaultCluster implements AutoCloseable {
   }
 
   private void boot() {
-    if (o.externalHost == null) {
+    if (o.externalHost == null && o.managedUrl == null) {
       primary = PgServer.init(base, "pg" + (pgSeq++), pgSettings(true));
       primary.awaitReady(true, Duration.ofSeconds(30));
     }
     Schemas.prepare(dbUrl(), schema);
+    if (o.termsOff) {
+      Schemas.termsOff(dbUrl(), schema);
+    }
     if (o.replication != Replication.NONE) {
       standby = newStandby();
     }
@@ -213,9 +239,15 @@ public final class FaultCluster implements AutoCloseable {
     }
     for (int i = 0; i < o.nodes; i++) {
       boolean inNs = i == 0 && netns != null;
-      TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", dbHost(), dbPort());
-      proxies.add(p);
-      String url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
+      String url;
+      if (o.managedUrl != null) {
+        url = o.managedUrl + "&connectTimeout=5&socketTimeout=" + Math.max(5, 3 * o.leaseMs / 1000)
+            + "&tcpKeepAlive=true";
+      } else {
+        TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", dbHost(), dbPort());
+        proxies.add(p);
+        url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
+      }
       NodeProcess.Spec spec = new NodeProcess.Spec(o.nodeMain, nodeArgs(i, url, 1.0), Map.of(), 0,
           inNs ? netns.name() : null);
       NodeProcess n = new NodeProcess("n" + (i + 1), spec, history, logDir);

@@ -61,6 +61,16 @@ public final class Schemas {
     }
   }
 
+  /** Test-only: the schema's term function answers 1 whatever the timeline (see FaultCluster.Options#termsOff). */
+  public static void termsOff(String jdbcUrl, String schema) {
+    try (Connection c = DriverManager.getConnection(jdbcUrl); Statement st = c.createStatement()) {
+      st.execute("CREATE OR REPLACE FUNCTION " + schema + ".current_term() RETURNS bigint LANGUAGE sql"
+          + " AS 'SELECT 1::bigint'");
+    } catch (SQLException e) {
+      throw new IllegalStateException("cannot switch term tokens off in schema " + schema, e);
+    }
+  }
+
   /** The lease table and event trigger with the shape of DESIGN.md section 2 (for runs without the library). */
   private static void minimal(String jdbcUrl, String s) throws SQLException {
     try (Connection c = DriverManager.getConnection(jdbcUrl); Statement st = c.createStatement()) {

@@ -1,0 +1,110 @@
+package dev.pglease.ha;
+
+import dev.pglease.fault.CheckReport;
+import dev.pglease.fault.FaultKind;
+import dev.pglease.fault.LostGrants;
+import dev.pglease.fault.Op;
+import dev.pglease.fault.kit.FaultCluster;
+import dev.pglease.fault.kit.PgServer;
+import java.util.Locale;
+
+/**
+ * One failover of a PostgreSQL cluster run by an HA manager, with three pglease candidates (the node command, a
+ * fenced counter as their work) connected through a multi-host JDBC URL with {@code targetServerType=primary}, and
+ * the fault kit's checker over the whole history.
+ */
+final class HaRun {
+  /** The faults a run can inject on the primary. */
+  enum Fault {
+    KILL(FaultKind.HA_KILL_PRIMARY, "kill -9 primary"),
+    PAUSE(FaultKind.HA_PAUSE_PRIMARY, "pause primary 15 s"),
+    SWITCHOVER(FaultKind.HA_SWITCHOVER, "planned switchover");
+
+    final FaultKind kind;
+    final String label;
+
+    Fault(FaultKind kind, String label) {
+      this.kind = kind;
+      this.label = label;
+    }
+  }
+
+  /** Lease timing of the candidates: lease, renew deadline, retry period (ms). */
+  static final long LEASE_MS = 2000;
+  static final long RENEW_DEADLINE_MS = 1200;
+  static final long RETRY_MS = 400;
+  static final long PAUSE_MS = 15_000;
+
+  /** What one run measured. */
+  record Result(String manager, boolean synchronous, Fault fault, long endToEndMs, long leaderChanges,
+                int lostAckedGrants, int repeatedTokens, long staleWritesAccepted, long tokenBefore, long tokenAfter,
+                CheckReport report) {
+
+    String row() {
+      return String.format(Locale.ROOT, "| %s | %s | %s | %s | %d | %d | %d | %d | %s → %s |", manager,
+          synchronous ? "sync" : "async", fault.label,
+          endToEndMs < 0 ? "no new leader" : String.format(Locale.ROOT, "%.1f s", endToEndMs / 1000.0),
+          leaderChanges, lostAckedGrants, repeatedTokens, staleWritesAccepted, text(tokenBefore), text(tokenAfter));
+    }
+
+    static String header() {
+      return "| manager | replication | fault | fault → new pglease leader | leader changes | lost acknowledged "
+          + "grants | tokens granted twice | stale writes accepted | token before → after (term.counter) |\n"
+          + "|---|---|---|---|---|---|---|---|---|";
+    }
+  }
+
+  static String text(long token) {
+    return ((token >>> 32) + 1) + "." + (token & 0xFFFFFFFFL);
+  }
+
+  private HaRun() {
+  }
+
+  /** Runs one failover of pg_auto_failover. */
+  static Result autoFailover(boolean synchronous, Fault fault) {
+    try (AutoFailoverCluster pg = AutoFailoverCluster.start(synchronous)) {
+      FaultCluster.Options o = new FaultCluster.Options().nodes(3).timing(LEASE_MS, RENEW_DEADLINE_MS, RETRY_MS)
+          .managed(pg.jdbcUrl());
+      try (FaultCluster c = FaultCluster.start(o)) {
+        return run("pg_auto_failover", synchronous, fault, c, pg);
+      } catch (RuntimeException | Error e) {
+        throw new IllegalStateException(e.getMessage() + "\nmanager state:\n" + pg.state(), e);
+      }
+    }
+  }
+
+  private static Result run(String manager, boolean synchronous, Fault fault, FaultCluster c, AutoFailoverCluster pg) {
+    if (c.awaitLeader(60_000) == null) {
+      throw new IllegalStateException("no pglease leader before the fault");
+    }
+    PgServer.sleep(3_000);
+    long before = c.monitor().token();
+    String primary = pg.primary();
+    long start = System.currentTimeMillis();
+    Thread injector = new Thread(() -> {
+      switch (fault) {
+        case KILL -> c.custom(fault.kind, primary, () -> pg.kill(primary), 0, () -> { });
+        case PAUSE -> c.custom(fault.kind, primary, () -> pg.freeze(primary, true), PAUSE_MS,
+            () -> pg.freeze(primary, false));
+        case SWITCHOVER -> c.custom(fault.kind, primary, pg::switchover, 0, () -> { });
+        default -> throw new IllegalArgumentException(fault.name());
+      }
+    }, "ha-fault");
+    injector.start();
+    long seen = c.awaitNewLeader(before, 120_000);
+    try {
+      injector.join(180_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    PgServer.sleep(3_000); // the old primary comes back (pause) or stays down (kill); the new leader works
+    CheckReport r = c.finish();
+    Long after = c.monitor().token();
+    long changes = r.history().ops().stream()
+        .filter(op -> op.kind() == Op.Kind.ELECTED && op.ok() && op.invokeMs() >= start).count();
+    long stale = r.violations().stream().filter(v -> v.invariant() == 3).count();
+    return new Result(manager, synchronous, fault, seen < 0 ? -1 : seen - start, changes, r.lostAckedAcquires(),
+        LostGrants.tokensGrantedTwice(r).size(), stale, before, after == null ? 0 : after, r);
+  }
+}
