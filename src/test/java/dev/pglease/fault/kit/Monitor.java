@@ -8,6 +8,7 @@ import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -128,17 +129,37 @@ public final class Monitor implements AutoCloseable {
         }
       }
       history.setLeaseEvents(events);
+      boolean commitTimes;
+      try (Statement st = c.createStatement();
+           ResultSet rs = st.executeQuery("SELECT current_setting('track_commit_timestamp')::bool")) {
+        rs.next();
+        commitTimes = rs.getBoolean(1);
+      }
       List<DbRecords.Accept> log = new ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, name, token, holder, value, at FROM " + schema
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, name, token, holder, value, at, "
+          + (commitTimes ? "pg_xact_commit_timestamp(xmin)" : "NULL::timestamptz") + " FROM " + schema
           + ".fenced_counter_log ORDER BY id")) {
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
+            java.sql.Timestamp committed = rs.getTimestamp(7);
             log.add(new DbRecords.Accept(rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getString(4),
-                rs.getLong(5), micros(rs.getTimestamp(6))));
+                rs.getLong(5), micros(rs.getTimestamp(6)), committed == null ? null : micros(committed)));
           }
         }
       }
       history.setAccepts(log);
+      List<DbRecords.LeaseVersion> versions = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, token, holder, expires_at, at FROM " + schema
+          + ".kit_lease_audit WHERE name = ? ORDER BY id")) {
+        ps.setString(1, lease);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            versions.add(new DbRecords.LeaseVersion(rs.getLong(1), rs.getLong(2), rs.getString(3),
+                micros(rs.getTimestamp(4)), micros(rs.getTimestamp(5))));
+          }
+        }
+      }
+      history.setLeaseVersions(versions);
     } catch (SQLException e) {
       throw new IllegalStateException("cannot read the database records", e);
     }

@@ -174,7 +174,7 @@ public final class NodeProcess implements AutoCloseable {
           default -> Op.Outcome.UNKNOWN;
         };
         add(Op.Kind.WRITE, o, h, token, t(n, "start", t), t, deadline, optLong(n, "value"),
-            o == Op.Outcome.OK ? null : result + (n.hasNonNull("error") ? ": " + n.get("error").asText() : ""));
+            o == Op.Outcome.OK ? null : result + (n.hasNonNull("reason") ? ": " + n.get("reason").asText() : ""));
       }
       default -> add(Op.Kind.NOTE, Op.Outcome.OK, h, token, t, t, null, null, event);
     }
