@@ -20,7 +20,11 @@ public enum FaultKind {
   WALL_CLOCK_SKEW("skewed wall clock on a node"),
   FAILOVER_SYNC("promote synchronous standby"),
   FAILOVER_ASYNC("promote asynchronous standby (negative control)"),
-  CONTAINER_PAUSE("docker pause Postgres container");
+  CONTAINER_PAUSE("docker pause Postgres container"),
+  STALL_IN_FENCED_TXN("pause leader inside a fenced transaction"),
+  CONCURRENT_WRITERS("4 concurrent fenced writers on a node"),
+  PG_TERMINATE("pg_terminate_backend of the leader's sessions"),
+  RESET_AFTER_COMMIT("release, then reset a standby after its acquire committed");
 
   private final String label;
 
@@ -39,7 +43,8 @@ public enum FaultKind {
    */
   public boolean livenessBounded() {
     return switch (this) {
-      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, NETNS_PARTITION -> true;
+      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, NETNS_PARTITION,
+          STALL_IN_FENCED_TXN, RESET_AFTER_COMMIT -> true;
       default -> false;
     };
   }

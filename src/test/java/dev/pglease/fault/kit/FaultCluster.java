@@ -37,6 +37,7 @@ public final class FaultCluster implements AutoCloseable {
     long renewDeadlineMs = 700;
     long retryMs = 250;
     long workIntervalMs = 50;
+    long writeHoldMs = 20;
     String work = "fenced-counter";
     Replication replication = Replication.NONE;
     Map<String, String> pgSettings = new LinkedHashMap<>();
@@ -92,6 +93,12 @@ public final class FaultCluster implements AutoCloseable {
       return this;
     }
 
+    /** Work done inside each fenced transaction (keeps transactions open for the in-transaction stall). */
+    public Options writeHold(long ms) {
+      writeHoldMs = ms;
+      return this;
+    }
+
     public Options work(String w) {
       work = w;
       return this;
@@ -131,6 +138,8 @@ public final class FaultCluster implements AutoCloseable {
   private int pgSeq;
   private final List<TcpProxy> proxies = new ArrayList<>();
   private final List<NodeProcess> nodes = new ArrayList<>();
+  private final Map<Integer, Double> rates = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<Integer, Integer> writers = new java.util.concurrent.ConcurrentHashMap<>();
   private NetNs netns;
   private TcpProxy netnsProxy;
   private Monitor monitor;
@@ -210,7 +219,7 @@ public final class FaultCluster implements AutoCloseable {
       TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", dbHost(), dbPort());
       proxies.add(p);
       String url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
-      NodeProcess.Spec spec = new NodeProcess.Spec(o.nodeMain, nodeArgs(i, url, 1.0), Map.of(), 0,
+      NodeProcess.Spec spec = new NodeProcess.Spec(o.nodeMain, nodeArgs(i, url), Map.of(), 0,
           inNs ? netns.name() : null);
       NodeProcess n = new NodeProcess("n" + (i + 1), spec, history, logDir);
       nodes.add(n);
@@ -285,13 +294,18 @@ public final class FaultCluster implements AutoCloseable {
         + sock + "&tcpKeepAlive=true";
   }
 
-  private List<String> nodeArgs(int i, String url, double tickerRate) {
+  private List<String> nodeArgs(int i, String url) {
     List<String> a = new ArrayList<>(List.of("node", "--jdbc-url", url, "--lease", lease, "--schema", schema,
         "--lease-duration", o.leaseMs + "ms", "--renew-deadline", o.renewDeadlineMs + "ms", "--retry-period",
         o.retryMs + "ms", "--work", o.work, "--work-interval", o.workIntervalMs + "ms", "--holder-label",
         "n" + (i + 1), "--trace"));
+    double tickerRate = rates.getOrDefault(i, 1.0);
     if (tickerRate != 1.0) {
       a.addAll(List.of("--ticker-rate", Double.toString(tickerRate)));
+    }
+    if (!o.nodeMain.equals(RefNode.class.getName())) {
+      a.addAll(List.of("--write-hold", o.writeHoldMs + "ms", "--writers",
+          Integer.toString(writers.getOrDefault(i, 1))));
     }
     a.addAll(o.extraNodeArgs);
     a.addAll(o.perNodeArgs.getOrDefault(i, List.of()));
@@ -343,6 +357,17 @@ public final class FaultCluster implements AutoCloseable {
   /** Timing for the checker: the bound of invariant 7 adds only the scheduling lag measured in each window. */
   public Checker.Config checkerConfig() {
     return new Checker.Config(o.leaseMs, o.retryMs);
+  }
+
+  /** The machine's load averages and core count, as absolute figures (from /proc/loadavg). */
+  public static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return "load average " + f[0] + " " + f[1] + " " + f[2] + " (1/5/15 min) on "
+          + Runtime.getRuntime().availableProcessors() + " cores";
+    } catch (java.io.IOException e) {
+      return "load average unknown (" + e.getMessage() + ")";
+    }
   }
 
   public double maxLoad() {
@@ -559,10 +584,92 @@ public final class FaultCluster implements AutoCloseable {
     FaultRecord f = begin(rate > 1 ? FaultKind.TICKER_FAST : FaultKind.TICKER_SLOW, n.name() + " x" + rate,
         false, null);
     int i = nodes.indexOf(n);
+    rates.put(i, rate);
+    restartWithArgs(n);
+    return end(f);
+  }
+
+  private void restartWithArgs(NodeProcess n) {
     String url = argValue(n.spec().args(), "--jdbc-url");
     n.stop(10_000);
-    n.spec(n.spec().withArgs(nodeArgs(i, url, rate)));
+    n.spec(n.spec().withArgs(nodeArgs(nodes.indexOf(n), url)));
     n.start();
+  }
+
+  /** Restarts a node with {@code count} concurrent fenced writer threads (1 puts it back). */
+  public FaultRecord concurrentWriters(NodeProcess n, int count) {
+    FaultRecord f = begin(FaultKind.CONCURRENT_WRITERS, n.name() + " x" + count, false, null);
+    writers.put(nodes.indexOf(n), count);
+    restartWithArgs(n);
+    return end(f);
+  }
+
+  /**
+   * Pauses the leader while one of its fenced transactions is open (its session is "idle in transaction" on the
+   * server), for {@code holdMs}. Returns null, injecting nothing, if no open transaction was seen within a second.
+   */
+  public FaultRecord stallInFencedTransaction(NodeProcess n, long holdMs) {
+    long until = System.currentTimeMillis() + 1000;
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection(dbUrl());
+         java.sql.PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_stat_activity WHERE"
+             + " application_name = ? AND state = 'idle in transaction'")) {
+      ps.setString(1, applicationName(n));
+      while (System.currentTimeMillis() < until) {
+        try (java.sql.ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          if (rs.getLong(1) > 0) {
+            FaultRecord f = begin(FaultKind.STALL_IN_FENCED_TXN, n.name(), holdMs > o.leaseMs, n);
+            n.pause();
+            PgServer.sleep(holdMs);
+            n.resume();
+            return end(f);
+          }
+        }
+      }
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException("cannot watch pg_stat_activity", e);
+    }
+    return null;
+  }
+
+  private static String applicationName(NodeProcess n) {
+    return "pglease-node-" + n.name();
+  }
+
+  /** Cancels armed one-shot proxy faults that did not fire. */
+  public void disarmProxies() {
+    proxies.forEach(TcpProxy::disarmAnswerDrop);
+  }
+
+  /** Terminates every server session of the node (its lease, notification and fence connections). */
+  public FaultRecord terminateBackends(NodeProcess n) {
+    FaultRecord f = begin(FaultKind.PG_TERMINATE, n.name(), false, null);
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection(dbUrl());
+         java.sql.PreparedStatement ps = c.prepareStatement("SELECT count(pg_terminate_backend(pid)) FROM"
+             + " pg_stat_activity WHERE application_name = ?")) {
+      ps.setString(1, applicationName(n));
+      ps.executeQuery().close();
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException("pg_terminate_backend failed", e);
+    }
+    return end(f);
+  }
+
+  /**
+   * kill -9 the leader; just before its lease expires on the database, arm every standby's proxy to drop the answer
+   * to the next request and reset the connection: the standby's acquire commits on the server, the standby never
+   * learns it (a grant nobody knows it holds).
+   */
+  public FaultRecord resetAfterCommit(NodeProcess leader) {
+    long expires = monitor.expiresMs();
+    FaultRecord f = begin(FaultKind.RESET_AFTER_COMMIT, "proxies of the standbys", true, leader);
+    leader.kill();
+    PgServer.sleep(Math.max(0, Math.min(o.leaseMs, expires - System.currentTimeMillis() - 20)));
+    for (NodeProcess n : nodes) {
+      if (n != leader) {
+        proxy(n).resetAfterNextAnswer();
+      }
+    }
     return end(f);
   }
 

@@ -26,6 +26,7 @@ public final class Monitor implements AutoCloseable {
   private volatile String holder;
   private volatile Long token;
   private volatile boolean held;
+  private volatile long expiresMs;
   private volatile long lastOkMs;
   private final Thread thread;
 
@@ -51,6 +52,11 @@ public final class Monitor implements AutoCloseable {
 
   public Long token() {
     return token;
+  }
+
+  /** expires_at of the lease row at the last successful read, epoch ms on the database clock (0 if none). */
+  public long expiresMs() {
+    return expiresMs;
   }
 
   public long lastOkMs() {
@@ -93,6 +99,7 @@ public final class Monitor implements AutoCloseable {
           holder = h;
           token = t;
           held = h != null && rs.getBoolean(5);
+          expiresMs = exp == null ? 0 : exp.getTime();
           history.add(new Op(0, "monitor", h, Op.Kind.READ, Op.Outcome.OK, t, invoke, complete, null, null,
               acq == null ? null : micros(acq), exp == null ? null : micros(exp), held ? "held" : "free"));
         }

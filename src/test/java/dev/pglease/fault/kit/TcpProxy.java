@@ -85,6 +85,22 @@ public final class TcpProxy implements AutoCloseable {
   }
 
   /** Resets every connection right after the next request was forwarded: the statement may or may not commit. */
+  /**
+   * Arms a one-shot fault: the next connection that sends a request drops the server's answer to it and is reset,
+   * so the server has done (and committed) the statement while the client only sees a broken connection.
+   */
+  public void resetAfterNextAnswer() {
+    armAnswerDrop.set(true);
+  }
+
+  /** Cancels {@link #resetAfterNextAnswer} if it has not fired. */
+  public void disarmAnswerDrop() {
+    armAnswerDrop.set(false);
+  }
+
+  private final java.util.concurrent.atomic.AtomicBoolean armAnswerDrop =
+      new java.util.concurrent.atomic.AtomicBoolean();
+
   public void resetMidStatement() {
     onNextRequest(this::resetAll);
   }
@@ -203,9 +219,16 @@ public final class TcpProxy implements AutoCloseable {
           if (blackhole || dead) {
             continue;
           }
+          if (!request && dropThisAnswer) {
+            reset(); // the answer never reaches the client
+            break;
+          }
           out.write(c.data());
           out.flush();
           if (request) {
+            if (armAnswerDrop.compareAndSet(true, false)) {
+              dropThisAnswer = true;
+            }
             Runnable hook = onNextRequest.getAndSet(null);
             if (hook != null) {
               hook.run();
@@ -217,6 +240,8 @@ public final class TcpProxy implements AutoCloseable {
       }
       reset();
     }
+
+    private volatile boolean dropThisAnswer;
 
     void reset() {
       dead = true;
