@@ -93,8 +93,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     boolean ignoreDeadline;
 
     @Option(names = "--unfenced", hidden = true,
-            description = "Fault injection (negative control): check the lease row without locking it, wait "
-                    + "--write-hold, then write")
+            description = "Fault injection (negative control): check the local deadline and the lease row "
+                    + "without locking it, wait --write-hold, then write")
     boolean unfenced;
 
     @Option(names = "--campaign-delay", hidden = true, defaultValue = "0ms", converter = DurationConverter.class,
@@ -148,7 +148,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 started.put("pid", ProcessHandle.current().pid());
                 out.emit(started);
                 installSignalHandlers();
-                if (!campaignDelay.isZero() && !awaitCampaignDelay(ds)) {
+                if (!campaignDelay.isZero() && !awaitCampaignDelay(ds, out)) {
                     return 0;
                 }
                 Elector elector = pglease.elector(lease, out.leaderListener(lease));
@@ -193,7 +193,9 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             if (current.isPresent()) {
                 last = current.get();
             }
-            Leadership l = current.orElse(ignoreDeadline || unfenced ? last : null);
+            Leadership candidate = current.orElse(ignoreDeadline ? last : null);
+            // the unfenced writer still honours its local deadline: only the fence is missing
+            Leadership l = candidate != null && unfenced && !candidate.isValid() ? null : candidate;
             if (l != null) {
                 Map<String, Object> e = out.event("write");
                 long startTick = deadlines.now();
@@ -238,7 +240,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
      * Fault injection: waits until the lease has been free or expired (database clock) for {@code campaignDelay}.
      * Returns false if the node was stopped first.
      */
-    private boolean awaitCampaignDelay(javax.sql.DataSource ds) throws InterruptedException {
+    private boolean awaitCampaignDelay(javax.sql.DataSource ds, JsonLines out) throws InterruptedException {
         long freeSince = -1;
         while (stopped.getCount() > 0) {
             boolean free;
@@ -253,6 +255,10 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             } catch (SQLException e) {
                 free = false;
             }
+            Map<String, Object> e = out.event("waiting");
+            e.put("lease", lease);
+            e.put("free", free);
+            out.emit(e);
             long now = System.nanoTime();
             if (!free) {
                 freeSince = -1;
@@ -261,7 +267,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             } else if (now - freeSince >= campaignDelay.toNanos()) {
                 return true;
             }
-            stopped.await(Math.min(retryPeriod.toMillis(), 50), TimeUnit.MILLISECONDS);
+            stopped.await(Math.min(retryPeriod.toMillis(), 100), TimeUnit.MILLISECONDS);
         }
         return false;
     }

@@ -210,11 +210,7 @@ public final class CheckReport {
     return sb.toString();
   }
 
-  static long percentile(List<Long> sorted, int p) {
-    if (sorted.isEmpty()) {
-      return 0;
-    }
-    int idx = (int) Math.ceil(p / 100.0 * sorted.size()) - 1;
-    return sorted.get(Math.max(0, Math.min(sorted.size() - 1, idx)));
+  static long percentile(List<Long> values, int p) {
+    return dev.pglease.testkit.Percentiles.of(values, p);
   }
 }

@@ -452,7 +452,13 @@ public final class Checker {
     grants.sort(Comparator.comparingLong(Op::completeMs));
     List<FaultRecord> faults = h.faults();
     for (FaultRecord f : faults) {
-      if (!f.leaderLoss() || !f.kind().livenessBounded()) {
+      if (!f.kind().livenessBounded() || f.leaderHolder() == null) {
+        continue;
+      }
+      if (!f.leaderLoss()) {
+        // the leader was hit, but no other candidate was up and campaigning: no failover can be expected
+        windows.add(new CheckReport.Window(f, null, -1, config.livenessBoundMs(),
+            "no other candidate was up and campaigning"));
         continue;
       }
       Op first = null;

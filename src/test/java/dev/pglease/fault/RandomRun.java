@@ -209,7 +209,7 @@ public final class RandomRun {
     NodeProcess leader = c.awaitLeader(lease * 3);
     if (k.livenessBounded() && leader != null) {
       // a failover needs a candidate: wait for one to be up (restarted JVMs take a moment)
-      c.awaitHealthyStandby(leader, 5_000);
+      c.awaitHealthyStandby(leader, 30_000); // a restarted JVM can take long to start on a loaded machine
       leader = c.awaitLeader(lease * 3);
     }
     Long token = c.monitor().token();

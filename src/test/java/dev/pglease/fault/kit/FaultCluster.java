@@ -33,6 +33,7 @@ public final class FaultCluster implements AutoCloseable {
     String nodeMain = Schemas.nodeCommandAvailable() ? "dev.pglease.cli.Main" : RefNode.class.getName();
     List<String> extraNodeArgs = new ArrayList<>();
     Map<Integer, List<String>> perNodeArgs = new LinkedHashMap<>();
+    Map<Integer, String> perNodeMain = new LinkedHashMap<>();
     long leaseMs = 1200;
     long renewDeadlineMs = 700;
     long retryMs = 250;
@@ -64,6 +65,16 @@ public final class FaultCluster implements AutoCloseable {
     public Options nodeMain(String mainClass) {
       nodeMain = mainClass;
       return this;
+    }
+
+    /** Runs one node (0-based) with another entry point, e.g. a {@link RefNode} variant beside pglease nodes. */
+    public Options nodeMain(int node, String mainClass) {
+      perNodeMain.put(node, mainClass);
+      return this;
+    }
+
+    String mainOf(int node) {
+      return perNodeMain.getOrDefault(node, nodeMain);
     }
 
     public Options refNodes() {
@@ -219,7 +230,7 @@ public final class FaultCluster implements AutoCloseable {
       TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", dbHost(), dbPort());
       proxies.add(p);
       String url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
-      NodeProcess.Spec spec = new NodeProcess.Spec(o.nodeMain, nodeArgs(i, url), Map.of(), 0,
+      NodeProcess.Spec spec = new NodeProcess.Spec(o.mainOf(i), nodeArgs(i, url), Map.of(), 0,
           inNs ? netns.name() : null);
       NodeProcess n = new NodeProcess("n" + (i + 1), spec, history, logDir);
       nodes.add(n);
@@ -303,7 +314,7 @@ public final class FaultCluster implements AutoCloseable {
     if (tickerRate != 1.0) {
       a.addAll(List.of("--ticker-rate", Double.toString(tickerRate)));
     }
-    if (!o.nodeMain.equals(RefNode.class.getName())) {
+    if (!o.mainOf(i).equals(RefNode.class.getName())) {
       a.addAll(List.of("--write-hold", o.writeHoldMs + "ms", "--writers",
           Integer.toString(writers.getOrDefault(i, 1))));
     }

@@ -41,6 +41,13 @@ public final class Monitor implements AutoCloseable {
     thread.start();
   }
 
+  private volatile boolean suspended;
+
+  /** Stops (or resumes) the periodic reads, so that a lease row's state can go unobserved. */
+  public void suspend(boolean on) {
+    suspended = on;
+  }
+
   public void jdbcUrl(String url) {
     this.jdbcUrl = url;
   }
@@ -74,7 +81,9 @@ public final class Monitor implements AutoCloseable {
           c = DriverManager.getConnection(url);
           connectedTo = url;
         }
-        readOnce(c);
+        if (!suspended) {
+          readOnce(c);
+        }
       } catch (SQLException e) {
         closeQuietly(c);
         c = null;
