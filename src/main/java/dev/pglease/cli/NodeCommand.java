@@ -396,7 +396,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
 
         /**
          * Fault injection: the write without the library's local deadline check, in one transaction that checks the
-         * lease row on the database (locked, or with {@code unlocked} a plain read taken before the held work).
+         * lease row on the database (locked FOR SHARE, which blocks every change of the row until commit, or with
+         * {@code unlocked} a plain read taken before the held work).
          */
         long incrementWithoutDeadline(javax.sql.DataSource ds, Leadership l, boolean unlocked) throws SQLException {
             try (Connection c = ds.getConnection()) {
@@ -404,7 +405,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 try {
                     try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + schema + ".leases WHERE name = ?"
                             + " AND holder = ? AND token = ? AND expires_at > clock_timestamp()"
-                            + (unlocked ? "" : " FOR KEY SHARE"))) {
+                            + (unlocked ? "" : " FOR SHARE"))) {
                         ps.setString(1, name);
                         ps.setString(2, l.holder());
                         ps.setLong(3, l.token());

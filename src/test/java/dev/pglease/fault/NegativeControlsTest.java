@@ -27,7 +27,7 @@ class NegativeControlsTest {
   }
 
   private static void report(String title, CheckReport r) {
-    System.out.println("== " + title);
+    System.out.println("== " + title + " (" + FaultCluster.loadAverage() + ")");
     System.out.println(r.table(title));
     System.out.println(r.render());
   }

@@ -22,10 +22,15 @@ public final class JavaProcess {
     return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
   }
 
+  /** The {@code java} binary of the running JVM. */
+  public static String javaBinary() {
+    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+  }
+
   /** {@code java <jvmOptions> -cp <test classpath> <mainClass> <args>}. */
   public static List<String> command(List<String> jvmOptions, String mainClass, List<String> args) {
     List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add(javaBinary());
     cmd.addAll(jvmOptions);
     cmd.addAll(List.of("-cp", classpath(), mainClass));
     cmd.addAll(args);

@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * with knobs that break it on purpose, for the negative controls:
  * {@code --unfenced} writes the counter without the {@code FOR SHARE} lease check (only its local deadline is
  * checked, before a {@code --write-delay}), and {@code --synchronous-commit off} acknowledges grants the server has
- * not made durable, {@code --steal-after D} takes a valid lease over from D after start. Not part of the library:
+ * not made durable, {@code --steal-after D} campaigns only from D after start, and then takes even a valid lease over. Not part of the library:
  * the checker must catch what these variants do.
  */
 public final class RefNode {
@@ -109,6 +109,10 @@ public final class RefNode {
       try {
         ensureConnection();
         if (token == null) {
+          if (stealAfterMs >= 0 && !stealing()) {
+            sleep(retryMs); // a stealer does not campaign before its time
+            continue;
+          }
           if (!acquire()) {
             sleep(retryMs);
           }
