@@ -102,6 +102,11 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                     + "free or expired this long")
     Duration campaignDelay;
 
+    @Option(names = "--suspend-file", hidden = true,
+            description = "Fault injection: a file announcing a simulated system suspend as '<start epoch ms> "
+                    + "<duration ms>'; the monotonic clock stops during it while the wall clock moves on")
+    java.nio.file.Path suspendFile;
+
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean stopping = new AtomicBoolean();
 
@@ -121,7 +126,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                     + writeHold + " and " + campaignDelay);
         }
         JsonLines out = new JsonLines(System.out, clockSkew.toMillis());
-        Ticker ticker = ticker(tickerRate);
+        Ticker ticker = suspendFile == null ? ticker(tickerRate) : new SuspendableTicker(ticker(tickerRate),
+                suspendFile, tickerRate);
         LeaseConfig.Builder builder = LeaseConfig.builder().schema(schema).leaseDuration(leaseDuration)
                 .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker);
         if (holderLabel != null) {
@@ -314,6 +320,55 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
         long origin = System.nanoTime();
         return () -> origin + (long) ((System.nanoTime() - origin) * rate);
+    }
+
+    /**
+     * Fault injection: a monotonic clock that does not advance during an announced suspend, as CLOCK_MONOTONIC does
+     * not while a machine sleeps. The kit announces the suspend in the file before it stops the process, so the
+     * clock already knows it when the process runs again.
+     */
+    static final class SuspendableTicker implements Ticker {
+        private final Ticker base;
+        private final double rate;
+        /** Suspend time of earlier suspends, start of the latest, its duration: replaced as one. */
+        private volatile long[] state = {0, Long.MAX_VALUE, 0};
+
+        SuspendableTicker(Ticker base, java.nio.file.Path file, double rate) {
+            this.base = base;
+            this.rate = rate;
+            Thread watcher = new Thread(() -> watch(file), "suspend-file-watcher");
+            watcher.setDaemon(true);
+            watcher.start();
+        }
+
+        private void watch(java.nio.file.Path file) {
+            while (true) {
+                try {
+                    if (java.nio.file.Files.exists(file)) {
+                        String[] f = java.nio.file.Files.readString(file).trim().split("\\s+");
+                        long[] old = state;
+                        if (f.length == 2 && Long.parseLong(f[0]) != old[1]) {
+                            long earlier = old[0] + (old[1] == Long.MAX_VALUE ? 0 : old[2]);
+                            state = new long[] {earlier, Long.parseLong(f[0]), Long.parseLong(f[1])};
+                        }
+                    }
+                    TimeUnit.MILLISECONDS.sleep(10);
+                } catch (java.io.IOException | NumberFormatException e) {
+                    // a half-written file: read it again
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public long read() {
+            long raw = base.read();
+            long[] st = state;
+            long now = System.currentTimeMillis();
+            long frozenMillis = st[0] + (now <= st[1] ? 0 : Math.min(now - st[1], st[2]));
+            return raw - (long) (frozenMillis * 1_000_000L * rate);
+        }
     }
 
     /** Reports every acquire and renew statement for the history checker. */

@@ -25,8 +25,10 @@ public final class CheckReport {
    * @param lagMs      largest scheduling lag sampled in the window (-1: no sample)
    * @param boundMs    the window's bound (fixed part + lag, capped)
    * @param unmeasured why the window was not measured, null if it was
+   * @param lateMs     how long after the fault the window opened (the leader's grant was renewed after it)
    */
-  public record Window(FaultRecord fault, Long failoverMs, long lagMs, long boundMs, String unmeasured) {
+  public record Window(FaultRecord fault, Long failoverMs, long lagMs, long boundMs, String unmeasured,
+                       long lateMs) {
     public boolean measured() {
       return unmeasured == null;
     }
@@ -58,11 +60,11 @@ public final class CheckReport {
     long measured = windows.stream().filter(Window::measured).count();
     sb.append(String.format("liveness windows: %d bounded, %d measured (%.0f %%), %d unmeasured%n", windows.size(),
         measured, 100 * measuredShare(), windows.size() - measured));
-    sb.append(String.format("| %-8s | %-40s | %10s | %8s | %8s | %-40s |%n", "fault", "kind", "failover", "lag",
-        "bound", "unmeasured because"));
+    sb.append(String.format("| %-14s | %-40s | %8s | %10s | %8s | %8s | %-40s |%n", "fault", "kind", "opened",
+        "failover", "lag", "bound", "unmeasured because"));
     for (Window w : windows) {
-      sb.append(String.format("| %-8s | %-40s | %10s | %8s | %8s | %-40s |%n", "#" + w.fault().index() + " "
-              + Op.rel(w.fault().startMs(), t0), w.fault().kind().label(),
+      sb.append(String.format("| %-14s | %-40s | %8s | %10s | %8s | %8s | %-40s |%n", "#" + w.fault().index() + " "
+              + Op.rel(w.fault().startMs(), t0), w.fault().kind().label(), "+" + w.lateMs() + " ms",
           w.failoverMs() == null ? "none" : w.failoverMs() + " ms", w.lagMs() < 0 ? "?" : w.lagMs() + " ms",
           w.boundMs() + " ms", w.measured() ? "" : w.unmeasured()));
     }

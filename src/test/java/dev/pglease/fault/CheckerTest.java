@@ -225,7 +225,24 @@ class CheckerTest {
     h.acquire("n2", "B", OK, 3L, T0 + 3000, T0 + 3005, T0 + 3600);
     CheckReport r = checker.check(h);
     assertThat(r.violates(7)).as(r.render()).isTrue();
-    assertThat(r.render()).contains("the first grant to another holder, #2 (B), came after 2905 ms > bound 1450 ms");
+    assertThat(r.render()).contains("the first grant to another holder, #2 (B), came 2905 ms after the fault > bound 1450 ms");
+  }
+
+  @Test
+  void aWindowOpensAtTheLeadersLastRenewalWhenTheFaultTookEffectLate() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.NETNS_PARTITION, "netns:n1", T0 + 100, T0 + 3000, true, "A", 1L));
+    // the database still renewed A's grant 500 ms after the fault was recorded
+    h.setLeaseVersions(List.of(new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_200_000, DB0),
+        new DbRecords.LeaseVersion(2, 1, "A", DB0 + 1_800_000, DB0 + 600_000)));
+    h.acquire("n2", "B", OK, 2L, T0 + 1900, T0 + 1950, T0 + 2500);
+    CheckReport r = checker.check(h);
+    assertThat(r.violations()).as(r.render()).isEmpty(); // 1850 ms after the fault, 1350 ms after the renewal
+    assertThat(r.windows()).singleElement().satisfies(w -> {
+      assertThat(w.lateMs()).isEqualTo(500);
+      assertThat(w.failoverMs()).isEqualTo(1350);
+    });
   }
 
   @Test

@@ -78,6 +78,7 @@ public final class RandomRun {
     weights.put(FaultKind.CONCURRENT_WRITERS, 2);
     weights.put(FaultKind.PG_TERMINATE, 4);
     weights.put(FaultKind.RESET_AFTER_COMMIT, 4);
+    weights.put(FaultKind.SUSPEND_LEADER, 4);
     kinds.addAll(weights.keySet());
   }
 
@@ -223,7 +224,7 @@ public final class RandomRun {
     long skewDraw = between(-300_000, 300_000);
     boolean needsLeader = switch (k) {
       case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, PROXY_LATENCY, PROXY_RESET,
-          STALL_IN_FENCED_TXN, PG_TERMINATE, RESET_AFTER_COMMIT, NETNS_PARTITION -> true;
+          STALL_IN_FENCED_TXN, PG_TERMINATE, RESET_AFTER_COMMIT, NETNS_PARTITION, SUSPEND_LEADER -> true;
       default -> false;
     };
     if (needsLeader && leader == null) {
@@ -256,6 +257,7 @@ public final class RandomRun {
         }
       }
       case PG_TERMINATE -> f = c.terminateBackends(leader);
+      case SUSPEND_LEADER -> f = c.suspend(leader, hold);
       case CONCURRENT_WRITERS -> {
         NodeProcess n = standby != null ? standby : someNode;
         f = c.concurrentWriters(n, writers.contains(n) && rateDraw < 0.5 ? 1 : 4);

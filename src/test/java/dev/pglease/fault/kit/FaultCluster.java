@@ -316,7 +316,7 @@ public final class FaultCluster implements AutoCloseable {
     }
     if (!o.mainOf(i).equals(RefNode.class.getName())) {
       a.addAll(List.of("--write-hold", o.writeHoldMs + "ms", "--writers",
-          Integer.toString(writers.getOrDefault(i, 1))));
+          Integer.toString(writers.getOrDefault(i, 1)), "--suspend-file", suspendFile(i).toString()));
     }
     a.addAll(o.extraNodeArgs);
     a.addAll(o.perNodeArgs.getOrDefault(i, List.of()));
@@ -484,7 +484,7 @@ public final class FaultCluster implements AutoCloseable {
     long now = System.currentTimeMillis();
     for (NodeProcess n : nodes) {
       if (n != except && n.alive() && !n.paused() && n.holder() != null
-          && now - n.lastLineMs() < Math.max(1000, 4 * o.retryMs)) {
+          && now - n.lastLineMs() < Math.max(2000, 8 * o.retryMs)) {
         return true;
       }
     }
@@ -645,6 +645,31 @@ public final class FaultCluster implements AutoCloseable {
 
   private static String applicationName(NodeProcess n) {
     return "pglease-node-" + n.name();
+  }
+
+  private Path suspendFile(int node) {
+    return logDir.resolve("n" + (node + 1) + ".suspend");
+  }
+
+  /**
+   * A simulated system suspend of the leader: the node is told (through its suspend file) that its monotonic clock
+   * stops from a moment 300 ms ahead for {@code holdMs}, and is SIGSTOPped for exactly that time; when it runs
+   * again its monotonic clock has not moved while the wall clock and the database's have.
+   */
+  public FaultRecord suspend(NodeProcess n, long holdMs) {
+    long start = System.currentTimeMillis() + 300;
+    try {
+      Files.writeString(suspendFile(nodes.indexOf(n)), start + " " + holdMs);
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e);
+    }
+    PgServer.sleep(Math.max(0, start - System.currentTimeMillis()));
+    boolean isLeader = n == leader();
+    FaultRecord f = begin(FaultKind.SUSPEND_LEADER, n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
+    n.pause();
+    PgServer.sleep(Math.max(0, start + holdMs - System.currentTimeMillis()));
+    n.resume();
+    return end(f);
   }
 
   /** Cancels armed one-shot proxy faults that did not fire. */
