@@ -279,7 +279,7 @@ public final class RandomRun {
       case NETNS_PARTITION -> {
         // the partition must cut off the leader: make the namespaced node lead first
         NodeProcess target = c.netnsNode();
-        if (!c.moveLeadershipTo(target, 20_000)) {
+        if (!c.moveLeadershipTo(target, 60_000)) {
           throw new NotInjected("could not make " + target.name() + " (in the network namespace) the leader");
         }
         c.awaitHealthyStandby(target, 5_000);
