@@ -15,7 +15,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** The lease statements against a real PostgreSQL: the protocol of DESIGN §3, statement by statement. */
+/** The lease statements against a real PostgreSQL: the protocol of docs/protocol.md, statement by statement. */
 class LeaseSqlTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);

@@ -79,6 +79,34 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             description = "Fault injection: shift the reported wall-clock times (pglease never reads the wall clock)")
     Duration clockSkew;
 
+    @Option(names = "--writers", defaultValue = "1",
+            description = "Number of concurrent fenced-counter writer threads (default: ${DEFAULT-VALUE})")
+    int writers;
+
+    @Option(names = "--write-hold", defaultValue = "0ms", converter = DurationConverter.class,
+            description = "Work done inside each fenced transaction before it commits (default: ${DEFAULT-VALUE})")
+    Duration writeHold;
+
+    @Option(names = "--ignore-deadline", hidden = true,
+            description = "Fault injection (negative control): keep writing with the last grant after its local "
+                    + "deadline, fenced only by the database")
+    boolean ignoreDeadline;
+
+    @Option(names = "--unfenced", hidden = true,
+            description = "Fault injection (negative control): check the local deadline and the lease row "
+                    + "without locking it, wait --write-hold, then write")
+    boolean unfenced;
+
+    @Option(names = "--campaign-delay", hidden = true, defaultValue = "0ms", converter = DurationConverter.class,
+            description = "Fault injection (negative control): a standby campaigns only after the lease has been "
+                    + "free or expired this long")
+    Duration campaignDelay;
+
+    @Option(names = "--suspend-file", hidden = true,
+            description = "Fault injection: a file announcing a simulated system suspend as '<start epoch ms> "
+                    + "<duration ms>'; the monotonic clock stops during it while the wall clock moves on")
+    java.nio.file.Path suspendFile;
+
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicBoolean stopping = new AtomicBoolean();
 
@@ -90,19 +118,28 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         if (!(tickerRate > 0) || Double.isInfinite(tickerRate)) {
             throw new IllegalArgumentException("--ticker-rate must be a positive number, got " + tickerRate);
         }
+        if (writers < 1 || writers > 32) {
+            throw new IllegalArgumentException("--writers must be between 1 and 32, got " + writers);
+        }
+        if (writeHold.isNegative() || campaignDelay.isNegative()) {
+            throw new IllegalArgumentException("--write-hold and --campaign-delay must not be negative, got "
+                    + writeHold + " and " + campaignDelay);
+        }
         JsonLines out = new JsonLines(System.out, clockSkew.toMillis());
+        Ticker ticker = suspendFile == null ? ticker(tickerRate) : new SuspendableTicker(ticker(tickerRate),
+                suspendFile, tickerRate);
         LeaseConfig.Builder builder = LeaseConfig.builder().schema(schema).leaseDuration(leaseDuration)
-                .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker(tickerRate));
+                .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker);
         if (holderLabel != null) {
             builder.holderLabel(holderLabel);
         }
         LeaseConfig probe = builder.build();
         String[] holder = new String[1];
-        if (trace) {
-            builder.observer(new TraceObserver(out, holder, renewDeadline));
-        }
+        Deadlines deadlines = new Deadlines(ticker, renewDeadline, tickerRate);
+        builder.observer(new TraceObserver(out, holder, renewDeadline, trace, deadlines));
         LeaseConfig config = builder.build();
-        try (HikariDataSource ds = Databases.pool(jdbcUrl, 4, "node")) {
+        String poolName = "node" + (holderLabel == null ? "" : "-" + holderLabel);
+        try (HikariDataSource ds = Databases.pool(jdbcUrl, 4 + writers, poolName)) {
             if (migrate) {
                 PgLease.migrate(ds, probe.schema());
             }
@@ -116,17 +153,24 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 started.put("holder", pglease.holderId());
                 started.put("pid", ProcessHandle.current().pid());
                 out.emit(started);
-                Elector elector = pglease.elector(lease, out.leaderListener(lease));
-                Thread worker = null;
-                if (work.equals("fenced-counter")) {
-                    worker = new Thread(() -> workLoop(out, pglease, elector), "fenced-counter");
-                    worker.setDaemon(true);
-                    worker.start();
-                }
                 installSignalHandlers();
+                if (!campaignDelay.isZero() && !awaitCampaignDelay(ds, out)) {
+                    return 0;
+                }
+                Elector elector = pglease.elector(lease, out.leaderListener(lease));
+                java.util.List<Thread> workers = new java.util.ArrayList<>();
+                if (work.equals("fenced-counter")) {
+                    for (int i = 0; i < writers; i++) {
+                        Thread worker = new Thread(() -> workLoop(out, pglease, elector, ds, deadlines),
+                                "fenced-counter-" + i);
+                        worker.setDaemon(true);
+                        worker.start();
+                        workers.add(worker);
+                    }
+                }
                 stopped.await();
                 stopping.set(true);
-                if (worker != null) {
+                for (Thread worker : workers) {
                     worker.join(1_000);
                 }
                 elector.close();
@@ -146,20 +190,38 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
     }
 
-    private void workLoop(JsonLines out, PgLease pglease, Elector elector) {
-        FencedCounter counter = new FencedCounter(schema, lease);
+    private void workLoop(JsonLines out, PgLease pglease, Elector elector, javax.sql.DataSource ds,
+                          Deadlines deadlines) {
+        FencedCounter counter = new FencedCounter(schema, lease, writeHold);
+        Leadership last = null;
         while (!stopping.get()) {
             Optional<Leadership> current = elector.leadership();
             if (current.isPresent()) {
-                Leadership l = current.get();
+                last = current.get();
+            }
+            Leadership candidate = current.orElse(ignoreDeadline ? last : null);
+            // the unfenced writer still honours its local deadline: only the fence is missing
+            Leadership l = candidate != null && unfenced && !candidate.isValid() ? null : candidate;
+            if (l != null) {
                 Map<String, Object> e = out.event("write");
+                long startTick = deadlines.now();
                 e.put("lease", lease);
                 e.put("holder", l.holder());
                 e.put("token", l.token());
                 e.put("start", e.get("t"));
-                e.put("deadline", out.wallMillis() + l.remaining().toMillis());
+                // the deadline this process holds for the token, set by its last successful acquire or renew and
+                // read from its own record: it is earlier than "start" when the write begins too late
+                Long deadline = deadlines.wallDeadline(l.token(), (long) e.get("t"), startTick);
+                if (deadline != null) {
+                    e.put("deadline", deadline);
+                }
                 try {
-                    long value = pglease.inFencedTransaction(l, c -> counter.increment(c, l));
+                    long value;
+                    if (ignoreDeadline || unfenced) {
+                        value = counter.incrementWithoutDeadline(ds, l, unfenced);
+                    } else {
+                        value = pglease.inFencedTransaction(l, c -> counter.increment(c, l));
+                    }
                     e.put("result", "accepted");
                     e.put("value", value);
                 } catch (LeaseException ex) {
@@ -180,6 +242,78 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
     }
 
+    /**
+     * Fault injection: waits until the lease has been free or expired (database clock) for {@code campaignDelay}.
+     * Returns false if the node was stopped first.
+     */
+    private boolean awaitCampaignDelay(javax.sql.DataSource ds, JsonLines out) throws InterruptedException {
+        long freeSince = -1;
+        while (stopped.getCount() > 0) {
+            boolean free;
+            try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT NOT EXISTS ("
+                    + "SELECT 1 FROM " + schema + ".leases WHERE name = ? AND holder IS NOT NULL "
+                    + "AND expires_at > clock_timestamp())")) {
+                ps.setString(1, lease);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    free = rs.getBoolean(1);
+                }
+            } catch (SQLException e) {
+                free = false;
+            }
+            Map<String, Object> e = out.event("waiting");
+            e.put("lease", lease);
+            e.put("free", free);
+            out.emit(e);
+            long now = System.nanoTime();
+            if (!free) {
+                freeSince = -1;
+            } else if (freeSince < 0) {
+                freeSince = now;
+            } else if (now - freeSince >= campaignDelay.toNanos()) {
+                return true;
+            }
+            stopped.await(Math.min(retryPeriod.toMillis(), 100), TimeUnit.MILLISECONDS);
+        }
+        return false;
+    }
+
+    /**
+     * This process's own record of its local deadline per token: the ticker reading before the last successful
+     * acquire or renew statement was sent, plus the renew deadline. Kept apart from the library's state so that the
+     * reported deadline is evidence of its own, not derived from {@link Leadership#remaining()}.
+     */
+    static final class Deadlines {
+        private final Ticker ticker;
+        private final long renewDeadlineNanos;
+        private final double rate;
+        private final Map<Long, Long> byToken = new java.util.concurrent.ConcurrentHashMap<>();
+
+        Deadlines(Ticker ticker, Duration renewDeadline, double rate) {
+            this.ticker = ticker;
+            this.renewDeadlineNanos = renewDeadline.toNanos();
+            this.rate = rate;
+        }
+
+        long now() {
+            return ticker.read();
+        }
+
+        void answered(long token, Duration latency) {
+            long sent = ticker.read() - latency.toNanos();
+            byToken.merge(token, sent + renewDeadlineNanos, (a, b) -> b - a > 0 ? b : a);
+        }
+
+        /** The deadline for {@code token} as a wall-clock time, given the wall time and ticker reading of now. */
+        Long wallDeadline(long token, long wallNow, long tickNow) {
+            Long d = byToken.get(token);
+            if (d == null) {
+                return null;
+            }
+            return wallNow + Math.floorDiv((long) ((d - tickNow) / rate), 1_000_000L);
+        }
+    }
+
     private static Ticker ticker(double rate) {
         if (rate == 1.0) {
             return Ticker.SYSTEM;
@@ -188,19 +322,75 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         return () -> origin + (long) ((System.nanoTime() - origin) * rate);
     }
 
+    /**
+     * Fault injection: a monotonic clock that does not advance during an announced suspend, as CLOCK_MONOTONIC does
+     * not while a machine sleeps. The kit announces the suspend in the file before it stops the process, so the
+     * clock already knows it when the process runs again.
+     */
+    static final class SuspendableTicker implements Ticker {
+        private final Ticker base;
+        private final double rate;
+        /** Suspend time of earlier suspends, start of the latest, its duration: replaced as one. */
+        private volatile long[] state = {0, Long.MAX_VALUE, 0};
+
+        SuspendableTicker(Ticker base, java.nio.file.Path file, double rate) {
+            this.base = base;
+            this.rate = rate;
+            Thread watcher = new Thread(() -> watch(file), "suspend-file-watcher");
+            watcher.setDaemon(true);
+            watcher.start();
+        }
+
+        private void watch(java.nio.file.Path file) {
+            while (true) {
+                try {
+                    if (java.nio.file.Files.exists(file)) {
+                        String[] f = java.nio.file.Files.readString(file).trim().split("\\s+");
+                        long[] old = state;
+                        if (f.length == 2 && Long.parseLong(f[0]) != old[1]) {
+                            long earlier = old[0] + (old[1] == Long.MAX_VALUE ? 0 : old[2]);
+                            state = new long[] {earlier, Long.parseLong(f[0]), Long.parseLong(f[1])};
+                        }
+                    }
+                    TimeUnit.MILLISECONDS.sleep(10);
+                } catch (java.io.IOException | NumberFormatException e) {
+                    // a half-written file: read it again
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public long read() {
+            long raw = base.read();
+            long[] st = state;
+            long now = System.currentTimeMillis();
+            long frozenMillis = st[0] + (now <= st[1] ? 0 : Math.min(now - st[1], st[2]));
+            return raw - (long) (frozenMillis * 1_000_000L * rate);
+        }
+    }
+
     /** Reports every acquire and renew statement for the history checker. */
     private static final class TraceObserver implements LeaseObserver {
         private final JsonLines out;
         private final String[] holder;
         private final long renewDeadlineMillis;
+        private final boolean trace;
+        private final Deadlines deadlines;
 
-        TraceObserver(JsonLines out, String[] holder, Duration renewDeadline) {
+        TraceObserver(JsonLines out, String[] holder, Duration renewDeadline, boolean trace, Deadlines deadlines) {
             this.out = out;
             this.holder = holder;
             this.renewDeadlineMillis = renewDeadline.toMillis();
+            this.trace = trace;
+            this.deadlines = deadlines;
         }
 
         private void emit(String event, String lease, String result, long token, Duration latency) {
+            if (!trace) {
+                return;
+            }
             Map<String, Object> e = out.event(event);
             long t = (long) e.get("t");
             e.put("lease", lease);
@@ -217,11 +407,15 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
 
         @Override
         public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency) {
+            if (granted) {
+                deadlines.answered(token, latency);
+            }
             emit("acquire", leaseName, granted ? "granted" : "denied", token, latency);
         }
 
         @Override
         public void renewed(String leaseName, long token, Duration latency) {
+            deadlines.answered(token, latency);
             emit("renew", leaseName, "ok", token, latency);
         }
 
@@ -232,6 +426,9 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
 
         @Override
         public void databaseError(String leaseName, Throwable cause) {
+            if (!trace) {
+                return;
+            }
             Map<String, Object> e = out.event("database-error");
             e.put("lease", leaseName);
             e.put("holder", holder[0]);
@@ -244,10 +441,71 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     static final class FencedCounter {
         private final String schema;
         private final String name;
+        private final Duration hold;
 
-        FencedCounter(String schema, String name) {
+        FencedCounter(String schema, String name, Duration hold) {
             this.schema = schema;
             this.name = name;
+            this.hold = hold;
+        }
+
+        /**
+         * Fault injection: the write without the library's local deadline check, in one transaction that checks the
+         * lease row on the database (locked FOR SHARE, which blocks every change of the row until commit, or with
+         * {@code unlocked} a plain read taken before the held work).
+         */
+        long incrementWithoutDeadline(javax.sql.DataSource ds, Leadership l, boolean unlocked) throws SQLException {
+            try (Connection c = ds.getConnection()) {
+                c.setAutoCommit(false);
+                try {
+                    try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + schema + ".leases WHERE name = ?"
+                            + " AND holder = ? AND token = ? AND expires_at > clock_timestamp()"
+                            + (unlocked ? "" : " FOR SHARE"))) {
+                        ps.setString(1, name);
+                        ps.setString(2, l.holder());
+                        ps.setLong(3, l.token());
+                        try (ResultSet rs = ps.executeQuery()) {
+                            if (!rs.next()) {
+                                throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + l.token()
+                                        + " is not the valid grant of " + name + " on the database");
+                            }
+                        }
+                    }
+                    long value = unlocked ? incrementAfterHold(c, l) : increment(c, l);
+                    c.commit();
+                    return value;
+                } catch (SQLException | RuntimeException e) {
+                    c.rollback();
+                    throw e;
+                }
+            }
+        }
+
+        private long incrementAfterHold(Connection c, Leadership l) throws SQLException {
+            sleep();
+            long value;
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".fenced_counter AS f "
+                    + "(name, value, token) VALUES (?, 1, ?) ON CONFLICT (name) DO UPDATE "
+                    + "SET value = f.value + 1, token = excluded.token RETURNING value")) {
+                ps.setString(1, name);
+                ps.setLong(2, l.token());
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    value = rs.getLong(1);
+                }
+            }
+            log(c, l, value);
+            return value;
+        }
+
+        private void sleep() {
+            if (!hold.isZero()) {
+                try {
+                    TimeUnit.NANOSECONDS.sleep(hold.toNanos());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
         }
 
         static void createTables(javax.sql.DataSource ds, String schema) throws SQLException {
@@ -267,6 +525,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
 
         long increment(Connection c, Leadership l) throws SQLException {
+            sleep();
             long value;
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".fenced_counter AS f "
                     + "(name, value, token) VALUES (?, 1, ?) ON CONFLICT (name) DO UPDATE "
@@ -278,6 +537,11 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                     value = rs.getLong(1);
                 }
             }
+            log(c, l, value);
+            return value;
+        }
+
+        private void log(Connection c, Leadership l, long value) throws SQLException {
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema
                     + ".fenced_counter_log (name, token, holder, value) VALUES (?, ?, ?, ?)")) {
                 ps.setString(1, name);
@@ -286,7 +550,6 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 ps.setLong(4, value);
                 ps.executeUpdate();
             }
-            return value;
         }
     }
 }

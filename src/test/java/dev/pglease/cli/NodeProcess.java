@@ -33,15 +33,12 @@ public final class NodeProcess implements AutoCloseable {
 
     /** The classpath of the running tests, to start other JVMs with. */
     public static String classpath() {
-        String cp = System.getProperty("surefire.test.class.path");
-        return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
+        return dev.pglease.testkit.JavaProcess.classpath();
     }
 
     public static NodeProcess start(String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(
-                System.getProperty("java.home") + File.separator + "bin" + File.separator + "java",
-                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", classpath(), "dev.pglease.cli.Main", "node"));
-        command.addAll(List.of(args));
+        List<String> command = dev.pglease.testkit.JavaProcess.command(dev.pglease.testkit.JavaProcess.SMALL,
+                "dev.pglease.cli.Main", prepend("node", args));
         ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(new File(System.getProperty("java.io.tmpdir"), "pglease-node-stderr.log")));
         return new NodeProcess(pb.start());
     }
@@ -103,24 +100,23 @@ public final class NodeProcess implements AutoCloseable {
     /** Sends SIGTERM (by PID) and waits for the exit code. */
     public int terminate(long timeoutMillis) throws InterruptedException {
         // Through the handle: Process.destroy() would also close our end of the output pipe.
-        process.toHandle().destroy();
-        if (!process.waitFor(timeoutMillis, TimeUnit.MILLISECONDS)) {
-            process.destroyForcibly();
+        if (!dev.pglease.testkit.JavaProcess.terminate(process, timeoutMillis)) {
+            dev.pglease.testkit.JavaProcess.kill(process);
             throw new AssertionError("node " + pid() + " did not exit within " + timeoutMillis + " ms of SIGTERM");
         }
         reader.join(timeoutMillis);
         return process.exitValue();
     }
 
+    static List<String> prepend(String first, String... rest) {
+        List<String> all = new ArrayList<>();
+        all.add(first);
+        all.addAll(List.of(rest));
+        return all;
+    }
+
     @Override
     public void close() {
-        if (process.isAlive()) {
-            process.destroyForcibly();
-            try {
-                process.waitFor(5, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        dev.pglease.testkit.JavaProcess.kill(process);
     }
 }

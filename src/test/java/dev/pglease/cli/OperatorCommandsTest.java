@@ -404,9 +404,8 @@ class OperatorCommandsTest {
     void theJdbcUrlCanComeFromTheEnvironment() throws Exception {
         String lease = "env-" + System.nanoTime();
         Leadership l = lead(alpha, lease);
-        ProcessBuilder pb = new ProcessBuilder(System.getProperty("java.home") + File.separator + "bin" + File.separator
-                + "java", "-XX:TieredStopAtLevel=1", "-cp", NodeProcess.classpath(), "dev.pglease.cli.Main", "status",
-                "--schema", schema, lease).redirectErrorStream(true);
+        ProcessBuilder pb = new ProcessBuilder(dev.pglease.testkit.JavaProcess.pglease(
+                dev.pglease.testkit.JavaProcess.SMALL, "status", "--schema", schema, lease)).redirectErrorStream(true);
         pb.environment().put(Databases.URL_VARIABLE, url);
         Process p = pb.start();
         try {
@@ -415,7 +414,7 @@ class OperatorCommandsTest {
             assertThat(p.exitValue()).as(output).isZero();
             assertThat(output).contains(lease, l.holder());
         } finally {
-            p.destroyForcibly();
+            dev.pglease.testkit.JavaProcess.kill(p);
         }
     }
 }

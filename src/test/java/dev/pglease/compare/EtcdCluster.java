@@ -63,23 +63,15 @@ final class EtcdCluster implements Store {
                 "--logger", "zap", "--log-level", "warn");
         try {
             Files.createDirectories(dir);
-            procs[i] = new ProcessBuilder(cmd).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("m" + i + ".log").toFile()))
-                    .start();
+            procs[i] = dev.pglease.testkit.ServerProcess.start(cmd, dir.resolve("m" + i + ".log"));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
     }
 
     void awaitHealthy(Duration timeout) {
-        long end = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < end) {
-            if (leaderIndex() >= 0) {
-                return;
-            }
-            Os.sleep(100);
-        }
-        throw new IllegalStateException("etcd cluster did not elect a leader; logs in " + dir);
+        dev.pglease.testkit.ServerProcess.await("etcd cluster did not elect a leader", timeout, 100,
+                () -> leaderIndex() >= 0, dir);
     }
 
     /** Index of the member that is the Raft leader, -1 if none answers. */
@@ -121,12 +113,7 @@ final class EtcdCluster implements Store {
     void kill(int i) {
         long t = Os.cpuTicks(procs[i].pid());
         deadTicks[i] += Math.max(0, t);
-        procs[i].destroyForcibly();
-        try {
-            procs[i].waitFor();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        dev.pglease.testkit.ServerProcess.kill(procs[i]);
     }
 
     /** Restarts a killed member with its data dir. */

@@ -230,16 +230,12 @@ final class Os {
     }
 
     static String javaBin() {
-        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        return dev.pglease.testkit.JavaProcess.javaBinary();
     }
 
     /** The test class path, for child JVMs (surefire's manifest-only jar works as a class path too). */
     static String classPath() {
-        String cp = System.getProperty("surefire.test.class.path");
-        if (cp == null || cp.isBlank()) {
-            cp = System.getProperty("java.class.path");
-        }
-        return cp;
+        return dev.pglease.testkit.JavaProcess.classpath();
     }
 
     static void deleteTree(Path dir) {

@@ -39,12 +39,6 @@ final class Results {
     String requestCounter;
 
     static long percentile(List<Long> values, double p) {
-        if (values.isEmpty()) {
-            return -1;
-        }
-        List<Long> s = new ArrayList<>(values);
-        Collections.sort(s);
-        int idx = (int) Math.ceil(p / 100.0 * s.size()) - 1;
-        return s.get(Math.max(0, Math.min(s.size() - 1, idx)));
+        return dev.pglease.testkit.Percentiles.of(values, p);
     }
 }

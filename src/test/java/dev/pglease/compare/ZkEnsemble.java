@@ -71,17 +71,11 @@ final class ZkEnsemble implements Store {
                 "-Dzookeeper.jmx.log4j.disable=true", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-cp", Os.classPath(), "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                 d.resolve("zoo.cfg").toString());
-        try {
-            procs[i] = new ProcessBuilder(cmd).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(d.resolve("server.log").toFile())).start();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        procs[i] = dev.pglease.testkit.ServerProcess.start(cmd, d.resolve("server.log"));
     }
 
     void awaitHealthy(Duration timeout) {
-        long end = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < end) {
+        dev.pglease.testkit.ServerProcess.await("ZooKeeper ensemble did not form", timeout, 200, () -> {
             int serving = 0;
             boolean leader = false;
             for (int i = 0; i < n; i++) {
@@ -91,12 +85,8 @@ final class ZkEnsemble implements Store {
                     leader |= s.contains("Mode: leader");
                 }
             }
-            if (leader && serving >= n / 2 + 1) {
-                return;
-            }
-            Os.sleep(200);
-        }
-        throw new IllegalStateException("ZooKeeper ensemble did not form; logs in " + dir);
+            return leader && serving >= n / 2 + 1;
+        }, dir);
     }
 
     /** Sends a four-letter command; null when the server does not answer. */
@@ -129,12 +119,7 @@ final class ZkEnsemble implements Store {
 
     void kill(int i) {
         deadTicks[i] += Math.max(0, Os.cpuTicks(procs[i].pid()));
-        procs[i].destroyForcibly();
-        try {
-            procs[i].waitFor();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        dev.pglease.testkit.ServerProcess.kill(procs[i]);
     }
 
     void restart(int i) {

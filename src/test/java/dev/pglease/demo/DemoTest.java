@@ -81,10 +81,10 @@ class DemoTest {
     void stoppingTheDemoMidwayStopsEveryNodeItStarted() throws Exception {
         String schema = TestDatabase.freshSchema();
         String demoSchema = "demo_stop_" + ProcessHandle.current().pid();
-        Process demo = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:TieredStopAtLevel=1", "-cp", NodeProcess.classpath(), "dev.pglease.cli.Main", "demo",
+        Process demo = new ProcessBuilder(dev.pglease.testkit.JavaProcess.pglease(
+                List.of("-XX:TieredStopAtLevel=1"), "demo",
                 "--jdbc-url", TestDatabase.jdbcUrl(), "--schema", schema, "--demo-schema", demoSchema,
-                "--duration", "60s", "--view", "lines", "--node-classpath", NodeProcess.classpath())
+                "--duration", "60s", "--view", "lines", "--node-classpath", NodeProcess.classpath()))
                 .redirectErrorStream(true).start();
         List<Long> nodePids = new ArrayList<>();
         StringBuilder log = new StringBuilder();
@@ -105,10 +105,9 @@ class DemoTest {
             assertThat(nodePids).as(log.toString()).hasSize(3);
             assertThat(nodePids).allSatisfy(pid -> assertThat(ProcessHandle.of(pid)).isPresent());
             // SIGTERM runs the same shutdown hook as Ctrl-C (SIGINT)
-            demo.toHandle().destroy();
-            assertThat(demo.waitFor(30, TimeUnit.SECONDS)).as("the demo exits").isTrue();
+            assertThat(dev.pglease.testkit.JavaProcess.terminate(demo, 30_000)).as("the demo exits").isTrue();
         } finally {
-            demo.destroyForcibly();
+            dev.pglease.testkit.JavaProcess.kill(demo);
         }
         for (long pid : nodePids) {
             Optional<ProcessHandle> node = ProcessHandle.of(pid);

@@ -15,13 +15,60 @@ public final class CheckReport {
   private final List<Violation> violations;
   private final int lostAckedAcquires;
   private final Map<FaultKind, List<Long>> failoverMs;
+  private final List<Window> windows;
+
+  /**
+   * One liveness window of invariant 7.
+   *
+   * @param fault      the fault that took the leader away
+   * @param failoverMs time to the first grant to another holder, null if none came
+   * @param lagMs      largest scheduling lag sampled in the window (-1: no sample)
+   * @param boundMs    the window's bound (fixed part + lag, capped)
+   * @param unmeasured why the window was not measured, null if it was
+   * @param lateMs     how long after the fault the window opened (the leader's grant was renewed after it)
+   */
+  public record Window(FaultRecord fault, Long failoverMs, long lagMs, long boundMs, String unmeasured,
+                       long lateMs) {
+    public boolean measured() {
+      return unmeasured == null;
+    }
+  }
 
   CheckReport(History history, List<Violation> violations, int lostAckedAcquires,
-              Map<FaultKind, List<Long>> failoverMs) {
+              Map<FaultKind, List<Long>> failoverMs, List<Window> windows) {
     this.history = history;
     this.violations = List.copyOf(violations);
     this.lostAckedAcquires = lostAckedAcquires;
     this.failoverMs = Checker.sorted(failoverMs);
+    this.windows = List.copyOf(windows);
+  }
+
+  /** The liveness windows, measured or not. */
+  public List<Window> windows() {
+    return windows;
+  }
+
+  /** Share of bounded windows that were measured (1.0 when there were none). */
+  public double measuredShare() {
+    return windows.isEmpty() ? 1.0 : windows.stream().filter(Window::measured).count() / (double) windows.size();
+  }
+
+  /** Every liveness window: failover time beside its measured lag and bound, and the unmeasured ones with why. */
+  public String windowTable() {
+    long t0 = history.t0();
+    StringBuilder sb = new StringBuilder();
+    long measured = windows.stream().filter(Window::measured).count();
+    sb.append(String.format("liveness windows: %d bounded, %d measured (%.0f %%), %d unmeasured%n", windows.size(),
+        measured, 100 * measuredShare(), windows.size() - measured));
+    sb.append(String.format("| %-14s | %-40s | %8s | %10s | %8s | %8s | %-40s |%n", "fault", "kind", "opened",
+        "failover", "lag", "bound", "unmeasured because"));
+    for (Window w : windows) {
+      sb.append(String.format("| %-14s | %-40s | %8s | %10s | %8s | %8s | %-40s |%n", "#" + w.fault().index() + " "
+              + Op.rel(w.fault().startMs(), t0), w.fault().kind().label(), "+" + w.lateMs() + " ms",
+          w.failoverMs() == null ? "none" : w.failoverMs() + " ms", w.lagMs() < 0 ? "?" : w.lagMs() + " ms",
+          w.boundMs() + " ms", w.measured() ? "" : w.unmeasured()));
+    }
+    return sb.toString();
   }
 
   public History history() {
@@ -159,14 +206,13 @@ public final class CheckReport {
         reads, history.accepts().size(), history.leaseEvents().size()));
     sb.append(String.format("violations: %d %s; lost acknowledged acquires: %d%n", violations.size(),
         countsByInvariant(), lostAckedAcquires));
+    sb.append(String.format("scheduling lag (test JVM canary, %d samples): max %d ms over the run%n",
+        history.lagSampleCount(), history.maxLag()));
+    sb.append(windowTable());
     return sb.toString();
   }
 
-  static long percentile(List<Long> sorted, int p) {
-    if (sorted.isEmpty()) {
-      return 0;
-    }
-    int idx = (int) Math.ceil(p / 100.0 * sorted.size()) - 1;
-    return sorted.get(Math.max(0, Math.min(sorted.size() - 1, idx)));
+  static long percentile(List<Long> values, int p) {
+    return dev.pglease.testkit.Percentiles.of(values, p);
   }
 }

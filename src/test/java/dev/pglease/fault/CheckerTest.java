@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 class CheckerTest {
   private static final long T0 = 1_700_000_000_000L;
   private static final long DB0 = T0 * 1000;
-  private final Checker checker = new Checker(new Checker.Config(1000, 200, 500));
+  private final Checker checker = new Checker(new Checker.Config(1000, 200));
 
   /** Two leaders in turn, A then B after A is killed; writes, reads, DB rows all consistent. */
   private History clean() {
@@ -193,7 +193,101 @@ class CheckerTest {
     h.acquire("n2", "B", OK, 2L, T0 + 2500, T0 + 2505, T0 + 3100);
     CheckReport r = checker.check(h);
     assertThat(r.violates(7)).isTrue();
-    assertThat(r.render()).contains("bound 1700 ms");
+    assertThat(r.render()).contains("bound 1450 ms");
+  }
+
+  @Test
+  void measuredSchedulingLagWidensOnlyItsOwnWindowAndIsCapped() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 100, T0 + 100, true, "A", 1L));
+    h.addLag(T0 + 900, 400); // the machine stalled 400 ms during the window
+    h.addLag(T0 + 9000, 5000); // outside it: no effect
+    h.acquire("n2", "B", OK, 2L, T0 + 1600, T0 + 1800, T0 + 2400);
+    CheckReport r = checker.check(h);
+    assertThat(r.violations()).as(r.render()).isEmpty();
+    assertThat(r.windows()).singleElement().satisfies(w -> {
+      assertThat(w.failoverMs()).isEqualTo(1700);
+      assertThat(w.lagMs()).isEqualTo(400);
+      assertThat(w.boundMs()).isEqualTo(1850);
+    });
+    h.addLag(T0 + 1000, 3000); // a huge stall adds at most the cap: 1450 + 1000
+    CheckReport capped = checker.check(h);
+    assertThat(capped.windows().get(0).boundMs()).isEqualTo(2450);
+  }
+
+  @Test
+  void aPausedLeaderThatReacquiresIsNotAFailover() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.PAUSE_LEADER, "n1", T0 + 100, T0 + 1500, true, "A", 1L));
+    h.acquire("n1", "A", OK, 2L, T0 + 1510, T0 + 1515, T0 + 2100); // the old leader wins again: not a failover
+    h.acquire("n2", "B", OK, 3L, T0 + 3000, T0 + 3005, T0 + 3600);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(7)).as(r.render()).isTrue();
+    assertThat(r.render()).contains("the first grant to another holder, #2 (B), came 2905 ms after the fault > bound 1450 ms");
+  }
+
+  @Test
+  void aWindowOpensAtTheLeadersLastRenewalWhenTheFaultTookEffectLate() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.NETNS_PARTITION, "netns:n1", T0 + 100, T0 + 3000, true, "A", 1L));
+    // the database still renewed A's grant 500 ms after the fault was recorded
+    h.setLeaseVersions(List.of(new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_200_000, DB0),
+        new DbRecords.LeaseVersion(2, 1, "A", DB0 + 1_800_000, DB0 + 600_000)));
+    h.acquire("n2", "B", OK, 2L, T0 + 1900, T0 + 1950, T0 + 2500);
+    CheckReport r = checker.check(h);
+    assertThat(r.violations()).as(r.render()).isEmpty(); // 1850 ms after the fault, 1350 ms after the renewal
+    assertThat(r.windows()).singleElement().satisfies(w -> {
+      assertThat(w.lateMs()).isEqualTo(500);
+      assertThat(w.failoverMs()).isEqualTo(1350);
+    });
+  }
+
+  @Test
+  void unmeasuredWindowsSayWhy() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 100, T0 + 100, true, "A", 1L));
+    h.addFault(new FaultRecord(0, FaultKind.PG_PAUSE, "postgres", T0 + 300, T0 + 5000, false, null, null));
+    h.acquire("n2", "B", OK, 2L, T0 + 5100, T0 + 5105, T0 + 5600);
+    CheckReport r = checker.check(h);
+    assertThat(r.measuredShare()).isZero();
+    assertThat(r.windowTable()).contains("fault#1 (pause Postgres cluster) injected 200 ms into the window");
+  }
+
+  @Test
+  void aWriteRefusedByTheLocalCheckWasNotStarted() {
+    History refused = clean();
+    refused.add(new Op(0, "n2", "B", Op.Kind.WRITE, FAIL, 2L, T0 + 1900, T0 + 1900, T0 + 1810L, null, null, null,
+        "rejected: LEASE_LOST"));
+    assertThat(checker.check(refused).violates(5)).isFalse();
+  }
+
+  @Test
+  void aGrantNobodySawEndIsClosedAtTheLastExpiryTheDatabaseGaveIt() {
+    History h = clean();
+    // no release, no monitor read of the end: only the row versions say token 1 was renewed until +1.6 s
+    h.setLeaseVersions(List.of(
+        new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_012_000, DB0 + 12_000),
+        new DbRecords.LeaseVersion(2, 1, "A", DB0 + 1_600_000, DB0 + 600_000),
+        new DbRecords.LeaseVersion(3, 2, "B", DB0 + 2_212_000, DB0 + 1_212_000)));
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(6)).as(r.render()).isTrue();
+    assertThat(r.render()).contains("overlaps the grant of token 1");
+  }
+
+  @Test
+  void aFencedWriteThatCommitsAfterTheSuccessorsGrant() {
+    History h = clean();
+    List<DbRecords.Accept> log = new ArrayList<>(h.accepts());
+    // inserted while token 1 was valid, committed after token 2 was granted at +1.212 s
+    log.set(1, new DbRecords.Accept(2, "l", 1, "A", 2, DB0 + 302_000, DB0 + 1_250_000L));
+    h.setAccepts(log);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(6)).as(r.render()).isTrue();
+    assertThat(r.render()).contains("committed at");
   }
 
   @Test

@@ -21,11 +21,35 @@ public final class DbRecords {
     }
   }
 
-  /** A row of {@code <schema>.fenced_counter_log}: one write the resource accepted. */
-  public record Accept(long id, String name, long token, String holder, long value, long atMicros) {
+  /**
+   * A row of {@code <schema>.fenced_counter_log}: one write the resource accepted.
+   *
+   * @param atMicros     when the row was inserted (database clock)
+   * @param commitMicros when its transaction committed ({@code pg_xact_commit_timestamp}), null when the server
+   *                     does not track commit times
+   */
+  public record Accept(long id, String name, long token, String holder, long value, long atMicros,
+                       Long commitMicros) {
+    public Accept(long id, String name, long token, String holder, long value, long atMicros) {
+      this(id, name, token, holder, value, atMicros, null);
+    }
+
+    /** The commit time when known, else the insert time (a lower bound of the commit time). */
+    public long committedMicros() {
+      return commitMicros != null ? commitMicros : atMicros;
+    }
+
     public String render() {
-      return String.format("accept#%d %s token=%d holder=%s value=%d at=%s", id, name, token, holder, value,
-          DbTime.format(atMicros));
+      return String.format("accept#%d %s token=%d holder=%s value=%d at=%s committed=%s", id, name, token, holder,
+          value, DbTime.format(atMicros), commitMicros == null ? "?" : DbTime.format(commitMicros));
+    }
+  }
+
+  /** A version of the lease row (the kit's audit trigger): the expiry the database gave {@code token}. */
+  public record LeaseVersion(long id, long token, String holder, long expiresMicros, long atMicros) {
+    public String render() {
+      return String.format("version#%d token=%d holder=%s expires=%s at=%s", id, token, holder,
+          DbTime.format(expiresMicros), DbTime.format(atMicros));
     }
   }
 }

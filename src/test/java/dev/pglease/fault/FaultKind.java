@@ -23,7 +23,12 @@ public enum FaultKind {
   CONTAINER_PAUSE("docker pause Postgres container"),
   HA_KILL_PRIMARY("kill -9 primary, HA manager fails over"),
   HA_PAUSE_PRIMARY("pause primary past the HA manager's timeout"),
-  HA_SWITCHOVER("planned switchover by the HA manager");
+  HA_SWITCHOVER("planned switchover by the HA manager"),
+  STALL_IN_FENCED_TXN("pause leader inside a fenced transaction"),
+  CONCURRENT_WRITERS("4 concurrent fenced writers on a node"),
+  PG_TERMINATE("pg_terminate_backend of the leader's sessions"),
+  RESET_AFTER_COMMIT("release, then reset a standby after its acquire committed"),
+  SUSPEND_LEADER("suspend leader (monotonic clock stops, wall clock moves)");
 
   private final String label;
 
@@ -42,7 +47,8 @@ public enum FaultKind {
    */
   public boolean livenessBounded() {
     return switch (this) {
-      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, NETNS_PARTITION -> true;
+      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, NETNS_PARTITION,
+          STALL_IN_FENCED_TXN, RESET_AFTER_COMMIT, SUSPEND_LEADER -> true;
       default -> false;
     };
   }

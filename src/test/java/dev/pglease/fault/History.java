@@ -13,6 +13,8 @@ public final class History {
   private final List<FaultRecord> faults = new ArrayList<>();
   private final List<DbRecords.LeaseEvent> leaseEvents = new ArrayList<>();
   private final List<DbRecords.Accept> accepts = new ArrayList<>();
+  private final List<DbRecords.LeaseVersion> versions = new ArrayList<>();
+  private final List<long[]> lagSamples = new ArrayList<>();
   private final long t0;
   private boolean dbLoaded;
 
@@ -64,6 +66,44 @@ public final class History {
   /** Whether the accept log was read back from the database (so a missing acknowledged write is a loss). */
   public synchronized boolean dbLoaded() {
     return dbLoaded;
+  }
+
+  public synchronized void setLeaseVersions(List<DbRecords.LeaseVersion> rows) {
+    versions.clear();
+    versions.addAll(rows);
+  }
+
+  /** Every version of the lease row the database wrote (empty when the audit trigger was not installed). */
+  public synchronized List<DbRecords.LeaseVersion> leaseVersions() {
+    return Collections.unmodifiableList(new ArrayList<>(versions));
+  }
+
+  /**
+   * Records the scheduling lag of the test machine: at {@code atMs} (kit clock), a thread that asked to wake up
+   * woke {@code lateMs} late.
+   */
+  public synchronized void addLag(long atMs, long lateMs) {
+    lagSamples.add(new long[] {atMs, lateMs});
+  }
+
+  /** The largest scheduling lag sampled in [fromMs, toMs], or -1 if there was no sample. */
+  public synchronized long maxLag(long fromMs, long toMs) {
+    long max = -1;
+    for (long[] s : lagSamples) {
+      if (s[0] >= fromMs && s[0] <= toMs + 50) {
+        max = Math.max(max, s[1]);
+      }
+    }
+    return max;
+  }
+
+  /** Largest scheduling lag of the whole run, -1 without samples. */
+  public synchronized long maxLag() {
+    return maxLag(Long.MIN_VALUE / 2, Long.MAX_VALUE / 2);
+  }
+
+  public synchronized int lagSampleCount() {
+    return lagSamples.size();
   }
 
   public synchronized List<Op> ops() {

@@ -34,7 +34,8 @@ class LongFaultRunTest {
       CheckReport r = run.run();
       long minutes = (System.currentTimeMillis() - started) / 60_000;
       String table = r.table("long fault run, seed " + seed + ", " + nodes + " nodes, " + run.injected()
-          + " faults, " + minutes + " min\ntiming: " + c.describeTiming());
+          + " faults, " + minutes + " min\ntiming: " + c.describeTiming() + "\nload at the end: "
+          + FaultCluster.loadAverage());
       System.out.println(table);
       System.out.println(r.render());
       Path out = Path.of(System.getProperty("pglease.buildDirectory", "target"), "fault-logs",
@@ -44,6 +45,8 @@ class LongFaultRunTest {
       assertThat(r.violations()).as("seed " + seed + "\n" + r.render()).isEmpty();
       assertThat(r.lostAckedAcquires()).isZero();
       assertThat(run.injected()).as("faults injected within the time budget").isGreaterThanOrEqualTo(faults);
+      assertThat(run.notInjected()).as("kinds never injected, with the reason").isEmpty();
+      assertThat(r.measuredShare()).as(r.windowTable()).isGreaterThanOrEqualTo(0.9);
     }
   }
 }

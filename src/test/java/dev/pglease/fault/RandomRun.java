@@ -35,6 +35,9 @@ public final class RandomRun {
   private final Map<NodeProcess, Double> rates = new java.util.HashMap<>();
   private final Map<NodeProcess, Long> skews = new java.util.HashMap<>();
   private int injected;
+  private final Map<FaultKind, Integer> injectedByKind = new EnumMap<>(FaultKind.class);
+  private final Map<FaultKind, String> notInjected = new EnumMap<>(FaultKind.class);
+  private final Map<FaultKind, String> unavailable = new EnumMap<>(FaultKind.class);
 
   public RandomRun(FaultCluster cluster, Plan plan) {
     this.c = cluster;
@@ -55,16 +58,49 @@ public final class RandomRun {
     weights.put(FaultKind.PROXY_RESET, 8);
     if (cluster.hasNetns()) {
       weights.put(FaultKind.NETNS_PARTITION, 5);
+    } else {
+      unavailable.put(FaultKind.NETNS_PARTITION, "network namespaces or nft not usable here (needs root, iproute2,"
+          + " nftables)");
     }
     weights.put(FaultKind.TICKER_FAST, 2);
     weights.put(FaultKind.TICKER_SLOW, 2);
     if (FakeTime.available()) {
       weights.put(FaultKind.WALL_CLOCK_SKEW, 3);
+    } else {
+      unavailable.put(FaultKind.WALL_CLOCK_SKEW, "libfaketime not installed (apt-get install faketime)");
     }
     if (cluster.standby() != null) {
       weights.put(FaultKind.FAILOVER_SYNC, 1);
+    } else {
+      unavailable.put(FaultKind.FAILOVER_SYNC, "the cluster has no synchronous standby");
     }
+    weights.put(FaultKind.STALL_IN_FENCED_TXN, 5);
+    weights.put(FaultKind.CONCURRENT_WRITERS, 2);
+    weights.put(FaultKind.PG_TERMINATE, 4);
+    weights.put(FaultKind.RESET_AFTER_COMMIT, 4);
+    weights.put(FaultKind.SUSPEND_LEADER, 4);
     kinds.addAll(weights.keySet());
+  }
+
+  /** The kinds of the random mix that this machine can inject. */
+  public List<FaultKind> kinds() {
+    return List.copyOf(kinds);
+  }
+
+  /** Kinds of the random mix this machine can not inject, with the reason. */
+  public Map<FaultKind, String> unavailable() {
+    return unavailable;
+  }
+
+  /** Kinds that were drawn but could not be injected even once, with the reason of the last attempt. */
+  public Map<FaultKind, String> notInjected() {
+    Map<FaultKind, String> m = new EnumMap<>(notInjected);
+    injectedByKind.keySet().forEach(m::remove);
+    return m;
+  }
+
+  public Map<FaultKind, Integer> injectedByKind() {
+    return injectedByKind;
   }
 
   /** Seed from -Dpglease.fault.seed, or a fresh one. */
@@ -77,7 +113,17 @@ public final class RandomRun {
     return injected;
   }
 
+  /** Injects the planned faults, then stops the nodes and checks the history. */
   public CheckReport run() {
+    inject();
+    return c.finish();
+  }
+
+  /**
+   * Injects the planned faults: every kind once first, in seeded order (a kind that could not be injected is
+   * retried up to three times), then weighted draws. Leaves the cluster running, so several seeds can share it.
+   */
+  public void inject() {
     long startMs = System.currentTimeMillis();
     progress("fault run: seed=" + plan.seed() + " (replay with -Dpglease.fault.seed=" + plan.seed()
         + "), nodes=" + c.nodes().size() + ", kinds=" + kinds);
@@ -87,6 +133,7 @@ public final class RandomRun {
     // every kind once first (in seeded order), then weighted draws
     List<FaultKind> firstRound = new ArrayList<>(kinds);
     Collections.shuffle(firstRound, rnd);
+    Map<FaultKind, Integer> attempts = new EnumMap<>(FaultKind.class);
     int total = weights.values().stream().mapToInt(Integer::intValue).sum();
     while (injected < plan.targetFaults() && System.currentTimeMillis() - startMs < plan.maxMs()) {
       FaultKind k;
@@ -103,17 +150,34 @@ public final class RandomRun {
           }
         }
       }
-      inject(k);
+      FaultRecord f;
+      try {
+        f = inject(k);
+      } catch (NotInjected e) {
+        notInjected.put(k, e.getMessage());
+        if (attempts.merge(k, 1, Integer::sum) < 3 && !injectedByKind.containsKey(k)) {
+          firstRound.add(k);
+        }
+        settle(null);
+        continue;
+      }
       injected++;
+      injectedByKind.merge(k, 1, Integer::sum);
       if (injected % 25 == 0) {
         progress("fault run: " + injected + " faults after " + (System.currentTimeMillis() - startMs) / 1000
             + " s, " + c.history().ops().size() + " operations");
       }
-      settle();
+      settle(f);
     }
-    System.out.println("fault run: " + injected + " faults in " + (System.currentTimeMillis() - startMs) / 1000
-        + " s; stopping nodes and checking");
-    return c.finish();
+    System.out.println("fault run: seed " + plan.seed() + ": " + injected + " faults in "
+        + (System.currentTimeMillis() - startMs) / 1000 + " s");
+  }
+
+  /** A fault that could not be injected at this moment (for example no leader to hit). */
+  static final class NotInjected extends RuntimeException {
+    NotInjected(String why) {
+      super(why, null, false, false);
+    }
   }
 
   /** Progress on stdout and in the run's log directory (surefire buffers test output). */
@@ -141,12 +205,12 @@ public final class RandomRun {
     return alive.get(rnd.nextInt(alive.size()));
   }
 
-  private void inject(FaultKind k) {
+  private FaultRecord inject(FaultKind k) {
     c.superviseNodes();
     NodeProcess leader = c.awaitLeader(lease * 3);
     if (k.livenessBounded() && leader != null) {
       // a failover needs a candidate: wait for one to be up (restarted JVMs take a moment)
-      c.awaitHealthyStandby(leader, 5_000);
+      c.awaitHealthyStandby(leader, 30_000); // a restarted JVM can take long to start on a loaded machine
       leader = c.awaitLeader(lease * 3);
     }
     Long token = c.monitor().token();
@@ -159,40 +223,68 @@ public final class RandomRun {
     double rateDraw = rnd.nextDouble();
     long skewDraw = between(-300_000, 300_000);
     boolean needsLeader = switch (k) {
-      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, PROXY_LATENCY, PROXY_RESET ->
-          true;
+      case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, PROXY_LATENCY, PROXY_RESET,
+          STALL_IN_FENCED_TXN, PG_TERMINATE, RESET_AFTER_COMMIT, NETNS_PARTITION, SUSPEND_LEADER -> true;
       default -> false;
     };
     if (needsLeader && leader == null) {
-      c.pause(someNode, shortHold, FaultKind.PAUSE_NODE);
-      return;
+      throw new NotInjected("no live leader within " + lease * 3 + " ms");
     }
+    FaultRecord f;
     switch (k) {
-      case PAUSE_LEADER -> c.pause(leader, hold, FaultKind.PAUSE_LEADER);
-      case PAUSE_NODE -> c.pause(someNode, shortHold, FaultKind.PAUSE_NODE);
-      case PAUSE_IN_FLIGHT -> c.pauseInFlight(leader, hold);
+      case PAUSE_LEADER -> f = c.pause(leader, hold, FaultKind.PAUSE_LEADER);
+      case PAUSE_NODE -> f = c.pause(someNode, shortHold, FaultKind.PAUSE_NODE);
+      case PAUSE_IN_FLIGHT -> f = c.pauseInFlight(leader, hold);
       case KILL_LEADER -> {
-        c.kill(leader, FaultKind.KILL_LEADER);
-        c.awaitNewLeader(token, c.checkerConfig().livenessBoundMs() + 2000);
+        f = c.kill(leader, FaultKind.KILL_LEADER);
+        c.awaitFailover(f);
         c.restart(leader);
       }
       case STOP_LEADER -> {
-        c.stop(leader);
-        c.awaitNewLeader(token, c.checkerConfig().livenessBoundMs() + 2000);
+        f = c.stop(leader);
+        c.awaitFailover(f);
         c.restart(leader);
+      }
+      case RESET_AFTER_COMMIT -> {
+        f = c.resetAfterCommit(leader);
+        c.awaitFailover(f);
+        c.restart(leader);
+      }
+      case STALL_IN_FENCED_TXN -> {
+        f = c.stallInFencedTransaction(leader, hold);
+        if (f == null) {
+          throw new NotInjected("the leader had no open fenced transaction within 1 s");
+        }
+      }
+      case PG_TERMINATE -> f = c.terminateBackends(leader);
+      case SUSPEND_LEADER -> f = c.suspend(leader, hold);
+      case CONCURRENT_WRITERS -> {
+        NodeProcess n = standby != null ? standby : someNode;
+        f = c.concurrentWriters(n, writers.contains(n) && rateDraw < 0.5 ? 1 : 4);
+        if (!writers.remove(n)) {
+          writers.add(n);
+        }
       }
       case KILL_NODE -> {
         NodeProcess n = standby != null ? standby : someNode;
-        c.kill(n, FaultKind.KILL_NODE);
+        f = c.kill(n, FaultKind.KILL_NODE);
         c.restart(n);
       }
-      case PG_PAUSE -> c.pgPause(pgHold);
-      case PG_CRASH -> c.pgCrash(shortHold);
-      case PG_RESTART -> c.pgRestart();
-      case PROXY_BLACKHOLE -> c.blackhole(leader, hold);
-      case PROXY_LATENCY -> c.latency(leader, lease + shortHold, hold + lease);
-      case PROXY_RESET -> c.resetMidStatement(leader);
-      case NETNS_PARTITION -> c.partitionNetns(hold);
+      case PG_PAUSE -> f = c.pgPause(pgHold);
+      case PG_CRASH -> f = c.pgCrash(shortHold);
+      case PG_RESTART -> f = c.pgRestart();
+      case PROXY_BLACKHOLE -> f = c.blackhole(leader, hold);
+      case PROXY_LATENCY -> f = c.latency(leader, lease + shortHold, hold + lease);
+      case PROXY_RESET -> f = c.resetMidStatement(leader);
+      case NETNS_PARTITION -> {
+        // the partition must cut off the leader: make the namespaced node lead first
+        NodeProcess target = c.netnsNode();
+        if (!c.moveLeadershipTo(target, 60_000)) {
+          throw new NotInjected("could not make " + target.name() + " (in the network namespace) the leader");
+        }
+        c.awaitHealthyStandby(target, 5_000);
+        f = c.partitionNetns(hold);
+      }
       case TICKER_FAST, TICKER_SLOW -> {
         NodeProcess n = standby != null ? standby : someNode;
         double current = rates.getOrDefault(n, 1.0);
@@ -201,23 +293,31 @@ public final class RandomRun {
           rate = k == FaultKind.TICKER_FAST ? 1.5 : 0.75;
         }
         rates.put(n, rate);
-        c.tickerRate(n, rate);
+        f = c.tickerRate(n, rate);
       }
       case WALL_CLOCK_SKEW -> {
         NodeProcess n = standby != null ? standby : someNode;
         long skew = skews.containsKey(n) && rateDraw < 0.3 ? 0 : skewDraw;
         skews.put(n, skew);
-        c.wallClockSkew(n, skew);
+        f = c.wallClockSkew(n, skew);
       }
-      case FAILOVER_SYNC -> c.failover(true);
+      case FAILOVER_SYNC -> f = c.failover(true);
       default -> throw new IllegalArgumentException(k.name());
     }
+    return f;
   }
 
-  /** After a fault: wait for a leader (bounded), then a short random quiet time. */
-  private void settle() {
+  private final java.util.Set<NodeProcess> writers = new java.util.HashSet<>();
+
+  /**
+   * After a fault: let its failover window close (a grant to another holder, or the longest bound), then wait for
+   * a leader (bounded) and a short random quiet time, so that the next fault does not land inside the window.
+   */
+  private void settle(FaultRecord f) {
+    c.awaitFailover(f);
+    c.disarmProxies();
     c.superviseNodes();
-    c.awaitLeader(c.checkerConfig().livenessBoundMs() + 3000);
+    c.awaitLeader(c.checkerConfig().maxLivenessBoundMs() + 3000);
     PgServer.sleep(between(50, 250));
   }
 }

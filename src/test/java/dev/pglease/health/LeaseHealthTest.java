@@ -31,7 +31,7 @@ import org.postgresql.ds.PGSimpleDataSource;
  */
 class LeaseHealthTest {
 
-    private static CuttableProxy proxy;
+    private static dev.pglease.fault.kit.TcpProxy proxy;
     private static String schema;
     private static DataSource dataSource;
 
@@ -39,7 +39,7 @@ class LeaseHealthTest {
     static void startProxy() throws Exception {
         schema = TestDatabase.freshSchema();
         URI target = URI.create(TestDatabase.jdbcUrl().substring("jdbc:".length()));
-        proxy = new CuttableProxy(target.getHost(), target.getPort() == -1 ? 5432 : target.getPort());
+        proxy = new dev.pglease.fault.kit.TcpProxy(target.getHost(), target.getPort() == -1 ? 5432 : target.getPort());
         String proxied = TestDatabase.jdbcUrl().replaceFirst("//[^/]+/", "//127.0.0.1:" + proxy.port() + "/");
         PGSimpleDataSource ds = new PGSimpleDataSource();
         ds.setURL(proxied);

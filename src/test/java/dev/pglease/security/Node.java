@@ -44,11 +44,10 @@ final class Node implements AutoCloseable {
     }
 
     static Node start(Map<String, String> env, String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(
-                System.getProperty("java.home") + File.separator + "bin" + File.separator + "java",
-                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-cp", NodeProcess.classpath(),
-                "dev.pglease.cli.Main", "node"));
-        command.addAll(List.of(args));
+        List<String> all = new ArrayList<>(List.of("node"));
+        all.addAll(List.of(args));
+        List<String> command = dev.pglease.testkit.JavaProcess.command(dev.pglease.testkit.JavaProcess.SMALL,
+                "dev.pglease.cli.Main", all);
         File err = File.createTempFile("pglease-node-", ".stderr");
         err.deleteOnExit();
         ProcessBuilder pb = new ProcessBuilder(command).redirectError(err);
@@ -110,7 +109,7 @@ final class Node implements AutoCloseable {
 
     /** SIGTERM (by PID, through the handle so stdout stays readable), then the exit code. */
     int terminate(long timeoutMillis) throws InterruptedException {
-        process.toHandle().destroy();
+        dev.pglease.testkit.JavaProcess.terminate(process, 0);
         return waitFor(timeoutMillis);
     }
 
@@ -133,10 +132,7 @@ final class Node implements AutoCloseable {
 
     @Override
     public void close() throws InterruptedException {
-        if (process.isAlive()) {
-            process.destroyForcibly();
-            process.waitFor(5, TimeUnit.SECONDS);
-        }
+        dev.pglease.testkit.JavaProcess.kill(process);
         stderr.delete();
     }
 }

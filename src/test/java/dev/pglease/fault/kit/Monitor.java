@@ -8,6 +8,7 @@ import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -25,6 +26,7 @@ public final class Monitor implements AutoCloseable {
   private volatile String holder;
   private volatile Long token;
   private volatile boolean held;
+  private volatile long expiresMs;
   private volatile long lastOkMs;
   private final Thread thread;
 
@@ -39,6 +41,13 @@ public final class Monitor implements AutoCloseable {
     thread.start();
   }
 
+  private volatile boolean suspended;
+
+  /** Stops (or resumes) the periodic reads, so that a lease row's state can go unobserved. */
+  public void suspend(boolean on) {
+    suspended = on;
+  }
+
   public void jdbcUrl(String url) {
     this.jdbcUrl = url;
   }
@@ -50,6 +59,11 @@ public final class Monitor implements AutoCloseable {
 
   public Long token() {
     return token;
+  }
+
+  /** expires_at of the lease row at the last successful read, epoch ms on the database clock (0 if none). */
+  public long expiresMs() {
+    return expiresMs;
   }
 
   public long lastOkMs() {
@@ -67,7 +81,9 @@ public final class Monitor implements AutoCloseable {
           c = DriverManager.getConnection(url);
           connectedTo = url;
         }
-        readOnce(c);
+        if (!suspended) {
+          readOnce(c);
+        }
       } catch (SQLException e) {
         closeQuietly(c);
         c = null;
@@ -92,6 +108,7 @@ public final class Monitor implements AutoCloseable {
           holder = h;
           token = t;
           held = h != null && rs.getBoolean(5);
+          expiresMs = exp == null ? 0 : exp.getTime();
           history.add(new Op(0, "monitor", h, Op.Kind.READ, Op.Outcome.OK, t, invoke, complete, null, null,
               acq == null ? null : micros(acq), exp == null ? null : micros(exp), held ? "held" : "free"));
         }
@@ -128,17 +145,37 @@ public final class Monitor implements AutoCloseable {
         }
       }
       history.setLeaseEvents(events);
+      boolean commitTimes;
+      try (Statement st = c.createStatement();
+           ResultSet rs = st.executeQuery("SELECT current_setting('track_commit_timestamp')::bool")) {
+        rs.next();
+        commitTimes = rs.getBoolean(1);
+      }
       List<DbRecords.Accept> log = new ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, name, token, holder, value, at FROM " + schema
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, name, token, holder, value, at, "
+          + (commitTimes ? "pg_xact_commit_timestamp(xmin)" : "NULL::timestamptz") + " FROM " + schema
           + ".fenced_counter_log ORDER BY id")) {
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
+            java.sql.Timestamp committed = rs.getTimestamp(7);
             log.add(new DbRecords.Accept(rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getString(4),
-                rs.getLong(5), micros(rs.getTimestamp(6))));
+                rs.getLong(5), micros(rs.getTimestamp(6)), committed == null ? null : micros(committed)));
           }
         }
       }
       history.setAccepts(log);
+      List<DbRecords.LeaseVersion> versions = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT id, token, holder, expires_at, at FROM " + schema
+          + ".kit_lease_audit WHERE name = ? ORDER BY id")) {
+        ps.setString(1, lease);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            versions.add(new DbRecords.LeaseVersion(rs.getLong(1), rs.getLong(2), rs.getString(3),
+                micros(rs.getTimestamp(4)), micros(rs.getTimestamp(5))));
+          }
+        }
+      }
+      history.setLeaseVersions(versions);
     } catch (SQLException e) {
       throw new IllegalStateException("cannot read the database records", e);
     }

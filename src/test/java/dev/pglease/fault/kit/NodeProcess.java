@@ -63,8 +63,7 @@ public final class NodeProcess implements AutoCloseable {
   }
 
   public static String testClassPath() {
-    String cp = System.getProperty("surefire.test.class.path");
-    return cp != null && !cp.isBlank() ? cp : System.getProperty("java.class.path");
+    return dev.pglease.testkit.JavaProcess.classpath();
   }
 
   public synchronized void start() {
@@ -75,11 +74,9 @@ public final class NodeProcess implements AutoCloseable {
     if (spec.netns() != null) {
       cmd.addAll(List.of("ip", "netns", "exec", spec.netns()));
     }
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(List.of("-Xmx96m", "-Xss512k", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-        "-XX:CICompilerCount=1", "-Xshare:auto", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp",
-        testClassPath(), spec.mainClass()));
-    cmd.addAll(spec.args());
+    cmd.addAll(dev.pglease.testkit.JavaProcess.command(List.of("-Xmx96m", "-Xss512k", "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1", "-Xshare:auto",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"), spec.mainClass(), spec.args()));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().putAll(spec.env());
     incarnation++;
@@ -174,7 +171,7 @@ public final class NodeProcess implements AutoCloseable {
           default -> Op.Outcome.UNKNOWN;
         };
         add(Op.Kind.WRITE, o, h, token, t(n, "start", t), t, deadline, optLong(n, "value"),
-            o == Op.Outcome.OK ? null : result + (n.hasNonNull("error") ? ": " + n.get("error").asText() : ""));
+            o == Op.Outcome.OK ? null : result + (n.hasNonNull("reason") ? ": " + n.get("reason").asText() : ""));
       }
       default -> add(Op.Kind.NOTE, Op.Outcome.OK, h, token, t, t, null, null, event);
     }

@@ -11,11 +11,12 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * A test-only candidate speaking the node command's JSON-lines contract, written straight from DESIGN.md section 3
+ * A test-only candidate speaking the node command's JSON-lines contract, written straight from the protocol in docs/protocol.md
  * with knobs that break it on purpose, for the negative controls:
  * {@code --unfenced} writes the counter without the {@code FOR SHARE} lease check (only its local deadline is
  * checked, before a {@code --write-delay}), and {@code --synchronous-commit off} acknowledges grants the server has
- * not made durable. Not part of the library: the checker must catch what these variants do.
+ * not made durable, {@code --steal-after D} campaigns only from D after start, and then takes even a valid lease over. Not part of the library:
+ * the checker must catch what these variants do.
  */
 public final class RefNode {
   private final Map<String, String> opt;
@@ -27,6 +28,8 @@ public final class RefNode {
   private final long workIntervalMs;
   private final long writeDelayMs;
   private final boolean unfenced;
+  private final long stealAfterMs;
+  private final long startedMs = System.currentTimeMillis();
   private final String syncCommit;
   private final String holder;
   private final AtomicBoolean stop = new AtomicBoolean();
@@ -45,6 +48,7 @@ public final class RefNode {
     workIntervalMs = ms(opt.getOrDefault("work-interval", "50ms"));
     writeDelayMs = ms(opt.getOrDefault("write-delay", "0ms"));
     unfenced = opt.containsKey("unfenced");
+    stealAfterMs = ms(opt.getOrDefault("steal-after", "-1ms"));
     syncCommit = opt.getOrDefault("synchronous-commit", "on");
     byte[] r = new byte[4];
     new SecureRandom().nextBytes(r);
@@ -105,6 +109,10 @@ public final class RefNode {
       try {
         ensureConnection();
         if (token == null) {
+          if (stealAfterMs >= 0 && !stealing()) {
+            sleep(retryMs); // a stealer does not campaign before its time
+            continue;
+          }
           if (!acquire()) {
             sleep(retryMs);
           }
@@ -152,6 +160,11 @@ public final class RefNode {
     }
   }
 
+  /** With {@code --steal-after}: from then on, take the lease over even while another holder's grant is valid. */
+  private boolean stealing() {
+    return stealAfterMs >= 0 && System.currentTimeMillis() - startedMs >= stealAfterMs;
+  }
+
   private boolean acquire() throws SQLException {
     long sent = System.currentTimeMillis();
     long tick = System.nanoTime();
@@ -160,7 +173,8 @@ public final class RefNode {
         + " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = l.token + 1,"
         + " acquired_at = clock_timestamp(), renewed_at = clock_timestamp(),"
         + " expires_at = clock_timestamp() + make_interval(secs => ?)"
-        + " WHERE l.holder IS NULL OR l.expires_at <= clock_timestamp() RETURNING token";
+        + " WHERE l.holder IS NULL OR l.expires_at <= clock_timestamp()"
+        + (stealing() ? " OR l.holder <> EXCLUDED.holder" : "") + " RETURNING token";
     try (PreparedStatement ps = conn.prepareStatement(sql)) {
       ps.setString(1, lease);
       ps.setString(2, holder);

@@ -55,6 +55,7 @@ public final class Schemas {
         st.execute("CREATE TABLE IF NOT EXISTS " + schema + ".fenced_counter_log(id bigint GENERATED ALWAYS AS"
             + " IDENTITY PRIMARY KEY, name text NOT NULL, token bigint NOT NULL, holder text NOT NULL,"
             + " value bigint NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())");
+        audit(st, schema);
       }
     } catch (ReflectiveOperationException | SQLException e) {
       throw new IllegalStateException("cannot prepare schema " + schema, e);
@@ -71,7 +72,25 @@ public final class Schemas {
     }
   }
 
-  /** The lease table and event trigger with the shape of DESIGN.md section 2 (for runs without the library). */
+  /**
+   * The kit's own record of every version of every lease row, written by the database in the same transaction as
+   * the change: for each grant, the last expiry the database gave it (renewals included). The checker closes a grant
+   * that was never released nor seen ending at that expiry (invariant 6), so an overlap with a grant nobody observed
+   * is still visible.
+   */
+  private static void audit(Statement st, String s) throws SQLException {
+    st.execute("CREATE TABLE IF NOT EXISTS " + s + ".kit_lease_audit(id bigint GENERATED ALWAYS AS IDENTITY"
+        + " PRIMARY KEY, name text NOT NULL, token bigint NOT NULL, holder text, expires_at timestamptz NOT NULL,"
+        + " at timestamptz NOT NULL DEFAULT clock_timestamp())");
+    st.execute("CREATE OR REPLACE FUNCTION " + s + ".kit_lease_audit_trg() RETURNS trigger LANGUAGE plpgsql AS $$"
+        + " BEGIN INSERT INTO " + s + ".kit_lease_audit(name, token, holder, expires_at) VALUES (NEW.name,"
+        + " NEW.token, NEW.holder, NEW.expires_at); RETURN NEW; END $$");
+    st.execute("DROP TRIGGER IF EXISTS kit_lease_audit_trg ON " + s + ".leases");
+    st.execute("CREATE TRIGGER kit_lease_audit_trg AFTER INSERT OR UPDATE ON " + s + ".leases FOR EACH ROW"
+        + " EXECUTE FUNCTION " + s + ".kit_lease_audit_trg()");
+  }
+
+  /** The lease table and event trigger with the shape described in docs/protocol.md (for runs without the library). */
   private static void minimal(String jdbcUrl, String s) throws SQLException {
     try (Connection c = DriverManager.getConnection(jdbcUrl); Statement st = c.createStatement()) {
       st.execute("CREATE SCHEMA IF NOT EXISTS " + s);

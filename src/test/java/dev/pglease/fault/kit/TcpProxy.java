@@ -14,7 +14,8 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * A TCP proxy between one node and the database, with connection faults: blackhole (bytes are swallowed, the
+ * The test suite's TCP proxy between a client and the database, with connection faults: cut (every connection
+ * reset, new ones reset at once, until restored), blackhole (bytes are swallowed, the
  * connections stay open), added latency, reset of every connection (RST), and a hook that fires right after the
  * next request was forwarded (to reset mid-statement, or pause the node between request and reply). The upstream
  * can be switched (a virtual IP for failover).
@@ -84,10 +85,39 @@ public final class TcpProxy implements AutoCloseable {
     onNextRequest.set(action);
   }
 
+  /**
+   * Arms a one-shot fault: the next connection that sends a request drops the server's answer to it and is reset,
+   * so the server has done (and committed) the statement while the client only sees a broken connection.
+   */
+  public void resetAfterNextAnswer() {
+    armAnswerDrop.set(true);
+  }
+
+  /** Cancels {@link #resetAfterNextAnswer} if it has not fired. */
+  public void disarmAnswerDrop() {
+    armAnswerDrop.set(false);
+  }
+
+  private final java.util.concurrent.atomic.AtomicBoolean armAnswerDrop =
+      new java.util.concurrent.atomic.AtomicBoolean();
+
   /** Resets every connection right after the next request was forwarded: the statement may or may not commit. */
   public void resetMidStatement() {
     onNextRequest(this::resetAll);
   }
+
+  /** Cuts the database off: resets every connection and resets new ones at once, until {@link #restore()}. */
+  public void cut() {
+    refuse = true;
+    resetAll();
+  }
+
+  /** Accepts and forwards connections again after {@link #cut()}. */
+  public void restore() {
+    refuse = false;
+  }
+
+  private volatile boolean refuse;
 
   public int openConnections() {
     return conns.size();
@@ -97,6 +127,11 @@ public final class TcpProxy implements AutoCloseable {
     while (!closed) {
       try {
         Socket client = server.accept();
+        if (refuse) {
+          client.setSoLinger(true, 0);
+          client.close();
+          continue;
+        }
         client.setTcpNoDelay(true);
         Conn c = new Conn(client);
         conns.add(c);
@@ -203,9 +238,16 @@ public final class TcpProxy implements AutoCloseable {
           if (blackhole || dead) {
             continue;
           }
+          if (!request && dropThisAnswer) {
+            reset(); // the answer never reaches the client
+            break;
+          }
           out.write(c.data());
           out.flush();
           if (request) {
+            if (armAnswerDrop.compareAndSet(true, false)) {
+              dropThisAnswer = true;
+            }
             Runnable hook = onNextRequest.getAndSet(null);
             if (hook != null) {
               hook.run();
@@ -217,6 +259,8 @@ public final class TcpProxy implements AutoCloseable {
       }
       reset();
     }
+
+    private volatile boolean dropThisAnswer;
 
     void reset() {
       dead = true;

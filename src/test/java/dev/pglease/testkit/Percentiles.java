@@ -1,0 +1,30 @@
+package dev.pglease.testkit;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/** The test suite's one percentile: nearest rank on the sorted values. */
+public final class Percentiles {
+  private Percentiles() {
+  }
+
+  /**
+   * The nearest-rank {@code p}-th percentile (0 = minimum, 100 = maximum) of {@code values}, which need not be
+   * sorted; -1 when there are none.
+   *
+   * @throws IllegalArgumentException if {@code p} is outside 0..100
+   */
+  public static long of(List<Long> values, double p) {
+    if (!(p >= 0 && p <= 100)) {
+      throw new IllegalArgumentException("percentile must be between 0 and 100, got " + p);
+    }
+    if (values.isEmpty()) {
+      return -1;
+    }
+    List<Long> s = new ArrayList<>(values);
+    Collections.sort(s);
+    int idx = (int) Math.ceil(p / 100.0 * s.size()) - 1;
+    return s.get(Math.max(0, Math.min(s.size() - 1, idx)));
+  }
+}
