@@ -26,7 +26,8 @@ class ContainerPauseTest {
 
   @BeforeAll
   static void startDatabase() {
-    pg = new PostgreSQLContainer(DockerImageName.parse(DockerEngine.postgresImage()).asCompatibleSubstituteFor("postgres"));
+    pg = new PostgreSQLContainer(DockerImageName.parse(DockerEngine.postgresImage()).asCompatibleSubstituteFor("postgres"))
+        .withCommand("postgres"); // durable: the nodes refuse a server with Testcontainers' default fsync=off
     pg.start();
   }
 
