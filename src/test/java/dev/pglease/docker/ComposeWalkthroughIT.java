@@ -193,7 +193,7 @@ class ComposeWalkthroughIT {
     }
 
     private JsonNode awaitHolder(String command, java.util.function.Predicate<String> accept) throws Exception {
-        long until = System.currentTimeMillis() + 60_000;
+        long until = System.currentTimeMillis() + 180_000;
         String last = "";
         while (System.currentTimeMillis() < until) {
             DockerEngine.Result r = composeResult(command, 120);
@@ -209,7 +209,8 @@ class ComposeWalkthroughIT {
             }
             Thread.sleep(500);
         }
-        throw new AssertionError("no expected holder within 60 s; last `" + command + "`:\n" + last);
+        throw new AssertionError("no expected holder within 180 s; last `" + command + "`:\n" + last
+                + "\nnode logs:\n" + composeResult("docker-compose logs --tail 20 node1 node2 node3", 60).out());
     }
 
     private static String service(JsonNode lease) {
