@@ -28,7 +28,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParseResult;
 
 /**
- * There is no Docker engine on the build machines, so docker-compose.yml is checked against the CLI instead: every
+ * docker-compose.yml checked against the CLI without an engine (ComposeWalkthroughIT runs it for real): every
  * command a service runs must parse with the real picocli model of {@code pglease}, every environment variable
  * must be one the CLI reads, the mounted jar must be the one the build produces, and the services must fit together.
  */
@@ -191,5 +191,19 @@ class ComposeFileTest {
                     .contains(jar + ":" + inContainer + ":ro");
             assertThat(entrypoint.get(0)).isEqualTo("java");
         }
+    }
+
+    @Test
+    void upstreamImagesArePinnedAndTheLocalOnesCanReplaceThem() {
+        Pattern image = Pattern.compile("\\$\\{(PGLEASE_[A-Z_]+_IMAGE):-([a-z0-9./-]+):([^}]+)}");
+        Set<String> variables = new HashSet<>();
+        for (Map.Entry<String, Map<String, Object>> e : services.entrySet()) {
+            Matcher m = image.matcher(String.valueOf(e.getValue().get("image")));
+            assertThat(m.matches()).as(e.getKey() + ": image is ${PGLEASE_..._IMAGE:-upstream:tag}").isTrue();
+            assertThat(m.group(3)).as(e.getKey() + ": the upstream tag names a specific version")
+                    .matches("\\d+\\.\\d+.*");
+            variables.add(m.group(1));
+        }
+        assertThat(variables).containsExactlyInAnyOrder("PGLEASE_POSTGRES_IMAGE", "PGLEASE_JRE_IMAGE");
     }
 }

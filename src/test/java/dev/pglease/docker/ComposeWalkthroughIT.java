@@ -1,0 +1,257 @@
+package dev.pglease.docker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs the README's Docker Compose walkthrough, command by command, against the project's docker-compose.yml:
+ * PostgreSQL, migrate, three {@code pglease node} containers and watch. The leader is found from
+ * {@code status --json}; {@code docker-compose pause} freezes it past its 3 s lease and another node must lead
+ * with a higher token; after the unpause the old leader must have stood by without any write accepted under its
+ * stale token; killing the new leader must bring the next takeover; {@code down -v} must leave no container,
+ * network or volume behind. The README block is the script: a command added there runs here, so the docs can
+ * not drift from what is tested. {@code $LEADER} and {@code $NEXT} in it stand for the services the status
+ * showed.
+ *
+ * <p>It needs the {@code -all} jar, so it runs after {@code package} (an integration test of {@code verify}), with
+ * the local images ({@code docker/build-images.sh}), a project name of its own and a free PostgreSQL port.
+ */
+@DockerEngine.Required
+class ComposeWalkthroughIT {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Pattern BLOCK = Pattern.compile(
+            "<!-- compose walkthrough -->\\s*```sh\\n(.*?)```", Pattern.DOTALL);
+    private static final long LEASE_MS = 3_000;
+
+    private final String project = "pgleasewalk" + Integer.toHexString(ThreadLocalRandom.current().nextInt(1 << 20));
+    private final Map<String, String> env = new HashMap<>();
+    private final List<String> timeline = new ArrayList<>();
+    private final long t0 = System.currentTimeMillis();
+    private int port;
+
+    /** The walkthrough commands, in order, as the README gives them (comments stripped). */
+    static List<String> walkthrough() throws IOException {
+        Matcher m = BLOCK.matcher(Files.readString(Path.of("README.md")));
+        assertThat(m.find()).as("README.md has a ```sh block after <!-- compose walkthrough -->").isTrue();
+        List<String> commands = new ArrayList<>();
+        for (String line : m.group(1).split("\n")) {
+            String command = line.replaceAll("\\s+#.*$", "").trim();
+            if (!command.isEmpty()) {
+                commands.add(command);
+            }
+        }
+        return commands;
+    }
+
+    @Test
+    void theReadmeWalkthroughFailsOverAndRefusesTheStaleLeader() throws Exception {
+        List<String> commands = walkthrough();
+        assertThat(commands).as("the walkthrough's steps").anyMatch(c -> c.startsWith("docker-compose pause $LEADER"))
+                .anyMatch(c -> c.startsWith("docker-compose unpause $LEADER"))
+                .anyMatch(c -> c.startsWith("docker-compose kill $NEXT")).last().isEqualTo("docker-compose down -v");
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        env.put("COMPOSE_PROJECT_NAME", project);
+        env.put("PGLEASE_POSTGRES_IMAGE", DockerEngine.postgresImage());
+        env.put("PGLEASE_JRE_IMAGE", DockerEngine.jreImage());
+        env.put("PGLEASE_POSTGRES_PORT", String.valueOf(port));
+
+        String leader = null;
+        String next = null;
+        long leaderToken = 0;
+        long nextToken = 0;
+        long pausedAt = 0;
+        long unpausedAt = 0;
+        long killedAt = 0;
+        long takeover = -1;
+        long second = -1;
+        for (String command : commands) {
+            String resolved = command.replace("$LEADER", String.valueOf(leader)).replace("$NEXT", String.valueOf(next));
+            if (command.startsWith("./mvnw")) {
+                assertThat(Path.of("target").resolve(jarName())).as("the build made the jar the nodes mount").exists();
+                continue;
+            }
+            if (command.contains("status --json")) {
+                if (leader == null) {
+                    JsonNode lease = awaitHolder(resolved, h -> true);
+                    leader = service(lease);
+                    leaderToken = lease.get("token").asLong();
+                    note("leader " + lease.get("holder").asText() + " with token " + leaderToken);
+                } else if (next == null) {
+                    String old = leader;
+                    JsonNode lease = awaitHolder(resolved, h -> !h.startsWith(old + "/"));
+                    next = service(lease);
+                    nextToken = lease.get("token").asLong();
+                    assertThat(nextToken).as("the takeover's token").isGreaterThan(leaderToken);
+                    takeover = grantedMillisAfter(leaderToken) - pausedAt;
+                    note("status: " + lease.get("holder").asText() + " leads with token " + nextToken
+                            + " (granted " + takeover + " ms after the pause)");
+                } else {
+                    String old = next;
+                    JsonNode lease = awaitHolder(resolved, h -> !h.startsWith(old + "/"));
+                    assertThat(lease.get("token").asLong()).as("the second takeover's token").isGreaterThan(nextToken);
+                    second = grantedMillisAfter(nextToken) - killedAt;
+                    note("status: " + lease.get("holder").asText() + " leads with token " + lease.get("token").asLong()
+                            + " (granted " + second + " ms after the kill)");
+                }
+                continue;
+            }
+            String out = compose(resolved);
+            if (command.startsWith("docker-compose up")) {
+                note("up");
+            } else if (command.startsWith("docker-compose pause $LEADER")) {
+                pausedAt = System.currentTimeMillis();
+                note("paused " + leader);
+            } else if (command.startsWith("docker-compose unpause $LEADER")) {
+                unpausedAt = System.currentTimeMillis();
+                note("unpaused " + leader);
+            } else if (command.startsWith("docker-compose kill $NEXT")) {
+                killedAt = System.currentTimeMillis();
+                note("killed " + next);
+            } else if (command.startsWith("docker-compose logs $LEADER")) {
+                long until = System.currentTimeMillis() + 20_000;
+                while (!theOldLeaderStoodBy(out, leaderToken, unpausedAt) && System.currentTimeMillis() < until) {
+                    Thread.sleep(500);
+                    out = compose(resolved);
+                }
+                assertThat(theOldLeaderStoodBy(out, leaderToken, unpausedAt))
+                        .as("the old leader reports the revocation of token %d:\n%s", leaderToken, out).isTrue();
+                note("old leader " + leader + " revoked token " + leaderToken
+                        + " and stands by; no write under that token accepted after the unpause");
+            } else if (command.startsWith("docker-compose run --rm cli history")) {
+                assertThat(out).as("history").contains(String.valueOf(leaderToken), String.valueOf(nextToken));
+            } else if (command.equals("docker-compose down -v")) {
+                note("down");
+                assertNothingLeft();
+            }
+        }
+        note(String.format("takeover after pause: %d ms (lease %d ms); after kill: %d ms", takeover, LEASE_MS, second));
+        System.out.println(String.join("\n", timeline));
+        assertThat(takeover).as("takeover after the pause, ms").isBetween(0L, LEASE_MS + 10_000);
+        assertThat(second).as("takeover after the kill, ms").isBetween(0L, LEASE_MS + 10_000);
+    }
+
+    /**
+     * Whether the old leader's JSON lines show that it stepped down (a {@code revoked} event for its token), and
+     * that no write under the stale token was accepted once it woke up (a write it had in flight is refused).
+     */
+    private boolean theOldLeaderStoodBy(String logs, long staleToken, long unpausedAt) throws IOException {
+        boolean revoked = false;
+        for (String line : logs.split("\n")) {
+            int brace = line.indexOf('{');
+            if (brace < 0) {
+                continue;
+            }
+            JsonNode e = JSON.readTree(line.substring(brace));
+            if (e.path("token").asLong() != staleToken) {
+                continue;
+            }
+            String event = e.path("event").asText();
+            if (event.equals("write") && e.path("t").asLong() >= unpausedAt) {
+                assertThat(e.path("result").asText()).as("late write under stale token %d: %s", staleToken, line)
+                        .isNotEqualTo("accepted");
+                note("late write under token " + staleToken + " refused: " + e.path("reason").asText());
+            }
+            revoked |= event.equals("revoked");
+        }
+        return revoked;
+    }
+
+    /** Milliseconds since the epoch on the database clock at which the first token above {@code token} was granted. */
+    private long grantedMillisAfter(long token) throws SQLException {
+        String url = "jdbc:postgresql://127.0.0.1:" + port + "/pglease?user=pglease&password=pglease";
+        try (Connection c = DriverManager.getConnection(url);
+                PreparedStatement ps = c.prepareStatement("SELECT (extract(epoch FROM min(at)) * 1000)::bigint "
+                        + "FROM pglease.lease_events WHERE name = 'payments' AND token > ?")) {
+            ps.setLong(1, token);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    private JsonNode awaitHolder(String command, java.util.function.Predicate<String> accept) throws Exception {
+        long until = System.currentTimeMillis() + 180_000;
+        String last = "";
+        while (System.currentTimeMillis() < until) {
+            DockerEngine.Result r = composeResult(command, 120);
+            last = r.out();
+            int bracket = last.indexOf('[');
+            if (r.ok() && bracket >= 0) {
+                for (JsonNode lease : JSON.readTree(last.substring(bracket))) {
+                    String holder = lease.path("holder").asText("");
+                    if (lease.path("held").asBoolean() && !holder.isEmpty() && accept.test(holder)) {
+                        return lease;
+                    }
+                }
+            }
+            Thread.sleep(500);
+        }
+        throw new AssertionError("no expected holder within 180 s; last `" + command + "`:\n" + last
+                + "\nnode logs:\n" + composeResult("docker-compose logs --tail 20 node1 node2 node3", 60).out());
+    }
+
+    private static String service(JsonNode lease) {
+        return lease.get("holder").asText().split("/")[0];
+    }
+
+    private void note(String what) {
+        timeline.add(String.format("%7.1f s  %s", (System.currentTimeMillis() - t0) / 1000.0, what));
+    }
+
+    private static String jarName() throws IOException {
+        String pom = Files.readString(Path.of("pom.xml"));
+        Matcher m = Pattern.compile("<artifactId>([^<]+)</artifactId>\\s*<version>([^<]+)</version>").matcher(pom);
+        assertThat(m.find()).isTrue();
+        return m.group(1) + "-" + m.group(2) + "-all.jar";
+    }
+
+    private String compose(String command) {
+        DockerEngine.Result r = composeResult(command, 300);
+        assertThat(r.ok()).as("`%s` failed:\n%s", command, r.out()).isTrue();
+        return r.out();
+    }
+
+    private DockerEngine.Result composeResult(String command, long timeoutSeconds) {
+        return DockerEngine.run(List.of("sh", "-c", command), timeoutSeconds, env);
+    }
+
+    private void assertNothingLeft() {
+        String label = "label=com.docker.compose.project=" + project;
+        for (List<String> list : List.of(List.of("docker", "ps", "-aq", "--filter", label),
+                List.of("docker", "network", "ls", "-q", "--filter", label),
+                List.of("docker", "volume", "ls", "-q", "--filter", label))) {
+            DockerEngine.Result r = DockerEngine.run(list, 30, Map.of());
+            assertThat(r.ok()).as(String.join(" ", list)).isTrue();
+            assertThat(r.out().trim()).as("left behind by down: " + String.join(" ", list)).isEmpty();
+        }
+    }
+
+    /** Whatever a failed run left: removed, so no container, network or volume outlives the test. */
+    @AfterEach
+    void cleanUp() {
+        DockerEngine.run(List.of("docker-compose", "down", "-v", "--remove-orphans", "-t", "1"), 120, env);
+    }
+}
