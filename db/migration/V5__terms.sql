@@ -150,7 +150,8 @@ BEGIN
 END
 $$;
 
--- The access guard of version 4, with the grant rules of terms: a grant carries the next token of the current
+-- The access guard of version 2, with renewed_at free to follow the database clock back (see version 4) and the
+-- grant rules of terms: a grant carries the next token of the current
 -- term (or, from a client of an earlier version, the plain next counter value), and the holder of a grant of an
 -- earlier term may take its lease again at once.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.leases_access_guard() RETURNS trigger
