@@ -3,7 +3,9 @@ package dev.pglease;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.random.RandomGenerator;
+import javax.sql.DataSource;
 
 /**
  * Immutable, validated configuration of a {@link PgLease}. Build it with {@link #builder()}; every value is
@@ -35,6 +37,7 @@ public final class LeaseConfig {
     private final Ticker ticker;
     private final LeaseObserver observer;
     private final RandomGenerator random;
+    private final DataSource directDataSource;
 
     private LeaseConfig(Builder b) {
         this.schema = Names.schema(b.schema);
@@ -55,6 +58,7 @@ public final class LeaseConfig {
         this.ticker = Objects.requireNonNull(b.ticker, "ticker must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
         this.random = Objects.requireNonNull(b.random, "random must not be null");
+        this.directDataSource = b.directDataSource;
     }
 
     private static Duration duration(String name, Duration value) {
@@ -106,6 +110,7 @@ public final class LeaseConfig {
         b.ticker = ticker;
         b.observer = observer;
         b.random = random;
+        b.directDataSource = directDataSource;
         return b;
     }
 
@@ -141,6 +146,14 @@ public final class LeaseConfig {
         return observer;
     }
 
+    /**
+     * The data source for the LISTEN connection when the main one goes through a transaction pooler; empty when
+     * none was configured.
+     */
+    public Optional<DataSource> directDataSource() {
+        return Optional.ofNullable(directDataSource);
+    }
+
     RandomGenerator random() {
         return random;
     }
@@ -149,7 +162,8 @@ public final class LeaseConfig {
     public String toString() {
         return "LeaseConfig{schema=" + schema + ", leaseDuration=" + leaseDuration + ", renewDeadline=" + renewDeadline
                 + ", retryPeriod=" + retryPeriod + ", holderLabel=" + holderLabel
-                + ", allowUnsafeDurability=" + allowUnsafeDurability + "}";
+                + ", allowUnsafeDurability=" + allowUnsafeDurability
+                + (directDataSource == null ? "" : ", directDataSource=configured") + "}";
     }
 
     /** Builder for {@link LeaseConfig}. Not thread-safe. */
@@ -163,6 +177,7 @@ public final class LeaseConfig {
         private Ticker ticker = Ticker.SYSTEM;
         private LeaseObserver observer = LeaseObserver.NONE;
         private RandomGenerator random = RandomGenerator.getDefault();
+        private DataSource directDataSource;
 
         private Builder() {
         }
@@ -215,6 +230,18 @@ public final class LeaseConfig {
         /** Hooks for metrics and tracing (default: none). */
         public Builder observer(LeaseObserver observer) {
             this.observer = observer;
+            return this;
+        }
+
+        /**
+         * A data source that connects straight to PostgreSQL, bypassing a transaction pooler such as PgBouncer in
+         * {@code pool_mode=transaction}, used only for the one LISTEN connection per process (default: none).
+         * When the main data source is found to be transaction-pooled at start, pglease listens through this one;
+         * without it, standbys poll instead and notice a released lease within retryPeriod. At start pglease checks
+         * that this data source is not transaction-pooled itself and refuses it if it is.
+         */
+        public Builder directDataSource(DataSource directDataSource) {
+            this.directDataSource = directDataSource;
             return this;
         }
 

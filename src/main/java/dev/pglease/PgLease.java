@@ -19,6 +19,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.FlywayException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Leader election and fenced leases on PostgreSQL: the entry point.
@@ -44,6 +46,7 @@ public final class PgLease implements AutoCloseable {
     /** Classpath location of the shipped migrations. */
     public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
 
+    private static final Logger log = LoggerFactory.getLogger(PgLease.class);
     private static final AtomicInteger THREADS = new AtomicInteger();
     /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
     private static final int CALLBACK_THREADS = 4;
@@ -54,7 +57,8 @@ public final class PgLease implements AutoCloseable {
     private final String holderId;
     private final JdbcLeaseStore store;
     private final ElectionLoop loop;
-    private final NotificationListener notifications;
+    private NotificationListener notifications;
+    private NotificationMode notificationMode;
     private final ExecutorService callbackPool;
     private final ScheduledThreadPoolExecutor deadlineTimer;
     private final ForwardFence fence;
@@ -74,8 +78,16 @@ public final class PgLease implements AutoCloseable {
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
-        this.notifications = new NotificationListener(dataSource, sql, loop, config.leaseDuration(),
-                networkTimeout(config));
+    }
+
+    /** How standbys learn that a lease was released (chosen at start; see {@link LeaseConfig#directDataSource()}). */
+    enum NotificationMode {
+        /** LISTEN on a connection from the main data source. */
+        LISTEN,
+        /** LISTEN on a connection from the configured direct data source. */
+        LISTEN_DIRECT,
+        /** The main data source is transaction-pooled and no direct one is configured: standbys poll. */
+        POLLING
     }
 
     /**
@@ -174,12 +186,15 @@ public final class PgLease implements AutoCloseable {
         PgLease pglease = new PgLease(dataSource, config);
         try {
             pglease.checkDatabase();
+            pglease.chooseNotifications();
         } catch (RuntimeException e) {
             pglease.shutdownThreads();
             throw e;
         }
         pglease.loop.start();
-        pglease.notifications.start();
+        if (pglease.notifications != null) {
+            pglease.notifications.start();
+        }
         return pglease;
     }
 
@@ -199,6 +214,47 @@ public final class PgLease implements AutoCloseable {
         } catch (SQLException e) {
             throw unavailable("could not open the lease connection", e);
         }
+    }
+
+    /**
+     * LISTEN needs one server session for the life of the connection, which a transaction pooler does not give:
+     * through one, notifications would silently never arrive. So: LISTEN on the main data source when it is not
+     * transaction-pooled, else on the direct data source when configured (refused if that one is pooled too), else
+     * no LISTEN at all and standbys wake at least every retryPeriod to look.
+     */
+    private void chooseNotifications() {
+        Optional<DataSource> direct = config.directDataSource();
+        try {
+            boolean pooled = Pooling.transactionPooled(dataSource);
+            if (pooled) {
+                Pooling.checkPrepareThreshold(dataSource);
+            }
+            if (direct.isPresent()) {
+                if (Pooling.transactionPooled(direct.get())) {
+                    throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.directDataSource "
+                            + "goes through a transaction pooler too (one client connection is served by several "
+                            + "server sessions), so LISTEN on it would never deliver a notification. Point it at "
+                            + "PostgreSQL itself or at a session-pooled port, or leave it unset to poll");
+                }
+                notificationMode = NotificationMode.LISTEN_DIRECT;
+            } else {
+                notificationMode = pooled ? NotificationMode.POLLING : NotificationMode.LISTEN;
+            }
+        } catch (SQLException e) {
+            throw unavailable("could not check the data source for a transaction pooler", e);
+        }
+        if (notificationMode == NotificationMode.POLLING) {
+            log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
+                    + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
+            return;
+        }
+        notifications = new NotificationListener(direct.orElse(dataSource), sql, loop, config.leaseDuration(),
+                networkTimeout(config));
+    }
+
+    /** How this instance learns of released leases (for tests and diagnostics). */
+    NotificationMode notificationMode() {
+        return notificationMode;
     }
 
     static LeaseException unavailable(String what, SQLException e) {
@@ -322,7 +378,9 @@ public final class PgLease implements AutoCloseable {
     }
 
     private void shutdownThreads() {
-        notifications.close();
+        if (notifications != null) {
+            notifications.close();
+        }
         loop.close();
         deadlineTimer.shutdownNow();
         callbackPool.shutdown();
