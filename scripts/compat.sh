@@ -4,14 +4,18 @@
 #   jdk       on each JDK found: every /usr/lib/jvm/*/bin/javac plus the homes listed in PGLEASE_JDKS
 #             (colon-separated); each run compiles (release 17) and tests with that JDK
 #   pgbouncer through PgBouncer in pool_mode=transaction (profile pgbouncer)
-#   all       all three (default)
+#   all       all three (default); several may be given: scripts/compat.sh postgres pgbouncer
 # Prints one line per run and a summary with the machine load; exits non-zero if any run failed.
 # Under CI=true a JDK home listed in PGLEASE_JDKS that does not exist is a failure, not a skip.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-what="${1:-all}"
-case "$what" in postgres|jdk|pgbouncer|all) ;; *)
-    echo "usage: scripts/compat.sh [postgres|jdk|pgbouncer|all], got: $what" >&2; exit 2;; esac
+[ "$#" -gt 0 ] || set -- all
+for arg in "$@"; do
+    case "$arg" in postgres|jdk|pgbouncer|all) ;; *)
+        echo "usage: scripts/compat.sh [postgres|jdk|pgbouncer|all]..., got: $arg" >&2; exit 2;; esac
+done
+ARGS=" $* "
+wants() { [[ "$ARGS" == *" $1 "* || "$ARGS" == *" all "* ]]; }
 
 results=()
 failed=0
@@ -29,19 +33,19 @@ run() { # label, then the command
     echo "${results[-1]}"
 }
 
-if [ "$what" = postgres ] || [ "$what" = all ]; then
+if wants postgres; then
     for major in 13 14 15 16 17 18; do
         rm -rf target/surefire-reports
         run "postgres $major" ./mvnw -B -ntp -Ppg"$major" test
     done
 fi
 
-if [ "$what" = pgbouncer ] || [ "$what" = all ]; then
+if wants pgbouncer; then
     rm -rf target/surefire-reports
     run "pgbouncer transaction pooling" ./mvnw -B -ntp -Ppgbouncer test
 fi
 
-if [ "$what" = jdk ] || [ "$what" = all ]; then
+if wants jdk; then
     homes=()
     for javac in /usr/lib/jvm/*/bin/javac; do
         [ -x "$javac" ] || continue

@@ -42,12 +42,15 @@ class ConnectionBudgetTest {
     static final int POOL_SIZE = 20;
     static final int HANDOFFS = 5;
     static final Duration SAMPLING = Duration.ofSeconds(10);
+    /** Handovers between two candidates per notification mode: the latency without 200 candidates racing. */
+    static final int PAIR_HANDOFFS = 20;
 
     @Test
     void twoHundredCandidatesDirectlyAndThroughPgBouncer() throws Exception {
         assertThat(PgBouncer.installed()).as(PgBouncer.BINARY + " (Debian package pgbouncer)").isTrue();
         String loadBefore = load();
         List<String> rows = new ArrayList<>();
+        List<String> pairRows = new ArrayList<>();
         try (EmbeddedPostgresServer server = EmbeddedPostgresServer.start(Map.of("max_connections", "700"));
              PgBouncer bouncer = PgBouncer.start(server.port(), "postgres", "transaction", POOL_SIZE)) {
             String schema = "budget";
@@ -62,6 +65,9 @@ class ConnectionBudgetTest {
                     PgLease.NotificationMode.POLLING));
             rows.add(run("PgBouncer transaction pooling + directDataSource for LISTEN", pooled, direct, schema, sampler,
                     PgLease.NotificationMode.LISTEN_DIRECT));
+            pairRows.add(pair("direct (LISTEN)", direct, null, schema));
+            pairRows.add(pair("PgBouncer transaction pooling, polling", pooled, null, schema));
+            pairRows.add(pair("PgBouncer transaction pooling + directDataSource for LISTEN", pooled, direct, schema));
         }
         StringBuilder md = new StringBuilder();
         md.append("Command: `./mvnw -Ppgbouncer-budget test`. ").append(CANDIDATES)
@@ -72,6 +78,9 @@ class ConnectionBudgetTest {
                 .append("| setup | server connections, peak (pooled + direct) | per candidate | handover to a standby, ms "
                         + "(n, p50, max) |\n|---|---|---|---|\n");
         rows.forEach(r -> md.append(r).append('\n'));
+        md.append("\nTwo candidates, ").append(PAIR_HANDOFFS).append(" graceful handovers each (leader closes; time until "
+                + "the standby leads), same timings:\n\n| setup | handover, ms (n, p50, p90, max) |\n|---|---|\n");
+        pairRows.forEach(r -> md.append(r).append('\n'));
         Path out = Path.of(System.getProperty("pglease.buildDirectory", "target"), "pgbouncer-budget.md");
         Files.createDirectories(out.getParent());
         Files.writeString(out, md);
@@ -98,7 +107,7 @@ class ConnectionBudgetTest {
             }
             assertThat(candidates).allSatisfy(c -> assertThat(c.notificationMode()).isEqualTo(expected));
             for (PgLease c : candidates) {
-                electors.add(c.elector(lease, PgBouncerTest.LeaseListener.class.getDeclaredConstructor().newInstance()));
+                electors.add(c.elector(lease, new PgBouncerTest.LeaseListener()));
             }
             awaitLeader(electors, Duration.ofSeconds(30));
             Thread.sleep(3000); // every standby has been denied at least once and settled into its sleep
@@ -138,6 +147,57 @@ class ConnectionBudgetTest {
                 f.get();
             }
             pool.shutdown();
+        }
+    }
+
+    private static String pair(String setup, Supplier<DataSource> main, Supplier<DataSource> listen, String schema)
+            throws Exception {
+        String lease = "pair-" + System.nanoTime();
+        List<Double> handoffs = new ArrayList<>();
+        PgLease[] candidates = new PgLease[2];
+        Elector[] electors = new Elector[2];
+        try {
+            for (int i = 0; i < 2; i++) {
+                LeaseConfig.Builder config = LeaseConfig.builder().schema(schema).holderLabel("p" + i);
+                if (listen != null) {
+                    config.directDataSource(listen.get());
+                }
+                candidates[i] = PgLease.create(main.get(), config.build());
+                electors[i] = candidates[i].elector(lease, new PgBouncerTest.LeaseListener());
+            }
+            for (int h = 0; h < PAIR_HANDOFFS; h++) {
+                int leader = awaitLeader(java.util.Arrays.asList(electors), Duration.ofSeconds(30));
+                Thread.sleep(300); // the standby has been denied and sleeps
+                long released = System.nanoTime();
+                electors[leader].close();
+                awaitLeader(java.util.Arrays.asList(electors), Duration.ofSeconds(30));
+                handoffs.add((System.nanoTime() - released) / 1e6);
+                electors[leader] = rejoin(candidates[leader], lease);
+            }
+        } finally {
+            for (PgLease c : candidates) {
+                if (c != null) {
+                    c.close();
+                }
+            }
+        }
+        Stats s = Stats.of(handoffs);
+        return String.format(Locale.ROOT, "| %s | %d, %s, %s, %s |", setup, s.n(), Stats.f(s.p50()), Stats.f(s.p90()),
+                Stats.f(s.max()));
+    }
+
+    /** A new elector once the closed one has left (leaving finishes after its release). */
+    private static Elector rejoin(PgLease candidate, String lease) throws InterruptedException {
+        long end = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        while (true) {
+            try {
+                return candidate.elector(lease, new PgBouncerTest.LeaseListener());
+            } catch (IllegalStateException stillLeaving) {
+                if (System.nanoTime() > end) {
+                    throw stillLeaving;
+                }
+                Thread.sleep(10);
+            }
         }
     }
 
