@@ -5,7 +5,8 @@
  * {@code dev.pglease.health}, {@code dev.pglease.micrometer}, {@code dev.pglease.shedlock} and
  * {@code dev.pglease.spring}, each usable only when its library is present. The command-line tool and the demo
  * ({@code dev.pglease.cli}, {@code dev.pglease.demo}) ship in the same jar for {@code java -jar pglease-all.jar}
- * but are not exported: they are not API.
+ * but are not exported: they are not API, and neither is {@code dev.pglease.internal}, code the library shares with
+ * them.
  */
 module dev.pglease {
     requires transitive java.sql;

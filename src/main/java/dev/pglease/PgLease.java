@@ -1,5 +1,6 @@
 package dev.pglease;
 
+import dev.pglease.internal.Pooling;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;

@@ -27,7 +27,7 @@ class ModuleDescriptorTest {
                 .collect(Collectors.toSet());
         assertThat(exported).containsExactlyInAnyOrder("dev.pglease", "dev.pglease.health", "dev.pglease.micrometer",
                 "dev.pglease.shedlock", "dev.pglease.spring");
-        assertThat(module.packages()).contains("dev.pglease.cli", "dev.pglease.demo");
+        assertThat(module.packages()).contains("dev.pglease.cli", "dev.pglease.demo", "dev.pglease.internal");
     }
 
     @Test

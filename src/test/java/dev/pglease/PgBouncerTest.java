@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.Pooling;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.PreparedStatement;
 import java.time.Duration;
@@ -165,6 +166,19 @@ class PgBouncerTest {
                 .isInstanceOf(LeaseException.class)
                 .hasMessageContaining("LeaseConfig.directDataSource goes through a transaction pooler too")
                 .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.UNSUPPORTED_POOLING);
+    }
+
+    @Test
+    void theWatchCommandRefusesATransactionPoolerInsteadOfWaitingForever() {
+        java.io.StringWriter err = new java.io.StringWriter();
+        long start = System.nanoTime();
+
+        int code = dev.pglease.cli.Main.commandLine().setErr(new java.io.PrintWriter(err))
+                .execute("watch", "--jdbc-url", transaction.jdbcUrl("postgres"), "--schema", schema, "--for", "30s");
+
+        assertThat(code).isEqualTo(1);
+        assertThat(err.toString()).contains("goes through a transaction pooler").contains("LISTEN there never delivers");
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
     }
 
     /** A listener that does nothing: these tests read the elector's state. */

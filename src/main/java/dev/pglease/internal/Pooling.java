@@ -1,4 +1,6 @@
-package dev.pglease;
+package dev.pglease.internal;
+
+import dev.pglease.LeaseException;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -8,6 +10,10 @@ import javax.sql.DataSource;
 import org.postgresql.PGConnection;
 
 /**
+ * Not API: this package is not exported by the module {@code dev.pglease}; it is shared by the library and its
+ * command-line tool.
+ *
+ * <p>
  * Finds out at start whether a data source reaches PostgreSQL through a transaction pooler (PgBouncer in
  * {@code pool_mode=transaction} or {@code statement}), where a client connection is not one server session: each
  * transaction may run on another server connection, so LISTEN, session settings and session advisory locks do not
@@ -18,7 +24,7 @@ import org.postgresql.PGConnection;
  * client connections can be served by the same backend (PgBouncer hands the most recently used idle server
  * connection out first), and one client connection can be served by several.
  */
-final class Pooling {
+public final class Pooling {
 
     /** Rounds of the check; a transaction pooler is normally seen in the first. */
     private static final int ROUNDS = 3;
@@ -30,7 +36,7 @@ final class Pooling {
      * Whether {@code dataSource} is transaction-pooled. Takes two connections from it at the same time and runs
      * a few {@code SELECT pg_backend_pid()} in autocommit on them.
      */
-    static boolean transactionPooled(DataSource dataSource) throws SQLException {
+    public static boolean transactionPooled(DataSource dataSource) throws SQLException {
         try (Connection a = dataSource.getConnection(); Connection b = dataSource.getConnection()) {
             a.setAutoCommit(true);
             b.setAutoCommit(true);
@@ -52,7 +58,7 @@ final class Pooling {
      * exists only on the server connection that happened to serve the transaction, so later uses fail with
      * "prepared statement does not exist".
      */
-    static void checkPrepareThreshold(DataSource dataSource) throws SQLException {
+    public static void checkPrepareThreshold(DataSource dataSource) throws SQLException {
         try (Connection c = dataSource.getConnection()) {
             if (!c.isWrapperFor(PGConnection.class)) {
                 return;
