@@ -179,7 +179,11 @@ public final class PgLease implements AutoCloseable {
      * Checks the database (reachable, schema migrated, durable commits) and starts the election and notification
      * threads. Electors are created with {@link #elector}.
      *
-     * @throws LeaseException DATABASE_UNAVAILABLE, SCHEMA_MISSING, INSUFFICIENT_PRIVILEGE or UNSAFE_DURABILITY
+     * <p>It also checks whether the data source goes through a transaction pooler (PgBouncer in
+     * {@code pool_mode=transaction}); if so it never LISTENs through it: see {@link LeaseConfig#directDataSource()}.
+     *
+     * @throws LeaseException DATABASE_UNAVAILABLE, SCHEMA_MISSING, INSUFFICIENT_PRIVILEGE, UNSAFE_DURABILITY or
+     *                        UNSUPPORTED_POOLING
      */
     public static PgLease create(DataSource dataSource, LeaseConfig config) {
         Objects.requireNonNull(dataSource, "dataSource must not be null");
