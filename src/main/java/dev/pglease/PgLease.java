@@ -58,8 +58,8 @@ public final class PgLease implements AutoCloseable {
     private final String holderId;
     private final JdbcLeaseStore store;
     private final ElectionLoop loop;
-    private NotificationListener notifications;
-    private NotificationMode notificationMode;
+    private volatile NotificationListener notifications;
+    private volatile NotificationMode notificationMode;
     private final ExecutorService callbackPool;
     private final ScheduledThreadPoolExecutor deadlineTimer;
     private final ForwardFence fence;
@@ -190,8 +190,8 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(config, "config must not be null");
         PgLease pglease = new PgLease(dataSource, config);
         try {
+            pglease.chooseNotifications(); // first: it holds two connections, before the lease connection is taken
             pglease.checkDatabase();
-            pglease.chooseNotifications();
         } catch (RuntimeException e) {
             pglease.shutdownThreads();
             throw e;
@@ -246,7 +246,7 @@ public final class PgLease implements AutoCloseable {
                 notificationMode = pooled ? NotificationMode.POLLING : NotificationMode.LISTEN;
             }
         } catch (SQLException e) {
-            throw unavailable("could not check the data source for a transaction pooler", e);
+            throw unavailable("could not connect to the database", e);
         }
         if (notificationMode == NotificationMode.POLLING) {
             log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
