@@ -190,9 +190,10 @@ class FencingTest {
 
         // The same interleaving through pglease: check, takeover attempted, write, commit.
         String fencedLease = "fenced-" + System.nanoTime();
-        Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
         CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
         try (PgLease pglease = pglease(); Connection taker = ds.getConnection()) {
+            // the 400 ms grant starts once pglease is up: its start-up checks are not part of the interleaving
+            Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
             pglease.inFencedTransaction(stale, c -> {
                 try {
                     Thread.sleep(500);

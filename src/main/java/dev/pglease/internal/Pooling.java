@@ -27,7 +27,7 @@ import org.postgresql.PGConnection;
 public final class Pooling {
 
     /** Rounds of the check; a transaction pooler is normally seen in the first. */
-    private static final int ROUNDS = 3;
+    private static final int ROUNDS = 2;
 
     private Pooling() {
     }
