@@ -191,9 +191,11 @@ class FencingTest {
         // The same interleaving through pglease: check, takeover attempted, write, commit.
         String fencedLease = "fenced-" + System.nanoTime();
         CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
+        long staleToken;
         try (PgLease pglease = pglease(); Connection taker = ds.getConnection()) {
             // the 400 ms grant starts once pglease is up: its start-up checks are not part of the interleaving
             Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
+            staleToken = stale.token();
             pglease.inFencedTransaction(stale, c -> {
                 try {
                     Thread.sleep(500);
@@ -219,7 +221,7 @@ class FencingTest {
             assertThatThrownBy(() -> pglease.inFencedTransaction(stale, c -> charge(c, fencedLease, stale.token())))
                     .isInstanceOf(LeaseException.class);
         }
-        assertThat(charges(fencedLease)).as("only the write that committed before the takeover").containsExactly(stale.token());
+        assertThat(charges(fencedLease)).as("only the write that committed before the takeover").containsExactly(staleToken);
         try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
                 "SELECT (SELECT max(at) FROM " + schema + ".charges WHERE lease = ?) < "
                         + "(SELECT acquired_at FROM " + schema + ".leases WHERE name = ?)")) {
