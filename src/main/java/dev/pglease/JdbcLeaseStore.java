@@ -27,6 +27,7 @@ final class JdbcLeaseStore implements LeaseStore {
     private Connection connection;
     private boolean warnedSynchronousCommit;
     private boolean closed;
+    private boolean transactionScoped;
 
     /**
      * @param networkTimeout   how long the client waits for any answer before it drops the connection
@@ -48,40 +49,46 @@ final class JdbcLeaseStore implements LeaseStore {
 
     @Override
     public synchronized LeaseSql.Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
-        Connection c = connection();
-        try {
-            return sql.acquire(c, name, holder, ttl);
-        } catch (SQLException e) {
-            discardUnlessTimedOut(e);
-            throw readOnlyAsOwnReason("acquire of lease " + Names.quote(name), e);
-        } catch (RuntimeException e) {
-            discard();
-            throw e;
-        }
+        return run("acquire of lease " + Names.quote(name), c -> sql.acquire(c, name, holder, ttl));
     }
 
     @Override
     public synchronized LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
-        Connection c = connection();
-        try {
-            return sql.renew(c, holder, leases);
-        } catch (SQLException e) {
-            discardUnlessTimedOut(e);
-            throw readOnlyAsOwnReason("renewal", e);
-        } catch (RuntimeException e) {
-            discard();
-            throw e;
-        }
+        return run("renewal", c -> sql.renew(c, holder, leases));
     }
 
     @Override
     public synchronized boolean release(String name, String holder, long token) throws SQLException {
+        return run("release of lease " + Names.quote(name), c -> sql.release(c, name, holder, token));
+    }
+
+    /**
+     * Settings for each statement's own transaction instead of the session: for a data source behind a transaction
+     * pooler, where a session setting would land on whichever server session served it (and stay there for the
+     * next client) while the next statement may run on another.
+     */
+    synchronized void useTransactionScopedSettings() {
+        transactionScoped = true;
+        discard();
+    }
+
+    /** One lease statement: alone in auto-commit, or behind a transaction pooler in a transaction with its settings. */
+    private <T> T run(String what, FencedWork<T> statement) throws SQLException {
         Connection c = connection();
         try {
-            return sql.release(c, name, holder, token);
+            if (!transactionScoped) {
+                return statement.execute(c);
+            }
+            sql.setTransactionTimeouts(c, statementTimeoutMillis);
+            T result = statement.execute(c);
+            c.commit();
+            return result;
         } catch (SQLException e) {
+            if (transactionScoped) {
+                Transactions.rollbackQuietly(c, e);
+            }
             discardUnlessTimedOut(e);
-            throw readOnlyAsOwnReason("release of lease " + Names.quote(name), e);
+            throw readOnlyAsOwnReason(what, e);
         } catch (RuntimeException e) {
             discard();
             throw e;
@@ -114,11 +121,13 @@ final class JdbcLeaseStore implements LeaseStore {
         Connection c = dataSource.getConnection();
         try {
             c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
-            if (!c.getAutoCommit()) {
-                c.setAutoCommit(true);
+            if (c.getAutoCommit() == transactionScoped) {
+                c.setAutoCommit(!transactionScoped);
             }
             ensureDurable(c);
-            sql.setStatementTimeouts(c, statementTimeoutMillis);
+            if (!transactionScoped) {
+                sql.setStatementTimeouts(c, statementTimeoutMillis);
+            }
         } catch (SQLException | RuntimeException e) {
             closeQuietly(c);
             throw e;
@@ -141,6 +150,10 @@ final class JdbcLeaseStore implements LeaseStore {
             }
             log.warn("pglease: the server runs with fsync=off; acknowledged grants can be lost in a crash "
                     + "(allowed by allowUnsafeDurability)");
+        }
+        if (transactionScoped) {
+            c.commit(); // the check ran in a transaction; every lease statement raises the setting in its own
+            return;
         }
         if (synchronousCommit.equals("off") || synchronousCommit.equals("local")) {
             sql.setSynchronousCommitOn(c);
@@ -198,7 +211,9 @@ final class JdbcLeaseStore implements LeaseStore {
             return;
         }
         try {
-            sql.resetSessionSettings(c);
+            if (!transactionScoped) {
+                sql.resetSessionSettings(c);
+            }
         } catch (SQLException e) {
             log.debug("pglease: could not reset the lease connection's session settings", e);
         }

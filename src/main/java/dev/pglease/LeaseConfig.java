@@ -4,7 +4,9 @@ import java.net.InetAddress;
 import java.time.Duration;
 import java.time.InstantSource;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.random.RandomGenerator;
+import javax.sql.DataSource;
 
 /**
  * Immutable, validated configuration of a {@link PgLease}. Build it with {@link #builder()}; every value is
@@ -39,6 +41,7 @@ public final class LeaseConfig {
     private final InstantSource wallClock;
     private final LeaseObserver observer;
     private final RandomGenerator random;
+    private final DataSource directDataSource;
 
     private LeaseConfig(Builder b) {
         this.schema = Names.schema(b.schema);
@@ -63,6 +66,7 @@ public final class LeaseConfig {
         this.wallClock = Objects.requireNonNull(b.wallClock, "wallClock must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
         this.random = Objects.requireNonNull(b.random, "random must not be null");
+        this.directDataSource = b.directDataSource;
     }
 
     private static Duration duration(String name, Duration value) {
@@ -115,6 +119,7 @@ public final class LeaseConfig {
         b.wallClock = wallClock;
         b.observer = observer;
         b.random = random;
+        b.directDataSource = directDataSource;
         return b;
     }
 
@@ -155,6 +160,14 @@ public final class LeaseConfig {
         return observer;
     }
 
+    /**
+     * The data source for the LISTEN connection when the main one goes through a transaction pooler; empty when
+     * none was configured.
+     */
+    public Optional<DataSource> directDataSource() {
+        return Optional.ofNullable(directDataSource);
+    }
+
     RandomGenerator random() {
         return random;
     }
@@ -163,7 +176,8 @@ public final class LeaseConfig {
     public String toString() {
         return "LeaseConfig{schema=" + schema + ", leaseDuration=" + leaseDuration + ", renewDeadline=" + renewDeadline
                 + ", retryPeriod=" + retryPeriod + ", holderLabel=" + holderLabel
-                + ", allowUnsafeDurability=" + allowUnsafeDurability + "}";
+                + ", allowUnsafeDurability=" + allowUnsafeDurability
+                + (directDataSource == null ? "" : ", directDataSource=configured") + "}";
     }
 
     /** Builder for {@link LeaseConfig}. Not thread-safe. */
@@ -178,6 +192,7 @@ public final class LeaseConfig {
         private InstantSource wallClock = InstantSource.system();
         private LeaseObserver observer = LeaseObserver.NONE;
         private RandomGenerator random = RandomGenerator.getDefault();
+        private DataSource directDataSource;
 
         private Builder() {
         }
@@ -241,6 +256,18 @@ public final class LeaseConfig {
         /** Hooks for metrics and tracing (default: none). */
         public Builder observer(LeaseObserver observer) {
             this.observer = observer;
+            return this;
+        }
+
+        /**
+         * A data source that connects straight to PostgreSQL, bypassing a transaction pooler such as PgBouncer in
+         * {@code pool_mode=transaction}, used only for the one LISTEN connection per process (default: none).
+         * When the main data source is found to be transaction-pooled at start, pglease listens through this one;
+         * without it, standbys poll instead and notice a released lease within retryPeriod. At start pglease checks
+         * that this data source is not transaction-pooled itself and refuses it if it is.
+         */
+        public Builder directDataSource(DataSource directDataSource) {
+            this.directDataSource = directDataSource;
             return this;
         }
 

@@ -31,7 +31,13 @@ public final class LeaseException extends RuntimeException {
         /** The server settings would let an acknowledged grant be lost (for example {@code fsync=off}). */
         UNSAFE_DURABILITY,
         /** The {@link PgLease} or {@link Elector} was closed. */
-        CLOSED
+        CLOSED,
+        /**
+         * The data source goes through a connection pooler in a mode pglease can not work with as configured (for
+         * example transaction pooling with server-side prepared statements, or a "direct" data source that is
+         * transaction-pooled too); the message says what to change.
+         */
+        UNSUPPORTED_POOLING
     }
 
     private final Reason reason;

@@ -342,6 +342,24 @@ final class LeaseSql {
         }
     }
 
+    /**
+     * The same as {@link #setStatementTimeouts} and a durable commit, for the current transaction only: lease
+     * statements behind a transaction pooler run in a transaction of their own with these.
+     */
+    void setTransactionTimeouts(Connection c, long millis) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT set_config('lock_timeout', ?, true), set_config('statement_timeout', ?, true),
+                       CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
+                            THEN set_config('synchronous_commit', 'on', true) END
+                """)) {
+            ps.setString(1, millis + "ms");
+            ps.setString(2, millis + "ms");
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+            }
+        }
+    }
+
     /** Puts back every session setting pglease may have changed, before the connection returns to a pool. */
     void resetSessionSettings(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(

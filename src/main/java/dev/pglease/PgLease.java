@@ -1,5 +1,6 @@
 package dev.pglease;
 
+import dev.pglease.internal.Pooling;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -58,7 +59,8 @@ public final class PgLease implements AutoCloseable {
     private final String holderId;
     private final JdbcLeaseStore store;
     private final ElectionLoop loop;
-    private final NotificationListener notifications;
+    private volatile NotificationListener notifications;
+    private volatile NotificationMode notificationMode;
     private final ExecutorService callbackPool;
     private final ScheduledThreadPoolExecutor deadlineTimer;
     private final ForwardFence fence;
@@ -79,8 +81,16 @@ public final class PgLease implements AutoCloseable {
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
-        this.notifications = new NotificationListener(dataSource, sql, loop, config.leaseDuration(),
-                networkTimeout(config));
+    }
+
+    /** How standbys learn that a lease was released (chosen at start; see {@link LeaseConfig#directDataSource()}). */
+    enum NotificationMode {
+        /** LISTEN on a connection from the main data source. */
+        LISTEN,
+        /** LISTEN on a connection from the configured direct data source. */
+        LISTEN_DIRECT,
+        /** The main data source is transaction-pooled and no direct one is configured: standbys poll. */
+        POLLING
     }
 
     /**
@@ -171,21 +181,27 @@ public final class PgLease implements AutoCloseable {
      * Checks the database (reachable, schema migrated, durable commits) and starts the election and notification
      * threads. Electors are created with {@link #elector}.
      *
+     * <p>It also checks whether the data source goes through a transaction pooler (PgBouncer in
+     * {@code pool_mode=transaction}); if so it never LISTENs through it: see {@link LeaseConfig#directDataSource()}.
+     *
      * @throws LeaseException DATABASE_UNAVAILABLE, DATABASE_READ_ONLY (a standby in recovery), SCHEMA_MISSING,
-     *                        INSUFFICIENT_PRIVILEGE or UNSAFE_DURABILITY
+     *                        INSUFFICIENT_PRIVILEGE, UNSAFE_DURABILITY or UNSUPPORTED_POOLING
      */
     public static PgLease create(DataSource dataSource, LeaseConfig config) {
         Objects.requireNonNull(dataSource, "dataSource must not be null");
         Objects.requireNonNull(config, "config must not be null");
         PgLease pglease = new PgLease(dataSource, config);
         try {
+            pglease.chooseNotifications(); // first: it holds two connections, before the lease connection is taken
             pglease.checkDatabase();
         } catch (RuntimeException e) {
             pglease.shutdownThreads();
             throw e;
         }
         pglease.loop.start();
-        pglease.notifications.start();
+        if (pglease.notifications != null) {
+            pglease.notifications.start();
+        }
         return pglease;
     }
 
@@ -209,6 +225,48 @@ public final class PgLease implements AutoCloseable {
         } catch (SQLException e) {
             throw unavailable("could not open the lease connection", e);
         }
+    }
+
+    /**
+     * LISTEN needs one server session for the life of the connection, which a transaction pooler does not give:
+     * through one, notifications would silently never arrive. So: LISTEN on the main data source when it is not
+     * transaction-pooled, else on the direct data source when configured (refused if that one is pooled too), else
+     * no LISTEN at all and standbys wake at least every retryPeriod to look.
+     */
+    private void chooseNotifications() {
+        Optional<DataSource> direct = config.directDataSource();
+        try {
+            boolean pooled = Pooling.transactionPooled(dataSource);
+            if (pooled) {
+                Pooling.checkPrepareThreshold(dataSource);
+                store.useTransactionScopedSettings();
+            }
+            if (direct.isPresent()) {
+                if (Pooling.transactionPooled(direct.get())) {
+                    throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.directDataSource "
+                            + "goes through a transaction pooler too (one client connection is served by several "
+                            + "server sessions), so LISTEN on it would never deliver a notification. Point it at "
+                            + "PostgreSQL itself or at a session-pooled port, or leave it unset to poll");
+                }
+                notificationMode = NotificationMode.LISTEN_DIRECT;
+            } else {
+                notificationMode = pooled ? NotificationMode.POLLING : NotificationMode.LISTEN;
+            }
+        } catch (SQLException e) {
+            throw unavailable("could not connect to the database", e);
+        }
+        if (notificationMode == NotificationMode.POLLING) {
+            log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
+                    + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
+            return;
+        }
+        notifications = new NotificationListener(direct.orElse(dataSource), sql, loop, config.leaseDuration(),
+                networkTimeout(config));
+    }
+
+    /** How this instance learns of released leases (for tests and diagnostics). */
+    NotificationMode notificationMode() {
+        return notificationMode;
     }
 
     static LeaseException unavailable(String what, SQLException e) {
@@ -369,7 +427,9 @@ public final class PgLease implements AutoCloseable {
     }
 
     private void shutdownThreads() {
-        notifications.close();
+        if (notifications != null) {
+            notifications.close();
+        }
         loop.close();
         deadlineTimer.shutdownNow();
         callbackPool.shutdown();

@@ -192,6 +192,7 @@ class FencingTest {
         String fencedLease = "fenced-" + System.nanoTime();
         CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
         try (PgLease pglease = pglease(); Connection taker = ds.getConnection()) {
+            // the 400 ms grant starts once pglease is up: its start-up checks are not part of the interleaving
             Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
             pglease.inFencedTransaction(stale, c -> {
                 try {

@@ -1,6 +1,7 @@
 package dev.pglease;
 
 import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -15,6 +16,11 @@ import org.postgresql.ds.PGSimpleDataSource;
 public final class TestDatabase {
 
     public static final String URL_VARIABLE = "PGLEASE_TEST_JDBC_URL";
+    /**
+     * {@code -Dpglease.test.pooler=pgbouncer} (profile {@code pgbouncer}): the embedded server is reached through
+     * PgBouncer in {@code pool_mode=transaction}, so the same tests prove the library behind a transaction pooler.
+     */
+    public static final String POOLER_PROPERTY = "pglease.test.pooler";
     private static final AtomicInteger SCHEMAS = new AtomicInteger();
     private static EmbeddedPostgresServer embedded;
     private static String url;
@@ -31,9 +37,25 @@ public final class TestDatabase {
             } else {
                 embedded = EmbeddedPostgresServer.start();
                 url = embedded.jdbcUrl();
+                String pooler = System.getProperty(POOLER_PROPERTY, "");
+                if (pooler.equals("pgbouncer")) {
+                    PgBouncer bouncer = PgBouncer.start(embedded.port(), "postgres", "transaction", 10);
+                    Runtime.getRuntime().addShutdownHook(new Thread(bouncer::close));
+                    url = bouncer.jdbcUrl("postgres");
+                } else if (!pooler.isEmpty()) {
+                    throw new IllegalArgumentException(POOLER_PROPERTY + " must be pgbouncer or empty, got " + pooler);
+                }
             }
         }
         return url;
+    }
+
+    /**
+     * Whether the tests reach the server through PgBouncer ({@link #POOLER_PROPERTY}). PgBouncer 1.18 refuses the
+     * startup parameter {@code options} (session settings given at connect), so tests built on it skip then.
+     */
+    public static boolean throughPooler() {
+        return !System.getProperty(POOLER_PROPERTY, "").isEmpty();
     }
 
     /** Whether the tests run against the embedded server (which they may stop, reconfigure or crash). */

@@ -4,11 +4,19 @@ import dev.pglease.LeaseException;
 import dev.pglease.Secrets;
 import dev.pglease.demo.ChargerCommand;
 import dev.pglease.demo.DemoCommand;
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.CodeSource;
+import java.util.jar.Attributes;
+import java.util.jar.JarFile;
+import java.util.jar.Manifest;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** Entry point of the pglease command-line tool ({@code java -jar pglease-all.jar <command>}). */
-@Command(name = "pglease", mixinStandardHelpOptions = true, version = "pglease 0.1.0",
+@Command(name = "pglease", mixinStandardHelpOptions = true, versionProvider = Main.ManifestVersion.class,
         description = "Leader election and fenced leases on PostgreSQL.",
         subcommands = {DemoCommand.class, NodeCommand.class, StatusCommand.class, WatchCommand.class,
                 HistoryCommand.class, ReleaseCommand.class, HandoffCommand.class, MigrateCommand.class,
@@ -40,5 +48,40 @@ public final class Main {
             return e instanceof IllegalArgumentException ? 2 : 1;
         });
         return cli;
+    }
+
+    /** {@code pglease --version}: the Implementation-Version of the jar this class was loaded from. */
+    static final class ManifestVersion implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"pglease " + version(codeSource())};
+        }
+
+        private static Path codeSource() {
+            CodeSource source = Main.class.getProtectionDomain().getCodeSource();
+            try {
+                return source == null ? null : Path.of(source.getLocation().toURI());
+            } catch (URISyntaxException | IllegalArgumentException e) {
+                return null;
+            }
+        }
+
+        /**
+         * The Implementation-Version in the manifest of {@code jar}; "unknown (not run from a jar)" when the classes
+         * were loaded from a directory (an IDE, the build's own tests) or the manifest has none.
+         */
+        static String version(Path jar) {
+            if (jar == null || !Files.isRegularFile(jar)) {
+                return "unknown (not run from a jar)";
+            }
+            try (JarFile file = new JarFile(jar.toFile())) {
+                Manifest manifest = file.getManifest();
+                String version = manifest == null ? null
+                        : manifest.getMainAttributes().getValue(Attributes.Name.IMPLEMENTATION_VERSION);
+                return version == null ? "unknown (no Implementation-Version in " + jar.getFileName() + ")" : version;
+            } catch (IOException e) {
+                return "unknown (" + jar.getFileName() + " unreadable: " + e.getMessage() + ")";
+            }
+        }
     }
 }

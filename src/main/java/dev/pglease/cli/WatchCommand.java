@@ -1,6 +1,7 @@
 package dev.pglease.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pglease.internal.Pooling;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.sql.Connection;
@@ -47,6 +48,21 @@ final class WatchCommand extends OperatorCommand {
     @Option(names = "--for", paramLabel = "DURATION", converter = DurationConverter.class,
             description = "Stop after this long, e.g. 30s or 5m (default: run until Ctrl-C).")
     Duration runFor;
+
+    /** LISTEN through a transaction pooler would wait forever for notifications that never come: say so instead. */
+    private void refuseTransactionPooler() throws CliFailure {
+        boolean pooled;
+        try {
+            pooled = Pooling.transactionPooled(db.dataSource());
+        } catch (SQLException e) {
+            throw db.failure("could not connect", e);
+        }
+        if (pooled) {
+            throw new CliFailure(ExitCodes.FAILED, "the JDBC URL goes through a transaction pooler (PgBouncer "
+                    + "pool_mode=transaction): LISTEN there never delivers a notification. Give watch a URL that "
+                    + "reaches PostgreSQL directly or through a session-pooled port");
+        }
+    }
 
     @Override
     int execute(PrintWriter out) throws CliFailure {
@@ -103,6 +119,9 @@ final class WatchCommand extends OperatorCommand {
     }
 
     private Connection listen(String schema, String channel, PrintWriter out, boolean first) throws CliFailure {
+        if (first) {
+            refuseTransactionPooler();
+        }
         Connection c = connectToSchema();
         try {
             try (Statement s = c.createStatement()) {

@@ -461,14 +461,16 @@ public final class Checker {
             "no other candidate was up and campaigning", 0));
         continue;
       }
-      // the window opens at the fault, or later if the database renewed the leader's grant after the fault was
+      // the window opens at the fault, or later if the database renewed the leader's grant (or granted the same
+      // holder the lease again) after the fault was
       // recorded (the fault took effect late: spawning nft under load, a statement already on the wire): at the
       // last renewal of that grant on the database clock, which is the machine's clock (same host)
       long from = f.startMs();
       String opened = "fault";
       for (DbRecords.LeaseVersion v : h.leaseVersions()) {
         long atMs = v.atMicros() / 1000;
-        if (f.leaderToken() != null && v.token() == f.leaderToken() && f.leaderHolder().equals(v.holder())
+        // the same holder, with this grant or one it took again before the fault reached it (a new token)
+        if (f.leaderToken() != null && v.token() >= f.leaderToken() && f.leaderHolder().equals(v.holder())
             && atMs > from && atMs < f.startMs() + config.maxLivenessBoundMs()) {
           from = atMs;
           opened = "last renewal on the database, " + (atMs - f.startMs()) + " ms after the fault";

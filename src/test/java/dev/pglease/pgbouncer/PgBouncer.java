@@ -1,0 +1,174 @@
+package dev.pglease.pgbouncer;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Debian's {@code pgbouncer} in front of a PostgreSQL server, started as a child process on a free loopback port
+ * and stopped by its PID. Clients log in as the server's user without a password ({@code auth_type = trust}).
+ */
+public final class PgBouncer implements AutoCloseable {
+
+    /** Where Debian's package installs it. */
+    public static final Path BINARY = Path.of("/usr/sbin/pgbouncer");
+
+    private final Process process;
+    private final int port;
+    private final Path dir;
+    private final String user;
+
+    private PgBouncer(Process process, int port, Path dir, String user) {
+        this.process = process;
+        this.port = port;
+        this.dir = dir;
+        this.user = user;
+    }
+
+    /** Whether the binary is installed; tests that need it skip (or fail under CI) when it is not. */
+    public static boolean installed() {
+        return Files.isExecutable(BINARY);
+    }
+
+    /**
+     * Starts PgBouncer in front of {@code serverPort} on 127.0.0.1, for every database, in the given pool mode
+     * ({@code transaction}, {@code session} or {@code statement}) with {@code poolSize} server connections per
+     * database and user.
+     */
+    public static PgBouncer start(int serverPort, String user, String poolMode, int poolSize) {
+        if (!List.of("transaction", "session", "statement").contains(poolMode)) {
+            throw new IllegalArgumentException("poolMode must be transaction, session or statement, got " + poolMode);
+        }
+        IllegalStateException last = null;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            try {
+                return tryStart(serverPort, user, poolMode, poolSize, freePort());
+            } catch (IllegalStateException e) {
+                last = e; // most likely another process took the port between probing and binding
+            }
+        }
+        throw last;
+    }
+
+    private static PgBouncer tryStart(int serverPort, String user, String poolMode, int poolSize, int port) {
+        try {
+            Path dir = Files.createTempDirectory("pglease-pgbouncer-",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
+            Path users = dir.resolve("users.txt");
+            Files.writeString(users, "\"" + user + "\" \"\"\n");
+            Path ini = dir.resolve("pgbouncer.ini");
+            Files.writeString(ini, String.join("\n",
+                    "[databases]",
+                    "* = host=127.0.0.1 port=" + serverPort,
+                    "[pgbouncer]",
+                    "listen_addr = 127.0.0.1",
+                    "listen_port = " + port,
+                    "unix_socket_dir =",
+                    "auth_type = trust",
+                    "auth_file = " + users,
+                    "pool_mode = " + poolMode,
+                    "default_pool_size = " + poolSize,
+                    "max_client_conn = 2000",
+                    "max_db_connections = 0",
+                    // pgjdbc sends extra_float_digits in the startup packet; PgBouncer only passes known parameters
+                    "ignore_startup_parameters = extra_float_digits",
+                    "server_login_retry = 1",
+                    ""));
+            for (Path f : List.of(users, ini)) {
+                Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
+            }
+            List<String> command = new ArrayList<>(List.of(BINARY.toString()));
+            if ("root".equals(System.getProperty("user.name"))) {
+                command.addAll(List.of("-u", "postgres")); // PgBouncer refuses to run as root
+            }
+            command.add(ini.toString());
+            Process process = new ProcessBuilder(command)
+                    .redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("pgbouncer.log").toFile())
+                    .start();
+            PgBouncer bouncer = new PgBouncer(process, port, dir, user);
+            bouncer.awaitListening(Duration.ofSeconds(15));
+            return bouncer;
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not start " + BINARY, e);
+        }
+    }
+
+    private void awaitListening(Duration timeout) {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException("pgbouncer exited with " + process.exitValue() + ": " + log());
+            }
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+                return;
+            } catch (IOException notYet) {
+                sleep(50);
+            }
+        }
+        close();
+        throw new IllegalStateException("pgbouncer did not listen on port " + port + " within " + timeout + ": " + log());
+    }
+
+    /** JDBC URL of {@code database} through the pooler, with pgjdbc's server-side prepared statements off. */
+    public String jdbcUrl(String database) {
+        return "jdbc:postgresql://127.0.0.1:" + port + "/" + database + "?user=" + user + "&prepareThreshold=0";
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    /** The PgBouncer log so far. */
+    public String log() {
+        try {
+            return Files.readString(dir.resolve("pgbouncer.log"));
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
+    }
+
+    /** Stops the process (SIGTERM to its PID, then SIGKILL after 5 s). */
+    @Override
+    public void close() {
+        process.destroy();
+        try {
+            if (!process.waitFor(5, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+}
