@@ -53,6 +53,8 @@ public final class PgLease implements AutoCloseable {
     private final LeaseSql sql;
     private final String holderId;
     private final JdbcLeaseStore store;
+    /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
+    private final LeaseStore leaseStore;
     private final ElectionLoop loop;
     private final NotificationListener notifications;
     private final ExecutorService callbackPool;
@@ -74,7 +76,15 @@ public final class PgLease implements AutoCloseable {
         this.callbackPool = callbacks;
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
-        this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
+        if (config.fastFailover()) {
+            FastFailoverStore fast = new FastFailoverStore(store, sql, dataSource);
+            this.leaseStore = fast;
+            this.loop = new ElectionLoop(fast, holderId, config, callbackPool, deadlineTimer);
+            fast.onLockFreed(name -> loop.leaseChanged(name, null));
+        } else {
+            this.leaseStore = store;
+            this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
+        }
         this.notifications = new NotificationListener(dataSource, sql, loop, config.leaseDuration(),
                 networkTimeout(config));
     }
@@ -366,7 +376,7 @@ public final class PgLease implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        store.close();
+        leaseStore.close();
     }
 
     private void checkOpen() {
