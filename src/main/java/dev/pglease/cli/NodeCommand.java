@@ -68,6 +68,10 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--migrate", description = "Migrate the schema before campaigning")
     boolean migrate;
 
+    @Option(names = "--fast-failover", description = "Take over at once when the leader's database session ends "
+            + "(crash, kill -9, connection lost) instead of waiting for its lease to expire")
+    boolean fastFailover;
+
     @Option(names = "--trace", description = "Also report every acquire and renew statement")
     boolean trace;
 
@@ -92,7 +96,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
         JsonLines out = new JsonLines(System.out, clockSkew.toMillis());
         LeaseConfig.Builder builder = LeaseConfig.builder().schema(schema).leaseDuration(leaseDuration)
-                .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker(tickerRate));
+                .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker(tickerRate))
+                .fastFailover(fastFailover);
         if (holderLabel != null) {
             builder.holderLabel(holderLabel);
         }
@@ -102,7 +107,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             builder.observer(new TraceObserver(out, holder, renewDeadline));
         }
         LeaseConfig config = builder.build();
-        try (HikariDataSource ds = Databases.pool(jdbcUrl, 4, "node")) {
+        try (HikariDataSource ds = Databases.pool(jdbcUrl, fastFailover ? 5 : 4, "node")) {
             if (migrate) {
                 PgLease.migrate(ds, probe.schema());
             }
