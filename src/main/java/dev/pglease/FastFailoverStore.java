@@ -72,14 +72,20 @@ final class FastFailoverStore implements LeaseStore {
                 locked.put(name, session);
                 haveLock = true;
             }
-            LeaseSql.Acquired a = sql.acquire(c, name, holder, ttl);
+            // Woken because the holder's lock was freed: the takeover is the likely outcome, so it goes first.
+            Optional<Long> early = haveLock && wasWoken ? sql.takeOverEndedSession(c, name, holder, ttl)
+                    : Optional.empty();
+            LeaseSql.Acquired a = early.isPresent() ? new LeaseSql.Acquired(true, early.get(), holder, 0)
+                    : sql.acquire(c, name, holder, ttl);
             if (!a.granted() && haveLock && a.holder() != null && !holder.equals(a.holder())) {
-                Optional<Long> token = sql.takeOverEndedSession(c, name, holder, ttl);
-                if (token.isPresent()) {
-                    log.info("pglease: took over lease {} with token {}: the session of holder {} has ended",
-                            Names.quote(name), token.get(), a.holder());
-                    a = new LeaseSql.Acquired(true, token.get(), holder, 0);
+                early = sql.takeOverEndedSession(c, name, holder, ttl);
+                if (early.isPresent()) {
+                    a = new LeaseSql.Acquired(true, early.get(), holder, 0);
                 }
+            }
+            if (early.isPresent()) {
+                log.info("pglease: took over lease {} with token {}: its holder's database session has ended",
+                        Names.quote(name), early.get());
             }
             if (a.granted()) {
                 if (haveLock && sql.fastFailoverRegister(c, name, holder, a.token())) {
@@ -152,11 +158,12 @@ final class FastFailoverStore implements LeaseStore {
         Thread t = new Thread(() -> {
             try {
                 sql.fastFailoverWatch(c, name);
-                sql.fastFailoverUnwatch(c, name);
                 if (!closed) {
+                    // Wake the loop first: its own lock request waits the moment it takes to give this one back.
                     woken.add(name);
                     onLockFreed.accept(name);
                 }
+                sql.fastFailoverUnwatch(c, name);
             } catch (SQLException | RuntimeException e) {
                 if (!closed) {
                     log.debug("pglease: watching lease {} failed", Names.quote(name), e);

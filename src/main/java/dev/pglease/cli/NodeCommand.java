@@ -131,10 +131,12 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 installSignalHandlers();
                 stopped.await();
                 stopping.set(true);
+                // Release first: the standby's takeover waits for a fenced write still in flight anyway (the row
+                // lock), and that write can no longer commit (the leadership already ended locally).
+                elector.close();
                 if (worker != null) {
                     worker.join(1_000);
                 }
-                elector.close();
             }
         }
         System.out.flush();
