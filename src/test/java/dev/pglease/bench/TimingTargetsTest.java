@@ -35,10 +35,12 @@ class TimingTargetsTest {
         Map<String, Double> f = new LinkedHashMap<>();
         try (BenchDatabase db = BenchDatabase.start()) {
             NodeTimings timings = new NodeTimings(db);
-            for (NodeTimings.Result r : new NodeTimings.Result[] {
-                    timings.handoff(Duration.ofSeconds(1), HANDOFFS),
-                    timings.crash(Duration.ofSeconds(10), CRASHES, true),
-                    timings.crash(Duration.ofSeconds(10), PLAIN_CRASHES, false)}) {
+            List<java.util.concurrent.Callable<NodeTimings.Result>> scenarios = List.of(
+                    () -> timings.handoff(Duration.ofSeconds(1), HANDOFFS),
+                    () -> timings.crash(Duration.ofSeconds(10), CRASHES, true),
+                    () -> timings.crash(Duration.ofSeconds(10), PLAIN_CRASHES, false));
+            for (java.util.concurrent.Callable<NodeTimings.Result> scenario : scenarios) {
+                NodeTimings.Result r = scenario.call();
                 results.add(r);
                 loads.add(Harness.loadAverage());
                 f.putAll(r.figures());
