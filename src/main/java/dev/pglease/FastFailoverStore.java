@@ -88,6 +88,12 @@ final class FastFailoverStore implements LeaseStore {
                         Names.quote(name), early.get());
             }
             if (a.granted()) {
+                if (!haveLock && sql.fastFailoverLock(c, name, WOKEN_LOCK_WAIT_MILLIS)) {
+                    // Granted a free lease while others held the lock briefly (their watches, their attempts):
+                    // take it now, so that this grant is registered too.
+                    locked.put(name, session);
+                    haveLock = true;
+                }
                 if (haveLock && sql.fastFailoverRegister(c, name, holder, a.token())) {
                     registered.put(name, session);
                 }

@@ -114,7 +114,7 @@ class FastFailoverTest {
     }
 
     @Test
-    void aHolderThatSteppedDownLetsTheStandbyInAtOnceWithoutAnyExpiry() throws Exception {
+    void aGracefulHandoffIsImmediateAndItsSuccessorIsTakenOverAtOnceWhenItsSessionEnds() throws Exception {
         String lease = "graceful-" + System.nanoTime();
         ElectorTest.Recorder bEvents = new ElectorTest.Recorder();
         try (PgLease a = PgLease.create(TestDatabase.dataSource(), config("a", true));
@@ -125,6 +125,14 @@ class FastFailoverTest {
                 awaitWatcher(lease);
                 ea.close();
                 assertThat(bEvents.next()).isEqualTo("elected " + (first.token() + 1));
+                // The successor of a graceful handoff is protected the same way: its crash is taken over at once.
+                ElectorTest.Recorder cEvents = new ElectorTest.Recorder();
+                try (PgLease c = PgLease.create(TestDatabase.dataSource(), config("c", true));
+                     Elector ec = c.elector(lease, cEvents)) {
+                    awaitWatcher(lease);
+                    terminateLockHolder(lease);
+                    assertThat(cEvents.next()).isEqualTo("elected " + (first.token() + 2));
+                }
             }
         }
     }
