@@ -471,13 +471,13 @@ final class LeaseSql {
 
     /**
      * Takes over an unexpired lease whose registered holder's session has ended (this session must hold the lease's
-     * advisory lock), with the usual token + 1. Returns the new token, or empty when the lease is not taken.
+     * advisory lock), with the next token by the same rule as every grant. Returns the new token, or empty when the lease is not taken.
      */
     Optional<Long> takeOverEndedSession(Connection c, String name, String holder, Duration ttl) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 UPDATE %1$s AS l
                    SET holder = ?,
-                       token = l.token + 1,
+                       token = %2$s.fast_failover_next_token(l.token),
                        acquired_at = clock_timestamp(),
                        renewed_at = clock_timestamp(),
                        expires_at = clock_timestamp() + ? * interval '1 millisecond',
