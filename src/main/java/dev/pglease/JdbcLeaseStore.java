@@ -25,6 +25,8 @@ final class JdbcLeaseStore implements LeaseStore {
     private final long statementTimeoutMillis;
     private final boolean allowUnsafeDurability;
     private Connection connection;
+    /** Counts the lease connections opened: a new number means a new database session. */
+    private long session;
     private boolean warnedSynchronousCommit;
     private boolean closed;
     private boolean transactionScoped;
@@ -106,6 +108,25 @@ final class JdbcLeaseStore implements LeaseStore {
         return e;
     }
 
+    /** Statements run on the lease connection, for mechanisms that need its session (advisory locks). */
+    interface SessionWork<T> {
+        T run(Connection c, long session) throws SQLException;
+    }
+
+    /**
+     * Runs {@code work} on the lease connection with the number of its session (see {@link #session}), under the
+     * same lock and error handling as the lease statements.
+     */
+    synchronized <T> T onLeaseSession(SessionWork<T> work) throws SQLException {
+        Connection c = connection();
+        try {
+            return work.run(c, session);
+        } catch (SQLException | RuntimeException e) {
+            discardUnlessTimedOut(e);
+            throw e;
+        }
+    }
+
     /** Opens the lease connection now, so that a bad database or unsafe settings are reported at start. */
     synchronized void verify() throws SQLException {
         connection();
@@ -133,6 +154,7 @@ final class JdbcLeaseStore implements LeaseStore {
             throw e;
         }
         connection = c;
+        session++;
         return c;
     }
 

@@ -37,6 +37,7 @@ public final class LeaseConfig {
     private final Duration retryPeriod;
     private final String holderLabel;
     private final boolean allowUnsafeDurability;
+    private final boolean fastFailover;
     private final Ticker ticker;
     private final InstantSource wallClock;
     private final LeaseObserver observer;
@@ -62,6 +63,7 @@ public final class LeaseConfig {
         }
         this.holderLabel = Names.holderLabel(b.holderLabel == null ? defaultHolderLabel() : b.holderLabel);
         this.allowUnsafeDurability = b.allowUnsafeDurability;
+        this.fastFailover = b.fastFailover;
         this.ticker = Objects.requireNonNull(b.ticker, "ticker must not be null");
         this.wallClock = Objects.requireNonNull(b.wallClock, "wallClock must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
@@ -115,6 +117,7 @@ public final class LeaseConfig {
         b.retryPeriod = retryPeriod;
         b.holderLabel = holderLabel;
         b.allowUnsafeDurability = allowUnsafeDurability;
+        b.fastFailover = fastFailover;
         b.ticker = ticker;
         b.wallClock = wallClock;
         b.observer = observer;
@@ -147,6 +150,11 @@ public final class LeaseConfig {
         return allowUnsafeDurability;
     }
 
+    /** Whether a standby takes over at once when the holder's database session ends (see the builder). */
+    public boolean fastFailover() {
+        return fastFailover;
+    }
+
     public Ticker ticker() {
         return ticker;
     }
@@ -176,7 +184,7 @@ public final class LeaseConfig {
     public String toString() {
         return "LeaseConfig{schema=" + schema + ", leaseDuration=" + leaseDuration + ", renewDeadline=" + renewDeadline
                 + ", retryPeriod=" + retryPeriod + ", holderLabel=" + holderLabel
-                + ", allowUnsafeDurability=" + allowUnsafeDurability
+                + ", allowUnsafeDurability=" + allowUnsafeDurability + ", fastFailover=" + fastFailover
                 + (directDataSource == null ? "" : ", directDataSource=configured") + "}";
     }
 
@@ -188,6 +196,7 @@ public final class LeaseConfig {
         private Duration retryPeriod = Duration.ofSeconds(2);
         private String holderLabel;
         private boolean allowUnsafeDurability;
+        private boolean fastFailover;
         private Ticker ticker = Ticker.SYSTEM;
         private InstantSource wallClock = InstantSource.system();
         private LeaseObserver observer = LeaseObserver.NONE;
@@ -233,6 +242,24 @@ public final class LeaseConfig {
          */
         public Builder allowUnsafeDurability(boolean allow) {
             this.allowUnsafeDurability = allow;
+            return this;
+        }
+
+        /**
+         * Crash takeover (off by default): when the holder's database session ends (its process crashed or was
+         * killed, its connection was closed or terminated), a standby takes the lease at once with the next token
+         * instead of waiting for it to expire. The holder keeps a session-level advisory lock per held lease on its
+         * lease connection; standbys wait for it on a connection of their own each, and the database allows the
+         * takeover only when the registered holder's session no longer holds the lock.
+         *
+         * <p>What it weakens: a holder that is alive but lost its lease connection can be replaced before its
+         * local deadline; its fenced writes are then refused by the token, and it steps down at its next renewal.
+         * A paused holder keeps its session, so it is replaced only when its lease expires, as without this mode.
+         * Needs a session (not transaction) pooled connection for the lease connection, and one more connection
+         * per lease a standby waits for.
+         */
+        public Builder fastFailover(boolean fastFailover) {
+            this.fastFailover = fastFailover;
             return this;
         }
 

@@ -58,6 +58,8 @@ public final class PgLease implements AutoCloseable {
     private final LeaseSql sql;
     private final String holderId;
     private final JdbcLeaseStore store;
+    /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
+    private final LeaseStore leaseStore;
     private final ElectionLoop loop;
     private volatile NotificationListener notifications;
     private volatile NotificationMode notificationMode;
@@ -80,7 +82,15 @@ public final class PgLease implements AutoCloseable {
         this.callbackPool = callbacks;
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
-        this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
+        if (config.fastFailover()) {
+            FastFailoverStore fast = new FastFailoverStore(store, sql, dataSource);
+            this.leaseStore = fast;
+            this.loop = new ElectionLoop(fast, holderId, config, callbackPool, deadlineTimer);
+            fast.onLockFreed(name -> loop.leaseChanged(name, null));
+        } else {
+            this.leaseStore = store;
+            this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
+        }
     }
 
     /** How standbys learn that a lease was released (chosen at start; see {@link LeaseConfig#directDataSource()}). */
@@ -239,6 +249,13 @@ public final class PgLease implements AutoCloseable {
             boolean pooled = Pooling.transactionPooled(dataSource);
             if (pooled) {
                 Pooling.checkPrepareThreshold(dataSource);
+                if (config.fastFailover()) {
+                    throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.fastFailover "
+                            + "needs session-level advisory locks held on one server session for as long as a lease is "
+                            + "held, and the data source goes through a transaction pooler (one client connection is "
+                            + "served by several server sessions). Connect pglease to PostgreSQL itself or to a "
+                            + "session-pooled port, or turn fastFailover off");
+                }
                 store.useTransactionScopedSettings();
             }
             if (direct.isPresent()) {
@@ -438,7 +455,7 @@ public final class PgLease implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        store.close();
+        leaseStore.close();
     }
 
     private void checkOpen() {

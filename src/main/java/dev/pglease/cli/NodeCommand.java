@@ -68,6 +68,10 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--migrate", description = "Migrate the schema before campaigning")
     boolean migrate;
 
+    @Option(names = "--fast-failover", description = "Take over at once when the leader's database session ends "
+            + "(crash, kill -9, connection lost) instead of waiting for its lease to expire")
+    boolean fastFailover;
+
     @Option(names = "--trace", description = "Also report every acquire and renew statement")
     boolean trace;
 
@@ -129,7 +133,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         Ticker ticker = suspendFile == null ? ticker(tickerRate) : new SuspendableTicker(ticker(tickerRate),
                 suspendFile, tickerRate);
         LeaseConfig.Builder builder = LeaseConfig.builder().schema(schema).leaseDuration(leaseDuration)
-                .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker);
+                .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker).fastFailover(fastFailover);
         if (holderLabel != null) {
             builder.holderLabel(holderLabel);
         }
@@ -139,7 +143,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         builder.observer(new TraceObserver(out, holder, renewDeadline, trace, deadlines));
         LeaseConfig config = builder.build();
         String poolName = "node" + (holderLabel == null ? "" : "-" + holderLabel);
-        try (HikariDataSource ds = Databases.pool(jdbcUrl, 4 + writers, poolName)) {
+        try (HikariDataSource ds = Databases.pool(jdbcUrl, (fastFailover ? 5 : 4) + writers, poolName)) {
             if (migrate) {
                 PgLease.migrate(ds, probe.schema());
             }
@@ -170,10 +174,12 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 }
                 stopped.await();
                 stopping.set(true);
+                // Release first: the standby's takeover waits for a fenced write still in flight anyway (the row
+                // lock), and that write can no longer commit (the leadership already ended locally).
+                elector.close();
                 for (Thread worker : workers) {
                     worker.join(1_000);
                 }
-                elector.close();
             }
         }
         System.out.flush();

@@ -75,6 +75,7 @@ public class PgLeaseAutoConfiguration {
                 .leaseDuration(properties.getLeaseDuration())
                 .renewDeadline(properties.getRenewDeadline())
                 .retryPeriod(properties.getRetryPeriod())
+                .fastFailover(properties.isFastFailover())
                 .observer(composite(observers.orderedStream().toList()));
         if (properties.getHolderLabel() != null && !properties.getHolderLabel().isBlank()) {
             config.holderLabel(properties.getHolderLabel());

@@ -25,6 +25,11 @@ public class PgLeaseProperties {
     private Duration retryPeriod = Duration.ofSeconds(2);
     /** Prefix of this process's holder id (defaults to the host name). */
     private String holderLabel;
+    /**
+     * Take over at once when the leader's database session ends (crash, kill -9, connection lost) instead of waiting
+     * for its lease to expire. Off by default; see {@code LeaseConfig.Builder.fastFailover}.
+     */
+    private boolean fastFailover;
 
     private final Roles roles = new Roles();
     private final Election election = new Election();
@@ -166,6 +171,14 @@ public class PgLeaseProperties {
 
     public void setHolderLabel(String holderLabel) {
         this.holderLabel = holderLabel;
+    }
+
+    public boolean isFastFailover() {
+        return fastFailover;
+    }
+
+    public void setFastFailover(boolean fastFailover) {
+        this.fastFailover = fastFailover;
     }
 
     public Roles getRoles() {

@@ -74,7 +74,7 @@ public final class Candidate {
 
     private void start() throws Exception {
         Backend backend = switch (backendName) {
-            case "pglease" -> PgleaseBackend.create(this);
+            case "pglease", "pglease-fast" -> PgleaseBackend.create(this);
             case "etcd" -> new EtcdBackend(this);
             case "zookeeper" -> new ZkBackend(this);
             case "shedlock" -> new ShedlockBackend(this);

@@ -64,11 +64,18 @@ final class Harness implements AutoCloseable {
         }
     }
 
+    /** pglease with fast failover runs in the full comparison, and in the smoke run with -Dcompare.fastFailover. */
+    private boolean fastLane() {
+        return pgleaseAvailable() && (plan.name().equals("full") || Boolean.getBoolean("compare.fastFailover"));
+    }
+
     /** The settings each backend gets for the common timings, for the report. */
     static Map<String, String> settings(Timings t) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("pglease", "leaseDuration " + t.leaseMs() + " ms, renewDeadline " + t.renewMs() + " ms, retryPeriod "
                 + t.retryMs() + " ms; writes only while `Leadership.isValid()` (local deadline)");
+        m.put("pglease-fast", "as pglease, with `LeaseConfig.fastFailover(true)`: a standby waits on the holder's "
+                + "advisory lock and takes over (token + 1) as soon as the holder's database session ends");
         m.put("etcd", "lease TTL " + Math.max(2, (t.leaseMs() + 999) / 1000) + " s (etcd minimum 2 s), jetcd keep-alive "
                 + "(sends every TTL/3; a broken stream is retried every " + t.retryMs() + " ms and the lease counts as lost "
                 + "only when etcd says so or no keep-alive succeeded for a whole TTL, as in the Go client's session); "
@@ -94,7 +101,11 @@ final class Harness implements AutoCloseable {
             Future<ZkEnsemble> fz = ex.submit(() -> new ZkEnsemble(dir.resolve("zookeeper"), 3));
             Future<List<PgStore>> fp = ex.submit(() -> {
                 List<PgStore> l = new ArrayList<>();
-                for (String s : List.of("resource", "pglease", "shedlock", "advisory")) {
+                List<String> stores = new ArrayList<>(List.of("resource", "pglease", "shedlock", "advisory"));
+                if (fastLane()) {
+                    stores.add("pglease-fast");
+                }
+                for (String s : stores) {
                     l.add(new PgStore(dir.resolve("pg-" + s), "embedded, store for " + s));
                 }
                 return l;
@@ -127,6 +138,13 @@ final class Harness implements AutoCloseable {
                     dir.resolve("lane-shedlock"), timings));
             lanes.add(new Lane("advisory", "pg_try_advisory_lock", false, "none", pgs.get(3), res,
                     dir.resolve("lane-advisory"), timings));
+            // pglease with fast failover: in the full run, or in the smoke run on request (-Dcompare.fastFailover)
+            if (fastLane()) {
+                PgleaseBackend.migrate(pgs.get(4).jdbcUrl());
+                lanes.add(new Lane("pglease-fast", "pglease, fast failover", true,
+                        "lease row token (grows by one per new holder)", pgs.get(4), res,
+                        dir.resolve("lane-pglease-fast"), timings));
+            }
             String only = System.getProperty("compare.backends", "");
             if (!only.isBlank()) {
                 List<String> keep = List.of(only.split(","));

@@ -27,7 +27,7 @@ final class PgleaseBackend implements Candidate.Backend {
         this.c = c;
         HikariConfig hc = new HikariConfig();
         hc.setJdbcUrl(c.args.get("store"));
-        hc.setMaximumPoolSize(2);
+        hc.setMaximumPoolSize(c.backendName.equals("pglease-fast") ? 3 : 2);
         hc.setMinimumIdle(1);
         hc.setConnectionTimeout(Math.max(250, c.retryMs));
         hc.setInitializationFailTimeout(-1);
@@ -53,6 +53,7 @@ final class PgleaseBackend implements Candidate.Backend {
                 .renewDeadline(Duration.ofMillis(c.renewMs))
                 .retryPeriod(Duration.ofMillis(c.retryMs))
                 .holderLabel(c.holder)
+                .fastFailover(c.backendName.equals("pglease-fast"))
                 .build();
         while (pglease == null) {
             try {

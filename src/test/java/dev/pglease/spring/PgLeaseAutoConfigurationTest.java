@@ -215,4 +215,12 @@ class PgLeaseAutoConfigurationTest {
             }
         }
     }
+
+    @Test
+    void fastFailoverIsOffUnlessThePropertyTurnsItOn() {
+        runner(uniqueSchema("pgl"), "ff-off").run(context ->
+                assertThat(context.getBean(PgLease.class).config().fastFailover()).isFalse());
+        runner(uniqueSchema("pgl"), "ff-on").withPropertyValues("pglease.fast-failover=true").run(context ->
+                assertThat(context.getBean(PgLease.class).config().fastFailover()).isTrue());
+    }
 }

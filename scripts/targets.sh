@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Measures failover and handoff through `pglease node` processes and checks the targets (Maven profile `targets`):
+# SIGTERM -> standby elected (with a breakdown), kill -9 -> standby elected with fast failover on and off.
+# The run fails when a target is missed; either way the tables (with the machine's load) replace the section between
+# the `targets:begin` / `targets:end` markers of docs/performance.md.
+#   scripts/targets.sh            40 handoffs, 20 fast-failover crashes, 3 crashes without it (about 6 minutes)
+#   HANDOFFS=15 CRASHES=8 PLAIN_CRASHES=2 scripts/targets.sh     a shorter run
+set -uo pipefail
+cd "$(dirname "$0")/.."
+MVN="./mvnw -q"
+if [[ "${OFFLINE:-}" == 1 ]]; then MVN="$MVN -o"; fi
+rm -f target/targets.md
+$MVN test -Ptargets -Dtest=TimingTargetsTest \
+  -Dpglease.targets.handoffs="${HANDOFFS:-40}" -Dpglease.targets.crashes="${CRASHES:-20}" \
+  -Dpglease.targets.plainCrashes="${PLAIN_CRASHES:-3}"
+status=$?
+if [[ ! -f target/targets.md ]]; then
+  echo "no target/targets.md written" >&2
+  exit 1
+fi
+{
+  echo "Run of \`scripts/targets.sh\` (handoffs=${HANDOFFS:-40}, crashes=${CRASHES:-20}, plain crashes=${PLAIN_CRASHES:-3}) on $(date -u +%Y-%m-%d),"
+  echo "$(nproc) CPUs; \`uptime\` before the run: ${UPTIME_BEFORE:-$(uptime)}."
+  echo
+  cat target/targets.md
+} > target/targets-section.md
+python3 - <<'PY'
+import re
+page = open('docs/performance.md').read()
+section = open('target/targets-section.md').read()
+new, n = re.subn(r'(<!-- targets:begin -->\n).*?(<!-- targets:end -->)', lambda m: m.group(1) + section + m.group(2),
+                 page, flags=re.S)
+if n != 1:
+    raise SystemExit('docs/performance.md has no targets:begin/targets:end markers')
+open('docs/performance.md', 'w').write(new)
+PY
+exit $status
