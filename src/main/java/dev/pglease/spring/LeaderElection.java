@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.context.ApplicationEventPublisherAware;
 import org.springframework.context.SmartLifecycle;
@@ -29,6 +31,7 @@ import org.springframework.context.SmartLifecycle;
  */
 public class LeaderElection implements SmartLifecycle, ApplicationEventPublisherAware {
 
+    private static final Logger LOG = LoggerFactory.getLogger(LeaderElection.class);
     private final PgLease pglease;
     private final String leaseName;
     private final Supplier<List<LeaderListener>> listeners;
@@ -169,16 +172,24 @@ public class LeaderElection implements SmartLifecycle, ApplicationEventPublisher
         long end = System.nanoTime() + drainTimeout.toNanos();
         synchronized (work) {
             draining = true;
+            if (inFlight > 0 && isLeader()) {
+                LOG.info("pglease: draining {} leader task(s) of lease {} before releasing it (at most {})",
+                        inFlight, leaseName, drainTimeout);
+            }
             try {
                 while (inFlight > 0 && isLeader()) {
                     long left = end - System.nanoTime();
                     if (left <= 0) {
+                        LOG.warn("pglease: drain timeout {} passed with {} leader task(s) of lease {} in flight; "
+                                + "releasing it anyway", drainTimeout, inFlight, leaseName);
                         return;
                     }
                     // woken by endWork; re-checks leadership at least every 20 ms
                     work.wait(Math.max(1, Math.min(20, left / 1_000_000)));
                 }
             } catch (InterruptedException e) {
+                LOG.warn("pglease: drain of lease {} interrupted with {} leader task(s) in flight", leaseName,
+                        inFlight);
                 Thread.currentThread().interrupt();
             }
         }
