@@ -4,10 +4,20 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.pglease.LeaseConfig;
+import dev.pglease.TestDatabase;
+// tag::spring-imports[]
 import dev.pglease.LeaseException;
+import dev.pglease.LeaseLock;
 import dev.pglease.Leadership;
 import dev.pglease.PgLease;
-import dev.pglease.TestDatabase;
+import dev.pglease.shedlock.PgLeaseLockProvider;
+import dev.pglease.spring.Fenced;
+import dev.pglease.spring.FencedTransactionTemplate;
+import dev.pglease.spring.LeaderElection;
+import dev.pglease.spring.LeaderOnly;
+import dev.pglease.spring.LeaderOnlyBeanPostProcessor;
+import dev.pglease.spring.LeaseGrantedEvent;
+// end::spring-imports[]
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
@@ -66,6 +76,10 @@ class SpringFencingTest {
             beforeReturn.run();
         }
     }
+
+    /** The pglease types the documentation's imports name, all public API of the jar. */
+    static final List<Class<?>> DOCUMENTED_TYPES = List.of(LeaseLock.class, PgLeaseLockProvider.class,
+            LeaderOnly.class, LeaderOnlyBeanPostProcessor.class, LeaseGrantedEvent.class, LeaderElection.class);
 
     @Configuration(proxyBeanMethods = false)
     static class App {
