@@ -24,6 +24,9 @@ module dev.pglease {
     requires static spring.boot;
     requires static spring.boot.autoconfigure;
     requires static spring.boot.health;
+    requires static spring.boot.actuator;
+    requires static spring.jdbc;
+    requires static spring.tx;
 
     // command-line tool and demo (bundled in the -all jar)
     requires static com.zaxxer.hikari;

@@ -10,7 +10,9 @@ import java.lang.annotation.Target;
  * Marks a method (or every public method of a class) to run only while this process leads the application's lease
  * ({@link LeaderElection}). On other nodes the call is skipped: a {@code void} method returns at once, a method
  * returning {@code Optional} returns {@code Optional.empty()}, any other method throws a
- * {@link dev.pglease.LeaseException} with reason {@code LEASE_LOST}. Typical use is on {@code @Scheduled} methods.
+ * {@link dev.pglease.LeaseException} with reason {@code LEASE_LOST}. The same happens while the application shuts
+ * down: a run already under way may finish (for at most {@code pglease.election.drain-timeout}) before the lease is
+ * released, new runs are refused. Typical use is on {@code @Scheduled} methods.
  * Works through a Spring AOP proxy (no AspectJ needed); the bean must be called through Spring, not {@code this}.
  *
  * <p>While the method runs, {@link LeaderOnlyBeanPostProcessor#currentLeadership()} gives the grant it runs under,

@@ -57,7 +57,7 @@ public class LeaderOnlyBeanPostProcessor extends AbstractBeanFactoryAwareAdvisin
                 return invocation.proceed();
             }
             LeaderElection e = election.getIfAvailable();
-            Optional<Leadership> leadership = e == null ? Optional.empty() : e.leadership();
+            Optional<Leadership> leadership = e == null ? Optional.empty() : e.beginWork();
             if (leadership.isEmpty()) {
                 if (method.getReturnType() == void.class) {
                     return null;
@@ -79,6 +79,7 @@ public class LeaderOnlyBeanPostProcessor extends AbstractBeanFactoryAwareAdvisin
                 } else {
                     CURRENT.set(previous);
                 }
+                e.endWork();
             }
         }
     }

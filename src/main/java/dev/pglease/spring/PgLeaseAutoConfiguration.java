@@ -2,6 +2,7 @@ package dev.pglease.spring;
 
 import dev.pglease.LeaderListener;
 import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseException;
 import dev.pglease.LeaseObserver;
 import dev.pglease.PgLease;
 import dev.pglease.micrometer.PgLeaseMetrics;
@@ -22,23 +23,30 @@ import org.springframework.boot.context.properties.EnableConfigurationProperties
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
+import org.springframework.transaction.PlatformTransactionManager;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Spring Boot auto-configuration for pglease, active when the application has a {@link DataSource}
  * (disable with {@code pglease.enabled=false}):
  * <ul>
- *   <li>migrates the pglease schema with Flyway (own history table, beside the application's own migrations;
- *       {@code pglease.migrate=false} to skip);</li>
+ *   <li>with {@code pglease.migrate=true} only, migrates the pglease schema with Flyway (own history table,
+ *       beside the application's own migrations), as the {@code pglease.migration.*} login; otherwise checks the
+ *       schema version through {@code schema_version()}, which every pglease role may call;</li>
  *   <li>a {@link PgLease} bean built from {@code pglease.*} properties, closed (leases released) on shutdown;</li>
  *   <li>a {@link LeaderElection} for the lease {@code pglease.election.lease-name} (default
  *       {@code spring.application.name}), with {@link LeaderListener} beans and {@link LeaderOnly} methods;</li>
  *   <li>with Micrometer and a {@code MeterRegistry}: {@link PgLeaseMetrics};</li>
  *   <li>with ShedLock and no other {@code LockProvider}: {@link PgLeaseLockProvider};</li>
- *   <li>with spring-boot-health: {@link PgLeaseHealthIndicator} (named {@code pglease}).</li>
+ *   <li>with spring-boot-health: {@link PgLeaseHealthIndicator} (named {@code pglease});</li>
+ *   <li>with spring-jdbc and a transaction manager: {@link FencedTransactionTemplate} and {@link Fenced};</li>
+ *   <li>with spring-boot-actuator: {@link LeasesEndpoint} ({@code /actuator/leases}).</li>
  * </ul>
  */
 @AutoConfiguration(afterName = {
         "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration",
+        "org.springframework.boot.jdbc.autoconfigure.DataSourceTransactionManagerAutoConfiguration",
         "org.springframework.boot.micrometer.metrics.autoconfigure.CompositeMeterRegistryAutoConfiguration",
         "org.springframework.boot.micrometer.metrics.autoconfigure.export.simple.SimpleMetricsExportAutoConfiguration"})
 @ConditionalOnClass(PgLease.class)
@@ -47,25 +55,29 @@ import org.springframework.core.env.Environment;
 @EnableConfigurationProperties(PgLeaseProperties.class)
 public class PgLeaseAutoConfiguration {
 
-    /** The pglease schema, migrated at startup unless {@code pglease.migrate=false}. */
+    private static final Logger LOG = LoggerFactory.getLogger(PgLeaseAutoConfiguration.class);
+
+    /** The pglease schema; {@code migrationsApplied} is 0 unless {@code pglease.migrate=true} migrated it now. */
     public record PgLeaseSchema(String name, int migrationsApplied) {
     }
 
     @Bean
     @ConditionalOnMissingBean
     public PgLeaseSchema pgLeaseSchema(DataSource dataSource, PgLeaseProperties properties) {
-        if (!properties.isMigrate()) {
-            return new PgLeaseSchema(properties.getSchema(), 0);
-        }
         PgLease.Roles defaults = PgLease.Roles.defaultsFor(properties.getSchema());
         PgLeaseProperties.Roles roles = properties.getRoles();
         PgLease.Roles names = new PgLease.Roles(
                 roles.getCandidate() != null ? roles.getCandidate() : defaults.candidate(),
                 roles.getObserver() != null ? roles.getObserver() : defaults.observer(),
                 roles.getOperator() != null ? roles.getOperator() : defaults.operator());
-        return new PgLeaseSchema(properties.getSchema(), PgLease.migrate(dataSource, properties.getSchema(), names));
+        return new PgLeaseSchema(properties.getSchema(),
+                PgLeaseStartup.migrateIfAsked(dataSource, properties, names));
     }
 
+    /**
+     * Checks the login's privileges (one {@code LeaseException INSUFFICIENT_PRIVILEGE} naming the missing grant, no
+     * retries) and the schema version ({@code schema_version()}, no access to Flyway's history needed).
+     */
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
     public PgLease pgLease(DataSource dataSource, PgLeaseProperties properties, PgLeaseSchema schema,
@@ -80,7 +92,23 @@ public class PgLeaseAutoConfiguration {
         if (properties.getHolderLabel() != null && !properties.getHolderLabel().isBlank()) {
             config.holderLabel(properties.getHolderLabel());
         }
-        return PgLease.create(dataSource, config.build());
+        PgLease pglease;
+        try {
+            pglease = PgLease.create(dataSource, config.build());
+        } catch (LeaseException e) {
+            throw PgLeaseStartup.inSpringTerms(e);
+        }
+        try {
+            PgLeaseStartup.checkSchemaVersion(dataSource, schema.name());
+        } catch (RuntimeException e) {
+            pglease.close();
+            throw e;
+        }
+        if (PgLeaseStartup.bypassesGuards(dataSource, schema.name())) {
+            LOG.warn("the application's database login owns schema {} or is a superuser: the schema's guards do not "
+                    + "apply to it; log in as a member of the candidate role instead", schema.name());
+        }
+        return pglease;
     }
 
     @Bean
@@ -92,7 +120,8 @@ public class PgLeaseAutoConfiguration {
         if (lease == null || lease.isBlank()) {
             lease = environment.getProperty("spring.application.name", "application");
         }
-        return new LeaderElection(pglease, lease, () -> listeners.orderedStream().toList());
+        return new LeaderElection(pglease, lease, () -> listeners.orderedStream().toList(),
+                properties.getElection().getDrainTimeout());
     }
 
     @Bean
@@ -100,6 +129,40 @@ public class PgLeaseAutoConfiguration {
     @ConditionalOnClass(name = "org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor")
     public static LeaderOnlyBeanPostProcessor leaderOnlyBeanPostProcessor() {
         return new LeaderOnlyBeanPostProcessor();
+    }
+
+    /** Fenced writes inside Spring transactions, when spring-jdbc is present and the context has a transaction manager. */
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "org.springframework.jdbc.datasource.DataSourceUtils")
+    static class FencingConfiguration {
+
+        @Bean
+        @ConditionalOnMissingBean
+        @ConditionalOnBean(PlatformTransactionManager.class)
+        FencedTransactionTemplate fencedTransactionTemplate(PgLease pglease, DataSource dataSource,
+                                                            PlatformTransactionManager transactionManager,
+                                                            ObjectProvider<LeaderElection> election) {
+            return new FencedTransactionTemplate(pglease, dataSource, transactionManager, election.getIfAvailable());
+        }
+
+        @Bean
+        @ConditionalOnMissingBean
+        static FencedBeanPostProcessor fencedBeanPostProcessor() {
+            return new FencedBeanPostProcessor();
+        }
+    }
+
+    /** The Actuator endpoint {@code leases}, when spring-boot-actuator is present. */
+    @Configuration(proxyBeanMethods = false)
+    @ConditionalOnClass(name = "org.springframework.boot.actuate.endpoint.annotation.Endpoint")
+    @ConditionalOnBooleanProperty(name = "pglease.election.enabled", matchIfMissing = true)
+    static class EndpointConfiguration {
+
+        @Bean
+        @ConditionalOnMissingBean
+        LeasesEndpoint leasesEndpoint(LeaderElection election, PgLease pglease, PgLeaseProperties properties) {
+            return new LeasesEndpoint(election, pglease, properties.getActuator().isOperationsEnabled());
+        }
     }
 
     static LeaseObserver composite(List<LeaseObserver> observers) {

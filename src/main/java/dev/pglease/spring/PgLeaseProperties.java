@@ -15,8 +15,12 @@ public class PgLeaseProperties {
     private boolean enabled = true;
     /** Schema holding the pglease tables. */
     private String schema = "pglease";
-    /** Whether to migrate the pglease schema with Flyway at startup (own history table, beside the application's). */
-    private boolean migrate = true;
+    /**
+     * Whether to migrate the pglease schema with Flyway at startup (own history table, beside the application's), as
+     * the {@code pglease.migration.*} login when set, else as the application's own login (which then owns the
+     * schema and bypasses its guards: for development only). Off by default: migrating is the DBA's act.
+     */
+    private boolean migrate = false;
     /** How long a grant lasts in the database without renewal. */
     private Duration leaseDuration = Duration.ofSeconds(10);
     /** How long a leader trusts its grant after the last renewal was sent. */
@@ -32,11 +36,72 @@ public class PgLeaseProperties {
     private boolean fastFailover;
 
     private final Roles roles = new Roles();
+    private final Migration migration = new Migration();
     private final Election election = new Election();
     private final Shedlock shedlock = new Shedlock();
+    private final Actuator actuator = new Actuator();
+
+    /** The login that migrates the schema when {@code pglease.migrate=true}: the schema owner, not the application. */
+    public static class Migration {
+        /** JDBC URL to migrate with; defaults to the application data source's URL. */
+        private String url;
+        /** Login that migrates and owns the pglease schema; unset: the application's own login. */
+        private String username;
+        /** Password of the migration login. */
+        private String password;
+        /** Whether the migration may create the candidate, observer and operator roles when they do not exist. */
+        private boolean createRoles = false;
+
+        public String getUrl() {
+            return url;
+        }
+
+        public void setUrl(String url) {
+            this.url = url;
+        }
+
+        public String getUsername() {
+            return username;
+        }
+
+        public void setUsername(String username) {
+            this.username = username;
+        }
+
+        public String getPassword() {
+            return password;
+        }
+
+        public void setPassword(String password) {
+            this.password = password;
+        }
+
+        public boolean isCreateRoles() {
+            return createRoles;
+        }
+
+        public void setCreateRoles(boolean createRoles) {
+            this.createRoles = createRoles;
+        }
+    }
+
+    /** The Actuator endpoint {@code leases} ({@code /actuator/leases}), when spring-boot-actuator is present. */
+    public static class Actuator {
+        /** Whether the endpoint offers the operator action {@code release} (give up the lease, campaign again). */
+        private boolean operationsEnabled = false;
+
+        public boolean isOperationsEnabled() {
+            return operationsEnabled;
+        }
+
+        public void setOperationsEnabled(boolean operationsEnabled) {
+            this.operationsEnabled = operationsEnabled;
+        }
+    }
 
     /**
-     * Names of the roles the schema migration creates (when absent) and grants to; each defaults to
+     * Names of the roles the schema migration grants to (and creates when absent, if
+     * {@code pglease.migration.create-roles=true}); each defaults to
      * {@code <schema>_candidate}, {@code <schema>_observer}, {@code <schema>_operator}.
      */
     public static class Roles {
@@ -75,6 +140,16 @@ public class PgLeaseProperties {
         private boolean enabled = true;
         /** The lease to campaign for; defaults to {@code spring.application.name}, else "application". */
         private String leaseName;
+        /** How long shutdown lets leader work in flight finish before releasing the lease; new work is refused. */
+        private Duration drainTimeout = Duration.ofSeconds(10);
+
+        public Duration getDrainTimeout() {
+            return drainTimeout;
+        }
+
+        public void setDrainTimeout(Duration drainTimeout) {
+            this.drainTimeout = drainTimeout;
+        }
 
         public boolean isEnabled() {
             return enabled;
@@ -183,6 +258,14 @@ public class PgLeaseProperties {
 
     public Roles getRoles() {
         return roles;
+    }
+
+    public Migration getMigration() {
+        return migration;
+    }
+
+    public Actuator getActuator() {
+        return actuator;
     }
 
     public Election getElection() {

@@ -55,6 +55,8 @@ class PgLeaseAutoConfigurationTest {
                         "pglease.lease-duration=6s",
                         "pglease.renew-deadline=4s",
                         "pglease.retry-period=1s",
+                        "pglease.migrate=true",
+                        "pglease.migration.create-roles=true",
                         "pglease.election.lease-name=" + lease);
     }
 

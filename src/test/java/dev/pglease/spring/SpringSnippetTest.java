@@ -73,6 +73,7 @@ class SpringSnippetTest {
     @Test
     void theDocumentedApplicationElectsRunsTheLeaderOnlyJobAndReleasesOnShutdown() {
         String schema = PgLeaseAutoConfigurationTest.uniqueSchema("doc");
+        PgLease.migrate(TestDatabase.dataSource(), schema); // the DBA's act: the application only checks the version
         new ApplicationContextRunner()
                 .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class,
                         PgLeaseAutoConfiguration.class))
