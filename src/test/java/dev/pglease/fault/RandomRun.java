@@ -230,6 +230,10 @@ public final class RandomRun {
     if (needsLeader && leader == null) {
       throw new NotInjected("no live leader within " + lease * 3 + " ms");
     }
+    if (needsLeader) {
+      // a failover can only be measured when another candidate is up and campaigning (restarted JVMs take a while)
+      c.awaitHealthyStandby(leader, 30_000);
+    }
     FaultRecord f;
     switch (k) {
       case PAUSE_LEADER -> f = c.pause(leader, hold, FaultKind.PAUSE_LEADER);
@@ -282,7 +286,7 @@ public final class RandomRun {
         if (!c.moveLeadershipTo(target, 60_000)) {
           throw new NotInjected("could not make " + target.name() + " (in the network namespace) the leader");
         }
-        c.awaitHealthyStandby(target, 5_000);
+        c.awaitHealthyStandby(target, 30_000);
         f = c.partitionNetns(hold);
       }
       case TICKER_FAST, TICKER_SLOW -> {
