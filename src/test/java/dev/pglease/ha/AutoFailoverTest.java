@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.pglease.fault.LostGrants;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -12,6 +13,7 @@ import org.junit.jupiter.api.Test;
  * detects the loss and promotes the secondary to a new timeline; the candidates follow the multi-host URL to it and
  * elect a leader in the new term. Nothing but an unreplicated grant may be lost; no token is granted twice.
  */
+@Tag("ha-full") // runs with -Pha: on a loaded 2-core machine the cluster's boot alone can exceed two minutes
 class AutoFailoverTest {
 
   @BeforeAll
