@@ -124,6 +124,23 @@ final class LeaseSql {
      * {@code next_token}: the next counter value in the current term.
      */
     Acquired acquire(Connection c, String name, String holder, Duration ttl) throws SQLException {
+        java.sql.Savepoint beforeInsert = c.getAutoCommit() ? null : c.setSavepoint();
+        try {
+            return acquireOnce(c, name, holder, ttl);
+        } catch (SQLException e) {
+            if (!"23505".equals(e.getSQLState())) {
+                throw e;
+            }
+            // Two first acquires of a new lease raced: the other one's row collided with ours in the (name, token)
+            // key, which ON CONFLICT (name) does not arbitrate. The row exists now: this attempt sees it.
+            if (beforeInsert != null) {
+                c.rollback(beforeInsert);
+            }
+            return acquireOnce(c, name, holder, ttl);
+        }
+    }
+
+    private Acquired acquireOnce(Connection c, String name, String holder, Duration ttl) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(acquire)) {
             ps.setString(1, name);
             ps.setString(2, holder);

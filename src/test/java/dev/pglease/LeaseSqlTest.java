@@ -55,6 +55,28 @@ class LeaseSqlTest {
         }
     }
 
+    @Test
+    void twoFirstAcquiresOfANewLeaseRaceWithoutAnError() throws Exception {
+        String name = lease("first-race");
+        try (Connection a = TestDatabase.dataSource().getConnection();
+             Connection b = TestDatabase.dataSource().getConnection()) {
+            a.setAutoCommit(false);
+            assertThat(sql.acquire(a, name, "A", TTL).granted()).isTrue(); // inserted, not yet committed
+            java.util.concurrent.CompletableFuture<LeaseSql.Acquired> second =
+                    java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                        try {
+                            return sql.acquire(b, name, "B", TTL);
+                        } catch (SQLException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    });
+            Thread.sleep(300);
+            a.commit();
+            LeaseSql.Acquired r = second.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(r.granted()).as("the second first acquire is denied, not an error").isFalse();
+        }
+    }
+
     private static String lease(String name) {
         return name + "-" + System.nanoTime();
     }

@@ -477,7 +477,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                             }
                         }
                     }
-                    long value = unlocked ? incrementAfterHold(c, l) : increment(c, l);
+                    long value = increment(c, l);
                     c.commit();
                     return value;
                 } catch (SQLException | RuntimeException e) {
@@ -485,23 +485,6 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                     throw e;
                 }
             }
-        }
-
-        private long incrementAfterHold(Connection c, Leadership l) throws SQLException {
-            sleep();
-            long value;
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".fenced_counter AS f "
-                    + "(name, value, token) VALUES (?, 1, ?) ON CONFLICT (name) DO UPDATE "
-                    + "SET value = f.value + 1, token = excluded.token RETURNING value")) {
-                ps.setString(1, name);
-                ps.setLong(2, l.token());
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    value = rs.getLong(1);
-                }
-            }
-            log(c, l, value);
-            return value;
         }
 
         private void sleep() {

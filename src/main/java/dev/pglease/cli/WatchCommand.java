@@ -55,7 +55,8 @@ final class WatchCommand extends OperatorCommand {
         try {
             pooled = Pooling.transactionPooled(db.dataSource());
         } catch (SQLException e) {
-            throw db.failure("could not connect", e);
+            String state = e.getSQLState();
+            throw state != null && state.startsWith("08") ? db.unreachable(e) : db.failure("could not connect", e);
         }
         if (pooled) {
             throw new CliFailure(ExitCodes.FAILED, "the JDBC URL goes through a transaction pooler (PgBouncer "
