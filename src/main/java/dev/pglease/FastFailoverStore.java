@@ -125,7 +125,7 @@ final class FastFailoverStore implements LeaseStore {
                     current.add(h);
                 }
             }
-            return current.isEmpty() ? new LeaseSql.Renewal(List.of(), Long.MIN_VALUE) : sql.renew(c, holder, current);
+            return current.isEmpty() ? new LeaseSql.Renewal(List.of()) : sql.renew(c, holder, current);
         });
     }
 

@@ -25,11 +25,8 @@ final class LeaseSql {
     record Held(String name, long token, long ttlMillis) {
     }
 
-    /**
-     * Outcome of a batch renewal: the names renewed and the database clock when it ran (microseconds since the
-     * epoch; {@code Long.MIN_VALUE} when nothing was renewed).
-     */
-    record Renewal(List<String> renewed, long databaseMicros) {
+    /** Outcome of a batch renewal: the names of the leases renewed. */
+    record Renewal(List<String> renewed) {
     }
 
     /** A lease duration in whole milliseconds, rounded up: the database must never grant less than was asked. */
@@ -92,7 +89,7 @@ final class LeaseSql {
                        %2$s.current_term() AS t(term)
                  WHERE l.name = r.name AND l.token = r.token AND l.holder = ? AND l.expires_at > clock_timestamp()
                    AND %2$s.token_term(l.token) >= t.term
-                RETURNING l.name, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+                RETURNING l.name
                 """.formatted(leases, this.schema);
         this.release = """
                 UPDATE %s
@@ -186,17 +183,15 @@ final class LeaseSql {
             ps.setArray(3, ttlArray);
             ps.setString(4, holder);
             List<String> renewed = new ArrayList<>(names.length);
-            long databaseMicros = Long.MIN_VALUE;
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     renewed.add(rs.getString(1));
-                    databaseMicros = Math.max(databaseMicros, rs.getLong(2));
                 }
             }
             if (renewed.size() > names.length) {
                 throw new IllegalStateException("renew returned " + renewed.size() + " rows for " + names.length + " leases");
             }
-            return new Renewal(renewed, databaseMicros);
+            return new Renewal(renewed);
         } finally {
             nameArray.free();
             tokenArray.free();

@@ -69,12 +69,7 @@ final class InMemoryLeaseStore implements LeaseStore {
                 renewed.add(h.name());
             }
         }
-        return new LeaseSql.Renewal(renewed, databaseMicros(now));
-    }
-
-    /** The store's clock as the database would report it: the fake clock, in microseconds. */
-    private static long databaseMicros(long nanos) {
-        return nanos / 1000;
+        return new LeaseSql.Renewal(renewed);
     }
 
     @Override

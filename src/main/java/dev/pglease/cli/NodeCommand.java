@@ -210,7 +210,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             Leadership l = candidate != null && unfenced && !candidate.isValid() ? null : candidate;
             if (l != null) {
                 Map<String, Object> e = out.event("write");
-                long startTick = deadlines.now();
+                long startTick = deadlines.tick();
                 e.put("lease", lease);
                 e.put("holder", l.holder());
                 e.put("token", l.token());
@@ -301,7 +301,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             this.rate = rate;
         }
 
-        long now() {
+        /** The node's monotonic ticker reading (never a clock compared with the database's). */
+        long tick() {
             return ticker.read();
         }
 
