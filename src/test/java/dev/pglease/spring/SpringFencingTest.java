@@ -159,9 +159,11 @@ class SpringFencingTest {
                     .orElseThrow();
             FencedTransactionTemplate fenced = context.getBean(FencedTransactionTemplate.class);
             JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
-            // An operator moved the lease on (token + 1) while this holder's local deadline has not yet passed.
-            TestDatabase.execute("UPDATE " + schema + ".leases SET token = token + 1, holder = 'someone-else' "
-                    + "WHERE name = 'pay'");
+            // An operator moved the lease on (token + 1) while this holder's local deadline has not yet passed. The
+            // change is made without its NOTIFY (triggers off for that session), so the holder does not learn of it
+            // before the fence does: the fence itself must refuse the stale token.
+            TestDatabase.execute("SET session_replication_role = replica; UPDATE " + schema + ".leases "
+                    + "SET token = token + 1, holder = 'someone-else' WHERE name = 'pay'");
             Throwable t = catchThrowable(() -> fenced.execute(leadership, status -> {
                 return jdbc.update("INSERT INTO charges (order_id) VALUES (4)");
             }));
