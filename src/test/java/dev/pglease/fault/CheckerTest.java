@@ -185,6 +185,78 @@ class CheckerTest {
     assertThat(checker.check(h).violates(6)).isTrue();
   }
 
+  /**
+   * A hands the lease to B after the database clock stepped back 5 s: every row written after the step carries
+   * timestamps 5 s lower, so without the step A's write looks committed after B's grant.
+   */
+  private History handoverAcrossABackwardStep(boolean lateWriteOfA) {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.renew("n1", "A", OK, 1, T0 + 500, T0 + 505, T0 + 1100);
+    h.write("n1", "A", OK, 1, T0 + 600, T0 + 605, T0 + 1100, 1L);
+    h.addClockStep(T0 + 650, -5_000_000, 1, 1, 2);
+    h.renew("n1", "A", OK, 1, T0 + 700, T0 + 705, T0 + 1300);
+    h.add(new Op(0, "n1", "A", Op.Kind.RELEASE, OK, 1L, T0 + 800, T0 + 805, null, null, null, null, null));
+    h.acquire("n2", "B", OK, 2L, T0 + 900, T0 + 905, T0 + 1500);
+    long back = DB0 - 5_000_000;
+    h.setLeaseEvents(List.of(
+        new DbRecords.LeaseEvent(1, "l", 1, "A", null, "acquired", DB0),
+        new DbRecords.LeaseEvent(2, "l", 1, null, "A", "released", back + 800_000),
+        new DbRecords.LeaseEvent(3, "l", 2, "B", null, "acquired", back + 900_000)));
+    h.setLeaseVersions(List.of(
+        new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_000_000, DB0),
+        new DbRecords.LeaseVersion(2, 1, "A", DB0 + 1_500_000, DB0 + 500_000),
+        new DbRecords.LeaseVersion(3, 1, "A", back + 1_700_000, back + 700_000),
+        new DbRecords.LeaseVersion(4, 1, null, back + 800_000, back + 800_000),
+        new DbRecords.LeaseVersion(5, 2, "B", back + 1_900_000, back + 900_000)));
+    List<DbRecords.Accept> log = new ArrayList<>();
+    log.add(new DbRecords.Accept(1, "l", 1, "A", 1, DB0 + 600_000, DB0 + 601_000));
+    if (lateWriteOfA) {
+      h.write("n1", "A", OK, 1, T0 + 640, T0 + 955, T0 + 1100, 2L);
+      log.add(new DbRecords.Accept(2, "l", 1, "A", 2, back + 950_000, back + 951_000));
+    } else {
+      h.write("n2", "B", OK, 2, T0 + 1000, T0 + 1005, T0 + 1500, 2L);
+      log.add(new DbRecords.Accept(2, "l", 2, "B", 2, back + 1_000_000, back + 1_001_000));
+    }
+    h.setAccepts(log);
+    return h;
+  }
+
+  @Test
+  void aBackwardStepOfTheDatabaseClockIsReadOnTheMonotonicClock() {
+    CheckReport r = checker.check(handoverAcrossABackwardStep(false));
+    assertThat(r.violations()).as(r.render()).isEmpty();
+  }
+
+  @Test
+  void withoutTheRecordedStepTheSameRowsLookLikeALateCommit() {
+    History recorded = handoverAcrossABackwardStep(false);
+    History unaware = new History(T0);
+    recorded.ops().forEach(unaware::add);
+    unaware.setLeaseEvents(recorded.leaseEvents());
+    unaware.setLeaseVersions(recorded.leaseVersions());
+    unaware.setAccepts(recorded.accepts());
+    CheckReport r = checker.check(unaware);
+    assertThat(r.violates(6)).as(r.render()).isTrue();
+    assertThat(r.render()).contains("after token 2 was granted");
+  }
+
+  @Test
+  void aWriteThatCommitsAfterTheSuccessorsGrantIsReportedAcrossAClockStep() {
+    CheckReport r = checker.check(handoverAcrossABackwardStep(true));
+    assertThat(r.violates(6)).as(r.render()).isTrue();
+    assertThat(r.render()).contains("write with token 1 committed at").contains("after token 2 was granted");
+  }
+
+  @Test
+  void clockStepsMustComeInTheOrderOfTheRowsTheyFollow() {
+    History h = new History(T0);
+    h.addClockStep(T0, 1_000_000, 5, 5, 5);
+    h.addClockStep(T0 + 1, -1_000_000, 4, 5, 5);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> checker.check(h))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("clock steps out of order");
+  }
+
   @Test
   void slowFailoverBreaksLiveness() {
     History h = new History(T0);

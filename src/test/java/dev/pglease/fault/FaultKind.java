@@ -28,7 +28,8 @@ public enum FaultKind {
   CONCURRENT_WRITERS("4 concurrent fenced writers on a node"),
   PG_TERMINATE("pg_terminate_backend of the leader's sessions"),
   RESET_AFTER_COMMIT("release, then reset a standby after its acquire committed"),
-  SUSPEND_LEADER("suspend leader (monotonic clock stops, wall clock moves)");
+  SUSPEND_LEADER("suspend leader (monotonic clock stops, wall clock moves)"),
+  DB_CLOCK_STEP("step the database server's clock, then step it back");
 
   private final String label;
 

@@ -15,6 +15,7 @@ public final class History {
   private final List<DbRecords.Accept> accepts = new ArrayList<>();
   private final List<DbRecords.LeaseVersion> versions = new ArrayList<>();
   private final List<long[]> lagSamples = new ArrayList<>();
+  private final List<DbClock.Step> clockSteps = new ArrayList<>();
   private final long t0;
   private boolean dbLoaded;
 
@@ -104,6 +105,35 @@ public final class History {
 
   public synchronized int lagSampleCount() {
     return lagSamples.size();
+  }
+
+  /** Records a step of the database server's clock (see {@link DbClock}). */
+  public synchronized void addClockStep(long atMs, long deltaMicros, long lastEventId, long lastAcceptId,
+                                        long lastVersionId) {
+    clockSteps.add(new DbClock.Step(atMs, deltaMicros, lastEventId, lastAcceptId, lastVersionId));
+  }
+
+  /** The steps of the database server's clock, in order (empty when it was never stepped). */
+  public synchronized List<DbClock.Step> clockSteps() {
+    return List.copyOf(clockSteps);
+  }
+
+  /**
+   * A copy of this history with other database records (the same records on another reading of the database
+   * clock, see {@link DbClock}).
+   */
+  synchronized History withDatabaseRecords(List<DbRecords.LeaseEvent> events, List<DbRecords.Accept> log,
+                                           List<DbRecords.LeaseVersion> rows) {
+    History h = new History(t0);
+    h.ops.addAll(ops);
+    h.faults.addAll(faults);
+    h.lagSamples.addAll(lagSamples);
+    h.clockSteps.addAll(clockSteps);
+    h.leaseEvents.addAll(events);
+    h.accepts.addAll(log);
+    h.versions.addAll(rows);
+    h.dbLoaded = dbLoaded;
+    return h;
   }
 
   public synchronized List<Op> ops() {

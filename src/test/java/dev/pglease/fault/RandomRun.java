@@ -79,6 +79,12 @@ public final class RandomRun {
     weights.put(FaultKind.PG_TERMINATE, 4);
     weights.put(FaultKind.RESET_AFTER_COMMIT, 4);
     weights.put(FaultKind.SUSPEND_LEADER, 4);
+    if (cluster.canStepDbClock()) {
+      weights.put(FaultKind.DB_CLOCK_STEP, 3);
+    } else {
+      unavailable.put(FaultKind.DB_CLOCK_STEP, FakeTime.available() ? "the kit did not start the database"
+          : "libfaketime not installed (apt-get install faketime)");
+    }
     kinds.addAll(weights.keySet());
   }
 
@@ -222,6 +228,7 @@ public final class RandomRun {
     NodeProcess standby = c.someStandby(rnd);
     double rateDraw = rnd.nextDouble();
     long skewDraw = between(-300_000, 300_000);
+    long dbStep = (rnd.nextBoolean() ? 1 : -1) * between(lease / 2, 3 * lease);
     boolean needsLeader = switch (k) {
       case PAUSE_LEADER, PAUSE_IN_FLIGHT, KILL_LEADER, STOP_LEADER, PROXY_BLACKHOLE, PROXY_LATENCY, PROXY_RESET,
           STALL_IN_FENCED_TXN, PG_TERMINATE, RESET_AFTER_COMMIT, NETNS_PARTITION, SUSPEND_LEADER -> true;
@@ -306,6 +313,7 @@ public final class RandomRun {
         f = c.wallClockSkew(n, skew);
       }
       case FAILOVER_SYNC -> f = c.failover(true);
+      case DB_CLOCK_STEP -> f = c.dbClockStep(dbStep, pgHold);
       default -> throw new IllegalArgumentException(k.name());
     }
     return f;

@@ -4,7 +4,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
-/** A skewed wall clock for a node JVM through libfaketime (CLOCK_REALTIME only; the monotonic clock is real). */
+/**
+ * Moved clocks through libfaketime: a skewed wall clock for a node JVM, and a database server's clock that the kit
+ * steps while the server runs. CLOCK_REALTIME only; monotonic clocks stay real.
+ */
 public final class FakeTime {
   private static final Path[] CANDIDATES = {
       Path.of("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
@@ -26,6 +29,33 @@ public final class FakeTime {
 
   public static boolean available() {
     return library() != null;
+  }
+
+  /**
+   * Environment for a server whose wall clock is offset by what {@code offsetFile} says, read again on every clock
+   * call, so {@link #writeOffset} steps it while it runs (the file must exist and be readable by the server).
+   */
+  public static Map<String, String> serverEnv(Path offsetFile) {
+    Path lib = library();
+    if (lib == null) {
+      throw new IllegalStateException("libfaketime not installed (apt-get install faketime)");
+    }
+    Path mt = lib.resolveSibling("libfaketimeMT.so.1");
+    return Map.of("LD_PRELOAD", (Files.isReadable(mt) ? mt : lib).toString(), "FAKETIME_TIMESTAMP_FILE",
+        offsetFile.toString(), "FAKETIME_NO_CACHE", "1", "FAKETIME_DONT_FAKE_MONOTONIC", "1",
+        "DONT_FAKE_MONOTONIC", "1");
+  }
+
+  /** Sets the offset of every server started with {@link #serverEnv} on this file. */
+  public static void writeOffset(Path offsetFile, long offsetMs) {
+    try {
+      Path tmp = offsetFile.resolveSibling(offsetFile.getFileName() + ".tmp");
+      Files.writeString(tmp, String.format(java.util.Locale.ROOT, "%+.3fs%n", offsetMs / 1000.0));
+      Files.move(tmp, offsetFile, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException("cannot write the clock offset " + offsetFile, e);
+    }
   }
 
   /** Environment that runs a process with its wall clock {@code skewMs} ahead (negative: behind). */

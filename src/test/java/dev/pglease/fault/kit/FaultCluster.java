@@ -173,6 +173,8 @@ public final class FaultCluster implements AutoCloseable {
   private final Map<Integer, Integer> writers = new java.util.concurrent.ConcurrentHashMap<>();
   private NetNs netns;
   private TcpProxy netnsProxy;
+  private Path dbClockFile;
+  private long dbClockOffsetMs;
   private Monitor monitor;
   private final List<AutoCloseable> closeables = new ArrayList<>();
   private volatile boolean closed;
@@ -237,7 +239,13 @@ public final class FaultCluster implements AutoCloseable {
 
   private void boot() {
     if (o.externalHost == null && o.managedUrl == null) {
-      primary = PgServer.init(base, "pg" + (pgSeq++), pgSettings(true));
+      Map<String, String> env = Map.of();
+      if (FakeTime.available()) {
+        dbClockFile = base.resolve("db-clock-offset");
+        FakeTime.writeOffset(dbClockFile, 0);
+        env = FakeTime.serverEnv(dbClockFile);
+      }
+      primary = PgServer.init(base, "pg" + (pgSeq++), pgSettings(true), env);
       primary.awaitReady(true, Duration.ofSeconds(30));
     }
     Schemas.prepare(dbUrl(), schema);
@@ -763,6 +771,73 @@ public final class FaultCluster implements AutoCloseable {
     PgServer.sleep(holdMs);
     heal.run();
     return end(f);
+  }
+
+  /** Whether the database server's clock can be stepped (the kit started it under libfaketime). */
+  public boolean canStepDbClock() {
+    return dbClockFile != null;
+  }
+
+  /**
+   * Steps the database server's clock by {@code deltaMs} (negative: backwards), holds, and steps it back. Each step
+   * happens while the kit holds an exclusive lock on every table the checker reads timestamps from, and is recorded
+   * with the highest id of each, so the checker knows which rows carry which offset (see {@code DbClock}).
+   */
+  public FaultRecord dbClockStep(long deltaMs, long holdMs) {
+    if (dbClockFile == null) {
+      throw new IllegalStateException("the database clock can not be stepped: libfaketime is not installed or the"
+          + " kit did not start the database");
+    }
+    FaultRecord[] f = new FaultRecord[1];
+    stepDbClock(deltaMs, () -> f[0] = begin(FaultKind.DB_CLOCK_STEP, primary.name() + " " + (deltaMs >= 0 ? "+" : "")
+        + deltaMs + "ms", false, null));
+    PgServer.sleep(holdMs);
+    stepDbClock(-deltaMs, () -> { });
+    return end(f[0]);
+  }
+
+  private void stepDbClock(long deltaMs, Runnable whileLocked) {
+    String s = schema;
+    try (java.sql.Connection c = java.sql.DriverManager.getConnection(primary.jdbcUrl());
+         java.sql.Statement st = c.createStatement()) {
+      c.setAutoCommit(false);
+      st.execute("SET LOCAL lock_timeout = '10s'");
+      st.execute("LOCK TABLE " + s + ".leases, " + s + ".lease_events, " + s + ".fenced_counter, " + s
+          + ".fenced_counter_log, " + s + ".kit_lease_audit IN ACCESS EXCLUSIVE MODE");
+      long lastEvent;
+      long lastAccept;
+      long lastVersion;
+      long before;
+      long realBefore = System.currentTimeMillis();
+      try (java.sql.ResultSet rs = st.executeQuery("SELECT (SELECT coalesce(max(id), 0) FROM " + s
+          + ".lease_events), (SELECT coalesce(max(id), 0) FROM " + s + ".fenced_counter_log),"
+          + " (SELECT coalesce(max(id), 0) FROM " + s + ".kit_lease_audit),"
+          + " (extract(epoch FROM clock_timestamp()) * 1000)::bigint")) {
+        rs.next();
+        lastEvent = rs.getLong(1);
+        lastAccept = rs.getLong(2);
+        lastVersion = rs.getLong(3);
+        before = rs.getLong(4);
+      }
+      whileLocked.run();
+      long sent = System.currentTimeMillis();
+      dbClockOffsetMs += deltaMs;
+      FakeTime.writeOffset(dbClockFile, dbClockOffsetMs);
+      history.addClockStep(sent, deltaMs * 1000, lastEvent, lastAccept, lastVersion);
+      long after;
+      try (java.sql.ResultSet rs = st.executeQuery("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")) {
+        rs.next();
+        after = rs.getLong(1);
+      }
+      long moved = after - before - (System.currentTimeMillis() - realBefore);
+      c.commit();
+      if (Math.abs(moved - deltaMs) > 1000) {
+        throw new IllegalStateException("stepped the database clock by " + deltaMs + " ms, but it moved " + moved
+            + " ms (libfaketime not in effect on the server?)");
+      }
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException("cannot step the database clock by " + deltaMs + " ms", e);
+    }
   }
 
   public FaultRecord pgPause(long holdMs) {

@@ -29,6 +29,7 @@ public final class PgServer implements AutoCloseable {
   private final int port;
   private volatile boolean paused;
   private final List<Long> pausedPids = new ArrayList<>();
+  private volatile Map<String, String> environment = Map.of();
 
   private PgServer(String name, Path dataDir, int port) {
     this.name = name;
@@ -99,11 +100,20 @@ public final class PgServer implements AutoCloseable {
 
   /** initdb + start a new primary. */
   public static PgServer init(Path base, String name, Map<String, String> settings) {
+    return init(base, name, settings, Map.of());
+  }
+
+  /**
+   * initdb + start a new primary whose postmaster (and every backend, and every later start or standby of it) runs
+   * with extra environment variables, for example libfaketime's to move the server's clock ({@link FakeTime}).
+   */
+  public static PgServer init(Path base, String name, Map<String, String> settings, Map<String, String> env) {
     int port = Procs.freePort();
     Path dir = base.resolve(name);
     pgRun(BIN.resolve("initdb").toString(), "-D", dir.toString(), "-U", "postgres", "--auth=trust",
         "--no-sync", "-E", "UTF8", "--locale=C");
     PgServer s = new PgServer(name, dir, port);
+    s.environment = Map.copyOf(env);
     s.configure(settings);
     s.start();
     return s;
@@ -125,6 +135,7 @@ public final class PgServer implements AutoCloseable {
         "postgres", "-D", dir.toString(), "-R", "-X", "stream", "--no-sync",
         "-d", "application_name=" + standbyName);
     PgServer s = new PgServer(standbyName, dir, sport);
+    s.environment = environment;
     Map<String, String> m = new LinkedHashMap<>(settings);
     m.put("primary_conninfo", "'host=127.0.0.1 port=" + replicationPort + " user=postgres application_name="
         + standbyName + "'");
@@ -157,20 +168,27 @@ public final class PgServer implements AutoCloseable {
   }
 
   public void start() {
-    pgRun(BIN.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l", logFile.toString(), "-w", "-t", "60",
-        "start");
+    pgCtl("-w", "-t", "60", "start");
   }
 
   /**
    * Starts the server with extra environment variables for the postmaster and every backend it forks (for example
-   * libfaketime's, to move the server's clock).
+   * libfaketime's, to move the server's clock); later starts keep them.
    */
-  public void startWith(Map<String, String> environment) {
+  public void startWith(Map<String, String> env) {
+    this.environment = Map.copyOf(env);
+    start();
+  }
+
+  /** pg_ctl with this server's data directory, log file and environment. */
+  private void pgCtl(String... args) {
     List<String> cmd = new ArrayList<>();
-    cmd.add("env");
-    environment.forEach((k, v) -> cmd.add(k + "=" + v));
-    cmd.addAll(List.of(BIN.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l", logFile.toString(), "-w",
-        "-t", "60", "start"));
+    if (!environment.isEmpty()) {
+      cmd.add("env");
+      environment.forEach((k, v) -> cmd.add(k + "=" + v));
+    }
+    cmd.addAll(List.of(BIN.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l", logFile.toString()));
+    cmd.addAll(List.of(args));
     pgRun(cmd.toArray(String[]::new));
   }
 
@@ -204,8 +222,7 @@ public final class PgServer implements AutoCloseable {
 
   public void restartFast() {
     resume();
-    pgRun(BIN.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-l", logFile.toString(), "-m", "fast", "-w",
-        "-t", "60", "restart");
+    pgCtl("-m", "fast", "-w", "-t", "60", "restart");
   }
 
   public void stopFast() {
