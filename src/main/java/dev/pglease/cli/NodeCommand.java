@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
 @Command(name = "node", mixinStandardHelpOptions = true,
         description = {"Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0).",
                 "Writes one JSON object per line to stdout: started, elected, revoked, released, write",
-                "(and acquire/renew with --trace)."})
+                "(open with --write-hold, acquire/renew with --trace)."})
 public final class NodeCommand implements java.util.concurrent.Callable<Integer> {
 
     @Option(names = "--jdbc-url", description = "PostgreSQL JDBC URL (default: $PGLEASE_JDBC_URL)",
@@ -88,7 +88,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     int writers;
 
     @Option(names = "--write-hold", defaultValue = "0ms", converter = DurationConverter.class,
-            description = "Work done inside each fenced transaction before it commits (default: ${DEFAULT-VALUE})")
+            description = "Work done inside each fenced transaction before it commits, announced by an 'open' event "
+                    + "(default: ${DEFAULT-VALUE})")
     Duration writeHold;
 
     @Option(names = "--ignore-deadline", hidden = true,
@@ -198,7 +199,6 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
 
     private void workLoop(JsonLines out, PgLease pglease, Elector elector, javax.sql.DataSource ds,
                           Deadlines deadlines) {
-        FencedCounter counter = new FencedCounter(schema, lease, writeHold);
         Leadership last = null;
         while (!stopping.get()) {
             Optional<Leadership> current = elector.leadership();
@@ -215,6 +215,15 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 e.put("holder", l.holder());
                 e.put("token", l.token());
                 e.put("start", e.get("t"));
+                FencedCounter counter = new FencedCounter(schema, lease, writeHold, () -> {
+                    Map<String, Object> open = out.event("open");
+                    open.put("lease", lease);
+                    open.put("holder", l.holder());
+                    open.put("token", l.token());
+                    open.put("start", e.get("start"));
+                    open.put("until", (long) open.get("t") + writeHold.toMillis());
+                    out.emit(open);
+                });
                 // the deadline this process holds for the token, set by its last successful acquire or renew and
                 // read from its own record: it is earlier than "start" when the write begins too late
                 Long deadline = deadlines.wallDeadline(l.token(), (long) e.get("t"), startTick);
@@ -449,11 +458,14 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         private final String schema;
         private final String name;
         private final Duration hold;
+        /** Told when the transaction is open and the held work begins (only with a hold). */
+        private final Runnable opened;
 
-        FencedCounter(String schema, String name, Duration hold) {
+        FencedCounter(String schema, String name, Duration hold, Runnable opened) {
             this.schema = schema;
             this.name = name;
             this.hold = hold;
+            this.opened = opened;
         }
 
         /**
@@ -490,6 +502,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
 
         private void sleep() {
             if (!hold.isZero()) {
+                opened.run();
                 try {
                     TimeUnit.NANOSECONDS.sleep(hold.toNanos());
                 } catch (InterruptedException e) {

@@ -111,6 +111,10 @@ class ComposeFileTest {
                 assertThatCode(() -> LeaseConfig.builder().leaseDuration(lease).renewDeadline(renew).retryPeriod(retry)
                         .build()).as(e.getKey() + " lease timings").doesNotThrowAnyException();
                 assertThat(sub.matchedOptionValue("--work", "none")).isIn("none", "fenced-counter");
+                Duration hold = sub.matchedOptionValue("--write-hold", Duration.ZERO);
+                assertThat(hold).as(e.getKey() + ": a held write commits before the fence's bound (the validity left "
+                        + "at its start, at least the renew deadline minus one retry period) ends it")
+                        .isLessThan(renew.minus(retry));
             }
         }
         assertThat(leases).as("all nodes compete for one lease").containsExactly("payments");

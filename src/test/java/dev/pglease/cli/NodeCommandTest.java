@@ -4,6 +4,9 @@ import static dev.pglease.cli.NodeProcess.event;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.TestDatabase;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -58,6 +61,46 @@ class NodeCommandTest {
             assertThat(((Number) next.get("token")).longValue()).isGreaterThan(((Number) elected.get("token")).longValue());
             assertThat(System.nanoTime() - before).as("standby elected well before the lease would expire")
                     .isLessThan(5_000_000_000L);
+        }
+    }
+
+    @Test
+    void aHeldWriteIsAnnouncedWhileItsTransactionHoldsTheLeaseRow() throws Exception {
+        String lease = "hold-" + System.nanoTime();
+        try (NodeProcess node = NodeProcess.start(withHold(lease))) {
+            Map<String, Object> open = node.await(event("open"), 30_000);
+            assertThat(open).containsKeys("lease", "holder", "token", "start", "t", "until");
+            long t = ((Number) open.get("t")).longValue();
+            assertThat(((Number) open.get("until")).longValue() - t).isEqualTo(1_000);
+            assertThat(lockedLeaseRows()).as("while the write is open, its transaction locks the lease row").isOne();
+            Map<String, Object> write = node.await(e -> "write".equals(e.get("event"))
+                    && open.get("start").equals(e.get("start")), 5_000);
+            assertThat(write.get("result")).isEqualTo("accepted");
+            assertThat(write.get("token")).isEqualTo(open.get("token"));
+            assertThat(((Number) write.get("t")).longValue()).as("committed after the hold")
+                    .isGreaterThanOrEqualTo(((Number) open.get("until")).longValue());
+        }
+    }
+
+    /** A node whose fenced writes stay open 1 s, well inside its 3 s renew deadline. */
+    private static String[] withHold(String lease) {
+        return new String[] {"--jdbc-url", TestDatabase.jdbcUrl(), "--schema", schema, "--lease", lease,
+                "--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "250ms",
+                "--work", "fenced-counter", "--work-interval", "20ms", "--holder-label", "node-h",
+                "--write-hold", "1s"};
+    }
+
+    /** Row-level locks on the schema's lease table held by other sessions' open transactions. */
+    private static int lockedLeaseRows() throws Exception {
+        try (Connection c = TestDatabase.dataSource().getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = "
+                     + "l.relation WHERE r.oid = to_regclass(? || '.leases') AND l.mode = 'RowShareLock' "
+                     + "AND l.granted AND l.pid <> pg_backend_pid()")) {
+            ps.setString(1, schema);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
         }
     }
 }
