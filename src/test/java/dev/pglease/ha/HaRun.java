@@ -1,5 +1,7 @@
 package dev.pglease.ha;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.pglease.fault.CheckReport;
 import dev.pglease.fault.FaultKind;
 import dev.pglease.fault.LostGrants;
@@ -9,7 +11,7 @@ import dev.pglease.fault.kit.PgServer;
 import java.util.Locale;
 
 /**
- * One failover of a PostgreSQL cluster run by an HA manager, with three pglease candidates (the node command, a
+ * One failover of a PostgreSQL cluster run by an HA manager (any {@link HaCluster}), with three pglease candidates (the node command, a
  * fenced counter as their work) connected through a multi-host JDBC URL with {@code targetServerType=primary}, and
  * the fault kit's checker over the whole history.
  */
@@ -47,6 +49,20 @@ final class HaRun {
           leaderChanges, lostAckedGrants, repeatedTokens, staleWritesAccepted, text(tokenBefore), text(tokenAfter));
     }
 
+    /**
+     * A failover that kept the token guarantees: a new pglease leader, in a later term than the token before the
+     * fault, and nothing lost but grants the standby had not received; no token granted twice.
+     */
+    void assertNewLeaderInNewTermAndNoTokenTwice() {
+      System.out.println(header() + "\n" + row());
+      System.out.println(report.render());
+      assertThat(endToEndMs).as("a new pglease leader after the failover").isPositive();
+      LostGrants.assertOnlyUnreplicatedGrantsLost(report);
+      assertThat(tokenAfter >>> 32).as("the last token is of the promoted timeline (term 2 or later)")
+          .isGreaterThan(tokenBefore >>> 32);
+      assertThat(tokenAfter).isGreaterThan(tokenBefore);
+    }
+
     static String header() {
       return "| manager | replication | fault | fault → new pglease leader | leader changes | lost acknowledged "
           + "grants | tokens granted twice | stale writes accepted | token before → after (term.counter) |\n"
@@ -61,20 +77,28 @@ final class HaRun {
   private HaRun() {
   }
 
-  /** Runs one failover of pg_auto_failover. */
-  static Result autoFailover(boolean synchronous, Fault fault) {
-    try (AutoFailoverCluster pg = AutoFailoverCluster.start(synchronous)) {
+  /** Boots a fresh cluster of {@code manager}, runs one failover on it and checks the whole history. */
+  static Result run(HaCluster.Manager manager, boolean synchronous, Fault fault) {
+    try (HaCluster pg = manager.start(synchronous)) {
       FaultCluster.Options o = new FaultCluster.Options().nodes(3).timing(LEASE_MS, RENEW_DEADLINE_MS, RETRY_MS)
           .managed(pg.jdbcUrl());
       try (FaultCluster c = FaultCluster.start(o)) {
-        return run("pg_auto_failover", synchronous, fault, c, pg);
+        return run(manager.label, synchronous, fault, c, pg);
       } catch (RuntimeException | Error e) {
-        throw new IllegalStateException(e.getMessage() + "\nmanager state:\n" + pg.state(), e);
+        throw new IllegalStateException(e.getMessage() + "\nmanager state:\n" + state(pg), e);
       }
     }
   }
 
-  private static Result run(String manager, boolean synchronous, Fault fault, FaultCluster c, AutoFailoverCluster pg) {
+  private static String state(HaCluster pg) {
+    try {
+      return pg.state();
+    } catch (RuntimeException e) {
+      return "unknown (" + e.getMessage() + ")";
+    }
+  }
+
+  private static Result run(String manager, boolean synchronous, Fault fault, FaultCluster c, HaCluster pg) {
     if (c.awaitLeader(60_000) == null) {
       throw new IllegalStateException("no pglease leader before the fault");
     }

@@ -1,0 +1,78 @@
+package dev.pglease.ha;
+
+import java.util.function.BooleanSupplier;
+import java.util.function.Function;
+
+/**
+ * A two-node PostgreSQL cluster run by an HA manager on this machine, as {@link HaRun} needs it: a multi-host URL,
+ * which node is primary, and the three faults (kill -9 and pause of a node, a planned switchover by the manager).
+ */
+interface HaCluster extends AutoCloseable {
+
+  /** The HA managers the harness can run. */
+  enum Manager {
+    PG_AUTO_FAILOVER("pg_auto_failover", "pg_autoctl (postgresql-15-auto-failover) and the PostgreSQL 15 binaries",
+        "monitor detects in 3 s and promotes after the 5 s demote timeout",
+        AutoFailoverCluster::available, AutoFailoverCluster::start),
+    PATRONI("Patroni", "patroni, python3-etcd, etcd-server and the PostgreSQL 15 binaries",
+        "the leader key in etcd expires (TTL " + PatroniCluster.TTL_S + " s), the replica takes it and promotes",
+        PatroniCluster::available, PatroniCluster::start);
+
+    final String label;
+    final String needs;
+    /** How the manager notices a lost primary and promotes, with the settings the harness gives it. */
+    final String detection;
+    private final BooleanSupplier available;
+    private final Function<Boolean, HaCluster> start;
+
+    Manager(String label, String needs, String detection, BooleanSupplier available,
+            Function<Boolean, HaCluster> start) {
+      this.label = label;
+      this.needs = needs;
+      this.detection = detection;
+      this.available = available;
+      this.start = start;
+    }
+
+    boolean available() {
+      return available.getAsBoolean();
+    }
+
+    /** Boots a fresh cluster; {@code synchronous}: the standby confirms every commit before it is acknowledged. */
+    HaCluster start(boolean synchronous) {
+      return start.apply(synchronous);
+    }
+
+    /** The manager named {@code name} (its label or constant name, any case). */
+    static Manager named(String name) {
+      for (Manager m : values()) {
+        if (m.label.equalsIgnoreCase(name.trim()) || m.name().equalsIgnoreCase(name.trim())) {
+          return m;
+        }
+      }
+      throw new IllegalArgumentException("unknown HA manager '" + name + "': allowed are "
+          + java.util.Arrays.stream(values()).map(m -> m.label).toList());
+    }
+  }
+
+  /** Multi-host JDBC URL of both nodes with {@code targetServerType=primary}. */
+  String jdbcUrl();
+
+  /** The node that is the writable primary now (null if none answers). */
+  String primary();
+
+  /** SIGKILL every process of the node (manager agent and PostgreSQL): the machine is gone. */
+  void kill(String node);
+
+  /** SIGSTOP (or SIGCONT) every process of the node: a frozen machine. */
+  void freeze(String node, boolean frozen);
+
+  /** A planned switchover by the manager; returns when the manager reports it done. */
+  void switchover();
+
+  /** The manager's view of the cluster, for failure reports. */
+  String state();
+
+  @Override
+  void close();
+}
