@@ -79,7 +79,10 @@ final class HaRun {
 
   /** Boots a fresh cluster of {@code manager}, runs one failover on it and checks the whole history. */
   static Result run(HaCluster.Manager manager, boolean synchronous, Fault fault) {
+    long booting = System.nanoTime();
     try (HaCluster pg = manager.start(synchronous)) {
+      System.out.printf(Locale.ROOT, "%s (%s) booted in %.1f s; load %s%n", manager.label,
+          synchronous ? "sync" : "async", (System.nanoTime() - booting) / 1e9, Machine.load());
       FaultCluster.Options o = new FaultCluster.Options().nodes(3).timing(LEASE_MS, RENEW_DEADLINE_MS, RETRY_MS)
           .managed(pg.jdbcUrl());
       try (FaultCluster c = FaultCluster.start(o)) {
