@@ -109,6 +109,11 @@ final class AutoFailoverCluster implements HaCluster {
 
   /** The node that is the writable primary now (null if none answers). */
   @Override
+  public java.util.Collection<Integer> pgPorts() {
+    return ports.values();
+  }
+
+  @Override
   public String primary() {
     for (Map.Entry<String, Integer> e : ports.entrySet()) {
       try (Connection c = connect(e.getValue(), "postgres"); Statement st = c.createStatement();

@@ -1,5 +1,13 @@
 package dev.pglease.ha;
 
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 
@@ -57,6 +65,31 @@ interface HaCluster extends AutoCloseable {
 
   /** Multi-host JDBC URL of both nodes with {@code targetServerType=primary}. */
   String jdbcUrl();
+
+  /** The PostgreSQL ports of the nodes. */
+  Collection<Integer> pgPorts();
+
+  /**
+   * The timeline of every node that answers as a primary now (not in recovery), from the name of its current WAL
+   * file; a paused or stopped node does not answer within a second and is left out.
+   */
+  default List<Integer> primaryTimelines() {
+    List<Integer> out = new ArrayList<>();
+    for (int port : pgPorts()) {
+      try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port
+          + "/postgres?user=postgres&connectTimeout=1&loginTimeout=1&socketTimeout=1");
+           Statement st = c.createStatement();
+           ResultSet rs = st.executeQuery("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))"
+               + "::bit(32)::int WHERE NOT pg_is_in_recovery()")) {
+        if (rs.next()) {
+          out.add(rs.getInt(1));
+        }
+      } catch (SQLException notAPrimaryNow) {
+        // down, paused, starting, or in recovery (pg_current_wal_lsn is refused there)
+      }
+    }
+    return out;
+  }
 
   /** The node that is the writable primary now (null if none answers). */
   String primary();

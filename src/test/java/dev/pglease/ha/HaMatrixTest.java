@@ -163,6 +163,8 @@ class HaMatrixTest {
       long started = System.nanoTime();
       StringBuilder table = new StringBuilder();
       List<String> rows = new ArrayList<>();
+      List<String> undone = new ArrayList<>();
+      long twoPrimaries = 0;
       for (boolean sync : new boolean[] {true, false}) {
         for (HaRun.Fault fault : HaRun.Fault.values()) {
           List<HaRun.Result> results = new ArrayList<>();
@@ -173,6 +175,11 @@ class HaMatrixTest {
           }
           rows.add(row(results));
           all.addAll(results);
+          long u = results.stream().filter(r -> r.timelines().undone()).count();
+          if (u > 0) {
+            undone.add((sync ? "sync" : "async") + " " + fault.label + ": " + u + " of " + runs);
+          }
+          twoPrimaries += results.stream().filter(r -> r.timelines().twoPrimaries() > 0).count();
         }
       }
       table.append("Measured ").append(java.time.LocalDate.now()).append(" on ").append(Machine.describe())
@@ -180,6 +187,10 @@ class HaMatrixTest {
           .append("; whole matrix ").append((System.nanoTime() - started) / 1_000_000_000L).append(" s.\n\n");
       table.append(header()).append('\n');
       rows.forEach(r -> table.append(r).append('\n'));
+      table.append("\nPromotions the manager undid (the promoted node demoted and rewound onto the old primary's "
+          + "timeline, which went on as primary): ").append(undone.isEmpty() ? "none" : String.join("; ", undone))
+          .append(". Runs in which two nodes answered as primary at the same poll (every 250 ms): ")
+          .append(twoPrimaries).append(" of ").append(6 * runs).append(".\n");
       replaceBlock(PAGE, begin(m), end(m), table.toString());
       System.out.println(table);
     }

@@ -8,6 +8,7 @@ import dev.pglease.fault.LostGrants;
 import dev.pglease.fault.Op;
 import dev.pglease.fault.kit.FaultCluster;
 import dev.pglease.fault.kit.PgServer;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -40,7 +41,7 @@ final class HaRun {
   /** What one run measured. */
   record Result(String manager, boolean synchronous, Fault fault, long endToEndMs, long leaderChanges,
                 int lostAckedGrants, int repeatedTokens, long staleWritesAccepted, long tokenBefore, long tokenAfter,
-                CheckReport report) {
+                Timelines timelines, CheckReport report) {
 
     String row() {
       return String.format(Locale.ROOT, "| %s | %s | %s | %s | %d | %d | %d | %d | %s → %s |", manager,
@@ -67,6 +68,69 @@ final class HaRun {
       return "| manager | replication | fault | fault → new pglease leader | leader changes | lost acknowledged "
           + "grants | tokens granted twice | stale writes accepted | token before → after (term.counter) |\n"
           + "|---|---|---|---|---|---|---|---|---|";
+    }
+  }
+
+  /**
+   * What the primaries' timelines did from the fault to the end of a run: the highest timeline a primary answered
+   * on, the timeline of the primary at the end, and how many polls (every 250 ms) found two primaries at once.
+   * {@link #undone()}: the manager promoted a node to a new timeline and later went back to a lower one (the
+   * promoted node demoted and rewound onto the old primary's timeline).
+   */
+  record Timelines(int highest, int last, int twoPrimaries) {
+    boolean undone() {
+      return last > 0 && last < highest;
+    }
+
+    @Override
+    public String toString() {
+      return "primary timelines: highest " + highest + ", at the end " + (last > 0 ? last : "none") + ", two "
+          + "primaries at once in " + twoPrimaries + " polls" + (undone() ? " (PROMOTION UNDONE)" : "");
+    }
+
+    /** Polls the nodes from construction to {@link #stop()}. */
+    static final class Watch {
+      private final HaCluster pg;
+      private final Thread thread;
+      private volatile boolean running = true;
+      private int highest;
+      private int twoPrimaries;
+
+      Watch(HaCluster pg) {
+        this.pg = pg;
+        this.thread = new Thread(this::poll, "ha-timelines");
+        thread.setDaemon(true);
+        thread.start();
+      }
+
+      private void poll() {
+        while (running) {
+          List<Integer> primaries = pg.primaryTimelines();
+          synchronized (this) {
+            for (int tl : primaries) {
+              highest = Math.max(highest, tl);
+            }
+            if (primaries.size() > 1) {
+              twoPrimaries++;
+            }
+          }
+          PgServer.sleep(250);
+        }
+      }
+
+      Timelines stop() {
+        running = false;
+        try {
+          thread.join(10_000);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        List<Integer> now = pg.primaryTimelines();
+        synchronized (this) {
+          now.forEach(tl -> highest = Math.max(highest, tl));
+          return new Timelines(highest, now.stream().mapToInt(Integer::intValue).max().orElse(0), twoPrimaries);
+        }
+      }
     }
   }
 
@@ -118,6 +182,7 @@ final class HaRun {
         default -> throw new IllegalArgumentException(fault.name());
       }
     }, "ha-fault");
+    Timelines.Watch watch = new Timelines.Watch(pg);
     injector.start();
     long seen = c.awaitNewLeader(before, 120_000);
     try {
@@ -127,11 +192,13 @@ final class HaRun {
     }
     PgServer.sleep(3_000); // the old primary comes back (pause) or stays down (kill); the new leader works
     CheckReport r = c.finish();
+    Timelines timelines = watch.stop();
+    System.out.println(manager + " after the fault: " + timelines + "\n" + state(pg));
     Long after = c.monitor().token();
     long changes = r.history().ops().stream()
         .filter(op -> op.kind() == Op.Kind.ELECTED && op.ok() && op.invokeMs() >= start).count();
     long stale = r.violations().stream().filter(v -> v.invariant() == 3).count();
     return new Result(manager, synchronous, fault, seen < 0 ? -1 : seen - start, changes, r.lostAckedAcquires(),
-        LostGrants.tokensGrantedTwice(r).size(), stale, before, after == null ? 0 : after, r);
+        LostGrants.tokensGrantedTwice(r).size(), stale, before, after == null ? 0 : after, timelines, r);
   }
 }

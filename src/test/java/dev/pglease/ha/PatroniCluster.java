@@ -184,6 +184,11 @@ final class PatroniCluster implements HaCluster {
   }
 
   @Override
+  public java.util.Collection<Integer> pgPorts() {
+    return ports.values();
+  }
+
+  @Override
   public String primary() {
     for (Map.Entry<String, Integer> e : ports.entrySet()) {
       try (Connection c = connect(e.getValue()); Statement st = c.createStatement();
@@ -264,7 +269,21 @@ final class PatroniCluster implements HaCluster {
 
   @Override
   public String state() {
-    return patronictl("list") + "\nlogs in " + base;
+    StringBuilder s = new StringBuilder();
+    for (Map.Entry<String, Integer> e : ports.entrySet()) {
+      s.append("node ").append(e.getKey()).append(": ");
+      try (Connection c = connect(e.getValue()); Statement st = c.createStatement();
+           ResultSet rs = st.executeQuery("SELECT CASE WHEN pg_is_in_recovery() THEN 'standby, last checkpoint on "
+               + "timeline ' || (SELECT timeline_id FROM pg_control_checkpoint()) ELSE 'primary on timeline ' || "
+               + "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")) {
+        rs.next();
+        s.append(rs.getString(1)).append('\n');
+      } catch (SQLException ex) {
+        s.append("not answering (").append(ex.getMessage()).append(")\n");
+      }
+    }
+    Procs.Result list = Procs.tryRun(CMD, "patronictl", "-c", base.resolve("a.yml").toString(), "list");
+    return s + list.output() + "\nlogs in " + base;
   }
 
   private String patronictl(String... args) {
