@@ -29,7 +29,6 @@ import java.util.Map;
  * fits in a test; synchronous mode is Patroni's {@code synchronous_mode: true}.
  */
 final class PatroniCluster implements HaCluster {
-  static final Path BIN = Path.of("/usr/lib/postgresql/15/bin");
   static final String ETCD = "/usr/bin/etcd";
   /** Patroni's dynamic settings: how fast it notices a lost leader (TTL of the leader key in etcd). */
   static final int TTL_S = 10;
@@ -97,7 +96,7 @@ final class PatroniCluster implements HaCluster {
       if (Procs.isRoot()) {
         cmd.addAll(List.of("runuser", "-u", "postgres", "--"));
       }
-      cmd.addAll(List.of("env", "PATH=" + BIN + ":/usr/bin:/bin", "patroni", config.toString()));
+      cmd.addAll(List.of("env", "PATH=" + PgServer.BIN + ":/usr/bin:/bin", "patroni", config.toString()));
       agents.put(node, ServerProcess.start(cmd, base.resolve(node + ".log")));
     }
     Duration boot = Duration.ofSeconds(120);
@@ -140,7 +139,7 @@ final class PatroniCluster implements HaCluster {
         "  listen: 127.0.0.1:" + port,
         "  connect_address: 127.0.0.1:" + port,
         "  data_dir: " + base.resolve(node),
-        "  bin_dir: " + BIN,
+        "  bin_dir: " + PgServer.BIN,
         "  pgpass: " + base.resolve("pgpass-" + node),
         "  authentication:",
         "    superuser:",
