@@ -12,9 +12,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * One failover of a PostgreSQL cluster run by an HA manager (any {@link HaCluster}), with three pglease candidates (the node command, a
- * fenced counter as their work) connected through a multi-host JDBC URL with {@code targetServerType=primary}, and
- * the fault kit's checker over the whole history.
+ * One failover of a PostgreSQL cluster run by an HA manager (any {@link HaCluster}), with three pglease candidates
+ * (the node command, a fenced counter as their work) connected through a multi-host JDBC URL with
+ * {@code targetServerType=primary}, and the fault kit's checker over the whole history.
  */
 final class HaRun {
   /** The faults a run can inject on the primary. */
@@ -52,7 +52,8 @@ final class HaRun {
 
     /**
      * A failover that kept the token guarantees: a new pglease leader, in a later term than the token before the
-     * fault, and nothing lost but grants the standby had not received; no token granted twice.
+     * fault, on a promotion the manager did not undo, and nothing lost but grants the standby had not received; no
+     * token granted twice.
      */
     void assertNewLeaderInNewTermAndNoTokenTwice() {
       System.out.println(header() + "\n" + row());
@@ -62,6 +63,7 @@ final class HaRun {
       assertThat(tokenAfter >>> 32).as("the last token is of the promoted timeline (term 2 or later)")
           .isGreaterThan(tokenBefore >>> 32);
       assertThat(tokenAfter).isGreaterThan(tokenBefore);
+      assertThat(timelines.undone()).as("the promotion sticks: " + timelines).isFalse();
     }
 
     static String header() {
