@@ -23,7 +23,7 @@ import java.util.Map;
  * that this class started and stops by process id. The monitor's health checks are shortened (1 s period, node
  * unhealthy after 3 s, demote timeout 5 s) so a failover fits in a test.
  */
-final class AutoFailoverCluster implements AutoCloseable {
+final class AutoFailoverCluster implements HaCluster {
   static final Path BIN = Path.of("/usr/lib/postgresql/15/bin");
   private static final Duration CMD = Duration.ofSeconds(120);
   /** Monitor settings: how fast the manager notices a lost primary. */
@@ -98,7 +98,8 @@ final class AutoFailoverCluster implements AutoCloseable {
   }
 
   /** Multi-host JDBC URL of both nodes: the driver picks whichever is the writable primary. */
-  String jdbcUrl() {
+  @Override
+  public String jdbcUrl() {
     StringBuilder hosts = new StringBuilder();
     for (int port : ports.values()) {
       hosts.append(hosts.length() == 0 ? "" : ",").append("127.0.0.1:").append(port);
@@ -107,7 +108,13 @@ final class AutoFailoverCluster implements AutoCloseable {
   }
 
   /** The node that is the writable primary now (null if none answers). */
-  String primary() {
+  @Override
+  public java.util.Collection<Integer> pgPorts() {
+    return ports.values();
+  }
+
+  @Override
+  public String primary() {
     for (Map.Entry<String, Integer> e : ports.entrySet()) {
       try (Connection c = connect(e.getValue(), "postgres"); Statement st = c.createStatement();
            ResultSet rs = st.executeQuery("SELECT NOT pg_is_in_recovery() AND NOT "
@@ -123,7 +130,8 @@ final class AutoFailoverCluster implements AutoCloseable {
   }
 
   /** SIGKILL the node's keeper and its Postgres (every process of the node): the machine is gone. */
-  void kill(String node) {
+  @Override
+  public void kill(String node) {
     Process p = keepers.get(node);
     List<ProcessHandle> tree = new ArrayList<>(p.descendants().toList());
     tree.add(p.toHandle());
@@ -133,7 +141,8 @@ final class AutoFailoverCluster implements AutoCloseable {
   }
 
   /** SIGSTOP (or SIGCONT) the node's keeper and Postgres: a frozen machine. */
-  void freeze(String node, boolean frozen) {
+  @Override
+  public void freeze(String node, boolean frozen) {
     Process p = keepers.get(node);
     List<ProcessHandle> tree = new ArrayList<>(p.descendants().toList());
     tree.add(p.toHandle());
@@ -143,12 +152,14 @@ final class AutoFailoverCluster implements AutoCloseable {
   }
 
   /** A planned switchover through the monitor; returns when pg_autoctl reports it done. */
-  void switchover() {
+  @Override
+  public void switchover() {
     autoctl("perform", "switchover", "--pgdata", dir(ports.keySet().iterator().next()));
   }
 
   /** Timeline of a node, from the monitor's view (for reports). */
-  String state() {
+  @Override
+  public String state() {
     return autoctl("show", "state", "--pgdata", dir("monitor"));
   }
 
