@@ -41,8 +41,9 @@ class OptionalDependenciesTest {
             }
         }
         assertThat(classPath).anyMatch(e -> e.contains("postgresql")).anyMatch(e -> e.contains("flyway-core"));
-        assertThat(classPath).noneMatch(e -> e.contains("micrometer") || e.contains("shedlock")
-                || e.contains("spring"));
+        // by file name: the checkout's own path may contain any of these words
+        assertThat(classPath).map(e -> Paths.get(e).getFileName().toString())
+                .noneMatch(e -> e.contains("micrometer") || e.contains("shedlock") || e.contains("spring"));
 
         String schema = PgLeaseAutoConfigurationTest.uniqueSchema("core");
         Path java = Paths.get(System.getProperty("java.home"), "bin", "java");
