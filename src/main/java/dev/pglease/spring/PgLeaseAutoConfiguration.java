@@ -10,6 +10,7 @@ import dev.pglease.shedlock.PgLeaseLockProvider;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Supplier;
 import javax.sql.DataSource;
 import net.javacrumbs.shedlock.core.LockProvider;
 import org.springframework.beans.factory.ObjectProvider;
@@ -23,6 +24,7 @@ import org.springframework.boot.context.properties.EnableConfigurationProperties
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
+import org.springframework.jdbc.datasource.DriverManagerDataSource;
 import org.springframework.transaction.PlatformTransactionManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,7 +43,8 @@ import org.slf4j.LoggerFactory;
  *   <li>with ShedLock and no other {@code LockProvider}: {@link PgLeaseLockProvider};</li>
  *   <li>with spring-boot-health: {@link PgLeaseHealthIndicator} (named {@code pglease});</li>
  *   <li>with spring-jdbc and a transaction manager: {@link FencedTransactionTemplate} and {@link Fenced};</li>
- *   <li>with spring-boot-actuator: {@link LeasesEndpoint} ({@code /actuator/leases}).</li>
+ *   <li>with spring-boot-actuator: {@link LeasesEndpoint} ({@code /actuator/leases}; operator actions with
+ *       {@code pglease.actuator.operations-enabled=true}, handoff as {@code pglease.actuator.operator.*}).</li>
  * </ul>
  */
 @AutoConfiguration(afterName = {
@@ -160,8 +163,19 @@ public class PgLeaseAutoConfiguration {
 
         @Bean
         @ConditionalOnMissingBean
-        LeasesEndpoint leasesEndpoint(LeaderElection election, PgLease pglease, PgLeaseProperties properties) {
-            return new LeasesEndpoint(election, pglease, properties.getActuator().isOperationsEnabled());
+        LeasesEndpoint leasesEndpoint(LeaderElection election, PgLease pglease, PgLeaseProperties properties,
+                                      DataSource dataSource) {
+            String role = properties.getRoles().getOperator() != null ? properties.getRoles().getOperator()
+                    : PgLease.Roles.defaultsFor(properties.getSchema()).operator();
+            PgLeaseProperties.Operator operator = properties.getActuator().getOperator();
+            Supplier<DataSource> operatorLogin = null;
+            if (operator.getUsername() != null && !operator.getUsername().isBlank()) {
+                operatorLogin = () -> new DriverManagerDataSource(operator.getUrl() != null
+                        && !operator.getUrl().isBlank() ? operator.getUrl() : PgLeaseStartup.urlOf(dataSource),
+                        operator.getUsername(), operator.getPassword());
+            }
+            return new LeasesEndpoint(election, pglease, properties.getActuator().isOperationsEnabled(), role,
+                    operatorLogin);
         }
     }
 

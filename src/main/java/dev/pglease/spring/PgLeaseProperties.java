@@ -87,8 +87,16 @@ public class PgLeaseProperties {
 
     /** The Actuator endpoint {@code leases} ({@code /actuator/leases}), when spring-boot-actuator is present. */
     public static class Actuator {
-        /** Whether the endpoint offers the operator action {@code release} (give up the lease, campaign again). */
+        /**
+         * Whether the endpoint offers the operator actions {@code release} (give up this instance's lease, campaign
+         * again) and {@code handoff} (with an operator login).
+         */
         private boolean operationsEnabled = false;
+        private final Operator operator = new Operator();
+
+        public Operator getOperator() {
+            return operator;
+        }
 
         public boolean isOperationsEnabled() {
             return operationsEnabled;
@@ -96,6 +104,43 @@ public class PgLeaseProperties {
 
         public void setOperationsEnabled(boolean operationsEnabled) {
             this.operationsEnabled = operationsEnabled;
+        }
+    }
+
+    /**
+     * The login the endpoint's {@code handoff} runs as: a member of the operator role ({@code <schema>_operator}),
+     * since the application's own login is a candidate; without a username, handoffs are refused.
+     */
+    public static class Operator {
+        /** JDBC URL for the operator login (default: the application data source's URL). */
+        private String url;
+        /** Login that is a member of the operator role. */
+        private String username;
+        /** Password of the operator login. */
+        private String password;
+
+        public String getUrl() {
+            return url;
+        }
+
+        public void setUrl(String url) {
+            this.url = url;
+        }
+
+        public String getUsername() {
+            return username;
+        }
+
+        public void setUsername(String username) {
+            this.username = username;
+        }
+
+        public String getPassword() {
+            return password;
+        }
+
+        public void setPassword(String password) {
+            this.password = password;
         }
     }
 

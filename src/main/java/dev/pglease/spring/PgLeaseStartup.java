@@ -27,8 +27,11 @@ final class PgLeaseStartup {
 
     /** The schema version this library needs: the number of its latest migration. */
     static final int SCHEMA_VERSION = 7;
-    /** Flyway major versions the shipped migrations are tested with. */
-    static final int FLYWAY_MIN_MAJOR = 13;
+    /**
+     * Flyway major versions the shipped migrations are tested with: 13 (what pglease is built with), 12 (Spring Boot
+     * 4.1's managed version, profile {@code boot-flyway}) and 11 (Spring Boot 4.0's, profile {@code boot40}).
+     */
+    static final int FLYWAY_MIN_MAJOR = 11;
     static final int FLYWAY_MAX_MAJOR = 13;
 
     private PgLeaseStartup() {
@@ -57,7 +60,7 @@ final class PgLeaseStartup {
         return PgLease.migrate(target, properties.getSchema(), roles);
     }
 
-    private static String urlOf(DataSource dataSource) {
+    static String urlOf(DataSource dataSource) {
         try (Connection c = dataSource.getConnection()) {
             return c.getMetaData().getURL();
         } catch (SQLException e) {
@@ -105,8 +108,8 @@ final class PgLeaseStartup {
     }
 
     /**
-     * Refuses to migrate with a Flyway outside the tested range (Spring Boot's dependency management may pick an
-     * older one than pglease is built with).
+     * Refuses to migrate with a Flyway outside the tested range (Spring Boot's dependency management picks its own,
+     * which may be older or newer than the one pglease is built with).
      */
     static void checkFlyway(String version) {
         int major;
@@ -116,11 +119,11 @@ final class PgLeaseStartup {
             major = -1;
         }
         if (major < FLYWAY_MIN_MAJOR || major > FLYWAY_MAX_MAJOR) {
-            throw new IllegalStateException("pglease migrates with Flyway " + FLYWAY_MIN_MAJOR + ".x (tested range "
-                    + FLYWAY_MIN_MAJOR + ".0 to " + FLYWAY_MAX_MAJOR + ".x) but the classpath has Flyway " + version
-                    + " (Spring Boot's dependency management may choose it): set the Maven property flyway.version"
-                    + " (Gradle: ext['flyway.version']) to " + FLYWAY_MIN_MAJOR + ".x, or migrate outside the "
-                    + "application (`pglease migrate`) and leave pglease.migrate=false");
+            throw new IllegalStateException("pglease.migrate=true needs Flyway " + FLYWAY_MIN_MAJOR + ".x to "
+                    + FLYWAY_MAX_MAJOR + ".x (the versions its migrations are tested with) but the classpath has "
+                    + "Flyway " + version + ": set the Maven property flyway.version (Gradle: ext['flyway.version'])"
+                    + " to a version in that range, or migrate outside the application (`pglease migrate`) and "
+                    + "leave pglease.migrate=false");
         }
     }
 

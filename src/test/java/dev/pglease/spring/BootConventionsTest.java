@@ -66,7 +66,9 @@ class BootConventionsTest {
         }
         for (String property : List.of("pglease.migrate", "pglease.migration.url", "pglease.migration.username",
                 "pglease.migration.password", "pglease.migration.create-roles", "pglease.election.drain-timeout",
-                "pglease.actuator.operations-enabled", "pglease.lease-duration", "pglease.roles.candidate")) {
+                "pglease.actuator.operations-enabled", "pglease.actuator.operator.url",
+                "pglease.actuator.operator.username", "pglease.actuator.operator.password", "pglease.lease-duration",
+                "pglease.roles.candidate")) {
             assertThat(json).as(property).contains("\"name\": \"" + property + "\"");
         }
         assertThat(json).as("descriptions come from the field comments")
@@ -102,17 +104,19 @@ class BootConventionsTest {
             assertThat(lease).containsEntry("lease", "conventions").containsEntry("role", "leader")
                     .containsEntry("token", token).containsEntry("leader", pglease.holderId())
                     .containsKey("remainingMillis");
-            assertThatThrownBy(() -> endpoint.operate("release")).isInstanceOf(IllegalStateException.class)
-                    .hasMessageContaining("pglease.actuator.operations-enabled=true");
+            assertThat(endpoint.operate("release", null).getStatus()).isEqualTo(403);
+            assertThat(endpoint.operate("release", null).getBody()).hasEntrySatisfying("error",
+                    e -> assertThat(e).asString().contains("pglease.actuator.operations-enabled=true"));
             assertThat(election.isLeader()).isTrue();
         });
         runner(schema).withPropertyValues("pglease.actuator.operations-enabled=true").run(context -> {
             LeaderElection election = context.getBean(LeaderElection.class);
             long token = election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
             LeasesEndpoint endpoint = context.getBean(LeasesEndpoint.class);
-            assertThatThrownBy(() -> endpoint.operate("explode")).isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("explode").hasMessageContaining("release");
-            assertThat(endpoint.operate("release")).containsEntry("released", true);
+            assertThat(endpoint.operate("explode", null).getStatus()).isEqualTo(400);
+            assertThat(endpoint.operate("explode", null).getBody()).hasEntrySatisfying("error",
+                    e -> assertThat(e).asString().contains("explode", "release", "handoff"));
+            assertThat(endpoint.operate("release", null).getBody()).containsEntry("released", true);
             // campaigning again, it wins once more (no other candidate): with a new token
             assertThat(election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token()).isGreaterThan(token);
         });

@@ -56,7 +56,8 @@ class IntegrationsDocTest {
         Path root = projectRoot();
         String readme = Files.readString(root.resolve("README.md"), StandardCharsets.UTF_8);
         Map<String, String> regions = regions(root);
-        for (String name : List.of("micrometer", "health", "shedlock-bean", "shedlock-task", "spring-leader-only")) {
+        for (String name : List.of("micrometer", "health", "shedlock-bean", "shedlock-task", "spring-imports",
+                "spring-leader-only", "spring-fenced")) {
             assertThat(readme).as("README shows region " + name).contains("```java\n" + regions.get(name) + "\n```");
         }
         String properties = Files.readString(root.resolve("src/test/resources/" + SpringSnippetTest.PROPERTIES),
