@@ -24,7 +24,6 @@ import org.springframework.boot.context.properties.EnableConfigurationProperties
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
-import org.springframework.jdbc.datasource.DriverManagerDataSource;
 import org.springframework.transaction.PlatformTransactionManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -67,12 +66,7 @@ public class PgLeaseAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean
     public PgLeaseSchema pgLeaseSchema(DataSource dataSource, PgLeaseProperties properties) {
-        PgLease.Roles defaults = PgLease.Roles.defaultsFor(properties.getSchema());
-        PgLeaseProperties.Roles roles = properties.getRoles();
-        PgLease.Roles names = new PgLease.Roles(
-                roles.getCandidate() != null ? roles.getCandidate() : defaults.candidate(),
-                roles.getObserver() != null ? roles.getObserver() : defaults.observer(),
-                roles.getOperator() != null ? roles.getOperator() : defaults.operator());
+        PgLease.Roles names = properties.getRoles().resolve(properties.getSchema());
         return new PgLeaseSchema(properties.getSchema(),
                 PgLeaseStartup.migrateIfAsked(dataSource, properties, names));
     }
@@ -165,15 +159,10 @@ public class PgLeaseAutoConfiguration {
         @ConditionalOnMissingBean
         LeasesEndpoint leasesEndpoint(LeaderElection election, PgLease pglease, PgLeaseProperties properties,
                                       DataSource dataSource) {
-            String role = properties.getRoles().getOperator() != null ? properties.getRoles().getOperator()
-                    : PgLease.Roles.defaultsFor(properties.getSchema()).operator();
+            String role = properties.getRoles().resolve(properties.getSchema()).operator();
             PgLeaseProperties.Operator operator = properties.getActuator().getOperator();
-            Supplier<DataSource> operatorLogin = null;
-            if (operator.getUsername() != null && !operator.getUsername().isBlank()) {
-                operatorLogin = () -> new DriverManagerDataSource(operator.getUrl() != null
-                        && !operator.getUrl().isBlank() ? operator.getUrl() : PgLeaseStartup.urlOf(dataSource),
-                        operator.getUsername(), operator.getPassword());
-            }
+            Supplier<DataSource> operatorLogin = PgLeaseStartup.isSet(operator)
+                    ? () -> PgLeaseStartup.dataSource(operator, dataSource) : null;
             return new LeasesEndpoint(election, pglease, properties.getActuator().isOperationsEnabled(), role,
                     operatorLogin);
         }

@@ -1,5 +1,7 @@
 package dev.pglease.spring;
 
+import dev.pglease.PgLease;
+
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -41,16 +43,17 @@ public class PgLeaseProperties {
     private final Shedlock shedlock = new Shedlock();
     private final Actuator actuator = new Actuator();
 
-    /** The login that migrates the schema when {@code pglease.migrate=true}: the schema owner, not the application. */
-    public static class Migration {
-        /** JDBC URL to migrate with; defaults to the application data source's URL. */
+    /**
+     * A login of its own, besides the application's data source: a JDBC URL (default: the application data source's
+     * URL), a user name (unset: no separate login) and a password.
+     */
+    public static class Login {
+        /** JDBC URL for this login; defaults to the application data source's URL. */
         private String url;
-        /** Login that migrates and owns the pglease schema; unset: the application's own login. */
+        /** User name of this login; unset: no separate login. */
         private String username;
-        /** Password of the migration login. */
+        /** Password of this login. */
         private String password;
-        /** Whether the migration may create the candidate, observer and operator roles when they do not exist. */
-        private boolean createRoles = false;
 
         public String getUrl() {
             return url;
@@ -75,6 +78,15 @@ public class PgLeaseProperties {
         public void setPassword(String password) {
             this.password = password;
         }
+    }
+
+    /**
+     * The login that migrates the schema when {@code pglease.migrate=true}: the schema owner, not the application.
+     * Without a username the application's own login migrates (and then owns the schema).
+     */
+    public static class Migration extends Login {
+        /** Whether the migration may create the candidate, observer and operator roles when they do not exist. */
+        private boolean createRoles = false;
 
         public boolean isCreateRoles() {
             return createRoles;
@@ -111,37 +123,7 @@ public class PgLeaseProperties {
      * The login the endpoint's {@code handoff} runs as: a member of the operator role ({@code <schema>_operator}),
      * since the application's own login is a candidate; without a username, handoffs are refused.
      */
-    public static class Operator {
-        /** JDBC URL for the operator login (default: the application data source's URL). */
-        private String url;
-        /** Login that is a member of the operator role. */
-        private String username;
-        /** Password of the operator login. */
-        private String password;
-
-        public String getUrl() {
-            return url;
-        }
-
-        public void setUrl(String url) {
-            this.url = url;
-        }
-
-        public String getUsername() {
-            return username;
-        }
-
-        public void setUsername(String username) {
-            this.username = username;
-        }
-
-        public String getPassword() {
-            return password;
-        }
-
-        public void setPassword(String password) {
-            this.password = password;
-        }
+    public static class Operator extends Login {
     }
 
     /**
@@ -176,6 +158,14 @@ public class PgLeaseProperties {
 
         public void setOperator(String operator) {
             this.operator = operator;
+        }
+
+        /** The role names to use in {@code schema}: each one set here, else its default for the schema. */
+        PgLease.Roles resolve(String schema) {
+            PgLease.Roles defaults = PgLease.Roles.defaultsFor(schema);
+            return new PgLease.Roles(candidate != null ? candidate : defaults.candidate(),
+                    observer != null ? observer : defaults.observer(),
+                    operator != null ? operator : defaults.operator());
         }
     }
 

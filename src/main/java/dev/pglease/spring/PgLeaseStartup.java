@@ -45,10 +45,8 @@ final class PgLeaseStartup {
         checkFlyway(flywayVersion());
         PgLeaseProperties.Migration migration = properties.getMigration();
         DataSource target = application;
-        if (migration.getUsername() != null && !migration.getUsername().isBlank()) {
-            String url = migration.getUrl() != null && !migration.getUrl().isBlank() ? migration.getUrl()
-                    : urlOf(application);
-            target = new DriverManagerDataSource(url, migration.getUsername(), migration.getPassword());
+        if (isSet(migration)) {
+            target = dataSource(migration, application);
         } else {
             LOG.warn("pglease migrates schema {} as the application's own login, which then owns the schema and "
                     + "bypasses its guards; set pglease.migration.username/password to migrate as a separate "
@@ -60,13 +58,24 @@ final class PgLeaseStartup {
         return PgLease.migrate(target, properties.getSchema(), roles);
     }
 
-    static String urlOf(DataSource dataSource) {
+    /** Whether a separate login is configured (it has a user name). */
+    static boolean isSet(PgLeaseProperties.Login login) {
+        return login.getUsername() != null && !login.getUsername().isBlank();
+    }
+
+    /** A data source for a separate login, on the application data source's URL unless the login names one. */
+    static DataSource dataSource(PgLeaseProperties.Login login, DataSource application) {
+        String url = login.getUrl() != null && !login.getUrl().isBlank() ? login.getUrl() : urlOf(application);
+        return new DriverManagerDataSource(url, login.getUsername(), login.getPassword());
+    }
+
+    private static String urlOf(DataSource dataSource) {
         try (Connection c = dataSource.getConnection()) {
             return c.getMetaData().getURL();
         } catch (SQLException e) {
             throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
-                    "could not read the application data source's URL for the migration login (set "
-                    + "pglease.migration.url): " + e.getMessage(), e);
+                    "could not read the application data source's URL for a separate login (set its url: "
+                    + "pglease.migration.url or pglease.actuator.operator.url): " + e.getMessage(), e);
         }
     }
 

@@ -7,7 +7,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -68,7 +67,7 @@ final class AutoFailoverCluster implements HaCluster {
         "--hostname", "127.0.0.1", "--auth", "trust", "--no-ssl");
     all.add(spawn("monitor", "run", "--pgdata", dir("monitor")));
     awaitSql(monitorPort, "pg_auto_failover", "SELECT 1", Duration.ofSeconds(60));
-    try (Connection c = connect(monitorPort, "pg_auto_failover"); Statement st = c.createStatement()) {
+    try (Connection c = HaCluster.connect(monitorPort, "pg_auto_failover"); Statement st = c.createStatement()) {
       for (Map.Entry<String, String> s : MONITOR_SETTINGS.entrySet()) {
         st.execute("ALTER SYSTEM SET " + s.getKey() + " = " + s.getValue());
       }
@@ -97,37 +96,12 @@ final class AutoFailoverCluster implements HaCluster {
         Duration.ofSeconds(30));
   }
 
-  /** Multi-host JDBC URL of both nodes: the driver picks whichever is the writable primary. */
-  @Override
-  public String jdbcUrl() {
-    StringBuilder hosts = new StringBuilder();
-    for (int port : ports.values()) {
-      hosts.append(hosts.length() == 0 ? "" : ",").append("127.0.0.1:").append(port);
-    }
-    return "jdbc:postgresql://" + hosts + "/postgres?user=postgres&targetServerType=primary";
-  }
-
-  /** The node that is the writable primary now (null if none answers). */
-  @Override
-  public java.util.Collection<Integer> pgPorts() {
-    return ports.values();
-  }
 
   @Override
-  public String primary() {
-    for (Map.Entry<String, Integer> e : ports.entrySet()) {
-      try (Connection c = connect(e.getValue(), "postgres"); Statement st = c.createStatement();
-           ResultSet rs = st.executeQuery("SELECT NOT pg_is_in_recovery() AND NOT "
-               + "current_setting('transaction_read_only')::boolean")) {
-        if (rs.next() && rs.getBoolean(1)) {
-          return e.getKey();
-        }
-      } catch (SQLException ignored) {
-        // down or paused
-      }
-    }
-    return null;
+  public Map<String, Integer> nodePorts() {
+    return java.util.Collections.unmodifiableMap(ports);
   }
+
 
   /** SIGKILL the node's keeper and its Postgres (every process of the node): the machine is gone. */
   @Override
@@ -167,7 +141,7 @@ final class AutoFailoverCluster implements HaCluster {
     long until = System.nanoTime() + timeout.toNanos();
     String last = "";
     while (System.nanoTime() < until) {
-      try (Connection c = connect(monitorPort, "pg_auto_failover"); Statement st = c.createStatement();
+      try (Connection c = HaCluster.connect(monitorPort, "pg_auto_failover"); Statement st = c.createStatement();
            ResultSet rs = st.executeQuery("SELECT reportedstate FROM pgautofailover.node WHERE nodename = '"
                + node + "'")) {
         if (rs.next()) {
@@ -189,7 +163,7 @@ final class AutoFailoverCluster implements HaCluster {
     long until = System.nanoTime() + timeout.toNanos();
     String last = "";
     while (System.nanoTime() < until) {
-      try (Connection c = connect(port, db); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+      try (Connection c = HaCluster.connect(port, db); Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
         if (rs.next()) {
           return;
         }
@@ -200,11 +174,6 @@ final class AutoFailoverCluster implements HaCluster {
       PgServer.sleep(200);
     }
     throw new IllegalStateException(sql + " on port " + port + " did not answer in " + timeout + ": " + last);
-  }
-
-  private static Connection connect(int port, String db) throws SQLException {
-    return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/" + db
-        + "?user=postgres&connectTimeout=2&socketTimeout=5");
   }
 
   private String dir(String name) {

@@ -6,8 +6,8 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 
@@ -63,11 +63,23 @@ interface HaCluster extends AutoCloseable {
     }
   }
 
-  /** Multi-host JDBC URL of both nodes with {@code targetServerType=primary}. */
-  String jdbcUrl();
+  /** The PostgreSQL port of each node, by node name. */
+  Map<String, Integer> nodePorts();
 
-  /** The PostgreSQL ports of the nodes. */
-  Collection<Integer> pgPorts();
+  /** Multi-host JDBC URL of both nodes with {@code targetServerType=primary}: the driver picks the writable one. */
+  default String jdbcUrl() {
+    StringBuilder hosts = new StringBuilder();
+    for (int port : nodePorts().values()) {
+      hosts.append(hosts.length() == 0 ? "" : ",").append("127.0.0.1:").append(port);
+    }
+    return "jdbc:postgresql://" + hosts + "/postgres?user=postgres&targetServerType=primary";
+  }
+
+  /** A connection as postgres to database {@code db} of the node on {@code port}, with short timeouts. */
+  static Connection connect(int port, String db) throws SQLException {
+    return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port + "/" + db
+        + "?user=postgres&connectTimeout=2&socketTimeout=5");
+  }
 
   /**
    * The timeline of every node that answers as a primary now (not in recovery), from the name of its current WAL
@@ -75,7 +87,7 @@ interface HaCluster extends AutoCloseable {
    */
   default List<Integer> primaryTimelines() {
     List<Integer> out = new ArrayList<>();
-    for (int port : pgPorts()) {
+    for (int port : nodePorts().values()) {
       try (Connection c = DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port
           + "/postgres?user=postgres&connectTimeout=1&loginTimeout=1&socketTimeout=1");
            Statement st = c.createStatement();
@@ -92,7 +104,20 @@ interface HaCluster extends AutoCloseable {
   }
 
   /** The node that is the writable primary now (null if none answers). */
-  String primary();
+  default String primary() {
+    for (Map.Entry<String, Integer> e : nodePorts().entrySet()) {
+      try (Connection c = connect(e.getValue(), "postgres"); Statement st = c.createStatement();
+           ResultSet rs = st.executeQuery("SELECT NOT pg_is_in_recovery() AND NOT "
+               + "current_setting('transaction_read_only')::boolean")) {
+        if (rs.next() && rs.getBoolean(1)) {
+          return e.getKey();
+        }
+      } catch (SQLException ignored) {
+        // down or paused
+      }
+    }
+    return null;
+  }
 
   /** SIGKILL every process of the node (manager agent and PostgreSQL): the machine is gone. */
   void kill(String node);

@@ -12,7 +12,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -164,7 +163,7 @@ final class PatroniCluster implements HaCluster {
     if (leader == null) {
       return false;
     }
-    try (Connection c = connect(ports.get(leader)); Statement st = c.createStatement();
+    try (Connection c = HaCluster.connect(ports.get(leader), "postgres"); Statement st = c.createStatement();
          ResultSet rs = st.executeQuery("SELECT 1 FROM pg_stat_replication WHERE state = 'streaming' AND sync_state "
              + (synchronous ? "= 'sync'" : "= 'async'"))) {
       return rs.next();
@@ -173,35 +172,12 @@ final class PatroniCluster implements HaCluster {
     }
   }
 
-  @Override
-  public String jdbcUrl() {
-    StringBuilder hosts = new StringBuilder();
-    for (int port : ports.values()) {
-      hosts.append(hosts.length() == 0 ? "" : ",").append("127.0.0.1:").append(port);
-    }
-    return "jdbc:postgresql://" + hosts + "/postgres?user=postgres&targetServerType=primary";
-  }
 
   @Override
-  public java.util.Collection<Integer> pgPorts() {
-    return ports.values();
+  public Map<String, Integer> nodePorts() {
+    return java.util.Collections.unmodifiableMap(ports);
   }
 
-  @Override
-  public String primary() {
-    for (Map.Entry<String, Integer> e : ports.entrySet()) {
-      try (Connection c = connect(e.getValue()); Statement st = c.createStatement();
-           ResultSet rs = st.executeQuery("SELECT NOT pg_is_in_recovery() AND NOT "
-               + "current_setting('transaction_read_only')::boolean")) {
-        if (rs.next() && rs.getBoolean(1)) {
-          return e.getKey();
-        }
-      } catch (SQLException ignored) {
-        // down or paused
-      }
-    }
-    return null;
-  }
 
   /** The Patroni agent and every PostgreSQL process of the node (the postmaster is not the agent's child). */
   private List<Long> processes(String node) {
@@ -271,7 +247,7 @@ final class PatroniCluster implements HaCluster {
     StringBuilder s = new StringBuilder();
     for (Map.Entry<String, Integer> e : ports.entrySet()) {
       s.append("node ").append(e.getKey()).append(": ");
-      try (Connection c = connect(e.getValue()); Statement st = c.createStatement();
+      try (Connection c = HaCluster.connect(e.getValue(), "postgres"); Statement st = c.createStatement();
            ResultSet rs = st.executeQuery("SELECT CASE WHEN pg_is_in_recovery() THEN 'standby, last checkpoint on "
                + "timeline ' || (SELECT timeline_id FROM pg_control_checkpoint()) ELSE 'primary on timeline ' || "
                + "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END")) {
@@ -305,11 +281,6 @@ final class PatroniCluster implements HaCluster {
       Thread.currentThread().interrupt();
       return -1;
     }
-  }
-
-  private static Connection connect(int port) throws SQLException {
-    return DriverManager.getConnection("jdbc:postgresql://127.0.0.1:" + port
-        + "/postgres?user=postgres&connectTimeout=2&socketTimeout=5");
   }
 
   @Override

@@ -72,7 +72,7 @@ class BootConventionsTest {
             assertThat(json).as(property).contains("\"name\": \"" + property + "\"");
         }
         assertThat(json).as("descriptions come from the field comments")
-                .contains("Login that migrates and owns the pglease schema");
+                .contains("User name of this login; unset: no separate login.");
     }
 
     @Test
