@@ -3,7 +3,7 @@
 #   postgres  on each embedded PostgreSQL major, profiles pg13 .. pg18 (JDK: the default java)
 #   jdk       on each JDK found: every /usr/lib/jvm/*/bin/javac plus the homes listed in PGLEASE_JDKS
 #             (colon-separated); each run compiles (release 17) and tests with that JDK
-#   jdk21     on OpenJDK 21 in the image pglease/jdk:21 (Debian 13; docker/build-compat-images.sh builds it),
+#   jdk21     on OpenJDK 21 in the image pglease/jdk:21 (Debian 13; docker/build-images.sh builds it),
 #             with this tree and ~/.m2 mounted: `./mvnw -Pcore clean test` inside the container
 #   pgbouncer through PgBouncer in pool_mode=transaction (profile pgbouncer)
 # and the demo on another architecture:
@@ -95,7 +95,7 @@ USERNS=(--security-opt seccomp=unconfined)
 
 if wants jdk21; then
     rm -rf target/surefire-reports
-    if docker/build-compat-images.sh "$JDK21_IMAGE"; then
+    if docker/build-images.sh "$JDK21_IMAGE"; then
         echo "    $(docker run --rm "$JDK21_IMAGE" java -version 2>&1 | head -1)"
         # (inside, Maven runs at the caller's niceness, as the other runs do)
         run "jdk 21 ($JDK21_IMAGE)" docker run --rm --init --name "pglease-compat-jdk21-$$" "${USERNS[@]}" \
@@ -166,7 +166,7 @@ if wants arm64; then
     if ! arch-test arm64 >/dev/null 2>&1; then
         echo "arm64: this machine can not run arm64 programs; install qemu-user-static, binfmt-support and arch-test" >&2
         results+=("arm64 demo: not run, no arm64 emulation"); [ "${CI:-}" = true ] && failed=1
-    elif ! ./mvnw -B -ntp -q package -DskipTests || ! docker/build-compat-images.sh "$ARM64_IMAGE"; then
+    elif ! ./mvnw -B -ntp -q package -DskipTests || ! docker/build-images.sh "$ARM64_IMAGE"; then
         results+=("arm64 demo: could not build the -all jar or $ARM64_IMAGE"); failed=1
     else
         run "arm64 demo (qemu, $ARM64_IMAGE)" arm64_demo
