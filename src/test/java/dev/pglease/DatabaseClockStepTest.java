@@ -2,15 +2,14 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pglease.fault.kit.FakeTime;
 import dev.pglease.fault.kit.PgServer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -31,7 +30,6 @@ import org.postgresql.ds.PGSimpleDataSource;
  */
 class DatabaseClockStepTest {
 
-    private static final Path FAKETIME = Path.of("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
     private static final LeaseConfig TIMINGS = LeaseConfig.builder().schema("clock")
             .leaseDuration(Duration.ofSeconds(2)).renewDeadline(Duration.ofMillis(1200))
             .retryPeriod(Duration.ofMillis(300)).build();
@@ -39,14 +37,13 @@ class DatabaseClockStepTest {
     @Test
     void holdersSurviveBackwardStepsAndLearnOfForwardStepsWithinARetryPeriod() throws Exception {
         Required.assume(PgServer.available(), "system PostgreSQL 15 binaries usable through runuser");
-        Required.assume(Files.exists(FAKETIME), "libfaketime (" + FAKETIME + ")");
+        Required.assume(FakeTime.available(), "libfaketime (apt-get install faketime)");
         Path base = PgServer.newBaseDir();
         Path offset = base.resolve("clock-offset");
-        Files.writeString(offset, "+0s\n");
+        FakeTime.writeOffset(offset, 0);
         try (PgServer server = PgServer.init(base, "clock", PgServer.defaults())) {
             server.stopFast();
-            server.startWith(Map.of("LD_PRELOAD", FAKETIME.toString(), "FAKETIME_TIMESTAMP_FILE", offset.toString(),
-                    "FAKETIME_NO_CACHE", "1", "FAKETIME_DONT_FAKE_MONOTONIC", "1"));
+            server.startWith(FakeTime.serverEnv(offset));
             server.awaitReady(true, Duration.ofSeconds(30));
             DataSource owner = dataSource(server, "postgres");
             PgLease.migrate(owner, "clock");
@@ -65,7 +62,7 @@ class DatabaseClockStepTest {
                     Thread.sleep(500);
                     Leadership before = first.leadership.get();
                     long stepped = System.nanoTime();
-                    Files.writeString(offset, "+5s\n");
+                    FakeTime.writeOffset(offset, 5_000);
                     System.out.println("database clock ahead by " + databaseOffsetMillis(owner) + " ms");
                     long believedMillis = TimeUnit.NANOSECONDS.toMillis(first.revokedAt.get(5, TimeUnit.SECONDS) - stepped);
                     long bound = TIMINGS.retryPeriod().toMillis() + 250;
@@ -89,7 +86,7 @@ class DatabaseClockStepTest {
                     assertThat(next).as("a leader after the forward step").isNotNull();
                     Leadership successor = next.leadership.get();
                     long revocationsBefore = next.revocations.get();
-                    Files.writeString(offset, "-25s\n");
+                    FakeTime.writeOffset(offset, -25_000);
                     System.out.println("database clock ahead by " + databaseOffsetMillis(owner) + " ms");
                     Thread.sleep(3 * TIMINGS.leaseDuration().toMillis());
                     assertThat(next.revocations.get() - revocationsBefore)
