@@ -61,7 +61,8 @@ public class LeasesEndpoint {
 
     /** Without handoff (no operator login). */
     public LeasesEndpoint(LeaderElection election, PgLease pglease, boolean operationsEnabled) {
-        this(election, pglease, operationsEnabled, pglease.config().schema() + "_operator", null);
+        this(election, pglease, operationsEnabled, PgLease.Roles.defaultsFor(pglease.config().schema()).operator(),
+                null);
     }
 
     /**
