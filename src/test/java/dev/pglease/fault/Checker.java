@@ -459,9 +459,10 @@ public final class Checker {
         continue;
       }
       if (!f.leaderLoss()) {
-        // the leader was hit, but no other candidate was up and campaigning: no failover can be expected
+        // the leader was hit, but no other candidate with a true-rate clock was up and campaigning: no failover
+        // can be expected within the bound
         windows.add(new CheckReport.Window(f, null, -1, config.livenessBoundMs(),
-            "no other candidate was up and campaigning", 0));
+            "no other candidate with a true-rate clock was up and campaigning", 0));
         continue;
       }
       // the window opens at the fault, or later if the database renewed the leader's grant (or granted the same

@@ -517,13 +517,16 @@ public final class FaultCluster implements AutoCloseable {
   }
 
   /**
-   * A node other than {@code except} that is up: started, not paused, and talking (a line on stdout within the
-   * last few retry periods: with --trace a standby reports every acquire attempt).
+   * A node other than {@code except} that is up: started, not paused, talking (a line on stdout within the last few
+   * retry periods: with --trace a standby reports every acquire attempt), and whose monotonic clock runs at least at
+   * the true rate. A standby on a slowed ticker waits out a lease for longer than the lease (at rate 0.5, twice as
+   * long), so it can not be held to the failover bound.
    */
   public boolean healthyStandby(NodeProcess except) {
     long now = System.currentTimeMillis();
     for (NodeProcess n : nodes) {
       if (n != except && n.alive() && !n.paused() && n.holder() != null
+          && rates.getOrDefault(nodes.indexOf(n), 1.0) >= 1.0
           && now - n.lastLineMs() < Math.max(2000, 8 * o.retryMs)) {
         return true;
       }
