@@ -131,9 +131,7 @@ public final class PgServer implements AutoCloseable {
   public PgServer standby(String standbyName, Map<String, String> settings, int replicationPort) {
     int sport = Procs.freePort();
     Path dir = dataDir.getParent().resolve(standbyName);
-    pgRun(BIN.resolve("pg_basebackup").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port), "-U",
-        "postgres", "-D", dir.toString(), "-R", "-X", "stream", "--no-sync",
-        "-d", "application_name=" + standbyName);
+    baseBackup(dir, standbyName);
     PgServer s = new PgServer(standbyName, dir, sport);
     s.environment = environment;
     Map<String, String> m = new LinkedHashMap<>(settings);
@@ -142,6 +140,29 @@ public final class PgServer implements AutoCloseable {
     s.configure(m);
     s.start();
     return s;
+  }
+
+  /**
+   * pg_basebackup into {@code dir}, tried up to three times: on a loaded machine the backup's own replication
+   * connection can time out; a failed attempt leaves a partial directory, removed before the next.
+   */
+  private void baseBackup(Path dir, String standbyName) {
+    IllegalStateException last = null;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      try {
+        pgRun(BIN.resolve("pg_basebackup").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port), "-U",
+            "postgres", "-D", dir.toString(), "-R", "-X", "stream", "--no-sync",
+            "-d", "application_name=" + standbyName);
+        return;
+      } catch (IllegalStateException e) {
+        last = e;
+        System.err.println("kit: pg_basebackup of " + standbyName + " failed (attempt " + attempt + "): "
+            + e.getMessage());
+        pgRun("rm", "-rf", dir.toString());
+        sleep(1000L * attempt);
+      }
+    }
+    throw last;
   }
 
   private void configure(Map<String, String> settings) {
