@@ -18,6 +18,7 @@ import org.slf4j.LoggerFactory;
 final class JdbcLeaseStore implements LeaseStore {
 
     private static final Logger log = LoggerFactory.getLogger(JdbcLeaseStore.class);
+    private static final String WARM_UP_HOLDER = "pglease warm-up";
 
     private final DataSource dataSource;
     private final LeaseSql sql;
@@ -148,6 +149,7 @@ final class JdbcLeaseStore implements LeaseStore {
             ensureDurable(c);
             if (!transactionScoped) {
                 sql.setStatementTimeouts(c, statementTimeoutMillis);
+                warmUp(c);
             }
         } catch (SQLException | RuntimeException e) {
             closeQuietly(c);
@@ -156,6 +158,18 @@ final class JdbcLeaseStore implements LeaseStore {
         connection = c;
         session++;
         return c;
+    }
+
+    /**
+     * Warms the new session for its first grant (see {@link LeaseSql#warmUp}). Best effort: a role that may not
+     * write leases, or a server in recovery, is told so by the real statements later; a broken connection too.
+     */
+    private void warmUp(Connection c) {
+        try {
+            sql.warmUp(c, WARM_UP_HOLDER);
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: warming up the lease connection failed", e);
+        }
     }
 
     /** Refuses fsync=off (unless allowed) and raises synchronous_commit to on for this session. */

@@ -21,6 +21,30 @@ public final class BenchAccess implements AutoCloseable {
         this.holder = holder;
     }
 
+    /**
+     * A takeover of a free lease by a session opened for it, as a standby's first grant after a handoff: the
+     * statement's time in microseconds, with or without the warm-up the library runs on every new lease session.
+     */
+    public static long firstGrantMicros(DataSource dataSource, String schema, String name, boolean warmUp)
+            throws SQLException {
+        LeaseSql sql = new LeaseSql(schema);
+        try (java.sql.Connection previous = dataSource.getConnection()) {
+            LeaseSql.Acquired g = sql.acquire(previous, name, "previous", Duration.ofSeconds(10));
+            sql.release(previous, name, "previous", g.token());
+        }
+        try (java.sql.Connection c = dataSource.getConnection()) {
+            c.createStatement().execute("SELECT 1");
+            if (warmUp) {
+                sql.warmUp(c, "next");
+            }
+            long start = System.nanoTime();
+            if (!sql.acquire(c, name, "next", Duration.ofSeconds(10)).granted()) {
+                throw new IllegalStateException("the takeover of free lease " + name + " was refused");
+            }
+            return (System.nanoTime() - start) / 1000;
+        }
+    }
+
     public String holder() {
         return holder;
     }

@@ -77,6 +77,39 @@ class LeaseSqlTest {
         }
     }
 
+    @Test
+    void theWarmUpOfANewSessionLeavesNoLeaseNoEventAndNoNotificationBehind() throws SQLException {
+        try (Connection warmed = TestDatabase.dataSource().getConnection();
+             Connection listener = TestDatabase.dataSource().getConnection();
+             Statement st = c.createStatement()) {
+            listener.createStatement().execute("LISTEN \"" + schema + ".leases\"");
+            long eventsBefore = count(st, "SELECT count(*) FROM " + schema + ".lease_events");
+
+            sql.warmUp(warmed, "A");
+
+            assertThat(warmed.getAutoCommit()).as("auto-commit after the warm-up").isTrue();
+            assertThat(count(st, "SELECT count(*) FROM " + schema + ".leases WHERE starts_with(name, '"
+                    + LeaseSql.WARM_UP_NAME_PREFIX + "')")).as("warm-up rows").isZero();
+            assertThat(count(st, "SELECT count(*) FROM " + schema + ".lease_events")).as("events")
+                    .isEqualTo(eventsBefore);
+            org.postgresql.PGNotification[] heard =
+                    listener.unwrap(org.postgresql.PGConnection.class).getNotifications(500);
+            assertThat(heard == null ? 0 : heard.length).as("notifications heard").isZero();
+            // the warmed session goes on to grant, release and take over as any other
+            String name = lease("after-warm-up");
+            LeaseSql.Acquired granted = sql.acquire(warmed, name, "A", TTL);
+            assertThat(granted.granted()).isTrue();
+            assertThat(granted.token()).isEqualTo(1);
+        }
+    }
+
+    private static long count(Statement st, String query) throws SQLException {
+        try (ResultSet rs = st.executeQuery(query)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
     private static String lease(String name) {
         return name + "-" + System.nanoTime();
     }

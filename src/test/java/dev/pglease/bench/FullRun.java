@@ -105,6 +105,9 @@ public final class FullRun {
                 String.format(Locale.ROOT, "%.2f×", renewOverShedlock), renewOverShedlock <= 1));
         double sideRenew = f.getOrDefault("side.renew.p50", Double.NaN);
         rows.add(row("renew p50 (interleaved run)", "≤ 0.5 ms", ms(sideRenew), sideRenew <= 0.5));
+        double firstGrant = f.getOrDefault("first.warm.p50", Double.NaN) / f.getOrDefault("first.cold.p50", Double.NaN);
+        rows.add(row("a new session's first grant, warmed ÷ not warmed, p50 (interleaved)", "≤ 0.5×",
+                String.format(Locale.ROOT, "%.2f×", firstGrant), firstGrant <= 0.5));
         double handoff = f.getOrDefault("handoff.db.p99", Double.NaN);
         rows.add(row("graceful handoff p99, release → grant (DB clock)", "≤ 20 ms", ms(handoff), handoff <= 20));
         double handoffClient = f.getOrDefault("handoff.client.p99", Double.NaN);

@@ -819,6 +819,38 @@ public final class Harness {
         return new Section("Side by side (interleaved): fenced vs plain write, lock round trips", md.toString(), fig);
     }
 
+    // ================================================================ a new session's first grant
+
+    /**
+     * A standby's first grant in a new database session, with and without the session warm-up (interleaved in
+     * random order): the cold one compiles the schema's trigger functions and plans the statements first.
+     */
+    public Section firstGrant() throws Exception {
+        String schema = freshSchema("first");
+        List<List<Double>> samples = List.of(new ArrayList<>(), new ArrayList<>());
+        List<Integer> order = new ArrayList<>(List.of(0, 1));
+        int rounds = Math.max(10, sizes.handoffs() / 4);
+        for (int round = 0; round < rounds; round++) {
+            java.util.Collections.shuffle(order, RANDOM);
+            for (int i : order) {
+                long micros = dev.pglease.BenchAccess.firstGrantMicros(db.dataSource(), schema,
+                        "first-" + round + "-" + i, i == 1);
+                samples.get(i).add(micros / 1000.0);
+            }
+        }
+        Stats cold = Stats.of(samples.get(0));
+        Stats warm = Stats.of(samples.get(1));
+        String md = "| first grant in a new session (takeover of a free lease) | n | p50 ms | p90 ms | p99 ms | max ms |\n"
+                + "|---|---:|---:|---:|---:|---:|\n"
+                + "| session not warmed | " + cold.cells() + " |\n"
+                + "| session warmed (as the library opens it) | " + warm.cells() + " |\n\n"
+                + String.format(Locale.ROOT, "Cold ÷ warmed (p50, same run): %.1f×.%n", cold.p50() / warm.p50());
+        Map<String, Double> fig = new LinkedHashMap<>();
+        fig.put("first.cold.p50", cold.p50());
+        fig.put("first.warm.p50", warm.p50());
+        return new Section("A new session's first grant", md, fig);
+    }
+
     interface Op {
         void run() throws Exception;
     }
@@ -833,6 +865,7 @@ public final class Harness {
     public List<Section> runAll() throws Exception {
         List<Section> out = new ArrayList<>();
         out.add(withLoad(interleaved()));
+        out.add(withLoad(firstGrant()));
         CompletableFuture<Section> soak = soak(sizes.soak());
         out.add(withLoad(handoff()));
         out.add(withLoad(failover(Duration.ofSeconds(1), sizes.failovers1s())));
