@@ -6,7 +6,9 @@ import java.util.Map;
 
 /**
  * Moved clocks through libfaketime: a skewed wall clock for a node JVM, and a database server's clock that the kit
- * steps while the server runs. CLOCK_REALTIME only; monotonic clocks stay real.
+ * steps while the server runs. CLOCK_REALTIME only; monotonic clocks stay real. {@code FAKETIME_FORCE_MONOTONIC_FIX=0}
+ * keeps libfaketime from moving the timeouts of condition variables on the monotonic clock: with it, every timed wait
+ * of a JVM returns at once and the JVM spins (measured by {@code FakeTimeTest}).
  */
 public final class FakeTime {
   private static final Path[] CANDIDATES = {
@@ -43,7 +45,7 @@ public final class FakeTime {
     Path mt = lib.resolveSibling("libfaketimeMT.so.1");
     return Map.of("LD_PRELOAD", (Files.isReadable(mt) ? mt : lib).toString(), "FAKETIME_TIMESTAMP_FILE",
         offsetFile.toString(), "FAKETIME_NO_CACHE", "1", "FAKETIME_DONT_FAKE_MONOTONIC", "1",
-        "DONT_FAKE_MONOTONIC", "1");
+        "DONT_FAKE_MONOTONIC", "1", "FAKETIME_FORCE_MONOTONIC_FIX", "0");
   }
 
   /** Sets the offset of every server started with {@link #serverEnv} on this file. */
@@ -66,6 +68,6 @@ public final class FakeTime {
     }
     String offset = String.format(java.util.Locale.ROOT, "%+.3f", skewMs / 1000.0);
     return Map.of("LD_PRELOAD", lib.toString(), "FAKETIME", offset, "FAKETIME_DONT_FAKE_MONOTONIC", "1",
-        "FAKETIME_NO_CACHE", "1", "DONT_FAKE_MONOTONIC", "1");
+        "DONT_FAKE_MONOTONIC", "1", "FAKETIME_FORCE_MONOTONIC_FIX", "0");
   }
 }
