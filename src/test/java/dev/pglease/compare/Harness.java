@@ -40,7 +40,7 @@ final class Harness implements AutoCloseable {
     final List<String> notes = new ArrayList<>();
     final Random random;
     private final List<AutoCloseable> closeables = new ArrayList<>();
-    private final List<Process> burners = new ArrayList<>();
+    private dev.pglease.testkit.CpuStarvation burners;
     EtcdCluster etcd;
     ZkEnsemble zk;
     PgStore resource;
@@ -453,32 +453,23 @@ final class Harness implements AutoCloseable {
     }
 
     /** Nice value the candidates run at during the CPU-load phase (the busy loops run at 0). */
-    static final int LOADED_NICE = 19;
+    static final int LOADED_NICE = dev.pglease.testkit.CpuStarvation.STARVED_NICE;
 
     private void load() {
-        int n = 4;
         for (Lane l : lanes) {
             for (Lane.Cand c : l.live) {
-                Os.renice(c.pid, LOADED_NICE);
+                dev.pglease.testkit.CpuStarvation.renice(c.pid, LOADED_NICE);
             }
         }
-        try {
-            for (int i = 0; i < n; i++) {
-                burners.add(new ProcessBuilder("sh", "-c", "while :; do :; done").start());
-            }
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+        burners = dev.pglease.testkit.CpuStarvation.busyLoops(4);
         long t0 = System.currentTimeMillis();
         try {
             Os.sleep(plan.loadMs());
         } finally {
-            for (Process p : burners) {
-                p.destroyForcibly();
-            }
+            burners.close();
             for (Lane l : lanes) {
                 for (Lane.Cand c : l.live) {
-                    Os.renice(c.pid, 0);
+                    dev.pglease.testkit.CpuStarvation.renice(c.pid, 0);
                 }
             }
         }
@@ -587,8 +578,8 @@ final class Harness implements AutoCloseable {
 
     @Override
     public void close() {
-        for (Process p : burners) {
-            p.destroyForcibly();
+        if (burners != null) {
+            burners.close();
         }
         for (Lane l : lanes) {
             l.destroyAll();

@@ -88,6 +88,16 @@ public final class RandomRun {
     kinds.addAll(weights.keySet());
   }
 
+  /** Whether a node other than {@code n} and {@code leader} is up with its ticker at the true rate or faster. */
+  private boolean fullRateStandbyBesides(NodeProcess n, NodeProcess leader) {
+    for (NodeProcess m : c.nodes()) {
+      if (m != n && m != leader && rates.getOrDefault(m, 1.0) >= 1.0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** The kinds of the random mix that this machine can inject. */
   public List<FaultKind> kinds() {
     return List.copyOf(kinds);
@@ -298,10 +308,11 @@ public final class RandomRun {
       }
       case TICKER_FAST, TICKER_SLOW -> {
         NodeProcess n = standby != null ? standby : someNode;
-        double current = rates.getOrDefault(n, 1.0);
-        double rate = current != 1.0 && rateDraw < 0.5 ? 1.0 : (k == FaultKind.TICKER_FAST ? 2.0 : 0.5);
-        if (rate == 1.0) {
-          rate = k == FaultKind.TICKER_FAST ? 1.5 : 0.75;
+        double rate = k == FaultKind.TICKER_FAST ? (rateDraw < 0.5 ? 1.5 : 2.0) : (rateDraw < 0.5 ? 0.75 : 0.5);
+        if (rate < 1.0 && !fullRateStandbyBesides(n, leader)) {
+          // a standby on a slowed ticker waits out a lease for longer than the lease: one standby stays at full
+          // rate (or faster), or no later failover could be held to its bound
+          rate = 1.0 / rate;
         }
         rates.put(n, rate);
         f = c.tickerRate(n, rate);
