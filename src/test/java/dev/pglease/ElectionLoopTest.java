@@ -114,16 +114,82 @@ class ElectionLoopTest {
     }
 
     @Test
-    void aRenewalAnsweredAfterTheDeadlineDoesNotReviveTheLeadershipAndTheLeaseIsReleased() {
+    void aRenewalAnsweredAfterTheDeadlineEndsThatLeadershipAndOneMoreRenewalAnsweredInTimeLeadsAgainWithTheSameToken() {
         loop.runOnce();
         Leadership l = leadership();
         ticker.advance(Duration.ofSeconds(2));
         store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
         loop.runOnce();
-        assertThat(l.isValid()).isFalse();
-        assertThat(events).last().asString().startsWith("revoked 1");
+        assertThat(l.isValid()).as("the leadership whose renewal came back late").isFalse();
+        assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
+
+        loop.runOnce();
+        Leadership again = leadership();
+        assertThat(again).isNotSameAs(l);
+        assertThat(again.token()).as("the database never let the lease expire: same token").isEqualTo(1);
+        assertThat(again.isValid()).isTrue();
+        assertThat(again.remaining()).as("a deadline from the resume renewal's send time").isEqualTo(Duration.ofSeconds(6));
+        assertThat(l.isValid()).as("the old leadership stays ended").isFalse();
+        assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline",
+                "elected 1");
+        assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
+    }
+
+    @Test
+    void aStepDownByTheDeadlineTimerWhileTheRenewalIsInFlightIsFollowedByTheResumeRenewalNotARelease() {
+        loop.runOnce();
+        ticker.advance(Duration.ofSeconds(2));
+        store.duringNextStatement = () -> {
+            ticker.advance(Duration.ofSeconds(7));
+            loop.checkDeadlines();
+        };
+        loop.runOnce();
+        assertThat(events).containsExactly("elected 1",
+                "revoked 1: its renew deadline passed without a successful renewal");
+        loop.runOnce();
+        assertThat(events).containsExactly("elected 1",
+                "revoked 1: its renew deadline passed without a successful renewal", "elected 1");
+        assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
+    }
+
+    @Test
+    void aResumeRenewalThatIsAlsoAnsweredLateGivesTheLeaseBack() {
+        loop.runOnce();
+        ticker.advance(Duration.ofSeconds(2));
+        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
+        loop.runOnce();
+        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
+        loop.runOnce();
+        assertThat(leadership()).isNull();
+        assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
         loop.runOnce();
         assertThat(store.statements).contains("release payments 1");
+    }
+
+    @Test
+    void aResumeRenewalRefusedByTheDatabaseLeavesAStandbyWithoutARelease() {
+        loop.runOnce();
+        ticker.advance(Duration.ofSeconds(2));
+        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
+        loop.runOnce();
+        store.takeOver("payments", "operator-moved-it");
+        loop.runOnce();
+        assertThat(leadership()).isNull();
+        assertThat(loop.phase(campaign)).isEqualTo(ElectionLoop.Phase.STANDBY);
+        assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
+        assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
+    }
+
+    @Test
+    void closingAfterAStepDownAtTheDeadlineReleasesTheLeaseInsteadOfResuming() {
+        loop.runOnce();
+        ticker.advance(Duration.ofSeconds(2));
+        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
+        loop.runOnce();
+        loop.leave(campaign);
+        loop.runOnce();
+        assertThat(store.statements).contains("release payments 1");
+        assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
     }
 
     @Test
