@@ -21,9 +21,15 @@ import org.slf4j.LoggerFactory;
  * <p>Every lease has a {@link Campaign} in one of four phases:
  * <pre>
  *   STANDBY --acquire granted--> LEADER --deadline passed / renew lost--> STANDBY
- *      |                            |
+ *      |   ^                        |   ^                                    |
+ *      |   |                        |   +--- resume renewal answered in time-+ (same token; deadline only)
+ *      |   +------------------------|------- resume renewal late: release ---+
  *      +-------- close() ---------> CLOSING --released (or gave up)--> removed
  * </pre>
+ * A leader that steps down at its deadline (its renewal answered late, or not yet) keeps no leadership, but the
+ * database may still list it: one more renewal of the same token, sent at once, decides. Answered in time, it leads
+ * again with that token (the lease never expired in the database, so nobody else held it); answered late, it gives
+ * the lease back; refused, it is a standby. A starved process thus pauses its leadership instead of handing it over.
  * One thread runs {@link #runOnce()} in a loop: it releases what must be released, renews every due lease in one
  * batched statement, and tries to acquire every due lease, then sleeps until the next due time or a wake-up
  * (a NOTIFY that a lease was released, a new campaign, a close). A separate timer steps a leader down at its
@@ -50,6 +56,11 @@ final class ElectionLoop implements AutoCloseable {
         long nextAt;
         volatile Leadership leadership;
         long releaseToken;
+        /**
+         * A token the database may still list for this process after it stepped down at its deadline (a renewal
+         * answered late, or not yet): one more renewal decides whether it leads again with it or gives it back.
+         */
+        long resumeToken;
         volatile int failures;
         volatile boolean reachable = true;
         volatile String observedHolder;
@@ -134,6 +145,9 @@ final class ElectionLoop implements AutoCloseable {
             if (c.phase != Phase.CLOSING) {
                 if (c.phase == Phase.LEADER) {
                     stepDown(c, "released", true);
+                } else if (c.resumeToken != 0) {
+                    c.releaseToken = c.resumeToken;
+                    c.resumeToken = 0;
                 }
                 c.phase = Phase.CLOSING;
                 c.nextAt = ticker.read();
@@ -189,6 +203,7 @@ final class ElectionLoop implements AutoCloseable {
         List<Campaign> toRenew = new ArrayList<>();
         List<Leadership> renewing = new ArrayList<>();
         List<Campaign> toAcquire = new ArrayList<>();
+        List<Campaign> toResume = new ArrayList<>();
         long turnStart;
         synchronized (lock) {
             long now = ticker.read();
@@ -203,6 +218,8 @@ final class ElectionLoop implements AutoCloseable {
                 } else if (c.phase == Phase.LEADER) {
                     toRenew.add(c);
                     renewing.add(c.leadership);
+                } else if (c.phase == Phase.STANDBY && c.resumeToken != 0) {
+                    toResume.add(c);
                 } else if (c.phase == Phase.STANDBY) {
                     toAcquire.add(c);
                 }
@@ -224,6 +241,9 @@ final class ElectionLoop implements AutoCloseable {
         }
         if (!toRenew.isEmpty()) {
             renew(toRenew, renewing);
+        }
+        for (Campaign c : toResume) {
+            resume(c);
         }
         long acquireBudget = timing.retryPeriodNanos() / 2;
         for (Campaign c : toAcquire) {
@@ -261,8 +281,10 @@ final class ElectionLoop implements AutoCloseable {
     private void stepDownExpired(long now) {
         for (Campaign c : campaigns.values()) {
             if (c.phase == Phase.LEADER && c.leadership.deadlinePassed(now)) {
-                stepDown(c, "its renew deadline passed without a successful renewal", true);
+                long token = c.leadership.token();
+                stepDown(c, "its renew deadline passed without a successful renewal", false);
                 c.phase = Phase.STANDBY;
+                c.resumeToken = token;
                 c.nextAt = now;
                 wake();
             }
@@ -336,6 +358,77 @@ final class ElectionLoop implements AutoCloseable {
         }
     }
 
+    /**
+     * After a step-down at the deadline (a late or missing renewal answer, e.g. a starved or paused process), one
+     * more renewal of the same token: answered in time, this process leads again with that token (the database
+     * never let the lease expire, so nobody else held it in between); answered late, it gives the lease back; lost,
+     * it campaigns as a standby. A database error gives the lease back as before.
+     */
+    private void resume(Campaign c) {
+        long token;
+        synchronized (lock) {
+            token = c.resumeToken;
+            if (token == 0 || c.phase != Phase.STANDBY) {
+                return;
+            }
+        }
+        long sent = ticker.read();
+        long sentWall = wallClock.millis();
+        List<String> renewed;
+        try {
+            renewed = store.renew(holder, List.of(new LeaseSql.Held(c.name, token, LeaseSql.ttlMillis(ttl))))
+                    .renewed();
+        } catch (SQLException | RuntimeException e) {
+            long now = ticker.read();
+            synchronized (lock) {
+                if (c.resumeToken == token) {
+                    c.resumeToken = 0;
+                    c.releaseToken = token;
+                }
+                c.failures++;
+                c.reachable = false;
+                c.nextAt = timing.errorBackoff(now, c.failures);
+            }
+            notify(() -> observer.renewFailed(c.name, token, false, e));
+            databaseError(c.name, "renew", e);
+            return;
+        }
+        long now = ticker.read();
+        boolean ok = renewed.contains(c.name);
+        if (ok) {
+            Duration latency = Duration.ofNanos(now - sent);
+            notify(() -> observer.renewed(c.name, token, latency));
+        } else {
+            notify(() -> observer.renewFailed(c.name, token, true, null));
+        }
+        synchronized (lock) {
+            c.failures = 0;
+            c.reachable = true;
+            if (c.resumeToken != token || c.phase != Phase.STANDBY) {
+                return; // left while the statement was in flight: leave() turned it into a release
+            }
+            c.resumeToken = 0;
+            c.nextAt = now;
+            if (!ok) {
+                return;
+            }
+            long deadline = timing.deadline(sent);
+            if (deadline - now <= 0 || wallClock.millis() >= timing.wallDeadline(sentWall)) {
+                c.releaseToken = token;
+                return;
+            }
+            Leadership l = new Leadership(c.name, holder, token, ticker, deadline, wallClock,
+                    timing.wallDeadline(sentWall));
+            c.leadership = l;
+            c.phase = Phase.LEADER;
+            c.nextAt = timing.nextRenewal(sent);
+            scheduleDeadlineCheck(deadline - now);
+            log.info("pglease: {} leads lease {} again with token {}: the renewal after its step-down was answered in "
+                    + "time", holder, Names.quote(c.name), token);
+            c.callbacks.execute(() -> c.listener.onElected(l));
+        }
+    }
+
     private void renew(List<Campaign> due, List<Leadership> sentFor) {
         List<LeaseSql.Held> held = new ArrayList<>(due.size());
         long ttlMillis = LeaseSql.ttlMillis(ttl);
@@ -385,14 +478,19 @@ final class ElectionLoop implements AutoCloseable {
                         c.nextAt = now;
                     }
                 } else if (!current) {
-                    // Stepped down while the renewal was in flight: the database still lists us, so release.
-                    if (c.releaseToken == 0 && (c.leadership == l || c.leadership == null)) {
+                    if (c.resumeToken == l.token()) {
+                        // Stepped down at the deadline while this renewal was in flight: the database still lists
+                        // us, and the resume renewal (next turn) decides whether to lead again or give it back.
+                        c.nextAt = now;
+                    } else if (c.releaseToken == 0 && (c.leadership == l || c.leadership == null)) {
+                        // Stepped down while the renewal was in flight: the database still lists us, so release.
                         c.releaseToken = l.token();
                         c.nextAt = now;
                     }
                 } else if (deadline - now <= 0 || wallClock.millis() >= timing.wallDeadline(sentWall)) {
-                    stepDown(c, "the renewal was answered after the renew deadline", true);
+                    stepDown(c, "the renewal was answered after the renew deadline", false);
                     c.phase = Phase.STANDBY;
+                    c.resumeToken = l.token();
                     c.nextAt = now;
                 } else {
                     l.extend(deadline, timing.wallDeadline(sentWall));
