@@ -176,6 +176,41 @@ class CheckerTest {
     assertThat(r.render()).contains("overlaps the grant of token 1");
   }
 
+  /**
+   * After a failover to a synchronous standby A's renewal of its old-term token 1 is refused (lost), and A takes the
+   * lease again at once in term 2 (token 2^32 + 1) while token 1 still had time left; or, in the planted variant,
+   * another holder B takes it then.
+   */
+  private History regrantInANewTerm(String newHolder) {
+    long newTerm = (1L << 32) + 1;
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.renew("n1", "A", FAIL, 1, T0 + 400, T0 + 405, T0 + 1000);
+    h.acquire(newHolder.equals("A") ? "n1" : "n2", newHolder, OK, newTerm, T0 + 410, T0 + 415, T0 + 1010);
+    h.setLeaseEvents(List.of(
+        new DbRecords.LeaseEvent(1, "l", 1, "A", null, "acquired", DB0),
+        new DbRecords.LeaseEvent(2, "l", newTerm, newHolder, "A", newHolder.equals("A") ? "acquired" : "taken_over",
+            DB0 + 410_000)));
+    h.setLeaseVersions(List.of(
+        new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_000_000, DB0),
+        new DbRecords.LeaseVersion(2, newTerm, newHolder, DB0 + 1_410_000, DB0 + 410_000)));
+    h.setAccepts(List.of(new DbRecords.Accept(1, "l", 1, "A", 1, DB0 + 100_000, DB0 + 101_000)));
+    return h;
+  }
+
+  @Test
+  void aHolderTakingItsOwnLeaseAgainInANewTermEndsItsOldGrantThere() {
+    CheckReport r = checker.check(regrantInANewTerm("A"));
+    assertThat(r.violates(6)).as(r.render()).isFalse();
+  }
+
+  @Test
+  void anotherHolderTakingTheLeaseInANewTermWhileTheOldGrantRunsIsAnOverlap() {
+    CheckReport r = checker.check(regrantInANewTerm("B"));
+    assertThat(r.violates(6)).as(r.render()).isTrue();
+    assertThat(r.render()).contains("overlaps the grant of token 1");
+  }
+
   @Test
   void writeAcceptedBeforeItsGrant() {
     History h = clean();
