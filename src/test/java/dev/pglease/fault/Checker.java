@@ -394,6 +394,20 @@ public final class Checker {
         endWhy.put(e.getKey(), "expires_at seen by read #" + readEndOp.get(e.getKey()).index());
       }
     }
+    // a holder that takes its own lease again in a newer term (after a failover its old-term grant can not be
+    // renewed) ends its old grant there: the row moved to the new token, and nothing can use the old one after
+    Map<Long, String> holderOf = new HashMap<>();
+    h.leaseEvents().stream().filter(DbRecords.LeaseEvent::isGrant).forEach(g -> holderOf.put(g.token(), g.holder()));
+    h.leaseVersions().stream().filter(v -> v.holder() != null).forEach(v -> holderOf.putIfAbsent(v.token(), v.holder()));
+    for (Map.Entry<Long, Long> e : start.entrySet()) {
+      Map.Entry<Long, Long> next = start.higherEntry(e.getKey());
+      String holder = holderOf.get(e.getKey());
+      if (next != null && (next.getKey() >> 32) > (e.getKey() >> 32) && holder != null
+          && holder.equals(holderOf.get(next.getKey())) && end.getOrDefault(e.getKey(), Long.MAX_VALUE) > next.getValue()) {
+        end.put(e.getKey(), next.getValue());
+        endWhy.put(e.getKey(), "the same holder's grant in a newer term, " + startWhy.get(next.getKey()));
+      }
+    }
     long maxEnd = Long.MIN_VALUE;
     Long maxEndToken = null;
     for (Map.Entry<Long, Long> e : start.entrySet()) {
