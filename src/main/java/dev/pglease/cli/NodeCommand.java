@@ -348,6 +348,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         private final double rate;
         /** Suspend time of earlier suspends, start of the latest, its duration: replaced as one. */
         private volatile long[] state = {0, Long.MAX_VALUE, 0};
+        /** The highest reading handed out: a suspend noticed late stops the clock, never turns it back. */
+        private final java.util.concurrent.atomic.AtomicLong highest = new java.util.concurrent.atomic.AtomicLong(Long.MIN_VALUE);
 
         SuspendableTicker(Ticker base, java.nio.file.Path file, double rate) {
             this.base = base;
@@ -383,7 +385,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             long[] st = state;
             long now = System.currentTimeMillis();
             long frozenMillis = st[0] + (now <= st[1] ? 0 : Math.min(now - st[1], st[2]));
-            return raw - (long) (frozenMillis * 1_000_000L * rate);
+            return highest.accumulateAndGet(raw - (long) (frozenMillis * 1_000_000L * rate), Math::max);
         }
     }
 
