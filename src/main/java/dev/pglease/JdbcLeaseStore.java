@@ -140,6 +140,18 @@ final class JdbcLeaseStore implements LeaseStore {
         if (closed) {
             throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
         }
+        Connection c = open();
+        if (!transactionScoped && !warmUp(c)) {
+            // the warm-up's failure may have broken this connection: the statement gets a fresh one, not warmed
+            closeQuietly(c);
+            c = open();
+        }
+        connection = c;
+        session++;
+        return c;
+    }
+
+    private Connection open() throws SQLException {
         Connection c = dataSource.getConnection();
         try {
             c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
@@ -149,26 +161,25 @@ final class JdbcLeaseStore implements LeaseStore {
             ensureDurable(c);
             if (!transactionScoped) {
                 sql.setStatementTimeouts(c, statementTimeoutMillis);
-                warmUp(c);
             }
+            return c;
         } catch (SQLException | RuntimeException e) {
             closeQuietly(c);
             throw e;
         }
-        connection = c;
-        session++;
-        return c;
     }
 
     /**
      * Warms the new session for its first grant (see {@link LeaseSql#warmUp}). Best effort: a role that may not
-     * write leases, or a server in recovery, is told so by the real statements later; a broken connection too.
+     * write leases, or a server in recovery, is told so by the real statements later. Returns whether it worked.
      */
-    private void warmUp(Connection c) {
+    private boolean warmUp(Connection c) {
         try {
             sql.warmUp(c, WARM_UP_HOLDER);
+            return true;
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: warming up the lease connection failed", e);
+            return false;
         }
     }
 
