@@ -28,6 +28,8 @@ final class JdbcLeaseStore implements LeaseStore {
     private Connection connection;
     /** Counts the lease connections opened: a new number means a new database session. */
     private long session;
+    /** The session that was warmed for its first grant (0: none yet). */
+    private long warmedSession;
     private boolean warnedSynchronousCommit;
     private boolean closed;
     private boolean transactionScoped;
@@ -52,7 +54,12 @@ final class JdbcLeaseStore implements LeaseStore {
 
     @Override
     public synchronized LeaseSql.Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
-        return run("acquire of lease " + Names.quote(name), c -> sql.acquire(c, name, holder, ttl));
+        LeaseSql.Acquired answer = run("acquire of lease " + Names.quote(name), c -> sql.acquire(c, name, holder, ttl));
+        // not when the answer names this holder: the loop releases that unknown grant at once
+        if (!answer.granted() && !holder.equals(answer.holder()) && warmedSession != session && !transactionScoped) {
+            warmUp();
+        }
+        return answer;
     }
 
     @Override
@@ -140,18 +147,6 @@ final class JdbcLeaseStore implements LeaseStore {
         if (closed) {
             throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
         }
-        Connection c = open();
-        if (!transactionScoped && !warmUp(c)) {
-            // the warm-up's failure may have broken this connection: the statement gets a fresh one, not warmed
-            closeQuietly(c);
-            c = open();
-        }
-        connection = c;
-        session++;
-        return c;
-    }
-
-    private Connection open() throws SQLException {
         Connection c = dataSource.getConnection();
         try {
             c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
@@ -162,24 +157,28 @@ final class JdbcLeaseStore implements LeaseStore {
             if (!transactionScoped) {
                 sql.setStatementTimeouts(c, statementTimeoutMillis);
             }
-            return c;
         } catch (SQLException | RuntimeException e) {
             closeQuietly(c);
             throw e;
         }
+        connection = c;
+        session++;
+        return c;
     }
 
     /**
-     * Warms the new session for its first grant (see {@link LeaseSql#warmUp}). Best effort: a role that may not
-     * write leases, or a server in recovery, is told so by the real statements later. Returns whether it worked.
+     * Warms this session for its first grant (see {@link LeaseSql#warmUp}), once per session, after an acquire was
+     * denied: a standby does it while it waits, and a leader's renewals never wait for it. Best effort: a role that
+     * may not write leases, or a server in recovery, is told so by the real statements; a connection the warm-up
+     * broke is replaced before the next statement.
      */
-    private boolean warmUp(Connection c) {
+    private void warmUp() {
+        warmedSession = session;
         try {
-            sql.warmUp(c, WARM_UP_HOLDER);
-            return true;
+            sql.warmUp(connection, WARM_UP_HOLDER);
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: warming up the lease connection failed", e);
-            return false;
+            discard();
         }
     }
 

@@ -843,7 +843,7 @@ public final class Harness {
         String md = "| first grant in a new session (takeover of a free lease) | n | p50 ms | p90 ms | p99 ms | max ms |\n"
                 + "|---|---:|---:|---:|---:|---:|\n"
                 + "| session not warmed | " + cold.cells() + " |\n"
-                + "| session warmed (as the library opens it) | " + warm.cells() + " |\n\n"
+                + "| session warmed (as the library does after a refused acquire) | " + warm.cells() + " |\n\n"
                 + String.format(Locale.ROOT, "Cold ÷ warmed (p50, same run): %.1f×.%n", cold.p50() / warm.p50());
         Map<String, Double> fig = new LinkedHashMap<>();
         fig.put("first.cold.p50", cold.p50());
