@@ -331,8 +331,7 @@ final class ElectionLoop implements AutoCloseable {
                             notificationsHealthy);
                 }
                 return;
-            } else if (c.phase != Phase.STANDBY || timing.deadline(sent) - now <= 0
-                    || wallClock.millis() >= timing.wallDeadline(sentWall)) {
+            } else if (c.phase != Phase.STANDBY || answeredLate(sent, sentWall, now)) {
                 // Closed while the statement was in flight, or the answer came too late to be trusted (e.g. the
                 // process was paused between sending and reading): give the grant straight back.
                 c.releaseToken = answer.token();
@@ -342,14 +341,7 @@ final class ElectionLoop implements AutoCloseable {
                         Names.quote(c.name), answer.token(),
                         c.phase != Phase.STANDBY ? "closing" : "the answer arrived after the renew deadline");
             } else {
-                long deadline = timing.deadline(sent);
-                Leadership l = new Leadership(c.name, holder, answer.token(), ticker, deadline, wallClock,
-                        timing.wallDeadline(sentWall));
-                c.leadership = l;
-                c.phase = Phase.LEADER;
-                c.nextAt = timing.nextRenewal(sent);
-                scheduleDeadlineCheck(deadline - now);
-                c.callbacks.execute(() -> c.listener.onElected(l));
+                lead(c, answer.token(), sent, sentWall, now);
             }
         }
         if (releaseNow) {
@@ -412,21 +404,30 @@ final class ElectionLoop implements AutoCloseable {
             if (!ok) {
                 return;
             }
-            long deadline = timing.deadline(sent);
-            if (deadline - now <= 0 || wallClock.millis() >= timing.wallDeadline(sentWall)) {
+            if (answeredLate(sent, sentWall, now)) {
                 c.releaseToken = token;
                 return;
             }
-            Leadership l = new Leadership(c.name, holder, token, ticker, deadline, wallClock,
-                    timing.wallDeadline(sentWall));
-            c.leadership = l;
-            c.phase = Phase.LEADER;
-            c.nextAt = timing.nextRenewal(sent);
-            scheduleDeadlineCheck(deadline - now);
             log.info("pglease: {} leads lease {} again with token {}: the renewal after its step-down was answered in "
                     + "time", holder, Names.quote(c.name), token);
-            c.callbacks.execute(() -> c.listener.onElected(l));
+            lead(c, token, sent, sentWall, now);
         }
+    }
+
+    /** Under the lock: {@code c} leads with {@code token}, granted or renewed by a statement sent at {@code sent}. */
+    private void lead(Campaign c, long token, long sent, long sentWall, long now) {
+        long deadline = timing.deadline(sent);
+        Leadership l = new Leadership(c.name, holder, token, ticker, deadline, wallClock, timing.wallDeadline(sentWall));
+        c.leadership = l;
+        c.phase = Phase.LEADER;
+        c.nextAt = timing.nextRenewal(sent);
+        scheduleDeadlineCheck(deadline - now);
+        c.callbacks.execute(() -> c.listener.onElected(l));
+    }
+
+    /** Whether the answer to a statement sent at {@code sent} came after the deadline it would give (either clock). */
+    private boolean answeredLate(long sent, long sentWall, long now) {
+        return timing.deadline(sent) - now <= 0 || wallClock.millis() >= timing.wallDeadline(sentWall);
     }
 
     private void renew(List<Campaign> due, List<Leadership> sentFor) {
@@ -487,7 +488,7 @@ final class ElectionLoop implements AutoCloseable {
                         c.releaseToken = l.token();
                         c.nextAt = now;
                     }
-                } else if (deadline - now <= 0 || wallClock.millis() >= timing.wallDeadline(sentWall)) {
+                } else if (answeredLate(sent, sentWall, now)) {
                     stepDown(c, "the renewal was answered after the renew deadline", false);
                     c.phase = Phase.STANDBY;
                     c.resumeToken = l.token();
