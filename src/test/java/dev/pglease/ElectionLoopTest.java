@@ -41,6 +41,14 @@ class ElectionLoopTest {
         campaign = loop.join("payments", listener);
     }
 
+    /** Leads, then renews at +2 s and gets the answer 7 s later, past the 6 s deadline (the database still lists it). */
+    private void leadThenGetARenewalAnsweredSevenSecondsLate() {
+        loop.runOnce();
+        ticker.advance(Duration.ofSeconds(2));
+        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
+        loop.runOnce();
+    }
+
     private Leadership leadership() {
         return loop.leadership(campaign);
     }
@@ -154,10 +162,7 @@ class ElectionLoopTest {
 
     @Test
     void aResumeRenewalThatIsAlsoAnsweredLateGivesTheLeaseBack() {
-        loop.runOnce();
-        ticker.advance(Duration.ofSeconds(2));
-        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
-        loop.runOnce();
+        leadThenGetARenewalAnsweredSevenSecondsLate();
         store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
         loop.runOnce();
         assertThat(leadership()).isNull();
@@ -168,10 +173,7 @@ class ElectionLoopTest {
 
     @Test
     void aResumeRenewalRefusedByTheDatabaseLeavesAStandbyWithoutARelease() {
-        loop.runOnce();
-        ticker.advance(Duration.ofSeconds(2));
-        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
-        loop.runOnce();
+        leadThenGetARenewalAnsweredSevenSecondsLate();
         store.takeOver("payments", "operator-moved-it");
         loop.runOnce();
         assertThat(leadership()).isNull();
@@ -182,10 +184,7 @@ class ElectionLoopTest {
 
     @Test
     void closingAfterAStepDownAtTheDeadlineReleasesTheLeaseInsteadOfResuming() {
-        loop.runOnce();
-        ticker.advance(Duration.ofSeconds(2));
-        store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
-        loop.runOnce();
+        leadThenGetARenewalAnsweredSevenSecondsLate();
         loop.leave(campaign);
         loop.runOnce();
         assertThat(store.statements).contains("release payments 1");
