@@ -21,14 +21,5 @@ fi
   echo
   cat target/starvation.md
 } > target/starvation-section.md
-python3 - <<'PY'
-import re
-page = open('docs/performance.md').read()
-section = open('target/starvation-section.md').read()
-new, n = re.subn(r'(<!-- starvation:begin -->\n).*?(<!-- starvation:end -->)',
-                 lambda m: m.group(1) + section + m.group(2), page, flags=re.S)
-if n != 1:
-    raise SystemExit('docs/performance.md has no starvation:begin/starvation:end markers')
-open('docs/performance.md', 'w').write(new)
-PY
+python3 scripts/lib/replace-section.py docs/performance.md starvation target/starvation-section.md || exit 1
 exit $status

@@ -24,14 +24,5 @@ fi
   echo
   cat target/targets.md
 } > target/targets-section.md
-python3 - <<'PY'
-import re
-page = open('docs/performance.md').read()
-section = open('target/targets-section.md').read()
-new, n = re.subn(r'(<!-- targets:begin -->\n).*?(<!-- targets:end -->)', lambda m: m.group(1) + section + m.group(2),
-                 page, flags=re.S)
-if n != 1:
-    raise SystemExit('docs/performance.md has no targets:begin/targets:end markers')
-open('docs/performance.md', 'w').write(new)
-PY
+python3 scripts/lib/replace-section.py docs/performance.md targets target/targets-section.md || exit 1
 exit $status
