@@ -211,6 +211,36 @@ class CheckerTest {
     assertThat(r.render()).contains("overlaps the grant of token 1");
   }
 
+  /**
+   * An asynchronous standby promoted after B's takeover (token 2) and B's writes reached only the old primary: B
+   * takes the lease again in the new term before any read of the promoted server shows the older row. Only the
+   * promoted server's own records show that token 2 was never granted there.
+   */
+  @Test
+  void anAcknowledgedGrantMissingFromThePromotedServersRecordsIsLost() {
+    long newTerm = (1L << 32) + 1;
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0 + 10, T0 + 15, T0 + 610);
+    h.read("A", 1, T0 + 310, T0 + 312, DB0 + 12_000, DB0 + 1_204_000);
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 400, T0 + 400, true, "A", 1L));
+    h.acquire("n2", "B", OK, 2L, T0 + 1210, T0 + 1215, T0 + 1810);
+    h.write("n2", "B", OK, 2, T0 + 1300, T0 + 1305, T0 + 1810, 2L);
+    h.read("B", 2, T0 + 1400, T0 + 1401, DB0 + 1_212_000, DB0 + 2_500_000);
+    h.acquire("n2", "B", OK, newTerm, T0 + 2000, T0 + 2005, T0 + 2600);
+    h.write("n2", "B", OK, newTerm, T0 + 2100, T0 + 2105, T0 + 2600, 2L);
+    h.setLeaseEvents(List.of(
+        new DbRecords.LeaseEvent(1, "l", 1, "A", null, "acquired", DB0 + 12_000),
+        new DbRecords.LeaseEvent(2, "l", newTerm, "B", "A", "taken_over", DB0 + 2_002_000)));
+    h.setLeaseVersions(List.of(
+        new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_012_000, DB0 + 12_000),
+        new DbRecords.LeaseVersion(2, newTerm, "B", DB0 + 3_002_000, DB0 + 2_002_000)));
+    h.setAccepts(List.of(new DbRecords.Accept(1, "l", newTerm, "B", 2, DB0 + 2_102_000, DB0 + 2_103_000)));
+    CheckReport r = checker.check(h);
+    assertThat(r.lostAckedAcquires()).as(r.render()).isEqualTo(1);
+    assertThat(r.render()).contains("was acknowledged with token 2 ");
+    LostGrants.assertOnlyUnreplicatedGrantsLost(r);
+  }
+
   @Test
   void writeAcceptedBeforeItsGrant() {
     History h = clean();
@@ -350,6 +380,28 @@ class CheckerTest {
       assertThat(w.lateMs()).isEqualTo(500);
       assertThat(w.failoverMs()).isEqualTo(1350);
     });
+  }
+
+  @Test
+  void aWindowDoesNotMoveToGrantsTheLeaderTookAgainAfterAnotherHolderLed() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addFault(new FaultRecord(0, FaultKind.PAUSE_LEADER, "n1", T0 + 100, T0 + 1800, true, "A", 1L));
+    h.acquire("n2", "B", OK, 2L, T0 + 1300, T0 + 1305, T0 + 1900);
+    h.addFault(new FaultRecord(0, FaultKind.STOP_LEADER, "n2", T0 + 2300, T0 + 2300, true, "B", 2L));
+    h.acquire("n1", "A", OK, 3L, T0 + 2330, T0 + 2335, T0 + 2930); // A, awake again, succeeds B
+    h.setLeaseVersions(List.of(
+        new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_000_000, DB0),
+        new DbRecords.LeaseVersion(2, 2, "B", DB0 + 2_302_000, DB0 + 1_302_000),
+        new DbRecords.LeaseVersion(3, 2, null, DB0 + 2_310_000, DB0 + 2_310_000),
+        new DbRecords.LeaseVersion(4, 3, "A", DB0 + 3_332_000, DB0 + 2_332_000),
+        new DbRecords.LeaseVersion(5, 3, "A", DB0 + 3_600_000, DB0 + 2_600_000)));
+    CheckReport r = checker.check(h);
+    assertThat(r.violations()).as(r.render()).isEmpty();
+    assertThat(r.windows()).hasSize(2).allSatisfy(w -> assertThat(w.measured()).as(r.windowTable()).isTrue());
+    assertThat(r.windows().get(0).lateMs()).isZero();
+    assertThat(r.windows().get(0).failoverMs()).isEqualTo(1205);
+    assertThat(r.windows().get(1).failoverMs()).isEqualTo(35);
   }
 
   @Test
