@@ -289,6 +289,24 @@ public final class Checker {
         }
       }
     }
+    if (h.dbLoaded() && !h.leaseVersions().isEmpty()) {
+      // every version of the row is in the final primary's audit (written in the grant's own transaction): an
+      // acknowledged grant it lacks never reached that server, even when no read happened to see the older row
+      Set<String> recorded = new HashSet<>();
+      for (DbRecords.LeaseVersion v : h.leaseVersions()) {
+        recorded.add(v.holder() + "/" + v.token());
+      }
+      for (Op a : ops) {
+        String key = a.holder() + "/" + a.token();
+        if (a.kind() == Op.Kind.ACQUIRE && a.ok() && a.token() != null && !recorded.contains(key)
+            && lostAcks.add(key) && (!reportedOne || lostAcks.size() <= 3)) {
+          out.add(new Violation(4, "acquire #" + a.index() + " was acknowledged with token " + a.token()
+              + " but the final primary's record of the lease row has no grant of it to " + a.holder()
+              + ": an acknowledged grant was lost", a.completeMs(), List.of(a.index()), List.of()));
+          reportedOne = true;
+        }
+      }
+    }
     if (h.dbLoaded()) {
       Map<Long, DbRecords.Accept> byValue = new HashMap<>();
       for (DbRecords.Accept acc : h.accepts()) {
@@ -487,9 +505,15 @@ public final class Checker {
       String opened = "fault";
       for (DbRecords.LeaseVersion v : h.leaseVersions()) {
         long atMs = v.atMicros() / 1000;
+        if (atMs <= f.startMs()) {
+          continue;
+        }
+        if (atMs >= f.startMs() + config.maxLivenessBoundMs()
+            || (v.holder() != null && !v.holder().equals(f.leaderHolder()))) {
+          break; // once another holder had the lease, the fault had taken effect: a later grant is a new one
+        }
         // the same holder, with this grant or one it took again before the fault reached it (a new token)
-        if (f.leaderToken() != null && v.token() >= f.leaderToken() && f.leaderHolder().equals(v.holder())
-            && atMs > from && atMs < f.startMs() + config.maxLivenessBoundMs()) {
+        if (f.leaderToken() != null && v.token() >= f.leaderToken() && f.leaderHolder().equals(v.holder())) {
           from = atMs;
           opened = "last renewal on the database, " + (atMs - f.startMs()) + " ms after the fault";
         }
