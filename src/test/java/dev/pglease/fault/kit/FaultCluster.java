@@ -485,13 +485,16 @@ public final class FaultCluster implements AutoCloseable {
 
   /**
    * After a fault that took the leader away: waits until a node other than the fault's leader was granted the
-   * lease, or the longest bound passed, so that the next fault does not land inside this failover window.
+   * lease, or the longest bound passed, so that the next fault does not land inside this failover window. The
+   * window opens later when the database still renewed the leader's grant after the fault (as the checker sees it),
+   * so the wait does too.
    */
   public void awaitFailover(FaultRecord f) {
     if (f == null || !f.leaderLoss()) {
       return;
     }
-    long until = f.startMs() + checkerConfig().maxLivenessBoundMs() + 200;
+    long maxBound = checkerConfig().maxLivenessBoundMs();
+    long until = f.startMs() + maxBound + 200;
     while (System.currentTimeMillis() < until) {
       String h = monitor.heldBy();
       Long t = monitor.token();
@@ -499,6 +502,11 @@ public final class FaultCluster implements AutoCloseable {
           && t > f.leaderToken()))) {
         PgServer.sleep(100); // the node's own report of the grant follows the database row
         return;
+      }
+      long renewedMs = monitor.expiresMs() - o.leaseMs;
+      if (h != null && h.equals(f.leaderHolder()) && renewedMs > f.startMs()
+          && renewedMs < f.startMs() + maxBound) {
+        until = Math.max(until, renewedMs + maxBound + 200);
       }
       PgServer.sleep(10);
     }
