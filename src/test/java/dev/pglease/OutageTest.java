@@ -73,4 +73,49 @@ class OutageTest {
             }
         }
     }
+
+    /**
+     * After a network blip or a server restart a pool can still hold connections whose sessions are gone, and it
+     * hands out recently used ones without checking them. A lease connection that breaks before its first lease
+     * statement is replaced on the spot, so a run of dead pooled connections costs one attempt, not one error
+     * backoff per dead connection.
+     */
+    @Test
+    void deadPooledConnectionsAreSkippedBeforeTheFirstLeaseStatement() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeFalse(TestDatabase.throughPooler(),
+                "behind PgBouncer a terminated server session does not end the client connection");
+        String schema = TestDatabase.freshSchema();
+        com.zaxxer.hikari.HikariConfig hc = new com.zaxxer.hikari.HikariConfig();
+        hc.setJdbcUrl(TestDatabase.jdbcUrl());
+        hc.setMaximumPoolSize(4);
+        hc.setMinimumIdle(0);
+        try (com.zaxxer.hikari.HikariDataSource pool = new com.zaxxer.hikari.HikariDataSource(hc);
+             Connection admin = TestDatabase.dataSource().getConnection()) {
+            List<Connection> borrowed = new ArrayList<>();
+            List<Integer> pids = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                Connection c = pool.getConnection();
+                try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
+                    rs.next();
+                    pids.add(rs.getInt(1));
+                }
+                borrowed.add(c);
+            }
+            for (Connection c : borrowed) {
+                c.close(); // back to the pool, used a moment ago: handed out again without a check
+            }
+            try (Statement st = admin.createStatement()) {
+                for (int pid : pids) {
+                    st.execute("SELECT pg_terminate_backend(" + pid + ", 5000)");
+                }
+            }
+            JdbcLeaseStore store = new JdbcLeaseStore(pool, new LeaseSql(schema), Duration.ofSeconds(5),
+                    Duration.ofSeconds(2), false);
+            try {
+                assertThat(store.acquire("after-a-blip", "me", Duration.ofSeconds(5)).granted()).isTrue();
+            } finally {
+                store.close();
+            }
+        }
+    }
 }
