@@ -19,6 +19,8 @@ final class JdbcLeaseStore implements LeaseStore {
 
     private static final Logger log = LoggerFactory.getLogger(JdbcLeaseStore.class);
     private static final String WARM_UP_HOLDER = "pglease warm-up";
+    /** Dead pooled connections skipped when opening the lease connection before the error is reported. */
+    private static final int MAX_DEAD_POOLED_CONNECTIONS = 16;
 
     private final DataSource dataSource;
     private final LeaseSql sql;
@@ -147,23 +149,42 @@ final class JdbcLeaseStore implements LeaseStore {
         if (closed) {
             throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
         }
-        Connection c = dataSource.getConnection();
-        try {
-            c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
-            if (c.getAutoCommit() == transactionScoped) {
-                c.setAutoCommit(!transactionScoped);
+        for (int attempt = 1; ; attempt++) {
+            Connection c = dataSource.getConnection();
+            try {
+                c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+                if (c.getAutoCommit() == transactionScoped) {
+                    c.setAutoCommit(!transactionScoped);
+                }
+                ensureDurable(c);
+                if (!transactionScoped) {
+                    sql.setStatementTimeouts(c, statementTimeoutMillis);
+                }
+                connection = c;
+                session++;
+                return c;
+            } catch (SQLException e) {
+                closeQuietly(c);
+                if (!sessionGone(e) || attempt == MAX_DEAD_POOLED_CONNECTIONS) {
+                    throw e;
+                }
+                log.debug("pglease: a pooled connection was dead before its first lease statement; taking another", e);
+            } catch (RuntimeException e) {
+                closeQuietly(c);
+                throw e;
             }
-            ensureDurable(c);
-            if (!transactionScoped) {
-                sql.setStatementTimeouts(c, statementTimeoutMillis);
-            }
-        } catch (SQLException | RuntimeException e) {
-            closeQuietly(c);
-            throw e;
         }
-        connection = c;
-        session++;
-        return c;
+    }
+
+    /**
+     * The session behind a connection is gone (connection failure, or the server ended it). A pool hands out a
+     * connection it used a moment ago without checking it, so after a network blip or a server restart it can
+     * hold several; no lease statement has run on one yet, so taking another is safe.
+     */
+    static boolean sessionGone(SQLException e) {
+        String state = e.getSQLState();
+        return state != null && (state.startsWith("08") || state.equals("57P01") || state.equals("57P02")
+                || state.equals("57P03"));
     }
 
     /**
