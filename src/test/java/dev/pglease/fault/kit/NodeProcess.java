@@ -76,7 +76,8 @@ public final class NodeProcess implements AutoCloseable {
     }
     cmd.addAll(dev.pglease.testkit.JavaProcess.command(List.of("-Xmx96m", "-Xss512k", "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1", "-Xshare:auto",
-        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"), spec.mainClass(), spec.args()));
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-Dorg.slf4j.simpleLogger.showDateTime=true",
+        "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS"), spec.mainClass(), spec.args()));
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.environment().putAll(spec.env());
     incarnation++;
