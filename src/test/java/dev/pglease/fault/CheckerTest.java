@@ -405,6 +405,23 @@ class CheckerTest {
   }
 
   @Test
+  void aWindowAfterTheDatabaseClockRanAheadIsNotHeldToTheBound() {
+    // the database clock ran 3 s ahead from +100 to +400 ms: A's renewal then wrote an expiry 3 s later in real time,
+    // and the database rightly waits for it after A is killed at +600 ms
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
+    h.addClockStep(T0 + 100, 3_000_000, 1, 0, 1);
+    h.renew("n1", "A", OK, 1, T0 + 250, T0 + 255, T0 + 850);
+    h.addClockStep(T0 + 400, -3_000_000, 1, 0, 2);
+    h.addFault(new FaultRecord(0, FaultKind.DB_CLOCK_STEP, "pg0", T0 + 100, T0 + 400, false, null, null));
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 600, T0 + 600, true, "A", 1L));
+    h.acquire("n2", "B", OK, 2L, T0 + 4300, T0 + 4305, T0 + 4900);
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(7)).as(r.render()).isFalse();
+    assertThat(r.windowTable()).contains("the database clock ran 3000 ms ahead until 200 ms before the fault");
+  }
+
+  @Test
   void unmeasuredWindowsSayWhy() {
     History h = new History(T0);
     h.acquire("n1", "A", OK, 1L, T0, T0 + 5, T0 + 600);
