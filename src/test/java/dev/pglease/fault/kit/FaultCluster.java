@@ -445,13 +445,18 @@ public final class FaultCluster implements AutoCloseable {
   }
 
   /** The node that holds the lease according to the last monitor read, if it is alive and not paused. */
+  /**
+   * The node that leads: the database lists it as holder, and it reports itself elected with the token the database
+   * shows. A node the row names without knowing it (an acquire whose answer was lost) is not a leader to hit.
+   */
   public NodeProcess leader() {
+    Long t = monitor.token();
     String h = monitor.heldBy();
-    if (h == null) {
+    if (h == null || t == null || !t.equals(monitor.token())) {
       return null;
     }
     for (NodeProcess n : nodes) {
-      if (h.equals(n.holder()) && n.alive() && !n.paused()) {
+      if (h.equals(n.holder()) && n.alive() && !n.paused() && t.equals(n.leaderToken())) {
         return n;
       }
     }
@@ -576,7 +581,8 @@ public final class FaultCluster implements AutoCloseable {
   private FaultRecord begin(FaultKind kind, String target, boolean leaderLoss, NodeProcess leader) {
     boolean measurable = leaderLoss && healthyStandby(leader);
     return history.addFault(new FaultRecord(0, kind, target, System.currentTimeMillis(), -1, measurable,
-        leader == null ? null : leader.holder(), leader == null ? null : monitor.token()));
+        leader == null ? null : leader.holder(), leader == null ? null
+        : leader.leaderToken() != null ? leader.leaderToken() : monitor.token()));
   }
 
   private FaultRecord end(FaultRecord f) {
