@@ -301,6 +301,31 @@ class ElectionLoopTest {
     }
 
     @Test
+    void anAcquireWhoseAnswerWasLostIsLookedAtAgainAtOnceAndTheGrantItMayHaveMadeIsGivenBack() {
+        // the statement committed, the answer never came: every other candidate now waits for a grant nobody uses
+        store.loseNextAcquireAnswer = true;
+        loop.runOnce();
+        assertThat(leadership()).isNull();
+        long lookAgainIn = loop.nextAt(campaign) - ticker.read();
+        assertThat(Duration.ofNanos(lookAgainIn)).isLessThanOrEqualTo(Duration.ofMillis(10));
+        ticker.advance(Duration.ofNanos(Math.max(0, lookAgainIn)));
+        loop.runOnce();
+        assertThat(store.statements).containsExactly("acquire payments me", "acquire payments me",
+                "release payments 1");
+        assertThat(store.rows.get("payments").holder()).isNull();
+    }
+
+    @Test
+    void repeatedAcquireErrorsBackOffAsBefore() {
+        store.down = true;
+        loop.runOnce(); // first error: a quick second look
+        ticker.advance(Duration.ofNanos(Math.max(0, loop.nextAt(campaign) - ticker.read())));
+        loop.runOnce(); // second error: the usual backoff, from half the retry period
+        assertThat(Duration.ofNanos(loop.nextAt(campaign) - ticker.read()))
+                .isBetween(Duration.ofMillis(1_000), Duration.ofMillis(1_200));
+    }
+
+    @Test
     void reCampaignsAfterAnOutageWithAHigherToken() {
         loop.runOnce();
         store.down = true;

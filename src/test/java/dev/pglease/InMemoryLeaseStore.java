@@ -28,6 +28,9 @@ final class InMemoryLeaseStore implements LeaseStore {
         this.clock = clock;
     }
 
+    /** The next acquire takes effect, then its answer is lost (the connection breaks after the commit). */
+    boolean loseNextAcquireAnswer;
+
     /** How long every statement takes, on the fake clock. */
     Duration latency = Duration.ZERO;
 
@@ -52,6 +55,10 @@ final class InMemoryLeaseStore implements LeaseStore {
         if (row == null || row.holder() == null || row.expiresAt() - now <= 0) {
             long token = row == null ? 1 : row.token() + 1;
             rows.put(name, new Row(holder, token, now + ttl.toNanos()));
+            if (loseNextAcquireAnswer) {
+                loseNextAcquireAnswer = false;
+                throw new SQLTransientConnectionException("connection reset after the commit", "08006");
+            }
             return new LeaseSql.Acquired(true, token, holder, 0);
         }
         return new LeaseSql.Acquired(false, row.token(), row.holder(), Duration.ofNanos(row.expiresAt() - now).toMillis());
