@@ -85,6 +85,11 @@ final class Timing {
         return now + Math.max(sleep, MIN_STANDBY_SLEEP_NANOS) + random.nextLong(jitterBound + 1);
     }
 
+    /** When to look again after an acquire failed for the first time: its outcome is unknown, so at once. */
+    long acquireRecheck(long now) {
+        return now + MIN_STANDBY_SLEEP_NANOS;
+    }
+
     /** When a standby retries after {@code failures} consecutive database errors. */
     long errorBackoff(long now, int failures) {
         long base = Math.min(retryPeriodNanos * 2, (retryPeriodNanos / 2) << Math.min(Math.max(failures - 1, 0), 8));
