@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Measures failover and handoff through `pglease node` processes and checks the targets (Maven profile `targets`):
-# SIGTERM -> standby elected (with a breakdown), kill -9 -> standby elected with fast failover on and off.
+# SIGTERM -> standby elected (with a breakdown; a standby started moments before, and one up for 3 s, on which the
+# handoff targets are judged), kill -9 -> standby elected with fast failover on and off.
 # The run fails when a target is missed; either way the tables (with the machine's load) replace the section between
 # the `targets:begin` / `targets:end` markers of docs/performance.md.
-#   scripts/targets.sh            40 handoffs, 20 fast-failover crashes, 3 crashes without it (about 6 minutes)
+#   scripts/targets.sh            2 x 40 handoffs, 20 fast-failover crashes, 3 crashes without it (about 9 minutes)
 #   HANDOFFS=15 CRASHES=8 PLAIN_CRASHES=2 scripts/targets.sh     a shorter run
 set -uo pipefail
 cd "$(dirname "$0")/.."

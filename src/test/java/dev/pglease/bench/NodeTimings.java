@@ -43,14 +43,17 @@ public final class NodeTimings {
         void send(NodeProcess leader) throws Exception;
     }
 
-    /** Two nodes; the leader gets SIGTERM; a fresh node replaces it after it exits. */
-    public Result handoff(Duration leaseDuration, int iterations) throws Exception {
+    /**
+     * Two nodes; the leader gets SIGTERM once the standby has been up for {@code standbyUp} (at least until its first
+     * acquire attempt); a fresh node replaces the leader after it exits.
+     */
+    public Result handoff(Duration leaseDuration, int iterations, Duration standbyUp) throws Exception {
         Map<String, List<Double>> parts = new LinkedHashMap<>();
         for (String k : List.of("total", "toReleasedEvent", "toReleaseCommitted", "releaseToGrant", "grantToElected",
                 "toExit")) {
             parts.put(k, new ArrayList<>());
         }
-        run("handoff", leaseDuration, iterations, false, leader -> leader.process().toHandle().destroy(),
+        run("handoff", leaseDuration, iterations, false, standbyUp, leader -> leader.process().toHandle().destroy(),
                 (signalled, leader, standby, schema, lease, token) -> {
                     Map<String, Object> elected = standby.await(e -> "elected".equals(e.get("event"))
                             && ((Number) e.get("token")).longValue() > token, 10_000);
@@ -72,23 +75,27 @@ public final class NodeTimings {
         String[] labels = {"SIGTERM → standby's `elected` event (total)", "SIGTERM → leader's `released` event",
                 "SIGTERM → release committed (database)", "release → standby's grant (database)",
                 "standby's grant → its `elected` event", "SIGTERM → leader process exited"};
-        StringBuilder md = new StringBuilder("| " + leaseDuration.toMillis() + " ms leases, 2 nodes | n | p50 ms | p90 ms"
+        String standby = standbyUp.isZero() ? "a standby started moments before" : "a standby up for "
+                + standbyUp.toSeconds() + " s";
+        StringBuilder md = new StringBuilder("| " + leaseDuration.toMillis() + " ms leases, 2 nodes, " + standby
+                + " | n | p50 ms | p90 ms"
                 + " | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|\n");
         Map<String, Double> fig = new LinkedHashMap<>();
         int i = 0;
         for (Map.Entry<String, List<Double>> p : parts.entrySet()) {
             Stats s = Stats.of(p.getValue());
             md.append("| ").append(labels[i++]).append(" | ").append(s.cells()).append(" |\n");
-            fig.put("node.handoff." + p.getKey() + ".p50", s.p50());
-            fig.put("node.handoff." + p.getKey() + ".p99", s.p99());
+            String key = "node.handoff" + (standbyUp.isZero() ? "" : ".settled") + "." + p.getKey();
+            fig.put(key + ".p50", s.p50());
+            fig.put(key + ".p99", s.p99());
         }
-        return new Result("Graceful handoff through node processes (SIGTERM)", md.toString(), fig);
+        return new Result("Graceful handoff through node processes (SIGTERM), " + standby, md.toString(), fig);
     }
 
     /** Two nodes; the leader gets SIGKILL; a fresh node replaces it. */
     public Result crash(Duration leaseDuration, int iterations, boolean fast) throws Exception {
         List<Double> total = new ArrayList<>();
-        run("crash", leaseDuration, iterations, fast, leader -> leader.process().destroyForcibly(),
+        run("crash", leaseDuration, iterations, fast, Duration.ZERO, leader -> leader.process().destroyForcibly(),
                 (signalled, leader, standby, schema, lease, token) -> {
                     Map<String, Object> elected = standby.await(e -> "elected".equals(e.get("event"))
                             && ((Number) e.get("token")).longValue() > token, leaseDuration.toMillis() * 3);
@@ -110,8 +117,8 @@ public final class NodeTimings {
                    long token) throws Exception;
     }
 
-    private void run(String prefix, Duration leaseDuration, int iterations, boolean fast, Signal signal,
-                     Measure measure) throws Exception {
+    private void run(String prefix, Duration leaseDuration, int iterations, boolean fast, Duration standbyUp,
+                     Signal signal, Measure measure) throws Exception {
         String schema = prefix + ProcessHandle.current().pid() + "_" + System.nanoTime() % 100000;
         PgLease.migrate(db.dataSource(), schema);
         String lease = prefix;
@@ -153,6 +160,10 @@ public final class NodeTimings {
                     Thread.sleep(10);
                 }
                 Thread.sleep(200);
+                long upSince = startedAt(standby);
+                while (System.currentTimeMillis() - upSince < standbyUp.toMillis()) {
+                    Thread.sleep(10);
+                }
                 long signalled = System.currentTimeMillis();
                 signal.send(leader);
                 measure.after(signalled, leader, standby, schema, lease, token);
@@ -171,6 +182,15 @@ public final class NodeTimings {
                 }
             }
         }
+    }
+
+    private static long startedAt(NodeProcess n) {
+        for (Map<String, Object> e : n.events()) {
+            if ("started".equals(e.get("event"))) {
+                return ((Number) e.get("t")).longValue();
+            }
+        }
+        return System.currentTimeMillis();
     }
 
     private static String started(NodeProcess n) {

