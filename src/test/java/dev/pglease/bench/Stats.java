@@ -1,5 +1,6 @@
 package dev.pglease.bench;
 
+import dev.pglease.testkit.Percentiles;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Locale;
@@ -12,13 +13,8 @@ public record Stats(int n, double min, double p50, double p90, double p99, doubl
         if (v.length == 0) {
             return new Stats(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
         }
-        return new Stats(v.length, v[0], rank(v, 0.50), rank(v, 0.90), rank(v, 0.99), v[v.length - 1],
-                Arrays.stream(v).average().orElse(Double.NaN));
-    }
-
-    private static double rank(double[] sorted, double q) {
-        int i = (int) Math.ceil(q * sorted.length) - 1;
-        return sorted[Math.max(0, Math.min(sorted.length - 1, i))];
+        return new Stats(v.length, v[0], Percentiles.ofSorted(v, 50), Percentiles.ofSorted(v, 90),
+                Percentiles.ofSorted(v, 99), v[v.length - 1], Arrays.stream(v).average().orElse(Double.NaN));
     }
 
     public static String f(double v) {

@@ -24,7 +24,19 @@ public final class Percentiles {
     }
     List<Long> s = new ArrayList<>(values);
     Collections.sort(s);
-    int idx = (int) Math.ceil(p / 100.0 * s.size()) - 1;
-    return s.get(Math.max(0, Math.min(s.size() - 1, idx)));
+    return s.get(rank(p, s.size()));
+  }
+
+  /** The nearest-rank {@code p}-th percentile of {@code sorted} (ascending, not empty). */
+  public static double ofSorted(double[] sorted, double p) {
+    if (!(p >= 0 && p <= 100)) {
+      throw new IllegalArgumentException("percentile must be between 0 and 100, got " + p);
+    }
+    return sorted[rank(p, sorted.length)];
+  }
+
+  private static int rank(double p, int size) {
+    int idx = (int) Math.ceil(p / 100.0 * size) - 1;
+    return Math.max(0, Math.min(size - 1, idx));
   }
 }
