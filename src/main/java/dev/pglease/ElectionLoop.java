@@ -303,10 +303,7 @@ final class ElectionLoop implements AutoCloseable {
                 c.failures++;
                 c.reachable = false;
                 if (c.phase == Phase.STANDBY) {
-                    // The statement may have committed a grant whose answer was lost, and every other candidate
-                    // waits for it: the first error is followed by a second look at once (on a fresh connection),
-                    // which gives such a grant back; further errors back off.
-                    c.nextAt = c.failures == 1 ? timing.acquireRecheck(now) : timing.errorBackoff(now, c.failures - 1);
+                    c.nextAt = timing.acquireRetry(now, c.failures);
                 }
             }
             databaseError(c.name, "acquire", e);

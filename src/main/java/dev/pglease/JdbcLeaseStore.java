@@ -181,7 +181,7 @@ final class JdbcLeaseStore implements LeaseStore {
      * connection it used a moment ago without checking it, so after a network blip or a server restart it can
      * hold several; no lease statement has run on one yet, so taking another is safe.
      */
-    static boolean sessionGone(SQLException e) {
+    private static boolean sessionGone(SQLException e) {
         String state = e.getSQLState();
         return state != null && (state.startsWith("08") || state.equals("57P01") || state.equals("57P02")
                 || state.equals("57P03"));

@@ -85,9 +85,13 @@ final class Timing {
         return now + Math.max(sleep, MIN_STANDBY_SLEEP_NANOS) + random.nextLong(jitterBound + 1);
     }
 
-    /** When to look again after an acquire failed for the first time: its outcome is unknown, so at once. */
-    long acquireRecheck(long now) {
-        return now + MIN_STANDBY_SLEEP_NANOS;
+    /**
+     * When a standby tries again after {@code failures} consecutive failed acquires. The first failure's outcome is
+     * unknown (the statement may have committed a grant whose answer was lost, and every other candidate waits for
+     * it), so the second look comes at once, on a fresh connection; further failures back off as any error does.
+     */
+    long acquireRetry(long now, int failures) {
+        return failures <= 1 ? now + MIN_STANDBY_SLEEP_NANOS : errorBackoff(now, failures - 1);
     }
 
     /** When a standby retries after {@code failures} consecutive database errors. */

@@ -50,6 +50,15 @@ class TimingTest {
     }
 
     @Test
+    void aFailedAcquireIsLookedAtAgainAtOnceThenBacksOffLikeAnyError() {
+        for (int i = 0; i < 1_000; i++) {
+            assertThat(timing.acquireRetry(0, 1)).isEqualTo(Timing.MIN_STANDBY_SLEEP_NANOS);
+            assertThat(timing.acquireRetry(0, 2)).isBetween(1_000 * MS, 1_200 * MS);
+            assertThat(timing.acquireRetry(0, 3)).isBetween(2_000 * MS, 2_400 * MS);
+        }
+    }
+
+    @Test
     void renewRetryIsQuickAndNeverPastTheDeadline() {
         assertThat(timing.renewRetry(0, 1, 6_000 * MS)).isEqualTo(250 * MS);
         assertThat(timing.renewRetry(0, 2, 6_000 * MS)).isEqualTo(500 * MS);
