@@ -23,7 +23,8 @@ public final class BenchAccess implements AutoCloseable {
 
     /**
      * A takeover of a free lease by a session opened for it, as a standby's first grant after a handoff: the
-     * statement's time in microseconds, with or without the warm-up the library runs on a lease session after its first refused acquire.
+     * statement's time in microseconds, with or without the warm-up the library runs on a lease session after its
+     * first refused acquire.
      */
     public static long firstGrantMicros(DataSource dataSource, String schema, String name, boolean warmUp)
             throws SQLException {

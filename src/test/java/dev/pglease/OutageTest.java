@@ -1,7 +1,10 @@
 package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.cli.EmbeddedPostgresServer;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -82,14 +85,14 @@ class OutageTest {
      */
     @Test
     void deadPooledConnectionsAreSkippedBeforeTheFirstLeaseStatement() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeFalse(TestDatabase.throughPooler(),
+        assumeFalse(TestDatabase.throughPooler(),
                 "behind PgBouncer a terminated server session does not end the client connection");
         String schema = TestDatabase.freshSchema();
-        com.zaxxer.hikari.HikariConfig hc = new com.zaxxer.hikari.HikariConfig();
+        HikariConfig hc = new HikariConfig();
         hc.setJdbcUrl(TestDatabase.jdbcUrl());
         hc.setMaximumPoolSize(4);
         hc.setMinimumIdle(0);
-        try (com.zaxxer.hikari.HikariDataSource pool = new com.zaxxer.hikari.HikariDataSource(hc);
+        try (HikariDataSource pool = new HikariDataSource(hc);
              Connection admin = TestDatabase.dataSource().getConnection()) {
             List<Connection> borrowed = new ArrayList<>();
             List<Integer> pids = new ArrayList<>();

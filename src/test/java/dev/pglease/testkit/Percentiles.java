@@ -16,9 +16,7 @@ public final class Percentiles {
    * @throws IllegalArgumentException if {@code p} is outside 0..100
    */
   public static long of(List<Long> values, double p) {
-    if (!(p >= 0 && p <= 100)) {
-      throw new IllegalArgumentException("percentile must be between 0 and 100, got " + p);
-    }
+    checkRange(p);
     if (values.isEmpty()) {
       return -1;
     }
@@ -29,10 +27,14 @@ public final class Percentiles {
 
   /** The nearest-rank {@code p}-th percentile of {@code sorted} (ascending, not empty). */
   public static double ofSorted(double[] sorted, double p) {
+    checkRange(p);
+    return sorted[rank(p, sorted.length)];
+  }
+
+  private static void checkRange(double p) {
     if (!(p >= 0 && p <= 100)) {
       throw new IllegalArgumentException("percentile must be between 0 and 100, got " + p);
     }
-    return sorted[rank(p, sorted.length)];
   }
 
   private static int rank(double p, int size) {
