@@ -16,10 +16,6 @@ if [[ ! -f target/starvation.md ]]; then
   echo "no target/starvation.md written" >&2
   exit 1
 fi
-{
-  echo "Run of \`scripts/starvation.sh ${1:-10}\` on $(date -u +%Y-%m-%d)."
-  echo
-  cat target/starvation.md
-} > target/starvation-section.md
-python3 scripts/lib/replace-section.py docs/performance.md starvation target/starvation-section.md || exit 1
+python3 scripts/lib/replace-section.py docs/performance.md starvation target/starvation.md \
+  "Run of \`scripts/starvation.sh ${1:-10}\` on $(date -u +%Y-%m-%d)." || exit 1
 exit $status

@@ -19,11 +19,7 @@ if [[ ! -f target/targets.md ]]; then
   echo "no target/targets.md written" >&2
   exit 1
 fi
-{
-  echo "Run of \`scripts/targets.sh\` (handoffs=${HANDOFFS:-40}, crashes=${CRASHES:-20}, plain crashes=${PLAIN_CRASHES:-3}) on $(date -u +%Y-%m-%d),"
-  echo "$(nproc) CPUs; \`uptime\` before the run: ${UPTIME_BEFORE:-$(uptime)}."
-  echo
-  cat target/targets.md
-} > target/targets-section.md
-python3 scripts/lib/replace-section.py docs/performance.md targets target/targets-section.md || exit 1
+python3 scripts/lib/replace-section.py docs/performance.md targets target/targets.md \
+  "Run of \`scripts/targets.sh\` (handoffs=${HANDOFFS:-40}, crashes=${CRASHES:-20}, plain crashes=${PLAIN_CRASHES:-3}) on $(date -u +%Y-%m-%d)," \
+  "$(nproc) CPUs; \`uptime\` before the run: ${UPTIME_BEFORE:-$(uptime)}." || exit 1
 exit $status
