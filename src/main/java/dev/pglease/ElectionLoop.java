@@ -73,17 +73,34 @@ final class ElectionLoop implements AutoCloseable {
         }
     }
 
+    /**
+     * A call of the listener on the campaign's serial executor. A class rather than a lambda, like the other steps
+     * between a statement's answer and the listener ({@link GuardedObserver}, {@link #deadlineCheck}): the first
+     * election of a process links no call site on the way.
+     */
+    private record ListenerCall(LeaderListener listener, Leadership leadership, boolean elected) implements Runnable {
+        @Override
+        public void run() {
+            if (elected) {
+                listener.onElected(leadership);
+            } else {
+                listener.onRevoked(leadership);
+            }
+        }
+    }
+
     private final LeaseStore store;
     private final String holder;
     private final Ticker ticker;
     private final java.time.InstantSource wallClock;
     private final Timing timing;
     private final Duration ttl;
-    private final LeaseObserver observer;
+    private final GuardedObserver observer;
     /** False with the default no-op observer: the renewal loop then builds no per-lease observation. */
     private final boolean observing;
     private final Executor callbackPool;
     private final ScheduledExecutorService deadlineTimer;
+    private final Runnable deadlineCheck = this::checkDeadlines;
 
     private final Object lock = new Object();
     private final Map<String, Campaign> campaigns = new LinkedHashMap<>();
@@ -104,8 +121,8 @@ final class ElectionLoop implements AutoCloseable {
         this.wallClock = config.wallClock();
         this.timing = new Timing(config);
         this.ttl = config.leaseDuration();
-        this.observer = config.observer();
-        this.observing = observer != LeaseObserver.NONE;
+        this.observer = new GuardedObserver(config.observer());
+        this.observing = config.observer() != LeaseObserver.NONE;
         this.callbackPool = callbackPool;
         this.deadlineTimer = deadlineTimer;
     }
@@ -310,7 +327,7 @@ final class ElectionLoop implements AutoCloseable {
             return;
         }
         long now = ticker.read();
-        notify(() -> observer.acquireAttempted(c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent)));
+        observer.acquireAttempted(c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent));
         boolean releaseNow = false;
         synchronized (lock) {
             c.failures = 0;
@@ -381,7 +398,7 @@ final class ElectionLoop implements AutoCloseable {
                 c.reachable = false;
                 c.nextAt = timing.errorBackoff(now, c.failures);
             }
-            notify(() -> observer.renewFailed(c.name, token, false, e));
+            observer.renewFailed(c.name, token, false, e);
             databaseError(c.name, "renew", e);
             return;
         }
@@ -389,9 +406,9 @@ final class ElectionLoop implements AutoCloseable {
         boolean ok = renewed.contains(c.name);
         if (ok) {
             Duration latency = Duration.ofNanos(now - sent);
-            notify(() -> observer.renewed(c.name, token, latency));
+            observer.renewed(c.name, token, latency);
         } else {
-            notify(() -> observer.renewFailed(c.name, token, true, null));
+            observer.renewFailed(c.name, token, true, null);
         }
         synchronized (lock) {
             c.failures = 0;
@@ -422,7 +439,7 @@ final class ElectionLoop implements AutoCloseable {
         c.phase = Phase.LEADER;
         c.nextAt = timing.nextRenewal(sent);
         scheduleDeadlineCheck(deadline - now);
-        c.callbacks.execute(() -> c.listener.onElected(l));
+        c.callbacks.execute(new ListenerCall(c.listener, l, true));
     }
 
     /** Whether the answer to a statement sent at {@code sent} came after the deadline it would give (either clock). */
@@ -453,7 +470,7 @@ final class ElectionLoop implements AutoCloseable {
                         c.nextAt = timing.renewRetry(now, c.failures, c.leadership.deadline());
                     }
                     long token = sentFor.get(i).token();
-                    notify(() -> observer.renewFailed(c.name, token, false, e));
+                    observer.renewFailed(c.name, token, false, e);
                 }
             }
             databaseError(due.size() == 1 ? due.get(0).name : due.size() + " leases", "renew", e);
@@ -472,7 +489,7 @@ final class ElectionLoop implements AutoCloseable {
                 boolean ok = renewed == null || renewed.contains(c.name);
                 boolean current = c.leadership == l && c.phase == Phase.LEADER && !l.isRevoked();
                 if (!ok) {
-                    notify(() -> observer.renewFailed(c.name, l.token(), true, null));
+                    observer.renewFailed(c.name, l.token(), true, null);
                     if (current) {
                         stepDown(c, "the database no longer lists this holder with token " + l.token(), false);
                         c.phase = Phase.STANDBY;
@@ -499,7 +516,7 @@ final class ElectionLoop implements AutoCloseable {
                     c.nextAt = timing.nextRenewal(sent);
                     scheduled = true;
                     if (observing) {
-                        notify(() -> observer.renewed(c.name, l.token(), latency));
+                        observer.renewed(c.name, l.token(), latency);
                     }
                 }
             }
@@ -520,7 +537,7 @@ final class ElectionLoop implements AutoCloseable {
         try {
             boolean released = store.release(c.name, holder, token);
             if (released) {
-                notify(() -> observer.released(c.name, token));
+                observer.released(c.name, token);
             }
             synchronized (lock) {
                 if (c.releaseToken == token) {
@@ -558,8 +575,8 @@ final class ElectionLoop implements AutoCloseable {
             c.releaseToken = l.token();
         }
         log.info("pglease: {} stepped down from lease {} token {}: {}", holder, Names.quote(c.name), l.token(), reason);
-        notify(() -> observer.steppedDown(c.name, l.token(), reason));
-        c.callbacks.execute(() -> c.listener.onRevoked(l));
+        observer.steppedDown(c.name, l.token(), reason);
+        c.callbacks.execute(new ListenerCall(c.listener, l, false));
     }
 
     private void finish(Campaign c) {
@@ -605,7 +622,7 @@ final class ElectionLoop implements AutoCloseable {
     private void scheduleDeadlineCheck(long delayNanos) {
         if (deadlineTimer != null && !deadlineTimer.isShutdown()) {
             try {
-                deadlineTimer.schedule(this::checkDeadlines, Math.max(0, delayNanos) + 1_000_000, TimeUnit.NANOSECONDS);
+                deadlineTimer.schedule(deadlineCheck, Math.max(0, delayNanos) + 1_000_000, TimeUnit.NANOSECONDS);
             } catch (java.util.concurrent.RejectedExecutionException e) {
                 log.debug("pglease: deadline timer already stopped");
             }
@@ -615,15 +632,7 @@ final class ElectionLoop implements AutoCloseable {
     private void databaseError(String what, String statement, Throwable e) {
         log.warn("pglease: {} of {} failed: {}", statement, what instanceof String ? Names.quote(what) : what,
                 Secrets.redact(String.valueOf(e.getMessage())));
-        notify(() -> observer.databaseError(what, e));
-    }
-
-    private void notify(Runnable observation) {
-        try {
-            observation.run();
-        } catch (RuntimeException | Error e) {
-            log.warn("pglease: a LeaseObserver threw; ignored", e);
-        }
+        observer.databaseError(what, e);
     }
 
     /** Whether the election thread runs: renews what is held and campaigns for the rest. */

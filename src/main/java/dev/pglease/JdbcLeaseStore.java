@@ -56,7 +56,14 @@ final class JdbcLeaseStore implements LeaseStore {
 
     @Override
     public synchronized LeaseSql.Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
-        LeaseSql.Acquired answer = run("acquire of lease " + Names.quote(name), c -> sql.acquire(c, name, holder, ttl));
+        Connection c = connection();
+        LeaseSql.Acquired answer;
+        try {
+            begin(c);
+            answer = commit(c, sql.acquire(c, name, holder, ttl));
+        } catch (SQLException | RuntimeException e) {
+            throw failed(c, "acquire of lease", name, e);
+        }
         // not when the answer names this holder: the loop releases that unknown grant at once
         if (!answer.granted() && !holder.equals(answer.holder()) && warmedSession != session && !transactionScoped) {
             warmUp();
@@ -66,12 +73,24 @@ final class JdbcLeaseStore implements LeaseStore {
 
     @Override
     public synchronized LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
-        return run("renewal", c -> sql.renew(c, holder, leases));
+        Connection c = connection();
+        try {
+            begin(c);
+            return commit(c, sql.renew(c, holder, leases));
+        } catch (SQLException | RuntimeException e) {
+            throw failed(c, "renewal", null, e);
+        }
     }
 
     @Override
     public synchronized boolean release(String name, String holder, long token) throws SQLException {
-        return run("release of lease " + Names.quote(name), c -> sql.release(c, name, holder, token));
+        Connection c = connection();
+        try {
+            begin(c);
+            return commit(c, sql.release(c, name, holder, token));
+        } catch (SQLException | RuntimeException e) {
+            throw failed(c, "release of lease", name, e);
+        }
     }
 
     /**
@@ -84,27 +103,39 @@ final class JdbcLeaseStore implements LeaseStore {
         discard();
     }
 
-    /** One lease statement: alone in auto-commit, or behind a transaction pooler in a transaction with its settings. */
-    private <T> T run(String what, FencedWork<T> statement) throws SQLException {
-        Connection c = connection();
-        try {
-            if (!transactionScoped) {
-                return statement.execute(c);
-            }
+    /*
+     * One lease statement: alone in auto-commit, or behind a transaction pooler in a transaction with its settings.
+     * Each statement method is begin(), the statement, commit(), and failed() for any exception: written out rather
+     * than passed as a lambda, so that a process's first release (its hand-off) or first grant links no call site.
+     */
+
+    private void begin(Connection c) throws SQLException {
+        if (transactionScoped) {
             sql.setTransactionTimeouts(c, statementTimeoutMillis);
-            T result = statement.execute(c);
-            c.commit();
-            return result;
-        } catch (SQLException e) {
-            if (transactionScoped) {
-                Transactions.rollbackQuietly(c, e);
-            }
-            discardUnlessTimedOut(e);
-            throw readOnlyAsOwnReason(what, e);
-        } catch (RuntimeException e) {
-            discard();
-            throw e;
         }
+    }
+
+    private <T> T commit(Connection c, T result) throws SQLException {
+        if (transactionScoped) {
+            c.commit();
+        }
+        return result;
+    }
+
+    /**
+     * After a lease statement failed: rolls back (transaction-scoped), drops the connection unless the server only
+     * timed the statement out, and returns the SQLException to throw (a RuntimeException is rethrown as is).
+     */
+    private SQLException failed(Connection c, String what, String name, Exception e) {
+        if (e instanceof SQLException sqlException) {
+            if (transactionScoped) {
+                Transactions.rollbackQuietly(c, sqlException);
+            }
+            discardUnlessTimedOut(sqlException);
+            return readOnlyAsOwnReason(name == null ? what : what + " " + Names.quote(name), sqlException);
+        }
+        discard();
+        throw (RuntimeException) e;
     }
 
     /**

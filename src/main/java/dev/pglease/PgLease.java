@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.ThreadFactory;
@@ -63,7 +62,7 @@ public final class PgLease implements AutoCloseable {
     private final ElectionLoop loop;
     private volatile NotificationListener notifications;
     private volatile NotificationMode notificationMode;
-    private final ExecutorService callbackPool;
+    private final ThreadPoolExecutor callbackPool;
     private final ScheduledThreadPoolExecutor deadlineTimer;
     private final ForwardFence fence;
     private volatile boolean closed;
@@ -76,10 +75,8 @@ public final class PgLease implements AutoCloseable {
         this.fence = new ForwardFence(config.schema() + ".fences");
         this.store = new JdbcLeaseStore(dataSource, sql, networkTimeout(config), statementTimeout(config),
                 config.allowUnsafeDurability());
-        ThreadPoolExecutor callbacks = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 30, TimeUnit.SECONDS,
+        this.callbackPool = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 0, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
-        callbacks.allowCoreThreadTimeOut(true);
-        this.callbackPool = callbacks;
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         if (config.fastFailover()) {
@@ -208,6 +205,9 @@ public final class PgLease implements AutoCloseable {
             pglease.shutdownThreads();
             throw e;
         }
+        // Every thread is there before the first election: its callback must not wait for one to be created.
+        pglease.callbackPool.prestartAllCoreThreads();
+        pglease.deadlineTimer.prestartAllCoreThreads();
         pglease.loop.start();
         if (pglease.notifications != null) {
             pglease.notifications.start();

@@ -14,6 +14,8 @@ final class SerialExecutor implements Executor {
     private final Executor backing;
     private final Queue<Runnable> tasks = new ArrayDeque<>();
     private boolean running;
+    /** Linked once here, not on the first task (often a process's first election, where every millisecond counts). */
+    private final Runnable drainer = this::drain;
 
     SerialExecutor(Executor backing) {
         this.backing = backing;
@@ -28,7 +30,7 @@ final class SerialExecutor implements Executor {
             }
             running = true;
         }
-        backing.execute(this::drain);
+        backing.execute(drainer);
     }
 
     private void drain() {
