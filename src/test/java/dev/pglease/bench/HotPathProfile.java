@@ -91,8 +91,8 @@ public final class HotPathProfile {
         for (String[] r : alloc) {
             md.append("| ").append(String.join(" | ", r)).append(" |\n");
         }
-        md.append("\nThreads: the election loop is one thread per PgLease (plus one LISTEN thread and one deadline timer); "
-                + "see the thread counts in the scale-through-the-library table.\n");
+        md.append("\nThreads: one election thread per PgLease, plus one LISTEN thread, one deadline timer and four callback "
+                + "threads, all started with it; see the thread counts in the scale-through-the-library table.\n");
         return md.toString();
     }
 
