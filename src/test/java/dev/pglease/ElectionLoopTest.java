@@ -257,6 +257,24 @@ class ElectionLoopTest {
         assertThat(events).containsExactly("elected 2");
     }
 
+    /**
+     * The release commits while the standby's acquire is on its way: the acquire's answer still names the old holder
+     * and its expiry, but the notification came after it was sent. The standby must look again at once rather than
+     * sleep until that expiry.
+     */
+    @Test
+    void aReleaseNotifiedWhileAnAcquireIsInFlightIsNotOverruledByThatAcquiresAnswer() {
+        store.takeOver("payments", "other");
+        loop.notificationsHealthy(true);
+        store.duringNextStatement = () -> loop.leaseChanged("payments", null);
+        loop.runOnce();
+        assertThat(events).isEmpty();
+        assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
+        store.rows.put("payments", new InMemoryLeaseStore.Row(null, 1, ticker.read()));
+        loop.runOnce();
+        assertThat(events).containsExactly("elected 2");
+    }
+
     @Test
     void closingALeaderEndsItLocallyFirstThenReleases() {
         loop.runOnce();
