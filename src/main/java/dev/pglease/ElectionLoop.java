@@ -64,6 +64,11 @@ final class ElectionLoop implements AutoCloseable {
         volatile int failures;
         volatile boolean reachable = true;
         volatile String observedHolder;
+        /**
+         * Counts the notifications that the lease was released. An acquire sent before the latest one may carry an
+         * older answer (the previous holder and its expiry): it must not put off the look the notification asked for.
+         */
+        volatile long releaseNotices;
 
         Campaign(String name, LeaderListener listener, Executor callbacks, long now) {
             this.name = name;
@@ -186,6 +191,7 @@ final class ElectionLoop implements AutoCloseable {
             }
             long now = ticker.read();
             if (c.phase == Phase.STANDBY && newHolder == null) {
+                c.releaseNotices++;
                 c.nextAt = now;
                 wake();
             } else if (c.phase == Phase.LEADER && !holder.equals(newHolder)) {
@@ -309,6 +315,7 @@ final class ElectionLoop implements AutoCloseable {
     }
 
     private void acquire(Campaign c) {
+        long noticesBefore = c.releaseNotices;
         long sent = ticker.read();
         long sentWall = wallClock.millis();
         LeaseSql.Acquired answer;
@@ -344,8 +351,9 @@ final class ElectionLoop implements AutoCloseable {
                         + "releasing it", Names.quote(c.name), answer.token());
             } else if (!answer.granted()) {
                 if (c.phase == Phase.STANDBY) {
-                    c.nextAt = timing.standbyWake(now, TimeUnit.MILLISECONDS.toNanos(answer.waitMillis()),
-                            notificationsHealthy);
+                    c.nextAt = c.releaseNotices != noticesBefore ? now
+                            : timing.standbyWake(now, TimeUnit.MILLISECONDS.toNanos(answer.waitMillis()),
+                                    notificationsHealthy);
                 }
                 return;
             } else if (c.phase != Phase.STANDBY || answeredLate(sent, sentWall, now)) {
