@@ -275,6 +275,16 @@ class ElectionLoopTest {
         assertThat(events).containsExactly("elected 2");
     }
 
+    /** The same for notifications that come back while an acquire is in flight: a release may have been missed. */
+    @Test
+    void notificationsComingBackWhileAnAcquireIsInFlightAreNotOverruledByThatAcquiresAnswer() {
+        store.takeOver("payments", "other");
+        loop.notificationsHealthy(false);
+        store.duringNextStatement = () -> loop.notificationsHealthy(true);
+        loop.runOnce();
+        assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
+    }
+
     @Test
     void closingALeaderEndsItLocallyFirstThenReleases() {
         loop.runOnce();
