@@ -65,8 +65,9 @@ final class ElectionLoop implements AutoCloseable {
         volatile boolean reachable = true;
         volatile String observedHolder;
         /**
-         * Counts the notifications that the lease was released. An acquire sent before the latest one may carry an
-         * older answer (the previous holder and its expiry): it must not put off the look the notification asked for.
+         * Counts the notices that the lease may have been released (a release notification, or notifications back
+         * after an outage). An acquire sent before the latest one may carry an older answer (the previous holder and
+         * its expiry): it must not put off the look the notice asked for.
          */
         volatile long releaseNotices;
 
@@ -210,6 +211,7 @@ final class ElectionLoop implements AutoCloseable {
                 long now = ticker.read();
                 for (Campaign c : campaigns.values()) {
                     if (c.phase == Phase.STANDBY) {
+                        c.releaseNotices++;
                         c.nextAt = Math.min(c.nextAt, now);
                     }
                 }
