@@ -99,6 +99,29 @@ class HygieneTest {
         }
     }
 
+    /**
+     * The callback and deadline threads are there before the first election (its callback waits for no thread to be
+     * created), stay while the PgLease runs, and end with it.
+     */
+    @Test
+    void theCallbackAndDeadlineThreadsStartWithThePgLeaseAndEndWithIt() throws Exception {
+        java.util.Set<Thread> before = Thread.getAllStackTraces().keySet();
+        List<Thread> started;
+        try (PgLease pglease = PgLease.create(TestDatabase.dataSource(), FAST.toBuilder().schema(schema).build())) {
+            started = Thread.getAllStackTraces().keySet().stream().filter(t -> !before.contains(t))
+                    .filter(t -> t.getName().startsWith("pglease-callbacks-")
+                            || t.getName().startsWith("pglease-deadlines-")).toList();
+            assertThat(started).as("threads started by create(), before any elector")
+                    .extracting(t -> t.getName().replaceAll("-\\d+$", ""))
+                    .containsExactlyInAnyOrder("pglease-callbacks", "pglease-callbacks", "pglease-callbacks",
+                            "pglease-callbacks", "pglease-deadlines");
+        }
+        for (Thread t : started) {
+            t.join(5000);
+        }
+        assertThat(started).as("threads still running after close()").noneMatch(Thread::isAlive);
+    }
+
     /** Per pooled connection: LISTEN channels and the settings pglease touches, as the pool would hand them out. */
     private static List<String> sessionState(DataSource pool) throws SQLException {
         List<Connection> all = new ArrayList<>();
