@@ -103,12 +103,12 @@ final class JdbcLeaseStore implements LeaseStore {
         discard();
     }
 
-    /*
-     * One lease statement: alone in auto-commit, or behind a transaction pooler in a transaction with its settings.
-     * Each statement method is begin(), the statement, commit(), and failed() for any exception: written out rather
-     * than passed as a lambda, so that a process's first release (its hand-off) or first grant links no call site.
+    /**
+     * Starts one lease statement: alone in auto-commit, or behind a transaction pooler in a transaction with its
+     * settings. Each statement method is begin(), the statement, commit(), and failed() for any exception, written
+     * out rather than passed as a lambda so that a process's first release (its hand-off) or first grant links no
+     * call site.
      */
-
     private void begin(Connection c) throws SQLException {
         if (transactionScoped) {
             sql.setTransactionTimeouts(c, statementTimeoutMillis);
