@@ -431,9 +431,14 @@ public final class PgLease implements AutoCloseable {
             return;
         }
         closed = true;
-        List<CompletableFuture<Void>> leaving = loop.campaigns().stream().map(loop::leave).toList();
+        // a plain loop, like the rest of the hand-off path: the first release is not held up by linking a stream
+        List<ElectionLoop.Campaign> campaigns = loop.campaigns();
+        CompletableFuture<?>[] leaving = new CompletableFuture<?>[campaigns.size()];
+        for (int i = 0; i < leaving.length; i++) {
+            leaving[i] = loop.leave(campaigns.get(i));
+        }
         try {
-            CompletableFuture.allOf(leaving.toArray(CompletableFuture[]::new))
+            CompletableFuture.allOf(leaving)
                     .get(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
