@@ -71,8 +71,8 @@ class PhantomGrantTest {
                     proxy.onNextRequest(() -> {
                         proxy.blackhole(true);
                         sleepQuietly(300);
+                        proxy.blackhole(false); // before the reset, as FaultCluster does: reconnects go through
                         proxy.resetAll();
-                        proxy.blackhole(false);
                         resetAt[0] = System.nanoTime();
                     });
                     try (Connection c = direct.getConnection()) {

@@ -15,8 +15,8 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The test suite's TCP proxy between a client and the database, with connection faults: cut (every connection
- * reset, new ones reset at once, until restored), blackhole (bytes are swallowed, the
- * connections stay open), added latency, reset of every connection (RST), and a hook that fires right after the
+ * reset, new ones reset at once, until restored), blackhole (bytes on open connections are swallowed, the
+ * connections stay open; new ones are held, their bytes kept for when it lifts), added latency, reset of every connection (RST), and a hook that fires right after the
  * next request was forwarded (to reset mid-statement, or pause the node between request and reply). The upstream
  * can be switched (a virtual IP for failover).
  */
@@ -164,9 +164,10 @@ public final class TcpProxy implements AutoCloseable {
 
     private void run() {
       try {
-        // while blackholed, hold new connections without connecting (the client sees a silent server)
+        // while blackholed, hold new connections without connecting or reading: the client sees a silent server,
+        // and what it sent waits in the socket, as a partitioned network delays bytes rather than losing them
         while (blackhole && !dead && !closed) {
-          drainSilently(client.getInputStream());
+          PgServer.sleep(10);
         }
         Socket up = new Socket();
         up.setTcpNoDelay(true);
@@ -182,20 +183,6 @@ public final class TcpProxy implements AutoCloseable {
         pump(client, up, true);
       } catch (IOException e) {
         reset();
-      }
-    }
-
-    private void drainSilently(InputStream in) throws IOException {
-      client.setSoTimeout(50);
-      try {
-        byte[] buf = new byte[8192];
-        if (in.read(buf) < 0) {
-          dead = true;
-        }
-      } catch (java.net.SocketTimeoutException ignored) {
-        // keep waiting
-      } finally {
-        client.setSoTimeout(0);
       }
     }
 
