@@ -286,6 +286,23 @@ class ElectionLoopTest {
     }
 
     @Test
+    void notificationsComingBackMakeAStandbyLookAtOnceEvenWhereTheMonotonicClockWraps() {
+        FakeTicker nearWrap = new FakeTicker(Long.MAX_VALUE - Duration.ofSeconds(1).toNanos());
+        InMemoryLeaseStore wrapStore = new InMemoryLeaseStore(nearWrap);
+        LeaseConfig config = LeaseConfig.builder().ticker(nearWrap).wallClock(nearWrap)
+                .random(new SplittableRandom(42)).build();
+        ElectionLoop wrapLoop = new ElectionLoop(wrapStore, "me", config, Runnable::run, null);
+        ElectionLoop.Campaign standby = wrapLoop.join("payments", listener);
+        wrapStore.takeOver("payments", "other");
+        wrapLoop.runOnce();
+        assertThat(wrapLoop.nextAt(standby) - nearWrap.read()).as("denied: waits for the holder's expiry")
+                .isGreaterThan(Duration.ofSeconds(1).toNanos());
+        wrapLoop.notificationsHealthy(false);
+        wrapLoop.notificationsHealthy(true);
+        assertThat(wrapLoop.nextAt(standby)).as("looks again at once").isEqualTo(nearWrap.read());
+    }
+
+    @Test
     void closingALeaderEndsItLocallyFirstThenReleases() {
         loop.runOnce();
         Leadership l = leadership();

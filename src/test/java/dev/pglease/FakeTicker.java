@@ -11,8 +11,17 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class FakeTicker implements Ticker, InstantSource {
 
-    private final AtomicLong nanos = new AtomicLong(1_000_000_000L);
+    private final AtomicLong nanos;
     private final AtomicLong wallNanos = new AtomicLong(1_767_225_600_000_000_000L);
+
+    FakeTicker() {
+        this(1_000_000_000L);
+    }
+
+    /** A ticker whose monotonic reading starts at {@code startNanos}: any value, as {@code System.nanoTime()}'s. */
+    FakeTicker(long startNanos) {
+        nanos = new AtomicLong(startNanos);
+    }
 
     @Override
     public long read() {
