@@ -212,7 +212,9 @@ final class ElectionLoop implements AutoCloseable {
                 for (Campaign c : campaigns.values()) {
                     if (c.phase == Phase.STANDBY) {
                         c.releaseNotices++;
-                        c.nextAt = Math.min(c.nextAt, now);
+                        if (c.nextAt - now > 0) {
+                            c.nextAt = now;
+                        }
                     }
                 }
                 wake();
