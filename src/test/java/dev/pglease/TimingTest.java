@@ -67,6 +67,16 @@ class TimingTest {
     }
 
     @Test
+    void renewRetryIsQuickAndNeverPastTheDeadlineWhereTheMonotonicClockWraps() {
+        long now = Long.MAX_VALUE - 1_000 * MS;
+        assertThat(timing.renewRetry(now, 1, now + 6_000 * MS)).as("the deadline wraps, the retry does not")
+                .isEqualTo(now + 250 * MS);
+        long late = Long.MAX_VALUE - 100 * MS;
+        assertThat(timing.renewRetry(late, 1, late + 50 * MS)).as("the retry wraps, the deadline does not")
+                .isEqualTo(late + 50 * MS);
+    }
+
+    @Test
     void subSecondTimingsWork() {
         Timing fast = new Timing(500 * MS, 300 * MS, 100 * MS, new SplittableRandom(1));
         assertThat(fast.deadline(0)).isEqualTo(300 * MS);
