@@ -65,7 +65,8 @@ final class Timing {
     /** When to retry a failed renewal: quickly, doubling, never later than the deadline. */
     long renewRetry(long now, int failures, long deadline) {
         long backoff = Math.min(retryPeriodNanos / 2, (retryPeriodNanos / 8) << Math.min(failures - 1, 4));
-        return Math.min(now + Math.max(backoff, MIN_STANDBY_SLEEP_NANOS), deadline);
+        long retry = now + Math.max(backoff, MIN_STANDBY_SLEEP_NANOS);
+        return retry - deadline < 0 ? retry : deadline;
     }
 
     /**
