@@ -648,6 +648,7 @@ public final class Harness {
         Duration leaseDuration = sizes.libraryLease();
         Duration retry = leaseDuration.dividedBy(5);
         int threadsBefore = ManagementFactory.getThreadMXBean().getThreadCount();
+        ManagementFactory.getThreadMXBean().resetPeakThreadCount(); // the peak of this scenario, not of the run so far
         StringBuilder md = new StringBuilder();
         Map<String, Double> fig = new LinkedHashMap<>();
         CountingObserver observer = new CountingObserver();
