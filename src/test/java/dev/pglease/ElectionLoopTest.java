@@ -36,9 +36,14 @@ class ElectionLoopTest {
 
     @BeforeEach
     void start() {
-        LeaseConfig config = LeaseConfig.builder().ticker(ticker).wallClock(ticker).random(new SplittableRandom(42)).build();
-        loop = new ElectionLoop(store, "me", config, Runnable::run, null);
+        loop = loopOn(store, ticker);
         campaign = loop.join("payments", listener);
+    }
+
+    /** A loop holding as "me" on {@code store}, timed by {@code clock}, callbacks inline, seeded jitter. */
+    private static ElectionLoop loopOn(InMemoryLeaseStore store, FakeTicker clock) {
+        LeaseConfig config = LeaseConfig.builder().ticker(clock).wallClock(clock).random(new SplittableRandom(42)).build();
+        return new ElectionLoop(store, "me", config, Runnable::run, null);
     }
 
     /** Leads, then renews at +2 s and gets the answer 7 s later, past the 6 s deadline (the database still lists it). */
@@ -289,9 +294,7 @@ class ElectionLoopTest {
     void notificationsComingBackMakeAStandbyLookAtOnceEvenWhereTheMonotonicClockWraps() {
         FakeTicker nearWrap = new FakeTicker(Long.MAX_VALUE - Duration.ofSeconds(1).toNanos());
         InMemoryLeaseStore wrapStore = new InMemoryLeaseStore(nearWrap);
-        LeaseConfig config = LeaseConfig.builder().ticker(nearWrap).wallClock(nearWrap)
-                .random(new SplittableRandom(42)).build();
-        ElectionLoop wrapLoop = new ElectionLoop(wrapStore, "me", config, Runnable::run, null);
+        ElectionLoop wrapLoop = loopOn(wrapStore, nearWrap);
         ElectionLoop.Campaign standby = wrapLoop.join("payments", listener);
         wrapStore.takeOver("payments", "other");
         wrapLoop.runOnce();
