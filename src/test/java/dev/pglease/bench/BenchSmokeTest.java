@@ -36,6 +36,10 @@ class BenchSmokeTest {
         assertThat(f.get("standbys.2.observerAttempts")).as("observer counted the attempts").isPositive();
         assertThat(f.get("library.leaders")).as("every lease of the node led").isEqualTo(100.0);
         assertThat(f.get("library.rowsPerStatement")).as("renew statements carried rows").isPositive();
+        assertThat(f.get("library.peakThreadsAdded"))
+                .as("the scale table's peak is its scenario's: one PgLease's threads (7) and a few more, not the "
+                        + "peak of the earlier scenarios' PgLeases")
+                .isBetween(0.0, 14.0);
         assertThat(f.get("scale.one.1000.rate")).as("batch renewals, one node").isPositive();
         assertThat(f.get("scale.nodes.2.rate")).as("batch renewals, two nodes").isPositive();
         assertThat(f.get("soak.renewals")).as("renewals during the run at 500 ms leases").isPositive();

@@ -694,6 +694,7 @@ public final class Harness {
             fig.put("library.rowsPerStatement", renew[0] == 0 ? 0.0 : renew[1] / (double) renew[0]);
             fig.put("library.leaders", (double) leaders);
             fig.put("library.threadsAdded", (double) (threadsNow - threadsBefore));
+            fig.put("library.peakThreadsAdded", (double) (peakThreads - threadsBefore));
             for (Elector e : electors) {
                 e.close();
             }
