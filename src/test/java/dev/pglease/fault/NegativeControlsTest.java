@@ -70,21 +70,29 @@ class NegativeControlsTest {
   @Test
   void writerThatIgnoresItsDeadlineIsCaughtByInvariantFive() {
     // a pause longer than the renew deadline but shorter than the lease: the database still lists the holder, so
-    // only the writer's own deadline forbids the write it starts when it wakes up
-    FaultCluster.Options o = new FaultCluster.Options().nodes(2).timing(3000, 1000, 250)
+    // only the writer's own deadline forbids the write it starts when it wakes up. Each pause must be caught,
+    // whether it lands inside one of the writer's transactions (the first and last) or wherever it falls.
+    FaultCluster.Options o = new FaultCluster.Options().nodes(2).timing(3000, 1000, 250).writeHold(100)
         .extraNodeArgs("--ignore-deadline");
     try (FaultCluster c = FaultCluster.start(o)) {
       for (int i = 0; i < 3; i++) {
         NodeProcess l = c.awaitLeader(60_000);
         assertThat(l).as("a leader").isNotNull();
         PgServer.sleep(300);
-        c.pause(l, 1_800, FaultKind.PAUSE_NODE);
+        FaultRecord f = i == 1 ? c.pause(l, 1_800, FaultKind.PAUSE_NODE) : c.stallInFencedTransaction(l, 1_800);
+        assertThat(f).as("pause %d injected", i + 1).isNotNull();
         PgServer.sleep(3_500);
       }
       CheckReport r = c.finish();
       report("negative control: pglease writer ignoring its local deadline", r);
       assertThat(safetyViolated(r)).as(r.render()).containsExactly(5);
       assertThat(r.render()).contains("after its local deadline");
+      assertThat(r.history().faults()).hasSize(3);
+      for (FaultRecord f : r.history().faults()) {
+        assertThat(r.violations()).as("a write started after the local deadline right after %s%n%s",
+            f.render(r.history().t0()), r.render())
+            .anyMatch(v -> v.invariant() == 5 && v.atMs() >= f.startMs() && v.atMs() <= f.endMs() + 1_000);
+      }
     }
   }
 
