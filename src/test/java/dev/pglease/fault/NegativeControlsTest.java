@@ -71,9 +71,12 @@ class NegativeControlsTest {
   void writerThatIgnoresItsDeadlineIsCaughtByInvariantFive() {
     // a pause longer than the renew deadline but shorter than the lease: the database still lists the holder, so
     // only the writer's own deadline forbids the write it starts when it wakes up. Each pause must be caught,
-    // whether it lands inside one of the writer's transactions (the first and last) or wherever it falls.
+    // whether it lands inside one of the writer's transactions (the first and last) or wherever it falls. The
+    // node's first renewal after a pause waits 400 ms behind the kit's hold of the lease row: without that, a writer
+    // whose transaction was open through the pause finishes it and starts its next write after the renewal has
+    // moved its deadline on, and the violation is planted only when the writer wins a race with its own renewal.
     FaultCluster.Options o = new FaultCluster.Options().nodes(2).timing(3000, 1000, 250).writeHold(100)
-        .extraNodeArgs("--ignore-deadline");
+        .leaseRowHeldAfterPause(400).extraNodeArgs("--ignore-deadline");
     try (FaultCluster c = FaultCluster.start(o)) {
       for (int i = 0; i < 3; i++) {
         NodeProcess l = c.awaitLeader(60_000);

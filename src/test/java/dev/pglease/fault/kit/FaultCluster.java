@@ -39,6 +39,7 @@ public final class FaultCluster implements AutoCloseable {
     long retryMs = 250;
     long workIntervalMs = 50;
     long writeHoldMs = 20;
+    long leaseRowHoldMs;
     String work = "fenced-counter";
     Replication replication = Replication.NONE;
     Map<String, String> pgSettings = new LinkedHashMap<>();
@@ -109,6 +110,16 @@ public final class FaultCluster implements AutoCloseable {
     /** Work done inside each fenced transaction (keeps transactions open for the in-transaction stall). */
     public Options writeHold(long ms) {
       writeHoldMs = ms;
+      return this;
+    }
+
+    /**
+     * Negative-control aid: while the kit has a node stopped (any pause or suspend), it holds the lease row (see
+     * {@link LeaseRowHold}), and keeps holding it {@code ms} after the node runs again, so that node's first renewal
+     * after a pause waits that long instead of racing the node's other threads.
+     */
+    public Options leaseRowHeldAfterPause(long ms) {
+      leaseRowHoldMs = ms;
       return this;
     }
 
@@ -595,9 +606,22 @@ public final class FaultCluster implements AutoCloseable {
     boolean isLeader = n == leader();
     FaultRecord f = begin(kind, n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
     n.pause();
+    LeaseRowHold hold = holdLeaseRowIfAsked();
     PgServer.sleep(holdMs);
-    n.resume();
+    resume(n, hold);
     return end(f);
+  }
+
+  private LeaseRowHold holdLeaseRowIfAsked() {
+    return o.leaseRowHoldMs > 0 ? LeaseRowHold.take(dbUrl(), schema, lease) : null;
+  }
+
+  private void resume(NodeProcess n, LeaseRowHold hold) {
+    n.resume();
+    if (hold != null) {
+      PgServer.sleep(o.leaseRowHoldMs);
+      hold.close();
+    }
   }
 
   /** Pauses the leader right after its next request reached the server (between request and reply). */
@@ -618,8 +642,9 @@ public final class FaultCluster implements AutoCloseable {
     if (!n.paused()) {
       n.pause(); // no request in time: plain pause
     }
+    LeaseRowHold hold = holdLeaseRowIfAsked();
     PgServer.sleep(holdMs);
-    n.resume();
+    resume(n, hold);
     return end(f);
   }
 
@@ -688,8 +713,9 @@ public final class FaultCluster implements AutoCloseable {
           if (rs.getLong(1) > 0) {
             FaultRecord f = begin(FaultKind.STALL_IN_FENCED_TXN, n.name(), holdMs > o.leaseMs, n);
             n.pause();
+            LeaseRowHold hold = holdLeaseRowIfAsked();
             PgServer.sleep(holdMs);
-            n.resume();
+            resume(n, hold);
             return end(f);
           }
         }
@@ -724,8 +750,9 @@ public final class FaultCluster implements AutoCloseable {
     boolean isLeader = n == leader();
     FaultRecord f = begin(FaultKind.SUSPEND_LEADER, n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
     n.pause();
+    LeaseRowHold hold = holdLeaseRowIfAsked();
     PgServer.sleep(Math.max(0, start + holdMs - System.currentTimeMillis()));
-    n.resume();
+    resume(n, hold);
     return end(f);
   }
 
