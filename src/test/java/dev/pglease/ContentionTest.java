@@ -6,8 +6,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.stream.Collectors;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -16,7 +19,8 @@ import org.junit.jupiter.api.Test;
  * Many candidates, each its own PgLease with its own DataSource, fight over one lease while the leader is
  * repeatedly closed or abandoned. From every grant's validity interval (granted → deadline or revocation, on the
  * one monotonic clock all candidates share in this JVM) the test checks that at most one candidate believed it led
- * at any instant, that tokens strictly increase across holders, and that renewals never change a token.
+ * at any instant, that tokens strictly increase across holders and no token goes to two holders, and that renewals
+ * never change a token (a leader that stepped down at its deadline may take the lease back, as the same holder).
  */
 class ContentionTest {
 
@@ -88,13 +92,24 @@ class ContentionTest {
         for (int i = 1; i < byGrant.size(); i++) {
             Leadership previous = byGrant.get(i - 1);
             Leadership next = byGrant.get(i);
-            assertThat(next.token()).as("token of grant %d", i).isGreaterThan(previous.token());
+            if (next.holder().equals(previous.holder())) {
+                // a leader that stepped down at its deadline (a starved renewal) and took the lease back before
+                // anyone else: the same token while the row still listed it, a higher one after it expired
+                assertThat(next.token()).as("token of grant %d, the same holder again", i)
+                        .isGreaterThanOrEqualTo(previous.token());
+            } else {
+                assertThat(next.token()).as("token of grant %d, a new holder", i).isGreaterThan(previous.token());
+            }
             assertThat(next.grantedAt() - previous.validUntil())
                     .as("grant %d (token %d) starts after grant %d (token %d) stopped being valid", i, next.token(),
                             i - 1, previous.token())
                     .isGreaterThanOrEqualTo(0);
-            assertThat(next.holder()).isNotEqualTo(previous.holder());
         }
-        assertThat(byGrant.stream().map(Leadership::holder).distinct().count()).isEqualTo(byGrant.size());
+        Map<Long, Set<String>> holdersByToken = byGrant.stream().collect(Collectors.groupingBy(Leadership::token,
+                Collectors.mapping(Leadership::holder, Collectors.toSet())));
+        assertThat(holdersByToken).as("holders of each token").allSatisfy((token, holders) ->
+                assertThat(holders).as("holders of token %d", token).hasSize(1));
+        assertThat(byGrant.stream().map(Leadership::holder).distinct().count())
+                .as("distinct holders").isGreaterThanOrEqualTo(10);
     }
 }
