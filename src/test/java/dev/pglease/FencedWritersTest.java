@@ -39,8 +39,10 @@ class FencedWritersTest {
     @Test
     void eightBusyFencedWritersNeverCostTheLeaderItsLease() throws Exception {
         String lease = "payments-" + System.nanoTime();
-        LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(1))
-                .renewDeadline(Duration.ofMillis(600)).retryPeriod(Duration.ofMillis(200)).build();
+        // renewals every 200 ms with 1 s of slack before the deadline: a machine stall does not pass for starvation,
+        // renewals kept waiting behind the writers' row locks for the whole run do
+        LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(2))
+                .renewDeadline(Duration.ofMillis(1200)).retryPeriod(Duration.ofMillis(200)).build();
         AtomicInteger stepDowns = new AtomicInteger();
         AtomicInteger standbyElected = new AtomicInteger();
         CompletableFuture<Leadership> elected = new CompletableFuture<>();
