@@ -40,14 +40,14 @@ class NegativeControlsTest {
     return s;
   }
 
-  /** Pause the leader several times, each time longer than the lease. */
+  /** Pause the leader several times inside one of its write transactions, each time longer than the lease. */
   private static CheckReport pauseLeaders(FaultCluster c, int rounds, long holdMs) {
     for (int i = 0; i < rounds; i++) {
       c.superviseNodes();
       NodeProcess l = c.awaitLeader(60_000);
       assertThat(l).as("a leader").isNotNull();
       PgServer.sleep(200);
-      c.pause(l, holdMs, FaultKind.PAUSE_LEADER);
+      assertThat(c.stallInFencedTransaction(l, holdMs)).as("pause %d inside a write", i + 1).isNotNull();
       PgServer.sleep(800);
     }
     return c.finish();
@@ -70,11 +70,11 @@ class NegativeControlsTest {
   @Test
   void writerThatIgnoresItsDeadlineIsCaughtByInvariantFive() {
     // a pause longer than the renew deadline but shorter than the lease: the database still lists the holder, so
-    // only the writer's own deadline forbids the write it starts when it wakes up. Each pause must be caught,
-    // whether it lands inside one of the writer's transactions (the first and last) or wherever it falls. The
-    // node's first renewal after a pause waits 400 ms behind the kit's hold of the lease row: without that, a writer
-    // whose transaction was open through the pause finishes it and starts its next write after the renewal has
-    // moved its deadline on, and the violation is planted only when the writer wins a race with its own renewal.
+    // only the writer's own deadline forbids the write it starts when it wakes up. Each pause lands inside one of the
+    // writer's transactions, and the node's first renewal after it waits 400 ms behind the kit's hold of the lease
+    // row: without that hold the writer finishes the open write and starts its next one after its renewal has moved
+    // the deadline on, and nothing is planted (a pause at any other moment is caught only if the writer wins the
+    // race with its own renewal).
     FaultCluster.Options o = new FaultCluster.Options().nodes(2).timing(3000, 1000, 250).writeHold(100)
         .leaseRowHeldAfterPause(400).extraNodeArgs("--ignore-deadline");
     try (FaultCluster c = FaultCluster.start(o)) {
@@ -82,7 +82,7 @@ class NegativeControlsTest {
         NodeProcess l = c.awaitLeader(60_000);
         assertThat(l).as("a leader").isNotNull();
         PgServer.sleep(300);
-        FaultRecord f = i == 1 ? c.pause(l, 1_800, FaultKind.PAUSE_NODE) : c.stallInFencedTransaction(l, 1_800);
+        FaultRecord f = c.stallInFencedTransaction(l, 1_800);
         assertThat(f).as("pause %d injected", i + 1).isNotNull();
         PgServer.sleep(3_500);
       }
@@ -101,8 +101,9 @@ class NegativeControlsTest {
 
   @Test
   void grantTakenOverAValidUnobservedGrantIsCaughtByInvariantSix() {
-    // n1 is pglease; n2 takes the lease over 4 s after start although n1's grant is valid. The monitor does not
-    // read the row meanwhile and n1 never releases: only the database's record of the expiry it gave n1 shows it.
+    // n1 is pglease; n2 takes the lease over 4 s after it first saw n1's grant, although that grant is valid. The
+    // monitor does not read the row meanwhile and n1 never releases: only the database's record of the expiry it
+    // gave n1 shows it.
     FaultCluster.Options o = new FaultCluster.Options().nodes(2).timing(2000, 1200, 250)
         .nodeMain(1, RefNode.class.getName()).nodeArgs(1, "--steal-after", "4000ms");
     try (FaultCluster c = FaultCluster.start(o)) {

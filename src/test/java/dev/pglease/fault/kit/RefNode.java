@@ -15,7 +15,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * with knobs that break it on purpose, for the negative controls:
  * {@code --unfenced} writes the counter without the {@code FOR SHARE} lease check (only its local deadline is
  * checked, before a {@code --write-delay}), and {@code --synchronous-commit off} acknowledges grants the server has
- * not made durable, {@code --steal-after D} campaigns only from D after start, and then takes even a valid lease over. Not part of the library:
+ * not made durable, {@code --steal-after D} campaigns only from D after it first saw another holder's valid grant,
+ * and then takes even a valid lease over. Not part of the library:
  * the checker must catch what these variants do.
  */
 public final class RefNode {
@@ -29,7 +30,8 @@ public final class RefNode {
   private final long writeDelayMs;
   private final boolean unfenced;
   private final long stealAfterMs;
-  private final long startedMs = System.currentTimeMillis();
+  /** With {@code --steal-after}: when this node first saw another holder's valid grant, or -1. */
+  private long othersGrantSeenMs = -1;
   private final String syncCommit;
   private final String holder;
   private final AtomicBoolean stop = new AtomicBoolean();
@@ -110,6 +112,7 @@ public final class RefNode {
         ensureConnection();
         if (token == null) {
           if (stealAfterMs >= 0 && !stealing()) {
+            noticeOthersGrant();
             sleep(retryMs); // a stealer does not campaign before its time
             continue;
           }
@@ -162,7 +165,24 @@ public final class RefNode {
 
   /** With {@code --steal-after}: from then on, take the lease over even while another holder's grant is valid. */
   private boolean stealing() {
-    return stealAfterMs >= 0 && System.currentTimeMillis() - startedMs >= stealAfterMs;
+    return stealAfterMs >= 0 && othersGrantSeenMs >= 0
+        && System.currentTimeMillis() - othersGrantSeenMs >= stealAfterMs;
+  }
+
+  private void noticeOthersGrant() throws SQLException {
+    if (othersGrantSeenMs >= 0) {
+      return;
+    }
+    try (PreparedStatement ps = conn.prepareStatement("SELECT 1 FROM " + schema + ".leases WHERE name = ?"
+        + " AND holder IS NOT NULL AND holder <> ? AND expires_at > clock_timestamp()")) {
+      ps.setString(1, lease);
+      ps.setString(2, holder);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (rs.next()) {
+          othersGrantSeenMs = System.currentTimeMillis();
+        }
+      }
+    }
   }
 
   private boolean acquire() throws SQLException {
