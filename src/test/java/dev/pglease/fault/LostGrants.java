@@ -11,7 +11,7 @@ import java.util.regex.Pattern;
  * What a promotion of an asynchronous standby may still cost with term tokens: the grants and writes the standby
  * never received (invariant 4: acknowledged, then lost), and reads that see the lease row as it was before such a
  * grant. Nothing else: no token acknowledged twice (not even to the same holder), no grant below an earlier one, no
- * stale write accepted by a forward fence.
+ * stale write accepted by a forward fence. A slow failover (invariant 7) is not judged here.
  */
 public final class LostGrants {
   private static final Pattern LOST_ACQUIRE = Pattern.compile("^acquire #\\d+ was acknowledged with token (\\d+) ");
@@ -59,6 +59,9 @@ public final class LostGrants {
           Matcher overlap = OVERLAP.matcher(v.message());
           assertThat(overlap.find() && (lost.contains(Long.parseLong(overlap.group(1)))
               || lost.contains(Long.parseLong(overlap.group(2))))).as(why).isTrue();
+        }
+        case 7 -> {
+          // liveness: how long the failover took on a loaded machine says nothing about what the promotion lost
         }
         default -> assertThat(false).as(why).isTrue();
       }
