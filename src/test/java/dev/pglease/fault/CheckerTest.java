@@ -241,6 +241,35 @@ class CheckerTest {
     LostGrants.assertOnlyUnreplicatedGrantsLost(r);
   }
 
+  /**
+   * The same without term tokens: the promoted server hands token 2 out again, to B again, before any read of it
+   * shows the older row. Its records hold one grant of token 2 to B where B was acknowledged two.
+   */
+  @Test
+  void anAcknowledgedGrantWhoseTokenAndHolderTheAsynchronousStandbyGrantedAgainIsLost() {
+    History h = new History(T0);
+    h.acquire("n1", "A", OK, 1L, T0 + 10, T0 + 15, T0 + 610);
+    h.read("A", 1, T0 + 310, T0 + 312, DB0 + 12_000, DB0 + 1_204_000);
+    h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n1", T0 + 400, T0 + 400, true, "A", 1L));
+    h.acquire("n2", "B", OK, 2L, T0 + 1210, T0 + 1215, T0 + 1810);
+    h.renew("n2", "B", OK, 2, T0 + 1400, T0 + 1404, T0 + 2000);
+    h.renew("n2", "B", FAIL, 2, T0 + 1600, T0 + 1604, T0 + 2000);
+    h.acquire("n2", "B", OK, 2L, T0 + 2000, T0 + 2005, T0 + 2600);
+    h.read("B", 2, T0 + 2100, T0 + 2101, DB0 + 2_002_000, DB0 + 3_002_000);
+    h.setLeaseEvents(List.of(
+        new DbRecords.LeaseEvent(1, "l", 1, "A", null, "acquired", DB0 + 12_000),
+        new DbRecords.LeaseEvent(2, "l", 2, "B", "A", "taken_over", DB0 + 2_002_000)));
+    h.setLeaseVersions(List.of(
+        new DbRecords.LeaseVersion(1, 1, "A", DB0 + 1_012_000, DB0 + 12_000),
+        new DbRecords.LeaseVersion(2, 2, "B", DB0 + 3_002_000, DB0 + 2_002_000),
+        new DbRecords.LeaseVersion(3, 2, "B", DB0 + 3_202_000, DB0 + 2_202_000)));
+    h.setAccepts(List.of());
+    CheckReport r = checker.check(h);
+    assertThat(r.violates(4)).as(r.render()).isTrue();
+    assertThat(r.lostAckedAcquires()).as(r.render()).isEqualTo(1);
+    assertThat(r.render()).contains("acquire #2 was acknowledged with token 2 ");
+  }
+
   @Test
   void writeAcceptedBeforeItsGrant() {
     History h = clean();
