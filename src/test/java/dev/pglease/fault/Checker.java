@@ -291,18 +291,38 @@ public final class Checker {
     }
     if (h.dbLoaded() && !h.leaseVersions().isEmpty()) {
       // every version of the row is in the final primary's audit (written in the grant's own transaction): an
-      // acknowledged grant it lacks never reached that server, even when no read happened to see the older row
-      Set<String> recorded = new HashSet<>();
+      // acknowledged grant it lacks never reached that server, even when no read happened to see the older row.
+      // Every acquire makes a new version with another holder or token, so each acknowledged acquire needs a grant
+      // of its own: a server that granted the same token to the same holder again after a promotion (tokens
+      // without terms) has one grant where two acquires were acknowledged, and the earlier one is the lost one.
+      Map<String, Integer> grants = new HashMap<>();
+      String previous = null;
       for (DbRecords.LeaseVersion v : h.leaseVersions()) {
-        recorded.add(v.holder() + "/" + v.token());
+        String key = v.holder() + "/" + v.token();
+        if (v.holder() != null && !key.equals(previous)) {
+          grants.merge(key, 1, Integer::sum);
+        }
+        previous = key;
+      }
+      Map<String, List<Op>> acknowledged = new HashMap<>();
+      for (Op a : ops) {
+        if (a.kind() == Op.Kind.ACQUIRE && a.ok() && a.token() != null) {
+          acknowledged.computeIfAbsent(a.holder() + "/" + a.token(), k -> new ArrayList<>()).add(a);
+        }
       }
       for (Op a : ops) {
+        if (a.kind() != Op.Kind.ACQUIRE || !a.ok() || a.token() == null) {
+          continue;
+        }
         String key = a.holder() + "/" + a.token();
-        if (a.kind() == Op.Kind.ACQUIRE && a.ok() && a.token() != null && !recorded.contains(key)
-            && lostAcks.add(key) && (!reportedOne || lostAcks.size() <= 3)) {
+        List<Op> same = acknowledged.get(key);
+        int unmatched = same.size() - grants.getOrDefault(key, 0);
+        if (same.indexOf(a) < unmatched && lostAcks.add(key) && (!reportedOne || lostAcks.size() <= 3)) {
           out.add(new Violation(4, "acquire #" + a.index() + " was acknowledged with token " + a.token()
-              + " but the final primary's record of the lease row has no grant of it to " + a.holder()
-              + ": an acknowledged grant was lost", a.completeMs(), List.of(a.index()), List.of()));
+              + " but the final primary's record of the lease row has " + (unmatched == same.size() ? "no grant"
+              : (same.size() - unmatched) + " grant(s) for " + same.size() + " acknowledged acquires")
+              + " of it to " + a.holder() + ": an acknowledged grant was lost", a.completeMs(), List.of(a.index()),
+              List.of()));
           reportedOne = true;
         }
       }
