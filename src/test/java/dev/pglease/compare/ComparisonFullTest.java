@@ -1,8 +1,8 @@
 package dev.pglease.compare;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.pglease.Required;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Tag;
@@ -20,8 +20,8 @@ class ComparisonFullTest {
     @Test
     @Timeout(1800)
     void fullComparison() throws Exception {
-        assumeTrue(EtcdCluster.available(), "etcd binaries not installed (" + EtcdCluster.BINARY
-                + "): apt-get install etcd-server etcd-client");
+        Required.assume(EtcdCluster.available(), "the etcd binaries (" + EtcdCluster.BINARY
+                + "; apt-get install etcd-server etcd-client)");
         Path docs = Path.of(System.getProperty("basedir", ".")).toAbsolutePath().resolve("docs");
         Path work = Files.createTempDirectory("pglease-compare-full");
         Harness h = new Harness(work, Harness.Plan.full(), Timings.standard());

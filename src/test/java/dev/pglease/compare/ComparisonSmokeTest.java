@@ -1,8 +1,8 @@
 package dev.pglease.compare;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.pglease.Required;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -18,8 +18,8 @@ class ComparisonSmokeTest {
     @Test
     @Timeout(150)
     void everyBackendElectsFailsOverAndHandsOff() throws Exception {
-        assumeTrue(EtcdCluster.available(), "etcd binaries not installed (" + EtcdCluster.BINARY
-                + "): skipping the comparison smoke test; apt-get install etcd-server etcd-client");
+        Required.assume(EtcdCluster.available(), "the etcd binaries (" + EtcdCluster.BINARY
+                + "; apt-get install etcd-server etcd-client)");
         Path out = Path.of(System.getProperty("pglease.buildDirectory", "target"), "comparison-smoke");
         Path work = Files.createTempDirectory("pglease-compare-smoke");
         Harness h = new Harness(work, Harness.Plan.smoke(), Timings.standard());

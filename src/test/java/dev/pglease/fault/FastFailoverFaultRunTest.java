@@ -1,8 +1,8 @@
 package dev.pglease.fault;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.pglease.Required;
 import dev.pglease.fault.kit.FaultCluster;
 import dev.pglease.fault.kit.NetNs;
 import dev.pglease.fault.kit.PgServer;
@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 class FastFailoverFaultRunTest {
   @Test
   void randomizedRunWithFastFailoverKeepsEveryInvariant() {
-    assumeTrue(PgServer.available(), "system PostgreSQL 15 binaries not usable here");
+    Required.assume(PgServer.available(), "the system PostgreSQL 15 binaries (postgresql-15, run as postgres)");
     long seed = RandomRun.seed();
     long budgetMs = Long.getLong("pglease.fault.fastMs", 60_000);
     int faults = Integer.getInteger("pglease.fault.fastFaults", 40);

@@ -1,8 +1,8 @@
 package dev.pglease.fault;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.pglease.Required;
 import dev.pglease.fault.kit.FaultCluster;
 import dev.pglease.fault.kit.NodeProcess;
 import dev.pglease.fault.kit.PgServer;
@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 class KitSmokeTest {
   @Test
   void smoke() {
-    assumeTrue(PgServer.available());
+    Required.assume(PgServer.available(), "the system PostgreSQL 15 binaries (postgresql-15, run as postgres)");
     try (FaultCluster c = FaultCluster.start(new FaultCluster.Options().nodes(3).refNodes())) {
       NodeProcess l = c.awaitLeader(20_000);
       assertThat(l).isNotNull();

@@ -1,8 +1,8 @@
 package dev.pglease.fault;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.pglease.Required;
 import dev.pglease.fault.kit.FaultCluster;
 import dev.pglease.fault.kit.NetNs;
 import dev.pglease.fault.kit.PgServer;
@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 class LongFaultRunTest {
   @Test
   void longRandomizedRunKeepsEveryInvariant() throws Exception {
-    assumeTrue(PgServer.available(), "system PostgreSQL 15 binaries not usable here");
+    Required.assume(PgServer.available(), "the system PostgreSQL 15 binaries (postgresql-15, run as postgres)");
     long seed = RandomRun.seed();
     int faults = Integer.getInteger("pglease.fault.longFaults", 1000);
     long budgetMs = Long.getLong("pglease.fault.longMs", 80 * 60_000L);

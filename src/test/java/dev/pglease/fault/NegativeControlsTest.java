@@ -2,8 +2,8 @@ package dev.pglease.fault;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.pglease.Required;
 import dev.pglease.fault.kit.FaultCluster;
 import dev.pglease.fault.kit.NodeProcess;
 import dev.pglease.fault.kit.PgServer;
@@ -24,7 +24,7 @@ class NegativeControlsTest {
 
   @BeforeAll
   static void postgres() {
-    assumeTrue(PgServer.available(), "system PostgreSQL 15 binaries not usable here");
+    Required.assume(PgServer.available(), "the system PostgreSQL 15 binaries (postgresql-15, run as postgres)");
   }
 
   private static void report(String title, CheckReport r) {

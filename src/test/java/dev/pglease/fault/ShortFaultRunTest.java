@@ -1,8 +1,8 @@
 package dev.pglease.fault;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.pglease.Required;
 import dev.pglease.fault.kit.FaultCluster;
 import dev.pglease.fault.kit.NetNs;
 import dev.pglease.fault.kit.PgServer;
@@ -24,7 +24,7 @@ class ShortFaultRunTest {
 
   @Test
   void everyFaultKindKeepsEveryInvariant() {
-    assumeTrue(PgServer.available(), "system PostgreSQL 15 binaries not usable here");
+    Required.assume(PgServer.available(), "the system PostgreSQL 15 binaries (postgresql-15, run as postgres)");
     long randomSeed = RandomRun.seed();
     int randomFaults = Integer.getInteger("pglease.fault.shortFaults", 8);
     long budgetMs = Long.getLong("pglease.fault.shortMs", 60_000);
