@@ -69,7 +69,10 @@ public final class ForwardFence {
             throws SQLException {
         Names.resource(resource);
         checkToken(token);
-        return Transactions.run(dataSource, c -> advance(c, resource, token), work, () -> { });
+        return Transactions.run(dataSource, (c, isolation) -> {
+            Transactions.execute(c, isolation);
+            advance(c, resource, token);
+        }, work, () -> { });
     }
 
     /** The fence value of {@code resource}, if any write was accepted yet. */

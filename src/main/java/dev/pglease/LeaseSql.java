@@ -40,6 +40,8 @@ final class LeaseSql {
     private final String renew;
     private final String release;
     private final String lockForFencedWrite;
+    /** The server-side bounds of a fenced transaction, then its lease row check: one batch. */
+    private final String fence;
     private final String currentLeader;
     private final String leasesTable;
 
@@ -102,6 +104,15 @@ final class LeaseSql {
                  WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
                    FOR KEY SHARE
                 """.formatted(leases);
+        this.fence = """
+                SELECT set_config('statement_timeout', ?, true),
+                       set_config('lock_timeout', ?, true),
+                       set_config('idle_in_transaction_session_timeout', ?, true),
+                       CASE WHEN current_setting('server_version_num')::int >= 170000
+                            THEN set_config('transaction_timeout', ?, true) END,
+                       CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
+                            THEN set_config('synchronous_commit', 'on', true) END;
+                """ + lockForFencedWrite;
         this.currentLeader = """
                 SELECT holder, token,
                        greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint,
@@ -241,29 +252,44 @@ final class LeaseSql {
     }
 
     /**
-     * Inside an open transaction: bounds it on the server to {@code millis} (each statement, each idle gap, and the
+     * Fences the open transaction in one round trip (the statements are sent together and run in order): first
+     * {@code isolation} when given (a transaction pglease opened itself sets its isolation there, before any
+     * query); then bounds the transaction on the server to {@code millis} (each statement, each idle gap, and the
      * whole transaction where the server has {@code transaction_timeout}, PostgreSQL 17+), so a holder that stalls
-     * or is cut off inside it can not keep the lease row locked; and makes its commit durable
-     * ({@code synchronous_commit} raised to {@code on} where the session would acknowledge it earlier). Every
-     * setting is local to the transaction.
+     * or is cut off inside it can not keep the lease row locked, and makes its commit durable
+     * ({@code synchronous_commit} raised to {@code on} where the session would acknowledge it earlier), every setting
+     * local to the transaction; then locks the lease row, as {@code lockForFencedWrite} does, if this holder still
+     * has it with this token. The server starts a statement's timeout afresh for each statement of such a batch, so the
+     * lock waits under the new bounds.
+     *
+     * @return whether the lease row was locked (false: the database no longer lists this holder with this token)
      */
-    void boundFencedTransaction(Connection c, long millis) throws SQLException {
+    boolean fenceTransaction(Connection c, String isolation, long millis, String name, String holder, long token)
+            throws SQLException {
         String ms = Math.max(1, millis) + "ms";
-        try (PreparedStatement ps = c.prepareStatement("""
-                SELECT set_config('statement_timeout', ?, true),
-                       set_config('lock_timeout', ?, true),
-                       set_config('idle_in_transaction_session_timeout', ?, true),
-                       CASE WHEN current_setting('server_version_num')::int >= 170000
-                            THEN set_config('transaction_timeout', ?, true) END,
-                       CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
-                            THEN set_config('synchronous_commit', 'on', true) END
-                """)) {
+        try (PreparedStatement ps = c.prepareStatement(isolation == null ? fence : isolation + ";\n" + fence)) {
             for (int i = 1; i <= 4; i++) {
                 ps.setString(i, ms);
             }
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
+            ps.setString(5, name);
+            ps.setString(6, holder);
+            ps.setLong(7, token);
+            int rows = -1; // of the last result, the lease row check's
+            for (boolean isResult = ps.execute(); isResult || ps.getUpdateCount() != -1;
+                 isResult = ps.getMoreResults()) {
+                if (isResult) {
+                    try (ResultSet rs = ps.getResultSet()) {
+                        rows = 0;
+                        while (rs.next()) {
+                            rows++;
+                        }
+                    }
+                }
             }
+            if (rows > 1) {
+                throw new IllegalStateException("fence check of " + Names.quote(name) + " returned more than one row");
+            }
+            return rows == 1;
         }
     }
 

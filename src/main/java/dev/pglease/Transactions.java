@@ -11,19 +11,30 @@ final class Transactions {
     private Transactions() {
     }
 
+    /** The statement that makes a transaction pglease opens READ COMMITTED; it must come before any query. */
+    static final String READ_COMMITTED = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+    /**
+     * The first statements of a transaction pglease opens: {@code isolation} first (it may be sent in one batch with
+     * the guard's own statements), then whatever must hold before the work runs.
+     */
+    @FunctionalInterface
+    interface Guard {
+        void open(Connection c, String isolation) throws SQLException;
+    }
+
     /**
      * Runs {@code guard} then {@code work} in one READ COMMITTED transaction on a connection from
      * {@code dataSource}, whatever the pool's default isolation; runs {@code beforeCommit} (which may throw to abort)
      * and commits; rolls everything back on any failure.
      */
-    static <T> T run(DataSource dataSource, FencedWork<?> guard, FencedWork<T> work, Runnable beforeCommit)
+    static <T> T run(DataSource dataSource, Guard guard, FencedWork<T> work, Runnable beforeCommit)
             throws SQLException {
         try (Connection c = dataSource.getConnection()) {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
-                readCommitted(c);
-                guard.execute(c);
+                guard.open(c, READ_COMMITTED);
                 T result = work.execute(c);
                 beforeCommit.run();
                 c.commit();
@@ -37,10 +48,10 @@ final class Transactions {
         }
     }
 
-    /** First statement of a transaction pglease owns: its isolation, for this transaction only. */
-    private static void readCommitted(Connection c) throws SQLException {
+    /** Runs {@code statement} (e.g. {@link #READ_COMMITTED}) alone. */
+    static void execute(Connection c, String statement) throws SQLException {
         try (Statement s = c.createStatement()) {
-            s.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+            s.execute(statement);
         }
     }
 

@@ -130,6 +130,36 @@ class FencingTest {
     }
 
     @Test
+    void theLeaseRowCheckWaitsForALockNoLongerThanTheLeadershipHasLeft() throws Exception {
+        // the session's own statement timeout is a minute: the bounds sent in the same batch as the check still
+        // limit its wait for the row lock to the 600 ms the leadership has left
+        String lease = "bounded-" + System.nanoTime();
+        Leadership l;
+        try (Connection c = ds.getConnection()) {
+            long token = sql.acquire(c, lease, "me", TTL).token();
+            l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + Duration.ofMillis(600).toNanos());
+        }
+        DataSource patientSessions = TestDatabase.dataSource("options=-c%20statement_timeout=60000");
+        try (Connection blocker = ds.getConnection();
+             PgLease pglease = PgLease.create(patientSessions, LeaseConfig.builder().schema(schema).build())) {
+            blocker.setAutoCommit(false);
+            try (PreparedStatement ps = blocker.prepareStatement("SELECT 1 FROM " + schema + ".leases WHERE name = ?"
+                    + " FOR UPDATE")) { // conflicts with the check's FOR KEY SHARE
+                ps.setString(1, lease);
+                ps.executeQuery().close();
+            }
+            long start = System.nanoTime();
+            assertThatThrownBy(() -> pglease.inFencedTransaction(l, c -> charge(c, lease, l.token())))
+                    .isInstanceOf(SQLException.class)
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).as(e.getMessage())
+                            .isIn("55P03", "57014", "25P04")); // lock, statement, transaction timeout
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+            blocker.rollback();
+        }
+        assertThat(charges(lease)).isEmpty();
+    }
+
+    @Test
     void anInFlightFencedWriteHoldsOffTheTakeoverUntilItCommits() throws Exception {
         String lease = "race-" + System.nanoTime();
         Leadership old = shortGrant(lease, "old", Duration.ofMillis(400));
