@@ -43,19 +43,20 @@ class FencingTest {
 
     /** A grant taken directly with the lease statement, with a local deadline far away (a stale holder's view). */
     private static Leadership grant(String lease, String holder) throws SQLException {
-        try (Connection c = ds.getConnection()) {
-            LeaseSql.Acquired a = sql.acquire(c, lease, holder, TTL);
-            assertThat(a.granted()).isTrue();
-            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
-        }
+        return grant(lease, holder, TTL, TTL);
     }
 
     /** A grant whose database expiry is {@code ttl} away, while its holder's local deadline is far away. */
     private static Leadership shortGrant(String lease, String holder, Duration ttl) throws SQLException {
+        return grant(lease, holder, ttl, TTL);
+    }
+
+    /** A grant whose database expiry is {@code ttl} away and whose holder's local deadline is {@code local} away. */
+    private static Leadership grant(String lease, String holder, Duration ttl, Duration local) throws SQLException {
         try (Connection c = ds.getConnection()) {
             LeaseSql.Acquired a = sql.acquire(c, lease, holder, ttl);
             assertThat(a.granted()).isTrue();
-            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + local.toNanos());
         }
     }
 
@@ -115,13 +116,8 @@ class FencingTest {
     @Test
     void aWriteAfterTheLocalDeadlineIsNeverStarted() throws Exception {
         String lease = "late-" + System.nanoTime();
-        Leadership l;
-        try (Connection c = ds.getConnection()) {
-            long token = sql.acquire(c, lease, "me", TTL).token();
-            l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() - 1);
-        }
+        Leadership expired = grant(lease, "me", TTL, Duration.ofNanos(-1));
         try (PgLease pglease = pglease()) {
-            Leadership expired = l;
             assertThatThrownBy(() -> pglease.inFencedTransaction(expired, c -> charge(c, lease, expired.token())))
                     .isInstanceOf(LeaseException.class)
                     .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.LEASE_LOST);
@@ -134,11 +130,7 @@ class FencingTest {
         // the session's own statement timeout is a minute: the bounds sent in the same batch as the check still
         // limit its wait for the row lock to the 600 ms the leadership has left
         String lease = "bounded-" + System.nanoTime();
-        Leadership l;
-        try (Connection c = ds.getConnection()) {
-            long token = sql.acquire(c, lease, "me", TTL).token();
-            l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + Duration.ofMillis(600).toNanos());
-        }
+        Leadership l = grant(lease, "me", TTL, Duration.ofMillis(600));
         DataSource patientSessions = TestDatabase.dataSource("options=-c%20statement_timeout=60000");
         try (Connection blocker = ds.getConnection();
              PgLease pglease = PgLease.create(patientSessions, LeaseConfig.builder().schema(schema).build())) {
