@@ -39,7 +39,6 @@ final class LeaseSql {
     private final String acquire;
     private final String renew;
     private final String release;
-    private final String lockForFencedWrite;
     /** The server-side bounds of a fenced transaction, then its lease row check: one batch. */
     private final String fence;
     private final String currentLeader;
@@ -99,7 +98,7 @@ final class LeaseSql {
                  WHERE name = ? AND holder = ? AND token = ?
                 RETURNING token
                 """.formatted(leases);
-        this.lockForFencedWrite = """
+        String lockForFencedWrite = """
                 SELECT token FROM %s
                  WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
                    FOR KEY SHARE
@@ -258,9 +257,11 @@ final class LeaseSql {
      * whole transaction where the server has {@code transaction_timeout}, PostgreSQL 17+), so a holder that stalls
      * or is cut off inside it can not keep the lease row locked, and makes its commit durable
      * ({@code synchronous_commit} raised to {@code on} where the session would acknowledge it earlier), every setting
-     * local to the transaction; then locks the lease row, as {@code lockForFencedWrite} does, if this holder still
-     * has it with this token. The server starts a statement's timeout afresh for each statement of such a batch, so the
-     * lock waits under the new bounds.
+     * local to the transaction; then locks the lease row ({@code FOR KEY SHARE}) if, and only if, this holder still
+     * has it with this token and it has not expired: every change of holder or token waits until the transaction
+     * ends, while the holder's own renewals and release go through. The check runs under the bounds set before it
+     * in the same batch: it waits for a row lock no longer than {@code millis} (lock and statement timeout, and on
+     * PostgreSQL 17+ the transaction timeout counted from the transaction's start).
      *
      * @return whether the lease row was locked (false: the database no longer lists this holder with this token)
      */
@@ -290,20 +291,6 @@ final class LeaseSql {
                 throw new IllegalStateException("fence check of " + Names.quote(name) + " returned more than one row");
             }
             return rows == 1;
-        }
-    }
-
-    /**
-     * Inside an open transaction: locks the lease row ({@code FOR KEY SHARE}) if, and only if, this holder still has
-     * it with this token and it has not expired. The lock makes every change of holder or token wait until the
-     * transaction ends, while the holder's own renewals and release go through.
-     */
-    boolean lockForFencedWrite(Connection c, String name, String holder, long token) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(lockForFencedWrite)) {
-            ps.setString(1, name);
-            ps.setString(2, holder);
-            ps.setLong(3, token);
-            return atMostOneRow(ps, "fence check", name);
         }
     }
 

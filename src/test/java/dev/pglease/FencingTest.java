@@ -157,7 +157,8 @@ class FencingTest {
         Leadership old = shortGrant(lease, "old", Duration.ofMillis(400));
         try (Connection writer = ds.getConnection(); Connection taker = ds.getConnection()) {
             writer.setAutoCommit(false);
-            assertThat(sql.lockForFencedWrite(writer, lease, "old", old.token())).isTrue();
+            // bounded far beyond the test's waits: only the lock is under test here
+            assertThat(sql.fenceTransaction(writer, null, 30_000, lease, "old", old.token())).isTrue();
             Thread.sleep(500);
             CompletableFuture<LeaseSql.Acquired> takeover = CompletableFuture.supplyAsync(() -> {
                 try {
