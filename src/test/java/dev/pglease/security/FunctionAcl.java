@@ -71,7 +71,7 @@ final class FunctionAcl {
 
     /** A function of the schema as the catalog has it. */
     record Function(long oid, String signature, String call, List<String> argTypes, boolean trigger,
-                    boolean securityDefiner) {
+                    boolean securityDefiner, boolean procedure) {
     }
 
     /** Every function (and procedure) of {@code schema}, from pg_proc. */
@@ -83,7 +83,7 @@ final class FunctionAcl {
                             p.oid::regproc::text,
                             ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a(t, i)
                                   ORDER BY i),
-                            p.prorettype = 'trigger'::regtype, p.prosecdef
+                            p.prorettype = 'trigger'::regtype, p.prosecdef, p.prokind = 'p'
                        FROM pg_proc p
                       WHERE p.pronamespace = ?::regnamespace
                       ORDER BY 2
@@ -92,7 +92,7 @@ final class FunctionAcl {
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     out.add(new Function(rs.getLong(1), rs.getString(2), schema + "." + rs.getString(2).replaceAll("\\(.*", ""),
-                            List.of((String[]) rs.getArray(4).getArray()), rs.getBoolean(5), rs.getBoolean(6)));
+                            List.of((String[]) rs.getArray(4).getArray()), rs.getBoolean(5), rs.getBoolean(6), rs.getBoolean(7)));
                 }
             }
         }
