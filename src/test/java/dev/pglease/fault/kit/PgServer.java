@@ -17,7 +17,7 @@ import java.util.Map;
 /**
  * A PostgreSQL 15 cluster from the system binaries, run as the postgres user in a postgres-owned temp dir. Faults:
  * pause (SIGSTOP of the postmaster and every child), crash ({@code pg_ctl -m immediate}), restart, and
- * primary/standby replication with promotion.
+ * primary/standby replication with promotion, pg_rewind and pg_upgrade.
  */
 public final class PgServer implements AutoCloseable {
   public static final Path BIN = Path.of(System.getProperty("pglease.fault.pgbin", "/usr/lib/postgresql/15/bin"));
@@ -110,13 +110,114 @@ public final class PgServer implements AutoCloseable {
   public static PgServer init(Path base, String name, Map<String, String> settings, Map<String, String> env) {
     int port = Procs.freePort();
     Path dir = base.resolve(name);
-    pgRun(BIN.resolve("initdb").toString(), "-D", dir.toString(), "-U", "postgres", "--auth=trust",
-        "--no-sync", "-E", "UTF8", "--locale=C");
+    initdb(dir);
     PgServer s = new PgServer(name, dir, port);
     s.environment = Map.copyOf(env);
     s.configure(settings);
     s.start();
     return s;
+  }
+
+  private static void initdb(Path dir) {
+    pgRun(BIN.resolve("initdb").toString(), "-D", dir.toString(), "-U", "postgres", "--auth=trust",
+        "--no-sync", "-E", "UTF8", "--locale=C");
+  }
+
+  /** Runs a command as postgres with {@code dir} (postgres-owned) as its working directory. */
+  private static String pgRunIn(Path dir, String... cmd) {
+    List<String> full = new ArrayList<>(List.of("sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh",
+        dir.toString()));
+    full.addAll(List.of(cmd));
+    return pgRun(full.toArray(String[]::new));
+  }
+
+  /**
+   * pg_upgrade of this server (stopped with {@link #stop()}) into a new cluster {@code newName} beside it, which is
+   * then configured with {@code settings} and started: a new system identifier, on timeline 1, with this server's
+   * databases. The same binaries on both sides (15 to 15) make a real upgrade. What it takes: the new cluster is
+   * initdb'd exactly like this one (same encoding, locale and install user, else pg_upgrade refuses it); pg_upgrade
+   * runs as postgres from a directory postgres may write (it refuses to start otherwise, and writes its scripts
+   * there) and puts its sockets there too; it copies the files (no {@code --link}), so this cluster stays intact;
+   * pg_upgrade starts and stops both clusters itself, on ports of its own, so the new cluster's settings (port,
+   * replication) are written after it.
+   */
+  public PgServer upgrade(String newName, Map<String, String> settings) {
+    Path base = dataDir.getParent();
+    Path dir = base.resolve(newName);
+    initdb(dir);
+    pgRunIn(base, BIN.resolve("pg_upgrade").toString(), "--old-bindir", BIN.toString(), "--new-bindir",
+        BIN.toString(), "--old-datadir", dataDir.toString(), "--new-datadir", dir.toString(), "--old-port",
+        Integer.toString(Procs.freePort()), "--new-port", Integer.toString(Procs.freePort()), "--socketdir",
+        base.toString(), "--username", "postgres", "--no-sync");
+    PgServer s = new PgServer(newName, dir, Procs.freePort());
+    s.environment = environment;
+    s.configure(settings);
+    s.start();
+    return s;
+  }
+
+  /**
+   * pg_rewind of this server (stopped with {@link #stop()}) onto {@code source} (running): its history since they
+   * diverged is undone, and it is set up to stream from {@code source} ({@code -R}); {@link #start()} starts it as
+   * a standby. Needs {@code wal_log_hints = on} (or checksums) on this server, and the source's sockets outside
+   * its data directory (setting {@code unix_socket_directories}): pg_rewind copies every file of the source's data
+   * directory and fails on a socket ("could not open file .s.PGSQL.port"). pg_rewind copies the source's
+   * configuration files too, so this server's own port and socket directory are written again after it.
+   */
+  public void rewindOnto(PgServer source) {
+    pgRunIn(dataDir.getParent(), BIN.resolve("pg_rewind").toString(), "--target-pgdata", dataDir.toString(),
+        "--source-server", "host=127.0.0.1 port=" + source.port + " user=postgres dbname=postgres"
+            + " application_name=" + name, "--write-recovery-conf", "--no-sync");
+    configure(Map.of());
+  }
+
+  /** The timeline a primary writes its WAL on (from the name of its current WAL file). */
+  public long timeline() {
+    return queryLong("SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint");
+  }
+
+  /** The cluster's system identifier (new for every initdb, and so for every pg_upgrade). */
+  public long systemIdentifier() {
+    return queryLong("SELECT system_identifier FROM pg_control_system()");
+  }
+
+  private long queryLong(String query) {
+    try (Connection c = connect(); var rs = c.createStatement().executeQuery(query)) {
+      rs.next();
+      return rs.getLong(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException(name + ": " + query, e);
+    }
+  }
+
+  /** Waits until this standby has replayed everything {@code primary} had written when the wait began. */
+  public void awaitReplayOf(PgServer primary, Duration timeout) {
+    String lsn;
+    try (Connection c = primary.connect(); var rs = c.createStatement().executeQuery(
+        "SELECT pg_current_wal_lsn()::text")) {
+      rs.next();
+      lsn = rs.getString(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException(primary.name + ": current WAL position", e);
+    }
+    long until = System.currentTimeMillis() + timeout.toMillis();
+    while (System.currentTimeMillis() < until) {
+      try (Connection c = connect(); var ps = c.prepareStatement(
+          "SELECT coalesce(pg_last_wal_replay_lsn() >= ?::pg_lsn, false)")) {
+        ps.setString(1, lsn);
+        try (var rs = ps.executeQuery()) {
+          rs.next();
+          if (rs.getBoolean(1)) {
+            return;
+          }
+        }
+      } catch (SQLException e) {
+        // not accepting connections yet
+      }
+      sleep(50);
+    }
+    throw new IllegalStateException(name + " did not replay " + primary.name + "'s WAL up to " + lsn + " in "
+        + timeout);
   }
 
   /** A streaming standby of this server ({@code pg_basebackup -R}), started. */
@@ -247,6 +348,12 @@ public final class PgServer implements AutoCloseable {
     pgCtl("-m", "fast", "-w", "-t", "60", "restart");
   }
 
+  /** Fast shutdown that fails unless the server stops cleanly (as pg_upgrade and pg_rewind need it). */
+  public void stop() {
+    resume();
+    pgRun(BIN.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "fast", "-w", "-t", "60", "stop");
+  }
+
   public void stopFast() {
     resume();
     Procs.tryRun(CMD_TIMEOUT, asPostgres(BIN.resolve("pg_ctl").toString(), "-D", dataDir.toString(), "-m", "fast",
@@ -315,6 +422,10 @@ public final class PgServer implements AutoCloseable {
 
   public String name() {
     return name;
+  }
+
+  public Path dataDir() {
+    return dataDir;
   }
 
   public Path logFile() {
