@@ -1,5 +1,8 @@
 package dev.pglease;
 
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -11,7 +14,7 @@ import javax.sql.DataSource;
  * moves up. A writer advances the fence to its token in the same transaction as its change to the resource; the
  * advance succeeds only if no higher token was accepted before, so once a new holder has written, a stale holder's
  * writes are refused. The fence table can live in any PostgreSQL database (create it with {@link #createTable});
- * the pglease schema has one ({@link PgLease#fence()}). Services in other languages can call the schema's
+ * the pglease schema has one ({@link PgLease#forwardFence()}). Services in other languages can call the schema's
  * {@code advance_fence(resource, token)} function the same way.
  */
 public final class ForwardFence {

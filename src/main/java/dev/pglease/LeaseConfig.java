@@ -1,11 +1,11 @@
 package dev.pglease;
 
+import dev.pglease.internal.util.Names;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.time.InstantSource;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.random.RandomGenerator;
 import javax.sql.DataSource;
 
 /**
@@ -41,7 +41,6 @@ public final class LeaseConfig {
     private final Ticker ticker;
     private final InstantSource wallClock;
     private final LeaseObserver observer;
-    private final RandomGenerator random;
     private final DataSource directDataSource;
 
     private LeaseConfig(Builder b) {
@@ -67,7 +66,6 @@ public final class LeaseConfig {
         this.ticker = Objects.requireNonNull(b.ticker, "ticker must not be null");
         this.wallClock = Objects.requireNonNull(b.wallClock, "wallClock must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
-        this.random = Objects.requireNonNull(b.random, "random must not be null");
         this.directDataSource = b.directDataSource;
     }
 
@@ -121,7 +119,6 @@ public final class LeaseConfig {
         b.ticker = ticker;
         b.wallClock = wallClock;
         b.observer = observer;
-        b.random = random;
         b.directDataSource = directDataSource;
         return b;
     }
@@ -176,10 +173,6 @@ public final class LeaseConfig {
         return Optional.ofNullable(directDataSource);
     }
 
-    RandomGenerator random() {
-        return random;
-    }
-
     @Override
     public String toString() {
         return "LeaseConfig{schema=" + schema + ", leaseDuration=" + leaseDuration + ", renewDeadline=" + renewDeadline
@@ -200,7 +193,6 @@ public final class LeaseConfig {
         private Ticker ticker = Ticker.SYSTEM;
         private InstantSource wallClock = InstantSource.system();
         private LeaseObserver observer = LeaseObserver.NONE;
-        private RandomGenerator random = RandomGenerator.getDefault();
         private DataSource directDataSource;
 
         private Builder() {
@@ -295,11 +287,6 @@ public final class LeaseConfig {
          */
         public Builder directDataSource(DataSource directDataSource) {
             this.directDataSource = directDataSource;
-            return this;
-        }
-
-        Builder random(RandomGenerator random) {
-            this.random = random;
             return this;
         }
 

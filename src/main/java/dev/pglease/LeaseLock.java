@@ -1,5 +1,10 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.LeaseStore;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -9,8 +14,8 @@ import javax.sql.DataSource;
 
 /**
  * A single-shot lock on a lease, taken by {@link PgLease#tryLock(String, Duration)}: no election loop and no
- * automatic renewal. It is held until {@link #unlock(Duration)}, or until its time to live runs out, and carries a
- * fencing token like a {@link Leadership} (it is one: see {@link #leadership()}). This is what task schedulers
+ * automatic renewal. It is held until {@link #unlock(Duration)}, or until its time to live runs out, and it is a
+ * {@link LeaseGrant} like an elector's {@link Leadership}: pass the lock itself to the fencing API. This is what task schedulers
  * such as ShedLock need: take the lock for at most {@code lockAtMostFor}, extend it while working, and on
  * unlock keep it until {@code lockAtLeastFor} has passed.
  *
@@ -25,7 +30,7 @@ import javax.sql.DataSource;
  * Roles that are members of the schema's candidate role (not its owner) may take or extend a lock for at most one
  * day at a time, like any lease. Thread-safe.
  */
-public final class LeaseLock implements AutoCloseable {
+public final class LeaseLock implements LeaseGrant, AutoCloseable {
 
     private final DataSource dataSource;
     private final LeaseSql sql;
@@ -33,7 +38,7 @@ public final class LeaseLock implements AutoCloseable {
     private final String name;
     private final String holder;
     private final long token;
-    private volatile Leadership leadership;
+    private volatile Grant leadership;
     private volatile boolean unlocked;
 
     private LeaseLock(DataSource dataSource, LeaseSql sql, Ticker ticker, String name, String holder, long token,
@@ -44,7 +49,7 @@ public final class LeaseLock implements AutoCloseable {
         this.name = name;
         this.holder = holder;
         this.token = token;
-        this.leadership = new Leadership(name, holder, token, ticker, deadline);
+        this.leadership = new Grant(name, holder, token, ticker, deadline);
     }
 
     /** Takes the lock if it is free or expired; empty when someone else holds it. Used by {@link PgLease#tryLock}. */
@@ -52,7 +57,7 @@ public final class LeaseLock implements AutoCloseable {
                                           String name, Duration lockAtMostFor) {
         requirePositive(lockAtMostFor, "lockAtMostFor");
         long sent = ticker.read();
-        LeaseSql.Acquired answer = inTransaction(dataSource, sql, "take lock " + Names.quote(name),
+        LeaseStore.Acquired answer = inTransaction(dataSource, sql, "take lock " + Names.quote(name),
                 c -> sql.acquire(c, name, holder, lockAtMostFor));
         if (!answer.granted()) {
             return Optional.empty();
@@ -68,39 +73,59 @@ public final class LeaseLock implements AutoCloseable {
     }
 
     /** The lock (lease) name. */
-    public String name() {
+    @Override
+    public String leaseName() {
         return name;
     }
 
+    /**
+     * The former name of {@link #leaseName()}.
+     *
+     * @deprecated use {@link #leaseName()}, the name every {@link LeaseGrant} has
+     */
+    @Deprecated
+    public String name() {
+        return leaseName();
+    }
+
     /** The holder id of the {@link PgLease} that took the lock. */
+    @Override
     public String holder() {
         return holder;
     }
 
     /** The fencing token: higher than every token granted before for this name. */
+    @Override
     public long token() {
         return token;
     }
 
     /** Whether this process may still act as the lock holder: not unlocked, and its local deadline not passed. */
+    @Override
     public boolean isValid() {
         return leadership.isValid();
     }
 
     /** Throws unless {@link #isValid()}. @throws LeaseException LEASE_LOST */
+    @Override
     public void checkValid() {
         leadership.checkValid();
     }
 
     /** Time left before the local deadline; zero once invalid. */
+    @Override
     public Duration remaining() {
         return leadership.remaining();
     }
 
     /**
-     * The lock as a {@link Leadership}, to pass to {@link PgLease#inFencedTransaction}. After an extension that
-     * shortened the lock, this is a new object and the previous one is no longer valid.
+     * The lock's current grant as a {@link Leadership}. After an extension that shortened the lock, this is a new
+     * object and the previous one is no longer valid.
+     *
+     * @deprecated the lock is a {@link LeaseGrant} itself: pass the lock to {@link PgLease#inFencedTransaction} and
+     *             {@link PgLease#fenceTransaction}
      */
+    @Deprecated
     public Leadership leadership() {
         return leadership;
     }
@@ -125,7 +150,7 @@ public final class LeaseLock implements AutoCloseable {
         long sent = ticker.read();
         boolean extended = inTransaction(dataSource, sql, "extend lock " + Names.quote(name),
                 c -> sql.extendLock(c, name, holder, token, lockAtMostFor));
-        Leadership current = leadership;
+        Grant current = leadership;
         if (!extended) {
             current.revoke("the database no longer lists this holder with token " + token);
             return false;
@@ -139,7 +164,7 @@ public final class LeaseLock implements AutoCloseable {
             current.extend(newDeadline, java.time.InstantSource.system().millis()
                     + Math.floorDiv(newDeadline - ticker.read(), 1_000_000L));
         } else {
-            Leadership shorter = new Leadership(name, holder, token, ticker, newDeadline);
+            Grant shorter = new Grant(name, holder, token, ticker, newDeadline);
             leadership = shorter;
             current.revoke("the lock was extended for a shorter time");
         }

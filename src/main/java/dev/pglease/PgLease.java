@@ -1,6 +1,17 @@
 package dev.pglease;
 
-import dev.pglease.internal.Pooling;
+import dev.pglease.internal.election.ElectionLoop;
+import dev.pglease.internal.election.Timing;
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.FastFailoverStore;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseStore;
+import dev.pglease.internal.store.NotificationListener;
+import dev.pglease.internal.store.Pooling;
+import dev.pglease.internal.store.Privileges;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Secrets;
+import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -16,6 +27,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.random.RandomGenerator;
 import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.FlywayException;
@@ -30,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * try (PgLease pglease = PgLease.create(dataSource, LeaseConfig.defaults());
  *      Elector elector = pglease.elector("payments", listener)) {
  *     ...
- *     elector.leadership().ifPresent(l -> pglease.inFencedTransaction(l, conn -> charge(conn)));
+ *     elector.leadership().ifPresent(grant -> pglease.inFencedTransaction(grant, conn -> charge(conn)));
  * }
  * }</pre>
  *
@@ -73,7 +85,7 @@ public final class PgLease implements AutoCloseable {
         this.sql = new LeaseSql(config.schema());
         this.holderId = newHolderId(config.holderLabel());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.store = new JdbcLeaseStore(dataSource, sql, networkTimeout(config), statementTimeout(config),
+        this.store = new JdbcLeaseStore(dataSource, sql, Timing.networkTimeout(config), Timing.statementTimeout(config),
                 config.allowUnsafeDurability());
         this.callbackPool = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 0, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
@@ -82,11 +94,13 @@ public final class PgLease implements AutoCloseable {
         if (config.fastFailover()) {
             FastFailoverStore fast = new FastFailoverStore(store, sql, dataSource);
             this.leaseStore = fast;
-            this.loop = new ElectionLoop(fast, holderId, config, callbackPool, deadlineTimer);
+            this.loop = new ElectionLoop(fast, holderId, config, RandomGenerator.getDefault(), callbackPool,
+                    deadlineTimer);
             fast.onLockFreed(name -> loop.leaseChanged(name, null));
         } else {
             this.leaseStore = store;
-            this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
+            this.loop = new ElectionLoop(store, holderId, config, RandomGenerator.getDefault(), callbackPool,
+                    deadlineTimer);
         }
     }
 
@@ -278,7 +292,7 @@ public final class PgLease implements AutoCloseable {
             return;
         }
         notifications = new NotificationListener(direct.orElse(dataSource), sql, loop, config.leaseDuration(),
-                networkTimeout(config));
+                Timing.networkTimeout(config));
     }
 
     /** How this instance learns of released leases (for tests and diagnostics). */
@@ -337,34 +351,34 @@ public final class PgLease implements AutoCloseable {
     }
 
     /**
-     * Runs {@code work} in a transaction guarded by the lease: the transaction first locks the lease row
-     * ({@code SELECT ... FOR KEY SHARE}) only if this holder still has it with this token and it has not expired; the
-     * lock keeps any change of holder or token waiting until the transaction ends, while this holder's renewals go
-     * on. The transaction runs at READ COMMITTED, is bounded on the server by the leadership's remaining validity
-     * (a stalled or cut-off holder's transaction is aborted by the server, never committed late), and commits
-     * durably ({@code synchronous_commit} at least {@code on}). The work is committed only if the leadership is
-     * still valid locally at the end; otherwise everything is rolled back. The isolation, the bounds and the check
-     * reach the server in one round trip: the fenced transaction costs one round trip more than the work alone.
+     * Runs {@code work} in a transaction of its own, fenced by {@code grant} (a {@link Leadership} or a
+     * {@link LeaseLock}): the transaction first locks the lease row ({@code SELECT ... FOR KEY SHARE}) only if this
+     * holder still has it with this token and it has not expired; the lock keeps any change of holder or token
+     * waiting until the transaction ends, while this holder's renewals go on. The transaction runs at READ COMMITTED,
+     * is bounded on the server by the grant's remaining validity (a stalled or cut-off holder's transaction is
+     * aborted by the server, never committed late), and commits durably ({@code synchronous_commit} at least
+     * {@code on}). The work is committed only if the grant is still valid locally at the end; otherwise everything
+     * is rolled back. The isolation, the bounds and the check reach the server in one round trip: the fenced
+     * transaction costs one round trip more than the work alone.
      *
      * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work), STALE_TOKEN when
      *                        the database no longer lists this holder with this token
      * @throws SQLException   from the work or the connection; the transaction is rolled back
      */
-    public <T> T inFencedTransaction(Leadership leadership, FencedWork<T> work) throws SQLException {
-        Objects.requireNonNull(leadership, "leadership must not be null");
+    public <T> T inFencedTransaction(LeaseGrant grant, FencedWork<T> work) throws SQLException {
+        Objects.requireNonNull(grant, "grant must not be null");
         Objects.requireNonNull(work, "work must not be null");
-        leadership.checkValid();
-        return Transactions.run(dataSource, (c, isolation) -> fence(c, leadership, isolation), work,
-                leadership::checkValid);
+        grant.checkValid();
+        return Transactions.run(dataSource, (c, isolation) -> fence(c, grant, isolation), work, grant::checkValid);
     }
 
     /**
-     * Fences the transaction already open on {@code connection} (Spring {@code @Transactional}, jOOQ, JPA): checks
-     * that this holder still has the lease with this token and locks the lease row ({@code FOR KEY SHARE}) until
-     * that transaction ends, exactly as {@link #inFencedTransaction} does, with the same server-side bounds (every
-     * statement, idle gap and, on PostgreSQL 17+, the whole transaction limited to the leadership's remaining
-     * validity) and durable commit, all local to the transaction. Call it first in the transaction, before the
-     * protected writes; commit only while {@link Leadership#isValid()}.
+     * Fences the transaction already open on {@code connection} (Spring {@code @Transactional}, jOOQ, JPA) with
+     * {@code grant}: checks that this holder still has the lease with this token and locks the lease row
+     * ({@code FOR KEY SHARE}) until that transaction ends, exactly as {@link #inFencedTransaction} does, with the same
+     * server-side bounds (every statement, idle gap and, on PostgreSQL 17+, the whole transaction limited to the
+     * grant's remaining validity) and durable commit, all local to the transaction. Call it first in the
+     * transaction, before the protected writes; commit only while {@link LeaseGrant#isValid()}.
      *
      * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
      * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
@@ -375,27 +389,37 @@ public final class PgLease implements AutoCloseable {
      * @throws IllegalStateException when the connection is in auto-commit mode (the lock would end at once)
      * @throws SQLException          from the connection
      */
-    public void lockFence(Connection connection, Leadership leadership) throws SQLException {
+    public void fenceTransaction(Connection connection, LeaseGrant grant) throws SQLException {
         Objects.requireNonNull(connection, "connection must not be null");
-        Objects.requireNonNull(leadership, "leadership must not be null");
+        Objects.requireNonNull(grant, "grant must not be null");
         if (connection.getAutoCommit()) {
-            throw new IllegalStateException("lockFence must run inside the transaction that makes the protected "
-                    + "writes, but the connection is in auto-commit mode");
+            throw new IllegalStateException("fenceTransaction must run inside the transaction that makes the "
+                    + "protected writes, but the connection is in auto-commit mode");
         }
-        fence(connection, leadership, null);
+        fence(connection, grant, null);
     }
 
-    /** The fence of {@link #lockFence}, sent in one batch after {@code isolation} when that is given. */
-    private void fence(Connection connection, Leadership leadership, String isolation) throws SQLException {
-        long remainingMillis = leadership.remaining().toMillis();
-        leadership.checkValid();
-        if (!sql.fenceTransaction(connection, isolation, remainingMillis, leadership.leaseName(), leadership.holder(),
-                leadership.token())) {
+    /**
+     * The former name of {@link #fenceTransaction(Connection, LeaseGrant)}.
+     *
+     * @deprecated use {@link #fenceTransaction(Connection, LeaseGrant)}, which does the same
+     */
+    @Deprecated
+    public void lockFence(Connection connection, Leadership leadership) throws SQLException {
+        fenceTransaction(connection, leadership);
+    }
+
+    /** The fence of {@link #fenceTransaction}, sent in one batch after {@code isolation} when that is given. */
+    private void fence(Connection connection, LeaseGrant grant, String isolation) throws SQLException {
+        long remainingMillis = grant.remaining().toMillis();
+        grant.checkValid();
+        if (!sql.fenceTransaction(connection, isolation, remainingMillis, grant.leaseName(), grant.holder(),
+                grant.token())) {
             throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
-                    + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
-                    + " with token " + leadership.token() + " in the database; the write was not made");
+                    + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
+                    + " with token " + grant.token() + " in the database; the write was not made");
         }
-        leadership.checkValid();
+        grant.checkValid();
     }
 
     /**
@@ -411,9 +435,22 @@ public final class PgLease implements AutoCloseable {
         return LeaseLock.tryAcquire(dataSource, sql, holderId, config.ticker(), name, lockAtMostFor);
     }
 
-    /** The forward-only fence table of this schema ({@code <schema>.fences}). */
-    public ForwardFence fence() {
+    /**
+     * The forward fence of this schema (the table {@code <schema>.fences}): for resources outside this database, to
+     * which a writer passes its grant's {@link LeaseGrant#token() token}.
+     */
+    public ForwardFence forwardFence() {
         return fence;
+    }
+
+    /**
+     * The former name of {@link #forwardFence()}.
+     *
+     * @deprecated use {@link #forwardFence()}, which returns the same fence
+     */
+    @Deprecated
+    public ForwardFence fence() {
+        return forwardFence();
     }
 
     /** This process incarnation's holder id: holder label, process id and a random suffix. */
@@ -490,19 +527,5 @@ public final class PgLease implements AutoCloseable {
     @Override
     public String toString() {
         return "PgLease{holder=" + holderId + ", schema=" + config.schema() + "}";
-    }
-
-    /** How long a lease statement may block on the network before its connection is dropped and replaced. */
-    static Duration networkTimeout(LeaseConfig config) {
-        return config.renewDeadline().plusMillis(100);
-    }
-
-    /**
-     * How long the server may work on one lease statement, lock waits included: half the network timeout, so the
-     * server has given up (and said so) well before the client stops waiting, and an abandoned statement can never
-     * commit a grant nobody knows about.
-     */
-    static Duration statementTimeout(LeaseConfig config) {
-        return networkTimeout(config).dividedBy(2);
     }
 }

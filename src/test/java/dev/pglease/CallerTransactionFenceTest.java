@@ -1,5 +1,8 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -17,7 +20,7 @@ import org.springframework.jdbc.datasource.DataSourceUtils;
 import org.springframework.transaction.support.TransactionTemplate;
 
 /**
- * {@link PgLease#lockFence} fences a transaction the caller already has open, here one that Spring's
+ * {@link PgLease#fenceTransaction} fences a transaction the caller already has open, here one that Spring's
  * {@link DataSourceTransactionManager} manages: the check and the lock join Spring's connection, a stale token rolls
  * back Spring's whole transaction (writes made before the check too), and a takeover waits until it commits.
  */
@@ -43,9 +46,9 @@ class CallerTransactionFenceTest {
 
     private static Leadership grant(String lease, String holder) throws SQLException {
         try (Connection c = ds.getConnection()) {
-            LeaseSql.Acquired a = sql.acquire(c, lease, holder, TTL);
+            LeaseStore.Acquired a = sql.acquire(c, lease, holder, TTL);
             assertThat(a.granted()).isTrue();
-            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+            return new Grant(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
         }
     }
 
@@ -59,7 +62,7 @@ class CallerTransactionFenceTest {
 
     private static void fence(PgLease pglease, Leadership l) {
         try {
-            pglease.lockFence(DataSourceUtils.getConnection(ds), l);
+            pglease.fenceTransaction(DataSourceUtils.getConnection(ds), l);
         } catch (SQLException e) {
             throw new IllegalStateException(e);
         }
@@ -98,13 +101,13 @@ class CallerTransactionFenceTest {
     @Test
     void aTakeoverWaitsUntilSpringsFencedTransactionCommits() throws Exception {
         String lease = "spring-wait-" + System.nanoTime();
-        CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
+        CompletableFuture<LeaseStore.Acquired> takeover = new CompletableFuture<>();
         try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
              Connection taker = ds.getConnection()) {
             Leadership l;
             try (Connection c = ds.getConnection()) {
                 long token = sql.acquire(c, lease, "me", Duration.ofMillis(300)).token();
-                l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+                l = new Grant(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
             }
             tx.executeWithoutResult(status -> {
                 fence(pglease, l);
@@ -126,11 +129,33 @@ class CallerTransactionFenceTest {
     }
 
     @Test
+    @SuppressWarnings("deprecation")
+    void theFormerNamesLockFenceAndFenceStillDoWhatFenceTransactionAndForwardFenceDo() throws Exception {
+        String lease = "spring-former-" + System.nanoTime();
+        Leadership old = grant(lease, "old");
+        jdbc.update("UPDATE " + schema + ".leases SET expires_at = clock_timestamp() WHERE name = ?", lease);
+        grant(lease, "new");
+        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+            assertThatThrownBy(() -> tx.executeWithoutResult(status -> {
+                try {
+                    pglease.lockFence(DataSourceUtils.getConnection(ds), old);
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+                charge(lease, old.token());
+            })).isInstanceOfSatisfying(LeaseException.class,
+                    e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+            assertThat(pglease.fence()).isSameAs(pglease.forwardFence());
+        }
+        assertThat(charges(lease)).isZero();
+    }
+
+    @Test
     void anAutoCommitConnectionIsRefusedBecauseTheLockWouldEndAtOnce() throws Exception {
         Leadership l = grant("spring-autocommit-" + System.nanoTime(), "me");
         try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
              Connection c = ds.getConnection()) {
-            assertThatThrownBy(() -> pglease.lockFence(c, l)).isInstanceOf(IllegalStateException.class)
+            assertThatThrownBy(() -> pglease.fenceTransaction(c, l)).isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("auto-commit");
         }
     }

@@ -1,5 +1,7 @@
 package dev.pglease;
 
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -85,7 +87,7 @@ class FastFailoverTest {
              Connection standby = TestDatabase.dataSource().getConnection()) {
             // A fast-failover holder: lock, acquire, register; then it stops renewing but its session lives (a pause).
             assertThat(sql.fastFailoverLock(holder, lease, 0)).isTrue();
-            LeaseSql.Acquired granted = sql.acquire(holder, lease, "holder-1", Duration.ofSeconds(30));
+            LeaseStore.Acquired granted = sql.acquire(holder, lease, "holder-1", Duration.ofSeconds(30));
             assertThat(granted.granted()).isTrue();
             assertThat(sql.fastFailoverRegister(holder, lease, "holder-1", granted.token())).isTrue();
 

@@ -1,5 +1,7 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseSql;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.cli.EmbeddedPostgresServer;
@@ -39,12 +41,12 @@ class FencedDurabilityTest {
             try (Connection c = ds.getConnection()) {
                 token = sql.acquire(c, "charger", "me", Duration.ofMinutes(5)).token();
             }
-            Leadership leadership = new Leadership("charger", "me", token, Ticker.SYSTEM,
+            Leadership leadership = new Grant("charger", "me", token, Ticker.SYSTEM,
                     System.nanoTime() + Duration.ofMinutes(4).toNanos());
             try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
                 for (int i = 0; i < WRITES; i++) {
                     pglease.inFencedTransaction(leadership, c -> charge(c, schema, "lease-row", token));
-                    pglease.fence().inTransaction(ds, "provider", token, c -> charge(c, schema, "forward", token));
+                    pglease.forwardFence().inTransaction(ds, "provider", token, c -> charge(c, schema, "forward", token));
                 }
             }
             assertThat(count(ds, schema)).isEqualTo(2 * WRITES);

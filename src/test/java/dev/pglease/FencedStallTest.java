@@ -1,5 +1,8 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.sql.Connection;
@@ -54,11 +57,11 @@ class FencedStallTest {
             long sent = System.nanoTime();
             long token;
             try (Connection c = ds.getConnection()) {
-                LeaseSql.Acquired a = sql.acquire(c, lease, "stalled", LEASE);
+                LeaseStore.Acquired a = sql.acquire(c, lease, "stalled", LEASE);
                 assertThat(a.granted()).isTrue();
                 token = a.token();
             }
-            Leadership stalled = new Leadership(lease, "stalled", token, Ticker.SYSTEM, sent + RENEW_DEADLINE.toNanos());
+            Leadership stalled = new Grant(lease, "stalled", token, Ticker.SYSTEM, sent + RENEW_DEADLINE.toNanos());
             java.util.concurrent.atomic.AtomicLong stallStart = new java.util.concurrent.atomic.AtomicLong();
             CompletableFuture<Object> write = CompletableFuture.supplyAsync(() -> {
                 try {

@@ -1,5 +1,8 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -54,9 +57,9 @@ class FencingTest {
     /** A grant whose database expiry is {@code ttl} away and whose holder's local deadline is {@code local} away. */
     private static Leadership grant(String lease, String holder, Duration ttl, Duration local) throws SQLException {
         try (Connection c = ds.getConnection()) {
-            LeaseSql.Acquired a = sql.acquire(c, lease, holder, ttl);
+            LeaseStore.Acquired a = sql.acquire(c, lease, holder, ttl);
             assertThat(a.granted()).isTrue();
-            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + local.toNanos());
+            return new Grant(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + local.toNanos());
         }
     }
 
@@ -160,7 +163,7 @@ class FencingTest {
             // bounded far beyond the test's waits: only the lock is under test here
             assertThat(sql.fenceTransaction(writer, null, 30_000, lease, "old", old.token())).isTrue();
             Thread.sleep(500);
-            CompletableFuture<LeaseSql.Acquired> takeover = CompletableFuture.supplyAsync(() -> {
+            CompletableFuture<LeaseStore.Acquired> takeover = CompletableFuture.supplyAsync(() -> {
                 try {
                     return sql.acquire(taker, lease, "new", TTL);
                 } catch (SQLException e) {
@@ -170,7 +173,7 @@ class FencingTest {
             assertThatThrownBy(() -> takeover.get(500, TimeUnit.MILLISECONDS)).isInstanceOf(TimeoutException.class);
             charge(writer, lease, old.token());
             writer.commit();
-            LeaseSql.Acquired acquired = takeover.get(10, TimeUnit.SECONDS);
+            LeaseStore.Acquired acquired = takeover.get(10, TimeUnit.SECONDS);
             assertThat(acquired.granted()).isTrue();
             assertThat(acquired.token()).isEqualTo(old.token() + 1);
         }
@@ -213,7 +216,7 @@ class FencingTest {
 
         // The same interleaving through pglease: check, takeover attempted, write, commit.
         String fencedLease = "fenced-" + System.nanoTime();
-        CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
+        CompletableFuture<LeaseStore.Acquired> takeover = new CompletableFuture<>();
         try (PgLease pglease = pglease(); Connection taker = ds.getConnection()) {
             // the 400 ms grant starts once pglease is up: its start-up checks are not part of the interleaving
             Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));

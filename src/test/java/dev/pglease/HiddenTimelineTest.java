@@ -1,5 +1,7 @@
 package dev.pglease;
 
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.sql.Connection;
@@ -74,7 +76,7 @@ class HiddenTimelineTest {
             }
             LeaseSql sql = new LeaseSql(SCHEMA);
             String name = "hidden-" + System.nanoTime();
-            LeaseSql.Acquired first = sql.acquire(c, name, "A", Duration.ofSeconds(30));
+            LeaseStore.Acquired first = sql.acquire(c, name, "A", Duration.ofSeconds(30));
             assertThat(first.granted()).isTrue();
             assertThat(first.token()).isEqualTo(1);
             assertThat(sql.release(c, name, "A", 1)).isTrue();

@@ -1,5 +1,8 @@
 package dev.pglease;
 
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseStore;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.bench.BenchDatabase;
 import java.sql.Connection;
@@ -51,7 +54,7 @@ public class LeaseStatementBenchmark {
         long heldToken;
         String held;
         String toggle;
-        java.util.List<LeaseSql.Held> heldList;
+        java.util.List<LeaseStore.Held> heldList;
         PgLease pglease;
         Elector elector;
         Leadership leadership;
@@ -71,9 +74,9 @@ public class LeaseStatementBenchmark {
             standbyId = "bench-standby/" + ProcessHandle.current().pid() + "/" + id;
             leader = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), Duration.ofSeconds(15), false);
             standby = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), Duration.ofSeconds(15), false);
-            LeaseSql.Acquired a = leader.acquire(held, leaderId, TTL);
+            LeaseStore.Acquired a = leader.acquire(held, leaderId, TTL);
             heldToken = a.token();
-            heldList = java.util.List.of(new LeaseSql.Held(held, heldToken, TTL.toMillis()));
+            heldList = java.util.List.of(new LeaseStore.Held(held, heldToken, TTL.toMillis()));
             leader.acquire(toggle, leaderId, TTL);
             leader.release(toggle, leaderId, 1);
 
@@ -154,21 +157,21 @@ public class LeaseStatementBenchmark {
 
         @Setup(Level.Invocation)
         public void acquire(Db db) throws SQLException {
-            LeaseSql.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
+            LeaseStore.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
             token = a.granted() ? a.token() : 0;
         }
     }
 
     /** Renewing one held lease: the leader's statement every retryPeriod. */
     @Benchmark
-    public LeaseSql.Renewal renew(Db db) throws SQLException {
+    public LeaseStore.Renewal renew(Db db) throws SQLException {
         return db.leader.renew(db.leaderId, db.heldList);
     }
 
     /** Acquiring a free (released) lease: the row is updated and the token bumped. */
     @Benchmark
     public long acquireGranted(Db db, Free free) throws SQLException {
-        LeaseSql.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
+        LeaseStore.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
         free.token = a.token();
         return a.token();
     }
@@ -212,7 +215,7 @@ public class LeaseStatementBenchmark {
     /** The same write guarded by a forward-only fence row (for resources in another database). */
     @Benchmark
     public int forwardFenceWrite(Db db) throws SQLException {
-        return db.pglease.fence().inTransaction(db.pool, "counter", db.leadership.token(), c -> increment(c, db.schema));
+        return db.pglease.forwardFence().inTransaction(db.pool, "counter", db.leadership.token(), c -> increment(c, db.schema));
     }
 
     /** Anchor: ShedLock JdbcTemplateLockProvider (database time), lock and unlock on the same server. */

@@ -27,7 +27,8 @@ class ModuleDescriptorTest {
                 .collect(Collectors.toSet());
         assertThat(exported).containsExactlyInAnyOrder("dev.pglease", "dev.pglease.health", "dev.pglease.micrometer",
                 "dev.pglease.shedlock", "dev.pglease.spring");
-        assertThat(module.packages()).contains("dev.pglease.cli", "dev.pglease.demo", "dev.pglease.internal");
+        assertThat(module.packages()).contains("dev.pglease.cli", "dev.pglease.demo", "dev.pglease.internal.election",
+                "dev.pglease.internal.store", "dev.pglease.internal.sql", "dev.pglease.internal.util");
     }
 
     @Test

@@ -1,5 +1,8 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.store.JdbcLeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
@@ -50,7 +53,7 @@ class OutageTest {
                  Elector ea = a.elector("outage", listener);
                  Elector eb = b.elector("outage", listener)) {
                 assertThat(events.poll(10, TimeUnit.SECONDS)).isEqualTo("elected 1");
-                Leadership first = ea.leadership().or(eb::leadership).orElseThrow();
+                Grant first = (Grant) ea.leadership().or(eb::leadership).orElseThrow();
 
                 server.stop();
                 long stopped = System.nanoTime();

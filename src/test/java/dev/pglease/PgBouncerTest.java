@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.cli.EmbeddedPostgresServer;
-import dev.pglease.internal.Pooling;
+import dev.pglease.internal.store.Pooling;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.PreparedStatement;
 import java.time.Duration;

@@ -2,6 +2,7 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pglease.internal.sql.LeaseSql;
 import dev.pglease.fault.kit.TcpProxy;
 import java.sql.Connection;
 import java.sql.PreparedStatement;

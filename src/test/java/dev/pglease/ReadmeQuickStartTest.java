@@ -27,8 +27,8 @@ class ReadmeQuickStartTest {
     }
 
     @Test
-    void theLockFenceSnippetCompiles(@TempDir Path out) throws IOException {
-        compiles("lock-fence", out);
+    void theFenceTransactionSnippetCompiles(@TempDir Path out) throws IOException {
+        compiles("fence-transaction", out);
     }
 
     private static void compiles(String block, Path out) throws IOException {

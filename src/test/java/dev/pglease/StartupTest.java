@@ -3,6 +3,8 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.sql.LeaseSql;
 import dev.pglease.cli.EmbeddedPostgresServer;
 import java.net.ServerSocket;
 import java.sql.Connection;

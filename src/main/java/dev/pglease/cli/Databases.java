@@ -3,7 +3,7 @@ package dev.pglease.cli;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import com.zaxxer.hikari.pool.HikariPool;
-import dev.pglease.Secrets;
+import dev.pglease.internal.util.Secrets;
 
 /** Connection pools for the command-line tools, with fail-fast start-up and errors free of passwords. */
 public final class Databases {

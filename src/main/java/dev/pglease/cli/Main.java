@@ -1,7 +1,7 @@
 package dev.pglease.cli;
 
 import dev.pglease.LeaseException;
-import dev.pglease.Secrets;
+import dev.pglease.internal.util.Secrets;
 import dev.pglease.demo.ChargerCommand;
 import dev.pglease.demo.DemoCommand;
 import java.io.IOException;

@@ -8,6 +8,7 @@ import dev.pglease.LeaseObserver;
 import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.Ticker;
+import dev.pglease.internal.util.Secrets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -244,7 +245,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                     e.put("reason", ex.reason().name());
                 } catch (SQLException | RuntimeException ex) {
                     e.put("result", "error");
-                    e.put("reason", dev.pglease.Secrets.redact(String.valueOf(ex.getMessage())));
+                    e.put("reason", Secrets.redact(String.valueOf(ex.getMessage())));
                 }
                 e.put("t", out.wallMillis());
                 out.emit(e);
@@ -450,7 +451,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             Map<String, Object> e = out.event("database-error");
             e.put("lease", leaseName);
             e.put("holder", holder[0]);
-            e.put("reason", dev.pglease.Secrets.redact(String.valueOf(cause.getMessage())));
+            e.put("reason", Secrets.redact(String.valueOf(cause.getMessage())));
             out.emit(e);
         }
     }

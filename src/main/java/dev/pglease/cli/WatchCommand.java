@@ -1,7 +1,7 @@
 package dev.pglease.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.pglease.internal.Pooling;
+import dev.pglease.internal.store.Pooling;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.sql.Connection;

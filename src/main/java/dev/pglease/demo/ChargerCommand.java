@@ -6,7 +6,7 @@ import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.Leadership;
 import dev.pglease.PgLease;
-import dev.pglease.Secrets;
+import dev.pglease.internal.util.Secrets;
 import dev.pglease.cli.Databases;
 import dev.pglease.cli.DurationConverter;
 import dev.pglease.cli.JsonLines;

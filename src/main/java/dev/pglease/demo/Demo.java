@@ -2,7 +2,7 @@ package dev.pglease.demo;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.PgLease;
-import dev.pglease.Secrets;
+import dev.pglease.internal.util.Secrets;
 import dev.pglease.cli.Databases;
 import dev.pglease.cli.EmbeddedPostgresServer;
 import java.io.IOException;

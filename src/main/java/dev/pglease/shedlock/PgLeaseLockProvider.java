@@ -27,7 +27,7 @@ import net.javacrumbs.shedlock.support.LockException;
  * @SchedulerLock(name = "nightly-report", lockAtMostFor = "10m")
  * void report() throws SQLException {
  *     LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
- *     pglease.inFencedTransaction(lock.leadership(), conn -> writeReport(conn));
+ *     pglease.inFencedTransaction(lock, conn -> writeReport(conn));
  * }
  * }</pre>
  *
@@ -95,7 +95,7 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
         @Override
         public synchronized void unlock() {
             if (done) {
-                throw new IllegalStateException("lock " + lock.name() + " was already unlocked or extended");
+                throw new IllegalStateException("lock " + lock.leaseName() + " was already unlocked or extended");
             }
             done = true;
             CURRENT.get().remove(lock);
@@ -105,20 +105,20 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
             try {
                 lock.unlock(lockAtLeastFor);
             } catch (LeaseException e) {
-                throw new LockException("pglease could not unlock " + lock.name() + ": " + e.getMessage(), e);
+                throw new LockException("pglease could not unlock " + lock.leaseName() + ": " + e.getMessage(), e);
             }
         }
 
         @Override
         public synchronized Optional<SimpleLock> extend(Duration lockAtMostFor, Duration lockAtLeastFor) {
             if (done) {
-                throw new IllegalStateException("lock " + lock.name() + " was already unlocked or extended");
+                throw new IllegalStateException("lock " + lock.leaseName() + " was already unlocked or extended");
             }
             boolean extended;
             try {
                 extended = lock.extend(lockAtMostFor);
             } catch (LeaseException e) {
-                throw new LockException("pglease could not extend " + lock.name() + ": " + e.getMessage(), e);
+                throw new LockException("pglease could not extend " + lock.leaseName() + ": " + e.getMessage(), e);
             }
             if (!extended) {
                 return Optional.empty();

@@ -773,7 +773,7 @@ public final class Harness {
                         }
                     },
                     () -> pglease.inFencedTransaction(leadership, work::run),
-                    () -> pglease.fence().inTransaction(pool, "counter", leadership.token(), work::run),
+                    () -> pglease.forwardFence().inTransaction(pool, "counter", leadership.token(), work::run),
                     lib::renewAll,
                     () -> {
                         long token = lib.acquire("toggle", Duration.ofSeconds(30));

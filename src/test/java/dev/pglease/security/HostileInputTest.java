@@ -233,13 +233,13 @@ class HostileInputTest {
     void hostileFenceResourcesAreStoredVerbatim() throws Exception {
         try (PgLease pglease = PgLease.create(Users.as(candidate), config().holderLabel("fences").build())) {
             for (String resource : VERBATIM) {
-                Integer done = pglease.fence().inTransaction(Users.as(candidate), resource, 3, c -> 1);
+                Integer done = pglease.forwardFence().inTransaction(Users.as(candidate), resource, 3, c -> 1);
                 assertThat(done).isEqualTo(1);
                 try (Connection c = Users.as(candidate).getConnection()) {
-                    assertThat(pglease.fence().current(c, resource)).hasValue(3);
+                    assertThat(pglease.forwardFence().current(c, resource)).hasValue(3);
                 }
             }
-            assertThatThrownBy(() -> pglease.fence().inTransaction(Users.as(candidate), "nul\u0000", 1, c -> 1))
+            assertThatThrownBy(() -> pglease.forwardFence().inTransaction(Users.as(candidate), "nul\u0000", 1, c -> 1))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("control character U+0000");
         }
     }

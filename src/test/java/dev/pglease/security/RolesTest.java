@@ -201,9 +201,9 @@ class RolesTest {
             assertThat(events.next()).isEqualTo("elected " + token);
             assertThat(pglease.leader(lease)).get().satisfies(i -> assertThat(i.holder()).isEqualTo(holder));
             // fenced write through the lease row lock (FOR SHARE) and the forward fence, in one transaction
-            long fenced = pglease.inFencedTransaction(l, c -> pglease.fence().advance(c, "ledger", l.token()));
+            long fenced = pglease.inFencedTransaction(l, c -> pglease.forwardFence().advance(c, "ledger", l.token()));
             assertThat(fenced).isEqualTo(token);
-            Integer one = pglease.fence().inTransaction(Users.as(candA), "ledger", token, c -> 1);
+            Integer one = pglease.forwardFence().inTransaction(Users.as(candA), "ledger", token, c -> 1);
             assertThat(one).isEqualTo(1);
             assertThat(query(candA, "SELECT " + schema + ".advance_fence('other', " + token + ")")).isEqualTo("t");
             Thread.sleep(1_200); // two renewals as the candidate

@@ -7,7 +7,7 @@ import dev.pglease.Elector;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
-import dev.pglease.Secrets;
+import dev.pglease.internal.util.Secrets;
 import dev.pglease.TestDatabase;
 import dev.pglease.cli.Databases;
 import java.io.ByteArrayOutputStream;

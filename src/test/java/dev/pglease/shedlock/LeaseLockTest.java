@@ -174,9 +174,9 @@ class LeaseLockTest {
             return false; // another node runs the export
         }
         try (LeaseLock lock = taken.get()) {
-            pglease.inFencedTransaction(lock.leadership(), connection -> exportRows(connection, lock.token()));
+            pglease.inFencedTransaction(lock, connection -> exportRows(connection, lock.token()));
             lock.extend(Duration.ofMinutes(10)); // still working: push the expiry out
-            pglease.inFencedTransaction(lock.leadership(), connection -> exportRows(connection, lock.token()));
+            pglease.inFencedTransaction(lock, connection -> exportRows(connection, lock.token()));
         }
         return true;
         // end::lease-lock[]

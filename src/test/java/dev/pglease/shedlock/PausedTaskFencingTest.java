@@ -93,13 +93,13 @@ class PausedTaskFencingTest {
                 assertThat(lock.isValid()).as("A knows its lock ran out").isFalse();
                 // Same-database write guarded by the lease row: refused by the local deadline.
                 try {
-                    a.inFencedTransaction(lock.leadership(), c -> insert(c, job, "A", lock.token()));
+                    a.inFencedTransaction(lock, c -> insert(c, job, "A", lock.token()));
                 } catch (LeaseException | SQLException e) {
                     rejectedA.add(e);
                 }
                 // A resource guarded by a forward-only fence: refused by the database, B's token is higher.
                 try {
-                    a.fence().inTransaction(dataSource, job, lock.token(), c -> insert(c, job, "A", lock.token()));
+                    a.forwardFence().inTransaction(dataSource, job, lock.token(), c -> insert(c, job, "A", lock.token()));
                 } catch (LeaseException | SQLException e) {
                     rejectedA.add(e);
                 }
@@ -108,7 +108,7 @@ class PausedTaskFencingTest {
                 LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
                 tokens[1] = lock.token();
                 try {
-                    b.fence().inTransaction(dataSource, job, lock.token(), c -> insert(c, job, "B", lock.token()));
+                    b.forwardFence().inTransaction(dataSource, job, lock.token(), c -> insert(c, job, "B", lock.token()));
                 } catch (SQLException e) {
                     throw new IllegalStateException(e);
                 }
@@ -133,7 +133,7 @@ class PausedTaskFencingTest {
                 LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
                 assertThat(PgLeaseLockProvider.currentToken()).isEqualTo(lock.token());
                 try {
-                    a.inFencedTransaction(lock.leadership(), c -> insert(c, job, "A", lock.token()));
+                    a.inFencedTransaction(lock, c -> insert(c, job, "A", lock.token()));
                 } catch (SQLException e) {
                     throw new IllegalStateException(e);
                 }

@@ -1,4 +1,4 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,5 +1,9 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.sql.SQLException;
@@ -9,6 +13,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -23,12 +28,12 @@ class DeadlineTimerTest {
         CountDownLatch unblock = new CountDownLatch(1);
         LeaseStore hanging = new LeaseStore() {
             @Override
-            public LeaseSql.Acquired acquire(String name, String holder, Duration ttl) {
-                return new LeaseSql.Acquired(true, 1, holder, 0);
+            public LeaseStore.Acquired acquire(String name, String holder, Duration ttl) {
+                return new LeaseStore.Acquired(true, 1, holder, 0);
             }
 
             @Override
-            public LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
+            public LeaseStore.Renewal renew(String holder, List<LeaseStore.Held> leases) throws SQLException {
                 renewEntered.countDown();
                 try {
                     unblock.await(30, TimeUnit.SECONDS);
@@ -52,7 +57,7 @@ class DeadlineTimerTest {
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
         CountDownLatch revoked = new CountDownLatch(1);
         long[] revokedAt = new long[1];
-        ElectionLoop loop = new ElectionLoop(hanging, "me", config, Runnable::run, timer);
+        ElectionLoop loop = new ElectionLoop(hanging, "me", config, RandomGenerator.getDefault(), Runnable::run, timer);
         try {
             ElectionLoop.Campaign campaign = loop.join("stuck", new LeaderListener() {
                 @Override
@@ -67,7 +72,7 @@ class DeadlineTimerTest {
             });
             loop.start();
             assertThat(renewEntered.await(5, TimeUnit.SECONDS)).as("the loop is blocked in a renewal").isTrue();
-            Leadership l = loop.leadership(campaign);
+            Grant l = loop.leadership(campaign);
             if (l == null) {
                 assertThat(revoked.getCount()).as("already revoked at the deadline").isZero();
             } else {

@@ -1,5 +1,6 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.SQLException;
 import java.sql.SQLTransientConnectionException;
 import java.time.Duration;
@@ -48,7 +49,7 @@ final class InMemoryLeaseStore implements LeaseStore {
     }
 
     @Override
-    public LeaseSql.Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
+    public LeaseStore.Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
         enter("acquire " + name + " " + holder);
         long now = clock.read();
         Row row = rows.get(name);
@@ -59,24 +60,24 @@ final class InMemoryLeaseStore implements LeaseStore {
                 loseNextAcquireAnswer = false;
                 throw new SQLTransientConnectionException("connection reset after the commit", "08006");
             }
-            return new LeaseSql.Acquired(true, token, holder, 0);
+            return new LeaseStore.Acquired(true, token, holder, 0);
         }
-        return new LeaseSql.Acquired(false, row.token(), row.holder(), Duration.ofNanos(row.expiresAt() - now).toMillis());
+        return new LeaseStore.Acquired(false, row.token(), row.holder(), Duration.ofNanos(row.expiresAt() - now).toMillis());
     }
 
     @Override
-    public LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
+    public LeaseStore.Renewal renew(String holder, List<LeaseStore.Held> leases) throws SQLException {
         enter("renew " + leases.size());
         long now = clock.read();
         List<String> renewed = new ArrayList<>();
-        for (LeaseSql.Held h : leases) {
+        for (LeaseStore.Held h : leases) {
             Row row = rows.get(h.name());
             if (row != null && holder.equals(row.holder()) && row.token() == h.token() && row.expiresAt() - now > 0) {
                 rows.put(h.name(), new Row(holder, row.token(), now + Duration.ofMillis(h.ttlMillis()).toNanos()));
                 renewed.add(h.name());
             }
         }
-        return new LeaseSql.Renewal(renewed);
+        return new LeaseStore.Renewal(renewed);
     }
 
     @Override

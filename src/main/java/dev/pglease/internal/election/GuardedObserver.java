@@ -1,5 +1,6 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
+import dev.pglease.LeaseObserver;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

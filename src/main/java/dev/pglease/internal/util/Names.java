@@ -1,14 +1,14 @@
-package dev.pglease;
+package dev.pglease.internal.util;
 
 import java.util.regex.Pattern;
 
 /** Validation of every name pglease accepts: lease names, holder ids, schema and table identifiers. */
-final class Names {
+public final class Names {
 
-    static final int MAX_LEASE_NAME = 200;
-    static final int MAX_HOLDER = 255;
-    static final int MAX_HOLDER_LABEL = 200;
-    static final int MAX_SCHEMA = 48;
+    public static final int MAX_LEASE_NAME = 200;
+    public static final int MAX_HOLDER = 255;
+    public static final int MAX_HOLDER_LABEL = 200;
+    public static final int MAX_SCHEMA = 48;
 
     private static final Pattern IDENTIFIER = Pattern.compile("[a-z_][a-z0-9_]*");
     private static final java.util.Set<String> RESERVED_ROLES = java.util.Set.of(
@@ -17,19 +17,19 @@ final class Names {
     private Names() {
     }
 
-    static String leaseName(String name) {
+    public static String leaseName(String name) {
         return text("lease name", name, MAX_LEASE_NAME);
     }
 
-    static String holder(String holder) {
+    public static String holder(String holder) {
         return text("holder", holder, MAX_HOLDER);
     }
 
-    static String holderLabel(String label) {
+    public static String holderLabel(String label) {
         return text("holder label", label, MAX_HOLDER_LABEL);
     }
 
-    static String resource(String resource) {
+    public static String resource(String resource) {
         return text("fence resource", resource, MAX_LEASE_NAME);
     }
 
@@ -37,7 +37,7 @@ final class Names {
      * A schema name: a lower-case SQL identifier, because it is spliced into SQL text (it can not be a bind
      * parameter) and into a NOTIFY channel name.
      */
-    static String schema(String schema) {
+    public static String schema(String schema) {
         if (schema == null) {
             throw new IllegalArgumentException("schema must not be null");
         }
@@ -52,7 +52,7 @@ final class Names {
      * A role name for the schema migration: a lower-case SQL identifier of at most 63 characters (it is spliced into
      * GRANT statements), not a reserved role name and not one of PostgreSQL's own pg_ roles.
      */
-    static String role(String what, String role) {
+    public static String role(String what, String role) {
         if (role == null) {
             throw new IllegalArgumentException(what + " must not be null");
         }
@@ -66,7 +66,7 @@ final class Names {
     }
 
     /** A table name, optionally schema-qualified: {@code fences} or {@code billing.fences}. */
-    static String qualifiedTable(String table) {
+    public static String qualifiedTable(String table) {
         if (table == null) {
             throw new IllegalArgumentException("table must not be null");
         }
@@ -123,7 +123,7 @@ final class Names {
     }
 
     /** Quotes a value for an error message, showing control and bidirectional control characters escaped. */
-    static String quote(String value) {
+    public static String quote(String value) {
         if (value == null) {
             return "null";
         }

@@ -1,4 +1,4 @@
-package dev.pglease.internal;
+package dev.pglease.internal.store;
 
 import dev.pglease.LeaseException;
 
@@ -10,10 +10,6 @@ import javax.sql.DataSource;
 import org.postgresql.PGConnection;
 
 /**
- * Not API: this package is not exported by the module {@code dev.pglease}; it is shared by the library and its
- * command-line tool.
- *
- * <p>
  * Finds out at start whether a data source reaches PostgreSQL through a transaction pooler (PgBouncer in
  * {@code pool_mode=transaction} or {@code statement}), where a client connection is not one server session: each
  * transaction may run on another server connection, so LISTEN, session settings and session advisory locks do not

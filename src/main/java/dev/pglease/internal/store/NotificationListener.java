@@ -1,4 +1,8 @@
-package dev.pglease;
+package dev.pglease.internal.store;
+
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.util.FlatJson;
+import dev.pglease.internal.util.Secrets;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -17,14 +21,24 @@ import org.slf4j.LoggerFactory;
  * standby takes a released lease in milliseconds instead of polling. While the connection is down the loop is told,
  * and standbys fall back to waking every retryPeriod.
  */
-final class NotificationListener implements AutoCloseable {
+public final class NotificationListener implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(NotificationListener.class);
+
+    /** What the notifications are for: the election loop. */
+    public interface Receiver {
+
+        /** Lease {@code name} changed hands; {@code holder} is the new holder, {@code null} when it was released. */
+        void leaseChanged(String name, String holder);
+
+        /** Whether the LISTEN connection is up: while it is not, standbys must not count on being woken. */
+        void notificationsHealthy(boolean healthy);
+    }
     private static final int POLL_MILLIS = 250;
 
     private final DataSource dataSource;
     private final LeaseSql sql;
-    private final ElectionLoop loop;
+    private final Receiver loop;
     private final long healthCheckNanos;
     private final int networkTimeoutMillis;
     private volatile boolean stopped;
@@ -36,8 +50,8 @@ final class NotificationListener implements AutoCloseable {
      *                          the lease duration: one statement per lease duration per process; a dead connection
      *                          only costs standbys the early wake-up, they still wake at the expiry they were told)
      */
-    NotificationListener(DataSource dataSource, LeaseSql sql, ElectionLoop loop, Duration healthCheckPeriod,
-                         Duration networkTimeout) {
+    public NotificationListener(DataSource dataSource, LeaseSql sql, Receiver loop, Duration healthCheckPeriod,
+                                Duration networkTimeout) {
         this.dataSource = dataSource;
         this.sql = sql;
         this.loop = loop;
@@ -45,7 +59,7 @@ final class NotificationListener implements AutoCloseable {
         this.networkTimeoutMillis = (int) Math.max(1000, Math.min(Integer.MAX_VALUE, networkTimeout.toMillis()));
     }
 
-    void start() {
+    public void start() {
         Thread t = new Thread(this::run, "pglease-notifications");
         t.setDaemon(true);
         thread = t;

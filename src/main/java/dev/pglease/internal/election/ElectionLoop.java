@@ -1,4 +1,15 @@
-package dev.pglease;
+package dev.pglease.internal.election;
+
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseException;
+import dev.pglease.LeaseObserver;
+import dev.pglease.Ticker;
+import dev.pglease.internal.store.LeaseStore;
+import dev.pglease.internal.store.NotificationListener;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Secrets;
 
 import java.sql.SQLException;
 import java.time.Duration;
@@ -12,6 +23,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.random.RandomGenerator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,21 +52,21 @@ import org.slf4j.LoggerFactory;
  * Statements run outside the lock; their answers are applied under it only if the campaign is still in the state
  * it was in when the statement was sent.
  */
-final class ElectionLoop implements AutoCloseable {
+public final class ElectionLoop implements AutoCloseable, NotificationListener.Receiver {
 
     private static final Logger log = LoggerFactory.getLogger(ElectionLoop.class);
 
     enum Phase { STANDBY, LEADER, CLOSING }
 
-    /** The state of one lease in this process. Guarded by the loop's lock. */
-    static final class Campaign {
+    /** The state of one lease in this process. Guarded by the loop's lock; read from outside through its accessors. */
+    public static final class Campaign {
         final String name;
         final LeaderListener listener;
         final Executor callbacks;
         final CompletableFuture<Void> closed = new CompletableFuture<>();
         Phase phase = Phase.STANDBY;
         long nextAt;
-        volatile Leadership leadership;
+        volatile Grant leadership;
         long releaseToken;
         /**
          * A token the database may still list for this process after it stepped down at its deadline (a renewal
@@ -76,6 +88,31 @@ final class ElectionLoop implements AutoCloseable {
             this.listener = listener;
             this.callbacks = callbacks;
             this.nextAt = now;
+        }
+
+        /** The lease this campaign is for. */
+        public String name() {
+            return name;
+        }
+
+        /** The current grant, or {@code null} while this process does not lead (it may also have expired). */
+        public Leadership leadership() {
+            return leadership;
+        }
+
+        /** Completes once the campaign has ended (left and released, or the loop closed). */
+        public CompletableFuture<Void> closed() {
+            return closed;
+        }
+
+        /** Whether the database answered the campaign's last statement. */
+        public boolean reachable() {
+            return reachable;
+        }
+
+        /** The holder the database reported at the last acquire attempt, or {@code null}. */
+        public String observedHolder() {
+            return observedHolder;
         }
     }
 
@@ -116,16 +153,17 @@ final class ElectionLoop implements AutoCloseable {
     private Thread thread;
 
     /**
+     * @param random        jitter of standby wake-ups and backoffs
      * @param deadlineTimer steps leaders down at their deadline while the loop thread is blocked; {@code null}
      *                      when a test drives the loop by hand
      */
-    ElectionLoop(LeaseStore store, String holder, LeaseConfig config, Executor callbackPool,
-                 ScheduledExecutorService deadlineTimer) {
+    public ElectionLoop(LeaseStore store, String holder, LeaseConfig config, RandomGenerator random,
+                        Executor callbackPool, ScheduledExecutorService deadlineTimer) {
         this.store = store;
         this.holder = holder;
         this.ticker = config.ticker();
         this.wallClock = config.wallClock();
-        this.timing = new Timing(config);
+        this.timing = new Timing(config, random);
         this.ttl = config.leaseDuration();
         this.observer = new GuardedObserver(config.observer());
         this.observing = config.observer() != LeaseObserver.NONE;
@@ -133,11 +171,11 @@ final class ElectionLoop implements AutoCloseable {
         this.deadlineTimer = deadlineTimer;
     }
 
-    String holder() {
+    public String holder() {
         return holder;
     }
 
-    void start() {
+    public void start() {
         Thread t = new Thread(this::run, "pglease-election " + holder);
         t.setDaemon(true);
         thread = t;
@@ -146,7 +184,7 @@ final class ElectionLoop implements AutoCloseable {
 
     // ---------------------------------------------------------------- campaigns
 
-    Campaign join(String name, LeaderListener listener) {
+    public Campaign join(String name, LeaderListener listener) {
         synchronized (lock) {
             if (stopped) {
                 throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
@@ -163,7 +201,7 @@ final class ElectionLoop implements AutoCloseable {
     }
 
     /** Stops campaigning: the leadership ends locally at once, then the loop releases the lease in the database. */
-    CompletableFuture<Void> leave(Campaign c) {
+    public CompletableFuture<Void> leave(Campaign c) {
         synchronized (lock) {
             if (c.phase != Phase.CLOSING) {
                 if (c.phase == Phase.LEADER) {
@@ -184,7 +222,8 @@ final class ElectionLoop implements AutoCloseable {
     }
 
     /** A standby whose lease was released is woken at once; a leader that lost its lease renews at once. */
-    void leaseChanged(String name, String newHolder) {
+    @Override
+    public void leaseChanged(String name, String newHolder) {
         synchronized (lock) {
             Campaign c = campaigns.get(name);
             if (c == null) {
@@ -202,7 +241,8 @@ final class ElectionLoop implements AutoCloseable {
         }
     }
 
-    void notificationsHealthy(boolean healthy) {
+    @Override
+    public void notificationsHealthy(boolean healthy) {
         boolean was = notificationsHealthy;
         notificationsHealthy = healthy;
         if (healthy && !was) {
@@ -228,7 +268,7 @@ final class ElectionLoop implements AutoCloseable {
     long runOnce() {
         List<Campaign> toRelease = new ArrayList<>();
         List<Campaign> toRenew = new ArrayList<>();
-        List<Leadership> renewing = new ArrayList<>();
+        List<Grant> renewing = new ArrayList<>();
         List<Campaign> toAcquire = new ArrayList<>();
         List<Campaign> toResume = new ArrayList<>();
         long turnStart;
@@ -289,7 +329,7 @@ final class ElectionLoop implements AutoCloseable {
                 if (c.nextAt - next < 0) {
                     next = c.nextAt;
                 }
-                Leadership l = c.leadership;
+                Grant l = c.leadership;
                 if (c.phase == Phase.LEADER && l != null && l.deadline() - next < 0) {
                     next = l.deadline();
                 }
@@ -322,7 +362,7 @@ final class ElectionLoop implements AutoCloseable {
         long noticesBefore = c.releaseNotices;
         long sent = ticker.read();
         long sentWall = wallClock.millis();
-        LeaseSql.Acquired answer;
+        LeaseStore.Acquired answer;
         try {
             answer = store.acquire(c.name, holder, ttl);
         } catch (SQLException | RuntimeException e) {
@@ -397,7 +437,7 @@ final class ElectionLoop implements AutoCloseable {
         long sentWall = wallClock.millis();
         List<String> renewed;
         try {
-            renewed = store.renew(holder, List.of(new LeaseSql.Held(c.name, token, LeaseSql.ttlMillis(ttl))))
+            renewed = store.renew(holder, List.of(new LeaseStore.Held(c.name, token, LeaseStore.ttlMillis(ttl))))
                     .renewed();
         } catch (SQLException | RuntimeException e) {
             long now = ticker.read();
@@ -446,7 +486,7 @@ final class ElectionLoop implements AutoCloseable {
     /** Under the lock: {@code c} leads with {@code token}, granted or renewed by a statement sent at {@code sent}. */
     private void lead(Campaign c, long token, long sent, long sentWall, long now) {
         long deadline = timing.deadline(sent);
-        Leadership l = new Leadership(c.name, holder, token, ticker, deadline, wallClock, timing.wallDeadline(sentWall));
+        Grant l = new Grant(c.name, holder, token, ticker, deadline, wallClock, timing.wallDeadline(sentWall));
         c.leadership = l;
         c.phase = Phase.LEADER;
         c.nextAt = timing.nextRenewal(sent);
@@ -459,17 +499,17 @@ final class ElectionLoop implements AutoCloseable {
         return timing.deadline(sent) - now <= 0 || wallClock.millis() >= timing.wallDeadline(sentWall);
     }
 
-    private void renew(List<Campaign> due, List<Leadership> sentFor) {
-        List<LeaseSql.Held> held = new ArrayList<>(due.size());
-        long ttlMillis = LeaseSql.ttlMillis(ttl);
+    private void renew(List<Campaign> due, List<Grant> sentFor) {
+        List<LeaseStore.Held> held = new ArrayList<>(due.size());
+        long ttlMillis = LeaseStore.ttlMillis(ttl);
         for (int i = 0; i < due.size(); i++) {
-            held.add(new LeaseSql.Held(due.get(i).name, sentFor.get(i).token(), ttlMillis));
+            held.add(new LeaseStore.Held(due.get(i).name, sentFor.get(i).token(), ttlMillis));
         }
         long sent = ticker.read();
         long sentWall = wallClock.millis();
         List<String> renewedNames;
         try {
-            LeaseSql.Renewal renewal = store.renew(holder, held);
+            LeaseStore.Renewal renewal = store.renew(holder, held);
             renewedNames = renewal.renewed();
         } catch (SQLException | RuntimeException e) {
             long now = ticker.read();
@@ -496,7 +536,7 @@ final class ElectionLoop implements AutoCloseable {
         synchronized (lock) {
             for (int i = 0; i < due.size(); i++) {
                 Campaign c = due.get(i);
-                Leadership l = sentFor.get(i);
+                Grant l = sentFor.get(i);
                 c.reachable = true;
                 boolean ok = renewed == null || renewed.contains(c.name);
                 boolean current = c.leadership == l && c.phase == Phase.LEADER && !l.isRevoked();
@@ -578,7 +618,7 @@ final class ElectionLoop implements AutoCloseable {
      * listener. With {@code release}, the loop will also give the lease back in the database.
      */
     private void stepDown(Campaign c, String reason, boolean release) {
-        Leadership l = c.leadership;
+        Grant l = c.leadership;
         c.leadership = null;
         if (l == null || !l.revoke(reason)) {
             return;
@@ -648,7 +688,7 @@ final class ElectionLoop implements AutoCloseable {
     }
 
     /** Whether the election thread runs: renews what is held and campaigns for the rest. */
-    boolean isRunning() {
+    public boolean isRunning() {
         Thread t = thread;
         return t != null && t.isAlive() && !stopped;
     }
@@ -680,7 +720,7 @@ final class ElectionLoop implements AutoCloseable {
         }
     }
 
-    List<Campaign> campaigns() {
+    public List<Campaign> campaigns() {
         synchronized (lock) {
             return List.copyOf(campaigns.values());
         }
@@ -698,7 +738,7 @@ final class ElectionLoop implements AutoCloseable {
         }
     }
 
-    Leadership leadership(Campaign c) {
+    Grant leadership(Campaign c) {
         return c.leadership;
     }
 }

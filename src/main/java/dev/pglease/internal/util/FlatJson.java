@@ -1,4 +1,4 @@
-package dev.pglease;
+package dev.pglease.internal.util;
 
 import java.util.HashMap;
 import java.util.Map;
@@ -7,7 +7,7 @@ import java.util.Map;
  * Reads the flat JSON objects the schema's trigger sends with NOTIFY: string, number, boolean and null values,
  * no nesting. Kept here so the core library needs no JSON dependency.
  */
-final class FlatJson {
+public final class FlatJson {
 
     private final String text;
     private int pos;
@@ -17,7 +17,7 @@ final class FlatJson {
     }
 
     /** Parses {@code {"k": "v", "n": 1, "x": null}}; values are returned as strings, null as {@code null}. */
-    static Map<String, String> parse(String text) {
+    public static Map<String, String> parse(String text) {
         FlatJson p = new FlatJson(text);
         Map<String, String> out = new HashMap<>();
         p.skip();

@@ -1,4 +1,4 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
 import java.util.ArrayDeque;
 import java.util.Queue;

@@ -1,5 +1,6 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
+import dev.pglease.Ticker;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.InstantSource;

@@ -1,4 +1,4 @@
-package dev.pglease;
+package dev.pglease.internal.util;
 
 import java.util.regex.Pattern;
 

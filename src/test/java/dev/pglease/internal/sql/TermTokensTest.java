@@ -1,5 +1,9 @@
-package dev.pglease;
+package dev.pglease.internal.sql;
 
+import dev.pglease.LeaseException;
+import dev.pglease.TestDatabase;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -121,15 +125,15 @@ class TermTokensTest {
 
         playTimeline(s, 2);
 
-        assertThat(local.renew(c, "A", List.of(new LeaseSql.Held(name, before, TTL.toMillis()))).renewed())
+        assertThat(local.renew(c, "A", List.of(new LeaseStore.Held(name, before, TTL.toMillis()))).renewed())
                 .as("a grant of term 1 is not renewed in term 2").isEmpty();
-        LeaseSql.Acquired other = local.acquire(c, name, "B", TTL);
+        LeaseStore.Acquired other = local.acquire(c, name, "B", TTL);
         assertThat(other.granted()).as("the lease has not expired: nobody else may take it").isFalse();
         assertThat(other.holder()).isEqualTo("A");
-        LeaseSql.Acquired again = local.acquire(c, name, "A", TTL);
+        LeaseStore.Acquired again = local.acquire(c, name, "A", TTL);
         assertThat(again.granted()).as("its holder takes it again at once").isTrue();
         assertThat(again.token()).isEqualTo(TERM + 1).isGreaterThan(before);
-        assertThat(local.renew(c, "A", List.of(new LeaseSql.Held(name, again.token(), TTL.toMillis()))).renewed())
+        assertThat(local.renew(c, "A", List.of(new LeaseStore.Held(name, again.token(), TTL.toMillis()))).renewed())
                 .containsExactly(name);
         assertThat(local.acquire(c, name, "A", TTL).granted()).as("only once per term").isFalse();
     }
@@ -198,7 +202,7 @@ class TermTokensTest {
                             e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.DATABASE_READ_ONLY))
                     .hasMessageContaining("the database is read-only")
                     .hasMessageContaining("25006");
-            assertThatThrownBy(() -> store.renew("A", List.of(new LeaseSql.Held(lease("ro"), 1, 1000))))
+            assertThatThrownBy(() -> store.renew("A", List.of(new LeaseStore.Held(lease("ro"), 1, 1000))))
                     .isInstanceOfSatisfying(LeaseException.class,
                             e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.DATABASE_READ_ONLY));
         } finally {

@@ -1,4 +1,12 @@
-package dev.pglease;
+package dev.pglease.internal.sql;
+
+import dev.pglease.LeaderInfo;
+import dev.pglease.LeaseException;
+import dev.pglease.internal.store.LeaseStore.Acquired;
+import dev.pglease.internal.store.LeaseStore.Held;
+import dev.pglease.internal.store.LeaseStore.Renewal;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Secrets;
 
 import java.sql.Array;
 import java.sql.Connection;
@@ -15,25 +23,7 @@ import java.util.Optional;
  * auto-commit statement, conditional, with {@code RETURNING}, reading time only with {@code clock_timestamp()}
  * on the database. Zero rows is a normal outcome returned as a value; more rows than possible is a bug and throws.
  */
-final class LeaseSql {
-
-    /** Outcome of an acquire attempt. {@code holder} is {@code null} when the lease is free or unknown. */
-    record Acquired(boolean granted, long token, String holder, long waitMillis) {
-    }
-
-    /** A lease this process holds, to renew. */
-    record Held(String name, long token, long ttlMillis) {
-    }
-
-    /** Outcome of a batch renewal: the names of the leases renewed. */
-    record Renewal(List<String> renewed) {
-    }
-
-    /** A lease duration in whole milliseconds, rounded up: the database must never grant less than was asked. */
-    static long ttlMillis(Duration ttl) {
-        long millis = ttl.toMillis();
-        return ttl.minusMillis(millis).isZero() ? millis : millis + 1;
-    }
+public final class LeaseSql {
 
     private final String schema;
     private final String acquire;
@@ -44,7 +34,7 @@ final class LeaseSql {
     private final String currentLeader;
     private final String leasesTable;
 
-    LeaseSql(String schema) {
+    public LeaseSql(String schema) {
         this.schema = Names.schema(schema);
         String leases = schema + ".leases";
         this.leasesTable = leases;
@@ -121,7 +111,7 @@ final class LeaseSql {
                 """.formatted(leases);
     }
 
-    String schema() {
+    public String schema() {
         return schema;
     }
 
@@ -130,7 +120,7 @@ final class LeaseSql {
      * failover); otherwise says who holds it and how long to wait. The new token is the schema's
      * {@code next_token}: the next counter value in the current term.
      */
-    Acquired acquire(Connection c, String name, String holder, Duration ttl) throws SQLException {
+    public Acquired acquire(Connection c, String name, String holder, Duration ttl) throws SQLException {
         java.sql.Savepoint beforeInsert = c.getAutoCommit() ? null : c.setSavepoint();
         try {
             return acquireOnce(c, name, holder, ttl);
@@ -151,10 +141,10 @@ final class LeaseSql {
         try (PreparedStatement ps = c.prepareStatement(acquire)) {
             ps.setString(1, name);
             ps.setString(2, holder);
-            ps.setLong(3, ttlMillis(ttl));
+            ps.setLong(3, dev.pglease.internal.store.LeaseStore.ttlMillis(ttl));
             ps.setString(4, name);
             ps.setString(5, holder);
-            ps.setLong(6, ttlMillis(ttl));
+            ps.setLong(6, dev.pglease.internal.store.LeaseStore.ttlMillis(ttl));
             ps.setString(7, name);
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
@@ -174,7 +164,7 @@ final class LeaseSql {
      * same token, it has not expired and the token is of the current term (a grant made before a failover is not
      * renewed: its holder acquires the lease again). Returns the names that were renewed.
      */
-    Renewal renew(Connection c, String holder, List<Held> leases) throws SQLException {
+    public Renewal renew(Connection c, String holder, List<Held> leases) throws SQLException {
         String[] names = new String[leases.size()];
         Long[] tokens = new Long[leases.size()];
         Long[] ttls = new Long[leases.size()];
@@ -210,7 +200,7 @@ final class LeaseSql {
     }
 
     /** Start of the warm-up's lease names (each followed by a random UUID; never committed). */
-    static final String WARM_UP_NAME_PREFIX = "pglease warm-up ";
+    public static final String WARM_UP_NAME_PREFIX = "pglease warm-up ";
 
     /**
      * Runs the grant, release, takeover and renewal statements once, on a lease name of its own, inside a
@@ -219,7 +209,7 @@ final class LeaseSql {
      * standby that had only been refused until then). Nothing is left behind: the row, its events and their
      * notifications go with the rollback. Leaves the connection in auto-commit.
      */
-    void warmUp(Connection c, String holder) throws SQLException {
+    public void warmUp(Connection c, String holder) throws SQLException {
         String name = WARM_UP_NAME_PREFIX + java.util.UUID.randomUUID();
         c.setAutoCommit(false);
         try {
@@ -241,7 +231,7 @@ final class LeaseSql {
     }
 
     /** Gives the lease up if this holder still has it with this token. Returns whether it did. */
-    boolean release(Connection c, String name, String holder, long token) throws SQLException {
+    public boolean release(Connection c, String name, String holder, long token) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(release)) {
             ps.setString(1, name);
             ps.setString(2, holder);
@@ -265,7 +255,7 @@ final class LeaseSql {
      *
      * @return whether the lease row was locked (false: the database no longer lists this holder with this token)
      */
-    boolean fenceTransaction(Connection c, String isolation, long millis, String name, String holder, long token)
+    public boolean fenceTransaction(Connection c, String isolation, long millis, String name, String holder, long token)
             throws SQLException {
         String ms = Math.max(1, millis) + "ms";
         try (PreparedStatement ps = c.prepareStatement(isolation == null ? fence : isolation + ";\n" + fence)) {
@@ -294,7 +284,7 @@ final class LeaseSql {
         }
     }
 
-    Optional<LeaderInfo> currentLeader(Connection c, String name) throws SQLException {
+    public Optional<LeaderInfo> currentLeader(Connection c, String name) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(currentLeader)) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
@@ -315,7 +305,7 @@ final class LeaseSql {
      * Whether the server refused a statement because it is read-only: a standby in recovery (lease statements fail
      * there with SQLSTATE 25006, or 55000 from a WAL function), or a read-only transaction.
      */
-    static boolean readOnly(SQLException e) {
+    public static boolean readOnly(SQLException e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof SQLException s) {
                 String state = s.getSQLState();
@@ -329,7 +319,7 @@ final class LeaseSql {
     }
 
     /** The failure a read-only server causes, as its own reason: never reported as a lost lease. */
-    static LeaseException readOnlyFailure(String what, SQLException e) {
+    public static LeaseException readOnlyFailure(String what, SQLException e) {
         return new LeaseException(LeaseException.Reason.DATABASE_READ_ONLY, what + ": the database is read-only (in "
                 + "recovery: a standby, or a primary being demoted); lease statements need the primary: "
                 + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
@@ -341,7 +331,7 @@ final class LeaseSql {
      *
      * @throws SQLException when the server is in recovery (read-only) or unreachable
      */
-    Optional<String> timelineUnavailable(Connection c) throws SQLException {
+    public Optional<String> timelineUnavailable(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT pg_walfile_name(pg_current_wal_lsn())");
              ResultSet rs = ps.executeQuery()) {
             rs.next();
@@ -356,7 +346,7 @@ final class LeaseSql {
     }
 
     /** Whether the schema holds the pglease tables. */
-    boolean schemaExists(Connection c) throws SQLException {
+    public boolean schemaExists(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL AND to_regclass(?) IS NOT NULL")) {
             ps.setString(1, leasesTable);
             ps.setString(2, schema + ".lease_events");
@@ -368,7 +358,7 @@ final class LeaseSql {
     }
 
     /** Server durability settings: synchronous_commit and fsync, as this session sees them. */
-    String[] durabilitySettings(Connection c) throws SQLException {
+    public String[] durabilitySettings(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT current_setting('synchronous_commit'), current_setting('fsync')");
              ResultSet rs = ps.executeQuery()) {
@@ -377,7 +367,7 @@ final class LeaseSql {
         }
     }
 
-    void setSynchronousCommitOn(Connection c) throws SQLException {
+    public void setSynchronousCommitOn(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SET synchronous_commit = on")) {
             ps.execute();
         }
@@ -387,7 +377,7 @@ final class LeaseSql {
      * Makes the server give up on a lease statement after {@code millis} (waiting for a lock, or at all), so that
      * it never commits after its client stopped waiting for the answer.
      */
-    void setStatementTimeouts(Connection c, long millis) throws SQLException {
+    public void setStatementTimeouts(Connection c, long millis) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT set_config('lock_timeout', ?, false), set_config('statement_timeout', ?, false)")) {
             ps.setString(1, millis + "ms");
@@ -402,7 +392,7 @@ final class LeaseSql {
      * The same as {@link #setStatementTimeouts} and a durable commit, for the current transaction only: lease
      * statements behind a transaction pooler run in a transaction of their own with these.
      */
-    void setTransactionTimeouts(Connection c, long millis) throws SQLException {
+    public void setTransactionTimeouts(Connection c, long millis) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 SELECT set_config('lock_timeout', ?, true), set_config('statement_timeout', ?, true),
                        CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
@@ -417,7 +407,7 @@ final class LeaseSql {
     }
 
     /** Puts back every session setting pglease may have changed, before the connection returns to a pool. */
-    void resetSessionSettings(Connection c) throws SQLException {
+    public void resetSessionSettings(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "RESET synchronous_commit; RESET lock_timeout; RESET statement_timeout")) {
             ps.execute();
@@ -425,11 +415,11 @@ final class LeaseSql {
     }
 
     /** The NOTIFY channel the schema's trigger sends lease changes to. */
-    String channel() {
+    public String channel() {
         return schema + ".leases";
     }
 
-    void listen(Connection c) throws SQLException {
+    public void listen(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("LISTEN \"" + channel() + "\"")) {
             ps.execute();
         }
@@ -437,7 +427,7 @@ final class LeaseSql {
 
     // ---- forward-only fences (a table in any database) ----
 
-    static String advanceFenceSql(String table) {
+    public static String advanceFenceSql(String table) {
         return """
                 INSERT INTO %s AS f (resource, token) VALUES (?, ?)
                 ON CONFLICT (resource) DO UPDATE SET token = excluded.token, advanced_at = clock_timestamp()
@@ -446,11 +436,11 @@ final class LeaseSql {
                 """.formatted(table);
     }
 
-    static String currentFenceSql(String table) {
+    public static String currentFenceSql(String table) {
         return "SELECT token FROM " + table + " WHERE resource = ?";
     }
 
-    static String createFenceTableSql(String table) {
+    public static String createFenceTableSql(String table) {
         return """
                 CREATE TABLE IF NOT EXISTS %s (
                     resource    text        NOT NULL PRIMARY KEY,
@@ -461,7 +451,7 @@ final class LeaseSql {
     }
 
     /** Check-and-advance inside the caller's transaction: true when the fence accepted the token. */
-    static boolean advanceFence(Connection c, String table, String resource, long token) throws SQLException {
+    public static boolean advanceFence(Connection c, String table, String resource, long token) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(advanceFenceSql(table))) {
             ps.setString(1, resource);
             ps.setLong(2, token);
@@ -469,7 +459,7 @@ final class LeaseSql {
         }
     }
 
-    static Optional<Long> currentFence(Connection c, String table, String resource) throws SQLException {
+    public static Optional<Long> currentFence(Connection c, String table, String resource) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(currentFenceSql(table))) {
             ps.setString(1, resource);
             try (ResultSet rs = ps.executeQuery()) {
@@ -496,7 +486,7 @@ final class LeaseSql {
      * Inside an open transaction: raises {@code synchronous_commit} to {@code on} for this transaction only, and
      * only where the session would otherwise acknowledge a commit before it is durable ({@code off}, {@code local}).
      */
-    static void raiseSynchronousCommitLocally(Connection c) throws SQLException {
+    public static void raiseSynchronousCommitLocally(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 SELECT set_config('synchronous_commit', 'on', true)
                  WHERE current_setting('synchronous_commit') IN ('off', 'local')
@@ -513,7 +503,7 @@ final class LeaseSql {
      * after this statement (shorter or longer than before). The extension time is kept in {@code renewed_at}, the
      * point {@link #unlockLock} measures keep-at-least from. Returns whether the lock was extended.
      */
-    boolean extendLock(Connection c, String name, String holder, long token, Duration ttl) throws SQLException {
+    public boolean extendLock(Connection c, String name, String holder, long token, Duration ttl) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 UPDATE %s
                    SET renewed_at = clock_timestamp(),
@@ -522,7 +512,7 @@ final class LeaseSql {
                    AND %2$s.token_term(token) >= %2$s.current_term()
                 RETURNING token
                 """.formatted(leasesTable, schema))) {
-            ps.setLong(1, ttlMillis(ttl));
+            ps.setLong(1, dev.pglease.internal.store.LeaseStore.ttlMillis(ttl));
             ps.setString(2, name);
             ps.setString(3, holder);
             ps.setLong(4, token);
@@ -536,7 +526,7 @@ final class LeaseSql {
      * {@code renewed_at + keepAtLeast} (never later than it would have anyway); otherwise it is released now. The
      * token does not change: the next acquire bumps it. Returns whether this holder still had the lock.
      */
-    boolean unlockLock(Connection c, String name, String holder, long token, Duration keepAtLeast) throws SQLException {
+    public boolean unlockLock(Connection c, String name, String holder, long token, Duration keepAtLeast) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 UPDATE %s AS l
                    SET holder = CASE WHEN l.renewed_at + ? * interval '1 millisecond' > n.now THEN l.holder END,
@@ -564,7 +554,7 @@ final class LeaseSql {
      * Takes the lease's session-level advisory lock on this connection, waiting at most {@code waitMillis} for
      * candidates that hold it briefly. Returns whether it was taken.
      */
-    boolean fastFailoverLock(Connection c, String name, int waitMillis) throws SQLException {
+    public boolean fastFailoverLock(Connection c, String name, int waitMillis) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".fast_failover_lock(?, ?)")) {
             ps.setString(1, name);
             ps.setInt(2, waitMillis);
@@ -576,7 +566,7 @@ final class LeaseSql {
     }
 
     /** Gives back the lease's advisory lock taken by {@link #fastFailoverLock}. */
-    void fastFailoverUnlock(Connection c, String name) throws SQLException {
+    public void fastFailoverUnlock(Connection c, String name) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT pg_advisory_unlock(" + schema + ".fast_failover_key(?))")) {
             ps.setString(1, name);
@@ -587,7 +577,7 @@ final class LeaseSql {
     }
 
     /** Registers this holder's current grant for crash takeover; the server checks this session holds the lock. */
-    boolean fastFailoverRegister(Connection c, String name, String holder, long token) throws SQLException {
+    public boolean fastFailoverRegister(Connection c, String name, String holder, long token) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".fast_failover_register(?, ?, ?)")) {
             ps.setString(1, name);
             ps.setString(2, holder);
@@ -603,7 +593,7 @@ final class LeaseSql {
      * Takes over an unexpired lease whose registered holder's session has ended (this session must hold the lease's
      * advisory lock), with the next token by the same rule as every grant. Returns the new token, or empty when the lease is not taken.
      */
-    Optional<Long> takeOverEndedSession(Connection c, String name, String holder, Duration ttl) throws SQLException {
+    public Optional<Long> takeOverEndedSession(Connection c, String name, String holder, Duration ttl) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 UPDATE %1$s AS l
                    SET holder = ?,
@@ -620,7 +610,7 @@ final class LeaseSql {
                 RETURNING l.token
                 """.formatted(leasesTable, schema))) {
             ps.setString(1, holder);
-            ps.setLong(2, ttlMillis(ttl));
+            ps.setLong(2, dev.pglease.internal.store.LeaseStore.ttlMillis(ttl));
             ps.setString(3, name);
             ps.setString(4, holder);
             ps.setString(5, holder);
@@ -639,7 +629,7 @@ final class LeaseSql {
     }
 
     /** Blocks until no session holds the lease's advisory lock exclusively, then holds it shared. */
-    void fastFailoverWatch(Connection c, String name) throws SQLException {
+    public void fastFailoverWatch(Connection c, String name) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT pg_advisory_lock_shared(" + schema + ".fast_failover_key(?))")) {
             ps.setString(1, name);
@@ -649,7 +639,7 @@ final class LeaseSql {
         }
     }
 
-    void fastFailoverUnwatch(Connection c, String name) throws SQLException {
+    public void fastFailoverUnwatch(Connection c, String name) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(
                 "SELECT pg_advisory_unlock_shared(" + schema + ".fast_failover_key(?))")) {
             ps.setString(1, name);

@@ -1,25 +1,26 @@
-package dev.pglease;
+package dev.pglease.internal.util;
 
+import dev.pglease.FencedWork;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import javax.sql.DataSource;
 
 /** Small helpers for the transactions pglease opens on the caller's behalf. */
-final class Transactions {
+public final class Transactions {
 
     private Transactions() {
     }
 
     /** The statement that makes a transaction pglease opens READ COMMITTED; it must come before any query. */
-    static final String READ_COMMITTED = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+    public static final String READ_COMMITTED = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
     /**
      * The first statements of a transaction pglease opens: {@code isolation} first (it may be sent in one batch with
      * the guard's own statements), then whatever must hold before the work runs.
      */
     @FunctionalInterface
-    interface Guard {
+    public interface Guard {
         void open(Connection c, String isolation) throws SQLException;
     }
 
@@ -28,7 +29,7 @@ final class Transactions {
      * {@code dataSource}, whatever the pool's default isolation; runs {@code beforeCommit} (which may throw to abort)
      * and commits; rolls everything back on any failure.
      */
-    static <T> T run(DataSource dataSource, Guard guard, FencedWork<T> work, Runnable beforeCommit)
+    public static <T> T run(DataSource dataSource, Guard guard, FencedWork<T> work, Runnable beforeCommit)
             throws SQLException {
         try (Connection c = dataSource.getConnection()) {
             boolean autoCommit = c.getAutoCommit();
@@ -49,13 +50,13 @@ final class Transactions {
     }
 
     /** Runs {@code statement} (e.g. {@link #READ_COMMITTED}) alone. */
-    static void execute(Connection c, String statement) throws SQLException {
+    public static void execute(Connection c, String statement) throws SQLException {
         try (Statement s = c.createStatement()) {
             s.execute(statement);
         }
     }
 
-    static void rollbackQuietly(Connection c, Throwable cause) {
+    public static void rollbackQuietly(Connection c, Throwable cause) {
         try {
             c.rollback();
         } catch (SQLException e) {
@@ -63,7 +64,7 @@ final class Transactions {
         }
     }
 
-    static void restoreAutoCommit(Connection c, boolean autoCommit) {
+    public static void restoreAutoCommit(Connection c, boolean autoCommit) {
         try {
             if (!c.isClosed()) {
                 c.setAutoCommit(autoCommit);

@@ -1,5 +1,8 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
@@ -27,8 +30,8 @@ class RenewBatchingBenchTest {
     void leasesGrantedAtDifferentTimesAreRenewedInOneStatementPerRetryPeriod() {
         FakeTicker ticker = new FakeTicker();
         InMemoryLeaseStore store = new InMemoryLeaseStore(ticker);
-        LeaseConfig config = LeaseConfig.builder().ticker(ticker).wallClock(ticker).random(new SplittableRandom(7)).build();
-        ElectionLoop loop = new ElectionLoop(store, "node", config, Runnable::run, null);
+        LeaseConfig config = LeaseConfig.builder().ticker(ticker).wallClock(ticker).build();
+        ElectionLoop loop = new ElectionLoop(store, "node", config, new SplittableRandom(7), Runnable::run, null);
         for (int i = 0; i < 5; i++) {
             loop.join("shard-" + i, QUIET);
             loop.runOnce();

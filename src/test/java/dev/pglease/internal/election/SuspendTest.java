@@ -1,5 +1,8 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
@@ -19,7 +22,7 @@ class SuspendTest {
     private final InMemoryLeaseStore store = new InMemoryLeaseStore(clock);
     private final List<String> events = new ArrayList<>();
     private final ElectionLoop loop = new ElectionLoop(store, "me",
-            LeaseConfig.builder().ticker(clock).wallClock(clock).random(new SplittableRandom(1)).build(),
+            LeaseConfig.builder().ticker(clock).wallClock(clock).build(), new SplittableRandom(1),
             Runnable::run, null);
     private final ElectionLoop.Campaign campaign = loop.join("payments", new LeaderListener() {
         @Override

@@ -1,5 +1,9 @@
-package dev.pglease;
+package dev.pglease.internal.election;
 
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseException;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -42,8 +46,8 @@ class ElectionLoopTest {
 
     /** A loop holding as "me" on {@code store}, timed by {@code clock}, callbacks inline, seeded jitter. */
     private static ElectionLoop loopOn(InMemoryLeaseStore store, FakeTicker clock) {
-        LeaseConfig config = LeaseConfig.builder().ticker(clock).wallClock(clock).random(new SplittableRandom(42)).build();
-        return new ElectionLoop(store, "me", config, Runnable::run, null);
+        LeaseConfig config = LeaseConfig.builder().ticker(clock).wallClock(clock).build();
+        return new ElectionLoop(store, "me", config, new SplittableRandom(42), Runnable::run, null);
     }
 
     /** Leads, then renews at +2 s and gets the answer 7 s later, past the 6 s deadline (the database still lists it). */

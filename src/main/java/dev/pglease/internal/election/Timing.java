@@ -1,4 +1,7 @@
-package dev.pglease;
+package dev.pglease.internal.election;
+
+import dev.pglease.LeaseConfig;
+import java.time.Duration;
 
 import java.util.random.RandomGenerator;
 
@@ -15,7 +18,7 @@ import java.util.random.RandomGenerator;
  *       up to 20% jitter.</li>
  * </ul>
  */
-final class Timing {
+public final class Timing {
 
     /** Most jitter added to a wake-up at a known expiry: spreads standbys without delaying failover much. */
     static final long MAX_EXPIRY_JITTER_NANOS = 10_000_000L;
@@ -27,9 +30,9 @@ final class Timing {
     private final long retryPeriodNanos;
     private final RandomGenerator random;
 
-    Timing(LeaseConfig config) {
+    Timing(LeaseConfig config, RandomGenerator random) {
         this(config.leaseDuration().toNanos(), config.renewDeadline().toNanos(), config.retryPeriod().toNanos(),
-                config.random());
+                random);
     }
 
     Timing(long leaseDurationNanos, long renewDeadlineNanos, long retryPeriodNanos, RandomGenerator random) {
@@ -100,5 +103,19 @@ final class Timing {
         long base = Math.min(retryPeriodNanos * 2, (retryPeriodNanos / 2) << Math.min(Math.max(failures - 1, 0), 8));
         long jitter = random.nextLong(base / 5 + 1);
         return now + Math.max(base, MIN_STANDBY_SLEEP_NANOS) + jitter;
+    }
+
+    /** How long a lease statement may block on the network before its connection is dropped and replaced. */
+    public static Duration networkTimeout(LeaseConfig config) {
+        return config.renewDeadline().plusMillis(100);
+    }
+
+    /**
+     * How long the server may work on one lease statement, lock waits included: half the network timeout, so the
+     * server has given up (and said so) well before the client stops waiting, and an abandoned statement can never
+     * commit a grant nobody knows about.
+     */
+    public static Duration statementTimeout(LeaseConfig config) {
+        return networkTimeout(config).dividedBy(2);
     }
 }

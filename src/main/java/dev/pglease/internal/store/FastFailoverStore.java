@@ -1,4 +1,7 @@
-package dev.pglease;
+package dev.pglease.internal.store;
+
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.util.Names;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -16,7 +19,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Crash takeover when the holder's database session ends ({@link LeaseConfig.Builder#fastFailover}): the lease
+ * Crash takeover when the holder's database session ends ({@link dev.pglease.LeaseConfig.Builder#fastFailover}): the lease
  * statements of {@link JdbcLeaseStore}, plus a session-level advisory lock per lease on the lease connection.
  *
  * <ul>
@@ -31,7 +34,7 @@ import org.slf4j.LoggerFactory;
  *       leadership ends instead (its lock went with the old session, so a standby may already have taken over).</li>
  * </ul>
  */
-final class FastFailoverStore implements LeaseStore {
+public final class FastFailoverStore implements LeaseStore {
 
     private static final Logger log = LoggerFactory.getLogger(FastFailoverStore.class);
 
@@ -50,22 +53,22 @@ final class FastFailoverStore implements LeaseStore {
     private volatile Consumer<String> onLockFreed = name -> { };
     private volatile boolean closed;
 
-    FastFailoverStore(JdbcLeaseStore store, LeaseSql sql, DataSource dataSource) {
+    public FastFailoverStore(JdbcLeaseStore store, LeaseSql sql, DataSource dataSource) {
         this.store = store;
         this.sql = sql;
         this.dataSource = dataSource;
     }
 
     /** Called with a lease name when the lock a standby watched was freed. */
-    void onLockFreed(Consumer<String> callback) {
+    public void onLockFreed(Consumer<String> callback) {
         this.onLockFreed = callback;
     }
 
     @Override
-    public LeaseSql.Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
+    public Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
         boolean wasWoken = woken.remove(name);
         boolean[] watch = new boolean[1];
-        LeaseSql.Acquired result = store.onLeaseSession((c, session) -> {
+        Acquired result = store.onLeaseSession((c, session) -> {
             locked.values().removeIf(s -> s != session);
             boolean haveLock = locked.containsKey(name);
             if (!haveLock && sql.fastFailoverLock(c, name, wasWoken ? WOKEN_LOCK_WAIT_MILLIS : 0)) {
@@ -75,12 +78,12 @@ final class FastFailoverStore implements LeaseStore {
             // Woken because the holder's lock was freed: the takeover is the likely outcome, so it goes first.
             Optional<Long> early = haveLock && wasWoken ? sql.takeOverEndedSession(c, name, holder, ttl)
                     : Optional.empty();
-            LeaseSql.Acquired a = early.isPresent() ? new LeaseSql.Acquired(true, early.get(), holder, 0)
+            Acquired a = early.isPresent() ? new Acquired(true, early.get(), holder, 0)
                     : sql.acquire(c, name, holder, ttl);
             if (!a.granted() && haveLock && a.holder() != null && !holder.equals(a.holder())) {
                 early = sql.takeOverEndedSession(c, name, holder, ttl);
                 if (early.isPresent()) {
-                    a = new LeaseSql.Acquired(true, early.get(), holder, 0);
+                    a = new Acquired(true, early.get(), holder, 0);
                 }
             }
             if (early.isPresent()) {
@@ -112,10 +115,10 @@ final class FastFailoverStore implements LeaseStore {
     }
 
     @Override
-    public LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
+    public Renewal renew(String holder, List<Held> leases) throws SQLException {
         return store.onLeaseSession((c, session) -> {
-            List<LeaseSql.Held> current = new ArrayList<>(leases.size());
-            for (LeaseSql.Held h : leases) {
+            List<Held> current = new ArrayList<>(leases.size());
+            for (Held h : leases) {
                 Long registeredIn = registered.get(h.name());
                 if (registeredIn != null && registeredIn != session) {
                     registered.remove(h.name());
@@ -125,7 +128,7 @@ final class FastFailoverStore implements LeaseStore {
                     current.add(h);
                 }
             }
-            return current.isEmpty() ? new LeaseSql.Renewal(List.of()) : sql.renew(c, holder, current);
+            return current.isEmpty() ? new Renewal(List.of()) : sql.renew(c, holder, current);
         });
     }
 

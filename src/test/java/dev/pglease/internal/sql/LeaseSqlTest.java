@@ -1,5 +1,9 @@
-package dev.pglease;
+package dev.pglease.internal.sql;
 
+import dev.pglease.LeaderInfo;
+import dev.pglease.TestDatabase;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -62,7 +66,7 @@ class LeaseSqlTest {
              Connection b = TestDatabase.dataSource().getConnection()) {
             a.setAutoCommit(false);
             assertThat(sql.acquire(a, name, "A", TTL).granted()).isTrue(); // inserted, not yet committed
-            java.util.concurrent.CompletableFuture<LeaseSql.Acquired> second =
+            java.util.concurrent.CompletableFuture<LeaseStore.Acquired> second =
                     java.util.concurrent.CompletableFuture.supplyAsync(() -> {
                         try {
                             return sql.acquire(b, name, "B", TTL);
@@ -72,7 +76,7 @@ class LeaseSqlTest {
                     });
             Thread.sleep(300);
             a.commit();
-            LeaseSql.Acquired r = second.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            LeaseStore.Acquired r = second.get(10, java.util.concurrent.TimeUnit.SECONDS);
             assertThat(r.granted()).as("the second first acquire is denied, not an error").isFalse();
         }
     }
@@ -97,7 +101,7 @@ class LeaseSqlTest {
             assertThat(heard == null ? 0 : heard.length).as("notifications heard").isZero();
             // the warmed session goes on to grant, release and take over as any other
             String name = lease("after-warm-up");
-            LeaseSql.Acquired granted = sql.acquire(warmed, name, "A", TTL);
+            LeaseStore.Acquired granted = sql.acquire(warmed, name, "A", TTL);
             assertThat(granted.granted()).isTrue();
             assertThat(granted.token()).isEqualTo(1);
         }
@@ -125,7 +129,7 @@ class LeaseSqlTest {
     @Test
     void firstAcquireCreatesTheLeaseWithTokenOne() throws SQLException {
         String name = lease("first");
-        LeaseSql.Acquired a = sql.acquire(c, name, "A", TTL);
+        LeaseStore.Acquired a = sql.acquire(c, name, "A", TTL);
         assertThat(a.granted()).isTrue();
         assertThat(a.token()).isEqualTo(1);
         assertThat(a.holder()).isEqualTo("A");
@@ -135,7 +139,7 @@ class LeaseSqlTest {
     void deniedAcquireTellsWhoHoldsItAndHowLongRemainsOnTheDatabaseClock() throws SQLException {
         String name = lease("denied");
         sql.acquire(c, name, "A", TTL);
-        LeaseSql.Acquired b = sql.acquire(c, name, "B", TTL);
+        LeaseStore.Acquired b = sql.acquire(c, name, "B", TTL);
         assertThat(b.granted()).isFalse();
         assertThat(b.holder()).isEqualTo("A");
         assertThat(b.token()).isEqualTo(1);
@@ -153,7 +157,7 @@ class LeaseSqlTest {
     void renewalExtendsTheExpiryAndKeepsTheToken() throws SQLException {
         String name = lease("renew");
         long token = sql.acquire(c, name, "A", Duration.ofSeconds(2)).token();
-        List<String> renewed = sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis()))).renewed();
+        List<String> renewed = sql.renew(c, "A", List.of(new LeaseStore.Held(name, token, TTL.toMillis()))).renewed();
         assertThat(renewed).containsExactly(name);
         assertThat(sql.currentLeader(c, name)).get().satisfies(info -> {
             assertThat(info.token()).isEqualTo(token);
@@ -166,7 +170,7 @@ class LeaseSqlTest {
         String name = lease("expired");
         long token = sql.acquire(c, name, "A", TTL).token();
         expire(name);
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
         assertThat(sql.currentLeader(c, name)).isEmpty();
     }
 
@@ -174,8 +178,8 @@ class LeaseSqlTest {
     void renewalWithAnOldTokenOrAnotherHolderFails() throws SQLException {
         String name = lease("wrong");
         long token = sql.acquire(c, name, "A", TTL).token();
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, token - 1, TTL.toMillis()))).renewed()).isEmpty();
-        assertThat(sql.renew(c, "B", List.of(new LeaseSql.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, token - 1, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "B", List.of(new LeaseStore.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
     }
 
     @Test
@@ -183,10 +187,10 @@ class LeaseSqlTest {
         String name = lease("takeover");
         long first = sql.acquire(c, name, "A", TTL).token();
         expire(name);
-        LeaseSql.Acquired b = sql.acquire(c, name, "B", TTL);
+        LeaseStore.Acquired b = sql.acquire(c, name, "B", TTL);
         assertThat(b.granted()).isTrue();
         assertThat(b.token()).isEqualTo(first + 1);
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, first, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, first, TTL.toMillis()))).renewed()).isEmpty();
     }
 
     @Test
@@ -195,7 +199,7 @@ class LeaseSqlTest {
         long token = sql.acquire(c, name, "A", TTL).token();
         assertThat(sql.release(c, name, "A", token)).isTrue();
         assertThat(sql.currentLeader(c, name)).isEmpty();
-        LeaseSql.Acquired b = sql.acquire(c, name, "B", TTL);
+        LeaseStore.Acquired b = sql.acquire(c, name, "B", TTL);
         assertThat(b.granted()).isTrue();
         assertThat(b.token()).isEqualTo(token + 1);
     }
@@ -213,10 +217,10 @@ class LeaseSqlTest {
 
     @Test
     void batchRenewalRenewsEveryHeldLeaseInOneStatementAndSkipsLostOnes() throws SQLException {
-        List<LeaseSql.Held> held = new ArrayList<>();
+        List<LeaseStore.Held> held = new ArrayList<>();
         for (int i = 0; i < 50; i++) {
             String name = lease("batch" + i);
-            held.add(new LeaseSql.Held(name, sql.acquire(c, name, "A", TTL).token(), TTL.toMillis()));
+            held.add(new LeaseStore.Held(name, sql.acquire(c, name, "A", TTL).token(), TTL.toMillis()));
         }
         expire(held.get(7).name());
         List<String> renewed = sql.renew(c, "A", held).renewed();
@@ -227,7 +231,7 @@ class LeaseSqlTest {
     void everyChangeOfHolderLeavesAnEvent() throws SQLException {
         String name = lease("events");
         long t1 = sql.acquire(c, name, "A", TTL).token();
-        sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis()))).renewed();
+        sql.renew(c, "A", List.of(new LeaseStore.Held(name, t1, TTL.toMillis()))).renewed();
         expire(name);
         long t2 = sql.acquire(c, name, "B", TTL).token();
         sql.release(c, name, "B", t2);
@@ -240,7 +244,7 @@ class LeaseSqlTest {
         String name = lease("force");
         long t1 = sql.acquire(c, name, "A", TTL).token();
         assertThat(call("SELECT " + schema + ".force_release(?)", name)).isEqualTo(t1 + 1);
-        assertThat(sql.renew(c, "A", List.of(new LeaseSql.Held(name, t1, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, t1, TTL.toMillis()))).renewed()).isEmpty();
         assertThat(sql.acquire(c, name, "B", TTL).token()).isEqualTo(t1 + 2);
         assertThat(events(name)).containsExactly("acquired A 1", "force_released null 2", "acquired B 3");
         assertThat(call("SELECT " + schema + ".force_release(?)", lease("never-held"))).isNull();
@@ -253,10 +257,10 @@ class LeaseSqlTest {
         Long token = call("SELECT " + schema + ".handoff(?, 'node3')", name);
         assertThat(token).isEqualTo(2);
         assertThat(sql.acquire(c, name, "node1/1/aa", TTL).granted()).isFalse();
-        LeaseSql.Acquired other = sql.acquire(c, name, "node2/1/bb", TTL);
+        LeaseStore.Acquired other = sql.acquire(c, name, "node2/1/bb", TTL);
         assertThat(other.granted()).isFalse();
         assertThat(other.waitMillis()).isPositive();
-        LeaseSql.Acquired target = sql.acquire(c, name, "node3/1/cc", TTL);
+        LeaseStore.Acquired target = sql.acquire(c, name, "node3/1/cc", TTL);
         assertThat(target.granted()).isTrue();
         assertThat(target.token()).isEqualTo(3);
         assertThat(events(name)).containsExactly(

@@ -1,4 +1,9 @@
-package dev.pglease;
+package dev.pglease.internal.store;
+
+import dev.pglease.LeaseException;
+import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -15,7 +20,7 @@ import org.slf4j.LoggerFactory;
  * it (so a statement the client gave up on never commits later). It is replaced after any error but a server-side
  * timeout, and goes back to the pool with every session setting reset.
  */
-final class JdbcLeaseStore implements LeaseStore {
+public final class JdbcLeaseStore implements LeaseStore {
 
     private static final Logger log = LoggerFactory.getLogger(JdbcLeaseStore.class);
     private static final String WARM_UP_HOLDER = "pglease warm-up";
@@ -41,8 +46,8 @@ final class JdbcLeaseStore implements LeaseStore {
      * @param statementTimeout how long the server may work on (or wait for a lock for) one lease statement; must be
      *                         shorter than {@code networkTimeout}
      */
-    JdbcLeaseStore(DataSource dataSource, LeaseSql sql, Duration networkTimeout, Duration statementTimeout,
-                   boolean allowUnsafeDurability) {
+    public JdbcLeaseStore(DataSource dataSource, LeaseSql sql, Duration networkTimeout, Duration statementTimeout,
+                          boolean allowUnsafeDurability) {
         if (statementTimeout.compareTo(networkTimeout) >= 0) {
             throw new IllegalArgumentException("the statement timeout (" + statementTimeout + ") must be shorter than "
                     + "the network timeout (" + networkTimeout + ")");
@@ -55,9 +60,9 @@ final class JdbcLeaseStore implements LeaseStore {
     }
 
     @Override
-    public synchronized LeaseSql.Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
+    public synchronized Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
         Connection c = connection();
-        LeaseSql.Acquired answer;
+        Acquired answer;
         try {
             begin(c);
             answer = commit(c, sql.acquire(c, name, holder, ttl));
@@ -72,7 +77,7 @@ final class JdbcLeaseStore implements LeaseStore {
     }
 
     @Override
-    public synchronized LeaseSql.Renewal renew(String holder, List<LeaseSql.Held> leases) throws SQLException {
+    public synchronized Renewal renew(String holder, List<Held> leases) throws SQLException {
         Connection c = connection();
         try {
             begin(c);
@@ -98,7 +103,7 @@ final class JdbcLeaseStore implements LeaseStore {
      * pooler, where a session setting would land on whichever server session served it (and stay there for the
      * next client) while the next statement may run on another.
      */
-    synchronized void useTransactionScopedSettings() {
+    public synchronized void useTransactionScopedSettings() {
         transactionScoped = true;
         discard();
     }
@@ -169,7 +174,7 @@ final class JdbcLeaseStore implements LeaseStore {
     }
 
     /** Opens the lease connection now, so that a bad database or unsafe settings are reported at start. */
-    synchronized void verify() throws SQLException {
+    public synchronized void verify() throws SQLException {
         connection();
     }
 
@@ -264,7 +269,7 @@ final class JdbcLeaseStore implements LeaseStore {
     }
 
     /** The synchronous_commit setting of the lease connection's session (for tests and diagnostics). */
-    synchronized String sessionSynchronousCommit() throws SQLException {
+    public synchronized String sessionSynchronousCommit() throws SQLException {
         return sql.durabilitySettings(connection())[0];
     }
 

@@ -1,4 +1,6 @@
-package dev.pglease;
+package dev.pglease.internal.store;
+
+import dev.pglease.LeaseException;
 
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -11,12 +13,12 @@ import java.util.List;
  * Checks at start that the connected role has what a candidate needs, and names every missing grant and the role
  * to grant. Reads only the system catalogs, so it also answers for a role that may not even look into the schema.
  */
-final class Privileges {
+public final class Privileges {
 
     private Privileges() {
     }
 
-    static void check(Connection c, String schema) throws SQLException {
+    public static void check(Connection c, String schema) throws SQLException {
         String leases = schema + ".leases";
         List<String> missing = new ArrayList<>();
         String user;

@@ -1,4 +1,4 @@
-package dev.pglease;
+package dev.pglease.internal.util;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
