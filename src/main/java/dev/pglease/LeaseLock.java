@@ -1,7 +1,9 @@
 package dev.pglease;
 
 import dev.pglease.internal.election.Grant;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LockStatements;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Transactions;
@@ -33,7 +35,7 @@ import javax.sql.DataSource;
 public final class LeaseLock implements LeaseGrant, AutoCloseable {
 
     private final DataSource dataSource;
-    private final LeaseSql sql;
+    private final LockStatements sql;
     private final Ticker ticker;
     private final String name;
     private final String holder;
@@ -41,7 +43,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     private volatile Grant leadership;
     private volatile boolean unlocked;
 
-    private LeaseLock(DataSource dataSource, LeaseSql sql, Ticker ticker, String name, String holder, long token,
+    private LeaseLock(DataSource dataSource, LockStatements sql, Ticker ticker, String name, String holder, long token,
                       long deadline) {
         this.dataSource = dataSource;
         this.sql = sql;
@@ -53,12 +55,12 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     }
 
     /** Takes the lock if it is free or expired; empty when someone else holds it. Used by {@link PgLease#tryLock}. */
-    static Optional<LeaseLock> tryAcquire(DataSource dataSource, LeaseSql sql, String holder, Ticker ticker,
+    static Optional<LeaseLock> tryAcquire(DataSource dataSource, LockStatements sql, String holder, Ticker ticker,
                                           String name, Duration lockAtMostFor) {
         requirePositive(lockAtMostFor, "lockAtMostFor");
         long sent = ticker.read();
-        LeaseStore.Acquired answer = inTransaction(dataSource, sql, "take lock " + Names.quote(name),
-                c -> sql.acquire(c, name, holder, lockAtMostFor));
+        LeaseStore.Acquired answer = inTransaction(dataSource, "take lock " + Names.quote(name),
+                c -> sql.take(c, name, holder, lockAtMostFor));
         if (!answer.granted()) {
             return Optional.empty();
         }
@@ -148,8 +150,8 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             return false;
         }
         long sent = ticker.read();
-        boolean extended = inTransaction(dataSource, sql, "extend lock " + Names.quote(name),
-                c -> sql.extendLock(c, name, holder, token, lockAtMostFor));
+        boolean extended = inTransaction(dataSource, "extend lock " + Names.quote(name),
+                c -> sql.extend(c, name, holder, token, lockAtMostFor));
         Grant current = leadership;
         if (!extended) {
             current.revoke("the database no longer lists this holder with token " + token);
@@ -190,8 +192,8 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             return false;
         }
         unlocked = true;
-        return inTransaction(dataSource, sql, "unlock " + Names.quote(name),
-                c -> sql.unlockLock(c, name, holder, token, keepAtLeast));
+        return inTransaction(dataSource, "unlock " + Names.quote(name),
+                c -> sql.unlock(c, name, holder, token, keepAtLeast));
     }
 
     /** Unlocks at once ({@code unlock(Duration.ZERO)}). */
@@ -220,12 +222,12 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
      * Runs one lease statement in its own short transaction with durable commit: the caller sees its result only
      * after COMMIT was acknowledged.
      */
-    private static <T> T inTransaction(DataSource dataSource, LeaseSql sql, String what, FencedWork<T> statement) {
+    private static <T> T inTransaction(DataSource dataSource, String what, FencedWork<T> statement) {
         try (Connection c = dataSource.getConnection()) {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
-                LeaseSql.raiseSynchronousCommitLocally(c);
+                SessionStatements.raiseSynchronousCommitLocally(c);
                 T result = statement.execute(c);
                 c.commit();
                 return result;
@@ -236,7 +238,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
                 Transactions.restoreAutoCommit(c, autoCommit);
             }
         } catch (SQLException e) {
-            throw PgLease.unavailable("could not " + what, e);
+            throw SqlErrors.unavailable("could not " + what, e);
         }
     }
 

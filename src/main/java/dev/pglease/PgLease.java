@@ -2,7 +2,13 @@ package dev.pglease;
 
 import dev.pglease.internal.election.ElectionLoop;
 import dev.pglease.internal.election.Timing;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.FastFailoverStatements;
+import dev.pglease.internal.sql.FenceStatements;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.LockStatements;
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.FastFailoverStore;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
@@ -56,7 +62,7 @@ public final class PgLease implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PgLease.class);
 
     /** Name of the Flyway history table pglease keeps inside its own schema. */
-    public static final String HISTORY_TABLE = "pglease_schema_history";
+    public static final String HISTORY_TABLE = SchemaStatements.HISTORY_TABLE;
     /** Classpath location of the shipped migrations. */
     public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
 
@@ -66,7 +72,9 @@ public final class PgLease implements AutoCloseable {
 
     private final DataSource dataSource;
     private final LeaseConfig config;
-    private final LeaseSql sql;
+    private final LeaseStatements leases;
+    private final FenceStatements fences;
+    private final LockStatements locks;
     private final String holderId;
     private final JdbcLeaseStore store;
     /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
@@ -82,17 +90,20 @@ public final class PgLease implements AutoCloseable {
     private PgLease(DataSource dataSource, LeaseConfig config) {
         this.dataSource = dataSource;
         this.config = config;
-        this.sql = new LeaseSql(config.schema());
+        this.leases = new LeaseStatements(config.schema());
+        this.fences = new FenceStatements(config.schema());
+        this.locks = new LockStatements(config.schema());
         this.holderId = newHolderId(config.holderLabel());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.store = new JdbcLeaseStore(dataSource, sql, Timing.networkTimeout(config), Timing.statementTimeout(config),
+        this.store = new JdbcLeaseStore(dataSource, leases, Timing.networkTimeout(config), Timing.statementTimeout(config),
                 config.allowUnsafeDurability());
         this.callbackPool = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 0, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         if (config.fastFailover()) {
-            FastFailoverStore fast = new FastFailoverStore(store, sql, dataSource);
+            FastFailoverStore fast = new FastFailoverStore(store, leases,
+                    new FastFailoverStatements(config.schema()), dataSource);
             this.leaseStore = fast;
             this.loop = new ElectionLoop(fast, holderId, config, RandomGenerator.getDefault(), callbackPool,
                     deadlineTimer);
@@ -154,7 +165,7 @@ public final class PgLease implements AutoCloseable {
                     .migrate()
                     .migrationsExecuted;
         } catch (FlywayException e) {
-            throw new LeaseException(classify(e), "could not migrate schema " + schema + ": "
+            throw new LeaseException(SqlErrors.migrationFailure(e), "could not migrate schema " + schema + ": "
                     + Secrets.redact(e.getMessage()), e);
         }
     }
@@ -232,22 +243,22 @@ public final class PgLease implements AutoCloseable {
     private void checkDatabase() {
         try (Connection c = dataSource.getConnection()) {
             Privileges.check(c, config.schema()); // first: without USAGE on the schema, schemaExists fails
-            if (!sql.schemaExists(c)) {
+            if (!new SchemaStatements(config.schema()).exists(c)) {
                 throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "schema " + config.schema()
                         + " has no pglease tables: run PgLease.migrate(dataSource, \"" + config.schema()
                         + "\") or `pglease migrate`, or apply the SQL in " + MIGRATIONS_LOCATION);
             }
-            sql.timelineUnavailable(c).ifPresent(failure -> log.warn("pglease: the server does not report its "
+            SchemaStatements.timelineUnavailable(c).ifPresent(failure -> log.warn("pglease: the server does not report its "
                     + "timeline to this role (pg_walfile_name(pg_current_wal_lsn()) failed: {}); tokens fall back to "
                     + "a plain counter: unique on this server, but a promoted asynchronous standby can hand "
                     + "out a token again", Secrets.redact(failure)));
         } catch (SQLException e) {
-            throw unavailable("could not connect to the database", e);
+            throw SqlErrors.unavailable("could not connect to the database", e);
         }
         try {
             store.verify();
         } catch (SQLException e) {
-            throw unavailable("could not open the lease connection", e);
+            throw SqlErrors.unavailable("could not open the lease connection", e);
         }
     }
 
@@ -284,43 +295,21 @@ public final class PgLease implements AutoCloseable {
                 notificationMode = pooled ? NotificationMode.POLLING : NotificationMode.LISTEN;
             }
         } catch (SQLException e) {
-            throw unavailable("could not connect to the database", e);
+            throw SqlErrors.unavailable("could not connect to the database", e);
         }
         if (notificationMode == NotificationMode.POLLING) {
             log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
                     + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
             return;
         }
-        notifications = new NotificationListener(direct.orElse(dataSource), sql, loop, config.leaseDuration(),
+        notifications = new NotificationListener(direct.orElse(dataSource), SessionStatements.channel(config.schema()),
+                loop, config.leaseDuration(),
                 Timing.networkTimeout(config));
     }
 
     /** How this instance learns of released leases (for tests and diagnostics). */
     NotificationMode notificationMode() {
         return notificationMode;
-    }
-
-    static LeaseException unavailable(String what, SQLException e) {
-        if (LeaseSql.readOnly(e)) {
-            return LeaseSql.readOnlyFailure(what, e);
-        }
-        return new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
-                what + ": " + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
-    }
-
-    private static LeaseException.Reason classify(FlywayException e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof SQLException sqlException) {
-                String state = sqlException.getSQLState();
-                if (state != null && state.startsWith("08")) {
-                    return LeaseException.Reason.DATABASE_UNAVAILABLE;
-                }
-                if ("42501".equals(state)) {
-                    return LeaseException.Reason.INSUFFICIENT_PRIVILEGE;
-                }
-            }
-        }
-        return LeaseException.Reason.SCHEMA_MISSING;
     }
 
     /**
@@ -344,9 +333,9 @@ public final class PgLease implements AutoCloseable {
     public Optional<LeaderInfo> leader(String leaseName) {
         Names.leaseName(leaseName);
         try (Connection c = dataSource.getConnection()) {
-            return sql.currentLeader(c, leaseName);
+            return leases.currentLeader(c, leaseName);
         } catch (SQLException e) {
-            throw unavailable("could not read lease " + Names.quote(leaseName), e);
+            throw SqlErrors.unavailable("could not read lease " + Names.quote(leaseName), e);
         }
     }
 
@@ -369,7 +358,7 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(grant, "grant must not be null");
         Objects.requireNonNull(work, "work must not be null");
         grant.checkValid();
-        return Transactions.run(dataSource, (c, isolation) -> fence(c, grant, isolation), work, grant::checkValid);
+        return Transactions.run(dataSource, c -> fence(c, grant, true), work, grant::checkValid);
     }
 
     /**
@@ -396,7 +385,7 @@ public final class PgLease implements AutoCloseable {
             throw new IllegalStateException("fenceTransaction must run inside the transaction that makes the "
                     + "protected writes, but the connection is in auto-commit mode");
         }
-        fence(connection, grant, null);
+        fence(connection, grant, false);
     }
 
     /**
@@ -409,11 +398,14 @@ public final class PgLease implements AutoCloseable {
         fenceTransaction(connection, leadership);
     }
 
-    /** The fence of {@link #fenceTransaction}, sent in one batch after {@code isolation} when that is given. */
-    private void fence(Connection connection, LeaseGrant grant, String isolation) throws SQLException {
+    /**
+     * The fence of {@link #fenceTransaction}; with {@code readCommitted} (a transaction opened here) its isolation is
+     * set in the same batch.
+     */
+    private void fence(Connection connection, LeaseGrant grant, boolean readCommitted) throws SQLException {
         long remainingMillis = grant.remaining().toMillis();
         grant.checkValid();
-        if (!sql.fenceTransaction(connection, isolation, remainingMillis, grant.leaseName(), grant.holder(),
+        if (!fences.fenceTransaction(connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(),
                 grant.token())) {
             throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
                     + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
@@ -432,7 +424,7 @@ public final class PgLease implements AutoCloseable {
     public Optional<LeaseLock> tryLock(String name, Duration lockAtMostFor) {
         Names.leaseName(name);
         checkOpen();
-        return LeaseLock.tryAcquire(dataSource, sql, holderId, config.ticker(), name, lockAtMostFor);
+        return LeaseLock.tryAcquire(dataSource, locks, holderId, config.ticker(), name, lockAtMostFor);
     }
 
     /**

@@ -1,6 +1,6 @@
 package dev.pglease;
 
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
 import java.sql.SQLException;
@@ -20,7 +20,7 @@ public final class BenchAccess implements AutoCloseable {
     private final List<LeaseStore.Held> held = new ArrayList<>();
 
     public BenchAccess(DataSource dataSource, String schema, String holder) {
-        this.store = new JdbcLeaseStore(dataSource, new LeaseSql(schema), Duration.ofSeconds(30), Duration.ofSeconds(15), false);
+        this.store = new JdbcLeaseStore(dataSource, new LeaseStatements(schema), Duration.ofSeconds(30), Duration.ofSeconds(15), false);
         this.holder = holder;
     }
 
@@ -31,7 +31,7 @@ public final class BenchAccess implements AutoCloseable {
      */
     public static long firstGrantMicros(DataSource dataSource, String schema, String name, boolean warmUp)
             throws SQLException {
-        LeaseSql sql = new LeaseSql(schema);
+        LeaseStatements sql = new LeaseStatements(schema);
         try (java.sql.Connection previous = dataSource.getConnection()) {
             LeaseStore.Acquired g = sql.acquire(previous, name, "previous", Duration.ofSeconds(10));
             sql.release(previous, name, "previous", g.token());

@@ -1,7 +1,7 @@
 package dev.pglease;
 
 import dev.pglease.internal.election.Grant;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -31,7 +31,7 @@ class CallerTransactionFenceTest {
     private static DataSource ds;
     private static JdbcTemplate jdbc;
     private static TransactionTemplate tx;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
 
     @BeforeAll
     static void setUp() {
@@ -39,7 +39,7 @@ class CallerTransactionFenceTest {
         ds = TestDatabase.dataSource();
         jdbc = new JdbcTemplate(ds);
         tx = new TransactionTemplate(new DataSourceTransactionManager(ds));
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
         jdbc.execute("CREATE TABLE " + schema + ".charges (id bigint GENERATED ALWAYS AS IDENTITY, lease text, "
                 + "token bigint)");
     }

@@ -1,6 +1,7 @@
 package dev.pglease;
 
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.FastFailoverStatements;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -21,12 +22,14 @@ import org.junit.jupiter.api.Test;
 class FastFailoverTest {
 
     private static String schema;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
+    private static FastFailoverStatements failover;
 
     @BeforeAll
     static void migrate() {
         schema = TestDatabase.freshSchema();
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
+        failover = new FastFailoverStatements(schema);
     }
 
     /** 30 s leases: anything that happens within a few seconds did not wait for an expiry. */
@@ -86,21 +89,21 @@ class FastFailoverTest {
         try (Connection holder = TestDatabase.dataSource().getConnection();
              Connection standby = TestDatabase.dataSource().getConnection()) {
             // A fast-failover holder: lock, acquire, register; then it stops renewing but its session lives (a pause).
-            assertThat(sql.fastFailoverLock(holder, lease, 0)).isTrue();
+            assertThat(failover.lock(holder, lease, 0)).isTrue();
             LeaseStore.Acquired granted = sql.acquire(holder, lease, "holder-1", Duration.ofSeconds(30));
             assertThat(granted.granted()).isTrue();
-            assertThat(sql.fastFailoverRegister(holder, lease, "holder-1", granted.token())).isTrue();
+            assertThat(failover.register(holder, lease, "holder-1", granted.token())).isTrue();
 
-            assertThat(sql.fastFailoverLock(standby, lease, 50)).as("the holder's session holds the lock").isFalse();
-            assertThat(sql.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30))).isEmpty();
-            assertThat(sql.fastFailoverRegister(standby, lease, "standby-1", granted.token()))
+            assertThat(failover.lock(standby, lease, 50)).as("the holder's session holds the lock").isFalse();
+            assertThat(failover.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30))).isEmpty();
+            assertThat(failover.register(standby, lease, "standby-1", granted.token()))
                     .as("only the holder can register its grant").isFalse();
 
             holder.close();
-            assertThat(sql.fastFailoverLock(standby, lease, 5_000)).as("freed when the session ended").isTrue();
-            assertThat(sql.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30)))
+            assertThat(failover.lock(standby, lease, 5_000)).as("freed when the session ended").isTrue();
+            assertThat(failover.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30)))
                     .contains(granted.token() + 1);
-            assertThat(sql.takeOverEndedSession(standby, lease, "standby-2", Duration.ofSeconds(30)))
+            assertThat(failover.takeOverEndedSession(standby, lease, "standby-2", Duration.ofSeconds(30)))
                     .as("the new grant is not registered, and its holder is alive").isEmpty();
         }
         String plain = "plain-" + System.nanoTime();
@@ -109,8 +112,8 @@ class FastFailoverTest {
             // A holder without fast failover never registers: its lease must expire first.
             assertThat(sql.acquire(holder, plain, "plain-1", Duration.ofSeconds(30)).granted()).isTrue();
             holder.close();
-            assertThat(sql.fastFailoverLock(standby, plain, 0)).isTrue();
-            assertThat(sql.takeOverEndedSession(standby, plain, "standby-1", Duration.ofSeconds(30))).isEmpty();
+            assertThat(failover.lock(standby, plain, 0)).isTrue();
+            assertThat(failover.takeOverEndedSession(standby, plain, "standby-1", Duration.ofSeconds(30))).isEmpty();
             assertThat(sql.acquire(standby, plain, "standby-1", Duration.ofSeconds(30)).granted()).isFalse();
         }
     }

@@ -1,7 +1,7 @@
 package dev.pglease;
 
 import dev.pglease.internal.election.Grant;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.cli.EmbeddedPostgresServer;
@@ -36,7 +36,7 @@ class FencedDurabilityTest {
                         + "token bigint NOT NULL)");
                 s.execute("ALTER ROLE postgres SET synchronous_commit = off");
             }
-            LeaseSql sql = new LeaseSql(schema);
+            LeaseStatements sql = new LeaseStatements(schema);
             long token;
             try (Connection c = ds.getConnection()) {
                 token = sql.acquire(c, "charger", "me", Duration.ofMinutes(5)).token();

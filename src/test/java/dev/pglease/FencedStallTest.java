@@ -1,7 +1,7 @@
 package dev.pglease;
 
 import dev.pglease.internal.election.Grant;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -48,7 +48,7 @@ class FencedStallTest {
         String lease = "stall-" + System.nanoTime();
         LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(LEASE).renewDeadline(RENEW_DEADLINE)
                 .retryPeriod(RETRY).build();
-        LeaseSql sql = new LeaseSql(schema);
+        LeaseStatements sql = new LeaseStatements(schema);
         Set<Long> reported = ConcurrentHashMap.newKeySet();
         CompletableFuture<Long> standbyElectedAt = new CompletableFuture<>();
         try (PgLease writerSide = PgLease.create(ds, config.toBuilder().holderLabel("writer").build());

@@ -1,7 +1,8 @@
 package dev.pglease;
 
 import dev.pglease.internal.election.Grant;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.FenceStatements;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -30,13 +31,13 @@ class FencingTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);
     private static String schema;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
     private static DataSource ds;
 
     @BeforeAll
     static void setUp() throws SQLException {
         schema = TestDatabase.freshSchema();
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
         ds = TestDatabase.dataSource();
         try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
             s.execute("CREATE TABLE " + schema + ".charges (id bigint GENERATED ALWAYS AS IDENTITY, lease text, "
@@ -161,7 +162,7 @@ class FencingTest {
         try (Connection writer = ds.getConnection(); Connection taker = ds.getConnection()) {
             writer.setAutoCommit(false);
             // bounded far beyond the test's waits: only the lock is under test here
-            assertThat(sql.fenceTransaction(writer, null, 30_000, lease, "old", old.token())).isTrue();
+            assertThat(new FenceStatements(schema).fenceTransaction(writer, false, 30_000, lease, "old", old.token())).isTrue();
             Thread.sleep(500);
             CompletableFuture<LeaseStore.Acquired> takeover = CompletableFuture.supplyAsync(() -> {
                 try {

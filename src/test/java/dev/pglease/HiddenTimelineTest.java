@@ -1,6 +1,7 @@
 package dev.pglease;
 
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -59,11 +60,11 @@ class HiddenTimelineTest {
     @Test
     void theStartUpCheckNamesTheFunctionThatFailed() throws SQLException {
         try (Connection c = app.getConnection()) {
-            assertThat(new LeaseSql(SCHEMA).timelineUnavailable(c)).hasValueSatisfying(
+            assertThat(SchemaStatements.timelineUnavailable(c)).hasValueSatisfying(
                     failure -> assertThat(failure).contains("pg_current_wal_lsn").contains("42501"));
         }
         try (Connection c = owner.getConnection()) {
-            assertThat(new LeaseSql(SCHEMA).timelineUnavailable(c)).as("a superuser still sees it").isEmpty();
+            assertThat(SchemaStatements.timelineUnavailable(c)).as("a superuser still sees it").isEmpty();
         }
     }
 
@@ -74,7 +75,7 @@ class HiddenTimelineTest {
                 rs.next();
                 assertThat(rs.getLong(1)).isEqualTo(1);
             }
-            LeaseSql sql = new LeaseSql(SCHEMA);
+            LeaseStatements sql = new LeaseStatements(SCHEMA);
             String name = "hidden-" + System.nanoTime();
             LeaseStore.Acquired first = sql.acquire(c, name, "A", Duration.ofSeconds(30));
             assertThat(first.granted()).isTrue();

@@ -1,6 +1,6 @@
 package dev.pglease;
 
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
 import com.zaxxer.hikari.HikariDataSource;
@@ -48,7 +48,7 @@ public class LeaseStatementBenchmark {
         HikariDataSource pool;
         JdbcLeaseStore leader;
         JdbcLeaseStore standby;
-        LeaseSql sql;
+        LeaseStatements sql;
         String leaderId;
         String standbyId;
         long heldToken;
@@ -69,7 +69,7 @@ public class LeaseStatementBenchmark {
             held = "held-" + id;
             toggle = "toggle-" + id;
             pool = db.pool(4, "jmh");
-            sql = new LeaseSql(schema);
+            sql = new LeaseStatements(schema);
             leaderId = "bench-leader/" + ProcessHandle.current().pid() + "/" + id;
             standbyId = "bench-standby/" + ProcessHandle.current().pid() + "/" + id;
             leader = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), Duration.ofSeconds(15), false);

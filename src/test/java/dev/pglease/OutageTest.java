@@ -1,7 +1,7 @@
 package dev.pglease;
 
 import dev.pglease.internal.election.Grant;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
@@ -122,7 +122,7 @@ class OutageTest {
                     st.execute("SELECT pg_terminate_backend(" + pid + ", 5000)");
                 }
             }
-            JdbcLeaseStore store = new JdbcLeaseStore(pool, new LeaseSql(schema), Duration.ofSeconds(5),
+            JdbcLeaseStore store = new JdbcLeaseStore(pool, new LeaseStatements(schema), Duration.ofSeconds(5),
                     Duration.ofSeconds(2), false);
             try {
                 assertThat(store.acquire("after-a-blip", "me", Duration.ofSeconds(5)).granted()).isTrue();

@@ -2,7 +2,7 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.fault.kit.TcpProxy;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -45,7 +45,7 @@ class PhantomGrantTest {
         assertThat(m.find()).as("host and port in " + TestDatabase.jdbcUrl()).isTrue();
         LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(LEASE)
                 .renewDeadline(Duration.ofMillis(1500)).retryPeriod(Duration.ofMillis(300)).holderLabel("c").build();
-        LeaseSql sql = new LeaseSql(schema);
+        LeaseStatements sql = new LeaseStatements(schema);
         for (int attempt = 1; attempt <= 3; attempt++) {
             String lease = "phantom-" + System.nanoTime();
             long otherToken;

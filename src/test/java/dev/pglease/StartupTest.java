@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.internal.store.JdbcLeaseStore;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.cli.EmbeddedPostgresServer;
 import java.net.ServerSocket;
 import java.sql.Connection;
@@ -66,7 +66,7 @@ class StartupTest {
         Assumptions.assumeFalse(TestDatabase.throughPooler(), "sets synchronous_commit with the startup parameter "
                 + "'options', which PgBouncer refuses (FATAL: unsupported startup parameter: options)");
         String schema = TestDatabase.freshSchema();
-        LeaseSql sql = new LeaseSql(schema);
+        LeaseStatements sql = new LeaseStatements(schema);
         JdbcLeaseStore store = new JdbcLeaseStore(TestDatabase.dataSource("options=-c%20synchronous_commit%3Doff"),
                 sql, Duration.ofSeconds(5), Duration.ofSeconds(2), false);
         try {

@@ -1,9 +1,9 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.util.Secrets;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.Properties;
 import java.util.regex.Pattern;
@@ -94,29 +94,20 @@ public final class DatabaseOptions {
     /** Exit code 4 unless the schema has the pglease tables. */
     void requireSchema(Connection c) throws CliFailure, SQLException {
         String s = schema();
-        try (PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL AND to_regclass(?) IS NOT NULL "
-                + "AND to_regclass(?) IS NOT NULL")) {
-            ps.setString(1, s + ".leases");
-            ps.setString(2, s + ".lease_events");
-            ps.setString(3, s + ".lease_status");
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                if (!rs.getBoolean(1)) {
-                    throw new CliFailure(ExitCodes.SCHEMA_MISSING, "schema " + s + " has no pglease tables (database "
-                            + redactedUrl() + "): run `pglease migrate --schema " + s + "` first, or pass the right --schema");
-                }
-            }
+        if (!new SchemaStatements(s).existsForOperators(c)) {
+            throw new CliFailure(ExitCodes.SCHEMA_MISSING, "schema " + s + " has no pglease tables (database "
+                    + redactedUrl() + "): run `pglease migrate --schema " + s + "` first, or pass the right --schema");
         }
     }
 
     /** A failure for an SQL error during a command: exit 3 for connection errors, 1 otherwise. */
     CliFailure failure(String what, SQLException e) {
         String state = e.getSQLState();
-        if (state != null && state.startsWith("08")) {
+        if (SqlErrors.connectionFailure(e)) {
             return new CliFailure(ExitCodes.DATABASE_UNREACHABLE, what + ": lost the connection to " + redactedUrl()
                     + " (" + oneLine(e.getMessage()) + ")", e);
         }
-        if ("42501".equals(state)) {
+        if (SqlErrors.insufficientPrivilege(e)) {
             return new CliFailure(ExitCodes.FAILED, what + ": permission denied: " + oneLine(e.getMessage()), e);
         }
         return new CliFailure(ExitCodes.FAILED, what + ": " + oneLine(e.getMessage())

@@ -34,7 +34,7 @@ final class HandoffCommand extends OperatorCommand {
         }
         String schema = db.schema();
         try (Connection c = connectToSchema()) {
-            return LeaseChange.apply(this, out, c, schema, name, json, "handoff", "handoff", to);
+            return LeaseChange.apply(this, out, c, schema, name, json, true, to);
         } catch (SQLException e) {
             throw db.failure("could not hand off lease " + name, e);
         }

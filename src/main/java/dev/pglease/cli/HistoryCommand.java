@@ -1,13 +1,10 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.sql.OperatorStatements;
 import java.io.PrintWriter;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.time.OffsetDateTime;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,16 +32,6 @@ final class HistoryCommand extends OperatorCommand {
     @Option(names = "--json", description = "Print a JSON array instead of a table.")
     boolean json;
 
-    static boolean hasColumn(ResultSet rs, String column) throws SQLException {
-        java.sql.ResultSetMetaData md = rs.getMetaData();
-        for (int i = 1; i <= md.getColumnCount(); i++) {
-            if (column.equals(md.getColumnName(i))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     @Override
     int execute(PrintWriter out) throws CliFailure {
         if (limit < 1) {
@@ -52,33 +39,22 @@ final class HistoryCommand extends OperatorCommand {
         }
         String schema = db.schema();
         List<Map<String, Object>> events = new ArrayList<>();
-        try (Connection c = connectToSchema();
-             PreparedStatement ps = c.prepareStatement("SELECT * FROM " + schema
-                     + ".lease_events WHERE name = ? ORDER BY id DESC LIMIT ?")) {
-            ps.setString(1, name);
-            ps.setInt(2, limit);
-            try (ResultSet rs = ps.executeQuery()) {
-                // changed_by (the login role that made the change) exists from schema version 2 on
-                boolean changedBy = hasColumn(rs, "changed_by");
-                while (rs.next()) {
-                    Map<String, Object> e = new LinkedHashMap<>();
-                    e.put("id", rs.getLong("id"));
-                    e.put("at", Table.iso(rs.getObject("at", OffsetDateTime.class)));
-                    e.put("kind", rs.getString("kind"));
-                    e.put("token", rs.getLong("token"));
-                    e.put("term_token", Table.term(rs.getLong("token")));
-                    e.put("holder", rs.getString("holder"));
-                    e.put("previous_holder", rs.getString("previous_holder"));
-                    if (changedBy) {
-                        e.put("changed_by", rs.getString("changed_by"));
-                    }
-                    events.add(e);
-                }
+        try (Connection c = connectToSchema()) {
+            for (OperatorStatements.LeaseEvent event : new OperatorStatements(schema).history(c, name, limit)) {
+                Map<String, Object> e = new LinkedHashMap<>();
+                e.put("id", event.id());
+                e.put("at", Table.iso(event.at()));
+                e.put("kind", event.kind());
+                e.put("token", event.token());
+                e.put("term_token", Table.term(event.token()));
+                e.put("holder", event.holder());
+                e.put("previous_holder", event.previousHolder());
+                e.put("changed_by", event.changedBy());
+                events.add(e);
             }
         } catch (SQLException e) {
             throw db.failure("could not read the history of lease " + name, e);
         }
-        Collections.reverse(events);
         if (events.isEmpty()) {
             if (json) {
                 out.println("[]");

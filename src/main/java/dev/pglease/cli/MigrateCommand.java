@@ -2,10 +2,9 @@ package dev.pglease.cli;
 
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
+import dev.pglease.internal.sql.SchemaStatements;
 import java.io.PrintWriter;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import picocli.CommandLine.Command;
 
@@ -48,11 +47,8 @@ final class MigrateCommand extends OperatorCommand {
     }
 
     private String version(String schema) throws CliFailure {
-        try (Connection c = db.connect();
-             PreparedStatement ps = c.prepareStatement("SELECT version FROM " + schema + "." + PgLease.HISTORY_TABLE
-                     + " WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1");
-             ResultSet rs = ps.executeQuery()) {
-            return rs.next() ? rs.getString(1) : "?";
+        try (Connection c = db.connect()) {
+            return new SchemaStatements(schema).migratedVersion(c).orElse("?");
         } catch (SQLException e) {
             throw db.failure("could not read the schema version", e);
         }

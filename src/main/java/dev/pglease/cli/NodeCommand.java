@@ -8,6 +8,7 @@ import dev.pglease.LeaseObserver;
 import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.Ticker;
+import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.util.Secrets;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -160,7 +161,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 started.put("pid", ProcessHandle.current().pid());
                 out.emit(started);
                 installSignalHandlers();
-                if (!campaignDelay.isZero() && !awaitCampaignDelay(ds, out)) {
+                if (!campaignDelay.isZero() && !awaitCampaignDelay(pglease, out)) {
                     return 0;
                 }
                 Elector elector = pglease.elector(lease, out.leaderListener(lease));
@@ -262,19 +263,13 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
      * Fault injection: waits until the lease has been free or expired (database clock) for {@code campaignDelay}.
      * Returns false if the node was stopped first.
      */
-    private boolean awaitCampaignDelay(javax.sql.DataSource ds, JsonLines out) throws InterruptedException {
+    private boolean awaitCampaignDelay(PgLease pglease, JsonLines out) throws InterruptedException {
         long freeSince = -1;
         while (stopped.getCount() > 0) {
             boolean free;
-            try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement("SELECT NOT EXISTS ("
-                    + "SELECT 1 FROM " + schema + ".leases WHERE name = ? AND holder IS NOT NULL "
-                    + "AND expires_at > clock_timestamp())")) {
-                ps.setString(1, lease);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    free = rs.getBoolean(1);
-                }
-            } catch (SQLException e) {
+            try {
+                free = pglease.leader(lease).isEmpty();
+            } catch (LeaseException e) {
                 free = false;
             }
             Map<String, Object> e = out.event("waiting");
@@ -480,18 +475,9 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             try (Connection c = ds.getConnection()) {
                 c.setAutoCommit(false);
                 try {
-                    try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM " + schema + ".leases WHERE name = ?"
-                            + " AND holder = ? AND token = ? AND expires_at > clock_timestamp()"
-                            + (unlocked ? "" : " FOR SHARE"))) {
-                        ps.setString(1, name);
-                        ps.setString(2, l.holder());
-                        ps.setLong(3, l.token());
-                        try (ResultSet rs = ps.executeQuery()) {
-                            if (!rs.next()) {
-                                throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + l.token()
-                                        + " is not the valid grant of " + name + " on the database");
-                            }
-                        }
+                    if (!new FenceStatements(schema).leaseRowHeld(c, name, l.holder(), l.token(), !unlocked)) {
+                        throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + l.token()
+                                + " is not the valid grant of " + name + " on the database");
                     }
                     long value = increment(c, l);
                     c.commit();

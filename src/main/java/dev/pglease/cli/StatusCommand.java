@@ -1,11 +1,9 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.sql.OperatorStatements;
 import java.io.PrintWriter;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -71,41 +69,21 @@ final class StatusCommand extends OperatorCommand {
 
     /** The status rows as ordered maps (the JSON shape of {@code status --json}). */
     static List<Map<String, Object>> read(Connection c, String schema, List<String> names) throws SQLException {
-        String sql = "SELECT s.*, "
-                + "(extract(epoch FROM s.remaining) * 1000)::bigint AS remaining_ms, "
-                + "(extract(epoch FROM clock_timestamp() - s.last_change) * 1000)::bigint AS ago_ms, "
-                + "(SELECT e.kind FROM " + schema + ".lease_events e WHERE e.name = s.name ORDER BY e.id DESC LIMIT 1) "
-                + "AS last_event FROM " + schema + ".lease_status s "
-                + (names.isEmpty() ? "" : "WHERE s.name = ANY (?) ") + "ORDER BY s.name";
         List<Map<String, Object>> rows = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            if (!names.isEmpty()) {
-                ps.setArray(1, c.createArrayOf("text", names.toArray()));
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                // holder_role (the database role holding the lease) exists from schema version 2 on
-                boolean holderRole = HistoryCommand.hasColumn(rs, "holder_role");
-                while (rs.next()) {
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("lease", rs.getString("name"));
-                    m.put("holder", rs.getString("holder"));
-                    m.put("token", rs.getLong("token"));
-                    m.put("term_token", Table.term(rs.getLong("token")));
-                    if (holderRole) {
-                        m.put("holder_role", rs.getString("holder_role"));
-                    }
-                    m.put("held", rs.getBoolean("held"));
-                    long remaining = rs.getLong("remaining_ms");
-                    m.put("remaining_ms", rs.wasNull() ? null : remaining);
-                    m.put("expires_at", Table.iso(rs.getObject("expires_at", OffsetDateTime.class)));
-                    OffsetDateTime last = rs.getObject("last_change", OffsetDateTime.class);
-                    m.put("last_event", rs.getString("last_event"));
-                    m.put("last_change", Table.iso(last));
-                    long ago = rs.getLong("ago_ms");
-                    m.put("last_change_ago_ms", rs.wasNull() ? null : ago);
-                    rows.add(m);
-                }
-            }
+        for (OperatorStatements.LeaseStatus s : new OperatorStatements(schema).status(c, names)) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("lease", s.name());
+            m.put("holder", s.holder());
+            m.put("token", s.token());
+            m.put("term_token", Table.term(s.token()));
+            m.put("holder_role", s.holderRole());
+            m.put("held", s.held());
+            m.put("remaining_ms", s.remainingMillis());
+            m.put("expires_at", Table.iso(s.expiresAt()));
+            m.put("last_event", s.lastEvent());
+            m.put("last_change", Table.iso(s.lastChange()));
+            m.put("last_change_ago_ms", s.lastChangeAgoMillis());
+            rows.add(m);
         }
         return rows;
     }

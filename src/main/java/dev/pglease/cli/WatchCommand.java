@@ -1,12 +1,13 @@
 package dev.pglease.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.Pooling;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -55,8 +56,7 @@ final class WatchCommand extends OperatorCommand {
         try {
             pooled = Pooling.transactionPooled(db.dataSource());
         } catch (SQLException e) {
-            String state = e.getSQLState();
-            throw state != null && state.startsWith("08") ? db.unreachable(e) : db.failure("could not connect", e);
+            throw SqlErrors.connectionFailure(e) ? db.unreachable(e) : db.failure("could not connect", e);
         }
         if (pooled) {
             throw new CliFailure(ExitCodes.FAILED, "the JDBC URL goes through a transaction pooler (PgBouncer "
@@ -68,7 +68,7 @@ final class WatchCommand extends OperatorCommand {
     @Override
     int execute(PrintWriter out) throws CliFailure {
         String schema = db.schema();
-        String channel = schema + ".leases";
+        String channel = SessionStatements.channel(schema);
         long end = runFor == null ? Long.MAX_VALUE : System.nanoTime() + runFor.toNanos();
         int seen = 0;
         Connection c = listen(schema, channel, out, true);
@@ -125,9 +125,7 @@ final class WatchCommand extends OperatorCommand {
         }
         Connection c = connectToSchema();
         try {
-            try (Statement s = c.createStatement()) {
-                s.execute("LISTEN \"" + channel + "\"");
-            }
+            SessionStatements.listen(c, channel);
             if (!json) {
                 if (first) {
                     out.println("watching " + (names.isEmpty() ? "all leases" : String.join(", ", names))

@@ -2,6 +2,7 @@ package dev.pglease.demo;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.PgLease;
+import dev.pglease.internal.sql.OperatorStatements;
 import dev.pglease.internal.util.Secrets;
 import dev.pglease.cli.Databases;
 import dev.pglease.cli.EmbeddedPostgresServer;
@@ -10,8 +11,6 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -465,19 +464,14 @@ final class Demo {
     }
 
     private void refreshDatabaseView() {
-        try (Connection c = pool.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT holder, token, held, "
-                     + "(extract(epoch FROM remaining) * 1000)::bigint FROM " + s.schema() + ".lease_status WHERE name = ?")) {
-            ps.setString(1, s.lease());
-            try (ResultSet rs = ps.executeQuery()) {
-                dbView = "lease not taken yet";
-                if (rs.next()) {
-                    String holder = rs.getString(1);
-                    String name = holder == null ? "nobody" : holder.contains("/") ? holder.substring(0, holder.indexOf('/')) : holder;
-                    dbView = rs.getBoolean(3) ? "lease held by " + name + " with token " + rs.getLong(2) + ", "
-                            + fmtMillis(rs.getLong(4)) + " left on the DB clock"
-                            : "lease NOT held (token " + rs.getLong(2) + (holder == null ? "" : ", " + name + " stopped renewing") + ")";
-                }
+        try (Connection c = pool.getConnection()) {
+            dbView = "lease not taken yet";
+            for (OperatorStatements.LeaseStatus l : new OperatorStatements(s.schema()).status(c, List.of(s.lease()))) {
+                String holder = l.holder();
+                String name = holder == null ? "nobody" : holder.contains("/") ? holder.substring(0, holder.indexOf('/')) : holder;
+                dbView = l.held() ? "lease held by " + name + " with token " + l.token() + ", "
+                        + fmtMillis(l.remainingMillis() == null ? 0 : l.remainingMillis()) + " left on the DB clock"
+                        : "lease NOT held (token " + l.token() + (holder == null ? "" : ", " + name + " stopped renewing") + ")";
             }
             long[] totals = DemoSchema.totals(c, s.demoSchema());
             dbView += " | provider: " + totals[0] + " charges accepted, " + totals[2] + " stale rejected, "

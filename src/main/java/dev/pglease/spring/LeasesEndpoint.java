@@ -3,18 +3,19 @@ package dev.pglease.spring;
 import dev.pglease.Elector;
 import dev.pglease.PgLease;
 import dev.pglease.health.LeaseHealth;
+import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import java.lang.annotation.ElementType;
 import java.lang.annotation.Retention;
 import java.lang.annotation.RetentionPolicy;
 import java.lang.annotation.Target;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
 import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
@@ -147,31 +148,25 @@ public class LeasesEndpoint {
     private WebEndpointResponse<Map<String, Object>> handoff(String to) {
         String schema = pglease.config().schema();
         String name = election.leaseName();
-        try (Connection c = operatorLogin.get().getConnection();
-             PreparedStatement ps = c.prepareStatement("WITH before AS (SELECT holder, token FROM " + schema
-                     + ".leases WHERE name = ?) SELECT holder, token, " + schema + ".handoff(?, ?) FROM before")) {
-            ps.setString(1, name);
-            ps.setString(2, name);
-            ps.setString(3, to == null || to.isBlank() ? null : to);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return refused(WebEndpointResponse.STATUS_NOT_FOUND, "no lease named " + name + " in schema "
-                            + schema);
-                }
-                Map<String, Object> body = new LinkedHashMap<>();
-                body.put("lease", name);
-                body.put("action", "handoff");
-                body.put("previousHolder", rs.getString(1));
-                body.put("previousToken", rs.getLong(2));
-                long token = rs.getLong(3);
-                boolean handedOff = !rs.wasNull();
-                body.put("handedOff", handedOff);
-                body.put("token", handedOff ? token : rs.getLong(2));
-                body.put("to", to);
-                return new WebEndpointResponse<>(body);
+        try (Connection c = operatorLogin.get().getConnection()) {
+            Optional<OperatorStatements.Change> found = new OperatorStatements(schema).handoff(c, name,
+                    to == null || to.isBlank() ? null : to);
+            if (found.isEmpty()) {
+                return refused(WebEndpointResponse.STATUS_NOT_FOUND, "no lease named " + name + " in schema "
+                        + schema);
             }
+            OperatorStatements.Change change = found.get();
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put("lease", name);
+            body.put("action", "handoff");
+            body.put("previousHolder", change.previousHolder());
+            body.put("previousToken", change.previousToken());
+            body.put("handedOff", change.done());
+            body.put("token", change.done() ? change.token() : change.previousToken());
+            body.put("to", to);
+            return new WebEndpointResponse<>(body);
         } catch (SQLException e) {
-            if ("42501".equals(e.getSQLState())) {
+            if (SqlErrors.insufficientPrivilege(e)) {
                 return refused(FORBIDDEN, "the login in pglease.actuator.operator."
                         + "username may not hand off: it must be a member of the role " + operatorRole + " ("
                         + e.getMessage() + ")");

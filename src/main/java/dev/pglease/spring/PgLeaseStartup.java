@@ -2,14 +2,13 @@ package dev.pglease.spring;
 
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.util.ArrayList;
 import java.util.List;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
@@ -80,18 +79,9 @@ final class PgLeaseStartup {
     }
 
     private static void requireRoles(DataSource dataSource, PgLease.Roles roles) {
-        List<String> missing = new ArrayList<>();
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement(
-                     "SELECT r FROM unnest(?::text[]) r WHERE NOT EXISTS "
-                     + "(SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) ORDER BY r")) {
-            ps.setArray(1, c.createArrayOf("text", new Object[] {roles.candidate(), roles.observer(),
-                    roles.operator()}));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    missing.add(rs.getString(1));
-                }
-            }
+        List<String> missing;
+        try (Connection c = dataSource.getConnection()) {
+            missing = SchemaStatements.missingRoles(c, List.of(roles.candidate(), roles.observer(), roles.operator()));
         } catch (SQLException e) {
             throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE, "could not check the pglease "
                     + "roles before migrating: " + e.getMessage(), e);
@@ -143,29 +133,16 @@ final class PgLeaseStartup {
      * @return the schema version
      */
     static int checkSchemaVersion(DataSource dataSource, String schema) {
+        SchemaStatements statements = new SchemaStatements(schema);
         try (Connection c = dataSource.getConnection()) {
-            boolean present;
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
-                                     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                                    WHERE n.nspname = ? AND p.proname = 'schema_version' AND p.pronargs = 0)
-                    """)) {
-                ps.setString(1, schema);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    present = rs.getBoolean(1);
-                }
-            }
-            if (!present) {
+            if (!statements.hasSchemaVersion(c)) {
                 throw outdated(schema, "older than version " + SCHEMA_VERSION + " (it has no schema_version())");
             }
             int version;
-            try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".schema_version()");
-                 ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                version = rs.getInt(1);
+            try {
+                version = statements.schemaVersion(c);
             } catch (SQLException e) {
-                if ("42501".equals(e.getSQLState())) {
+                if (SqlErrors.insufficientPrivilege(e)) {
                     throw new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, "the database role "
                             + user(c) + " lacks EXECUTE ON FUNCTION " + schema + ".schema_version(), which every "
                             + "pglease role has: GRANT " + schema + "_candidate TO " + user(c) + "; (or the role "
@@ -190,25 +167,13 @@ final class PgLeaseStartup {
     }
 
     private static String user(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT current_user"); ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            return rs.getString(1);
-        }
+        return SchemaStatements.currentUser(c);
     }
 
     /** Whether the login is a superuser or a member of the schema's owner: then no guard trigger applies to it. */
     static boolean bypassesGuards(DataSource dataSource, String schema) {
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("""
-                     SELECT r.rolsuper OR pg_catalog.pg_has_role(current_user, t.relowner, 'MEMBER')
-                       FROM pg_catalog.pg_roles r, pg_catalog.pg_class t
-                       JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
-                      WHERE r.rolname = current_user AND n.nspname = ? AND t.relname = 'leases'
-                     """)) {
-            ps.setString(1, schema);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() && rs.getBoolean(1);
-            }
+        try (Connection c = dataSource.getConnection()) {
+            return new SchemaStatements(schema).bypassesGuards(c);
         } catch (SQLException e) {
             return false;
         }
@@ -226,7 +191,7 @@ final class PgLeaseStartup {
         }
         Throwable cause = e.getCause();
         if (e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE && cause instanceof SQLException s
-                && "42501".equals(s.getSQLState())) {
+                && SqlErrors.insufficientPrivilege(s)) {
             return new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, "the application's login (" 
                     + "spring.datasource.username) may not connect: " + s.getMessage() + "; GRANT CONNECT ON "
                     + "DATABASE to it");

@@ -1,6 +1,7 @@
 package dev.pglease.internal.store;
 
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.FastFailoverStatements;
+import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.util.Names;
 
 import java.sql.Connection;
@@ -42,7 +43,8 @@ public final class FastFailoverStore implements LeaseStore {
     static final int WOKEN_LOCK_WAIT_MILLIS = 200;
 
     private final JdbcLeaseStore store;
-    private final LeaseSql sql;
+    private final LeaseStatements leaseStatements;
+    private final FastFailoverStatements sql;
     private final DataSource dataSource;
     /** Leases whose advisory lock this process holds, with the lease session that holds it. Guarded by store. */
     private final Map<String, Long> locked = new HashMap<>();
@@ -53,8 +55,10 @@ public final class FastFailoverStore implements LeaseStore {
     private volatile Consumer<String> onLockFreed = name -> { };
     private volatile boolean closed;
 
-    public FastFailoverStore(JdbcLeaseStore store, LeaseSql sql, DataSource dataSource) {
+    public FastFailoverStore(JdbcLeaseStore store, LeaseStatements leases, FastFailoverStatements sql,
+                             DataSource dataSource) {
         this.store = store;
+        this.leaseStatements = leases;
         this.sql = sql;
         this.dataSource = dataSource;
     }
@@ -71,7 +75,7 @@ public final class FastFailoverStore implements LeaseStore {
         Acquired result = store.onLeaseSession((c, session) -> {
             locked.values().removeIf(s -> s != session);
             boolean haveLock = locked.containsKey(name);
-            if (!haveLock && sql.fastFailoverLock(c, name, wasWoken ? WOKEN_LOCK_WAIT_MILLIS : 0)) {
+            if (!haveLock && sql.lock(c, name, wasWoken ? WOKEN_LOCK_WAIT_MILLIS : 0)) {
                 locked.put(name, session);
                 haveLock = true;
             }
@@ -79,7 +83,7 @@ public final class FastFailoverStore implements LeaseStore {
             Optional<Long> early = haveLock && wasWoken ? sql.takeOverEndedSession(c, name, holder, ttl)
                     : Optional.empty();
             Acquired a = early.isPresent() ? new Acquired(true, early.get(), holder, 0)
-                    : sql.acquire(c, name, holder, ttl);
+                    : leaseStatements.acquire(c, name, holder, ttl);
             if (!a.granted() && haveLock && a.holder() != null && !holder.equals(a.holder())) {
                 early = sql.takeOverEndedSession(c, name, holder, ttl);
                 if (early.isPresent()) {
@@ -91,17 +95,17 @@ public final class FastFailoverStore implements LeaseStore {
                         Names.quote(name), early.get());
             }
             if (a.granted()) {
-                if (!haveLock && sql.fastFailoverLock(c, name, WOKEN_LOCK_WAIT_MILLIS)) {
+                if (!haveLock && sql.lock(c, name, WOKEN_LOCK_WAIT_MILLIS)) {
                     // Granted a free lease while others held the lock briefly (their watches, their attempts):
                     // take it now, so that this grant is registered too.
                     locked.put(name, session);
                     haveLock = true;
                 }
-                if (haveLock && sql.fastFailoverRegister(c, name, holder, a.token())) {
+                if (haveLock && sql.register(c, name, holder, a.token())) {
                     registered.put(name, session);
                 }
             } else if (haveLock && !holder.equals(a.holder())) {
-                sql.fastFailoverUnlock(c, name);
+                sql.unlock(c, name);
                 locked.remove(name);
             } else if (!haveLock && a.holder() != null && !holder.equals(a.holder())) {
                 watch[0] = true;
@@ -128,18 +132,18 @@ public final class FastFailoverStore implements LeaseStore {
                     current.add(h);
                 }
             }
-            return current.isEmpty() ? new Renewal(List.of()) : sql.renew(c, holder, current);
+            return current.isEmpty() ? new Renewal(List.of()) : leaseStatements.renew(c, holder, current);
         });
     }
 
     @Override
     public boolean release(String name, String holder, long token) throws SQLException {
         return store.onLeaseSession((c, session) -> {
-            boolean released = sql.release(c, name, holder, token);
+            boolean released = leaseStatements.release(c, name, holder, token);
             registered.remove(name);
             Long lockedIn = locked.remove(name);
             if (lockedIn != null && lockedIn == session) {
-                sql.fastFailoverUnlock(c, name);
+                sql.unlock(c, name);
             }
             return released;
         });
@@ -166,13 +170,13 @@ public final class FastFailoverStore implements LeaseStore {
         }
         Thread t = new Thread(() -> {
             try {
-                sql.fastFailoverWatch(c, name);
+                sql.watch(c, name);
                 if (!closed) {
                     // Wake the loop first: its own lock request waits the moment it takes to give this one back.
                     woken.add(name);
                     onLockFreed.accept(name);
                 }
-                sql.fastFailoverUnwatch(c, name);
+                sql.unwatch(c, name);
             } catch (SQLException | RuntimeException e) {
                 if (!closed) {
                     log.debug("pglease: watching lease {} failed", Names.quote(name), e);

@@ -1,7 +1,9 @@
 package dev.pglease.internal.store;
 
 import dev.pglease.LeaseException;
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Transactions;
 
@@ -28,7 +30,7 @@ public final class JdbcLeaseStore implements LeaseStore {
     private static final int MAX_DEAD_POOLED_CONNECTIONS = 16;
 
     private final DataSource dataSource;
-    private final LeaseSql sql;
+    private final LeaseStatements sql;
     private final int networkTimeoutMillis;
     private final long statementTimeoutMillis;
     private final boolean allowUnsafeDurability;
@@ -46,8 +48,8 @@ public final class JdbcLeaseStore implements LeaseStore {
      * @param statementTimeout how long the server may work on (or wait for a lock for) one lease statement; must be
      *                         shorter than {@code networkTimeout}
      */
-    public JdbcLeaseStore(DataSource dataSource, LeaseSql sql, Duration networkTimeout, Duration statementTimeout,
-                          boolean allowUnsafeDurability) {
+    public JdbcLeaseStore(DataSource dataSource, LeaseStatements sql, Duration networkTimeout,
+                          Duration statementTimeout, boolean allowUnsafeDurability) {
         if (statementTimeout.compareTo(networkTimeout) >= 0) {
             throw new IllegalArgumentException("the statement timeout (" + statementTimeout + ") must be shorter than "
                     + "the network timeout (" + networkTimeout + ")");
@@ -116,7 +118,7 @@ public final class JdbcLeaseStore implements LeaseStore {
      */
     private void begin(Connection c) throws SQLException {
         if (transactionScoped) {
-            sql.setTransactionTimeouts(c, statementTimeoutMillis);
+            SessionStatements.setTransactionTimeouts(c, statementTimeoutMillis);
         }
     }
 
@@ -148,8 +150,8 @@ public final class JdbcLeaseStore implements LeaseStore {
      * DATABASE_READ_ONLY, so that the loop and observers report it as such and never as a lost lease.
      */
     private static SQLException readOnlyAsOwnReason(String what, SQLException e) {
-        if (LeaseSql.readOnly(e)) {
-            throw LeaseSql.readOnlyFailure(what, e);
+        if (SqlErrors.readOnly(e)) {
+            throw SqlErrors.readOnlyFailure(what, e);
         }
         return e;
     }
@@ -194,14 +196,17 @@ public final class JdbcLeaseStore implements LeaseStore {
                 }
                 ensureDurable(c);
                 if (!transactionScoped) {
-                    sql.setStatementTimeouts(c, statementTimeoutMillis);
+                    SessionStatements.setStatementTimeouts(c, statementTimeoutMillis);
                 }
                 connection = c;
                 session++;
                 return c;
             } catch (SQLException e) {
                 closeQuietly(c);
-                if (!sessionGone(e) || attempt == MAX_DEAD_POOLED_CONNECTIONS) {
+                // A pool hands out a connection it used a moment ago without checking it, so after a network blip or
+                // a server restart it can hold several whose session is gone; no lease statement has run on one yet,
+                // so taking another is safe.
+                if (!SqlErrors.sessionGone(e) || attempt == MAX_DEAD_POOLED_CONNECTIONS) {
                     throw e;
                 }
                 log.debug("pglease: a pooled connection was dead before its first lease statement; taking another", e);
@@ -213,18 +218,7 @@ public final class JdbcLeaseStore implements LeaseStore {
     }
 
     /**
-     * The session behind a connection is gone (connection failure, or the server ended it). A pool hands out a
-     * connection it used a moment ago without checking it, so after a network blip or a server restart it can
-     * hold several; no lease statement has run on one yet, so taking another is safe.
-     */
-    private static boolean sessionGone(SQLException e) {
-        String state = e.getSQLState();
-        return state != null && (state.startsWith("08") || state.equals("57P01") || state.equals("57P02")
-                || state.equals("57P03"));
-    }
-
-    /**
-     * Warms this session for its first grant (see {@link LeaseSql#warmUp}), once per session, after an acquire was
+     * Warms this session for its first grant (see {@link LeaseStatements#warmUp}), once per session, after an acquire was
      * denied: a standby does it while it waits, and a leader's renewals never wait for it. Best effort: a role that
      * may not write leases, or a server in recovery, is told so by the real statements; a connection the warm-up
      * broke is replaced before the next statement.
@@ -241,9 +235,9 @@ public final class JdbcLeaseStore implements LeaseStore {
 
     /** Refuses fsync=off (unless allowed) and raises synchronous_commit to on for this session. */
     private void ensureDurable(Connection c) throws SQLException {
-        String[] settings = sql.durabilitySettings(c);
-        String synchronousCommit = settings[0].toLowerCase(Locale.ROOT);
-        String fsync = settings[1].toLowerCase(Locale.ROOT);
+        SessionStatements.Durability settings = SessionStatements.durability(c);
+        String synchronousCommit = settings.synchronousCommit().toLowerCase(Locale.ROOT);
+        String fsync = settings.fsync().toLowerCase(Locale.ROOT);
         if (fsync.equals("off")) {
             if (!allowUnsafeDurability) {
                 throw new LeaseException(LeaseException.Reason.UNSAFE_DURABILITY,
@@ -259,7 +253,7 @@ public final class JdbcLeaseStore implements LeaseStore {
             return;
         }
         if (synchronousCommit.equals("off") || synchronousCommit.equals("local")) {
-            sql.setSynchronousCommitOn(c);
+            SessionStatements.setSynchronousCommitOn(c);
             if (!warnedSynchronousCommit) {
                 warnedSynchronousCommit = true;
                 log.warn("pglease: synchronous_commit is '{}' for this role/database; pglease sets it to 'on' for "
@@ -270,7 +264,7 @@ public final class JdbcLeaseStore implements LeaseStore {
 
     /** The synchronous_commit setting of the lease connection's session (for tests and diagnostics). */
     public synchronized String sessionSynchronousCommit() throws SQLException {
-        return sql.durabilitySettings(connection())[0];
+        return SessionStatements.durability(connection()).synchronousCommit();
     }
 
     /**
@@ -278,15 +272,10 @@ public final class JdbcLeaseStore implements LeaseStore {
      * may have broken it.
      */
     private void discardUnlessTimedOut(Exception e) {
-        if (e instanceof SQLException sqlException && isServerTimeout(sqlException)) {
+        if (e instanceof SQLException sqlException && SqlErrors.serverTimeout(sqlException)) {
             return;
         }
         discard();
-    }
-
-    /** lock_not_available (55P03) or query_canceled (57014): the server gave up on the statement. */
-    static boolean isServerTimeout(SQLException e) {
-        return "55P03".equals(e.getSQLState()) || "57014".equals(e.getSQLState());
     }
 
     private void discard() {
@@ -315,7 +304,7 @@ public final class JdbcLeaseStore implements LeaseStore {
         }
         try {
             if (!transactionScoped) {
-                sql.resetSessionSettings(c);
+                SessionStatements.resetSessionSettings(c);
             }
         } catch (SQLException e) {
             log.debug("pglease: could not reset the lease connection's session settings", e);

@@ -1,12 +1,11 @@
 package dev.pglease.internal.store;
 
-import dev.pglease.internal.sql.LeaseSql;
+import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.util.FlatJson;
 import dev.pglease.internal.util.Secrets;
 
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -37,7 +36,7 @@ public final class NotificationListener implements AutoCloseable {
     private static final int POLL_MILLIS = 250;
 
     private final DataSource dataSource;
-    private final LeaseSql sql;
+    private final String channel;
     private final Receiver loop;
     private final long healthCheckNanos;
     private final int networkTimeoutMillis;
@@ -50,10 +49,10 @@ public final class NotificationListener implements AutoCloseable {
      *                          the lease duration: one statement per lease duration per process; a dead connection
      *                          only costs standbys the early wake-up, they still wake at the expiry they were told)
      */
-    public NotificationListener(DataSource dataSource, LeaseSql sql, Receiver loop, Duration healthCheckPeriod,
+    public NotificationListener(DataSource dataSource, String channel, Receiver loop, Duration healthCheckPeriod,
                                 Duration networkTimeout) {
         this.dataSource = dataSource;
-        this.sql = sql;
+        this.channel = channel;
         this.loop = loop;
         this.healthCheckNanos = Math.max(healthCheckPeriod.toNanos(), TimeUnit.MILLISECONDS.toNanos(500));
         this.networkTimeoutMillis = (int) Math.max(1000, Math.min(Integer.MAX_VALUE, networkTimeout.toMillis()));
@@ -84,9 +83,7 @@ public final class NotificationListener implements AutoCloseable {
                     }
                 }
                 if (System.nanoTime() - lastCheck > healthCheckNanos) {
-                    try (Statement s = connection.createStatement()) {
-                        s.execute("SELECT 1");
-                    }
+                    SessionStatements.ping(connection);
                     lastCheck = System.nanoTime();
                 }
             } catch (SQLException | RuntimeException e) {
@@ -110,8 +107,8 @@ public final class NotificationListener implements AutoCloseable {
         if (c == null) {
             return;
         }
-        try (Statement s = c.createStatement()) {
-            s.execute("UNLISTEN *");
+        try {
+            SessionStatements.unlistenAll(c);
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: UNLISTEN failed; closing the connection anyway", e);
         }
@@ -126,7 +123,7 @@ public final class NotificationListener implements AutoCloseable {
         try {
             c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
             c.setAutoCommit(true);
-            sql.listen(c);
+            SessionStatements.listen(c, channel);
         } catch (SQLException | RuntimeException e) {
             try {
                 c.close();

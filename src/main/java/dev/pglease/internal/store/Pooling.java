@@ -1,10 +1,9 @@
 package dev.pglease.internal.store;
 
 import dev.pglease.LeaseException;
+import dev.pglease.internal.sql.SessionStatements;
 
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import javax.sql.DataSource;
 import org.postgresql.PGConnection;
@@ -71,10 +70,6 @@ public final class Pooling {
     }
 
     private static int backendPid(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT pg_backend_pid()");
-             ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            return rs.getInt(1);
-        }
+        return SessionStatements.backendPid(c);
     }
 }

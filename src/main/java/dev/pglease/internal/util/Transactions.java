@@ -3,7 +3,6 @@ package dev.pglease.internal.util;
 import dev.pglease.FencedWork;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import javax.sql.DataSource;
 
 /** Small helpers for the transactions pglease opens on the caller's behalf. */
@@ -12,22 +11,18 @@ public final class Transactions {
     private Transactions() {
     }
 
-    /** The statement that makes a transaction pglease opens READ COMMITTED; it must come before any query. */
-    public static final String READ_COMMITTED = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
-
     /**
-     * The first statements of a transaction pglease opens: {@code isolation} first (it may be sent in one batch with
-     * the guard's own statements), then whatever must hold before the work runs.
+     * The first statements of a transaction pglease opens: its isolation first (whatever the pool's default), then
+     * whatever must hold before the work runs.
      */
     @FunctionalInterface
     public interface Guard {
-        void open(Connection c, String isolation) throws SQLException;
+        void open(Connection c) throws SQLException;
     }
 
     /**
-     * Runs {@code guard} then {@code work} in one READ COMMITTED transaction on a connection from
-     * {@code dataSource}, whatever the pool's default isolation; runs {@code beforeCommit} (which may throw to abort)
-     * and commits; rolls everything back on any failure.
+     * Runs {@code guard} then {@code work} in one transaction on a connection from {@code dataSource}; runs
+     * {@code beforeCommit} (which may throw to abort) and commits; rolls everything back on any failure.
      */
     public static <T> T run(DataSource dataSource, Guard guard, FencedWork<T> work, Runnable beforeCommit)
             throws SQLException {
@@ -35,7 +30,7 @@ public final class Transactions {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
-                guard.open(c, READ_COMMITTED);
+                guard.open(c);
                 T result = work.execute(c);
                 beforeCommit.run();
                 c.commit();
@@ -46,13 +41,6 @@ public final class Transactions {
             } finally {
                 restoreAutoCommit(c, autoCommit);
             }
-        }
-    }
-
-    /** Runs {@code statement} (e.g. {@link #READ_COMMITTED}) alone. */
-    public static void execute(Connection c, String statement) throws SQLException {
-        try (Statement s = c.createStatement()) {
-            s.execute(statement);
         }
     }
 

@@ -27,13 +27,13 @@ class TermTokensTest {
     private static final Duration TTL = Duration.ofSeconds(30);
     private static final long TERM = 1L << 32;
     private static String schema;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
     private static Connection c;
 
     @BeforeAll
     static void setUp() throws SQLException {
         schema = TestDatabase.freshSchema();
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
         c = TestDatabase.dataSource().getConnection();
     }
 
@@ -118,7 +118,7 @@ class TermTokensTest {
     void afterAFailoverAGrantOfTheEarlierTermIsNotRenewedAndItsHolderTakesItAgainAtOnceWithAHigherToken()
             throws SQLException {
         String s = TestDatabase.freshSchema();
-        LeaseSql local = new LeaseSql(s);
+        LeaseStatements local = new LeaseStatements(s);
         String name = lease("failover");
         long before = local.acquire(c, name, "A", TTL).token();
         assertThat(before).isEqualTo(1);
@@ -141,7 +141,7 @@ class TermTokensTest {
     @Test
     void everyTokenOfALaterTermIsAboveEveryTokenOfTheEarlierOne() throws SQLException {
         String s = TestDatabase.freshSchema();
-        LeaseSql local = new LeaseSql(s);
+        LeaseStatements local = new LeaseStatements(s);
         String name = lease("terms");
         long last = 0;
         for (int i = 0; i < 5; i++) {
@@ -167,7 +167,7 @@ class TermTokensTest {
     @Test
     void operatorFunctionsMoveTheTokenToTheCurrentTermToo() throws SQLException {
         String s = TestDatabase.freshSchema();
-        LeaseSql local = new LeaseSql(s);
+        LeaseStatements local = new LeaseStatements(s);
         String name = lease("operator");
         local.acquire(c, name, "A", TTL);
         playTimeline(s, 2);
@@ -183,12 +183,12 @@ class TermTokensTest {
     @Test
     void aSingleShotLockOfAnEarlierTermIsNotExtended() throws SQLException {
         String s = TestDatabase.freshSchema();
-        LeaseSql local = new LeaseSql(s);
+        LeaseStatements local = new LeaseStatements(s);
         String name = lease("lock");
         long token = local.acquire(c, name, "A", TTL).token();
-        assertThat(local.extendLock(c, name, "A", token, TTL)).isTrue();
+        assertThat(new LockStatements(s).extend(c, name, "A", token, TTL)).isTrue();
         playTimeline(s, 2);
-        assertThat(local.extendLock(c, name, "A", token, TTL)).isFalse();
+        assertThat(new LockStatements(s).extend(c, name, "A", token, TTL)).isFalse();
     }
 
     @Test

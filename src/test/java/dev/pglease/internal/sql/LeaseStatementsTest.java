@@ -20,17 +20,17 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** The lease statements against a real PostgreSQL: the protocol of docs/protocol.md, statement by statement. */
-class LeaseSqlTest {
+class LeaseStatementsTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);
     private static String schema;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
     private static Connection c;
 
     @BeforeAll
     static void setUp() throws SQLException {
         schema = TestDatabase.freshSchema();
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
         c = TestDatabase.dataSource().getConnection();
     }
 
@@ -93,7 +93,7 @@ class LeaseSqlTest {
 
             assertThat(warmed.getAutoCommit()).as("auto-commit after the warm-up").isTrue();
             assertThat(count(st, "SELECT count(*) FROM " + schema + ".leases WHERE starts_with(name, '"
-                    + LeaseSql.WARM_UP_NAME_PREFIX + "')")).as("warm-up rows").isZero();
+                    + LeaseStatements.WARM_UP_NAME_PREFIX + "')")).as("warm-up rows").isZero();
             assertThat(count(st, "SELECT count(*) FROM " + schema + ".lease_events")).as("events")
                     .isEqualTo(eventsBefore);
             org.postgresql.PGNotification[] heard =
