@@ -3,7 +3,7 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.bench.Stats;
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -4,7 +4,7 @@ import dev.pglease.internal.election.Grant;
 import dev.pglease.internal.sql.LeaseStatements;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -3,7 +3,7 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.internal.store.Pooling;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.PreparedStatement;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.sql.LeaseStatements;
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import java.net.ServerSocket;
 import java.sql.Connection;
 import java.sql.ResultSet;

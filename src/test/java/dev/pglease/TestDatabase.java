@@ -1,6 +1,6 @@
 package dev.pglease;
 
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.Connection;
 import java.sql.SQLException;

@@ -3,6 +3,7 @@ package dev.pglease.cli;
 import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.util.Secrets;
+import dev.pglease.internal.tool.Databases;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.Properties;

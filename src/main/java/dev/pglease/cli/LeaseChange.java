@@ -1,5 +1,6 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.tool.JsonLines;
 import dev.pglease.internal.sql.OperatorStatements;
 import java.io.PrintWriter;
 import java.sql.Connection;

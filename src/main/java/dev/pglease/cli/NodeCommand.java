@@ -1,5 +1,8 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.tool.Databases;
+import dev.pglease.internal.tool.DurationConverter;
+import dev.pglease.internal.tool.JsonLines;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.Elector;
 import dev.pglease.LeaseConfig;

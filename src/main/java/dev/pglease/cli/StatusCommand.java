@@ -1,6 +1,7 @@
 package dev.pglease.cli;
 
 import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.tool.JsonLines;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;

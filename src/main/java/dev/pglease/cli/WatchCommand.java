@@ -1,5 +1,7 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.tool.DurationConverter;
+import dev.pglease.internal.tool.JsonLines;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;

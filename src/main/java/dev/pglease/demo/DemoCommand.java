@@ -1,6 +1,6 @@
 package dev.pglease.demo;
 
-import dev.pglease.cli.DurationConverter;
+import dev.pglease.internal.tool.DurationConverter;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.concurrent.Callable;

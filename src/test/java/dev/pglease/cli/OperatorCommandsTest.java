@@ -1,5 +1,6 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.tool.Databases;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 

@@ -9,7 +9,7 @@ import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
 import dev.pglease.internal.util.Secrets;
 import dev.pglease.TestDatabase;
-import dev.pglease.cli.Databases;
+import dev.pglease.internal.tool.Databases;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;

@@ -1,4 +1,4 @@
-package dev.pglease.cli;
+package dev.pglease.internal.tool;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,4 @@
-package dev.pglease.cli;
+package dev.pglease.internal.tool;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;

@@ -1,4 +1,4 @@
-package dev.pglease.cli;
+package dev.pglease.internal.tool;
 
 import java.time.Duration;
 import java.time.format.DateTimeParseException;

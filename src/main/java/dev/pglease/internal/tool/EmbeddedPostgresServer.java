@@ -1,4 +1,4 @@
-package dev.pglease.cli;
+package dev.pglease.internal.tool;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.File;
