@@ -14,11 +14,11 @@ import javax.sql.DataSource;
  *
  * <p>The timings follow Kubernetes' client-go leader election:
  * <ul>
- *   <li>{@code leaseDuration} (default 10 s): how long a grant lasts on the database clock after each renewal;
+ *   <li>{@code leaseDuration} ({@link #DEFAULT_LEASE_DURATION 10 s}): how long a grant lasts on the database clock after each renewal;
  *       the time a standby waits before taking over from a holder that died.</li>
- *   <li>{@code renewDeadline} (default 6 s): how long the holder trusts a renewal, measured on its own monotonic
+ *   <li>{@code renewDeadline} ({@link #DEFAULT_RENEW_DEADLINE 6 s}): how long the holder trusts a renewal, measured on its own monotonic
  *       clock from the moment the renew statement was sent. It steps down when it passes.</li>
- *   <li>{@code retryPeriod} (default 2 s): how often the holder renews, and the longest a standby sleeps
+ *   <li>{@code retryPeriod} ({@link #DEFAULT_RETRY_PERIOD 2 s}): how often the holder renews, and the longest a standby sleeps
  *       between attempts when it can not rely on notifications.</li>
  * </ul>
  * Rules: {@code renewDeadline <= 0.9 × leaseDuration} and {@code renewDeadline > 1.2 × retryPeriod}. The gap of at
@@ -27,6 +27,13 @@ import javax.sql.DataSource;
  * are sent to the database in whole milliseconds, rounded up.
  */
 public final class LeaseConfig {
+
+    /** The default {@code leaseDuration}: 10 s. */
+    public static final Duration DEFAULT_LEASE_DURATION = Duration.ofSeconds(10);
+    /** The default {@code renewDeadline}: 6 s. */
+    public static final Duration DEFAULT_RENEW_DEADLINE = Duration.ofSeconds(6);
+    /** The default {@code retryPeriod}: 2 s. */
+    public static final Duration DEFAULT_RETRY_PERIOD = Duration.ofSeconds(2);
 
     static final Duration MIN_DURATION = Duration.ofMillis(1);
     static final Duration MAX_DURATION = Duration.ofDays(1);
@@ -184,9 +191,9 @@ public final class LeaseConfig {
     /** Builder for {@link LeaseConfig}. Not thread-safe. */
     public static final class Builder {
         private String schema = "pglease";
-        private Duration leaseDuration = Duration.ofSeconds(10);
-        private Duration renewDeadline = Duration.ofSeconds(6);
-        private Duration retryPeriod = Duration.ofSeconds(2);
+        private Duration leaseDuration = DEFAULT_LEASE_DURATION;
+        private Duration renewDeadline = DEFAULT_RENEW_DEADLINE;
+        private Duration retryPeriod = DEFAULT_RETRY_PERIOD;
         private String holderLabel;
         private boolean allowUnsafeDurability;
         private boolean fastFailover;

@@ -1,42 +1,23 @@
 package dev.pglease;
 
 import dev.pglease.internal.election.ElectionLoop;
-import dev.pglease.internal.election.Timing;
-import dev.pglease.internal.sql.FastFailoverStatements;
+import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.sql.LockStatements;
 import dev.pglease.internal.sql.SchemaStatements;
-import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;
-import dev.pglease.internal.store.FastFailoverStore;
-import dev.pglease.internal.store.JdbcLeaseStore;
-import dev.pglease.internal.store.LeaseStore;
-import dev.pglease.internal.store.NotificationListener;
-import dev.pglease.internal.store.Pooling;
-import dev.pglease.internal.store.Privileges;
+import dev.pglease.internal.store.SchemaMigration;
+import dev.pglease.internal.store.StartupChecks;
 import dev.pglease.internal.util.Names;
-import dev.pglease.internal.util.Secrets;
 import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HexFormat;
-import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.random.RandomGenerator;
 import javax.sql.DataSource;
-import org.flywaydb.core.Flyway;
-import org.flywaydb.core.api.FlywayException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,65 +45,28 @@ public final class PgLease implements AutoCloseable {
     /** Name of the Flyway history table pglease keeps inside its own schema. */
     public static final String HISTORY_TABLE = SchemaStatements.HISTORY_TABLE;
     /** Classpath location of the shipped migrations. */
-    public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
-
-    private static final AtomicInteger THREADS = new AtomicInteger();
-    /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
-    private static final int CALLBACK_THREADS = 4;
+    public static final String MIGRATIONS_LOCATION = SchemaMigration.LOCATION;
 
     private final DataSource dataSource;
     private final LeaseConfig config;
+    private final String holderId;
     private final LeaseStatements leases;
     private final FenceStatements fences;
     private final LockStatements locks;
-    private final String holderId;
-    private final JdbcLeaseStore store;
-    /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
-    private final LeaseStore leaseStore;
-    private final ElectionLoop loop;
-    private volatile NotificationListener notifications;
-    private volatile NotificationMode notificationMode;
-    private final ThreadPoolExecutor callbackPool;
-    private final ScheduledThreadPoolExecutor deadlineTimer;
     private final ForwardFence fence;
+    private final Engine engine;
+    private volatile StartupChecks.NotificationMode notificationMode;
     private volatile boolean closed;
 
     private PgLease(DataSource dataSource, LeaseConfig config) {
         this.dataSource = dataSource;
         this.config = config;
+        this.holderId = newHolderId(config.holderLabel());
         this.leases = new LeaseStatements(config.schema());
         this.fences = new FenceStatements(config.schema());
         this.locks = new LockStatements(config.schema());
-        this.holderId = newHolderId(config.holderLabel());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.store = new JdbcLeaseStore(dataSource, leases, Timing.networkTimeout(config), Timing.statementTimeout(config),
-                config.allowUnsafeDurability());
-        this.callbackPool = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 0, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
-        this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
-        this.deadlineTimer.setRemoveOnCancelPolicy(true);
-        if (config.fastFailover()) {
-            FastFailoverStore fast = new FastFailoverStore(store, leases,
-                    new FastFailoverStatements(config.schema()), dataSource);
-            this.leaseStore = fast;
-            this.loop = new ElectionLoop(fast, holderId, config, RandomGenerator.getDefault(), callbackPool,
-                    deadlineTimer);
-            fast.onLockFreed(name -> loop.leaseChanged(name, null));
-        } else {
-            this.leaseStore = store;
-            this.loop = new ElectionLoop(store, holderId, config, RandomGenerator.getDefault(), callbackPool,
-                    deadlineTimer);
-        }
-    }
-
-    /** How standbys learn that a lease was released (chosen at start; see {@link LeaseConfig#directDataSource()}). */
-    enum NotificationMode {
-        /** LISTEN on a connection from the main data source. */
-        LISTEN,
-        /** LISTEN on a connection from the configured direct data source. */
-        LISTEN_DIRECT,
-        /** The main data source is transaction-pooled and no direct one is configured: standbys poll. */
-        POLLING
+        this.engine = new Engine(dataSource, config, holderId);
     }
 
     /**
@@ -149,25 +93,7 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(dataSource, "dataSource");
         Names.schema(schema);
         Objects.requireNonNull(roles, "roles");
-        try {
-            return Flyway.configure(PgLease.class.getClassLoader())
-                    .dataSource(dataSource)
-                    .schemas(schema)
-                    .defaultSchema(schema)
-                    .createSchemas(true)
-                    .table(HISTORY_TABLE)
-                    .locations(MIGRATIONS_LOCATION)
-                    .placeholders(java.util.Map.of(
-                            "candidate_role", roles.candidate(),
-                            "observer_role", roles.observer(),
-                            "operator_role", roles.operator()))
-                    .load()
-                    .migrate()
-                    .migrationsExecuted;
-        } catch (FlywayException e) {
-            throw new LeaseException(SqlErrors.migrationFailure(e), "could not migrate schema " + schema + ": "
-                    + Secrets.redact(e.getMessage()), e);
-        }
+        return SchemaMigration.migrate(dataSource, schema, roles.candidate(), roles.observer(), roles.operator());
     }
 
     /**
@@ -210,13 +136,14 @@ public final class PgLease implements AutoCloseable {
     }
 
     /**
-     * Checks the database (reachable, schema migrated, durable commits) and starts the election and notification
-     * threads. Electors are created with {@link #elector}.
+     * Checks the database (reachable, the schema migrated and at the version this library needs, the role's
+     * privileges, durable commits) and starts the election and notification threads. Electors are created with {@link #elector}.
      *
      * <p>It also checks whether the data source goes through a transaction pooler (PgBouncer in
      * {@code pool_mode=transaction}); if so it never LISTENs through it: see {@link LeaseConfig#directDataSource()}.
      *
-     * @throws LeaseException DATABASE_UNAVAILABLE, DATABASE_READ_ONLY (a standby in recovery), SCHEMA_MISSING,
+     * @throws LeaseException DATABASE_UNAVAILABLE, DATABASE_READ_ONLY (a standby in recovery), SCHEMA_MISSING (also
+     *                        for a schema older or newer than this library's: the message says what to run),
      *                        INSUFFICIENT_PRIVILEGE, UNSAFE_DURABILITY or UNSUPPORTED_POOLING
      */
     public static PgLease create(DataSource dataSource, LeaseConfig config) {
@@ -224,91 +151,45 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(config, "config must not be null");
         PgLease pglease = new PgLease(dataSource, config);
         try {
-            pglease.chooseNotifications(); // first: it holds two connections, before the lease connection is taken
             pglease.checkDatabase();
         } catch (RuntimeException e) {
-            pglease.shutdownThreads();
+            pglease.engine.stop();
             throw e;
         }
-        // Every thread is there before the first election: its callback must not wait for one to be created.
-        pglease.callbackPool.prestartAllCoreThreads();
-        pglease.deadlineTimer.prestartAllCoreThreads();
-        pglease.loop.start();
-        if (pglease.notifications != null) {
-            pglease.notifications.start();
-        }
+        pglease.engine.start(pglease.notificationMode == StartupChecks.NotificationMode.POLLING ? Optional.empty()
+                : Optional.of(config.directDataSource().orElse(dataSource)));
         return pglease;
     }
 
+    /** The start-up checks ({@link StartupChecks}), then the lease connection, opened at once. */
     private void checkDatabase() {
-        try (Connection c = dataSource.getConnection()) {
-            Privileges.check(c, config.schema()); // first: without USAGE on the schema, schemaExists fails
-            if (!new SchemaStatements(config.schema()).exists(c)) {
-                throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "schema " + config.schema()
-                        + " has no pglease tables: run PgLease.migrate(dataSource, \"" + config.schema()
-                        + "\") or `pglease migrate`, or apply the SQL in " + MIGRATIONS_LOCATION);
+        try {
+            // first: it holds two connections at a time, before the lease connection is taken
+            StartupChecks.Connections connections = StartupChecks.connections(dataSource, config.directDataSource(),
+                    config.fastFailover());
+            notificationMode = connections.notifications();
+            if (connections.transactionPooled()) {
+                engine.useTransactionScopedSettings();
             }
-            SchemaStatements.timelineUnavailable(c).ifPresent(failure -> log.warn("pglease: the server does not report its "
-                    + "timeline to this role (pg_walfile_name(pg_current_wal_lsn()) failed: {}); tokens fall back to "
-                    + "a plain counter: unique on this server, but a promoted asynchronous standby can hand "
-                    + "out a token again", Secrets.redact(failure)));
+            try (Connection c = dataSource.getConnection()) {
+                StartupChecks.checkSchema(c, config.schema());
+            }
         } catch (SQLException e) {
             throw SqlErrors.unavailable("could not connect to the database", e);
         }
         try {
-            store.verify();
+            engine.openLeaseConnection();
         } catch (SQLException e) {
             throw SqlErrors.unavailable("could not open the lease connection", e);
         }
-    }
-
-    /**
-     * LISTEN needs one server session for the life of the connection, which a transaction pooler does not give:
-     * through one, notifications would silently never arrive. So: LISTEN on the main data source when it is not
-     * transaction-pooled, else on the direct data source when configured (refused if that one is pooled too), else
-     * no LISTEN at all and standbys wake at least every retryPeriod to look.
-     */
-    private void chooseNotifications() {
-        Optional<DataSource> direct = config.directDataSource();
-        try {
-            boolean pooled = Pooling.transactionPooled(dataSource);
-            if (pooled) {
-                Pooling.checkPrepareThreshold(dataSource);
-                if (config.fastFailover()) {
-                    throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.fastFailover "
-                            + "needs session-level advisory locks held on one server session for as long as a lease is "
-                            + "held, and the data source goes through a transaction pooler (one client connection is "
-                            + "served by several server sessions). Connect pglease to PostgreSQL itself or to a "
-                            + "session-pooled port, or turn fastFailover off");
-                }
-                store.useTransactionScopedSettings();
-            }
-            if (direct.isPresent()) {
-                if (Pooling.transactionPooled(direct.get())) {
-                    throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.directDataSource "
-                            + "goes through a transaction pooler too (one client connection is served by several "
-                            + "server sessions), so LISTEN on it would never deliver a notification. Point it at "
-                            + "PostgreSQL itself or at a session-pooled port, or leave it unset to poll");
-                }
-                notificationMode = NotificationMode.LISTEN_DIRECT;
-            } else {
-                notificationMode = pooled ? NotificationMode.POLLING : NotificationMode.LISTEN;
-            }
-        } catch (SQLException e) {
-            throw SqlErrors.unavailable("could not connect to the database", e);
-        }
-        if (notificationMode == NotificationMode.POLLING) {
+        if (notificationMode == StartupChecks.NotificationMode.POLLING) {
             log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
                     + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
-            return;
         }
-        notifications = new NotificationListener(direct.orElse(dataSource), SessionStatements.channel(config.schema()),
-                loop, config.leaseDuration(),
-                Timing.networkTimeout(config));
     }
 
     /** How this instance learns of released leases (for tests and diagnostics). */
-    NotificationMode notificationMode() {
+    StartupChecks.NotificationMode notificationMode() {
         return notificationMode;
     }
 
@@ -322,8 +203,8 @@ public final class PgLease implements AutoCloseable {
         Names.leaseName(leaseName);
         Objects.requireNonNull(listener, "listener must not be null");
         checkOpen();
-        ElectionLoop.Campaign campaign = loop.join(leaseName, listener);
-        return new Elector(loop, campaign, config.renewDeadline());
+        ElectionLoop.Campaign campaign = engine.loop().join(leaseName, listener);
+        return new Elector(engine.loop(), campaign, config.renewDeadline());
     }
 
     /**
@@ -464,36 +345,7 @@ public final class PgLease implements AutoCloseable {
             return;
         }
         closed = true;
-        // a plain loop, like the rest of the hand-off path: the first release is not held up by linking a stream
-        List<ElectionLoop.Campaign> campaigns = loop.campaigns();
-        CompletableFuture<?>[] leaving = new CompletableFuture<?>[campaigns.size()];
-        for (int i = 0; i < leaving.length; i++) {
-            leaving[i] = loop.leave(campaigns.get(i));
-        }
-        try {
-            CompletableFuture.allOf(leaving)
-                    .get(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (TimeoutException | java.util.concurrent.ExecutionException e) {
-            // unreleased leases expire on their own; leadership already ended locally
-        }
-        shutdownThreads();
-    }
-
-    private void shutdownThreads() {
-        if (notifications != null) {
-            notifications.close();
-        }
-        loop.close();
-        deadlineTimer.shutdownNow();
-        callbackPool.shutdown();
-        try {
-            callbackPool.awaitTermination(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        leaseStore.close();
+        engine.close();
     }
 
     private void checkOpen() {
@@ -506,14 +358,6 @@ public final class PgLease implements AutoCloseable {
         byte[] random = new byte[4];
         new java.security.SecureRandom().nextBytes(random);
         return label + "/" + ProcessHandle.current().pid() + "/" + HexFormat.of().formatHex(random);
-    }
-
-    private static ThreadFactory daemon(String prefix) {
-        return r -> {
-            Thread t = new Thread(r, prefix + THREADS.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
     }
 
     @Override

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.pglease.bench.Stats;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
+import dev.pglease.internal.store.StartupChecks;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -60,11 +61,11 @@ class ConnectionBudgetTest {
             DataSource sampler = dataSource(server.jdbcUrl() + "&ApplicationName=sampler");
 
             rows.add(run("direct (LISTEN on the same data source)", direct, null, schema, sampler,
-                    PgLease.NotificationMode.LISTEN));
+                    StartupChecks.NotificationMode.LISTEN));
             rows.add(run("PgBouncer transaction pooling, polling", pooled, null, schema, sampler,
-                    PgLease.NotificationMode.POLLING));
+                    StartupChecks.NotificationMode.POLLING));
             rows.add(run("PgBouncer transaction pooling + directDataSource for LISTEN", pooled, direct, schema, sampler,
-                    PgLease.NotificationMode.LISTEN_DIRECT));
+                    StartupChecks.NotificationMode.LISTEN_DIRECT));
             pairRows.add(pair("direct (LISTEN)", direct, null, schema));
             pairRows.add(pair("PgBouncer transaction pooling, polling", pooled, null, schema));
             pairRows.add(pair("PgBouncer transaction pooling + directDataSource for LISTEN", pooled, direct, schema));
@@ -88,7 +89,7 @@ class ConnectionBudgetTest {
     }
 
     private static String run(String setup, Supplier<DataSource> main, Supplier<DataSource> listen, String schema,
-                              DataSource sampler, PgLease.NotificationMode expected) throws Exception {
+                              DataSource sampler, StartupChecks.NotificationMode expected) throws Exception {
         String lease = "budget-" + System.nanoTime();
         List<PgLease> candidates = new ArrayList<>();
         List<Elector> electors = new ArrayList<>();

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.internal.store.Pooling;
 import dev.pglease.pgbouncer.PgBouncer;
+import dev.pglease.internal.store.StartupChecks;
 import java.sql.PreparedStatement;
 import java.time.Duration;
 import javax.sql.DataSource;
@@ -92,7 +93,7 @@ class PgBouncerTest {
         String lease = "poll-" + System.nanoTime();
         try (PgLease a = PgLease.create(pooled(), config(retry).holderLabel("a").build());
              PgLease b = PgLease.create(pooled(), config(retry).holderLabel("b").build())) {
-            assertThat(a.notificationMode()).isEqualTo(PgLease.NotificationMode.POLLING);
+            assertThat(a.notificationMode()).isEqualTo(StartupChecks.NotificationMode.POLLING);
             Elector first = a.elector(lease, NO_OP);
             Leadership l = first.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector second = b.elector(lease, NO_OP);
@@ -124,7 +125,7 @@ class PgBouncerTest {
         String lease = "listen-" + System.nanoTime();
         LeaseConfig withDirect = config(retry).directDataSource(direct()).build();
         try (PgLease a = PgLease.create(pooled(), withDirect); PgLease b = PgLease.create(pooled(), withDirect)) {
-            assertThat(a.notificationMode()).isEqualTo(PgLease.NotificationMode.LISTEN_DIRECT);
+            assertThat(a.notificationMode()).isEqualTo(StartupChecks.NotificationMode.LISTEN_DIRECT);
             Elector first = a.elector(lease, NO_OP);
             Leadership l = first.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector second = b.elector(lease, NO_OP);
@@ -143,7 +144,7 @@ class PgBouncerTest {
     @Test
     void aSessionPoolerKeepsLISTEN() {
         try (PgLease a = PgLease.create(dataSource(session.jdbcUrl("postgres")), config(Duration.ofMillis(500)).build())) {
-            assertThat(a.notificationMode()).isEqualTo(PgLease.NotificationMode.LISTEN);
+            assertThat(a.notificationMode()).isEqualTo(StartupChecks.NotificationMode.LISTEN);
         }
     }
 

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import java.net.ServerSocket;
 import java.sql.Connection;
@@ -48,6 +49,54 @@ class StartupTest {
                 .hasMessageContaining("schema never_migrated has no pglease tables")
                 .hasMessageContaining("PgLease.migrate")
                 .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING);
+    }
+
+    @Test
+    void aSchemaWithoutSchemaVersionIsRefusedAsOlderSayingWhatToRun() {
+        String schema = TestDatabase.freshSchema();
+        TestDatabase.execute("DROP FUNCTION " + schema + ".schema_version()");
+        assertThatThrownBy(() -> PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build()))
+                .isInstanceOfSatisfying(LeaseException.class, e -> assertThat(e.reason())
+                        .isEqualTo(LeaseException.Reason.SCHEMA_MISSING))
+                .hasMessageContaining("older than version " + SchemaStatements.SCHEMA_VERSION)
+                .hasMessageContaining("pglease migrate --schema " + schema);
+    }
+
+    @Test
+    void aSchemaOfAnOlderVersionIsRefusedSayingWhatToRun() {
+        String schema = schemaAtVersion(SchemaStatements.SCHEMA_VERSION - 1);
+        assertThatThrownBy(() -> PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build()))
+                .isInstanceOfSatisfying(LeaseException.class, e -> assertThat(e.reason())
+                        .isEqualTo(LeaseException.Reason.SCHEMA_MISSING))
+                .hasMessageContaining("at version " + (SchemaStatements.SCHEMA_VERSION - 1) + ", this pglease needs "
+                        + SchemaStatements.SCHEMA_VERSION)
+                .hasMessageContaining("PgLease.migrate(dataSource, \"" + schema + "\")");
+    }
+
+    @Test
+    void aSchemaOfANewerVersionIsRefusedSayingWhichReleaseToRun() {
+        String schema = schemaAtVersion(SchemaStatements.SCHEMA_VERSION + 1);
+        assertThatThrownBy(() -> PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build()))
+                .isInstanceOfSatisfying(LeaseException.class, e -> assertThat(e.reason())
+                        .isEqualTo(LeaseException.Reason.SCHEMA_MISSING))
+                .hasMessageContaining("version " + (SchemaStatements.SCHEMA_VERSION + 1) + ", newer than this pglease")
+                .hasMessageContaining("run the pglease release that migrated it");
+    }
+
+    @Test
+    void aSchemaAtTheVersionThisLibraryNeedsStarts() {
+        String schema = TestDatabase.freshSchema();
+        try (PgLease pglease = PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build())) {
+            assertThat(pglease.leader("nobody-yet")).isEmpty();
+        }
+    }
+
+    /** A migrated schema whose schema_version() reports {@code version}. */
+    private static String schemaAtVersion(int version) {
+        String schema = TestDatabase.freshSchema();
+        TestDatabase.execute("CREATE OR REPLACE FUNCTION " + schema + ".schema_version() RETURNS integer "
+                + "LANGUAGE sql IMMUTABLE AS 'SELECT " + version + "'");
+        return schema;
     }
 
     @Test

@@ -24,6 +24,7 @@ import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -31,7 +32,7 @@ import picocli.CommandLine.Option;
  * One candidate that runs until stopped and reports every event as a JSON line on stdout. The building block of the
  * demo and of the fault tests; its output format is a stable contract (see README, "The node command").
  */
-@Command(name = "node", mixinStandardHelpOptions = true,
+@Command(name = "node", mixinStandardHelpOptions = true, defaultValueProvider = NodeCommand.TimingDefaults.class,
         description = {"Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0).",
                 "Writes one JSON object per line to stdout: started, elected, revoked, released, write",
                 "(open with --write-hold, acquire/renew with --trace)."})
@@ -47,15 +48,15 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--schema", defaultValue = "pglease", description = "pglease schema (default: ${DEFAULT-VALUE})")
     String schema;
 
-    @Option(names = "--lease-duration", defaultValue = "10s", converter = DurationConverter.class,
+    @Option(names = "--lease-duration", converter = DurationConverter.class,
             description = "Lease duration (default: ${DEFAULT-VALUE})")
     Duration leaseDuration;
 
-    @Option(names = "--renew-deadline", defaultValue = "6s", converter = DurationConverter.class,
+    @Option(names = "--renew-deadline", converter = DurationConverter.class,
             description = "Renew deadline (default: ${DEFAULT-VALUE})")
     Duration renewDeadline;
 
-    @Option(names = "--retry-period", defaultValue = "2s", converter = DurationConverter.class,
+    @Option(names = "--retry-period", converter = DurationConverter.class,
             description = "Retry period (default: ${DEFAULT-VALUE})")
     Duration retryPeriod;
 
@@ -292,40 +293,20 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         return false;
     }
 
-    /**
-     * This process's own record of its local deadline per token: the ticker reading before the last successful
-     * acquire or renew statement was sent, plus the renew deadline. Kept apart from the library's state so that the
-     * reported deadline is evidence of its own, not derived from {@link Leadership#remaining()}.
-     */
-    static final class Deadlines {
-        private final Ticker ticker;
-        private final long renewDeadlineNanos;
-        private final double rate;
-        private final Map<Long, Long> byToken = new java.util.concurrent.ConcurrentHashMap<>();
-
-        Deadlines(Ticker ticker, Duration renewDeadline, double rate) {
-            this.ticker = ticker;
-            this.renewDeadlineNanos = renewDeadline.toNanos();
-            this.rate = rate;
-        }
-
-        /** The node's monotonic ticker reading (never a clock compared with the database's). */
-        long tick() {
-            return ticker.read();
-        }
-
-        void answered(long token, Duration latency) {
-            long sent = ticker.read() - latency.toNanos();
-            byToken.merge(token, sent + renewDeadlineNanos, (a, b) -> b - a > 0 ? b : a);
-        }
-
-        /** The deadline for {@code token} as a wall-clock time, given the wall time and ticker reading of now. */
-        Long wallDeadline(long token, long wallNow, long tickNow) {
-            Long d = byToken.get(token);
-            if (d == null) {
+    /** The defaults of the timing options: {@link LeaseConfig}'s, where they are defined once. */
+    static final class TimingDefaults implements CommandLine.IDefaultValueProvider {
+        @Override
+        public String defaultValue(CommandLine.Model.ArgSpec argument) {
+            if (!(argument instanceof CommandLine.Model.OptionSpec option)) {
                 return null;
             }
-            return wallNow + Math.floorDiv((long) ((d - tickNow) / rate), 1_000_000L);
+            Duration value = switch (option.longestName()) {
+                case "--lease-duration" -> LeaseConfig.DEFAULT_LEASE_DURATION;
+                case "--renew-deadline" -> LeaseConfig.DEFAULT_RENEW_DEADLINE;
+                case "--retry-period" -> LeaseConfig.DEFAULT_RETRY_PERIOD;
+                default -> null;
+            };
+            return value == null ? null : DurationConverter.format(value);
         }
     }
 
@@ -335,216 +316,5 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
         long origin = System.nanoTime();
         return () -> origin + (long) ((System.nanoTime() - origin) * rate);
-    }
-
-    /**
-     * Fault injection: a monotonic clock that does not advance during an announced suspend, as CLOCK_MONOTONIC does
-     * not while a machine sleeps. The kit announces the suspend in the file before it stops the process, so the
-     * clock already knows it when the process runs again.
-     */
-    static final class SuspendableTicker implements Ticker {
-        private final Ticker base;
-        private final double rate;
-        /** Suspend time of earlier suspends, start of the latest, its duration: replaced as one. */
-        private volatile long[] state = {0, Long.MAX_VALUE, 0};
-        /** The highest reading handed out: a suspend noticed late stops the clock, never turns it back. */
-        private final java.util.concurrent.atomic.AtomicLong highest = new java.util.concurrent.atomic.AtomicLong(Long.MIN_VALUE);
-
-        SuspendableTicker(Ticker base, java.nio.file.Path file, double rate) {
-            this.base = base;
-            this.rate = rate;
-            Thread watcher = new Thread(() -> watch(file), "suspend-file-watcher");
-            watcher.setDaemon(true);
-            watcher.start();
-        }
-
-        private void watch(java.nio.file.Path file) {
-            while (true) {
-                try {
-                    if (java.nio.file.Files.exists(file)) {
-                        String[] f = java.nio.file.Files.readString(file).trim().split("\\s+");
-                        long[] old = state;
-                        if (f.length == 2 && Long.parseLong(f[0]) != old[1]) {
-                            long earlier = old[0] + (old[1] == Long.MAX_VALUE ? 0 : old[2]);
-                            state = new long[] {earlier, Long.parseLong(f[0]), Long.parseLong(f[1])};
-                        }
-                    }
-                    TimeUnit.MILLISECONDS.sleep(10);
-                } catch (java.io.IOException | NumberFormatException e) {
-                    // a half-written file: read it again
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }
-        }
-
-        @Override
-        public long read() {
-            long raw = base.read();
-            long[] st = state;
-            long now = System.currentTimeMillis();
-            long frozenMillis = st[0] + (now <= st[1] ? 0 : Math.min(now - st[1], st[2]));
-            return highest.accumulateAndGet(raw - (long) (frozenMillis * 1_000_000L * rate), Math::max);
-        }
-    }
-
-    /** Reports every acquire and renew statement for the history checker. */
-    private static final class TraceObserver implements LeaseObserver {
-        private final JsonLines out;
-        private final String[] holder;
-        private final long renewDeadlineMillis;
-        private final boolean trace;
-        private final Deadlines deadlines;
-
-        TraceObserver(JsonLines out, String[] holder, Duration renewDeadline, boolean trace, Deadlines deadlines) {
-            this.out = out;
-            this.holder = holder;
-            this.renewDeadlineMillis = renewDeadline.toMillis();
-            this.trace = trace;
-            this.deadlines = deadlines;
-        }
-
-        private void emit(String event, String lease, String result, long token, Duration latency) {
-            if (!trace) {
-                return;
-            }
-            Map<String, Object> e = out.event(event);
-            long t = (long) e.get("t");
-            e.put("lease", lease);
-            e.put("holder", holder[0]);
-            e.put("result", result);
-            e.put("token", token);
-            if (latency != null) {
-                long sent = t - latency.toMillis();
-                e.put("sent", sent);
-                e.put("deadline", sent + renewDeadlineMillis);
-            }
-            out.emit(e);
-        }
-
-        @Override
-        public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency) {
-            if (granted) {
-                deadlines.answered(token, latency);
-            }
-            emit("acquire", leaseName, granted ? "granted" : "denied", token, latency);
-        }
-
-        @Override
-        public void renewed(String leaseName, long token, Duration latency) {
-            deadlines.answered(token, latency);
-            emit("renew", leaseName, "ok", token, latency);
-        }
-
-        @Override
-        public void renewFailed(String leaseName, long token, boolean lost, Throwable cause) {
-            emit("renew", leaseName, lost ? "lost" : "error", token, null);
-        }
-
-        @Override
-        public void databaseError(String leaseName, Throwable cause) {
-            if (!trace) {
-                return;
-            }
-            Map<String, Object> e = out.event("database-error");
-            e.put("lease", leaseName);
-            e.put("holder", holder[0]);
-            e.put("reason", Secrets.redact(String.valueOf(cause.getMessage())));
-            out.emit(e);
-        }
-    }
-
-    /** The protected resource of the node command: a counter row and its accept log, written in one transaction. */
-    static final class FencedCounter {
-        private final String schema;
-        private final String name;
-        private final Duration hold;
-        /** Told when the transaction is open and the held work begins (only with a hold). */
-        private final Runnable opened;
-
-        FencedCounter(String schema, String name, Duration hold, Runnable opened) {
-            this.schema = schema;
-            this.name = name;
-            this.hold = hold;
-            this.opened = opened;
-        }
-
-        /**
-         * Fault injection: the write without the library's local deadline check, in one transaction that checks the
-         * lease row on the database (locked FOR SHARE, which blocks every change of the row until commit, or with
-         * {@code unlocked} a plain read taken before the held work).
-         */
-        long incrementWithoutDeadline(javax.sql.DataSource ds, Leadership l, boolean unlocked) throws SQLException {
-            try (Connection c = ds.getConnection()) {
-                c.setAutoCommit(false);
-                try {
-                    if (!new FenceStatements(schema).leaseRowHeld(c, name, l.holder(), l.token(), !unlocked)) {
-                        throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + l.token()
-                                + " is not the valid grant of " + name + " on the database");
-                    }
-                    long value = increment(c, l);
-                    c.commit();
-                    return value;
-                } catch (SQLException | RuntimeException e) {
-                    c.rollback();
-                    throw e;
-                }
-            }
-        }
-
-        private void sleep() {
-            if (!hold.isZero()) {
-                opened.run();
-                try {
-                    TimeUnit.NANOSECONDS.sleep(hold.toNanos());
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        }
-
-        static void createTables(javax.sql.DataSource ds, String schema) throws SQLException {
-            try (Connection c = ds.getConnection()) {
-                c.setAutoCommit(false);
-                try (Statement s = c.createStatement()) {
-                    s.execute("SELECT pg_advisory_xact_lock(7291001)");
-                    s.execute("CREATE TABLE IF NOT EXISTS " + schema + ".fenced_counter ("
-                            + "name text PRIMARY KEY, value bigint NOT NULL, token bigint NOT NULL)");
-                    s.execute("CREATE TABLE IF NOT EXISTS " + schema + ".fenced_counter_log ("
-                            + "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, "
-                            + "token bigint NOT NULL, holder text NOT NULL, value bigint NOT NULL, "
-                            + "at timestamptz NOT NULL DEFAULT clock_timestamp())");
-                }
-                c.commit();
-            }
-        }
-
-        long increment(Connection c, Leadership l) throws SQLException {
-            sleep();
-            long value;
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".fenced_counter AS f "
-                    + "(name, value, token) VALUES (?, 1, ?) ON CONFLICT (name) DO UPDATE "
-                    + "SET value = f.value + 1, token = excluded.token RETURNING value")) {
-                ps.setString(1, name);
-                ps.setLong(2, l.token());
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    value = rs.getLong(1);
-                }
-            }
-            log(c, l, value);
-            return value;
-        }
-
-        private void log(Connection c, Leadership l, long value) throws SQLException {
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema
-                    + ".fenced_counter_log (name, token, holder, value) VALUES (?, ?, ?, ?)")) {
-                ps.setString(1, name);
-                ps.setLong(2, l.token());
-                ps.setString(3, l.holder());
-                ps.setLong(4, value);
-                ps.executeUpdate();
-            }
-        }
     }
 }

@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * (disable with {@code pglease.enabled=false}):
  * <ul>
  *   <li>with {@code pglease.migrate=true} only, migrates the pglease schema with Flyway (own history table,
- *       beside the application's own migrations), as the {@code pglease.migration.*} login; otherwise checks the
+ *       beside the application's own migrations), as the {@code pglease.migration.*} login; the core checks the
  *       schema version through {@code schema_version()}, which every pglease role may call;</li>
  *   <li>a {@link PgLease} bean built from {@code pglease.*} properties, closed (leases released) on shutdown;</li>
  *   <li>a {@link LeaderElection} for the lease {@code pglease.election.lease-name} (default
@@ -72,8 +72,9 @@ public class PgLeaseAutoConfiguration {
     }
 
     /**
-     * Checks the login's privileges (one {@code LeaseException INSUFFICIENT_PRIVILEGE} naming the missing grant, no
-     * retries) and the schema version ({@code schema_version()}, no access to Flyway's history needed).
+     * {@code PgLease.create} checks the login's privileges (one {@code LeaseException INSUFFICIENT_PRIVILEGE} naming
+     * the missing grant, no retries) and the schema version ({@code schema_version()}, no access to Flyway's history
+     * needed); its failures are told in Spring terms.
      */
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
@@ -94,12 +95,6 @@ public class PgLeaseAutoConfiguration {
             pglease = PgLease.create(dataSource, config.build());
         } catch (LeaseException e) {
             throw PgLeaseStartup.inSpringTerms(e);
-        }
-        try {
-            PgLeaseStartup.checkSchemaVersion(dataSource, schema.name());
-        } catch (RuntimeException e) {
-            pglease.close();
-            throw e;
         }
         if (PgLeaseStartup.bypassesGuards(dataSource, schema.name())) {
             LOG.warn("the application's database login owns schema {} or is a superuser: the schema's guards do not "

@@ -1,7 +1,7 @@
 package dev.pglease.spring;
 
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
-
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -24,11 +24,11 @@ public class PgLeaseProperties {
      */
     private boolean migrate = false;
     /** How long a grant lasts in the database without renewal. */
-    private Duration leaseDuration = Duration.ofSeconds(10);
+    private Duration leaseDuration = LeaseConfig.DEFAULT_LEASE_DURATION;
     /** How long a leader trusts its grant after the last renewal was sent. */
-    private Duration renewDeadline = Duration.ofSeconds(6);
+    private Duration renewDeadline = LeaseConfig.DEFAULT_RENEW_DEADLINE;
     /** How often leaders renew and standbys retry. */
-    private Duration retryPeriod = Duration.ofSeconds(2);
+    private Duration retryPeriod = LeaseConfig.DEFAULT_RETRY_PERIOD;
     /** Prefix of this process's holder id (defaults to the host name). */
     private String holderLabel;
     /**

@@ -17,15 +17,13 @@ import org.springframework.jdbc.datasource.DriverManagerDataSource;
 
 /**
  * Start-up of pglease in a Spring application with least privilege: migrating only when asked (as a separate
- * migration login), a schema version check every pglease role may make (without Flyway's history table), and
- * privilege failures reported once, naming the missing grant and the property that fixes it.
+ * migration login), and start-up failures of {@code PgLease.create} (privileges, a missing or outdated schema)
+ * reported once, naming the missing grant or the properties that fix it.
  */
 final class PgLeaseStartup {
 
     private static final Logger LOG = LoggerFactory.getLogger(PgLeaseStartup.class);
 
-    /** The schema version this library needs: the number of its latest migration. */
-    static final int SCHEMA_VERSION = 7;
     /**
      * Flyway major versions the shipped migrations are tested with: 13 (what pglease is built with), 12 (Spring Boot
      * 4.1's managed version, profile {@code boot-flyway}) and 11 (Spring Boot 4.0's, profile {@code boot40}).
@@ -126,50 +124,6 @@ final class PgLeaseStartup {
         }
     }
 
-    /**
-     * Checks that the schema is at least the version this library needs, by calling {@code schema_version()}, which
-     * every pglease role may execute; the application's login needs no access to Flyway's history table.
-     *
-     * @return the schema version
-     */
-    static int checkSchemaVersion(DataSource dataSource, String schema) {
-        SchemaStatements statements = new SchemaStatements(schema);
-        try (Connection c = dataSource.getConnection()) {
-            if (!statements.hasSchemaVersion(c)) {
-                throw outdated(schema, "older than version " + SCHEMA_VERSION + " (it has no schema_version())");
-            }
-            int version;
-            try {
-                version = statements.schemaVersion(c);
-            } catch (SQLException e) {
-                if (SqlErrors.insufficientPrivilege(e)) {
-                    throw new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, "the database role "
-                            + user(c) + " lacks EXECUTE ON FUNCTION " + schema + ".schema_version(), which every "
-                            + "pglease role has: GRANT " + schema + "_candidate TO " + user(c) + "; (or the role "
-                            + "named in pglease.roles.candidate)");
-                }
-                throw e;
-            }
-            if (version < SCHEMA_VERSION) {
-                throw outdated(schema, "at version " + version + ", this pglease needs " + SCHEMA_VERSION);
-            }
-            return version;
-        } catch (SQLException e) {
-            throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE, "could not check the version of "
-                    + "schema " + schema + ": " + e.getMessage() + " (SQLState " + e.getSQLState() + ")", e);
-        }
-    }
-
-    private static LeaseException outdated(String schema, String what) {
-        return new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "the pglease schema " + schema + " is "
-                + what + ": have the schema owner migrate it (`pglease migrate`, PgLease.migrate(dataSource, \""
-                + schema + "\"), or pglease.migrate=true with pglease.migration.username/password)");
-    }
-
-    private static String user(Connection c) throws SQLException {
-        return SchemaStatements.currentUser(c);
-    }
-
     /** Whether the login is a superuser or a member of the schema's owner: then no guard trigger applies to it. */
     static boolean bypassesGuards(DataSource dataSource, String schema) {
         try (Connection c = dataSource.getConnection()) {
@@ -180,10 +134,14 @@ final class PgLeaseStartup {
     }
 
     /**
-     * A privilege failure of {@code PgLease.create}, told in Spring terms: the same reason and message, plus the
-     * properties that decide which login is used. One exception, no cause chain to dig through.
+     * A failure of {@code PgLease.create}, told in Spring terms: the same reason and message, plus the properties that
+     * decide which login is used or when the schema is migrated. One exception, no cause chain to dig through.
      */
     static LeaseException inSpringTerms(LeaseException e) {
+        if (e.reason() == LeaseException.Reason.SCHEMA_MISSING) {
+            return new LeaseException(e.reason(), e.getMessage() + ". In Spring the schema is migrated at start "
+                    + "only with pglease.migrate=true, as the login in pglease.migration.username/password");
+        }
         if (e.reason() == LeaseException.Reason.INSUFFICIENT_PRIVILEGE) {
             return new LeaseException(e.reason(), e.getMessage() + ". In Spring the login is "
                     + "spring.datasource.username; the schema is migrated (and roles created) only by the login in "

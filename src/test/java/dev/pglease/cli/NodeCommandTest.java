@@ -3,6 +3,7 @@ package dev.pglease.cli;
 import static dev.pglease.cli.NodeProcess.event;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pglease.LeaseConfig;
 import dev.pglease.TestDatabase;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -10,6 +11,7 @@ import java.sql.ResultSet;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 /** The node command as separate processes: the JSON-line contract, fenced writes, SIGTERM releases. */
 class NodeCommandTest {
@@ -25,6 +27,17 @@ class NodeCommandTest {
         return new String[] {"--jdbc-url", TestDatabase.jdbcUrl(), "--schema", schema, "--lease", lease,
                 "--lease-duration", "1500ms", "--renew-deadline", "1s", "--retry-period", "250ms",
                 "--work", "fenced-counter", "--work-interval", "20ms", "--holder-label", label, "--trace"};
+    }
+
+    @Test
+    void theTimingOptionsDefaultToTheLibrarysDefaults() {
+        NodeCommand node = new NodeCommand();
+        new CommandLine(node).parseArgs("--lease", "defaults");
+        assertThat(node.leaseDuration).isEqualTo(LeaseConfig.DEFAULT_LEASE_DURATION);
+        assertThat(node.renewDeadline).isEqualTo(LeaseConfig.DEFAULT_RENEW_DEADLINE);
+        assertThat(node.retryPeriod).isEqualTo(LeaseConfig.DEFAULT_RETRY_PERIOD);
+        assertThat(new CommandLine(new NodeCommand()).getUsageMessage())
+                .contains("Lease duration (default: 10s)", "Renew deadline (default: 6s)", "Retry period (default: 2s)");
     }
 
     @Test

@@ -3,6 +3,8 @@ package dev.pglease.spring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.io.IOException;
@@ -14,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.convert.DurationStyle;
 import org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.annotation.Bean;
@@ -73,6 +76,27 @@ class BootConventionsTest {
         }
         assertThat(json).as("descriptions come from the field comments")
                 .contains("User name of this login; unset: no separate login.");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void theTimingDefaultsInTheMetadataAndThePropertiesAreLeaseConfigs() throws IOException {
+        List<Map<String, Object>> properties;
+        try (InputStream in = PgLease.class.getClassLoader()
+                .getResourceAsStream("META-INF/spring-configuration-metadata.json")) {
+            properties = (List<Map<String, Object>>) new ObjectMapper().readValue(in, Map.class).get("properties");
+        }
+        Map<String, Duration> expected = Map.of("pglease.lease-duration", LeaseConfig.DEFAULT_LEASE_DURATION,
+                "pglease.renew-deadline", LeaseConfig.DEFAULT_RENEW_DEADLINE,
+                "pglease.retry-period", LeaseConfig.DEFAULT_RETRY_PERIOD);
+        expected.forEach((name, duration) -> assertThat(properties).as(name)
+                .filteredOn(p -> name.equals(p.get("name"))).singleElement()
+                .satisfies(p -> assertThat(DurationStyle.detectAndParse((String) p.get("defaultValue")))
+                        .isEqualTo(duration)));
+        PgLeaseProperties defaults = new PgLeaseProperties();
+        assertThat(List.of(defaults.getLeaseDuration(), defaults.getRenewDeadline(), defaults.getRetryPeriod()))
+                .containsExactly(LeaseConfig.DEFAULT_LEASE_DURATION, LeaseConfig.DEFAULT_RENEW_DEADLINE,
+                        LeaseConfig.DEFAULT_RETRY_PERIOD);
     }
 
     @Test

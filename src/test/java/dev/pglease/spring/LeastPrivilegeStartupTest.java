@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
+import dev.pglease.internal.sql.SchemaStatements;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -162,7 +163,7 @@ class LeastPrivilegeStartupTest {
         String user = login("cand", "IN ROLE " + schema + "_candidate");
         LeaseException e = startupFailure(app(schema, user), new long[1]);
         assertThat(e.reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING);
-        assertThat(e.getMessage()).contains("older than version " + PgLeaseStartup.SCHEMA_VERSION,
+        assertThat(e.getMessage()).contains("older than version " + SchemaStatements.SCHEMA_VERSION,
                 "pglease.migration.username");
     }
 

@@ -15,6 +15,13 @@ import java.util.Optional;
  */
 public final class SchemaStatements {
 
+    /**
+     * The schema version this library needs, as {@code schema_version()} reports it: the number of the latest
+     * migration. Raise it with the migration that changes what the library relies on; a schema at another version
+     * is refused at start.
+     */
+    public static final int SCHEMA_VERSION = 7;
+
     /** Name of the Flyway history table pglease keeps inside its own schema. */
     public static final String HISTORY_TABLE = "pglease_schema_history";
 

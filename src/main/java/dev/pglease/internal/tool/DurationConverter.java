@@ -16,6 +16,15 @@ public final class DurationConverter implements CommandLine.ITypeConverter<Durat
         return parse(value);
     }
 
+    /** Writes {@code duration} the way {@link #parse} reads it: {@code 10s}, {@code 1500ms}, or ISO-8601. */
+    public static String format(Duration duration) {
+        if (duration.toNanosPart() % 1_000_000 != 0) {
+            return duration.toString();
+        }
+        long millis = duration.toMillis();
+        return millis % 1_000 == 0 ? millis / 1_000 + "s" : millis + "ms";
+    }
+
     /** Parses a duration; throws {@link IllegalArgumentException} naming the value and the accepted forms. */
     public static Duration parse(String value) {
         String v = value == null ? "" : value.trim();
