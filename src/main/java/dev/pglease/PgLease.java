@@ -18,8 +18,6 @@ import java.util.HexFormat;
 import java.util.Objects;
 import java.util.Optional;
 import javax.sql.DataSource;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Leader election and fenced leases on PostgreSQL: the entry point.
@@ -40,8 +38,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class PgLease implements AutoCloseable {
 
-    private static final Logger log = LoggerFactory.getLogger(PgLease.class);
-
     /** Name of the Flyway history table pglease keeps inside its own schema. */
     public static final String HISTORY_TABLE = SchemaStatements.HISTORY_TABLE;
     /** Classpath location of the shipped migrations. */
@@ -55,7 +51,6 @@ public final class PgLease implements AutoCloseable {
     private final LockStatements locks;
     private final ForwardFence fence;
     private final Engine engine;
-    private volatile StartupChecks.NotificationMode notificationMode;
     private volatile boolean closed;
 
     private PgLease(DataSource dataSource, LeaseConfig config) {
@@ -150,47 +145,13 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(dataSource, "dataSource must not be null");
         Objects.requireNonNull(config, "config must not be null");
         PgLease pglease = new PgLease(dataSource, config);
-        try {
-            pglease.checkDatabase();
-        } catch (RuntimeException e) {
-            pglease.engine.stop();
-            throw e;
-        }
-        pglease.engine.start(pglease.notificationMode == StartupChecks.NotificationMode.POLLING ? Optional.empty()
-                : Optional.of(config.directDataSource().orElse(dataSource)));
+        pglease.engine.start();
         return pglease;
-    }
-
-    /** The start-up checks ({@link StartupChecks}), then the lease connection, opened at once. */
-    private void checkDatabase() {
-        try {
-            // first: it holds two connections at a time, before the lease connection is taken
-            StartupChecks.Connections connections = StartupChecks.connections(dataSource, config.directDataSource(),
-                    config.fastFailover());
-            notificationMode = connections.notifications();
-            if (connections.transactionPooled()) {
-                engine.useTransactionScopedSettings();
-            }
-            try (Connection c = dataSource.getConnection()) {
-                StartupChecks.checkSchema(c, config.schema());
-            }
-        } catch (SQLException e) {
-            throw SqlErrors.unavailable("could not connect to the database", e);
-        }
-        try {
-            engine.openLeaseConnection();
-        } catch (SQLException e) {
-            throw SqlErrors.unavailable("could not open the lease connection", e);
-        }
-        if (notificationMode == StartupChecks.NotificationMode.POLLING) {
-            log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
-                    + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
-        }
     }
 
     /** How this instance learns of released leases (for tests and diagnostics). */
     StartupChecks.NotificationMode notificationMode() {
-        return notificationMode;
+        return engine.notificationMode();
     }
 
     /**

@@ -32,7 +32,7 @@ import picocli.CommandLine.Option;
  * One candidate that runs until stopped and reports every event as a JSON line on stdout. The building block of the
  * demo and of the fault tests; its output format is a stable contract (see README, "The node command").
  */
-@Command(name = "node", mixinStandardHelpOptions = true, defaultValueProvider = NodeCommand.TimingDefaults.class,
+@Command(name = "node", mixinStandardHelpOptions = true, defaultValueProvider = TimingDefaults.class,
         description = {"Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0).",
                 "Writes one JSON object per line to stdout: started, elected, revoked, released, write",
                 "(open with --write-hold, acquire/renew with --trace)."})
@@ -170,10 +170,12 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 }
                 Elector elector = pglease.elector(lease, out.leaderListener(lease));
                 java.util.List<Thread> workers = new java.util.ArrayList<>();
+                CounterWriter.Settings writes = new CounterWriter.Settings(schema, lease, writeHold, workInterval,
+                        ignoreDeadline, unfenced);
                 if (work.equals("fenced-counter")) {
                     for (int i = 0; i < writers; i++) {
-                        Thread worker = new Thread(() -> workLoop(out, pglease, elector, ds, deadlines),
-                                "fenced-counter-" + i);
+                        Thread worker = new Thread(new CounterWriter(out, pglease, elector, ds, deadlines, writes,
+                                stopping), "fenced-counter-" + i);
                         worker.setDaemon(true);
                         worker.start();
                         workers.add(worker);
@@ -200,66 +202,6 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             sun.misc.Signal.handle(new sun.misc.Signal("INT"), s -> stop.run());
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop));
-        }
-    }
-
-    private void workLoop(JsonLines out, PgLease pglease, Elector elector, javax.sql.DataSource ds,
-                          Deadlines deadlines) {
-        Leadership last = null;
-        while (!stopping.get()) {
-            Optional<Leadership> current = elector.leadership();
-            if (current.isPresent()) {
-                last = current.get();
-            }
-            Leadership candidate = current.orElse(ignoreDeadline ? last : null);
-            // the unfenced writer still honours its local deadline: only the fence is missing
-            Leadership l = candidate != null && unfenced && !candidate.isValid() ? null : candidate;
-            if (l != null) {
-                Map<String, Object> e = out.event("write");
-                long startTick = deadlines.tick();
-                e.put("lease", lease);
-                e.put("holder", l.holder());
-                e.put("token", l.token());
-                e.put("start", e.get("t"));
-                FencedCounter counter = new FencedCounter(schema, lease, writeHold, () -> {
-                    Map<String, Object> open = out.event("open");
-                    open.put("lease", lease);
-                    open.put("holder", l.holder());
-                    open.put("token", l.token());
-                    open.put("start", e.get("start"));
-                    open.put("until", (long) open.get("t") + writeHold.toMillis());
-                    out.emit(open);
-                });
-                // the deadline this process holds for the token, set by its last successful acquire or renew and
-                // read from its own record: it is earlier than "start" when the write begins too late
-                Long deadline = deadlines.wallDeadline(l.token(), (long) e.get("t"), startTick);
-                if (deadline != null) {
-                    e.put("deadline", deadline);
-                }
-                try {
-                    long value;
-                    if (ignoreDeadline || unfenced) {
-                        value = counter.incrementWithoutDeadline(ds, l, unfenced);
-                    } else {
-                        value = pglease.inFencedTransaction(l, c -> counter.increment(c, l));
-                    }
-                    e.put("result", "accepted");
-                    e.put("value", value);
-                } catch (LeaseException ex) {
-                    e.put("result", "rejected");
-                    e.put("reason", ex.reason().name());
-                } catch (SQLException | RuntimeException ex) {
-                    e.put("result", "error");
-                    e.put("reason", Secrets.redact(String.valueOf(ex.getMessage())));
-                }
-                e.put("t", out.wallMillis());
-                out.emit(e);
-            }
-            try {
-                TimeUnit.NANOSECONDS.sleep(workInterval.toNanos());
-            } catch (InterruptedException ex) {
-                return;
-            }
         }
     }
 
@@ -291,23 +233,6 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             stopped.await(Math.min(retryPeriod.toMillis(), 100), TimeUnit.MILLISECONDS);
         }
         return false;
-    }
-
-    /** The defaults of the timing options: {@link LeaseConfig}'s, where they are defined once. */
-    static final class TimingDefaults implements CommandLine.IDefaultValueProvider {
-        @Override
-        public String defaultValue(CommandLine.Model.ArgSpec argument) {
-            if (!(argument instanceof CommandLine.Model.OptionSpec option)) {
-                return null;
-            }
-            Duration value = switch (option.longestName()) {
-                case "--lease-duration" -> LeaseConfig.DEFAULT_LEASE_DURATION;
-                case "--renew-deadline" -> LeaseConfig.DEFAULT_RENEW_DEADLINE;
-                case "--retry-period" -> LeaseConfig.DEFAULT_RETRY_PERIOD;
-                default -> null;
-            };
-            return value == null ? null : DurationConverter.format(value);
-        }
     }
 
     private static Ticker ticker(double rate) {

@@ -8,9 +8,11 @@ import dev.pglease.internal.store.FastFailoverStore;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.store.NotificationListener;
+import dev.pglease.internal.store.StartupChecks;
+import dev.pglease.internal.sql.SqlErrors;
+import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -22,6 +24,8 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.random.RandomGenerator;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The election engine of one {@code PgLease}, wired: the lease store (with fast failover when configured), the
@@ -30,10 +34,13 @@ import javax.sql.DataSource;
  */
 public final class Engine {
 
+    private static final Logger log = LoggerFactory.getLogger(Engine.class);
+
     private static final AtomicInteger THREADS = new AtomicInteger();
     /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
     private static final int CALLBACK_THREADS = 4;
 
+    private final DataSource dataSource;
     private final LeaseConfig config;
     private final JdbcLeaseStore store;
     /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
@@ -42,9 +49,11 @@ public final class Engine {
     private final ThreadPoolExecutor callbackPool;
     private final ScheduledThreadPoolExecutor deadlineTimer;
     private NotificationListener notifications;
+    private volatile StartupChecks.NotificationMode notificationMode;
 
     /** Wires the engine; no thread runs and no connection is open until {@link #start}. */
     public Engine(DataSource dataSource, LeaseConfig config, String holderId) {
+        this.dataSource = dataSource;
         this.config = config;
         LeaseStatements statements = new LeaseStatements(config.schema());
         this.store = new JdbcLeaseStore(dataSource, statements, Timing.networkTimeout(config),
@@ -71,28 +80,59 @@ public final class Engine {
         return loop;
     }
 
-    /** Lease statements run in transactions of their own: the data source goes through a transaction pooler. */
-    public void useTransactionScopedSettings() {
-        store.useTransactionScopedSettings();
-    }
-
-    /** Opens the lease connection now, so that a bad database or unsafe settings are reported at start. */
-    public void openLeaseConnection() throws SQLException {
-        store.verify();
+    /** How standbys learn of released leases, chosen at {@link #start} (for tests and diagnostics). */
+    public StartupChecks.NotificationMode notificationMode() {
+        return notificationMode;
     }
 
     /**
-     * Starts the threads; with {@code listenOn}, LISTENs there for released leases (else standbys poll). Every thread
-     * is there before the first election: its callback must not wait for one to be created.
+     * Runs the start-up checks ({@link StartupChecks}), opens the lease connection (so that a bad database or unsafe
+     * settings are reported at start), then starts the threads; LISTENs for released leases unless the data sources
+     * leave only polling. On a refusal nothing is left running. Every thread is there before the first election: its
+     * callback must not wait for one to be created.
+     *
+     * @throws dev.pglease.LeaseException what the checks refused, or DATABASE_UNAVAILABLE / DATABASE_READ_ONLY
      */
-    public void start(Optional<DataSource> listenOn) {
+    public void start() {
+        try {
+            check();
+        } catch (RuntimeException e) {
+            stop();
+            throw e;
+        }
         callbackPool.prestartAllCoreThreads();
         deadlineTimer.prestartAllCoreThreads();
         loop.start();
-        if (listenOn.isPresent()) {
-            notifications = new NotificationListener(listenOn.get(), SessionStatements.channel(config.schema()), loop,
-                    config.leaseDuration(), Timing.networkTimeout(config));
+        if (notificationMode == StartupChecks.NotificationMode.POLLING) {
+            log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
+                    + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
+        } else {
+            notifications = new NotificationListener(config.directDataSource().orElse(dataSource),
+                    SessionStatements.channel(config.schema()), loop, config.leaseDuration(),
+                    Timing.networkTimeout(config));
             notifications.start();
+        }
+    }
+
+    private void check() {
+        try {
+            // first: it holds two connections at a time, before the lease connection is taken
+            StartupChecks.Connections connections = StartupChecks.connections(dataSource, config.directDataSource(),
+                    config.fastFailover());
+            notificationMode = connections.notifications();
+            if (connections.transactionPooled()) {
+                store.useTransactionScopedSettings();
+            }
+            try (Connection c = dataSource.getConnection()) {
+                StartupChecks.checkSchema(c, config.schema());
+            }
+        } catch (SQLException e) {
+            throw SqlErrors.unavailable("could not connect to the database", e);
+        }
+        try {
+            store.verify();
+        } catch (SQLException e) {
+            throw SqlErrors.unavailable("could not open the lease connection", e);
         }
     }
 
