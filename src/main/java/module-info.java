@@ -46,5 +46,8 @@ module dev.pglease {
     exports dev.pglease.spring;
 
     // Spring creates the auto-configuration and reads @ConfigurationProperties reflectively
-    opens dev.pglease.spring to spring.core, spring.beans, spring.context;
+    opens dev.pglease.spring to
+            spring.core,
+            spring.beans,
+            spring.context;
 }

@@ -55,9 +55,11 @@ public final class ForwardFence {
         SessionStatements.raiseSynchronousCommitLocally(connection);
         if (!FenceStatements.advance(connection, table, resource, token)) {
             OptionalLong current = current(connection, resource);
-            throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + token + " is stale for resource "
-                    + Names.quote(resource) + ": the fence in " + table + " is already at "
-                    + (current.isPresent() ? String.valueOf(current.getAsLong()) : "a higher token"));
+            throw new LeaseException(
+                    LeaseException.Reason.STALE_TOKEN,
+                    "token " + token + " is stale for resource "
+                            + Names.quote(resource) + ": the fence in " + table + " is already at "
+                            + (current.isPresent() ? String.valueOf(current.getAsLong()) : "a higher token"));
         }
         return token;
     }
@@ -70,16 +72,21 @@ public final class ForwardFence {
             throws SQLException {
         Names.resource(resource);
         checkToken(token);
-        return Transactions.run(dataSource, c -> {
-            FenceStatements.readCommitted(c);
-            advance(c, resource, token);
-        }, work, () -> { });
+        return Transactions.run(
+                dataSource,
+                c -> {
+                    FenceStatements.readCommitted(c);
+                    advance(c, resource, token);
+                },
+                work,
+                () -> {});
     }
 
     /** The fence value of {@code resource}, if any write was accepted yet. */
     public OptionalLong current(Connection connection, String resource) throws SQLException {
         return FenceStatements.current(connection, table, Names.resource(resource))
-                .map(OptionalLong::of).orElse(OptionalLong.empty());
+                .map(OptionalLong::of)
+                .orElse(OptionalLong.empty());
     }
 
     private static void checkToken(long token) {

@@ -63,9 +63,10 @@ public final class LeaseConfig {
                     + " (at most " + maxRenewDeadline + ")");
         }
         if (renewDeadline.toNanos() * 10 <= retryPeriod.toNanos() * 12) {
-            throw new IllegalArgumentException("renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="
-                    + renewDeadline + " and retryPeriod=" + retryPeriod + " (1.2 x retryPeriod = "
-                    + Duration.ofNanos(retryPeriod.toNanos() * 12 / 10) + ")");
+            throw new IllegalArgumentException(
+                    "renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="
+                            + renewDeadline + " and retryPeriod=" + retryPeriod + " (1.2 x retryPeriod = "
+                            + Duration.ofNanos(retryPeriod.toNanos() * 12 / 10) + ")");
         }
         this.holderLabel = Names.holderLabel(b.holderLabel == null ? defaultHolderLabel() : b.holderLabel);
         this.allowUnsafeDurability = b.allowUnsafeDurability;
@@ -81,8 +82,8 @@ public final class LeaseConfig {
             throw new IllegalArgumentException(name + " must not be null");
         }
         if (value.compareTo(MIN_DURATION) < 0 || value.compareTo(MAX_DURATION) > 0) {
-            throw new IllegalArgumentException(name + " must be between " + MIN_DURATION + " and " + MAX_DURATION
-                    + ", got " + value);
+            throw new IllegalArgumentException(
+                    name + " must be between " + MIN_DURATION + " and " + MAX_DURATION + ", got " + value);
         }
         return value;
     }
@@ -202,8 +203,7 @@ public final class LeaseConfig {
         private LeaseObserver observer = LeaseObserver.NONE;
         private DataSource directDataSource;
 
-        private Builder() {
-        }
+        private Builder() {}
 
         /** Schema holding the pglease tables (default {@code pglease}); a lower-case identifier. */
         public Builder schema(String schema) {

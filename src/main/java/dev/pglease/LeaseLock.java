@@ -43,8 +43,14 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     private volatile Grant leadership;
     private volatile boolean unlocked;
 
-    private LeaseLock(DataSource dataSource, LockStatements sql, Ticker ticker, String name, String holder, long token,
-                      long deadline) {
+    private LeaseLock(
+            DataSource dataSource,
+            LockStatements sql,
+            Ticker ticker,
+            String name,
+            String holder,
+            long token,
+            long deadline) {
         this.dataSource = dataSource;
         this.sql = sql;
         this.ticker = ticker;
@@ -55,17 +61,22 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     }
 
     /** Takes the lock if it is free or expired; empty when someone else holds it. Used by {@link PgLease#tryLock}. */
-    static Optional<LeaseLock> tryAcquire(DataSource dataSource, LockStatements sql, String holder, Ticker ticker,
-                                          String name, Duration lockAtMostFor) {
+    static Optional<LeaseLock> tryAcquire(
+            DataSource dataSource,
+            LockStatements sql,
+            String holder,
+            Ticker ticker,
+            String name,
+            Duration lockAtMostFor) {
         requirePositive(lockAtMostFor, "lockAtMostFor");
         long sent = ticker.read();
-        LeaseStore.Acquired answer = inTransaction(dataSource, "take lock " + Names.quote(name),
-                c -> sql.take(c, name, holder, lockAtMostFor));
+        LeaseStore.Acquired answer = inTransaction(
+                dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
         if (!answer.granted()) {
             return Optional.empty();
         }
-        LeaseLock lock = new LeaseLock(dataSource, sql, ticker, name, holder, answer.token(),
-                deadline(sent, lockAtMostFor));
+        LeaseLock lock =
+                new LeaseLock(dataSource, sql, ticker, name, holder, answer.token(), deadline(sent, lockAtMostFor));
         if (!lock.isValid()) {
             // The answer came too late to be trusted (the process was paused): give the lock straight back.
             lock.unlock(Duration.ZERO);
@@ -143,15 +154,15 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     public synchronized boolean extend(Duration lockAtMostFor) {
         requirePositive(lockAtMostFor, "lockAtMostFor");
         if (unlocked) {
-            throw new LeaseException(LeaseException.Reason.CLOSED, "lock " + Names.quote(name) + " token " + token
-                    + " was unlocked");
+            throw new LeaseException(
+                    LeaseException.Reason.CLOSED, "lock " + Names.quote(name) + " token " + token + " was unlocked");
         }
         if (!leadership.isValid()) {
             return false;
         }
         long sent = ticker.read();
-        boolean extended = inTransaction(dataSource, "extend lock " + Names.quote(name),
-                c -> sql.extend(c, name, holder, token, lockAtMostFor));
+        boolean extended = inTransaction(
+                dataSource, "extend lock " + Names.quote(name), c -> sql.extend(c, name, holder, token, lockAtMostFor));
         Grant current = leadership;
         if (!extended) {
             current.revoke("the database no longer lists this holder with token " + token);
@@ -163,8 +174,9 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             return false;
         }
         if (newDeadline - current.deadline() >= 0) {
-            current.extend(newDeadline, java.time.InstantSource.system().millis()
-                    + Math.floorDiv(newDeadline - ticker.read(), 1_000_000L));
+            current.extend(
+                    newDeadline,
+                    java.time.InstantSource.system().millis() + Math.floorDiv(newDeadline - ticker.read(), 1_000_000L));
         } else {
             Grant shorter = new Grant(name, holder, token, ticker, newDeadline);
             leadership = shorter;
@@ -192,8 +204,8 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             return false;
         }
         unlocked = true;
-        return inTransaction(dataSource, "unlock " + Names.quote(name),
-                c -> sql.unlock(c, name, holder, token, keepAtLeast));
+        return inTransaction(
+                dataSource, "unlock " + Names.quote(name), c -> sql.unlock(c, name, holder, token, keepAtLeast));
     }
 
     /** Unlocks at once ({@code unlock(Duration.ZERO)}). */

@@ -247,11 +247,13 @@ public final class PgLease implements AutoCloseable {
     private void fence(Connection connection, LeaseGrant grant, boolean readCommitted) throws SQLException {
         long remainingMillis = grant.remaining().toMillis();
         grant.checkValid();
-        if (!fences.fenceTransaction(connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(),
-                grant.token())) {
-            throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
-                    + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
-                    + " with token " + grant.token() + " in the database; the write was not made");
+        if (!fences.fenceTransaction(
+                connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(), grant.token())) {
+            throw new LeaseException(
+                    LeaseException.Reason.STALE_TOKEN,
+                    "lease "
+                            + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
+                            + " with token " + grant.token() + " in the database; the write was not made");
         }
         grant.checkValid();
     }
@@ -318,7 +320,8 @@ public final class PgLease implements AutoCloseable {
     private static String newHolderId(String label) {
         byte[] random = new byte[4];
         new java.security.SecureRandom().nextBytes(random);
-        return label + "/" + ProcessHandle.current().pid() + "/" + HexFormat.of().formatHex(random);
+        return label + "/" + ProcessHandle.current().pid() + "/"
+                + HexFormat.of().formatHex(random);
     }
 
     @Override

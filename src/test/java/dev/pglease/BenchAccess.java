@@ -20,7 +20,8 @@ public final class BenchAccess implements AutoCloseable {
     private final List<LeaseStore.Held> held = new ArrayList<>();
 
     public BenchAccess(DataSource dataSource, String schema, String holder) {
-        this.store = new JdbcLeaseStore(dataSource, new LeaseStatements(schema), Duration.ofSeconds(30), Duration.ofSeconds(15), false);
+        this.store = new JdbcLeaseStore(
+                dataSource, new LeaseStatements(schema), Duration.ofSeconds(30), Duration.ofSeconds(15), false);
         this.holder = holder;
     }
 

@@ -1,11 +1,11 @@
 package dev.pglease;
 
-import dev.pglease.internal.election.Grant;
-import dev.pglease.internal.sql.LeaseStatements;
-import dev.pglease.internal.store.LeaseStore;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -72,7 +72,8 @@ class CallerTransactionFenceTest {
     void aValidLeadershipFencesSpringsTransactionAndItsWritesCommit() throws Exception {
         String lease = "spring-ok-" + System.nanoTime();
         Leadership l = grant(lease, "me");
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
             tx.executeWithoutResult(status -> {
                 fence(pglease, l);
                 charge(lease, l.token());
@@ -87,13 +88,16 @@ class CallerTransactionFenceTest {
         Leadership old = grant(lease, "old");
         jdbc.update("UPDATE " + schema + ".leases SET expires_at = clock_timestamp() WHERE name = ?", lease);
         grant(lease, "new");
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
             assertThatThrownBy(() -> tx.executeWithoutResult(status -> {
-                charge(lease, old.token()); // made before the check, in the same transaction
-                fence(pglease, old);
-                charge(lease, old.token());
-            })).isInstanceOfSatisfying(LeaseException.class,
-                    e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+                        charge(lease, old.token()); // made before the check, in the same transaction
+                        fence(pglease, old);
+                        charge(lease, old.token());
+                    }))
+                    .isInstanceOfSatisfying(
+                            LeaseException.class,
+                            e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
         }
         assertThat(charges(lease)).as("writes of the rolled-back transaction").isZero();
     }
@@ -102,8 +106,9 @@ class CallerTransactionFenceTest {
     void aTakeoverWaitsUntilSpringsFencedTransactionCommits() throws Exception {
         String lease = "spring-wait-" + System.nanoTime();
         CompletableFuture<LeaseStore.Acquired> takeover = new CompletableFuture<>();
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
-             Connection taker = ds.getConnection()) {
+        try (PgLease pglease =
+                        PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
+                Connection taker = ds.getConnection()) {
             Leadership l;
             try (Connection c = ds.getConnection()) {
                 long token = sql.acquire(c, lease, "me", Duration.ofMillis(300)).token();
@@ -120,7 +125,9 @@ class CallerTransactionFenceTest {
                     }
                 });
                 sleep(300);
-                assertThat(takeover).as("the takeover waits for Spring's transaction").isNotDone();
+                assertThat(takeover)
+                        .as("the takeover waits for Spring's transaction")
+                        .isNotDone();
                 charge(lease, l.token());
             });
             assertThat(takeover.get(10, TimeUnit.SECONDS).granted()).isTrue();
@@ -135,16 +142,19 @@ class CallerTransactionFenceTest {
         Leadership old = grant(lease, "old");
         jdbc.update("UPDATE " + schema + ".leases SET expires_at = clock_timestamp() WHERE name = ?", lease);
         grant(lease, "new");
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
             assertThatThrownBy(() -> tx.executeWithoutResult(status -> {
-                try {
-                    pglease.lockFence(DataSourceUtils.getConnection(ds), old);
-                } catch (SQLException e) {
-                    throw new IllegalStateException(e);
-                }
-                charge(lease, old.token());
-            })).isInstanceOfSatisfying(LeaseException.class,
-                    e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+                        try {
+                            pglease.lockFence(DataSourceUtils.getConnection(ds), old);
+                        } catch (SQLException e) {
+                            throw new IllegalStateException(e);
+                        }
+                        charge(lease, old.token());
+                    }))
+                    .isInstanceOfSatisfying(
+                            LeaseException.class,
+                            e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
             assertThat(pglease.fence()).isSameAs(pglease.forwardFence());
         }
         assertThat(charges(lease)).isZero();
@@ -153,9 +163,11 @@ class CallerTransactionFenceTest {
     @Test
     void anAutoCommitConnectionIsRefusedBecauseTheLockWouldEndAtOnce() throws Exception {
         Leadership l = grant("spring-autocommit-" + System.nanoTime(), "me");
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
-             Connection c = ds.getConnection()) {
-            assertThatThrownBy(() -> pglease.fenceTransaction(c, l)).isInstanceOf(IllegalStateException.class)
+        try (PgLease pglease =
+                        PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
+                Connection c = ds.getConnection()) {
+            assertThatThrownBy(() -> pglease.fenceTransaction(c, l))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("auto-commit");
         }
     }
@@ -168,7 +180,8 @@ class CallerTransactionFenceTest {
         repeatable.setIsolationLevel(TransactionTemplate.ISOLATION_REPEATABLE_READ);
         TransactionTemplate serializable = new TransactionTemplate(new DataSourceTransactionManager(ds));
         serializable.setIsolationLevel(TransactionTemplate.ISOLATION_SERIALIZABLE);
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
             for (TransactionTemplate t : new TransactionTemplate[] {repeatable, serializable}) {
                 t.executeWithoutResult(status -> {
                     fence(pglease, l);

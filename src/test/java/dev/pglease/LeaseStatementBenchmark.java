@@ -1,10 +1,10 @@
 package dev.pglease;
 
+import com.zaxxer.hikari.HikariDataSource;
+import dev.pglease.bench.BenchDatabase;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
-import com.zaxxer.hikari.HikariDataSource;
-import dev.pglease.bench.BenchDatabase;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -80,18 +80,24 @@ public class LeaseStatementBenchmark {
             leader.acquire(toggle, leaderId, TTL);
             leader.release(toggle, leaderId, 1);
 
-            db.execute("CREATE TABLE IF NOT EXISTS " + schema + ".counter (name text PRIMARY KEY, value bigint NOT NULL)");
+            db.execute(
+                    "CREATE TABLE IF NOT EXISTS " + schema + ".counter (name text PRIMARY KEY, value bigint NOT NULL)");
             db.execute("INSERT INTO " + schema + ".counter VALUES ('c', 0) ON CONFLICT DO NOTHING");
-            pglease = PgLease.create(pool, LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(30))
-                    .renewDeadline(Duration.ofSeconds(20)).retryPeriod(Duration.ofSeconds(5)).holderLabel("jmh").build());
+            pglease = PgLease.create(
+                    pool,
+                    LeaseConfig.builder()
+                            .schema(schema)
+                            .leaseDuration(Duration.ofSeconds(30))
+                            .renewDeadline(Duration.ofSeconds(20))
+                            .retryPeriod(Duration.ofSeconds(5))
+                            .holderLabel("jmh")
+                            .build());
             elector = pglease.elector("fenced-" + id, new LeaderListener() {
                 @Override
-                public void onElected(Leadership l) {
-                }
+                public void onElected(Leadership l) {}
 
                 @Override
-                public void onRevoked(Leadership l) {
-                }
+                public void onRevoked(Leadership l) {}
             });
             leadership = elector.awaitLeadership(Duration.ofSeconds(30)).orElseThrow();
             try (Connection c = pool.getConnection()) {
@@ -101,7 +107,9 @@ public class LeaseStatementBenchmark {
             db.execute("CREATE TABLE IF NOT EXISTS shedlock (name VARCHAR(64) NOT NULL, lock_until TIMESTAMP NOT NULL, "
                     + "locked_at TIMESTAMP NOT NULL, locked_by VARCHAR(255) NOT NULL, PRIMARY KEY (name))");
             shedlock = new JdbcTemplateLockProvider(JdbcTemplateLockProvider.Configuration.builder()
-                    .withJdbcTemplate(new JdbcTemplate(pool)).usingDbTime().build());
+                    .withJdbcTemplate(new JdbcTemplate(pool))
+                    .usingDbTime()
+                    .build());
 
             db.execute("CREATE TABLE IF NOT EXISTS INT_LOCK (LOCK_KEY CHAR(36) NOT NULL, REGION VARCHAR(100) NOT NULL, "
                     + "CLIENT_ID CHAR(36), CREATED_DATE TIMESTAMP NOT NULL, EXPIRED_AFTER TIMESTAMP NOT NULL, "
@@ -118,7 +126,8 @@ public class LeaseStatementBenchmark {
         /** One migrated schema per JVM (a smoke run executes every benchmark in one JVM). */
         private static synchronized String sharedSchema(BenchDatabase db) {
             if (sharedSchema == null) {
-                sharedSchema = "jmh" + ProcessHandle.current().pid() + "_" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+                sharedSchema = "jmh" + ProcessHandle.current().pid() + "_"
+                        + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
                 PgLease.migrate(db.dataSource(), sharedSchema);
             }
             return sharedSchema;
@@ -215,14 +224,17 @@ public class LeaseStatementBenchmark {
     /** The same write guarded by a forward-only fence row (for resources in another database). */
     @Benchmark
     public int forwardFenceWrite(Db db) throws SQLException {
-        return db.pglease.forwardFence().inTransaction(db.pool, "counter", db.leadership.token(), c -> increment(c, db.schema));
+        return db.pglease
+                .forwardFence()
+                .inTransaction(db.pool, "counter", db.leadership.token(), c -> increment(c, db.schema));
     }
 
     /** Anchor: ShedLock JdbcTemplateLockProvider (database time), lock and unlock on the same server. */
     @Benchmark
     public boolean shedlockLockUnlock(Db db) {
-        SimpleLock lock = db.shedlock.lock(new LockConfiguration(Instant.now(), "bench", Duration.ofSeconds(30),
-                Duration.ZERO)).orElseThrow();
+        SimpleLock lock = db.shedlock
+                .lock(new LockConfiguration(Instant.now(), "bench", Duration.ofSeconds(30), Duration.ZERO))
+                .orElseThrow();
         lock.unlock();
         return true;
     }
@@ -237,7 +249,8 @@ public class LeaseStatementBenchmark {
     }
 
     private static int increment(Connection c, String schema) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE " + schema + ".counter SET value = value + 1 WHERE name = 'c'")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("UPDATE " + schema + ".counter SET value = value + 1 WHERE name = 'c'")) {
             return ps.executeUpdate();
         }
     }

@@ -23,9 +23,8 @@ import javax.sql.DataSource;
 final class CounterWriter implements Runnable {
 
     /** What to write and how: the node command's {@code --work-interval}, {@code --write-hold} and fault switches. */
-    record Settings(String schema, String lease, Duration hold, Duration interval, boolean ignoreDeadline,
-                    boolean unfenced) {
-    }
+    record Settings(
+            String schema, String lease, Duration hold, Duration interval, boolean ignoreDeadline, boolean unfenced) {}
 
     private final JsonLines out;
     private final PgLease pglease;
@@ -36,8 +35,14 @@ final class CounterWriter implements Runnable {
     private final String lease;
     private final AtomicBoolean stopping;
 
-    CounterWriter(JsonLines out, PgLease pglease, Elector elector, DataSource ds, Deadlines deadlines,
-                  Settings settings, AtomicBoolean stopping) {
+    CounterWriter(
+            JsonLines out,
+            PgLease pglease,
+            Elector elector,
+            DataSource ds,
+            Deadlines deadlines,
+            Settings settings,
+            AtomicBoolean stopping) {
         this.out = out;
         this.pglease = pglease;
         this.elector = elector;

@@ -37,8 +37,9 @@ final class FencedCounter {
             c.setAutoCommit(false);
             try {
                 if (!new FenceStatements(schema).leaseRowHeld(c, name, l.holder(), l.token(), !unlocked)) {
-                    throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + l.token()
-                            + " is not the valid grant of " + name + " on the database");
+                    throw new LeaseException(
+                            LeaseException.Reason.STALE_TOKEN,
+                            "token " + l.token() + " is not the valid grant of " + name + " on the database");
                 }
                 long value = increment(c, l);
                 c.commit();
@@ -95,8 +96,8 @@ final class FencedCounter {
     }
 
     private void log(Connection c, Leadership l, long value) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema
-                + ".fenced_counter_log (name, token, holder, value) VALUES (?, ?, ?, ?)")) {
+        try (PreparedStatement ps = c.prepareStatement(
+                "INSERT INTO " + schema + ".fenced_counter_log (name, token, holder, value) VALUES (?, ?, ?, ?)")) {
             ps.setString(1, name);
             ps.setLong(2, l.token());
             ps.setString(3, l.holder());

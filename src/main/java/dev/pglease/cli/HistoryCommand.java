@@ -1,7 +1,7 @@
 package dev.pglease.cli;
 
-import dev.pglease.internal.tool.JsonLines;
 import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.tool.JsonLines;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -14,19 +14,28 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code pglease history NAME}: the changes of holder of one lease, from the event table. */
-@Command(name = "history", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Show the latest changes of holder of a lease.",
-                "Reads <schema>.lease_events, oldest first. A trigger writes it, so hand edits appear too. Kinds: "
-                        + "acquired, taken_over (the previous holder's lease had expired), released, force_released, "
-                        + "handed_off.", "",
-                "Example: pglease history payments --limit 5"},
+@Command(
+        name = "history",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Show the latest changes of holder of a lease.",
+            "Reads <schema>.lease_events, oldest first. A trigger writes it, so hand edits appear too. Kinds: "
+                    + "acquired, taken_over (the previous holder's lease had expired), released, force_released, "
+                    + "handed_off.",
+            "",
+            "Example: pglease history payments --limit 5"
+        },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class HistoryCommand extends OperatorCommand {
 
     @Parameters(index = "0", paramLabel = "NAME", description = "The lease.")
     String name;
 
-    @Option(names = "--limit", defaultValue = "20", paramLabel = "N",
+    @Option(
+            names = "--limit",
+            defaultValue = "20",
+            paramLabel = "N",
             description = "How many of the latest events to show (default: ${DEFAULT-VALUE}).")
     int limit;
 
@@ -68,8 +77,14 @@ final class HistoryCommand extends OperatorCommand {
         }
         Table table = new Table("AT (UTC)", "EVENT", "TOKEN", "TERM.COUNTER", "HOLDER", "PREVIOUS HOLDER", "BY");
         for (Map<String, Object> e : events) {
-            table.row(Table.time(java.time.Instant.parse((String) e.get("at"))), e.get("kind"), e.get("token"),
-                    e.get("term_token"), e.get("holder"), e.get("previous_holder"), e.get("changed_by"));
+            table.row(
+                    Table.time(java.time.Instant.parse((String) e.get("at"))),
+                    e.get("kind"),
+                    e.get("token"),
+                    e.get("term_token"),
+                    e.get("holder"),
+                    e.get("previous_holder"),
+                    e.get("changed_by"));
         }
         table.print(out);
         return ExitCodes.OK;

@@ -1,7 +1,7 @@
 package dev.pglease.cli;
 
-import dev.pglease.internal.tool.JsonLines;
 import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.tool.JsonLines;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -12,15 +12,22 @@ import java.util.Optional;
 /** The shared part of release and handoff: call the operator function, report. */
 final class LeaseChange {
 
-    private LeaseChange() {
-    }
+    private LeaseChange() {}
 
     /** Calls {@code <schema>.force_release} or, with {@code handoff}, {@code <schema>.handoff}, and reports. */
-    static int apply(OperatorCommand command, PrintWriter out, Connection c, String schema, String name, boolean json,
-            boolean handoff, String toPrefix) throws SQLException {
+    static int apply(
+            OperatorCommand command,
+            PrintWriter out,
+            Connection c,
+            String schema,
+            String name,
+            boolean json,
+            boolean handoff,
+            String toPrefix)
+            throws SQLException {
         OperatorStatements operator = new OperatorStatements(schema);
-        Optional<OperatorStatements.Change> found = handoff ? operator.handoff(c, name, toPrefix)
-                : operator.forceRelease(c, name);
+        Optional<OperatorStatements.Change> found =
+                handoff ? operator.handoff(c, name, toPrefix) : operator.forceRelease(c, name);
         if (found.isEmpty()) {
             return command.notDone("no lease named " + name + " in schema " + schema);
         }
@@ -28,8 +35,9 @@ final class LeaseChange {
         String holder = change.previousHolder();
         long token = change.previousToken();
         if (!change.done()) {
-            return command.notDone("lease " + name + " is not held" + (holder == null ? "" : " (its last holder "
-                    + holder + " let it expire)") + ": nothing to " + (handoff ? "hand off" : "release")
+            return command.notDone("lease " + name + " is not held"
+                    + (holder == null ? "" : " (its last holder " + holder + " let it expire)") + ": nothing to "
+                    + (handoff ? "hand off" : "release")
                     + "; token stays " + token);
         }
         if (json) {
@@ -46,8 +54,9 @@ final class LeaseChange {
         } else if (handoff) {
             out.println("handed off lease " + name + ": " + holder + " lost it (token " + token + " is fenced off), "
                     + "token is now " + change.token() + "; "
-                    + (toPrefix == null ? "any other candidate may take it"
-                    : "only a holder starting with '" + toPrefix + "' may take it")
+                    + (toPrefix == null
+                            ? "any other candidate may take it"
+                            : "only a holder starting with '" + toPrefix + "' may take it")
                     + " for one lease duration");
         } else {
             out.println("released lease " + name + ": " + holder + " lost it (token " + token

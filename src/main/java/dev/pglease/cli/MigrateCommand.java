@@ -9,12 +9,18 @@ import java.sql.SQLException;
 import picocli.CommandLine.Command;
 
 /** {@code pglease migrate}: creates or upgrades the pglease schema with Flyway. */
-@Command(name = "migrate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Create or upgrade the pglease schema.",
-                "Applies the pglease migrations (tables, triggers, view, operator functions) with Flyway, keeping "
-                        + "Flyway's history in <schema>." + PgLease.HISTORY_TABLE + ", apart from the application's "
-                        + "own migrations. Safe to run again: it applies only what is missing.", "",
-                "Example: pglease migrate --schema pglease"},
+@Command(
+        name = "migrate",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Create or upgrade the pglease schema.",
+            "Applies the pglease migrations (tables, triggers, view, operator functions) with Flyway, keeping "
+                    + "Flyway's history in <schema>." + PgLease.HISTORY_TABLE + ", apart from the application's "
+                    + "own migrations. Safe to run again: it applies only what is missing.",
+            "",
+            "Example: pglease migrate --schema pglease"
+        },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class MigrateCommand extends OperatorCommand {
 
@@ -32,7 +38,8 @@ final class MigrateCommand extends OperatorCommand {
         try {
             applied = PgLease.migrate(db.dataSource(), schema);
         } catch (LeaseException e) {
-            int code = e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE ? ExitCodes.DATABASE_UNREACHABLE
+            int code = e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE
+                    ? ExitCodes.DATABASE_UNREACHABLE
                     : ExitCodes.FAILED;
             throw new CliFailure(code, DatabaseOptions.oneLine(e.getMessage()), e);
         }

@@ -1,30 +1,19 @@
 package dev.pglease.cli;
 
-import dev.pglease.internal.tool.Databases;
-import dev.pglease.internal.tool.DurationConverter;
-import dev.pglease.internal.tool.JsonLines;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.Elector;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
-import dev.pglease.LeaseObserver;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.Ticker;
-import dev.pglease.internal.sql.FenceStatements;
-import dev.pglease.internal.util.Secrets;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.sql.Statement;
+import dev.pglease.internal.tool.Databases;
+import dev.pglease.internal.tool.DurationConverter;
+import dev.pglease.internal.tool.JsonLines;
 import java.time.Duration;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -32,13 +21,20 @@ import picocli.CommandLine.Option;
  * One candidate that runs until stopped and reports every event as a JSON line on stdout. The building block of the
  * demo and of the fault tests; its output format is a stable contract (see README, "The node command").
  */
-@Command(name = "node", mixinStandardHelpOptions = true, defaultValueProvider = TimingDefaults.class,
-        description = {"Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0).",
-                "Writes one JSON object per line to stdout: started, elected, revoked, released, write",
-                "(open with --write-hold, acquire/renew with --trace)."})
+@Command(
+        name = "node",
+        mixinStandardHelpOptions = true,
+        defaultValueProvider = TimingDefaults.class,
+        description = {
+            "Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0).",
+            "Writes one JSON object per line to stdout: started, elected, revoked, released, write",
+            "(open with --write-hold, acquire/renew with --trace)."
+        })
 public final class NodeCommand implements java.util.concurrent.Callable<Integer> {
 
-    @Option(names = "--jdbc-url", description = "PostgreSQL JDBC URL (default: $PGLEASE_JDBC_URL)",
+    @Option(
+            names = "--jdbc-url",
+            description = "PostgreSQL JDBC URL (default: $PGLEASE_JDBC_URL)",
             defaultValue = "${env:PGLEASE_JDBC_URL}")
     String jdbcUrl;
 
@@ -48,23 +44,34 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--schema", defaultValue = "pglease", description = "pglease schema (default: ${DEFAULT-VALUE})")
     String schema;
 
-    @Option(names = "--lease-duration", converter = DurationConverter.class,
+    @Option(
+            names = "--lease-duration",
+            converter = DurationConverter.class,
             description = "Lease duration (default: ${DEFAULT-VALUE})")
     Duration leaseDuration;
 
-    @Option(names = "--renew-deadline", converter = DurationConverter.class,
+    @Option(
+            names = "--renew-deadline",
+            converter = DurationConverter.class,
             description = "Renew deadline (default: ${DEFAULT-VALUE})")
     Duration renewDeadline;
 
-    @Option(names = "--retry-period", converter = DurationConverter.class,
+    @Option(
+            names = "--retry-period",
+            converter = DurationConverter.class,
             description = "Retry period (default: ${DEFAULT-VALUE})")
     Duration retryPeriod;
 
-    @Option(names = "--work", defaultValue = "none",
+    @Option(
+            names = "--work",
+            defaultValue = "none",
             description = "Work the leader does: fenced-counter or none (default: ${DEFAULT-VALUE})")
     String work;
 
-    @Option(names = "--work-interval", defaultValue = "50ms", converter = DurationConverter.class,
+    @Option(
+            names = "--work-interval",
+            defaultValue = "50ms",
+            converter = DurationConverter.class,
             description = "Pause between two writes of the fenced counter (default: ${DEFAULT-VALUE})")
     Duration workInterval;
 
@@ -74,46 +81,68 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--migrate", description = "Migrate the schema before campaigning")
     boolean migrate;
 
-    @Option(names = "--fast-failover", description = "Take over at once when the leader's database session ends "
-            + "(crash, kill -9, connection lost) instead of waiting for its lease to expire")
+    @Option(
+            names = "--fast-failover",
+            description = "Take over at once when the leader's database session ends "
+                    + "(crash, kill -9, connection lost) instead of waiting for its lease to expire")
     boolean fastFailover;
 
     @Option(names = "--trace", description = "Also report every acquire and renew statement")
     boolean trace;
 
-    @Option(names = "--ticker-rate", defaultValue = "1.0",
+    @Option(
+            names = "--ticker-rate",
+            defaultValue = "1.0",
             description = "Fault injection: run the monotonic clock this many times faster (default: ${DEFAULT-VALUE})")
     double tickerRate;
 
-    @Option(names = "--clock-skew", defaultValue = "0ms", converter = DurationConverter.class,
+    @Option(
+            names = "--clock-skew",
+            defaultValue = "0ms",
+            converter = DurationConverter.class,
             description = "Fault injection: shift the reported wall-clock times (pglease never reads the wall clock)")
     Duration clockSkew;
 
-    @Option(names = "--writers", defaultValue = "1",
+    @Option(
+            names = "--writers",
+            defaultValue = "1",
             description = "Number of concurrent fenced-counter writer threads (default: ${DEFAULT-VALUE})")
     int writers;
 
-    @Option(names = "--write-hold", defaultValue = "0ms", converter = DurationConverter.class,
+    @Option(
+            names = "--write-hold",
+            defaultValue = "0ms",
+            converter = DurationConverter.class,
             description = "Work done inside each fenced transaction before it commits, announced by an 'open' event "
                     + "(default: ${DEFAULT-VALUE})")
     Duration writeHold;
 
-    @Option(names = "--ignore-deadline", hidden = true,
+    @Option(
+            names = "--ignore-deadline",
+            hidden = true,
             description = "Fault injection (negative control): keep writing with the last grant after its local "
                     + "deadline, fenced only by the database")
     boolean ignoreDeadline;
 
-    @Option(names = "--unfenced", hidden = true,
+    @Option(
+            names = "--unfenced",
+            hidden = true,
             description = "Fault injection (negative control): check the local deadline and the lease row "
                     + "without locking it, wait --write-hold, then write")
     boolean unfenced;
 
-    @Option(names = "--campaign-delay", hidden = true, defaultValue = "0ms", converter = DurationConverter.class,
+    @Option(
+            names = "--campaign-delay",
+            hidden = true,
+            defaultValue = "0ms",
+            converter = DurationConverter.class,
             description = "Fault injection (negative control): a standby campaigns only after the lease has been "
                     + "free or expired this long")
     Duration campaignDelay;
 
-    @Option(names = "--suspend-file", hidden = true,
+    @Option(
+            names = "--suspend-file",
+            hidden = true,
             description = "Fault injection: a file announcing a simulated system suspend as '<start epoch ms> "
                     + "<duration ms>'; the monotonic clock stops during it while the wall clock moves on")
     java.nio.file.Path suspendFile;
@@ -137,10 +166,16 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                     + writeHold + " and " + campaignDelay);
         }
         JsonLines out = new JsonLines(System.out, clockSkew.toMillis());
-        Ticker ticker = suspendFile == null ? ticker(tickerRate) : new SuspendableTicker(ticker(tickerRate),
-                suspendFile, tickerRate);
-        LeaseConfig.Builder builder = LeaseConfig.builder().schema(schema).leaseDuration(leaseDuration)
-                .renewDeadline(renewDeadline).retryPeriod(retryPeriod).ticker(ticker).fastFailover(fastFailover);
+        Ticker ticker = suspendFile == null
+                ? ticker(tickerRate)
+                : new SuspendableTicker(ticker(tickerRate), suspendFile, tickerRate);
+        LeaseConfig.Builder builder = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(leaseDuration)
+                .renewDeadline(renewDeadline)
+                .retryPeriod(retryPeriod)
+                .ticker(ticker)
+                .fastFailover(fastFailover);
         if (holderLabel != null) {
             builder.holderLabel(holderLabel);
         }
@@ -170,12 +205,13 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 }
                 Elector elector = pglease.elector(lease, out.leaderListener(lease));
                 java.util.List<Thread> workers = new java.util.ArrayList<>();
-                CounterWriter.Settings writes = new CounterWriter.Settings(schema, lease, writeHold, workInterval,
-                        ignoreDeadline, unfenced);
+                CounterWriter.Settings writes =
+                        new CounterWriter.Settings(schema, lease, writeHold, workInterval, ignoreDeadline, unfenced);
                 if (work.equals("fenced-counter")) {
                     for (int i = 0; i < writers; i++) {
-                        Thread worker = new Thread(new CounterWriter(out, pglease, elector, ds, deadlines, writes,
-                                stopping), "fenced-counter-" + i);
+                        Thread worker = new Thread(
+                                new CounterWriter(out, pglease, elector, ds, deadlines, writes, stopping),
+                                "fenced-counter-" + i);
                         worker.setDaemon(true);
                         worker.start();
                         workers.add(worker);

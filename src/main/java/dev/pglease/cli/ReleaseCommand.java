@@ -8,12 +8,18 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code pglease release NAME}: takes a lease away from its holder through {@code <schema>.force_release}. */
-@Command(name = "release", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Force-release a lease now (operator function force_release).",
-                "Calls <schema>.force_release(name): the token moves on, so the holder's fenced writes are refused "
-                        + "from this moment, and a standby acquires the lease with a higher token still. The holder "
-                        + "notices at its next renewal and steps down.", "",
-                "Example: pglease release payments"},
+@Command(
+        name = "release",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Force-release a lease now (operator function force_release).",
+            "Calls <schema>.force_release(name): the token moves on, so the holder's fenced writes are refused "
+                    + "from this moment, and a standby acquires the lease with a higher token still. The holder "
+                    + "notices at its next renewal and steps down.",
+            "",
+            "Example: pglease release payments"
+        },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class ReleaseCommand extends OperatorCommand {
 

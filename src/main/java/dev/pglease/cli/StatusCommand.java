@@ -14,14 +14,25 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code pglease status}: every lease, its holder, token and remaining time on the database clock. */
-@Command(name = "status", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Show every lease: holder, token, time remaining, last change.",
-                "Shows each lease's holder, its fencing token, whether it is held and the time remaining, both "
-                        + "measured on the database clock, and the last change of holder.", "",
-                "Example: pglease status --jdbc-url 'jdbc:postgresql://db:5432/app?user=ops'"},
-        footer = {"", "A lease whose holder stopped renewing shows HELD no and no REMAINING",
-                "until a standby takes it over (HOLDER keeps the last holder).", "",
-                ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
+@Command(
+        name = "status",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Show every lease: holder, token, time remaining, last change.",
+            "Shows each lease's holder, its fencing token, whether it is held and the time remaining, both "
+                    + "measured on the database clock, and the last change of holder.",
+            "",
+            "Example: pglease status --jdbc-url 'jdbc:postgresql://db:5432/app?user=ops'"
+        },
+        footer = {
+            "",
+            "A lease whose holder stopped renewing shows HELD no and no REMAINING",
+            "until a standby takes it over (HOLDER keeps the last holder).",
+            "",
+            ExitCodes.EXIT_CODES_1,
+            ExitCodes.EXIT_CODES_2
+        })
 final class StatusCommand extends OperatorCommand {
 
     @Parameters(arity = "0..*", paramLabel = "NAME", description = "Only these leases (default: all).")
@@ -43,8 +54,9 @@ final class StatusCommand extends OperatorCommand {
         leases.forEach(l -> missing.remove((String) l.get("lease")));
         if (json) {
             out.println(JsonLines.toJson(leases));
-            return missing.isEmpty() ? ExitCodes.OK : notDone("no lease named " + String.join(", ", missing)
-                    + " in schema " + schema);
+            return missing.isEmpty()
+                    ? ExitCodes.OK
+                    : notDone("no lease named " + String.join(", ", missing) + " in schema " + schema);
         }
         if (!missing.isEmpty()) {
             out.flush();
@@ -58,11 +70,18 @@ final class StatusCommand extends OperatorCommand {
         }
         Table table = new Table("LEASE", "HOLDER", "TOKEN", "TERM.COUNTER", "HELD", "REMAINING", "LAST CHANGE");
         for (Map<String, Object> l : leases) {
-            String change = l.get("last_event") == null ? null
+            String change = l.get("last_event") == null
+                    ? null
                     : l.get("last_event") + " " + Table.millis((Long) l.get("last_change_ago_ms")) + " ago ("
-                    + Table.time(java.time.Instant.parse((String) l.get("last_change"))) + ")";
-            table.row(l.get("lease"), l.get("holder"), l.get("token"), l.get("term_token"), Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
-                    Table.millis((Long) l.get("remaining_ms")), change);
+                            + Table.time(java.time.Instant.parse((String) l.get("last_change"))) + ")";
+            table.row(
+                    l.get("lease"),
+                    l.get("holder"),
+                    l.get("token"),
+                    l.get("term_token"),
+                    Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
+                    Table.millis((Long) l.get("remaining_ms")),
+                    change);
         }
         table.print(out);
         return missing.isEmpty() ? ExitCodes.OK : ExitCodes.FAILED;

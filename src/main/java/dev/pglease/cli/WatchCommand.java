@@ -1,11 +1,11 @@
 package dev.pglease.cli;
 
-import dev.pglease.internal.tool.DurationConverter;
-import dev.pglease.internal.tool.JsonLines;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.Pooling;
+import dev.pglease.internal.tool.DurationConverter;
+import dev.pglease.internal.tool.JsonLines;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.sql.Connection;
@@ -26,14 +26,20 @@ import picocli.CommandLine.Parameters;
  * {@code pglease watch}: prints every change of holder as it happens. Driven by LISTEN on the channel the lease
  * trigger notifies ({@code "<schema>.leases"}), so it costs nothing while nothing changes: it does not poll.
  */
-@Command(name = "watch", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Follow lease changes live (LISTEN/NOTIFY, no polling).",
-                "Prints the current status, then one line for every change of holder (acquired, taken_over, "
-                        + "released, force_released, handed_off) the moment the database commits it. Driven by "
-                        + "LISTEN on the channel \"<schema>.leases\" that the lease trigger notifies, not by polling. "
-                        + "Reconnects by itself when the connection drops, and prints the status again then, since "
-                        + "changes may have been missed.", "",
-                "Example: pglease watch payments"},
+@Command(
+        name = "watch",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Follow lease changes live (LISTEN/NOTIFY, no polling).",
+            "Prints the current status, then one line for every change of holder (acquired, taken_over, "
+                    + "released, force_released, handed_off) the moment the database commits it. Driven by "
+                    + "LISTEN on the channel \"<schema>.leases\" that the lease trigger notifies, not by polling. "
+                    + "Reconnects by itself when the connection drops, and prints the status again then, since "
+                    + "changes may have been missed.",
+            "",
+            "Example: pglease watch payments"
+        },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class WatchCommand extends OperatorCommand {
 
@@ -42,13 +48,18 @@ final class WatchCommand extends OperatorCommand {
     @Parameters(arity = "0..*", paramLabel = "NAME", description = "Only these leases (default: all).")
     List<String> names = new ArrayList<>();
 
-    @Option(names = "--json", description = "One JSON object per event (t, lease, kind, token, holder); no status table.")
+    @Option(
+            names = "--json",
+            description = "One JSON object per event (t, lease, kind, token, holder); no status table.")
     boolean json;
 
     @Option(names = "--count", paramLabel = "N", description = "Stop after N events (default: run until Ctrl-C).")
     Integer count;
 
-    @Option(names = "--for", paramLabel = "DURATION", converter = DurationConverter.class,
+    @Option(
+            names = "--for",
+            paramLabel = "DURATION",
+            converter = DurationConverter.class,
             description = "Stop after this long, e.g. 30s or 5m (default: run until Ctrl-C).")
     Duration runFor;
 
@@ -61,9 +72,11 @@ final class WatchCommand extends OperatorCommand {
             throw SqlErrors.connectionFailure(e) ? db.unreachable(e) : db.failure("could not connect", e);
         }
         if (pooled) {
-            throw new CliFailure(ExitCodes.FAILED, "the JDBC URL goes through a transaction pooler (PgBouncer "
-                    + "pool_mode=transaction): LISTEN there never delivers a notification. Give watch a URL that "
-                    + "reaches PostgreSQL directly or through a session-pooled port");
+            throw new CliFailure(
+                    ExitCodes.FAILED,
+                    "the JDBC URL goes through a transaction pooler (PgBouncer "
+                            + "pool_mode=transaction): LISTEN there never delivers a notification. Give watch a URL that "
+                            + "reaches PostgreSQL directly or through a session-pooled port");
         }
     }
 
@@ -136,8 +149,12 @@ final class WatchCommand extends OperatorCommand {
                 List<Map<String, Object>> leases = StatusCommand.read(c, schema, names);
                 Table table = new Table("LEASE", "HOLDER", "TOKEN", "HELD", "REMAINING");
                 for (Map<String, Object> l : leases) {
-                    table.row(l.get("lease"), l.get("holder"), l.get("token"),
-                            Boolean.TRUE.equals(l.get("held")) ? "yes" : "no", Table.millis((Long) l.get("remaining_ms")));
+                    table.row(
+                            l.get("lease"),
+                            l.get("holder"),
+                            l.get("token"),
+                            Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
+                            Table.millis((Long) l.get("remaining_ms")));
                 }
                 if (table.isEmpty()) {
                     out.println("(no leases yet)");

@@ -62,8 +62,10 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
 
     /** The fencing token of {@link #currentLock()}. @throws IllegalStateException when this thread holds no lock */
     public static long currentToken() {
-        return currentLock().orElseThrow(() -> new IllegalStateException(
-                "this thread holds no lock taken through PgLeaseLockProvider")).token();
+        return currentLock()
+                .orElseThrow(
+                        () -> new IllegalStateException("this thread holds no lock taken through PgLeaseLockProvider"))
+                .token();
     }
 
     @Override
@@ -72,7 +74,8 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
         try {
             lock = pglease.tryLock(namePrefix + configuration.getName(), configuration.getLockAtMostFor());
         } catch (LeaseException e) {
-            throw new LockException("pglease could not take lock " + configuration.getName() + ": " + e.getMessage(), e);
+            throw new LockException(
+                    "pglease could not take lock " + configuration.getName() + ": " + e.getMessage(), e);
         }
         if (lock.isEmpty()) {
             return Optional.empty();

@@ -1,7 +1,7 @@
 package dev.pglease.spring;
 
-import dev.pglease.LeaseException;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseException;
 import dev.pglease.LeaseGrant;
 import dev.pglease.PgLease;
 import java.sql.Connection;
@@ -56,8 +56,11 @@ public class FencedTransactionTemplate {
      *                           {@link #execute(LeaseGrant, TransactionCallback)} is used
      * @throws IllegalArgumentException when the transaction manager manages another data source
      */
-    public FencedTransactionTemplate(PgLease pglease, DataSource dataSource,
-                                     PlatformTransactionManager transactionManager, LeaderElection election) {
+    public FencedTransactionTemplate(
+            PgLease pglease,
+            DataSource dataSource,
+            PlatformTransactionManager transactionManager,
+            LeaderElection election) {
         this.pglease = Objects.requireNonNull(pglease, "pglease must not be null");
         this.dataSource = Objects.requireNonNull(dataSource, "dataSource must not be null");
         this.transactionManager = Objects.requireNonNull(transactionManager, "transactionManager must not be null");
@@ -120,9 +123,11 @@ public class FencedTransactionTemplate {
             throw new IllegalStateException("no LeaderElection to take the grant from: pass the Leadership");
         }
         requireTransaction();
-        Leadership leadership = election.beginWork().orElseThrow(() -> new LeaseException(
-                LeaseException.Reason.LEASE_LOST, "this process does not lead lease " + election.leaseName()
-                + " (or is shutting down): the transaction is rolled back"));
+        Leadership leadership = election.beginWork()
+                .orElseThrow(() -> new LeaseException(
+                        LeaseException.Reason.LEASE_LOST,
+                        "this process does not lead lease " + election.leaseName()
+                                + " (or is shutting down): the transaction is rolled back"));
         try {
             return fenced(leadership, true);
         } catch (RuntimeException | Error e) {
@@ -173,8 +178,7 @@ public class FencedTransactionTemplate {
         return translated != null ? translated : new IllegalStateException(e.getMessage(), e);
     }
 
-    private record Key(FencedTransactionTemplate template, String leaseName) {
-    }
+    private record Key(FencedTransactionTemplate template, String leaseName) {}
 
     /** Checks the grant again just before commit; unbinds and ends the work count when the transaction ends. */
     private final class Guard implements TransactionSynchronization {

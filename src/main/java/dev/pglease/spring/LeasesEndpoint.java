@@ -50,8 +50,7 @@ public class LeasesEndpoint {
     /** Marks an operation parameter the request may leave out (Spring reads any annotation of this name). */
     @Retention(RetentionPolicy.RUNTIME)
     @Target(ElementType.PARAMETER)
-    @interface Nullable {
-    }
+    @interface Nullable {}
 
     private static final int FORBIDDEN = 403;
     private final LeaderElection election;
@@ -62,7 +61,11 @@ public class LeasesEndpoint {
 
     /** Without handoff (no operator login). */
     public LeasesEndpoint(LeaderElection election, PgLease pglease, boolean operationsEnabled) {
-        this(election, pglease, operationsEnabled, PgLease.Roles.defaultsFor(pglease.config().schema()).operator(),
+        this(
+                election,
+                pglease,
+                operationsEnabled,
+                PgLease.Roles.defaultsFor(pglease.config().schema()).operator(),
                 null);
     }
 
@@ -71,8 +74,12 @@ public class LeasesEndpoint {
      * @param operatorLogin the login handoffs run as (a member of the operator role), or {@code null}: handoffs
      *                      are refused
      */
-    public LeasesEndpoint(LeaderElection election, PgLease pglease, boolean operationsEnabled, String operatorRole,
-                          Supplier<DataSource> operatorLogin) {
+    public LeasesEndpoint(
+            LeaderElection election,
+            PgLease pglease,
+            boolean operationsEnabled,
+            String operatorRole,
+            Supplier<DataSource> operatorLogin) {
         this.election = election;
         this.pglease = pglease;
         this.operationsEnabled = operationsEnabled;
@@ -91,7 +98,9 @@ public class LeasesEndpoint {
         } else {
             LeaseHealth health = LeaseHealth.of(elector);
             lease.putAll(PgLeaseHealthIndicator.details(health));
-            lease.put("leader", health.isLeader() ? pglease.holderId() : health.leader().orElse(null));
+            lease.put(
+                    "leader",
+                    health.isLeader() ? pglease.holderId() : health.leader().orElse(null));
         }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("holder", pglease.holderId());
@@ -112,24 +121,29 @@ public class LeasesEndpoint {
     public WebEndpointResponse<Map<String, Object>> operate(String action, @Nullable String to)
             throws InterruptedException {
         if (!operationsEnabled) {
-            return refused(FORBIDDEN, "lease operations are disabled: set "
-                    + "pglease.actuator.operations-enabled=true to allow them");
+            return refused(
+                    FORBIDDEN,
+                    "lease operations are disabled: set " + "pglease.actuator.operations-enabled=true to allow them");
         }
         if ("release".equals(action)) {
             return new WebEndpointResponse<>(release());
         }
         if ("handoff".equals(action)) {
             if (operatorLogin == null) {
-                return refused(FORBIDDEN, "handoff calls " + pglease.config().schema()
-                        + ".handoff, which only the role " + operatorRole + " may execute, and the application's "
-                        + "login is a candidate: set pglease.actuator.operator.username and "
-                        + "pglease.actuator.operator.password to a login that is a member of " + operatorRole
-                        + " (or use `pglease handoff " + election.leaseName() + "` as the operator)");
+                return refused(
+                        FORBIDDEN,
+                        "handoff calls " + pglease.config().schema()
+                                + ".handoff, which only the role " + operatorRole
+                                + " may execute, and the application's "
+                                + "login is a candidate: set pglease.actuator.operator.username and "
+                                + "pglease.actuator.operator.password to a login that is a member of " + operatorRole
+                                + " (or use `pglease handoff " + election.leaseName() + "` as the operator)");
             }
             return handoff(to);
         }
-        return refused(WebEndpointResponse.STATUS_BAD_REQUEST, "unknown lease action '" + action
-                + "': the actions are release and handoff");
+        return refused(
+                WebEndpointResponse.STATUS_BAD_REQUEST,
+                "unknown lease action '" + action + "': the actions are release and handoff");
     }
 
     private Map<String, Object> release() throws InterruptedException {
@@ -149,11 +163,10 @@ public class LeasesEndpoint {
         String schema = pglease.config().schema();
         String name = election.leaseName();
         try (Connection c = operatorLogin.get().getConnection()) {
-            Optional<OperatorStatements.Change> found = new OperatorStatements(schema).handoff(c, name,
-                    to == null || to.isBlank() ? null : to);
+            Optional<OperatorStatements.Change> found =
+                    new OperatorStatements(schema).handoff(c, name, to == null || to.isBlank() ? null : to);
             if (found.isEmpty()) {
-                return refused(WebEndpointResponse.STATUS_NOT_FOUND, "no lease named " + name + " in schema "
-                        + schema);
+                return refused(WebEndpointResponse.STATUS_NOT_FOUND, "no lease named " + name + " in schema " + schema);
             }
             OperatorStatements.Change change = found.get();
             Map<String, Object> body = new LinkedHashMap<>();
@@ -167,12 +180,15 @@ public class LeasesEndpoint {
             return new WebEndpointResponse<>(body);
         } catch (SQLException e) {
             if (SqlErrors.insufficientPrivilege(e)) {
-                return refused(FORBIDDEN, "the login in pglease.actuator.operator."
-                        + "username may not hand off: it must be a member of the role " + operatorRole + " ("
-                        + e.getMessage() + ")");
+                return refused(
+                        FORBIDDEN,
+                        "the login in pglease.actuator.operator."
+                                + "username may not hand off: it must be a member of the role " + operatorRole + " ("
+                                + e.getMessage() + ")");
             }
-            return refused(WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE, "handoff of lease " + name
-                    + " failed: " + e.getMessage() + " (SQLState " + e.getSQLState() + ")");
+            return refused(
+                    WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE,
+                    "handoff of lease " + name + " failed: " + e.getMessage() + " (SQLState " + e.getSQLState() + ")");
         }
     }
 

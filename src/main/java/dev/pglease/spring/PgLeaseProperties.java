@@ -104,6 +104,7 @@ public class PgLeaseProperties {
          * again) and {@code handoff} (with an operator login).
          */
         private boolean operationsEnabled = false;
+
         private final Operator operator = new Operator();
 
         public Operator getOperator() {
@@ -123,8 +124,7 @@ public class PgLeaseProperties {
      * The login the endpoint's {@code handoff} runs as: a member of the operator role ({@code <schema>_operator}),
      * since the application's own login is a candidate; without a username, handoffs are refused.
      */
-    public static class Operator extends Login {
-    }
+    public static class Operator extends Login {}
 
     /**
      * Names of the roles the schema migration grants to (and creates when absent, if
@@ -163,7 +163,8 @@ public class PgLeaseProperties {
         /** The role names to use in {@code schema}: each one set here, else its default for the schema. */
         PgLease.Roles resolve(String schema) {
             PgLease.Roles defaults = PgLease.Roles.defaultsFor(schema);
-            return new PgLease.Roles(candidate != null ? candidate : defaults.candidate(),
+            return new PgLease.Roles(
+                    candidate != null ? candidate : defaults.candidate(),
                     observer != null ? observer : defaults.observer(),
                     operator != null ? operator : defaults.operator());
         }

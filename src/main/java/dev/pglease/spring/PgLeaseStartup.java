@@ -29,10 +29,10 @@ final class PgLeaseStartup {
      * 4.1's managed version, profile {@code boot-flyway}) and 11 (Spring Boot 4.0's, profile {@code boot40}).
      */
     static final int FLYWAY_MIN_MAJOR = 11;
+
     static final int FLYWAY_MAX_MAJOR = 13;
 
-    private PgLeaseStartup() {
-    }
+    private PgLeaseStartup() {}
 
     /** Migrates when {@code pglease.migrate=true}; returns the number of migrations applied. */
     static int migrateIfAsked(DataSource application, PgLeaseProperties properties, PgLease.Roles roles) {
@@ -45,9 +45,11 @@ final class PgLeaseStartup {
         if (isSet(migration)) {
             target = dataSource(migration, application);
         } else {
-            LOG.warn("pglease migrates schema {} as the application's own login, which then owns the schema and "
-                    + "bypasses its guards; set pglease.migration.username/password to migrate as a separate "
-                    + "owner login", properties.getSchema());
+            LOG.warn(
+                    "pglease migrates schema {} as the application's own login, which then owns the schema and "
+                            + "bypasses its guards; set pglease.migration.username/password to migrate as a separate "
+                            + "owner login",
+                    properties.getSchema());
         }
         if (!migration.isCreateRoles()) {
             requireRoles(target, roles);
@@ -70,9 +72,11 @@ final class PgLeaseStartup {
         try (Connection c = dataSource.getConnection()) {
             return c.getMetaData().getURL();
         } catch (SQLException e) {
-            throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
+            throw new LeaseException(
+                    LeaseException.Reason.DATABASE_UNAVAILABLE,
                     "could not read the application data source's URL for a separate login (set its url: "
-                    + "pglease.migration.url or pglease.actuator.operator.url): " + e.getMessage(), e);
+                            + "pglease.migration.url or pglease.actuator.operator.url): " + e.getMessage(),
+                    e);
         }
     }
 
@@ -81,22 +85,27 @@ final class PgLeaseStartup {
         try (Connection c = dataSource.getConnection()) {
             missing = SchemaStatements.missingRoles(c, List.of(roles.candidate(), roles.observer(), roles.operator()));
         } catch (SQLException e) {
-            throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE, "could not check the pglease "
-                    + "roles before migrating: " + e.getMessage(), e);
+            throw new LeaseException(
+                    LeaseException.Reason.DATABASE_UNAVAILABLE,
+                    "could not check the pglease " + "roles before migrating: " + e.getMessage(),
+                    e);
         }
         if (!missing.isEmpty()) {
             StringBuilder create = new StringBuilder();
             missing.forEach(r -> create.append("CREATE ROLE ").append(r).append(" NOLOGIN; "));
-            throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "the pglease role(s) " + missing
-                    + " do not exist and pglease.migration.create-roles is false: create them ("
-                    + create.toString().strip() + "), name existing roles in pglease.roles.candidate/observer/"
-                    + "operator, or set pglease.migration.create-roles=true");
+            throw new LeaseException(
+                    LeaseException.Reason.SCHEMA_MISSING,
+                    "the pglease role(s) " + missing
+                            + " do not exist and pglease.migration.create-roles is false: create them ("
+                            + create.toString().strip() + "), name existing roles in pglease.roles.candidate/observer/"
+                            + "operator, or set pglease.migration.create-roles=true");
         }
     }
 
     /** The version of the Flyway on the classpath, from its own version resource. */
     static String flywayVersion() {
-        try (InputStream in = org.flywaydb.core.Flyway.class.getClassLoader()
+        try (InputStream in = org.flywaydb.core.Flyway.class
+                .getClassLoader()
                 .getResourceAsStream("org/flywaydb/core/internal/version.txt")) {
             return in == null ? "unknown" : new String(in.readAllBytes(), StandardCharsets.UTF_8).strip();
         } catch (IOException e) {
@@ -139,20 +148,27 @@ final class PgLeaseStartup {
      */
     static LeaseException inSpringTerms(LeaseException e) {
         if (e.reason() == LeaseException.Reason.SCHEMA_MISSING) {
-            return new LeaseException(e.reason(), e.getMessage() + ". In Spring the schema is migrated at start "
-                    + "only with pglease.migrate=true, as the login in pglease.migration.username/password");
+            return new LeaseException(
+                    e.reason(),
+                    e.getMessage() + ". In Spring the schema is migrated at start "
+                            + "only with pglease.migrate=true, as the login in pglease.migration.username/password");
         }
         if (e.reason() == LeaseException.Reason.INSUFFICIENT_PRIVILEGE) {
-            return new LeaseException(e.reason(), e.getMessage() + ". In Spring the login is "
-                    + "spring.datasource.username; the schema is migrated (and roles created) only by the login in "
-                    + "pglease.migration.username with pglease.migrate=true");
+            return new LeaseException(
+                    e.reason(),
+                    e.getMessage() + ". In Spring the login is "
+                            + "spring.datasource.username; the schema is migrated (and roles created) only by the login in "
+                            + "pglease.migration.username with pglease.migrate=true");
         }
         Throwable cause = e.getCause();
-        if (e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE && cause instanceof SQLException s
+        if (e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE
+                && cause instanceof SQLException s
                 && SqlErrors.insufficientPrivilege(s)) {
-            return new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, "the application's login (" 
-                    + "spring.datasource.username) may not connect: " + s.getMessage() + "; GRANT CONNECT ON "
-                    + "DATABASE to it");
+            return new LeaseException(
+                    LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
+                    "the application's login ("
+                            + "spring.datasource.username) may not connect: " + s.getMessage() + "; GRANT CONNECT ON "
+                            + "DATABASE to it");
         }
         return e;
     }

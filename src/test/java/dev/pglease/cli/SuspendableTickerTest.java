@@ -31,7 +31,8 @@ class SuspendableTickerTest {
             last = now;
             Thread.sleep(5);
         }
-        assertThat(last - before).as("the clock stood still once the suspend was noticed")
+        assertThat(last - before)
+                .as("the clock stood still once the suspend was noticed")
                 .isLessThan(400_000_000L);
     }
 }

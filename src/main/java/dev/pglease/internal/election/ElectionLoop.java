@@ -10,7 +10,6 @@ import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.store.NotificationListener;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Secrets;
-
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -56,7 +55,11 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
 
     private static final Logger log = LoggerFactory.getLogger(ElectionLoop.class);
 
-    enum Phase { STANDBY, LEADER, CLOSING }
+    enum Phase {
+        STANDBY,
+        LEADER,
+        CLOSING
+    }
 
     /** The state of one lease in this process. Guarded by the loop's lock; read from outside through its accessors. */
     public static final class Campaign {
@@ -73,6 +76,7 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
          * answered late, or not yet): one more renewal decides whether it leads again with it or gives it back.
          */
         long resumeToken;
+
         volatile int failures;
         volatile boolean reachable = true;
         volatile String observedHolder;
@@ -141,6 +145,7 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
     private final GuardedObserver observer;
     /** False with the default no-op observer: the renewal loop then builds no per-lease observation. */
     private final boolean observing;
+
     private final Executor callbackPool;
     private final ScheduledExecutorService deadlineTimer;
     private final Runnable deadlineCheck = this::checkDeadlines;
@@ -157,8 +162,13 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
      * @param deadlineTimer steps leaders down at their deadline while the loop thread is blocked; {@code null}
      *                      when a test drives the loop by hand
      */
-    public ElectionLoop(LeaseStore store, String holder, LeaseConfig config, RandomGenerator random,
-                        Executor callbackPool, ScheduledExecutorService deadlineTimer) {
+    public ElectionLoop(
+            LeaseStore store,
+            String holder,
+            LeaseConfig config,
+            RandomGenerator random,
+            Executor callbackPool,
+            ScheduledExecutorService deadlineTimer) {
         this.store = store;
         this.holder = holder;
         this.ticker = config.ticker();
@@ -384,20 +394,26 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
             c.failures = 0;
             c.reachable = true;
             c.observedHolder = answer.holder();
-            if (!answer.granted() && holder.equals(answer.holder()) && c.phase == Phase.STANDBY
+            if (!answer.granted()
+                    && holder.equals(answer.holder())
+                    && c.phase == Phase.STANDBY
                     && c.releaseToken == 0) {
                 // A grant this process was never told about: an earlier acquire committed but its answer was lost
                 // (connection reset, timeout). Give it back now rather than leave the lease unled until it expires.
                 c.releaseToken = answer.token();
                 c.nextAt = now;
                 releaseNow = true;
-                log.warn("pglease: lease {} lists this process as holder with token {}, a grant it never received; "
-                        + "releasing it", Names.quote(c.name), answer.token());
+                log.warn(
+                        "pglease: lease {} lists this process as holder with token {}, a grant it never received; "
+                                + "releasing it",
+                        Names.quote(c.name),
+                        answer.token());
             } else if (!answer.granted()) {
                 if (c.phase == Phase.STANDBY) {
-                    c.nextAt = c.releaseNotices != noticesBefore ? now
-                            : timing.standbyWake(now, TimeUnit.MILLISECONDS.toNanos(answer.waitMillis()),
-                                    notificationsHealthy);
+                    c.nextAt = c.releaseNotices != noticesBefore
+                            ? now
+                            : timing.standbyWake(
+                                    now, TimeUnit.MILLISECONDS.toNanos(answer.waitMillis()), notificationsHealthy);
                 }
                 return;
             } else if (c.phase != Phase.STANDBY || answeredLate(sent, sentWall, now)) {
@@ -406,8 +422,10 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
                 c.releaseToken = answer.token();
                 c.nextAt = now;
                 releaseNow = c.phase != Phase.STANDBY;
-                log.info("pglease: lease {} token {} was granted but can not be used ({}); releasing it",
-                        Names.quote(c.name), answer.token(),
+                log.info(
+                        "pglease: lease {} token {} was granted but can not be used ({}); releasing it",
+                        Names.quote(c.name),
+                        answer.token(),
                         c.phase != Phase.STANDBY ? "closing" : "the answer arrived after the renew deadline");
             } else {
                 lead(c, answer.token(), sent, sentWall, now);
@@ -477,8 +495,12 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
                 c.releaseToken = token;
                 return;
             }
-            log.info("pglease: {} leads lease {} again with token {}: the renewal after its step-down was answered in "
-                    + "time", holder, Names.quote(c.name), token);
+            log.info(
+                    "pglease: {} leads lease {} again with token {}: the renewal after its step-down was answered in "
+                            + "time",
+                    holder,
+                    Names.quote(c.name),
+                    token);
             lead(c, token, sent, sentWall, now);
         }
     }
@@ -682,7 +704,10 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
     }
 
     private void databaseError(String what, String statement, Throwable e) {
-        log.warn("pglease: {} of {} failed: {}", statement, what instanceof String ? Names.quote(what) : what,
+        log.warn(
+                "pglease: {} of {} failed: {}",
+                statement,
+                what instanceof String ? Names.quote(what) : what,
                 Secrets.redact(String.valueOf(e.getMessage())));
         observer.databaseError(what, e);
     }

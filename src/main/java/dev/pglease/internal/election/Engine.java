@@ -4,12 +4,12 @@ import dev.pglease.LeaseConfig;
 import dev.pglease.internal.sql.FastFailoverStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.FastFailoverStore;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.store.NotificationListener;
 import dev.pglease.internal.store.StartupChecks;
-import dev.pglease.internal.sql.SqlErrors;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.List;
@@ -45,6 +45,7 @@ public final class Engine {
     private final JdbcLeaseStore store;
     /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
     private final LeaseStore leaseStore;
+
     private final ElectionLoop loop;
     private final ThreadPoolExecutor callbackPool;
     private final ScheduledThreadPoolExecutor deadlineTimer;
@@ -56,23 +57,32 @@ public final class Engine {
         this.dataSource = dataSource;
         this.config = config;
         LeaseStatements statements = new LeaseStatements(config.schema());
-        this.store = new JdbcLeaseStore(dataSource, statements, Timing.networkTimeout(config),
-                Timing.statementTimeout(config), config.allowUnsafeDurability());
-        this.callbackPool = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 0, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
+        this.store = new JdbcLeaseStore(
+                dataSource,
+                statements,
+                Timing.networkTimeout(config),
+                Timing.statementTimeout(config),
+                config.allowUnsafeDurability());
+        this.callbackPool = new ThreadPoolExecutor(
+                CALLBACK_THREADS,
+                CALLBACK_THREADS,
+                0,
+                TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(),
+                daemon("pglease-callbacks-"));
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         if (config.fastFailover()) {
-            FastFailoverStore fast = new FastFailoverStore(store, statements,
-                    new FastFailoverStatements(config.schema()), dataSource);
+            FastFailoverStore fast =
+                    new FastFailoverStore(store, statements, new FastFailoverStatements(config.schema()), dataSource);
             this.leaseStore = fast;
-            this.loop = new ElectionLoop(fast, holderId, config, RandomGenerator.getDefault(), callbackPool,
-                    deadlineTimer);
+            this.loop =
+                    new ElectionLoop(fast, holderId, config, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
             fast.onLockFreed(name -> loop.leaseChanged(name, null));
         } else {
             this.leaseStore = store;
-            this.loop = new ElectionLoop(store, holderId, config, RandomGenerator.getDefault(), callbackPool,
-                    deadlineTimer);
+            this.loop = new ElectionLoop(
+                    store, holderId, config, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
         }
     }
 
@@ -104,11 +114,16 @@ public final class Engine {
         deadlineTimer.prestartAllCoreThreads();
         loop.start();
         if (notificationMode == StartupChecks.NotificationMode.POLLING) {
-            log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
-                    + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
+            log.info(
+                    "pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
+                            + "LISTEN; standbys look for a released lease at least every retryPeriod ({})",
+                    config.retryPeriod());
         } else {
-            notifications = new NotificationListener(config.directDataSource().orElse(dataSource),
-                    SessionStatements.channel(config.schema()), loop, config.leaseDuration(),
+            notifications = new NotificationListener(
+                    config.directDataSource().orElse(dataSource),
+                    SessionStatements.channel(config.schema()),
+                    loop,
+                    config.leaseDuration(),
                     Timing.networkTimeout(config));
             notifications.start();
         }
@@ -117,8 +132,8 @@ public final class Engine {
     private void check() {
         try {
             // first: it holds two connections at a time, before the lease connection is taken
-            StartupChecks.Connections connections = StartupChecks.connections(dataSource, config.directDataSource(),
-                    config.fastFailover());
+            StartupChecks.Connections connections =
+                    StartupChecks.connections(dataSource, config.directDataSource(), config.fastFailover());
             notificationMode = connections.notifications();
             if (connections.transactionPooled()) {
                 store.useTransactionScopedSettings();

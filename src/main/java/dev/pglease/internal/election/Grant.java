@@ -4,7 +4,6 @@ import dev.pglease.Leadership;
 import dev.pglease.LeaseException;
 import dev.pglease.Ticker;
 import dev.pglease.internal.util.Names;
-
 import java.time.Duration;
 import java.time.InstantSource;
 
@@ -28,12 +27,24 @@ public final class Grant implements Leadership {
 
     /** A grant whose deadline is {@code deadline} on the ticker and as far away on the system's wall clock. */
     public Grant(String leaseName, String holder, long token, Ticker ticker, long deadline) {
-        this(leaseName, holder, token, ticker, deadline, InstantSource.system(),
+        this(
+                leaseName,
+                holder,
+                token,
+                ticker,
+                deadline,
+                InstantSource.system(),
                 InstantSource.system().millis() + Math.floorDiv(deadline - ticker.read(), 1_000_000L));
     }
 
-    public Grant(String leaseName, String holder, long token, Ticker ticker, long deadline, InstantSource wallClock,
-                 long wallDeadlineMillis) {
+    public Grant(
+            String leaseName,
+            String holder,
+            long token,
+            Ticker ticker,
+            long deadline,
+            InstantSource wallClock,
+            long wallDeadlineMillis) {
         this.leaseName = leaseName;
         this.holder = holder;
         this.token = token;
@@ -76,8 +87,10 @@ public final class Grant implements Leadership {
             why = "its renew deadline passed";
         }
         if (why != null) {
-            throw new LeaseException(LeaseException.Reason.LEASE_LOST,
-                    "lease " + Names.quote(leaseName) + " token " + token + " is no longer held by " + holder + ": " + why);
+            throw new LeaseException(
+                    LeaseException.Reason.LEASE_LOST,
+                    "lease " + Names.quote(leaseName) + " token " + token + " is no longer held by " + holder + ": "
+                            + why);
         }
     }
 
@@ -148,6 +161,7 @@ public final class Grant implements Leadership {
 
     @Override
     public String toString() {
-        return "Leadership{lease=" + leaseName + ", holder=" + holder + ", token=" + token + ", valid=" + isValid() + "}";
+        return "Leadership{lease=" + leaseName + ", holder=" + holder + ", token=" + token + ", valid=" + isValid()
+                + "}";
     }
 }

@@ -2,7 +2,6 @@ package dev.pglease.internal.election;
 
 import dev.pglease.LeaseConfig;
 import java.time.Duration;
-
 import java.util.random.RandomGenerator;
 
 /**
@@ -31,7 +30,10 @@ public final class Timing {
     private final RandomGenerator random;
 
     Timing(LeaseConfig config, RandomGenerator random) {
-        this(config.leaseDuration().toNanos(), config.renewDeadline().toNanos(), config.retryPeriod().toNanos(),
+        this(
+                config.leaseDuration().toNanos(),
+                config.renewDeadline().toNanos(),
+                config.retryPeriod().toNanos(),
                 random);
     }
 

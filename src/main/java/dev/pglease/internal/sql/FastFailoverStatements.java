@@ -41,8 +41,8 @@ public final class FastFailoverStatements {
 
     /** Gives back the lease's advisory lock taken by {@link #lock}. */
     public void unlock(Connection c, String name) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT pg_advisory_unlock(" + schema + ".fast_failover_key(?))")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT pg_advisory_unlock(" + schema + ".fast_failover_key(?))")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -67,7 +67,8 @@ public final class FastFailoverStatements {
      * Takes over an unexpired lease whose registered holder's session has ended (this session must hold the lease's
      * advisory lock), with the next token by the same rule as every grant. Returns the new token, or empty when the lease is not taken.
      */
-    public Optional<Long> takeOverEndedSession(Connection c, String name, String holder, Duration ttl) throws SQLException {
+    public Optional<Long> takeOverEndedSession(Connection c, String name, String holder, Duration ttl)
+            throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 UPDATE %1$s AS l
                    SET holder = ?,
@@ -104,8 +105,8 @@ public final class FastFailoverStatements {
 
     /** Blocks until no session holds the lease's advisory lock exclusively, then holds it shared. */
     public void watch(Connection c, String name) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT pg_advisory_lock_shared(" + schema + ".fast_failover_key(?))")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT pg_advisory_lock_shared(" + schema + ".fast_failover_key(?))")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -114,8 +115,8 @@ public final class FastFailoverStatements {
     }
 
     public void unwatch(Connection c, String name) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT pg_advisory_unlock_shared(" + schema + ".fast_failover_key(?))")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT pg_advisory_unlock_shared(" + schema + ".fast_failover_key(?))")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();

@@ -19,6 +19,7 @@ public final class FenceStatements {
 
     /** The server-side bounds of a fenced transaction, then its lease row check: one batch. */
     private final String fence;
+
     private final String leases;
 
     public FenceStatements(String schema) {
@@ -52,8 +53,9 @@ public final class FenceStatements {
      *
      * @return whether the lease row was locked (false: the database no longer lists this holder with this token)
      */
-    public boolean fenceTransaction(Connection c, boolean readCommitted, long millis, String name, String holder,
-                                    long token) throws SQLException {
+    public boolean fenceTransaction(
+            Connection c, boolean readCommitted, long millis, String name, String holder, long token)
+            throws SQLException {
         String ms = Math.max(1, millis) + "ms";
         try (PreparedStatement ps = c.prepareStatement(readCommitted ? READ_COMMITTED + ";\n" + fence : fence)) {
             for (int i = 1; i <= 4; i++) {
@@ -63,8 +65,9 @@ public final class FenceStatements {
             ps.setString(6, holder);
             ps.setLong(7, token);
             int rows = -1; // of the last result, the lease row check's
-            for (boolean isResult = ps.execute(); isResult || ps.getUpdateCount() != -1;
-                 isResult = ps.getMoreResults()) {
+            for (boolean isResult = ps.execute();
+                    isResult || ps.getUpdateCount() != -1;
+                    isResult = ps.getMoreResults()) {
                 if (isResult) {
                     try (ResultSet rs = ps.getResultSet()) {
                         rows = 0;

@@ -131,7 +131,8 @@ public final class LeaseStatements {
                 }
                 Acquired result = new Acquired(rs.getBoolean(1), rs.getLong(2), rs.getString(3), rs.getLong(4));
                 if (rs.next()) {
-                    throw new IllegalStateException("acquire of lease " + Names.quote(name) + " returned more than one row");
+                    throw new IllegalStateException(
+                            "acquire of lease " + Names.quote(name) + " returned more than one row");
                 }
                 return result;
             }
@@ -168,7 +169,8 @@ public final class LeaseStatements {
                 }
             }
             if (renewed.size() > names.length) {
-                throw new IllegalStateException("renew returned " + renewed.size() + " rows for " + names.length + " leases");
+                throw new IllegalStateException(
+                        "renew returned " + renewed.size() + " rows for " + names.length + " leases");
             }
             return new Renewal(renewed);
         } finally {
@@ -224,7 +226,11 @@ public final class LeaseStatements {
                 if (!rs.next()) {
                     return Optional.empty();
                 }
-                LeaderInfo info = new LeaderInfo(name, rs.getString(1), rs.getLong(2), Duration.ofMillis(rs.getLong(3)),
+                LeaderInfo info = new LeaderInfo(
+                        name,
+                        rs.getString(1),
+                        rs.getLong(2),
+                        Duration.ofMillis(rs.getLong(3)),
                         rs.getTimestamp(4).toInstant());
                 if (rs.next()) {
                     throw new IllegalStateException("lease " + Names.quote(name) + " has more than one row");

@@ -57,7 +57,8 @@ public final class LockStatements {
      * {@code renewed_at + keepAtLeast} (never later than it would have anyway); otherwise it is released now. The
      * token does not change: the next acquire bumps it. Returns whether this holder still had the lock.
      */
-    public boolean unlock(Connection c, String name, String holder, long token, Duration keepAtLeast) throws SQLException {
+    public boolean unlock(Connection c, String name, String holder, long token, Duration keepAtLeast)
+            throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 UPDATE %s AS l
                    SET holder = CASE WHEN l.renewed_at + ? * interval '1 millisecond' > n.now THEN l.holder END,

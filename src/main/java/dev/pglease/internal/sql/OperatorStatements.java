@@ -31,15 +31,27 @@ public final class OperatorStatements {
      * @param lastEvent           the kind of the lease's latest event, {@code null} when it has none
      * @param lastChangeAgoMillis how long ago the last change of holder was, {@code null} when unknown
      */
-    public record LeaseStatus(String name, String holder, long token, String holderRole, boolean held,
-                              Long remainingMillis, OffsetDateTime expiresAt, String lastEvent,
-                              OffsetDateTime lastChange, Long lastChangeAgoMillis) {
-    }
+    public record LeaseStatus(
+            String name,
+            String holder,
+            long token,
+            String holderRole,
+            boolean held,
+            Long remainingMillis,
+            OffsetDateTime expiresAt,
+            String lastEvent,
+            OffsetDateTime lastChange,
+            Long lastChangeAgoMillis) {}
 
     /** One change of holder, from {@code lease_events}. */
-    public record LeaseEvent(long id, OffsetDateTime at, String kind, long token, String holder,
-                             String previousHolder, String changedBy) {
-    }
+    public record LeaseEvent(
+            long id,
+            OffsetDateTime at,
+            String kind,
+            long token,
+            String holder,
+            String previousHolder,
+            String changedBy) {}
 
     /**
      * The outcome of an operator function on a lease: its holder and token before, and its token after;
@@ -72,10 +84,17 @@ public final class OperatorStatements {
                     Long remainingMillis = rs.wasNull() ? null : remaining;
                     long ago = rs.getLong("ago_ms");
                     Long agoMillis = rs.wasNull() ? null : ago;
-                    rows.add(new LeaseStatus(rs.getString("name"), rs.getString("holder"), rs.getLong("token"),
-                            rs.getString("holder_role"), rs.getBoolean("held"), remainingMillis,
-                            rs.getObject("expires_at", OffsetDateTime.class), rs.getString("last_event"),
-                            rs.getObject("last_change", OffsetDateTime.class), agoMillis));
+                    rows.add(new LeaseStatus(
+                            rs.getString("name"),
+                            rs.getString("holder"),
+                            rs.getLong("token"),
+                            rs.getString("holder_role"),
+                            rs.getBoolean("held"),
+                            remainingMillis,
+                            rs.getObject("expires_at", OffsetDateTime.class),
+                            rs.getString("last_event"),
+                            rs.getObject("last_change", OffsetDateTime.class),
+                            agoMillis));
                 }
             }
         }
@@ -85,15 +104,20 @@ public final class OperatorStatements {
     /** The latest {@code limit} events of lease {@code name}, oldest first; empty when there is no such lease. */
     public List<LeaseEvent> history(Connection c, String name, int limit) throws SQLException {
         List<LeaseEvent> events = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT * FROM " + schema
-                + ".lease_events WHERE name = ? ORDER BY id DESC LIMIT ?")) {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT * FROM " + schema + ".lease_events WHERE name = ? ORDER BY id DESC LIMIT ?")) {
             ps.setString(1, name);
             ps.setInt(2, limit);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    events.add(new LeaseEvent(rs.getLong("id"), rs.getObject("at", OffsetDateTime.class),
-                            rs.getString("kind"), rs.getLong("token"), rs.getString("holder"),
-                            rs.getString("previous_holder"), rs.getString("changed_by")));
+                    events.add(new LeaseEvent(
+                            rs.getLong("id"),
+                            rs.getObject("at", OffsetDateTime.class),
+                            rs.getString("kind"),
+                            rs.getLong("token"),
+                            rs.getString("holder"),
+                            rs.getString("previous_holder"),
+                            rs.getString("changed_by")));
                 }
             }
         }

@@ -8,8 +8,7 @@ import java.sql.SQLException;
 /** Reading the answer of a conditional statement: zero rows is an outcome, more rows than possible is a bug. */
 final class Rows {
 
-    private Rows() {
-    }
+    private Rows() {}
 
     /** Whether {@code ps} returned its one row; throws when it returned more than one. */
     static boolean atMostOne(PreparedStatement ps, String what, String name) throws SQLException {

@@ -78,7 +78,7 @@ public final class SchemaStatements {
      */
     public int schemaVersion(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".schema_version()");
-             ResultSet rs = ps.executeQuery()) {
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getInt(1);
         }
@@ -87,8 +87,8 @@ public final class SchemaStatements {
     /** The version of the latest successful migration in Flyway's history table, if any. */
     public Optional<String> migratedVersion(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT version FROM " + schema + "." + HISTORY_TABLE
-                + " WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1");
-             ResultSet rs = ps.executeQuery()) {
+                        + " WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1");
+                ResultSet rs = ps.executeQuery()) {
             return rs.next() ? Optional.ofNullable(rs.getString(1)) : Optional.empty();
         }
     }
@@ -101,7 +101,7 @@ public final class SchemaStatements {
      */
     public static Optional<String> timelineUnavailable(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT pg_walfile_name(pg_current_wal_lsn())");
-             ResultSet rs = ps.executeQuery()) {
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return Optional.empty();
         } catch (SQLException e) {
@@ -119,9 +119,8 @@ public final class SchemaStatements {
      * @param candidateRoles the roles (other than the table's owner) that may insert into and update the table,
      *                       quoted and comma-separated, login roles last; {@code null} when there are none
      */
-    public record CandidatePrivileges(String user, boolean usage, boolean select, boolean insert, boolean update,
-                                      String candidateRoles) {
-    }
+    public record CandidatePrivileges(
+            String user, boolean usage, boolean select, boolean insert, boolean update, String candidateRoles) {}
 
     /**
      * The connected role's privileges on the schema and its leases table, from the system catalogs only (so it also
@@ -151,8 +150,13 @@ public final class SchemaStatements {
                 if (!rs.next() || !rs.getBoolean(7)) {
                     return Optional.empty();
                 }
-                return Optional.of(new CandidatePrivileges(rs.getString(1), rs.getBoolean(2), rs.getBoolean(3),
-                        rs.getBoolean(4), rs.getBoolean(5), rs.getString(6)));
+                return Optional.of(new CandidatePrivileges(
+                        rs.getString(1),
+                        rs.getBoolean(2),
+                        rs.getBoolean(3),
+                        rs.getBoolean(4),
+                        rs.getBoolean(5),
+                        rs.getString(6)));
             }
         }
     }
@@ -174,7 +178,8 @@ public final class SchemaStatements {
 
     /** The connected role. */
     public static String currentUser(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT current_user"); ResultSet rs = ps.executeQuery()) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT current_user");
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getString(1);
         }

@@ -12,17 +12,15 @@ import java.sql.Statement;
  */
 public final class SessionStatements {
 
-    private SessionStatements() {
-    }
+    private SessionStatements() {}
 
     /** The server's durability settings as this session sees them: {@code synchronous_commit} and {@code fsync}. */
-    public record Durability(String synchronousCommit, String fsync) {
-    }
+    public record Durability(String synchronousCommit, String fsync) {}
 
     public static Durability durability(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT current_setting('synchronous_commit'), current_setting('fsync')");
-             ResultSet rs = ps.executeQuery()) {
+        try (PreparedStatement ps =
+                        c.prepareStatement("SELECT current_setting('synchronous_commit'), current_setting('fsync')");
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return new Durability(rs.getString(1), rs.getString(2));
         }
@@ -44,7 +42,7 @@ public final class SessionStatements {
                 SELECT set_config('synchronous_commit', 'on', true)
                  WHERE current_setting('synchronous_commit') IN ('off', 'local')
                 """);
-             ResultSet rs = ps.executeQuery()) {
+                ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
                 rs.getString(1);
             }
@@ -82,8 +80,8 @@ public final class SessionStatements {
 
     /** Puts back every session setting pglease may have changed, before the connection returns to a pool. */
     public static void resetSessionSettings(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "RESET synchronous_commit; RESET lock_timeout; RESET statement_timeout")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("RESET synchronous_commit; RESET lock_timeout; RESET statement_timeout")) {
             ps.execute();
         }
     }
@@ -116,7 +114,7 @@ public final class SessionStatements {
     /** The process id of the server backend serving the session (or, behind a transaction pooler, the transaction). */
     public static int backendPid(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT pg_backend_pid()");
-             ResultSet rs = ps.executeQuery()) {
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getInt(1);
         }

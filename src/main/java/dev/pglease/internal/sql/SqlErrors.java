@@ -10,8 +10,7 @@ import java.sql.SQLException;
  */
 public final class SqlErrors {
 
-    private SqlErrors() {
-    }
+    private SqlErrors() {}
 
     /**
      * Whether the server refused a statement because it is read-only: a standby in recovery (lease statements fail
@@ -22,7 +21,8 @@ public final class SqlErrors {
             if (t instanceof SQLException s) {
                 String state = s.getSQLState();
                 if ("25006".equals(state)
-                        || ("55000".equals(state) && String.valueOf(s.getMessage()).contains("recovery"))) {
+                        || ("55000".equals(state)
+                                && String.valueOf(s.getMessage()).contains("recovery"))) {
                     return true;
                 }
             }
@@ -32,9 +32,12 @@ public final class SqlErrors {
 
     /** The failure a read-only server causes, as its own reason: never reported as a lost lease. */
     public static LeaseException readOnlyFailure(String what, SQLException e) {
-        return new LeaseException(LeaseException.Reason.DATABASE_READ_ONLY, what + ": the database is read-only (in "
-                + "recovery: a standby, or a primary being demoted); lease statements need the primary: "
-                + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
+        return new LeaseException(
+                LeaseException.Reason.DATABASE_READ_ONLY,
+                what + ": the database is read-only (in "
+                        + "recovery: a standby, or a primary being demoted); lease statements need the primary: "
+                        + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")",
+                e);
     }
 
     /**
@@ -45,8 +48,10 @@ public final class SqlErrors {
         if (readOnly(e)) {
             return readOnlyFailure(what, e);
         }
-        return new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
-                what + ": " + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
+        return new LeaseException(
+                LeaseException.Reason.DATABASE_UNAVAILABLE,
+                what + ": " + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")",
+                e);
     }
 
     /** lock_not_available (55P03) or query_canceled (57014): the server gave up on the statement. */

@@ -3,7 +3,6 @@ package dev.pglease.internal.store;
 import dev.pglease.internal.sql.FastFailoverStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.util.Names;
-
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -50,13 +49,14 @@ public final class FastFailoverStore implements LeaseStore {
     private final Map<String, Long> locked = new HashMap<>();
     /** Grants registered for crash takeover, with the lease session that registered them. Guarded by store. */
     private final Map<String, Long> registered = new HashMap<>();
+
     private final Set<String> woken = ConcurrentHashMap.newKeySet();
     private final Map<String, Connection> watching = new ConcurrentHashMap<>();
-    private volatile Consumer<String> onLockFreed = name -> { };
+    private volatile Consumer<String> onLockFreed = name -> {};
     private volatile boolean closed;
 
-    public FastFailoverStore(JdbcLeaseStore store, LeaseStatements leases, FastFailoverStatements sql,
-                             DataSource dataSource) {
+    public FastFailoverStore(
+            JdbcLeaseStore store, LeaseStatements leases, FastFailoverStatements sql, DataSource dataSource) {
         this.store = store;
         this.leaseStatements = leases;
         this.sql = sql;
@@ -80,9 +80,10 @@ public final class FastFailoverStore implements LeaseStore {
                 haveLock = true;
             }
             // Woken because the holder's lock was freed: the takeover is the likely outcome, so it goes first.
-            Optional<Long> early = haveLock && wasWoken ? sql.takeOverEndedSession(c, name, holder, ttl)
-                    : Optional.empty();
-            Acquired a = early.isPresent() ? new Acquired(true, early.get(), holder, 0)
+            Optional<Long> early =
+                    haveLock && wasWoken ? sql.takeOverEndedSession(c, name, holder, ttl) : Optional.empty();
+            Acquired a = early.isPresent()
+                    ? new Acquired(true, early.get(), holder, 0)
                     : leaseStatements.acquire(c, name, holder, ttl);
             if (!a.granted() && haveLock && a.holder() != null && !holder.equals(a.holder())) {
                 early = sql.takeOverEndedSession(c, name, holder, ttl);
@@ -91,8 +92,10 @@ public final class FastFailoverStore implements LeaseStore {
                 }
             }
             if (early.isPresent()) {
-                log.info("pglease: took over lease {} with token {}: its holder's database session has ended",
-                        Names.quote(name), early.get());
+                log.info(
+                        "pglease: took over lease {} with token {}: its holder's database session has ended",
+                        Names.quote(name),
+                        early.get());
             }
             if (a.granted()) {
                 if (!haveLock && sql.lock(c, name, WOKEN_LOCK_WAIT_MILLIS)) {
@@ -126,8 +129,12 @@ public final class FastFailoverStore implements LeaseStore {
                 Long registeredIn = registered.get(h.name());
                 if (registeredIn != null && registeredIn != session) {
                     registered.remove(h.name());
-                    log.warn("pglease: the lease connection of {} was replaced; lease {} token {} may already be "
-                            + "taken over, so it is not renewed", holder, Names.quote(h.name()), h.token());
+                    log.warn(
+                            "pglease: the lease connection of {} was replaced; lease {} token {} may already be "
+                                    + "taken over, so it is not renewed",
+                            holder,
+                            Names.quote(h.name()),
+                            h.token());
                 } else {
                     current.add(h);
                 }
@@ -168,24 +175,27 @@ public final class FastFailoverStore implements LeaseStore {
             closeQuietly(c);
             return;
         }
-        Thread t = new Thread(() -> {
-            try {
-                sql.watch(c, name);
-                if (!closed) {
-                    // Wake the loop first: its own lock request waits the moment it takes to give this one back.
-                    woken.add(name);
-                    onLockFreed.accept(name);
-                }
-                sql.unwatch(c, name);
-            } catch (SQLException | RuntimeException e) {
-                if (!closed) {
-                    log.debug("pglease: watching lease {} failed", Names.quote(name), e);
-                }
-            } finally {
-                watching.remove(name, c);
-                closeQuietly(c);
-            }
-        }, "pglease-fast-failover-watch");
+        Thread t = new Thread(
+                () -> {
+                    try {
+                        sql.watch(c, name);
+                        if (!closed) {
+                            // Wake the loop first: its own lock request waits the moment it takes to give this one
+                            // back.
+                            woken.add(name);
+                            onLockFreed.accept(name);
+                        }
+                        sql.unwatch(c, name);
+                    } catch (SQLException | RuntimeException e) {
+                        if (!closed) {
+                            log.debug("pglease: watching lease {} failed", Names.quote(name), e);
+                        }
+                    } finally {
+                        watching.remove(name, c);
+                        closeQuietly(c);
+                    }
+                },
+                "pglease-fast-failover-watch");
         t.setDaemon(true);
         t.start();
     }

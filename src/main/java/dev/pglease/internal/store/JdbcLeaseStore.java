@@ -6,7 +6,6 @@ import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Transactions;
-
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -39,6 +38,7 @@ public final class JdbcLeaseStore implements LeaseStore {
     private long session;
     /** The session that was warmed for its first grant (0: none yet). */
     private long warmedSession;
+
     private boolean warnedSynchronousCommit;
     private boolean closed;
     private boolean transactionScoped;
@@ -48,8 +48,12 @@ public final class JdbcLeaseStore implements LeaseStore {
      * @param statementTimeout how long the server may work on (or wait for a lock for) one lease statement; must be
      *                         shorter than {@code networkTimeout}
      */
-    public JdbcLeaseStore(DataSource dataSource, LeaseStatements sql, Duration networkTimeout,
-                          Duration statementTimeout, boolean allowUnsafeDurability) {
+    public JdbcLeaseStore(
+            DataSource dataSource,
+            LeaseStatements sql,
+            Duration networkTimeout,
+            Duration statementTimeout,
+            boolean allowUnsafeDurability) {
         if (statementTimeout.compareTo(networkTimeout) >= 0) {
             throw new IllegalArgumentException("the statement timeout (" + statementTimeout + ") must be shorter than "
                     + "the network timeout (" + networkTimeout + ")");
@@ -240,7 +244,8 @@ public final class JdbcLeaseStore implements LeaseStore {
         String fsync = settings.fsync().toLowerCase(Locale.ROOT);
         if (fsync.equals("off")) {
             if (!allowUnsafeDurability) {
-                throw new LeaseException(LeaseException.Reason.UNSAFE_DURABILITY,
+                throw new LeaseException(
+                        LeaseException.Reason.UNSAFE_DURABILITY,
                         "the server runs with fsync=off: a crash can lose an acknowledged grant and hand the same "
                                 + "token to two holders. Turn fsync on, or set LeaseConfig.allowUnsafeDurability(true) "
                                 + "for a throwaway test database");
@@ -256,8 +261,10 @@ public final class JdbcLeaseStore implements LeaseStore {
             SessionStatements.setSynchronousCommitOn(c);
             if (!warnedSynchronousCommit) {
                 warnedSynchronousCommit = true;
-                log.warn("pglease: synchronous_commit is '{}' for this role/database; pglease sets it to 'on' for "
-                        + "its own lease connection so that an acknowledged grant is durable", synchronousCommit);
+                log.warn(
+                        "pglease: synchronous_commit is '{}' for this role/database; pglease sets it to 'on' for "
+                                + "its own lease connection so that an acknowledged grant is durable",
+                        synchronousCommit);
             }
         }
     }

@@ -11,16 +11,13 @@ import java.util.List;
 public interface LeaseStore extends AutoCloseable {
 
     /** Outcome of an acquire attempt. {@code holder} is {@code null} when the lease is free or unknown. */
-    record Acquired(boolean granted, long token, String holder, long waitMillis) {
-    }
+    record Acquired(boolean granted, long token, String holder, long waitMillis) {}
 
     /** A lease this process holds, to renew. */
-    record Held(String name, long token, long ttlMillis) {
-    }
+    record Held(String name, long token, long ttlMillis) {}
 
     /** Outcome of a batch renewal: the names of the leases renewed. */
-    record Renewal(List<String> renewed) {
-    }
+    record Renewal(List<String> renewed) {}
 
     /** A lease duration in whole milliseconds, rounded up: the database must never grant less than was asked. */
     static long ttlMillis(Duration ttl) {

@@ -3,7 +3,6 @@ package dev.pglease.internal.store;
 import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.util.FlatJson;
 import dev.pglease.internal.util.Secrets;
-
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -33,6 +32,7 @@ public final class NotificationListener implements AutoCloseable {
         /** Whether the LISTEN connection is up: while it is not, standbys must not count on being woken. */
         void notificationsHealthy(boolean healthy);
     }
+
     private static final int POLL_MILLIS = 250;
 
     private final DataSource dataSource;
@@ -49,8 +49,8 @@ public final class NotificationListener implements AutoCloseable {
      *                          the lease duration: one statement per lease duration per process; a dead connection
      *                          only costs standbys the early wake-up, they still wake at the expiry they were told)
      */
-    public NotificationListener(DataSource dataSource, String channel, Receiver loop, Duration healthCheckPeriod,
-                                Duration networkTimeout) {
+    public NotificationListener(
+            DataSource dataSource, String channel, Receiver loop, Duration healthCheckPeriod, Duration networkTimeout) {
         this.dataSource = dataSource;
         this.channel = channel;
         this.loop = loop;
@@ -76,7 +76,8 @@ public final class NotificationListener implements AutoCloseable {
                     lastCheck = System.nanoTime();
                     loop.notificationsHealthy(true);
                 }
-                PGNotification[] notifications = connection.unwrap(PGConnection.class).getNotifications(POLL_MILLIS);
+                PGNotification[] notifications =
+                        connection.unwrap(PGConnection.class).getNotifications(POLL_MILLIS);
                 if (notifications != null) {
                     for (PGNotification n : notifications) {
                         dispatch(n.getParameter());
@@ -91,7 +92,8 @@ public final class NotificationListener implements AutoCloseable {
                     break;
                 }
                 loop.notificationsHealthy(false);
-                log.debug("pglease: notification connection failed: {}", Secrets.redact(String.valueOf(e.getMessage())));
+                log.debug(
+                        "pglease: notification connection failed: {}", Secrets.redact(String.valueOf(e.getMessage())));
                 disconnect();
                 sleep(backoffMillis);
                 backoffMillis = Math.min(backoffMillis * 2, 5000);

@@ -2,7 +2,6 @@ package dev.pglease.internal.store;
 
 import dev.pglease.LeaseException;
 import dev.pglease.internal.sql.SessionStatements;
-
 import java.sql.Connection;
 import java.sql.SQLException;
 import javax.sql.DataSource;
@@ -24,15 +23,15 @@ public final class Pooling {
     /** Rounds of the check; a transaction pooler is normally seen in the first. */
     private static final int ROUNDS = 2;
 
-    private Pooling() {
-    }
+    private Pooling() {}
 
     /**
      * Whether {@code dataSource} is transaction-pooled. Takes two connections from it at the same time and runs
      * a few {@code SELECT pg_backend_pid()} in autocommit on them.
      */
     public static boolean transactionPooled(DataSource dataSource) throws SQLException {
-        try (Connection a = dataSource.getConnection(); Connection b = dataSource.getConnection()) {
+        try (Connection a = dataSource.getConnection();
+                Connection b = dataSource.getConnection()) {
             a.setAutoCommit(true);
             b.setAutoCommit(true);
             int first = backendPid(a);
@@ -60,11 +59,14 @@ public final class Pooling {
             }
             int threshold = c.unwrap(PGConnection.class).getPrepareThreshold();
             if (threshold > 0) {
-                throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "the data source goes through a "
-                        + "transaction pooler (one client connection is served by several server sessions) and "
-                        + "pgjdbc's prepareThreshold is " + threshold + ": after " + threshold + " uses a statement "
-                        + "becomes a server-side prepared statement that the next server session does not have. "
-                        + "Add prepareThreshold=0 to the JDBC URL of this data source (allowed: 0)");
+                throw new LeaseException(
+                        LeaseException.Reason.UNSUPPORTED_POOLING,
+                        "the data source goes through a "
+                                + "transaction pooler (one client connection is served by several server sessions) and "
+                                + "pgjdbc's prepareThreshold is " + threshold + ": after " + threshold
+                                + " uses a statement "
+                                + "becomes a server-side prepared statement that the next server session does not have. "
+                                + "Add prepareThreshold=0 to the JDBC URL of this data source (allowed: 0)");
             }
         }
     }

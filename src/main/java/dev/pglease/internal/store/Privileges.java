@@ -15,8 +15,7 @@ import java.util.Optional;
  */
 public final class Privileges {
 
-    private Privileges() {
-    }
+    private Privileges() {}
 
     public static void check(Connection c, String schema) throws SQLException {
         Optional<SchemaStatements.CandidatePrivileges> found = new SchemaStatements(schema).candidatePrivileges(c);
@@ -39,14 +38,16 @@ public final class Privileges {
             missing.add("UPDATE ON " + leases);
         }
         if (!missing.isEmpty()) {
-            throw new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, message(schema, has.user(), missing,
-                    has.candidateRoles()));
+            throw new LeaseException(
+                    LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
+                    message(schema, has.user(), missing, has.candidateRoles()));
         }
     }
 
     static String message(String schema, String user, List<String> missing, String candidateRoles) {
         String role = candidateRoles != null ? candidateRoles.split(", ")[0] : schema + "_candidate";
-        String why = candidateRoles != null ? role + " may insert into and update " + schema + ".leases"
+        String why = candidateRoles != null
+                ? role + " may insert into and update " + schema + ".leases"
                 : "the candidate role the migration creates by default";
         return "the database role " + user + " lacks " + String.join(", ", missing) + ", which a pglease candidate"
                 + " needs: GRANT " + role + " TO " + user + "; (" + why + "), or grant these rights directly"

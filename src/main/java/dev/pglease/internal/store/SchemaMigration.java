@@ -18,8 +18,7 @@ public final class SchemaMigration {
     /** Classpath location of the shipped migrations. */
     public static final String LOCATION = "classpath:pglease/db/migration";
 
-    private SchemaMigration() {
-    }
+    private SchemaMigration() {}
 
     /**
      * Migrates {@code schema} (validated by the caller), granting to the three roles named (created NOLOGIN when
@@ -29,8 +28,8 @@ public final class SchemaMigration {
      * @throws LeaseException DATABASE_UNAVAILABLE, INSUFFICIENT_PRIVILEGE or SCHEMA_MISSING, by the first SQL error
      *                        among the causes
      */
-    public static int migrate(DataSource dataSource, String schema, String candidateRole, String observerRole,
-                              String operatorRole) {
+    public static int migrate(
+            DataSource dataSource, String schema, String candidateRole, String observerRole, String operatorRole) {
         try {
             return Flyway.configure(SchemaMigration.class.getClassLoader())
                     .dataSource(dataSource)
@@ -47,8 +46,10 @@ public final class SchemaMigration {
                     .migrate()
                     .migrationsExecuted;
         } catch (FlywayException e) {
-            throw new LeaseException(SqlErrors.migrationFailure(e), "could not migrate schema " + schema + ": "
-                    + Secrets.redact(e.getMessage()), e);
+            throw new LeaseException(
+                    SqlErrors.migrationFailure(e),
+                    "could not migrate schema " + schema + ": " + Secrets.redact(e.getMessage()),
+                    e);
         }
     }
 }

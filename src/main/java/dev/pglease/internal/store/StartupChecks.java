@@ -20,8 +20,7 @@ public final class StartupChecks {
 
     private static final Logger log = LoggerFactory.getLogger(StartupChecks.class);
 
-    private StartupChecks() {
-    }
+    private StartupChecks() {}
 
     /** How standbys learn that a lease was released (chosen at start). */
     public enum NotificationMode {
@@ -39,8 +38,7 @@ public final class StartupChecks {
      * @param transactionPooled whether the main data source goes through a transaction pooler (lease statements then
      *                          carry their settings in their own transactions)
      */
-    public record Connections(boolean transactionPooled, NotificationMode notifications) {
-    }
+    public record Connections(boolean transactionPooled, NotificationMode notifications) {}
 
     /**
      * LISTEN needs one server session for the life of the connection, which a transaction pooler does not give:
@@ -59,19 +57,23 @@ public final class StartupChecks {
         if (pooled) {
             Pooling.checkPrepareThreshold(main);
             if (fastFailover) {
-                throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.fastFailover "
-                        + "needs session-level advisory locks held on one server session for as long as a lease is "
-                        + "held, and the data source goes through a transaction pooler (one client connection is "
-                        + "served by several server sessions). Connect pglease to PostgreSQL itself or to a "
-                        + "session-pooled port, or turn fastFailover off");
+                throw new LeaseException(
+                        LeaseException.Reason.UNSUPPORTED_POOLING,
+                        "LeaseConfig.fastFailover "
+                                + "needs session-level advisory locks held on one server session for as long as a lease is "
+                                + "held, and the data source goes through a transaction pooler (one client connection is "
+                                + "served by several server sessions). Connect pglease to PostgreSQL itself or to a "
+                                + "session-pooled port, or turn fastFailover off");
             }
         }
         if (direct.isPresent()) {
             if (Pooling.transactionPooled(direct.get())) {
-                throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.directDataSource "
-                        + "goes through a transaction pooler too (one client connection is served by several "
-                        + "server sessions), so LISTEN on it would never deliver a notification. Point it at "
-                        + "PostgreSQL itself or at a session-pooled port, or leave it unset to poll");
+                throw new LeaseException(
+                        LeaseException.Reason.UNSUPPORTED_POOLING,
+                        "LeaseConfig.directDataSource "
+                                + "goes through a transaction pooler too (one client connection is served by several "
+                                + "server sessions), so LISTEN on it would never deliver a notification. Point it at "
+                                + "PostgreSQL itself or at a session-pooled port, or leave it unset to poll");
             }
             return new Connections(pooled, NotificationMode.LISTEN_DIRECT);
         }
@@ -89,15 +91,20 @@ public final class StartupChecks {
         Privileges.check(c, schema);
         SchemaStatements statements = new SchemaStatements(schema);
         if (!statements.exists(c)) {
-            throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "schema " + schema
-                    + " has no pglease tables: run PgLease.migrate(dataSource, \"" + schema
-                    + "\") or `pglease migrate`, or apply the SQL in " + SchemaMigration.LOCATION);
+            throw new LeaseException(
+                    LeaseException.Reason.SCHEMA_MISSING,
+                    "schema " + schema
+                            + " has no pglease tables: run PgLease.migrate(dataSource, \"" + schema
+                            + "\") or `pglease migrate`, or apply the SQL in " + SchemaMigration.LOCATION);
         }
         checkVersion(c, schema, statements);
-        SchemaStatements.timelineUnavailable(c).ifPresent(failure -> log.warn("pglease: the server does not report "
-                + "its timeline to this role (pg_walfile_name(pg_current_wal_lsn()) failed: {}); tokens fall back to "
-                + "a plain counter: unique on this server, but a promoted asynchronous standby can hand "
-                + "out a token again", Secrets.redact(failure)));
+        SchemaStatements.timelineUnavailable(c)
+                .ifPresent(failure -> log.warn(
+                        "pglease: the server does not report "
+                                + "its timeline to this role (pg_walfile_name(pg_current_wal_lsn()) failed: {}); tokens fall back to "
+                                + "a plain counter: unique on this server, but a promoted asynchronous standby can hand "
+                                + "out a token again",
+                        Secrets.redact(failure)));
     }
 
     /**
@@ -115,10 +122,15 @@ public final class StartupChecks {
         } catch (SQLException e) {
             if (SqlErrors.insufficientPrivilege(e)) {
                 String user = SchemaStatements.currentUser(c);
-                throw new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, "the database role " + user
-                        + " lacks EXECUTE ON FUNCTION " + schema + ".schema_version(), which every pglease role has: "
-                        + "GRANT " + schema + "_candidate TO " + user + "; (or the candidate role named when the "
-                        + "schema was migrated)", e);
+                throw new LeaseException(
+                        LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
+                        "the database role " + user
+                                + " lacks EXECUTE ON FUNCTION " + schema
+                                + ".schema_version(), which every pglease role has: "
+                                + "GRANT " + schema + "_candidate TO " + user
+                                + "; (or the candidate role named when the "
+                                + "schema was migrated)",
+                        e);
             }
             throw e;
         }
@@ -126,16 +138,21 @@ public final class StartupChecks {
             throw outdated(schema, "at version " + version + ", this pglease needs " + needed);
         }
         if (version > needed) {
-            throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "the pglease schema " + schema + " is at "
-                    + "version " + version + ", newer than this pglease, which needs version " + needed + ": run the "
-                    + "pglease release that migrated it (or a later one), or point this one at a schema of version "
-                    + needed);
+            throw new LeaseException(
+                    LeaseException.Reason.SCHEMA_MISSING,
+                    "the pglease schema " + schema + " is at "
+                            + "version " + version + ", newer than this pglease, which needs version " + needed
+                            + ": run the "
+                            + "pglease release that migrated it (or a later one), or point this one at a schema of version "
+                            + needed);
         }
     }
 
     private static LeaseException outdated(String schema, String what) {
-        return new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "the pglease schema " + schema + " is "
-                + what + ": have the schema owner migrate it (`pglease migrate --schema " + schema
-                + "`, or PgLease.migrate(dataSource, \"" + schema + "\"))");
+        return new LeaseException(
+                LeaseException.Reason.SCHEMA_MISSING,
+                "the pglease schema " + schema + " is "
+                        + what + ": have the schema owner migrate it (`pglease migrate --schema " + schema
+                        + "`, or PgLease.migrate(dataSource, \"" + schema + "\"))");
     }
 }

@@ -11,8 +11,7 @@ public final class Databases {
     /** Environment variable read when {@code --jdbc-url} is not given. */
     public static final String URL_VARIABLE = "PGLEASE_JDBC_URL";
 
-    private Databases() {
-    }
+    private Databases() {}
 
     /**
      * A small pool for {@code jdbcUrl}. Fails within about five seconds, with a message naming the (redacted) URL,
@@ -41,8 +40,10 @@ public final class Databases {
             return new HikariDataSource(config);
         } catch (HikariPool.PoolInitializationException e) {
             Throwable cause = e.getCause() != null ? e.getCause() : e;
-            throw new IllegalStateException("can not connect to " + Secrets.redact(jdbcUrl) + ": "
-                    + Secrets.redact(String.valueOf(cause.getMessage())), e);
+            throw new IllegalStateException(
+                    "can not connect to " + Secrets.redact(jdbcUrl) + ": "
+                            + Secrets.redact(String.valueOf(cause.getMessage())),
+                    e);
         }
     }
 }

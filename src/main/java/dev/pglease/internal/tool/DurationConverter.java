@@ -42,7 +42,8 @@ public final class DurationConverter implements CommandLine.ITypeConverter<Durat
         try {
             return Duration.parse(v);
         } catch (DateTimeParseException e) {
-            throw new IllegalArgumentException("'" + value + "' is not a duration: use e.g. 500ms, 2s, 1.5s, 1m, 1h or PT2S");
+            throw new IllegalArgumentException(
+                    "'" + value + "' is not a duration: use e.g. 500ms, 2s, 1.5s, 1m, 1h or PT2S");
         }
     }
 }

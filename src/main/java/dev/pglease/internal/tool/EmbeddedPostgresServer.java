@@ -91,10 +91,15 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
             return;
         }
         try {
-            long pid = Long.parseLong(Files.readAllLines(dataDirectory.resolve("postmaster.pid")).get(0).trim());
-            ProcessHandle postmaster = ProcessHandle.of(pid).orElseThrow(
-                    () -> new IllegalStateException("postmaster " + pid + " is not running"));
-            new ProcessBuilder("kill", "-QUIT", Long.toString(pid)).inheritIO().start().waitFor();
+            long pid = Long.parseLong(Files.readAllLines(dataDirectory.resolve("postmaster.pid"))
+                    .get(0)
+                    .trim());
+            ProcessHandle postmaster = ProcessHandle.of(pid)
+                    .orElseThrow(() -> new IllegalStateException("postmaster " + pid + " is not running"));
+            new ProcessBuilder("kill", "-QUIT", Long.toString(pid))
+                    .inheritIO()
+                    .start()
+                    .waitFor();
             postmaster.onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
             try {
                 postgres.close(); // the server is gone; this only gives up the working directory's lock

@@ -11,11 +11,10 @@ public final class Names {
     public static final int MAX_SCHEMA = 48;
 
     private static final Pattern IDENTIFIER = Pattern.compile("[a-z_][a-z0-9_]*");
-    private static final java.util.Set<String> RESERVED_ROLES = java.util.Set.of(
-            "public", "none", "current_user", "session_user", "current_role", "user", "postgres");
+    private static final java.util.Set<String> RESERVED_ROLES =
+            java.util.Set.of("public", "none", "current_user", "session_user", "current_role", "user", "postgres");
 
-    private Names() {
-    }
+    private Names() {}
 
     public static String leaseName(String name) {
         return text("lease name", name, MAX_LEASE_NAME);
@@ -56,7 +55,9 @@ public final class Names {
         if (role == null) {
             throw new IllegalArgumentException(what + " must not be null");
         }
-        if (role.length() > 63 || !IDENTIFIER.matcher(role).matches() || role.startsWith("pg_")
+        if (role.length() > 63
+                || !IDENTIFIER.matcher(role).matches()
+                || role.startsWith("pg_")
                 || RESERVED_ROLES.contains(role)) {
             throw new IllegalArgumentException(what + " " + quote(role) + " is not allowed: use 1 to 63 characters"
                     + " a-z, 0-9 and _, starting with a letter or _, not starting with pg_, and not one of "
@@ -75,9 +76,12 @@ public final class Names {
             throw new IllegalArgumentException("table " + quote(table) + " is not allowed: use table or schema.table");
         }
         for (String part : parts) {
-            if (part.isEmpty() || part.length() > 63 || !IDENTIFIER.matcher(part).matches()) {
-                throw new IllegalArgumentException("table " + quote(table) + " is not allowed: each part must be 1 to 63"
-                        + " characters a-z, 0-9 and _, starting with a letter or _");
+            if (part.isEmpty()
+                    || part.length() > 63
+                    || !IDENTIFIER.matcher(part).matches()) {
+                throw new IllegalArgumentException(
+                        "table " + quote(table) + " is not allowed: each part must be 1 to 63"
+                                + " characters a-z, 0-9 and _, starting with a letter or _");
             }
         }
         return table;
@@ -92,15 +96,16 @@ public final class Names {
             throw new IllegalArgumentException(what + " must not be empty or blank, got " + quote(value));
         }
         if (length > max) {
-            throw new IllegalArgumentException(what + " is " + length + " characters long, the maximum is " + max
-                    + ": " + quote(value.substring(0, Math.min(value.length(), 40))) + "...");
+            throw new IllegalArgumentException(what + " is " + length + " characters long, the maximum is " + max + ": "
+                    + quote(value.substring(0, Math.min(value.length(), 40))) + "...");
         }
         for (int i = 0; i < value.length(); i++) {
             char c = value.charAt(i);
             if (Character.isISOControl(c)) {
-                throw new IllegalArgumentException(what + " " + quote(value) + " contains the control character U+"
-                        + String.format("%04X", (int) c) + " at index " + i
-                        + ": names may hold any printable unicode text but no control characters (NUL, tab, newline...)");
+                throw new IllegalArgumentException(
+                        what + " " + quote(value) + " contains the control character U+"
+                                + String.format("%04X", (int) c) + " at index " + i
+                                + ": names may hold any printable unicode text but no control characters (NUL, tab, newline...)");
             }
             if (isBidiControl(c)) {
                 throw new IllegalArgumentException(what + " " + quote(value) + " contains the bidirectional control"
@@ -108,11 +113,12 @@ public final class Names {
                         + " display as a different one, so embedding, override and isolate controls (U+202A..U+202E,"
                         + " U+2066..U+2069) are not allowed; right-to-left text itself is fine");
             }
-            if (Character.isSurrogate(c) && (Character.isHighSurrogate(c)
-                    ? i + 1 >= value.length() || !Character.isLowSurrogate(value.charAt(i + 1))
-                    : i == 0 || !Character.isHighSurrogate(value.charAt(i - 1)))) {
-                throw new IllegalArgumentException(what + " contains an unpaired surrogate at index " + i
-                        + ": it is not valid unicode text");
+            if (Character.isSurrogate(c)
+                    && (Character.isHighSurrogate(c)
+                            ? i + 1 >= value.length() || !Character.isLowSurrogate(value.charAt(i + 1))
+                            : i == 0 || !Character.isHighSurrogate(value.charAt(i - 1)))) {
+                throw new IllegalArgumentException(
+                        what + " contains an unpaired surrogate at index " + i + ": it is not valid unicode text");
             }
         }
         return value;

@@ -15,11 +15,10 @@ public final class Secrets {
     private static final Pattern PARAMETER = Pattern.compile(
             "(?i)((?:password|passwd|pass|pwd)\\s*=\\s*)('(?:[^'\\\\]|''|\\\\.)*'|\"(?:[^\"\\\\]|\\\\.)*\"|[^&;\\s,)]*)");
     /** {@code "password": "secret"} in JSON. */
-    private static final Pattern JSON = Pattern.compile(
-            "(?i)(\"[^\"\\s]*(?:password|passwd|pwd)\"\\s*:\\s*)\"(?:[^\"\\\\]|\\\\.)*\"");
+    private static final Pattern JSON =
+            Pattern.compile("(?i)(\"[^\"\\s]*(?:password|passwd|pwd)\"\\s*:\\s*)\"(?:[^\"\\\\]|\\\\.)*\"");
 
-    private Secrets() {
-    }
+    private Secrets() {}
 
     /**
      * The text with every password in a JDBC or libpq URL, a key=value list or a JSON object replaced by

@@ -8,8 +8,7 @@ import javax.sql.DataSource;
 /** Small helpers for the transactions pglease opens on the caller's behalf. */
 public final class Transactions {
 
-    private Transactions() {
-    }
+    private Transactions() {}
 
     /**
      * The first statements of a transaction pglease opens: its isolation first (whatever the pool's default), then

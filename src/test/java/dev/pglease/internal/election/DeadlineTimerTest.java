@@ -1,11 +1,11 @@
 package dev.pglease.internal.election;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.internal.store.LeaseStore;
-import static org.assertj.core.api.Assertions.assertThat;
-
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.List;
@@ -49,11 +49,13 @@ class DeadlineTimerTest {
             }
 
             @Override
-            public void close() {
-            }
+            public void close() {}
         };
-        LeaseConfig config = LeaseConfig.builder().leaseDuration(Duration.ofMillis(600))
-                .renewDeadline(Duration.ofMillis(400)).retryPeriod(Duration.ofMillis(100)).build();
+        LeaseConfig config = LeaseConfig.builder()
+                .leaseDuration(Duration.ofMillis(600))
+                .renewDeadline(Duration.ofMillis(400))
+                .retryPeriod(Duration.ofMillis(100))
+                .build();
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
         CountDownLatch revoked = new CountDownLatch(1);
         long[] revokedAt = new long[1];
@@ -61,8 +63,7 @@ class DeadlineTimerTest {
         try {
             ElectionLoop.Campaign campaign = loop.join("stuck", new LeaderListener() {
                 @Override
-                public void onElected(Leadership l) {
-                }
+                public void onElected(Leadership l) {}
 
                 @Override
                 public void onRevoked(Leadership l) {
@@ -71,15 +72,22 @@ class DeadlineTimerTest {
                 }
             });
             loop.start();
-            assertThat(renewEntered.await(5, TimeUnit.SECONDS)).as("the loop is blocked in a renewal").isTrue();
+            assertThat(renewEntered.await(5, TimeUnit.SECONDS))
+                    .as("the loop is blocked in a renewal")
+                    .isTrue();
             Grant l = loop.leadership(campaign);
             if (l == null) {
-                assertThat(revoked.getCount()).as("already revoked at the deadline").isZero();
+                assertThat(revoked.getCount())
+                        .as("already revoked at the deadline")
+                        .isZero();
             } else {
                 long deadline = l.deadline();
-                assertThat(revoked.await(5, TimeUnit.SECONDS)).as("revoked while the statement still hangs").isTrue();
+                assertThat(revoked.await(5, TimeUnit.SECONDS))
+                        .as("revoked while the statement still hangs")
+                        .isTrue();
                 assertThat(unblock.getCount()).isEqualTo(1);
-                assertThat(revokedAt[0] - deadline).as("revoked at the deadline, not after the statement")
+                assertThat(revokedAt[0] - deadline)
+                        .as("revoked at the deadline, not after the statement")
                         .isBetween(0L, TimeUnit.MILLISECONDS.toNanos(200));
                 assertThat(l.isValid()).isFalse();
             }

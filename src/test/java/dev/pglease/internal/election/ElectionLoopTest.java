@@ -1,12 +1,12 @@
 package dev.pglease.internal.election;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,7 +46,8 @@ class ElectionLoopTest {
 
     /** A loop holding as "me" on {@code store}, timed by {@code clock}, callbacks inline, seeded jitter. */
     private static ElectionLoop loopOn(InMemoryLeaseStore store, FakeTicker clock) {
-        LeaseConfig config = LeaseConfig.builder().ticker(clock).wallClock(clock).build();
+        LeaseConfig config =
+                LeaseConfig.builder().ticker(clock).wallClock(clock).build();
         return new ElectionLoop(store, "me", config, new SplittableRandom(42), Runnable::run, null);
     }
 
@@ -91,15 +92,21 @@ class ElectionLoopTest {
             ticker.advanceMillis(100);
             elapsed += 100;
             loop.runOnce();
-            assertThat(l.isValid()).as("valid %d ms after the last successful send", elapsed).isTrue();
+            assertThat(l.isValid())
+                    .as("valid %d ms after the last successful send", elapsed)
+                    .isTrue();
         }
         ticker.advanceMillis(100);
-        assertThat(l.isValid()).as("invalid at the deadline even before the loop runs").isFalse();
-        assertThatThrownBy(l::checkValid).isInstanceOf(LeaseException.class)
-                .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.LEASE_LOST);
+        assertThat(l.isValid())
+                .as("invalid at the deadline even before the loop runs")
+                .isFalse();
+        assertThatThrownBy(l::checkValid)
+                .isInstanceOf(LeaseException.class)
+                .extracting(e -> ((LeaseException) e).reason())
+                .isEqualTo(LeaseException.Reason.LEASE_LOST);
         loop.checkDeadlines();
-        assertThat(events).containsExactly("elected 1",
-                "revoked 1: its renew deadline passed without a successful renewal");
+        assertThat(events)
+                .containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful renewal");
         assertThat(loop.phase(campaign)).isEqualTo(ElectionLoop.Phase.STANDBY);
     }
 
@@ -111,7 +118,9 @@ class ElectionLoopTest {
         ticker.advance(Duration.ofSeconds(2));
         loop.runOnce();
         long retryAt = loop.nextAt(campaign);
-        assertThat(retryAt - ticker.read()).as("quick retry").isBetween(1L, Duration.ofSeconds(1).toNanos());
+        assertThat(retryAt - ticker.read())
+                .as("quick retry")
+                .isBetween(1L, Duration.ofSeconds(1).toNanos());
         store.down = false;
         ticker.advance(Duration.ofNanos(retryAt - ticker.read()));
         loop.runOnce();
@@ -127,7 +136,9 @@ class ElectionLoopTest {
         ticker.advance(Duration.ofSeconds(2));
         store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(4));
         loop.runOnce();
-        assertThat(l.remaining()).as("sent at +2 s, deadline at +8 s, now at +6 s").isEqualTo(Duration.ofSeconds(2));
+        assertThat(l.remaining())
+                .as("sent at +2 s, deadline at +8 s, now at +6 s")
+                .isEqualTo(Duration.ofSeconds(2));
     }
 
     @Test
@@ -137,18 +148,25 @@ class ElectionLoopTest {
         ticker.advance(Duration.ofSeconds(2));
         store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
         loop.runOnce();
-        assertThat(l.isValid()).as("the leadership whose renewal came back late").isFalse();
+        assertThat(l.isValid())
+                .as("the leadership whose renewal came back late")
+                .isFalse();
         assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
 
         loop.runOnce();
         Leadership again = leadership();
         assertThat(again).isNotSameAs(l);
-        assertThat(again.token()).as("the database never let the lease expire: same token").isEqualTo(1);
+        assertThat(again.token())
+                .as("the database never let the lease expire: same token")
+                .isEqualTo(1);
         assertThat(again.isValid()).isTrue();
-        assertThat(again.remaining()).as("a deadline from the resume renewal's send time").isEqualTo(Duration.ofSeconds(6));
+        assertThat(again.remaining())
+                .as("a deadline from the resume renewal's send time")
+                .isEqualTo(Duration.ofSeconds(6));
         assertThat(l.isValid()).as("the old leadership stays ended").isFalse();
-        assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline",
-                "elected 1");
+        assertThat(events)
+                .containsExactly(
+                        "elected 1", "revoked 1: the renewal was answered after the renew deadline", "elected 1");
         assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
     }
 
@@ -161,11 +179,12 @@ class ElectionLoopTest {
             loop.checkDeadlines();
         };
         loop.runOnce();
-        assertThat(events).containsExactly("elected 1",
-                "revoked 1: its renew deadline passed without a successful renewal");
+        assertThat(events)
+                .containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful renewal");
         loop.runOnce();
-        assertThat(events).containsExactly("elected 1",
-                "revoked 1: its renew deadline passed without a successful renewal", "elected 1");
+        assertThat(events)
+                .containsExactly(
+                        "elected 1", "revoked 1: its renew deadline passed without a successful renewal", "elected 1");
         assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
     }
 
@@ -228,8 +247,8 @@ class ElectionLoopTest {
         ticker.advance(Duration.ofSeconds(2));
         loop.runOnce();
         assertThat(l.isValid()).isFalse();
-        assertThat(events).containsExactly("elected 1",
-                "revoked 1: the database no longer lists this holder with token 1");
+        assertThat(events)
+                .containsExactly("elected 1", "revoked 1: the database no longer lists this holder with token 1");
         assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
     }
 
@@ -239,7 +258,8 @@ class ElectionLoopTest {
         loop.notificationsHealthy(true);
         loop.runOnce();
         long sleep = loop.nextAt(campaign) - ticker.read();
-        assertThat(Duration.ofNanos(sleep)).isBetween(Duration.ofSeconds(10), Duration.ofSeconds(10).plusMillis(11));
+        assertThat(Duration.ofNanos(sleep))
+                .isBetween(Duration.ofSeconds(10), Duration.ofSeconds(10).plusMillis(11));
         ticker.advance(Duration.ofNanos(sleep));
         loop.runOnce();
         assertThat(events).containsExactly("elected 2");
@@ -251,7 +271,8 @@ class ElectionLoopTest {
         loop.notificationsHealthy(false);
         loop.runOnce();
         long sleep = loop.nextAt(campaign) - ticker.read();
-        assertThat(Duration.ofNanos(sleep)).isBetween(Duration.ofSeconds(2), Duration.ofSeconds(2).plusMillis(11));
+        assertThat(Duration.ofNanos(sleep))
+                .isBetween(Duration.ofSeconds(2), Duration.ofSeconds(2).plusMillis(11));
     }
 
     @Test
@@ -296,13 +317,15 @@ class ElectionLoopTest {
 
     @Test
     void notificationsComingBackMakeAStandbyLookAtOnceEvenWhereTheMonotonicClockWraps() {
-        FakeTicker nearWrap = new FakeTicker(Long.MAX_VALUE - Duration.ofSeconds(1).toNanos());
+        FakeTicker nearWrap =
+                new FakeTicker(Long.MAX_VALUE - Duration.ofSeconds(1).toNanos());
         InMemoryLeaseStore wrapStore = new InMemoryLeaseStore(nearWrap);
         ElectionLoop wrapLoop = loopOn(wrapStore, nearWrap);
         ElectionLoop.Campaign standby = wrapLoop.join("payments", listener);
         wrapStore.takeOver("payments", "other");
         wrapLoop.runOnce();
-        assertThat(wrapLoop.nextAt(standby) - nearWrap.read()).as("denied: waits for the holder's expiry")
+        assertThat(wrapLoop.nextAt(standby) - nearWrap.read())
+                .as("denied: waits for the holder's expiry")
                 .isGreaterThan(Duration.ofSeconds(1).toNanos());
         wrapLoop.notificationsHealthy(false);
         wrapLoop.notificationsHealthy(true);
@@ -345,9 +368,12 @@ class ElectionLoopTest {
         for (int turn = 0; turn < 40; turn++) {
             long start = ticker.read();
             loop.runOnce();
-            assertThat(Duration.ofNanos(ticker.read() - start)).as("turn %d", turn)
+            assertThat(Duration.ofNanos(ticker.read() - start))
+                    .as("turn %d", turn)
                     .isLessThanOrEqualTo(Duration.ofMillis(1_300));
-            assertThat(first.isValid()).as("held lease still valid after turn %d", turn).isTrue();
+            assertThat(first.isValid())
+                    .as("held lease still valid after turn %d", turn)
+                    .isTrue();
         }
         assertThat(loop.campaigns()).allMatch(c -> loop.leadership(c) != null);
     }
@@ -362,8 +388,8 @@ class ElectionLoopTest {
         assertThat(Duration.ofNanos(lookAgainIn)).isLessThanOrEqualTo(Duration.ofMillis(10));
         ticker.advance(Duration.ofNanos(Math.max(0, lookAgainIn)));
         loop.runOnce();
-        assertThat(store.statements).containsExactly("acquire payments me", "acquire payments me",
-                "release payments 1");
+        assertThat(store.statements)
+                .containsExactly("acquire payments me", "acquire payments me", "release payments 1");
         assertThat(store.rows.get("payments").holder()).isNull();
     }
 

@@ -15,8 +15,7 @@ import java.util.Map;
  */
 final class InMemoryLeaseStore implements LeaseStore {
 
-    record Row(String holder, long token, long expiresAt) {
-    }
+    record Row(String holder, long token, long expiresAt) {}
 
     final Map<String, Row> rows = new HashMap<>();
     final List<String> statements = new ArrayList<>();
@@ -62,7 +61,11 @@ final class InMemoryLeaseStore implements LeaseStore {
             }
             return new LeaseStore.Acquired(true, token, holder, 0);
         }
-        return new LeaseStore.Acquired(false, row.token(), row.holder(), Duration.ofNanos(row.expiresAt() - now).toMillis());
+        return new LeaseStore.Acquired(
+                false,
+                row.token(),
+                row.holder(),
+                Duration.ofNanos(row.expiresAt() - now).toMillis());
     }
 
     @Override
@@ -73,7 +76,12 @@ final class InMemoryLeaseStore implements LeaseStore {
         for (LeaseStore.Held h : leases) {
             Row row = rows.get(h.name());
             if (row != null && holder.equals(row.holder()) && row.token() == h.token() && row.expiresAt() - now > 0) {
-                rows.put(h.name(), new Row(holder, row.token(), now + Duration.ofMillis(h.ttlMillis()).toNanos()));
+                rows.put(
+                        h.name(),
+                        new Row(
+                                holder,
+                                row.token(),
+                                now + Duration.ofMillis(h.ttlMillis()).toNanos()));
                 renewed.add(h.name());
             }
         }
@@ -94,10 +102,14 @@ final class InMemoryLeaseStore implements LeaseStore {
     /** Another process takes the lease, as after an expiry or a force release. */
     void takeOver(String name, String holder) {
         Row row = rows.get(name);
-        rows.put(name, new Row(holder, row == null ? 1 : row.token() + 1, clock.read() + Duration.ofSeconds(10).toNanos()));
+        rows.put(
+                name,
+                new Row(
+                        holder,
+                        row == null ? 1 : row.token() + 1,
+                        clock.read() + Duration.ofSeconds(10).toNanos()));
     }
 
     @Override
-    public void close() {
-    }
+    public void close() {}
 }

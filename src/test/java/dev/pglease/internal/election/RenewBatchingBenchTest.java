@@ -1,11 +1,10 @@
 package dev.pglease.internal.election;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
-import static org.assertj.core.api.Assertions.assertThat;
-
-import java.time.Duration;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -18,19 +17,18 @@ class RenewBatchingBenchTest {
 
     private static final LeaderListener QUIET = new LeaderListener() {
         @Override
-        public void onElected(Leadership l) {
-        }
+        public void onElected(Leadership l) {}
 
         @Override
-        public void onRevoked(Leadership l) {
-        }
+        public void onRevoked(Leadership l) {}
     };
 
     @Test
     void leasesGrantedAtDifferentTimesAreRenewedInOneStatementPerRetryPeriod() {
         FakeTicker ticker = new FakeTicker();
         InMemoryLeaseStore store = new InMemoryLeaseStore(ticker);
-        LeaseConfig config = LeaseConfig.builder().ticker(ticker).wallClock(ticker).build();
+        LeaseConfig config =
+                LeaseConfig.builder().ticker(ticker).wallClock(ticker).build();
         ElectionLoop loop = new ElectionLoop(store, "node", config, new SplittableRandom(7), Runnable::run, null);
         for (int i = 0; i < 5; i++) {
             loop.join("shard-" + i, QUIET);
@@ -46,8 +44,12 @@ class RenewBatchingBenchTest {
             ticker.advanceMillis(100);
             loop.runOnce();
         }
-        List<String> renews = store.statements.stream().filter(s -> s.startsWith("renew")).toList();
-        assertThat(renews).as("renew statements in 4 retry periods").hasSizeBetween(4, 5).allMatch("renew 5"::equals);
+        List<String> renews =
+                store.statements.stream().filter(s -> s.startsWith("renew")).toList();
+        assertThat(renews)
+                .as("renew statements in 4 retry periods")
+                .hasSizeBetween(4, 5)
+                .allMatch("renew 5"::equals);
         assertThat(loop.campaigns()).allMatch(c -> loop.phase(c) == ElectionLoop.Phase.LEADER);
     }
 }

@@ -1,10 +1,10 @@
 package dev.pglease.internal.election;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
-import static org.assertj.core.api.Assertions.assertThat;
-
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,9 +21,13 @@ class SuspendTest {
     private final FakeTicker clock = new FakeTicker();
     private final InMemoryLeaseStore store = new InMemoryLeaseStore(clock);
     private final List<String> events = new ArrayList<>();
-    private final ElectionLoop loop = new ElectionLoop(store, "me",
-            LeaseConfig.builder().ticker(clock).wallClock(clock).build(), new SplittableRandom(1),
-            Runnable::run, null);
+    private final ElectionLoop loop = new ElectionLoop(
+            store,
+            "me",
+            LeaseConfig.builder().ticker(clock).wallClock(clock).build(),
+            new SplittableRandom(1),
+            Runnable::run,
+            null);
     private final ElectionLoop.Campaign campaign = loop.join("payments", new LeaderListener() {
         @Override
         public void onElected(Leadership l) {
@@ -44,11 +48,13 @@ class SuspendTest {
 
         clock.advanceWallOnly(Duration.ofSeconds(30));
 
-        assertThat(l.isValid()).as("valid after 30 s of real time with the monotonic clock stopped").isFalse();
+        assertThat(l.isValid())
+                .as("valid after 30 s of real time with the monotonic clock stopped")
+                .isFalse();
         assertThat(l.remaining()).isEqualTo(Duration.ZERO);
         loop.checkDeadlines();
-        assertThat(events).containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful "
-                + "renewal");
+        assertThat(events)
+                .containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful " + "renewal");
     }
 
     @Test

@@ -69,10 +69,12 @@ class TimingTest {
     @Test
     void renewRetryIsQuickAndNeverPastTheDeadlineWhereTheMonotonicClockWraps() {
         long now = Long.MAX_VALUE - 1_000 * MS;
-        assertThat(timing.renewRetry(now, 1, now + 6_000 * MS)).as("the deadline wraps, the retry does not")
+        assertThat(timing.renewRetry(now, 1, now + 6_000 * MS))
+                .as("the deadline wraps, the retry does not")
                 .isEqualTo(now + 250 * MS);
         long late = Long.MAX_VALUE - 100 * MS;
-        assertThat(timing.renewRetry(late, 1, late + 50 * MS)).as("the retry wraps, the deadline does not")
+        assertThat(timing.renewRetry(late, 1, late + 50 * MS))
+                .as("the retry wraps, the deadline does not")
                 .isEqualTo(late + 50 * MS);
     }
 
@@ -81,6 +83,7 @@ class TimingTest {
         Timing fast = new Timing(500 * MS, 300 * MS, 100 * MS, new SplittableRandom(1));
         assertThat(fast.deadline(0)).isEqualTo(300 * MS);
         assertThat(fast.standbyWake(0, 200 * MS, true)).isBetween(200 * MS, 210 * MS);
-        assertThat(Duration.ofNanos(fast.renewRetry(0, 1, 300 * MS))).isEqualTo(Duration.ofMillis(12).plusNanos(500_000));
+        assertThat(Duration.ofNanos(fast.renewRetry(0, 1, 300 * MS)))
+                .isEqualTo(Duration.ofMillis(12).plusNanos(500_000));
     }
 }

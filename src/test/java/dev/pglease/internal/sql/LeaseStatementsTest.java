@@ -1,12 +1,12 @@
 package dev.pglease.internal.sql;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.pglease.LeaderInfo;
 import dev.pglease.TestDatabase;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -42,19 +42,24 @@ class LeaseStatementsTest {
     @Test
     void aLeaseDurationIsRoundedUpToWholeMillisecondsNeverDown() throws SQLException {
         String name = lease("rounding");
-        JdbcLeaseStore store = new JdbcLeaseStore(TestDatabase.dataSource(), sql, Duration.ofSeconds(5),
-                Duration.ofSeconds(2), false);
+        JdbcLeaseStore store =
+                new JdbcLeaseStore(TestDatabase.dataSource(), sql, Duration.ofSeconds(5), Duration.ofSeconds(2), false);
         try {
-            assertThat(store.acquire(name, "A", Duration.ofNanos(1_500_000_001L)).granted()).isTrue();
+            assertThat(store.acquire(name, "A", Duration.ofNanos(1_500_000_001L))
+                            .granted())
+                    .isTrue();
         } finally {
             store.close();
         }
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT extract(epoch FROM expires_at - acquired_at) * 1000 FROM " + schema + ".leases WHERE name = ?")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT extract(epoch FROM expires_at - acquired_at) * 1000 FROM " + schema
+                        + ".leases WHERE name = ?")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                assertThat(rs.getDouble(1)).as("granted ms for 1500.000001 ms asked").isGreaterThanOrEqualTo(1501);
+                assertThat(rs.getDouble(1))
+                        .as("granted ms for 1500.000001 ms asked")
+                        .isGreaterThanOrEqualTo(1501);
             }
         }
     }
@@ -63,7 +68,7 @@ class LeaseStatementsTest {
     void twoFirstAcquiresOfANewLeaseRaceWithoutAnError() throws Exception {
         String name = lease("first-race");
         try (Connection a = TestDatabase.dataSource().getConnection();
-             Connection b = TestDatabase.dataSource().getConnection()) {
+                Connection b = TestDatabase.dataSource().getConnection()) {
             a.setAutoCommit(false);
             assertThat(sql.acquire(a, name, "A", TTL).granted()).isTrue(); // inserted, not yet committed
             java.util.concurrent.CompletableFuture<LeaseStore.Acquired> second =
@@ -77,28 +82,39 @@ class LeaseStatementsTest {
             Thread.sleep(300);
             a.commit();
             LeaseStore.Acquired r = second.get(10, java.util.concurrent.TimeUnit.SECONDS);
-            assertThat(r.granted()).as("the second first acquire is denied, not an error").isFalse();
+            assertThat(r.granted())
+                    .as("the second first acquire is denied, not an error")
+                    .isFalse();
         }
     }
 
     @Test
     void theWarmUpOfANewSessionLeavesNoLeaseNoEventAndNoNotificationBehind() throws SQLException {
         try (Connection warmed = TestDatabase.dataSource().getConnection();
-             Connection listener = TestDatabase.dataSource().getConnection();
-             Statement st = c.createStatement()) {
+                Connection listener = TestDatabase.dataSource().getConnection();
+                Statement st = c.createStatement()) {
             listener.createStatement().execute("LISTEN \"" + schema + ".leases\"");
             long eventsBefore = count(st, "SELECT count(*) FROM " + schema + ".lease_events");
 
             sql.warmUp(warmed, "A");
 
-            assertThat(warmed.getAutoCommit()).as("auto-commit after the warm-up").isTrue();
-            assertThat(count(st, "SELECT count(*) FROM " + schema + ".leases WHERE starts_with(name, '"
-                    + LeaseStatements.WARM_UP_NAME_PREFIX + "')")).as("warm-up rows").isZero();
-            assertThat(count(st, "SELECT count(*) FROM " + schema + ".lease_events")).as("events")
+            assertThat(warmed.getAutoCommit())
+                    .as("auto-commit after the warm-up")
+                    .isTrue();
+            assertThat(count(
+                            st,
+                            "SELECT count(*) FROM " + schema + ".leases WHERE starts_with(name, '"
+                                    + LeaseStatements.WARM_UP_NAME_PREFIX + "')"))
+                    .as("warm-up rows")
+                    .isZero();
+            assertThat(count(st, "SELECT count(*) FROM " + schema + ".lease_events"))
+                    .as("events")
                     .isEqualTo(eventsBefore);
             org.postgresql.PGNotification[] heard =
                     listener.unwrap(org.postgresql.PGConnection.class).getNotifications(500);
-            assertThat(heard == null ? 0 : heard.length).as("notifications heard").isZero();
+            assertThat(heard == null ? 0 : heard.length)
+                    .as("notifications heard")
+                    .isZero();
             // the warmed session goes on to grant, release and take over as any other
             String name = lease("after-warm-up");
             LeaseStore.Acquired granted = sql.acquire(warmed, name, "A", TTL);
@@ -119,8 +135,8 @@ class LeaseStatementsTest {
     }
 
     private void expire(String name) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "UPDATE " + schema + ".leases SET expires_at = clock_timestamp() - interval '1 millisecond' WHERE name = ?")) {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE " + schema
+                + ".leases SET expires_at = clock_timestamp() - interval '1 millisecond' WHERE name = ?")) {
             ps.setString(1, name);
             ps.executeUpdate();
         }
@@ -157,7 +173,8 @@ class LeaseStatementsTest {
     void renewalExtendsTheExpiryAndKeepsTheToken() throws SQLException {
         String name = lease("renew");
         long token = sql.acquire(c, name, "A", Duration.ofSeconds(2)).token();
-        List<String> renewed = sql.renew(c, "A", List.of(new LeaseStore.Held(name, token, TTL.toMillis()))).renewed();
+        List<String> renewed = sql.renew(c, "A", List.of(new LeaseStore.Held(name, token, TTL.toMillis())))
+                .renewed();
         assertThat(renewed).containsExactly(name);
         assertThat(sql.currentLeader(c, name)).get().satisfies(info -> {
             assertThat(info.token()).isEqualTo(token);
@@ -170,7 +187,9 @@ class LeaseStatementsTest {
         String name = lease("expired");
         long token = sql.acquire(c, name, "A", TTL).token();
         expire(name);
-        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, token, TTL.toMillis())))
+                        .renewed())
+                .isEmpty();
         assertThat(sql.currentLeader(c, name)).isEmpty();
     }
 
@@ -178,8 +197,12 @@ class LeaseStatementsTest {
     void renewalWithAnOldTokenOrAnotherHolderFails() throws SQLException {
         String name = lease("wrong");
         long token = sql.acquire(c, name, "A", TTL).token();
-        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, token - 1, TTL.toMillis()))).renewed()).isEmpty();
-        assertThat(sql.renew(c, "B", List.of(new LeaseStore.Held(name, token, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, token - 1, TTL.toMillis())))
+                        .renewed())
+                .isEmpty();
+        assertThat(sql.renew(c, "B", List.of(new LeaseStore.Held(name, token, TTL.toMillis())))
+                        .renewed())
+                .isEmpty();
     }
 
     @Test
@@ -190,7 +213,9 @@ class LeaseStatementsTest {
         LeaseStore.Acquired b = sql.acquire(c, name, "B", TTL);
         assertThat(b.granted()).isTrue();
         assertThat(b.token()).isEqualTo(first + 1);
-        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, first, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, first, TTL.toMillis())))
+                        .renewed())
+                .isEmpty();
     }
 
     @Test
@@ -211,7 +236,9 @@ class LeaseStatementsTest {
         expire(name);
         long bToken = sql.acquire(c, name, "B", TTL).token();
         assertThat(sql.release(c, name, "A", token)).isFalse();
-        assertThat(sql.currentLeader(c, name)).get().extracting(LeaderInfo::holder, LeaderInfo::token)
+        assertThat(sql.currentLeader(c, name))
+                .get()
+                .extracting(LeaderInfo::holder, LeaderInfo::token)
                 .containsExactly("B", bToken);
     }
 
@@ -231,12 +258,12 @@ class LeaseStatementsTest {
     void everyChangeOfHolderLeavesAnEvent() throws SQLException {
         String name = lease("events");
         long t1 = sql.acquire(c, name, "A", TTL).token();
-        sql.renew(c, "A", List.of(new LeaseStore.Held(name, t1, TTL.toMillis()))).renewed();
+        sql.renew(c, "A", List.of(new LeaseStore.Held(name, t1, TTL.toMillis())))
+                .renewed();
         expire(name);
         long t2 = sql.acquire(c, name, "B", TTL).token();
         sql.release(c, name, "B", t2);
-        assertThat(events(name)).containsExactly(
-                "acquired A 1", "taken_over B 2", "released null 2");
+        assertThat(events(name)).containsExactly("acquired A 1", "taken_over B 2", "released null 2");
     }
 
     @Test
@@ -244,10 +271,13 @@ class LeaseStatementsTest {
         String name = lease("force");
         long t1 = sql.acquire(c, name, "A", TTL).token();
         assertThat(call("SELECT " + schema + ".force_release(?)", name)).isEqualTo(t1 + 1);
-        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, t1, TTL.toMillis()))).renewed()).isEmpty();
+        assertThat(sql.renew(c, "A", List.of(new LeaseStore.Held(name, t1, TTL.toMillis())))
+                        .renewed())
+                .isEmpty();
         assertThat(sql.acquire(c, name, "B", TTL).token()).isEqualTo(t1 + 2);
         assertThat(events(name)).containsExactly("acquired A 1", "force_released null 2", "acquired B 3");
-        assertThat(call("SELECT " + schema + ".force_release(?)", lease("never-held"))).isNull();
+        assertThat(call("SELECT " + schema + ".force_release(?)", lease("never-held")))
+                .isNull();
     }
 
     @Test
@@ -263,37 +293,43 @@ class LeaseStatementsTest {
         LeaseStore.Acquired target = sql.acquire(c, name, "node3/1/cc", TTL);
         assertThat(target.granted()).isTrue();
         assertThat(target.token()).isEqualTo(3);
-        assertThat(events(name)).containsExactly(
-                "acquired node1/1/aa 1", "handed_off null 2", "acquired node3/1/cc 3");
+        assertThat(events(name)).containsExactly("acquired node1/1/aa 1", "handed_off null 2", "acquired node3/1/cc 3");
     }
 
     @Test
     void tokensCanNotGoBackwardsEvenByHand() {
         String name = lease("guard");
         assertThatThrownBy(() -> {
-            sql.acquire(c, name, "A", TTL);
-            try (Statement s = c.createStatement()) {
-                s.executeUpdate("UPDATE " + schema + ".leases SET token = 0 + 1, holder = 'B' WHERE name = '" + name + "'");
-            }
-        }).isInstanceOf(SQLException.class).hasMessageContaining("needs a token above");
+                    sql.acquire(c, name, "A", TTL);
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate("UPDATE " + schema + ".leases SET token = 0 + 1, holder = 'B' WHERE name = '"
+                                + name + "'");
+                    }
+                })
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("needs a token above");
         assertThatThrownBy(() -> {
-            try (Statement s = c.createStatement()) {
-                s.executeUpdate("DELETE FROM " + schema + ".leases WHERE name = '" + name + "'");
-            }
-        }).isInstanceOf(SQLException.class).hasMessageContaining("never deleted");
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate("DELETE FROM " + schema + ".leases WHERE name = '" + name + "'");
+                    }
+                })
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("never deleted");
         assertThatThrownBy(() -> {
-            try (Statement s = c.createStatement()) {
-                s.executeUpdate("TRUNCATE " + schema + ".leases");
-            }
-        }).isInstanceOf(SQLException.class).hasMessageContaining("can not be truncated");
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate("TRUNCATE " + schema + ".leases");
+                    }
+                })
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("can not be truncated");
     }
 
     @Test
     void statusViewUsesTheDatabaseClock() throws SQLException {
         String name = lease("view");
         sql.acquire(c, name, "A", TTL);
-        try (PreparedStatement ps = c.prepareStatement("SELECT holder, held, extract(epoch FROM remaining) FROM "
-                + schema + ".lease_status WHERE name = ?")) {
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT holder, held, extract(epoch FROM remaining) FROM " + schema + ".lease_status WHERE name = ?")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 assertThat(rs.next()).isTrue();
@@ -303,7 +339,8 @@ class LeaseStatementsTest {
             }
         }
         expire(name);
-        try (PreparedStatement ps = c.prepareStatement("SELECT held, remaining FROM " + schema + ".lease_status WHERE name = ?")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT held, remaining FROM " + schema + ".lease_status WHERE name = ?")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -315,7 +352,8 @@ class LeaseStatementsTest {
 
     @Test
     void databaseConstraintsRejectBadNamesEvenFromOtherClients() {
-        assertThatThrownBy(() -> sql.acquire(c, "", "A", TTL)).isInstanceOf(SQLException.class)
+        assertThatThrownBy(() -> sql.acquire(c, "", "A", TTL))
+                .isInstanceOf(SQLException.class)
                 .hasMessageContaining("leases_name_valid");
         assertThatThrownBy(() -> sql.acquire(c, "x".repeat(201), "A", TTL)).isInstanceOf(SQLException.class);
         assertThatThrownBy(() -> sql.acquire(c, "tab\tname", "A", TTL)).isInstanceOf(SQLException.class);
@@ -324,10 +362,14 @@ class LeaseStatementsTest {
     @Test
     void forwardFenceFunctionOnlyMovesForward() throws SQLException {
         String resource = lease("fence");
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource)).isTrue();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource)).isTrue();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 4)", resource)).isFalse();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 6)", resource)).isTrue();
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource))
+                .isTrue();
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource))
+                .isTrue();
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 4)", resource))
+                .isFalse();
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 6)", resource))
+                .isTrue();
     }
 
     private List<String> events(String name) throws SQLException {

@@ -1,12 +1,12 @@
 package dev.pglease.internal.sql;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import dev.pglease.LeaseException;
 import dev.pglease.TestDatabase;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -47,14 +47,16 @@ class TermTokensTest {
     }
 
     private static long queryLong(String query) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(query); ResultSet rs = ps.executeQuery()) {
+        try (PreparedStatement ps = c.prepareStatement(query);
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getLong(1);
         }
     }
 
     private static String queryText(String query) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(query); ResultSet rs = ps.executeQuery()) {
+        try (PreparedStatement ps = c.prepareStatement(query);
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getString(1);
         }
@@ -71,7 +73,9 @@ class TermTokensTest {
     @Test
     void theTermIsTheServersTimelineReadFromTheCurrentWalFileName() throws SQLException {
         long timeline = Long.parseLong(queryText("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16);
-        assertThat(queryLong("SELECT " + schema + ".current_term()")).isEqualTo(timeline).isPositive();
+        assertThat(queryLong("SELECT " + schema + ".current_term()"))
+                .isEqualTo(timeline)
+                .isPositive();
     }
 
     @Test
@@ -89,12 +93,17 @@ class TermTokensTest {
         assertThat(queryLong("SELECT " + s + ".next_token(41, 1)")).isEqualTo(42);
         assertThat(queryLong("SELECT " + s + ".next_token(41, 2)")).isEqualTo(TERM + 1);
         assertThat(queryLong("SELECT " + s + ".next_token(0, 3)")).isEqualTo(2 * TERM + 1);
-        assertThat(queryLong("SELECT " + s + ".next_token(" + (TERM + 7) + ", 2)")).isEqualTo(TERM + 8);
+        assertThat(queryLong("SELECT " + s + ".next_token(" + (TERM + 7) + ", 2)"))
+                .isEqualTo(TERM + 8);
         // a token of a later term than the server's (e.g. rows restored into a new cluster) still only grows
-        assertThat(queryLong("SELECT " + s + ".next_token(" + (2 * TERM + 7) + ", 1)")).isEqualTo(2 * TERM + 8);
-        assertThat(queryText("SELECT " + s + ".token_text(" + (TERM + 17) + ")")).isEqualTo("2.17");
-        assertThat(queryLong("SELECT " + s + ".token_term(" + (TERM + 17) + ")")).isEqualTo(2);
-        assertThat(queryLong("SELECT " + s + ".token_counter(" + (TERM + 17) + ")")).isEqualTo(17);
+        assertThat(queryLong("SELECT " + s + ".next_token(" + (2 * TERM + 7) + ", 1)"))
+                .isEqualTo(2 * TERM + 8);
+        assertThat(queryText("SELECT " + s + ".token_text(" + (TERM + 17) + ")"))
+                .isEqualTo("2.17");
+        assertThat(queryLong("SELECT " + s + ".token_term(" + (TERM + 17) + ")"))
+                .isEqualTo(2);
+        assertThat(queryLong("SELECT " + s + ".token_counter(" + (TERM + 17) + ")"))
+                .isEqualTo(17);
         // the largest term still gives a positive bigint
         assertThat(queryLong("SELECT " + s + ".next_token(0, 2147483648)")).isEqualTo(Long.MAX_VALUE - 0xFFFFFFFEL);
     }
@@ -108,7 +117,8 @@ class TermTokensTest {
                 .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("22003"));
         // the next term starts a fresh counter
         try {
-            assertThat(queryLong("SELECT " + schema + ".next_token(" + last + ", 3)")).isEqualTo(2 * TERM + 1);
+            assertThat(queryLong("SELECT " + schema + ".next_token(" + last + ", 3)"))
+                    .isEqualTo(2 * TERM + 1);
         } catch (SQLException e) {
             throw new AssertionError(e);
         }
@@ -125,17 +135,24 @@ class TermTokensTest {
 
         playTimeline(s, 2);
 
-        assertThat(local.renew(c, "A", List.of(new LeaseStore.Held(name, before, TTL.toMillis()))).renewed())
-                .as("a grant of term 1 is not renewed in term 2").isEmpty();
+        assertThat(local.renew(c, "A", List.of(new LeaseStore.Held(name, before, TTL.toMillis())))
+                        .renewed())
+                .as("a grant of term 1 is not renewed in term 2")
+                .isEmpty();
         LeaseStore.Acquired other = local.acquire(c, name, "B", TTL);
-        assertThat(other.granted()).as("the lease has not expired: nobody else may take it").isFalse();
+        assertThat(other.granted())
+                .as("the lease has not expired: nobody else may take it")
+                .isFalse();
         assertThat(other.holder()).isEqualTo("A");
         LeaseStore.Acquired again = local.acquire(c, name, "A", TTL);
         assertThat(again.granted()).as("its holder takes it again at once").isTrue();
         assertThat(again.token()).isEqualTo(TERM + 1).isGreaterThan(before);
-        assertThat(local.renew(c, "A", List.of(new LeaseStore.Held(name, again.token(), TTL.toMillis()))).renewed())
+        assertThat(local.renew(c, "A", List.of(new LeaseStore.Held(name, again.token(), TTL.toMillis())))
+                        .renewed())
                 .containsExactly(name);
-        assertThat(local.acquire(c, name, "A", TTL).granted()).as("only once per term").isFalse();
+        assertThat(local.acquire(c, name, "A", TTL).granted())
+                .as("only once per term")
+                .isFalse();
     }
 
     @Test
@@ -152,8 +169,8 @@ class TermTokensTest {
         playTimeline(s, 3);
         long first = local.acquire(c, name, "B", TTL).token();
         assertThat(first).isEqualTo(2 * TERM + 1);
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT term_token, term, counter FROM " + s + ".lease_status WHERE name = ?")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT term_token, term, counter FROM " + s + ".lease_status WHERE name = ?")) {
             ps.setString(1, name);
             try (ResultSet rs = ps.executeQuery()) {
                 assertThat(rs.next()).isTrue();
@@ -194,16 +211,21 @@ class TermTokensTest {
     @Test
     void aReadOnlyDatabaseIsReportedAsSuchAndNeverAsALostLease() throws SQLException {
         JdbcLeaseStore store = new JdbcLeaseStore(
-                TestDatabase.dataSource("options=-c%20default_transaction_read_only=on"), sql, Duration.ofSeconds(5),
-                Duration.ofSeconds(2), false);
+                TestDatabase.dataSource("options=-c%20default_transaction_read_only=on"),
+                sql,
+                Duration.ofSeconds(5),
+                Duration.ofSeconds(2),
+                false);
         try {
             assertThatThrownBy(() -> store.acquire(lease("ro"), "A", TTL))
-                    .isInstanceOfSatisfying(LeaseException.class,
+                    .isInstanceOfSatisfying(
+                            LeaseException.class,
                             e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.DATABASE_READ_ONLY))
                     .hasMessageContaining("the database is read-only")
                     .hasMessageContaining("25006");
             assertThatThrownBy(() -> store.renew("A", List.of(new LeaseStore.Held(lease("ro"), 1, 1000))))
-                    .isInstanceOfSatisfying(LeaseException.class,
+                    .isInstanceOfSatisfying(
+                            LeaseException.class,
                             e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.DATABASE_READ_ONLY));
         } finally {
             store.close();

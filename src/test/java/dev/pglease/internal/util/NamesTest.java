@@ -10,8 +10,9 @@ class NamesTest {
 
     @Test
     void anyPrintableUnicodeUpToTwoHundredCharactersIsALeaseName() {
-        for (String ok : new String[] {"payments", "a", "shard/17", "O'Brien; DROP TABLE leases; --", "支付-租约",
-                "🚀".repeat(200), "x".repeat(200)}) {
+        for (String ok : new String[] {
+            "payments", "a", "shard/17", "O'Brien; DROP TABLE leases; --", "支付-租约", "🚀".repeat(200), "x".repeat(200)
+        }) {
             assertThat(Names.leaseName(ok)).isEqualTo(ok);
         }
     }
@@ -33,7 +34,8 @@ class NamesTest {
         assertThat(Names.qualifiedTable("fences")).isEqualTo("fences");
         assertThat(Names.qualifiedTable("billing.fences")).isEqualTo("billing.fences");
         for (String bad : new String[] {"", "a.b.c", "Fences", "x;drop", "a.", ".b", "a b"}) {
-            assertThatThrownBy(() -> Names.qualifiedTable(bad)).isInstanceOf(IllegalArgumentException.class)
+            assertThatThrownBy(() -> Names.qualifiedTable(bad))
+                    .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("table \"" + bad + "\" is not allowed");
         }
     }
