@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compatibility runs: the core suite (test classes of package dev.pglease, property core.tests in pom.xml)
+# Compatibility runs: the core suite (tests of dev.pglease and dev.pglease.internal.*, property core.tests in pom.xml)
 #   postgres  on each embedded PostgreSQL major, profiles pg13 .. pg18 (JDK: the default java)
 #   jdk       on each JDK found: every /usr/lib/jvm/*/bin/javac plus the homes listed in PGLEASE_JDKS
 #             (colon-separated); each run compiles (release 17) and tests with that JDK

@@ -5,8 +5,10 @@
  * {@code dev.pglease.health}, {@code dev.pglease.micrometer}, {@code dev.pglease.shedlock} and
  * {@code dev.pglease.spring}, each usable only when its library is present. The command-line tool and the demo
  * ({@code dev.pglease.cli}, {@code dev.pglease.demo}) ship in the same jar for {@code java -jar pglease-all.jar}
- * but are not exported: they are not API, and neither is {@code dev.pglease.internal}, code the library shares with
- * them.
+ * but are not exported: they are not API, and neither are the packages under {@code dev.pglease.internal}, named
+ * for their role: {@code election} (the election engine), {@code store} (storage and start-up checks), {@code sql}
+ * (every statement, by concern), {@code util} (helpers) and {@code tool} (what the command-line tool and the demo
+ * share).
  */
 module dev.pglease {
     requires transitive java.sql;
@@ -44,5 +46,8 @@ module dev.pglease {
     exports dev.pglease.spring;
 
     // Spring creates the auto-configuration and reads @ConfigurationProperties reflectively
-    opens dev.pglease.spring to spring.core, spring.beans, spring.context;
+    opens dev.pglease.spring to
+            spring.core,
+            spring.beans,
+            spring.context;
 }

@@ -1,5 +1,6 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.ElectionLoop;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
@@ -24,18 +25,18 @@ public final class Elector implements AutoCloseable {
 
     /** The lease this elector campaigns for. */
     public String leaseName() {
-        return campaign.name;
+        return campaign.name();
     }
 
     /** Whether this process holds the lease now, judged by its local deadline (no database round trip). */
     public boolean isLeader() {
-        Leadership l = campaign.leadership;
+        Leadership l = campaign.leadership();
         return l != null && l.isValid();
     }
 
     /** The current grant, if this process holds the lease now. */
     public Optional<Leadership> leadership() {
-        Leadership l = campaign.leadership;
+        Leadership l = campaign.leadership();
         return l != null && l.isValid() ? Optional.of(l) : Optional.empty();
     }
 
@@ -45,7 +46,7 @@ public final class Elector implements AutoCloseable {
      * {@link State#ELECTION_STOPPED} (the election thread is gone) or {@link State#CLOSED}.
      */
     public State state() {
-        if (campaign.closed.isDone()) {
+        if (campaign.closed().isDone()) {
             return State.CLOSED;
         }
         if (!loop.isRunning()) {
@@ -54,7 +55,7 @@ public final class Elector implements AutoCloseable {
         if (isLeader()) {
             return State.LEADER;
         }
-        return campaign.reachable ? State.STANDBY : State.DATABASE_UNREACHABLE;
+        return campaign.reachable() ? State.STANDBY : State.DATABASE_UNREACHABLE;
     }
 
     /**
@@ -62,7 +63,7 @@ public final class Elector implements AutoCloseable {
      * then. Empty while this process leads, or when the lease was free or not yet asked about.
      */
     public Optional<String> lastSeenLeader() {
-        return isLeader() ? Optional.empty() : Optional.ofNullable(campaign.observedHolder);
+        return isLeader() ? Optional.empty() : Optional.ofNullable(campaign.observedHolder());
     }
 
     /** Health of an elector; see {@link #state()}. */
@@ -91,7 +92,7 @@ public final class Elector implements AutoCloseable {
                 return l;
             }
             long left = end - System.nanoTime();
-            if (left <= 0 || campaign.closed.isDone()) {
+            if (left <= 0 || campaign.closed().isDone()) {
                 return Optional.empty();
             }
             Thread.sleep(Math.max(1, Math.min(5, TimeUnit.NANOSECONDS.toMillis(left))));
@@ -115,6 +116,6 @@ public final class Elector implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Elector{lease=" + campaign.name + ", holder=" + loop.holder() + ", leader=" + isLeader() + "}";
+        return "Elector{lease=" + campaign.name() + ", holder=" + loop.holder() + ", leader=" + isLeader() + "}";
     }
 }

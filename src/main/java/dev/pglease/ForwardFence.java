@@ -1,8 +1,11 @@
 package dev.pglease;
 
+import dev.pglease.internal.sql.FenceStatements;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.util.OptionalLong;
 import javax.sql.DataSource;
 
@@ -11,7 +14,7 @@ import javax.sql.DataSource;
  * moves up. A writer advances the fence to its token in the same transaction as its change to the resource; the
  * advance succeeds only if no higher token was accepted before, so once a new holder has written, a stale holder's
  * writes are refused. The fence table can live in any PostgreSQL database (create it with {@link #createTable});
- * the pglease schema has one ({@link PgLease#fence()}). Services in other languages can call the schema's
+ * the pglease schema has one ({@link PgLease#forwardFence()}). Services in other languages can call the schema's
  * {@code advance_fence(resource, token)} function the same way.
  */
 public final class ForwardFence {
@@ -25,9 +28,7 @@ public final class ForwardFence {
 
     /** Creates the fence table if it does not exist. */
     public static void createTable(Connection connection, String table) throws SQLException {
-        try (Statement s = connection.createStatement()) {
-            s.execute(LeaseSql.createFenceTableSql(Names.qualifiedTable(table)));
-        }
+        FenceStatements.createTable(connection, Names.qualifiedTable(table));
     }
 
     public String table() {
@@ -51,34 +52,41 @@ public final class ForwardFence {
             throw new IllegalStateException("ForwardFence.advance must run inside the transaction that changes the "
                     + "resource, but the connection is in auto-commit mode");
         }
-        LeaseSql.raiseSynchronousCommitLocally(connection);
-        if (!LeaseSql.advanceFence(connection, table, resource, token)) {
+        SessionStatements.raiseSynchronousCommitLocally(connection);
+        if (!FenceStatements.advance(connection, table, resource, token)) {
             OptionalLong current = current(connection, resource);
-            throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "token " + token + " is stale for resource "
-                    + Names.quote(resource) + ": the fence in " + table + " is already at "
-                    + (current.isPresent() ? String.valueOf(current.getAsLong()) : "a higher token"));
+            throw new LeaseException(
+                    LeaseException.Reason.STALE_TOKEN,
+                    "token " + token + " is stale for resource "
+                            + Names.quote(resource) + ": the fence in " + table + " is already at "
+                            + (current.isPresent() ? String.valueOf(current.getAsLong()) : "a higher token"));
         }
         return token;
     }
 
     /**
-     * Runs {@code work} in a transaction that first advances the fence; commits when it returns, rolls everything
-     * back when the token is stale or the work throws.
+     * Runs {@code work} in a READ COMMITTED transaction that first advances the fence; commits when it returns, rolls
+     * everything back when the token is stale or the work throws.
      */
     public <T> T inTransaction(DataSource dataSource, String resource, long token, FencedWork<T> work)
             throws SQLException {
         Names.resource(resource);
         checkToken(token);
-        return Transactions.run(dataSource, (c, isolation) -> {
-            Transactions.execute(c, isolation);
-            advance(c, resource, token);
-        }, work, () -> { });
+        return Transactions.run(
+                dataSource,
+                c -> {
+                    FenceStatements.readCommitted(c);
+                    advance(c, resource, token);
+                },
+                work,
+                () -> {});
     }
 
     /** The fence value of {@code resource}, if any write was accepted yet. */
     public OptionalLong current(Connection connection, String resource) throws SQLException {
-        return LeaseSql.currentFence(connection, table, Names.resource(resource))
-                .map(OptionalLong::of).orElse(OptionalLong.empty());
+        return FenceStatements.current(connection, table, Names.resource(resource))
+                .map(OptionalLong::of)
+                .orElse(OptionalLong.empty());
     }
 
     private static void checkToken(long token) {

@@ -1,11 +1,11 @@
 package dev.pglease;
 
+import dev.pglease.internal.util.Names;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.time.InstantSource;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.random.RandomGenerator;
 import javax.sql.DataSource;
 
 /**
@@ -14,11 +14,11 @@ import javax.sql.DataSource;
  *
  * <p>The timings follow Kubernetes' client-go leader election:
  * <ul>
- *   <li>{@code leaseDuration} (default 10 s): how long a grant lasts on the database clock after each renewal;
+ *   <li>{@code leaseDuration} ({@link #DEFAULT_LEASE_DURATION 10 s}): how long a grant lasts on the database clock after each renewal;
  *       the time a standby waits before taking over from a holder that died.</li>
- *   <li>{@code renewDeadline} (default 6 s): how long the holder trusts a renewal, measured on its own monotonic
+ *   <li>{@code renewDeadline} ({@link #DEFAULT_RENEW_DEADLINE 6 s}): how long the holder trusts a renewal, measured on its own monotonic
  *       clock from the moment the renew statement was sent. It steps down when it passes.</li>
- *   <li>{@code retryPeriod} (default 2 s): how often the holder renews, and the longest a standby sleeps
+ *   <li>{@code retryPeriod} ({@link #DEFAULT_RETRY_PERIOD 2 s}): how often the holder renews, and the longest a standby sleeps
  *       between attempts when it can not rely on notifications.</li>
  * </ul>
  * Rules: {@code renewDeadline <= 0.9 × leaseDuration} and {@code renewDeadline > 1.2 × retryPeriod}. The gap of at
@@ -27,6 +27,13 @@ import javax.sql.DataSource;
  * are sent to the database in whole milliseconds, rounded up.
  */
 public final class LeaseConfig {
+
+    /** The default {@code leaseDuration}: 10 s. */
+    public static final Duration DEFAULT_LEASE_DURATION = Duration.ofSeconds(10);
+    /** The default {@code renewDeadline}: 6 s. */
+    public static final Duration DEFAULT_RENEW_DEADLINE = Duration.ofSeconds(6);
+    /** The default {@code retryPeriod}: 2 s. */
+    public static final Duration DEFAULT_RETRY_PERIOD = Duration.ofSeconds(2);
 
     static final Duration MIN_DURATION = Duration.ofMillis(1);
     static final Duration MAX_DURATION = Duration.ofDays(1);
@@ -41,7 +48,6 @@ public final class LeaseConfig {
     private final Ticker ticker;
     private final InstantSource wallClock;
     private final LeaseObserver observer;
-    private final RandomGenerator random;
     private final DataSource directDataSource;
 
     private LeaseConfig(Builder b) {
@@ -57,9 +63,10 @@ public final class LeaseConfig {
                     + " (at most " + maxRenewDeadline + ")");
         }
         if (renewDeadline.toNanos() * 10 <= retryPeriod.toNanos() * 12) {
-            throw new IllegalArgumentException("renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="
-                    + renewDeadline + " and retryPeriod=" + retryPeriod + " (1.2 x retryPeriod = "
-                    + Duration.ofNanos(retryPeriod.toNanos() * 12 / 10) + ")");
+            throw new IllegalArgumentException(
+                    "renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="
+                            + renewDeadline + " and retryPeriod=" + retryPeriod + " (1.2 x retryPeriod = "
+                            + Duration.ofNanos(retryPeriod.toNanos() * 12 / 10) + ")");
         }
         this.holderLabel = Names.holderLabel(b.holderLabel == null ? defaultHolderLabel() : b.holderLabel);
         this.allowUnsafeDurability = b.allowUnsafeDurability;
@@ -67,7 +74,6 @@ public final class LeaseConfig {
         this.ticker = Objects.requireNonNull(b.ticker, "ticker must not be null");
         this.wallClock = Objects.requireNonNull(b.wallClock, "wallClock must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
-        this.random = Objects.requireNonNull(b.random, "random must not be null");
         this.directDataSource = b.directDataSource;
     }
 
@@ -76,8 +82,8 @@ public final class LeaseConfig {
             throw new IllegalArgumentException(name + " must not be null");
         }
         if (value.compareTo(MIN_DURATION) < 0 || value.compareTo(MAX_DURATION) > 0) {
-            throw new IllegalArgumentException(name + " must be between " + MIN_DURATION + " and " + MAX_DURATION
-                    + ", got " + value);
+            throw new IllegalArgumentException(
+                    name + " must be between " + MIN_DURATION + " and " + MAX_DURATION + ", got " + value);
         }
         return value;
     }
@@ -121,7 +127,6 @@ public final class LeaseConfig {
         b.ticker = ticker;
         b.wallClock = wallClock;
         b.observer = observer;
-        b.random = random;
         b.directDataSource = directDataSource;
         return b;
     }
@@ -176,10 +181,6 @@ public final class LeaseConfig {
         return Optional.ofNullable(directDataSource);
     }
 
-    RandomGenerator random() {
-        return random;
-    }
-
     @Override
     public String toString() {
         return "LeaseConfig{schema=" + schema + ", leaseDuration=" + leaseDuration + ", renewDeadline=" + renewDeadline
@@ -191,20 +192,18 @@ public final class LeaseConfig {
     /** Builder for {@link LeaseConfig}. Not thread-safe. */
     public static final class Builder {
         private String schema = "pglease";
-        private Duration leaseDuration = Duration.ofSeconds(10);
-        private Duration renewDeadline = Duration.ofSeconds(6);
-        private Duration retryPeriod = Duration.ofSeconds(2);
+        private Duration leaseDuration = DEFAULT_LEASE_DURATION;
+        private Duration renewDeadline = DEFAULT_RENEW_DEADLINE;
+        private Duration retryPeriod = DEFAULT_RETRY_PERIOD;
         private String holderLabel;
         private boolean allowUnsafeDurability;
         private boolean fastFailover;
         private Ticker ticker = Ticker.SYSTEM;
         private InstantSource wallClock = InstantSource.system();
         private LeaseObserver observer = LeaseObserver.NONE;
-        private RandomGenerator random = RandomGenerator.getDefault();
         private DataSource directDataSource;
 
-        private Builder() {
-        }
+        private Builder() {}
 
         /** Schema holding the pglease tables (default {@code pglease}); a lower-case identifier. */
         public Builder schema(String schema) {
@@ -295,11 +294,6 @@ public final class LeaseConfig {
          */
         public Builder directDataSource(DataSource directDataSource) {
             this.directDataSource = directDataSource;
-            return this;
-        }
-
-        Builder random(RandomGenerator random) {
-            this.random = random;
             return this;
         }
 

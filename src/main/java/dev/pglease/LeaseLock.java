@@ -1,5 +1,12 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LockStatements;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
+import dev.pglease.internal.store.LeaseStore;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -9,8 +16,8 @@ import javax.sql.DataSource;
 
 /**
  * A single-shot lock on a lease, taken by {@link PgLease#tryLock(String, Duration)}: no election loop and no
- * automatic renewal. It is held until {@link #unlock(Duration)}, or until its time to live runs out, and carries a
- * fencing token like a {@link Leadership} (it is one: see {@link #leadership()}). This is what task schedulers
+ * automatic renewal. It is held until {@link #unlock(Duration)}, or until its time to live runs out, and it is a
+ * {@link LeaseGrant} like an elector's {@link Leadership}: pass the lock itself to the fencing API. This is what task schedulers
  * such as ShedLock need: take the lock for at most {@code lockAtMostFor}, extend it while working, and on
  * unlock keep it until {@code lockAtLeastFor} has passed.
  *
@@ -25,40 +32,51 @@ import javax.sql.DataSource;
  * Roles that are members of the schema's candidate role (not its owner) may take or extend a lock for at most one
  * day at a time, like any lease. Thread-safe.
  */
-public final class LeaseLock implements AutoCloseable {
+public final class LeaseLock implements LeaseGrant, AutoCloseable {
 
     private final DataSource dataSource;
-    private final LeaseSql sql;
+    private final LockStatements sql;
     private final Ticker ticker;
     private final String name;
     private final String holder;
     private final long token;
-    private volatile Leadership leadership;
+    private volatile Grant leadership;
     private volatile boolean unlocked;
 
-    private LeaseLock(DataSource dataSource, LeaseSql sql, Ticker ticker, String name, String holder, long token,
-                      long deadline) {
+    private LeaseLock(
+            DataSource dataSource,
+            LockStatements sql,
+            Ticker ticker,
+            String name,
+            String holder,
+            long token,
+            long deadline) {
         this.dataSource = dataSource;
         this.sql = sql;
         this.ticker = ticker;
         this.name = name;
         this.holder = holder;
         this.token = token;
-        this.leadership = new Leadership(name, holder, token, ticker, deadline);
+        this.leadership = new Grant(name, holder, token, ticker, deadline);
     }
 
     /** Takes the lock if it is free or expired; empty when someone else holds it. Used by {@link PgLease#tryLock}. */
-    static Optional<LeaseLock> tryAcquire(DataSource dataSource, LeaseSql sql, String holder, Ticker ticker,
-                                          String name, Duration lockAtMostFor) {
+    static Optional<LeaseLock> tryAcquire(
+            DataSource dataSource,
+            LockStatements sql,
+            String holder,
+            Ticker ticker,
+            String name,
+            Duration lockAtMostFor) {
         requirePositive(lockAtMostFor, "lockAtMostFor");
         long sent = ticker.read();
-        LeaseSql.Acquired answer = inTransaction(dataSource, sql, "take lock " + Names.quote(name),
-                c -> sql.acquire(c, name, holder, lockAtMostFor));
+        LeaseStore.Acquired answer = inTransaction(
+                dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
         if (!answer.granted()) {
             return Optional.empty();
         }
-        LeaseLock lock = new LeaseLock(dataSource, sql, ticker, name, holder, answer.token(),
-                deadline(sent, lockAtMostFor));
+        LeaseLock lock =
+                new LeaseLock(dataSource, sql, ticker, name, holder, answer.token(), deadline(sent, lockAtMostFor));
         if (!lock.isValid()) {
             // The answer came too late to be trusted (the process was paused): give the lock straight back.
             lock.unlock(Duration.ZERO);
@@ -68,39 +86,59 @@ public final class LeaseLock implements AutoCloseable {
     }
 
     /** The lock (lease) name. */
-    public String name() {
+    @Override
+    public String leaseName() {
         return name;
     }
 
+    /**
+     * The former name of {@link #leaseName()}.
+     *
+     * @deprecated use {@link #leaseName()}, the name every {@link LeaseGrant} has
+     */
+    @Deprecated
+    public String name() {
+        return leaseName();
+    }
+
     /** The holder id of the {@link PgLease} that took the lock. */
+    @Override
     public String holder() {
         return holder;
     }
 
     /** The fencing token: higher than every token granted before for this name. */
+    @Override
     public long token() {
         return token;
     }
 
     /** Whether this process may still act as the lock holder: not unlocked, and its local deadline not passed. */
+    @Override
     public boolean isValid() {
         return leadership.isValid();
     }
 
     /** Throws unless {@link #isValid()}. @throws LeaseException LEASE_LOST */
+    @Override
     public void checkValid() {
         leadership.checkValid();
     }
 
     /** Time left before the local deadline; zero once invalid. */
+    @Override
     public Duration remaining() {
         return leadership.remaining();
     }
 
     /**
-     * The lock as a {@link Leadership}, to pass to {@link PgLease#inFencedTransaction}. After an extension that
-     * shortened the lock, this is a new object and the previous one is no longer valid.
+     * The lock's current grant as a {@link Leadership}. After an extension that shortened the lock, this is a new
+     * object and the previous one is no longer valid.
+     *
+     * @deprecated the lock is a {@link LeaseGrant} itself: pass the lock to {@link PgLease#inFencedTransaction} and
+     *             {@link PgLease#fenceTransaction}
      */
+    @Deprecated
     public Leadership leadership() {
         return leadership;
     }
@@ -116,16 +154,16 @@ public final class LeaseLock implements AutoCloseable {
     public synchronized boolean extend(Duration lockAtMostFor) {
         requirePositive(lockAtMostFor, "lockAtMostFor");
         if (unlocked) {
-            throw new LeaseException(LeaseException.Reason.CLOSED, "lock " + Names.quote(name) + " token " + token
-                    + " was unlocked");
+            throw new LeaseException(
+                    LeaseException.Reason.CLOSED, "lock " + Names.quote(name) + " token " + token + " was unlocked");
         }
         if (!leadership.isValid()) {
             return false;
         }
         long sent = ticker.read();
-        boolean extended = inTransaction(dataSource, sql, "extend lock " + Names.quote(name),
-                c -> sql.extendLock(c, name, holder, token, lockAtMostFor));
-        Leadership current = leadership;
+        boolean extended = inTransaction(
+                dataSource, "extend lock " + Names.quote(name), c -> sql.extend(c, name, holder, token, lockAtMostFor));
+        Grant current = leadership;
         if (!extended) {
             current.revoke("the database no longer lists this holder with token " + token);
             return false;
@@ -136,10 +174,11 @@ public final class LeaseLock implements AutoCloseable {
             return false;
         }
         if (newDeadline - current.deadline() >= 0) {
-            current.extend(newDeadline, java.time.InstantSource.system().millis()
-                    + Math.floorDiv(newDeadline - ticker.read(), 1_000_000L));
+            current.extend(
+                    newDeadline,
+                    java.time.InstantSource.system().millis() + Math.floorDiv(newDeadline - ticker.read(), 1_000_000L));
         } else {
-            Leadership shorter = new Leadership(name, holder, token, ticker, newDeadline);
+            Grant shorter = new Grant(name, holder, token, ticker, newDeadline);
             leadership = shorter;
             current.revoke("the lock was extended for a shorter time");
         }
@@ -165,8 +204,8 @@ public final class LeaseLock implements AutoCloseable {
             return false;
         }
         unlocked = true;
-        return inTransaction(dataSource, sql, "unlock " + Names.quote(name),
-                c -> sql.unlockLock(c, name, holder, token, keepAtLeast));
+        return inTransaction(
+                dataSource, "unlock " + Names.quote(name), c -> sql.unlock(c, name, holder, token, keepAtLeast));
     }
 
     /** Unlocks at once ({@code unlock(Duration.ZERO)}). */
@@ -195,12 +234,12 @@ public final class LeaseLock implements AutoCloseable {
      * Runs one lease statement in its own short transaction with durable commit: the caller sees its result only
      * after COMMIT was acknowledged.
      */
-    private static <T> T inTransaction(DataSource dataSource, LeaseSql sql, String what, FencedWork<T> statement) {
+    private static <T> T inTransaction(DataSource dataSource, String what, FencedWork<T> statement) {
         try (Connection c = dataSource.getConnection()) {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(false);
             try {
-                LeaseSql.raiseSynchronousCommitLocally(c);
+                SessionStatements.raiseSynchronousCommitLocally(c);
                 T result = statement.execute(c);
                 c.commit();
                 return result;
@@ -211,7 +250,7 @@ public final class LeaseLock implements AutoCloseable {
                 Transactions.restoreAutoCommit(c, autoCommit);
             }
         } catch (SQLException e) {
-            throw PgLease.unavailable("could not " + what, e);
+            throw SqlErrors.unavailable("could not " + what, e);
         }
     }
 

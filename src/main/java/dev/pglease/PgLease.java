@@ -1,26 +1,23 @@
 package dev.pglease;
 
-import dev.pglease.internal.Pooling;
+import dev.pglease.internal.election.ElectionLoop;
+import dev.pglease.internal.election.Engine;
+import dev.pglease.internal.sql.FenceStatements;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.LockStatements;
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.sql.SqlErrors;
+import dev.pglease.internal.store.SchemaMigration;
+import dev.pglease.internal.store.StartupChecks;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.HexFormat;
-import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
-import org.flywaydb.core.Flyway;
-import org.flywaydb.core.api.FlywayException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Leader election and fenced leases on PostgreSQL: the entry point.
@@ -30,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * try (PgLease pglease = PgLease.create(dataSource, LeaseConfig.defaults());
  *      Elector elector = pglease.elector("payments", listener)) {
  *     ...
- *     elector.leadership().ifPresent(l -> pglease.inFencedTransaction(l, conn -> charge(conn)));
+ *     elector.leadership().ifPresent(grant -> pglease.inFencedTransaction(grant, conn -> charge(conn)));
  * }
  * }</pre>
  *
@@ -41,63 +38,30 @@ import org.slf4j.LoggerFactory;
  */
 public final class PgLease implements AutoCloseable {
 
-    private static final Logger log = LoggerFactory.getLogger(PgLease.class);
-
     /** Name of the Flyway history table pglease keeps inside its own schema. */
-    public static final String HISTORY_TABLE = "pglease_schema_history";
+    public static final String HISTORY_TABLE = SchemaStatements.HISTORY_TABLE;
     /** Classpath location of the shipped migrations. */
-    public static final String MIGRATIONS_LOCATION = "classpath:pglease/db/migration";
-
-    private static final AtomicInteger THREADS = new AtomicInteger();
-    /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
-    private static final int CALLBACK_THREADS = 4;
+    public static final String MIGRATIONS_LOCATION = SchemaMigration.LOCATION;
 
     private final DataSource dataSource;
     private final LeaseConfig config;
-    private final LeaseSql sql;
     private final String holderId;
-    private final JdbcLeaseStore store;
-    /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
-    private final LeaseStore leaseStore;
-    private final ElectionLoop loop;
-    private volatile NotificationListener notifications;
-    private volatile NotificationMode notificationMode;
-    private final ThreadPoolExecutor callbackPool;
-    private final ScheduledThreadPoolExecutor deadlineTimer;
+    private final LeaseStatements leases;
+    private final FenceStatements fences;
+    private final LockStatements locks;
     private final ForwardFence fence;
+    private final Engine engine;
     private volatile boolean closed;
 
     private PgLease(DataSource dataSource, LeaseConfig config) {
         this.dataSource = dataSource;
         this.config = config;
-        this.sql = new LeaseSql(config.schema());
         this.holderId = newHolderId(config.holderLabel());
+        this.leases = new LeaseStatements(config.schema());
+        this.fences = new FenceStatements(config.schema());
+        this.locks = new LockStatements(config.schema());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.store = new JdbcLeaseStore(dataSource, sql, networkTimeout(config), statementTimeout(config),
-                config.allowUnsafeDurability());
-        this.callbackPool = new ThreadPoolExecutor(CALLBACK_THREADS, CALLBACK_THREADS, 0, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), daemon("pglease-callbacks-"));
-        this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
-        this.deadlineTimer.setRemoveOnCancelPolicy(true);
-        if (config.fastFailover()) {
-            FastFailoverStore fast = new FastFailoverStore(store, sql, dataSource);
-            this.leaseStore = fast;
-            this.loop = new ElectionLoop(fast, holderId, config, callbackPool, deadlineTimer);
-            fast.onLockFreed(name -> loop.leaseChanged(name, null));
-        } else {
-            this.leaseStore = store;
-            this.loop = new ElectionLoop(store, holderId, config, callbackPool, deadlineTimer);
-        }
-    }
-
-    /** How standbys learn that a lease was released (chosen at start; see {@link LeaseConfig#directDataSource()}). */
-    enum NotificationMode {
-        /** LISTEN on a connection from the main data source. */
-        LISTEN,
-        /** LISTEN on a connection from the configured direct data source. */
-        LISTEN_DIRECT,
-        /** The main data source is transaction-pooled and no direct one is configured: standbys poll. */
-        POLLING
+        this.engine = new Engine(dataSource, config, holderId);
     }
 
     /**
@@ -124,25 +88,7 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(dataSource, "dataSource");
         Names.schema(schema);
         Objects.requireNonNull(roles, "roles");
-        try {
-            return Flyway.configure(PgLease.class.getClassLoader())
-                    .dataSource(dataSource)
-                    .schemas(schema)
-                    .defaultSchema(schema)
-                    .createSchemas(true)
-                    .table(HISTORY_TABLE)
-                    .locations(MIGRATIONS_LOCATION)
-                    .placeholders(java.util.Map.of(
-                            "candidate_role", roles.candidate(),
-                            "observer_role", roles.observer(),
-                            "operator_role", roles.operator()))
-                    .load()
-                    .migrate()
-                    .migrationsExecuted;
-        } catch (FlywayException e) {
-            throw new LeaseException(classify(e), "could not migrate schema " + schema + ": "
-                    + Secrets.redact(e.getMessage()), e);
-        }
+        return SchemaMigration.migrate(dataSource, schema, roles.candidate(), roles.observer(), roles.operator());
     }
 
     /**
@@ -185,128 +131,27 @@ public final class PgLease implements AutoCloseable {
     }
 
     /**
-     * Checks the database (reachable, schema migrated, durable commits) and starts the election and notification
-     * threads. Electors are created with {@link #elector}.
+     * Checks the database (reachable, the schema migrated and at the version this library needs, the role's
+     * privileges, durable commits) and starts the election and notification threads. Electors are created with {@link #elector}.
      *
      * <p>It also checks whether the data source goes through a transaction pooler (PgBouncer in
      * {@code pool_mode=transaction}); if so it never LISTENs through it: see {@link LeaseConfig#directDataSource()}.
      *
-     * @throws LeaseException DATABASE_UNAVAILABLE, DATABASE_READ_ONLY (a standby in recovery), SCHEMA_MISSING,
+     * @throws LeaseException DATABASE_UNAVAILABLE, DATABASE_READ_ONLY (a standby in recovery), SCHEMA_MISSING (also
+     *                        for a schema older or newer than this library's: the message says what to run),
      *                        INSUFFICIENT_PRIVILEGE, UNSAFE_DURABILITY or UNSUPPORTED_POOLING
      */
     public static PgLease create(DataSource dataSource, LeaseConfig config) {
         Objects.requireNonNull(dataSource, "dataSource must not be null");
         Objects.requireNonNull(config, "config must not be null");
         PgLease pglease = new PgLease(dataSource, config);
-        try {
-            pglease.chooseNotifications(); // first: it holds two connections, before the lease connection is taken
-            pglease.checkDatabase();
-        } catch (RuntimeException e) {
-            pglease.shutdownThreads();
-            throw e;
-        }
-        // Every thread is there before the first election: its callback must not wait for one to be created.
-        pglease.callbackPool.prestartAllCoreThreads();
-        pglease.deadlineTimer.prestartAllCoreThreads();
-        pglease.loop.start();
-        if (pglease.notifications != null) {
-            pglease.notifications.start();
-        }
+        pglease.engine.start();
         return pglease;
     }
 
-    private void checkDatabase() {
-        try (Connection c = dataSource.getConnection()) {
-            Privileges.check(c, config.schema()); // first: without USAGE on the schema, schemaExists fails
-            if (!sql.schemaExists(c)) {
-                throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "schema " + config.schema()
-                        + " has no pglease tables: run PgLease.migrate(dataSource, \"" + config.schema()
-                        + "\") or `pglease migrate`, or apply the SQL in " + MIGRATIONS_LOCATION);
-            }
-            sql.timelineUnavailable(c).ifPresent(failure -> log.warn("pglease: the server does not report its "
-                    + "timeline to this role (pg_walfile_name(pg_current_wal_lsn()) failed: {}); tokens fall back to "
-                    + "a plain counter: unique on this server, but a promoted asynchronous standby can hand "
-                    + "out a token again", Secrets.redact(failure)));
-        } catch (SQLException e) {
-            throw unavailable("could not connect to the database", e);
-        }
-        try {
-            store.verify();
-        } catch (SQLException e) {
-            throw unavailable("could not open the lease connection", e);
-        }
-    }
-
-    /**
-     * LISTEN needs one server session for the life of the connection, which a transaction pooler does not give:
-     * through one, notifications would silently never arrive. So: LISTEN on the main data source when it is not
-     * transaction-pooled, else on the direct data source when configured (refused if that one is pooled too), else
-     * no LISTEN at all and standbys wake at least every retryPeriod to look.
-     */
-    private void chooseNotifications() {
-        Optional<DataSource> direct = config.directDataSource();
-        try {
-            boolean pooled = Pooling.transactionPooled(dataSource);
-            if (pooled) {
-                Pooling.checkPrepareThreshold(dataSource);
-                if (config.fastFailover()) {
-                    throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.fastFailover "
-                            + "needs session-level advisory locks held on one server session for as long as a lease is "
-                            + "held, and the data source goes through a transaction pooler (one client connection is "
-                            + "served by several server sessions). Connect pglease to PostgreSQL itself or to a "
-                            + "session-pooled port, or turn fastFailover off");
-                }
-                store.useTransactionScopedSettings();
-            }
-            if (direct.isPresent()) {
-                if (Pooling.transactionPooled(direct.get())) {
-                    throw new LeaseException(LeaseException.Reason.UNSUPPORTED_POOLING, "LeaseConfig.directDataSource "
-                            + "goes through a transaction pooler too (one client connection is served by several "
-                            + "server sessions), so LISTEN on it would never deliver a notification. Point it at "
-                            + "PostgreSQL itself or at a session-pooled port, or leave it unset to poll");
-                }
-                notificationMode = NotificationMode.LISTEN_DIRECT;
-            } else {
-                notificationMode = pooled ? NotificationMode.POLLING : NotificationMode.LISTEN;
-            }
-        } catch (SQLException e) {
-            throw unavailable("could not connect to the database", e);
-        }
-        if (notificationMode == NotificationMode.POLLING) {
-            log.info("pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
-                    + "LISTEN; standbys look for a released lease at least every retryPeriod ({})", config.retryPeriod());
-            return;
-        }
-        notifications = new NotificationListener(direct.orElse(dataSource), sql, loop, config.leaseDuration(),
-                networkTimeout(config));
-    }
-
     /** How this instance learns of released leases (for tests and diagnostics). */
-    NotificationMode notificationMode() {
-        return notificationMode;
-    }
-
-    static LeaseException unavailable(String what, SQLException e) {
-        if (LeaseSql.readOnly(e)) {
-            return LeaseSql.readOnlyFailure(what, e);
-        }
-        return new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
-                what + ": " + Secrets.redact(String.valueOf(e.getMessage())) + " (SQLState " + e.getSQLState() + ")", e);
-    }
-
-    private static LeaseException.Reason classify(FlywayException e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof SQLException sqlException) {
-                String state = sqlException.getSQLState();
-                if (state != null && state.startsWith("08")) {
-                    return LeaseException.Reason.DATABASE_UNAVAILABLE;
-                }
-                if ("42501".equals(state)) {
-                    return LeaseException.Reason.INSUFFICIENT_PRIVILEGE;
-                }
-            }
-        }
-        return LeaseException.Reason.SCHEMA_MISSING;
+    StartupChecks.NotificationMode notificationMode() {
+        return engine.notificationMode();
     }
 
     /**
@@ -319,8 +164,8 @@ public final class PgLease implements AutoCloseable {
         Names.leaseName(leaseName);
         Objects.requireNonNull(listener, "listener must not be null");
         checkOpen();
-        ElectionLoop.Campaign campaign = loop.join(leaseName, listener);
-        return new Elector(loop, campaign, config.renewDeadline());
+        ElectionLoop.Campaign campaign = engine.loop().join(leaseName, listener);
+        return new Elector(engine.loop(), campaign, config.renewDeadline());
     }
 
     /**
@@ -330,41 +175,41 @@ public final class PgLease implements AutoCloseable {
     public Optional<LeaderInfo> leader(String leaseName) {
         Names.leaseName(leaseName);
         try (Connection c = dataSource.getConnection()) {
-            return sql.currentLeader(c, leaseName);
+            return leases.currentLeader(c, leaseName);
         } catch (SQLException e) {
-            throw unavailable("could not read lease " + Names.quote(leaseName), e);
+            throw SqlErrors.unavailable("could not read lease " + Names.quote(leaseName), e);
         }
     }
 
     /**
-     * Runs {@code work} in a transaction guarded by the lease: the transaction first locks the lease row
-     * ({@code SELECT ... FOR KEY SHARE}) only if this holder still has it with this token and it has not expired; the
-     * lock keeps any change of holder or token waiting until the transaction ends, while this holder's renewals go
-     * on. The transaction runs at READ COMMITTED, is bounded on the server by the leadership's remaining validity
-     * (a stalled or cut-off holder's transaction is aborted by the server, never committed late), and commits
-     * durably ({@code synchronous_commit} at least {@code on}). The work is committed only if the leadership is
-     * still valid locally at the end; otherwise everything is rolled back. The isolation, the bounds and the check
-     * reach the server in one round trip: the fenced transaction costs one round trip more than the work alone.
+     * Runs {@code work} in a transaction of its own, fenced by {@code grant} (a {@link Leadership} or a
+     * {@link LeaseLock}): the transaction first locks the lease row ({@code SELECT ... FOR KEY SHARE}) only if this
+     * holder still has it with this token and it has not expired; the lock keeps any change of holder or token
+     * waiting until the transaction ends, while this holder's renewals go on. The transaction runs at READ COMMITTED,
+     * is bounded on the server by the grant's remaining validity (a stalled or cut-off holder's transaction is
+     * aborted by the server, never committed late), and commits durably ({@code synchronous_commit} at least
+     * {@code on}). The work is committed only if the grant is still valid locally at the end; otherwise everything
+     * is rolled back. The isolation, the bounds and the check reach the server in one round trip: the fenced
+     * transaction costs one round trip more than the work alone.
      *
      * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work), STALE_TOKEN when
      *                        the database no longer lists this holder with this token
      * @throws SQLException   from the work or the connection; the transaction is rolled back
      */
-    public <T> T inFencedTransaction(Leadership leadership, FencedWork<T> work) throws SQLException {
-        Objects.requireNonNull(leadership, "leadership must not be null");
+    public <T> T inFencedTransaction(LeaseGrant grant, FencedWork<T> work) throws SQLException {
+        Objects.requireNonNull(grant, "grant must not be null");
         Objects.requireNonNull(work, "work must not be null");
-        leadership.checkValid();
-        return Transactions.run(dataSource, (c, isolation) -> fence(c, leadership, isolation), work,
-                leadership::checkValid);
+        grant.checkValid();
+        return Transactions.run(dataSource, c -> fence(c, grant, true), work, grant::checkValid);
     }
 
     /**
-     * Fences the transaction already open on {@code connection} (Spring {@code @Transactional}, jOOQ, JPA): checks
-     * that this holder still has the lease with this token and locks the lease row ({@code FOR KEY SHARE}) until
-     * that transaction ends, exactly as {@link #inFencedTransaction} does, with the same server-side bounds (every
-     * statement, idle gap and, on PostgreSQL 17+, the whole transaction limited to the leadership's remaining
-     * validity) and durable commit, all local to the transaction. Call it first in the transaction, before the
-     * protected writes; commit only while {@link Leadership#isValid()}.
+     * Fences the transaction already open on {@code connection} (Spring {@code @Transactional}, jOOQ, JPA) with
+     * {@code grant}: checks that this holder still has the lease with this token and locks the lease row
+     * ({@code FOR KEY SHARE}) until that transaction ends, exactly as {@link #inFencedTransaction} does, with the same
+     * server-side bounds (every statement, idle gap and, on PostgreSQL 17+, the whole transaction limited to the
+     * grant's remaining validity) and durable commit, all local to the transaction. Call it first in the
+     * transaction, before the protected writes; commit only while {@link LeaseGrant#isValid()}.
      *
      * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
      * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
@@ -375,27 +220,42 @@ public final class PgLease implements AutoCloseable {
      * @throws IllegalStateException when the connection is in auto-commit mode (the lock would end at once)
      * @throws SQLException          from the connection
      */
-    public void lockFence(Connection connection, Leadership leadership) throws SQLException {
+    public void fenceTransaction(Connection connection, LeaseGrant grant) throws SQLException {
         Objects.requireNonNull(connection, "connection must not be null");
-        Objects.requireNonNull(leadership, "leadership must not be null");
+        Objects.requireNonNull(grant, "grant must not be null");
         if (connection.getAutoCommit()) {
-            throw new IllegalStateException("lockFence must run inside the transaction that makes the protected "
-                    + "writes, but the connection is in auto-commit mode");
+            throw new IllegalStateException("fenceTransaction must run inside the transaction that makes the "
+                    + "protected writes, but the connection is in auto-commit mode");
         }
-        fence(connection, leadership, null);
+        fence(connection, grant, false);
     }
 
-    /** The fence of {@link #lockFence}, sent in one batch after {@code isolation} when that is given. */
-    private void fence(Connection connection, Leadership leadership, String isolation) throws SQLException {
-        long remainingMillis = leadership.remaining().toMillis();
-        leadership.checkValid();
-        if (!sql.fenceTransaction(connection, isolation, remainingMillis, leadership.leaseName(), leadership.holder(),
-                leadership.token())) {
-            throw new LeaseException(LeaseException.Reason.STALE_TOKEN, "lease "
-                    + Names.quote(leadership.leaseName()) + " is no longer held by " + leadership.holder()
-                    + " with token " + leadership.token() + " in the database; the write was not made");
+    /**
+     * The former name of {@link #fenceTransaction(Connection, LeaseGrant)}.
+     *
+     * @deprecated use {@link #fenceTransaction(Connection, LeaseGrant)}, which does the same
+     */
+    @Deprecated
+    public void lockFence(Connection connection, Leadership leadership) throws SQLException {
+        fenceTransaction(connection, leadership);
+    }
+
+    /**
+     * The fence of {@link #fenceTransaction}; with {@code readCommitted} (a transaction opened here) its isolation is
+     * set in the same batch.
+     */
+    private void fence(Connection connection, LeaseGrant grant, boolean readCommitted) throws SQLException {
+        long remainingMillis = grant.remaining().toMillis();
+        grant.checkValid();
+        if (!fences.fenceTransaction(
+                connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(), grant.token())) {
+            throw new LeaseException(
+                    LeaseException.Reason.STALE_TOKEN,
+                    "lease "
+                            + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
+                            + " with token " + grant.token() + " in the database; the write was not made");
         }
-        leadership.checkValid();
+        grant.checkValid();
     }
 
     /**
@@ -408,12 +268,25 @@ public final class PgLease implements AutoCloseable {
     public Optional<LeaseLock> tryLock(String name, Duration lockAtMostFor) {
         Names.leaseName(name);
         checkOpen();
-        return LeaseLock.tryAcquire(dataSource, sql, holderId, config.ticker(), name, lockAtMostFor);
+        return LeaseLock.tryAcquire(dataSource, locks, holderId, config.ticker(), name, lockAtMostFor);
     }
 
-    /** The forward-only fence table of this schema ({@code <schema>.fences}). */
-    public ForwardFence fence() {
+    /**
+     * The forward fence of this schema (the table {@code <schema>.fences}): for resources outside this database, to
+     * which a writer passes its grant's {@link LeaseGrant#token() token}.
+     */
+    public ForwardFence forwardFence() {
         return fence;
+    }
+
+    /**
+     * The former name of {@link #forwardFence()}.
+     *
+     * @deprecated use {@link #forwardFence()}, which returns the same fence
+     */
+    @Deprecated
+    public ForwardFence fence() {
+        return forwardFence();
     }
 
     /** This process incarnation's holder id: holder label, process id and a random suffix. */
@@ -435,36 +308,7 @@ public final class PgLease implements AutoCloseable {
             return;
         }
         closed = true;
-        // a plain loop, like the rest of the hand-off path: the first release is not held up by linking a stream
-        List<ElectionLoop.Campaign> campaigns = loop.campaigns();
-        CompletableFuture<?>[] leaving = new CompletableFuture<?>[campaigns.size()];
-        for (int i = 0; i < leaving.length; i++) {
-            leaving[i] = loop.leave(campaigns.get(i));
-        }
-        try {
-            CompletableFuture.allOf(leaving)
-                    .get(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } catch (TimeoutException | java.util.concurrent.ExecutionException e) {
-            // unreleased leases expire on their own; leadership already ended locally
-        }
-        shutdownThreads();
-    }
-
-    private void shutdownThreads() {
-        if (notifications != null) {
-            notifications.close();
-        }
-        loop.close();
-        deadlineTimer.shutdownNow();
-        callbackPool.shutdown();
-        try {
-            callbackPool.awaitTermination(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        leaseStore.close();
+        engine.close();
     }
 
     private void checkOpen() {
@@ -476,33 +320,12 @@ public final class PgLease implements AutoCloseable {
     private static String newHolderId(String label) {
         byte[] random = new byte[4];
         new java.security.SecureRandom().nextBytes(random);
-        return label + "/" + ProcessHandle.current().pid() + "/" + HexFormat.of().formatHex(random);
-    }
-
-    private static ThreadFactory daemon(String prefix) {
-        return r -> {
-            Thread t = new Thread(r, prefix + THREADS.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
+        return label + "/" + ProcessHandle.current().pid() + "/"
+                + HexFormat.of().formatHex(random);
     }
 
     @Override
     public String toString() {
         return "PgLease{holder=" + holderId + ", schema=" + config.schema() + "}";
-    }
-
-    /** How long a lease statement may block on the network before its connection is dropped and replaced. */
-    static Duration networkTimeout(LeaseConfig config) {
-        return config.renewDeadline().plusMillis(100);
-    }
-
-    /**
-     * How long the server may work on one lease statement, lock waits included: half the network timeout, so the
-     * server has given up (and said so) well before the client stops waiting, and an abandoned statement can never
-     * commit a grant nobody knows about.
-     */
-    static Duration statementTimeout(LeaseConfig config) {
-        return networkTimeout(config).dividedBy(2);
     }
 }

@@ -1,5 +1,8 @@
 package dev.pglease;
 
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -14,10 +17,11 @@ public final class BenchAccess implements AutoCloseable {
 
     private final JdbcLeaseStore store;
     private final String holder;
-    private final List<LeaseSql.Held> held = new ArrayList<>();
+    private final List<LeaseStore.Held> held = new ArrayList<>();
 
     public BenchAccess(DataSource dataSource, String schema, String holder) {
-        this.store = new JdbcLeaseStore(dataSource, new LeaseSql(schema), Duration.ofSeconds(30), Duration.ofSeconds(15), false);
+        this.store = new JdbcLeaseStore(
+                dataSource, new LeaseStatements(schema), Duration.ofSeconds(30), Duration.ofSeconds(15), false);
         this.holder = holder;
     }
 
@@ -28,9 +32,9 @@ public final class BenchAccess implements AutoCloseable {
      */
     public static long firstGrantMicros(DataSource dataSource, String schema, String name, boolean warmUp)
             throws SQLException {
-        LeaseSql sql = new LeaseSql(schema);
+        LeaseStatements sql = new LeaseStatements(schema);
         try (java.sql.Connection previous = dataSource.getConnection()) {
-            LeaseSql.Acquired g = sql.acquire(previous, name, "previous", Duration.ofSeconds(10));
+            LeaseStore.Acquired g = sql.acquire(previous, name, "previous", Duration.ofSeconds(10));
             sql.release(previous, name, "previous", g.token());
         }
         try (java.sql.Connection c = dataSource.getConnection()) {
@@ -52,7 +56,7 @@ public final class BenchAccess implements AutoCloseable {
 
     /** Acquires through the library's acquire statement; returns the token, or 0 when denied. */
     public long acquire(String name, Duration ttl) throws SQLException {
-        LeaseSql.Acquired a = store.acquire(name, holder, ttl);
+        LeaseStore.Acquired a = store.acquire(name, holder, ttl);
         return a.granted() ? a.token() : 0;
     }
 
@@ -62,7 +66,7 @@ public final class BenchAccess implements AutoCloseable {
 
     /** Remembers a lease this holder has (e.g. seeded directly) so {@link #renewAll} renews it. */
     public void hold(String name, long token, Duration ttl) {
-        held.add(new LeaseSql.Held(name, token, ttl.toMillis()));
+        held.add(new LeaseStore.Held(name, token, ttl.toMillis()));
     }
 
     public int holding() {

@@ -3,6 +3,9 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -17,7 +20,7 @@ import org.springframework.jdbc.datasource.DataSourceUtils;
 import org.springframework.transaction.support.TransactionTemplate;
 
 /**
- * {@link PgLease#lockFence} fences a transaction the caller already has open, here one that Spring's
+ * {@link PgLease#fenceTransaction} fences a transaction the caller already has open, here one that Spring's
  * {@link DataSourceTransactionManager} manages: the check and the lock join Spring's connection, a stale token rolls
  * back Spring's whole transaction (writes made before the check too), and a takeover waits until it commits.
  */
@@ -28,7 +31,7 @@ class CallerTransactionFenceTest {
     private static DataSource ds;
     private static JdbcTemplate jdbc;
     private static TransactionTemplate tx;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
 
     @BeforeAll
     static void setUp() {
@@ -36,16 +39,16 @@ class CallerTransactionFenceTest {
         ds = TestDatabase.dataSource();
         jdbc = new JdbcTemplate(ds);
         tx = new TransactionTemplate(new DataSourceTransactionManager(ds));
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
         jdbc.execute("CREATE TABLE " + schema + ".charges (id bigint GENERATED ALWAYS AS IDENTITY, lease text, "
                 + "token bigint)");
     }
 
     private static Leadership grant(String lease, String holder) throws SQLException {
         try (Connection c = ds.getConnection()) {
-            LeaseSql.Acquired a = sql.acquire(c, lease, holder, TTL);
+            LeaseStore.Acquired a = sql.acquire(c, lease, holder, TTL);
             assertThat(a.granted()).isTrue();
-            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+            return new Grant(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
         }
     }
 
@@ -59,7 +62,7 @@ class CallerTransactionFenceTest {
 
     private static void fence(PgLease pglease, Leadership l) {
         try {
-            pglease.lockFence(DataSourceUtils.getConnection(ds), l);
+            pglease.fenceTransaction(DataSourceUtils.getConnection(ds), l);
         } catch (SQLException e) {
             throw new IllegalStateException(e);
         }
@@ -69,7 +72,8 @@ class CallerTransactionFenceTest {
     void aValidLeadershipFencesSpringsTransactionAndItsWritesCommit() throws Exception {
         String lease = "spring-ok-" + System.nanoTime();
         Leadership l = grant(lease, "me");
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
             tx.executeWithoutResult(status -> {
                 fence(pglease, l);
                 charge(lease, l.token());
@@ -84,13 +88,16 @@ class CallerTransactionFenceTest {
         Leadership old = grant(lease, "old");
         jdbc.update("UPDATE " + schema + ".leases SET expires_at = clock_timestamp() WHERE name = ?", lease);
         grant(lease, "new");
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
             assertThatThrownBy(() -> tx.executeWithoutResult(status -> {
-                charge(lease, old.token()); // made before the check, in the same transaction
-                fence(pglease, old);
-                charge(lease, old.token());
-            })).isInstanceOfSatisfying(LeaseException.class,
-                    e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+                        charge(lease, old.token()); // made before the check, in the same transaction
+                        fence(pglease, old);
+                        charge(lease, old.token());
+                    }))
+                    .isInstanceOfSatisfying(
+                            LeaseException.class,
+                            e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
         }
         assertThat(charges(lease)).as("writes of the rolled-back transaction").isZero();
     }
@@ -98,13 +105,14 @@ class CallerTransactionFenceTest {
     @Test
     void aTakeoverWaitsUntilSpringsFencedTransactionCommits() throws Exception {
         String lease = "spring-wait-" + System.nanoTime();
-        CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
-             Connection taker = ds.getConnection()) {
+        CompletableFuture<LeaseStore.Acquired> takeover = new CompletableFuture<>();
+        try (PgLease pglease =
+                        PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
+                Connection taker = ds.getConnection()) {
             Leadership l;
             try (Connection c = ds.getConnection()) {
                 long token = sql.acquire(c, lease, "me", Duration.ofMillis(300)).token();
-                l = new Leadership(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
+                l = new Grant(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
             }
             tx.executeWithoutResult(status -> {
                 fence(pglease, l);
@@ -117,7 +125,9 @@ class CallerTransactionFenceTest {
                     }
                 });
                 sleep(300);
-                assertThat(takeover).as("the takeover waits for Spring's transaction").isNotDone();
+                assertThat(takeover)
+                        .as("the takeover waits for Spring's transaction")
+                        .isNotDone();
                 charge(lease, l.token());
             });
             assertThat(takeover.get(10, TimeUnit.SECONDS).granted()).isTrue();
@@ -126,11 +136,38 @@ class CallerTransactionFenceTest {
     }
 
     @Test
+    @SuppressWarnings("deprecation")
+    void theFormerNamesLockFenceAndFenceStillDoWhatFenceTransactionAndForwardFenceDo() throws Exception {
+        String lease = "spring-former-" + System.nanoTime();
+        Leadership old = grant(lease, "old");
+        jdbc.update("UPDATE " + schema + ".leases SET expires_at = clock_timestamp() WHERE name = ?", lease);
+        grant(lease, "new");
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+            assertThatThrownBy(() -> tx.executeWithoutResult(status -> {
+                        try {
+                            pglease.lockFence(DataSourceUtils.getConnection(ds), old);
+                        } catch (SQLException e) {
+                            throw new IllegalStateException(e);
+                        }
+                        charge(lease, old.token());
+                    }))
+                    .isInstanceOfSatisfying(
+                            LeaseException.class,
+                            e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+            assertThat(pglease.fence()).isSameAs(pglease.forwardFence());
+        }
+        assertThat(charges(lease)).isZero();
+    }
+
+    @Test
     void anAutoCommitConnectionIsRefusedBecauseTheLockWouldEndAtOnce() throws Exception {
         Leadership l = grant("spring-autocommit-" + System.nanoTime(), "me");
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
-             Connection c = ds.getConnection()) {
-            assertThatThrownBy(() -> pglease.lockFence(c, l)).isInstanceOf(IllegalStateException.class)
+        try (PgLease pglease =
+                        PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
+                Connection c = ds.getConnection()) {
+            assertThatThrownBy(() -> pglease.fenceTransaction(c, l))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("auto-commit");
         }
     }
@@ -143,7 +180,8 @@ class CallerTransactionFenceTest {
         repeatable.setIsolationLevel(TransactionTemplate.ISOLATION_REPEATABLE_READ);
         TransactionTemplate serializable = new TransactionTemplate(new DataSourceTransactionManager(ds));
         serializable.setIsolationLevel(TransactionTemplate.ISOLATION_SERIALIZABLE);
-        try (PgLease pglease = PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
+        try (PgLease pglease =
+                PgLease.create(ds, LeaseConfig.builder().schema(schema).build())) {
             for (TransactionTemplate t : new TransactionTemplate[] {repeatable, serializable}) {
                 t.executeWithoutResult(status -> {
                     fence(pglease, l);

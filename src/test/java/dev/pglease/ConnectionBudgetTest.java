@@ -3,7 +3,8 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.bench.Stats;
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.store.StartupChecks;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -47,39 +48,68 @@ class ConnectionBudgetTest {
 
     @Test
     void twoHundredCandidatesDirectlyAndThroughPgBouncer() throws Exception {
-        assertThat(PgBouncer.installed()).as(PgBouncer.BINARY + " (Debian package pgbouncer)").isTrue();
+        assertThat(PgBouncer.installed())
+                .as(PgBouncer.BINARY + " (Debian package pgbouncer)")
+                .isTrue();
         String loadBefore = load();
         List<String> rows = new ArrayList<>();
         List<String> pairRows = new ArrayList<>();
         try (EmbeddedPostgresServer server = EmbeddedPostgresServer.start(Map.of("max_connections", "700"));
-             PgBouncer bouncer = PgBouncer.start(server.port(), "postgres", "transaction", POOL_SIZE)) {
+                PgBouncer bouncer = PgBouncer.start(server.port(), "postgres", "transaction", POOL_SIZE)) {
             String schema = "budget";
             PgLease.migrate(server.dataSource(), schema);
             Supplier<DataSource> direct = () -> dataSource(server.jdbcUrl() + "&ApplicationName=direct");
             Supplier<DataSource> pooled = () -> dataSource(bouncer.jdbcUrl("postgres") + "&ApplicationName=pooled");
             DataSource sampler = dataSource(server.jdbcUrl() + "&ApplicationName=sampler");
 
-            rows.add(run("direct (LISTEN on the same data source)", direct, null, schema, sampler,
-                    PgLease.NotificationMode.LISTEN));
-            rows.add(run("PgBouncer transaction pooling, polling", pooled, null, schema, sampler,
-                    PgLease.NotificationMode.POLLING));
-            rows.add(run("PgBouncer transaction pooling + directDataSource for LISTEN", pooled, direct, schema, sampler,
-                    PgLease.NotificationMode.LISTEN_DIRECT));
+            rows.add(run(
+                    "direct (LISTEN on the same data source)",
+                    direct,
+                    null,
+                    schema,
+                    sampler,
+                    StartupChecks.NotificationMode.LISTEN));
+            rows.add(run(
+                    "PgBouncer transaction pooling, polling",
+                    pooled,
+                    null,
+                    schema,
+                    sampler,
+                    StartupChecks.NotificationMode.POLLING));
+            rows.add(run(
+                    "PgBouncer transaction pooling + directDataSource for LISTEN",
+                    pooled,
+                    direct,
+                    schema,
+                    sampler,
+                    StartupChecks.NotificationMode.LISTEN_DIRECT));
             pairRows.add(pair("direct (LISTEN)", direct, null, schema));
             pairRows.add(pair("PgBouncer transaction pooling, polling", pooled, null, schema));
             pairRows.add(pair("PgBouncer transaction pooling + directDataSource for LISTEN", pooled, direct, schema));
         }
         StringBuilder md = new StringBuilder();
-        md.append("Command: `./mvnw -Ppgbouncer-budget test`. ").append(CANDIDATES)
+        md.append("Command: `./mvnw -Ppgbouncer-budget test`. ")
+                .append(CANDIDATES)
                 .append(" candidates, one lease, timings 10 s / 6 s / 2 s, PgBouncer ")
-                .append("pool_mode=transaction default_pool_size=").append(POOL_SIZE).append(".\n")
-                .append("Machine: ").append(Runtime.getRuntime().availableProcessors()).append(" CPUs; load average ")
-                .append(loadBefore).append(" at start, ").append(load()).append(" at end (1/5/15 min).\n\n")
-                .append("| setup | server connections, peak (pooled + direct) | per candidate | handover to a standby, ms "
-                        + "(n, p50, max) |\n|---|---|---|---|\n");
+                .append("pool_mode=transaction default_pool_size=")
+                .append(POOL_SIZE)
+                .append(".\n")
+                .append("Machine: ")
+                .append(Runtime.getRuntime().availableProcessors())
+                .append(" CPUs; load average ")
+                .append(loadBefore)
+                .append(" at start, ")
+                .append(load())
+                .append(" at end (1/5/15 min).\n\n")
+                .append(
+                        "| setup | server connections, peak (pooled + direct) | per candidate | handover to a standby, ms "
+                                + "(n, p50, max) |\n|---|---|---|---|\n");
         rows.forEach(r -> md.append(r).append('\n'));
-        md.append("\nTwo candidates, ").append(PAIR_HANDOFFS).append(" graceful handovers each (leader closes; time until "
-                + "the standby leads), same timings:\n\n| setup | handover, ms (n, p50, p90, max) |\n|---|---|\n");
+        md.append("\nTwo candidates, ")
+                .append(PAIR_HANDOFFS)
+                .append(
+                        " graceful handovers each (leader closes; time until "
+                                + "the standby leads), same timings:\n\n| setup | handover, ms (n, p50, p90, max) |\n|---|---|\n");
         pairRows.forEach(r -> md.append(r).append('\n'));
         Path out = Path.of(System.getProperty("pglease.buildDirectory", "target"), "pgbouncer-budget.md");
         Files.createDirectories(out.getParent());
@@ -87,8 +117,14 @@ class ConnectionBudgetTest {
         System.out.println(md);
     }
 
-    private static String run(String setup, Supplier<DataSource> main, Supplier<DataSource> listen, String schema,
-                              DataSource sampler, PgLease.NotificationMode expected) throws Exception {
+    private static String run(
+            String setup,
+            Supplier<DataSource> main,
+            Supplier<DataSource> listen,
+            String schema,
+            DataSource sampler,
+            StartupChecks.NotificationMode expected)
+            throws Exception {
         String lease = "budget-" + System.nanoTime();
         List<PgLease> candidates = new ArrayList<>();
         List<Elector> electors = new ArrayList<>();
@@ -96,7 +132,8 @@ class ConnectionBudgetTest {
         try {
             List<Future<PgLease>> starting = new ArrayList<>();
             for (int i = 0; i < CANDIDATES; i++) {
-                LeaseConfig.Builder config = LeaseConfig.builder().schema(schema).holderLabel("c" + i);
+                LeaseConfig.Builder config =
+                        LeaseConfig.builder().schema(schema).holderLabel("c" + i);
                 if (listen != null) {
                     config.directDataSource(listen.get());
                 }
@@ -105,7 +142,8 @@ class ConnectionBudgetTest {
             for (Future<PgLease> f : starting) {
                 candidates.add(f.get());
             }
-            assertThat(candidates).allSatisfy(c -> assertThat(c.notificationMode()).isEqualTo(expected));
+            assertThat(candidates)
+                    .allSatisfy(c -> assertThat(c.notificationMode()).isEqualTo(expected));
             for (PgLease c : candidates) {
                 electors.add(c.elector(lease, new PgBouncerTest.LeaseListener()));
             }
@@ -136,8 +174,17 @@ class ConnectionBudgetTest {
                 Thread.sleep(500);
             }
             Stats s = Stats.of(handoffs);
-            return String.format(Locale.ROOT, "| %s | %d (%d + %d) | %.2f | %d, %s, %s |", setup, peakTotal, peakPooled,
-                    peakDirect, peakTotal / (double) CANDIDATES, s.n(), Stats.f(s.p50()), Stats.f(s.max()));
+            return String.format(
+                    Locale.ROOT,
+                    "| %s | %d (%d + %d) | %.2f | %d, %s, %s |",
+                    setup,
+                    peakTotal,
+                    peakPooled,
+                    peakDirect,
+                    peakTotal / (double) CANDIDATES,
+                    s.n(),
+                    Stats.f(s.p50()),
+                    Stats.f(s.max()));
         } finally {
             List<Future<?>> closing = new ArrayList<>();
             for (PgLease c : candidates) {
@@ -158,7 +205,8 @@ class ConnectionBudgetTest {
         Elector[] electors = new Elector[2];
         try {
             for (int i = 0; i < 2; i++) {
-                LeaseConfig.Builder config = LeaseConfig.builder().schema(schema).holderLabel("p" + i);
+                LeaseConfig.Builder config =
+                        LeaseConfig.builder().schema(schema).holderLabel("p" + i);
                 if (listen != null) {
                     config.directDataSource(listen.get());
                 }
@@ -182,7 +230,13 @@ class ConnectionBudgetTest {
             }
         }
         Stats s = Stats.of(handoffs);
-        return String.format(Locale.ROOT, "| %s | %d, %s, %s, %s |", setup, s.n(), Stats.f(s.p50()), Stats.f(s.p90()),
+        return String.format(
+                Locale.ROOT,
+                "| %s | %d, %s, %s, %s |",
+                setup,
+                s.n(),
+                Stats.f(s.p50()),
+                Stats.f(s.p90()),
                 Stats.f(s.max()));
     }
 
@@ -219,10 +273,11 @@ class ConnectionBudgetTest {
     /** Client backends on the server, as {pooled (opened by PgBouncer), direct}; the sampler itself excluded. */
     private static int[] serverConnections(DataSource sampler) throws SQLException {
         try (Connection c = sampler.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT count(*) FILTER (WHERE application_name <> 'direct'), "
-                     + "count(*) FILTER (WHERE application_name = 'direct') FROM pg_stat_activity "
-                     + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
-             ResultSet rs = ps.executeQuery()) {
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT count(*) FILTER (WHERE application_name <> 'direct'), "
+                                + "count(*) FILTER (WHERE application_name = 'direct') FROM pg_stat_activity "
+                                + "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return new int[] {rs.getInt(1), rs.getInt(2)};
         }

@@ -30,9 +30,12 @@ import org.postgresql.ds.PGSimpleDataSource;
  */
 class DatabaseClockStepTest {
 
-    private static final LeaseConfig TIMINGS = LeaseConfig.builder().schema("clock")
-            .leaseDuration(Duration.ofSeconds(2)).renewDeadline(Duration.ofMillis(1200))
-            .retryPeriod(Duration.ofMillis(300)).build();
+    private static final LeaseConfig TIMINGS = LeaseConfig.builder()
+            .schema("clock")
+            .leaseDuration(Duration.ofSeconds(2))
+            .renewDeadline(Duration.ofMillis(1200))
+            .retryPeriod(Duration.ofMillis(300))
+            .build();
 
     @Test
     void holdersSurviveBackwardStepsAndLearnOfForwardStepsWithinARetryPeriod() throws Exception {
@@ -47,28 +50,35 @@ class DatabaseClockStepTest {
             server.awaitReady(true, Duration.ofSeconds(30));
             DataSource owner = dataSource(server, "postgres");
             PgLease.migrate(owner, "clock");
-            try (Connection c = owner.getConnection(); Statement s = c.createStatement()) {
+            try (Connection c = owner.getConnection();
+                    Statement s = c.createStatement()) {
                 s.execute("CREATE ROLE clock_app LOGIN IN ROLE clock_candidate");
             }
             String lease = "clock-" + System.nanoTime();
             Recorder first = new Recorder();
             Recorder second = new Recorder();
-            try (PgLease a = PgLease.create(dataSource(server, "clock_app"), TIMINGS.toBuilder().holderLabel("a").build());
-                 Elector ea = a.elector(lease, first)) {
+            try (PgLease a = PgLease.create(
+                            dataSource(server, "clock_app"),
+                            TIMINGS.toBuilder().holderLabel("a").build());
+                    Elector ea = a.elector(lease, first)) {
                 first.elected.get(10, TimeUnit.SECONDS);
-                try (PgLease b = PgLease.create(dataSource(server, "clock_app"),
-                        TIMINGS.toBuilder().holderLabel("b").build());
-                     Elector eb = b.elector(lease, second)) {
+                try (PgLease b = PgLease.create(
+                                dataSource(server, "clock_app"),
+                                TIMINGS.toBuilder().holderLabel("b").build());
+                        Elector eb = b.elector(lease, second)) {
                     Thread.sleep(500);
                     Leadership before = first.leadership.get();
                     long stepped = System.nanoTime();
                     FakeTime.writeOffset(offset, 5_000);
                     System.out.println("database clock ahead by " + databaseOffsetMillis(owner) + " ms");
-                    long believedMillis = TimeUnit.NANOSECONDS.toMillis(first.revokedAt.get(5, TimeUnit.SECONDS) - stepped);
+                    long believedMillis =
+                            TimeUnit.NANOSECONDS.toMillis(first.revokedAt.get(5, TimeUnit.SECONDS) - stepped);
                     long bound = TIMINGS.retryPeriod().toMillis() + 250;
-                    System.out.printf("database clock +5 s: the holder learned after %d ms (bound %d ms), load %s%n",
+                    System.out.printf(
+                            "database clock +5 s: the holder learned after %d ms (bound %d ms), load %s%n",
                             believedMillis, bound, TestLoad.average());
-                    assertThat(believedMillis).as("ms the old holder still believed it led after the step")
+                    assertThat(believedMillis)
+                            .as("ms the old holder still believed it led after the step")
                             .isLessThanOrEqualTo(bound);
 
                     // Whoever leads next (the old holder may take the expired lease again, with a new token).
@@ -90,10 +100,12 @@ class DatabaseClockStepTest {
                     System.out.println("database clock ahead by " + databaseOffsetMillis(owner) + " ms");
                     Thread.sleep(3 * TIMINGS.leaseDuration().toMillis());
                     assertThat(next.revocations.get() - revocationsBefore)
-                            .as("step-downs after the database clock went back 30 s").isZero();
+                            .as("step-downs after the database clock went back 30 s")
+                            .isZero();
                     assertThat(successor.isValid()).isTrue();
                     (next == first ? ea : eb).close();
-                    assertThat(events(owner, lease)).as("the holder's release after the backward step")
+                    assertThat(events(owner, lease))
+                            .as("the holder's release after the backward step")
                             .contains("released " + successor.token() + " by " + successor.holder());
                 }
             }
@@ -101,8 +113,9 @@ class DatabaseClockStepTest {
     }
 
     private static long databaseOffsetMillis(DataSource ds) throws Exception {
-        try (Connection c = ds.getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")) {
+        try (Connection c = ds.getConnection();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")) {
             rs.next();
             return rs.getLong(1) - System.currentTimeMillis();
         }
@@ -110,8 +123,9 @@ class DatabaseClockStepTest {
 
     private static java.util.List<String> events(DataSource ds, String lease) throws Exception {
         java.util.List<String> events = new java.util.ArrayList<>();
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT kind, token, previous_holder FROM clock.lease_events WHERE name = ? ORDER BY id")) {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT kind, token, previous_holder FROM clock.lease_events WHERE name = ? ORDER BY id")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {

@@ -25,9 +25,13 @@ class ElectorTest {
     }
 
     static LeaseConfig fast(String label) {
-        return LeaseConfig.builder().schema(schema).holderLabel(label)
-                .leaseDuration(Duration.ofMillis(1500)).renewDeadline(Duration.ofMillis(1000))
-                .retryPeriod(Duration.ofMillis(250)).build();
+        return LeaseConfig.builder()
+                .schema(schema)
+                .holderLabel(label)
+                .leaseDuration(Duration.ofMillis(1500))
+                .renewDeadline(Duration.ofMillis(1000))
+                .retryPeriod(Duration.ofMillis(250))
+                .build();
     }
 
     /** Collects callbacks as strings. */
@@ -56,10 +60,12 @@ class ElectorTest {
         String lease = "single-" + System.nanoTime();
         Recorder recorder = new Recorder();
         try (PgLease pglease = PgLease.create(TestDatabase.dataSource(), fast("solo"));
-             Elector elector = pglease.elector(lease, recorder)) {
+                Elector elector = pglease.elector(lease, recorder)) {
             Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             assertThat(recorder.next()).isEqualTo("elected " + l.token());
-            assertThat(l.holder()).isEqualTo(pglease.holderId()).startsWith("solo/" + ProcessHandle.current().pid() + "/");
+            assertThat(l.holder())
+                    .isEqualTo(pglease.holderId())
+                    .startsWith("solo/" + ProcessHandle.current().pid() + "/");
             assertThat(pglease.leader(lease)).get().satisfies(info -> {
                 assertThat(info.holder()).isEqualTo(pglease.holderId());
                 assertThat(info.token()).isEqualTo(l.token());
@@ -74,10 +80,14 @@ class ElectorTest {
     @Test
     void closingTheLeaderHandsTheLeaseToAStandbyWithoutWaitingForExpiry() throws Exception {
         String lease = "handover-" + System.nanoTime();
-        LeaseConfig slow = LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(30))
-                .renewDeadline(Duration.ofSeconds(20)).retryPeriod(Duration.ofSeconds(5)).build();
+        LeaseConfig slow = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(30))
+                .renewDeadline(Duration.ofSeconds(20))
+                .retryPeriod(Duration.ofSeconds(5))
+                .build();
         try (PgLease a = PgLease.create(TestDatabase.dataSource(), slow);
-             PgLease b = PgLease.create(TestDatabase.dataSource(), slow)) {
+                PgLease b = PgLease.create(TestDatabase.dataSource(), slow)) {
             Elector ea = a.elector(lease, new Recorder());
             Leadership first = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector eb = b.elector(lease, new Recorder());
@@ -85,11 +95,15 @@ class ElectorTest {
             assertThat(eb.isLeader()).isFalse();
             long start = System.nanoTime();
             ea.close();
-            assertThat(first.isValid()).as("the old grant ends before the release").isFalse();
+            assertThat(first.isValid())
+                    .as("the old grant ends before the release")
+                    .isFalse();
             Leadership second = eb.awaitLeadership(Duration.ofSeconds(5)).orElseThrow();
             long handoverMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
             assertThat(second.token()).isGreaterThan(first.token());
-            assertThat(handoverMillis).as("handover well before the 30 s lease expires").isLessThan(5_000);
+            assertThat(handoverMillis)
+                    .as("handover well before the 30 s lease expires")
+                    .isLessThan(5_000);
         }
     }
 
@@ -109,14 +123,15 @@ class ElectorTest {
             }
 
             @Override
-            public void onRevoked(Leadership l) {
-            }
+            public void onRevoked(Leadership l) {}
         };
         try (PgLease pglease = PgLease.create(TestDatabase.dataSource(), fast("slow"));
-             Elector elector = pglease.elector(lease, stuck)) {
+                Elector elector = pglease.elector(lease, stuck)) {
             Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Thread.sleep(2_500);
-            assertThat(l.isValid()).as("renewed past several deadlines while the listener is stuck").isTrue();
+            assertThat(l.isValid())
+                    .as("renewed past several deadlines while the listener is stuck")
+                    .isTrue();
             release.countDown();
         }
     }
@@ -125,9 +140,10 @@ class ElectorTest {
     void oneElectorPerLeaseNamePerProcess() {
         String lease = "dup-" + System.nanoTime();
         try (PgLease pglease = PgLease.create(TestDatabase.dataSource(), fast("dup"));
-             Elector ignored = pglease.elector(lease, new Recorder())) {
+                Elector ignored = pglease.elector(lease, new Recorder())) {
             assertThatThrownBy(() -> pglease.elector(lease, new Recorder()))
-                    .isInstanceOf(IllegalStateException.class).hasMessageContaining(lease);
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining(lease);
         }
     }
 

@@ -3,6 +3,9 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.pglease.internal.sql.FastFailoverStatements;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -19,19 +22,26 @@ import org.junit.jupiter.api.Test;
 class FastFailoverTest {
 
     private static String schema;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
+    private static FastFailoverStatements failover;
 
     @BeforeAll
     static void migrate() {
         schema = TestDatabase.freshSchema();
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
+        failover = new FastFailoverStatements(schema);
     }
 
     /** 30 s leases: anything that happens within a few seconds did not wait for an expiry. */
     static LeaseConfig config(String label, boolean fastFailover) {
-        return LeaseConfig.builder().schema(schema).holderLabel(label).fastFailover(fastFailover)
-                .leaseDuration(Duration.ofSeconds(30)).renewDeadline(Duration.ofSeconds(20))
-                .retryPeriod(Duration.ofMillis(500)).build();
+        return LeaseConfig.builder()
+                .schema(schema)
+                .holderLabel(label)
+                .fastFailover(fastFailover)
+                .leaseDuration(Duration.ofSeconds(30))
+                .renewDeadline(Duration.ofSeconds(20))
+                .retryPeriod(Duration.ofMillis(500))
+                .build();
     }
 
     @Test
@@ -46,8 +56,8 @@ class FastFailoverTest {
         ElectorTest.Recorder aEvents = new ElectorTest.Recorder();
         ElectorTest.Recorder bEvents = new ElectorTest.Recorder();
         try (PgLease a = PgLease.create(TestDatabase.dataSource(), config("a", true));
-             PgLease b = PgLease.create(TestDatabase.dataSource(), config("b", true));
-             Elector ea = a.elector(lease, aEvents)) {
+                PgLease b = PgLease.create(TestDatabase.dataSource(), config("b", true));
+                Elector ea = a.elector(lease, aEvents)) {
             Leadership first = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Elector eb = b.elector(lease, bEvents)) {
                 awaitWatcher(lease);
@@ -59,20 +69,25 @@ class FastFailoverTest {
                 long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt);
 
                 assertThat(elected).isEqualTo("elected " + (first.token() + 1));
-                assertThat(tookMillis).as("takeover after the session ended, with a 30 s lease").isLessThan(5_000);
+                assertThat(tookMillis)
+                        .as("takeover after the session ended, with a 30 s lease")
+                        .isLessThan(5_000);
                 // The old holder has not noticed yet (its deadline is 20 s away), but the database refuses its token.
                 assertThatThrownBy(() -> a.inFencedTransaction(first, c -> {
-                    try (PreparedStatement ps = c.prepareStatement("SELECT 1")) {
-                        ps.execute();
-                    }
-                    return null;
-                })).isInstanceOfSatisfying(LeaseException.class,
-                        e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+                            try (PreparedStatement ps = c.prepareStatement("SELECT 1")) {
+                                ps.execute();
+                            }
+                            return null;
+                        }))
+                        .isInstanceOfSatisfying(
+                                LeaseException.class,
+                                e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
                 // It steps down at its next renewal attempt, long before its local deadline.
                 assertThat(aEvents.next()).isEqualTo("elected " + first.token());
                 assertThat(aEvents.next()).isEqualTo("revoked " + first.token() + " valid=false");
                 assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt))
-                        .as("the cut-off holder stepped down well before its 20 s deadline").isLessThan(10_000);
+                        .as("the cut-off holder stepped down well before its 20 s deadline")
+                        .isLessThan(10_000);
                 assertThat(eb.isLeader()).isTrue();
             }
         }
@@ -82,34 +97,47 @@ class FastFailoverTest {
     void aLiveHolderIsNeverTakenOverAndAPlainHolderOnlyWhenItsLeaseExpires() throws Exception {
         String lease = "alive-" + System.nanoTime();
         try (Connection holder = TestDatabase.dataSource().getConnection();
-             Connection standby = TestDatabase.dataSource().getConnection()) {
+                Connection standby = TestDatabase.dataSource().getConnection()) {
             // A fast-failover holder: lock, acquire, register; then it stops renewing but its session lives (a pause).
-            assertThat(sql.fastFailoverLock(holder, lease, 0)).isTrue();
-            LeaseSql.Acquired granted = sql.acquire(holder, lease, "holder-1", Duration.ofSeconds(30));
+            assertThat(failover.lock(holder, lease, 0)).isTrue();
+            LeaseStore.Acquired granted = sql.acquire(holder, lease, "holder-1", Duration.ofSeconds(30));
             assertThat(granted.granted()).isTrue();
-            assertThat(sql.fastFailoverRegister(holder, lease, "holder-1", granted.token())).isTrue();
+            assertThat(failover.register(holder, lease, "holder-1", granted.token()))
+                    .isTrue();
 
-            assertThat(sql.fastFailoverLock(standby, lease, 50)).as("the holder's session holds the lock").isFalse();
-            assertThat(sql.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30))).isEmpty();
-            assertThat(sql.fastFailoverRegister(standby, lease, "standby-1", granted.token()))
-                    .as("only the holder can register its grant").isFalse();
+            assertThat(failover.lock(standby, lease, 50))
+                    .as("the holder's session holds the lock")
+                    .isFalse();
+            assertThat(failover.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30)))
+                    .isEmpty();
+            assertThat(failover.register(standby, lease, "standby-1", granted.token()))
+                    .as("only the holder can register its grant")
+                    .isFalse();
 
             holder.close();
-            assertThat(sql.fastFailoverLock(standby, lease, 5_000)).as("freed when the session ended").isTrue();
-            assertThat(sql.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30)))
+            assertThat(failover.lock(standby, lease, 5_000))
+                    .as("freed when the session ended")
+                    .isTrue();
+            assertThat(failover.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30)))
                     .contains(granted.token() + 1);
-            assertThat(sql.takeOverEndedSession(standby, lease, "standby-2", Duration.ofSeconds(30)))
-                    .as("the new grant is not registered, and its holder is alive").isEmpty();
+            assertThat(failover.takeOverEndedSession(standby, lease, "standby-2", Duration.ofSeconds(30)))
+                    .as("the new grant is not registered, and its holder is alive")
+                    .isEmpty();
         }
         String plain = "plain-" + System.nanoTime();
         try (Connection holder = TestDatabase.dataSource().getConnection();
-             Connection standby = TestDatabase.dataSource().getConnection()) {
+                Connection standby = TestDatabase.dataSource().getConnection()) {
             // A holder without fast failover never registers: its lease must expire first.
-            assertThat(sql.acquire(holder, plain, "plain-1", Duration.ofSeconds(30)).granted()).isTrue();
+            assertThat(sql.acquire(holder, plain, "plain-1", Duration.ofSeconds(30))
+                            .granted())
+                    .isTrue();
             holder.close();
-            assertThat(sql.fastFailoverLock(standby, plain, 0)).isTrue();
-            assertThat(sql.takeOverEndedSession(standby, plain, "standby-1", Duration.ofSeconds(30))).isEmpty();
-            assertThat(sql.acquire(standby, plain, "standby-1", Duration.ofSeconds(30)).granted()).isFalse();
+            assertThat(failover.lock(standby, plain, 0)).isTrue();
+            assertThat(failover.takeOverEndedSession(standby, plain, "standby-1", Duration.ofSeconds(30)))
+                    .isEmpty();
+            assertThat(sql.acquire(standby, plain, "standby-1", Duration.ofSeconds(30))
+                            .granted())
+                    .isFalse();
         }
     }
 
@@ -118,7 +146,7 @@ class FastFailoverTest {
         String lease = "graceful-" + System.nanoTime();
         ElectorTest.Recorder bEvents = new ElectorTest.Recorder();
         try (PgLease a = PgLease.create(TestDatabase.dataSource(), config("a", true));
-             PgLease b = PgLease.create(TestDatabase.dataSource(), config("b", true))) {
+                PgLease b = PgLease.create(TestDatabase.dataSource(), config("b", true))) {
             Elector ea = a.elector(lease, new ElectorTest.Recorder());
             Leadership first = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Elector eb = b.elector(lease, bEvents)) {
@@ -128,7 +156,7 @@ class FastFailoverTest {
                 // The successor of a graceful handoff is protected the same way: its crash is taken over at once.
                 ElectorTest.Recorder cEvents = new ElectorTest.Recorder();
                 try (PgLease c = PgLease.create(TestDatabase.dataSource(), config("c", true));
-                     Elector ec = c.elector(lease, cEvents)) {
+                        Elector ec = c.elector(lease, cEvents)) {
                     awaitWatcher(lease);
                     terminateLockHolder(lease);
                     assertThat(cEvents.next()).isEqualTo("elected " + (first.token() + 2));
@@ -151,7 +179,7 @@ class FastFailoverTest {
 
     private static int count(String lease, String condition) throws SQLException {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement(lockQuery("count(*)", condition))) {
+                PreparedStatement ps = c.prepareStatement(lockQuery("count(*)", condition))) {
             ps.setString(1, lease);
             ps.setString(2, lease);
             try (ResultSet rs = ps.executeQuery()) {
@@ -170,12 +198,14 @@ class FastFailoverTest {
     /** Ends the holder's lease connection on the server, as a crash of its process would. */
     private static void terminateLockHolder(String lease) throws SQLException {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement(
-                     lockQuery("pg_terminate_backend(k.pid)", "k.granted AND k.mode = 'ExclusiveLock'"))) {
+                PreparedStatement ps = c.prepareStatement(
+                        lockQuery("pg_terminate_backend(k.pid)", "k.granted AND k.mode = 'ExclusiveLock'"))) {
             ps.setString(1, lease);
             ps.setString(2, lease);
             try (ResultSet rs = ps.executeQuery()) {
-                assertThat(rs.next()).as("the holder's session holds the lease's lock").isTrue();
+                assertThat(rs.next())
+                        .as("the holder's session holds the lease's lock")
+                        .isTrue();
                 assertThat(rs.getBoolean(1)).isTrue();
             }
         }

@@ -2,6 +2,9 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -43,22 +46,29 @@ class FencedStallTest {
     @Test
     void aHolderStalledInsideAFencedTransactionDoesNotHoldOffTheTakeover() throws Exception {
         String lease = "stall-" + System.nanoTime();
-        LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(LEASE).renewDeadline(RENEW_DEADLINE)
-                .retryPeriod(RETRY).build();
-        LeaseSql sql = new LeaseSql(schema);
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(LEASE)
+                .renewDeadline(RENEW_DEADLINE)
+                .retryPeriod(RETRY)
+                .build();
+        LeaseStatements sql = new LeaseStatements(schema);
         Set<Long> reported = ConcurrentHashMap.newKeySet();
         CompletableFuture<Long> standbyElectedAt = new CompletableFuture<>();
-        try (PgLease writerSide = PgLease.create(ds, config.toBuilder().holderLabel("writer").build());
-             PgLease standby = PgLease.create(TestDatabase.dataSource(), config.toBuilder().holderLabel("standby").build())) {
+        try (PgLease writerSide = PgLease.create(
+                        ds, config.toBuilder().holderLabel("writer").build());
+                PgLease standby = PgLease.create(
+                        TestDatabase.dataSource(),
+                        config.toBuilder().holderLabel("standby").build())) {
             // The stalled holder: granted like an elector would be, then it never renews again (it is paused).
             long sent = System.nanoTime();
             long token;
             try (Connection c = ds.getConnection()) {
-                LeaseSql.Acquired a = sql.acquire(c, lease, "stalled", LEASE);
+                LeaseStore.Acquired a = sql.acquire(c, lease, "stalled", LEASE);
                 assertThat(a.granted()).isTrue();
                 token = a.token();
             }
-            Leadership stalled = new Leadership(lease, "stalled", token, Ticker.SYSTEM, sent + RENEW_DEADLINE.toNanos());
+            Leadership stalled = new Grant(lease, "stalled", token, Ticker.SYSTEM, sent + RENEW_DEADLINE.toNanos());
             java.util.concurrent.atomic.AtomicLong stallStart = new java.util.concurrent.atomic.AtomicLong();
             CompletableFuture<Object> write = CompletableFuture.supplyAsync(() -> {
                 try {
@@ -90,22 +100,28 @@ class FencedStallTest {
                 }
 
                 @Override
-                public void onRevoked(Leadership l) {
-                }
+                public void onRevoked(Leadership l) {}
             })) {
                 long electedAt = standbyElectedAt.get(STALL.toMillis() + 10_000, TimeUnit.MILLISECONDS);
                 long takeoverMillis = TimeUnit.NANOSECONDS.toMillis(electedAt - stallStart.get());
                 long bound = LEASE.plus(RETRY).toMillis() + 250;
-                System.out.printf("stall inside a fenced transaction: standby elected %d ms after the stall "
-                        + "(bound %d ms), load %s%n", takeoverMillis, bound, TestLoad.average());
-                assertThat(takeoverMillis).as("ms from the stall to the standby's grant").isLessThanOrEqualTo(bound);
+                System.out.printf(
+                        "stall inside a fenced transaction: standby elected %d ms after the stall "
+                                + "(bound %d ms), load %s%n",
+                        takeoverMillis, bound, TestLoad.average());
+                assertThat(takeoverMillis)
+                        .as("ms from the stall to the standby's grant")
+                        .isLessThanOrEqualTo(bound);
                 Object outcome = write.get(STALL.toMillis() + 10_000, TimeUnit.MILLISECONDS);
                 assertThat(outcome).as("the stalled fenced write").isInstanceOf(Exception.class);
-                assertThat(chargesWithToken(token)).as("charges committed by the stalled holder").isZero();
+                assertThat(chargesWithToken(token))
+                        .as("charges committed by the stalled holder")
+                        .isZero();
                 Thread.sleep(RETRY.toMillis() * 2);
                 reported.add(token);
                 assertThat(unreportedGrants(lease, reported))
-                        .as("grants in lease_events whose holder was never told (token, holder)").isEmpty();
+                        .as("grants in lease_events whose holder was never told (token, holder)")
+                        .isEmpty();
             }
         }
     }
@@ -118,8 +134,9 @@ class FencedStallTest {
     }
 
     private static int chargesWithToken(long token) throws SQLException {
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT count(*) FROM " + schema + ".charges WHERE token = ?")) {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT count(*) FROM " + schema + ".charges WHERE token = ?")) {
             ps.setLong(1, token);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -132,9 +149,9 @@ class FencedStallTest {
      *  holder, through the test). */
     static List<String> unreportedGrants(String lease, Set<Long> reported) throws SQLException {
         List<String> unreported = new ArrayList<>();
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT token, holder FROM " + schema + ".lease_events WHERE name = ? AND kind IN ('acquired', "
-                        + "'taken_over') ORDER BY id")) {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps = c.prepareStatement("SELECT token, holder FROM " + schema
+                        + ".lease_events WHERE name = ? AND kind IN ('acquired', " + "'taken_over') ORDER BY id")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {

@@ -41,19 +41,25 @@ class FencedWritersTest {
         String lease = "payments-" + System.nanoTime();
         // renewals every 200 ms with 1 s of slack before the deadline: a machine stall does not pass for starvation,
         // renewals kept waiting behind the writers' row locks for the whole run do
-        LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(2))
-                .renewDeadline(Duration.ofMillis(1200)).retryPeriod(Duration.ofMillis(200)).build();
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(2))
+                .renewDeadline(Duration.ofMillis(1200))
+                .retryPeriod(Duration.ofMillis(200))
+                .build();
         AtomicInteger stepDowns = new AtomicInteger();
         AtomicInteger standbyElected = new AtomicInteger();
         CompletableFuture<Leadership> elected = new CompletableFuture<>();
         DataSource leaderPool = TestDatabase.dataSource();
-        try (PgLease leader = PgLease.create(leaderPool, config.toBuilder().holderLabel("leader").build());
-             Elector leaderElector = leader.elector(lease, listener(elected::complete, stepDowns))) {
+        try (PgLease leader = PgLease.create(
+                        leaderPool, config.toBuilder().holderLabel("leader").build());
+                Elector leaderElector = leader.elector(lease, listener(elected::complete, stepDowns))) {
             Leadership leadership = elected.get(10, TimeUnit.SECONDS);
-            try (PgLease standby = PgLease.create(TestDatabase.dataSource(),
-                         config.toBuilder().holderLabel("standby").build());
-                 Elector standbyElector = standby.elector(lease, listener(l -> standbyElected.incrementAndGet(),
-                         new AtomicInteger()))) {
+            try (PgLease standby = PgLease.create(
+                            TestDatabase.dataSource(),
+                            config.toBuilder().holderLabel("standby").build());
+                    Elector standbyElector = standby.elector(
+                            lease, listener(l -> standbyElected.incrementAndGet(), new AtomicInteger()))) {
                 AtomicLong writes = new AtomicLong();
                 AtomicInteger refused = new AtomicInteger();
                 ExecutorService pool = Executors.newFixedThreadPool(WRITERS);
@@ -61,33 +67,49 @@ class FencedWritersTest {
                 long end = start + RUN.toNanos();
                 List<CompletableFuture<Void>> writers = new ArrayList<>();
                 for (int i = 0; i < WRITERS; i++) {
-                    writers.add(CompletableFuture.runAsync(() -> {
-                        while (System.nanoTime() - end < 0) {
-                            try {
-                                leader.inFencedTransaction(leadership, c -> {
-                                    charge(c, leadership.token());
-                                    sleep(30);
-                                    return null;
-                                });
-                                writes.incrementAndGet();
-                            } catch (LeaseException e) {
-                                refused.incrementAndGet();
-                                sleep(30);
-                            } catch (SQLException e) {
-                                throw new IllegalStateException(e);
-                            }
-                        }
-                    }, pool));
+                    writers.add(CompletableFuture.runAsync(
+                            () -> {
+                                while (System.nanoTime() - end < 0) {
+                                    try {
+                                        leader.inFencedTransaction(leadership, c -> {
+                                            charge(c, leadership.token());
+                                            sleep(30);
+                                            return null;
+                                        });
+                                        writes.incrementAndGet();
+                                    } catch (LeaseException e) {
+                                        refused.incrementAndGet();
+                                        sleep(30);
+                                    } catch (SQLException e) {
+                                        throw new IllegalStateException(e);
+                                    }
+                                }
+                            },
+                            pool));
                 }
-                CompletableFuture.allOf(writers.toArray(CompletableFuture[]::new)).get(RUN.toSeconds() + 30, TimeUnit.SECONDS);
+                CompletableFuture.allOf(writers.toArray(CompletableFuture[]::new))
+                        .get(RUN.toSeconds() + 30, TimeUnit.SECONDS);
                 pool.shutdown();
                 double seconds = (System.nanoTime() - start) / 1e9;
-                System.out.printf("fenced writers: %d threads, %.1f s, %d commits (%.0f/s), %d refused, "
-                                + "%d step-downs, load %s%n", WRITERS, seconds, writes.get(), writes.get() / seconds,
-                        refused.get(), stepDowns.get(), TestLoad.average());
-                assertThat(stepDowns.get()).as("times the leader lost its own lease").isZero();
-                assertThat(refused.get()).as("fenced writes refused while the leader held its lease").isZero();
-                assertThat(standbyElected.get()).as("times the standby was elected").isZero();
+                System.out.printf(
+                        "fenced writers: %d threads, %.1f s, %d commits (%.0f/s), %d refused, "
+                                + "%d step-downs, load %s%n",
+                        WRITERS,
+                        seconds,
+                        writes.get(),
+                        writes.get() / seconds,
+                        refused.get(),
+                        stepDowns.get(),
+                        TestLoad.average());
+                assertThat(stepDowns.get())
+                        .as("times the leader lost its own lease")
+                        .isZero();
+                assertThat(refused.get())
+                        .as("fenced writes refused while the leader held its lease")
+                        .isZero();
+                assertThat(standbyElected.get())
+                        .as("times the standby was elected")
+                        .isZero();
                 assertThat(leadership.isValid()).isTrue();
             }
         }

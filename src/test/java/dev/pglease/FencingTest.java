@@ -3,6 +3,10 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.FenceStatements;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -27,15 +31,16 @@ class FencingTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);
     private static String schema;
-    private static LeaseSql sql;
+    private static LeaseStatements sql;
     private static DataSource ds;
 
     @BeforeAll
     static void setUp() throws SQLException {
         schema = TestDatabase.freshSchema();
-        sql = new LeaseSql(schema);
+        sql = new LeaseStatements(schema);
         ds = TestDatabase.dataSource();
-        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = ds.getConnection();
+                Statement s = c.createStatement()) {
             s.execute("CREATE TABLE " + schema + ".charges (id bigint GENERATED ALWAYS AS IDENTITY, lease text, "
                     + "token bigint, at timestamptz DEFAULT clock_timestamp())");
         }
@@ -54,22 +59,24 @@ class FencingTest {
     /** A grant whose database expiry is {@code ttl} away and whose holder's local deadline is {@code local} away. */
     private static Leadership grant(String lease, String holder, Duration ttl, Duration local) throws SQLException {
         try (Connection c = ds.getConnection()) {
-            LeaseSql.Acquired a = sql.acquire(c, lease, holder, ttl);
+            LeaseStore.Acquired a = sql.acquire(c, lease, holder, ttl);
             assertThat(a.granted()).isTrue();
-            return new Leadership(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + local.toNanos());
+            return new Grant(lease, holder, a.token(), Ticker.SYSTEM, System.nanoTime() + local.toNanos());
         }
     }
 
     private static void expire(String lease) throws SQLException {
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "UPDATE " + schema + ".leases SET expires_at = clock_timestamp() - interval '1 millisecond' WHERE name = ?")) {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps = c.prepareStatement("UPDATE " + schema
+                        + ".leases SET expires_at = clock_timestamp() - interval '1 millisecond' WHERE name = ?")) {
             ps.setString(1, lease);
             ps.executeUpdate();
         }
     }
 
     private static int charge(Connection c, String lease, long token) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".charges (lease, token) VALUES (?, ?)")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("INSERT INTO " + schema + ".charges (lease, token) VALUES (?, ?)")) {
             ps.setString(1, lease);
             ps.setLong(2, token);
             return ps.executeUpdate();
@@ -78,8 +85,9 @@ class FencingTest {
 
     private static List<Long> charges(String lease) throws SQLException {
         List<Long> tokens = new ArrayList<>();
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT token FROM " + schema + ".charges WHERE lease = ? ORDER BY id")) {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT token FROM " + schema + ".charges WHERE lease = ? ORDER BY id")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -103,11 +111,14 @@ class FencingTest {
             assertThat(written).isEqualTo(1);
             expire(lease);
             Leadership successor = grant(lease, "new");
-            assertThat(old.isValid()).as("the stale holder still believes it leads").isTrue();
+            assertThat(old.isValid())
+                    .as("the stale holder still believes it leads")
+                    .isTrue();
             assertThatThrownBy(() -> pglease.inFencedTransaction(old, c -> charge(c, lease, old.token())))
                     .isInstanceOf(LeaseException.class)
                     .hasMessageContaining("no longer held by old with token " + old.token())
-                    .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN);
+                    .extracting(e -> ((LeaseException) e).reason())
+                    .isEqualTo(LeaseException.Reason.STALE_TOKEN);
             pglease.inFencedTransaction(successor, c -> charge(c, lease, successor.token()));
         }
         assertThat(charges(lease)).containsExactly(1L, 2L);
@@ -120,7 +131,8 @@ class FencingTest {
         try (PgLease pglease = pglease()) {
             assertThatThrownBy(() -> pglease.inFencedTransaction(expired, c -> charge(c, lease, expired.token())))
                     .isInstanceOf(LeaseException.class)
-                    .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.LEASE_LOST);
+                    .extracting(e -> ((LeaseException) e).reason())
+                    .isEqualTo(LeaseException.Reason.LEASE_LOST);
         }
         assertThat(charges(lease)).isEmpty();
     }
@@ -133,7 +145,8 @@ class FencingTest {
         Leadership l = grant(lease, "me", TTL, Duration.ofMillis(600));
         DataSource patientSessions = TestDatabase.dataSource("options=-c%20statement_timeout=60000");
         try (Connection blocker = ds.getConnection();
-             PgLease pglease = PgLease.create(patientSessions, LeaseConfig.builder().schema(schema).build())) {
+                PgLease pglease = PgLease.create(
+                        patientSessions, LeaseConfig.builder().schema(schema).build())) {
             blocker.setAutoCommit(false);
             try (PreparedStatement ps = blocker.prepareStatement("SELECT 1 FROM " + schema + ".leases WHERE name = ?"
                     + " FOR UPDATE")) { // conflicts with the check's FOR KEY SHARE
@@ -143,7 +156,8 @@ class FencingTest {
             long start = System.nanoTime();
             assertThatThrownBy(() -> pglease.inFencedTransaction(l, c -> charge(c, lease, l.token())))
                     .isInstanceOf(SQLException.class)
-                    .satisfies(e -> assertThat(((SQLException) e).getSQLState()).as(e.getMessage())
+                    .satisfies(e -> assertThat(((SQLException) e).getSQLState())
+                            .as(e.getMessage())
                             .isIn("55P03", "57014", "25P04")); // lock, statement, transaction timeout
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
             blocker.rollback();
@@ -155,12 +169,14 @@ class FencingTest {
     void anInFlightFencedWriteHoldsOffTheTakeoverUntilItCommits() throws Exception {
         String lease = "race-" + System.nanoTime();
         Leadership old = shortGrant(lease, "old", Duration.ofMillis(400));
-        try (Connection writer = ds.getConnection(); Connection taker = ds.getConnection()) {
+        try (Connection writer = ds.getConnection();
+                Connection taker = ds.getConnection()) {
             writer.setAutoCommit(false);
             // bounded far beyond the test's waits: only the lock is under test here
-            assertThat(sql.fenceTransaction(writer, null, 30_000, lease, "old", old.token())).isTrue();
+            assertThat(new FenceStatements(schema).fenceTransaction(writer, false, 30_000, lease, "old", old.token()))
+                    .isTrue();
             Thread.sleep(500);
-            CompletableFuture<LeaseSql.Acquired> takeover = CompletableFuture.supplyAsync(() -> {
+            CompletableFuture<LeaseStore.Acquired> takeover = CompletableFuture.supplyAsync(() -> {
                 try {
                     return sql.acquire(taker, lease, "new", TTL);
                 } catch (SQLException e) {
@@ -170,18 +186,21 @@ class FencingTest {
             assertThatThrownBy(() -> takeover.get(500, TimeUnit.MILLISECONDS)).isInstanceOf(TimeoutException.class);
             charge(writer, lease, old.token());
             writer.commit();
-            LeaseSql.Acquired acquired = takeover.get(10, TimeUnit.SECONDS);
+            LeaseStore.Acquired acquired = takeover.get(10, TimeUnit.SECONDS);
             assertThat(acquired.granted()).isTrue();
             assertThat(acquired.token()).isEqualTo(old.token() + 1);
         }
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT (SELECT max(at) FROM " + schema + ".charges WHERE lease = ?) < "
-                        + "(SELECT acquired_at FROM " + schema + ".leases WHERE name = ?)")) {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT (SELECT max(at) FROM " + schema + ".charges WHERE lease = ?) < "
+                                + "(SELECT acquired_at FROM " + schema + ".leases WHERE name = ?)")) {
             ps.setString(1, lease);
             ps.setString(2, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                assertThat(rs.getBoolean(1)).as("the old holder's write committed before the new grant").isTrue();
+                assertThat(rs.getBoolean(1))
+                        .as("the old holder's write committed before the new grant")
+                        .isTrue();
             }
         }
     }
@@ -208,13 +227,15 @@ class FencingTest {
             writer.commit();
             assertThat(successor.token()).isGreaterThan(old.token());
         }
-        assertThat(charges(naiveLease)).as("the naive check accepted the stale holder's write after the takeover")
+        assertThat(charges(naiveLease))
+                .as("the naive check accepted the stale holder's write after the takeover")
                 .containsExactly(old.token());
 
         // The same interleaving through pglease: check, takeover attempted, write, commit.
         String fencedLease = "fenced-" + System.nanoTime();
-        CompletableFuture<LeaseSql.Acquired> takeover = new CompletableFuture<>();
-        try (PgLease pglease = pglease(); Connection taker = ds.getConnection()) {
+        CompletableFuture<LeaseStore.Acquired> takeover = new CompletableFuture<>();
+        try (PgLease pglease = pglease();
+                Connection taker = ds.getConnection()) {
             // the 400 ms grant starts once pglease is up: its start-up checks are not part of the interleaving
             Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
             pglease.inFencedTransaction(stale, c -> {
@@ -235,23 +256,29 @@ class FencingTest {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-                assertThat(takeover).as("the takeover waits for the fenced transaction").isNotDone();
+                assertThat(takeover)
+                        .as("the takeover waits for the fenced transaction")
+                        .isNotDone();
                 return charge(c, fencedLease, stale.token());
             });
             assertThat(takeover.get(10, TimeUnit.SECONDS).granted()).isTrue();
             assertThatThrownBy(() -> pglease.inFencedTransaction(stale, c -> charge(c, fencedLease, stale.token())))
                     .isInstanceOf(LeaseException.class);
-            assertThat(charges(fencedLease)).as("only the write that committed before the takeover")
+            assertThat(charges(fencedLease))
+                    .as("only the write that committed before the takeover")
                     .containsExactly(stale.token());
         }
-        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT (SELECT max(at) FROM " + schema + ".charges WHERE lease = ?) < "
-                        + "(SELECT acquired_at FROM " + schema + ".leases WHERE name = ?)")) {
+        try (Connection c = ds.getConnection();
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT (SELECT max(at) FROM " + schema + ".charges WHERE lease = ?) < "
+                                + "(SELECT acquired_at FROM " + schema + ".leases WHERE name = ?)")) {
             ps.setString(1, fencedLease);
             ps.setString(2, fencedLease);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                assertThat(rs.getBoolean(1)).as("no write after the successor's grant").isTrue();
+                assertThat(rs.getBoolean(1))
+                        .as("no write after the successor's grant")
+                        .isTrue();
             }
         }
     }
@@ -262,11 +289,12 @@ class FencingTest {
         Leadership l = grant(lease, "me");
         for (String level : new String[] {"repeatable%5C%20read", "serializable"}) {
             DataSource strict = TestDatabase.dataSource("options=-c%20default_transaction_isolation%3D" + level);
-            try (PgLease pglease = PgLease.create(strict, LeaseConfig.builder().schema(schema).build())) {
+            try (PgLease pglease =
+                    PgLease.create(strict, LeaseConfig.builder().schema(schema).build())) {
                 String isolation = pglease.inFencedTransaction(l, c -> {
                     charge(c, lease, l.token());
                     try (Statement s = c.createStatement();
-                         ResultSet rs = s.executeQuery("SELECT current_setting('transaction_isolation')")) {
+                            ResultSet rs = s.executeQuery("SELECT current_setting('transaction_isolation')")) {
                         rs.next();
                         return rs.getString(1);
                     }
@@ -283,9 +311,11 @@ class FencingTest {
         Leadership l = grant(lease, "me");
         try (PgLease pglease = pglease()) {
             assertThatThrownBy(() -> pglease.inFencedTransaction(l, c -> {
-                charge(c, lease, l.token());
-                throw new SQLException("provider said no");
-            })).isInstanceOf(SQLException.class).hasMessage("provider said no");
+                        charge(c, lease, l.token());
+                        throw new SQLException("provider said no");
+                    }))
+                    .isInstanceOf(SQLException.class)
+                    .hasMessage("provider said no");
         }
         assertThat(charges(lease)).isEmpty();
     }
@@ -305,7 +335,8 @@ class FencingTest {
         assertThat(charges(resource)).containsExactly(5L, 5L, 7L);
         try (Connection c = ds.getConnection()) {
             assertThat(fence.current(c, resource)).hasValue(7);
-            assertThatThrownBy(() -> fence.advance(c, resource, 8)).isInstanceOf(IllegalStateException.class)
+            assertThatThrownBy(() -> fence.advance(c, resource, 8))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("auto-commit");
         }
     }
@@ -318,7 +349,8 @@ class FencingTest {
         }
         ForwardFence fence = new ForwardFence(table);
         String resource = "acct-" + System.nanoTime();
-        try (Connection low = ds.getConnection(); Connection high = ds.getConnection()) {
+        try (Connection low = ds.getConnection();
+                Connection high = ds.getConnection()) {
             high.setAutoCommit(false);
             low.setAutoCommit(false);
             fence.advance(high, resource, 10);
@@ -331,7 +363,9 @@ class FencingTest {
                 }
             });
             Thread.sleep(200);
-            assertThat(lowResult).as("the lower token waits for the higher one's transaction").isNotDone();
+            assertThat(lowResult)
+                    .as("the lower token waits for the higher one's transaction")
+                    .isNotDone();
             high.commit();
             assertThat(lowResult.get(10, TimeUnit.SECONDS)).isInstanceOf(LeaseException.class);
             low.rollback();

@@ -2,15 +2,18 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import org.postgresql.ds.PGSimpleDataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * A server that hides its timeline from the application's role (here: {@code pg_current_wal_lsn()} revoked from
@@ -35,11 +38,13 @@ class HiddenTimelineTest {
         String url = TestDatabase.jdbcUrl().replaceFirst("/[^/?]+(\\?|$)", "/" + DATABASE + "$1");
         owner = new PGSimpleDataSource();
         owner.setURL(url);
-        try (Connection c = owner.getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = owner.getConnection();
+                Statement s = c.createStatement()) {
             s.execute("REVOKE EXECUTE ON FUNCTION pg_current_wal_lsn() FROM PUBLIC");
         }
         PgLease.migrate(owner, SCHEMA);
-        try (Connection c = owner.getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = owner.getConnection();
+                Statement s = c.createStatement()) {
             s.execute("GRANT " + SCHEMA + "_candidate TO " + APP);
         }
         app = new PGSimpleDataSource();
@@ -57,28 +62,33 @@ class HiddenTimelineTest {
     @Test
     void theStartUpCheckNamesTheFunctionThatFailed() throws SQLException {
         try (Connection c = app.getConnection()) {
-            assertThat(new LeaseSql(SCHEMA).timelineUnavailable(c)).hasValueSatisfying(
-                    failure -> assertThat(failure).contains("pg_current_wal_lsn").contains("42501"));
+            assertThat(SchemaStatements.timelineUnavailable(c))
+                    .hasValueSatisfying(failure ->
+                            assertThat(failure).contains("pg_current_wal_lsn").contains("42501"));
         }
         try (Connection c = owner.getConnection()) {
-            assertThat(new LeaseSql(SCHEMA).timelineUnavailable(c)).as("a superuser still sees it").isEmpty();
+            assertThat(SchemaStatements.timelineUnavailable(c))
+                    .as("a superuser still sees it")
+                    .isEmpty();
         }
     }
 
     @Test
     void tokensFallBackToThePlainCounterAndTheCandidateStillWorks() throws SQLException {
         try (Connection c = app.getConnection()) {
-            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT " + SCHEMA + ".current_term()")) {
+            try (Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT " + SCHEMA + ".current_term()")) {
                 rs.next();
                 assertThat(rs.getLong(1)).isEqualTo(1);
             }
-            LeaseSql sql = new LeaseSql(SCHEMA);
+            LeaseStatements sql = new LeaseStatements(SCHEMA);
             String name = "hidden-" + System.nanoTime();
-            LeaseSql.Acquired first = sql.acquire(c, name, "A", Duration.ofSeconds(30));
+            LeaseStore.Acquired first = sql.acquire(c, name, "A", Duration.ofSeconds(30));
             assertThat(first.granted()).isTrue();
             assertThat(first.token()).isEqualTo(1);
             assertThat(sql.release(c, name, "A", 1)).isTrue();
-            assertThat(sql.acquire(c, name, "B", Duration.ofSeconds(30)).token()).isEqualTo(2);
+            assertThat(sql.acquire(c, name, "B", Duration.ofSeconds(30)).token())
+                    .isEqualTo(2);
         }
     }
 }

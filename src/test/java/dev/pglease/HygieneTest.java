@@ -27,8 +27,11 @@ import org.junit.jupiter.api.Test;
  */
 class HygieneTest {
 
-    private static final LeaseConfig FAST = LeaseConfig.builder().leaseDuration(Duration.ofMillis(1500))
-            .renewDeadline(Duration.ofMillis(900)).retryPeriod(Duration.ofMillis(300)).build();
+    private static final LeaseConfig FAST = LeaseConfig.builder()
+            .leaseDuration(Duration.ofMillis(1500))
+            .renewDeadline(Duration.ofMillis(900))
+            .retryPeriod(Duration.ofMillis(300))
+            .build();
     private static String schema;
 
     @BeforeAll
@@ -46,7 +49,8 @@ class HygieneTest {
             List<String> before = sessionState(pool);
             CountingDataSource counting = new CountingDataSource(pool);
             CompletableFuture<Leadership> elected = new CompletableFuture<>();
-            PgLease pglease = PgLease.create(counting, FAST.toBuilder().schema(schema).build());
+            PgLease pglease =
+                    PgLease.create(counting, FAST.toBuilder().schema(schema).build());
             Elector elector = pglease.elector("hygiene-" + System.nanoTime(), listener(elected::complete));
             Leadership l = elected.get(10, TimeUnit.SECONDS);
             pglease.inFencedTransaction(l, c -> null);
@@ -54,8 +58,11 @@ class HygieneTest {
             pglease.close();
             int borrowedAtClose = counting.borrowed.get();
             Thread.sleep(1000);
-            assertThat(counting.borrowed.get()).as("connections borrowed after close()").isEqualTo(borrowedAtClose);
-            assertThat(sessionState(pool)).as("LISTEN channels and settings of every pooled connection")
+            assertThat(counting.borrowed.get())
+                    .as("connections borrowed after close()")
+                    .isEqualTo(borrowedAtClose);
+            assertThat(sessionState(pool))
+                    .as("LISTEN channels and settings of every pooled connection")
                     .isEqualTo(before);
         }
     }
@@ -71,15 +78,18 @@ class HygieneTest {
             }
         };
         CompletableFuture<Leadership> elected = new CompletableFuture<>();
-        try (PgLease pglease = PgLease.create(TestDatabase.dataSource(),
-                FAST.toBuilder().schema(schema).observer(failing).build());
-             Elector elector = pglease.elector("errors-" + System.nanoTime(), listener(l -> {
-                 elected.complete(l);
-                 throw new StackOverflowError("a listener's bug");
-             }))) {
+        try (PgLease pglease = PgLease.create(
+                        TestDatabase.dataSource(),
+                        FAST.toBuilder().schema(schema).observer(failing).build());
+                Elector elector = pglease.elector("errors-" + System.nanoTime(), listener(l -> {
+                    elected.complete(l);
+                    throw new StackOverflowError("a listener's bug");
+                }))) {
             Leadership l = elected.get(10, TimeUnit.SECONDS);
             Thread.sleep(3000);
-            assertThat(renewals.get()).as("renewals in 3 s at a 300 ms retry period").isGreaterThanOrEqualTo(5);
+            assertThat(renewals.get())
+                    .as("renewals in 3 s at a 300 ms retry period")
+                    .isGreaterThanOrEqualTo(5);
             assertThat(l.isValid()).isTrue();
             assertThat(elector.state()).isEqualTo(Elector.State.LEADER);
         }
@@ -87,11 +97,15 @@ class HygieneTest {
 
     @Test
     void healthSaysSoWhenTheElectionThreadHasStopped() throws Exception {
-        try (PgLease pglease = PgLease.create(TestDatabase.dataSource(), FAST.toBuilder().schema(schema).build());
-             Elector elector = pglease.elector("stopped-" + System.nanoTime(), listener(l -> { }))) {
+        try (PgLease pglease = PgLease.create(
+                        TestDatabase.dataSource(),
+                        FAST.toBuilder().schema(schema).build());
+                Elector elector = pglease.elector("stopped-" + System.nanoTime(), listener(l -> {}))) {
             assertThat(elector.awaitLeadership(Duration.ofSeconds(10))).isPresent();
             Thread election = Thread.getAllStackTraces().keySet().stream()
-                    .filter(t -> t.getName().equals("pglease-election " + pglease.holderId())).findFirst().orElseThrow();
+                    .filter(t -> t.getName().equals("pglease-election " + pglease.holderId()))
+                    .findFirst()
+                    .orElseThrow();
             election.interrupt();
             election.join(5000);
             assertThat(elector.state()).isEqualTo(Elector.State.ELECTION_STOPPED);
@@ -107,14 +121,22 @@ class HygieneTest {
     void theCallbackAndDeadlineThreadsStartWithThePgLeaseAndEndWithIt() throws Exception {
         java.util.Set<Thread> before = Thread.getAllStackTraces().keySet();
         List<Thread> started;
-        try (PgLease pglease = PgLease.create(TestDatabase.dataSource(), FAST.toBuilder().schema(schema).build())) {
-            started = Thread.getAllStackTraces().keySet().stream().filter(t -> !before.contains(t))
+        try (PgLease pglease = PgLease.create(
+                TestDatabase.dataSource(), FAST.toBuilder().schema(schema).build())) {
+            started = Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> !before.contains(t))
                     .filter(t -> t.getName().startsWith("pglease-callbacks-")
-                            || t.getName().startsWith("pglease-deadlines-")).toList();
-            assertThat(started).as("threads started by create(), before any elector")
+                            || t.getName().startsWith("pglease-deadlines-"))
+                    .toList();
+            assertThat(started)
+                    .as("threads started by create(), before any elector")
                     .extracting(t -> t.getName().replaceAll("-\\d+$", ""))
-                    .containsExactlyInAnyOrder("pglease-callbacks", "pglease-callbacks", "pglease-callbacks",
-                            "pglease-callbacks", "pglease-deadlines");
+                    .containsExactlyInAnyOrder(
+                            "pglease-callbacks",
+                            "pglease-callbacks",
+                            "pglease-callbacks",
+                            "pglease-callbacks",
+                            "pglease-deadlines");
         }
         for (Thread t : started) {
             t.join(5000);
@@ -130,10 +152,11 @@ class HygieneTest {
             for (int i = 0; i < 3; i++) {
                 Connection c = pool.getConnection();
                 all.add(c);
-                try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(
-                        "SELECT (SELECT count(*) FROM pg_listening_channels()), current_setting('synchronous_commit'),"
-                                + " current_setting('lock_timeout'), current_setting('statement_timeout'),"
-                                + " current_setting('idle_in_transaction_session_timeout')")) {
+                try (Statement s = c.createStatement();
+                        ResultSet rs = s.executeQuery(
+                                "SELECT (SELECT count(*) FROM pg_listening_channels()), current_setting('synchronous_commit'),"
+                                        + " current_setting('lock_timeout'), current_setting('statement_timeout'),"
+                                        + " current_setting('idle_in_transaction_session_timeout')")) {
                     rs.next();
                     state.add(rs.getString(1) + " " + rs.getString(2) + " " + rs.getString(3) + " " + rs.getString(4)
                             + " " + rs.getString(5));
@@ -156,8 +179,7 @@ class HygieneTest {
             }
 
             @Override
-            public void onRevoked(Leadership l) {
-            }
+            public void onRevoked(Leadership l) {}
         };
     }
 

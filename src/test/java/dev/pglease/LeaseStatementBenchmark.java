@@ -2,6 +2,9 @@ package dev.pglease;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.bench.BenchDatabase;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseStore;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -45,13 +48,13 @@ public class LeaseStatementBenchmark {
         HikariDataSource pool;
         JdbcLeaseStore leader;
         JdbcLeaseStore standby;
-        LeaseSql sql;
+        LeaseStatements sql;
         String leaderId;
         String standbyId;
         long heldToken;
         String held;
         String toggle;
-        java.util.List<LeaseSql.Held> heldList;
+        java.util.List<LeaseStore.Held> heldList;
         PgLease pglease;
         Elector elector;
         Leadership leadership;
@@ -66,29 +69,35 @@ public class LeaseStatementBenchmark {
             held = "held-" + id;
             toggle = "toggle-" + id;
             pool = db.pool(4, "jmh");
-            sql = new LeaseSql(schema);
+            sql = new LeaseStatements(schema);
             leaderId = "bench-leader/" + ProcessHandle.current().pid() + "/" + id;
             standbyId = "bench-standby/" + ProcessHandle.current().pid() + "/" + id;
             leader = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), Duration.ofSeconds(15), false);
             standby = new JdbcLeaseStore(db.dataSource(), sql, Duration.ofSeconds(30), Duration.ofSeconds(15), false);
-            LeaseSql.Acquired a = leader.acquire(held, leaderId, TTL);
+            LeaseStore.Acquired a = leader.acquire(held, leaderId, TTL);
             heldToken = a.token();
-            heldList = java.util.List.of(new LeaseSql.Held(held, heldToken, TTL.toMillis()));
+            heldList = java.util.List.of(new LeaseStore.Held(held, heldToken, TTL.toMillis()));
             leader.acquire(toggle, leaderId, TTL);
             leader.release(toggle, leaderId, 1);
 
-            db.execute("CREATE TABLE IF NOT EXISTS " + schema + ".counter (name text PRIMARY KEY, value bigint NOT NULL)");
+            db.execute(
+                    "CREATE TABLE IF NOT EXISTS " + schema + ".counter (name text PRIMARY KEY, value bigint NOT NULL)");
             db.execute("INSERT INTO " + schema + ".counter VALUES ('c', 0) ON CONFLICT DO NOTHING");
-            pglease = PgLease.create(pool, LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(30))
-                    .renewDeadline(Duration.ofSeconds(20)).retryPeriod(Duration.ofSeconds(5)).holderLabel("jmh").build());
+            pglease = PgLease.create(
+                    pool,
+                    LeaseConfig.builder()
+                            .schema(schema)
+                            .leaseDuration(Duration.ofSeconds(30))
+                            .renewDeadline(Duration.ofSeconds(20))
+                            .retryPeriod(Duration.ofSeconds(5))
+                            .holderLabel("jmh")
+                            .build());
             elector = pglease.elector("fenced-" + id, new LeaderListener() {
                 @Override
-                public void onElected(Leadership l) {
-                }
+                public void onElected(Leadership l) {}
 
                 @Override
-                public void onRevoked(Leadership l) {
-                }
+                public void onRevoked(Leadership l) {}
             });
             leadership = elector.awaitLeadership(Duration.ofSeconds(30)).orElseThrow();
             try (Connection c = pool.getConnection()) {
@@ -98,7 +107,9 @@ public class LeaseStatementBenchmark {
             db.execute("CREATE TABLE IF NOT EXISTS shedlock (name VARCHAR(64) NOT NULL, lock_until TIMESTAMP NOT NULL, "
                     + "locked_at TIMESTAMP NOT NULL, locked_by VARCHAR(255) NOT NULL, PRIMARY KEY (name))");
             shedlock = new JdbcTemplateLockProvider(JdbcTemplateLockProvider.Configuration.builder()
-                    .withJdbcTemplate(new JdbcTemplate(pool)).usingDbTime().build());
+                    .withJdbcTemplate(new JdbcTemplate(pool))
+                    .usingDbTime()
+                    .build());
 
             db.execute("CREATE TABLE IF NOT EXISTS INT_LOCK (LOCK_KEY CHAR(36) NOT NULL, REGION VARCHAR(100) NOT NULL, "
                     + "CLIENT_ID CHAR(36), CREATED_DATE TIMESTAMP NOT NULL, EXPIRED_AFTER TIMESTAMP NOT NULL, "
@@ -115,7 +126,8 @@ public class LeaseStatementBenchmark {
         /** One migrated schema per JVM (a smoke run executes every benchmark in one JVM). */
         private static synchronized String sharedSchema(BenchDatabase db) {
             if (sharedSchema == null) {
-                sharedSchema = "jmh" + ProcessHandle.current().pid() + "_" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+                sharedSchema = "jmh" + ProcessHandle.current().pid() + "_"
+                        + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
                 PgLease.migrate(db.dataSource(), sharedSchema);
             }
             return sharedSchema;
@@ -154,21 +166,21 @@ public class LeaseStatementBenchmark {
 
         @Setup(Level.Invocation)
         public void acquire(Db db) throws SQLException {
-            LeaseSql.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
+            LeaseStore.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
             token = a.granted() ? a.token() : 0;
         }
     }
 
     /** Renewing one held lease: the leader's statement every retryPeriod. */
     @Benchmark
-    public LeaseSql.Renewal renew(Db db) throws SQLException {
+    public LeaseStore.Renewal renew(Db db) throws SQLException {
         return db.leader.renew(db.leaderId, db.heldList);
     }
 
     /** Acquiring a free (released) lease: the row is updated and the token bumped. */
     @Benchmark
     public long acquireGranted(Db db, Free free) throws SQLException {
-        LeaseSql.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
+        LeaseStore.Acquired a = db.leader.acquire(db.toggle, db.leaderId, TTL);
         free.token = a.token();
         return a.token();
     }
@@ -212,14 +224,17 @@ public class LeaseStatementBenchmark {
     /** The same write guarded by a forward-only fence row (for resources in another database). */
     @Benchmark
     public int forwardFenceWrite(Db db) throws SQLException {
-        return db.pglease.fence().inTransaction(db.pool, "counter", db.leadership.token(), c -> increment(c, db.schema));
+        return db.pglease
+                .forwardFence()
+                .inTransaction(db.pool, "counter", db.leadership.token(), c -> increment(c, db.schema));
     }
 
     /** Anchor: ShedLock JdbcTemplateLockProvider (database time), lock and unlock on the same server. */
     @Benchmark
     public boolean shedlockLockUnlock(Db db) {
-        SimpleLock lock = db.shedlock.lock(new LockConfiguration(Instant.now(), "bench", Duration.ofSeconds(30),
-                Duration.ZERO)).orElseThrow();
+        SimpleLock lock = db.shedlock
+                .lock(new LockConfiguration(Instant.now(), "bench", Duration.ofSeconds(30), Duration.ZERO))
+                .orElseThrow();
         lock.unlock();
         return true;
     }
@@ -234,7 +249,8 @@ public class LeaseStatementBenchmark {
     }
 
     private static int increment(Connection c, String schema) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE " + schema + ".counter SET value = value + 1 WHERE name = 'c'")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("UPDATE " + schema + ".counter SET value = value + 1 WHERE name = 'c'")) {
             return ps.executeUpdate();
         }
     }

@@ -25,9 +25,21 @@ class ModuleDescriptorTest {
                 .filter(e -> !e.isQualified())
                 .map(ModuleDescriptor.Exports::source)
                 .collect(Collectors.toSet());
-        assertThat(exported).containsExactlyInAnyOrder("dev.pglease", "dev.pglease.health", "dev.pglease.micrometer",
-                "dev.pglease.shedlock", "dev.pglease.spring");
-        assertThat(module.packages()).contains("dev.pglease.cli", "dev.pglease.demo", "dev.pglease.internal");
+        assertThat(exported)
+                .containsExactlyInAnyOrder(
+                        "dev.pglease",
+                        "dev.pglease.health",
+                        "dev.pglease.micrometer",
+                        "dev.pglease.shedlock",
+                        "dev.pglease.spring");
+        assertThat(module.packages())
+                .contains(
+                        "dev.pglease.cli",
+                        "dev.pglease.demo",
+                        "dev.pglease.internal.election",
+                        "dev.pglease.internal.store",
+                        "dev.pglease.internal.sql",
+                        "dev.pglease.internal.util");
     }
 
     @Test
@@ -37,12 +49,16 @@ class ModuleDescriptorTest {
                 .map(ModuleDescriptor.Requires::name)
                 .collect(Collectors.toSet());
 
-        assertThat(mandatory).containsExactlyInAnyOrder("java.base", "java.sql", "org.postgresql.jdbc", "flyway.core",
-                "org.slf4j");
+        assertThat(mandatory)
+                .containsExactlyInAnyOrder("java.base", "java.sql", "org.postgresql.jdbc", "flyway.core", "org.slf4j");
     }
 
     private static ModuleDescriptor descriptor() throws URISyntaxException {
-        Path classes = Path.of(PgLease.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        Path classes = Path.of(PgLease.class
+                .getProtectionDomain()
+                .getCodeSource()
+                .getLocation()
+                .toURI());
         return ModuleFinder.of(classes).findAll().iterator().next().descriptor();
     }
 }

@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
@@ -29,8 +32,11 @@ class OutageTest {
     void leaderStepsDownAtItsDeadlineAndIsReElectedAfterTheDatabaseReturns() throws Exception {
         try (EmbeddedPostgresServer server = EmbeddedPostgresServer.start()) {
             PgLease.migrate(server.dataSource());
-            LeaseConfig config = LeaseConfig.builder().leaseDuration(Duration.ofMillis(1500))
-                    .renewDeadline(Duration.ofMillis(1000)).retryPeriod(Duration.ofMillis(250)).build();
+            LeaseConfig config = LeaseConfig.builder()
+                    .leaseDuration(Duration.ofMillis(1500))
+                    .renewDeadline(Duration.ofMillis(1000))
+                    .retryPeriod(Duration.ofMillis(250))
+                    .build();
             BlockingQueue<String> events = new LinkedBlockingQueue<>();
             AtomicLong revokedAt = new AtomicLong();
             LeaderListener listener = new LeaderListener() {
@@ -45,12 +51,16 @@ class OutageTest {
                     events.add("revoked " + l.token());
                 }
             };
-            try (PgLease a = PgLease.create(server.dataSource(), config.toBuilder().holderLabel("a").build());
-                 PgLease b = PgLease.create(server.dataSource(), config.toBuilder().holderLabel("b").build());
-                 Elector ea = a.elector("outage", listener);
-                 Elector eb = b.elector("outage", listener)) {
+            try (PgLease a = PgLease.create(
+                            server.dataSource(),
+                            config.toBuilder().holderLabel("a").build());
+                    PgLease b = PgLease.create(
+                            server.dataSource(),
+                            config.toBuilder().holderLabel("b").build());
+                    Elector ea = a.elector("outage", listener);
+                    Elector eb = b.elector("outage", listener)) {
                 assertThat(events.poll(10, TimeUnit.SECONDS)).isEqualTo("elected 1");
-                Leadership first = ea.leadership().or(eb::leadership).orElseThrow();
+                Grant first = (Grant) ea.leadership().or(eb::leadership).orElseThrow();
 
                 server.stop();
                 long stopped = System.nanoTime();
@@ -58,9 +68,11 @@ class OutageTest {
                 assertThat(first.isValid()).isFalse();
                 // no renewal succeeded once the server was down, so the deadline is at most renewDeadline after
                 // that, and the leader stepped down at the deadline (the stop itself takes a while to kill sessions)
-                assertThat(first.deadline() - stopped).as("deadline after the server stopped, ns")
+                assertThat(first.deadline() - stopped)
+                        .as("deadline after the server stopped, ns")
                         .isLessThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(1_000));
-                assertThat(revokedAt.get() - first.deadline()).as("step-down after the deadline, ns")
+                assertThat(revokedAt.get() - first.deadline())
+                        .as("step-down after the deadline, ns")
                         .isBetween(0L, TimeUnit.MILLISECONDS.toNanos(300));
                 assertThat(ea.isLeader() || eb.isLeader()).isFalse();
                 Thread.sleep(1_000);
@@ -73,8 +85,10 @@ class OutageTest {
                 assertThat(elected).startsWith("elected ");
                 assertThat(Long.parseLong(elected.substring(8))).isGreaterThan(first.token());
             }
-            try (Connection c = server.dataSource().getConnection(); Statement s = c.createStatement();
-                 ResultSet rs = s.executeQuery("SELECT token, kind FROM pglease.lease_events WHERE name = 'outage' ORDER BY id")) {
+            try (Connection c = server.dataSource().getConnection();
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery(
+                            "SELECT token, kind FROM pglease.lease_events WHERE name = 'outage' ORDER BY id")) {
                 List<Long> tokens = new ArrayList<>();
                 while (rs.next()) {
                     tokens.add(rs.getLong(1));
@@ -92,7 +106,8 @@ class OutageTest {
      */
     @Test
     void deadPooledConnectionsAreSkippedBeforeTheFirstLeaseStatement() throws Exception {
-        assumeFalse(TestDatabase.throughPooler(),
+        assumeFalse(
+                TestDatabase.throughPooler(),
                 "behind PgBouncer a terminated server session does not end the client connection");
         String schema = TestDatabase.freshSchema();
         HikariConfig hc = new HikariConfig();
@@ -100,12 +115,13 @@ class OutageTest {
         hc.setMaximumPoolSize(4);
         hc.setMinimumIdle(0);
         try (HikariDataSource pool = new HikariDataSource(hc);
-             Connection admin = TestDatabase.dataSource().getConnection()) {
+                Connection admin = TestDatabase.dataSource().getConnection()) {
             List<Connection> borrowed = new ArrayList<>();
             List<Integer> pids = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
                 Connection c = pool.getConnection();
-                try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
+                try (Statement st = c.createStatement();
+                        ResultSet rs = st.executeQuery("SELECT pg_backend_pid()")) {
                     rs.next();
                     pids.add(rs.getInt(1));
                 }
@@ -119,10 +135,12 @@ class OutageTest {
                     st.execute("SELECT pg_terminate_backend(" + pid + ", 5000)");
                 }
             }
-            JdbcLeaseStore store = new JdbcLeaseStore(pool, new LeaseSql(schema), Duration.ofSeconds(5),
-                    Duration.ofSeconds(2), false);
+            JdbcLeaseStore store = new JdbcLeaseStore(
+                    pool, new LeaseStatements(schema), Duration.ofSeconds(5), Duration.ofSeconds(2), false);
             try {
-                assertThat(store.acquire("after-a-blip", "me", Duration.ofSeconds(5)).granted()).isTrue();
+                assertThat(store.acquire("after-a-blip", "me", Duration.ofSeconds(5))
+                                .granted())
+                        .isTrue();
             } finally {
                 store.close();
             }

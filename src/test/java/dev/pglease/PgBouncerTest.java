@@ -3,8 +3,9 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.pglease.cli.EmbeddedPostgresServer;
-import dev.pglease.internal.Pooling;
+import dev.pglease.internal.store.Pooling;
+import dev.pglease.internal.store.StartupChecks;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.PreparedStatement;
 import java.time.Duration;
@@ -75,15 +76,22 @@ class PgBouncerTest {
     }
 
     static LeaseConfig.Builder config(Duration retryPeriod) {
-        return LeaseConfig.builder().schema(schema).leaseDuration(retryPeriod.multipliedBy(8))
-                .renewDeadline(retryPeriod.multipliedBy(5)).retryPeriod(retryPeriod);
+        return LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(retryPeriod.multipliedBy(8))
+                .renewDeadline(retryPeriod.multipliedBy(5))
+                .retryPeriod(retryPeriod);
     }
 
     @Test
     void theCheckTellsATransactionPoolerFromADirectConnectionAndASessionPooler() throws Exception {
         assertThat(Pooling.transactionPooled(direct())).as("direct").isFalse();
-        assertThat(Pooling.transactionPooled(dataSource(session.jdbcUrl("postgres")))).as("session pooling").isFalse();
-        assertThat(Pooling.transactionPooled(pooled())).as("transaction pooling").isTrue();
+        assertThat(Pooling.transactionPooled(dataSource(session.jdbcUrl("postgres"))))
+                .as("session pooling")
+                .isFalse();
+        assertThat(Pooling.transactionPooled(pooled()))
+                .as("transaction pooling")
+                .isTrue();
     }
 
     @Test
@@ -91,8 +99,9 @@ class PgBouncerTest {
         Duration retry = Duration.ofMillis(500);
         String lease = "poll-" + System.nanoTime();
         try (PgLease a = PgLease.create(pooled(), config(retry).holderLabel("a").build());
-             PgLease b = PgLease.create(pooled(), config(retry).holderLabel("b").build())) {
-            assertThat(a.notificationMode()).isEqualTo(PgLease.NotificationMode.POLLING);
+                PgLease b =
+                        PgLease.create(pooled(), config(retry).holderLabel("b").build())) {
+            assertThat(a.notificationMode()).isEqualTo(StartupChecks.NotificationMode.POLLING);
             Elector first = a.elector(lease, NO_OP);
             Leadership l = first.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector second = b.elector(lease, NO_OP);
@@ -113,7 +122,8 @@ class PgBouncerTest {
             Duration took = Duration.ofNanos(System.nanoTime() - released);
 
             assertThat(taken.token()).isEqualTo(l.token() + 1);
-            assertThat(took).as("a polling standby notices the release within retryPeriod (+ jitter and a round trip)")
+            assertThat(took)
+                    .as("a polling standby notices the release within retryPeriod (+ jitter and a round trip)")
                     .isLessThan(retry.plusMillis(400));
         }
     }
@@ -123,8 +133,9 @@ class PgBouncerTest {
         Duration retry = Duration.ofSeconds(3);
         String lease = "listen-" + System.nanoTime();
         LeaseConfig withDirect = config(retry).directDataSource(direct()).build();
-        try (PgLease a = PgLease.create(pooled(), withDirect); PgLease b = PgLease.create(pooled(), withDirect)) {
-            assertThat(a.notificationMode()).isEqualTo(PgLease.NotificationMode.LISTEN_DIRECT);
+        try (PgLease a = PgLease.create(pooled(), withDirect);
+                PgLease b = PgLease.create(pooled(), withDirect)) {
+            assertThat(a.notificationMode()).isEqualTo(StartupChecks.NotificationMode.LISTEN_DIRECT);
             Elector first = a.elector(lease, NO_OP);
             Leadership l = first.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector second = b.elector(lease, NO_OP);
@@ -136,14 +147,18 @@ class PgBouncerTest {
             Duration took = Duration.ofNanos(System.nanoTime() - released);
 
             assertThat(taken.token()).isEqualTo(l.token() + 1);
-            assertThat(took).as("woken by NOTIFY, far sooner than the 3 s retryPeriod").isLessThan(Duration.ofMillis(1000));
+            assertThat(took)
+                    .as("woken by NOTIFY, far sooner than the 3 s retryPeriod")
+                    .isLessThan(Duration.ofMillis(1000));
         }
     }
 
     @Test
     void aSessionPoolerKeepsLISTEN() {
-        try (PgLease a = PgLease.create(dataSource(session.jdbcUrl("postgres")), config(Duration.ofMillis(500)).build())) {
-            assertThat(a.notificationMode()).isEqualTo(PgLease.NotificationMode.LISTEN);
+        try (PgLease a = PgLease.create(
+                dataSource(session.jdbcUrl("postgres")),
+                config(Duration.ofMillis(500)).build())) {
+            assertThat(a.notificationMode()).isEqualTo(StartupChecks.NotificationMode.LISTEN);
         }
     }
 
@@ -151,21 +166,25 @@ class PgBouncerTest {
     void serverSidePreparedStatementsThroughATransactionPoolerAreRefusedAtStart() {
         String url = transaction.jdbcUrl("postgres").replace("&prepareThreshold=0", "");
 
-        assertThatThrownBy(() -> PgLease.create(dataSource(url), config(Duration.ofMillis(500)).build()))
+        assertThatThrownBy(() -> PgLease.create(
+                        dataSource(url), config(Duration.ofMillis(500)).build()))
                 .isInstanceOf(LeaseException.class)
                 .hasMessageContaining("prepareThreshold is 5")
                 .hasMessageContaining("Add prepareThreshold=0 to the JDBC URL")
-                .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.UNSUPPORTED_POOLING);
+                .extracting(e -> ((LeaseException) e).reason())
+                .isEqualTo(LeaseException.Reason.UNSUPPORTED_POOLING);
     }
 
     @Test
     void aDirectDataSourceThatIsTransactionPooledTooIsRefusedAtStart() {
-        LeaseConfig config = config(Duration.ofMillis(500)).directDataSource(pooled()).build();
+        LeaseConfig config =
+                config(Duration.ofMillis(500)).directDataSource(pooled()).build();
 
         assertThatThrownBy(() -> PgLease.create(pooled(), config))
                 .isInstanceOf(LeaseException.class)
                 .hasMessageContaining("LeaseConfig.directDataSource goes through a transaction pooler too")
-                .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.UNSUPPORTED_POOLING);
+                .extracting(e -> ((LeaseException) e).reason())
+                .isEqualTo(LeaseException.Reason.UNSUPPORTED_POOLING);
     }
 
     @Test
@@ -173,22 +192,23 @@ class PgBouncerTest {
         java.io.StringWriter err = new java.io.StringWriter();
         long start = System.nanoTime();
 
-        int code = dev.pglease.cli.Main.commandLine().setErr(new java.io.PrintWriter(err))
+        int code = dev.pglease.cli.Main.commandLine()
+                .setErr(new java.io.PrintWriter(err))
                 .execute("watch", "--jdbc-url", transaction.jdbcUrl("postgres"), "--schema", schema, "--for", "30s");
 
         assertThat(code).isEqualTo(1);
-        assertThat(err.toString()).contains("goes through a transaction pooler").contains("LISTEN there never delivers");
+        assertThat(err.toString())
+                .contains("goes through a transaction pooler")
+                .contains("LISTEN there never delivers");
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
     }
 
     /** A listener that does nothing: these tests read the elector's state. */
     static final class LeaseListener implements LeaderListener {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     }
 }

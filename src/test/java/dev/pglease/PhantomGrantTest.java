@@ -3,6 +3,7 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.fault.kit.TcpProxy;
+import dev.pglease.internal.sql.LeaseStatements;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -42,17 +43,23 @@ class PhantomGrantTest {
     void aGrantWhoseAnswerWasLostIsReleasedAtOnceByItsHolder() throws Exception {
         Matcher m = Pattern.compile("//([^:/]+):(\\d+)/").matcher(TestDatabase.jdbcUrl());
         assertThat(m.find()).as("host and port in " + TestDatabase.jdbcUrl()).isTrue();
-        LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(LEASE)
-                .renewDeadline(Duration.ofMillis(1500)).retryPeriod(Duration.ofMillis(300)).holderLabel("c").build();
-        LeaseSql sql = new LeaseSql(schema);
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(LEASE)
+                .renewDeadline(Duration.ofMillis(1500))
+                .retryPeriod(Duration.ofMillis(300))
+                .holderLabel("c")
+                .build();
+        LeaseStatements sql = new LeaseStatements(schema);
         for (int attempt = 1; attempt <= 3; attempt++) {
             String lease = "phantom-" + System.nanoTime();
             long otherToken;
             try (Connection c = direct.getConnection()) {
-                otherToken = sql.acquire(c, lease, "other", Duration.ofMinutes(1)).token();
+                otherToken =
+                        sql.acquire(c, lease, "other", Duration.ofMinutes(1)).token();
             }
             try (TcpProxy proxy = new TcpProxy(m.group(1), Integer.parseInt(m.group(2)));
-                 PgLease candidate = PgLease.create(throughProxy(proxy.port()), config)) {
+                    PgLease candidate = PgLease.create(throughProxy(proxy.port()), config)) {
                 Set<Long> reported = ConcurrentHashMap.newKeySet();
                 CompletableFuture<Long> electedAt = new CompletableFuture<>();
                 try (Elector e = candidate.elector(lease, new LeaderListener() {
@@ -63,8 +70,7 @@ class PhantomGrantTest {
                     }
 
                     @Override
-                    public void onRevoked(Leadership l) {
-                    }
+                    public void onRevoked(Leadership l) {}
                 })) {
                     Thread.sleep(500);
                     long[] resetAt = new long[1];
@@ -86,11 +92,14 @@ class PhantomGrantTest {
                         continue;
                     }
                     long millis = TimeUnit.NANOSECONDS.toMillis(elected - resetAt[0]);
-                    System.out.printf("phantom grant %s: released and re-acquired %d ms after the reset, load %s%n",
+                    System.out.printf(
+                            "phantom grant %s: released and re-acquired %d ms after the reset, load %s%n",
                             unreported, millis, TestLoad.average());
                     assertThat(releasedByHolder(lease, candidate.holderId()))
-                            .as("tokens the candidate released").containsAll(tokens(unreported));
-                    assertThat(millis).as("ms from the reset to a grant the candidate knows about")
+                            .as("tokens the candidate released")
+                            .containsAll(tokens(unreported));
+                    assertThat(millis)
+                            .as("ms from the reset to a grant the candidate knows about")
                             .isLessThan(LEASE.toMillis() / 2);
                     return;
                 }
@@ -108,9 +117,10 @@ class PhantomGrantTest {
 
     private static List<String> unreportedGrants(String lease, Set<Long> reported, String holder) throws SQLException {
         List<String> unreported = new ArrayList<>();
-        try (Connection c = direct.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT token FROM " + schema + ".lease_events WHERE name = ? AND holder = ? "
-                        + "AND kind IN ('acquired', 'taken_over') ORDER BY id")) {
+        try (Connection c = direct.getConnection();
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT token FROM " + schema + ".lease_events WHERE name = ? AND holder = ? "
+                                + "AND kind IN ('acquired', 'taken_over') ORDER BY id")) {
             ps.setString(1, lease);
             ps.setString(2, holder);
             try (ResultSet rs = ps.executeQuery()) {
@@ -126,8 +136,9 @@ class PhantomGrantTest {
 
     private static List<String> events(String lease) throws SQLException {
         List<String> events = new ArrayList<>();
-        try (Connection c = direct.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT kind, token, holder FROM " + schema + ".lease_events WHERE name = ? ORDER BY id")) {
+        try (Connection c = direct.getConnection();
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT kind, token, holder FROM " + schema + ".lease_events WHERE name = ? ORDER BY id")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -144,9 +155,10 @@ class PhantomGrantTest {
 
     private static List<Long> releasedByHolder(String lease, String holder) throws SQLException {
         List<Long> released = new ArrayList<>();
-        try (Connection c = direct.getConnection(); PreparedStatement ps = c.prepareStatement(
-                "SELECT token FROM " + schema + ".lease_events WHERE name = ? AND previous_holder = ? "
-                        + "AND kind = 'released' ORDER BY id")) {
+        try (Connection c = direct.getConnection();
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT token FROM " + schema + ".lease_events WHERE name = ? AND previous_holder = ? "
+                                + "AND kind = 'released' ORDER BY id")) {
             ps.setString(1, lease);
             ps.setString(2, holder);
             try (ResultSet rs = ps.executeQuery()) {

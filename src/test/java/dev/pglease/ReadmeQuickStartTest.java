@@ -27,31 +27,39 @@ class ReadmeQuickStartTest {
     }
 
     @Test
-    void theLockFenceSnippetCompiles(@TempDir Path out) throws IOException {
-        compiles("lock-fence", out);
+    void theFenceTransactionSnippetCompiles(@TempDir Path out) throws IOException {
+        compiles("fence-transaction", out);
     }
 
     private static void compiles(String block, Path out) throws IOException {
         String readme = Files.readString(Path.of("README.md"));
-        Matcher m = Pattern.compile("<!-- " + block + ":begin -->\\s*```java\\n(.*?)```\\s*<!-- " + block + ":end -->",
-                Pattern.DOTALL).matcher(readme);
+        Matcher m = Pattern.compile(
+                        "<!-- " + block + ":begin -->\\s*```java\\n(.*?)```\\s*<!-- " + block + ":end -->",
+                        Pattern.DOTALL)
+                .matcher(readme);
         assertThat(m.find()).as("README has a " + block + " java block").isTrue();
         String source = m.group(1);
         Matcher cls = Pattern.compile("public class (\\w+)").matcher(source);
         assertThat(cls.find()).isTrue();
 
         JavaCompiler compiler = ToolProvider.getSystemJavaCompiler();
-        JavaFileObject file = new SimpleJavaFileObject(URI.create("string:///" + cls.group(1) + ".java"),
-                JavaFileObject.Kind.SOURCE) {
-            @Override
-            public CharSequence getCharContent(boolean ignoreEncodingErrors) {
-                return source;
-            }
-        };
+        JavaFileObject file =
+                new SimpleJavaFileObject(
+                        URI.create("string:///" + cls.group(1) + ".java"), JavaFileObject.Kind.SOURCE) {
+                    @Override
+                    public CharSequence getCharContent(boolean ignoreEncodingErrors) {
+                        return source;
+                    }
+                };
         StringWriter diagnostics = new StringWriter();
-        boolean ok = compiler.getTask(diagnostics, null, null,
-                List.of("-classpath", NodeProcess.classpath(), "-d", out.toString(), "-Xlint:all", "-Werror"),
-                null, List.of(file)).call();
+        boolean ok = compiler.getTask(
+                        diagnostics,
+                        null,
+                        null,
+                        List.of("-classpath", NodeProcess.classpath(), "-d", out.toString(), "-Xlint:all", "-Werror"),
+                        null,
+                        List.of(file))
+                .call();
         assertThat(ok).as("compiles without warnings:\n" + diagnostics).isTrue();
         assertThat(out.resolve(cls.group(1) + ".class")).exists();
     }

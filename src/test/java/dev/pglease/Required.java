@@ -9,8 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  */
 public final class Required {
 
-    private Required() {
-    }
+    private Required() {}
 
     public static void assume(boolean available, String what) {
         if (available) {

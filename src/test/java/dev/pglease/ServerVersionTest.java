@@ -17,15 +17,18 @@ class ServerVersionTest {
 
     @Test
     void theEmbeddedServerIsTheMajorTheBuildSelected() throws Exception {
-        Assumptions.assumeTrue(TestDatabase.isEmbedded(),
+        Assumptions.assumeTrue(
+                TestDatabase.isEmbedded(),
                 "the tests run against " + TestDatabase.URL_VARIABLE + ", whose version the build does not choose");
         String binaries = System.getProperty("pglease.postgresBinaries");
-        assertThat(binaries).as("system property pglease.postgresBinaries (set by the pom)").isNotBlank();
+        assertThat(binaries)
+                .as("system property pglease.postgresBinaries (set by the pom)")
+                .isNotBlank();
         int expectedMajor = Integer.parseInt(binaries.substring(0, binaries.indexOf('.')));
 
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT current_setting('server_version_num')::int / 10000");
-             ResultSet rs = ps.executeQuery()) {
+                PreparedStatement ps = c.prepareStatement("SELECT current_setting('server_version_num')::int / 10000");
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             assertThat(rs.getInt(1)).isEqualTo(expectedMajor);
         }

@@ -3,7 +3,10 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import java.net.ServerSocket;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -34,26 +37,89 @@ class StartupTest {
                 .isInstanceOf(LeaseException.class)
                 .hasMessageStartingWith("could not connect to the database")
                 .hasMessageNotContaining("hunter2")
-                .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.DATABASE_UNAVAILABLE);
+                .extracting(e -> ((LeaseException) e).reason())
+                .isEqualTo(LeaseException.Reason.DATABASE_UNAVAILABLE);
         assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start)).isLessThan(10);
     }
 
     @Test
     void aMissingSchemaSaysHowToMigrate() {
-        assertThatThrownBy(() -> PgLease.create(TestDatabase.dataSource(),
-                LeaseConfig.builder().schema("never_migrated").build()))
+        assertThatThrownBy(() -> PgLease.create(
+                        TestDatabase.dataSource(),
+                        LeaseConfig.builder().schema("never_migrated").build()))
                 .isInstanceOf(LeaseException.class)
                 .hasMessageContaining("schema never_migrated has no pglease tables")
                 .hasMessageContaining("PgLease.migrate")
-                .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING);
+                .extracting(e -> ((LeaseException) e).reason())
+                .isEqualTo(LeaseException.Reason.SCHEMA_MISSING);
+    }
+
+    @Test
+    void aSchemaWithoutSchemaVersionIsRefusedAsOlderSayingWhatToRun() {
+        String schema = TestDatabase.freshSchema();
+        TestDatabase.execute("DROP FUNCTION " + schema + ".schema_version()");
+        assertThatThrownBy(() -> PgLease.create(
+                        TestDatabase.dataSource(),
+                        LeaseConfig.builder().schema(schema).build()))
+                .isInstanceOfSatisfying(
+                        LeaseException.class,
+                        e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING))
+                .hasMessageContaining("older than version " + SchemaStatements.SCHEMA_VERSION)
+                .hasMessageContaining("pglease migrate --schema " + schema);
+    }
+
+    @Test
+    void aSchemaOfAnOlderVersionIsRefusedSayingWhatToRun() {
+        String schema = schemaAtVersion(SchemaStatements.SCHEMA_VERSION - 1);
+        assertThatThrownBy(() -> PgLease.create(
+                        TestDatabase.dataSource(),
+                        LeaseConfig.builder().schema(schema).build()))
+                .isInstanceOfSatisfying(
+                        LeaseException.class,
+                        e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING))
+                .hasMessageContaining("at version " + (SchemaStatements.SCHEMA_VERSION - 1) + ", this pglease needs "
+                        + SchemaStatements.SCHEMA_VERSION)
+                .hasMessageContaining("PgLease.migrate(dataSource, \"" + schema + "\")");
+    }
+
+    @Test
+    void aSchemaOfANewerVersionIsRefusedSayingWhichReleaseToRun() {
+        String schema = schemaAtVersion(SchemaStatements.SCHEMA_VERSION + 1);
+        assertThatThrownBy(() -> PgLease.create(
+                        TestDatabase.dataSource(),
+                        LeaseConfig.builder().schema(schema).build()))
+                .isInstanceOfSatisfying(
+                        LeaseException.class,
+                        e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING))
+                .hasMessageContaining("version " + (SchemaStatements.SCHEMA_VERSION + 1) + ", newer than this pglease")
+                .hasMessageContaining("run the pglease release that migrated it");
+    }
+
+    @Test
+    void aSchemaAtTheVersionThisLibraryNeedsStarts() {
+        String schema = TestDatabase.freshSchema();
+        try (PgLease pglease = PgLease.create(
+                TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build())) {
+            assertThat(pglease.leader("nobody-yet")).isEmpty();
+        }
+    }
+
+    /** A migrated schema whose schema_version() reports {@code version}. */
+    private static String schemaAtVersion(int version) {
+        String schema = TestDatabase.freshSchema();
+        TestDatabase.execute("CREATE OR REPLACE FUNCTION " + schema + ".schema_version() RETURNS integer "
+                + "LANGUAGE sql IMMUTABLE AS 'SELECT " + version + "'");
+        return schema;
     }
 
     @Test
     void migrationIsIdempotentAndKeepsItsOwnHistoryTable() throws Exception {
         String schema = TestDatabase.freshSchema();
         assertThat(PgLease.migrate(TestDatabase.dataSource(), schema)).isZero();
-        try (Connection c = TestDatabase.dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery("SELECT count(*) FROM " + schema + ".pglease_schema_history WHERE success")) {
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                Statement s = c.createStatement();
+                ResultSet rs =
+                        s.executeQuery("SELECT count(*) FROM " + schema + ".pglease_schema_history WHERE success")) {
             rs.next();
             assertThat(rs.getInt(1)).isGreaterThanOrEqualTo(1);
         }
@@ -61,14 +127,21 @@ class StartupTest {
 
     @Test
     void aSessionWithSynchronousCommitOffIsRaisedToOnForLeaseStatements() throws Exception {
-        Assumptions.assumeFalse(TestDatabase.throughPooler(), "sets synchronous_commit with the startup parameter "
-                + "'options', which PgBouncer refuses (FATAL: unsupported startup parameter: options)");
+        Assumptions.assumeFalse(
+                TestDatabase.throughPooler(),
+                "sets synchronous_commit with the startup parameter "
+                        + "'options', which PgBouncer refuses (FATAL: unsupported startup parameter: options)");
         String schema = TestDatabase.freshSchema();
-        LeaseSql sql = new LeaseSql(schema);
-        JdbcLeaseStore store = new JdbcLeaseStore(TestDatabase.dataSource("options=-c%20synchronous_commit%3Doff"),
-                sql, Duration.ofSeconds(5), Duration.ofSeconds(2), false);
+        LeaseStatements sql = new LeaseStatements(schema);
+        JdbcLeaseStore store = new JdbcLeaseStore(
+                TestDatabase.dataSource("options=-c%20synchronous_commit%3Doff"),
+                sql,
+                Duration.ofSeconds(5),
+                Duration.ofSeconds(2),
+                false);
         try {
-            assertThat(store.acquire("durable", "me", Duration.ofSeconds(5)).granted()).isTrue();
+            assertThat(store.acquire("durable", "me", Duration.ofSeconds(5)).granted())
+                    .isTrue();
             assertThat(store.sessionSynchronousCommit()).isEqualTo("on");
         } finally {
             store.close();
@@ -82,8 +155,10 @@ class StartupTest {
             assertThatThrownBy(() -> PgLease.create(unsafe.dataSource()))
                     .isInstanceOf(LeaseException.class)
                     .hasMessageContaining("fsync=off")
-                    .extracting(e -> ((LeaseException) e).reason()).isEqualTo(LeaseException.Reason.UNSAFE_DURABILITY);
-            try (PgLease allowed = PgLease.create(unsafe.dataSource(),
+                    .extracting(e -> ((LeaseException) e).reason())
+                    .isEqualTo(LeaseException.Reason.UNSAFE_DURABILITY);
+            try (PgLease allowed = PgLease.create(
+                    unsafe.dataSource(),
                     LeaseConfig.builder().allowUnsafeDurability(true).build())) {
                 assertThat(allowed.holderId()).isNotBlank();
             }
@@ -92,22 +167,26 @@ class StartupTest {
 
     @Test
     void aNonUtcSessionTimeZoneChangesNothing() throws Exception {
-        Assumptions.assumeFalse(TestDatabase.throughPooler(), "sets TimeZone with the startup parameter 'options', "
-                + "which PgBouncer refuses (FATAL: unsupported startup parameter: options)");
+        Assumptions.assumeFalse(
+                TestDatabase.throughPooler(),
+                "sets TimeZone with the startup parameter 'options', "
+                        + "which PgBouncer refuses (FATAL: unsupported startup parameter: options)");
         String schema = TestDatabase.freshSchema();
-        LeaseConfig config = LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(20))
-                .renewDeadline(Duration.ofSeconds(12)).retryPeriod(Duration.ofSeconds(2)).build();
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(20))
+                .renewDeadline(Duration.ofSeconds(12))
+                .retryPeriod(Duration.ofSeconds(2))
+                .build();
         for (String zone : new String[] {"Pacific/Chatham", "America/St_Johns", "Asia/Kathmandu"}) {
             try (PgLease pglease = PgLease.create(TestDatabase.dataSource("options=-c%20TimeZone%3D" + zone), config);
-                 Elector elector = pglease.elector("tz-" + zone, new LeaderListener() {
-                     @Override
-                     public void onElected(Leadership l) {
-                     }
+                    Elector elector = pglease.elector("tz-" + zone, new LeaderListener() {
+                        @Override
+                        public void onElected(Leadership l) {}
 
-                     @Override
-                     public void onRevoked(Leadership l) {
-                     }
-                 })) {
+                        @Override
+                        public void onRevoked(Leadership l) {}
+                    })) {
                 Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
                 LeaderInfo info = pglease.leader("tz-" + zone).orElseThrow();
                 assertThat(info.remaining()).as(zone).isBetween(Duration.ofSeconds(15), Duration.ofSeconds(20));

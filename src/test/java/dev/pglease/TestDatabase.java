@@ -1,6 +1,6 @@
 package dev.pglease;
 
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -21,12 +21,12 @@ public final class TestDatabase {
      * PgBouncer in {@code pool_mode=transaction}, so the same tests prove the library behind a transaction pooler.
      */
     public static final String POOLER_PROPERTY = "pglease.test.pooler";
+
     private static final AtomicInteger SCHEMAS = new AtomicInteger();
     private static EmbeddedPostgresServer embedded;
     private static String url;
 
-    private TestDatabase() {
-    }
+    private TestDatabase() {}
 
     /** JDBC URL of the test server (with user, and password if any). */
     public static synchronized String jdbcUrl() {
@@ -89,7 +89,8 @@ public final class TestDatabase {
 
     /** Runs one SQL statement on a new connection. */
     public static void execute(String sql) {
-        try (Connection c = dataSource().getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = dataSource().getConnection();
+                Statement s = c.createStatement()) {
             s.execute(sql);
         } catch (SQLException e) {
             throw new IllegalStateException(sql + ": " + e.getMessage(), e);

@@ -7,8 +7,7 @@ import java.nio.file.Path;
 /** The machine's load average, printed beside every absolute figure a test reports. */
 public final class TestLoad {
 
-    private TestLoad() {
-    }
+    private TestLoad() {}
 
     /** "1-min 5-min 15-min" load averages from /proc/loadavg, or "unknown" where it does not exist. */
     public static String average() {

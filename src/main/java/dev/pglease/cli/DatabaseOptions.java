@@ -1,9 +1,10 @@
 package dev.pglease.cli;
 
-import dev.pglease.Secrets;
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.sql.SqlErrors;
+import dev.pglease.internal.tool.Databases;
+import dev.pglease.internal.util.Secrets;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.Properties;
 import java.util.regex.Pattern;
@@ -17,20 +18,30 @@ public final class DatabaseOptions {
 
     private static final Pattern SCHEMA = Pattern.compile("[a-z_][a-z0-9_]{0,47}");
 
-    @Option(names = "--jdbc-url", paramLabel = "URL", defaultValue = "${env:PGLEASE_JDBC_URL}",
-            description = {"PostgreSQL JDBC URL, e.g. jdbc:postgresql://db:5432/app?user=ops&password=...",
-                    "Default: the environment variable PGLEASE_JDBC_URL."})
+    @Option(
+            names = "--jdbc-url",
+            paramLabel = "URL",
+            defaultValue = "${env:PGLEASE_JDBC_URL}",
+            description = {
+                "PostgreSQL JDBC URL, e.g. jdbc:postgresql://db:5432/app?user=ops&password=...",
+                "Default: the environment variable PGLEASE_JDBC_URL."
+            })
     String jdbcUrl;
 
-    @Option(names = "--schema", paramLabel = "SCHEMA", defaultValue = "pglease",
+    @Option(
+            names = "--schema",
+            paramLabel = "SCHEMA",
+            defaultValue = "pglease",
             description = "Schema that holds the pglease tables (default: ${DEFAULT-VALUE}).")
     String schema;
 
     /** The validated schema name (it is spliced into SQL text and a channel name). */
     String schema() throws CliFailure {
         if (schema == null || !SCHEMA.matcher(schema).matches() || schema.startsWith("pg_")) {
-            throw new CliFailure(ExitCodes.USAGE, "--schema '" + schema + "' is not a valid schema name: use 1 to 48 "
-                    + "characters a-z, 0-9 and _, starting with a letter or _ (not pg_)");
+            throw new CliFailure(
+                    ExitCodes.USAGE,
+                    "--schema '" + schema + "' is not a valid schema name: use 1 to 48 "
+                            + "characters a-z, 0-9 and _, starting with a letter or _ (not pg_)");
         }
         return schema;
     }
@@ -42,12 +53,13 @@ public final class DatabaseOptions {
 
     private String url() throws CliFailure {
         if (jdbcUrl == null || jdbcUrl.isBlank()) {
-            throw new CliFailure(ExitCodes.USAGE, "no database given: pass --jdbc-url or set "
-                    + Databases.URL_VARIABLE);
+            throw new CliFailure(
+                    ExitCodes.USAGE, "no database given: pass --jdbc-url or set " + Databases.URL_VARIABLE);
         }
         if (!jdbcUrl.startsWith("jdbc:postgresql:")) {
-            throw new CliFailure(ExitCodes.USAGE, "'" + redactedUrl()
-                    + "' is not a PostgreSQL JDBC URL: it must start with jdbc:postgresql://");
+            throw new CliFailure(
+                    ExitCodes.USAGE,
+                    "'" + redactedUrl() + "' is not a PostgreSQL JDBC URL: it must start with jdbc:postgresql://");
         }
         return jdbcUrl;
     }
@@ -87,40 +99,39 @@ public final class DatabaseOptions {
 
     CliFailure unreachable(SQLException e) {
         // the URL is followed by a space: a password parameter at its end stays masked by a second redaction
-        return new CliFailure(ExitCodes.DATABASE_UNREACHABLE, "can not connect to " + redactedUrl() + " ("
-                + oneLine(e.getMessage()) + ")", e);
+        return new CliFailure(
+                ExitCodes.DATABASE_UNREACHABLE,
+                "can not connect to " + redactedUrl() + " (" + oneLine(e.getMessage()) + ")",
+                e);
     }
 
     /** Exit code 4 unless the schema has the pglease tables. */
     void requireSchema(Connection c) throws CliFailure, SQLException {
         String s = schema();
-        try (PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL AND to_regclass(?) IS NOT NULL "
-                + "AND to_regclass(?) IS NOT NULL")) {
-            ps.setString(1, s + ".leases");
-            ps.setString(2, s + ".lease_events");
-            ps.setString(3, s + ".lease_status");
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                if (!rs.getBoolean(1)) {
-                    throw new CliFailure(ExitCodes.SCHEMA_MISSING, "schema " + s + " has no pglease tables (database "
-                            + redactedUrl() + "): run `pglease migrate --schema " + s + "` first, or pass the right --schema");
-                }
-            }
+        if (!new SchemaStatements(s).existsForOperators(c)) {
+            throw new CliFailure(
+                    ExitCodes.SCHEMA_MISSING,
+                    "schema " + s + " has no pglease tables (database " + redactedUrl()
+                            + "): run `pglease migrate --schema " + s + "` first, or pass the right --schema");
         }
     }
 
     /** A failure for an SQL error during a command: exit 3 for connection errors, 1 otherwise. */
     CliFailure failure(String what, SQLException e) {
         String state = e.getSQLState();
-        if (state != null && state.startsWith("08")) {
-            return new CliFailure(ExitCodes.DATABASE_UNREACHABLE, what + ": lost the connection to " + redactedUrl()
-                    + " (" + oneLine(e.getMessage()) + ")", e);
+        if (SqlErrors.connectionFailure(e)) {
+            return new CliFailure(
+                    ExitCodes.DATABASE_UNREACHABLE,
+                    what + ": lost the connection to " + redactedUrl() + " (" + oneLine(e.getMessage()) + ")",
+                    e);
         }
-        if ("42501".equals(state)) {
+        if (SqlErrors.insufficientPrivilege(e)) {
             return new CliFailure(ExitCodes.FAILED, what + ": permission denied: " + oneLine(e.getMessage()), e);
         }
-        return new CliFailure(ExitCodes.FAILED, what + ": " + oneLine(e.getMessage())
-                + (state == null ? "" : " (SQLState " + state + ")"), e);
+        return new CliFailure(
+                ExitCodes.FAILED,
+                what + ": " + oneLine(e.getMessage()) + (state == null ? "" : " (SQLState " + state + ")"),
+                e);
     }
 
     /** First line of a message, with passwords masked. */

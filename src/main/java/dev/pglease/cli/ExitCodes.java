@@ -16,8 +16,8 @@ public final class ExitCodes {
 
     /** Help footer lines shared by the operator commands. */
     static final String EXIT_CODES_1 = "Exit codes: 0 ok, 1 not done (e.g. the lease is not held), 2 bad usage,";
+
     static final String EXIT_CODES_2 = "3 database unreachable, 4 pglease schema missing (run `pglease migrate`).";
 
-    private ExitCodes() {
-    }
+    private ExitCodes() {}
 }

@@ -8,19 +8,27 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code pglease handoff NAME [--to PREFIX]}: moves a lease to another candidate through {@code <schema>.handoff}. */
-@Command(name = "handoff", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Hand a lease over to another candidate (operator function handoff).",
-                "Calls <schema>.handoff(name, to_prefix): the holder loses the lease now (its token is fenced off) "
-                        + "and may not take it back for one lease duration; with --to, only a candidate whose holder "
-                        + "id starts with PREFIX may take it in that time.", "",
-                "Example: pglease handoff payments --to node2/"},
+@Command(
+        name = "handoff",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Hand a lease over to another candidate (operator function handoff).",
+            "Calls <schema>.handoff(name, to_prefix): the holder loses the lease now (its token is fenced off) "
+                    + "and may not take it back for one lease duration; with --to, only a candidate whose holder "
+                    + "id starts with PREFIX may take it in that time.",
+            "",
+            "Example: pglease handoff payments --to node2/"
+        },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class HandoffCommand extends OperatorCommand {
 
     @Parameters(index = "0", paramLabel = "NAME", description = "The lease.")
     String name;
 
-    @Option(names = "--to", paramLabel = "PREFIX",
+    @Option(
+            names = "--to",
+            paramLabel = "PREFIX",
             description = "Holder id prefix of the candidate that should take over (default: any other).")
     String to;
 
@@ -34,7 +42,7 @@ final class HandoffCommand extends OperatorCommand {
         }
         String schema = db.schema();
         try (Connection c = connectToSchema()) {
-            return LeaseChange.apply(this, out, c, schema, name, json, "handoff", "handoff", to);
+            return LeaseChange.apply(this, out, c, schema, name, json, true, to);
         } catch (SQLException e) {
             throw db.failure("could not hand off lease " + name, e);
         }

@@ -1,9 +1,9 @@
 package dev.pglease.cli;
 
 import dev.pglease.LeaseException;
-import dev.pglease.Secrets;
 import dev.pglease.demo.ChargerCommand;
 import dev.pglease.demo.DemoCommand;
+import dev.pglease.internal.util.Secrets;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -16,19 +16,33 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** Entry point of the pglease command-line tool ({@code java -jar pglease-all.jar <command>}). */
-@Command(name = "pglease", mixinStandardHelpOptions = true, versionProvider = Main.ManifestVersion.class,
+@Command(
+        name = "pglease",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.ManifestVersion.class,
         description = "Leader election and fenced leases on PostgreSQL.",
-        subcommands = {DemoCommand.class, NodeCommand.class, StatusCommand.class, WatchCommand.class,
-                HistoryCommand.class, ReleaseCommand.class, HandoffCommand.class, MigrateCommand.class,
-                ChargerCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Every command takes --jdbc-url URL (default: the environment variable",
-                "PGLEASE_JDBC_URL) and --schema (default: pglease). Passwords are never printed.",
-                "Run `pglease demo` to see a failover with fencing on an embedded PostgreSQL.",
-                "Run `pglease help COMMAND` or `pglease COMMAND --help` for the details of one command."})
+        subcommands = {
+            DemoCommand.class,
+            NodeCommand.class,
+            StatusCommand.class,
+            WatchCommand.class,
+            HistoryCommand.class,
+            ReleaseCommand.class,
+            HandoffCommand.class,
+            MigrateCommand.class,
+            ChargerCommand.class,
+            CommandLine.HelpCommand.class
+        },
+        footer = {
+            "",
+            "Every command takes --jdbc-url URL (default: the environment variable",
+            "PGLEASE_JDBC_URL) and --schema (default: pglease). Passwords are never printed.",
+            "Run `pglease demo` to see a failover with fencing on an embedded PostgreSQL.",
+            "Run `pglease help COMMAND` or `pglease COMMAND --help` for the details of one command."
+        })
 public final class Main {
 
-    private Main() {
-    }
+    private Main() {}
 
     public static void main(String[] args) {
         System.exit(run(args));
@@ -76,7 +90,8 @@ public final class Main {
             }
             try (JarFile file = new JarFile(jar.toFile())) {
                 Manifest manifest = file.getManifest();
-                String version = manifest == null ? null
+                String version = manifest == null
+                        ? null
                         : manifest.getMainAttributes().getValue(Attributes.Name.IMPLEMENTATION_VERSION);
                 return version == null ? "unknown (no Implementation-Version in " + jar.getFileName() + ")" : version;
             } catch (IOException e) {

@@ -2,20 +2,25 @@ package dev.pglease.cli;
 
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
+import dev.pglease.internal.sql.SchemaStatements;
 import java.io.PrintWriter;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import picocli.CommandLine.Command;
 
 /** {@code pglease migrate}: creates or upgrades the pglease schema with Flyway. */
-@Command(name = "migrate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Create or upgrade the pglease schema.",
-                "Applies the pglease migrations (tables, triggers, view, operator functions) with Flyway, keeping "
-                        + "Flyway's history in <schema>." + PgLease.HISTORY_TABLE + ", apart from the application's "
-                        + "own migrations. Safe to run again: it applies only what is missing.", "",
-                "Example: pglease migrate --schema pglease"},
+@Command(
+        name = "migrate",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Create or upgrade the pglease schema.",
+            "Applies the pglease migrations (tables, triggers, view, operator functions) with Flyway, keeping "
+                    + "Flyway's history in <schema>." + PgLease.HISTORY_TABLE + ", apart from the application's "
+                    + "own migrations. Safe to run again: it applies only what is missing.",
+            "",
+            "Example: pglease migrate --schema pglease"
+        },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class MigrateCommand extends OperatorCommand {
 
@@ -33,7 +38,8 @@ final class MigrateCommand extends OperatorCommand {
         try {
             applied = PgLease.migrate(db.dataSource(), schema);
         } catch (LeaseException e) {
-            int code = e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE ? ExitCodes.DATABASE_UNREACHABLE
+            int code = e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE
+                    ? ExitCodes.DATABASE_UNREACHABLE
                     : ExitCodes.FAILED;
             throw new CliFailure(code, DatabaseOptions.oneLine(e.getMessage()), e);
         }
@@ -48,11 +54,8 @@ final class MigrateCommand extends OperatorCommand {
     }
 
     private String version(String schema) throws CliFailure {
-        try (Connection c = db.connect();
-             PreparedStatement ps = c.prepareStatement("SELECT version FROM " + schema + "." + PgLease.HISTORY_TABLE
-                     + " WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1");
-             ResultSet rs = ps.executeQuery()) {
-            return rs.next() ? rs.getString(1) : "?";
+        try (Connection c = db.connect()) {
+            return new SchemaStatements(schema).migratedVersion(c).orElse("?");
         } catch (SQLException e) {
             throw db.failure("could not read the schema version", e);
         }

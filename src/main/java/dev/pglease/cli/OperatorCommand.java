@@ -1,6 +1,6 @@
 package dev.pglease.cli;
 
-import dev.pglease.Secrets;
+import dev.pglease.internal.util.Secrets;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;

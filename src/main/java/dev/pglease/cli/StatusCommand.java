@@ -1,11 +1,10 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.tool.JsonLines;
 import java.io.PrintWriter;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,14 +14,25 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code pglease status}: every lease, its holder, token and remaining time on the database clock. */
-@Command(name = "status", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Show every lease: holder, token, time remaining, last change.",
-                "Shows each lease's holder, its fencing token, whether it is held and the time remaining, both "
-                        + "measured on the database clock, and the last change of holder.", "",
-                "Example: pglease status --jdbc-url 'jdbc:postgresql://db:5432/app?user=ops'"},
-        footer = {"", "A lease whose holder stopped renewing shows HELD no and no REMAINING",
-                "until a standby takes it over (HOLDER keeps the last holder).", "",
-                ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
+@Command(
+        name = "status",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Show every lease: holder, token, time remaining, last change.",
+            "Shows each lease's holder, its fencing token, whether it is held and the time remaining, both "
+                    + "measured on the database clock, and the last change of holder.",
+            "",
+            "Example: pglease status --jdbc-url 'jdbc:postgresql://db:5432/app?user=ops'"
+        },
+        footer = {
+            "",
+            "A lease whose holder stopped renewing shows HELD no and no REMAINING",
+            "until a standby takes it over (HOLDER keeps the last holder).",
+            "",
+            ExitCodes.EXIT_CODES_1,
+            ExitCodes.EXIT_CODES_2
+        })
 final class StatusCommand extends OperatorCommand {
 
     @Parameters(arity = "0..*", paramLabel = "NAME", description = "Only these leases (default: all).")
@@ -44,8 +54,9 @@ final class StatusCommand extends OperatorCommand {
         leases.forEach(l -> missing.remove((String) l.get("lease")));
         if (json) {
             out.println(JsonLines.toJson(leases));
-            return missing.isEmpty() ? ExitCodes.OK : notDone("no lease named " + String.join(", ", missing)
-                    + " in schema " + schema);
+            return missing.isEmpty()
+                    ? ExitCodes.OK
+                    : notDone("no lease named " + String.join(", ", missing) + " in schema " + schema);
         }
         if (!missing.isEmpty()) {
             out.flush();
@@ -59,11 +70,18 @@ final class StatusCommand extends OperatorCommand {
         }
         Table table = new Table("LEASE", "HOLDER", "TOKEN", "TERM.COUNTER", "HELD", "REMAINING", "LAST CHANGE");
         for (Map<String, Object> l : leases) {
-            String change = l.get("last_event") == null ? null
+            String change = l.get("last_event") == null
+                    ? null
                     : l.get("last_event") + " " + Table.millis((Long) l.get("last_change_ago_ms")) + " ago ("
-                    + Table.time(java.time.Instant.parse((String) l.get("last_change"))) + ")";
-            table.row(l.get("lease"), l.get("holder"), l.get("token"), l.get("term_token"), Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
-                    Table.millis((Long) l.get("remaining_ms")), change);
+                            + Table.time(java.time.Instant.parse((String) l.get("last_change"))) + ")";
+            table.row(
+                    l.get("lease"),
+                    l.get("holder"),
+                    l.get("token"),
+                    l.get("term_token"),
+                    Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
+                    Table.millis((Long) l.get("remaining_ms")),
+                    change);
         }
         table.print(out);
         return missing.isEmpty() ? ExitCodes.OK : ExitCodes.FAILED;
@@ -71,41 +89,21 @@ final class StatusCommand extends OperatorCommand {
 
     /** The status rows as ordered maps (the JSON shape of {@code status --json}). */
     static List<Map<String, Object>> read(Connection c, String schema, List<String> names) throws SQLException {
-        String sql = "SELECT s.*, "
-                + "(extract(epoch FROM s.remaining) * 1000)::bigint AS remaining_ms, "
-                + "(extract(epoch FROM clock_timestamp() - s.last_change) * 1000)::bigint AS ago_ms, "
-                + "(SELECT e.kind FROM " + schema + ".lease_events e WHERE e.name = s.name ORDER BY e.id DESC LIMIT 1) "
-                + "AS last_event FROM " + schema + ".lease_status s "
-                + (names.isEmpty() ? "" : "WHERE s.name = ANY (?) ") + "ORDER BY s.name";
         List<Map<String, Object>> rows = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            if (!names.isEmpty()) {
-                ps.setArray(1, c.createArrayOf("text", names.toArray()));
-            }
-            try (ResultSet rs = ps.executeQuery()) {
-                // holder_role (the database role holding the lease) exists from schema version 2 on
-                boolean holderRole = HistoryCommand.hasColumn(rs, "holder_role");
-                while (rs.next()) {
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("lease", rs.getString("name"));
-                    m.put("holder", rs.getString("holder"));
-                    m.put("token", rs.getLong("token"));
-                    m.put("term_token", Table.term(rs.getLong("token")));
-                    if (holderRole) {
-                        m.put("holder_role", rs.getString("holder_role"));
-                    }
-                    m.put("held", rs.getBoolean("held"));
-                    long remaining = rs.getLong("remaining_ms");
-                    m.put("remaining_ms", rs.wasNull() ? null : remaining);
-                    m.put("expires_at", Table.iso(rs.getObject("expires_at", OffsetDateTime.class)));
-                    OffsetDateTime last = rs.getObject("last_change", OffsetDateTime.class);
-                    m.put("last_event", rs.getString("last_event"));
-                    m.put("last_change", Table.iso(last));
-                    long ago = rs.getLong("ago_ms");
-                    m.put("last_change_ago_ms", rs.wasNull() ? null : ago);
-                    rows.add(m);
-                }
-            }
+        for (OperatorStatements.LeaseStatus s : new OperatorStatements(schema).status(c, names)) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("lease", s.name());
+            m.put("holder", s.holder());
+            m.put("token", s.token());
+            m.put("term_token", Table.term(s.token()));
+            m.put("holder_role", s.holderRole());
+            m.put("held", s.held());
+            m.put("remaining_ms", s.remainingMillis());
+            m.put("expires_at", Table.iso(s.expiresAt()));
+            m.put("last_event", s.lastEvent());
+            m.put("last_change", Table.iso(s.lastChange()));
+            m.put("last_change_ago_ms", s.lastChangeAgoMillis());
+            rows.add(m);
         }
         return rows;
     }

@@ -11,8 +11,8 @@ import java.util.List;
 /** A plain text table with left-aligned columns, and the value formats the commands share. */
 final class Table {
 
-    private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS'Z'")
-            .withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter TIME =
+            DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
 
     private final String[] headers;
     private final List<String[]> rows = new ArrayList<>();

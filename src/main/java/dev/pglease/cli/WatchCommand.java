@@ -1,12 +1,15 @@
 package dev.pglease.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.pglease.internal.Pooling;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
+import dev.pglease.internal.store.Pooling;
+import dev.pglease.internal.tool.DurationConverter;
+import dev.pglease.internal.tool.JsonLines;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -23,14 +26,20 @@ import picocli.CommandLine.Parameters;
  * {@code pglease watch}: prints every change of holder as it happens. Driven by LISTEN on the channel the lease
  * trigger notifies ({@code "<schema>.leases"}), so it costs nothing while nothing changes: it does not poll.
  */
-@Command(name = "watch", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Follow lease changes live (LISTEN/NOTIFY, no polling).",
-                "Prints the current status, then one line for every change of holder (acquired, taken_over, "
-                        + "released, force_released, handed_off) the moment the database commits it. Driven by "
-                        + "LISTEN on the channel \"<schema>.leases\" that the lease trigger notifies, not by polling. "
-                        + "Reconnects by itself when the connection drops, and prints the status again then, since "
-                        + "changes may have been missed.", "",
-                "Example: pglease watch payments"},
+@Command(
+        name = "watch",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Follow lease changes live (LISTEN/NOTIFY, no polling).",
+            "Prints the current status, then one line for every change of holder (acquired, taken_over, "
+                    + "released, force_released, handed_off) the moment the database commits it. Driven by "
+                    + "LISTEN on the channel \"<schema>.leases\" that the lease trigger notifies, not by polling. "
+                    + "Reconnects by itself when the connection drops, and prints the status again then, since "
+                    + "changes may have been missed.",
+            "",
+            "Example: pglease watch payments"
+        },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class WatchCommand extends OperatorCommand {
 
@@ -39,13 +48,18 @@ final class WatchCommand extends OperatorCommand {
     @Parameters(arity = "0..*", paramLabel = "NAME", description = "Only these leases (default: all).")
     List<String> names = new ArrayList<>();
 
-    @Option(names = "--json", description = "One JSON object per event (t, lease, kind, token, holder); no status table.")
+    @Option(
+            names = "--json",
+            description = "One JSON object per event (t, lease, kind, token, holder); no status table.")
     boolean json;
 
     @Option(names = "--count", paramLabel = "N", description = "Stop after N events (default: run until Ctrl-C).")
     Integer count;
 
-    @Option(names = "--for", paramLabel = "DURATION", converter = DurationConverter.class,
+    @Option(
+            names = "--for",
+            paramLabel = "DURATION",
+            converter = DurationConverter.class,
             description = "Stop after this long, e.g. 30s or 5m (default: run until Ctrl-C).")
     Duration runFor;
 
@@ -55,20 +69,21 @@ final class WatchCommand extends OperatorCommand {
         try {
             pooled = Pooling.transactionPooled(db.dataSource());
         } catch (SQLException e) {
-            String state = e.getSQLState();
-            throw state != null && state.startsWith("08") ? db.unreachable(e) : db.failure("could not connect", e);
+            throw SqlErrors.connectionFailure(e) ? db.unreachable(e) : db.failure("could not connect", e);
         }
         if (pooled) {
-            throw new CliFailure(ExitCodes.FAILED, "the JDBC URL goes through a transaction pooler (PgBouncer "
-                    + "pool_mode=transaction): LISTEN there never delivers a notification. Give watch a URL that "
-                    + "reaches PostgreSQL directly or through a session-pooled port");
+            throw new CliFailure(
+                    ExitCodes.FAILED,
+                    "the JDBC URL goes through a transaction pooler (PgBouncer "
+                            + "pool_mode=transaction): LISTEN there never delivers a notification. Give watch a URL that "
+                            + "reaches PostgreSQL directly or through a session-pooled port");
         }
     }
 
     @Override
     int execute(PrintWriter out) throws CliFailure {
         String schema = db.schema();
-        String channel = schema + ".leases";
+        String channel = SessionStatements.channel(schema);
         long end = runFor == null ? Long.MAX_VALUE : System.nanoTime() + runFor.toNanos();
         int seen = 0;
         Connection c = listen(schema, channel, out, true);
@@ -125,9 +140,7 @@ final class WatchCommand extends OperatorCommand {
         }
         Connection c = connectToSchema();
         try {
-            try (Statement s = c.createStatement()) {
-                s.execute("LISTEN \"" + channel + "\"");
-            }
+            SessionStatements.listen(c, channel);
             if (!json) {
                 if (first) {
                     out.println("watching " + (names.isEmpty() ? "all leases" : String.join(", ", names))
@@ -136,8 +149,12 @@ final class WatchCommand extends OperatorCommand {
                 List<Map<String, Object>> leases = StatusCommand.read(c, schema, names);
                 Table table = new Table("LEASE", "HOLDER", "TOKEN", "HELD", "REMAINING");
                 for (Map<String, Object> l : leases) {
-                    table.row(l.get("lease"), l.get("holder"), l.get("token"),
-                            Boolean.TRUE.equals(l.get("held")) ? "yes" : "no", Table.millis((Long) l.get("remaining_ms")));
+                    table.row(
+                            l.get("lease"),
+                            l.get("holder"),
+                            l.get("token"),
+                            Boolean.TRUE.equals(l.get("held")) ? "yes" : "no",
+                            Table.millis((Long) l.get("remaining_ms")));
                 }
                 if (table.isEmpty()) {
                     out.println("(no leases yet)");

@@ -2,14 +2,14 @@ package dev.pglease.demo;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.Elector;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
-import dev.pglease.Secrets;
-import dev.pglease.cli.Databases;
-import dev.pglease.cli.DurationConverter;
-import dev.pglease.cli.JsonLines;
+import dev.pglease.internal.tool.Databases;
+import dev.pglease.internal.tool.DurationConverter;
+import dev.pglease.internal.tool.JsonLines;
+import dev.pglease.internal.util.Secrets;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -46,11 +46,16 @@ import picocli.CommandLine.Option;
  * stop between its validity check and its request until {@code go} (so the demo can freeze the process exactly
  * there); end of stdin (the demo is gone) releases the lease and exits.
  */
-@Command(name = "demo-charger", hidden = true, mixinStandardHelpOptions = true,
+@Command(
+        name = "demo-charger",
+        hidden = true,
+        mixinStandardHelpOptions = true,
         description = "One charger node of the demo (started by `pglease demo`; not meant to be run by hand).")
 public final class ChargerCommand implements Callable<Integer> {
 
-    @Option(names = "--jdbc-url", defaultValue = "${env:PGLEASE_JDBC_URL}",
+    @Option(
+            names = "--jdbc-url",
+            defaultValue = "${env:PGLEASE_JDBC_URL}",
             description = "PostgreSQL JDBC URL (default: $PGLEASE_JDBC_URL)")
     String jdbcUrl;
 
@@ -75,11 +80,17 @@ public final class ChargerCommand implements Callable<Integer> {
     @Option(names = "--retry-period", defaultValue = "300ms", converter = DurationConverter.class)
     Duration retryPeriod;
 
-    @Option(names = "--charge-interval", defaultValue = "40ms", converter = DurationConverter.class,
+    @Option(
+            names = "--charge-interval",
+            defaultValue = "40ms",
+            converter = DurationConverter.class,
             description = "Pause between two charges")
     Duration chargeInterval;
 
-    @Option(names = "--cycle", defaultValue = "4s", converter = DurationConverter.class,
+    @Option(
+            names = "--cycle",
+            defaultValue = "4s",
+            converter = DurationConverter.class,
             description = "Billing period of a subscription (a month, compressed)")
     Duration cycle;
 
@@ -97,13 +108,16 @@ public final class ChargerCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         out = new JsonLines(System.out, 0);
         http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-        LeaseConfig.Builder builder = LeaseConfig.builder().schema(schema).leaseDuration(leaseDuration)
-                .renewDeadline(renewDeadline).retryPeriod(retryPeriod);
+        LeaseConfig.Builder builder = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(leaseDuration)
+                .renewDeadline(renewDeadline)
+                .retryPeriod(retryPeriod);
         if (holderLabel != null) {
             builder.holderLabel(holderLabel);
         }
         try (HikariDataSource ds = Databases.pool(jdbcUrl, 4, "charger");
-             PgLease pglease = PgLease.create(ds, builder.build())) {
+                PgLease pglease = PgLease.create(ds, builder.build())) {
             Map<String, Object> started = out.event("started");
             started.put("lease", lease);
             started.put("holder", pglease.holderId());
@@ -150,8 +164,7 @@ public final class ChargerCommand implements Callable<Integer> {
     }
 
     /** A subscription renewal taken for charging. */
-    private record Due(int subscription, int period, int amount) {
-    }
+    private record Due(int subscription, int period, int amount) {}
 
     private void work(PgLease pglease, Elector elector) {
         long fencedWith = -1;
@@ -206,8 +219,13 @@ public final class ChargerCommand implements Callable<Integer> {
         Map<String, Object> e = charge("charge", l, due);
         HttpResponse<String> response;
         try {
-            response = http.send(request(l, "/charge?subscription=" + due.subscription() + "&period=" + due.period()
-                    + "&amount=" + due.amount()).POST(HttpRequest.BodyPublishers.noBody()).build(),
+            response = http.send(
+                    request(
+                                    l,
+                                    "/charge?subscription=" + due.subscription() + "&period=" + due.period()
+                                            + "&amount=" + due.amount())
+                            .POST(HttpRequest.BodyPublishers.noBody())
+                            .build(),
                     HttpResponse.BodyHandlers.ofString());
         } catch (IOException io) {
             e.put("result", "error");
@@ -242,7 +260,8 @@ public final class ChargerCommand implements Callable<Integer> {
 
     /** Fences the provider with this token before looking at unfinished work. */
     private boolean claim(Leadership l) throws IOException, InterruptedException {
-        HttpResponse<String> response = http.send(request(l, "/claim").POST(HttpRequest.BodyPublishers.noBody()).build(),
+        HttpResponse<String> response = http.send(
+                request(l, "/claim").POST(HttpRequest.BodyPublishers.noBody()).build(),
                 HttpResponse.BodyHandlers.ofString());
         Map<String, Object> e = out.event("claim");
         e.put("lease", lease);
@@ -261,8 +280,8 @@ public final class ChargerCommand implements Callable<Integer> {
         List<long[]> inFlight = pglease.inFencedTransaction(l, c -> {
             List<long[]> rows = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT id, in_flight_period, in_flight_token FROM "
-                    + demoSchema + ".subscriptions WHERE in_flight_token IS NOT NULL ORDER BY id");
-                 ResultSet rs = ps.executeQuery()) {
+                            + demoSchema + ".subscriptions WHERE in_flight_token IS NOT NULL ORDER BY id");
+                    ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     rows.add(new long[] {rs.getInt(1), rs.getInt(2), rs.getLong(3)});
                 }
@@ -272,14 +291,17 @@ public final class ChargerCommand implements Callable<Integer> {
         for (long[] entry : inFlight) {
             int subscription = (int) entry[0];
             int period = (int) entry[1];
-            HttpResponse<String> response = http.send(request(l, "/charges?subscription=" + subscription + "&period=" + period)
-                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> response = http.send(
+                    request(l, "/charges?subscription=" + subscription + "&period=" + period)
+                            .GET()
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString());
             if (response.statusCode() != 200) {
                 throw new IOException("provider answered " + response.statusCode() + " to a charge lookup");
             }
             boolean charged = response.body().contains("\"charged\":true");
-            pglease.inFencedTransaction(l, c -> charged ? markCharged(c, subscription, period)
-                    : clearInFlight(c, subscription, period));
+            pglease.inFencedTransaction(
+                    l, c -> charged ? markCharged(c, subscription, period) : clearInFlight(c, subscription, period));
             Map<String, Object> e = out.event("reconciled");
             e.put("lease", lease);
             e.put("holder", l.holder());
@@ -293,7 +315,8 @@ public final class ChargerCommand implements Callable<Integer> {
     }
 
     private HttpRequest.Builder request(Leadership l, String path) {
-        return HttpRequest.newBuilder(provider.resolve(path)).timeout(Duration.ofSeconds(3))
+        return HttpRequest.newBuilder(provider.resolve(path))
+                .timeout(Duration.ofSeconds(3))
                 .header(PaymentProvider.TOKEN_HEADER, Long.toString(l.token()))
                 .header(PaymentProvider.HOLDER_HEADER, l.holder());
     }
@@ -311,9 +334,10 @@ public final class ChargerCommand implements Callable<Integer> {
     }
 
     private int markCharged(Connection c, int subscription, int period) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE " + demoSchema + ".subscriptions SET period = period + 1, "
-                + "next_charge_at = next_charge_at + ? * interval '1 millisecond', in_flight_token = NULL, "
-                + "in_flight_period = NULL, last_charged_at = clock_timestamp() WHERE id = ? AND period = ?")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("UPDATE " + demoSchema + ".subscriptions SET period = period + 1, "
+                        + "next_charge_at = next_charge_at + ? * interval '1 millisecond', in_flight_token = NULL, "
+                        + "in_flight_period = NULL, last_charged_at = clock_timestamp() WHERE id = ? AND period = ?")) {
             ps.setLong(1, cycle.toMillis());
             ps.setInt(2, subscription);
             ps.setInt(3, period);
@@ -322,8 +346,9 @@ public final class ChargerCommand implements Callable<Integer> {
     }
 
     private int clearInFlight(Connection c, int subscription, int period) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE " + demoSchema + ".subscriptions SET in_flight_token = NULL, "
-                + "in_flight_period = NULL WHERE id = ? AND in_flight_period = ?")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("UPDATE " + demoSchema + ".subscriptions SET in_flight_token = NULL, "
+                        + "in_flight_period = NULL WHERE id = ? AND in_flight_period = ?")) {
             ps.setInt(1, subscription);
             ps.setInt(2, period);
             return ps.executeUpdate();

@@ -32,13 +32,24 @@ final class ChargerProcess {
         reader.start();
     }
 
-    static ChargerProcess start(String name, String classpath, List<String> args, Map<String, String> environment,
-            Path log, BiConsumer<ChargerProcess, Map<String, Object>> onEvent) throws IOException {
+    static ChargerProcess start(
+            String name,
+            String classpath,
+            List<String> args,
+            Map<String, String> environment,
+            Path log,
+            BiConsumer<ChargerProcess, Map<String, Object>> onEvent)
+            throws IOException {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+                "-Xmx128m",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp", classpath, "dev.pglease.cli.Main", "demo-charger"));
+                "-cp",
+                classpath,
+                "dev.pglease.cli.Main",
+                "demo-charger"));
         command.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.to(log.toFile()));
         pb.environment().putAll(environment);
@@ -47,7 +58,8 @@ final class ChargerProcess {
 
     @SuppressWarnings("unchecked")
     private void read(BiConsumer<ChargerProcess, Map<String, Object>> onEvent) {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {
                 if (line.startsWith("{")) {
@@ -132,9 +144,11 @@ final class ChargerProcess {
             return;
         }
         // the shell's built-in kill: always there, unlike /bin/kill (procps) on minimal systems
-        Process kill = new ProcessBuilder("/bin/sh", "-c", "kill -s \"$1\" \"$2\"", "sh", signal,
-                Long.toString(process.pid()))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        Process kill = new ProcessBuilder(
+                        "/bin/sh", "-c", "kill -s \"$1\" \"$2\"", "sh", signal, Long.toString(process.pid()))
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .start();
         if (!kill.waitFor(5, TimeUnit.SECONDS) || kill.exitValue() != 0) {
             kill.destroyForcibly();
             throw new IOException("kill -" + signal + " " + process.pid() + " failed");

@@ -2,16 +2,15 @@ package dev.pglease.demo;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.PgLease;
-import dev.pglease.Secrets;
-import dev.pglease.cli.Databases;
-import dev.pglease.cli.EmbeddedPostgresServer;
+import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.tool.Databases;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
+import dev.pglease.internal.util.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -32,12 +31,29 @@ import java.util.function.Supplier;
 final class Demo {
 
     /** What a run is made of (the options of {@code pglease demo}). */
-    record Settings(int nodes, Duration leaseDuration, Duration renewDeadline, Duration retryPeriod, Duration duration,
-            String jdbcUrl, String schema, String demoSchema, String lease, int subscriptions, Duration cycle,
-            boolean live, String nodeClasspath) {
-    }
+    record Settings(
+            int nodes,
+            Duration leaseDuration,
+            Duration renewDeadline,
+            Duration retryPeriod,
+            Duration duration,
+            String jdbcUrl,
+            String schema,
+            String demoSchema,
+            String lease,
+            int subscriptions,
+            Duration cycle,
+            boolean live,
+            String nodeClasspath) {}
 
-    private enum State { STARTING, STANDBY, LEADER, PAUSED, KILLED, STOPPED }
+    private enum State {
+        STARTING,
+        STANDBY,
+        LEADER,
+        PAUSED,
+        KILLED,
+        STOPPED
+    }
 
     private static final class Node {
         final String name;
@@ -56,8 +72,7 @@ final class Demo {
         }
     }
 
-    private record Election(Node node, long token, long t) {
-    }
+    private record Election(Node node, long token, long t) {}
 
     private final Settings s;
     private final PrintWriter out;
@@ -126,21 +141,39 @@ final class Demo {
         say("schema " + s.schema() + " migrated; " + s.subscriptions() + " subscriptions in " + s.demoSchema()
                 + ".subscriptions, each due for renewal every " + fmt(s.cycle()));
         provider = new PaymentProvider(pool, s.demoSchema(), this::onRejection);
-        say("payment provider listening on " + provider.uri() + ": it checks the Fencing-Token header of every request");
+        say("payment provider listening on " + provider.uri()
+                + ": it checks the Fencing-Token header of every request");
         logDirectory = Files.createTempDirectory("pglease-demo-logs-");
         for (int i = 1; i <= s.nodes(); i++) {
             Node node = new Node("node" + i);
             synchronized (this) {
                 nodes.add(node);
             }
-            node.process = ChargerProcess.start(node.name, s.nodeClasspath(), List.of(
-                    "--schema", s.schema(), "--demo-schema", s.demoSchema(), "--lease", s.lease(),
-                    "--provider", provider.uri().toString(), "--holder-label", node.name,
-                    "--lease-duration", s.leaseDuration().toMillis() + "ms",
-                    "--renew-deadline", s.renewDeadline().toMillis() + "ms",
-                    "--retry-period", s.retryPeriod().toMillis() + "ms",
-                    "--cycle", s.cycle().toMillis() + "ms"),
-                    Map.of("PGLEASE_JDBC_URL", url), logDirectory.resolve(node.name + ".log"), this::onEvent);
+            node.process = ChargerProcess.start(
+                    node.name,
+                    s.nodeClasspath(),
+                    List.of(
+                            "--schema",
+                            s.schema(),
+                            "--demo-schema",
+                            s.demoSchema(),
+                            "--lease",
+                            s.lease(),
+                            "--provider",
+                            provider.uri().toString(),
+                            "--holder-label",
+                            node.name,
+                            "--lease-duration",
+                            s.leaseDuration().toMillis() + "ms",
+                            "--renew-deadline",
+                            s.renewDeadline().toMillis() + "ms",
+                            "--retry-period",
+                            s.retryPeriod().toMillis() + "ms",
+                            "--cycle",
+                            s.cycle().toMillis() + "ms"),
+                    Map.of("PGLEASE_JDBC_URL", url),
+                    logDirectory.resolve(node.name + ".log"),
+                    this::onEvent);
         }
         view = new Thread(this::viewLoop, "demo-view");
         view.setDaemon(true);
@@ -177,7 +210,8 @@ final class Demo {
             problems.add(paused.name + " did not take a charge within 10 s; it was paused without one in flight");
             say(">> SIGSTOP " + paused.name + " (pid " + paused.process.pid() + "), token " + pausedToken);
         } else {
-            say(">> SIGSTOP " + paused.name + " (pid " + paused.process.pid() + ") with a charge in flight: subscription "
+            say(">> SIGSTOP " + paused.name + " (pid " + paused.process.pid()
+                    + ") with a charge in flight: subscription "
                     + inFlight.get("subscription") + " period " + inFlight.get("period") + ", token " + pausedToken
                     + " (lease checked, request not sent yet)");
         }
@@ -192,7 +226,8 @@ final class Demo {
             rejectedBefore = rejections.size();
             paused.state = State.STANDBY;
         }
-        say(">> SIGCONT " + paused.name + ": it wakes up where it stopped and sends its charge with token " + pausedToken);
+        say(">> SIGCONT " + paused.name + ": it wakes up where it stopped and sends its charge with token "
+                + pausedToken);
         paused.process.resume();
         paused.process.command("go");
         if (await(() -> rejections.size() > rejectedBefore ? true : null, 10_000) == null) {
@@ -238,8 +273,12 @@ final class Demo {
     private DemoSummary.Failover awaitFailover(String cause, Node from, long fromToken, long faultAt)
             throws InterruptedException {
         long timeout = s.leaseDuration().plus(s.renewDeadline()).toMillis() + 15_000;
-        Election next = await(() -> elections.stream()
-                .filter(e -> e.node() != from && e.token() > fromToken).findFirst().orElse(null), timeout);
+        Election next = await(
+                () -> elections.stream()
+                        .filter(e -> e.node() != from && e.token() > fromToken)
+                        .findFirst()
+                        .orElse(null),
+                timeout);
         if (next == null) {
             problems.add("no new leader within " + timeout + " ms after " + from.name + " was " + cause);
             return new DemoSummary.Failover(cause, from.name, fromToken, null, -1, -1);
@@ -273,8 +312,8 @@ final class Demo {
         if (f2 != null) {
             failovers.add(f2);
         }
-        DemoSummary summary = new DemoSummary(totals[0], duplicates, totals[2], totals[3], sent, failovers,
-                List.copyOf(problems));
+        DemoSummary summary =
+                new DemoSummary(totals[0], duplicates, totals[2], totals[3], sent, failovers, List.copyOf(problems));
         synchronized (out) {
             if (s.live()) {
                 out.print("\033[H\033[2J");
@@ -284,21 +323,37 @@ final class Demo {
             out.println("== summary ==");
             out.printf(Locale.ROOT, "charges made (accepted by the provider):        %d%n", summary.chargesMade());
             out.printf(Locale.ROOT, "duplicate charges (same subscription+period):   %d%n", summary.duplicateCharges());
-            out.printf(Locale.ROOT, "stale requests rejected by the provider:        %d (%d would have charged a "
-                    + "customer twice)%n", summary.staleRejected(), summary.staleWouldDuplicate());
-            out.printf(Locale.ROOT, "charge requests sent by the nodes:              %d (%d rejected)%n", sent,
+            out.printf(
+                    Locale.ROOT,
+                    "stale requests rejected by the provider:        %d (%d would have charged a "
+                            + "customer twice)%n",
+                    summary.staleRejected(),
+                    summary.staleWouldDuplicate());
+            out.printf(
+                    Locale.ROOT,
+                    "charge requests sent by the nodes:              %d (%d rejected)%n",
+                    sent,
                     nodeRejected);
             int i = 1;
             for (DemoSummary.Failover f : failovers) {
-                out.printf(Locale.ROOT, "failover %d: %s %s with token %d -> %s%n", i++, f.from(), f.cause(),
-                        f.fromToken(), f.to() == null ? "no new leader" : f.to() + " elected with token " + f.toToken()
-                                + " after " + fmtMillis(f.millis()));
+                out.printf(
+                        Locale.ROOT,
+                        "failover %d: %s %s with token %d -> %s%n",
+                        i++,
+                        f.from(),
+                        f.cause(),
+                        f.fromToken(),
+                        f.to() == null
+                                ? "no new leader"
+                                : f.to() + " elected with token " + f.toToken() + " after " + fmtMillis(f.millis()));
             }
-            out.println("lease timing: duration " + fmt(s.leaseDuration()) + ", renew deadline " + fmt(s.renewDeadline())
-                    + ", retry period " + fmt(s.retryPeriod()) + "; the demo took "
-                    + fmtMillis(System.currentTimeMillis() - t0));
+            out.println(
+                    "lease timing: duration " + fmt(s.leaseDuration()) + ", renew deadline " + fmt(s.renewDeadline())
+                            + ", retry period " + fmt(s.retryPeriod()) + "; the demo took "
+                            + fmtMillis(System.currentTimeMillis() - t0));
             if (summary.ok()) {
-                out.println("result: OK, no customer was charged twice, and the stale leader's late charge was refused");
+                out.println(
+                        "result: OK, no customer was charged twice, and the stale leader's late charge was refused");
             } else {
                 out.println("result: NOT AS EXPECTED: " + String.join("; ", summary.problems()));
                 out.println("node logs: " + logDirectory);
@@ -353,13 +408,17 @@ final class Demo {
                 }
                 say(node.name + " released the lease (token " + token + ")");
             }
-            case "claim" -> say(node.name + ("accepted".equals(e.get("result"))
-                    ? " fenced the provider at token " + token + " before touching unfinished work"
-                    : " could not fence the provider with token " + token + ": a newer leader did"));
-            case "reconciled" -> say(node.name + " settled subscription " + e.get("subscription") + " period "
-                    + e.get("period") + " left in flight by token " + e.get("left_by_token") + ": "
-                    + (Boolean.TRUE.equals(e.get("charged")) ? "the provider has it, recorded as charged"
-                    : "the provider never got it, charging it with token " + token));
+            case "claim" ->
+                say(node.name
+                        + ("accepted".equals(e.get("result"))
+                                ? " fenced the provider at token " + token + " before touching unfinished work"
+                                : " could not fence the provider with token " + token + ": a newer leader did"));
+            case "reconciled" ->
+                say(node.name + " settled subscription " + e.get("subscription") + " period "
+                        + e.get("period") + " left in flight by token " + e.get("left_by_token") + ": "
+                        + (Boolean.TRUE.equals(e.get("charged"))
+                                ? "the provider has it, recorded as charged"
+                                : "the provider never got it, charging it with token " + token));
             case "in-flight" -> node.inFlight = e;
             case "charge" -> {
                 node.sent++;
@@ -384,16 +443,20 @@ final class Demo {
 
     private synchronized void onRejection(PaymentProvider.Rejection r) {
         rejections.add(r);
-        String who = r.holder().contains("/") ? r.holder().substring(0, r.holder().indexOf('/')) : r.holder();
+        String who =
+                r.holder().contains("/") ? r.holder().substring(0, r.holder().indexOf('/')) : r.holder();
         say("<< provider REJECTED " + who + "'s charge for subscription " + r.subscription() + " period " + r.period()
                 + ": token " + r.token() + " is stale, the fence is at " + r.fence()
-                + (r.alreadyCharged() ? " (that period was already charged by the new leader: a duplicate prevented)"
-                : ""));
+                + (r.alreadyCharged()
+                        ? " (that period was already charged by the new leader: a duplicate prevented)"
+                        : ""));
         notifyAll();
     }
 
     private synchronized Node leader() {
-        return nodes.stream().filter(n -> n.state == State.LEADER).max((a, b) -> Long.compare(a.token, b.token))
+        return nodes.stream()
+                .filter(n -> n.state == State.LEADER)
+                .max((a, b) -> Long.compare(a.token, b.token))
                 .orElse(null);
     }
 
@@ -465,19 +528,19 @@ final class Demo {
     }
 
     private void refreshDatabaseView() {
-        try (Connection c = pool.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT holder, token, held, "
-                     + "(extract(epoch FROM remaining) * 1000)::bigint FROM " + s.schema() + ".lease_status WHERE name = ?")) {
-            ps.setString(1, s.lease());
-            try (ResultSet rs = ps.executeQuery()) {
-                dbView = "lease not taken yet";
-                if (rs.next()) {
-                    String holder = rs.getString(1);
-                    String name = holder == null ? "nobody" : holder.contains("/") ? holder.substring(0, holder.indexOf('/')) : holder;
-                    dbView = rs.getBoolean(3) ? "lease held by " + name + " with token " + rs.getLong(2) + ", "
-                            + fmtMillis(rs.getLong(4)) + " left on the DB clock"
-                            : "lease NOT held (token " + rs.getLong(2) + (holder == null ? "" : ", " + name + " stopped renewing") + ")";
-                }
+        try (Connection c = pool.getConnection()) {
+            dbView = "lease not taken yet";
+            for (OperatorStatements.LeaseStatus l : new OperatorStatements(s.schema()).status(c, List.of(s.lease()))) {
+                String holder = l.holder();
+                String name = holder == null
+                        ? "nobody"
+                        : holder.contains("/") ? holder.substring(0, holder.indexOf('/')) : holder;
+                dbView = l.held()
+                        ? "lease held by " + name + " with token " + l.token() + ", "
+                                + fmtMillis(l.remainingMillis() == null ? 0 : l.remainingMillis())
+                                + " left on the DB clock"
+                        : "lease NOT held (token " + l.token()
+                                + (holder == null ? "" : ", " + name + " stopped renewing") + ")";
             }
             long[] totals = DemoSchema.totals(c, s.demoSchema());
             dbView += " | provider: " + totals[0] + " charges accepted, " + totals[2] + " stale rejected, "
@@ -498,15 +561,35 @@ final class Demo {
 
     private void render() {
         StringBuilder b = new StringBuilder("\033[H\033[2J");
-        b.append("pglease demo   lease \"").append(s.lease()).append("\"   ").append(clock()).append("   phase: ")
-                .append(phase).append("\n\n");
-        b.append(String.format(Locale.ROOT, "  %-7s %-8s %-8s %6s %6s %9s %9s%n", "NODE", "PID", "STATE", "TOKEN", "SENT",
-                "ACCEPTED", "REJECTED"));
+        b.append("pglease demo   lease \"")
+                .append(s.lease())
+                .append("\"   ")
+                .append(clock())
+                .append("   phase: ")
+                .append(phase)
+                .append("\n\n");
+        b.append(String.format(
+                Locale.ROOT,
+                "  %-7s %-8s %-8s %6s %6s %9s %9s%n",
+                "NODE",
+                "PID",
+                "STATE",
+                "TOKEN",
+                "SENT",
+                "ACCEPTED",
+                "REJECTED"));
         synchronized (this) {
             for (Node n : nodes) {
-                b.append(String.format(Locale.ROOT, "  %-7s %-8s %-8s %6s %6d %9d %9d%n", n.name,
-                        n.process == null ? "-" : n.process.pid(), n.state.name().toLowerCase(Locale.ROOT),
-                        n.token < 0 ? "-" : n.token, n.sent, n.accepted, n.rejected));
+                b.append(String.format(
+                        Locale.ROOT,
+                        "  %-7s %-8s %-8s %6s %6d %9d %9d%n",
+                        n.name,
+                        n.process == null ? "-" : n.process.pid(),
+                        n.state.name().toLowerCase(Locale.ROOT),
+                        n.token < 0 ? "-" : n.token,
+                        n.sent,
+                        n.accepted,
+                        n.rejected));
             }
         }
         b.append("\n  ").append(dbView.replace(" | ", "\n  ")).append("\n\n");

@@ -15,8 +15,7 @@ import javax.sql.DataSource;
  */
 final class DemoSchema {
 
-    private DemoSchema() {
-    }
+    private DemoSchema() {}
 
     /** Drops and creates the demo schema with {@code subscriptions} renewals due over the first billing cycle. */
     static void create(DataSource ds, String schema, int subscriptions, Duration cycle) throws SQLException {
@@ -27,10 +26,11 @@ final class DemoSchema {
                 s.execute("CREATE SCHEMA " + schema);
                 // The subscription service: one row per customer; "period" is the next billing period to charge.
                 // in_flight_* marks a charge request that may have reached the provider (reconciled by a new leader).
-                s.execute("CREATE TABLE " + schema + ".subscriptions ("
-                        + "id integer PRIMARY KEY, customer text NOT NULL, amount_cents integer NOT NULL, "
-                        + "period integer NOT NULL DEFAULT 1, next_charge_at timestamptz NOT NULL, "
-                        + "in_flight_token bigint NULL, in_flight_period integer NULL, last_charged_at timestamptz NULL)");
+                s.execute(
+                        "CREATE TABLE " + schema + ".subscriptions ("
+                                + "id integer PRIMARY KEY, customer text NOT NULL, amount_cents integer NOT NULL, "
+                                + "period integer NOT NULL DEFAULT 1, next_charge_at timestamptz NOT NULL, "
+                                + "in_flight_token bigint NULL, in_flight_period integer NULL, last_charged_at timestamptz NULL)");
                 // The payment provider's books. Deliberately no unique constraint on (subscription_id, period):
                 // a duplicate charge must be possible here, so that counting them proves the fencing worked.
                 s.execute("CREATE TABLE " + schema + ".provider_charges ("
@@ -59,10 +59,10 @@ final class DemoSchema {
     /** The provider's totals: charges, distinct (subscription, period) charged, rejections, would-be duplicates. */
     static long[] totals(Connection c, String schema) throws SQLException {
         try (Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery("SELECT (SELECT count(*) FROM " + schema + ".provider_charges), "
-                     + "(SELECT count(DISTINCT (subscription_id, period)) FROM " + schema + ".provider_charges), "
-                     + "(SELECT count(*) FROM " + schema + ".provider_rejections), "
-                     + "(SELECT count(*) FROM " + schema + ".provider_rejections WHERE already_charged)")) {
+                ResultSet rs = s.executeQuery("SELECT (SELECT count(*) FROM " + schema + ".provider_charges), "
+                        + "(SELECT count(DISTINCT (subscription_id, period)) FROM " + schema + ".provider_charges), "
+                        + "(SELECT count(*) FROM " + schema + ".provider_rejections), "
+                        + "(SELECT count(*) FROM " + schema + ".provider_rejections WHERE already_charged)")) {
             rs.next();
             return new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4)};
         }

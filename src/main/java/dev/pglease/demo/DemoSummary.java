@@ -13,8 +13,14 @@ import java.util.List;
  * @param failovers         each failover the demo caused, in order
  * @param problems          what did not go as the scenario expects (empty when it did)
  */
-public record DemoSummary(long chargesMade, long duplicateCharges, long staleRejected, long staleWouldDuplicate,
-        long requestsSent, List<Failover> failovers, List<String> problems) {
+public record DemoSummary(
+        long chargesMade,
+        long duplicateCharges,
+        long staleRejected,
+        long staleWouldDuplicate,
+        long requestsSent,
+        List<Failover> failovers,
+        List<String> problems) {
 
     /**
      * One failover.
@@ -26,8 +32,7 @@ public record DemoSummary(long chargesMade, long duplicateCharges, long staleRej
      * @param toToken    the new token
      * @param millis     from the fault to the new leader's election, in milliseconds
      */
-    public record Failover(String cause, String from, long fromToken, String to, long toToken, long millis) {
-    }
+    public record Failover(String cause, String from, long fromToken, String to, long toToken, long millis) {}
 
     /** Whether the run showed what it should: no duplicate charge, a stale request rejected, both failovers. */
     public boolean ok() {

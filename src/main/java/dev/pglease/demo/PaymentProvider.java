@@ -44,8 +44,7 @@ final class PaymentProvider implements AutoCloseable {
     static final String RESOURCE = "payments-provider";
 
     /** A stale request the provider refused. */
-    record Rejection(int subscription, int period, long token, long fence, String holder, boolean alreadyCharged) {
-    }
+    record Rejection(int subscription, int period, long token, long fence, String holder, boolean alreadyCharged) {}
 
     private final DataSource ds;
     private final String schema;
@@ -100,8 +99,10 @@ final class PaymentProvider implements AutoCloseable {
                 fence.inTransaction(ds, RESOURCE, token, c -> null);
                 respond(ex, 200, "{\"fence\":" + token + "}");
             } catch (LeaseException e) {
-                respond(ex, 409, "{\"error\":\"stale fencing token\",\"token\":" + token + ",\"fence\":"
-                        + currentFence() + "}");
+                respond(
+                        ex,
+                        409,
+                        "{\"error\":\"stale fencing token\",\"token\":" + token + ",\"fence\":" + currentFence() + "}");
             } catch (SQLException e) {
                 respond(ex, 503, "{\"error\":\"provider database unavailable\"}");
             }
@@ -127,8 +128,9 @@ final class PaymentProvider implements AutoCloseable {
             }
             try {
                 long id = fence.inTransaction(ds, RESOURCE, token, c -> {
-                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".provider_charges "
-                            + "(subscription_id, period, amount_cents, token, holder) VALUES (?, ?, ?, ?, ?) RETURNING id")) {
+                    try (PreparedStatement ps = c.prepareStatement(
+                            "INSERT INTO " + schema + ".provider_charges "
+                                    + "(subscription_id, period, amount_cents, token, holder) VALUES (?, ?, ?, ?, ?) RETURNING id")) {
                         ps.setInt(1, subscription);
                         ps.setInt(2, period);
                         ps.setInt(3, amount);
@@ -146,8 +148,11 @@ final class PaymentProvider implements AutoCloseable {
                 Rejection r = recordRejection(subscription, period, token, holder);
                 rejected.incrementAndGet();
                 onRejection.accept(r);
-                respond(ex, 409, "{\"error\":\"stale fencing token\",\"token\":" + token + ",\"fence\":" + r.fence()
-                        + ",\"already_charged\":" + r.alreadyCharged() + "}");
+                respond(
+                        ex,
+                        409,
+                        "{\"error\":\"stale fencing token\",\"token\":" + token + ",\"fence\":" + r.fence()
+                                + ",\"already_charged\":" + r.alreadyCharged() + "}");
             } catch (SQLException e) {
                 respond(ex, 503, "{\"error\":\"provider database unavailable\"}");
             }
@@ -252,7 +257,8 @@ final class PaymentProvider implements AutoCloseable {
             for (String pair : raw.split("&")) {
                 int eq = pair.indexOf('=');
                 if (eq > 0) {
-                    m.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
+                    m.put(
+                            URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
                             URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
                 }
             }

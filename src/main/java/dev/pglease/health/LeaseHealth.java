@@ -18,8 +18,8 @@ import java.util.Optional;
  * @param remaining time left before the leader's local deadline (zero unless leading)
  * @param leader    the holder the database reported at the last acquire attempt, while not leading
  */
-public record LeaseHealth(String leaseName, Elector.State state, Optional<Long> token, Duration remaining,
-                          Optional<String> leader) {
+public record LeaseHealth(
+        String leaseName, Elector.State state, Optional<Long> token, Duration remaining, Optional<String> leader) {
 
     public LeaseHealth {
         Objects.requireNonNull(leaseName, "leaseName");
@@ -36,7 +36,10 @@ public record LeaseHealth(String leaseName, Elector.State state, Optional<Long> 
         if (state == Elector.State.LEADER && leadership.isEmpty()) {
             state = Elector.State.STANDBY; // the grant ended between the two reads
         }
-        return new LeaseHealth(elector.leaseName(), state, leadership.map(Leadership::token),
+        return new LeaseHealth(
+                elector.leaseName(),
+                state,
+                leadership.map(Leadership::token),
                 leadership.map(Leadership::remaining).orElse(Duration.ZERO),
                 state == Elector.State.LEADER ? Optional.empty() : elector.lastSeenLeader());
     }

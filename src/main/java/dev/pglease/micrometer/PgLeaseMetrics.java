@@ -80,10 +80,17 @@ public final class PgLeaseMetrics implements LeaseObserver {
         Tags leaseTags = tags.and("lease", leaseName);
         Gauge.builder("pglease.leader", leadership, s -> s.get().isPresent() ? 1 : 0)
                 .description("1 while this process leads the lease, else 0")
-                .tags(leaseTags).strongReference(true).register(registry);
-        Gauge.builder("pglease.token", leadership, s -> s.get().map(Leadership::token).orElse(m.lastToken))
+                .tags(leaseTags)
+                .strongReference(true)
+                .register(registry);
+        Gauge.builder(
+                        "pglease.token",
+                        leadership,
+                        s -> s.get().map(Leadership::token).orElse(m.lastToken))
                 .description("fencing token of the current grant, or the last token seen for the lease")
-                .tags(leaseTags).strongReference(true).register(registry);
+                .tags(leaseTags)
+                .strongReference(true)
+                .register(registry);
     }
 
     @Override
@@ -155,25 +162,46 @@ public final class PgLeaseMetrics implements LeaseObserver {
         volatile long campaignStart;
 
         LeaseMeters(MeterRegistry registry, Tags tags) {
-            renew = Timer.builder("pglease.renew").description("round trip of successful lease renewals")
-                    .tags(tags).register(registry);
-            renewLost = Counter.builder("pglease.renew.failures").description("failed lease renewals")
-                    .tags(tags).tag("kind", "lost").register(registry);
-            renewError = Counter.builder("pglease.renew.failures").description("failed lease renewals")
-                    .tags(tags).tag("kind", "error").register(registry);
-            stepdowns = Counter.builder("pglease.stepdowns").description("times this process stopped leading")
-                    .tags(tags).register(registry);
-            granted = Counter.builder("pglease.acquire.attempts").description("lease acquire statements")
-                    .tags(tags).tag("result", "granted").register(registry);
-            denied = Counter.builder("pglease.acquire.attempts").description("lease acquire statements")
-                    .tags(tags).tag("result", "denied").register(registry);
+            renew = Timer.builder("pglease.renew")
+                    .description("round trip of successful lease renewals")
+                    .tags(tags)
+                    .register(registry);
+            renewLost = Counter.builder("pglease.renew.failures")
+                    .description("failed lease renewals")
+                    .tags(tags)
+                    .tag("kind", "lost")
+                    .register(registry);
+            renewError = Counter.builder("pglease.renew.failures")
+                    .description("failed lease renewals")
+                    .tags(tags)
+                    .tag("kind", "error")
+                    .register(registry);
+            stepdowns = Counter.builder("pglease.stepdowns")
+                    .description("times this process stopped leading")
+                    .tags(tags)
+                    .register(registry);
+            granted = Counter.builder("pglease.acquire.attempts")
+                    .description("lease acquire statements")
+                    .tags(tags)
+                    .tag("result", "granted")
+                    .register(registry);
+            denied = Counter.builder("pglease.acquire.attempts")
+                    .description("lease acquire statements")
+                    .tags(tags)
+                    .tag("result", "denied")
+                    .register(registry);
             acquireTime = Timer.builder("pglease.acquire.time")
                     .description("time from the first acquire attempt (or a step-down) until the lease was granted")
-                    .tags(tags).register(registry);
-            releases = Counter.builder("pglease.releases").description("leases released in the database")
-                    .tags(tags).register(registry);
-            databaseErrors = Counter.builder("pglease.database.errors").description("lease statements that failed")
-                    .tags(tags).register(registry);
+                    .tags(tags)
+                    .register(registry);
+            releases = Counter.builder("pglease.releases")
+                    .description("leases released in the database")
+                    .tags(tags)
+                    .register(registry);
+            databaseErrors = Counter.builder("pglease.database.errors")
+                    .description("lease statements that failed")
+                    .tags(tags)
+                    .register(registry);
         }
     }
 }

@@ -27,7 +27,7 @@ import net.javacrumbs.shedlock.support.LockException;
  * @SchedulerLock(name = "nightly-report", lockAtMostFor = "10m")
  * void report() throws SQLException {
  *     LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
- *     pglease.inFencedTransaction(lock.leadership(), conn -> writeReport(conn));
+ *     pglease.inFencedTransaction(lock, conn -> writeReport(conn));
  * }
  * }</pre>
  *
@@ -62,8 +62,10 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
 
     /** The fencing token of {@link #currentLock()}. @throws IllegalStateException when this thread holds no lock */
     public static long currentToken() {
-        return currentLock().orElseThrow(() -> new IllegalStateException(
-                "this thread holds no lock taken through PgLeaseLockProvider")).token();
+        return currentLock()
+                .orElseThrow(
+                        () -> new IllegalStateException("this thread holds no lock taken through PgLeaseLockProvider"))
+                .token();
     }
 
     @Override
@@ -72,7 +74,8 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
         try {
             lock = pglease.tryLock(namePrefix + configuration.getName(), configuration.getLockAtMostFor());
         } catch (LeaseException e) {
-            throw new LockException("pglease could not take lock " + configuration.getName() + ": " + e.getMessage(), e);
+            throw new LockException(
+                    "pglease could not take lock " + configuration.getName() + ": " + e.getMessage(), e);
         }
         if (lock.isEmpty()) {
             return Optional.empty();
@@ -95,7 +98,7 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
         @Override
         public synchronized void unlock() {
             if (done) {
-                throw new IllegalStateException("lock " + lock.name() + " was already unlocked or extended");
+                throw new IllegalStateException("lock " + lock.leaseName() + " was already unlocked or extended");
             }
             done = true;
             CURRENT.get().remove(lock);
@@ -105,20 +108,20 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
             try {
                 lock.unlock(lockAtLeastFor);
             } catch (LeaseException e) {
-                throw new LockException("pglease could not unlock " + lock.name() + ": " + e.getMessage(), e);
+                throw new LockException("pglease could not unlock " + lock.leaseName() + ": " + e.getMessage(), e);
             }
         }
 
         @Override
         public synchronized Optional<SimpleLock> extend(Duration lockAtMostFor, Duration lockAtLeastFor) {
             if (done) {
-                throw new IllegalStateException("lock " + lock.name() + " was already unlocked or extended");
+                throw new IllegalStateException("lock " + lock.leaseName() + " was already unlocked or extended");
             }
             boolean extended;
             try {
                 extended = lock.extend(lockAtMostFor);
             } catch (LeaseException e) {
-                throw new LockException("pglease could not extend " + lock.name() + ": " + e.getMessage(), e);
+                throw new LockException("pglease could not extend " + lock.leaseName() + ": " + e.getMessage(), e);
             }
             if (!extended) {
                 return Optional.empty();

@@ -26,7 +26,8 @@ class FencedBeanPostProcessor extends AbstractBeanFactoryAwareAdvisingPostProces
     @Override
     public void setBeanFactory(BeanFactory beanFactory) {
         super.setBeanFactory(beanFactory);
-        ObjectProvider<FencedTransactionTemplate> template = beanFactory.getBeanProvider(FencedTransactionTemplate.class);
+        ObjectProvider<FencedTransactionTemplate> template =
+                beanFactory.getBeanProvider(FencedTransactionTemplate.class);
         ComposablePointcut pointcut = new ComposablePointcut(new AnnotationMatchingPointcut(Fenced.class, true))
                 .union(AnnotationMatchingPointcut.forMethodAnnotation(Fenced.class));
         MethodInterceptor interceptor = invocation -> {

@@ -1,7 +1,8 @@
 package dev.pglease.spring;
 
-import dev.pglease.LeaseException;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseException;
+import dev.pglease.LeaseGrant;
 import dev.pglease.PgLease;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -21,14 +22,14 @@ import org.springframework.transaction.support.TransactionTemplate;
 /**
  * Fenced writes inside Spring transactions: the Spring transaction itself (the one a {@code @Transactional} method
  * or a {@link TransactionTemplate} opened on the application's {@code DataSource}) is fenced with
- * {@link PgLease#lockFence}, so {@code JdbcTemplate}, jOOQ or any other code that takes its connection from Spring
+ * {@link PgLease#fenceTransaction}, so {@code JdbcTemplate}, jOOQ or any other code that takes its connection from Spring
  * writes under the fence, and commits or rolls back with everything else in that transaction:
  * <ul>
  *   <li>the fence is taken on the transaction's own connection (through {@link DataSourceUtils}): the lease row is
  *       locked {@code FOR KEY SHARE} if this holder still has the lease with this token, so a takeover waits until
  *       the transaction ends; the transaction is bounded on the server by the grant's remaining validity and
  *       commits durably;</li>
- *   <li>just before commit the grant is checked again ({@link Leadership#isValid()}); if its deadline passed, the
+ *   <li>just before commit the grant is checked again ({@link LeaseGrant#isValid()}); if its deadline passed, the
  *       commit is refused and the whole transaction rolled back;</li>
  *   <li>a stale or lost lease throws {@link LeaseException} ({@code STALE_TOKEN}, {@code LEASE_LOST}), which rolls
  *       the whole Spring transaction back.</li>
@@ -52,11 +53,14 @@ public class FencedTransactionTemplate {
      *                           application's {@code JdbcTemplate} uses)
      * @param transactionManager opens a transaction when none is active
      * @param election           source of the grant for {@link #execute(TransactionCallback)}; may be null when only
-     *                           {@link #execute(Leadership, TransactionCallback)} is used
+     *                           {@link #execute(LeaseGrant, TransactionCallback)} is used
      * @throws IllegalArgumentException when the transaction manager manages another data source
      */
-    public FencedTransactionTemplate(PgLease pglease, DataSource dataSource,
-                                     PlatformTransactionManager transactionManager, LeaderElection election) {
+    public FencedTransactionTemplate(
+            PgLease pglease,
+            DataSource dataSource,
+            PlatformTransactionManager transactionManager,
+            LeaderElection election) {
         this.pglease = Objects.requireNonNull(pglease, "pglease must not be null");
         this.dataSource = Objects.requireNonNull(dataSource, "dataSource must not be null");
         this.transactionManager = Objects.requireNonNull(transactionManager, "transactionManager must not be null");
@@ -85,17 +89,17 @@ public class FencedTransactionTemplate {
     }
 
     /**
-     * Runs {@code action} in a transaction fenced by {@code leadership} (for example a {@code LeaseLock}'s): joins
-     * the Spring transaction in progress, or opens one.
+     * Runs {@code action} in a transaction fenced by {@code grant} (a {@link Leadership}, or a {@code LeaseLock}):
+     * joins the Spring transaction in progress, or opens one.
      *
      * @throws LeaseException LEASE_LOST when the grant's deadline passed, STALE_TOKEN when the database no longer
      *                        lists it; the transaction is rolled back
      */
-    public <T> T execute(Leadership leadership, TransactionCallback<T> action) {
-        Objects.requireNonNull(leadership, "leadership must not be null");
+    public <T> T execute(LeaseGrant grant, TransactionCallback<T> action) {
+        Objects.requireNonNull(grant, "grant must not be null");
         Objects.requireNonNull(action, "action must not be null");
         return new TransactionTemplate(transactionManager).execute(status -> {
-            fence(leadership, false);
+            fence(grant, false);
             return action.doInTransaction(status);
         });
     }
@@ -113,28 +117,35 @@ public class FencedTransactionTemplate {
         Optional<Leadership> running = LeaderOnlyBeanPostProcessor.currentLeadership();
         if (running.isPresent()) {
             // inside a @LeaderOnly run: already counted as work in flight
-            return fence(running.get(), false);
+            return fenced(running.get(), false);
         }
         if (election == null) {
             throw new IllegalStateException("no LeaderElection to take the grant from: pass the Leadership");
         }
         requireTransaction();
-        Leadership leadership = election.beginWork().orElseThrow(() -> new LeaseException(
-                LeaseException.Reason.LEASE_LOST, "this process does not lead lease " + election.leaseName()
-                + " (or is shutting down): the transaction is rolled back"));
+        Leadership leadership = election.beginWork()
+                .orElseThrow(() -> new LeaseException(
+                        LeaseException.Reason.LEASE_LOST,
+                        "this process does not lead lease " + election.leaseName()
+                                + " (or is shutting down): the transaction is rolled back"));
         try {
-            return fence(leadership, true);
+            return fenced(leadership, true);
         } catch (RuntimeException | Error e) {
             election.endWork(); // no synchronization was registered to end it
             throw e;
         }
     }
 
-    private Leadership fence(Leadership leadership, boolean counted) {
+    /** {@link #fence} by an elector's grant: the grant the transaction is fenced with. */
+    private Leadership fenced(Leadership leadership, boolean counted) {
+        return fence(leadership, counted) instanceof Leadership fencedWith ? fencedWith : leadership;
+    }
+
+    private LeaseGrant fence(LeaseGrant grant, boolean counted) {
         requireTransaction();
-        Object key = new Key(this, leadership.leaseName());
-        Leadership already = (Leadership) TransactionSynchronizationManager.getResource(key);
-        if (already != null && already.token() == leadership.token()) {
+        Object key = new Key(this, grant.leaseName());
+        LeaseGrant already = (LeaseGrant) TransactionSynchronizationManager.getResource(key);
+        if (already != null && already.token() == grant.token()) {
             if (counted) {
                 election.endWork(); // counted once, by the first fence of this transaction
             }
@@ -142,17 +153,17 @@ public class FencedTransactionTemplate {
         }
         Connection connection = DataSourceUtils.getConnection(dataSource);
         try {
-            pglease.lockFence(connection, leadership);
+            pglease.fenceTransaction(connection, grant);
         } catch (SQLException e) {
             throw translate(e);
         } finally {
             DataSourceUtils.releaseConnection(connection, dataSource);
         }
         if (already == null) {
-            TransactionSynchronizationManager.bindResource(key, leadership);
+            TransactionSynchronizationManager.bindResource(key, grant);
         }
-        TransactionSynchronizationManager.registerSynchronization(new Guard(key, leadership, counted));
-        return leadership;
+        TransactionSynchronizationManager.registerSynchronization(new Guard(key, grant, counted));
+        return grant;
     }
 
     private static void requireTransaction() {
@@ -167,24 +178,23 @@ public class FencedTransactionTemplate {
         return translated != null ? translated : new IllegalStateException(e.getMessage(), e);
     }
 
-    private record Key(FencedTransactionTemplate template, String leaseName) {
-    }
+    private record Key(FencedTransactionTemplate template, String leaseName) {}
 
     /** Checks the grant again just before commit; unbinds and ends the work count when the transaction ends. */
     private final class Guard implements TransactionSynchronization {
         private final Object key;
-        private final Leadership leadership;
+        private final LeaseGrant grant;
         private final boolean counted;
 
-        Guard(Object key, Leadership leadership, boolean counted) {
+        Guard(Object key, LeaseGrant grant, boolean counted) {
             this.key = key;
-            this.leadership = leadership;
+            this.grant = grant;
             this.counted = counted;
         }
 
         @Override
         public void beforeCommit(boolean readOnly) {
-            leadership.checkValid(); // LEASE_LOST: Spring rolls the whole transaction back
+            grant.checkValid(); // LEASE_LOST: Spring rolls the whole transaction back
         }
 
         @Override

@@ -57,15 +57,15 @@ public class LeaderElection implements SmartLifecycle, ApplicationEventPublisher
      *                     (zero: release at once)
      * @throws IllegalArgumentException if the drain timeout is negative
      */
-    public LeaderElection(PgLease pglease, String leaseName, Supplier<List<LeaderListener>> listeners,
-                          Duration drainTimeout) {
+    public LeaderElection(
+            PgLease pglease, String leaseName, Supplier<List<LeaderListener>> listeners, Duration drainTimeout) {
         this.pglease = Objects.requireNonNull(pglease, "pglease must not be null");
         this.leaseName = Objects.requireNonNull(leaseName, "leaseName must not be null");
         this.listeners = Objects.requireNonNull(listeners, "listeners must not be null");
         Objects.requireNonNull(drainTimeout, "drainTimeout must not be null");
         if (drainTimeout.isNegative()) {
-            throw new IllegalArgumentException("drainTimeout (pglease.election.drain-timeout) must be zero or "
-                    + "positive, got " + drainTimeout);
+            throw new IllegalArgumentException(
+                    "drainTimeout (pglease.election.drain-timeout) must be zero or " + "positive, got " + drainTimeout);
         }
         this.drainTimeout = drainTimeout;
     }
@@ -173,23 +173,30 @@ public class LeaderElection implements SmartLifecycle, ApplicationEventPublisher
         synchronized (work) {
             draining = true;
             if (inFlight > 0 && isLeader()) {
-                LOG.info("pglease: draining {} leader task(s) of lease {} before releasing it (at most {})",
-                        inFlight, leaseName, drainTimeout);
+                LOG.info(
+                        "pglease: draining {} leader task(s) of lease {} before releasing it (at most {})",
+                        inFlight,
+                        leaseName,
+                        drainTimeout);
             }
             try {
                 while (inFlight > 0 && isLeader()) {
                     long left = end - System.nanoTime();
                     if (left <= 0) {
-                        LOG.warn("pglease: drain timeout {} passed with {} leader task(s) of lease {} in flight; "
-                                + "releasing it anyway", drainTimeout, inFlight, leaseName);
+                        LOG.warn(
+                                "pglease: drain timeout {} passed with {} leader task(s) of lease {} in flight; "
+                                        + "releasing it anyway",
+                                drainTimeout,
+                                inFlight,
+                                leaseName);
                         return;
                     }
                     // woken by endWork; re-checks leadership at least every 20 ms
                     work.wait(Math.max(1, Math.min(20, left / 1_000_000)));
                 }
             } catch (InterruptedException e) {
-                LOG.warn("pglease: drain of lease {} interrupted with {} leader task(s) in flight", leaseName,
-                        inFlight);
+                LOG.warn(
+                        "pglease: drain of lease {} interrupted with {} leader task(s) in flight", leaseName, inFlight);
                 Thread.currentThread().interrupt();
             }
         }

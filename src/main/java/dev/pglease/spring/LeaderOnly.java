@@ -21,5 +21,4 @@ import java.lang.annotation.Target;
 @Target({ElementType.METHOD, ElementType.TYPE})
 @Retention(RetentionPolicy.RUNTIME)
 @Documented
-public @interface LeaderOnly {
-}
+public @interface LeaderOnly {}

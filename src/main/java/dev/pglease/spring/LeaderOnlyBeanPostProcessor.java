@@ -1,15 +1,15 @@
 package dev.pglease.spring;
 
-import dev.pglease.LeaseException;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseException;
 import java.lang.reflect.Method;
 import java.util.Optional;
 import org.aopalliance.intercept.MethodInterceptor;
 import org.aopalliance.intercept.MethodInvocation;
+import org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor;
 import org.springframework.aop.support.ComposablePointcut;
 import org.springframework.aop.support.DefaultPointcutAdvisor;
 import org.springframework.aop.support.annotation.AnnotationMatchingPointcut;
-import org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor;
 import org.springframework.beans.factory.BeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.core.Ordered;
@@ -65,9 +65,11 @@ public class LeaderOnlyBeanPostProcessor extends AbstractBeanFactoryAwareAdvisin
                 if (method.getReturnType() == Optional.class) {
                     return Optional.empty();
                 }
-                throw new LeaseException(LeaseException.Reason.LEASE_LOST, method.getDeclaringClass().getSimpleName()
-                        + "." + method.getName() + " is @LeaderOnly and this process does not lead "
-                        + (e == null ? "(no LeaderElection bean)" : "lease " + e.leaseName()));
+                throw new LeaseException(
+                        LeaseException.Reason.LEASE_LOST,
+                        method.getDeclaringClass().getSimpleName()
+                                + "." + method.getName() + " is @LeaderOnly and this process does not lead "
+                                + (e == null ? "(no LeaderElection bean)" : "lease " + e.leaseName()));
             }
             Leadership previous = CURRENT.get();
             CURRENT.set(leadership.get());

@@ -3,18 +3,19 @@ package dev.pglease.spring;
 import dev.pglease.Elector;
 import dev.pglease.PgLease;
 import dev.pglease.health.LeaseHealth;
+import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import java.lang.annotation.ElementType;
 import java.lang.annotation.Retention;
 import java.lang.annotation.RetentionPolicy;
 import java.lang.annotation.Target;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
 import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
@@ -49,8 +50,7 @@ public class LeasesEndpoint {
     /** Marks an operation parameter the request may leave out (Spring reads any annotation of this name). */
     @Retention(RetentionPolicy.RUNTIME)
     @Target(ElementType.PARAMETER)
-    @interface Nullable {
-    }
+    @interface Nullable {}
 
     private static final int FORBIDDEN = 403;
     private final LeaderElection election;
@@ -61,7 +61,11 @@ public class LeasesEndpoint {
 
     /** Without handoff (no operator login). */
     public LeasesEndpoint(LeaderElection election, PgLease pglease, boolean operationsEnabled) {
-        this(election, pglease, operationsEnabled, PgLease.Roles.defaultsFor(pglease.config().schema()).operator(),
+        this(
+                election,
+                pglease,
+                operationsEnabled,
+                PgLease.Roles.defaultsFor(pglease.config().schema()).operator(),
                 null);
     }
 
@@ -70,8 +74,12 @@ public class LeasesEndpoint {
      * @param operatorLogin the login handoffs run as (a member of the operator role), or {@code null}: handoffs
      *                      are refused
      */
-    public LeasesEndpoint(LeaderElection election, PgLease pglease, boolean operationsEnabled, String operatorRole,
-                          Supplier<DataSource> operatorLogin) {
+    public LeasesEndpoint(
+            LeaderElection election,
+            PgLease pglease,
+            boolean operationsEnabled,
+            String operatorRole,
+            Supplier<DataSource> operatorLogin) {
         this.election = election;
         this.pglease = pglease;
         this.operationsEnabled = operationsEnabled;
@@ -90,7 +98,9 @@ public class LeasesEndpoint {
         } else {
             LeaseHealth health = LeaseHealth.of(elector);
             lease.putAll(PgLeaseHealthIndicator.details(health));
-            lease.put("leader", health.isLeader() ? pglease.holderId() : health.leader().orElse(null));
+            lease.put(
+                    "leader",
+                    health.isLeader() ? pglease.holderId() : health.leader().orElse(null));
         }
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("holder", pglease.holderId());
@@ -111,24 +121,29 @@ public class LeasesEndpoint {
     public WebEndpointResponse<Map<String, Object>> operate(String action, @Nullable String to)
             throws InterruptedException {
         if (!operationsEnabled) {
-            return refused(FORBIDDEN, "lease operations are disabled: set "
-                    + "pglease.actuator.operations-enabled=true to allow them");
+            return refused(
+                    FORBIDDEN,
+                    "lease operations are disabled: set " + "pglease.actuator.operations-enabled=true to allow them");
         }
         if ("release".equals(action)) {
             return new WebEndpointResponse<>(release());
         }
         if ("handoff".equals(action)) {
             if (operatorLogin == null) {
-                return refused(FORBIDDEN, "handoff calls " + pglease.config().schema()
-                        + ".handoff, which only the role " + operatorRole + " may execute, and the application's "
-                        + "login is a candidate: set pglease.actuator.operator.username and "
-                        + "pglease.actuator.operator.password to a login that is a member of " + operatorRole
-                        + " (or use `pglease handoff " + election.leaseName() + "` as the operator)");
+                return refused(
+                        FORBIDDEN,
+                        "handoff calls " + pglease.config().schema()
+                                + ".handoff, which only the role " + operatorRole
+                                + " may execute, and the application's "
+                                + "login is a candidate: set pglease.actuator.operator.username and "
+                                + "pglease.actuator.operator.password to a login that is a member of " + operatorRole
+                                + " (or use `pglease handoff " + election.leaseName() + "` as the operator)");
             }
             return handoff(to);
         }
-        return refused(WebEndpointResponse.STATUS_BAD_REQUEST, "unknown lease action '" + action
-                + "': the actions are release and handoff");
+        return refused(
+                WebEndpointResponse.STATUS_BAD_REQUEST,
+                "unknown lease action '" + action + "': the actions are release and handoff");
     }
 
     private Map<String, Object> release() throws InterruptedException {
@@ -147,37 +162,33 @@ public class LeasesEndpoint {
     private WebEndpointResponse<Map<String, Object>> handoff(String to) {
         String schema = pglease.config().schema();
         String name = election.leaseName();
-        try (Connection c = operatorLogin.get().getConnection();
-             PreparedStatement ps = c.prepareStatement("WITH before AS (SELECT holder, token FROM " + schema
-                     + ".leases WHERE name = ?) SELECT holder, token, " + schema + ".handoff(?, ?) FROM before")) {
-            ps.setString(1, name);
-            ps.setString(2, name);
-            ps.setString(3, to == null || to.isBlank() ? null : to);
-            try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return refused(WebEndpointResponse.STATUS_NOT_FOUND, "no lease named " + name + " in schema "
-                            + schema);
-                }
-                Map<String, Object> body = new LinkedHashMap<>();
-                body.put("lease", name);
-                body.put("action", "handoff");
-                body.put("previousHolder", rs.getString(1));
-                body.put("previousToken", rs.getLong(2));
-                long token = rs.getLong(3);
-                boolean handedOff = !rs.wasNull();
-                body.put("handedOff", handedOff);
-                body.put("token", handedOff ? token : rs.getLong(2));
-                body.put("to", to);
-                return new WebEndpointResponse<>(body);
+        try (Connection c = operatorLogin.get().getConnection()) {
+            Optional<OperatorStatements.Change> found =
+                    new OperatorStatements(schema).handoff(c, name, to == null || to.isBlank() ? null : to);
+            if (found.isEmpty()) {
+                return refused(WebEndpointResponse.STATUS_NOT_FOUND, "no lease named " + name + " in schema " + schema);
             }
+            OperatorStatements.Change change = found.get();
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put("lease", name);
+            body.put("action", "handoff");
+            body.put("previousHolder", change.previousHolder());
+            body.put("previousToken", change.previousToken());
+            body.put("handedOff", change.done());
+            body.put("token", change.done() ? change.token() : change.previousToken());
+            body.put("to", to);
+            return new WebEndpointResponse<>(body);
         } catch (SQLException e) {
-            if ("42501".equals(e.getSQLState())) {
-                return refused(FORBIDDEN, "the login in pglease.actuator.operator."
-                        + "username may not hand off: it must be a member of the role " + operatorRole + " ("
-                        + e.getMessage() + ")");
+            if (SqlErrors.insufficientPrivilege(e)) {
+                return refused(
+                        FORBIDDEN,
+                        "the login in pglease.actuator.operator."
+                                + "username may not hand off: it must be a member of the role " + operatorRole + " ("
+                                + e.getMessage() + ")");
             }
-            return refused(WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE, "handoff of lease " + name
-                    + " failed: " + e.getMessage() + " (SQLState " + e.getSQLState() + ")");
+            return refused(
+                    WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE,
+                    "handoff of lease " + name + " failed: " + e.getMessage() + " (SQLState " + e.getSQLState() + ")");
         }
     }
 

@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
 import net.javacrumbs.shedlock.core.LockProvider;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.beans.factory.SmartInitializingSingleton;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -25,15 +27,13 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.env.Environment;
 import org.springframework.transaction.PlatformTransactionManager;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Spring Boot auto-configuration for pglease, active when the application has a {@link DataSource}
  * (disable with {@code pglease.enabled=false}):
  * <ul>
  *   <li>with {@code pglease.migrate=true} only, migrates the pglease schema with Flyway (own history table,
- *       beside the application's own migrations), as the {@code pglease.migration.*} login; otherwise checks the
+ *       beside the application's own migrations), as the {@code pglease.migration.*} login; the core checks the
  *       schema version through {@code schema_version()}, which every pglease role may call;</li>
  *   <li>a {@link PgLease} bean built from {@code pglease.*} properties, closed (leases released) on shutdown;</li>
  *   <li>a {@link LeaderElection} for the lease {@code pglease.election.lease-name} (default
@@ -46,11 +46,13 @@ import org.slf4j.LoggerFactory;
  *       {@code pglease.actuator.operations-enabled=true}, handoff as {@code pglease.actuator.operator.*}).</li>
  * </ul>
  */
-@AutoConfiguration(afterName = {
-        "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration",
-        "org.springframework.boot.jdbc.autoconfigure.DataSourceTransactionManagerAutoConfiguration",
-        "org.springframework.boot.micrometer.metrics.autoconfigure.CompositeMeterRegistryAutoConfiguration",
-        "org.springframework.boot.micrometer.metrics.autoconfigure.export.simple.SimpleMetricsExportAutoConfiguration"})
+@AutoConfiguration(
+        afterName = {
+            "org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration",
+            "org.springframework.boot.jdbc.autoconfigure.DataSourceTransactionManagerAutoConfiguration",
+            "org.springframework.boot.micrometer.metrics.autoconfigure.CompositeMeterRegistryAutoConfiguration",
+            "org.springframework.boot.micrometer.metrics.autoconfigure.export.simple.SimpleMetricsExportAutoConfiguration"
+        })
 @ConditionalOnClass(PgLease.class)
 @ConditionalOnBean(DataSource.class)
 @ConditionalOnBooleanProperty(name = "pglease.enabled", matchIfMissing = true)
@@ -60,25 +62,27 @@ public class PgLeaseAutoConfiguration {
     private static final Logger LOG = LoggerFactory.getLogger(PgLeaseAutoConfiguration.class);
 
     /** The pglease schema; {@code migrationsApplied} is 0 unless {@code pglease.migrate=true} migrated it now. */
-    public record PgLeaseSchema(String name, int migrationsApplied) {
-    }
+    public record PgLeaseSchema(String name, int migrationsApplied) {}
 
     @Bean
     @ConditionalOnMissingBean
     public PgLeaseSchema pgLeaseSchema(DataSource dataSource, PgLeaseProperties properties) {
         PgLease.Roles names = properties.getRoles().resolve(properties.getSchema());
-        return new PgLeaseSchema(properties.getSchema(),
-                PgLeaseStartup.migrateIfAsked(dataSource, properties, names));
+        return new PgLeaseSchema(properties.getSchema(), PgLeaseStartup.migrateIfAsked(dataSource, properties, names));
     }
 
     /**
-     * Checks the login's privileges (one {@code LeaseException INSUFFICIENT_PRIVILEGE} naming the missing grant, no
-     * retries) and the schema version ({@code schema_version()}, no access to Flyway's history needed).
+     * {@code PgLease.create} checks the login's privileges (one {@code LeaseException INSUFFICIENT_PRIVILEGE} naming
+     * the missing grant, no retries) and the schema version ({@code schema_version()}, no access to Flyway's history
+     * needed); its failures are told in Spring terms.
      */
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
-    public PgLease pgLease(DataSource dataSource, PgLeaseProperties properties, PgLeaseSchema schema,
-                           ObjectProvider<LeaseObserver> observers) {
+    public PgLease pgLease(
+            DataSource dataSource,
+            PgLeaseProperties properties,
+            PgLeaseSchema schema,
+            ObjectProvider<LeaseObserver> observers) {
         LeaseConfig.Builder config = LeaseConfig.builder()
                 .schema(schema.name())
                 .leaseDuration(properties.getLeaseDuration())
@@ -95,15 +99,11 @@ public class PgLeaseAutoConfiguration {
         } catch (LeaseException e) {
             throw PgLeaseStartup.inSpringTerms(e);
         }
-        try {
-            PgLeaseStartup.checkSchemaVersion(dataSource, schema.name());
-        } catch (RuntimeException e) {
-            pglease.close();
-            throw e;
-        }
         if (PgLeaseStartup.bypassesGuards(dataSource, schema.name())) {
-            LOG.warn("the application's database login owns schema {} or is a superuser: the schema's guards do not "
-                    + "apply to it; log in as a member of the candidate role instead", schema.name());
+            LOG.warn(
+                    "the application's database login owns schema {} or is a superuser: the schema's guards do not "
+                            + "apply to it; log in as a member of the candidate role instead",
+                    schema.name());
         }
         return pglease;
     }
@@ -111,19 +111,26 @@ public class PgLeaseAutoConfiguration {
     @Bean
     @ConditionalOnMissingBean
     @ConditionalOnBooleanProperty(name = "pglease.election.enabled", matchIfMissing = true)
-    public LeaderElection leaderElection(PgLease pglease, PgLeaseProperties properties, Environment environment,
-                                         ObjectProvider<LeaderListener> listeners) {
+    public LeaderElection leaderElection(
+            PgLease pglease,
+            PgLeaseProperties properties,
+            Environment environment,
+            ObjectProvider<LeaderListener> listeners) {
         String lease = properties.getElection().getLeaseName();
         if (lease == null || lease.isBlank()) {
             lease = environment.getProperty("spring.application.name", "application");
         }
-        return new LeaderElection(pglease, lease, () -> listeners.orderedStream().toList(),
+        return new LeaderElection(
+                pglease,
+                lease,
+                () -> listeners.orderedStream().toList(),
                 properties.getElection().getDrainTimeout());
     }
 
     @Bean
     @ConditionalOnMissingBean
-    @ConditionalOnClass(name = "org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor")
+    @ConditionalOnClass(
+            name = "org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor")
     public static LeaderOnlyBeanPostProcessor leaderOnlyBeanPostProcessor() {
         return new LeaderOnlyBeanPostProcessor();
     }
@@ -136,9 +143,11 @@ public class PgLeaseAutoConfiguration {
         @Bean
         @ConditionalOnMissingBean
         @ConditionalOnBean(PlatformTransactionManager.class)
-        FencedTransactionTemplate fencedTransactionTemplate(PgLease pglease, DataSource dataSource,
-                                                            PlatformTransactionManager transactionManager,
-                                                            ObjectProvider<LeaderElection> election) {
+        FencedTransactionTemplate fencedTransactionTemplate(
+                PgLease pglease,
+                DataSource dataSource,
+                PlatformTransactionManager transactionManager,
+                ObjectProvider<LeaderElection> election) {
             return new FencedTransactionTemplate(pglease, dataSource, transactionManager, election.getIfAvailable());
         }
 
@@ -157,14 +166,14 @@ public class PgLeaseAutoConfiguration {
 
         @Bean
         @ConditionalOnMissingBean
-        LeasesEndpoint leasesEndpoint(LeaderElection election, PgLease pglease, PgLeaseProperties properties,
-                                      DataSource dataSource) {
+        LeasesEndpoint leasesEndpoint(
+                LeaderElection election, PgLease pglease, PgLeaseProperties properties, DataSource dataSource) {
             String role = properties.getRoles().resolve(properties.getSchema()).operator();
             PgLeaseProperties.Operator operator = properties.getActuator().getOperator();
-            Supplier<DataSource> operatorLogin = PgLeaseStartup.isSet(operator)
-                    ? () -> PgLeaseStartup.dataSource(operator, dataSource) : null;
-            return new LeasesEndpoint(election, pglease, properties.getActuator().isOperationsEnabled(), role,
-                    operatorLogin);
+            Supplier<DataSource> operatorLogin =
+                    PgLeaseStartup.isSet(operator) ? () -> PgLeaseStartup.dataSource(operator, dataSource) : null;
+            return new LeasesEndpoint(
+                    election, pglease, properties.getActuator().isOperationsEnabled(), role, operatorLogin);
         }
     }
 
@@ -222,8 +231,8 @@ public class PgLeaseAutoConfiguration {
 
         /** Gauges for the election, bound once every singleton exists (the election depends on the metrics). */
         @Bean
-        SmartInitializingSingleton pgLeaseElectionGauges(ObjectProvider<PgLeaseMetrics> metrics,
-                                                         ObjectProvider<LeaderElection> election) {
+        SmartInitializingSingleton pgLeaseElectionGauges(
+                ObjectProvider<PgLeaseMetrics> metrics, ObjectProvider<LeaderElection> election) {
             return () -> metrics.ifAvailable(m -> election.ifAvailable(e -> m.bind(e.leaseName(), e::leadership)));
         }
     }

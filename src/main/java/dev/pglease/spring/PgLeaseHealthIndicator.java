@@ -26,16 +26,18 @@ public class PgLeaseHealthIndicator extends AbstractHealthIndicator {
     protected void doHealthCheck(Health.Builder builder) {
         Elector elector = election.elector().orElse(null);
         if (elector == null) {
-            builder.status(Status.OUT_OF_SERVICE).withDetail("lease", election.leaseName())
+            builder.status(Status.OUT_OF_SERVICE)
+                    .withDetail("lease", election.leaseName())
                     .withDetail("state", Elector.State.CLOSED.name());
             return;
         }
         LeaseHealth health = LeaseHealth.of(elector);
-        builder.status(switch (health.state()) {
-            case LEADER, STANDBY -> Status.UP;
-            case DATABASE_UNREACHABLE, ELECTION_STOPPED -> Status.DOWN;
-            case CLOSED -> Status.OUT_OF_SERVICE;
-        });
+        builder.status(
+                switch (health.state()) {
+                    case LEADER, STANDBY -> Status.UP;
+                    case DATABASE_UNREACHABLE, ELECTION_STOPPED -> Status.DOWN;
+                    case CLOSED -> Status.OUT_OF_SERVICE;
+                });
         builder.withDetails(details(health));
     }
 

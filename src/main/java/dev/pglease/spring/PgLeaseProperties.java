@@ -1,7 +1,7 @@
 package dev.pglease.spring;
 
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
-
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 
@@ -24,11 +24,11 @@ public class PgLeaseProperties {
      */
     private boolean migrate = false;
     /** How long a grant lasts in the database without renewal. */
-    private Duration leaseDuration = Duration.ofSeconds(10);
+    private Duration leaseDuration = LeaseConfig.DEFAULT_LEASE_DURATION;
     /** How long a leader trusts its grant after the last renewal was sent. */
-    private Duration renewDeadline = Duration.ofSeconds(6);
+    private Duration renewDeadline = LeaseConfig.DEFAULT_RENEW_DEADLINE;
     /** How often leaders renew and standbys retry. */
-    private Duration retryPeriod = Duration.ofSeconds(2);
+    private Duration retryPeriod = LeaseConfig.DEFAULT_RETRY_PERIOD;
     /** Prefix of this process's holder id (defaults to the host name). */
     private String holderLabel;
     /**
@@ -104,6 +104,7 @@ public class PgLeaseProperties {
          * again) and {@code handoff} (with an operator login).
          */
         private boolean operationsEnabled = false;
+
         private final Operator operator = new Operator();
 
         public Operator getOperator() {
@@ -123,8 +124,7 @@ public class PgLeaseProperties {
      * The login the endpoint's {@code handoff} runs as: a member of the operator role ({@code <schema>_operator}),
      * since the application's own login is a candidate; without a username, handoffs are refused.
      */
-    public static class Operator extends Login {
-    }
+    public static class Operator extends Login {}
 
     /**
      * Names of the roles the schema migration grants to (and creates when absent, if
@@ -163,7 +163,8 @@ public class PgLeaseProperties {
         /** The role names to use in {@code schema}: each one set here, else its default for the schema. */
         PgLease.Roles resolve(String schema) {
             PgLease.Roles defaults = PgLease.Roles.defaultsFor(schema);
-            return new PgLease.Roles(candidate != null ? candidate : defaults.candidate(),
+            return new PgLease.Roles(
+                    candidate != null ? candidate : defaults.candidate(),
                     observer != null ? observer : defaults.observer(),
                     operator != null ? operator : defaults.operator());
         }

@@ -2,14 +2,13 @@ package dev.pglease.spring;
 
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
+import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.util.ArrayList;
 import java.util.List;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
@@ -18,24 +17,22 @@ import org.springframework.jdbc.datasource.DriverManagerDataSource;
 
 /**
  * Start-up of pglease in a Spring application with least privilege: migrating only when asked (as a separate
- * migration login), a schema version check every pglease role may make (without Flyway's history table), and
- * privilege failures reported once, naming the missing grant and the property that fixes it.
+ * migration login), and start-up failures of {@code PgLease.create} (privileges, a missing or outdated schema)
+ * reported once, naming the missing grant or the properties that fix it.
  */
 final class PgLeaseStartup {
 
     private static final Logger LOG = LoggerFactory.getLogger(PgLeaseStartup.class);
 
-    /** The schema version this library needs: the number of its latest migration. */
-    static final int SCHEMA_VERSION = 7;
     /**
      * Flyway major versions the shipped migrations are tested with: 13 (what pglease is built with), 12 (Spring Boot
      * 4.1's managed version, profile {@code boot-flyway}) and 11 (Spring Boot 4.0's, profile {@code boot40}).
      */
     static final int FLYWAY_MIN_MAJOR = 11;
+
     static final int FLYWAY_MAX_MAJOR = 13;
 
-    private PgLeaseStartup() {
-    }
+    private PgLeaseStartup() {}
 
     /** Migrates when {@code pglease.migrate=true}; returns the number of migrations applied. */
     static int migrateIfAsked(DataSource application, PgLeaseProperties properties, PgLease.Roles roles) {
@@ -48,9 +45,11 @@ final class PgLeaseStartup {
         if (isSet(migration)) {
             target = dataSource(migration, application);
         } else {
-            LOG.warn("pglease migrates schema {} as the application's own login, which then owns the schema and "
-                    + "bypasses its guards; set pglease.migration.username/password to migrate as a separate "
-                    + "owner login", properties.getSchema());
+            LOG.warn(
+                    "pglease migrates schema {} as the application's own login, which then owns the schema and "
+                            + "bypasses its guards; set pglease.migration.username/password to migrate as a separate "
+                            + "owner login",
+                    properties.getSchema());
         }
         if (!migration.isCreateRoles()) {
             requireRoles(target, roles);
@@ -73,42 +72,40 @@ final class PgLeaseStartup {
         try (Connection c = dataSource.getConnection()) {
             return c.getMetaData().getURL();
         } catch (SQLException e) {
-            throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE,
+            throw new LeaseException(
+                    LeaseException.Reason.DATABASE_UNAVAILABLE,
                     "could not read the application data source's URL for a separate login (set its url: "
-                    + "pglease.migration.url or pglease.actuator.operator.url): " + e.getMessage(), e);
+                            + "pglease.migration.url or pglease.actuator.operator.url): " + e.getMessage(),
+                    e);
         }
     }
 
     private static void requireRoles(DataSource dataSource, PgLease.Roles roles) {
-        List<String> missing = new ArrayList<>();
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement(
-                     "SELECT r FROM unnest(?::text[]) r WHERE NOT EXISTS "
-                     + "(SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) ORDER BY r")) {
-            ps.setArray(1, c.createArrayOf("text", new Object[] {roles.candidate(), roles.observer(),
-                    roles.operator()}));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    missing.add(rs.getString(1));
-                }
-            }
+        List<String> missing;
+        try (Connection c = dataSource.getConnection()) {
+            missing = SchemaStatements.missingRoles(c, List.of(roles.candidate(), roles.observer(), roles.operator()));
         } catch (SQLException e) {
-            throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE, "could not check the pglease "
-                    + "roles before migrating: " + e.getMessage(), e);
+            throw new LeaseException(
+                    LeaseException.Reason.DATABASE_UNAVAILABLE,
+                    "could not check the pglease " + "roles before migrating: " + e.getMessage(),
+                    e);
         }
         if (!missing.isEmpty()) {
             StringBuilder create = new StringBuilder();
             missing.forEach(r -> create.append("CREATE ROLE ").append(r).append(" NOLOGIN; "));
-            throw new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "the pglease role(s) " + missing
-                    + " do not exist and pglease.migration.create-roles is false: create them ("
-                    + create.toString().strip() + "), name existing roles in pglease.roles.candidate/observer/"
-                    + "operator, or set pglease.migration.create-roles=true");
+            throw new LeaseException(
+                    LeaseException.Reason.SCHEMA_MISSING,
+                    "the pglease role(s) " + missing
+                            + " do not exist and pglease.migration.create-roles is false: create them ("
+                            + create.toString().strip() + "), name existing roles in pglease.roles.candidate/observer/"
+                            + "operator, or set pglease.migration.create-roles=true");
         }
     }
 
     /** The version of the Flyway on the classpath, from its own version resource. */
     static String flywayVersion() {
-        try (InputStream in = org.flywaydb.core.Flyway.class.getClassLoader()
+        try (InputStream in = org.flywaydb.core.Flyway.class
+                .getClassLoader()
                 .getResourceAsStream("org/flywaydb/core/internal/version.txt")) {
             return in == null ? "unknown" : new String(in.readAllBytes(), StandardCharsets.UTF_8).strip();
         } catch (IOException e) {
@@ -136,100 +133,42 @@ final class PgLeaseStartup {
         }
     }
 
-    /**
-     * Checks that the schema is at least the version this library needs, by calling {@code schema_version()}, which
-     * every pglease role may execute; the application's login needs no access to Flyway's history table.
-     *
-     * @return the schema version
-     */
-    static int checkSchemaVersion(DataSource dataSource, String schema) {
-        try (Connection c = dataSource.getConnection()) {
-            boolean present;
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
-                                     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                                    WHERE n.nspname = ? AND p.proname = 'schema_version' AND p.pronargs = 0)
-                    """)) {
-                ps.setString(1, schema);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    present = rs.getBoolean(1);
-                }
-            }
-            if (!present) {
-                throw outdated(schema, "older than version " + SCHEMA_VERSION + " (it has no schema_version())");
-            }
-            int version;
-            try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".schema_version()");
-                 ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                version = rs.getInt(1);
-            } catch (SQLException e) {
-                if ("42501".equals(e.getSQLState())) {
-                    throw new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, "the database role "
-                            + user(c) + " lacks EXECUTE ON FUNCTION " + schema + ".schema_version(), which every "
-                            + "pglease role has: GRANT " + schema + "_candidate TO " + user(c) + "; (or the role "
-                            + "named in pglease.roles.candidate)");
-                }
-                throw e;
-            }
-            if (version < SCHEMA_VERSION) {
-                throw outdated(schema, "at version " + version + ", this pglease needs " + SCHEMA_VERSION);
-            }
-            return version;
-        } catch (SQLException e) {
-            throw new LeaseException(LeaseException.Reason.DATABASE_UNAVAILABLE, "could not check the version of "
-                    + "schema " + schema + ": " + e.getMessage() + " (SQLState " + e.getSQLState() + ")", e);
-        }
-    }
-
-    private static LeaseException outdated(String schema, String what) {
-        return new LeaseException(LeaseException.Reason.SCHEMA_MISSING, "the pglease schema " + schema + " is "
-                + what + ": have the schema owner migrate it (`pglease migrate`, PgLease.migrate(dataSource, \""
-                + schema + "\"), or pglease.migrate=true with pglease.migration.username/password)");
-    }
-
-    private static String user(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT current_user"); ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            return rs.getString(1);
-        }
-    }
-
     /** Whether the login is a superuser or a member of the schema's owner: then no guard trigger applies to it. */
     static boolean bypassesGuards(DataSource dataSource, String schema) {
-        try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("""
-                     SELECT r.rolsuper OR pg_catalog.pg_has_role(current_user, t.relowner, 'MEMBER')
-                       FROM pg_catalog.pg_roles r, pg_catalog.pg_class t
-                       JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
-                      WHERE r.rolname = current_user AND n.nspname = ? AND t.relname = 'leases'
-                     """)) {
-            ps.setString(1, schema);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() && rs.getBoolean(1);
-            }
+        try (Connection c = dataSource.getConnection()) {
+            return new SchemaStatements(schema).bypassesGuards(c);
         } catch (SQLException e) {
             return false;
         }
     }
 
     /**
-     * A privilege failure of {@code PgLease.create}, told in Spring terms: the same reason and message, plus the
-     * properties that decide which login is used. One exception, no cause chain to dig through.
+     * A failure of {@code PgLease.create}, told in Spring terms: the same reason and message, plus the properties that
+     * decide which login is used or when the schema is migrated. One exception, no cause chain to dig through.
      */
     static LeaseException inSpringTerms(LeaseException e) {
+        if (e.reason() == LeaseException.Reason.SCHEMA_MISSING) {
+            return new LeaseException(
+                    e.reason(),
+                    e.getMessage() + ". In Spring the schema is migrated at start "
+                            + "only with pglease.migrate=true, as the login in pglease.migration.username/password");
+        }
         if (e.reason() == LeaseException.Reason.INSUFFICIENT_PRIVILEGE) {
-            return new LeaseException(e.reason(), e.getMessage() + ". In Spring the login is "
-                    + "spring.datasource.username; the schema is migrated (and roles created) only by the login in "
-                    + "pglease.migration.username with pglease.migrate=true");
+            return new LeaseException(
+                    e.reason(),
+                    e.getMessage() + ". In Spring the login is "
+                            + "spring.datasource.username; the schema is migrated (and roles created) only by the login in "
+                            + "pglease.migration.username with pglease.migrate=true");
         }
         Throwable cause = e.getCause();
-        if (e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE && cause instanceof SQLException s
-                && "42501".equals(s.getSQLState())) {
-            return new LeaseException(LeaseException.Reason.INSUFFICIENT_PRIVILEGE, "the application's login (" 
-                    + "spring.datasource.username) may not connect: " + s.getMessage() + "; GRANT CONNECT ON "
-                    + "DATABASE to it");
+        if (e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE
+                && cause instanceof SQLException s
+                && SqlErrors.insufficientPrivilege(s)) {
+            return new LeaseException(
+                    LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
+                    "the application's login ("
+                            + "spring.datasource.username) may not connect: " + s.getMessage() + "; GRANT CONNECT ON "
+                            + "DATABASE to it");
         }
         return e;
     }

@@ -72,8 +72,8 @@ public final class BenchDatabase implements AutoCloseable {
                     .setOutputRedirector(ProcessBuilder.Redirect.DISCARD)
                     .setErrorRedirector(ProcessBuilder.Redirect.DISCARD)
                     .start();
-            return new BenchDatabase(root, pg,
-                    "jdbc:postgresql://localhost:" + pg.getPort() + "/postgres?user=postgres");
+            return new BenchDatabase(
+                    root, pg, "jdbc:postgresql://localhost:" + pg.getPort() + "/postgres?user=postgres");
         } catch (IOException e) {
             throw new UncheckedIOException("could not start the benchmark PostgreSQL server", e);
         }
@@ -112,7 +112,8 @@ public final class BenchDatabase implements AutoCloseable {
     }
 
     public void execute(String sql) {
-        try (Connection c = dataSource().getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = dataSource().getConnection();
+                Statement s = c.createStatement()) {
             s.execute(sql);
         } catch (SQLException e) {
             throw new IllegalStateException(sql + ": " + e.getMessage(), e);
@@ -120,8 +121,9 @@ public final class BenchDatabase implements AutoCloseable {
     }
 
     public long queryLong(String sql) {
-        try (Connection c = dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery(sql)) {
+        try (Connection c = dataSource().getConnection();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
             rs.next();
             return rs.getLong(1);
         } catch (SQLException e) {
@@ -130,8 +132,9 @@ public final class BenchDatabase implements AutoCloseable {
     }
 
     public List<Object[]> query(String sql) {
-        try (Connection c = dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery(sql)) {
+        try (Connection c = dataSource().getConnection();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery(sql)) {
             List<Object[]> rows = new ArrayList<>();
             int n = rs.getMetaData().getColumnCount();
             while (rs.next()) {
@@ -179,9 +182,12 @@ public final class BenchDatabase implements AutoCloseable {
         }
         String escaped = fragment.replace("'", "''");
         for (Object[] row : query("SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, rows FROM pg_stat_statements "
-                + "WHERE query LIKE '%" + escaped + "%' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                + "WHERE query LIKE '%" + escaped
+                + "%' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
                 + "ORDER BY calls DESC")) {
-            out.merge(label((String) row[0]), new long[] {((Number) row[1]).longValue(), ((Number) row[2]).longValue()},
+            out.merge(
+                    label((String) row[0]),
+                    new long[] {((Number) row[1]).longValue(), ((Number) row[2]).longValue()},
                     (a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
         }
         return out;
@@ -215,7 +221,9 @@ public final class BenchDatabase implements AutoCloseable {
         long postmaster;
         if (postgres != null) {
             try {
-                String first = Files.readAllLines(root.resolve("data").resolve("postmaster.pid")).get(0).trim();
+                String first = Files.readAllLines(root.resolve("data").resolve("postmaster.pid"))
+                        .get(0)
+                        .trim();
                 postmaster = Long.parseLong(first);
             } catch (IOException e) {
                 return pids;

@@ -22,6 +22,8 @@ class BenchFullRunTest {
         FullRun.Report report = FullRun.run(true, out);
         System.out.println(report.markdown());
         assertThat(report.markdown()).contains("## Targets");
-        assertThat(report.missed()).as("targets missed (the whole report is above)").isEmpty();
+        assertThat(report.missed())
+                .as("targets missed (the whole report is above)")
+                .isEmpty();
     }
 }

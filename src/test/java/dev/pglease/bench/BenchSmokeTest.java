@@ -21,9 +21,18 @@ class BenchSmokeTest {
         FullRun.Report report = FullRun.run(false, out);
         Map<String, Double> f = report.figures();
 
-        assertThat(report.jmh()).extracting(JmhLauncher.Row::benchmark).containsExactlyInAnyOrder("acquireDenied",
-                "acquireGranted", "fencedWrite", "forwardFenceWrite", "plainWrite", "release", "renew",
-                "shedlockLockUnlock", "springIntegrationLockUnlock");
+        assertThat(report.jmh())
+                .extracting(JmhLauncher.Row::benchmark)
+                .containsExactlyInAnyOrder(
+                        "acquireDenied",
+                        "acquireGranted",
+                        "fencedWrite",
+                        "forwardFenceWrite",
+                        "plainWrite",
+                        "release",
+                        "renew",
+                        "shedlockLockUnlock",
+                        "springIntegrationLockUnlock");
         for (JmhLauncher.Row r : report.jmh()) {
             assertThat(r.samples()).as(r.benchmark()).isPositive();
             assertThat(r.p50()).as(r.benchmark()).isPositive();
@@ -32,20 +41,32 @@ class BenchSmokeTest {
         assertThat(f.get("handoff.client.p50")).as("handoff, client").isPositive();
         assertThat(f.get("failover.1000.p50")).as("failover gap").isNotNull().isFinite();
         assertThat(f.get("failover.1000.kill.p50")).as("kill to grant").isPositive();
-        assertThat(f.get("standbys.2.acquirePerLease")).as("standby acquire rate").isPositive();
-        assertThat(f.get("standbys.2.observerAttempts")).as("observer counted the attempts").isPositive();
+        assertThat(f.get("standbys.2.acquirePerLease"))
+                .as("standby acquire rate")
+                .isPositive();
+        assertThat(f.get("standbys.2.observerAttempts"))
+                .as("observer counted the attempts")
+                .isPositive();
         assertThat(f.get("library.leaders")).as("every lease of the node led").isEqualTo(100.0);
-        assertThat(f.get("library.rowsPerStatement")).as("renew statements carried rows").isPositive();
+        assertThat(f.get("library.rowsPerStatement"))
+                .as("renew statements carried rows")
+                .isPositive();
         assertThat(f.get("library.peakThreadsAdded"))
                 .as("the scale table's peak is its scenario's: one PgLease's threads (7) and a few more, not the "
                         + "peak of the earlier scenarios' PgLeases")
                 .isBetween(0.0, 14.0);
         assertThat(f.get("scale.one.1000.rate")).as("batch renewals, one node").isPositive();
         assertThat(f.get("scale.nodes.2.rate")).as("batch renewals, two nodes").isPositive();
-        assertThat(f.get("soak.renewals")).as("renewals during the run at 500 ms leases").isPositive();
-        assertThat(f.get("soak.leaderChanges")).as("leader changes at 500 ms leases").isNotNull();
+        assertThat(f.get("soak.renewals"))
+                .as("renewals during the run at 500 ms leases")
+                .isPositive();
+        assertThat(f.get("soak.leaderChanges"))
+                .as("leader changes at 500 ms leases")
+                .isNotNull();
         assertThat(f.get("side.fenced.p50")).as("interleaved fenced write").isPositive();
-        assertThat(f.get("side.shedlock.p50")).as("interleaved ShedLock round trip").isPositive();
+        assertThat(f.get("side.shedlock.p50"))
+                .as("interleaved ShedLock round trip")
+                .isPositive();
         assertThat(report.markdown()).contains("## Targets").contains("pg_prepared_statements");
     }
 }

@@ -3,9 +3,9 @@ package dev.pglease.bench;
 import dev.pglease.BenchAccess;
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseObserver;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.cli.NodeProcess;
 import java.lang.management.ManagementFactory;
@@ -39,25 +39,65 @@ import java.util.concurrent.atomic.LongAdder;
 public final class Harness {
 
     /** One scenario's output: a Markdown section and named figures (for checks and the summary). */
-    public record Section(String title, String markdown, Map<String, Double> figures) {
-    }
+    public record Section(String title, String markdown, Map<String, Double> figures) {}
 
     /** Sizes of one run. */
-    public record Sizes(int nodes, int soakNodes, int handoffs, int failovers1s, int failovers500ms, Duration soak, List<Integer> standbys,
-                        Duration standbyWindowLeases, List<Integer> leasesPerNode, List<Integer> nodeCounts,
-                        int leasesEachNode, Duration scaleSeconds, int libraryLeases, Duration libraryWindow,
-                        Duration standbyLease, Duration libraryLease) {
+    public record Sizes(
+            int nodes,
+            int soakNodes,
+            int handoffs,
+            int failovers1s,
+            int failovers500ms,
+            Duration soak,
+            List<Integer> standbys,
+            Duration standbyWindowLeases,
+            List<Integer> leasesPerNode,
+            List<Integer> nodeCounts,
+            int leasesEachNode,
+            Duration scaleSeconds,
+            int libraryLeases,
+            Duration libraryWindow,
+            Duration standbyLease,
+            Duration libraryLease) {
 
         public static Sizes full() {
-            return new Sizes(3, 3, 200, 40, 20, Duration.ofMinutes(10), List.of(1, 10, 100), Duration.ofSeconds(4),
-                    List.of(100, 1_000, 10_000, 100_000), List.of(1, 2, 5, 10, 20), 5_000, Duration.ofSeconds(5),
-                    10_000, Duration.ofSeconds(12), Duration.ofMillis(2500), Duration.ofSeconds(10));
+            return new Sizes(
+                    3,
+                    3,
+                    200,
+                    40,
+                    20,
+                    Duration.ofMinutes(10),
+                    List.of(1, 10, 100),
+                    Duration.ofSeconds(4),
+                    List.of(100, 1_000, 10_000, 100_000),
+                    List.of(1, 2, 5, 10, 20),
+                    5_000,
+                    Duration.ofSeconds(5),
+                    10_000,
+                    Duration.ofSeconds(12),
+                    Duration.ofMillis(2500),
+                    Duration.ofSeconds(10));
         }
 
         public static Sizes smoke() {
-            return new Sizes(2, 1, 3, 1, 0, Duration.ofSeconds(2), List.of(2), Duration.ofSeconds(1),
-                    List.of(100, 1_000), List.of(1, 2), 500, Duration.ofMillis(400), 100, Duration.ofMillis(1200),
-                    Duration.ofMillis(1000), Duration.ofMillis(1000));
+            return new Sizes(
+                    2,
+                    1,
+                    3,
+                    1,
+                    0,
+                    Duration.ofSeconds(2),
+                    List.of(2),
+                    Duration.ofSeconds(1),
+                    List.of(100, 1_000),
+                    List.of(1, 2),
+                    500,
+                    Duration.ofMillis(400),
+                    100,
+                    Duration.ofMillis(1200),
+                    Duration.ofMillis(1000),
+                    Duration.ofMillis(1000));
         }
     }
 
@@ -73,7 +113,8 @@ public final class Harness {
     }
 
     private String freshSchema(String prefix) {
-        String schema = prefix + ProcessHandle.current().pid() + "_" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+        String schema =
+                prefix + ProcessHandle.current().pid() + "_" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
         PgLease.migrate(db.dataSource(), schema);
         return schema;
     }
@@ -89,19 +130,16 @@ public final class Harness {
             }
 
             @Override
-            public void onRevoked(Leadership l) {
-            }
+            public void onRevoked(Leadership l) {}
         };
     }
 
     private static final LeaderListener NO_OP = new LeaderListener() {
         @Override
-        public void onElected(Leadership l) {
-        }
+        public void onElected(Leadership l) {}
 
         @Override
-        public void onRevoked(Leadership l) {
-        }
+        public void onRevoked(Leadership l) {}
     };
 
     /** Counts acquire attempts and remembers when the last denied one finished. */
@@ -126,10 +164,16 @@ public final class Harness {
         }
     }
 
-    private static LeaseConfig config(String schema, Duration lease, Duration deadline, Duration retry, String label,
-                                      LeaseObserver observer) {
-        return LeaseConfig.builder().schema(schema).leaseDuration(lease).renewDeadline(deadline).retryPeriod(retry)
-                .holderLabel(label).observer(observer).build();
+    private static LeaseConfig config(
+            String schema, Duration lease, Duration deadline, Duration retry, String label, LeaseObserver observer) {
+        return LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(lease)
+                .renewDeadline(deadline)
+                .retryPeriod(retry)
+                .holderLabel(label)
+                .observer(observer)
+                .build();
     }
 
     // ================================================================ graceful handoff
@@ -147,10 +191,24 @@ public final class Harness {
         CountingObserver obsB = new CountingObserver();
         Duration leaseDuration = Duration.ofSeconds(2);
         List<Double> client = new ArrayList<>();
-        try (PgLease a = PgLease.create(db.dataSource(), config(schema, leaseDuration, Duration.ofMillis(1200),
-                Duration.ofMillis(400), "hand-a", obsA));
-             PgLease b = PgLease.create(db.dataSource(), config(schema, leaseDuration, Duration.ofMillis(1200),
-                     Duration.ofMillis(400), "hand-b", obsB))) {
+        try (PgLease a = PgLease.create(
+                        db.dataSource(),
+                        config(
+                                schema,
+                                leaseDuration,
+                                Duration.ofMillis(1200),
+                                Duration.ofMillis(400),
+                                "hand-a",
+                                obsA));
+                PgLease b = PgLease.create(
+                        db.dataSource(),
+                        config(
+                                schema,
+                                leaseDuration,
+                                Duration.ofMillis(1200),
+                                Duration.ofMillis(400),
+                                "hand-b",
+                                obsB))) {
             CompletableFuture<Leadership>[] electedA = new CompletableFuture[] {new CompletableFuture<>()};
             CompletableFuture<Leadership>[] electedB = new CompletableFuture[] {null};
             Elector leader = a.elector(lease, listener(electedA));
@@ -179,8 +237,9 @@ public final class Harness {
             leader.close();
         }
         List<Double> dbGaps = new ArrayList<>();
-        for (Object[] row : db.query("SELECT extract(epoch FROM (at - lag(at) OVER w)) * 1000, kind, lag(kind) OVER w "
-                + "FROM " + schema + ".lease_events WHERE name = '" + lease + "' WINDOW w AS (ORDER BY id) ORDER BY id")) {
+        for (Object[] row : db.query(
+                "SELECT extract(epoch FROM (at - lag(at) OVER w)) * 1000, kind, lag(kind) OVER w " + "FROM " + schema
+                        + ".lease_events WHERE name = '" + lease + "' WINDOW w AS (ORDER BY id) ORDER BY id")) {
             if (row[0] != null && "acquired".equals(row[1]) && "released".equals(row[2])) {
                 dbGaps.add(((Number) row[0]).doubleValue());
             }
@@ -202,9 +261,23 @@ public final class Harness {
 
     private String[] nodeArgs(String schema, String lease, Duration leaseDuration, String label) {
         long ms = leaseDuration.toMillis();
-        return new String[] {"--jdbc-url", db.jdbcUrl(), "--schema", schema, "--lease", lease,
-                "--lease-duration", ms + "ms", "--renew-deadline", (ms * 6 / 10) + "ms",
-                "--retry-period", (ms / 5) + "ms", "--holder-label", label, "--trace"};
+        return new String[] {
+            "--jdbc-url",
+            db.jdbcUrl(),
+            "--schema",
+            schema,
+            "--lease",
+            lease,
+            "--lease-duration",
+            ms + "ms",
+            "--renew-deadline",
+            (ms * 6 / 10) + "ms",
+            "--retry-period",
+            (ms / 5) + "ms",
+            "--holder-label",
+            label,
+            "--trace"
+        };
     }
 
     private static String holderOf(NodeProcess node) {
@@ -273,8 +346,8 @@ public final class Harness {
                 Timestamp grantedAt = null;
                 long deadline = System.nanoTime() + leaseDuration.toNanos() * 10;
                 try (Connection c = db.dataSource().getConnection();
-                     PreparedStatement ps = c.prepareStatement("SELECT holder, expires_at, acquired_at FROM " + schema
-                             + ".leases WHERE name = ?")) {
+                        PreparedStatement ps = c.prepareStatement(
+                                "SELECT holder, expires_at, acquired_at FROM " + schema + ".leases WHERE name = ?")) {
                     ps.setString(1, lease);
                     while (System.nanoTime() < deadline) {
                         try (ResultSet rs = ps.executeQuery()) {
@@ -297,7 +370,8 @@ public final class Harness {
                 if (grantedAt == null || lastExpiry == null) {
                     throw new IllegalStateException("no new grant within " + leaseDuration.multipliedBy(10));
                 }
-                gaps.add((grantedAt.getTime() - lastExpiry.getTime()) + (grantedAt.getNanos() % 1_000_000 - lastExpiry.getNanos() % 1_000_000) / 1e6);
+                gaps.add((grantedAt.getTime() - lastExpiry.getTime())
+                        + (grantedAt.getNanos() % 1_000_000 - lastExpiry.getNanos() % 1_000_000) / 1e6);
                 killToGrant.add((seen - killed) / 1e6);
                 if (it == iterations - 1) {
                     break;
@@ -318,7 +392,8 @@ public final class Harness {
         Stats g = Stats.of(gaps);
         Stats k = Stats.of(killToGrant);
         String label = leaseDuration.toMillis() + " ms";
-        String md = "| lease " + label + ", " + sizes.nodes() + " nodes (renew deadline " + leaseDuration.toMillis() * 6 / 10 + " ms, retry "
+        String md = "| lease " + label + ", " + sizes.nodes() + " nodes (renew deadline "
+                + leaseDuration.toMillis() * 6 / 10 + " ms, retry "
                 + leaseDuration.toMillis() / 5 + " ms) | n | p50 ms | p90 ms | p99 ms | max ms |\n"
                 + "|---|---:|---:|---:|---:|---:|\n"
                 + "| dead leader's expires_at → next grant (database clock) | " + g.cells() + " |\n"
@@ -414,17 +489,30 @@ public final class Harness {
         }
         // changes of holder while the three nodes ran (the final releases on SIGTERM are not leader changes)
         long changes = soakDb.queryLong("SELECT count(*) FROM " + schema + ".lease_events WHERE name = '" + lease
-                + "' AND kind IN ('acquired', 'taken_over') AND at <= '" + endDb + "'::timestamptz") - 1;
+                        + "' AND kind IN ('acquired', 'taken_over') AND at <= '" + endDb + "'::timestamptz")
+                - 1;
         Stats r = Stats.of(renewMs);
-        String md = "| run | leader changes after the first election | elected events | revoked events | renewals ok | renewals failed/lost | renew p50 ms | renew p99 ms | renew max ms |\n"
-                + "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-                + String.format(Locale.ROOT, "| %.1f min, %d nodes, 500 ms / 300 ms / 100 ms | %d | %d | %d | %d | %d | %s | %s | %s |%n",
-                elapsed / 60e9, sizes.soakNodes(), changes, elected, revoked, renewOk, renewOther, Stats.f(r.p50()), Stats.f(r.p99()),
-                Stats.f(r.max()));
+        String md =
+                "| run | leader changes after the first election | elected events | revoked events | renewals ok | renewals failed/lost | renew p50 ms | renew p99 ms | renew max ms |\n"
+                        + "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                        + String.format(
+                                Locale.ROOT,
+                                "| %.1f min, %d nodes, 500 ms / 300 ms / 100 ms | %d | %d | %d | %d | %d | %s | %s | %s |%n",
+                                elapsed / 60e9,
+                                sizes.soakNodes(),
+                                changes,
+                                elected,
+                                revoked,
+                                renewOk,
+                                renewOther,
+                                Stats.f(r.p50()),
+                                Stats.f(r.p99()),
+                                Stats.f(r.max()));
         String md2 = md;
         if (!reasons.isEmpty()) {
             StringBuilder sb = new StringBuilder(md).append("\nStep-down reasons: ");
-            reasons.forEach((k, v) -> sb.append('"').append(k).append("\" × ").append(v).append("; "));
+            reasons.forEach(
+                    (k, v) -> sb.append('"').append(k).append("\" × ").append(v).append("; "));
             md2 = sb.append('\n').toString();
         }
         md2 += "\nLoad average while it ran (1/5/15 min), at the end: " + loadAverage() + ".\n";
@@ -459,29 +547,32 @@ public final class Harness {
             List<PgLease> standbys = new ArrayList<>();
             List<CountingObserver> observers = new ArrayList<>();
             CountingObserver leaderObserver = new CountingObserver();
-            try (PgLease leader = PgLease.create(db.dataSource(), config(schema, leaseDuration, deadline, retry, "leader",
-                    leaderObserver))) {
+            try (PgLease leader = PgLease.create(
+                    db.dataSource(), config(schema, leaseDuration, deadline, retry, "leader", leaderObserver))) {
                 Elector le = leader.elector(lease, NO_OP);
                 le.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
                 try {
                     for (int i = 0; i < s; i++) {
                         CountingObserver o = new CountingObserver();
                         observers.add(o);
-                        PgLease p = PgLease.create(db.dataSource(), config(schema, leaseDuration, deadline, retry,
-                                "standby-" + i, o));
+                        PgLease p = PgLease.create(
+                                db.dataSource(), config(schema, leaseDuration, deadline, retry, "standby-" + i, o));
                         standbys.add(p);
                         p.elector(lease, NO_OP);
                     }
                     Thread.sleep(leaseDuration.toMillis()); // settle: every standby tried and went to sleep
-                    long windowMillis = leaseDuration.toMillis() * sizes.standbyWindowLeases().toSeconds();
-                    long attemptsBefore = observers.stream().mapToLong(o -> o.attempts.sum()).sum();
+                    long windowMillis = leaseDuration.toMillis()
+                            * sizes.standbyWindowLeases().toSeconds();
+                    long attemptsBefore =
+                            observers.stream().mapToLong(o -> o.attempts.sum()).sum();
                     db.resetStatements();
                     long cpu0 = db.serverCpuTicks();
                     long t0 = System.nanoTime();
                     Thread.sleep(windowMillis);
                     long elapsedNanos = System.nanoTime() - t0;
                     long cpu1 = db.serverCpuTicks();
-                    long attempts = observers.stream().mapToLong(o -> o.attempts.sum()).sum() - attemptsBefore;
+                    long attempts =
+                            observers.stream().mapToLong(o -> o.attempts.sum()).sum() - attemptsBefore;
                     Map<String, long[]> st = db.statements("");
                     long acquires = st.getOrDefault("acquire", new long[2])[0];
                     long renews = st.getOrDefault("renew", new long[2])[0];
@@ -491,9 +582,19 @@ public final class Harness {
                     double healthPerProcess = health / (double) (s + 1) / leases;
                     double allPerStandby = (acquires + health * s / (double) (s + 1)) / s / leases;
                     double cpuPct = (cpu1 - cpu0) / BenchDatabase.TICKS_PER_SECOND / (elapsedNanos / 1e9) * 100;
-                    md.append(String.format(Locale.ROOT, "| %d | %.1f s | %d | %.2f | %d | %d | %.2f | %.2f | %d | %.1f |%n",
-                            s, elapsedNanos / 1e9, acquires, perStandby, attempts, health, healthPerProcess, allPerStandby,
-                            renews, cpuPct));
+                    md.append(String.format(
+                            Locale.ROOT,
+                            "| %d | %.1f s | %d | %.2f | %d | %d | %.2f | %.2f | %d | %.1f |%n",
+                            s,
+                            elapsedNanos / 1e9,
+                            acquires,
+                            perStandby,
+                            attempts,
+                            health,
+                            healthPerProcess,
+                            allPerStandby,
+                            renews,
+                            cpuPct));
                     fig.put("standbys." + s + ".acquirePerLease", perStandby);
                     fig.put("standbys." + s + ".allPerLease", allPerStandby);
                     fig.put("standbys." + s + ".observerAttempts", (double) attempts);
@@ -505,9 +606,15 @@ public final class Harness {
                 }
             }
         }
-        md.append("\nLease ").append(leaseDuration.toMillis()).append(" ms, renew deadline ").append(deadline.toMillis())
-                .append(" ms, retry period ").append(retry.toMillis()).append(" ms; pg_stat_statements ")
-                .append(db.statementsAvailable() ? "available" : "NOT available (observer counts only)").append(".\n");
+        md.append("\nLease ")
+                .append(leaseDuration.toMillis())
+                .append(" ms, renew deadline ")
+                .append(deadline.toMillis())
+                .append(" ms, retry period ")
+                .append(retry.toMillis())
+                .append(" ms; pg_stat_statements ")
+                .append(db.statementsAvailable() ? "available" : "NOT available (observer counts only)")
+                .append(".\n");
         return new Section("Idle standbys: statements per lease duration", md.toString(), fig);
     }
 
@@ -528,27 +635,29 @@ public final class Harness {
         List<Thread> threads = new ArrayList<>();
         Throwable[] failure = new Throwable[1];
         for (BenchAccess node : nodes) {
-            Thread t = new Thread(() -> {
-                try {
-                    do {
-                        long s = System.nanoTime();
-                        int n = node.renewAll();
-                        long e = System.nanoTime();
-                        if (n != node.holding()) {
-                            throw new IllegalStateException("renewed " + n + " of " + node.holding());
+            Thread t = new Thread(
+                    () -> {
+                        try {
+                            do {
+                                long s = System.nanoTime();
+                                int n = node.renewAll();
+                                long e = System.nanoTime();
+                                if (n != node.holding()) {
+                                    throw new IllegalStateException("renewed " + n + " of " + node.holding());
+                                }
+                                renewals.add(n);
+                                statements.increment();
+                                synchronized (latenciesMs) {
+                                    latenciesMs.add((e - s) / 1e6);
+                                }
+                            } while (System.nanoTime() < end);
+                        } catch (Throwable e) {
+                            failure[0] = e;
+                        } finally {
+                            done.countDown();
                         }
-                        renewals.add(n);
-                        statements.increment();
-                        synchronized (latenciesMs) {
-                            latenciesMs.add((e - s) / 1e6);
-                        }
-                    } while (System.nanoTime() < end);
-                } catch (Throwable e) {
-                    failure[0] = e;
-                } finally {
-                    done.countDown();
-                }
-            }, "renew-" + node.holder());
+                    },
+                    "renew-" + node.holder());
             threads.add(t);
             t.start();
         }
@@ -566,9 +675,11 @@ public final class Harness {
      */
     public Section scale() throws Exception {
         String schema = freshSchema("scale");
-        int maxOne = sizes.leasesPerNode().stream().mapToInt(Integer::intValue).max().orElse(0);
+        int maxOne =
+                sizes.leasesPerNode().stream().mapToInt(Integer::intValue).max().orElse(0);
         seed(schema, "n0-", "node-0", maxOne);
-        int maxNodes = sizes.nodeCounts().stream().mapToInt(Integer::intValue).max().orElse(1);
+        int maxNodes =
+                sizes.nodeCounts().stream().mapToInt(Integer::intValue).max().orElse(1);
         for (int k = 1; k < maxNodes; k++) {
             seed(schema, "n" + k + "-", "node-" + k, sizes.leasesEachNode());
         }
@@ -593,16 +704,26 @@ public final class Harness {
                 double cpu = (db.serverCpuTicks() - cpu0) / BenchDatabase.TICKS_PER_SECOND;
                 Stats s = Stats.of(lat);
                 double rate = r[0] / secs;
-                md.append(String.format(Locale.ROOT, "| %,d | %d | %s | %s | %,.0f | %.2f | %.2f |%n", n, r[1],
-                        Stats.f(s.p50()), Stats.f(s.p99()), rate, cpu / secs, cpu * 1e6 / r[0]));
+                md.append(String.format(
+                        Locale.ROOT,
+                        "| %,d | %d | %s | %s | %,.0f | %.2f | %.2f |%n",
+                        n,
+                        r[1],
+                        Stats.f(s.p50()),
+                        Stats.f(s.p99()),
+                        rate,
+                        cpu / secs,
+                        cpu * 1e6 / r[0]));
                 fig.put("scale.one." + n + ".rate", rate);
                 fig.put("scale.one." + n + ".p50ms", s.p50());
             }
         }
-        md.append("\nN nodes at once, each holding ").append(String.format(Locale.ROOT, "%,d", sizes.leasesEachNode()))
-                .append(" leases and renewing them in one statement, back to back (each node its own connection and thread):\n\n"
-                + "| nodes | leases | statements | statement p50 ms | p99 ms | total renewals/s | server CPU (cores) | server CPU µs per renewal |\n"
-                + "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        md.append("\nN nodes at once, each holding ")
+                .append(String.format(Locale.ROOT, "%,d", sizes.leasesEachNode()))
+                .append(
+                        " leases and renewing them in one statement, back to back (each node its own connection and thread):\n\n"
+                                + "| nodes | leases | statements | statement p50 ms | p99 ms | total renewals/s | server CPU (cores) | server CPU µs per renewal |\n"
+                                + "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (int k : sizes.nodeCounts()) {
             List<BenchAccess> nodes = new ArrayList<>();
             try {
@@ -622,8 +743,16 @@ public final class Harness {
                 double cpu = (db.serverCpuTicks() - cpu0) / BenchDatabase.TICKS_PER_SECOND;
                 Stats s = Stats.of(lat);
                 double rate = r[0] / secs;
-                md.append(String.format(Locale.ROOT, "| %d | %,d | %d | %s | %s | %,.0f | %.2f | %.2f |%n", k,
-                        k * sizes.leasesEachNode(), r[1], Stats.f(s.p50()), Stats.f(s.p99()), rate, cpu / secs,
+                md.append(String.format(
+                        Locale.ROOT,
+                        "| %d | %,d | %d | %s | %s | %,.0f | %.2f | %.2f |%n",
+                        k,
+                        k * sizes.leasesEachNode(),
+                        r[1],
+                        Stats.f(s.p50()),
+                        Stats.f(s.p99()),
+                        rate,
+                        cpu / secs,
                         cpu * 1e6 / r[0]));
                 fig.put("scale.nodes." + k + ".rate", rate);
             } finally {
@@ -652,8 +781,9 @@ public final class Harness {
         StringBuilder md = new StringBuilder();
         Map<String, Double> fig = new LinkedHashMap<>();
         CountingObserver observer = new CountingObserver();
-        try (PgLease p = PgLease.create(db.dataSource(), config(schema, leaseDuration,
-                leaseDuration.multipliedBy(6).dividedBy(10), retry, "lib", observer))) {
+        try (PgLease p = PgLease.create(
+                db.dataSource(),
+                config(schema, leaseDuration, leaseDuration.multipliedBy(6).dividedBy(10), retry, "lib", observer))) {
             List<Elector> electors = new ArrayList<>(n);
             long t0 = System.nanoTime();
             for (int i = 0; i < n; i++) {
@@ -682,14 +812,31 @@ public final class Harness {
             md.append("| leases | acquired all in | renew statements per renew period | rows per renew statement | "
                     + "renewals/s | server CPU % of one core | JVM threads before → during (peak) |\n"
                     + "|---:|---:|---:|---:|---:|---:|---:|\n");
-            md.append(String.format(Locale.ROOT, "| %,d | %.1f s | %.2f | %.0f | %,.0f | %.1f | %d → %d (%d) |%n", n,
-                    acquireAll, renew[0] / periods, renew[0] == 0 ? 0.0 : renew[1] / (double) renew[0], renewed / secs,
-                    cpu / secs * 100, threadsBefore, threadsNow, peakThreads));
-            md.append("\nLease ").append(leaseDuration.toMillis()).append(" ms, renew deadline ")
-                    .append(leaseDuration.toMillis() * 6 / 10).append(" ms, retry period ").append(retry.toMillis())
+            md.append(String.format(
+                    Locale.ROOT,
+                    "| %,d | %.1f s | %.2f | %.0f | %,.0f | %.1f | %d → %d (%d) |%n",
+                    n,
+                    acquireAll,
+                    renew[0] / periods,
+                    renew[0] == 0 ? 0.0 : renew[1] / (double) renew[0],
+                    renewed / secs,
+                    cpu / secs * 100,
+                    threadsBefore,
+                    threadsNow,
+                    peakThreads));
+            md.append("\nLease ")
+                    .append(leaseDuration.toMillis())
+                    .append(" ms, renew deadline ")
+                    .append(leaseDuration.toMillis() * 6 / 10)
+                    .append(" ms, retry period ")
+                    .append(retry.toMillis())
                     .append(" ms; window ")
-                    .append(String.format(Locale.ROOT, "%.1f", secs)).append(" s; still leading at the end: ")
-                    .append(leaders).append(" of ").append(n).append(".\n");
+                    .append(String.format(Locale.ROOT, "%.1f", secs))
+                    .append(" s; still leading at the end: ")
+                    .append(leaders)
+                    .append(" of ")
+                    .append(n)
+                    .append(".\n");
             fig.put("library.renewStatementsPerPeriod", renew[0] / periods);
             fig.put("library.rowsPerStatement", renew[0] == 0 ? 0.0 : renew[1] / (double) renew[0]);
             fig.put("library.leaders", (double) leaders);
@@ -699,8 +846,10 @@ public final class Harness {
                 e.close();
             }
         }
-        return new Section("Scale through the library: one node, " + String.format(Locale.ROOT, "%,d", n) + " leases",
-                md.toString(), fig);
+        return new Section(
+                "Scale through the library: one node, " + String.format(Locale.ROOT, "%,d", n) + " leases",
+                md.toString(),
+                fig);
     }
 
     // ================================================================ side by side, interleaved
@@ -721,20 +870,33 @@ public final class Harness {
                 + "CLIENT_ID CHAR(36), CREATED_DATE TIMESTAMP NOT NULL, EXPIRED_AFTER TIMESTAMP NOT NULL, "
                 + "constraint INT_LOCK_PK primary key (LOCK_KEY, REGION))");
         String update = "UPDATE " + schema + ".counter SET value = value + 1 WHERE name = 'c'";
-        String[] names = {"plain write (UPDATE in a transaction)", "fenced write (inFencedTransaction, same UPDATE)",
-                "forward-fence write (ForwardFence.inTransaction, same UPDATE)", "pglease renew (1 lease)",
-                "pglease acquire + release", "ShedLock lock + unlock (JdbcTemplateLockProvider, DB time)",
-                "Spring Integration lock + unlock (JdbcLockRegistry)"};
+        String[] names = {
+            "plain write (UPDATE in a transaction)",
+            "fenced write (inFencedTransaction, same UPDATE)",
+            "forward-fence write (ForwardFence.inTransaction, same UPDATE)",
+            "pglease renew (1 lease)",
+            "pglease acquire + release",
+            "ShedLock lock + unlock (JdbcTemplateLockProvider, DB time)",
+            "Spring Integration lock + unlock (JdbcLockRegistry)"
+        };
         List<List<Double>> samples = new ArrayList<>();
         for (int i = 0; i < names.length; i++) {
             samples.add(new ArrayList<>());
         }
         try (com.zaxxer.hikari.HikariDataSource pool = db.pool(4, "side");
-             PgLease pglease = PgLease.create(pool, config(schema, Duration.ofSeconds(30), Duration.ofSeconds(20),
-                     Duration.ofSeconds(5), "side", LeaseObserver.NONE));
-             Elector elector = pglease.elector("fenced", NO_OP);
-             BenchAccess lib = new BenchAccess(db.dataSource(), schema, "side-direct")) {
-            Leadership leadership = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+                PgLease pglease = PgLease.create(
+                        pool,
+                        config(
+                                schema,
+                                Duration.ofSeconds(30),
+                                Duration.ofSeconds(20),
+                                Duration.ofSeconds(5),
+                                "side",
+                                LeaseObserver.NONE));
+                Elector elector = pglease.elector("fenced", NO_OP);
+                BenchAccess lib = new BenchAccess(db.dataSource(), schema, "side-direct")) {
+            Leadership leadership =
+                    elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Connection c = pool.getConnection()) {
                 dev.pglease.ForwardFence.createTable(c, schema + ".fences");
             }
@@ -742,12 +904,15 @@ public final class Harness {
             lib.hold("renewed", renewToken, Duration.ofHours(1));
             net.javacrumbs.shedlock.provider.jdbctemplate.JdbcTemplateLockProvider shedlock =
                     new net.javacrumbs.shedlock.provider.jdbctemplate.JdbcTemplateLockProvider(
-                            net.javacrumbs.shedlock.provider.jdbctemplate.JdbcTemplateLockProvider.Configuration.builder()
-                                    .withJdbcTemplate(new org.springframework.jdbc.core.JdbcTemplate(pool)).usingDbTime()
+                            net.javacrumbs.shedlock.provider.jdbctemplate.JdbcTemplateLockProvider.Configuration
+                                    .builder()
+                                    .withJdbcTemplate(new org.springframework.jdbc.core.JdbcTemplate(pool))
+                                    .usingDbTime()
                                     .build());
             org.springframework.integration.jdbc.lock.DefaultLockRepository repository =
                     new org.springframework.integration.jdbc.lock.DefaultLockRepository(pool);
-            repository.setTransactionManager(new org.springframework.jdbc.datasource.DataSourceTransactionManager(pool));
+            repository.setTransactionManager(
+                    new org.springframework.jdbc.datasource.DataSourceTransactionManager(pool));
             repository.afterPropertiesSet();
             repository.afterSingletonsInstantiated();
             org.springframework.integration.jdbc.lock.JdbcLockRegistry registry =
@@ -773,7 +938,7 @@ public final class Harness {
                         }
                     },
                     () -> pglease.inFencedTransaction(leadership, work::run),
-                    () -> pglease.fence().inTransaction(pool, "counter", leadership.token(), work::run),
+                    () -> pglease.forwardFence().inTransaction(pool, "counter", leadership.token(), work::run),
                     lib::renewAll,
                     () -> {
                         long token = lib.acquire("toggle", Duration.ofSeconds(30));
@@ -781,8 +946,10 @@ public final class Harness {
                             throw new IllegalStateException("acquire/release of a free lease failed");
                         }
                     },
-                    () -> shedlock.lock(new net.javacrumbs.shedlock.core.LockConfiguration(java.time.Instant.now(),
-                            "side", Duration.ofSeconds(30), Duration.ZERO)).orElseThrow().unlock(),
+                    () -> shedlock.lock(new net.javacrumbs.shedlock.core.LockConfiguration(
+                                    java.time.Instant.now(), "side", Duration.ofSeconds(30), Duration.ZERO))
+                            .orElseThrow()
+                            .unlock(),
                     () -> {
                         java.util.concurrent.locks.Lock lock = registry.obtain("side");
                         lock.lock();
@@ -807,14 +974,20 @@ public final class Harness {
             }
         }
         Stats plain = Stats.of(samples.get(0));
-        StringBuilder md = new StringBuilder("| operation (interleaved, random order each round) | n | p50 ms | p90 ms | "
-                + "p99 ms | max ms | p50 ÷ plain write p50 |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        StringBuilder md =
+                new StringBuilder("| operation (interleaved, random order each round) | n | p50 ms | p90 ms | "
+                        + "p99 ms | max ms | p50 ÷ plain write p50 |\n|---|---:|---:|---:|---:|---:|---:|\n");
         Map<String, Double> fig = new LinkedHashMap<>();
         String[] keys = {"plain", "fenced", "forward", "renew", "acqrel", "shedlock", "spring"};
         for (int i = 0; i < names.length; i++) {
             Stats st = Stats.of(samples.get(i));
-            md.append("| ").append(names[i]).append(" | ").append(st.cells()).append(" | ")
-                    .append(String.format(Locale.ROOT, "%.2f×", st.p50() / plain.p50())).append(" |\n");
+            md.append("| ")
+                    .append(names[i])
+                    .append(" | ")
+                    .append(st.cells())
+                    .append(" | ")
+                    .append(String.format(Locale.ROOT, "%.2f×", st.p50() / plain.p50()))
+                    .append(" |\n");
             fig.put("side." + keys[i] + ".p50", st.p50());
             fig.put("side." + keys[i] + ".p99", st.p99());
         }
@@ -835,18 +1008,20 @@ public final class Harness {
         for (int round = 0; round < rounds; round++) {
             java.util.Collections.shuffle(order, RANDOM);
             for (int i : order) {
-                long micros = dev.pglease.BenchAccess.firstGrantMicros(db.dataSource(), schema,
-                        "first-" + round + "-" + i, i == 1);
+                long micros = dev.pglease.BenchAccess.firstGrantMicros(
+                        db.dataSource(), schema, "first-" + round + "-" + i, i == 1);
                 samples.get(i).add(micros / 1000.0);
             }
         }
         Stats cold = Stats.of(samples.get(0));
         Stats warm = Stats.of(samples.get(1));
-        String md = "| first grant in a new session (takeover of a free lease) | n | p50 ms | p90 ms | p99 ms | max ms |\n"
-                + "|---|---:|---:|---:|---:|---:|\n"
-                + "| session not warmed | " + cold.cells() + " |\n"
-                + "| session warmed (as the library does after a refused acquire) | " + warm.cells() + " |\n\n"
-                + String.format(Locale.ROOT, "Cold ÷ warmed (p50, same run): %.1f×.%n", cold.p50() / warm.p50());
+        String md =
+                "| first grant in a new session (takeover of a free lease) | n | p50 ms | p90 ms | p99 ms | max ms |\n"
+                        + "|---|---:|---:|---:|---:|---:|\n"
+                        + "| session not warmed | " + cold.cells() + " |\n"
+                        + "| session warmed (as the library does after a refused acquire) | " + warm.cells() + " |\n\n"
+                        + String.format(
+                                Locale.ROOT, "Cold ÷ warmed (p50, same run): %.1f×.%n", cold.p50() / warm.p50());
         Map<String, Double> fig = new LinkedHashMap<>();
         fig.put("first.cold.p50", cold.p50());
         fig.put("first.warm.p50", warm.p50());
@@ -882,8 +1057,10 @@ public final class Harness {
     }
 
     private static Section withLoad(Section s) {
-        return new Section(s.title(), s.markdown() + "\nLoad average (1/5/15 min) at the end of this scenario: "
-                + loadAverage() + ".\n", s.figures());
+        return new Section(
+                s.title(),
+                s.markdown() + "\nLoad average (1/5/15 min) at the end of this scenario: " + loadAverage() + ".\n",
+                s.figures());
     }
 
     static String loadAverage() {
@@ -898,9 +1075,15 @@ public final class Harness {
     public static String render(List<Section> sections) {
         StringBuilder sb = new StringBuilder();
         for (Section s : sections) {
-            sb.append("### ").append(s.title()).append("\n\n").append(s.markdown()).append('\n');
+            sb.append("### ")
+                    .append(s.title())
+                    .append("\n\n")
+                    .append(s.markdown())
+                    .append('\n');
             if (s.figures().containsKey("load")) {
-                sb.append("(load average at the end of this scenario: ").append(s.figures().get("load")).append(")\n\n");
+                sb.append("(load average at the end of this scenario: ")
+                        .append(s.figures().get("load"))
+                        .append(")\n\n");
             }
         }
         return sb.toString();

@@ -23,13 +23,12 @@ import javax.sql.DataSource;
  */
 public final class HotPathProfile {
 
-    private HotPathProfile() {
-    }
+    private HotPathProfile() {}
 
     /** A data source that remembers the last connection it handed out. */
     private static DataSource capturing(DataSource ds, AtomicReference<Connection> last) {
-        return (DataSource) Proxy.newProxyInstance(HotPathProfile.class.getClassLoader(), new Class<?>[] {DataSource.class},
-                (proxy, method, args) -> {
+        return (DataSource) Proxy.newProxyInstance(
+                HotPathProfile.class.getClassLoader(), new Class<?>[] {DataSource.class}, (proxy, method, args) -> {
                     try {
                         Object r = method.invoke(ds, args);
                         if (r instanceof Connection c) {
@@ -43,7 +42,8 @@ public final class HotPathProfile {
     }
 
     public static String run(BenchDatabase db, int calls, int bigBatch) throws SQLException {
-        String schema = "prof" + ProcessHandle.current().pid() + "_" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
+        String schema =
+                "prof" + ProcessHandle.current().pid() + "_" + Long.toString(System.nanoTime() % 1_000_000_000L, 36);
         PgLease.migrate(db.dataSource(), schema);
         db.execute("INSERT INTO " + schema + ".leases (name, holder, token, expires_at) SELECT 'p-' || i, 'prof', 1, "
                 + "clock_timestamp() + interval '1 hour' FROM generate_series(0, " + (bigBatch - 1) + ") i");
@@ -53,8 +53,8 @@ public final class HotPathProfile {
         StringBuilder md = new StringBuilder();
         List<String[]> alloc = new ArrayList<>();
         try (BenchAccess one = new BenchAccess(capturing(db.dataSource(), conn), schema, "prof");
-             BenchAccess other = new BenchAccess(db.dataSource(), schema, "prof-standby");
-             BenchAccess big = new BenchAccess(db.dataSource(), schema, "prof")) {
+                BenchAccess other = new BenchAccess(db.dataSource(), schema, "prof-standby");
+                BenchAccess big = new BenchAccess(db.dataSource(), schema, "prof")) {
             one.hold("p-0", 1, Duration.ofHours(1));
             for (int i = 0; i < bigBatch; i++) {
                 big.hold("p-" + i, 1, Duration.ofHours(1));
@@ -69,20 +69,31 @@ public final class HotPathProfile {
                 big.renewAll();
             }
             alloc.add(measure("renew, 1 lease", 1, calls, mx, self, one::renewAll));
-            alloc.add(measure("renew, " + String.format(Locale.ROOT, "%,d", bigBatch) + " leases in one statement",
-                    bigBatch, Math.max(3, calls / 100), mx, self, big::renewAll));
-            alloc.add(measure("acquire (denied: the standby's statement)", 1, calls, mx, self,
-                    () -> (int) other.acquire("p-0", Duration.ofHours(1))));
-            md.append("Statements the server holds prepared for the lease connection after ").append(calls)
+            alloc.add(measure(
+                    "renew, " + String.format(Locale.ROOT, "%,d", bigBatch) + " leases in one statement",
+                    bigBatch,
+                    Math.max(3, calls / 100),
+                    mx,
+                    self,
+                    big::renewAll));
+            alloc.add(measure("acquire (denied: the standby's statement)", 1, calls, mx, self, () ->
+                    (int) other.acquire("p-0", Duration.ofHours(1))));
+            md.append("Statements the server holds prepared for the lease connection after ")
+                    .append(calls)
                     .append(" renewals and acquires (`pg_prepared_statements` on that connection):\n\n")
                     .append("| statement | generic plans | custom plans |\n|---|---:|---:|\n");
             try (Statement s = conn.get().createStatement();
-                 ResultSet rs = s.executeQuery("SELECT regexp_replace(statement, '\\s+', ' ', 'g'), generic_plans, "
-                         + "custom_plans FROM pg_prepared_statements ORDER BY generic_plans + custom_plans DESC")) {
+                    ResultSet rs = s.executeQuery("SELECT regexp_replace(statement, '\\s+', ' ', 'g'), generic_plans, "
+                            + "custom_plans FROM pg_prepared_statements ORDER BY generic_plans + custom_plans DESC")) {
                 while (rs.next()) {
                     String text = rs.getString(1).trim();
-                    md.append("| `").append(text.length() > 70 ? text.substring(0, 70) + "…" : text).append("` | ")
-                            .append(rs.getLong(2)).append(" | ").append(rs.getLong(3)).append(" |\n");
+                    md.append("| `")
+                            .append(text.length() > 70 ? text.substring(0, 70) + "…" : text)
+                            .append("` | ")
+                            .append(rs.getLong(2))
+                            .append(" | ")
+                            .append(rs.getLong(3))
+                            .append(" |\n");
                 }
             }
         }
@@ -91,8 +102,9 @@ public final class HotPathProfile {
         for (String[] r : alloc) {
             md.append("| ").append(String.join(" | ", r)).append(" |\n");
         }
-        md.append("\nThreads: one election thread per PgLease, plus one LISTEN thread, one deadline timer and four callback "
-                + "threads, all started with it; see the thread counts in the scale-through-the-library table.\n");
+        md.append(
+                "\nThreads: one election thread per PgLease, plus one LISTEN thread, one deadline timer and four callback "
+                        + "threads, all started with it; see the thread counts in the scale-through-the-library table.\n");
         return md.toString();
     }
 
@@ -100,15 +112,17 @@ public final class HotPathProfile {
         int run() throws SQLException;
     }
 
-    private static String[] measure(String what, int leases, int n, com.sun.management.ThreadMXBean mx, long self, Call call)
+    private static String[] measure(
+            String what, int leases, int n, com.sun.management.ThreadMXBean mx, long self, Call call)
             throws SQLException {
         long before = mx.getThreadAllocatedBytes(self);
         for (int i = 0; i < n; i++) {
             call.run();
         }
         double perCall = (mx.getThreadAllocatedBytes(self) - before) / (double) n;
-        return new String[] {what, String.format(Locale.ROOT, "%,.0f", perCall),
-                String.format(Locale.ROOT, "%,.0f", perCall / leases)};
+        return new String[] {
+            what, String.format(Locale.ROOT, "%,.0f", perCall), String.format(Locale.ROOT, "%,.0f", perCall / leases)
+        };
     }
 
     public static void main(String[] args) throws Exception {

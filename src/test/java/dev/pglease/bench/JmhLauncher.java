@@ -20,11 +20,10 @@ import org.openjdk.jmh.util.Statistics;
 public final class JmhLauncher {
 
     /** One benchmark's figures, in microseconds (allocation in bytes per operation, -1 when not profiled). */
-    public record Row(String benchmark, long samples, double p50, double p90, double p99, double mean, double allocBytes) {
-    }
+    public record Row(
+            String benchmark, long samples, double p50, double p90, double p99, double mean, double allocBytes) {}
 
-    private JmhLauncher() {
-    }
+    private JmhLauncher() {}
 
     /**
      * @param full   a full run (1 fork, 3 warm-up iterations of 2 s, 5 measured iterations of 3 s, GC profiler);
@@ -39,13 +38,19 @@ public final class JmhLauncher {
                 .jvmArgsAppend("-D" + BenchDatabase.URL_PROPERTY + "=" + jdbcUrl, "-Xmx512m")
                 .timeUnit(TimeUnit.MICROSECONDS);
         if (full) {
-            options.forks(1).warmupIterations(3).warmupTime(TimeValue.seconds(2))
-                    .measurementIterations(5).measurementTime(TimeValue.seconds(3))
+            options.forks(1)
+                    .warmupIterations(3)
+                    .warmupTime(TimeValue.seconds(2))
+                    .measurementIterations(5)
+                    .measurementTime(TimeValue.seconds(3))
                     .addProfiler(GCProfiler.class);
         } else {
             System.setProperty(BenchDatabase.URL_PROPERTY, jdbcUrl);
-            options.forks(0).warmupIterations(1).warmupTime(TimeValue.milliseconds(100))
-                    .measurementIterations(1).measurementTime(TimeValue.milliseconds(150));
+            options.forks(0)
+                    .warmupIterations(1)
+                    .warmupTime(TimeValue.milliseconds(100))
+                    .measurementIterations(1)
+                    .measurementTime(TimeValue.milliseconds(150));
         }
         Collection<RunResult> results = new Runner(options.build()).run();
         List<Row> rows = new ArrayList<>();
@@ -60,8 +65,8 @@ public final class JmhLauncher {
             if (norm != null) {
                 alloc = norm.getScore();
             }
-            rows.add(new Row(name, s.getN(), s.getPercentile(50), s.getPercentile(90), s.getPercentile(99), s.getMean(),
-                    alloc));
+            rows.add(new Row(
+                    name, s.getN(), s.getPercentile(50), s.getPercentile(90), s.getPercentile(99), s.getMean(), alloc));
         }
         return rows;
     }
@@ -72,8 +77,15 @@ public final class JmhLauncher {
         sb.append("| benchmark | samples | p50 µs | p90 µs | p99 µs | mean µs | alloc B/op |\n");
         sb.append("|---|---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
-            sb.append(String.format(java.util.Locale.ROOT, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %s |%n", r.benchmark(),
-                    r.samples(), r.p50(), r.p90(), r.p99(), r.mean(),
+            sb.append(String.format(
+                    java.util.Locale.ROOT,
+                    "| %s | %d | %.0f | %.0f | %.0f | %.0f | %s |%n",
+                    r.benchmark(),
+                    r.samples(),
+                    r.p50(),
+                    r.p90(),
+                    r.p99(),
+                    r.mean(),
                     r.allocBytes() < 0 ? "–" : String.format(java.util.Locale.ROOT, "%.0f", r.allocBytes())));
         }
         return sb.toString();

@@ -26,9 +26,22 @@ public final class NodeTimings {
 
     private String[] args(String schema, String lease, Duration leaseDuration, String label, boolean fast) {
         long ms = leaseDuration.toMillis();
-        List<String> a = new ArrayList<>(List.of("--jdbc-url", db.jdbcUrl(), "--schema", schema, "--lease", lease,
-                "--lease-duration", ms + "ms", "--renew-deadline", (ms * 6 / 10) + "ms",
-                "--retry-period", (ms / 5) + "ms", "--holder-label", label, "--trace"));
+        List<String> a = new ArrayList<>(List.of(
+                "--jdbc-url",
+                db.jdbcUrl(),
+                "--schema",
+                schema,
+                "--lease",
+                lease,
+                "--lease-duration",
+                ms + "ms",
+                "--renew-deadline",
+                (ms * 6 / 10) + "ms",
+                "--retry-period",
+                (ms / 5) + "ms",
+                "--holder-label",
+                label,
+                "--trace"));
         if (fast) {
             a.add("--fast-failover");
         }
@@ -36,8 +49,7 @@ public final class NodeTimings {
     }
 
     /** The outcome of one scenario: a markdown table and named figures (milliseconds). */
-    public record Result(String title, String markdown, Map<String, Double> figures) {
-    }
+    public record Result(String title, String markdown, Map<String, Double> figures) {}
 
     private interface Signal {
         void send(NodeProcess leader) throws Exception;
@@ -49,19 +61,28 @@ public final class NodeTimings {
      */
     public Result handoff(Duration leaseDuration, int iterations, Duration standbyUp) throws Exception {
         Map<String, List<Double>> parts = new LinkedHashMap<>();
-        for (String k : List.of("total", "toReleasedEvent", "toReleaseCommitted", "releaseToGrant", "grantToElected",
-                "toExit")) {
+        for (String k : List.of(
+                "total", "toReleasedEvent", "toReleaseCommitted", "releaseToGrant", "grantToElected", "toExit")) {
             parts.put(k, new ArrayList<>());
         }
-        run("handoff", leaseDuration, iterations, false, standbyUp, leader -> leader.process().toHandle().destroy(),
+        run(
+                "handoff",
+                leaseDuration,
+                iterations,
+                false,
+                standbyUp,
+                leader -> leader.process().toHandle().destroy(),
                 (signalled, leader, standby, schema, lease, token) -> {
-                    Map<String, Object> elected = standby.await(e -> "elected".equals(e.get("event"))
-                            && ((Number) e.get("token")).longValue() > token, 10_000);
+                    Map<String, Object> elected = standby.await(
+                            e -> "elected".equals(e.get("event")) && ((Number) e.get("token")).longValue() > token,
+                            10_000);
                     leader.process().waitFor(10, TimeUnit.SECONDS);
                     long exited = System.currentTimeMillis();
                     double releasedEvent = leader.events().stream()
                             .filter(e -> "released".equals(e.get("event")))
-                            .mapToDouble(e -> ((Number) e.get("t")).doubleValue()).findFirst().orElse(Double.NaN);
+                            .mapToDouble(e -> ((Number) e.get("t")).doubleValue())
+                            .findFirst()
+                            .orElse(Double.NaN);
                     double released = eventAt(schema, lease, "released", token);
                     double granted = eventAt(schema, lease, null, token + 1);
                     double electedAt = ((Number) elected.get("t")).doubleValue();
@@ -72,11 +93,17 @@ public final class NodeTimings {
                     parts.get("grantToElected").add(electedAt - granted);
                     parts.get("toExit").add((double) exited - signalled);
                 });
-        String[] labels = {"SIGTERM → standby's `elected` event (total)", "SIGTERM → leader's `released` event",
-                "SIGTERM → release committed (database)", "release → standby's grant (database)",
-                "standby's grant → its `elected` event", "SIGTERM → leader process exited"};
-        String standby = standbyUp.isZero() ? "a standby started moments before" : "a standby up for "
-                + standbyUp.toSeconds() + " s";
+        String[] labels = {
+            "SIGTERM → standby's `elected` event (total)",
+            "SIGTERM → leader's `released` event",
+            "SIGTERM → release committed (database)",
+            "release → standby's grant (database)",
+            "standby's grant → its `elected` event",
+            "SIGTERM → leader process exited"
+        };
+        String standby = standbyUp.isZero()
+                ? "a standby started moments before"
+                : "a standby up for " + standbyUp.toSeconds() + " s";
         StringBuilder md = new StringBuilder("| " + leaseDuration.toMillis() + " ms leases, 2 nodes, " + standby
                 + " | n | p50 ms | p90 ms"
                 + " | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|\n");
@@ -95,10 +122,17 @@ public final class NodeTimings {
     /** Two nodes; the leader gets SIGKILL; a fresh node replaces it. */
     public Result crash(Duration leaseDuration, int iterations, boolean fast) throws Exception {
         List<Double> total = new ArrayList<>();
-        run("crash", leaseDuration, iterations, fast, Duration.ZERO, leader -> leader.process().destroyForcibly(),
+        run(
+                "crash",
+                leaseDuration,
+                iterations,
+                fast,
+                Duration.ZERO,
+                leader -> leader.process().destroyForcibly(),
                 (signalled, leader, standby, schema, lease, token) -> {
-                    Map<String, Object> elected = standby.await(e -> "elected".equals(e.get("event"))
-                            && ((Number) e.get("token")).longValue() > token, leaseDuration.toMillis() * 3);
+                    Map<String, Object> elected = standby.await(
+                            e -> "elected".equals(e.get("event")) && ((Number) e.get("token")).longValue() > token,
+                            leaseDuration.toMillis() * 3);
                     total.add(((Number) elected.get("t")).doubleValue() - signalled);
                     leader.process().waitFor(10, TimeUnit.SECONDS);
                 });
@@ -108,17 +142,27 @@ public final class NodeTimings {
                 + " | max ms |\n|---|---:|---:|---:|---:|---:|\n"
                 + "| kill -9 → standby's `elected` event | " + s.cells() + " |\n";
         String key = "node.crash." + (fast ? "fast" : "plain");
-        return new Result("Crash takeover through node processes (kill -9, " + mode + ")", md,
+        return new Result(
+                "Crash takeover through node processes (kill -9, " + mode + ")",
+                md,
                 Map.of(key + ".p50", s.p50(), key + ".p99", s.p99()));
     }
 
     private interface Measure {
-        void after(long signalledMillis, NodeProcess leader, NodeProcess standby, String schema, String lease,
-                   long token) throws Exception;
+        void after(
+                long signalledMillis, NodeProcess leader, NodeProcess standby, String schema, String lease, long token)
+                throws Exception;
     }
 
-    private void run(String prefix, Duration leaseDuration, int iterations, boolean fast, Duration standbyUp,
-                     Signal signal, Measure measure) throws Exception {
+    private void run(
+            String prefix,
+            Duration leaseDuration,
+            int iterations,
+            boolean fast,
+            Duration standbyUp,
+            Signal signal,
+            Measure measure)
+            throws Exception {
         String schema = prefix + ProcessHandle.current().pid() + "_" + System.nanoTime() % 100000;
         PgLease.migrate(db.dataSource(), schema);
         String lease = prefix;
@@ -169,7 +213,8 @@ public final class NodeTimings {
                 measure.after(signalled, leader, standby, schema, lease, token);
                 leader.close();
                 nodes.remove(leader);
-                NodeProcess fresh = NodeProcess.start(args(schema, lease, leaseDuration, prefix + "-" + counter++, fast));
+                NodeProcess fresh =
+                        NodeProcess.start(args(schema, lease, leaseDuration, prefix + "-" + counter++, fast));
                 nodes.add(fresh);
                 fresh.await(NodeProcess.event("started"), 60_000);
             }
@@ -205,8 +250,9 @@ public final class NodeTimings {
     /** Wall-clock milliseconds of the lease event of {@code kind} (any grant when null) with {@code token}. */
     private double eventAt(String schema, String lease, String kind, long token) {
         List<Object[]> rows = db.query("SELECT at FROM " + schema + ".lease_events WHERE name = '" + lease
-                + "' AND token = " + token + (kind == null ? " AND kind IN ('acquired', 'taken_over')"
-                : " AND kind = '" + kind + "'") + " ORDER BY id DESC LIMIT 1");
+                + "' AND token = " + token
+                + (kind == null ? " AND kind IN ('acquired', 'taken_over')" : " AND kind = '" + kind + "'")
+                + " ORDER BY id DESC LIMIT 1");
         if (rows.isEmpty()) {
             return Double.NaN;
         }

@@ -32,18 +32,22 @@ class StarvationTargetTest {
     private static final int CANDIDATES = 3;
     private static final int BUSY_LOOPS = 4;
 
-    record Timings(String label, Duration leaseDuration, Duration renewDeadline, Duration retryPeriod) {
-    }
+    record Timings(String label, Duration leaseDuration, Duration renewDeadline, Duration retryPeriod) {}
 
-    record Set(Timings timings, String schema, List<NodeProcess> nodes) {
-    }
+    record Set(Timings timings, String schema, List<NodeProcess> nodes) {}
 
     @Test
     void starvedCandidatesKeepTheirLeader() throws Exception {
         List<Timings> timings = List.of(
-                new Timings("comparison (4 s / 3 s / 1 s)", Duration.ofSeconds(4), Duration.ofSeconds(3),
+                new Timings(
+                        "comparison (4 s / 3 s / 1 s)",
+                        Duration.ofSeconds(4),
+                        Duration.ofSeconds(3),
                         Duration.ofSeconds(1)),
-                new Timings("defaults (10 s / 6 s / 2 s)", Duration.ofSeconds(10), Duration.ofSeconds(6),
+                new Timings(
+                        "defaults (10 s / 6 s / 2 s)",
+                        Duration.ofSeconds(10),
+                        Duration.ofSeconds(6),
                         Duration.ofSeconds(2)));
         List<Set> sets = new ArrayList<>();
         String loadBefore = Harness.loadAverage();
@@ -53,15 +57,27 @@ class StarvationTargetTest {
             try {
                 int n = 0;
                 for (Timings t : timings) {
-                    String schema = "starve" + n++ + "_" + ProcessHandle.current().pid();
+                    String schema =
+                            "starve" + n++ + "_" + ProcessHandle.current().pid();
                     PgLease.migrate(db.dataSource(), schema);
                     List<NodeProcess> nodes = new ArrayList<>();
                     for (int i = 0; i < CANDIDATES; i++) {
-                        nodes.add(NodeProcess.start("--jdbc-url", db.jdbcUrl(), "--schema", schema, "--lease", "starved",
-                                "--lease-duration", t.leaseDuration().toMillis() + "ms",
-                                "--renew-deadline", t.renewDeadline().toMillis() + "ms",
-                                "--retry-period", t.retryPeriod().toMillis() + "ms",
-                                "--holder-label", "s" + n + "-" + i, "--trace"));
+                        nodes.add(NodeProcess.start(
+                                "--jdbc-url",
+                                db.jdbcUrl(),
+                                "--schema",
+                                schema,
+                                "--lease",
+                                "starved",
+                                "--lease-duration",
+                                t.leaseDuration().toMillis() + "ms",
+                                "--renew-deadline",
+                                t.renewDeadline().toMillis() + "ms",
+                                "--retry-period",
+                                t.retryPeriod().toMillis() + "ms",
+                                "--holder-label",
+                                "s" + n + "-" + i,
+                                "--trace"));
                     }
                     sets.add(new Set(t, schema, nodes));
                 }
@@ -80,10 +96,18 @@ class StarvationTargetTest {
                 }
                 long t1 = System.currentTimeMillis();
                 String loadAfter = Harness.loadAverage();
-                md.append(String.format(Locale.ROOT, "%d candidates per timing set at nice %d, %d busy loops at nice 0,"
+                md.append(String.format(
+                        Locale.ROOT,
+                        "%d candidates per timing set at nice %d, %d busy loops at nice 0,"
                                 + " %.1f min, %d CPUs; load average (1/5/15 min) before: %s; at the end of the window: %s."
-                                + "%n%n", CANDIDATES, CpuStarvation.STARVED_NICE, BUSY_LOOPS, (t1 - t0) / 60_000.0,
-                        Runtime.getRuntime().availableProcessors(), loadBefore, loadAfter));
+                                + "%n%n",
+                        CANDIDATES,
+                        CpuStarvation.STARVED_NICE,
+                        BUSY_LOOPS,
+                        (t1 - t0) / 60_000.0,
+                        Runtime.getRuntime().availableProcessors(),
+                        loadBefore,
+                        loadAfter));
                 md.append("| timings | leader changes | same leader resumed | revocations (reason) | renew round trip "
                         + "p50 / p99 / max ms | longest gap between successful renewals ms |\n"
                         + "|---|---:|---:|---|---|---:|\n");
@@ -169,10 +193,22 @@ class StarvationTargetTest {
             leader = who;
         }
         Stats rt = Stats.of(roundTrips);
-        md.append("| ").append(s.timings().label()).append(" | ").append(changes).append(" | ").append(resumed)
-                .append(" | ").append(revocations.isEmpty() ? "none" : revocations.toString()).append(" | ")
-                .append(rt.n() == 0 ? "no renewals" : Stats.f(rt.p50()) + " / " + Stats.f(rt.p99()) + " / "
-                        + Stats.f(rt.max())).append(" | ").append(Stats.f(longestGap)).append(" |\n");
+        md.append("| ")
+                .append(s.timings().label())
+                .append(" | ")
+                .append(changes)
+                .append(" | ")
+                .append(resumed)
+                .append(" | ")
+                .append(revocations.isEmpty() ? "none" : revocations.toString())
+                .append(" | ")
+                .append(
+                        rt.n() == 0
+                                ? "no renewals"
+                                : Stats.f(rt.p50()) + " / " + Stats.f(rt.p99()) + " / " + Stats.f(rt.max()))
+                .append(" | ")
+                .append(Stats.f(longestGap))
+                .append(" |\n");
         return changes == 0;
     }
 }

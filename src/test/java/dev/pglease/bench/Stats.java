@@ -13,8 +13,14 @@ public record Stats(int n, double min, double p50, double p90, double p99, doubl
         if (v.length == 0) {
             return new Stats(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
         }
-        return new Stats(v.length, v[0], Percentiles.ofSorted(v, 50), Percentiles.ofSorted(v, 90),
-                Percentiles.ofSorted(v, 99), v[v.length - 1], Arrays.stream(v).average().orElse(Double.NaN));
+        return new Stats(
+                v.length,
+                v[0],
+                Percentiles.ofSorted(v, 50),
+                Percentiles.ofSorted(v, 90),
+                Percentiles.ofSorted(v, 99),
+                v[v.length - 1],
+                Arrays.stream(v).average().orElse(Double.NaN));
     }
 
     public static String f(double v) {

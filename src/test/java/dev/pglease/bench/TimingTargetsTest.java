@@ -31,8 +31,7 @@ class TimingTargetsTest {
      */
     private static final Duration STANDBY_UP = Duration.ofSeconds(3);
 
-    record Target(String what, String goal, double value, boolean met) {
-    }
+    record Target(String what, String goal, double value, boolean met) {}
 
     @Test
     void failoverAndHandoffMeetTheirTargets() throws Exception {
@@ -54,36 +53,62 @@ class TimingTargetsTest {
             }
         }
         List<Target> targets = List.of(
-                target("SIGTERM → standby elected (standby up 3 s), p50", "≤ 15 ms",
-                        f.get("node.handoff.settled.total.p50"), 15),
-                target("SIGTERM → standby elected (standby up 3 s), p99", "≤ 40 ms",
-                        f.get("node.handoff.settled.total.p99"), 40),
-                target("kill -9 → standby elected, fast failover, 10 s leases, p50", "≤ 150 ms",
-                        f.get("node.crash.fast.p50"), 150),
-                target("kill -9 → standby elected, fast failover, 10 s leases, p99", "≤ 400 ms",
-                        f.get("node.crash.fast.p99"), 400));
+                target(
+                        "SIGTERM → standby elected (standby up 3 s), p50",
+                        "≤ 15 ms",
+                        f.get("node.handoff.settled.total.p50"),
+                        15),
+                target(
+                        "SIGTERM → standby elected (standby up 3 s), p99",
+                        "≤ 40 ms",
+                        f.get("node.handoff.settled.total.p99"),
+                        40),
+                target(
+                        "kill -9 → standby elected, fast failover, 10 s leases, p50",
+                        "≤ 150 ms",
+                        f.get("node.crash.fast.p50"),
+                        150),
+                target(
+                        "kill -9 → standby elected, fast failover, 10 s leases, p99",
+                        "≤ 400 ms",
+                        f.get("node.crash.fast.p99"),
+                        400));
         StringBuilder md = new StringBuilder();
         for (int i = 0; i < results.size(); i++) {
             NodeTimings.Result r = results.get(i);
-            md.append("### ").append(r.title()).append("\n\n").append(r.markdown())
-                    .append("\nLoad average (1/5/15 min) at the end of this scenario: ").append(loads.get(i))
-                    .append(" on ").append(Runtime.getRuntime().availableProcessors()).append(" CPUs.\n\n");
+            md.append("### ")
+                    .append(r.title())
+                    .append("\n\n")
+                    .append(r.markdown())
+                    .append("\nLoad average (1/5/15 min) at the end of this scenario: ")
+                    .append(loads.get(i))
+                    .append(" on ")
+                    .append(Runtime.getRuntime().availableProcessors())
+                    .append(" CPUs.\n\n");
         }
         double plainOverFast = f.get("node.crash.plain.p50") / f.get("node.crash.fast.p50");
         md.append("### Targets\n\n| target | goal | measured | met |\n|---|---|---:|---|\n");
         for (Target t : targets) {
-            md.append("| ").append(t.what()).append(" | ").append(t.goal()).append(" | ")
-                    .append(String.format(Locale.ROOT, "%.1f ms", t.value())).append(" | ")
-                    .append(t.met() ? "yes" : "**no**").append(" |\n");
+            md.append("| ")
+                    .append(t.what())
+                    .append(" | ")
+                    .append(t.goal())
+                    .append(" | ")
+                    .append(String.format(Locale.ROOT, "%.1f ms", t.value()))
+                    .append(" | ")
+                    .append(t.met() ? "yes" : "**no**")
+                    .append(" |\n");
         }
-        md.append(String.format(Locale.ROOT, "%nkill -9 takeover, fast failover off ÷ on (p50, same run): %.0f×%n",
-                plainOverFast));
+        md.append(String.format(
+                Locale.ROOT, "%nkill -9 takeover, fast failover off ÷ on (p50, same run): %.0f×%n", plainOverFast));
         Path out = Path.of("target", "targets.md");
         Files.createDirectories(out.getParent());
         Files.writeString(out, md.toString());
         System.out.println(md);
         assertThat(targets).as(md.toString()).allMatch(Target::met);
-        assertThat(plainOverFast).as("fast failover is faster than waiting out the lease").isGreaterThan(10);
+        assertThat(plainOverFast)
+                .as("fast failover is faster than waiting out the lease")
+                .isGreaterThan(10);
     }
 
     private static Target target(String what, String goal, Double value, double limit) {

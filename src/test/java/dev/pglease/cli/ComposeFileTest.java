@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 
 import dev.pglease.LeaseConfig;
+import dev.pglease.internal.tool.Databases;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -51,7 +52,9 @@ class ComposeFileTest {
         assertThat(value).isInstanceOf(List.class);
         List<String> out = new ArrayList<>();
         for (Object o : (List<Object>) value) {
-            assertThat(o).as("list items are strings (quote numbers and durations)").isInstanceOf(String.class);
+            assertThat(o)
+                    .as("list items are strings (quote numbers and durations)")
+                    .isInstanceOf(String.class);
             out.add((String) o);
         }
         return out;
@@ -67,7 +70,8 @@ class ComposeFileTest {
     private static Map<String, Map<String, Object>> cliServices() {
         Map<String, Map<String, Object>> out = new HashMap<>();
         services.forEach((name, service) -> {
-            if (service.get("entrypoint") != null && strings(service.get("entrypoint")).contains("-jar")) {
+            if (service.get("entrypoint") != null
+                    && strings(service.get("entrypoint")).contains("-jar")) {
                 out.put(name, service);
             }
         });
@@ -80,7 +84,8 @@ class ComposeFileTest {
         assertThat(cliServices()).containsKeys("node1", "node2", "node3", "migrate", "cli");
         for (Map<String, Object> service : services.values()) {
             if (service.get("depends_on") != null) {
-                assertThat(services).containsKeys(map(service.get("depends_on")).keySet().toArray(String[]::new));
+                assertThat(services)
+                        .containsKeys(map(service.get("depends_on")).keySet().toArray(String[]::new));
             }
         }
         assertThat(map(services.get("postgres").get("healthcheck"))).containsKey("test");
@@ -99,29 +104,43 @@ class ComposeFileTest {
         for (Map.Entry<String, Map<String, Object>> e : cliServices().entrySet()) {
             List<String> command = strings(e.getValue().get("command"));
             ParseResult parsed = parse(e.getKey(), command);
-            assertThat(parsed.hasSubcommand()).as(e.getKey() + " runs a subcommand").isTrue();
+            assertThat(parsed.hasSubcommand())
+                    .as(e.getKey() + " runs a subcommand")
+                    .isTrue();
             ParseResult sub = parsed.subcommand();
-            assertThat(sub.commandSpec().usageMessage().hidden()).as(e.getKey() + " uses a documented command").isFalse();
+            assertThat(sub.commandSpec().usageMessage().hidden())
+                    .as(e.getKey() + " uses a documented command")
+                    .isFalse();
             if (sub.commandSpec().name().equals("node")) {
                 leases.add(sub.matchedOptionValue("--lease", ""));
                 labels.add(sub.matchedOptionValue("--holder-label", ""));
                 Duration lease = sub.matchedOptionValue("--lease-duration", Duration.ofSeconds(10));
                 Duration renew = sub.matchedOptionValue("--renew-deadline", Duration.ofSeconds(6));
                 Duration retry = sub.matchedOptionValue("--retry-period", Duration.ofSeconds(2));
-                assertThatCode(() -> LeaseConfig.builder().leaseDuration(lease).renewDeadline(renew).retryPeriod(retry)
-                        .build()).as(e.getKey() + " lease timings").doesNotThrowAnyException();
+                assertThatCode(() -> LeaseConfig.builder()
+                                .leaseDuration(lease)
+                                .renewDeadline(renew)
+                                .retryPeriod(retry)
+                                .build())
+                        .as(e.getKey() + " lease timings")
+                        .doesNotThrowAnyException();
                 assertThat(sub.matchedOptionValue("--work", "none")).isIn("none", "fenced-counter");
                 Duration hold = sub.matchedOptionValue("--write-hold", Duration.ZERO);
-                assertThat(hold).as(e.getKey() + ": a held write commits before the fence's bound (the validity left "
-                        + "at its start, at least the renew deadline minus one retry period) ends it")
+                assertThat(hold)
+                        .as(e.getKey() + ": a held write commits before the fence's bound (the validity left "
+                                + "at its start, at least the renew deadline minus one retry period) ends it")
                         .isLessThan(renew.minus(retry));
             }
         }
         assertThat(leases).as("all nodes compete for one lease").containsExactly("payments");
         assertThat(labels).as("each node has its own holder label").hasSize(3);
         // the operator commands the README runs through `docker compose run --rm cli ...`
-        for (List<String> command : List.of(List.of("status"), List.of("history", "payments"), List.of("watch"),
-                List.of("release", "payments"), List.of("handoff", "payments", "--to", "node2/"))) {
+        for (List<String> command : List.of(
+                List.of("status"),
+                List.of("history", "payments"),
+                List.of("watch"),
+                List.of("release", "payments"),
+                List.of("handoff", "payments", "--to", "node2/"))) {
             parse("cli " + command, command);
         }
         assertThat(strings(services.get("node1").get("command"))).startsWith("node");
@@ -132,8 +151,8 @@ class ComposeFileTest {
         try {
             return Main.commandLine().parseArgs(command.toArray(String[]::new));
         } catch (CommandLine.ParameterException ex) {
-            throw new AssertionError(what + ": `pglease " + String.join(" ", command) + "` does not parse: "
-                    + ex.getMessage(), ex);
+            throw new AssertionError(
+                    what + ": `pglease " + String.join(" ", command) + "` does not parse: " + ex.getMessage(), ex);
         }
     }
 
@@ -144,15 +163,19 @@ class ComposeFileTest {
         Map<String, Object> postgresEnv = map(services.get("postgres").get("environment"));
         for (Map.Entry<String, Map<String, Object>> e : cliServices().entrySet()) {
             Map<String, Object> env = map(e.getValue().get("environment"));
-            assertThat(read).as(e.getKey() + " sets only variables the CLI reads").containsAll(env.keySet());
+            assertThat(read)
+                    .as(e.getKey() + " sets only variables the CLI reads")
+                    .containsAll(env.keySet());
             String url = (String) env.get(Databases.URL_VARIABLE);
             assertThat(url).as(e.getKey()).startsWith("jdbc:postgresql://");
             URI uri = URI.create(url.substring("jdbc:".length()));
             assertThat(uri.getHost()).isEqualTo("postgres");
             assertThat(uri.getPort()).isEqualTo(5432);
             assertThat(uri.getPath()).isEqualTo("/" + postgresEnv.get("POSTGRES_DB"));
-            assertThat(uri.getQuery()).contains("user=" + postgresEnv.get("POSTGRES_USER"),
-                    "password=" + postgresEnv.get("POSTGRES_PASSWORD"));
+            assertThat(uri.getQuery())
+                    .contains(
+                            "user=" + postgresEnv.get("POSTGRES_USER"),
+                            "password=" + postgresEnv.get("POSTGRES_PASSWORD"));
         }
     }
 
@@ -184,15 +207,15 @@ class ComposeFileTest {
     @Test
     void theMountedJarIsTheOneTheBuildProduces() throws IOException {
         String pom = Files.readString(Path.of("pom.xml"));
-        Matcher artifact = Pattern.compile("<artifactId>([^<]+)</artifactId>\\s*<version>([^<]+)</version>").matcher(pom);
+        Matcher artifact = Pattern.compile("<artifactId>([^<]+)</artifactId>\\s*<version>([^<]+)</version>")
+                .matcher(pom);
         assertThat(artifact.find()).isTrue();
         String jar = "./target/" + artifact.group(1) + "-" + artifact.group(2) + "-all.jar";
         assertThat(pom).contains("<shadedClassifierName>all</shadedClassifierName>");
         for (Map.Entry<String, Map<String, Object>> e : cliServices().entrySet()) {
             List<String> entrypoint = strings(e.getValue().get("entrypoint"));
             String inContainer = entrypoint.get(entrypoint.indexOf("-jar") + 1);
-            assertThat(strings(e.getValue().get("volumes"))).as(e.getKey())
-                    .contains(jar + ":" + inContainer + ":ro");
+            assertThat(strings(e.getValue().get("volumes"))).as(e.getKey()).contains(jar + ":" + inContainer + ":ro");
             assertThat(entrypoint.get(0)).isEqualTo("java");
         }
     }
@@ -203,8 +226,11 @@ class ComposeFileTest {
         Set<String> variables = new HashSet<>();
         for (Map.Entry<String, Map<String, Object>> e : services.entrySet()) {
             Matcher m = image.matcher(String.valueOf(e.getValue().get("image")));
-            assertThat(m.matches()).as(e.getKey() + ": image is ${PGLEASE_..._IMAGE:-upstream:tag}").isTrue();
-            assertThat(m.group(3)).as(e.getKey() + ": the upstream tag names a specific version")
+            assertThat(m.matches())
+                    .as(e.getKey() + ": image is ${PGLEASE_..._IMAGE:-upstream:tag}")
+                    .isTrue();
+            assertThat(m.group(3))
+                    .as(e.getKey() + ": the upstream tag names a specific version")
                     .matches("\\d+\\.\\d+.*");
             variables.add(m.group(1));
         }

@@ -37,15 +37,18 @@ public final class NodeProcess implements AutoCloseable {
     }
 
     public static NodeProcess start(String... args) throws IOException {
-        List<String> command = dev.pglease.testkit.JavaProcess.command(dev.pglease.testkit.JavaProcess.SMALL,
-                "dev.pglease.cli.Main", prepend("node", args));
-        ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.appendTo(new File(System.getProperty("java.io.tmpdir"), "pglease-node-stderr.log")));
+        List<String> command = dev.pglease.testkit.JavaProcess.command(
+                dev.pglease.testkit.JavaProcess.SMALL, "dev.pglease.cli.Main", prepend("node", args));
+        ProcessBuilder pb = new ProcessBuilder(command)
+                .redirectError(ProcessBuilder.Redirect.appendTo(
+                        new File(System.getProperty("java.io.tmpdir"), "pglease-node-stderr.log")));
         return new NodeProcess(pb.start());
     }
 
     @SuppressWarnings("unchecked")
     private void read() {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {
                 if (line.startsWith("{")) {
@@ -65,7 +68,8 @@ public final class NodeProcess implements AutoCloseable {
     }
 
     /** Waits for the next event matching {@code filter}, skipping others. */
-    public Map<String, Object> await(Predicate<Map<String, Object>> filter, long timeoutMillis) throws InterruptedException {
+    public Map<String, Object> await(Predicate<Map<String, Object>> filter, long timeoutMillis)
+            throws InterruptedException {
         long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         while (true) {
             long left = end - System.nanoTime();

@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
-import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
-import java.io.File;
+import dev.pglease.internal.tool.Databases;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.ServerSocket;
@@ -36,12 +36,10 @@ class OperatorCommandsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final LeaderListener NONE = new LeaderListener() {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     };
 
     private static String schema;
@@ -49,8 +47,7 @@ class OperatorCommandsTest {
     private static PgLease alpha;
     private static PgLease beta;
 
-    record Result(int code, String out, String err) {
-    }
+    record Result(int code, String out, String err) {}
 
     @BeforeAll
     static void setUp() {
@@ -67,8 +64,13 @@ class OperatorCommandsTest {
     }
 
     private static LeaseConfig config(String label) {
-        return LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(3))
-                .renewDeadline(Duration.ofSeconds(2)).retryPeriod(Duration.ofMillis(300)).holderLabel(label).build();
+        return LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(3))
+                .renewDeadline(Duration.ofSeconds(2))
+                .retryPeriod(Duration.ofMillis(300))
+                .holderLabel(label)
+                .build();
     }
 
     static Result run(String... args) {
@@ -109,7 +111,8 @@ class OperatorCommandsTest {
         Result table = run(withDb("status"));
         assertThat(table.code()).as(table.err()).isZero();
         assertThat(table.out()).contains("LEASE", "HOLDER", "TOKEN", "TERM.COUNTER", "REMAINING", "LAST CHANGE");
-        String row = table.out().lines().filter(x -> x.startsWith(lease)).findFirst().orElseThrow();
+        String row =
+                table.out().lines().filter(x -> x.startsWith(lease)).findFirst().orElseThrow();
         assertThat(row).contains(l.holder(), " " + l.token() + " ", " 1." + l.token() + " ", "yes", "acquired", "ago");
 
         Result json = run(withDb("status", lease, "--json"));
@@ -117,10 +120,15 @@ class OperatorCommandsTest {
         List<Map<String, Object>> leases = jsonArray(json.out());
         assertThat(leases).hasSize(1);
         Map<String, Object> s = leases.get(0);
-        assertThat(s).containsEntry("lease", lease).containsEntry("holder", l.holder()).containsEntry("held", true)
+        assertThat(s)
+                .containsEntry("lease", lease)
+                .containsEntry("holder", l.holder())
+                .containsEntry("held", true)
                 .containsEntry("last_event", "acquired");
         assertThat(((Number) s.get("token")).longValue()).isEqualTo(l.token());
-        assertThat(s).as("term 1 (a server never failed over), counter = token").containsEntry("term_token", "1." + l.token());
+        assertThat(s)
+                .as("term 1 (a server never failed over), counter = token")
+                .containsEntry("term_token", "1." + l.token());
         assertThat(((Number) s.get("remaining_ms")).longValue()).isBetween(1L, 3_000L);
         assertThat(s).containsKeys("expires_at", "last_change", "holder_role");
 
@@ -141,7 +149,8 @@ class OperatorCommandsTest {
         assertThat(released.code()).as(released.err()).isZero();
         assertThat(released.out()).contains("released lease " + lease, l.holder(), "token is now " + (l.token() + 1));
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT holder, token FROM " + schema + ".leases WHERE name = ?")) {
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT holder, token FROM " + schema + ".leases WHERE name = ?")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -169,7 +178,8 @@ class OperatorCommandsTest {
         Result notHeld = run(withDb("release", idle));
         assertThat(notHeld.code()).isEqualTo(ExitCodes.FAILED);
         assertThat(notHeld.err()).contains("is not held");
-        assertThat(run(withDb("release", "no-such-" + System.nanoTime())).code()).isEqualTo(ExitCodes.FAILED);
+        assertThat(run(withDb("release", "no-such-" + System.nanoTime())).code())
+                .isEqualTo(ExitCodes.FAILED);
         Result noHistory = run(withDb("history", "no-such-" + System.nanoTime()));
         assertThat(noHistory.code()).isEqualTo(ExitCodes.FAILED);
         assertThat(noHistory.err()).contains("no history");
@@ -186,21 +196,29 @@ class OperatorCommandsTest {
         TestDatabase.execute("CREATE ROLE " + observer + " LOGIN IN ROLE " + schema + "_observer");
         try {
             String observerUrl = url.replaceFirst("user=[^&]*", "user=" + observer);
-            assertThat(run("status", "--jdbc-url", observerUrl, "--schema", schema, lease).code()).isZero();
-            assertThat(run("history", "--jdbc-url", observerUrl, "--schema", schema, lease).code()).isZero();
-            assertThat(run("watch", "--jdbc-url", observerUrl, "--schema", schema, "--for", "100ms").code()).isZero();
+            assertThat(run("status", "--jdbc-url", observerUrl, "--schema", schema, lease)
+                            .code())
+                    .isZero();
+            assertThat(run("history", "--jdbc-url", observerUrl, "--schema", schema, lease)
+                            .code())
+                    .isZero();
+            assertThat(run("watch", "--jdbc-url", observerUrl, "--schema", schema, "--for", "100ms")
+                            .code())
+                    .isZero();
             Result refused = run("release", "--jdbc-url", observerUrl, "--schema", schema, lease);
             assertThat(refused.code()).as(refused.err()).isEqualTo(ExitCodes.FAILED);
             assertThat(refused.err()).contains("permission denied");
 
-            Result released = run("release", "--jdbc-url", url.replaceFirst("user=[^&]*", "user=" + ops),
-                    "--schema", schema, lease);
+            Result released = run(
+                    "release", "--jdbc-url", url.replaceFirst("user=[^&]*", "user=" + ops), "--schema", schema, lease);
             assertThat(released.code()).as(released.err()).isZero();
             assertThat(released.out()).contains(l.holder(), "token is now " + (l.token() + 1));
             // (alpha still campaigns, so it may have acquired the lease again since)
             Result history = run(withDb("history", lease, "--json"));
-            assertThat(jsonArray(history.out())).filteredOn(e -> "force_released".equals(e.get("kind")))
-                    .singleElement().satisfies(e -> assertThat(e).containsEntry("changed_by", ops));
+            assertThat(jsonArray(history.out()))
+                    .filteredOn(e -> "force_released".equals(e.get("kind")))
+                    .singleElement()
+                    .satisfies(e -> assertThat(e).containsEntry("changed_by", ops));
         } finally {
             TestDatabase.execute("DROP ROLE " + ops);
             TestDatabase.execute("DROP ROLE " + observer);
@@ -217,8 +235,11 @@ class OperatorCommandsTest {
             assertThat(r.code()).as(r.err()).isZero();
             @SuppressWarnings("unchecked")
             Map<String, Object> outcome = JSON.readValue(r.out(), Map.class);
-            assertThat(outcome).containsEntry("lease", lease).containsEntry("action", "handoff")
-                    .containsEntry("previous_holder", first.holder()).containsEntry("to_prefix", "beta/");
+            assertThat(outcome)
+                    .containsEntry("lease", lease)
+                    .containsEntry("action", "handoff")
+                    .containsEntry("previous_holder", first.holder())
+                    .containsEntry("to_prefix", "beta/");
             Leadership next = standby.awaitLeadership(Duration.ofSeconds(10))
                     .orElseThrow(() -> new AssertionError("beta did not take over after the handoff"));
             assertThat(next.holder()).startsWith("beta/");
@@ -238,22 +259,25 @@ class OperatorCommandsTest {
         picocli.CommandLine cl = Main.commandLine();
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(new StringWriter(), true));
-        CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(() ->
-                cl.execute(withDb("watch", lease, "--json", "--count", "2", "--for", "30s")));
+        CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(
+                () -> cl.execute(withDb("watch", lease, "--json", "--count", "2", "--for", "30s")));
         awaitListener();
 
         Leadership l = lead(alpha, lease);
         TestDatabase.execute("SELECT " + schema + ".force_release('" + lease + "')");
         assertThat(watching.get(20, TimeUnit.SECONDS)).isZero();
-        List<Map<String, Object>> events = out.toString().lines().map(line -> {
-            try {
-                @SuppressWarnings("unchecked")
-                Map<String, Object> m = JSON.readValue(line, Map.class);
-                return m;
-            } catch (Exception e) {
-                throw new AssertionError("not a JSON line: " + line, e);
-            }
-        }).toList();
+        List<Map<String, Object>> events = out.toString()
+                .lines()
+                .map(line -> {
+                    try {
+                        @SuppressWarnings("unchecked")
+                        Map<String, Object> m = JSON.readValue(line, Map.class);
+                        return m;
+                    } catch (Exception e) {
+                        throw new AssertionError("not a JSON line: " + line, e);
+                    }
+                })
+                .toList();
         assertThat(events).extracting(e -> e.get("kind")).containsExactly("acquired", "force_released");
         assertThat(events.get(0)).containsEntry("lease", lease).containsEntry("holder", l.holder());
         assertThat(((Number) events.get(1).get("token")).longValue()).isEqualTo(l.token() + 1);
@@ -268,8 +292,8 @@ class OperatorCommandsTest {
         picocli.CommandLine cl = Main.commandLine();
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
-        CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(() ->
-                cl.execute(withDb("watch", lease, "--count", "1", "--for", "40s")));
+        CompletableFuture<Integer> watching =
+                CompletableFuture.supplyAsync(() -> cl.execute(withDb("watch", lease, "--count", "1", "--for", "40s")));
         long start = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
         // in text mode it listens, says so, reads the status and prints it: wait for the status, after which the
         // watch connection only waits for notifications
@@ -302,7 +326,8 @@ class OperatorCommandsTest {
     private static void awaitListener() throws Exception {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_stat_activity WHERE query = ? AND application_name = 'pglease-cli'")) {
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query = ? AND application_name = 'pglease-cli'")) {
             ps.setString(1, "LISTEN \"" + schema + ".leases\"");
             while (System.nanoTime() < end) {
                 try (ResultSet rs = ps.executeQuery()) {
@@ -329,7 +354,8 @@ class OperatorCommandsTest {
         Result status = run("status", "--jdbc-url", url, "--schema", fresh);
         assertThat(status.code()).isZero();
         assertThat(status.out()).contains("no leases in schema " + fresh);
-        try (Connection c = TestDatabase.dataSource().getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                Statement s = c.createStatement()) {
             s.execute("DROP SCHEMA " + fresh + " CASCADE");
         }
     }
@@ -341,16 +367,25 @@ class OperatorCommandsTest {
             port = socket.getLocalPort();
         }
         String dead = "jdbc:postgresql://127.0.0.1:" + port + "/postgres?user=ops&password=s3cret-pw";
-        for (String[] command : List.of(new String[] {"status"}, new String[] {"watch"},
-                new String[] {"history", "payments"}, new String[] {"release", "payments"},
-                new String[] {"handoff", "payments"}, new String[] {"migrate"})) {
+        for (String[] command : List.of(
+                new String[] {"status"},
+                new String[] {"watch"},
+                new String[] {"history", "payments"},
+                new String[] {"release", "payments"},
+                new String[] {"handoff", "payments"},
+                new String[] {"migrate"})) {
             String[] args = new String[command.length + 2];
             System.arraycopy(command, 0, args, 0, command.length);
             args[command.length] = "--jdbc-url";
             args[command.length + 1] = dead;
             Result r = run(args);
-            assertThat(r.code()).as(String.join(" ", command) + ": " + r.err()).isEqualTo(ExitCodes.DATABASE_UNREACHABLE);
-            assertThat(r.err().strip()).as(command[0]).doesNotContain("\n").startsWith("pglease " + command[0] + ": ")
+            assertThat(r.code())
+                    .as(String.join(" ", command) + ": " + r.err())
+                    .isEqualTo(ExitCodes.DATABASE_UNREACHABLE);
+            assertThat(r.err().strip())
+                    .as(command[0])
+                    .doesNotContain("\n")
+                    .startsWith("pglease " + command[0] + ": ")
                     .contains("can not connect to", "127.0.0.1:" + port, "password=*** (");
             assertThat(r.out() + r.err()).doesNotContain("s3cret-pw");
         }
@@ -358,16 +393,21 @@ class OperatorCommandsTest {
 
     @Test
     void aMissingSchemaGivesExitCode4AndSaysHowToFixIt() {
-        for (String[] command : List.of(new String[] {"status"}, new String[] {"watch"},
-                new String[] {"history", "payments"}, new String[] {"release", "payments"},
+        for (String[] command : List.of(
+                new String[] {"status"},
+                new String[] {"watch"},
+                new String[] {"history", "payments"},
+                new String[] {"release", "payments"},
                 new String[] {"handoff", "payments"})) {
             String[] args = new String[command.length + 4];
             System.arraycopy(command, 0, args, 0, command.length);
-            System.arraycopy(new String[] {"--jdbc-url", url, "--schema", "no_such_schema"}, 0, args, command.length, 4);
+            System.arraycopy(
+                    new String[] {"--jdbc-url", url, "--schema", "no_such_schema"}, 0, args, command.length, 4);
             Result r = run(args);
             assertThat(r.code()).as(command[0] + ": " + r.err()).isEqualTo(ExitCodes.SCHEMA_MISSING);
-            assertThat(r.err().strip()).doesNotContain("\n").contains("schema no_such_schema has no pglease tables",
-                    "pglease migrate");
+            assertThat(r.err().strip())
+                    .doesNotContain("\n")
+                    .contains("schema no_such_schema has no pglease tables", "pglease migrate");
         }
     }
 
@@ -391,13 +431,21 @@ class OperatorCommandsTest {
     void everyCommandHasHelpAPersonCanFollow() {
         Result top = run("--help");
         assertThat(top.code()).isZero();
-        assertThat(top.out()).contains("demo", "node", "status", "watch", "history", "release", "handoff", "migrate")
+        assertThat(top.out())
+                .contains("demo", "node", "status", "watch", "history", "release", "handoff", "migrate")
                 .doesNotContain("demo-charger");
         for (String command : List.of("status", "watch", "history", "release", "handoff", "migrate")) {
             Result r = run(command, "--help");
             assertThat(r.code()).as(command).isZero();
-            assertThat(r.out()).as(command).contains("Usage: pglease " + command, "--jdbc-url", "PGLEASE_JDBC_URL",
-                    "--schema", "Example: pglease " + command, "Exit codes");
+            assertThat(r.out())
+                    .as(command)
+                    .contains(
+                            "Usage: pglease " + command,
+                            "--jdbc-url",
+                            "PGLEASE_JDBC_URL",
+                            "--schema",
+                            "Example: pglease " + command,
+                            "Exit codes");
         }
         assertThat(run("demo", "--help").out()).contains("--nodes", "--lease-duration", "--duration", "--jdbc-url");
     }
@@ -407,7 +455,8 @@ class OperatorCommandsTest {
         String lease = "env-" + System.nanoTime();
         Leadership l = lead(alpha, lease);
         ProcessBuilder pb = new ProcessBuilder(dev.pglease.testkit.JavaProcess.pglease(
-                dev.pglease.testkit.JavaProcess.SMALL, "status", "--schema", schema, lease)).redirectErrorStream(true);
+                        dev.pglease.testkit.JavaProcess.SMALL, "status", "--schema", schema, lease))
+                .redirectErrorStream(true);
         pb.environment().put(Databases.URL_VARIABLE, url);
         Process p = pb.start();
         try {

@@ -19,7 +19,7 @@ class SuspendableTickerTest {
     void aSuspendNoticedLateStopsTheClockWithoutTurningItBack(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("n1.suspend");
         Ticker real = System::nanoTime;
-        NodeCommand.SuspendableTicker ticker = new NodeCommand.SuspendableTicker(real, file, 1.0);
+        SuspendableTicker ticker = new SuspendableTicker(real, file, 1.0);
         long before = ticker.read();
         // the suspend began 2 s ago and lasts 5 s: the node learns of it only now
         Files.writeString(file, (System.currentTimeMillis() - 2_000) + " 5000\n");
@@ -31,7 +31,8 @@ class SuspendableTickerTest {
             last = now;
             Thread.sleep(5);
         }
-        assertThat(last - before).as("the clock stood still once the suspend was noticed")
+        assertThat(last - before)
+                .as("the clock stood still once the suspend was noticed")
                 .isLessThan(400_000_000L);
     }
 }

@@ -53,7 +53,8 @@ class VersionTest {
             manifest.getMainAttributes().put(Attributes.Name.IMPLEMENTATION_VERSION, version);
         }
         Path jar = dir.resolve("pglease-test.jar");
-        try (OutputStream file = Files.newOutputStream(jar); JarOutputStream out = new JarOutputStream(file, manifest)) {
+        try (OutputStream file = Files.newOutputStream(jar);
+                JarOutputStream out = new JarOutputStream(file, manifest)) {
             out.flush();
         }
         return jar;

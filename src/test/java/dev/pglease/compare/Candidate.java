@@ -27,8 +27,7 @@ import java.util.function.BooleanSupplier;
 public final class Candidate {
 
     /** The leadership the candidate currently believes it holds. */
-    record Term(Long token, BooleanSupplier valid) {
-    }
+    record Term(Long token, BooleanSupplier valid) {}
 
     /** One backend's campaign logic. {@link #run} blocks; {@link #shutdown} releases (graceful stop). */
     interface Backend {
@@ -53,7 +52,8 @@ public final class Candidate {
         this.out = out;
         this.backendName = args.get("backend");
         this.lease = args.getOrDefault("lease", "compare");
-        this.holder = args.getOrDefault("holder", backendName + "-" + ProcessHandle.current().pid());
+        this.holder = args.getOrDefault(
+                "holder", backendName + "-" + ProcessHandle.current().pid());
         this.leaseMs = Long.parseLong(args.getOrDefault("lease-ms", "4000"));
         this.renewMs = Long.parseLong(args.getOrDefault("renew-ms", "3000"));
         this.retryMs = Long.parseLong(args.getOrDefault("retry-ms", "1000"));
@@ -66,8 +66,8 @@ public final class Candidate {
             int i = a.indexOf('=');
             args.put(a.substring(0, i), a.substring(i + 1));
         }
-        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true,
-                StandardCharsets.UTF_8);
+        PrintStream out =
+                new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
         Candidate c = new Candidate(args, out);
         c.start();
     }
@@ -83,16 +83,19 @@ public final class Candidate {
         };
         emit("started", Map.of("pid", ProcessHandle.current().pid()));
         Thread main = Thread.currentThread();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            Term t = term.getAndSet(null);
-            try {
-                backend.shutdown();
-            } catch (Exception e) {
-                System.err.println("shutdown: " + e);
-            }
-            emit("released", t == null || t.token() == null ? Map.of() : Map.of("token", t.token()));
-            main.interrupt();
-        }, "candidate-shutdown"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            Term t = term.getAndSet(null);
+                            try {
+                                backend.shutdown();
+                            } catch (Exception e) {
+                                System.err.println("shutdown: " + e);
+                            }
+                            emit("released", t == null || t.token() == null ? Map.of() : Map.of("token", t.token()));
+                            main.interrupt();
+                        },
+                        "candidate-shutdown"));
         Thread worker = new Thread(this::workLoop, "candidate-work");
         worker.setDaemon(true);
         worker.start();
@@ -103,16 +106,27 @@ public final class Candidate {
 
     synchronized void emit(String event, Map<String, ?> fields) {
         StringBuilder sb = new StringBuilder(160);
-        sb.append("{\"event\":\"").append(event).append("\",\"backend\":\"").append(backendName)
-                .append("\",\"lease\":\"").append(lease).append("\",\"holder\":\"").append(holder).append('"');
+        sb.append("{\"event\":\"")
+                .append(event)
+                .append("\",\"backend\":\"")
+                .append(backendName)
+                .append("\",\"lease\":\"")
+                .append(lease)
+                .append("\",\"holder\":\"")
+                .append(holder)
+                .append('"');
         for (Map.Entry<String, ?> e : fields.entrySet()) {
             sb.append(",\"").append(e.getKey()).append("\":");
             Object v = e.getValue();
             if (v instanceof Number || v instanceof Boolean) {
                 sb.append(v);
             } else {
-                sb.append('"').append(String.valueOf(v).replace("\\", "\\\\").replace("\"", "'")
-                        .replace("\n", " ")).append('"');
+                sb.append('"')
+                        .append(String.valueOf(v)
+                                .replace("\\", "\\\\")
+                                .replace("\"", "'")
+                                .replace("\n", " "))
+                        .append('"');
             }
         }
         sb.append(",\"t\":").append(System.currentTimeMillis()).append('}');
@@ -199,8 +213,8 @@ public final class Candidate {
     private boolean write(Connection conn, Long token) throws SQLException {
         try {
             if (token != null) {
-                try (PreparedStatement ps = conn.prepareStatement(
-                        "UPDATE compare_fence SET token = ? WHERE resource = ? AND token <= ?")) {
+                try (PreparedStatement ps =
+                        conn.prepareStatement("UPDATE compare_fence SET token = ? WHERE resource = ? AND token <= ?")) {
                     ps.setLong(1, token);
                     ps.setString(2, lease);
                     ps.setLong(3, token);
@@ -210,8 +224,8 @@ public final class Candidate {
                     }
                 }
             }
-            try (PreparedStatement ps = conn.prepareStatement(
-                    "INSERT INTO compare_log(resource, holder, token) VALUES (?, ?, ?)")) {
+            try (PreparedStatement ps =
+                    conn.prepareStatement("INSERT INTO compare_log(resource, holder, token) VALUES (?, ?, ?)")) {
                 ps.setString(1, lease);
                 ps.setString(2, holder);
                 if (token == null) {

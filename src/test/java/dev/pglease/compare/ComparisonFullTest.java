@@ -20,8 +20,9 @@ class ComparisonFullTest {
     @Test
     @Timeout(1800)
     void fullComparison() throws Exception {
-        Required.assume(EtcdCluster.available(), "the etcd binaries (" + EtcdCluster.BINARY
-                + "; apt-get install etcd-server etcd-client)");
+        Required.assume(
+                EtcdCluster.available(),
+                "the etcd binaries (" + EtcdCluster.BINARY + "; apt-get install etcd-server etcd-client)");
         Path docs = Path.of(System.getProperty("basedir", ".")).toAbsolutePath().resolve("docs");
         Path work = Files.createTempDirectory("pglease-compare-full");
         Harness h = new Harness(work, Harness.Plan.full(), Timings.standard());
@@ -33,7 +34,8 @@ class ComparisonFullTest {
         for (Lane l : h.lanes) {
             assertThat(l.results.kill).as(l.backend + " kill -9 trials").isNotEmpty();
             if (l.hasToken) {
-                assertThat(l.results.pauses).as(l.backend + " stale writes accepted despite the token")
+                assertThat(l.results.pauses)
+                        .as(l.backend + " stale writes accepted despite the token")
                         .allSatisfy(p -> assertThat(p.acceptedAfterTakeover()).isZero());
             }
         }

@@ -18,8 +18,9 @@ class ComparisonSmokeTest {
     @Test
     @Timeout(150)
     void everyBackendElectsFailsOverAndHandsOff() throws Exception {
-        Required.assume(EtcdCluster.available(), "the etcd binaries (" + EtcdCluster.BINARY
-                + "; apt-get install etcd-server etcd-client)");
+        Required.assume(
+                EtcdCluster.available(),
+                "the etcd binaries (" + EtcdCluster.BINARY + "; apt-get install etcd-server etcd-client)");
         Path out = Path.of(System.getProperty("pglease.buildDirectory", "target"), "comparison-smoke");
         Path work = Files.createTempDirectory("pglease-compare-smoke");
         Harness h = new Harness(work, Harness.Plan.smoke(), Timings.standard());
@@ -34,17 +35,20 @@ class ComparisonSmokeTest {
             assertThat(r.kill).as(l.backend + " kill -9 failover").hasSize(1);
             assertThat(r.handoff).as(l.backend + " graceful handoff").hasSize(1);
             assertThat(r.pauses).as(l.backend + " pause trial").hasSize(1);
-            assertThat(r.pauses.get(0).failoverMs()).as(l.backend + " failover while the leader is paused")
+            assertThat(r.pauses.get(0).failoverMs())
+                    .as(l.backend + " failover while the leader is paused")
                     .isPositive();
-            assertThat(r.requestsPerSec).as(l.backend + " steady-state requests").isPositive();
+            assertThat(r.requestsPerSec)
+                    .as(l.backend + " steady-state requests")
+                    .isPositive();
             if (l.hasToken) {
                 // a resource that checks the backend's token must not accept the resumed ex-leader's writes
-                assertThat(r.pauses.get(0).acceptedAfterTakeover()).as(l.backend + " stale writes accepted")
+                assertThat(r.pauses.get(0).acceptedAfterTakeover())
+                        .as(l.backend + " stale writes accepted")
                         .isZero();
             }
         }
-        assertThat(h.lanes).extracting(l -> l.backend)
-                .contains("pglease", "etcd", "zookeeper", "shedlock", "advisory");
+        assertThat(h.lanes).extracting(l -> l.backend).contains("pglease", "etcd", "zookeeper", "shedlock", "advisory");
         Os.deleteTree(work);
     }
 }

@@ -68,12 +68,16 @@ final class EtcdBackend implements Candidate.Backend {
             KeepAliveState state = new KeepAliveState();
             CloseableClient keepAlive = null;
             try {
-                leaseId = client.getLeaseClient().grant(ttl).get(c.leaseMs, TimeUnit.MILLISECONDS).getID();
+                leaseId = client.getLeaseClient()
+                        .grant(ttl)
+                        .get(c.leaseMs, TimeUnit.MILLISECONDS)
+                        .getID();
                 state.lastOk = System.currentTimeMillis();
                 keepAlive = client.getLeaseClient().keepAlive(leaseId, state);
                 LeaderKey key = client.getElectionClient()
                         .campaign(election, leaseId, ByteSequence.from(c.holder, StandardCharsets.UTF_8))
-                        .get().getLeader();
+                        .get()
+                        .getLeader();
                 if (state.lost.get() || closing) {
                     continue;
                 }
@@ -114,8 +118,10 @@ final class EtcdBackend implements Candidate.Backend {
             }
             if (state.broken.get() && !state.lost.get()) {
                 try {
-                    long r = client.getLeaseClient().keepAliveOnce(leaseId)
-                            .get(c.retryMs, TimeUnit.MILLISECONDS).getTTL();
+                    long r = client.getLeaseClient()
+                            .keepAliveOnce(leaseId)
+                            .get(c.retryMs, TimeUnit.MILLISECONDS)
+                            .getTTL();
                     if (r > 0) {
                         state.lastOk = System.currentTimeMillis();
                         state.broken.set(false);

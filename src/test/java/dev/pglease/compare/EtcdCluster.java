@@ -19,7 +19,8 @@ import java.util.stream.Collectors;
 /** A three-member etcd cluster on loopback, each member its own process with a private data dir. */
 final class EtcdCluster implements Store {
     static final String BINARY = "/usr/bin/etcd";
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+    private static final HttpClient HTTP =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
 
     private final Path dir;
     private final int n;
@@ -51,16 +52,36 @@ final class EtcdCluster implements Store {
 
     private void start(int i, boolean fresh) {
         String initial = java.util.stream.IntStream.range(0, n)
-                .mapToObj(j -> "m" + j + "=http://127.0.0.1:" + peerPorts[j]).collect(Collectors.joining(","));
-        List<String> cmd = List.of(BINARY, "--name", "m" + i, "--data-dir", dir.resolve("m" + i).toString(),
-                "--listen-client-urls", "http://127.0.0.1:" + clientPorts[i],
-                "--advertise-client-urls", "http://127.0.0.1:" + clientPorts[i],
-                "--listen-peer-urls", "http://127.0.0.1:" + peerPorts[i],
-                "--initial-advertise-peer-urls", "http://127.0.0.1:" + peerPorts[i],
-                "--initial-cluster", initial, "--initial-cluster-state", fresh ? "new" : "existing",
-                "--initial-cluster-token", "compare-" + dir.getFileName(),
-                "--heartbeat-interval", "100", "--election-timeout", "1000",
-                "--logger", "zap", "--log-level", "warn");
+                .mapToObj(j -> "m" + j + "=http://127.0.0.1:" + peerPorts[j])
+                .collect(Collectors.joining(","));
+        List<String> cmd = List.of(
+                BINARY,
+                "--name",
+                "m" + i,
+                "--data-dir",
+                dir.resolve("m" + i).toString(),
+                "--listen-client-urls",
+                "http://127.0.0.1:" + clientPorts[i],
+                "--advertise-client-urls",
+                "http://127.0.0.1:" + clientPorts[i],
+                "--listen-peer-urls",
+                "http://127.0.0.1:" + peerPorts[i],
+                "--initial-advertise-peer-urls",
+                "http://127.0.0.1:" + peerPorts[i],
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-state",
+                fresh ? "new" : "existing",
+                "--initial-cluster-token",
+                "compare-" + dir.getFileName(),
+                "--heartbeat-interval",
+                "100",
+                "--election-timeout",
+                "1000",
+                "--logger",
+                "zap",
+                "--log-level",
+                "warn");
         try {
             Files.createDirectories(dir);
             procs[i] = dev.pglease.testkit.ServerProcess.start(cmd, dir.resolve("m" + i + ".log"));
@@ -70,8 +91,8 @@ final class EtcdCluster implements Store {
     }
 
     void awaitHealthy(Duration timeout) {
-        dev.pglease.testkit.ServerProcess.await("etcd cluster did not elect a leader", timeout, 100,
-                () -> leaderIndex() >= 0, dir);
+        dev.pglease.testkit.ServerProcess.await(
+                "etcd cluster did not elect a leader", timeout, 100, () -> leaderIndex() >= 0, dir);
     }
 
     /** Index of the member that is the Raft leader, -1 if none answers. */
@@ -97,9 +118,12 @@ final class EtcdCluster implements Store {
 
     private String post(int i, String path, String body) {
         try {
-            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + clientPorts[i] + path)).timeout(Duration.ofSeconds(1))
-                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r = HTTP.send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + clientPorts[i] + path))
+                            .timeout(Duration.ofSeconds(1))
+                            .POST(HttpRequest.BodyPublishers.ofString(body))
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString());
             return r.statusCode() == 200 ? r.body() : null;
         } catch (IOException e) {
             return null;
@@ -127,7 +151,8 @@ final class EtcdCluster implements Store {
 
     @Override
     public String connectString() {
-        return java.util.Arrays.stream(clientPorts).mapToObj(p -> "http://127.0.0.1:" + p)
+        return java.util.Arrays.stream(clientPorts)
+                .mapToObj(p -> "http://127.0.0.1:" + p)
                 .collect(Collectors.joining(","));
     }
 
@@ -159,9 +184,12 @@ final class EtcdCluster implements Store {
         long sum = 0;
         for (int i = 0; i < n; i++) {
             try {
-                HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(
-                        URI.create("http://127.0.0.1:" + clientPorts[i] + "/metrics")).timeout(Duration.ofSeconds(2))
-                        .GET().build(), HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> r = HTTP.send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + clientPorts[i] + "/metrics"))
+                                .timeout(Duration.ofSeconds(2))
+                                .GET()
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
                 for (String line : r.body().split("\n")) {
                     if (line.startsWith("grpc_server_msg_received_total{")) {
                         sum += (long) Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));

@@ -20,8 +20,18 @@ import java.util.function.Consumer;
 final class Harness implements AutoCloseable {
 
     /** How much to run. */
-    record Plan(String name, int candidates, int killTrials, int handoffTrials, int pauseTrials, long idleMs,
-                long steadyMs, long loadMs, boolean storeLoss, long observeMs, long seed) {
+    record Plan(
+            String name,
+            int candidates,
+            int killTrials,
+            int handoffTrials,
+            int pauseTrials,
+            long idleMs,
+            long steadyMs,
+            long loadMs,
+            boolean storeLoss,
+            long observeMs,
+            long seed) {
         static Plan smoke() {
             int n = Integer.getInteger("compare.trials", 1);
             return new Plan("smoke", 3, n, n, n, 0, 3000, 0, Boolean.getBoolean("compare.storeLoss"), 3000, 42);
@@ -72,21 +82,34 @@ final class Harness implements AutoCloseable {
     /** The settings each backend gets for the common timings, for the report. */
     static Map<String, String> settings(Timings t) {
         Map<String, String> m = new LinkedHashMap<>();
-        m.put("pglease", "leaseDuration " + t.leaseMs() + " ms, renewDeadline " + t.renewMs() + " ms, retryPeriod "
-                + t.retryMs() + " ms; writes only while `Leadership.isValid()` (local deadline)");
-        m.put("pglease-fast", "as pglease, with `LeaseConfig.fastFailover(true)`: a standby waits on the holder's "
-                + "advisory lock and takes over (token + 1) as soon as the holder's database session ends");
-        m.put("etcd", "lease TTL " + Math.max(2, (t.leaseMs() + 999) / 1000) + " s (etcd minimum 2 s), jetcd keep-alive "
-                + "(sends every TTL/3; a broken stream is retried every " + t.retryMs() + " ms and the lease counts as lost "
-                + "only when etcd says so or no keep-alive succeeded for a whole TTL, as in the Go client's session); "
-                + "campaign blocks on a watch, so standbys wake as soon as the key goes");
-        m.put("zookeeper", "session timeout " + t.leaseMs() + " ms (tickTime " + ZkEnsemble.TICK_MS + " ms; allowed "
-                + 2 * ZkEnsemble.TICK_MS + " to " + 20 * ZkEnsemble.TICK_MS + " ms), Curator LeaderLatch, "
-                + "connection timeout " + Math.max(1000, t.leaseMs() / 2) + " ms, SUSPENDED counts as lost");
-        m.put("shedlock", "lockAtMostFor " + t.leaseMs() + " ms, lockAtLeastFor 0, extend by " + t.leaseMs()
-                + " ms every " + t.retryMs() + " ms, standbys try every " + t.retryMs() + " ms, database time");
-        m.put("advisory", "pg_try_advisory_lock every " + t.retryMs() + " ms, holder pings its lock session every "
-                + t.retryMs() + " ms, idle_session_timeout " + t.leaseMs() + " ms on the lock session");
+        m.put(
+                "pglease",
+                "leaseDuration " + t.leaseMs() + " ms, renewDeadline " + t.renewMs() + " ms, retryPeriod " + t.retryMs()
+                        + " ms; writes only while `Leadership.isValid()` (local deadline)");
+        m.put(
+                "pglease-fast",
+                "as pglease, with `LeaseConfig.fastFailover(true)`: a standby waits on the holder's "
+                        + "advisory lock and takes over (token + 1) as soon as the holder's database session ends");
+        m.put(
+                "etcd",
+                "lease TTL " + Math.max(2, (t.leaseMs() + 999) / 1000) + " s (etcd minimum 2 s), jetcd keep-alive "
+                        + "(sends every TTL/3; a broken stream is retried every " + t.retryMs()
+                        + " ms and the lease counts as lost "
+                        + "only when etcd says so or no keep-alive succeeded for a whole TTL, as in the Go client's session); "
+                        + "campaign blocks on a watch, so standbys wake as soon as the key goes");
+        m.put(
+                "zookeeper",
+                "session timeout " + t.leaseMs() + " ms (tickTime " + ZkEnsemble.TICK_MS + " ms; allowed "
+                        + 2 * ZkEnsemble.TICK_MS + " to " + 20 * ZkEnsemble.TICK_MS + " ms), Curator LeaderLatch, "
+                        + "connection timeout " + Math.max(1000, t.leaseMs() / 2) + " ms, SUSPENDED counts as lost");
+        m.put(
+                "shedlock",
+                "lockAtMostFor " + t.leaseMs() + " ms, lockAtLeastFor 0, extend by " + t.leaseMs() + " ms every "
+                        + t.retryMs() + " ms, standbys try every " + t.retryMs() + " ms, database time");
+        m.put(
+                "advisory",
+                "pg_try_advisory_lock every " + t.retryMs() + " ms, holder pings its lock session every " + t.retryMs()
+                        + " ms, idle_session_timeout " + t.leaseMs() + " ms on the lock session");
         return m;
     }
 
@@ -117,33 +140,75 @@ final class Harness implements AutoCloseable {
                 throw new IllegalStateException("a store did not start: " + startErrors);
             }
             resource = pgs.get(0);
-            resource.exec("CREATE TABLE compare_fence(resource text PRIMARY KEY, token bigint NOT NULL)",
+            resource.exec(
+                    "CREATE TABLE compare_fence(resource text PRIMARY KEY, token bigint NOT NULL)",
                     "CREATE TABLE compare_log(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, resource text "
                             + "NOT NULL, holder text NOT NULL, token bigint, at timestamptz NOT NULL DEFAULT "
                             + "clock_timestamp())");
             String res = resource.jdbcUrl();
             if (pgleaseAvailable()) {
                 PgleaseBackend.migrate(pgs.get(1).jdbcUrl());
-                lanes.add(new Lane("pglease", "pglease", true, "lease row token (grows by one per new holder)",
-                        pgs.get(1), res, dir.resolve("lane-pglease"), timings));
+                lanes.add(new Lane(
+                        "pglease",
+                        "pglease",
+                        true,
+                        "lease row token (grows by one per new holder)",
+                        pgs.get(1),
+                        res,
+                        dir.resolve("lane-pglease"),
+                        timings));
             } else {
                 notes.add("pglease row missing: the core library (dev.pglease.PgLease) is not on the build path.");
             }
-            lanes.add(new Lane("etcd", "etcd + jetcd election", true, "leader key create revision", etcd, res,
-                    dir.resolve("lane-etcd"), timings));
-            lanes.add(new Lane("zookeeper", "ZooKeeper + Curator LeaderLatch", true, "latch node czxid", zk, res,
-                    dir.resolve("lane-zookeeper"), timings));
+            lanes.add(new Lane(
+                    "etcd",
+                    "etcd + jetcd election",
+                    true,
+                    "leader key create revision",
+                    etcd,
+                    res,
+                    dir.resolve("lane-etcd"),
+                    timings));
+            lanes.add(new Lane(
+                    "zookeeper",
+                    "ZooKeeper + Curator LeaderLatch",
+                    true,
+                    "latch node czxid",
+                    zk,
+                    res,
+                    dir.resolve("lane-zookeeper"),
+                    timings));
             createShedlockTable(pgs.get(2));
-            lanes.add(new Lane("shedlock", "ShedLock JDBC (extend)", false, "none", pgs.get(2), res,
-                    dir.resolve("lane-shedlock"), timings));
-            lanes.add(new Lane("advisory", "pg_try_advisory_lock", false, "none", pgs.get(3), res,
-                    dir.resolve("lane-advisory"), timings));
+            lanes.add(new Lane(
+                    "shedlock",
+                    "ShedLock JDBC (extend)",
+                    false,
+                    "none",
+                    pgs.get(2),
+                    res,
+                    dir.resolve("lane-shedlock"),
+                    timings));
+            lanes.add(new Lane(
+                    "advisory",
+                    "pg_try_advisory_lock",
+                    false,
+                    "none",
+                    pgs.get(3),
+                    res,
+                    dir.resolve("lane-advisory"),
+                    timings));
             // pglease with fast failover: in the full run, or in the smoke run on request (-Dcompare.fastFailover)
             if (fastLane()) {
                 PgleaseBackend.migrate(pgs.get(4).jdbcUrl());
-                lanes.add(new Lane("pglease-fast", "pglease, fast failover", true,
-                        "lease row token (grows by one per new holder)", pgs.get(4), res,
-                        dir.resolve("lane-pglease-fast"), timings));
+                lanes.add(new Lane(
+                        "pglease-fast",
+                        "pglease, fast failover",
+                        true,
+                        "lease row token (grows by one per new holder)",
+                        pgs.get(4),
+                        res,
+                        dir.resolve("lane-pglease-fast"),
+                        timings));
             }
             String only = System.getProperty("compare.backends", "");
             if (!only.isBlank()) {
@@ -197,7 +262,9 @@ final class Harness implements AutoCloseable {
     /** The machine's load average now (the machine may be shared with other work). */
     static String loadAverage() {
         try {
-            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).trim().split(" ");
+            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg"))
+                    .trim()
+                    .split(" ");
             return f[0] + " / " + f[1] + " / " + f[2];
         } catch (java.io.IOException | RuntimeException e) {
             return "unknown";
@@ -212,21 +279,27 @@ final class Harness implements AutoCloseable {
         }
         phase("start candidates", this::startCandidates);
         phase("steady state", this::steady);
-        phase("kill -9 trials", () -> perLane(l -> {
-            for (int i = 0; i < plan.killTrials() && l.failed == null; i++) {
-                killTrial(l);
-            }
-        }));
-        phase("graceful handoff trials", () -> perLane(l -> {
-            for (int i = 0; i < plan.handoffTrials() && l.failed == null; i++) {
-                handoffTrial(l);
-            }
-        }));
-        phase("pause trials", () -> perLane(l -> {
-            for (int i = 0; i < plan.pauseTrials() && l.failed == null; i++) {
-                pauseTrial(l);
-            }
-        }));
+        phase(
+                "kill -9 trials",
+                () -> perLane(l -> {
+                    for (int i = 0; i < plan.killTrials() && l.failed == null; i++) {
+                        killTrial(l);
+                    }
+                }));
+        phase(
+                "graceful handoff trials",
+                () -> perLane(l -> {
+                    for (int i = 0; i < plan.handoffTrials() && l.failed == null; i++) {
+                        handoffTrial(l);
+                    }
+                }));
+        phase(
+                "pause trials",
+                () -> perLane(l -> {
+                    for (int i = 0; i < plan.pauseTrials() && l.failed == null; i++) {
+                        pauseTrial(l);
+                    }
+                }));
         if (plan.loadMs() > 0) {
             phase("CPU load", this::load);
         }
@@ -316,7 +389,8 @@ final class Harness implements AutoCloseable {
             r.storeProcesses = l.store.pids().size();
             r.connections = Os.connectionsFrom(l.live.stream().map(c -> c.pid).toList(), l.store.clientPorts());
             r.storeRssMb = l.store.pids().stream().mapToLong(Os::rssKb).sum() / 1024;
-            r.candidateRssMb = l.live.stream().mapToLong(c -> Os.rssKb(c.pid)).sum() / 1024 / Math.max(1, l.live.size());
+            r.candidateRssMb =
+                    l.live.stream().mapToLong(c -> Os.rssKb(c.pid)).sum() / 1024 / Math.max(1, l.live.size());
         }
         Os.sleep(plan.steadyMs() - plan.steadyMs() / 2);
         long t1 = System.currentTimeMillis();
@@ -420,14 +494,12 @@ final class Harness implements AutoCloseable {
             attempts++;
             switch (w.result()) {
                 case "rejected" -> rejected++;
-                case "accepted" -> {
-                }
+                case "accepted" -> {}
                 default -> errors++;
             }
         }
         int accepted = e == null ? 0 : acceptedAfter(l.lease, leader.holder, e.cand().holder, t0);
-        l.results.pauses.add(new Results.PauseTrial(e == null ? -1 : e.t() - t0, attempts, accepted, rejected,
-                errors));
+        l.results.pauses.add(new Results.PauseTrial(e == null ? -1 : e.t() - t0, attempts, accepted, rejected, errors));
     }
 
     /**
@@ -435,9 +507,10 @@ final class Harness implements AutoCloseable {
      * accepted write (log order). A resource that checks a token must reject every one of them.
      */
     private int acceptedAfter(String resourceName, String oldHolder, String newHolder, long since) {
-        try (java.sql.Connection c = resource.connect(); java.sql.PreparedStatement ps = c.prepareStatement(
-                "SELECT count(*) FROM compare_log WHERE resource = ? AND holder = ? AND id > (SELECT min(id) "
-                        + "FROM compare_log WHERE resource = ? AND holder = ? AND at >= to_timestamp(? / 1000.0))")) {
+        try (java.sql.Connection c = resource.connect();
+                java.sql.PreparedStatement ps = c.prepareStatement(
+                        "SELECT count(*) FROM compare_log WHERE resource = ? AND holder = ? AND id > (SELECT min(id) "
+                                + "FROM compare_log WHERE resource = ? AND holder = ? AND at >= to_timestamp(? / 1000.0))")) {
             ps.setString(1, resourceName);
             ps.setString(2, oldHolder);
             ps.setString(3, resourceName);
@@ -487,15 +560,21 @@ final class Harness implements AutoCloseable {
         perLane(l -> {
             if (l.store == etcd) {
                 int idx = etcd.leaderIndex();
-                consensusLoss(l, "etcd Raft leader member killed (kill -9), restarted after " + OBSERVE_MS / 1000 + " s",
-                        () -> etcd.kill(idx), () -> {
+                consensusLoss(
+                        l,
+                        "etcd Raft leader member killed (kill -9), restarted after " + OBSERVE_MS / 1000 + " s",
+                        () -> etcd.kill(idx),
+                        () -> {
                             etcd.restart(idx);
                             etcd.awaitHealthy(java.time.Duration.ofSeconds(30));
                         });
             } else if (l.store == zk) {
                 int idx = zk.leaderIndex();
-                consensusLoss(l, "ZooKeeper leader server killed (kill -9), restarted after " + OBSERVE_MS / 1000 + " s",
-                        () -> zk.kill(idx), () -> {
+                consensusLoss(
+                        l,
+                        "ZooKeeper leader server killed (kill -9), restarted after " + OBSERVE_MS / 1000 + " s",
+                        () -> zk.kill(idx),
+                        () -> {
                             zk.restart(idx);
                             zk.awaitHealthy(java.time.Duration.ofSeconds(60));
                         });
@@ -513,14 +592,14 @@ final class Harness implements AutoCloseable {
         kill.run();
         Os.sleep(OBSERVE_MS);
         long t1 = System.currentTimeMillis();
-        l.results.storeLoss.add(new Results.StoreLoss(what, l.electedBetween(t0, t1), l.longestWriteGap(t0, t1),
-                ""));
+        l.results.storeLoss.add(new Results.StoreLoss(what, l.electedBetween(t0, t1), l.longestWriteGap(t0, t1), ""));
         restore.run();
     }
 
     private void storeLossPostgres() throws Exception {
         String why = Pg15Pair.unavailableReason();
-        List<Lane> pgLanes = lanes.stream().filter(l -> l.store instanceof PgStore).toList();
+        List<Lane> pgLanes =
+                lanes.stream().filter(l -> l.store instanceof PgStore).toList();
         if (pgLanes.isEmpty()) {
             return;
         }
@@ -563,9 +642,12 @@ final class Harness implements AutoCloseable {
             Os.sleep(OBSERVE_MS);
             long t1 = System.currentTimeMillis();
             for (Lane l : pgLanes) {
-                l.results.storeLoss.add(new Results.StoreLoss("PostgreSQL 15 primary killed (kill -9 of every "
-                        + "process), synchronous standby promoted at once (promotion took " + promoted + " ms)",
-                        l.electedBetween(t0, t1), l.longestWriteGap(t0, t1), ""));
+                l.results.storeLoss.add(new Results.StoreLoss(
+                        "PostgreSQL 15 primary killed (kill -9 of every "
+                                + "process), synchronous standby promoted at once (promotion took " + promoted + " ms)",
+                        l.electedBetween(t0, t1),
+                        l.longestWriteGap(t0, t1),
+                        ""));
             }
             pg15Status = "run";
             perLane(l -> {

@@ -19,8 +19,7 @@ final class Lane {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One line a candidate printed. */
-    record Event(Cand cand, String type, long t, Long token, String result, long start, String reason) {
-    }
+    record Event(Cand cand, String type, long t, Long token, String result, long start, String reason) {}
 
     /** One candidate process. */
     final class Cand {
@@ -63,8 +62,15 @@ final class Lane {
     /** Set when the lane could not elect a leader; its remaining phases are skipped. */
     volatile String failed;
 
-    Lane(String backend, String title, boolean hasToken, String tokenDescription, Store store, String resourceUrl,
-         Path dir, Timings timings) {
+    Lane(
+            String backend,
+            String title,
+            boolean hasToken,
+            String tokenDescription,
+            Store store,
+            String resourceUrl,
+            Path dir,
+            Timings timings) {
         this.backend = backend;
         this.title = title;
         this.hasToken = hasToken;
@@ -79,17 +85,31 @@ final class Lane {
 
     synchronized Cand spawn() {
         int i = seq++;
-        List<String> cmd = new ArrayList<>(List.of(Os.javaBin(), "-Xmx96m", "-Xss512k", "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp", Os.classPath(), Candidate.class.getName(),
-                "backend=" + backend, "lease=" + lease, "holder=" + backend + "-" + i,
-                "store=" + storeConnect, "resource=" + resourceUrl,
-                "lease-ms=" + timings.leaseMs(), "renew-ms=" + timings.renewMs(),
-                "retry-ms=" + timings.retryMs(), "work-ms=" + timings.workMs()));
+        List<String> cmd = new ArrayList<>(List.of(
+                Os.javaBin(),
+                "-Xmx96m",
+                "-Xss512k",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:-UsePerfData",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp",
+                Os.classPath(),
+                Candidate.class.getName(),
+                "backend=" + backend,
+                "lease=" + lease,
+                "holder=" + backend + "-" + i,
+                "store=" + storeConnect,
+                "resource=" + resourceUrl,
+                "lease-ms=" + timings.leaseMs(),
+                "renew-ms=" + timings.renewMs(),
+                "retry-ms=" + timings.retryMs(),
+                "work-ms=" + timings.workMs()));
         try {
             Files.createDirectories(dir);
             Process p = new ProcessBuilder(cmd)
-                    .redirectError(ProcessBuilder.Redirect.appendTo(dir.resolve("cand-" + i + ".err").toFile()))
+                    .redirectError(ProcessBuilder.Redirect.appendTo(
+                            dir.resolve("cand-" + i + ".err").toFile()))
                     .start();
             Cand c = new Cand(p, i);
             live.add(c);
@@ -104,8 +124,8 @@ final class Lane {
     }
 
     private void read(Cand c) {
-        try (BufferedReader r = new BufferedReader(
-                new InputStreamReader(c.process.getInputStream(), StandardCharsets.UTF_8))) {
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(c.process.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {
                 if (!line.startsWith("{")) {
@@ -119,8 +139,14 @@ final class Lane {
                 }
                 String type = n.path("event").asText();
                 Long token = n.hasNonNull("token") ? n.get("token").asLong() : null;
-                Event e = new Event(c, type, n.path("t").asLong(), token, n.path("result").asText(null),
-                        n.path("start").asLong(0), n.path("reason").asText(null));
+                Event e = new Event(
+                        c,
+                        type,
+                        n.path("t").asLong(),
+                        token,
+                        n.path("result").asText(null),
+                        n.path("start").asLong(0),
+                        n.path("reason").asText(null));
                 switch (type) {
                     case "started" -> {
                         c.holder = n.path("holder").asText();
@@ -132,8 +158,7 @@ final class Lane {
                         c.electedAt = e.t();
                     }
                     case "revoked", "released" -> c.leader = false;
-                    default -> {
-                    }
+                    default -> {}
                 }
                 events.add(e);
                 synchronized (this) {
@@ -189,7 +214,9 @@ final class Lane {
         long end = System.currentTimeMillis() + timeoutMs;
         synchronized (this) {
             while (System.currentTimeMillis() < end) {
-                long started = live.stream().filter(c -> c.started && c.process.isAlive()).count();
+                long started = live.stream()
+                        .filter(c -> c.started && c.process.isAlive())
+                        .count();
                 if (started >= n && leader() != null) {
                     return true;
                 }
@@ -263,7 +290,9 @@ final class Lane {
     }
 
     long electedBetween(long from, long to) {
-        return eventsBetween(from, to).stream().filter(e -> e.type().equals("elected")).count();
+        return eventsBetween(from, to).stream()
+                .filter(e -> e.type().equals("elected"))
+                .count();
     }
 
     /** Longest interval without an accepted protected write, in [from, to]. */
@@ -271,7 +300,10 @@ final class Lane {
         long last = from;
         long gap = 0;
         List<Long> ts = eventsBetween(from, to).stream()
-                .filter(e -> e.type().equals("write") && "accepted".equals(e.result())).map(Event::t).sorted().toList();
+                .filter(e -> e.type().equals("write") && "accepted".equals(e.result()))
+                .map(Event::t)
+                .sorted()
+                .toList();
         for (long t : ts) {
             gap = Math.max(gap, t - last);
             last = t;

@@ -16,8 +16,7 @@ final class Os {
     static final long CLK_TCK = 100;
     private static final Set<Integer> handedOut = new HashSet<>();
 
-    private Os() {
-    }
+    private Os() {}
 
     static synchronized int freePort() {
         for (int i = 0; i < 50; i++) {
@@ -41,8 +40,10 @@ final class Os {
     /** Runs a short command, returns its exit code; output goes to the harness's stderr. */
     static int run(List<String> cmd) {
         try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.INHERIT).start();
+            Process p = new ProcessBuilder(cmd)
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.INHERIT)
+                    .start();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 throw new IllegalStateException("timed out: " + cmd);

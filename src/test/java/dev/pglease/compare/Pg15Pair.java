@@ -58,22 +58,63 @@ final class Pg15Pair implements AutoCloseable {
             throw new UncheckedIOException(e);
         }
         pg("initdb", "-D", primaryData.toString(), "-U", "postgres", "--auth=trust", "-N");
-        appendConf(primaryData, "port = " + primaryPort, "listen_addresses = '127.0.0.1'",
-                "unix_socket_directories = '" + dir + "'", "wal_level = replica", "max_wal_senders = 5",
-                "synchronous_standby_names = '*'", "synchronous_commit = on", "fsync = on");
-        pg("pg_ctl", "-D", primaryData.toString(), "-l", dir.resolve("primary.log").toString(), "-w", "start");
-        pg("pg_basebackup", "-h", "127.0.0.1", "-p", Integer.toString(primaryPort), "-U", "postgres",
-                "-D", standbyData.toString(), "-R", "-X", "stream");
+        appendConf(
+                primaryData,
+                "port = " + primaryPort,
+                "listen_addresses = '127.0.0.1'",
+                "unix_socket_directories = '" + dir + "'",
+                "wal_level = replica",
+                "max_wal_senders = 5",
+                "synchronous_standby_names = '*'",
+                "synchronous_commit = on",
+                "fsync = on");
+        pg(
+                "pg_ctl",
+                "-D",
+                primaryData.toString(),
+                "-l",
+                dir.resolve("primary.log").toString(),
+                "-w",
+                "start");
+        pg(
+                "pg_basebackup",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                Integer.toString(primaryPort),
+                "-U",
+                "postgres",
+                "-D",
+                standbyData.toString(),
+                "-R",
+                "-X",
+                "stream");
         // after promotion there is no standby left to wait for (a failover manager would clear this too)
-        appendConf(standbyData, "port = " + standbyPort, "synchronous_standby_names = ''",
+        appendConf(
+                standbyData,
+                "port = " + standbyPort,
+                "synchronous_standby_names = ''",
                 "primary_conninfo = 'host=127.0.0.1 port=" + primaryPort + " user=postgres application_name=standby'");
-        pg("pg_ctl", "-D", standbyData.toString(), "-l", dir.resolve("standby.log").toString(), "-w", "start");
+        pg(
+                "pg_ctl",
+                "-D",
+                standbyData.toString(),
+                "-l",
+                dir.resolve("standby.log").toString(),
+                "-w",
+                "start");
         awaitSync();
     }
 
     private void appendConf(Path data, String... lines) {
         String text = String.join("\n", lines) + "\n";
-        int rc = Os.run(List.of("runuser", "-u", "postgres", "--", "sh", "-c",
+        int rc = Os.run(List.of(
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                "sh",
+                "-c",
                 "cat >> '" + data.resolve("postgresql.conf") + "' <<'EOF'\n" + text + "EOF\n"));
         if (rc != 0) {
             throw new IllegalStateException("could not write postgresql.conf in " + data);
@@ -94,9 +135,10 @@ final class Pg15Pair implements AutoCloseable {
         long end = System.currentTimeMillis() + 30_000;
         while (System.currentTimeMillis() < end) {
             try (Connection c = DriverManager.getConnection(
-                    "jdbc:postgresql://127.0.0.1:" + primaryPort + "/postgres?user=postgres");
-                 Statement st = c.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")) {
+                            "jdbc:postgresql://127.0.0.1:" + primaryPort + "/postgres?user=postgres");
+                    Statement st = c.createStatement();
+                    ResultSet rs =
+                            st.executeQuery("SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")) {
                 rs.next();
                 if (rs.getInt(1) == 1) {
                     return;
@@ -139,8 +181,17 @@ final class Pg15Pair implements AutoCloseable {
         for (Path d : List.of(standbyData, primaryData)) {
             long pm = new PgStore(0, d, "").postmasterPid();
             if (pm > 0 && Os.alive(pm)) {
-                Os.run(List.of("runuser", "-u", "postgres", "--", BIN.resolve("pg_ctl").toString(), "-D",
-                        d.toString(), "-m", "immediate", "stop"));
+                Os.run(List.of(
+                        "runuser",
+                        "-u",
+                        "postgres",
+                        "--",
+                        BIN.resolve("pg_ctl").toString(),
+                        "-D",
+                        d.toString(),
+                        "-m",
+                        "immediate",
+                        "stop"));
             }
         }
     }

@@ -42,8 +42,10 @@ class PgStore implements Store {
                     .setServerConfig("log_min_duration_statement", "0")
                     .setServerConfig("log_line_prefix", "%p|app=%a|")
                     .setServerConfig("max_connections", "100")
-                    .setOutputRedirector(ProcessBuilder.Redirect.appendTo(dir.resolve("pg.log").toFile()))
-                    .setErrorRedirector(ProcessBuilder.Redirect.appendTo(dir.resolve("pg.log").toFile()))
+                    .setOutputRedirector(ProcessBuilder.Redirect.appendTo(
+                            dir.resolve("pg.log").toFile()))
+                    .setErrorRedirector(ProcessBuilder.Redirect.appendTo(
+                            dir.resolve("pg.log").toFile()))
                     .start();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -68,7 +70,8 @@ class PgStore implements Store {
     }
 
     void exec(String... sql) {
-        try (Connection c = connect(); Statement st = c.createStatement()) {
+        try (Connection c = connect();
+                Statement st = c.createStatement()) {
             for (String s : sql) {
                 st.execute(s);
             }
@@ -79,7 +82,8 @@ class PgStore implements Store {
 
     long postmasterPid() {
         try {
-            return Long.parseLong(Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).trim());
+            return Long.parseLong(
+                    Files.readAllLines(dataDir.resolve("postmaster.pid")).get(0).trim());
         } catch (IOException | RuntimeException e) {
             return -1;
         }
@@ -128,8 +132,10 @@ class PgStore implements Store {
         }
         long n = 0;
         try (var lines = Files.lines(log)) {
-            n = lines.filter(l -> l.contains("duration:") && !l.contains("app=harness|")
-                    && (l.contains(" statement: ") || l.contains(" execute "))).count();
+            n = lines.filter(l -> l.contains("duration:")
+                            && !l.contains("app=harness|")
+                            && (l.contains(" statement: ") || l.contains(" execute ")))
+                    .count();
         } catch (IOException | java.io.UncheckedIOException e) {
             return -1;
         }
@@ -148,9 +154,10 @@ class PgStore implements Store {
 
     @Override
     public int clientConnections() {
-        try (Connection c = connect(); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
-                     + "'client backend' AND pid <> pg_backend_pid()")) {
+        try (Connection c = connect();
+                Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                        + "'client backend' AND pid <> pg_backend_pid()")) {
             rs.next();
             return rs.getInt(1);
         } catch (SQLException e) {
@@ -160,8 +167,9 @@ class PgStore implements Store {
 
     @Override
     public String describe() {
-        try (Connection c = connect(); Statement st = c.createStatement();
-             ResultSet rs = st.executeQuery("SHOW server_version")) {
+        try (Connection c = connect();
+                Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery("SHOW server_version")) {
             rs.next();
             return "PostgreSQL " + rs.getString(1) + " (" + label + ")";
         } catch (SQLException e) {

@@ -6,8 +6,7 @@ import java.util.List;
 
 /** The plain-language reading at the end of the page, written from the measured numbers. */
 final class Reading {
-    private Reading() {
-    }
+    private Reading() {}
 
     static String text(Harness h) {
         StringBuilder s = new StringBuilder("## Reading the results\n\n");
@@ -24,9 +23,12 @@ final class Reading {
             for (Lane l : byKill) {
                 parts.add(l.title + " " + Report.ms(Results.percentile(l.results.kill, 50)));
             }
-            s.append(String.join(", ", parts)).append(". Everything that works with a lease (pglease, ShedLock, ")
+            s.append(String.join(", ", parts))
+                    .append(". Everything that works with a lease (pglease, ShedLock, ")
                     .append("etcd, ZooKeeper) has to wait for the lease or session of the dead process to run out, ")
-                    .append("so its failover is bounded by the ").append(Report.sec(lease)).append(" lease and ")
+                    .append("so its failover is bounded by the ")
+                    .append(Report.sec(lease))
+                    .append(" lease and ")
                     .append("lands between the lease minus one renewal interval and the lease plus one retry. ")
                     .append("The advisory lock is the exception: when a process dies, its kernel closes the ")
                     .append("socket, PostgreSQL ends the session and frees the lock at once, and the next ")
@@ -58,32 +60,65 @@ final class Reading {
                 continue;
             }
             switch (l.backend) {
-                case "pglease" -> s.append("pglease: a successor took over after ").append(Report.ms(fo))
-                        .append(" (median); on waking, the ex-leader started ").append(att)
-                        .append(" protected write(s) in ").append(n).append(" trial(s), because its local ")
-                        .append("deadline (measured from before the last renewal was sent) had passed before it ")
-                        .append("could act; the fence would have rejected any that slipped through (")
-                        .append(acc).append(" accepted). ");
-                case "etcd" -> s.append("etcd: successor after ").append(Report.ms(fo)).append("; the resumed ")
-                        .append("ex-leader started ").append(att).append(" write(s) before jetcd reported the ")
-                        .append("lost lease, ").append(rej).append(" rejected by the revision fence, ").append(acc)
-                        .append(" accepted. ");
-                case "zookeeper" -> s.append("ZooKeeper: successor after ").append(Report.ms(fo)).append("; the ")
-                        .append("ex-leader started ").append(att).append(" write(s) before Curator reported the ")
-                        .append("connection SUSPENDED, ").append(rej).append(" rejected by the czxid fence, ")
-                        .append(acc).append(" accepted. ");
-                case "shedlock" -> s.append("ShedLock: successor after ").append(Report.ms(fo)).append("; the ")
-                        .append("ex-leader kept working until its next extend failed and started ").append(att)
-                        .append(" write(s); with no token, ").append(acc).append(" of them were accepted after ")
-                        .append("the new leader had written. ");
-                case "advisory" -> s.append("Advisory lock: the lock was freed only because ")
-                        .append("`idle_session_timeout` ended the paused holder's session (successor after ")
-                        .append(Report.ms(fo)).append("; without that setting the lock stays held for as long ")
-                        .append("as the process is frozen, because the kernel keeps the TCP connection alive); ")
-                        .append("the ex-leader started ").append(att).append(" write(s) before its next ping ")
-                        .append("failed and ").append(acc).append(" were accepted after the new leader's. ");
-                default -> {
-                }
+                case "pglease" ->
+                    s.append("pglease: a successor took over after ")
+                            .append(Report.ms(fo))
+                            .append(" (median); on waking, the ex-leader started ")
+                            .append(att)
+                            .append(" protected write(s) in ")
+                            .append(n)
+                            .append(" trial(s), because its local ")
+                            .append("deadline (measured from before the last renewal was sent) had passed before it ")
+                            .append("could act; the fence would have rejected any that slipped through (")
+                            .append(acc)
+                            .append(" accepted). ");
+                case "etcd" ->
+                    s.append("etcd: successor after ")
+                            .append(Report.ms(fo))
+                            .append("; the resumed ")
+                            .append("ex-leader started ")
+                            .append(att)
+                            .append(" write(s) before jetcd reported the ")
+                            .append("lost lease, ")
+                            .append(rej)
+                            .append(" rejected by the revision fence, ")
+                            .append(acc)
+                            .append(" accepted. ");
+                case "zookeeper" ->
+                    s.append("ZooKeeper: successor after ")
+                            .append(Report.ms(fo))
+                            .append("; the ")
+                            .append("ex-leader started ")
+                            .append(att)
+                            .append(" write(s) before Curator reported the ")
+                            .append("connection SUSPENDED, ")
+                            .append(rej)
+                            .append(" rejected by the czxid fence, ")
+                            .append(acc)
+                            .append(" accepted. ");
+                case "shedlock" ->
+                    s.append("ShedLock: successor after ")
+                            .append(Report.ms(fo))
+                            .append("; the ")
+                            .append("ex-leader kept working until its next extend failed and started ")
+                            .append(att)
+                            .append(" write(s); with no token, ")
+                            .append(acc)
+                            .append(" of them were accepted after ")
+                            .append("the new leader had written. ");
+                case "advisory" ->
+                    s.append("Advisory lock: the lock was freed only because ")
+                            .append("`idle_session_timeout` ended the paused holder's session (successor after ")
+                            .append(Report.ms(fo))
+                            .append("; without that setting the lock stays held for as long ")
+                            .append("as the process is frozen, because the kernel keeps the TCP connection alive); ")
+                            .append("the ex-leader started ")
+                            .append(att)
+                            .append(" write(s) before its next ping ")
+                            .append("failed and ")
+                            .append(acc)
+                            .append(" were accepted after the new leader's. ");
+                default -> {}
             }
         }
         s.append("\n\nThe lesson is the old one: a lock without a token can not protect a resource from a ")
@@ -102,23 +137,30 @@ final class Reading {
             for (Lane l : byHo) {
                 parts.add(l.title + " " + Report.ms(Results.percentile(l.results.handoff, 50)));
             }
-            s.append(String.join(", ", parts)).append(". pglease standbys are woken by NOTIFY, etcd and ")
+            s.append(String.join(", ", parts))
+                    .append(". pglease standbys are woken by NOTIFY, etcd and ")
                     .append("ZooKeeper standbys by a watch; ShedLock and advisory-lock standbys only poll, so they ")
-                    .append("take up to one poll interval (").append(Report.sec(h.timings.retryMs()))
+                    .append("take up to one poll interval (")
+                    .append(Report.sec(h.timings.retryMs()))
                     .append(" here). All times include the old leader's JVM shutdown. ");
             for (Lane l : byHo) {
                 long p50 = Results.percentile(l.results.handoff, 50);
                 boolean notified = !l.backend.equals("shedlock") && !l.backend.equals("advisory");
                 long max = Results.percentile(l.results.handoff, 100);
                 if (notified && p50 <= h.timings.retryMs() && max > h.timings.leaseMs()) {
-                    s.append(l.title).append("'s slowest handoff took ").append(Report.ms(max))
+                    s.append(l.title)
+                            .append("'s slowest handoff took ")
+                            .append(Report.ms(max))
                             .append(", longer than the lease, although the old leader's process had exited ")
-                            .append("within ").append(Report.ms(Results.percentile(l.results.handoffExit, 100)))
+                            .append("within ")
+                            .append(Report.ms(Results.percentile(l.results.handoffExit, 100)))
                             .append(" in every trial; this run does not show why. ");
                 }
                 if (notified && p50 > h.timings.retryMs()) {
-                    s.append(l.title).append(" was slower than its notification design suggests (p50 ")
-                            .append(Report.ms(p50)).append(", p99 ")
+                    s.append(l.title)
+                            .append(" was slower than its notification design suggests (p50 ")
+                            .append(Report.ms(p50))
+                            .append(", p99 ")
                             .append(Report.ms(Results.percentile(l.results.handoff, 99)))
                             .append("); this run does not show where the time goes (in the short smoke runs ")
                             .append("the same handoff takes tens of milliseconds). ");
@@ -133,8 +175,13 @@ final class Reading {
             s.append("**When the store itself fails.** ");
             for (Lane l : lanes) {
                 for (Results.StoreLoss x : l.results.storeLoss) {
-                    s.append(l.title).append(": ").append(x.leaderChanges()).append(" leader change(s), longest ")
-                            .append("write gap ").append(Report.ms(x.longestWriteGapMs())).append(". ");
+                    s.append(l.title)
+                            .append(": ")
+                            .append(x.leaderChanges())
+                            .append(" leader change(s), longest ")
+                            .append("write gap ")
+                            .append(Report.ms(x.longestWriteGapMs()))
+                            .append(". ");
                 }
             }
             s.append("\n\n");
@@ -142,36 +189,45 @@ final class Reading {
                 for (Results.StoreLoss x : l.results.storeLoss) {
                     boolean changed = x.leaderChanges() > 0;
                     switch (l.backend) {
-                        case "etcd" -> s.append(changed
-                                ? "- etcd: losing the Raft leader cost a leader change here.\n"
-                                : "- etcd: the surviving members elected a new Raft leader and the lease survived; "
-                                + "the candidates did not notice.\n");
-                        case "zookeeper" -> s.append(changed
-                                ? "- ZooKeeper: while the surviving servers elect a new leader they stop serving "
-                                + "clients; Curator reports the connection SUSPENDED and LeaderLatch, with Curator's "
-                                + "default error policy, gives up leadership at once, so a store-side failover "
-                                + "became a leader change (Curator's SessionConnectionStateErrorPolicy would wait "
-                                + "for the session to actually expire).\n"
-                                : "- ZooKeeper: the ensemble re-elected its leader without a leader change.\n");
-                        case "pglease" -> s.append(changed
-                                ? "- pglease: the promoted server is on a new timeline, so the lease moved to a new "
-                                + "term: the leader's renewal of its old-term token failed, it stepped down and took "
-                                + "the lease again at once with a token of the new term (a leader change, no "
-                                + "token repeated).\n"
-                                : "- pglease: the lease row was on the synchronous standby, so the leader renewed "
-                                + "against the promoted server and kept its lease and token.\n");
-                        case "shedlock" -> s.append(changed
-                                ? "- ShedLock: the promotion cost a leader change here.\n"
-                                : "- ShedLock: the lock row was replicated too, and the holder's next extend "
-                                + "worked on the promoted server.\n");
-                        case "advisory" -> s.append(changed
-                                ? "- Advisory lock: the lock lived only in the old primary's memory; it was gone "
-                                + "after promotion and a candidate took it again on the new primary. Nothing "
-                                + "tells a resource that the leader before and after are different terms.\n"
-                                : "- Advisory lock: the same candidate re-acquired the lock on the new primary "
-                                + "(the lock itself did not survive: it lives in server memory).\n");
-                        default -> {
-                        }
+                        case "etcd" ->
+                            s.append(
+                                    changed
+                                            ? "- etcd: losing the Raft leader cost a leader change here.\n"
+                                            : "- etcd: the surviving members elected a new Raft leader and the lease survived; "
+                                                    + "the candidates did not notice.\n");
+                        case "zookeeper" ->
+                            s.append(
+                                    changed
+                                            ? "- ZooKeeper: while the surviving servers elect a new leader they stop serving "
+                                                    + "clients; Curator reports the connection SUSPENDED and LeaderLatch, with Curator's "
+                                                    + "default error policy, gives up leadership at once, so a store-side failover "
+                                                    + "became a leader change (Curator's SessionConnectionStateErrorPolicy would wait "
+                                                    + "for the session to actually expire).\n"
+                                            : "- ZooKeeper: the ensemble re-elected its leader without a leader change.\n");
+                        case "pglease" ->
+                            s.append(
+                                    changed
+                                            ? "- pglease: the promoted server is on a new timeline, so the lease moved to a new "
+                                                    + "term: the leader's renewal of its old-term token failed, it stepped down and took "
+                                                    + "the lease again at once with a token of the new term (a leader change, no "
+                                                    + "token repeated).\n"
+                                            : "- pglease: the lease row was on the synchronous standby, so the leader renewed "
+                                                    + "against the promoted server and kept its lease and token.\n");
+                        case "shedlock" ->
+                            s.append(
+                                    changed
+                                            ? "- ShedLock: the promotion cost a leader change here.\n"
+                                            : "- ShedLock: the lock row was replicated too, and the holder's next extend "
+                                                    + "worked on the promoted server.\n");
+                        case "advisory" ->
+                            s.append(
+                                    changed
+                                            ? "- Advisory lock: the lock lived only in the old primary's memory; it was gone "
+                                                    + "after promotion and a candidate took it again on the new primary. Nothing "
+                                                    + "tells a resource that the leader before and after are different terms.\n"
+                                            : "- Advisory lock: the same candidate re-acquired the lock on the new primary "
+                                                    + "(the lock itself did not survive: it lives in server memory).\n");
+                        default -> {}
                     }
                 }
             }
@@ -193,7 +249,8 @@ final class Reading {
             s.append(String.join(", ", parts)).append(". ");
             if (pgleaseChanged) {
                 s.append("A pglease leader steps down when a renewal has not completed within renewDeadline (")
-                        .append(Report.sec(h.timings.renewMs())).append(" here) of being sent, even if the ")
+                        .append(Report.sec(h.timings.renewMs()))
+                        .append(" here) of being sent, even if the ")
                         .append("lease row is still valid: a starved leader gives up rather than act late. The ")
                         .append("other backends keep leadership for as long as the store sees the lease kept ")
                         .append("alive, so a starved leader keeps it, and may act late. A longer renewDeadline ")
@@ -208,9 +265,14 @@ final class Reading {
         s.append("**Cost.** ");
         for (Lane l : lanes) {
             Results r = l.results;
-            s.append(l.title).append(": ").append(Report.num(r.requestsPerSec / Math.max(1, h.plan.candidates())))
-                    .append(" requests/s per candidate, store CPU ").append(Report.pct(r.steadyCpuPct)).append(", ")
-                    .append(r.storeProcesses).append(" store process(es). ");
+            s.append(l.title)
+                    .append(": ")
+                    .append(Report.num(r.requestsPerSec / Math.max(1, h.plan.candidates())))
+                    .append(" requests/s per candidate, store CPU ")
+                    .append(Report.pct(r.steadyCpuPct))
+                    .append(", ")
+                    .append(r.storeProcesses)
+                    .append(" store process(es). ");
         }
         s.append("\nA few candidates are nothing for any of them. The difference that matters is operational: ")
                 .append("pglease, ShedLock and advisory locks live in the PostgreSQL you already run, back up ")

@@ -7,18 +7,17 @@ import java.util.List;
 /** What one lane measured. Times in ms; -1 = not measured. */
 final class Results {
     /** One pause-past-lease trial. */
-    record PauseTrial(long failoverMs, int attemptsAfterTakeover, int acceptedAfterTakeover, int rejected,
-                      int errors) {
-    }
+    record PauseTrial(
+            long failoverMs, int attemptsAfterTakeover, int acceptedAfterTakeover, int rejected, int errors) {}
 
     /** One loss of a store member or the store's leader. */
-    record StoreLoss(String what, long leaderChanges, long longestWriteGapMs, String note) {
-    }
+    record StoreLoss(String what, long leaderChanges, long longestWriteGapMs, String note) {}
 
     final List<Long> kill = Collections.synchronizedList(new ArrayList<>());
     final List<Long> handoff = Collections.synchronizedList(new ArrayList<>());
     /** SIGTERM to the exit of the old leader's process, per handoff trial. */
     final List<Long> handoffExit = Collections.synchronizedList(new ArrayList<>());
+
     final List<PauseTrial> pauses = Collections.synchronizedList(new ArrayList<>());
     final List<StoreLoss> storeLoss = Collections.synchronizedList(new ArrayList<>());
     final List<String> notes = Collections.synchronizedList(new ArrayList<>());

@@ -51,8 +51,8 @@ final class ShedlockBackend implements Candidate.Backend {
             try {
                 SimpleLock held = lock;
                 if (held == null) {
-                    Optional<SimpleLock> got = provider.lock(
-                            new LockConfiguration(Instant.now(), c.lease, atMost, Duration.ZERO));
+                    Optional<SimpleLock> got =
+                            provider.lock(new LockConfiguration(Instant.now(), c.lease, atMost, Duration.ZERO));
                     if (got.isPresent() && !closing) {
                         lock = got.get();
                         c.elected(null, () -> lock != null);

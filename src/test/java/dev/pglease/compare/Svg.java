@@ -11,14 +11,11 @@ final class Svg {
     private static final int WIDTH = 760;
     private static final int ROW = 44;
 
-    private Svg() {
-    }
+    private Svg() {}
 
-    record Row(String label, List<Long> values) {
-    }
+    record Row(String label, List<Long> values) {}
 
-    record Bar(String label, double value, String text) {
-    }
+    record Bar(String label, double value, String text) {}
 
     /** One row of dots per backend, with the median (thick tick) and p99 (thin tick). */
     static String strip(String title, String unit, List<Row> rows) {
@@ -45,16 +42,32 @@ final class Svg {
             for (long v : r.values()) {
                 double x = LEFT + v / max * (WIDTH - LEFT - RIGHT);
                 double jy = cy + (jitter.nextDouble() - 0.5) * (ROW * 0.5);
-                s.append(String.format(Locale.ROOT,
-                        "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" fill-opacity=\"0.55\"/>\n", x, jy, col));
+                s.append(String.format(
+                        Locale.ROOT,
+                        "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" fill-opacity=\"0.55\"/>\n",
+                        x,
+                        jy,
+                        col));
             }
             if (!r.values().isEmpty()) {
                 double p50 = LEFT + Results.percentile(r.values(), 50) / max * (WIDTH - LEFT - RIGHT);
                 double p99 = LEFT + Results.percentile(r.values(), 99) / max * (WIDTH - LEFT - RIGHT);
-                s.append(String.format(Locale.ROOT, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" "
-                        + "stroke=\"black\" stroke-width=\"3\"/>\n", p50, p50, cy - 16, cy + 16));
-                s.append(String.format(Locale.ROOT, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" "
-                        + "stroke=\"black\" stroke-width=\"1\" stroke-dasharray=\"3,2\"/>\n", p99, p99, cy - 16, cy + 16));
+                s.append(String.format(
+                        Locale.ROOT,
+                        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" "
+                                + "stroke=\"black\" stroke-width=\"3\"/>\n",
+                        p50,
+                        p50,
+                        cy - 16,
+                        cy + 16));
+                s.append(String.format(
+                        Locale.ROOT,
+                        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" "
+                                + "stroke=\"black\" stroke-width=\"1\" stroke-dasharray=\"3,2\"/>\n",
+                        p99,
+                        p99,
+                        cy - 16,
+                        cy + 16));
             }
             y += ROW;
         }
@@ -78,8 +91,14 @@ final class Svg {
             int cy = y + ROW / 2;
             text(s, LEFT - 10, cy + 4, b.label(), "end", 13);
             double w = Math.max(0, b.value()) / max * (WIDTH - LEFT - RIGHT);
-            s.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n",
-                    LEFT, cy - 12, w, 24, COLORS[i % COLORS.length]));
+            s.append(String.format(
+                    Locale.ROOT,
+                    "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n",
+                    LEFT,
+                    cy - 12,
+                    w,
+                    24,
+                    COLORS[i % COLORS.length]));
             text(s, (int) (LEFT + w + 6), cy + 4, b.text(), "start", 12);
             y += ROW;
         }
@@ -88,8 +107,14 @@ final class Svg {
 
     private static StringBuilder header(String title, int height) {
         StringBuilder s = new StringBuilder();
-        s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"").append(WIDTH).append("\" height=\"")
-                .append(height).append("\" viewBox=\"0 0 ").append(WIDTH).append(' ').append(height)
+        s.append("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
+                .append(WIDTH)
+                .append("\" height=\"")
+                .append(height)
+                .append("\" viewBox=\"0 0 ")
+                .append(WIDTH)
+                .append(' ')
+                .append(height)
                 .append("\" font-family=\"sans-serif\">\n");
         s.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
         text(s, WIDTH / 2, 24, title, "middle", 16);
@@ -101,16 +126,29 @@ final class Svg {
         for (int k = 0; k <= ticks; k++) {
             double v = max * k / ticks;
             double x = LEFT + (WIDTH - LEFT - RIGHT) * k / (double) ticks;
-            s.append(String.format(Locale.ROOT, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"50\" y2=\"%d\" stroke=\"#ddd\"/>\n",
-                    x, x, bottom));
+            s.append(String.format(
+                    Locale.ROOT,
+                    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"50\" y2=\"%d\" stroke=\"#ddd\"/>\n",
+                    x,
+                    x,
+                    bottom));
             text(s, (int) x, bottom + 16, fmt(v), "middle", 11);
         }
         text(s, LEFT + (WIDTH - LEFT - RIGHT) / 2, bottom + 32, unit, "middle", 12);
     }
 
     private static void text(StringBuilder s, int x, int y, String t, String anchor, int size) {
-        s.append("<text x=\"").append(x).append("\" y=\"").append(y).append("\" text-anchor=\"").append(anchor)
-                .append("\" font-size=\"").append(size).append("\">").append(esc(t)).append("</text>\n");
+        s.append("<text x=\"")
+                .append(x)
+                .append("\" y=\"")
+                .append(y)
+                .append("\" text-anchor=\"")
+                .append(anchor)
+                .append("\" font-size=\"")
+                .append(size)
+                .append("\">")
+                .append(esc(t))
+                .append("</text>\n");
     }
 
     static String esc(String t) {

@@ -43,16 +43,29 @@ final class ZkEnsemble implements Store {
                 Files.createDirectories(d.resolve("data"));
                 Files.writeString(d.resolve("data/myid"), Integer.toString(i + 1));
                 StringBuilder cfg = new StringBuilder();
-                cfg.append("tickTime=").append(TICK_MS).append('\n')
+                cfg.append("tickTime=")
+                        .append(TICK_MS)
+                        .append('\n')
                         .append("initLimit=10\nsyncLimit=2\n")
-                        .append("dataDir=").append(d.resolve("data")).append('\n')
-                        .append("clientPort=").append(clientPorts[i]).append('\n')
+                        .append("dataDir=")
+                        .append(d.resolve("data"))
+                        .append('\n')
+                        .append("clientPort=")
+                        .append(clientPorts[i])
+                        .append('\n')
                         .append("clientPortAddress=127.0.0.1\n")
                         .append("admin.enableServer=false\n4lw.commands.whitelist=*\n")
-                        .append("minSessionTimeout=").append(2 * TICK_MS).append('\n');
+                        .append("minSessionTimeout=")
+                        .append(2 * TICK_MS)
+                        .append('\n');
                 for (int j = 0; j < n; j++) {
-                    cfg.append("server.").append(j + 1).append("=127.0.0.1:").append(quorum[j]).append(':')
-                            .append(election[j]).append('\n');
+                    cfg.append("server.")
+                            .append(j + 1)
+                            .append("=127.0.0.1:")
+                            .append(quorum[j])
+                            .append(':')
+                            .append(election[j])
+                            .append('\n');
                 }
                 Files.writeString(d.resolve("zoo.cfg"), cfg);
             }
@@ -67,26 +80,38 @@ final class ZkEnsemble implements Store {
 
     private void start(int i) {
         Path d = dir.resolve("s" + (i + 1));
-        List<String> cmd = List.of(Os.javaBin(), "-Xmx128m", "-XX:+UseSerialGC", "-Xss512k",
-                "-Dzookeeper.jmx.log4j.disable=true", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp", Os.classPath(), "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+        List<String> cmd = List.of(
+                Os.javaBin(),
+                "-Xmx128m",
+                "-XX:+UseSerialGC",
+                "-Xss512k",
+                "-Dzookeeper.jmx.log4j.disable=true",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp",
+                Os.classPath(),
+                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
                 d.resolve("zoo.cfg").toString());
         procs[i] = dev.pglease.testkit.ServerProcess.start(cmd, d.resolve("server.log"));
     }
 
     void awaitHealthy(Duration timeout) {
-        dev.pglease.testkit.ServerProcess.await("ZooKeeper ensemble did not form", timeout, 200, () -> {
-            int serving = 0;
-            boolean leader = false;
-            for (int i = 0; i < n; i++) {
-                String s = fourLetter(i, "srvr");
-                if (s != null && s.contains("Mode: ")) {
-                    serving++;
-                    leader |= s.contains("Mode: leader");
-                }
-            }
-            return leader && serving >= n / 2 + 1;
-        }, dir);
+        dev.pglease.testkit.ServerProcess.await(
+                "ZooKeeper ensemble did not form",
+                timeout,
+                200,
+                () -> {
+                    int serving = 0;
+                    boolean leader = false;
+                    for (int i = 0; i < n; i++) {
+                        String s = fourLetter(i, "srvr");
+                        if (s != null && s.contains("Mode: ")) {
+                            serving++;
+                            leader |= s.contains("Mode: leader");
+                        }
+                    }
+                    return leader && serving >= n / 2 + 1;
+                },
+                dir);
     }
 
     /** Sends a four-letter command; null when the server does not answer. */
@@ -128,7 +153,9 @@ final class ZkEnsemble implements Store {
 
     @Override
     public String connectString() {
-        return java.util.Arrays.stream(clientPorts).mapToObj(p -> "127.0.0.1:" + p).collect(Collectors.joining(","));
+        return java.util.Arrays.stream(clientPorts)
+                .mapToObj(p -> "127.0.0.1:" + p)
+                .collect(Collectors.joining(","));
     }
 
     @Override

@@ -16,7 +16,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -41,9 +40,20 @@ class DemoTest {
         CommandLine cl = Main.commandLine();
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(out, true));
-        int code = cl.execute("demo", "--jdbc-url", TestDatabase.jdbcUrl(), "--schema", schema,
-                "--demo-schema", demoSchema, "--duration", "6s", "--view", "lines",
-                "--node-classpath", NodeProcess.classpath());
+        int code = cl.execute(
+                "demo",
+                "--jdbc-url",
+                TestDatabase.jdbcUrl(),
+                "--schema",
+                schema,
+                "--demo-schema",
+                demoSchema,
+                "--duration",
+                "6s",
+                "--view",
+                "lines",
+                "--node-classpath",
+                NodeProcess.classpath());
         DemoSummary summary = ((DemoCommand) cl.getSubcommands().get("demo").getCommand()).summary();
         String log = out.toString();
 
@@ -61,8 +71,14 @@ class DemoTest {
             // plus its retry period and start-up noise on a loaded machine
             assertThat(f.millis()).as(log).isBetween(0L, 10_000L);
         }
-        assertThat(log).contains(">> SIGSTOP", ">> SIGCONT", ">> kill -9", "provider REJECTED", "== summary ==",
-                "duplicate charges (same subscription+period):   0");
+        assertThat(log)
+                .contains(
+                        ">> SIGSTOP",
+                        ">> SIGCONT",
+                        ">> kill -9",
+                        "provider REJECTED",
+                        "== summary ==",
+                        "duplicate charges (same subscription+period):   0");
 
         // the provider's own books agree: every (subscription, period) charged at most once
         try (Connection c = TestDatabase.dataSource().getConnection()) {
@@ -71,8 +87,11 @@ class DemoTest {
             assertThat(totals[2]).isEqualTo(summary.staleRejected());
         }
         // and every process the demo started is gone
-        assertThat(ProcessHandle.current().descendants()
-                .filter(p -> p.info().commandLine().orElse("").contains("demo-charger")).toList()).isEmpty();
+        assertThat(ProcessHandle.current()
+                        .descendants()
+                        .filter(p -> p.info().commandLine().orElse("").contains("demo-charger"))
+                        .toList())
+                .isEmpty();
         TestDatabase.execute("DROP SCHEMA " + demoSchema + " CASCADE");
     }
 
@@ -82,14 +101,26 @@ class DemoTest {
         String schema = TestDatabase.freshSchema();
         String demoSchema = "demo_stop_" + ProcessHandle.current().pid();
         Process demo = new ProcessBuilder(dev.pglease.testkit.JavaProcess.pglease(
-                List.of("-XX:TieredStopAtLevel=1"), "demo",
-                "--jdbc-url", TestDatabase.jdbcUrl(), "--schema", schema, "--demo-schema", demoSchema,
-                "--duration", "60s", "--view", "lines", "--node-classpath", NodeProcess.classpath()))
-                .redirectErrorStream(true).start();
+                        List.of("-XX:TieredStopAtLevel=1"),
+                        "demo",
+                        "--jdbc-url",
+                        TestDatabase.jdbcUrl(),
+                        "--schema",
+                        schema,
+                        "--demo-schema",
+                        demoSchema,
+                        "--duration",
+                        "60s",
+                        "--view",
+                        "lines",
+                        "--node-classpath",
+                        NodeProcess.classpath()))
+                .redirectErrorStream(true)
+                .start();
         List<Long> nodePids = new ArrayList<>();
         StringBuilder log = new StringBuilder();
-        try (BufferedReader out = new BufferedReader(new InputStreamReader(demo.getInputStream(),
-                StandardCharsets.UTF_8))) {
+        try (BufferedReader out =
+                new BufferedReader(new InputStreamReader(demo.getInputStream(), StandardCharsets.UTF_8))) {
             Pattern started = Pattern.compile("node\\d+ started \\(pid (\\d+),");
             String line;
             while ((line = out.readLine()) != null) {
@@ -103,15 +134,19 @@ class DemoTest {
                 }
             }
             assertThat(nodePids).as(log.toString()).hasSize(3);
-            assertThat(nodePids).allSatisfy(pid -> assertThat(ProcessHandle.of(pid)).isPresent());
+            assertThat(nodePids)
+                    .allSatisfy(pid -> assertThat(ProcessHandle.of(pid)).isPresent());
             // SIGTERM runs the same shutdown hook as Ctrl-C (SIGINT)
-            assertThat(dev.pglease.testkit.JavaProcess.terminate(demo, 30_000)).as("the demo exits").isTrue();
+            assertThat(dev.pglease.testkit.JavaProcess.terminate(demo, 30_000))
+                    .as("the demo exits")
+                    .isTrue();
         } finally {
             dev.pglease.testkit.JavaProcess.kill(demo);
         }
         for (long pid : nodePids) {
             Optional<ProcessHandle> node = ProcessHandle.of(pid);
-            assertThat(node.map(ProcessHandle::isAlive).orElse(false)).as("node pid " + pid + " still alive\n" + log)
+            assertThat(node.map(ProcessHandle::isAlive).orElse(false))
+                    .as("node pid " + pid + " still alive\n" + log)
                     .isFalse();
         }
         TestDatabase.execute("DROP SCHEMA " + demoSchema + " CASCADE");
@@ -125,15 +160,23 @@ class DemoTest {
         try (PaymentProvider provider = new PaymentProvider(TestDatabase.dataSource(), demoSchema, rejections::add)) {
             HttpClient http = HttpClient.newHttpClient();
             URI base = provider.uri();
-            assertThat(post(http, base, "/charge?subscription=1&period=1&amount=100", "5")).isEqualTo(200);
-            assertThat(post(http, base, "/charge?subscription=2&period=1&amount=100", "5")).isEqualTo(200);
+            assertThat(post(http, base, "/charge?subscription=1&period=1&amount=100", "5"))
+                    .isEqualTo(200);
+            assertThat(post(http, base, "/charge?subscription=2&period=1&amount=100", "5"))
+                    .isEqualTo(200);
             assertThat(post(http, base, "/claim", "6")).isEqualTo(200);
-            assertThat(post(http, base, "/charge?subscription=1&period=1&amount=100", "5")).isEqualTo(409);
+            assertThat(post(http, base, "/charge?subscription=1&period=1&amount=100", "5"))
+                    .isEqualTo(409);
             assertThat(post(http, base, "/claim", "5")).isEqualTo(409);
-            assertThat(post(http, base, "/charge?subscription=3&period=1&amount=100", "6")).isEqualTo(200);
-            assertThat(post(http, base, "/charge?subscription=3&period=1&amount=100", null)).isEqualTo(400);
-            HttpResponse<String> lookup = http.send(HttpRequest.newBuilder(base.resolve("/charges?subscription=1&period=1"))
-                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(post(http, base, "/charge?subscription=3&period=1&amount=100", "6"))
+                    .isEqualTo(200);
+            assertThat(post(http, base, "/charge?subscription=3&period=1&amount=100", null))
+                    .isEqualTo(400);
+            HttpResponse<String> lookup = http.send(
+                    HttpRequest.newBuilder(base.resolve("/charges?subscription=1&period=1"))
+                            .GET()
+                            .build(),
+                    HttpResponse.BodyHandlers.ofString());
             assertThat(lookup.body()).contains("\"charged\":true");
             assertThat(provider.accepted()).isEqualTo(3);
             assertThat(provider.rejected()).isEqualTo(1);
@@ -144,17 +187,20 @@ class DemoTest {
             });
         }
         assertThatThrownBy(() -> {
-            try (Connection c = TestDatabase.dataSource().getConnection()) {
-                c.setAutoCommit(false);
-                new dev.pglease.ForwardFence(demoSchema + ".provider_fence").advance(c, PaymentProvider.RESOURCE, 4);
-            }
-        }).isInstanceOfSatisfying(LeaseException.class,
-                e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
+                    try (Connection c = TestDatabase.dataSource().getConnection()) {
+                        c.setAutoCommit(false);
+                        new dev.pglease.ForwardFence(demoSchema + ".provider_fence")
+                                .advance(c, PaymentProvider.RESOURCE, 4);
+                    }
+                })
+                .isInstanceOfSatisfying(
+                        LeaseException.class, e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN));
         TestDatabase.execute("DROP SCHEMA " + demoSchema + " CASCADE");
     }
 
     private static int post(HttpClient http, URI base, String path, String token) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path)).POST(HttpRequest.BodyPublishers.noBody())
+        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path))
+                .POST(HttpRequest.BodyPublishers.noBody())
                 .header(PaymentProvider.HOLDER_HEADER, "test/1/x");
         if (token != null) {
             b.header(PaymentProvider.TOKEN_HEADER, token);

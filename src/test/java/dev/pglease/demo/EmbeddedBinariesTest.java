@@ -16,15 +16,17 @@ class EmbeddedBinariesTest {
 
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({
-            "Linux, x86_64",
-            "Linux, aarch64",   // Graviton, Ampere, Raspberry Pi 64-bit
-            "Darwin, x86_64",
-            "Darwin, aarch64",  // Apple Silicon
-            "Windows, x86_64",
+        "Linux, x86_64",
+        "Linux, aarch64", // Graviton, Ampere, Raspberry Pi 64-bit
+        "Darwin, x86_64",
+        "Darwin, aarch64", // Apple Silicon
+        "Windows, x86_64",
     })
     void aServerBinaryIsBundledFor(String system, String machine) throws Exception {
         try (InputStream archive = DefaultPostgresBinaryResolver.INSTANCE.getPgBinary(system, machine)) {
-            assertThat(archive).as("postgres binary archive for " + system + " " + machine).isNotNull();
+            assertThat(archive)
+                    .as("postgres binary archive for " + system + " " + machine)
+                    .isNotNull();
             assertThat(archive.read()).as("first byte of the archive").isNotEqualTo(-1);
         }
     }

@@ -46,15 +46,17 @@ import org.junit.jupiter.api.Test;
 @DockerEngine.Required
 class ComposeWalkthroughIT {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Pattern BLOCK = Pattern.compile(
-            "<!-- compose walkthrough -->\\s*```sh\\n(.*?)```", Pattern.DOTALL);
+    private static final Pattern BLOCK =
+            Pattern.compile("<!-- compose walkthrough -->\\s*```sh\\n(.*?)```", Pattern.DOTALL);
     private static final long LEASE_MS = 12_000;
     /** Time an open write must have left when it is seen, so that the pause lands before it commits. */
     private static final long PAUSE_BUDGET_MS = 5_000;
+
     private static final Pattern ENDED = Pattern.compile("(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3} \\S+) "
             + "\\[\\d+] FATAL: +terminating connection due to (idle-in-transaction|transaction) timeout");
 
-    private final String project = "pgleasewalk" + Integer.toHexString(ThreadLocalRandom.current().nextInt(1 << 20));
+    private final String project =
+            "pgleasewalk" + Integer.toHexString(ThreadLocalRandom.current().nextInt(1 << 20));
     private final Map<String, String> env = new HashMap<>();
     private final List<String> timeline = new ArrayList<>();
     private final long t0 = System.currentTimeMillis();
@@ -63,7 +65,9 @@ class ComposeWalkthroughIT {
     /** The walkthrough commands, in order, as the README gives them (comments stripped). */
     static List<String> walkthrough() throws IOException {
         Matcher m = BLOCK.matcher(Files.readString(Path.of("README.md")));
-        assertThat(m.find()).as("README.md has a ```sh block after <!-- compose walkthrough -->").isTrue();
+        assertThat(m.find())
+                .as("README.md has a ```sh block after <!-- compose walkthrough -->")
+                .isTrue();
         List<String> commands = new ArrayList<>();
         for (String line : m.group(1).split("\n")) {
             String command = line.replaceAll("\\s+#.*$", "").trim();
@@ -77,12 +81,16 @@ class ComposeWalkthroughIT {
     @Test
     void theReadmeWalkthroughFailsOverAndRefusesTheStaleLeader() throws Exception {
         List<String> commands = walkthrough();
-        assertThat(commands).as("the walkthrough's steps").anyMatch(c -> c.startsWith("docker-compose pause $LEADER"))
+        assertThat(commands)
+                .as("the walkthrough's steps")
+                .anyMatch(c -> c.startsWith("docker-compose pause $LEADER"))
                 .anyMatch(c -> c.startsWith("docker-compose logs --tail 1 $LEADER"))
                 .anyMatch(c -> c.startsWith("docker-compose logs postgres"))
                 .anyMatch(c -> c.startsWith("docker-compose exec -T postgres psql"))
                 .anyMatch(c -> c.startsWith("docker-compose unpause $LEADER"))
-                .anyMatch(c -> c.startsWith("docker-compose kill $NEXT")).last().isEqualTo("docker-compose down -v");
+                .anyMatch(c -> c.startsWith("docker-compose kill $NEXT"))
+                .last()
+                .isEqualTo("docker-compose down -v");
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
@@ -106,7 +114,9 @@ class ComposeWalkthroughIT {
         for (String command : commands) {
             String resolved = command.replace("$LEADER", String.valueOf(leader)).replace("$NEXT", String.valueOf(next));
             if (command.startsWith("./mvnw")) {
-                assertThat(Path.of("target").resolve(jarName())).as("the build made the jar the nodes mount").exists();
+                assertThat(Path.of("target").resolve(jarName()))
+                        .as("the build made the jar the nodes mount")
+                        .exists();
                 continue;
             }
             if (command.contains("status --json")) {
@@ -123,15 +133,17 @@ class ComposeWalkthroughIT {
                     assertThat(nextToken).as("the takeover's token").isGreaterThan(leaderToken);
                     grant = grantedMillisAfter(leaderToken);
                     takeover = grant - pausedAt;
-                    note("status: " + lease.get("holder").asText() + " leads with token " + nextToken
-                            + " (granted " + takeover + " ms after the pause)");
+                    note("status: " + lease.get("holder").asText() + " leads with token " + nextToken + " (granted "
+                            + takeover + " ms after the pause)");
                 } else {
                     String old = next;
                     JsonNode lease = awaitHolder(resolved, h -> !h.startsWith(old + "/"));
-                    assertThat(lease.get("token").asLong()).as("the second takeover's token").isGreaterThan(nextToken);
+                    assertThat(lease.get("token").asLong())
+                            .as("the second takeover's token")
+                            .isGreaterThan(nextToken);
                     second = grantedMillisAfter(nextToken) - killedAt;
-                    note("status: " + lease.get("holder").asText() + " leads with token " + lease.get("token").asLong()
-                            + " (granted " + second + " ms after the kill)");
+                    note("status: " + lease.get("holder").asText() + " leads with token "
+                            + lease.get("token").asLong() + " (granted " + second + " ms after the kill)");
                 }
                 continue;
             }
@@ -152,7 +164,8 @@ class ComposeWalkthroughIT {
                 for (int attempt = 2; committedSince(leaderToken, held.get("t").asLong()); attempt++) {
                     note("the held write committed before the pause took hold (the pause returned "
                             + (pausedAt - held.get("until").asLong()) + " ms after its commit time): unpause, again");
-                    assertThat(attempt).as("attempts to freeze the leader inside an open write")
+                    assertThat(attempt)
+                            .as("attempts to freeze the leader inside an open write")
                             .isLessThanOrEqualTo(5);
                     compose("docker-compose unpause " + leader);
                     held = awaitOpenWrite(openCommand, leaderToken);
@@ -161,7 +174,8 @@ class ComposeWalkthroughIT {
                     pausedAt = System.currentTimeMillis();
                 }
                 note("paused " + leader + " inside its open write (not committed on the database; the command "
-                        + "took " + (pausedAt - began) + " ms and returned " + (held.get("until").asLong() - pausedAt)
+                        + "took " + (pausedAt - began) + " ms and returned "
+                        + (held.get("until").asLong() - pausedAt)
                         + " ms before the write's commit time)");
             } else if (command.startsWith("docker-compose unpause $LEADER")) {
                 unpausedAt = began;
@@ -173,7 +187,8 @@ class ComposeWalkthroughIT {
                 long ended = awaitEndedTransaction(resolved, out, held.get("t").asLong());
                 note("PostgreSQL had ended the frozen write's transaction " + (ended - pausedAt)
                         + " ms after the pause, " + (grant - ended) + " ms before the takeover's grant");
-                assertThat(ended).as("the frozen transaction ended before the successor's grant")
+                assertThat(ended)
+                        .as("the frozen transaction ended before the successor's grant")
                         .isLessThan(grant);
             } else if (command.startsWith("docker-compose logs $LEADER")) {
                 long until = System.currentTimeMillis() + 20_000;
@@ -183,21 +198,31 @@ class ComposeWalkthroughIT {
                     out = compose(resolved);
                 }
                 assertThat(theOldLeaderStoodBy(out, leaderToken, unpausedAt))
-                        .as("the old leader reports the revocation of token %d:\n%s", leaderToken, out).isTrue();
+                        .as("the old leader reports the revocation of token %d:\n%s", leaderToken, out)
+                        .isTrue();
                 JsonNode late = heldWrite(out, held);
-                assertThat(late).as("the outcome of the write held across the pause:\n%s", out).isNotNull();
+                assertThat(late)
+                        .as("the outcome of the write held across the pause:\n%s", out)
+                        .isNotNull();
                 assertThat(late.get("token").asLong()).isEqualTo(leaderToken);
-                assertThat(late.get("start").asLong()).as("begun before the pause").isLessThan(pausedAt);
-                assertThat(late.get("t").asLong()).as("ended after the unpause began")
+                assertThat(late.get("start").asLong())
+                        .as("begun before the pause")
+                        .isLessThan(pausedAt);
+                assertThat(late.get("t").asLong())
+                        .as("ended after the unpause began")
                         .isGreaterThanOrEqualTo(unpausedAt);
-                assertThat(late.get("result").asText()).as("the late write %s", late).isIn("rejected", "error");
+                assertThat(late.get("result").asText())
+                        .as("the late write %s", late)
+                        .isIn("rejected", "error");
                 note("late write under token " + leaderToken + " (begun before the pause) refused "
                         + (late.get("t").asLong() - unpausedAt) + " ms after the unpause began: "
-                        + late.get("result").asText() + ", " + late.get("reason").asText());
+                        + late.get("result").asText() + ", "
+                        + late.get("reason").asText());
                 note("old leader " + leader + " revoked token " + leaderToken
                         + " and stands by; no write under that token accepted after the unpause");
             } else if (command.startsWith("docker-compose exec -T postgres psql")) {
-                assertThat(out.trim()).as("writes committed under a token after a higher token was granted")
+                assertThat(out.trim())
+                        .as("writes committed under a token after a higher token was granted")
                         .isEqualTo("0");
                 note("database: 0 writes under a token committed after a higher token was granted");
             } else if (command.startsWith("docker-compose run --rm cli history")) {
@@ -229,7 +254,8 @@ class ComposeWalkthroughIT {
             }
             String event = e.path("event").asText();
             if (event.equals("write") && e.path("t").asLong() >= unpausedAt) {
-                assertThat(e.path("result").asText()).as("late write under stale token %d: %s", staleToken, line)
+                assertThat(e.path("result").asText())
+                        .as("late write under stale token %d: %s", staleToken, line)
                         .isNotEqualTo("accepted");
             }
             revoked |= event.equals("revoked");
@@ -251,15 +277,16 @@ class ComposeWalkthroughIT {
             int brace = line.indexOf('{');
             if (brace >= 0 && line.endsWith("}")) {
                 JsonNode e = JSON.readTree(line.substring(brace));
-                if (e.path("event").asText().equals("open") && e.path("token").asLong() == token
+                if (e.path("event").asText().equals("open")
+                        && e.path("token").asLong() == token
                         && e.path("until").asLong() - System.currentTimeMillis() >= PAUSE_BUDGET_MS) {
                     return e;
                 }
             }
             Thread.sleep(100);
         }
-        throw new AssertionError("no open write with " + PAUSE_BUDGET_MS + " ms left within 120 s; last `" + command
-                + "`:\n" + last);
+        throw new AssertionError(
+                "no open write with " + PAUSE_BUDGET_MS + " ms left within 120 s; last `" + command + "`:\n" + last);
     }
 
     /**
@@ -277,7 +304,8 @@ class ComposeWalkthroughIT {
                     return at;
                 }
             }
-            assertThat(System.currentTimeMillis()).as("PostgreSQL's log names the ended transaction:\n%s", out)
+            assertThat(System.currentTimeMillis())
+                    .as("PostgreSQL's log names the ended transaction:\n%s", out)
                     .isLessThan(until);
             Thread.sleep(500);
             out = compose(command);
@@ -290,7 +318,8 @@ class ComposeWalkthroughIT {
             int brace = line.indexOf('{');
             if (brace >= 0) {
                 JsonNode e = JSON.readTree(line.substring(brace));
-                if (e.path("event").asText().equals("write") && e.path("start").asLong() == open.get("start").asLong()
+                if (e.path("event").asText().equals("write")
+                        && e.path("start").asLong() == open.get("start").asLong()
                         && e.path("holder").asText().equals(open.get("holder").asText())) {
                     return e;
                 }
@@ -347,8 +376,9 @@ class ComposeWalkthroughIT {
             }
             Thread.sleep(500);
         }
-        throw new AssertionError("no expected holder within 180 s; last `" + command + "`:\n" + last
-                + "\nnode logs:\n" + composeResult("docker-compose logs --tail 20 node1 node2 node3", 60).out());
+        throw new AssertionError("no expected holder within 180 s; last `" + command + "`:\n" + last + "\nnode logs:\n"
+                + composeResult("docker-compose logs --tail 20 node1 node2 node3", 60)
+                        .out());
     }
 
     private static String service(JsonNode lease) {
@@ -361,7 +391,8 @@ class ComposeWalkthroughIT {
 
     private static String jarName() throws IOException {
         String pom = Files.readString(Path.of("pom.xml"));
-        Matcher m = Pattern.compile("<artifactId>([^<]+)</artifactId>\\s*<version>([^<]+)</version>").matcher(pom);
+        Matcher m = Pattern.compile("<artifactId>([^<]+)</artifactId>\\s*<version>([^<]+)</version>")
+                .matcher(pom);
         assertThat(m.find()).isTrue();
         return m.group(1) + "-" + m.group(2) + "-all.jar";
     }
@@ -378,12 +409,15 @@ class ComposeWalkthroughIT {
 
     private void assertNothingLeft() {
         String label = "label=com.docker.compose.project=" + project;
-        for (List<String> list : List.of(List.of("docker", "ps", "-aq", "--filter", label),
+        for (List<String> list : List.of(
+                List.of("docker", "ps", "-aq", "--filter", label),
                 List.of("docker", "network", "ls", "-q", "--filter", label),
                 List.of("docker", "volume", "ls", "-q", "--filter", label))) {
             DockerEngine.Result r = DockerEngine.run(list, 30, Map.of());
             assertThat(r.ok()).as(String.join(" ", list)).isTrue();
-            assertThat(r.out().trim()).as("left behind by down: " + String.join(" ", list)).isEmpty();
+            assertThat(r.out().trim())
+                    .as("left behind by down: " + String.join(" ", list))
+                    .isEmpty();
         }
     }
 

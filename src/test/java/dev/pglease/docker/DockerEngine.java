@@ -26,8 +26,7 @@ public final class DockerEngine implements ExecutionCondition {
     @Target(ElementType.TYPE)
     @Retention(RetentionPolicy.RUNTIME)
     @ExtendWith(DockerEngine.class)
-    public @interface Required {
-    }
+    public @interface Required {}
 
     static final String HOW_TO_ENABLE = "start a Docker engine (as root: dockerd &) and build the local images with "
             + "docker/build-images.sh (or run .ci/docker.sh start), then run the tests again";

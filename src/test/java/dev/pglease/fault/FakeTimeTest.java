@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,41 +19,51 @@ import org.junit.jupiter.api.Test;
  */
 class FakeTimeTest {
 
-  private static final long SKEW_MS = 120_000;
-  private static final long IDLE_MS = 3_000;
+    private static final long SKEW_MS = 120_000;
+    private static final long IDLE_MS = 3_000;
 
-  @Test
-  void aSkewedJvmSeesTheSkewKeepsARealMonotonicClockAndIdlesWithoutSpinning() {
-    Required.assume(FakeTime.available(), "libfaketime (apt-get install faketime)");
-    List<String> cmd = new ArrayList<>(List.of("env"));
-    FakeTime.env(SKEW_MS).forEach((k, v) -> cmd.add(k + "=" + v));
-    cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
-        System.getProperty("java.class.path"), Idle.class.getName(), Long.toString(IDLE_MS)));
-    long before = System.currentTimeMillis();
-    String[] out = Procs.run(Duration.ofSeconds(60), cmd.toArray(String[]::new)).trim().split("\\s+");
-    long after = System.currentTimeMillis();
-    long childWall = Long.parseLong(out[0]);
-    long childMonotonicMs = Long.parseLong(out[1]);
-    long childCpuMs = Long.parseLong(out[2]);
+    @Test
+    void aSkewedJvmSeesTheSkewKeepsARealMonotonicClockAndIdlesWithoutSpinning() {
+        Required.assume(FakeTime.available(), "libfaketime (apt-get install faketime)");
+        List<String> cmd = new ArrayList<>(List.of("env"));
+        FakeTime.env(SKEW_MS).forEach((k, v) -> cmd.add(k + "=" + v));
+        cmd.addAll(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                Idle.class.getName(),
+                Long.toString(IDLE_MS)));
+        long before = System.currentTimeMillis();
+        String[] out = Procs.run(Duration.ofSeconds(60), cmd.toArray(String[]::new))
+                .trim()
+                .split("\\s+");
+        long after = System.currentTimeMillis();
+        long childWall = Long.parseLong(out[0]);
+        long childMonotonicMs = Long.parseLong(out[1]);
+        long childCpuMs = Long.parseLong(out[2]);
 
-    assertThat(childWall).as("the child's wall clock, %d ms ahead", SKEW_MS)
-        .isBetween(before + SKEW_MS, after + SKEW_MS);
-    assertThat(childMonotonicMs).as("the child's monotonic time across a %d ms sleep", IDLE_MS)
-        .isBetween(IDLE_MS, after - before);
-    assertThat(childCpuMs).as("CPU time of a JVM that slept %d ms under libfaketime", IDLE_MS)
-        .isLessThan(IDLE_MS / 3);
-  }
-
-  /** Child: prints its wall clock, the monotonic time one sleep took, and its CPU time after the sleep. */
-  public static final class Idle {
-    public static void main(String[] args) throws InterruptedException {
-      long wall = System.currentTimeMillis();
-      long start = System.nanoTime();
-      Thread.sleep(Long.parseLong(args[0]));
-      long slept = (System.nanoTime() - start) / 1_000_000;
-      long cpu = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
-          .getProcessCpuTime() / 1_000_000;
-      System.out.println(wall + " " + slept + " " + cpu);
+        assertThat(childWall)
+                .as("the child's wall clock, %d ms ahead", SKEW_MS)
+                .isBetween(before + SKEW_MS, after + SKEW_MS);
+        assertThat(childMonotonicMs)
+                .as("the child's monotonic time across a %d ms sleep", IDLE_MS)
+                .isBetween(IDLE_MS, after - before);
+        assertThat(childCpuMs)
+                .as("CPU time of a JVM that slept %d ms under libfaketime", IDLE_MS)
+                .isLessThan(IDLE_MS / 3);
     }
-  }
+
+    /** Child: prints its wall clock, the monotonic time one sleep took, and its CPU time after the sleep. */
+    public static final class Idle {
+        public static void main(String[] args) throws InterruptedException {
+            long wall = System.currentTimeMillis();
+            long start = System.nanoTime();
+            Thread.sleep(Long.parseLong(args[0]));
+            long slept = (System.nanoTime() - start) / 1_000_000;
+            long cpu = ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                            .getProcessCpuTime()
+                    / 1_000_000;
+            System.out.println(wall + " " + slept + " " + cpu);
+        }
+    }
 }

@@ -12,14 +12,27 @@ package dev.pglease.fault;
  * @param leaderHolder holder that led when the fault was injected (null if none or unknown)
  * @param leaderToken  its token (null if none)
  */
-public record FaultRecord(long index, FaultKind kind, String target, long startMs, long endMs, boolean leaderLoss,
-                          String leaderHolder, Long leaderToken) {
-  public FaultRecord healedAt(long end) {
-    return new FaultRecord(index, kind, target, startMs, end, leaderLoss, leaderHolder, leaderToken);
-  }
+public record FaultRecord(
+        long index,
+        FaultKind kind,
+        String target,
+        long startMs,
+        long endMs,
+        boolean leaderLoss,
+        String leaderHolder,
+        Long leaderToken) {
+    public FaultRecord healedAt(long end) {
+        return new FaultRecord(index, kind, target, startMs, end, leaderLoss, leaderHolder, leaderToken);
+    }
 
-  public String render(long t0) {
-    return String.format("fault#%d %s on %s %s..%s%s", index, kind.label(), target, Op.rel(startMs, t0),
-        endMs < 0 ? "open" : Op.rel(endMs, t0), leaderLoss ? " leader=" + leaderHolder + "/" + leaderToken : "");
-  }
+    public String render(long t0) {
+        return String.format(
+                "fault#%d %s on %s %s..%s%s",
+                index,
+                kind.label(),
+                target,
+                Op.rel(startMs, t0),
+                endMs < 0 ? "open" : Op.rel(endMs, t0),
+                leaderLoss ? " leader=" + leaderHolder + "/" + leaderToken : "");
+    }
 }

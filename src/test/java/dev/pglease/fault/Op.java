@@ -20,72 +20,106 @@ package dev.pglease.fault;
  * @param dbTo       for reads: expires_at of the lease row (DB clock, epoch micros), else null
  * @param detail     free text shown in reports (e.g. a revoke reason or an error)
  */
-public record Op(long index, String node, String holder, Kind kind, Outcome outcome, Long token,
-                 long invokeMs, long completeMs, Long deadlineMs, Long value, Long dbFrom, Long dbTo,
-                 String detail) {
+public record Op(
+        long index,
+        String node,
+        String holder,
+        Kind kind,
+        Outcome outcome,
+        Long token,
+        long invokeMs,
+        long completeMs,
+        Long deadlineMs,
+        Long value,
+        Long dbFrom,
+        Long dbTo,
+        String detail) {
 
-  /** Kinds of operation. */
-  public enum Kind {
-    /** The conditional acquire statement. */
-    ACQUIRE,
-    /** The renew statement. */
-    RENEW,
-    /** A release (graceful shutdown). */
-    RELEASE,
-    /** A protected write through the fence. */
-    WRITE,
-    /** A read of the lease row by the kit's monitor (or a node's final state). */
-    READ,
-    /** The node reported being elected (derived from a granted acquire). */
-    ELECTED,
-    /** The node reported stepping down. */
-    REVOKED,
-    /** Anything else a node printed, kept for context. */
-    NOTE
-  }
+    /** Kinds of operation. */
+    public enum Kind {
+        /** The conditional acquire statement. */
+        ACQUIRE,
+        /** The renew statement. */
+        RENEW,
+        /** A release (graceful shutdown). */
+        RELEASE,
+        /** A protected write through the fence. */
+        WRITE,
+        /** A read of the lease row by the kit's monitor (or a node's final state). */
+        READ,
+        /** The node reported being elected (derived from a granted acquire). */
+        ELECTED,
+        /** The node reported stepping down. */
+        REVOKED,
+        /** Anything else a node printed, kept for context. */
+        NOTE
+    }
 
-  /** Outcome of an operation, in the Jepsen sense. */
-  public enum Outcome {
-    OK, FAIL, UNKNOWN
-  }
+    /** Outcome of an operation, in the Jepsen sense. */
+    public enum Outcome {
+        OK,
+        FAIL,
+        UNKNOWN
+    }
 
-  public boolean ok() {
-    return outcome == Outcome.OK;
-  }
+    public boolean ok() {
+        return outcome == Outcome.OK;
+    }
 
-  Op withIndex(long newIndex) {
-    return new Op(newIndex, node, holder, kind, outcome, token, invokeMs, completeMs, deadlineMs, value, dbFrom,
-        dbTo, detail);
-  }
+    Op withIndex(long newIndex) {
+        return new Op(
+                newIndex,
+                node,
+                holder,
+                kind,
+                outcome,
+                token,
+                invokeMs,
+                completeMs,
+                deadlineMs,
+                value,
+                dbFrom,
+                dbTo,
+                detail);
+    }
 
-  /** One report line, times relative to {@code t0}. */
-  public String render(long t0) {
-    StringBuilder sb = new StringBuilder();
-    sb.append(String.format("#%-5d %9s..%-9s %-8s %-7s %-7s", index, rel(invokeMs, t0), rel(completeMs, t0), node,
-        kind.name().toLowerCase(), outcome.name().toLowerCase()));
-    if (token != null) {
-      sb.append(" token=").append(token);
+    /** One report line, times relative to {@code t0}. */
+    public String render(long t0) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(
+                "#%-5d %9s..%-9s %-8s %-7s %-7s",
+                index,
+                rel(invokeMs, t0),
+                rel(completeMs, t0),
+                node,
+                kind.name().toLowerCase(),
+                outcome.name().toLowerCase()));
+        if (token != null) {
+            sb.append(" token=").append(token);
+        }
+        if (holder != null) {
+            sb.append(" holder=").append(holder);
+        }
+        if (deadlineMs != null) {
+            sb.append(" deadline=").append(rel(deadlineMs, t0));
+        }
+        if (value != null) {
+            sb.append(" value=").append(value);
+        }
+        if (dbFrom != null || dbTo != null) {
+            sb.append(" db=[")
+                    .append(dbFrom == null ? "?" : DbTime.format(dbFrom))
+                    .append(", ")
+                    .append(dbTo == null ? "?" : DbTime.format(dbTo))
+                    .append(']');
+        }
+        if (detail != null && !detail.isEmpty()) {
+            sb.append(" (").append(detail).append(')');
+        }
+        return sb.toString();
     }
-    if (holder != null) {
-      sb.append(" holder=").append(holder);
-    }
-    if (deadlineMs != null) {
-      sb.append(" deadline=").append(rel(deadlineMs, t0));
-    }
-    if (value != null) {
-      sb.append(" value=").append(value);
-    }
-    if (dbFrom != null || dbTo != null) {
-      sb.append(" db=[").append(dbFrom == null ? "?" : DbTime.format(dbFrom)).append(", ")
-          .append(dbTo == null ? "?" : DbTime.format(dbTo)).append(']');
-    }
-    if (detail != null && !detail.isEmpty()) {
-      sb.append(" (").append(detail).append(')');
-    }
-    return sb.toString();
-  }
 
-  static String rel(long ms, long t0) {
-    return String.format("%+.3fs", (ms - t0) / 1000.0);
-  }
+    static String rel(long ms, long t0) {
+        return String.format("%+.3fs", (ms - t0) / 1000.0);
+    }
 }

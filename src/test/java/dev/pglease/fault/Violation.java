@@ -12,18 +12,18 @@ import java.util.List;
  * @param evidence  database rows or faults involved, already rendered
  */
 public record Violation(int invariant, String message, long atMs, List<Long> ops, List<String> evidence) {
-  public static final String[] NAMES = {
-      "",
-      "1 token granted to at most one holder",
-      "2 tokens increase in real-time order",
-      "3 resource accepts writes in token order",
-      "4 acknowledged acquires and writes are durable",
-      "5 no write started after the local deadline",
-      "6 grant intervals on the DB clock do not overlap",
-      "7 liveness: another holder granted within leaseDuration + retryPeriod + 250 ms + measured lag",
-  };
+    public static final String[] NAMES = {
+        "",
+        "1 token granted to at most one holder",
+        "2 tokens increase in real-time order",
+        "3 resource accepts writes in token order",
+        "4 acknowledged acquires and writes are durable",
+        "5 no write started after the local deadline",
+        "6 grant intervals on the DB clock do not overlap",
+        "7 liveness: another holder granted within leaseDuration + retryPeriod + 250 ms + measured lag",
+    };
 
-  public String name() {
-    return NAMES[invariant];
-  }
+    public String name() {
+        return NAMES[invariant];
+    }
 }

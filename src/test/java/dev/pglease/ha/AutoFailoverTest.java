@@ -15,20 +15,22 @@ import org.junit.jupiter.api.Test;
 @Tag("ha-full") // runs with -Pha: on a loaded 2-core machine the cluster's boot alone can exceed two minutes
 class AutoFailoverTest {
 
-  @BeforeAll
-  static void manager() {
-    boolean ci = "true".equals(System.getenv("CI"));
-    if (ci) {
-      assertThat(AutoFailoverCluster.available())
-          .as("CI installs postgresql-15 and postgresql-15-auto-failover (.ci/run)").isTrue();
+    @BeforeAll
+    static void manager() {
+        boolean ci = "true".equals(System.getenv("CI"));
+        if (ci) {
+            assertThat(AutoFailoverCluster.available())
+                    .as("CI installs postgresql-15 and postgresql-15-auto-failover (.ci/run)")
+                    .isTrue();
+        }
+        assumeTrue(
+                AutoFailoverCluster.available(),
+                "pg_autoctl (postgresql-15-auto-failover) or the PostgreSQL 15 binaries are not installed here");
     }
-    assumeTrue(AutoFailoverCluster.available(),
-        "pg_autoctl (postgresql-15-auto-failover) or the PostgreSQL 15 binaries are not installed here");
-  }
 
-  @Test
-  void asynchronousPrimaryKilledANewLeaderInTheNewTermAndNoTokenTwice() {
-    HaRun.run(HaCluster.Manager.PG_AUTO_FAILOVER, false, HaRun.Fault.KILL)
-        .assertNewLeaderInNewTermAndNoTokenTwice();
-  }
+    @Test
+    void asynchronousPrimaryKilledANewLeaderInTheNewTermAndNoTokenTwice() {
+        HaRun.run(HaCluster.Manager.PG_AUTO_FAILOVER, false, HaRun.Fault.KILL)
+                .assertNewLeaderInNewTermAndNoTokenTwice();
+    }
 }

@@ -12,13 +12,13 @@ import org.junit.jupiter.api.Test;
  */
 class PatroniTest {
 
-  @BeforeAll
-  static void manager() {
-    Required.assume(PatroniCluster.available(), HaCluster.Manager.PATRONI.needs);
-  }
+    @BeforeAll
+    static void manager() {
+        Required.assume(PatroniCluster.available(), HaCluster.Manager.PATRONI.needs);
+    }
 
-  @Test
-  void asynchronousPrimaryKilledANewLeaderInTheNewTermAndNoTokenTwice() {
-    HaRun.run(HaCluster.Manager.PATRONI, false, HaRun.Fault.KILL).assertNewLeaderInNewTermAndNoTokenTwice();
-  }
+    @Test
+    void asynchronousPrimaryKilledANewLeaderInTheNewTermAndNoTokenTwice() {
+        HaRun.run(HaCluster.Manager.PATRONI, false, HaRun.Fault.KILL).assertNewLeaderInNewTermAndNoTokenTwice();
+    }
 }

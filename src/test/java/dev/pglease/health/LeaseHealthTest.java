@@ -5,8 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
-import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import dev.pglease.micrometer.PgLeaseMetrics;
@@ -21,9 +21,9 @@ import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
-import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * The health API (and the Spring Boot indicator built on it) through a whole outage: a leader and a standby reach
@@ -57,18 +57,21 @@ class LeaseHealthTest {
 
     private static final LeaderListener IGNORE = new LeaderListener() {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     };
 
     private static LeaseConfig config(String label, PgLeaseMetrics metrics) {
-        return LeaseConfig.builder().schema(schema).holderLabel(label).observer(metrics)
-                .leaseDuration(Duration.ofMillis(3000)).renewDeadline(Duration.ofMillis(2000))
-                .retryPeriod(Duration.ofMillis(500)).build();
+        return LeaseConfig.builder()
+                .schema(schema)
+                .holderLabel(label)
+                .observer(metrics)
+                .leaseDuration(Duration.ofMillis(3000))
+                .renewDeadline(Duration.ofMillis(2000))
+                .retryPeriod(Duration.ofMillis(500))
+                .build();
     }
 
     @Test
@@ -77,7 +80,7 @@ class LeaseHealthTest {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         PgLeaseMetrics metrics = new PgLeaseMetrics(registry);
         try (PgLease a = PgLease.create(dataSource, config("a", metrics));
-             PgLease b = PgLease.create(dataSource, config("b", new PgLeaseMetrics(new SimpleMeterRegistry())))) {
+                PgLease b = PgLease.create(dataSource, config("b", new PgLeaseMetrics(new SimpleMeterRegistry())))) {
             LeaderElection election = new LeaderElection(a, lease, List::of);
             election.start();
             Elector leader = election.elector().orElseThrow();
@@ -95,10 +98,13 @@ class LeaseHealthTest {
             assertThat(health.isHealthy()).isTrue();
             Health up = indicator.health(true);
             assertThat(up.getStatus()).isEqualTo(Status.UP);
-            assertThat(up.getDetails()).containsEntry("role", "leader").containsEntry("token", grant.token())
+            assertThat(up.getDetails())
+                    .containsEntry("role", "leader")
+                    .containsEntry("token", grant.token())
                     .containsEntry("lease", lease);
 
-            await().atMost(5, TimeUnit.SECONDS).until(() -> standby.lastSeenLeader().isPresent());
+            await().atMost(5, TimeUnit.SECONDS)
+                    .until(() -> standby.lastSeenLeader().isPresent());
             LeaseHealth s = standbyHealth.check().get(lease);
             assertThat(s.state()).isEqualTo(Elector.State.STANDBY);
             assertThat(s.isHealthy()).isTrue();
@@ -107,23 +113,35 @@ class LeaseHealthTest {
 
             // The database goes away: the leader steps down at its deadline, and both report it.
             proxy.cut();
-            await().atMost(10, TimeUnit.SECONDS).until(() ->
-                    health.check().get(lease).state() == Elector.State.DATABASE_UNREACHABLE
+            await().atMost(10, TimeUnit.SECONDS)
+                    .until(() -> health.check().get(lease).state() == Elector.State.DATABASE_UNREACHABLE
                             && standbyHealth.check().get(lease).state() == Elector.State.DATABASE_UNREACHABLE);
             assertThat(health.isHealthy()).isFalse();
             assertThat(grant.isValid()).isFalse();
             Health down = indicator.health(true);
             assertThat(down.getStatus()).isEqualTo(Status.DOWN);
             assertThat(down.getDetails()).containsEntry("state", "DATABASE_UNREACHABLE");
-            assertThat(registry.get("pglease.database.errors").counters().stream().mapToDouble(c -> c.count()).sum())
+            assertThat(registry.get("pglease.database.errors").counters().stream()
+                            .mapToDouble(c -> c.count())
+                            .sum())
                     .isPositive();
-            assertThat(registry.get("pglease.renew.failures").tag("kind", "error").counter().count()).isPositive();
-            assertThat(registry.get("pglease.stepdowns").tag("lease", lease).counter().count()).isEqualTo(1);
+            assertThat(registry.get("pglease.renew.failures")
+                            .tag("kind", "error")
+                            .counter()
+                            .count())
+                    .isPositive();
+            assertThat(registry.get("pglease.stepdowns")
+                            .tag("lease", lease)
+                            .counter()
+                            .count())
+                    .isEqualTo(1);
 
             // It comes back: one of them leads again, the other is a healthy standby.
             proxy.restore();
-            await().atMost(15, TimeUnit.SECONDS).until(() -> health.isHealthy() && standbyHealth.isHealthy()
-                    && (leader.isLeader() ^ standby.isLeader()));
+            await().atMost(15, TimeUnit.SECONDS)
+                    .until(() -> health.isHealthy()
+                            && standbyHealth.isHealthy()
+                            && (leader.isLeader() ^ standby.isLeader()));
             assertThat(indicator.health(true).getStatus()).isEqualTo(Status.UP);
 
             election.stop();

@@ -5,8 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
-import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import io.micrometer.core.instrument.Tags;
@@ -21,12 +21,10 @@ class PgLeaseMetricsTest {
 
     private static final LeaderListener IGNORE = new LeaderListener() {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     };
 
     private static String schema;
@@ -37,9 +35,14 @@ class PgLeaseMetricsTest {
     }
 
     private static LeaseConfig config(PgLeaseMetrics metrics, String label) {
-        return LeaseConfig.builder().schema(schema).holderLabel(label).observer(metrics)
-                .leaseDuration(Duration.ofMillis(4000)).renewDeadline(Duration.ofMillis(3000))
-                .retryPeriod(Duration.ofMillis(400)).build();
+        return LeaseConfig.builder()
+                .schema(schema)
+                .holderLabel(label)
+                .observer(metrics)
+                .leaseDuration(Duration.ofMillis(4000))
+                .renewDeadline(Duration.ofMillis(3000))
+                .retryPeriod(Duration.ofMillis(400))
+                .build();
     }
 
     private static double gauge(SimpleMeterRegistry r, String name, String lease) {
@@ -58,24 +61,44 @@ class PgLeaseMetricsTest {
         PgLeaseMetrics metricsA = new PgLeaseMetrics(registryA, Tags.of("app", "test"));
         PgLeaseMetrics metricsB = new PgLeaseMetrics(registryB);
         try (PgLease a = PgLease.create(TestDatabase.dataSource(), config(metricsA, "a"));
-             PgLease b = PgLease.create(TestDatabase.dataSource(), config(metricsB, "b"))) {
+                PgLease b = PgLease.create(TestDatabase.dataSource(), config(metricsB, "b"))) {
             Elector electorA = metricsA.bind(a.elector(lease, IGNORE));
             Leadership first = electorA.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector electorB = metricsB.bind(b.elector(lease, IGNORE));
 
             // The leader: gauges, a granted acquire with its time to acquire, renewals with latencies.
-            assertThat(registryA.get("pglease.leader").tags("lease", lease, "app", "test").gauge().value()).isEqualTo(1);
+            assertThat(registryA
+                            .get("pglease.leader")
+                            .tags("lease", lease, "app", "test")
+                            .gauge()
+                            .value())
+                    .isEqualTo(1);
             assertThat(gauge(registryA, "pglease.token", lease)).isEqualTo(first.token());
-            assertThat(counter(registryA, "pglease.acquire.attempts", lease, "result", "granted")).isEqualTo(1);
-            assertThat(registryA.get("pglease.acquire.time").tag("lease", lease).timer().count()).isEqualTo(1);
-            await().atMost(5, TimeUnit.SECONDS).until(() ->
-                    registryA.get("pglease.renew").tag("lease", lease).timer().count() >= 2);
-            assertThat(registryA.get("pglease.renew").tag("lease", lease).timer().totalTime(TimeUnit.NANOSECONDS))
+            assertThat(counter(registryA, "pglease.acquire.attempts", lease, "result", "granted"))
+                    .isEqualTo(1);
+            assertThat(registryA
+                            .get("pglease.acquire.time")
+                            .tag("lease", lease)
+                            .timer()
+                            .count())
+                    .isEqualTo(1);
+            await().atMost(5, TimeUnit.SECONDS)
+                    .until(() -> registryA
+                                    .get("pglease.renew")
+                                    .tag("lease", lease)
+                                    .timer()
+                                    .count()
+                            >= 2);
+            assertThat(registryA
+                            .get("pglease.renew")
+                            .tag("lease", lease)
+                            .timer()
+                            .totalTime(TimeUnit.NANOSECONDS))
                     .isPositive();
 
             // The standby: denied attempts, not leading, and the leader's token as the last token seen.
-            await().atMost(5, TimeUnit.SECONDS).until(() ->
-                    counter(registryB, "pglease.acquire.attempts", lease, "result", "denied") >= 1);
+            await().atMost(5, TimeUnit.SECONDS)
+                    .until(() -> counter(registryB, "pglease.acquire.attempts", lease, "result", "denied") >= 1);
             assertThat(gauge(registryB, "pglease.leader", lease)).isZero();
             assertThat(gauge(registryB, "pglease.token", lease)).isEqualTo(first.token());
 
@@ -85,17 +108,22 @@ class PgLeaseMetricsTest {
             TestDatabase.execute("SELECT " + schema + ".handoff('" + lease + "', 'b/')");
             await().atMost(5, TimeUnit.SECONDS).until(electorB::isLeader);
             long sinceForce = System.nanoTime() - waitedFrom;
-            await().atMost(5, TimeUnit.SECONDS).until(() ->
-                    counter(registryA, "pglease.renew.failures", lease, "kind", "lost") == 1
+            await().atMost(5, TimeUnit.SECONDS)
+                    .until(() -> counter(registryA, "pglease.renew.failures", lease, "kind", "lost") == 1
                             && counter(registryA, "pglease.stepdowns", lease) == 1);
-            assertThat(counter(registryA, "pglease.renew.failures", lease, "kind", "error")).isZero();
+            assertThat(counter(registryA, "pglease.renew.failures", lease, "kind", "error"))
+                    .isZero();
             assertThat(gauge(registryA, "pglease.leader", lease)).isZero();
             assertThat(gauge(registryB, "pglease.leader", lease)).isEqualTo(1);
             long tokenB = electorB.leadership().orElseThrow().token();
             assertThat(tokenB).isGreaterThan(first.token());
             assertThat(gauge(registryB, "pglease.token", lease)).isEqualTo(tokenB);
-            assertThat(registryB.get("pglease.acquire.time").tag("lease", lease).timer()
-                    .totalTime(TimeUnit.NANOSECONDS)).as("waited as a standby since before the force release")
+            assertThat(registryB
+                            .get("pglease.acquire.time")
+                            .tag("lease", lease)
+                            .timer()
+                            .totalTime(TimeUnit.NANOSECONDS))
+                    .as("waited as a standby since before the force release")
                     .isGreaterThan(sinceForce);
 
             electorB.close();

@@ -61,28 +61,33 @@ public final class PgBouncer implements AutoCloseable {
 
     private static PgBouncer tryStart(int serverPort, String user, String poolMode, int poolSize, int port) {
         try {
-            Path dir = Files.createTempDirectory("pglease-pgbouncer-",
+            Path dir = Files.createTempDirectory(
+                    "pglease-pgbouncer-",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
             Path users = dir.resolve("users.txt");
             Files.writeString(users, "\"" + user + "\" \"\"\n");
             Path ini = dir.resolve("pgbouncer.ini");
-            Files.writeString(ini, String.join("\n",
-                    "[databases]",
-                    "* = host=127.0.0.1 port=" + serverPort,
-                    "[pgbouncer]",
-                    "listen_addr = 127.0.0.1",
-                    "listen_port = " + port,
-                    "unix_socket_dir =",
-                    "auth_type = trust",
-                    "auth_file = " + users,
-                    "pool_mode = " + poolMode,
-                    "default_pool_size = " + poolSize,
-                    "max_client_conn = 2000",
-                    "max_db_connections = 0",
-                    // pgjdbc sends extra_float_digits in the startup packet; PgBouncer only passes known parameters
-                    "ignore_startup_parameters = extra_float_digits",
-                    "server_login_retry = 1",
-                    ""));
+            Files.writeString(
+                    ini,
+                    String.join(
+                            "\n",
+                            "[databases]",
+                            "* = host=127.0.0.1 port=" + serverPort,
+                            "[pgbouncer]",
+                            "listen_addr = 127.0.0.1",
+                            "listen_port = " + port,
+                            "unix_socket_dir =",
+                            "auth_type = trust",
+                            "auth_file = " + users,
+                            "pool_mode = " + poolMode,
+                            "default_pool_size = " + poolSize,
+                            "max_client_conn = 2000",
+                            "max_db_connections = 0",
+                            // pgjdbc sends extra_float_digits in the startup packet; PgBouncer only passes known
+                            // parameters
+                            "ignore_startup_parameters = extra_float_digits",
+                            "server_login_retry = 1",
+                            ""));
             for (Path f : List.of(users, ini)) {
                 Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
             }
@@ -117,7 +122,8 @@ public final class PgBouncer implements AutoCloseable {
             }
         }
         close();
-        throw new IllegalStateException("pgbouncer did not listen on port " + port + " within " + timeout + ": " + log());
+        throw new IllegalStateException(
+                "pgbouncer did not listen on port " + port + " within " + timeout + ": " + log());
     }
 
     /** JDBC URL of {@code database} through the pooler, with pgjdbc's server-side prepared statements off. */

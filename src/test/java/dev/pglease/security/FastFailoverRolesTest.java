@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
-import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.sql.Connection;
@@ -37,9 +37,14 @@ class FastFailoverRolesTest {
     }
 
     private static LeaseConfig config(String label) {
-        return LeaseConfig.builder().schema(schema).holderLabel(label).fastFailover(true)
-                .leaseDuration(Duration.ofSeconds(30)).renewDeadline(Duration.ofSeconds(20))
-                .retryPeriod(Duration.ofMillis(500)).build();
+        return LeaseConfig.builder()
+                .schema(schema)
+                .holderLabel(label)
+                .fastFailover(true)
+                .leaseDuration(Duration.ofSeconds(30))
+                .renewDeadline(Duration.ofSeconds(20))
+                .retryPeriod(Duration.ofMillis(500))
+                .build();
     }
 
     @Test
@@ -47,18 +52,25 @@ class FastFailoverRolesTest {
         String lease = "roles-crash-" + System.nanoTime();
         BlockingQueue<String> bEvents = new LinkedBlockingQueue<>();
         try (PgLease a = PgLease.create(Users.as(candA), config("a"));
-             PgLease b = PgLease.create(Users.as(candB), config("b"));
-             Elector ea = a.elector(lease, new Events(new LinkedBlockingQueue<>()))) {
+                PgLease b = PgLease.create(Users.as(candB), config("b"));
+                Elector ea = a.elector(lease, new Events(new LinkedBlockingQueue<>()))) {
             Leadership first = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Elector eb = b.elector(lease, new Events(bEvents))) {
                 Thread.sleep(500);
-                assertThat(eb.isLeader()).as("no takeover while the holder's session lives").isFalse();
+                assertThat(eb.isLeader())
+                        .as("no takeover while the holder's session lives")
+                        .isFalse();
                 // A candidate can not register someone else's grant, nor write the registrations by hand.
-                assertThat(Users.query(candB, "SELECT " + schema + ".fast_failover_register('" + lease + "', 'b', "
-                        + first.token() + ")")).isEqualTo("f");
+                assertThat(Users.query(
+                                candB,
+                                "SELECT " + schema + ".fast_failover_register('" + lease + "', 'b', " + first.token()
+                                        + ")"))
+                        .isEqualTo("f");
                 Users.denied(candB, "DELETE FROM " + schema + ".fast_failover_sessions");
-                Users.denied(candB, "UPDATE " + schema + ".leases SET holder = 'b', token = token + 1"
-                        + " WHERE name = '" + lease + "'");
+                Users.denied(
+                        candB,
+                        "UPDATE " + schema + ".leases SET holder = 'b', token = token + 1" + " WHERE name = '" + lease
+                                + "'");
 
                 terminateSessionsOf(candA);
                 assertThat(bEvents.poll(10, TimeUnit.SECONDS)).isEqualTo("elected " + (first.token() + 1));
@@ -80,8 +92,8 @@ class FastFailoverRolesTest {
 
     private static void terminateSessionsOf(String user) throws Exception {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement(
-                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ?")) {
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ?")) {
             ps.setString(1, user);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();

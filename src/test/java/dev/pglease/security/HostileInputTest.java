@@ -51,28 +51,31 @@ class HostileInputTest {
 
     static final LeaderListener QUIET = new LeaderListener() {
         @Override
-        public void onElected(Leadership l) {
-        }
+        public void onElected(Leadership l) {}
 
         @Override
-        public void onRevoked(Leadership l) {
-        }
+        public void onRevoked(Leadership l) {}
     };
 
     @BeforeAll
     static void setUp() {
         schema = TestDatabase.freshSchema();
-        candidate = Users.create(schema + "_app", PgLease.Roles.defaultsFor(schema).candidate());
+        candidate =
+                Users.create(schema + "_app", PgLease.Roles.defaultsFor(schema).candidate());
     }
 
     static LeaseConfig.Builder config() {
-        return LeaseConfig.builder().schema(schema).leaseDuration(Duration.ofSeconds(20))
-                .renewDeadline(Duration.ofSeconds(12)).retryPeriod(Duration.ofMillis(500));
+        return LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(20))
+                .renewDeadline(Duration.ofSeconds(12))
+                .retryPeriod(Duration.ofMillis(500));
     }
 
     @Test
     void hostileLeaseNamesAreStoredVerbatim() throws Exception {
-        try (PgLease pglease = PgLease.create(Users.as(candidate), config().holderLabel("names").build())) {
+        try (PgLease pglease = PgLease.create(
+                Users.as(candidate), config().holderLabel("names").build())) {
             List<Elector> electors = new ArrayList<>();
             try {
                 for (String name : VERBATIM) {
@@ -80,8 +83,8 @@ class HostileInputTest {
                 }
                 for (Elector e : electors) {
                     String name = e.leaseName();
-                    Leadership l = e.awaitLeadership(Duration.ofSeconds(10)).orElseThrow(
-                            () -> new AssertionError("no leadership of " + name));
+                    Leadership l = e.awaitLeadership(Duration.ofSeconds(10))
+                            .orElseThrow(() -> new AssertionError("no leadership of " + name));
                     assertThat(pglease.leader(name)).as(name).get().satisfies(i -> {
                         assertThat(i.holder()).isEqualTo(pglease.holderId());
                         assertThat(i.token()).isEqualTo(l.token());
@@ -93,9 +96,9 @@ class HostileInputTest {
             }
         }
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT string_agg(kind, ',' ORDER BY id) FROM " + schema
-                     + ".lease_events WHERE name = ?");
-             PreparedStatement all = c.prepareStatement("SELECT name FROM " + schema + ".lease_status")) {
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT string_agg(kind, ',' ORDER BY id) FROM " + schema + ".lease_events WHERE name = ?");
+                PreparedStatement all = c.prepareStatement("SELECT name FROM " + schema + ".lease_status")) {
             for (String name : VERBATIM) {
                 ps.setString(1, name);
                 try (ResultSet rs = ps.executeQuery()) {
@@ -117,14 +120,18 @@ class HostileInputTest {
     void hostileHolderLabelsAreStoredVerbatim() throws Exception {
         String lease = "labels-" + System.nanoTime();
         for (String label : List.of("ops's \"box\"; DROP TABLE leases; --", "🚀 عامل ١", "x".repeat(200))) {
-            try (PgLease pglease = PgLease.create(Users.as(candidate), config().holderLabel(label).build());
-                 Elector elector = pglease.elector(lease, QUIET)) {
+            try (PgLease pglease = PgLease.create(
+                            Users.as(candidate), config().holderLabel(label).build());
+                    Elector elector = pglease.elector(lease, QUIET)) {
                 Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
                 assertThat(l.holder()).isEqualTo(pglease.holderId()).startsWith(label + "/");
-                assertThat(pglease.leader(lease)).get().extracting(i -> i.holder()).isEqualTo(pglease.holderId());
+                assertThat(pglease.leader(lease))
+                        .get()
+                        .extracting(i -> i.holder())
+                        .isEqualTo(pglease.holderId());
                 try (Connection c = TestDatabase.dataSource().getConnection();
-                     PreparedStatement ps = c.prepareStatement("SELECT holder FROM " + schema
-                             + ".lease_events WHERE name = ? AND token = ?")) {
+                        PreparedStatement ps = c.prepareStatement(
+                                "SELECT holder FROM " + schema + ".lease_events WHERE name = ? AND token = ?")) {
                     ps.setString(1, lease);
                     ps.setLong(2, l.token());
                     try (ResultSet rs = ps.executeQuery()) {
@@ -139,10 +146,12 @@ class HostileInputTest {
     @Test
     void aStandbyIsWokenByTheNotificationOfAHostileName() throws Exception {
         String lease = "wake \"}\\\", 'x'; 🚀 עברית " + System.nanoTime();
-        LeaseConfig slow = config().leaseDuration(Duration.ofSeconds(60)).renewDeadline(Duration.ofSeconds(40))
-                .retryPeriod(Duration.ofSeconds(20)).build();
+        LeaseConfig slow = config().leaseDuration(Duration.ofSeconds(60))
+                .renewDeadline(Duration.ofSeconds(40))
+                .retryPeriod(Duration.ofSeconds(20))
+                .build();
         try (PgLease a = PgLease.create(Users.as(candidate), slow);
-             PgLease b = PgLease.create(Users.as(candidate), slow)) {
+                PgLease b = PgLease.create(Users.as(candidate), slow)) {
             Elector leader = a.elector(lease, QUIET);
             assertThat(leader.awaitLeadership(Duration.ofSeconds(10))).isPresent();
             try (Elector standby = b.elector(lease, QUIET)) {
@@ -151,7 +160,8 @@ class HostileInputTest {
                 long start = System.nanoTime();
                 leader.close();
                 assertThat(standby.awaitLeadership(Duration.ofSeconds(5)))
-                        .as("woken by the NOTIFY of the release, not by its retry period").isPresent();
+                        .as("woken by the NOTIFY of the release, not by its retry period")
+                        .isPresent();
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
                 assertThat(b.leader(lease)).get().extracting(i -> i.holder()).isEqualTo(b.holderId());
             }
@@ -160,28 +170,33 @@ class HostileInputTest {
 
     @Test
     void invalidLeaseNamesAreRejectedWithTheRule() throws Exception {
-        try (PgLease pglease = PgLease.create(Users.as(candidate), config().holderLabel("rejects").build())) {
+        try (PgLease pglease = PgLease.create(
+                Users.as(candidate), config().holderLabel("rejects").build())) {
             String[][] cases = {
-                    {"", "must not be empty or blank"},
-                    {"   ", "must not be empty or blank"},
-                    {"nul\u0000byte", "control character U+0000 at index 3"},
-                    {"new\nline", "control character U+000A"},
-                    {"tab\there", "control character U+0009"},
-                    {"del\u007f", "control character U+007F"},
-                    {"c1\u0085", "control character U+0085"},
-                    {"\u202Egnp.exe", "bidirectional control character U+202E"},
-                    {"isolate\u2066x\u2069", "bidirectional control character U+2066"},
-                    {"n".repeat(201), "201 characters long, the maximum is 200"},
-                    {"🚀".repeat(201), "201 characters long, the maximum is 200"},
-                    {"half \uD83D surrogate", "unpaired surrogate"},
+                {"", "must not be empty or blank"},
+                {"   ", "must not be empty or blank"},
+                {"nul\u0000byte", "control character U+0000 at index 3"},
+                {"new\nline", "control character U+000A"},
+                {"tab\there", "control character U+0009"},
+                {"del\u007f", "control character U+007F"},
+                {"c1\u0085", "control character U+0085"},
+                {"\u202Egnp.exe", "bidirectional control character U+202E"},
+                {"isolate\u2066x\u2069", "bidirectional control character U+2066"},
+                {"n".repeat(201), "201 characters long, the maximum is 200"},
+                {"🚀".repeat(201), "201 characters long, the maximum is 200"},
+                {"half \uD83D surrogate", "unpaired surrogate"},
             };
             for (String[] c : cases) {
                 for (Throwable t : new Throwable[] {
-                        catchThrowable(() -> pglease.elector(c[0], QUIET)),
-                        catchThrowable(() -> pglease.leader(c[0]))}) {
-                    assertThat(t).as("lease name %s", c[0]).isInstanceOf(IllegalArgumentException.class)
-                            .hasMessageStartingWith("lease name").hasMessageContaining(c[1]);
-                    assertThat(t.getMessage()).as("the message shows no raw control characters")
+                    catchThrowable(() -> pglease.elector(c[0], QUIET)), catchThrowable(() -> pglease.leader(c[0]))
+                }) {
+                    assertThat(t)
+                            .as("lease name %s", c[0])
+                            .isInstanceOf(IllegalArgumentException.class)
+                            .hasMessageStartingWith("lease name")
+                            .hasMessageContaining(c[1]);
+                    assertThat(t.getMessage())
+                            .as("the message shows no raw control characters")
                             .doesNotContainPattern("[\\p{Cntrl}\u202A-\u202E\u2066-\u2069]");
                 }
             }
@@ -192,55 +207,78 @@ class HostileInputTest {
     @Test
     void invalidHolderLabelsAreRejectedWithTheRule() {
         String[][] cases = {
-                {"", "must not be empty or blank"},
-                {"a\u0000b", "control character U+0000"},
-                {"line\r\nbreak", "control character U+000D"},
-                {"\u202Dspoof", "bidirectional control character U+202D"},
-                {"x".repeat(201), "the maximum is 200"},
+            {"", "must not be empty or blank"},
+            {"a\u0000b", "control character U+0000"},
+            {"line\r\nbreak", "control character U+000D"},
+            {"\u202Dspoof", "bidirectional control character U+202D"},
+            {"x".repeat(201), "the maximum is 200"},
         };
         for (String[] c : cases) {
-            assertThatThrownBy(() -> config().holderLabel(c[0]).build()).as("label %s", c[0])
+            assertThatThrownBy(() -> config().holderLabel(c[0]).build())
+                    .as("label %s", c[0])
                     .isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageStartingWith("holder label").hasMessageContaining(c[1]);
+                    .hasMessageStartingWith("holder label")
+                    .hasMessageContaining(c[1]);
         }
     }
 
     @Test
     void schemaNamesAreValidatedIdentifiers() throws Exception {
-        String[] bad = {"pglease; DROP SCHEMA public CASCADE", "Pglease", "\"pglease\"", "pg_catalog", "a-b", "a b",
-                "schéma", "1abc", "", "x".repeat(49), "a.b", "pglease\u0000"};
+        String[] bad = {
+            "pglease; DROP SCHEMA public CASCADE",
+            "Pglease",
+            "\"pglease\"",
+            "pg_catalog",
+            "a-b",
+            "a b",
+            "schéma",
+            "1abc",
+            "",
+            "x".repeat(49),
+            "a.b",
+            "pglease\u0000"
+        };
         for (String s : bad) {
-            assertThatThrownBy(() -> LeaseConfig.builder().schema(s).build()).as("schema %s", s)
+            assertThatThrownBy(() -> LeaseConfig.builder().schema(s).build())
+                    .as("schema %s", s)
                     .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("is not allowed: use 1 to 48 characters a-z, 0-9 and _");
-            assertThatThrownBy(() -> PgLease.migrate(TestDatabase.dataSource(), s)).as("migrate %s", s)
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("is not allowed");
+            assertThatThrownBy(() -> PgLease.migrate(TestDatabase.dataSource(), s))
+                    .as("migrate %s", s)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("is not allowed");
         }
         assertThatThrownBy(() -> LeaseConfig.builder().schema(null).build()).hasMessage("schema must not be null");
-        assertThat(TestDatabase.dataSource().getConnection().createStatement()
-                .executeQuery("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pglease;%'"))
+        assertThat(TestDatabase.dataSource()
+                        .getConnection()
+                        .createStatement()
+                        .executeQuery("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pglease;%'"))
                 .satisfies(rs -> {
                     rs.next();
                     assertThat(rs.getInt(1)).isZero();
                 });
         for (String table : new String[] {"fences; DROP TABLE x", "a.b.c", "Fences", "a..b"}) {
-            assertThatThrownBy(() -> new ForwardFence(table)).as("table %s", table)
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("is not allowed");
+            assertThatThrownBy(() -> new ForwardFence(table))
+                    .as("table %s", table)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("is not allowed");
         }
     }
 
     @Test
     void hostileFenceResourcesAreStoredVerbatim() throws Exception {
-        try (PgLease pglease = PgLease.create(Users.as(candidate), config().holderLabel("fences").build())) {
+        try (PgLease pglease = PgLease.create(
+                Users.as(candidate), config().holderLabel("fences").build())) {
             for (String resource : VERBATIM) {
-                Integer done = pglease.fence().inTransaction(Users.as(candidate), resource, 3, c -> 1);
+                Integer done = pglease.forwardFence().inTransaction(Users.as(candidate), resource, 3, c -> 1);
                 assertThat(done).isEqualTo(1);
                 try (Connection c = Users.as(candidate).getConnection()) {
-                    assertThat(pglease.fence().current(c, resource)).hasValue(3);
+                    assertThat(pglease.forwardFence().current(c, resource)).hasValue(3);
                 }
             }
-            assertThatThrownBy(() -> pglease.fence().inTransaction(Users.as(candidate), "nul\u0000", 1, c -> 1))
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("control character U+0000");
+            assertThatThrownBy(() -> pglease.forwardFence().inTransaction(Users.as(candidate), "nul\u0000", 1, c -> 1))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("control character U+0000");
         }
     }
 
@@ -249,8 +287,8 @@ class HostileInputTest {
         for (String name : new String[] {"new\nline", "bell\u0007"}) {
             Throwable t = catchThrowable(() -> {
                 try (Connection c = TestDatabase.dataSource().getConnection();
-                     PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".leases (name, holder, "
-                             + "token, expires_at) VALUES (?, 'h', 1, clock_timestamp())")) {
+                        PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".leases (name, holder, "
+                                + "token, expires_at) VALUES (?, 'h', 1, clock_timestamp())")) {
                     ps.setString(1, name);
                     ps.executeUpdate();
                 }

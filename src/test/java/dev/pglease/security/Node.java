@@ -1,7 +1,6 @@
 package dev.pglease.security;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.pglease.cli.NodeProcess;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -28,17 +27,19 @@ final class Node implements AutoCloseable {
     private Node(Process process, File stderr) {
         this.process = process;
         this.stderr = stderr;
-        this.reader = new Thread(() -> {
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                    StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    stdout.add(line);
-                }
-            } catch (IOException ended) {
-                // the process ended
-            }
-        }, "node-output-" + process.pid());
+        this.reader = new Thread(
+                () -> {
+                    try (BufferedReader r = new BufferedReader(
+                            new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                        String line;
+                        while ((line = r.readLine()) != null) {
+                            stdout.add(line);
+                        }
+                    } catch (IOException ended) {
+                        // the process ended
+                    }
+                },
+                "node-output-" + process.pid());
         reader.setDaemon(true);
         reader.start();
     }
@@ -46,8 +47,8 @@ final class Node implements AutoCloseable {
     static Node start(Map<String, String> env, String... args) throws IOException {
         List<String> all = new ArrayList<>(List.of("node"));
         all.addAll(List.of(args));
-        List<String> command = dev.pglease.testkit.JavaProcess.command(dev.pglease.testkit.JavaProcess.SMALL,
-                "dev.pglease.cli.Main", all);
+        List<String> command = dev.pglease.testkit.JavaProcess.command(
+                dev.pglease.testkit.JavaProcess.SMALL, "dev.pglease.cli.Main", all);
         File err = File.createTempFile("pglease-node-", ".stderr");
         err.deleteOnExit();
         ProcessBuilder pb = new ProcessBuilder(command).redirectError(err);
@@ -72,8 +73,8 @@ final class Node implements AutoCloseable {
                         return e;
                     }
                 }
-                throw new AssertionError("node exited (" + process.exitValue() + ") without a " + event + " event: "
-                        + output());
+                throw new AssertionError(
+                        "node exited (" + process.exitValue() + ") without a " + event + " event: " + output());
             }
             Thread.sleep(20);
         }
@@ -100,8 +101,8 @@ final class Node implements AutoCloseable {
     /** Waits for the exit code (the process ends by itself). */
     int waitFor(long timeoutMillis) throws InterruptedException {
         if (!process.waitFor(timeoutMillis, TimeUnit.MILLISECONDS)) {
-            throw new AssertionError("node " + process.pid() + " still runs after " + timeoutMillis + " ms: "
-                    + output());
+            throw new AssertionError(
+                    "node " + process.pid() + " still runs after " + timeoutMillis + " ms: " + output());
         }
         reader.join(2_000);
         return process.exitValue();

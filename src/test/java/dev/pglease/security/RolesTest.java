@@ -57,9 +57,13 @@ class RolesTest {
     }
 
     static LeaseConfig config(String label) {
-        return LeaseConfig.builder().schema(schema).holderLabel(label)
-                .leaseDuration(Duration.ofSeconds(20)).renewDeadline(Duration.ofSeconds(12))
-                .retryPeriod(Duration.ofMillis(500)).build();
+        return LeaseConfig.builder()
+                .schema(schema)
+                .holderLabel(label)
+                .leaseDuration(Duration.ofSeconds(20))
+                .renewDeadline(Duration.ofSeconds(12))
+                .retryPeriod(Duration.ofMillis(500))
+                .build();
     }
 
     static final class Events implements LeaderListener {
@@ -88,10 +92,12 @@ class RolesTest {
         assertThat(roles.observer()).isEqualTo(schema + "_observer");
         assertThat(roles.operator()).isEqualTo(schema + "_operator");
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT rolcanlogin, rolsuper, shobj_description(oid, 'pg_authid')"
-                     + " FROM pg_roles WHERE rolname = ?")) {
-            for (String[] r : new String[][] {{roles.candidate(), "candidate"}, {roles.observer(), "observer"},
-                    {roles.operator(), "operator"}}) {
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT rolcanlogin, rolsuper, shobj_description(oid, 'pg_authid')"
+                                + " FROM pg_roles WHERE rolname = ?")) {
+            for (String[] r : new String[][] {
+                {roles.candidate(), "candidate"}, {roles.observer(), "observer"}, {roles.operator(), "operator"}
+            }) {
                 ps.setString(1, r[0]);
                 try (ResultSet rs = ps.executeQuery()) {
                     assertThat(rs.next()).as("role %s exists", r[0]).isTrue();
@@ -113,12 +119,16 @@ class RolesTest {
         assertThat(PgLease.migrate(TestDatabase.dataSource(), custom, names)).isEqualTo(migrations());
         String login = Users.create(custom + "_login", app);
         String ro = Users.create(custom + "_ro_login", names.observer());
-        run(login, "INSERT INTO " + custom + ".leases (name, holder, token, expires_at)"
-                + " VALUES ('custom', 'me', 1, clock_timestamp() + interval '5 seconds')");
-        assertThat(query(ro, "SELECT holder FROM " + custom + ".lease_status WHERE name = 'custom'")).isEqualTo("me");
+        run(
+                login,
+                "INSERT INTO " + custom + ".leases (name, holder, token, expires_at)"
+                        + " VALUES ('custom', 'me', 1, clock_timestamp() + interval '5 seconds')");
+        assertThat(query(ro, "SELECT holder FROM " + custom + ".lease_status WHERE name = 'custom'"))
+                .isEqualTo("me");
         denied(ro, "SELECT " + custom + ".force_release('custom')");
         assertThat(query(login, "SELECT count(*) FROM pg_roles WHERE rolname = '" + custom + "_candidate'"))
-                .as("no default-named role was created").isEqualTo("0");
+                .as("no default-named role was created")
+                .isEqualTo("0");
     }
 
     @Test
@@ -127,8 +137,9 @@ class RolesTest {
         String owner = Users.create(owned + "_owner");
         TestDatabase.execute("GRANT CREATE ON DATABASE " + database() + " TO " + owner);
         assertThatThrownBy(() -> PgLease.migrate(Users.as(owner), owned))
-                .isInstanceOfSatisfying(LeaseException.class, e -> assertThat(e.reason())
-                        .isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE))
+                .isInstanceOfSatisfying(
+                        LeaseException.class,
+                        e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE))
                 .hasMessageContaining("role " + owned + "_candidate (the candidate role of schema " + owned
                         + ") does not exist and " + owner + " may not create it");
         PgLease.Roles names = PgLease.Roles.defaultsFor(owned);
@@ -136,12 +147,15 @@ class RolesTest {
             TestDatabase.execute("DROP ROLE IF EXISTS " + role);
             TestDatabase.execute("CREATE ROLE " + role + " NOLOGIN");
         }
-        assertThat(PgLease.migrate(Users.as(owner), owned)).as("version 1 went in the first time, the others now")
+        assertThat(PgLease.migrate(Users.as(owner), owned))
+                .as("version 1 went in the first time, the others now")
                 .isEqualTo(migrations() - 1);
         // a non-superuser owner: the guards hold its candidates, the owner itself may hand-edit
         String app = Users.create(owned + "_app", names.candidate());
-        run(app, "INSERT INTO " + owned + ".leases (name, holder, token, expires_at)"
-                + " VALUES ('x', 'app', 1, clock_timestamp() + interval '5 seconds')");
+        run(
+                app,
+                "INSERT INTO " + owned + ".leases (name, holder, token, expires_at)"
+                        + " VALUES ('x', 'app', 1, clock_timestamp() + interval '5 seconds')");
         denied(app, "UPDATE " + owned + ".leases SET holder = 'other', token = token + 1");
         run(owner, "UPDATE " + owned + ".leases SET holder = 'other', token = token + 1");
         denied(app, "DELETE FROM " + owned + ".lease_events");
@@ -158,19 +172,30 @@ class RolesTest {
         String lease = "shared-" + System.nanoTime();
         Events events = new Events();
         try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
-             Elector elector = pglease.elector(lease, events)) {
-            long token = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+                Elector elector = pglease.elector(lease, events)) {
+            long token = elector.awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow()
+                    .token();
             assertThat(events.next()).isEqualTo("elected " + token);
             String holder = pglease.holderId().replace("'", "''");
-            denied(candB, "UPDATE " + schema + ".leases SET holder = NULL, expires_at = clock_timestamp()"
-                    + " WHERE name = '" + lease + "' AND holder = '" + holder + "' AND token = " + token);
-            run(candA, "UPDATE " + schema + ".leases SET holder = NULL, expires_at = clock_timestamp(),"
-                    + " renewed_at = clock_timestamp() WHERE name = '" + lease + "' AND holder = '" + holder
-                    + "' AND token = " + token);
-            assertThat(events.next()).as("the holder notices at its next renewal").isEqualTo("revoked " + token);
-            assertThat(query(observer, "SELECT string_agg(kind || ':' || changed_by, ',' ORDER BY id) FROM " + schema
-                    + ".lease_events WHERE name = '" + lease + "' AND token = " + token))
-                    .as("and history says who").isEqualTo("acquired:" + candA + ",released:" + candA);
+            denied(
+                    candB,
+                    "UPDATE " + schema + ".leases SET holder = NULL, expires_at = clock_timestamp()" + " WHERE name = '"
+                            + lease + "' AND holder = '" + holder + "' AND token = " + token);
+            run(
+                    candA,
+                    "UPDATE " + schema + ".leases SET holder = NULL, expires_at = clock_timestamp(),"
+                            + " renewed_at = clock_timestamp() WHERE name = '" + lease + "' AND holder = '" + holder
+                            + "' AND token = " + token);
+            assertThat(events.next())
+                    .as("the holder notices at its next renewal")
+                    .isEqualTo("revoked " + token);
+            assertThat(query(
+                            observer,
+                            "SELECT string_agg(kind || ':' || changed_by, ',' ORDER BY id) FROM " + schema
+                                    + ".lease_events WHERE name = '" + lease + "' AND token = " + token))
+                    .as("and history says who")
+                    .isEqualTo("acquired:" + candA + ",released:" + candA);
         }
     }
 
@@ -181,7 +206,8 @@ class RolesTest {
                 .hasMessageContaining("candidate role \"app; DROP ROLE x\" is not allowed")
                 .hasMessageContaining("a-z, 0-9 and _");
         assertThatThrownBy(() -> new PgLease.Roles("a", "Observer", "c")).hasMessageContaining("observer role");
-        assertThatThrownBy(() -> new PgLease.Roles("a", "b", "pg_read_all_data")).hasMessageContaining("pg_");
+        assertThatThrownBy(() -> new PgLease.Roles("a", "b", "pg_read_all_data"))
+                .hasMessageContaining("pg_");
         assertThatThrownBy(() -> new PgLease.Roles("public", "b", "c")).hasMessageContaining("public");
         assertThatThrownBy(() -> new PgLease.Roles("a", "a", "c")).hasMessageContaining("three different roles");
         assertThatThrownBy(() -> new PgLease.Roles("a".repeat(64), "b", "c")).hasMessageContaining("1 to 63");
@@ -194,27 +220,33 @@ class RolesTest {
         String holder;
         long token;
         try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
-             Elector elector = pglease.elector(lease, events)) {
+                Elector elector = pglease.elector(lease, events)) {
             holder = pglease.holderId();
             Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             token = l.token();
             assertThat(events.next()).isEqualTo("elected " + token);
-            assertThat(pglease.leader(lease)).get().satisfies(i -> assertThat(i.holder()).isEqualTo(holder));
+            assertThat(pglease.leader(lease))
+                    .get()
+                    .satisfies(i -> assertThat(i.holder()).isEqualTo(holder));
             // fenced write through the lease row lock (FOR SHARE) and the forward fence, in one transaction
-            long fenced = pglease.inFencedTransaction(l, c -> pglease.fence().advance(c, "ledger", l.token()));
+            long fenced =
+                    pglease.inFencedTransaction(l, c -> pglease.forwardFence().advance(c, "ledger", l.token()));
             assertThat(fenced).isEqualTo(token);
-            Integer one = pglease.fence().inTransaction(Users.as(candA), "ledger", token, c -> 1);
+            Integer one = pglease.forwardFence().inTransaction(Users.as(candA), "ledger", token, c -> 1);
             assertThat(one).isEqualTo(1);
-            assertThat(query(candA, "SELECT " + schema + ".advance_fence('other', " + token + ")")).isEqualTo("t");
+            assertThat(query(candA, "SELECT " + schema + ".advance_fence('other', " + token + ")"))
+                    .isEqualTo("t");
             Thread.sleep(1_200); // two renewals as the candidate
             assertThat(elector.isLeader()).isTrue();
-            assertThat(query(observer, "SELECT holder_role FROM " + schema + ".lease_status WHERE name = '" + lease
-                    + "'")).isEqualTo(candA);
+            assertThat(query(
+                            observer,
+                            "SELECT holder_role FROM " + schema + ".lease_status WHERE name = '" + lease + "'"))
+                    .isEqualTo(candA);
         }
         assertThat(events.next()).isEqualTo("revoked " + token);
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT kind, holder, changed_by FROM " + schema
-                     + ".lease_events WHERE name = ? ORDER BY id")) {
+                PreparedStatement ps = c.prepareStatement("SELECT kind, holder, changed_by FROM " + schema
+                        + ".lease_events WHERE name = ? ORDER BY id")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 assertThat(rs.next()).isTrue();
@@ -231,18 +263,20 @@ class RolesTest {
     void aCandidateCanNotEditAnotherHoldersRow() throws Exception {
         String lease = "victim-" + System.nanoTime();
         try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
-             Elector elector = pglease.elector(lease, new Events())) {
+                Elector elector = pglease.elector(lease, new Events())) {
             Leadership l = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             String where = " WHERE name = '" + lease + "'";
             String table = schema + ".leases";
             // take over a held lease
             assertThat(denied(candB, "UPDATE " + table + " SET holder = 'mallory', token = token + 1" + where)
-                    .getMessage()).contains("may only acquire a free or expired lease");
+                            .getMessage())
+                    .contains("may only acquire a free or expired lease");
             // cut it short, release it, extend it, bump its token, hand it to itself with the same token
             denied(candB, "UPDATE " + table + " SET expires_at = clock_timestamp()" + where);
             denied(candB, "UPDATE " + table + " SET expires_at = clock_timestamp() + interval '1 hour'" + where);
             assertThat(denied(candB, "UPDATE " + table + " SET holder = NULL, expires_at = clock_timestamp()" + where)
-                    .getMessage()).contains("was acquired by role " + candA);
+                            .getMessage())
+                    .contains("was acquired by role " + candA);
             denied(candB, "UPDATE " + table + " SET token = token + 100" + where);
             denied(candB, "UPDATE " + table + " SET holder = 'mallory'" + where);
             denied(candB, "UPDATE " + table + " SET holder_role = '" + candB + "'" + where);
@@ -254,17 +288,23 @@ class RolesTest {
             denied(candB, "TRUNCATE " + table);
             denied(overGranted, "DELETE FROM " + table + where);
             denied(overGranted, "TRUNCATE " + table);
-            denied(candB, "INSERT INTO " + table + " (name, holder, token, expires_at)"
-                    + " VALUES ('forged', 'mallory', 42, clock_timestamp() + interval '1 second')");
-            denied(candB, "INSERT INTO " + table + " (name, holder, token, expires_at)"
-                    + " VALUES ('forever', 'mallory', 1, clock_timestamp() + interval '10 years')");
+            denied(
+                    candB,
+                    "INSERT INTO " + table + " (name, holder, token, expires_at)"
+                            + " VALUES ('forged', 'mallory', 42, clock_timestamp() + interval '1 second')");
+            denied(
+                    candB,
+                    "INSERT INTO " + table + " (name, holder, token, expires_at)"
+                            + " VALUES ('forever', 'mallory', 1, clock_timestamp() + interval '10 years')");
             // event labels belong to the operator functions
-            try (Connection c = Users.as(candB).getConnection(); Statement s = c.createStatement()) {
+            try (Connection c = Users.as(candB).getConnection();
+                    Statement s = c.createStatement()) {
                 s.execute("SET pglease.event_kind = 'force_released'");
                 assertThatThrownBy(() -> s.execute("INSERT INTO " + table + " (name, holder, token, expires_at)"
-                        + " VALUES ('labelled', 'mallory', 1, clock_timestamp() + interval '1 second')"))
+                                + " VALUES ('labelled', 'mallory', 1, clock_timestamp() + interval '1 second')"))
                         .hasMessageContaining("may not label lease events")
-                        .satisfies(e -> assertThat(((java.sql.SQLException) e).getSQLState()).isEqualTo("42501"));
+                        .satisfies(e -> assertThat(((java.sql.SQLException) e).getSQLState())
+                                .isEqualTo("42501"));
             }
             // nothing changed
             assertThat(pglease.leader(lease)).get().satisfies(i -> {
@@ -281,19 +321,28 @@ class RolesTest {
     void aCandidateMayTakeAnExpiredLeaseOnlyWithTheNextToken() throws Exception {
         String lease = "expired-" + System.nanoTime();
         String table = schema + ".leases";
-        run(candA, "INSERT INTO " + table + " (name, holder, token, expires_at)"
-                + " VALUES ('" + lease + "', 'a-holder', 1, clock_timestamp() + interval '50 milliseconds')");
+        run(
+                candA,
+                "INSERT INTO " + table + " (name, holder, token, expires_at)" + " VALUES ('" + lease
+                        + "', 'a-holder', 1, clock_timestamp() + interval '50 milliseconds')");
         Thread.sleep(100);
         String where = " WHERE name = '" + lease + "'";
-        try (Connection c = Users.as(candA).getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = Users.as(candA).getConnection();
+                Statement s = c.createStatement()) {
             assertThat(s.executeUpdate("UPDATE " + table + " SET renewed_at = clock_timestamp(),"
-                    + " expires_at = clock_timestamp() + interval '1 hour'" + where))
-                    .as("an expired lease is not renewed, even without the protocol's WHERE clause").isZero();
+                            + " expires_at = clock_timestamp() + interval '1 hour'" + where))
+                    .as("an expired lease is not renewed, even without the protocol's WHERE clause")
+                    .isZero();
         }
-        denied(candB, "UPDATE " + table + " SET holder = 'b-holder', token = token + 5, "
-                + "expires_at = clock_timestamp() + interval '1 second'" + where);
-        run(candB, "UPDATE " + table + " SET holder = 'b-holder', token = token + 1, acquired_at = clock_timestamp(), "
-                + "renewed_at = clock_timestamp(), expires_at = clock_timestamp() + interval '5 seconds'" + where);
+        denied(
+                candB,
+                "UPDATE " + table + " SET holder = 'b-holder', token = token + 5, "
+                        + "expires_at = clock_timestamp() + interval '1 second'" + where);
+        run(
+                candB,
+                "UPDATE " + table + " SET holder = 'b-holder', token = token + 1, acquired_at = clock_timestamp(), "
+                        + "renewed_at = clock_timestamp(), expires_at = clock_timestamp() + interval '5 seconds'"
+                        + where);
         assertThat(query(candB, "SELECT holder || ' ' || token || ' ' || holder_role FROM " + table + where))
                 .isEqualTo("b-holder 2 " + candB);
     }
@@ -301,24 +350,31 @@ class RolesTest {
     @Test
     void historyIsAppendOnlyForEveryRoleButTheOwner() throws Exception {
         String lease = "history-" + System.nanoTime();
-        run(candA, "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)"
-                + " VALUES ('" + lease + "', 'h', 1, clock_timestamp() + interval '5 seconds')");
+        run(
+                candA,
+                "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)" + " VALUES ('" + lease
+                        + "', 'h', 1, clock_timestamp() + interval '5 seconds')");
         String events = schema + ".lease_events";
         for (String user : new String[] {candA, observer, operator, nobody, overGranted}) {
             denied(user, "UPDATE " + events + " SET holder = 'someone else' WHERE name = '" + lease + "'");
             denied(user, "DELETE FROM " + events + " WHERE name = '" + lease + "'");
             denied(user, "TRUNCATE " + events);
-            denied(user, "INSERT INTO " + events + " (name, token, holder, kind) VALUES ('" + lease
-                    + "', 99, 'forged', 'acquired')");
+            denied(
+                    user,
+                    "INSERT INTO " + events + " (name, token, holder, kind) VALUES ('" + lease
+                            + "', 99, 'forged', 'acquired')");
         }
         assertThat(denied(overGranted, "DELETE FROM " + events).getMessage()).contains("append-only");
         // the owner may prune
-        try (Connection c = TestDatabase.dataSource().getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                Statement s = c.createStatement()) {
             c.setAutoCommit(false);
-            assertThat(s.executeUpdate("DELETE FROM " + events + " WHERE name = '" + lease + "'")).isEqualTo(1);
+            assertThat(s.executeUpdate("DELETE FROM " + events + " WHERE name = '" + lease + "'"))
+                    .isEqualTo(1);
             c.rollback();
         }
-        assertThat(query(observer, "SELECT holder FROM " + events + " WHERE name = '" + lease + "'")).isEqualTo("h");
+        assertThat(query(observer, "SELECT holder FROM " + events + " WHERE name = '" + lease + "'"))
+                .isEqualTo("h");
     }
 
     @Test
@@ -326,8 +382,10 @@ class RolesTest {
         String lease = "ops-" + System.nanoTime();
         Events events = new Events();
         try (PgLease pglease = PgLease.create(Users.as(candA), config("a"));
-             Elector elector = pglease.elector(lease, events)) {
-            long token = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+                Elector elector = pglease.elector(lease, events)) {
+            long token = elector.awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow()
+                    .token();
             assertThat(events.next()).isEqualTo("elected " + token);
             for (String user : new String[] {candA, candB, observer, nobody, overGranted}) {
                 denied(user, "SELECT " + schema + ".force_release('" + lease + "')");
@@ -337,19 +395,25 @@ class RolesTest {
             assertThat(query(operator, "SELECT " + schema + ".force_release('" + lease + "')"))
                     .isEqualTo(String.valueOf(token + 1));
             assertThat(events.next()).isEqualTo("revoked " + token);
-            long next = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+            long next = elector.awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow()
+                    .token();
             assertThat(next).isEqualTo(token + 2);
             assertThat(query(operator, "SELECT " + schema + ".handoff('" + lease + "', 'b/')"))
                     .isEqualTo(String.valueOf(next + 1));
             // the handoff target, another role, takes it through the guard; the old holder may not
             try (PgLease b = PgLease.create(Users.as(candB), config("b"));
-                 Elector target = b.elector(lease, new Events())) {
-                assertThat(target.awaitLeadership(Duration.ofSeconds(10))).get()
-                        .extracting(Leadership::token).isEqualTo(next + 2);
+                    Elector target = b.elector(lease, new Events())) {
+                assertThat(target.awaitLeadership(Duration.ofSeconds(10)))
+                        .get()
+                        .extracting(Leadership::token)
+                        .isEqualTo(next + 2);
                 assertThat(elector.isLeader()).isFalse();
             }
-            assertThat(query(observer, "SELECT string_agg(kind || ':' || changed_by, ',' ORDER BY id) FROM " + schema
-                    + ".lease_events WHERE name = '" + lease + "' AND token <= " + (next + 2)))
+            assertThat(query(
+                            observer,
+                            "SELECT string_agg(kind || ':' || changed_by, ',' ORDER BY id) FROM " + schema
+                                    + ".lease_events WHERE name = '" + lease + "' AND token <= " + (next + 2)))
                     .isEqualTo("acquired:" + candA + ",force_released:" + operator + ",acquired:" + candA
                             + ",handed_off:" + operator + ",acquired:" + candB + ",released:" + candB);
         }
@@ -358,10 +422,13 @@ class RolesTest {
     @Test
     void anObserverReadsStatusAndHistoryAndWatchesChanges() throws Exception {
         String lease = "watched-" + System.nanoTime();
-        try (Connection c = Users.as(observer).getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = Users.as(observer).getConnection();
+                Statement s = c.createStatement()) {
             s.execute("LISTEN \"" + schema + ".leases\"");
-            run(candA, "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)"
-                    + " VALUES ('" + lease + "', 'w', 1, clock_timestamp() + interval '5 seconds')");
+            run(
+                    candA,
+                    "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)" + " VALUES ('" + lease
+                            + "', 'w', 1, clock_timestamp() + interval '5 seconds')");
             PGNotification[] n = c.unwrap(PGConnection.class).getNotifications(5_000);
             assertThat(n).isNotNull().isNotEmpty();
             assertThat(n[0].getParameter()).contains("\"name\" : \"" + lease + "\"");
@@ -371,8 +438,10 @@ class RolesTest {
         }
         assertThat(query(observer, "SELECT held FROM " + schema + ".lease_status WHERE name = '" + lease + "'"))
                 .isEqualTo("t");
-        denied(observer, "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)"
-                + " VALUES ('o', 'o', 1, clock_timestamp() + interval '5 seconds')");
+        denied(
+                observer,
+                "INSERT INTO " + schema + ".leases (name, holder, token, expires_at)"
+                        + " VALUES ('o', 'o', 1, clock_timestamp() + interval '5 seconds')");
         denied(observer, "UPDATE " + schema + ".leases SET holder = NULL");
         denied(observer, "SELECT " + schema + ".advance_fence('x', 1)");
         denied(observer, "SELECT 1 FROM " + schema + ".leases FOR SHARE");
@@ -392,8 +461,10 @@ class RolesTest {
     void fencesOnlyMoveForwardForEveryRoleButTheOwner() throws Exception {
         String fences = schema + ".fences";
         String resource = "res-" + System.nanoTime();
-        assertThat(query(candA, "SELECT " + schema + ".advance_fence('" + resource + "', 7)")).isEqualTo("t");
-        assertThat(query(candA, "SELECT " + schema + ".advance_fence('" + resource + "', 6)")).isEqualTo("f");
+        assertThat(query(candA, "SELECT " + schema + ".advance_fence('" + resource + "', 7)"))
+                .isEqualTo("t");
+        assertThat(query(candA, "SELECT " + schema + ".advance_fence('" + resource + "', 6)"))
+                .isEqualTo("f");
         String where = " WHERE resource = '" + resource + "'";
         denied(candA, "UPDATE " + fences + " SET token = 1" + where);
         denied(candA, "UPDATE " + fences + " SET resource = 'elsewhere'" + where);
@@ -415,20 +486,24 @@ class RolesTest {
                                     + schema + ".leases")
                             .contains("needs: GRANT " + roles.candidate() + " TO " + nobody + "; (" + roles.candidate()
                                     + " may insert into and update " + schema + ".leases)")
-                            .doesNotContain("\n").doesNotContain("Exception");
+                            .doesNotContain("\n")
+                            .doesNotContain("Exception");
                 });
         assertThatThrownBy(() -> PgLease.create(Users.as(observer), config("o")))
                 .isInstanceOfSatisfying(LeaseException.class, e -> {
                     assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
-                    assertThat(e.getMessage()).contains("lacks INSERT ON " + schema + ".leases, UPDATE ON " + schema
-                            + ".leases,").doesNotContain("USAGE");
+                    assertThat(e.getMessage())
+                            .contains("lacks INSERT ON " + schema + ".leases, UPDATE ON " + schema + ".leases,")
+                            .doesNotContain("USAGE");
                 });
     }
 
     /** How many migrations the schema has (the files in db/migration). */
     private static int migrations() throws java.io.IOException {
-        try (java.util.stream.Stream<java.nio.file.Path> files = java.nio.file.Files.list(java.nio.file.Path.of("db/migration"))) {
-            return (int) files.filter(f -> f.getFileName().toString().matches("V\\d+__.*\\.sql")).count();
+        try (java.util.stream.Stream<java.nio.file.Path> files =
+                java.nio.file.Files.list(java.nio.file.Path.of("db/migration"))) {
+            return (int) files.filter(f -> f.getFileName().toString().matches("V\\d+__.*\\.sql"))
+                    .count();
         }
     }
 }

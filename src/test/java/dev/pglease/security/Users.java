@@ -14,14 +14,16 @@ import org.postgresql.ds.PGSimpleDataSource;
 /** Login users for the role tests: each a member of the roles named, connected through its own data source. */
 final class Users {
 
-    private Users() {
-    }
+    private Users() {}
 
     /** Creates a LOGIN user (with a random password) that is a member of {@code roles}, and returns its name. */
     static String create(String name, String... roles) {
         String password = password();
-        StringBuilder sql = new StringBuilder("CREATE ROLE ").append(name).append(" LOGIN PASSWORD '")
-                .append(password).append("'");
+        StringBuilder sql = new StringBuilder("CREATE ROLE ")
+                .append(name)
+                .append(" LOGIN PASSWORD '")
+                .append(password)
+                .append("'");
         if (roles.length > 0) {
             sql.append(" IN ROLE ").append(String.join(", ", roles));
         }
@@ -60,7 +62,8 @@ final class Users {
 
     /** Runs {@code sql} as {@code user} (auto-commit). */
     static void run(String user, String sql) throws SQLException {
-        try (Connection c = as(user).getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = as(user).getConnection();
+                Statement s = c.createStatement()) {
             s.execute(sql);
         }
     }
@@ -70,14 +73,17 @@ final class Users {
         Throwable t = catchThrowable(() -> run(user, sql));
         assertThat(t).as("%s as %s", sql, user).isInstanceOf(SQLException.class);
         SQLException e = (SQLException) t;
-        assertThat(e.getSQLState()).as("SQLSTATE of %s as %s: %s", sql, user, e.getMessage()).isEqualTo("42501");
+        assertThat(e.getSQLState())
+                .as("SQLSTATE of %s as %s: %s", sql, user, e.getMessage())
+                .isEqualTo("42501");
         return e;
     }
 
     /** A single value from a query run as {@code user} ({@code null}: the test superuser). */
     static String query(String user, String sql) throws SQLException {
-        try (Connection c = (user == null ? TestDatabase.dataSource() : as(user)).getConnection(); Statement s = c.createStatement();
-             java.sql.ResultSet rs = s.executeQuery(sql)) {
+        try (Connection c = (user == null ? TestDatabase.dataSource() : as(user)).getConnection();
+                Statement s = c.createStatement();
+                java.sql.ResultSet rs = s.executeQuery(sql)) {
             return rs.next() ? rs.getString(1) : null;
         }
     }

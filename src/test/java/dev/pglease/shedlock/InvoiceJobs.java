@@ -22,7 +22,7 @@ public class InvoiceJobs {
     public void sendInvoices() throws SQLException {
         LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
         // Commits only while this run still holds the lock: a run that was paused past lockAtMostFor is refused.
-        pglease.inFencedTransaction(lock.leadership(), connection -> {
+        pglease.inFencedTransaction(lock, connection -> {
             try (PreparedStatement ps = connection.prepareStatement(
                     "UPDATE invoices SET sent_with_token = ? WHERE sent_with_token IS NULL")) {
                 ps.setLong(1, lock.token());

@@ -85,10 +85,17 @@ abstract class LockProviderContract {
         LockProvider b = newNode();
         String name = uniqueName("held");
         SimpleLock lock = a.lock(config(name, Duration.ofSeconds(30))).orElseThrow();
-        assertThat(b.lock(config(name, Duration.ofSeconds(30)))).as("another node while locked").isEmpty();
-        assertThat(a.lock(config(name, Duration.ofSeconds(30)))).as("the same node again while locked").isEmpty();
+        assertThat(b.lock(config(name, Duration.ofSeconds(30))))
+                .as("another node while locked")
+                .isEmpty();
+        assertThat(a.lock(config(name, Duration.ofSeconds(30))))
+                .as("the same node again while locked")
+                .isEmpty();
         assertThat(b.lock(config(uniqueName("other"), Duration.ofSeconds(30))))
-                .as("a different lock name is independent").isPresent().get().satisfies(SimpleLock::unlock);
+                .as("a different lock name is independent")
+                .isPresent()
+                .get()
+                .satisfies(SimpleLock::unlock);
         lock.unlock();
         b.lock(config(name, Duration.ofSeconds(30))).orElseThrow().unlock();
     }
@@ -100,7 +107,9 @@ abstract class LockProviderContract {
         String name = uniqueName("at-most");
         long start = System.nanoTime();
         a.lock(config(name, Duration.ofMillis(400))).orElseThrow();
-        assertThat(b.lock(config(name, Duration.ofSeconds(30)))).as("still held").isEmpty();
+        assertThat(b.lock(config(name, Duration.ofSeconds(30))))
+                .as("still held")
+                .isEmpty();
         SimpleLock taken = awaitLock(b, config(name, Duration.ofSeconds(30)), start, Duration.ofSeconds(5));
         assertThat(millisSince(start)).as("taken over only after lockAtMostFor").isGreaterThanOrEqualTo(380);
         taken.unlock();
@@ -112,10 +121,15 @@ abstract class LockProviderContract {
         LockProvider b = newNode();
         String name = uniqueName("at-least");
         long start = System.nanoTime();
-        a.lock(config(name, Duration.ofSeconds(20), Duration.ofMillis(500))).orElseThrow().unlock();
-        assertThat(b.lock(config(name, Duration.ofSeconds(30)))).as("kept after an early unlock").isEmpty();
+        a.lock(config(name, Duration.ofSeconds(20), Duration.ofMillis(500)))
+                .orElseThrow()
+                .unlock();
+        assertThat(b.lock(config(name, Duration.ofSeconds(30))))
+                .as("kept after an early unlock")
+                .isEmpty();
         SimpleLock taken = awaitLock(b, config(name, Duration.ofSeconds(30)), start, Duration.ofSeconds(5));
-        assertThat(millisSince(start)).as("free after lockAtLeastFor, long before lockAtMostFor")
+        assertThat(millisSince(start))
+                .as("free after lockAtLeastFor, long before lockAtMostFor")
                 .isBetween(480L, 10_000L);
         taken.unlock();
     }
@@ -125,11 +139,15 @@ abstract class LockProviderContract {
         LockProvider a = newNode();
         LockProvider b = newNode();
         String name = uniqueName("at-least-passed");
-        SimpleLock lock = a.lock(config(name, Duration.ofSeconds(20), Duration.ofMillis(100))).orElseThrow();
+        SimpleLock lock = a.lock(config(name, Duration.ofSeconds(20), Duration.ofMillis(100)))
+                .orElseThrow();
         Thread.sleep(250);
         lock.unlock();
-        assertThat(b.lock(config(name, Duration.ofSeconds(30)))).as("free right after unlock").isPresent()
-                .get().satisfies(SimpleLock::unlock);
+        assertThat(b.lock(config(name, Duration.ofSeconds(30))))
+                .as("free right after unlock")
+                .isPresent()
+                .get()
+                .satisfies(SimpleLock::unlock);
     }
 
     @Test
@@ -141,11 +159,15 @@ abstract class LockProviderContract {
         Optional<SimpleLock> extended = lock.extend(Duration.ofSeconds(20), Duration.ZERO);
         assertThat(extended).as("a live lock can be extended").isPresent();
         Thread.sleep(1200);
-        assertThat(b.lock(config(name, Duration.ofSeconds(30)))).as("still held after the first lockAtMostFor")
+        assertThat(b.lock(config(name, Duration.ofSeconds(30))))
+                .as("still held after the first lockAtMostFor")
                 .isEmpty();
         extended.get().unlock();
-        assertThat(b.lock(config(name, Duration.ofSeconds(30)))).as("free after unlocking the extended lock")
-                .isPresent().get().satisfies(SimpleLock::unlock);
+        assertThat(b.lock(config(name, Duration.ofSeconds(30))))
+                .as("free after unlocking the extended lock")
+                .isPresent()
+                .get()
+                .satisfies(SimpleLock::unlock);
     }
 
     @Test
@@ -154,7 +176,9 @@ abstract class LockProviderContract {
         String name = uniqueName("extend-late");
         SimpleLock lock = a.lock(config(name, Duration.ofMillis(200))).orElseThrow();
         Thread.sleep(450);
-        assertThat(lock.extend(Duration.ofSeconds(20), Duration.ZERO)).as("extension after expiry").isEmpty();
+        assertThat(lock.extend(Duration.ofSeconds(20), Duration.ZERO))
+                .as("extension after expiry")
+                .isEmpty();
     }
 
     @Test

@@ -1,7 +1,6 @@
 package dev.pglease.shedlock;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
@@ -58,16 +57,22 @@ class PausedTaskFencingTest {
 
         CountDownLatch aLocked = new CountDownLatch(1);
         CountDownLatch bWrote = new CountDownLatch(1);
-        CompletableFuture<Void> a = CompletableFuture.runAsync(() -> nodeA.executeWithLock((Runnable) () -> {
-            aLocked.countDown();
-            pauseUntil(bWrote);
-            LockAssert.assertLocked(); // passes: it only checks a thread-local, not the lock
-            insert(job, "A", null);
-        }, LockProviderContract.config(job, LOCK_AT_MOST)));
-        runOnceLockExpired(nodeB, aLocked, () -> {
-            insert(job, "B", null);
-            bWrote.countDown();
-        }, job);
+        CompletableFuture<Void> a = CompletableFuture.runAsync(() -> nodeA.executeWithLock(
+                (Runnable) () -> {
+                    aLocked.countDown();
+                    pauseUntil(bWrote);
+                    LockAssert.assertLocked(); // passes: it only checks a thread-local, not the lock
+                    insert(job, "A", null);
+                },
+                LockProviderContract.config(job, LOCK_AT_MOST)));
+        runOnceLockExpired(
+                nodeB,
+                aLocked,
+                () -> {
+                    insert(job, "B", null);
+                    bWrote.countDown();
+                },
+                job);
         a.get(20, TimeUnit.SECONDS);
 
         assertThat(writers(job)).as("A's late write is accepted after B's").containsExactly("B", "A");
@@ -77,7 +82,8 @@ class PausedTaskFencingTest {
     void withThePgleaseProviderThePausedTasksLateWriteIsRejected() throws Exception {
         String job = "pglease-" + System.nanoTime();
         LeaseConfig config = LeaseConfig.builder().schema(schema).build();
-        try (PgLease a = PgLease.create(dataSource, config); PgLease b = PgLease.create(dataSource, config)) {
+        try (PgLease a = PgLease.create(dataSource, config);
+                PgLease b = PgLease.create(dataSource, config)) {
             LockingTaskExecutor nodeA = new DefaultLockingTaskExecutor(new PgLeaseLockProvider(a));
             LockingTaskExecutor nodeB = new DefaultLockingTaskExecutor(new PgLeaseLockProvider(b));
             List<Throwable> rejectedA = new ArrayList<>();
@@ -85,35 +91,47 @@ class PausedTaskFencingTest {
 
             CountDownLatch aLocked = new CountDownLatch(1);
             CountDownLatch bWrote = new CountDownLatch(1);
-            CompletableFuture<Void> taskA = CompletableFuture.runAsync(() -> nodeA.executeWithLock((Runnable) () -> {
-                LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
-                tokens[0] = lock.token();
-                aLocked.countDown();
-                pauseUntil(bWrote);
-                assertThat(lock.isValid()).as("A knows its lock ran out").isFalse();
-                // Same-database write guarded by the lease row: refused by the local deadline.
-                try {
-                    a.inFencedTransaction(lock.leadership(), c -> insert(c, job, "A", lock.token()));
-                } catch (LeaseException | SQLException e) {
-                    rejectedA.add(e);
-                }
-                // A resource guarded by a forward-only fence: refused by the database, B's token is higher.
-                try {
-                    a.fence().inTransaction(dataSource, job, lock.token(), c -> insert(c, job, "A", lock.token()));
-                } catch (LeaseException | SQLException e) {
-                    rejectedA.add(e);
-                }
-            }, LockProviderContract.config(job, LOCK_AT_MOST)));
-            runOnceLockExpired(nodeB, aLocked, () -> {
-                LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
-                tokens[1] = lock.token();
-                try {
-                    b.fence().inTransaction(dataSource, job, lock.token(), c -> insert(c, job, "B", lock.token()));
-                } catch (SQLException e) {
-                    throw new IllegalStateException(e);
-                }
-                bWrote.countDown();
-            }, job);
+            CompletableFuture<Void> taskA = CompletableFuture.runAsync(() -> nodeA.executeWithLock(
+                    (Runnable) () -> {
+                        LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
+                        tokens[0] = lock.token();
+                        aLocked.countDown();
+                        pauseUntil(bWrote);
+                        assertThat(lock.isValid())
+                                .as("A knows its lock ran out")
+                                .isFalse();
+                        // Same-database write guarded by the lease row: refused by the local deadline.
+                        try {
+                            a.inFencedTransaction(lock, c -> insert(c, job, "A", lock.token()));
+                        } catch (LeaseException | SQLException e) {
+                            rejectedA.add(e);
+                        }
+                        // A resource guarded by a forward-only fence: refused by the database, B's token is higher.
+                        try {
+                            a.forwardFence()
+                                    .inTransaction(
+                                            dataSource, job, lock.token(), c -> insert(c, job, "A", lock.token()));
+                        } catch (LeaseException | SQLException e) {
+                            rejectedA.add(e);
+                        }
+                    },
+                    LockProviderContract.config(job, LOCK_AT_MOST)));
+            runOnceLockExpired(
+                    nodeB,
+                    aLocked,
+                    () -> {
+                        LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
+                        tokens[1] = lock.token();
+                        try {
+                            b.forwardFence()
+                                    .inTransaction(
+                                            dataSource, job, lock.token(), c -> insert(c, job, "B", lock.token()));
+                        } catch (SQLException e) {
+                            throw new IllegalStateException(e);
+                        }
+                        bWrote.countDown();
+                    },
+                    job);
             taskA.get(20, TimeUnit.SECONDS);
 
             assertThat(tokens[1]).as("B's token is higher").isGreaterThan(tokens[0]);
@@ -121,23 +139,30 @@ class PausedTaskFencingTest {
             assertThat(((LeaseException) rejectedA.get(0)).reason()).isEqualTo(LeaseException.Reason.LEASE_LOST);
             assertThat(((LeaseException) rejectedA.get(1)).reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN);
             assertThat(writers(job)).as("only B's write landed").containsExactly("B");
-            assertThat(PgLeaseLockProvider.currentLock()).as("no lock outside a task").isEmpty();
+            assertThat(PgLeaseLockProvider.currentLock())
+                    .as("no lock outside a task")
+                    .isEmpty();
         }
     }
 
     @Test
     void theFencedWriteOfALiveTaskIsAccepted() throws Exception {
         String job = "live-" + System.nanoTime();
-        try (PgLease a = PgLease.create(dataSource, LeaseConfig.builder().schema(schema).build())) {
-            new DefaultLockingTaskExecutor(new PgLeaseLockProvider(a)).executeWithLock((Runnable) () -> {
-                LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
-                assertThat(PgLeaseLockProvider.currentToken()).isEqualTo(lock.token());
-                try {
-                    a.inFencedTransaction(lock.leadership(), c -> insert(c, job, "A", lock.token()));
-                } catch (SQLException e) {
-                    throw new IllegalStateException(e);
-                }
-            }, LockProviderContract.config(job, Duration.ofSeconds(30)));
+        try (PgLease a =
+                PgLease.create(dataSource, LeaseConfig.builder().schema(schema).build())) {
+            new DefaultLockingTaskExecutor(new PgLeaseLockProvider(a))
+                    .executeWithLock(
+                            (Runnable) () -> {
+                                LeaseLock lock =
+                                        PgLeaseLockProvider.currentLock().orElseThrow();
+                                assertThat(PgLeaseLockProvider.currentToken()).isEqualTo(lock.token());
+                                try {
+                                    a.inFencedTransaction(lock, c -> insert(c, job, "A", lock.token()));
+                                } catch (SQLException e) {
+                                    throw new IllegalStateException(e);
+                                }
+                            },
+                            LockProviderContract.config(job, Duration.ofSeconds(30)));
         }
         assertThat(writers(job)).containsExactly("A");
     }
@@ -145,7 +170,9 @@ class PausedTaskFencingTest {
     /** A's task "pauses" (as in a long GC) until node B has run the next task and written. */
     private static void pauseUntil(CountDownLatch bWrote) {
         try {
-            assertThat(bWrote.await(20, TimeUnit.SECONDS)).as("B ran while A was paused").isTrue();
+            assertThat(bWrote.await(20, TimeUnit.SECONDS))
+                    .as("B ran while A was paused")
+                    .isTrue();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
@@ -153,16 +180,18 @@ class PausedTaskFencingTest {
     }
 
     /** Node B, once A holds the lock, runs the task as soon as its scheduler can take the lock (after expiry). */
-    private static void runOnceLockExpired(LockingTaskExecutor nodeB, CountDownLatch aLocked, Runnable task,
-                                           String job) throws InterruptedException {
+    private static void runOnceLockExpired(LockingTaskExecutor nodeB, CountDownLatch aLocked, Runnable task, String job)
+            throws InterruptedException {
         assertThat(aLocked.await(20, TimeUnit.SECONDS)).as("A took the lock").isTrue();
         AtomicBoolean ran = new AtomicBoolean();
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (!ran.get() && System.nanoTime() - end < 0) {
-            nodeB.executeWithLock((Runnable) () -> {
-                ran.set(true);
-                task.run();
-            }, LockProviderContract.config(job, LOCK_AT_MOST));
+            nodeB.executeWithLock(
+                    (Runnable) () -> {
+                        ran.set(true);
+                        task.run();
+                    },
+                    LockProviderContract.config(job, LOCK_AT_MOST));
             Thread.sleep(20);
         }
         assertThat(ran).as("B ran the task once A's lock expired").isTrue();
@@ -177,8 +206,8 @@ class PausedTaskFencingTest {
     }
 
     private static int insert(Connection c, String job, String writer, Long token) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".reports (job, writer, token)"
-                + " VALUES (?, ?, ?)")) {
+        try (PreparedStatement ps =
+                c.prepareStatement("INSERT INTO " + schema + ".reports (job, writer, token)" + " VALUES (?, ?, ?)")) {
             ps.setString(1, job);
             ps.setString(2, writer);
             ps.setObject(3, token);
@@ -189,7 +218,8 @@ class PausedTaskFencingTest {
     private static List<String> writers(String job) throws SQLException {
         List<String> writers = new ArrayList<>();
         try (Connection c = dataSource.getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT writer FROM " + schema + ".reports WHERE job = ? ORDER BY id")) {
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT writer FROM " + schema + ".reports WHERE job = ? ORDER BY id")) {
             ps.setString(1, job);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {

@@ -18,7 +18,10 @@ class PgLeaseLockProviderContractTest extends LockProviderContract {
 
     @BeforeAll
     void migrate() {
-        config = LeaseConfig.builder().schema(TestDatabase.freshSchema()).holderLabel("shedlock").build();
+        config = LeaseConfig.builder()
+                .schema(TestDatabase.freshSchema())
+                .holderLabel("shedlock")
+                .build();
         dataSource = TestDatabase.dataSource();
     }
 

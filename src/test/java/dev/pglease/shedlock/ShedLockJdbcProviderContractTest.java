@@ -35,8 +35,7 @@ class ShedLockJdbcProviderContractTest extends LockProviderContract {
 
     /** The table and provider set-up ShedLock documents for PostgreSQL. */
     static final class ShedLockTables {
-        private ShedLockTables() {
-        }
+        private ShedLockTables() {}
 
         static String ddl(String table) {
             return "CREATE TABLE " + table + " (name VARCHAR(64) NOT NULL PRIMARY KEY, lock_until TIMESTAMP NOT NULL,"

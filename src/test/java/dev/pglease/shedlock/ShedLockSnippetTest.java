@@ -36,8 +36,7 @@ class ShedLockSnippetTest {
 
     @Configuration(proxyBeanMethods = false)
     @EnableSchedulerLock(defaultLockAtMostFor = "10m")
-    static class AutoConfiguredLockProvider {
-    }
+    static class AutoConfiguredLockProvider {}
 
     @Configuration(proxyBeanMethods = false)
     static class Jobs {
@@ -74,17 +73,22 @@ class ShedLockSnippetTest {
                     jobs.sendInvoices();
                     jobs.sendInvoices(); // within lockAtLeastFor: ShedLock skips it
                     assertThat(query(dataSource, "SELECT count(*) FROM invoices WHERE sent_with_token = 1"))
-                            .as("both invoices sent by the run with token 1").isEqualTo(2);
-                    assertThat(query(dataSource, "SELECT count(*) FROM " + schema
-                            + ".lease_events WHERE name = 'invoice-run' AND kind = 'acquired'"))
-                            .as("the second call did not take the lock").isEqualTo(1);
+                            .as("both invoices sent by the run with token 1")
+                            .isEqualTo(2);
+                    assertThat(query(
+                                    dataSource,
+                                    "SELECT count(*) FROM " + schema
+                                            + ".lease_events WHERE name = 'invoice-run' AND kind = 'acquired'"))
+                            .as("the second call did not take the lock")
+                            .isEqualTo(1);
                     assertThat(PgLeaseLockProvider.currentLock()).isEmpty();
                 });
     }
 
     private static long query(DataSource dataSource, String sql) throws Exception {
-        try (Connection c = dataSource.getConnection(); PreparedStatement ps = c.prepareStatement(sql);
-             ResultSet rs = ps.executeQuery()) {
+        try (Connection c = dataSource.getConnection();
+                PreparedStatement ps = c.prepareStatement(sql);
+                ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getLong(1);
         }

@@ -2,9 +2,9 @@ package dev.pglease.spring;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseLock;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import java.time.Duration;
 import org.postgresql.ds.PGSimpleDataSource;
@@ -24,8 +24,7 @@ public final class CoreOnlyProgram {
         "org.springframework.boot.health.contributor.HealthIndicator",
     };
 
-    private CoreOnlyProgram() {
-    }
+    private CoreOnlyProgram() {}
 
     public static void main(String[] args) throws Exception {
         for (String name : ABSENT) {
@@ -43,23 +42,25 @@ public final class CoreOnlyProgram {
         PgLease.migrate(dataSource, schema);
         LeaderListener quiet = new LeaderListener() {
             @Override
-            public void onElected(Leadership leadership) {
-            }
+            public void onElected(Leadership leadership) {}
 
             @Override
-            public void onRevoked(Leadership leadership) {
-            }
+            public void onRevoked(Leadership leadership) {}
         };
-        try (PgLease pglease = PgLease.create(dataSource, LeaseConfig.builder().schema(schema).build());
-             Elector elector = pglease.elector("core-only", quiet)) {
-            Leadership leadership = elector.awaitLeadership(Duration.ofSeconds(20)).orElseThrow();
+        try (PgLease pglease = PgLease.create(
+                        dataSource, LeaseConfig.builder().schema(schema).build());
+                Elector elector = pglease.elector("core-only", quiet)) {
+            Leadership leadership =
+                    elector.awaitLeadership(Duration.ofSeconds(20)).orElseThrow();
             int one = pglease.inFencedTransaction(leadership, c -> {
-                try (var s = c.createStatement(); var rs = s.executeQuery("SELECT 1")) {
+                try (var s = c.createStatement();
+                        var rs = s.executeQuery("SELECT 1")) {
                     rs.next();
                     return rs.getInt(1);
                 }
             });
-            try (LeaseLock lock = pglease.tryLock("core-only-lock", Duration.ofSeconds(10)).orElseThrow()) {
+            try (LeaseLock lock =
+                    pglease.tryLock("core-only-lock", Duration.ofSeconds(10)).orElseThrow()) {
                 if (!lock.extend(Duration.ofSeconds(20)) || one != 1) {
                     System.exit(4);
                 }

@@ -24,8 +24,13 @@ import org.springframework.jdbc.core.JdbcTemplate;
  * {@code at <step> <epoch microseconds>} (the JVM's wall clock, which the database on the same machine shares).
  */
 @Configuration(proxyBeanMethods = false)
-@ImportAutoConfiguration({DataSourceAutoConfiguration.class, DataSourceTransactionManagerAutoConfiguration.class,
-        JdbcTemplateAutoConfiguration.class, TransactionAutoConfiguration.class, PgLeaseAutoConfiguration.class})
+@ImportAutoConfiguration({
+    DataSourceAutoConfiguration.class,
+    DataSourceTransactionManagerAutoConfiguration.class,
+    JdbcTemplateAutoConfiguration.class,
+    TransactionAutoConfiguration.class,
+    PgLeaseAutoConfiguration.class
+})
 public class DrainApplication {
 
     /** The leader's job. */
@@ -79,22 +84,27 @@ public class DrainApplication {
 
     public static void main(String[] args) throws Exception {
         ConfigurableApplicationContext context = new SpringApplicationBuilder(DrainApplication.class)
-                .web(WebApplicationType.NONE).run(args);
-        long token = context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(30)).orElseThrow()
+                .web(WebApplicationType.NONE)
+                .run(args);
+        long token = context.getBean(LeaderElection.class)
+                .awaitLeadership(Duration.ofSeconds(30))
+                .orElseThrow()
                 .token();
         System.out.println("leader " + token);
         Charger charger = context.getBean(Charger.class);
-        Thread task = new Thread(() -> {
-            try {
-                charger.charge();
-            } catch (InterruptedException e) {
-                System.err.println("interrupted");
-                Thread.currentThread().interrupt();
-            } catch (RuntimeException e) {
-                System.err.println("failed: " + e);
-                throw e;
-            }
-        }, "charge");
+        Thread task = new Thread(
+                () -> {
+                    try {
+                        charger.charge();
+                    } catch (InterruptedException e) {
+                        System.err.println("interrupted");
+                        Thread.currentThread().interrupt();
+                    } catch (RuntimeException e) {
+                        System.err.println("failed: " + e);
+                        throw e;
+                    }
+                },
+                "charge");
         task.start();
         Thread.currentThread().join(); // until SIGTERM: Spring's shutdown hook closes the context (and drains)
     }

@@ -3,9 +3,9 @@ package dev.pglease.spring;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseObserver;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import dev.pglease.testkit.JavaProcess;
@@ -51,26 +51,39 @@ final class DrainRun {
         static final String HEADER = "| run | commit | drain | release | standby wake | acquire | total |";
 
         String row(int run) {
-            return String.format(Locale.ROOT, "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |", run, commit, drain,
-                    release, wake, acquire, total);
+            return String.format(
+                    Locale.ROOT,
+                    "| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |",
+                    run,
+                    commit,
+                    drain,
+                    release,
+                    wake,
+                    acquire,
+                    total);
         }
     }
 
-    private DrainRun() {
-    }
+    private DrainRun() {}
 
     static Timings once() throws Exception {
         String schema = TestDatabase.freshSchema();
         TestDatabase.execute("CREATE TABLE " + schema + ".done (at timestamptz NOT NULL)");
         String lease = "drain";
-        String url = TestDatabase.jdbcUrl() + (TestDatabase.jdbcUrl().contains("?") ? "&" : "?")
-                + "currentSchema=" + schema;
-        Process app = new ProcessBuilder(JavaProcess.command(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"),
-                DrainApplication.class.getName(), List.of(
-                        "--spring.datasource.url=" + url, "--pglease.schema=" + schema,
-                        "--pglease.election.lease-name=" + lease, "--pglease.election.drain-timeout=10s",
-                        "--pglease.lease-duration=2s", "--pglease.renew-deadline=1500ms",
-                        "--pglease.retry-period=500ms", "--spring.main.banner-mode=off")))
+        String url =
+                TestDatabase.jdbcUrl() + (TestDatabase.jdbcUrl().contains("?") ? "&" : "?") + "currentSchema=" + schema;
+        Process app = new ProcessBuilder(JavaProcess.command(
+                        List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"),
+                        DrainApplication.class.getName(),
+                        List.of(
+                                "--spring.datasource.url=" + url,
+                                "--pglease.schema=" + schema,
+                                "--pglease.election.lease-name=" + lease,
+                                "--pglease.election.drain-timeout=10s",
+                                "--pglease.lease-duration=2s",
+                                "--pglease.renew-deadline=1500ms",
+                                "--pglease.retry-period=500ms",
+                                "--spring.main.banner-mode=off")))
                 .redirectError(ProcessBuilder.Redirect.appendTo(
                         new File(System.getProperty("java.io.tmpdir"), "pglease-drain-app-stderr.log")))
                 .start();
@@ -88,43 +101,64 @@ final class DrainRun {
                 }
             }
         };
-        try (PgLease standby = PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema)
-                .leaseDuration(Duration.ofSeconds(2)).renewDeadline(Duration.ofMillis(1500))
-                .retryPeriod(Duration.ofMillis(500)).observer(standbyObserver).build())) {
+        try (PgLease standby = PgLease.create(
+                TestDatabase.dataSource(),
+                LeaseConfig.builder()
+                        .schema(schema)
+                        .leaseDuration(Duration.ofSeconds(2))
+                        .renewDeadline(Duration.ofMillis(1500))
+                        .retryPeriod(Duration.ofMillis(500))
+                        .observer(standbyObserver)
+                        .build())) {
             await(lines, "leader ", steps);
             try (var elector = standby.elector(lease, new LeaderListener() {
                 @Override
-                public void onElected(Leadership leadership) {
-                }
+                public void onElected(Leadership leadership) {}
 
                 @Override
-                public void onRevoked(Leadership leadership) {
-                }
+                public void onRevoked(Leadership leadership) {}
             })) {
                 await(lines, "started", steps);
-                assertThat(JavaProcess.terminate(app, TIMEOUT.toMillis())).as("the application exits").isTrue();
+                assertThat(JavaProcess.terminate(app, TIMEOUT.toMillis()))
+                        .as("the application exits")
+                        .isTrue();
                 reader.join(TIMEOUT.toMillis());
                 for (String line; (line = lines.poll()) != null; ) {
                     step(line, steps);
                 }
                 JdbcTemplate jdbc = new JdbcTemplate(TestDatabase.dataSource());
                 assertThat(jdbc.queryForObject("SELECT count(*) FROM " + schema + ".done", Integer.class))
-                        .as("the task in flight completed, its fenced write committed").isEqualTo(1);
+                        .as("the task in flight completed, its fenced write committed")
+                        .isEqualTo(1);
                 elector.awaitLeadership(Duration.ofSeconds(5)).orElseThrow();
-                long written = jdbc.queryForObject("SELECT (extract(epoch FROM max(at)) * 1000000)::bigint FROM "
-                        + schema + ".done", Long.class);
-                long released = jdbc.queryForObject("SELECT (extract(epoch FROM min(at)) * 1000000)::bigint FROM "
-                        + schema + ".lease_events WHERE name = ? AND kind = 'released'", Long.class, lease);
-                long granted = jdbc.queryForObject("SELECT (extract(epoch FROM min(at)) * 1000000)::bigint FROM "
-                        + schema + ".lease_events WHERE name = ? AND holder = ?", Long.class, lease,
+                long written = jdbc.queryForObject(
+                        "SELECT (extract(epoch FROM max(at)) * 1000000)::bigint FROM " + schema + ".done", Long.class);
+                long released = jdbc.queryForObject(
+                        "SELECT (extract(epoch FROM min(at)) * 1000000)::bigint FROM " + schema
+                                + ".lease_events WHERE name = ? AND kind = 'released'",
+                        Long.class,
+                        lease);
+                long granted = jdbc.queryForObject(
+                        "SELECT (extract(epoch FROM min(at)) * 1000000)::bigint FROM " + schema
+                                + ".lease_events WHERE name = ? AND holder = ?",
+                        Long.class,
+                        lease,
                         standby.holderId());
-                assertThat(steps).as("the application printed its shutdown steps").containsKeys("committed",
-                        "stepped-down");
-                assertThat(acquireSent.get()).as("the standby's grant was observed").isPositive();
+                assertThat(steps)
+                        .as("the application printed its shutdown steps")
+                        .containsKeys("committed", "stepped-down");
+                assertThat(acquireSent.get())
+                        .as("the standby's grant was observed")
+                        .isPositive();
                 long committed = steps.get("committed");
                 long steppedDown = steps.get("stepped-down");
-                return new Timings(ms(committed - written), ms(steppedDown - committed), ms(released - steppedDown),
-                        ms(acquireSent.get() - released), ms(granted - acquireSent.get()), ms(granted - written));
+                return new Timings(
+                        ms(committed - written),
+                        ms(steppedDown - committed),
+                        ms(released - steppedDown),
+                        ms(acquireSent.get() - released),
+                        ms(granted - acquireSent.get()),
+                        ms(granted - written));
             }
         } finally {
             JavaProcess.kill(app);
@@ -147,8 +181,8 @@ final class DrainRun {
     }
 
     private static void read(Process process, BlockingQueue<String> lines) {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                StandardCharsets.UTF_8))) {
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
             for (String line; (line = r.readLine()) != null; ) {
                 lines.add(line);
             }

@@ -28,7 +28,8 @@ class DrainTargetTest {
     @Test
     void theStandbyTakesOverWithin50MillisecondsOfTheLastWrite() throws Exception {
         StringBuilder md = new StringBuilder("Milliseconds after the task's last write, per step\n\n")
-                .append(DrainRun.Timings.HEADER).append("\n|---|---:|---:|---:|---:|---:|---:|\n");
+                .append(DrainRun.Timings.HEADER)
+                .append("\n|---|---:|---:|---:|---:|---:|---:|\n");
         List<DrainRun.Timings> runs = new ArrayList<>();
         List<String> loads = new ArrayList<>();
         for (int i = 1; i <= RUNS; i++) {
@@ -45,20 +46,28 @@ class DrainTargetTest {
         step(md, "standby wake", runs, DrainRun.Timings::wake);
         step(md, "acquire", runs, DrainRun.Timings::acquire);
         double p99 = step(md, "total", runs, DrainRun.Timings::total);
-        md.append("\n").append(RUNS).append(" runs; load average (1/5/15 min) at the first and last run: ")
-                .append(loads.get(0)).append(", ").append(loads.get(loads.size() - 1)).append('\n');
+        md.append("\n")
+                .append(RUNS)
+                .append(" runs; load average (1/5/15 min) at the first and last run: ")
+                .append(loads.get(0))
+                .append(", ")
+                .append(loads.get(loads.size() - 1))
+                .append('\n');
         Path out = Path.of(System.getProperty("pglease.buildDirectory", "target"), "drain-target.md");
         Files.createDirectories(out.getParent());
         Files.writeString(out, md.toString());
         System.out.println(md);
-        assertThat(p99).as("task's last write → standby's grant, p99 (target 50 ms)\n" + md)
+        assertThat(p99)
+                .as("task's last write → standby's grant, p99 (target 50 ms)\n" + md)
                 .isLessThanOrEqualTo(TARGET_MILLIS);
     }
 
     /** Adds the step's p50, p99 and max (ms) to the table and returns its p99. */
-    private static double step(StringBuilder md, String name, List<DrainRun.Timings> runs,
-                               ToDoubleFunction<DrainRun.Timings> value) {
-        List<Long> micros = runs.stream().map(t -> Math.round(value.applyAsDouble(t) * 1000)).toList();
+    private static double step(
+            StringBuilder md, String name, List<DrainRun.Timings> runs, ToDoubleFunction<DrainRun.Timings> value) {
+        List<Long> micros = runs.stream()
+                .map(t -> Math.round(value.applyAsDouble(t) * 1000))
+                .toList();
         double p50 = Percentiles.of(micros, 50) / 1000.0;
         double p99 = Percentiles.of(micros, 99) / 1000.0;
         double max = Percentiles.of(micros, 100) / 1000.0;

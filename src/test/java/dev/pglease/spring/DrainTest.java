@@ -18,7 +18,9 @@ class DrainTest {
         DrainRun.Timings t = DrainRun.once();
         System.out.println(DrainRun.Timings.HEADER + "\n" + t.row(1) + "\nload " + TestLoad.average());
         assertThat(t.drain()).as("the release waited for the task's commit").isNotNegative();
-        assertThat(t.total()).as("the standby's grant came after the task's last write").isPositive();
+        assertThat(t.total())
+                .as("the standby's grant came after the task's last write")
+                .isPositive();
         // Not the 50 ms target (a shared loaded machine adds scheduling delays to one run): the lease was released,
         // not left to expire (that takes the 2 s lease duration).
         assertThat(t.total()).as("released at once, not left to expire").isLessThan(1000.0);

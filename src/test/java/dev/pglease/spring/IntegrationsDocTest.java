@@ -32,8 +32,15 @@ class IntegrationsDocTest {
         Path root = projectRoot();
         String doc = Files.readString(root.resolve("docs/integrations.md"), StandardCharsets.UTF_8);
         Map<String, String> regions = regions(root);
-        assertThat(regions).containsKeys("micrometer", "health", "shedlock-bean", "shedlock-task", "lease-lock",
-                "spring-listener", "spring-leader-only");
+        assertThat(regions)
+                .containsKeys(
+                        "micrometer",
+                        "health",
+                        "shedlock-bean",
+                        "shedlock-task",
+                        "lease-lock",
+                        "spring-listener",
+                        "spring-leader-only");
 
         List<String> javaBlocks = new ArrayList<>();
         List<String> propertiesBlocks = new ArrayList<>();
@@ -41,13 +48,16 @@ class IntegrationsDocTest {
         while (m.find()) {
             (m.group(1).equals("java") ? javaBlocks : propertiesBlocks).add(m.group(2));
         }
-        regions.forEach((name, code) -> assertThat(javaBlocks).as("docs/integrations.md shows region " + name)
+        regions.forEach((name, code) -> assertThat(javaBlocks)
+                .as("docs/integrations.md shows region " + name)
                 .contains(code));
-        assertThat(regions.values()).as("every Java block of docs/integrations.md is tested code")
+        assertThat(regions.values())
+                .as("every Java block of docs/integrations.md is tested code")
                 .containsAll(javaBlocks);
 
-        String properties = Files.readString(root.resolve("src/test/resources/" + SpringSnippetTest.PROPERTIES),
-                StandardCharsets.UTF_8).strip();
+        String properties = Files.readString(
+                        root.resolve("src/test/resources/" + SpringSnippetTest.PROPERTIES), StandardCharsets.UTF_8)
+                .strip();
         assertThat(propertiesBlocks).containsExactly(properties);
     }
 
@@ -56,20 +66,30 @@ class IntegrationsDocTest {
         Path root = projectRoot();
         String readme = Files.readString(root.resolve("README.md"), StandardCharsets.UTF_8);
         Map<String, String> regions = regions(root);
-        for (String name : List.of("micrometer", "health", "shedlock-bean", "shedlock-task", "spring-imports",
-                "spring-leader-only", "spring-fenced")) {
+        for (String name : List.of(
+                "micrometer",
+                "health",
+                "shedlock-bean",
+                "shedlock-task",
+                "spring-imports",
+                "spring-leader-only",
+                "spring-fenced")) {
             assertThat(readme).as("README shows region " + name).contains("```java\n" + regions.get(name) + "\n```");
         }
-        String properties = Files.readString(root.resolve("src/test/resources/" + SpringSnippetTest.PROPERTIES),
-                StandardCharsets.UTF_8).strip();
+        String properties = Files.readString(
+                        root.resolve("src/test/resources/" + SpringSnippetTest.PROPERTIES), StandardCharsets.UTF_8)
+                .strip();
         assertThat(readme).contains("```properties\n" + properties + "\n```");
     }
 
     static Map<String, String> regions(Path root) throws IOException {
         Map<String, String> regions = new LinkedHashMap<>();
         for (String pkg : List.of("micrometer", "health", "shedlock", "spring")) {
-            try (Stream<Path> files = Files.list(root.resolve("src/test/java/dev/pglease").resolve(pkg))) {
-                for (Path file : files.filter(f -> f.toString().endsWith(".java")).sorted().toList()) {
+            try (Stream<Path> files =
+                    Files.list(root.resolve("src/test/java/dev/pglease").resolve(pkg))) {
+                for (Path file : files.filter(f -> f.toString().endsWith(".java"))
+                        .sorted()
+                        .toList()) {
                     collect(Files.readAllLines(file, StandardCharsets.UTF_8), regions, file);
                 }
             }
@@ -88,7 +108,9 @@ class IntegrationsDocTest {
                 body.clear();
             } else if (end.matches()) {
                 assertThat(end.group(1)).as("region end in " + file).isEqualTo(name);
-                assertThat(regions.put(name, dedent(body))).as("region " + name + " defined once").isNull();
+                assertThat(regions.put(name, dedent(body)))
+                        .as("region " + name + " defined once")
+                        .isNull();
                 name = null;
             } else if (name != null) {
                 body.add(line);
@@ -98,8 +120,11 @@ class IntegrationsDocTest {
     }
 
     private static String dedent(List<String> lines) {
-        int indent = lines.stream().filter(l -> !l.isBlank())
-                .mapToInt(l -> l.length() - l.stripLeading().length()).min().orElse(0);
+        int indent = lines.stream()
+                .filter(l -> !l.isBlank())
+                .mapToInt(l -> l.length() - l.stripLeading().length())
+                .min()
+                .orElse(0);
         StringBuilder out = new StringBuilder();
         for (String l : lines) {
             out.append(l.isBlank() ? "" : l.substring(indent)).append('\n');
@@ -108,6 +133,8 @@ class IntegrationsDocTest {
     }
 
     private static Path projectRoot() {
-        return Paths.get(System.getProperty("pglease.buildDirectory", "target")).toAbsolutePath().getParent();
+        return Paths.get(System.getProperty("pglease.buildDirectory", "target"))
+                .toAbsolutePath()
+                .getParent();
     }
 }

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.pglease.LeaseException;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -33,7 +33,9 @@ class LeaderOnlyTest {
         @Scheduled(fixedDelay = 50)
         @LeaderOnly
         public void tick() {
-            runs.add(LeaderOnlyBeanPostProcessor.currentLeadership().map(Leadership::token).orElseThrow());
+            runs.add(LeaderOnlyBeanPostProcessor.currentLeadership()
+                    .map(Leadership::token)
+                    .orElseThrow());
         }
 
         @LeaderOnly
@@ -77,34 +79,56 @@ class LeaderOnlyTest {
     void onlyTheLeaderRunsLeaderOnlyMethodsAndTheStandbyTakesOverOnShutdown() {
         String schema = PgLeaseAutoConfigurationTest.uniqueSchema("pgl");
         String lease = "jobs-" + System.nanoTime();
-        PgLeaseAutoConfigurationTest.runner(schema, lease).withUserConfiguration(JobsConfig.class).run(a -> {
-            Jobs jobsA = a.getBean(Jobs.class);
-            assertThat(AopUtils.isAopProxy(jobsA)).isTrue();
-            long tokenA = a.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
-            PgLeaseAutoConfigurationTest.runner(schema, lease).withUserConfiguration(JobsConfig.class).run(b -> {
-                Jobs jobsB = b.getBean(Jobs.class);
-                await().atMost(5, TimeUnit.SECONDS).until(() -> jobsA.runs().size() >= 3);
-                assertThat(jobsA.runs()).containsOnly(tokenA);
-                assertThat(jobsA.report()).contains("report");
-                assertThat(jobsA.mustLead()).isEqualTo("done");
+        PgLeaseAutoConfigurationTest.runner(schema, lease)
+                .withUserConfiguration(JobsConfig.class)
+                .run(a -> {
+                    Jobs jobsA = a.getBean(Jobs.class);
+                    assertThat(AopUtils.isAopProxy(jobsA)).isTrue();
+                    long tokenA = a.getBean(LeaderElection.class)
+                            .awaitLeadership(Duration.ofSeconds(10))
+                            .orElseThrow()
+                            .token();
+                    PgLeaseAutoConfigurationTest.runner(schema, lease)
+                            .withUserConfiguration(JobsConfig.class)
+                            .run(b -> {
+                                Jobs jobsB = b.getBean(Jobs.class);
+                                await().atMost(5, TimeUnit.SECONDS)
+                                        .until(() -> jobsA.runs().size() >= 3);
+                                assertThat(jobsA.runs()).containsOnly(tokenA);
+                                assertThat(jobsA.report()).contains("report");
+                                assertThat(jobsA.mustLead()).isEqualTo("done");
 
-                assertThat(jobsB.runs()).as("the standby's scheduled job is skipped").isEmpty();
-                assertThat(jobsB.report()).isEmpty();
-                assertThatThrownBy(jobsB::mustLead).isInstanceOfSatisfying(LeaseException.class,
-                        e -> assertThat(e.reason()).isEqualTo(LeaseException.Reason.LEASE_LOST));
-                assertThat(jobsB.anyNode()).isEqualTo("any");
-                assertThat(a.getBean(Exporter.class).export()).isEqualTo("exported");
-                assertThatThrownBy(() -> b.getBean(Exporter.class).export()).isInstanceOf(LeaseException.class);
-                assertThat(b.getBean(Exporter.class).toString()).as("Object methods are not guarded").isNotNull();
+                                assertThat(jobsB.runs())
+                                        .as("the standby's scheduled job is skipped")
+                                        .isEmpty();
+                                assertThat(jobsB.report()).isEmpty();
+                                assertThatThrownBy(jobsB::mustLead)
+                                        .isInstanceOfSatisfying(
+                                                LeaseException.class,
+                                                e -> assertThat(e.reason())
+                                                        .isEqualTo(LeaseException.Reason.LEASE_LOST));
+                                assertThat(jobsB.anyNode()).isEqualTo("any");
+                                assertThat(a.getBean(Exporter.class).export()).isEqualTo("exported");
+                                assertThatThrownBy(
+                                                () -> b.getBean(Exporter.class).export())
+                                        .isInstanceOf(LeaseException.class);
+                                assertThat(b.getBean(Exporter.class).toString())
+                                        .as("Object methods are not guarded")
+                                        .isNotNull();
 
-                // Node A shuts down: it releases the lease, B takes over well before the lease (6 s) would expire.
-                a.close();
-                int runsOfA = jobsA.runs().size();
-                await().atMost(3, TimeUnit.SECONDS).until(() -> b.getBean(LeaderElection.class).isLeader());
-                await().atMost(5, TimeUnit.SECONDS).until(() -> jobsB.runs().size() >= 3);
-                assertThat(jobsB.runs()).allSatisfy(t -> assertThat(t).isGreaterThan(tokenA));
-                assertThat(jobsA.runs()).hasSize(runsOfA);
-            });
-        });
+                                // Node A shuts down: it releases the lease, B takes over well before the lease (6 s)
+                                // would expire.
+                                a.close();
+                                int runsOfA = jobsA.runs().size();
+                                await().atMost(3, TimeUnit.SECONDS)
+                                        .until(() ->
+                                                b.getBean(LeaderElection.class).isLeader());
+                                await().atMost(5, TimeUnit.SECONDS)
+                                        .until(() -> jobsB.runs().size() >= 3);
+                                assertThat(jobsB.runs())
+                                        .allSatisfy(t -> assertThat(t).isGreaterThan(tokenA));
+                                assertThat(jobsA.runs()).hasSize(runsOfA);
+                            });
+                });
     }
 }

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pglease.LeaderListener;
-import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.net.URI;
@@ -32,19 +32,21 @@ class LeasesEndpointHttpTest {
 
     private static final AtomicInteger USERS = new AtomicInteger();
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    private static final HttpClient HTTP =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
     /** An application as Spring Boot builds one: every auto-configuration on the classpath. */
     @Configuration(proxyBeanMethods = false)
     @EnableAutoConfiguration
-    static class Application {
-    }
+    static class Application {}
 
     @Test
     void getListsRoleTokenRemainingAndLeaderAndOperationsAreOffByDefault() throws Exception {
         String schema = TestDatabase.freshSchema();
         try (ConfigurableApplicationContext app = start(schema)) {
-            long token = app.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)).orElseThrow()
+            long token = app.getBean(LeaderElection.class)
+                    .awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow()
                     .token();
             Response get = get(app);
             assertThat(get.status()).isEqualTo(200);
@@ -53,14 +55,19 @@ class LeasesEndpointHttpTest {
             assertThat(lease.path("role").asText()).isEqualTo("leader");
             assertThat(lease.path("token").asLong()).isEqualTo(token);
             assertThat(lease.path("remainingMillis").asLong()).isPositive();
-            assertThat(lease.path("leader").asText()).isEqualTo(app.getBean(PgLease.class).holderId());
+            assertThat(lease.path("leader").asText())
+                    .isEqualTo(app.getBean(PgLease.class).holderId());
             assertThat(get.json().path("operationsEnabled").asBoolean()).isFalse();
 
             Response release = post(app, "{\"action\": \"release\"}");
             assertThat(release.status()).isEqualTo(403);
             assertThat(release.json().path("error").asText()).contains("pglease.actuator.operations-enabled=true");
-            assertThat(app.getBean(LeaderElection.class).leadership().orElseThrow().token())
-                    .as("still leading with the same grant").isEqualTo(token);
+            assertThat(app.getBean(LeaderElection.class)
+                            .leadership()
+                            .orElseThrow()
+                            .token())
+                    .as("still leading with the same grant")
+                    .isEqualTo(token);
         }
     }
 
@@ -69,9 +76,11 @@ class LeasesEndpointHttpTest {
             throws Exception {
         String schema = TestDatabase.freshSchema();
         try (ConfigurableApplicationContext app = start(schema, "pglease.actuator.operations-enabled=true");
-             PgLease standby = standby(schema)) {
+                PgLease standby = standby(schema)) {
             LeaderElection election = app.getBean(LeaderElection.class);
-            long token = election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+            long token = election.awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow()
+                    .token();
             try (var standbyElector = standby.elector("http", NO_CALLBACKS)) {
                 Response unknown = post(app, "{\"action\": \"explode\"}");
                 assertThat(unknown.status()).isEqualTo(400);
@@ -79,17 +88,25 @@ class LeasesEndpointHttpTest {
 
                 Response handoff = post(app, "{\"action\": \"handoff\"}");
                 assertThat(handoff.status()).isEqualTo(403);
-                assertThat(handoff.json().path("error").asText()).contains(schema + "_operator",
-                        "pglease.actuator.operator.username", "pglease.actuator.operator.password");
-                assertThat(election.leadership().orElseThrow().token()).as("the refused handoff changed nothing")
+                assertThat(handoff.json().path("error").asText())
+                        .contains(
+                                schema + "_operator",
+                                "pglease.actuator.operator.username",
+                                "pglease.actuator.operator.password");
+                assertThat(election.leadership().orElseThrow().token())
+                        .as("the refused handoff changed nothing")
                         .isEqualTo(token);
 
                 Response release = post(app, "{\"action\": \"release\"}");
                 assertThat(release.status()).isEqualTo(200);
                 assertThat(release.json().path("released").asBoolean()).isTrue();
-                Leadership taken = standbyElector.awaitLeadership(Duration.ofSeconds(5)).orElseThrow();
-                assertThat(taken.token()).as("the standby took over with a newer token").isGreaterThan(token);
-                assertThat(get(app).json().path("leases").path(0).path("role").asText()).isEqualTo("standby");
+                Leadership taken =
+                        standbyElector.awaitLeadership(Duration.ofSeconds(5)).orElseThrow();
+                assertThat(taken.token())
+                        .as("the standby took over with a newer token")
+                        .isGreaterThan(token);
+                assertThat(get(app).json().path("leases").path(0).path("role").asText())
+                        .isEqualTo("standby");
             }
         }
     }
@@ -98,25 +115,36 @@ class LeasesEndpointHttpTest {
     void handoffRunsAsTheConfiguredOperatorLogin() throws Exception {
         String schema = TestDatabase.freshSchema();
         String operator = login(schema + "_operator");
-        try (ConfigurableApplicationContext app = start(schema, "pglease.actuator.operations-enabled=true",
-                "pglease.actuator.operator.username=" + operator, "pglease.actuator.operator.password=" + operator);
-             PgLease standby = standby(schema)) {
+        try (ConfigurableApplicationContext app = start(
+                        schema,
+                        "pglease.actuator.operations-enabled=true",
+                        "pglease.actuator.operator.username=" + operator,
+                        "pglease.actuator.operator.password=" + operator);
+                PgLease standby = standby(schema)) {
             LeaderElection election = app.getBean(LeaderElection.class);
-            long token = election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow().token();
+            long token = election.awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow()
+                    .token();
             assertThat(get(app).json().path("handoffEnabled").asBoolean()).isTrue();
             try (var standbyElector = standby.elector("http", NO_CALLBACKS)) {
-                String prefix = standby.holderId().substring(0, standby.holderId().lastIndexOf('/') + 1);
+                String prefix =
+                        standby.holderId().substring(0, standby.holderId().lastIndexOf('/') + 1);
                 Response handoff = post(app, "{\"action\": \"handoff\", \"to\": \"" + prefix + "\"}");
                 assertThat(handoff.status()).as(handoff.body()).isEqualTo(200);
                 assertThat(handoff.json().path("handedOff").asBoolean()).isTrue();
                 assertThat(handoff.json().path("previousHolder").asText())
                         .isEqualTo(app.getBean(PgLease.class).holderId());
                 assertThat(handoff.json().path("previousToken").asLong()).isEqualTo(token);
-                Leadership taken = standbyElector.awaitLeadership(Duration.ofSeconds(5)).orElseThrow();
-                assertThat(taken.token()).isGreaterThan(handoff.json().path("token").asLong());
-                assertThat(new org.springframework.jdbc.core.JdbcTemplate(TestDatabase.dataSource()).queryForObject(
-                        "SELECT changed_by FROM " + schema + ".lease_events WHERE name = 'http' AND kind = "
-                                + "'handed_off'", String.class)).as("the operator login made the change")
+                Leadership taken =
+                        standbyElector.awaitLeadership(Duration.ofSeconds(5)).orElseThrow();
+                assertThat(taken.token())
+                        .isGreaterThan(handoff.json().path("token").asLong());
+                assertThat(new org.springframework.jdbc.core.JdbcTemplate(TestDatabase.dataSource())
+                                .queryForObject(
+                                        "SELECT changed_by FROM " + schema
+                                                + ".lease_events WHERE name = 'http' AND kind = " + "'handed_off'",
+                                        String.class))
+                        .as("the operator login made the change")
                         .isEqualTo(operator);
             }
         }
@@ -124,34 +152,45 @@ class LeasesEndpointHttpTest {
 
     private static final LeaderListener NO_CALLBACKS = new LeaderListener() {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     };
 
     private static ConfigurableApplicationContext start(String schema, String... properties) {
         String candidate = login(schema + "_candidate");
-        List<String> args = new ArrayList<>(List.of("--server.port=0",
-                "--spring.datasource.url=" + url(), "--spring.datasource.username=" + candidate,
-                "--spring.datasource.password=" + candidate, "--pglease.schema=" + schema,
-                "--pglease.election.lease-name=http", "--pglease.lease-duration=2s",
-                "--pglease.renew-deadline=1500ms", "--pglease.retry-period=500ms",
-                "--management.endpoints.web.exposure.include=health,leases", "--spring.flyway.enabled=false",
+        List<String> args = new ArrayList<>(List.of(
+                "--server.port=0",
+                "--spring.datasource.url=" + url(),
+                "--spring.datasource.username=" + candidate,
+                "--spring.datasource.password=" + candidate,
+                "--pglease.schema=" + schema,
+                "--pglease.election.lease-name=http",
+                "--pglease.lease-duration=2s",
+                "--pglease.renew-deadline=1500ms",
+                "--pglease.retry-period=500ms",
+                "--management.endpoints.web.exposure.include=health,leases",
+                "--spring.flyway.enabled=false",
                 "--spring.main.banner-mode=off"));
         for (String p : properties) {
             args.add("--" + p);
         }
-        return new SpringApplicationBuilder(Application.class).web(WebApplicationType.SERVLET)
+        return new SpringApplicationBuilder(Application.class)
+                .web(WebApplicationType.SERVLET)
                 .run(args.toArray(String[]::new));
     }
 
     private static PgLease standby(String schema) {
-        return PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema)
-                .leaseDuration(Duration.ofSeconds(2)).renewDeadline(Duration.ofMillis(1500))
-                .retryPeriod(Duration.ofMillis(500)).holderLabel("standby").build());
+        return PgLease.create(
+                TestDatabase.dataSource(),
+                LeaseConfig.builder()
+                        .schema(schema)
+                        .leaseDuration(Duration.ofSeconds(2))
+                        .renewDeadline(Duration.ofMillis(1500))
+                        .retryPeriod(Duration.ofMillis(500))
+                        .holderLabel("standby")
+                        .build());
     }
 
     private static String login(String role) {
@@ -161,8 +200,11 @@ class LeasesEndpointHttpTest {
     }
 
     private static String url() {
-        return TestDatabase.jdbcUrl().replaceAll("([?&])(user|password)=[^&]*", "$1").replaceAll("[?&]+$", "")
-                .replaceAll("&&+", "&").replace("?&", "?");
+        return TestDatabase.jdbcUrl()
+                .replaceAll("([?&])(user|password)=[^&]*", "$1")
+                .replaceAll("[?&]+$", "")
+                .replaceAll("&&+", "&")
+                .replace("?&", "?");
     }
 
     record Response(int status, String body) {
@@ -172,20 +214,28 @@ class LeasesEndpointHttpTest {
     }
 
     private static URI uri(ConfigurableApplicationContext app) {
-        return URI.create("http://localhost:" + app.getEnvironment().getProperty("local.server.port")
-                + "/actuator/leases");
+        return URI.create(
+                "http://localhost:" + app.getEnvironment().getProperty("local.server.port") + "/actuator/leases");
     }
 
     private static Response get(ConfigurableApplicationContext app) throws Exception {
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(uri(app)).timeout(Duration.ofSeconds(30)).GET()
-                .build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = HTTP.send(
+                HttpRequest.newBuilder(uri(app))
+                        .timeout(Duration.ofSeconds(30))
+                        .GET()
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
         return new Response(r.statusCode(), r.body());
     }
 
     private static Response post(ConfigurableApplicationContext app, String json) throws Exception {
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(uri(app)).timeout(Duration.ofSeconds(30))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json))
-                .build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = HTTP.send(
+                HttpRequest.newBuilder(uri(app))
+                        .timeout(Duration.ofSeconds(30))
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(json))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
         return new Response(r.statusCode(), r.body());
     }
 }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
+import dev.pglease.internal.sql.SchemaStatements;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
@@ -35,17 +36,24 @@ class LeastPrivilegeStartupTest {
     }
 
     private static String url() {
-        return TestDatabase.jdbcUrl().replaceAll("([?&])(user|password)=[^&]*", "$1").replaceAll("[?&]+$", "")
-                .replaceAll("&&+", "&").replace("?&", "?");
+        return TestDatabase.jdbcUrl()
+                .replaceAll("([?&])(user|password)=[^&]*", "$1")
+                .replaceAll("[?&]+$", "")
+                .replaceAll("&&+", "&")
+                .replace("?&", "?");
     }
 
     private static ApplicationContextRunner app(String schema, String user) {
         return new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class,
-                        PgLeaseAutoConfiguration.class))
-                .withPropertyValues("spring.datasource.url=" + url(), "spring.datasource.username=" + user,
-                        "spring.datasource.password=" + user, "pglease.schema=" + schema,
-                        "pglease.election.lease-name=app", "pglease.shedlock.enabled=false");
+                .withConfiguration(
+                        AutoConfigurations.of(DataSourceAutoConfiguration.class, PgLeaseAutoConfiguration.class))
+                .withPropertyValues(
+                        "spring.datasource.url=" + url(),
+                        "spring.datasource.username=" + user,
+                        "spring.datasource.password=" + user,
+                        "pglease.schema=" + schema,
+                        "pglease.election.lease-name=app",
+                        "pglease.shedlock.enabled=false");
     }
 
     private static LeaseException startupFailure(ApplicationContextRunner runner, long[] millis) {
@@ -56,7 +64,9 @@ class LeastPrivilegeStartupTest {
             assertThat(context).hasFailed();
             Throwable root = NestedExceptionUtils.getMostSpecificCause(context.getStartupFailure());
             assertThat(root).isInstanceOf(LeaseException.class);
-            assertThat(root.getCause()).as("one exception, nothing buried beneath it").isNull();
+            assertThat(root.getCause())
+                    .as("one exception, nothing buried beneath it")
+                    .isNull();
             failure[0] = (LeaseException) root;
         });
         return failure[0];
@@ -65,7 +75,8 @@ class LeastPrivilegeStartupTest {
     private static void startsAndLeads(ApplicationContextRunner runner) {
         runner.run(context -> {
             assertThat(context).hasNotFailed();
-            assertThat(context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10))).isPresent();
+            assertThat(context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)))
+                    .isPresent();
         });
     }
 
@@ -77,20 +88,26 @@ class LeastPrivilegeStartupTest {
         long[] millis = new long[1];
         LeaseException e = startupFailure(app(schema, user), millis);
         assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
-        assertThat(e.getMessage()).contains("USAGE ON SCHEMA " + schema, "GRANT " + schema + "_candidate TO " + user,
-                "spring.datasource.username");
+        assertThat(e.getMessage())
+                .contains(
+                        "USAGE ON SCHEMA " + schema,
+                        "GRANT " + schema + "_candidate TO " + user,
+                        "spring.datasource.username");
         // The same start-up step alone (the bean method), on a warm connection path: how long pglease takes to say no.
         PgLeaseProperties properties = new PgLeaseProperties();
         properties.setSchema(schema);
         long start = System.nanoTime();
         Throwable direct = org.assertj.core.api.Assertions.catchThrowable(() -> new PgLeaseAutoConfiguration()
-                .pgLease(new DriverManagerDataSource(url(), user, user), properties,
+                .pgLease(
+                        new DriverManagerDataSource(url(), user, user),
+                        properties,
                         new PgLeaseAutoConfiguration.PgLeaseSchema(schema, 0),
                         new org.springframework.beans.factory.support.StaticListableBeanFactory()
                                 .getBeanProvider(dev.pglease.LeaseObserver.class)));
         long pgleaseMillis = (System.nanoTime() - start) / 1_000_000;
         assertThat(direct).isInstanceOf(LeaseException.class).hasMessage(e.getMessage());
-        System.out.printf("plain login: application context failed after %d ms, pglease's check after %d ms%n",
+        System.out.printf(
+                "plain login: application context failed after %d ms, pglease's check after %d ms%n",
                 millis[0], pgleaseMillis);
         assertThat(pgleaseMillis).as("reported within 1 s, no retry loop").isLessThan(1000);
     }
@@ -100,7 +117,7 @@ class LeastPrivilegeStartupTest {
         String schema = TestDatabase.freshSchema();
         String user = login("cand", "IN ROLE " + schema + "_candidate");
         try (Connection c = new DriverManagerDataSource(url(), user, user).getConnection();
-             Statement s = c.createStatement()) {
+                Statement s = c.createStatement()) {
             s.executeQuery("SELECT 1 FROM " + schema + "." + PgLease.HISTORY_TABLE);
             throw new AssertionError("the candidate may read Flyway's history table: the test would prove nothing");
         } catch (SQLException expected) {
@@ -115,8 +132,12 @@ class LeastPrivilegeStartupTest {
         String user = login("obs", "IN ROLE " + schema + "_observer");
         LeaseException e = startupFailure(app(schema, user), new long[1]);
         assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
-        assertThat(e.getMessage()).contains("INSERT ON " + schema + ".leases", "UPDATE ON " + schema + ".leases",
-                "GRANT " + schema + "_candidate TO " + user).doesNotContain("USAGE");
+        assertThat(e.getMessage())
+                .contains(
+                        "INSERT ON " + schema + ".leases",
+                        "UPDATE ON " + schema + ".leases",
+                        "GRANT " + schema + "_candidate TO " + user)
+                .doesNotContain("USAGE");
     }
 
     @Test
@@ -126,22 +147,32 @@ class LeastPrivilegeStartupTest {
         TestDatabase.execute("GRANT CREATE ON DATABASE " + database() + " TO " + owner);
         String candidate = login("cand", "");
         // the roles do not exist and may not be created unless told: refused, naming the property
-        LeaseException e = startupFailure(app(schema, candidate).withPropertyValues("pglease.migrate=true",
-                "pglease.migration.username=" + owner, "pglease.migration.password=" + owner), new long[1]);
+        LeaseException e = startupFailure(
+                app(schema, candidate)
+                        .withPropertyValues(
+                                "pglease.migrate=true",
+                                "pglease.migration.username=" + owner,
+                                "pglease.migration.password=" + owner),
+                new long[1]);
         assertThat(e.reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING);
-        assertThat(e.getMessage()).contains("CREATE ROLE " + schema + "_candidate NOLOGIN",
-                "pglease.migration.create-roles=true");
+        assertThat(e.getMessage())
+                .contains("CREATE ROLE " + schema + "_candidate NOLOGIN", "pglease.migration.create-roles=true");
         for (String kind : new String[] {"candidate", "observer", "operator"}) {
             TestDatabase.execute("CREATE ROLE " + schema + "_" + kind + " NOLOGIN");
         }
         TestDatabase.execute("GRANT " + schema + "_candidate TO " + candidate);
-        startsAndLeads(app(schema, candidate).withPropertyValues("pglease.migrate=true",
-                "pglease.migration.username=" + owner, "pglease.migration.password=" + owner));
-        assertThat(query("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = '"
-                + schema + "'")).as("the migration login owns the schema, not the application").isEqualTo(owner);
+        startsAndLeads(app(schema, candidate)
+                .withPropertyValues(
+                        "pglease.migrate=true",
+                        "pglease.migration.username=" + owner,
+                        "pglease.migration.password=" + owner));
+        assertThat(query("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = '" + schema + "'"))
+                .as("the migration login owns the schema, not the application")
+                .isEqualTo(owner);
         // the owner itself may run the application too, but bypasses the schema's guards (and is told so)
         startsAndLeads(app(schema, owner));
-        assertThat(PgLeaseStartup.bypassesGuards(new DriverManagerDataSource(url(), owner, owner), schema)).isTrue();
+        assertThat(PgLeaseStartup.bypassesGuards(new DriverManagerDataSource(url(), owner, owner), schema))
+                .isTrue();
         assertThat(PgLeaseStartup.bypassesGuards(new DriverManagerDataSource(url(), candidate, candidate), schema))
                 .isFalse();
     }
@@ -162,15 +193,15 @@ class LeastPrivilegeStartupTest {
         String user = login("cand", "IN ROLE " + schema + "_candidate");
         LeaseException e = startupFailure(app(schema, user), new long[1]);
         assertThat(e.reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING);
-        assertThat(e.getMessage()).contains("older than version " + PgLeaseStartup.SCHEMA_VERSION,
-                "pglease.migration.username");
+        assertThat(e.getMessage())
+                .contains("older than version " + SchemaStatements.SCHEMA_VERSION, "pglease.migration.username");
     }
 
     @Test
     void migratingAcceptsTheTestedFlywayMajorsAndRefusesOthersNamingVersionAndRange() {
         // the build's (or the boot-flyway/boot40 profile's) Flyway is the one on the classpath, and it passes
-        assertThat(PgLeaseStartup.flywayVersion()).isEqualTo(System.getProperty("pglease.flywayVersion",
-                PgLeaseStartup.flywayVersion()));
+        assertThat(PgLeaseStartup.flywayVersion())
+                .isEqualTo(System.getProperty("pglease.flywayVersion", PgLeaseStartup.flywayVersion()));
         PgLeaseStartup.checkFlyway(PgLeaseStartup.flywayVersion());
         for (String tested : new String[] {"11.14.1", "12.4.0", "13.12.1"}) {
             PgLeaseStartup.checkFlyway(tested);
@@ -179,7 +210,8 @@ class LeastPrivilegeStartupTest {
             assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> PgLeaseStartup.checkFlyway(outside)))
                     .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("classpath has Flyway " + outside)
-                    .hasMessageContaining("Flyway 11.x to 13.x").hasMessageContaining("flyway.version");
+                    .hasMessageContaining("Flyway 11.x to 13.x")
+                    .hasMessageContaining("flyway.version");
         }
     }
 

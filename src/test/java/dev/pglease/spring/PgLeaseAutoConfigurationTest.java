@@ -44,8 +44,10 @@ class PgLeaseAutoConfigurationTest {
     static ApplicationContextRunner runner(String pgleaseSchema, String lease) {
         String appSchema = uniqueSchema("app");
         return new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class,
-                        FlywayAutoConfiguration.class, PgLeaseAutoConfiguration.class))
+                .withConfiguration(AutoConfigurations.of(
+                        DataSourceAutoConfiguration.class,
+                        FlywayAutoConfiguration.class,
+                        PgLeaseAutoConfiguration.class))
                 .withPropertyValues(
                         "spring.datasource.url=" + TestDatabase.jdbcUrl(),
                         "spring.flyway.locations=classpath:dev/pglease/spring/app-migration",
@@ -90,36 +92,46 @@ class PgLeaseAutoConfigurationTest {
         Recorder[] recorder = new Recorder[1];
         long[] token = new long[1];
         runner(schema, lease).withUserConfiguration(ListenerConfig.class).run(context -> {
-            assertThat(context).hasNotFailed()
+            assertThat(context)
+                    .hasNotFailed()
                     .hasSingleBean(PgLease.class)
                     .hasSingleBean(LeaderElection.class)
                     .hasSingleBean(PgLeaseLockProvider.class)
                     .hasBean("pgleaseHealthIndicator")
                     .doesNotHaveBean(PgLeaseMetrics.class);
-            assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class).migrationsApplied())
-                    .as("all of pglease's migrations").isPositive();
+            assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class)
+                            .migrationsApplied())
+                    .as("all of pglease's migrations")
+                    .isPositive();
             PgLease pglease = context.getBean(PgLease.class);
             assertThat(pglease.config().schema()).isEqualTo(schema);
             assertThat(pglease.config().leaseDuration()).isEqualTo(Duration.ofSeconds(6));
             assertThat(pglease.config().renewDeadline()).isEqualTo(Duration.ofSeconds(4));
             assertThat(pglease.config().retryPeriod()).isEqualTo(Duration.ofSeconds(1));
             String appSchema = context.getEnvironment().getProperty("spring.flyway.default-schema");
-            assertThat(tableExists(appSchema + ".reports")).as("the application's own migration ran").isTrue();
+            assertThat(tableExists(appSchema + ".reports"))
+                    .as("the application's own migration ran")
+                    .isTrue();
             assertThat(tableExists(appSchema + ".flyway_schema_history")).isTrue();
-            assertThat(tableExists(schema + "." + PgLease.HISTORY_TABLE)).as("pglease keeps its own history").isTrue();
+            assertThat(tableExists(schema + "." + PgLease.HISTORY_TABLE))
+                    .as("pglease keeps its own history")
+                    .isTrue();
 
             LeaderElection election = context.getBean(LeaderElection.class);
-            Leadership leadership = election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            Leadership leadership =
+                    election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             token[0] = leadership.token();
             assertThat(pglease.leader(lease)).get().extracting(i -> i.holder()).isEqualTo(pglease.holderId());
-            Health health = context.getBean("pgleaseHealthIndicator", PgLeaseHealthIndicator.class).health(true);
+            Health health = context.getBean("pgleaseHealthIndicator", PgLeaseHealthIndicator.class)
+                    .health(true);
             assertThat(health.getStatus()).isEqualTo(Status.UP);
             assertThat(health.getDetails()).containsEntry("role", "leader").containsEntry("token", token[0]);
             recorder[0] = context.getBean(Recorder.class);
             awaitEvents(recorder[0], 1);
         });
         // Closing the context released the lease: the database lists no holder right away.
-        try (PgLease observer = PgLease.create(TestDatabase.dataSource(),
+        try (PgLease observer = PgLease.create(
+                TestDatabase.dataSource(),
                 dev.pglease.LeaseConfig.builder().schema(schema).build())) {
             assertThat(observer.leader(lease)).isEmpty();
         }
@@ -131,61 +143,93 @@ class PgLeaseAutoConfigurationTest {
     void theSchemaIsMigratedOnlyOnceAndMigrationCanBeTurnedOff() {
         String schema = uniqueSchema("pgl");
         runner(schema, "once").run(context -> assertThat(context).hasNotFailed());
-        runner(schema, "once").run(context ->
-                assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class).migrationsApplied()).isZero());
+        runner(schema, "once")
+                .run(context -> assertThat(context.getBean(PgLeaseAutoConfiguration.PgLeaseSchema.class)
+                                .migrationsApplied())
+                        .isZero());
         String custom = uniqueSchema("pgl");
-        runner(custom, "roles").withPropertyValues("pglease.roles.candidate=" + custom + "_workers").run(context -> {
-            assertThat(context).hasNotFailed();
-            assertThat(roleExists(custom + "_workers")).isTrue();
-            assertThat(roleExists(custom + "_candidate")).as("the named role replaces the default").isFalse();
-            assertThat(roleExists(custom + "_observer")).isTrue();
-        });
-        runner(uniqueSchema("pgl"), "off").withPropertyValues("pglease.migrate=false").run(context ->
-                assertThat(context).hasFailed().getFailure().hasStackTraceContaining("has no pglease tables"));
+        runner(custom, "roles")
+                .withPropertyValues("pglease.roles.candidate=" + custom + "_workers")
+                .run(context -> {
+                    assertThat(context).hasNotFailed();
+                    assertThat(roleExists(custom + "_workers")).isTrue();
+                    assertThat(roleExists(custom + "_candidate"))
+                            .as("the named role replaces the default")
+                            .isFalse();
+                    assertThat(roleExists(custom + "_observer")).isTrue();
+                });
+        runner(uniqueSchema("pgl"), "off")
+                .withPropertyValues("pglease.migrate=false")
+                .run(context ->
+                        assertThat(context).hasFailed().getFailure().hasStackTraceContaining("has no pglease tables"));
     }
 
     @Test
     void invalidTimingsFailTheContextNamingTheValue() {
-        runner(uniqueSchema("pgl"), "bad").withPropertyValues("pglease.renew-deadline=20s").run(context ->
-                assertThat(context).hasFailed().getFailure().hasStackTraceContaining("renewDeadline"));
+        runner(uniqueSchema("pgl"), "bad")
+                .withPropertyValues("pglease.renew-deadline=20s")
+                .run(context -> assertThat(context).hasFailed().getFailure().hasStackTraceContaining("renewDeadline"));
     }
 
     @Test
     void metricsWhenTheApplicationHasAMeterRegistry() throws Exception {
         String lease = "metered-" + System.nanoTime();
-        runner(uniqueSchema("pgl"), lease).withBean(MeterRegistry.class, SimpleMeterRegistry::new).run(context -> {
-            assertThat(context).hasSingleBean(PgLeaseMetrics.class);
-            context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
-            MeterRegistry registry = context.getBean(MeterRegistry.class);
-            assertThat(registry.get("pglease.leader").tag("lease", lease).gauge().value()).isEqualTo(1);
-            assertThat(registry.get("pglease.acquire.attempts").tag("lease", lease).tag("result", "granted")
-                    .counter().count()).isEqualTo(1);
-        });
+        runner(uniqueSchema("pgl"), lease)
+                .withBean(MeterRegistry.class, SimpleMeterRegistry::new)
+                .run(context -> {
+                    assertThat(context).hasSingleBean(PgLeaseMetrics.class);
+                    context.getBean(LeaderElection.class)
+                            .awaitLeadership(Duration.ofSeconds(10))
+                            .orElseThrow();
+                    MeterRegistry registry = context.getBean(MeterRegistry.class);
+                    assertThat(registry.get("pglease.leader")
+                                    .tag("lease", lease)
+                                    .gauge()
+                                    .value())
+                            .isEqualTo(1);
+                    assertThat(registry.get("pglease.acquire.attempts")
+                                    .tag("lease", lease)
+                                    .tag("result", "granted")
+                                    .counter()
+                                    .count())
+                            .isEqualTo(1);
+                });
     }
 
     @Test
     void backsOffWhereTheApplicationDecides() {
-        runner(uniqueSchema("pgl"), "off").withPropertyValues("pglease.enabled=false").run(context ->
-                assertThat(context).hasNotFailed().doesNotHaveBean(PgLease.class));
-        runner(uniqueSchema("pgl"), "no-election").withPropertyValues("pglease.election.enabled=false",
-                "pglease.shedlock.enabled=false").run(context -> assertThat(context).hasNotFailed()
-                .hasSingleBean(PgLease.class).doesNotHaveBean(LeaderElection.class)
-                .doesNotHaveBean("pgleaseHealthIndicator").doesNotHaveBean(LockProvider.class));
+        runner(uniqueSchema("pgl"), "off")
+                .withPropertyValues("pglease.enabled=false")
+                .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(PgLease.class));
+        runner(uniqueSchema("pgl"), "no-election")
+                .withPropertyValues("pglease.election.enabled=false", "pglease.shedlock.enabled=false")
+                .run(context -> assertThat(context)
+                        .hasNotFailed()
+                        .hasSingleBean(PgLease.class)
+                        .doesNotHaveBean(LeaderElection.class)
+                        .doesNotHaveBean("pgleaseHealthIndicator")
+                        .doesNotHaveBean(LockProvider.class));
         LockProvider own = configuration -> Optional.empty();
-        runner(uniqueSchema("pgl"), "own-lock").withBean(LockProvider.class, () -> own).run(context ->
-                assertThat(context.getBean(LockProvider.class)).isSameAs(own));
-        new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(PgLeaseAutoConfiguration.class))
+        runner(uniqueSchema("pgl"), "own-lock")
+                .withBean(LockProvider.class, () -> own)
+                .run(context -> assertThat(context.getBean(LockProvider.class)).isSameAs(own));
+        new ApplicationContextRunner()
+                .withConfiguration(AutoConfigurations.of(PgLeaseAutoConfiguration.class))
                 .run(context -> assertThat(context).hasNotFailed().doesNotHaveBean(PgLease.class));
     }
 
     @Test
     void startsWithoutMicrometerShedLockOrHealthOnTheClasspath() {
         runner(uniqueSchema("pgl"), "bare-" + System.nanoTime())
-                .withClassLoader(new FilteredClassLoader("io.micrometer", "net.javacrumbs.shedlock",
-                        "org.springframework.boot.health"))
-                .run(context -> assertThat(context).hasNotFailed().hasSingleBean(PgLease.class)
-                        .hasSingleBean(LeaderElection.class).doesNotHaveBean("pgleaseHealthIndicator")
-                        .doesNotHaveBean("pgLeaseLockProvider").doesNotHaveBean("pgLeaseMetrics"));
+                .withClassLoader(new FilteredClassLoader(
+                        "io.micrometer", "net.javacrumbs.shedlock", "org.springframework.boot.health"))
+                .run(context -> assertThat(context)
+                        .hasNotFailed()
+                        .hasSingleBean(PgLease.class)
+                        .hasSingleBean(LeaderElection.class)
+                        .doesNotHaveBean("pgleaseHealthIndicator")
+                        .doesNotHaveBean("pgLeaseLockProvider")
+                        .doesNotHaveBean("pgLeaseMetrics"));
     }
 
     static void awaitEvents(Recorder recorder, int count) throws InterruptedException {
@@ -198,7 +242,7 @@ class PgLeaseAutoConfigurationTest {
 
     static boolean roleExists(String role) throws SQLException {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_roles WHERE rolname = ?")) {
+                PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_roles WHERE rolname = ?")) {
             ps.setString(1, role);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -209,7 +253,7 @@ class PgLeaseAutoConfigurationTest {
 
     static boolean tableExists(String table) throws SQLException {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+                PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
             ps.setString(1, table);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
@@ -220,9 +264,14 @@ class PgLeaseAutoConfigurationTest {
 
     @Test
     void fastFailoverIsOffUnlessThePropertyTurnsItOn() {
-        runner(uniqueSchema("pgl"), "ff-off").run(context ->
-                assertThat(context.getBean(PgLease.class).config().fastFailover()).isFalse());
-        runner(uniqueSchema("pgl"), "ff-on").withPropertyValues("pglease.fast-failover=true").run(context ->
-                assertThat(context.getBean(PgLease.class).config().fastFailover()).isTrue());
+        runner(uniqueSchema("pgl"), "ff-off")
+                .run(context -> assertThat(
+                                context.getBean(PgLease.class).config().fastFailover())
+                        .isFalse());
+        runner(uniqueSchema("pgl"), "ff-on")
+                .withPropertyValues("pglease.fast-failover=true")
+                .run(context -> assertThat(
+                                context.getBean(PgLease.class).config().fastFailover())
+                        .isTrue());
     }
 }

@@ -14,7 +14,8 @@ public class Reports {
     @LeaderOnly
     public void publishDailyReport() {
         // Runs on the leader only; elsewhere the call is skipped.
-        long token = LeaderOnlyBeanPostProcessor.currentLeadership().orElseThrow().token();
+        long token =
+                LeaderOnlyBeanPostProcessor.currentLeadership().orElseThrow().token();
         publish(token);
     }
     // end::spring-leader-only[]

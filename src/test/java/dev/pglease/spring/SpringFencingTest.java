@@ -3,20 +3,14 @@ package dev.pglease.spring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
-import dev.pglease.TestDatabase;
-// tag::spring-imports[]
 import dev.pglease.LeaseException;
 import dev.pglease.LeaseLock;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
+import dev.pglease.TestDatabase;
+// tag::spring-imports[]
 import dev.pglease.shedlock.PgLeaseLockProvider;
-import dev.pglease.spring.Fenced;
-import dev.pglease.spring.FencedTransactionTemplate;
-import dev.pglease.spring.LeaderElection;
-import dev.pglease.spring.LeaderOnly;
-import dev.pglease.spring.LeaderOnlyBeanPostProcessor;
-import dev.pglease.spring.LeaseGrantedEvent;
 // end::spring-imports[]
 import java.sql.Connection;
 import java.sql.Statement;
@@ -47,7 +41,7 @@ class SpringFencingTest {
     static class Payments {
         private final JdbcTemplate jdbc;
         private final FencedTransactionTemplate fenced;
-        private volatile Runnable beforeReturn = () -> { };
+        private volatile Runnable beforeReturn = () -> {};
 
         /** What to do after the fenced write, before the transaction commits (through the proxy, to the target). */
         public void beforeReturn(Runnable action) {
@@ -78,8 +72,13 @@ class SpringFencingTest {
     }
 
     /** The pglease types the documentation's imports name, all public API of the jar. */
-    static final List<Class<?>> DOCUMENTED_TYPES = List.of(LeaseLock.class, PgLeaseLockProvider.class,
-            LeaderOnly.class, LeaderOnlyBeanPostProcessor.class, LeaseGrantedEvent.class, LeaderElection.class);
+    static final List<Class<?>> DOCUMENTED_TYPES = List.of(
+            LeaseLock.class,
+            PgLeaseLockProvider.class,
+            LeaderOnly.class,
+            LeaderOnlyBeanPostProcessor.class,
+            LeaseGrantedEvent.class,
+            LeaderElection.class);
 
     @Configuration(proxyBeanMethods = false)
     static class App {
@@ -93,13 +92,20 @@ class SpringFencingTest {
         TestDatabase.execute("CREATE TABLE IF NOT EXISTS " + schema + ".charges (order_id int PRIMARY KEY)");
         TestDatabase.execute("CREATE TABLE IF NOT EXISTS " + schema + ".audit (order_id int PRIMARY KEY)");
         return new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class,
-                        DataSourceTransactionManagerAutoConfiguration.class, JdbcTemplateAutoConfiguration.class,
-                        TransactionAutoConfiguration.class, PgLeaseAutoConfiguration.class))
-                .withPropertyValues("spring.datasource.url=" + TestDatabase.jdbcUrl()
+                .withConfiguration(AutoConfigurations.of(
+                        DataSourceAutoConfiguration.class,
+                        DataSourceTransactionManagerAutoConfiguration.class,
+                        JdbcTemplateAutoConfiguration.class,
+                        TransactionAutoConfiguration.class,
+                        PgLeaseAutoConfiguration.class))
+                .withPropertyValues(
+                        "spring.datasource.url=" + TestDatabase.jdbcUrl()
                                 + (TestDatabase.jdbcUrl().contains("?") ? "&" : "?") + "currentSchema=" + schema,
-                        "pglease.schema=" + schema, "pglease.election.lease-name=" + lease,
-                        "pglease.lease-duration=2s", "pglease.renew-deadline=1500ms", "pglease.retry-period=500ms")
+                        "pglease.schema=" + schema,
+                        "pglease.election.lease-name=" + lease,
+                        "pglease.lease-duration=2s",
+                        "pglease.renew-deadline=1500ms",
+                        "pglease.retry-period=500ms")
                 .withUserConfiguration(App.class);
     }
 
@@ -115,7 +121,9 @@ class SpringFencingTest {
             assertThat(context).hasNotFailed();
             assertThat(context.getBean(PlatformTransactionManager.class))
                     .isInstanceOf(DataSourceTransactionManager.class);
-            context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            context.getBean(LeaderElection.class)
+                    .awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow();
             Payments payments = context.getBean(Payments.class);
             payments.charge(1);
             payments.auditThenCharge(2);
@@ -128,23 +136,25 @@ class SpringFencingTest {
     @Test
     void onAStandbyTheFencedMethodIsRefusedAndNothingCommits() throws Exception {
         String schema = TestDatabase.freshSchema();
-        try (PgLease other = PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build());
-             var elector = other.elector("pay", new dev.pglease.LeaderListener() {
-                 @Override
-                 public void onElected(Leadership leadership) {
-                 }
+        try (PgLease other = PgLease.create(
+                        TestDatabase.dataSource(),
+                        LeaseConfig.builder().schema(schema).build());
+                var elector = other.elector("pay", new dev.pglease.LeaderListener() {
+                    @Override
+                    public void onElected(Leadership leadership) {}
 
-                 @Override
-                 public void onRevoked(Leadership leadership) {
-                 }
-             })) {
+                    @Override
+                    public void onRevoked(Leadership leadership) {}
+                })) {
             elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             runner(schema, "pay").run(context -> {
                 Payments payments = context.getBean(Payments.class);
                 Throwable t = catchThrowable(() -> payments.auditThenCharge(3));
                 assertThat(t).isInstanceOf(LeaseException.class);
                 assertThat(((LeaseException) t).reason()).isEqualTo(LeaseException.Reason.LEASE_LOST);
-                assertThat(rows(schema, "audit")).as("the write before the fence rolled back too").isEmpty();
+                assertThat(rows(schema, "audit"))
+                        .as("the write before the fence rolled back too")
+                        .isEmpty();
                 assertThat(catchThrowable(() -> payments.charge(3))).isInstanceOf(LeaseException.class);
                 assertThat(rows(schema, "charges")).isEmpty();
             });
@@ -155,7 +165,8 @@ class SpringFencingTest {
     void aStaleTokenRollsBackTheWholeSpringTransaction() {
         String schema = TestDatabase.freshSchema();
         runner(schema, "pay").run(context -> {
-            Leadership leadership = context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10))
+            Leadership leadership = context.getBean(LeaderElection.class)
+                    .awaitLeadership(Duration.ofSeconds(10))
                     .orElseThrow();
             FencedTransactionTemplate fenced = context.getBean(FencedTransactionTemplate.class);
             JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
@@ -184,7 +195,8 @@ class SpringFencingTest {
         String schema = TestDatabase.freshSchema();
         runner(schema, "pay").run(context -> {
             LeaderElection election = context.getBean(LeaderElection.class);
-            Leadership leadership = election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            Leadership leadership =
+                    election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Payments payments = context.getBean(Payments.class);
             try (Connection blocker = TestDatabase.dataSource().getConnection()) {
                 payments.beforeReturn(() -> {
@@ -198,7 +210,9 @@ class SpringFencingTest {
                         while (leadership.isValid() && System.nanoTime() < end) {
                             Thread.sleep(10);
                         }
-                        assertThat(leadership.isValid()).as("the deadline passed while paused").isFalse();
+                        assertThat(leadership.isValid())
+                                .as("the deadline passed while paused")
+                                .isFalse();
                     } catch (Exception e) {
                         throw new IllegalStateException(e);
                     }
@@ -206,7 +220,9 @@ class SpringFencingTest {
                 Throwable t = catchThrowable(() -> payments.auditThenCharge(5));
                 blocker.rollback();
                 assertThat(t).as("the late commit is refused").isNotNull();
-                assertThat(rows(schema, "charges")).as("the late write did not commit").isEmpty();
+                assertThat(rows(schema, "charges"))
+                        .as("the late write did not commit")
+                        .isEmpty();
                 assertThat(rows(schema, "audit")).isEmpty();
             }
             // the holder leads again: with the same token when its renewal after the step-down was answered in time
@@ -214,8 +230,12 @@ class SpringFencingTest {
             Leadership next = election.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             assertThat(next).isNotSameAs(leadership);
             assertThat(next.token()).isGreaterThanOrEqualTo(leadership.token());
-            assertThat(leadership.isValid()).as("the leadership that stepped down stays ended").isFalse();
-            assertThat(rows(schema, "charges")).as("the late write never commits later").isEmpty();
+            assertThat(leadership.isValid())
+                    .as("the leadership that stepped down stays ended")
+                    .isFalse();
+            assertThat(rows(schema, "charges"))
+                    .as("the late write never commits later")
+                    .isEmpty();
         });
     }
 }

@@ -75,10 +75,12 @@ class SpringSnippetTest {
         String schema = PgLeaseAutoConfigurationTest.uniqueSchema("doc");
         PgLease.migrate(TestDatabase.dataSource(), schema); // the DBA's act: the application only checks the version
         new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class,
-                        PgLeaseAutoConfiguration.class))
+                .withConfiguration(
+                        AutoConfigurations.of(DataSourceAutoConfiguration.class, PgLeaseAutoConfiguration.class))
                 .withPropertyValues(snippetProperties())
-                .withPropertyValues("spring.datasource.url=" + TestDatabase.jdbcUrl(), "pglease.schema=" + schema,
+                .withPropertyValues(
+                        "spring.datasource.url=" + TestDatabase.jdbcUrl(),
+                        "pglease.schema=" + schema,
                         "reports.interval=100ms")
                 .withUserConfiguration(Application.class)
                 .run(context -> {
@@ -86,9 +88,11 @@ class SpringSnippetTest {
                     PgLease pglease = context.getBean(PgLease.class);
                     assertThat(pglease.config().leaseDuration()).isEqualTo(Duration.ofSeconds(10));
                     assertThat(pglease.config().renewDeadline()).isEqualTo(Duration.ofSeconds(6));
-                    assertThat(context.getBean(LeaderElection.class).leaseName()).isEqualTo("billing");
+                    assertThat(context.getBean(LeaderElection.class).leaseName())
+                            .isEqualTo("billing");
                     Reports reports = context.getBean(Reports.class);
-                    await().atMost(10, TimeUnit.SECONDS).until(() -> reports.published().size() >= 2);
+                    await().atMost(10, TimeUnit.SECONDS)
+                            .until(() -> reports.published().size() >= 2);
                     long token = reports.published().get(0);
                     assertThat(EVENTS).contains("elected " + token);
                 });

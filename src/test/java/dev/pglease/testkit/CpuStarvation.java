@@ -19,8 +19,7 @@ public final class CpuStarvation implements AutoCloseable {
 
     private final List<Process> loops = new ArrayList<>();
 
-    private CpuStarvation() {
-    }
+    private CpuStarvation() {}
 
     /** Starts {@code count} busy loops ({@code sh -c 'while :; do :; done'}). */
     public static CpuStarvation busyLoops(int count) {
@@ -47,8 +46,11 @@ public final class CpuStarvation implements AutoCloseable {
             return; // the process is gone
         }
         try {
-            new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .start().waitFor(10, TimeUnit.SECONDS);
+            new ProcessBuilder(cmd)
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start()
+                    .waitFor(10, TimeUnit.SECONDS);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (InterruptedException e) {

@@ -1,0 +1,198 @@
+package dev.pglease.internal.election;
+
+import dev.pglease.LeaseConfig;
+import dev.pglease.internal.sql.FastFailoverStatements;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
+import dev.pglease.internal.store.FastFailoverStore;
+import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseStore;
+import dev.pglease.internal.store.NotificationListener;
+import dev.pglease.internal.store.StartupChecks;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.random.RandomGenerator;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The election engine of one {@code PgLease}, wired: the lease store (with fast failover when configured), the
+ * election loop and its threads: the election thread, the deadline timer that steps leaders down while that thread
+ * is blocked, the callback threads that call listeners, and the LISTEN connection's thread.
+ */
+public final class Engine {
+
+    private static final Logger log = LoggerFactory.getLogger(Engine.class);
+
+    private static final AtomicInteger THREADS = new AtomicInteger();
+    /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
+    private static final int CALLBACK_THREADS = 4;
+
+    private final DataSource dataSource;
+    private final LeaseConfig config;
+    private final JdbcLeaseStore store;
+    /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
+    private final LeaseStore leaseStore;
+
+    private final ElectionLoop loop;
+    private final ThreadPoolExecutor callbackPool;
+    private final ScheduledThreadPoolExecutor deadlineTimer;
+    private NotificationListener notifications;
+    private volatile StartupChecks.NotificationMode notificationMode;
+
+    /** Wires the engine; no thread runs and no connection is open until {@link #start}. */
+    public Engine(DataSource dataSource, LeaseConfig config, String holderId) {
+        this.dataSource = dataSource;
+        this.config = config;
+        LeaseStatements statements = new LeaseStatements(config.schema());
+        this.store = new JdbcLeaseStore(
+                dataSource,
+                statements,
+                Timing.networkTimeout(config),
+                Timing.statementTimeout(config),
+                config.allowUnsafeDurability());
+        this.callbackPool = new ThreadPoolExecutor(
+                CALLBACK_THREADS,
+                CALLBACK_THREADS,
+                0,
+                TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(),
+                daemon("pglease-callbacks-"));
+        this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
+        this.deadlineTimer.setRemoveOnCancelPolicy(true);
+        if (config.fastFailover()) {
+            FastFailoverStore fast =
+                    new FastFailoverStore(store, statements, new FastFailoverStatements(config.schema()), dataSource);
+            this.leaseStore = fast;
+            this.loop =
+                    new ElectionLoop(fast, holderId, config, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
+            fast.onLockFreed(name -> loop.leaseChanged(name, null));
+        } else {
+            this.leaseStore = store;
+            this.loop = new ElectionLoop(
+                    store, holderId, config, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
+        }
+    }
+
+    public ElectionLoop loop() {
+        return loop;
+    }
+
+    /** How standbys learn of released leases, chosen at {@link #start} (for tests and diagnostics). */
+    public StartupChecks.NotificationMode notificationMode() {
+        return notificationMode;
+    }
+
+    /**
+     * Runs the start-up checks ({@link StartupChecks}), opens the lease connection (so that a bad database or unsafe
+     * settings are reported at start), then starts the threads; LISTENs for released leases unless the data sources
+     * leave only polling. On a refusal nothing is left running. Every thread is there before the first election: its
+     * callback must not wait for one to be created.
+     *
+     * @throws dev.pglease.LeaseException what the checks refused, or DATABASE_UNAVAILABLE / DATABASE_READ_ONLY
+     */
+    public void start() {
+        try {
+            check();
+        } catch (RuntimeException e) {
+            stop();
+            throw e;
+        }
+        callbackPool.prestartAllCoreThreads();
+        deadlineTimer.prestartAllCoreThreads();
+        loop.start();
+        if (notificationMode == StartupChecks.NotificationMode.POLLING) {
+            log.info(
+                    "pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
+                            + "LISTEN; standbys look for a released lease at least every retryPeriod ({})",
+                    config.retryPeriod());
+        } else {
+            notifications = new NotificationListener(
+                    config.directDataSource().orElse(dataSource),
+                    SessionStatements.channel(config.schema()),
+                    loop,
+                    config.leaseDuration(),
+                    Timing.networkTimeout(config));
+            notifications.start();
+        }
+    }
+
+    private void check() {
+        try {
+            // first: it holds two connections at a time, before the lease connection is taken
+            StartupChecks.Connections connections =
+                    StartupChecks.connections(dataSource, config.directDataSource(), config.fastFailover());
+            notificationMode = connections.notifications();
+            if (connections.transactionPooled()) {
+                store.useTransactionScopedSettings();
+            }
+            try (Connection c = dataSource.getConnection()) {
+                StartupChecks.checkSchema(c, config.schema());
+            }
+        } catch (SQLException e) {
+            throw SqlErrors.unavailable("could not connect to the database", e);
+        }
+        try {
+            store.verify();
+        } catch (SQLException e) {
+            throw SqlErrors.unavailable("could not open the lease connection", e);
+        }
+    }
+
+    /**
+     * Ends every leadership locally, releases every held lease (waiting at most renewDeadline) and stops the
+     * threads.
+     */
+    public void close() {
+        // a plain loop, like the rest of the hand-off path: the first release is not held up by linking a stream
+        List<ElectionLoop.Campaign> campaigns = loop.campaigns();
+        CompletableFuture<?>[] leaving = new CompletableFuture<?>[campaigns.size()];
+        for (int i = 0; i < leaving.length; i++) {
+            leaving[i] = loop.leave(campaigns.get(i));
+        }
+        try {
+            CompletableFuture.allOf(leaving).get(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (TimeoutException | ExecutionException e) {
+            // unreleased leases expire on their own; leadership already ended locally
+        }
+        stop();
+    }
+
+    /** Stops the threads and closes the store, releasing nothing. */
+    public void stop() {
+        if (notifications != null) {
+            notifications.close();
+        }
+        loop.close();
+        deadlineTimer.shutdownNow();
+        callbackPool.shutdown();
+        try {
+            callbackPool.awaitTermination(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        leaseStore.close();
+    }
+
+    private static ThreadFactory daemon(String prefix) {
+        return r -> {
+            Thread t = new Thread(r, prefix + THREADS.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+}

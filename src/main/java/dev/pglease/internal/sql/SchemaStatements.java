@@ -1,0 +1,202 @@
+package dev.pglease.internal.sql;
+
+import dev.pglease.internal.util.Names;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * What the schema and the server offer: whether the schema is migrated and at which version, what the connected
+ * role may do in it, the pglease roles, and whether the server reports its timeline.
+ */
+public final class SchemaStatements {
+
+    /**
+     * The schema version this library needs, as {@code schema_version()} reports it: the number of the latest
+     * migration. Raise it with the migration that changes what the library relies on; a schema at another version
+     * is refused at start.
+     */
+    public static final int SCHEMA_VERSION = 7;
+
+    /** Name of the Flyway history table pglease keeps inside its own schema. */
+    public static final String HISTORY_TABLE = "pglease_schema_history";
+
+    private final String schema;
+
+    public SchemaStatements(String schema) {
+        this.schema = Names.schema(schema);
+    }
+
+    /** Whether the schema holds the pglease tables the library uses. */
+    public boolean exists(Connection c) throws SQLException {
+        return relationsExist(c, List.of(schema + ".leases", schema + ".lease_events"));
+    }
+
+    /** Whether the schema holds the pglease tables and the status view the operator commands read. */
+    public boolean existsForOperators(Connection c) throws SQLException {
+        return relationsExist(c, List.of(schema + ".leases", schema + ".lease_events", schema + ".lease_status"));
+    }
+
+    private static boolean relationsExist(Connection c, List<String> relations) throws SQLException {
+        StringBuilder sql = new StringBuilder("SELECT to_regclass(?) IS NOT NULL");
+        for (int i = 1; i < relations.size(); i++) {
+            sql.append(" AND to_regclass(?) IS NOT NULL");
+        }
+        try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+            for (int i = 0; i < relations.size(); i++) {
+                ps.setString(i + 1, relations.get(i));
+            }
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    /** Whether the schema has {@code schema_version()} (every migrated schema from version 7 on). */
+    public boolean hasSchemaVersion(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                                 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                                WHERE n.nspname = ? AND p.proname = 'schema_version' AND p.pronargs = 0)
+                """)) {
+            ps.setString(1, schema);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    /**
+     * The schema's version by {@code schema_version()}, which every pglease role may execute (no access to Flyway's
+     * history table needed).
+     */
+    public int schemaVersion(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".schema_version()");
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getInt(1);
+        }
+    }
+
+    /** The version of the latest successful migration in Flyway's history table, if any. */
+    public Optional<String> migratedVersion(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT version FROM " + schema + "." + HISTORY_TABLE
+                        + " WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1");
+                ResultSet rs = ps.executeQuery()) {
+            return rs.next() ? Optional.ofNullable(rs.getString(1)) : Optional.empty();
+        }
+    }
+
+    /**
+     * Asks the server for its timeline the way the schema's {@code current_term()} does. Returns empty when it
+     * answers; otherwise the failure, for a start-up warning: tokens then fall back to the plain counter.
+     *
+     * @throws SQLException when the server is in recovery (read-only) or unreachable
+     */
+    public static Optional<String> timelineUnavailable(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_walfile_name(pg_current_wal_lsn())");
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return Optional.empty();
+        } catch (SQLException e) {
+            if (SqlErrors.readOnly(e) || SqlErrors.connectionFailure(e)) {
+                throw e;
+            }
+            return Optional.of(e.getMessage() + " (SQLState " + e.getSQLState() + ")");
+        }
+    }
+
+    /**
+     * What the connected role may do with the schema's leases table, for the start-up check of a candidate.
+     *
+     * @param user           the role, quoted as an identifier
+     * @param candidateRoles the roles (other than the table's owner) that may insert into and update the table,
+     *                       quoted and comma-separated, login roles last; {@code null} when there are none
+     */
+    public record CandidatePrivileges(
+            String user, boolean usage, boolean select, boolean insert, boolean update, String candidateRoles) {}
+
+    /**
+     * The connected role's privileges on the schema and its leases table, from the system catalogs only (so it also
+     * answers for a role that may not look into the schema); empty when there is no such schema or no leases table.
+     */
+    public Optional<CandidatePrivileges> candidatePrivileges(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT quote_ident(current_user),
+                       has_schema_privilege(n.oid, 'USAGE'),
+                       t.oid IS NOT NULL AND has_table_privilege(t.oid, 'SELECT'),
+                       t.oid IS NOT NULL AND has_table_privilege(t.oid, 'INSERT'),
+                       t.oid IS NOT NULL AND has_table_privilege(t.oid, 'UPDATE'),
+                       (SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolcanlogin, r.rolname)
+                          FROM pg_catalog.pg_roles r
+                         WHERE r.oid <> t.relowner
+                           AND r.oid IN (SELECT a.grantee FROM pg_catalog.aclexplode(t.relacl) a
+                                          WHERE a.privilege_type = 'INSERT')
+                           AND r.oid IN (SELECT a.grantee FROM pg_catalog.aclexplode(t.relacl) a
+                                          WHERE a.privilege_type = 'UPDATE')),
+                       t.oid IS NOT NULL
+                  FROM pg_catalog.pg_namespace n
+                  LEFT JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = 'leases'
+                 WHERE n.nspname = ?
+                """)) {
+            ps.setString(1, schema);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next() || !rs.getBoolean(7)) {
+                    return Optional.empty();
+                }
+                return Optional.of(new CandidatePrivileges(
+                        rs.getString(1),
+                        rs.getBoolean(2),
+                        rs.getBoolean(3),
+                        rs.getBoolean(4),
+                        rs.getBoolean(5),
+                        rs.getString(6)));
+            }
+        }
+    }
+
+    /** Whether the connected role is a superuser or a member of the schema's owner: then no guard trigger applies. */
+    public boolean bypassesGuards(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT r.rolsuper OR pg_catalog.pg_has_role(current_user, t.relowner, 'MEMBER')
+                  FROM pg_catalog.pg_roles r, pg_catalog.pg_class t
+                  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+                 WHERE r.rolname = current_user AND n.nspname = ? AND t.relname = 'leases'
+                """)) {
+            ps.setString(1, schema);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getBoolean(1);
+            }
+        }
+    }
+
+    /** The connected role. */
+    public static String currentUser(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT current_user");
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+
+    /** Those of {@code roles} that do not exist, sorted. */
+    public static List<String> missingRoles(Connection c, List<String> roles) throws SQLException {
+        List<String> missing = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT r FROM unnest(?::text[]) r WHERE NOT EXISTS "
+                + "(SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) ORDER BY r")) {
+            ps.setArray(1, c.createArrayOf("text", roles.toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    missing.add(rs.getString(1));
+                }
+            }
+        }
+        return missing;
+    }
+}

@@ -1,0 +1,321 @@
+package dev.pglease.internal.store;
+
+import dev.pglease.LeaseException;
+import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs lease statements on one dedicated connection taken from the application's {@link DataSource}. The
+ * connection is set up for durable commits, a network timeout, and server-side statement and lock timeouts below
+ * it (so a statement the client gave up on never commits later). It is replaced after any error but a server-side
+ * timeout, and goes back to the pool with every session setting reset.
+ */
+public final class JdbcLeaseStore implements LeaseStore {
+
+    private static final Logger log = LoggerFactory.getLogger(JdbcLeaseStore.class);
+    private static final String WARM_UP_HOLDER = "pglease warm-up";
+    /** Dead pooled connections skipped when opening the lease connection before the error is reported. */
+    private static final int MAX_DEAD_POOLED_CONNECTIONS = 16;
+
+    private final DataSource dataSource;
+    private final LeaseStatements sql;
+    private final int networkTimeoutMillis;
+    private final long statementTimeoutMillis;
+    private final boolean allowUnsafeDurability;
+    private Connection connection;
+    /** Counts the lease connections opened: a new number means a new database session. */
+    private long session;
+    /** The session that was warmed for its first grant (0: none yet). */
+    private long warmedSession;
+
+    private boolean warnedSynchronousCommit;
+    private boolean closed;
+    private boolean transactionScoped;
+
+    /**
+     * @param networkTimeout   how long the client waits for any answer before it drops the connection
+     * @param statementTimeout how long the server may work on (or wait for a lock for) one lease statement; must be
+     *                         shorter than {@code networkTimeout}
+     */
+    public JdbcLeaseStore(
+            DataSource dataSource,
+            LeaseStatements sql,
+            Duration networkTimeout,
+            Duration statementTimeout,
+            boolean allowUnsafeDurability) {
+        if (statementTimeout.compareTo(networkTimeout) >= 0) {
+            throw new IllegalArgumentException("the statement timeout (" + statementTimeout + ") must be shorter than "
+                    + "the network timeout (" + networkTimeout + ")");
+        }
+        this.dataSource = dataSource;
+        this.sql = sql;
+        this.networkTimeoutMillis = (int) Math.max(1, Math.min(Integer.MAX_VALUE, networkTimeout.toMillis()));
+        this.statementTimeoutMillis = Math.max(1, statementTimeout.toMillis());
+        this.allowUnsafeDurability = allowUnsafeDurability;
+    }
+
+    @Override
+    public synchronized Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
+        Connection c = connection();
+        Acquired answer;
+        try {
+            begin(c);
+            answer = commit(c, sql.acquire(c, name, holder, ttl));
+        } catch (SQLException | RuntimeException e) {
+            throw failed(c, "acquire of lease", name, e);
+        }
+        // not when the answer names this holder: the loop releases that unknown grant at once
+        if (!answer.granted() && !holder.equals(answer.holder()) && warmedSession != session && !transactionScoped) {
+            warmUp();
+        }
+        return answer;
+    }
+
+    @Override
+    public synchronized Renewal renew(String holder, List<Held> leases) throws SQLException {
+        Connection c = connection();
+        try {
+            begin(c);
+            return commit(c, sql.renew(c, holder, leases));
+        } catch (SQLException | RuntimeException e) {
+            throw failed(c, "renewal", null, e);
+        }
+    }
+
+    @Override
+    public synchronized boolean release(String name, String holder, long token) throws SQLException {
+        Connection c = connection();
+        try {
+            begin(c);
+            return commit(c, sql.release(c, name, holder, token));
+        } catch (SQLException | RuntimeException e) {
+            throw failed(c, "release of lease", name, e);
+        }
+    }
+
+    /**
+     * Settings for each statement's own transaction instead of the session: for a data source behind a transaction
+     * pooler, where a session setting would land on whichever server session served it (and stay there for the
+     * next client) while the next statement may run on another.
+     */
+    public synchronized void useTransactionScopedSettings() {
+        transactionScoped = true;
+        discard();
+    }
+
+    /**
+     * Starts one lease statement: alone in auto-commit, or behind a transaction pooler in a transaction with its
+     * settings. Each statement method is begin(), the statement, commit(), and failed() for any exception, written
+     * out rather than passed as a lambda so that a process's first release (its hand-off) or first grant links no
+     * call site.
+     */
+    private void begin(Connection c) throws SQLException {
+        if (transactionScoped) {
+            SessionStatements.setTransactionTimeouts(c, statementTimeoutMillis);
+        }
+    }
+
+    private <T> T commit(Connection c, T result) throws SQLException {
+        if (transactionScoped) {
+            c.commit();
+        }
+        return result;
+    }
+
+    /**
+     * After a lease statement failed: rolls back (transaction-scoped), drops the connection unless the server only
+     * timed the statement out, and returns the SQLException to throw (a RuntimeException is rethrown as is).
+     */
+    private SQLException failed(Connection c, String what, String name, Exception e) {
+        if (e instanceof SQLException sqlException) {
+            if (transactionScoped) {
+                Transactions.rollbackQuietly(c, sqlException);
+            }
+            discardUnlessTimedOut(sqlException);
+            return readOnlyAsOwnReason(name == null ? what : what + " " + Names.quote(name), sqlException);
+        }
+        discard();
+        throw (RuntimeException) e;
+    }
+
+    /**
+     * A statement refused by a read-only server (a standby in recovery) becomes a {@link LeaseException} with reason
+     * DATABASE_READ_ONLY, so that the loop and observers report it as such and never as a lost lease.
+     */
+    private static SQLException readOnlyAsOwnReason(String what, SQLException e) {
+        if (SqlErrors.readOnly(e)) {
+            throw SqlErrors.readOnlyFailure(what, e);
+        }
+        return e;
+    }
+
+    /** Statements run on the lease connection, for mechanisms that need its session (advisory locks). */
+    interface SessionWork<T> {
+        T run(Connection c, long session) throws SQLException;
+    }
+
+    /**
+     * Runs {@code work} on the lease connection with the number of its session (see {@link #session}), under the
+     * same lock and error handling as the lease statements.
+     */
+    synchronized <T> T onLeaseSession(SessionWork<T> work) throws SQLException {
+        Connection c = connection();
+        try {
+            return work.run(c, session);
+        } catch (SQLException | RuntimeException e) {
+            discardUnlessTimedOut(e);
+            throw e;
+        }
+    }
+
+    /** Opens the lease connection now, so that a bad database or unsafe settings are reported at start. */
+    public synchronized void verify() throws SQLException {
+        connection();
+    }
+
+    private Connection connection() throws SQLException {
+        if (connection != null) {
+            return connection;
+        }
+        if (closed) {
+            throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
+        }
+        for (int attempt = 1; ; attempt++) {
+            Connection c = dataSource.getConnection();
+            try {
+                c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
+                if (c.getAutoCommit() == transactionScoped) {
+                    c.setAutoCommit(!transactionScoped);
+                }
+                ensureDurable(c);
+                if (!transactionScoped) {
+                    SessionStatements.setStatementTimeouts(c, statementTimeoutMillis);
+                }
+                connection = c;
+                session++;
+                return c;
+            } catch (SQLException e) {
+                closeQuietly(c);
+                // A pool hands out a connection it used a moment ago without checking it, so after a network blip or
+                // a server restart it can hold several whose session is gone; no lease statement has run on one yet,
+                // so taking another is safe.
+                if (!SqlErrors.sessionGone(e) || attempt == MAX_DEAD_POOLED_CONNECTIONS) {
+                    throw e;
+                }
+                log.debug("pglease: a pooled connection was dead before its first lease statement; taking another", e);
+            } catch (RuntimeException e) {
+                closeQuietly(c);
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Warms this session for its first grant (see {@link LeaseStatements#warmUp}), once per session, after an acquire was
+     * denied: a standby does it while it waits, and a leader's renewals never wait for it. Best effort: a role that
+     * may not write leases, or a server in recovery, is told so by the real statements; a connection the warm-up
+     * broke is replaced before the next statement.
+     */
+    private void warmUp() {
+        warmedSession = session;
+        try {
+            sql.warmUp(connection, WARM_UP_HOLDER);
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: warming up the lease connection failed", e);
+            discard();
+        }
+    }
+
+    /** Refuses fsync=off (unless allowed) and raises synchronous_commit to on for this session. */
+    private void ensureDurable(Connection c) throws SQLException {
+        SessionStatements.Durability settings = SessionStatements.durability(c);
+        String synchronousCommit = settings.synchronousCommit().toLowerCase(Locale.ROOT);
+        String fsync = settings.fsync().toLowerCase(Locale.ROOT);
+        if (fsync.equals("off")) {
+            if (!allowUnsafeDurability) {
+                throw new LeaseException(
+                        LeaseException.Reason.UNSAFE_DURABILITY,
+                        "the server runs with fsync=off: a crash can lose an acknowledged grant and hand the same "
+                                + "token to two holders. Turn fsync on, or set LeaseConfig.allowUnsafeDurability(true) "
+                                + "for a throwaway test database");
+            }
+            log.warn("pglease: the server runs with fsync=off; acknowledged grants can be lost in a crash "
+                    + "(allowed by allowUnsafeDurability)");
+        }
+        if (transactionScoped) {
+            c.commit(); // the check ran in a transaction; every lease statement raises the setting in its own
+            return;
+        }
+        if (synchronousCommit.equals("off") || synchronousCommit.equals("local")) {
+            SessionStatements.setSynchronousCommitOn(c);
+            if (!warnedSynchronousCommit) {
+                warnedSynchronousCommit = true;
+                log.warn(
+                        "pglease: synchronous_commit is '{}' for this role/database; pglease sets it to 'on' for "
+                                + "its own lease connection so that an acknowledged grant is durable",
+                        synchronousCommit);
+            }
+        }
+    }
+
+    /** The synchronous_commit setting of the lease connection's session (for tests and diagnostics). */
+    public synchronized String sessionSynchronousCommit() throws SQLException {
+        return SessionStatements.durability(connection()).synchronousCommit();
+    }
+
+    /**
+     * A statement the server cancelled (lock_timeout, statement_timeout) leaves a healthy connection; anything else
+     * may have broken it.
+     */
+    private void discardUnlessTimedOut(Exception e) {
+        if (e instanceof SQLException sqlException && SqlErrors.serverTimeout(sqlException)) {
+            return;
+        }
+        discard();
+    }
+
+    private void discard() {
+        Connection c = connection;
+        connection = null;
+        if (c != null) {
+            closeQuietly(c);
+        }
+    }
+
+    private static void closeQuietly(Connection c) {
+        try {
+            c.close();
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: closing a broken connection failed", e);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        closed = true;
+        Connection c = connection;
+        connection = null;
+        if (c == null) {
+            return;
+        }
+        try {
+            if (!transactionScoped) {
+                SessionStatements.resetSessionSettings(c);
+            }
+        } catch (SQLException e) {
+            log.debug("pglease: could not reset the lease connection's session settings", e);
+        }
+        closeQuietly(c);
+    }
+}

@@ -1,0 +1,37 @@
+package dev.pglease.internal.store;
+
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The storage port of the election loop: the three lease statements it needs, with their own types. The JDBC
+ * implementation is {@link JdbcLeaseStore}; {@link FastFailoverStore} adds crash takeover to it.
+ */
+public interface LeaseStore extends AutoCloseable {
+
+    /** Outcome of an acquire attempt. {@code holder} is {@code null} when the lease is free or unknown. */
+    record Acquired(boolean granted, long token, String holder, long waitMillis) {}
+
+    /** A lease this process holds, to renew. */
+    record Held(String name, long token, long ttlMillis) {}
+
+    /** Outcome of a batch renewal: the names of the leases renewed. */
+    record Renewal(List<String> renewed) {}
+
+    /** A lease duration in whole milliseconds, rounded up: the database must never grant less than was asked. */
+    static long ttlMillis(Duration ttl) {
+        long millis = ttl.toMillis();
+        return ttl.minusMillis(millis).isZero() ? millis : millis + 1;
+    }
+
+    Acquired acquire(String name, String holder, Duration ttl) throws SQLException;
+
+    /** Renews all the given leases in one round trip; returns the names renewed. */
+    Renewal renew(String holder, List<Held> leases) throws SQLException;
+
+    boolean release(String name, String holder, long token) throws SQLException;
+
+    @Override
+    void close();
+}
