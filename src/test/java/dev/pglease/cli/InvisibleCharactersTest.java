@@ -41,14 +41,21 @@ class InvisibleCharactersTest {
     @ParameterizedTest(name = "U+{0}")
     @ValueSource(ints = {0x202E, 0x200B, 0x200D, 0xFEFF, 0x2060})
     void theJavaApiRefusesLeaseNamesAndHolderLabelsWithTheCharacter(int codePoint) {
-        try (PgLease p = PgLease.create(h.as(h.candA), LeaseConfig.builder().schema(h.schema)
-                .leaseDuration(Duration.ofSeconds(10)).renewDeadline(Duration.ofSeconds(6)).build())) {
+        try (PgLease p = PgLease.create(
+                h.as(h.candA),
+                LeaseConfig.builder()
+                        .schema(h.schema)
+                        .leaseDuration(Duration.ofSeconds(10))
+                        .renewDeadline(Duration.ofSeconds(6))
+                        .build())) {
             List<Throwable> outcomes = new ArrayList<>();
             outcomes.add(catchThrowable(() -> p.tryLock(name(codePoint), Duration.ofSeconds(5))));
             outcomes.add(catchThrowable(() -> p.leader(name(codePoint))));
-            outcomes.add(catchThrowable(() -> LeaseConfig.builder().holderLabel(name(codePoint)).build()));
+            outcomes.add(catchThrowable(
+                    () -> LeaseConfig.builder().holderLabel(name(codePoint)).build()));
             for (Throwable t : outcomes) {
-                assertThat(t).as("a name or holder label with %s", hex(codePoint))
+                assertThat(t)
+                        .as("a name or holder label with %s", hex(codePoint))
                         .isInstanceOf(IllegalArgumentException.class);
                 assertThat(t.getMessage()).as("the refusal names the character").contains(hex(codePoint));
             }
@@ -59,13 +66,21 @@ class InvisibleCharactersTest {
     @ValueSource(ints = {0x202E, 0x200B, 0x200D, 0xFEFF, 0x2060})
     void theTableRefusesNamesAndHoldersWithTheCharacterWrittenThroughSql(int codePoint) throws Exception {
         String n = name(codePoint);
-        Throwable asName = catchThrowable(() -> HostileSchema.run(h.candA, "INSERT INTO " + h.schema + ".leases"
-                + " (name, holder, token, expires_at) VALUES ('" + n + "', 'a', 1, clock_timestamp() + interval '5 s')"));
-        Throwable asHolder = catchThrowable(() -> HostileSchema.run(h.candA, "INSERT INTO " + h.schema + ".leases"
-                + " (name, holder, token, expires_at) VALUES ('holder-" + hex(codePoint) + "', '" + n + "', 1,"
-                + " clock_timestamp() + interval '5 s')"));
-        assertThat(asName).as("a lease named with %s, inserted by a candidate", hex(codePoint)).isNotNull();
-        assertThat(asHolder).as("a holder with %s, inserted by a candidate", hex(codePoint)).isNotNull();
+        Throwable asName = catchThrowable(() -> HostileSchema.run(
+                h.candA,
+                "INSERT INTO " + h.schema + ".leases" + " (name, holder, token, expires_at) VALUES ('" + n
+                        + "', 'a', 1, clock_timestamp() + interval '5 s')"));
+        Throwable asHolder = catchThrowable(() -> HostileSchema.run(
+                h.candA,
+                "INSERT INTO " + h.schema + ".leases"
+                        + " (name, holder, token, expires_at) VALUES ('holder-" + hex(codePoint) + "', '" + n + "', 1,"
+                        + " clock_timestamp() + interval '5 s')"));
+        assertThat(asName)
+                .as("a lease named with %s, inserted by a candidate", hex(codePoint))
+                .isNotNull();
+        assertThat(asHolder)
+                .as("a holder with %s, inserted by a candidate", hex(codePoint))
+                .isNotNull();
     }
 
     @ParameterizedTest(name = "U+{0}")
@@ -80,10 +95,14 @@ class InvisibleCharactersTest {
             // the table refuses such names even from the superuser: nothing can show them
         }
         String raw = Character.toString(codePoint);
-        for (String[] command : List.of(new String[] {"status"}, new String[] {"status", "--json"},
-                new String[] {"history", n}, new String[] {"history", n, "--json"})) {
+        for (String[] command : List.of(
+                new String[] {"status"}, new String[] {"status", "--json"}, new String[] {"history", n}, new String[] {
+                    "history", n, "--json"
+                })) {
             String out = run(command);
-            assertThat(out).as("output of pglease %s", String.join(" ", command)).doesNotContain(raw);
+            assertThat(out)
+                    .as("output of pglease %s", String.join(" ", command))
+                    .doesNotContain(raw);
         }
     }
 

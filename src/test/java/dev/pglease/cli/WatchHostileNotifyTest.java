@@ -46,38 +46,50 @@ class WatchHostileNotifyTest {
         for (String mode : List.of("table", "json")) {
             File out = File.createTempFile("pglease-watch-" + mode, ".out");
             out.deleteOnExit();
-            List<String> args = new ArrayList<>(List.of("watch", "--jdbc-url", h.url(h.observer), "--schema", h.schema));
+            List<String> args =
+                    new ArrayList<>(List.of("watch", "--jdbc-url", h.url(h.observer), "--schema", h.schema));
             if (mode.equals("json")) {
                 args.add("--json");
             }
             processes.add(new ProcessBuilder(JavaProcess.pglease(JavaProcess.SMALL, args.toArray(String[]::new)))
-                    .redirectOutput(out).redirectError(new File(out.getPath() + ".err")).start());
+                    .redirectOutput(out)
+                    .redirectError(new File(out.getPath() + ".err"))
+                    .start());
             outputs.add(out);
         }
         try {
             Awaitility.await("both watches listen (stderr: " + outputs.get(0).getPath() + ".err)")
-                    .atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50))
+                    .atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(50))
                     .until(() -> Files.readString(outputs.get(0).toPath()).contains("(LISTEN")
-                            && !"0".equals(HostileSchema.query(null, "SELECT count(*) FROM pg_stat_activity"
-                            + " WHERE usename = '" + h.observer + "' AND query LIKE 'LISTEN%'")));
-            HostileSchema.run(h.candA, "INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES"
-                    + " ('before', 'a', 1, clock_timestamp() + interval '1 minute')");
+                            && !"0"
+                                    .equals(HostileSchema.query(
+                                            null,
+                                            "SELECT count(*) FROM pg_stat_activity" + " WHERE usename = '" + h.observer
+                                                    + "' AND query LIKE 'LISTEN%'")));
+            HostileSchema.run(
+                    h.candA,
+                    "INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES"
+                            + " ('before', 'a', 1, clock_timestamp() + interval '1 minute')");
             for (File out : outputs) {
                 awaitOutputContains(out, "before", processes);
             }
-            String fake = "{\"name\":\"before\",\"holder\":\"attacker\",\"token\":4294967297,\"kind\":\"force_released\"}";
+            String fake =
+                    "{\"name\":\"before\",\"holder\":\"attacker\",\"token\":4294967297,\"kind\":\"force_released\"}";
             String escapes = "{\"name\":\"" + json(ESCAPES) + "\",\"holder\":\"" + json(ESCAPES)
                     + "\",\"token\":2,\"kind\":\"" + json(ESCAPES) + "\"}";
             try (Connection c = h.as(h.nobody).getConnection();
-                 PreparedStatement ps = c.prepareStatement("SELECT pg_notify(?, ?)")) {
+                    PreparedStatement ps = c.prepareStatement("SELECT pg_notify(?, ?)")) {
                 for (String payload : List.of(fake, escapes, "{not json", "null", "[]", "42", "{\"name\":null}")) {
                     ps.setString(1, h.schema + ".leases");
                     ps.setString(2, payload);
                     ps.execute();
                 }
             }
-            HostileSchema.run(h.candA, "INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES"
-                    + " ('after', 'a', 1, clock_timestamp() + interval '1 minute')");
+            HostileSchema.run(
+                    h.candA,
+                    "INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES"
+                            + " ('after', 'a', 1, clock_timestamp() + interval '1 minute')");
             for (int i = 0; i < processes.size(); i++) {
                 Process p = processes.get(i);
                 try {
@@ -87,9 +99,13 @@ class WatchHostileNotifyTest {
                 }
                 boolean alive = p.isAlive();
                 int code = alive ? (JavaProcess.terminate(p, 10_000) ? p.exitValue() : -1) : p.exitValue();
-                runs.add(new Run(i == 0 ? "table" : "json", Files.readAllBytes(outputs.get(i).toPath()),
-                        alive && new String(Files.readAllBytes(outputs.get(i).toPath()), StandardCharsets.UTF_8)
-                                .contains("after"), code));
+                runs.add(new Run(
+                        i == 0 ? "table" : "json",
+                        Files.readAllBytes(outputs.get(i).toPath()),
+                        alive
+                                && new String(Files.readAllBytes(outputs.get(i).toPath()), StandardCharsets.UTF_8)
+                                        .contains("after"),
+                        code));
             }
         } finally {
             processes.forEach(JavaProcess::kill);
@@ -104,9 +120,15 @@ class WatchHostileNotifyTest {
     @Test
     void watchKeepsRunningThroughAnyPayloadAndExitsZeroOnSigterm() {
         for (Run r : runs) {
-            assertThat(r.aliveAfterPayloads()).as("watch (%s) still running and printing real changes after hostile"
-                    + " notifications; exit code %d; output:\n%s", r.mode(), r.exitCode(), r.text()).isTrue();
-            assertThat(r.exitCode()).as("exit code of watch (%s) on SIGTERM", r.mode()).isZero();
+            assertThat(r.aliveAfterPayloads())
+                    .as(
+                            "watch (%s) still running and printing real changes after hostile"
+                                    + " notifications; exit code %d; output:\n%s",
+                            r.mode(), r.exitCode(), r.text())
+                    .isTrue();
+            assertThat(r.exitCode())
+                    .as("exit code of watch (%s) on SIGTERM", r.mode())
+                    .isZero();
         }
     }
 
@@ -121,33 +143,45 @@ class WatchHostileNotifyTest {
                     found.add(String.format("U+%04X at %d", (int) c, i));
                 }
             }
-            assertThat(found).as("control characters in the output of watch (%s):\n%s", r.mode(),
-                    text.replace("\u001b", "<ESC>").replace("\u0007", "<BEL>")).isEmpty();
+            assertThat(found)
+                    .as(
+                            "control characters in the output of watch (%s):\n%s",
+                            r.mode(), text.replace("\u001b", "<ESC>").replace("\u0007", "<BEL>"))
+                    .isEmpty();
         }
     }
 
     @Test
     void watchPrintsNoEventThatIsNotInLeaseEvents() throws Exception {
-        Run json = runs.stream().filter(r -> r.mode().equals("json")).findFirst().orElseThrow();
+        Run json =
+                runs.stream().filter(r -> r.mode().equals("json")).findFirst().orElseThrow();
         ObjectMapper mapper = new ObjectMapper();
         List<String> invented = new ArrayList<>();
         for (String line : json.text().lines().filter(l -> l.startsWith("{")).toList()) {
             @SuppressWarnings("unchecked")
             Map<String, Object> e = mapper.readValue(line, Map.class);
-            String exists = HostileSchema.query(null, "SELECT count(*) FROM " + h.schema + ".lease_events WHERE name = "
-                    + literal(String.valueOf(e.get("lease"))) + " AND kind = " + literal(String.valueOf(e.get("kind")))
-                    + " AND token = " + (e.get("token") instanceof Number n ? n.longValue() : -1));
+            String exists = HostileSchema.query(
+                    null,
+                    "SELECT count(*) FROM " + h.schema + ".lease_events WHERE name = "
+                            + literal(String.valueOf(e.get("lease"))) + " AND kind = "
+                            + literal(String.valueOf(e.get("kind")))
+                            + " AND token = " + (e.get("token") instanceof Number n ? n.longValue() : -1));
             if ("0".equals(exists)) {
                 invented.add(line);
             }
         }
-        assertThat(invented).as("events watch printed that lease_events does not hold").isEmpty();
+        assertThat(invented)
+                .as("events watch printed that lease_events does not hold")
+                .isEmpty();
     }
 
     private static void awaitOutputContains(File out, String text, List<Process> processes) {
-        Awaitility.await("watch prints " + text).atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50))
-                .until(() -> Files.readString(out.toPath(), StandardCharsets.UTF_8).contains(text)
-                        || processes.stream().noneMatch(Process::isAlive));
+        Awaitility.await("watch prints " + text)
+                .atMost(Duration.ofSeconds(20))
+                .pollInterval(Duration.ofMillis(50))
+                .until(() ->
+                        Files.readString(out.toPath(), StandardCharsets.UTF_8).contains(text)
+                                || processes.stream().noneMatch(Process::isAlive));
         try {
             if (!Files.readString(out.toPath(), StandardCharsets.UTF_8).contains(text)) {
                 throw new IllegalStateException("watch ended before printing " + text);
@@ -168,5 +202,4 @@ class WatchHostileNotifyTest {
     private static String literal(String s) {
         return "'" + s.replace("'", "''") + "'";
     }
-
 }

@@ -40,7 +40,8 @@ final class Attempt implements AutoCloseable {
             log.add(sql + " -> " + answer);
             return answer;
         } catch (SQLException e) {
-            log.add(sql + " -> " + e.getSQLState() + " " + e.getMessage().lines().findFirst().orElse(""));
+            log.add(sql + " -> " + e.getSQLState() + " "
+                    + e.getMessage().lines().findFirst().orElse(""));
             try {
                 if (!c.getAutoCommit()) {
                     c.rollback();

@@ -7,9 +7,9 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.Required;
 import dev.pglease.TestDatabase;
@@ -37,9 +37,14 @@ class FastFailoverHolderTest {
 
     /** The timings of the reproduction: lease 10 s, renew deadline 6 s, retry 2 s. */
     private static LeaseConfig config(HostileSchema h, String label) {
-        return LeaseConfig.builder().schema(h.schema).holderLabel(label).fastFailover(true)
-                .leaseDuration(Duration.ofSeconds(10)).renewDeadline(Duration.ofSeconds(6))
-                .retryPeriod(Duration.ofSeconds(2)).build();
+        return LeaseConfig.builder()
+                .schema(h.schema)
+                .holderLabel(label)
+                .fastFailover(true)
+                .leaseDuration(Duration.ofSeconds(10))
+                .renewDeadline(Duration.ofSeconds(6))
+                .retryPeriod(Duration.ofSeconds(2))
+                .build();
     }
 
     /** Records each election with the time and what another leadership said at that moment. */
@@ -69,8 +74,8 @@ class FastFailoverHolderTest {
         Standby holderEvents = new Standby();
         Standby standbyEvents = new Standby();
         try (PgLease a = PgLease.create(h.as(h.candA), config(h, "holder"));
-             PgLease b = PgLease.create(h.as(h.candB), config(h, "standby"));
-             Elector ea = a.elector(lease, holderEvents)) {
+                PgLease b = PgLease.create(h.as(h.candB), config(h, "standby"));
+                Elector ea = a.elector(lease, holderEvents)) {
             Leadership old = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             standbyEvents.watched = old;
             try (Elector eb = b.elector(lease, standbyEvents)) {
@@ -78,11 +83,17 @@ class FastFailoverHolderTest {
                 terminateLeaseSessionOf(h.candA);
                 long elected = standbyEvents.electedAt.get(15, TimeUnit.SECONDS);
                 boolean oldValid = standbyEvents.oldValidAtElection.get();
-                Awaitility.await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(5))
+                Awaitility.await()
+                        .atMost(Duration.ofSeconds(10))
+                        .pollInterval(Duration.ofMillis(5))
                         .until(() -> !old.isValid());
                 long overlapMs = (System.nanoTime() - elected) / 1_000_000;
-                assertThat(oldValid).as("the old holder's leadership (token %d) was still valid when the standby was "
-                        + "elected: two leaders for about %d ms", old.token(), oldValid ? overlapMs : 0).isFalse();
+                assertThat(oldValid)
+                        .as(
+                                "the old holder's leadership (token %d) was still valid when the standby was "
+                                        + "elected: two leaders for about %d ms",
+                                old.token(), oldValid ? overlapMs : 0)
+                        .isFalse();
             }
         }
     }
@@ -98,15 +109,21 @@ class FastFailoverHolderTest {
         Standby holderEvents = new Standby();
         Standby standbyEvents = new Standby();
         try (PgLease a = PgLease.create(h.as(holder), config(h, "holder"));
-             PgLease b = PgLease.create(h.as(h.candB), config(h, "standby"));
-             Elector ea = a.elector(lease, holderEvents)) {
+                PgLease b = PgLease.create(h.as(h.candB), config(h, "standby"));
+                Elector ea = a.elector(lease, holderEvents)) {
             Leadership l = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Elector eb = b.elector(lease, standbyEvents)) {
                 Throwable tookOver = catchThrowable(() -> standbyEvents.electedAt.get(5, TimeUnit.SECONDS));
-                assertThat(standbyEvents.electedAt.isDone()).as("a standby took over from a healthy holder whose role"
-                        + " has idle_session_timeout = 1s (holder revocations: %s)", holderEvents.revocations).isFalse();
+                assertThat(standbyEvents.electedAt.isDone())
+                        .as(
+                                "a standby took over from a healthy holder whose role"
+                                        + " has idle_session_timeout = 1s (holder revocations: %s)",
+                                holderEvents.revocations)
+                        .isFalse();
                 assertThat(tookOver).isNotNull();
-                assertThat(holderEvents.revocations).as("revocations of the healthy holder").isEmpty();
+                assertThat(holderEvents.revocations)
+                        .as("revocations of the healthy holder")
+                        .isEmpty();
                 assertThat(l.isValid()).isTrue();
             }
         }
@@ -121,8 +138,8 @@ class FastFailoverHolderTest {
         String lease = "ff-lock-timeout";
         Standby standbyEvents = new Standby();
         try (PgLease a = PgLease.create(h.as(holder), config(h, "holder"));
-             PgLease b = PgLease.create(h.as(standby), config(h, "standby"));
-             Elector ea = a.elector(lease, new Standby())) {
+                PgLease b = PgLease.create(h.as(standby), config(h, "standby"));
+                Elector ea = a.elector(lease, new Standby())) {
             ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Elector eb = b.elector(lease, standbyEvents)) {
                 awaitStandbyWaiting(h, lease);
@@ -130,15 +147,16 @@ class FastFailoverHolderTest {
                 // the holder's process dies (kill -9): its sessions end and it never comes back
                 HostileSchema.superuser("ALTER ROLE " + holder + " NOLOGIN");
                 long killed = System.nanoTime();
-                HostileSchema.superuser("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '"
-                        + holder + "'");
+                HostileSchema.superuser(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + holder + "'");
                 Throwable none = catchThrowable(() -> standbyEvents.electedAt.get(12, TimeUnit.SECONDS));
                 HostileSchema.superuser("ALTER ROLE " + holder + " LOGIN"); // so that its close does not wait
-                String took = none == null ? ((standbyEvents.electedAt.get() - killed) / 1_000_000) + " ms"
+                String took = none == null
+                        ? ((standbyEvents.electedAt.get() - killed) / 1_000_000) + " ms"
                         : "no takeover within 12 s";
                 assertThat(none == null && (standbyEvents.electedAt.get() - killed) <= 1_000_000_000L)
-                        .as("takeover after the holder crashed, the standby's role has lock_timeout = 500ms: %s",
-                                took).isTrue();
+                        .as("takeover after the holder crashed, the standby's role has lock_timeout = 500ms: %s", took)
+                        .isTrue();
             }
         }
     }
@@ -163,13 +181,16 @@ class FastFailoverHolderTest {
                 } finally {
                     HostileSchema.superuser("GRANT UPDATE ON " + h.schema + ".leases TO " + h.roles.candidate());
                 }
-                assertThat(advisoryLocksInPool(h.candA, a)).as("advisory locks held by idle pooled connections after "
-                        + "the lease connection was given up").isEmpty();
+                assertThat(advisoryLocksInPool(h.candA, a))
+                        .as("advisory locks held by idle pooled connections after "
+                                + "the lease connection was given up")
+                        .isEmpty();
             } finally {
                 a.close();
             }
-            assertThat(advisoryLocksInPool(h.candA, null)).as("advisory locks held by pooled connections after "
-                    + "PgLease.close()").isEmpty();
+            assertThat(advisoryLocksInPool(h.candA, null))
+                    .as("advisory locks held by pooled connections after " + "PgLease.close()")
+                    .isEmpty();
         }
     }
 
@@ -178,7 +199,7 @@ class FastFailoverHolderTest {
         HostileSchema h = HostileSchema.create();
         String lease = "ff-stale";
         try (PgLease a = PgLease.create(h.as(h.candA), config(h, "holder"));
-             Elector ea = a.elector(lease, new Standby())) {
+                Elector ea = a.elector(lease, new Standby())) {
             Leadership l = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             // the token moved on without the holder hearing of it (no trigger, no notification)
             TestDatabase.execute("SET session_replication_role = replica; UPDATE " + h.schema + ".leases"
@@ -186,29 +207,37 @@ class FastFailoverHolderTest {
             Throwable t = catchThrowable(() -> a.inFencedTransaction(l, c -> null));
             assertThat(t).isInstanceOf(LeaseException.class);
             assertThat(((LeaseException) t).reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN);
-            assertThat(l.isValid()).as("the leadership after its fence found the token moved on (STALE_TOKEN)")
+            assertThat(l.isValid())
+                    .as("the leadership after its fence found the token moved on (STALE_TOKEN)")
                     .isFalse();
         }
     }
 
     /** Waits until some session waits for (or holds shared) an advisory lock: the standby watches the holder. */
     private static void awaitStandbyWaiting(HostileSchema h, String lease) {
-        Awaitility.await("the standby waits on the holder's session lock").atMost(Duration.ofSeconds(10))
-                .until(() -> "t".equals(HostileSchema.query(null, "SELECT count(*) > 0 FROM pg_locks k JOIN"
-                        + " pg_stat_activity a ON a.pid = k.pid WHERE k.locktype = 'advisory' AND a.usename <> '"
-                        + h.candA + "' AND (NOT k.granted OR k.mode = 'ShareLock')")));
+        Awaitility.await("the standby waits on the holder's session lock")
+                .atMost(Duration.ofSeconds(10))
+                .until(() -> "t"
+                        .equals(HostileSchema.query(
+                                null,
+                                "SELECT count(*) > 0 FROM pg_locks k JOIN"
+                                        + " pg_stat_activity a ON a.pid = k.pid WHERE k.locktype = 'advisory' AND a.usename <> '"
+                                        + h.candA + "' AND (NOT k.granted OR k.mode = 'ShareLock')")));
     }
 
     /** Terminates the backends of {@code login} that hold an advisory lock exclusively: its lease session. */
     private static void terminateLeaseSessionOf(String login) throws Exception {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a"
-                     + " WHERE a.usename = ? AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = a.pid"
-                     + " AND k.locktype = 'advisory' AND k.granted AND k.mode = 'ExclusiveLock')")) {
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a"
+                                + " WHERE a.usename = ? AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = a.pid"
+                                + " AND k.locktype = 'advisory' AND k.granted AND k.mode = 'ExclusiveLock')")) {
             ps.setString(1, login);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
-                assertThat(rs.getInt(1)).as("lease sessions of %s terminated", login).isPositive();
+                assertThat(rs.getInt(1))
+                        .as("lease sessions of %s terminated", login)
+                        .isPositive();
             }
         }
     }
@@ -217,9 +246,9 @@ class FastFailoverHolderTest {
     private static List<String> advisoryLocksInPool(String login, PgLease running) throws Exception {
         List<String> out = new java.util.ArrayList<>();
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT a.pid, k.mode, a.state FROM pg_locks k"
-                     + " JOIN pg_stat_activity a ON a.pid = k.pid WHERE a.usename = ? AND k.locktype = 'advisory'"
-                     + " AND k.granted")) {
+                PreparedStatement ps = c.prepareStatement("SELECT a.pid, k.mode, a.state FROM pg_locks k"
+                        + " JOIN pg_stat_activity a ON a.pid = k.pid WHERE a.usename = ? AND k.locktype = 'advisory'"
+                        + " AND k.granted")) {
             ps.setString(1, login);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {

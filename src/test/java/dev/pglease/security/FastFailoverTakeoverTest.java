@@ -68,8 +68,8 @@ class FastFailoverTakeoverTest {
                 }
             }
             victim.awaitRenewals(2);
-            victim.assertIntact("the takeover attack (" + (fastFailover ? "fast-failover" : "plain") + " holder):\n"
-                    + log);
+            victim.assertIntact(
+                    "the takeover attack (" + (fastFailover ? "fast-failover" : "plain") + " holder):\n" + log);
         }
     }
 

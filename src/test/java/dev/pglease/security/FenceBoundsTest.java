@@ -26,8 +26,14 @@ class FenceBoundsTest {
 
     @Test
     void aCandidateCanNotPushTheSchemasFenceAboveEveryTokenEverGranted() throws Exception {
-        try (PgLease b = PgLease.create(h.as(h.candB), LeaseConfig.builder().schema(h.schema).holderLabel("b")
-                .leaseDuration(Duration.ofSeconds(30)).renewDeadline(Duration.ofSeconds(20)).build())) {
+        try (PgLease b = PgLease.create(
+                h.as(h.candB),
+                LeaseConfig.builder()
+                        .schema(h.schema)
+                        .holderLabel("b")
+                        .leaseDuration(Duration.ofSeconds(30))
+                        .renewDeadline(Duration.ofSeconds(20))
+                        .build())) {
             b.tryLock("fence-bound", Duration.ofSeconds(30)).orElseThrow();
             long max = Long.MAX_VALUE;
             try (Attempt a = new Attempt(h, h.candB)) {
@@ -47,11 +53,16 @@ class FenceBoundsTest {
                         a.log.add("ForwardFence.advance(reports, " + max + ") -> " + e.getMessage());
                     }
                 }
-                String granted = HostileSchema.query(null, "SELECT greatest((SELECT max(token) FROM " + h.schema
-                        + ".leases), (SELECT max(token) FROM " + h.schema + ".lease_events))");
-                String fences = HostileSchema.query(null, "SELECT string_agg(resource || '=' || token, ', ' ORDER BY"
-                        + " resource) FROM " + h.schema + ".fences WHERE token > " + granted);
-                assertThat(fences).as("fences above the highest token ever granted (%s); the attack:\n%s", granted, a)
+                String granted = HostileSchema.query(
+                        null,
+                        "SELECT greatest((SELECT max(token) FROM " + h.schema + ".leases), (SELECT max(token) FROM "
+                                + h.schema + ".lease_events))");
+                String fences = HostileSchema.query(
+                        null,
+                        "SELECT string_agg(resource || '=' || token, ', ' ORDER BY" + " resource) FROM " + h.schema
+                                + ".fences WHERE token > " + granted);
+                assertThat(fences)
+                        .as("fences above the highest token ever granted (%s); the attack:\n%s", granted, a)
                         .isNull();
             }
         }
@@ -79,7 +90,8 @@ class FenceBoundsTest {
                     + " ON CONFLICT (resource) DO UPDATE SET token = excluded.token");
             b.run("UPDATE " + table + " SET resource = 'payments-old' WHERE resource = 'payments'");
             String now = HostileSchema.query(null, "SELECT string_agg(resource || '=' || token, ', ') FROM " + table);
-            assertThat(now).as("custom fence %s after a writer tried to set it back:\n%s", table, b)
+            assertThat(now)
+                    .as("custom fence %s after a writer tried to set it back:\n%s", table, b)
                     .isEqualTo("payments=5");
         }
     }

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseObserver;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import java.sql.Statement;
 import java.time.Duration;
@@ -60,15 +60,32 @@ class FencedTransactionBoundTest {
         String lease = "bounded";
         Pause pause = new Pause();
         CompletableFuture<Long> successorElected = new CompletableFuture<>();
-        try (PgLease a = PgLease.create(h.as(holder), LeaseConfig.builder().schema(h.schema).holderLabel("holder")
-                .leaseDuration(LEASE).renewDeadline(Duration.ofSeconds(2)).retryPeriod(RETRY).observer(pause).build());
-             PgLease b = PgLease.create(h.as(h.candB), LeaseConfig.builder().schema(h.schema).holderLabel("successor")
-                     .leaseDuration(LEASE).renewDeadline(Duration.ofSeconds(2)).retryPeriod(RETRY).build());
-             Elector ea = a.elector(lease, listener(null))) {
+        try (PgLease a = PgLease.create(
+                        h.as(holder),
+                        LeaseConfig.builder()
+                                .schema(h.schema)
+                                .holderLabel("holder")
+                                .leaseDuration(LEASE)
+                                .renewDeadline(Duration.ofSeconds(2))
+                                .retryPeriod(RETRY)
+                                .observer(pause)
+                                .build());
+                PgLease b = PgLease.create(
+                        h.as(h.candB),
+                        LeaseConfig.builder()
+                                .schema(h.schema)
+                                .holderLabel("successor")
+                                .leaseDuration(LEASE)
+                                .renewDeadline(Duration.ofSeconds(2))
+                                .retryPeriod(RETRY)
+                                .build());
+                Elector ea = a.elector(lease, listener(null))) {
             Leadership l = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Elector eb = b.elector(lease, listener(successorElected))) {
                 pause.armed = true;
-                assertThat(pause.paused.await(5, TimeUnit.SECONDS)).as("the holder's renewals stopped").isTrue();
+                assertThat(pause.paused.await(5, TimeUnit.SECONDS))
+                        .as("the holder's renewals stopped")
+                        .isTrue();
                 CompletableFuture<Object> work = CompletableFuture.supplyAsync(() -> {
                     try {
                         return a.inFencedTransaction(l, c -> {
@@ -94,8 +111,11 @@ class FencedTransactionBoundTest {
                 long boundMs = LEASE.plus(RETRY).plusSeconds(1).toMillis();
                 pause.resume.countDown();
                 Object outcome = work.get(15, TimeUnit.SECONDS);
-                assertThat(afterMs).as("successor granted %d ms after the holder's last renewal (bound %d ms; "
-                        + "PostgreSQL %d; the fenced transaction ended: %s)", afterMs, boundMs, version, outcome)
+                assertThat(afterMs)
+                        .as(
+                                "successor granted %d ms after the holder's last renewal (bound %d ms; "
+                                        + "PostgreSQL %d; the fenced transaction ended: %s)",
+                                afterMs, boundMs, version, outcome)
                         .isLessThanOrEqualTo(boundMs);
             } finally {
                 pause.resume.countDown();
@@ -113,8 +133,7 @@ class FencedTransactionBoundTest {
             }
 
             @Override
-            public void onRevoked(Leadership l) {
-            }
+            public void onRevoked(Leadership l) {}
         };
     }
 }

@@ -25,8 +25,7 @@ final class FunctionAcl {
 
     static final List<String> ROLES = List.of("candidate", "observer", "operator");
 
-    private FunctionAcl() {
-    }
+    private FunctionAcl() {}
 
     /** Signature (name and argument types) to the roles that may execute it. */
     static Map<String, Set<String>> documented() {
@@ -70,15 +69,20 @@ final class FunctionAcl {
     }
 
     /** A function of the schema as the catalog has it. */
-    record Function(long oid, String signature, String call, List<String> argTypes, boolean trigger,
-                    boolean securityDefiner, boolean procedure) {
-    }
+    record Function(
+            long oid,
+            String signature,
+            String call,
+            List<String> argTypes,
+            boolean trigger,
+            boolean securityDefiner,
+            boolean procedure) {}
 
     /** Every function (and procedure) of {@code schema}, from pg_proc. */
     static List<Function> inCatalog(String schema) throws SQLException {
         List<Function> out = new java.util.ArrayList<>();
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("""
+                PreparedStatement ps = c.prepareStatement("""
                      SELECT p.oid, p.proname || '(' || oidvectortypes(p.proargtypes) || ')',
                             p.oid::regproc::text,
                             ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a(t, i)
@@ -91,8 +95,14 @@ final class FunctionAcl {
             ps.setString(1, schema);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    out.add(new Function(rs.getLong(1), rs.getString(2), schema + "." + rs.getString(2).replaceAll("\\(.*", ""),
-                            List.of((String[]) rs.getArray(4).getArray()), rs.getBoolean(5), rs.getBoolean(6), rs.getBoolean(7)));
+                    out.add(new Function(
+                            rs.getLong(1),
+                            rs.getString(2),
+                            schema + "." + rs.getString(2).replaceAll("\\(.*", ""),
+                            List.of((String[]) rs.getArray(4).getArray()),
+                            rs.getBoolean(5),
+                            rs.getBoolean(6),
+                            rs.getBoolean(7)));
                 }
             }
         }

@@ -35,17 +35,21 @@ class FunctionAclTest {
     @Test
     void everyFunctionOfTheSchemaIsListedInTheDocumentedTable() {
         assertThat(functions).as("functions of %s", h.schema).isNotEmpty();
-        List<String> missing = functions.stream().map(FunctionAcl.Function::signature)
-                .filter(s -> !table.containsKey(s)).toList();
-        assertThat(missing).as("functions in the catalog with no line in function-acl.txt (decide who may execute "
-                + "them, and add the line)").isEmpty();
+        List<String> missing = functions.stream()
+                .map(FunctionAcl.Function::signature)
+                .filter(s -> !table.containsKey(s))
+                .toList();
+        assertThat(missing)
+                .as("functions in the catalog with no line in function-acl.txt (decide who may execute "
+                        + "them, and add the line)")
+                .isEmpty();
     }
 
     @Test
     void noFunctionIsExecutableByPublic() throws SQLException {
         List<String> byPublic = new ArrayList<>();
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("""
+                PreparedStatement ps = c.prepareStatement("""
                      SELECT p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
                        FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                       WHERE p.pronamespace = ?::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
@@ -58,8 +62,9 @@ class FunctionAclTest {
                 }
             }
         }
-        assertThat(byPublic).as("functions of %s executable by PUBLIC (so by every login, in a pglease role or "
-                + "not)", h.schema).isEmpty();
+        assertThat(byPublic)
+                .as("functions of %s executable by PUBLIC (so by every login, in a pglease role or " + "not)", h.schema)
+                .isEmpty();
     }
 
     @Test
@@ -71,12 +76,16 @@ class FunctionAclTest {
             for (String role : FunctionAcl.ROLES) {
                 boolean may = executable(loginOf.get(role), f.oid());
                 if (may != allowed.contains(role)) {
-                    wrong.add(f.signature() + ": " + role + (may ? " may execute it, the table says not"
-                            : " may not execute it, the table says it may"));
+                    wrong.add(f.signature() + ": " + role
+                            + (may
+                                    ? " may execute it, the table says not"
+                                    : " may not execute it, the table says it may"));
                 }
             }
         }
-        assertThat(wrong).as("EXECUTE rights of %s that differ from function-acl.txt", h.schema).isEmpty();
+        assertThat(wrong)
+                .as("EXECUTE rights of %s that differ from function-acl.txt", h.schema)
+                .isEmpty();
     }
 
     @Test
@@ -87,13 +96,14 @@ class FunctionAclTest {
                 executable.add(f.signature());
             }
         }
-        assertThat(executable).as("functions of %s that login %s (in no pglease role) may execute", h.schema,
-                h.nobody).isEmpty();
+        assertThat(executable)
+                .as("functions of %s that login %s (in no pglease role) may execute", h.schema, h.nobody)
+                .isEmpty();
     }
 
     private static boolean executable(String login, long oid) throws SQLException {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT has_function_privilege(?, ?::oid, 'EXECUTE')")) {
+                PreparedStatement ps = c.prepareStatement("SELECT has_function_privilege(?, ?::oid, 'EXECUTE')")) {
             ps.setString(1, login);
             ps.setLong(2, oid);
             try (ResultSet rs = ps.executeQuery()) {

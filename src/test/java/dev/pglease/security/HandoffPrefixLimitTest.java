@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
-import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -19,12 +19,10 @@ class HandoffPrefixLimitTest {
 
     private static final LeaderListener NONE = new LeaderListener() {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     };
 
     @Test
@@ -33,14 +31,22 @@ class HandoffPrefixLimitTest {
         HostileSchema h = HostileSchema.create();
         String lease = "handoff-prefix";
         try (Victim a = Victim.start(h, lease, false);
-             PgLease b = PgLease.create(h.as(h.candB), LeaseConfig.builder().schema(h.schema)
-                     .holderLabel("billing-eu-impostor").leaseDuration(Duration.ofSeconds(30))
-                     .renewDeadline(Duration.ofSeconds(20)).retryPeriod(Duration.ofMillis(300)).build());
-             Elector eb = b.elector(lease, NONE)) {
-            String token = HostileSchema.query(h.operator, "SELECT " + h.schema + ".handoff('" + lease + "', 'billing-eu')");
+                PgLease b = PgLease.create(
+                        h.as(h.candB),
+                        LeaseConfig.builder()
+                                .schema(h.schema)
+                                .holderLabel("billing-eu-impostor")
+                                .leaseDuration(Duration.ofSeconds(30))
+                                .renewDeadline(Duration.ofSeconds(20))
+                                .retryPeriod(Duration.ofMillis(300))
+                                .build());
+                Elector eb = b.elector(lease, NONE)) {
+            String token =
+                    HostileSchema.query(h.operator, "SELECT " + h.schema + ".handoff('" + lease + "', 'billing-eu')");
             assertThat(token).as("the operator's handoff to prefix billing-eu").isNotNull();
             Leadership taken = eb.awaitLeadership(Duration.ofSeconds(10)).orElse(null);
-            assertThat(taken).as("a candidate that labelled itself billing-eu-... takes the lease handed to billing-eu")
+            assertThat(taken)
+                    .as("a candidate that labelled itself billing-eu-... takes the lease handed to billing-eu")
                     .isNotNull();
             assertThat(taken.holder()).startsWith("billing-eu-impostor/");
         }

@@ -40,7 +40,8 @@ class HistoryRelabelTest {
         try (Attempt b = new Attempt(h, h.candB)) {
             acquire(b, lease, "b", "30 seconds");
             b.run("UPDATE " + h.schema + ".leases SET holder = NULL, expires_at = clock_timestamp(),"
-                    + " renewed_at = clock_timestamp() WHERE name = '" + lease + "' RETURNING " + label("force_released"));
+                    + " renewed_at = clock_timestamp() WHERE name = '" + lease + "' RETURNING "
+                    + label("force_released"));
             assertEveryEventNamesItsChange(lease, b);
         }
     }
@@ -79,7 +80,8 @@ class HistoryRelabelTest {
     @Test
     void aCandidatesTakeoverOfAnExpiredLeaseCanNotBeRecordedAsAcquired() throws Exception {
         String lease = "relabel-takeover";
-        try (Attempt a = new Attempt(h, h.candA); Attempt b = new Attempt(h, h.candB)) {
+        try (Attempt a = new Attempt(h, h.candA);
+                Attempt b = new Attempt(h, h.candB)) {
             acquire(a, lease, "a", "50 milliseconds");
             awaitExpired(lease);
             b.run("UPDATE " + h.schema + ".leases SET holder = 'b', token = token + 1, acquired_at = clock_timestamp(),"
@@ -93,7 +95,8 @@ class HistoryRelabelTest {
     void aCandidatesTakeoverCanNotBeRecordedAsHandedOffOrForceReleased() throws Exception {
         for (String kind : List.of("handed_off", "force_released")) {
             String lease = "relabel-takeover-" + kind;
-            try (Attempt a = new Attempt(h, h.candA); Attempt b = new Attempt(h, h.candB)) {
+            try (Attempt a = new Attempt(h, h.candA);
+                    Attempt b = new Attempt(h, h.candB)) {
                 acquire(a, lease, "a", "50 milliseconds");
                 awaitExpired(lease);
                 b.run("UPDATE " + h.schema + ".leases SET holder = 'b', token = token + 1,"
@@ -121,8 +124,13 @@ class HistoryRelabelTest {
     }
 
     private static void awaitExpired(String lease) {
-        Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> "t".equals(HostileSchema.query(null,
-                "SELECT expires_at <= clock_timestamp() FROM " + h.schema + ".leases WHERE name = '" + lease + "'")));
+        Awaitility.await()
+                .atMost(Duration.ofSeconds(5))
+                .until(() -> "t"
+                        .equals(HostileSchema.query(
+                                null,
+                                "SELECT expires_at <= clock_timestamp() FROM " + h.schema + ".leases WHERE name = '"
+                                        + lease + "'")));
     }
 
     /**
@@ -132,15 +140,16 @@ class HistoryRelabelTest {
     private static void assertEveryEventNamesItsChange(String lease, Attempt attacker) throws SQLException {
         List<String> wrong = new ArrayList<>();
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT kind, holder, previous_holder, token FROM " + h.schema
-                     + ".lease_events WHERE name = ? ORDER BY id")) {
+                PreparedStatement ps = c.prepareStatement("SELECT kind, holder, previous_holder, token FROM " + h.schema
+                        + ".lease_events WHERE name = ? ORDER BY id")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     String kind = rs.getString(1);
                     String holder = rs.getString(2);
                     String previous = rs.getString(3);
-                    String truth = holder == null ? "released"
+                    String truth = holder == null
+                            ? "released"
                             : previous == null || previous.equals(holder) ? "acquired" : "taken_over";
                     if (!kind.equals(truth)) {
                         wrong.add("token " + rs.getLong(4) + " " + previous + " -> " + holder + " recorded as " + kind
@@ -149,7 +158,8 @@ class HistoryRelabelTest {
                 }
             }
         }
-        assertThat(wrong).as("events of %s recorded as a kind the change was not; the attack:\n%s", lease, attacker)
+        assertThat(wrong)
+                .as("events of %s recorded as a kind the change was not; the attack:\n%s", lease, attacker)
                 .isEmpty();
     }
 }

@@ -61,7 +61,8 @@ class HostileLoginTest {
         functions = FunctionAcl.inCatalog(h.schema);
         keyFunctions = functions.stream()
                 .filter(f -> f.signature().matches("[a-z0-9_]*_key\\(text\\)"))
-                .map(FunctionAcl.Function::call).toList();
+                .map(FunctionAcl.Function::call)
+                .toList();
         acl = FunctionAcl.documented();
         victims.put(false, Victim.start(h, "victim-plain", false));
         victims.put(true, Victim.start(h, "victim-ff", true));
@@ -78,7 +79,8 @@ class HostileLoginTest {
         for (String login : h.attackers()) {
             String role = h.roleOf(login);
             for (FunctionAcl.Function f : functions) {
-                if (role.equals("operator") && acl.getOrDefault(f.signature(), Set.of()).contains("operator")) {
+                if (role.equals("operator")
+                        && acl.getOrDefault(f.signature(), Set.of()).contains("operator")) {
                     continue; // the operator's own actions (force release, handoff) are its job
                 }
                 tests.add(DynamicTest.dynamicTest(role + " calls " + f.signature(), () -> {
@@ -175,20 +177,29 @@ class HostileLoginTest {
         long nextTerm = ((t >> 32) + 1) * TERM + 1;
         String holder = live.holder();
         return switch (type) {
-            case "text", "character varying", "name" -> List.of(literal(lease) + "::" + type,
-                    literal(holder) + "::" + type, literal(holder.substring(0, 3)) + "::" + type,
-                    literal("attacker") + "::" + type);
-            case "bigint" -> List.of(t + "::bigint", (t + 1) + "::bigint", MAX + "::bigint", nextTerm + "::bigint",
-                    "0::bigint");
-            case "integer", "smallint" -> List.of("1::" + type, "0::" + type, "-1::" + type,
-                    (type.equals("integer") ? "2147483647" : "32767") + "::" + type);
+            case "text", "character varying", "name" ->
+                List.of(
+                        literal(lease) + "::" + type,
+                        literal(holder) + "::" + type,
+                        literal(holder.substring(0, 3)) + "::" + type,
+                        literal("attacker") + "::" + type);
+            case "bigint" ->
+                List.of(t + "::bigint", (t + 1) + "::bigint", MAX + "::bigint", nextTerm + "::bigint", "0::bigint");
+            case "integer", "smallint" ->
+                List.of(
+                        "1::" + type,
+                        "0::" + type,
+                        "-1::" + type,
+                        (type.equals("integer") ? "2147483647" : "32767") + "::" + type);
             case "numeric" -> List.of(t + "::numeric", (t + 1) + "::numeric", "1e30::numeric");
             case "boolean" -> List.of("true", "false");
             case "interval" -> List.of("interval '1 day'", "interval '-1 day'", "interval '0'");
-            case "timestamp with time zone" -> List.of("clock_timestamp() + interval '1 day'",
-                    "'-infinity'::timestamptz", "'infinity'::timestamptz");
-            case "regclass" -> List.of(literal(h.schema + ".leases") + "::regclass",
-                    literal(h.schema + ".lease_events") + "::regclass");
+            case "timestamp with time zone" ->
+                List.of("clock_timestamp() + interval '1 day'", "'-infinity'::timestamptz", "'infinity'::timestamptz");
+            case "regclass" ->
+                List.of(
+                        literal(h.schema + ".leases") + "::regclass",
+                        literal(h.schema + ".lease_events") + "::regclass");
             case "text[]" -> List.of("ARRAY[" + literal(lease) + "]::text[]", "ARRAY[" + literal(holder) + "]::text[]");
             case "bigint[]" -> List.of("ARRAY[" + t + "]::bigint[]", "ARRAY[" + (t + 1) + "]::bigint[]");
             default -> List.of("NULL::" + type);
@@ -203,10 +214,11 @@ class HostileLoginTest {
         String where = " WHERE name = " + literal(lease);
         List<String> out = new ArrayList<>();
         for (long token : new long[] {t, t + 1, nextTerm}) {
-            out.add("INSERT INTO " + s + ".leases (name, holder, token, expires_at) VALUES (" + literal(lease)
-                    + ", 'attacker', " + token + ", clock_timestamp() + interval '30 seconds')"
-                    + " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token,"
-                    + " acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = excluded.expires_at");
+            out.add(
+                    "INSERT INTO " + s + ".leases (name, holder, token, expires_at) VALUES (" + literal(lease)
+                            + ", 'attacker', " + token + ", clock_timestamp() + interval '30 seconds')"
+                            + " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, token = excluded.token,"
+                            + " acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = excluded.expires_at");
             out.add("UPDATE " + s + ".leases SET holder = 'attacker', token = " + token
                     + ", acquired_at = clock_timestamp(), renewed_at = clock_timestamp(),"
                     + " expires_at = clock_timestamp() + interval '30 seconds', handoff_from = NULL, handoff_to = NULL,"
@@ -232,8 +244,9 @@ class HostileLoginTest {
         List<String> succeeded = new ArrayList<>();
         List<String[]> relations = new ArrayList<>();
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT c.relname, c.relkind::text FROM pg_class c"
-                     + " WHERE c.relnamespace = ?::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1")) {
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT c.relname, c.relkind::text FROM pg_class c"
+                                + " WHERE c.relnamespace = ?::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1")) {
             ps.setString(1, h.schema);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -320,9 +333,10 @@ class HostileLoginTest {
     private static List<String[]> columns(String relation) throws SQLException {
         List<String[]> out = new ArrayList<>();
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a"
-                     + " WHERE a.attrelid = (quote_ident(?) || '.' || quote_ident(?))::regclass AND a.attnum > 0"
-                     + " AND NOT a.attisdropped ORDER BY a.attnum")) {
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a"
+                                + " WHERE a.attrelid = (quote_ident(?) || '.' || quote_ident(?))::regclass AND a.attnum > 0"
+                                + " AND NOT a.attisdropped ORDER BY a.attnum")) {
             ps.setString(1, h.schema);
             ps.setString(2, relation);
             try (ResultSet rs = ps.executeQuery()) {
@@ -337,8 +351,7 @@ class HostileLoginTest {
     // ---- checks ----
 
     /** What a victim's lease looked like before a case: its row, and how many events its leases had. */
-    private record Snapshot(HostileSchema.Row row, List<String> events) {
-    }
+    private record Snapshot(HostileSchema.Row row, List<String> events) {}
 
     private static Map<Boolean, Snapshot> snapshot() throws SQLException {
         Map<Boolean, Snapshot> out = new LinkedHashMap<>();
@@ -355,13 +368,16 @@ class HostileLoginTest {
             Victim v = e.getValue();
             String mode = e.getKey() ? "fast-failover" : "plain";
             HostileSchema.Row row = h.row(v.lease);
-            String expiry = HostileSchema.query(null, "SELECT expires_at > clock_timestamp() AND expires_at"
-                    + " <= clock_timestamp() + interval '31 seconds' FROM " + h.schema + ".leases WHERE name = "
-                    + literal(v.lease));
+            String expiry = HostileSchema.query(
+                    null,
+                    "SELECT expires_at > clock_timestamp() AND expires_at"
+                            + " <= clock_timestamp() + interval '31 seconds' FROM " + h.schema + ".leases WHERE name = "
+                            + literal(v.lease));
             List<String> events = h.events(v.lease);
             List<String> lost = new ArrayList<>(before.get(e.getKey()).events());
             lost.removeAll(events);
-            List<String> byAttacker = events.stream().filter(ev -> ev.endsWith(" " + login)).toList();
+            List<String> byAttacker =
+                    events.stream().filter(ev -> ev.endsWith(" " + login)).toList();
             if (row == null || !v.leadership.holder().equals(row.holder()) || row.token() != v.leadership.token()) {
                 broken.add(mode + " victim " + v.lease + ": row is now " + row + ", the victim holds token "
                         + v.leadership.token());
@@ -381,8 +397,14 @@ class HostileLoginTest {
         if (!broken.isEmpty()) {
             replaceBrokenVictims();
         }
-        assertThat(broken).as("%s by %s (%s) broke the victim; statements that went through:\n%s", what, login,
-                h.roleOf(login), String.join("\n", succeeded.subList(0, Math.min(40, succeeded.size())))).isEmpty();
+        assertThat(broken)
+                .as(
+                        "%s by %s (%s) broke the victim; statements that went through:\n%s",
+                        what,
+                        login,
+                        h.roleOf(login),
+                        String.join("\n", succeeded.subList(0, Math.min(40, succeeded.size()))))
+                .isEmpty();
     }
 
     /** A broken victim is replaced by a fresh one on a new lease, so every case starts from a healthy holder. */
@@ -443,8 +465,9 @@ class HostileLoginTest {
     }
 
     private static boolean executable(String login, long oid) throws SQLException {
-        return "t".equals(HostileSchema.query(null, "SELECT has_function_privilege(" + literal(login) + ", " + oid
-                + "::oid, 'EXECUTE')"));
+        return "t"
+                .equals(HostileSchema.query(
+                        null, "SELECT has_function_privilege(" + literal(login) + ", " + oid + "::oid, 'EXECUTE')"));
     }
 
     private static String literal(String s) {

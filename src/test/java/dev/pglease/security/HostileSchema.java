@@ -94,8 +94,9 @@ public final class HostileSchema {
     /** The victim's lease row as the superuser reads it: holder, token, expires_at (epoch micros), or null. */
     public Row row(String lease) throws SQLException {
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT holder, token, (extract(epoch FROM expires_at) * 1e6)::bigint"
-                     + " FROM " + schema + ".leases WHERE name = ?")) {
+                PreparedStatement ps =
+                        c.prepareStatement("SELECT holder, token, (extract(epoch FROM expires_at) * 1e6)::bigint"
+                                + " FROM " + schema + ".leases WHERE name = ?")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() ? new Row(rs.getString(1), rs.getLong(2), rs.getLong(3)) : null;
@@ -104,15 +105,14 @@ public final class HostileSchema {
     }
 
     /** A lease row's holder, token and expiry. */
-    public record Row(String holder, long token, long expiresAtMicros) {
-    }
+    public record Row(String holder, long token, long expiresAtMicros) {}
 
     /** The lease_events rows of {@code lease}, as "kind token holder changed_by", oldest first. */
     public List<String> events(String lease) throws SQLException {
         List<String> out = new ArrayList<>();
         try (Connection c = TestDatabase.dataSource().getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT kind, token, holder, changed_by FROM " + schema
-                     + ".lease_events WHERE name = ? ORDER BY id")) {
+                PreparedStatement ps = c.prepareStatement("SELECT kind, token, holder, changed_by FROM " + schema
+                        + ".lease_events WHERE name = ? ORDER BY id")) {
             ps.setString(1, lease);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -135,7 +135,8 @@ public final class HostileSchema {
 
     /** Runs {@code sql} as {@code login} (auto-commit). */
     public static void run(String login, String sql) throws SQLException {
-        try (Connection c = Users.as(login).getConnection(); Statement s = c.createStatement()) {
+        try (Connection c = Users.as(login).getConnection();
+                Statement s = c.createStatement()) {
             s.execute(sql);
         }
     }

@@ -29,8 +29,15 @@ class LockOperatorActionsTest {
     }
 
     private static PgLease node() {
-        return PgLease.create(h.as(h.candA), LeaseConfig.builder().schema(h.schema).holderLabel("job-runner")
-                .leaseDuration(Duration.ofSeconds(10)).renewDeadline(Duration.ofSeconds(6)).retryPeriod(RETRY).build());
+        return PgLease.create(
+                h.as(h.candA),
+                LeaseConfig.builder()
+                        .schema(h.schema)
+                        .holderLabel("job-runner")
+                        .leaseDuration(Duration.ofSeconds(10))
+                        .renewDeadline(Duration.ofSeconds(6))
+                        .retryPeriod(RETRY)
+                        .build());
     }
 
     @Test
@@ -50,13 +57,19 @@ class LockOperatorActionsTest {
             String newToken = HostileSchema.query(h.operator, "SELECT " + h.schema + "." + operatorCall);
             assertThat(newToken).as("the operator's %s", operatorCall).isNotNull();
             long acted = System.nanoTime();
-            Throwable notLearned = catchThrowable(() -> Awaitility.await().atMost(BOUND)
-                    .pollInterval(Duration.ofMillis(20)).until(() -> !lock.isValid()));
+            Throwable notLearned = catchThrowable(() -> Awaitility.await()
+                    .atMost(BOUND)
+                    .pollInterval(Duration.ofMillis(20))
+                    .until(() -> !lock.isValid()));
             long tookMs = (System.nanoTime() - acted) / 1_000_000;
-            assertThat(notLearned).as("lock %s still valid %d ms after %s (new token %s), remaining %s", name, tookMs,
-                    operatorCall, newToken, lock.remaining()).isNull();
+            assertThat(notLearned)
+                    .as(
+                            "lock %s still valid %d ms after %s (new token %s), remaining %s",
+                            name, tookMs, operatorCall, newToken, lock.remaining())
+                    .isNull();
             Throwable refused = catchThrowable(() -> write(pglease, lock));
-            assertThat(refused).as("a fenced write with lock %s token %d after %s", name, lock.token(), operatorCall)
+            assertThat(refused)
+                    .as("a fenced write with lock %s token %d after %s", name, lock.token(), operatorCall)
                     .isInstanceOf(LeaseException.class);
         }
     }

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseObserver;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -43,17 +43,21 @@ class NotificationStormTest {
 
     private static final LeaderListener NONE = new LeaderListener() {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     };
 
     private static LeaseConfig config(HostileSchema h, String label, Counter counter) {
-        return LeaseConfig.builder().schema(h.schema).holderLabel(label).leaseDuration(Duration.ofSeconds(10))
-                .renewDeadline(Duration.ofSeconds(6)).retryPeriod(RETRY).observer(counter).build();
+        return LeaseConfig.builder()
+                .schema(h.schema)
+                .holderLabel(label)
+                .leaseDuration(Duration.ofSeconds(10))
+                .renewDeadline(Duration.ofSeconds(6))
+                .retryPeriod(RETRY)
+                .observer(counter)
+                .build();
     }
 
     @Test
@@ -63,8 +67,8 @@ class NotificationStormTest {
         Counter leaderCount = new Counter();
         Counter standbyCount = new Counter();
         try (PgLease a = PgLease.create(h.as(h.candA), config(h, "leader", leaderCount));
-             PgLease b = PgLease.create(h.as(h.candB), config(h, "standby", standbyCount));
-             Elector ea = a.elector(lease, NONE)) {
+                PgLease b = PgLease.create(h.as(h.candB), config(h, "standby", standbyCount));
+                Elector ea = a.elector(lease, NONE)) {
             Leadership l = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Elector eb = b.elector(lease, NONE)) {
                 Thread.sleep(RETRY.toMillis());
@@ -78,9 +82,10 @@ class NotificationStormTest {
                 int stormRenewals = leaderCount.renewals.get() - r1;
                 int stormAcquires = standbyCount.acquires.get() - a1;
 
-                String counts = String.format("%d fake notifications in %d s: leader renewed %d times (%d when quiet),"
-                        + " standby sent %d acquires", sent, PERIOD.toSeconds(), stormRenewals, quietRenewals,
-                        stormAcquires);
+                String counts = String.format(
+                        "%d fake notifications in %d s: leader renewed %d times (%d when quiet),"
+                                + " standby sent %d acquires",
+                        sent, PERIOD.toSeconds(), stormRenewals, quietRenewals, stormAcquires);
                 assertThat(sent).as("notifications sent").isGreaterThan(1_000);
                 assertThat(stormRenewals).as(counts).isLessThanOrEqualTo(2 * quietRenewals + 2);
                 assertThat(stormAcquires).as(counts).isLessThanOrEqualTo((int) (PERIOD.toMillis() / 100));
@@ -93,10 +98,10 @@ class NotificationStormTest {
     private static int storm(HostileSchema h, String lease) throws Exception {
         int sent = 0;
         try (Connection c = h.as(h.nobody).getConnection();
-             PreparedStatement ps = c.prepareStatement("SELECT count(pg_notify(?, CASE WHEN i % 2 = 0"
-                     + " THEN format('{\"name\":\"%s\",\"holder\":null,\"token\":%s,\"kind\":\"released\"}', ?::text, i)"
-                     + " ELSE format('{\"name\":\"%s\",\"holder\":\"x%s\",\"token\":%s,\"kind\":\"taken_over\"}', ?::text, i, i)"
-                     + " END)) FROM generate_series(?, ? + 199) i")) {
+                PreparedStatement ps = c.prepareStatement("SELECT count(pg_notify(?, CASE WHEN i % 2 = 0"
+                        + " THEN format('{\"name\":\"%s\",\"holder\":null,\"token\":%s,\"kind\":\"released\"}', ?::text, i)"
+                        + " ELSE format('{\"name\":\"%s\",\"holder\":\"x%s\",\"token\":%s,\"kind\":\"taken_over\"}', ?::text, i, i)"
+                        + " END)) FROM generate_series(?, ? + 199) i")) {
             long end = System.nanoTime() + PERIOD.toNanos();
             while (System.nanoTime() < end && sent < 200_000) {
                 ps.setString(1, h.schema + ".leases");

@@ -25,8 +25,8 @@ class TokenRuleTest {
     @BeforeAll
     static void setUp() throws Exception {
         h = HostileSchema.create();
-        timeline = Long.parseLong(HostileSchema.query(null, "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"),
-                16);
+        timeline = Long.parseLong(
+                HostileSchema.query(null, "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16);
     }
 
     private static long rule(long old) {
@@ -46,7 +46,9 @@ class TokenRuleTest {
                 check(lease, rule(0), b, wrong);
             }
         }
-        assertThat(wrong).as("tokens a candidate chose itself, stored (timeline %d)", timeline).isEmpty();
+        assertThat(wrong)
+                .as("tokens a candidate chose itself, stored (timeline %d)", timeline)
+                .isEmpty();
     }
 
     @Test
@@ -55,25 +57,33 @@ class TokenRuleTest {
         int i = 0;
         for (long token : new long[] {1, 3, TERM + 1, timeline * TERM + 1, Long.MAX_VALUE}) {
             String lease = "taken-" + i++;
-            try (Attempt a = new Attempt(h, h.candA); Attempt b = new Attempt(h, h.candB)) {
+            try (Attempt a = new Attempt(h, h.candA);
+                    Attempt b = new Attempt(h, h.candB)) {
                 a.run("INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES ('" + lease
                         + "', 'a', 1, clock_timestamp() + interval '50 milliseconds')");
-                long old = Long.parseLong(HostileSchema.query(null, "SELECT token FROM " + h.schema
-                        + ".leases WHERE name = '" + lease + "'"));
-                Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> "t".equals(HostileSchema.query(null,
-                        "SELECT expires_at <= clock_timestamp() FROM " + h.schema + ".leases WHERE name = '" + lease + "'")));
+                long old = Long.parseLong(HostileSchema.query(
+                        null, "SELECT token FROM " + h.schema + ".leases WHERE name = '" + lease + "'"));
+                Awaitility.await()
+                        .atMost(Duration.ofSeconds(5))
+                        .until(() -> "t"
+                                .equals(HostileSchema.query(
+                                        null,
+                                        "SELECT expires_at <= clock_timestamp() FROM " + h.schema
+                                                + ".leases WHERE name = '" + lease + "'")));
                 b.run("UPDATE " + h.schema + ".leases SET holder = 'b', token = " + token + ", acquired_at ="
                         + " clock_timestamp(), renewed_at = clock_timestamp(), expires_at = clock_timestamp() + interval"
                         + " '30 seconds' WHERE name = '" + lease + "'");
                 check(lease, rule(old), b, wrong);
             }
         }
-        assertThat(wrong).as("tokens a candidate chose itself, stored (timeline %d)", timeline).isEmpty();
+        assertThat(wrong)
+                .as("tokens a candidate chose itself, stored (timeline %d)", timeline)
+                .isEmpty();
     }
 
     private static void check(String lease, long expected, Attempt b, List<String> wrong) throws Exception {
-        String stored = HostileSchema.query(null, "SELECT token FROM " + h.schema + ".leases WHERE name = '" + lease
-                + "' AND holder = 'b'");
+        String stored = HostileSchema.query(
+                null, "SELECT token FROM " + h.schema + ".leases WHERE name = '" + lease + "' AND holder = 'b'");
         if (stored != null && Long.parseLong(stored) != expected) {
             wrong.add(lease + ": stored " + stored + ", the rule gives " + expected + " (" + b + ")");
         }

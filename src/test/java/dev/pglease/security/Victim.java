@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseObserver;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import java.sql.SQLException;
 import java.time.Duration;
@@ -32,20 +32,24 @@ final class Victim implements AutoCloseable {
     private Victim(HostileSchema h, String lease, boolean fastFailover) throws InterruptedException {
         this.h = h;
         this.lease = lease;
-        LeaseConfig config = LeaseConfig.builder().schema(h.schema).holderLabel("victim").fastFailover(fastFailover)
-                .leaseDuration(Duration.ofSeconds(30)).renewDeadline(Duration.ofSeconds(20))
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(h.schema)
+                .holderLabel("victim")
+                .fastFailover(fastFailover)
+                .leaseDuration(Duration.ofSeconds(30))
+                .renewDeadline(Duration.ofSeconds(20))
                 .retryPeriod(Duration.ofMillis(300))
                 .observer(new LeaseObserver() {
                     @Override
                     public void renewed(String leaseName, long token, Duration latency) {
                         renewals.incrementAndGet();
                     }
-                }).build();
+                })
+                .build();
         this.pglease = PgLease.create(h.as(h.candA), config);
         this.elector = pglease.elector(lease, new LeaderListener() {
             @Override
-            public void onElected(Leadership l) {
-            }
+            public void onElected(Leadership l) {}
 
             @Override
             public void onRevoked(Leadership l) {
@@ -63,7 +67,8 @@ final class Victim implements AutoCloseable {
     /** Waits until the victim has renewed {@code count} more times (so a lost lease would have been noticed). */
     void awaitRenewals(int count) {
         int target = renewals.get() + count;
-        Awaitility.await("victim renews " + count + " times").atMost(Duration.ofSeconds(10))
+        Awaitility.await("victim renews " + count + " times")
+                .atMost(Duration.ofSeconds(10))
                 .pollInterval(Duration.ofMillis(20))
                 .until(() -> renewals.get() >= target || !revocations.isEmpty());
     }
@@ -72,20 +77,31 @@ final class Victim implements AutoCloseable {
     void assertIntact(String after) throws SQLException {
         HostileSchema.Row row = h.row(lease);
         assertThat(row).as("lease row of %s after %s", lease, after).isNotNull();
-        assertThat(row.holder()).as("holder of %s after %s (events: %s)", lease, after, h.events(lease))
+        assertThat(row.holder())
+                .as("holder of %s after %s (events: %s)", lease, after, h.events(lease))
                 .isEqualTo(leadership.holder());
-        assertThat(row.token()).as("token of %s after %s (events: %s)", lease, after, h.events(lease))
+        assertThat(row.token())
+                .as("token of %s after %s (events: %s)", lease, after, h.events(lease))
                 .isEqualTo(leadership.token());
-        assertThat(revocations).as("revocations of the victim's leadership of %s after %s", lease, after).isEmpty();
-        assertThat(elector.isLeader()).as("victim still leads %s after %s", lease, after).isTrue();
-        assertThat(leadership.isValid()).as("victim's leadership of %s valid after %s", lease, after).isTrue();
+        assertThat(revocations)
+                .as("revocations of the victim's leadership of %s after %s", lease, after)
+                .isEmpty();
+        assertThat(elector.isLeader())
+                .as("victim still leads %s after %s", lease, after)
+                .isTrue();
+        assertThat(leadership.isValid())
+                .as("victim's leadership of %s valid after %s", lease, after)
+                .isTrue();
     }
 
     /** Whether the victim is still the holder with its token and was never revoked. */
     boolean intact() throws SQLException {
         HostileSchema.Row row = h.row(lease);
-        return row != null && leadership.holder().equals(row.holder()) && row.token() == leadership.token()
-                && revocations.isEmpty() && leadership.isValid();
+        return row != null
+                && leadership.holder().equals(row.holder())
+                && row.token() == leadership.token()
+                && revocations.isEmpty()
+                && leadership.isValid();
     }
 
     @Override

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseLock;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.security.HostileSchema;
 import java.time.Duration;
@@ -31,12 +31,10 @@ class LockIdentityTest {
     private static final Duration WATCH = Duration.ofSeconds(3);
     private static final LeaderListener NONE = new LeaderListener() {
         @Override
-        public void onElected(Leadership leadership) {
-        }
+        public void onElected(Leadership leadership) {}
 
         @Override
-        public void onRevoked(Leadership leadership) {
-        }
+        public void onRevoked(Leadership leadership) {}
     };
     private static HostileSchema h;
 
@@ -46,15 +44,22 @@ class LockIdentityTest {
     }
 
     private static PgLease node(String label) {
-        return PgLease.create(h.as(h.candA), LeaseConfig.builder().schema(h.schema).holderLabel(label)
-                .leaseDuration(Duration.ofSeconds(4)).renewDeadline(Duration.ofSeconds(3))
-                .retryPeriod(Duration.ofMillis(300)).build());
+        return PgLease.create(
+                h.as(h.candA),
+                LeaseConfig.builder()
+                        .schema(h.schema)
+                        .holderLabel(label)
+                        .leaseDuration(Duration.ofSeconds(4))
+                        .renewDeadline(Duration.ofSeconds(3))
+                        .retryPeriod(Duration.ofMillis(300))
+                        .build());
     }
 
     @Test
     void anElectorOfALocksNameInTheSameProcessDoesNotFreeTheLock() throws Exception {
         String name = "nightly-report";
-        try (PgLease a = node("node-a"); PgLease b = node("node-b")) {
+        try (PgLease a = node("node-a");
+                PgLease b = node("node-b")) {
             LeaseLock lock = a.tryLock(name, Duration.ofMinutes(10)).orElseThrow();
             Elector elector = electorOrRefusal(a, name);
             if (elector == null) {
@@ -63,9 +68,12 @@ class LockIdentityTest {
             }
             try (elector) {
                 List<String> broken = watchForSteal(name, b, lock::isValid);
-                assertThat(broken).as("node B while node A's lock %s (token %d) was valid", name, lock.token())
+                assertThat(broken)
+                        .as("node B while node A's lock %s (token %d) was valid", name, lock.token())
                         .isEmpty();
-                assertThat(lock.unlock(Duration.ZERO)).as("node A's unlock found its lock %s", name).isTrue();
+                assertThat(lock.unlock(Duration.ZERO))
+                        .as("node A's unlock found its lock %s", name)
+                        .isTrue();
             }
         }
     }
@@ -73,10 +81,12 @@ class LockIdentityTest {
     @Test
     void anElectorOfAShedLockLocksNameWithTheDefaultEmptyPrefixDoesNotFreeTheLock() throws Exception {
         String name = "billing-app";
-        try (PgLease a = node("node-a"); PgLease b = node("node-b")) {
+        try (PgLease a = node("node-a");
+                PgLease b = node("node-b")) {
             PgLeaseLockProvider provider = new PgLeaseLockProvider(a, "");
-            SimpleLock lock = provider.lock(new LockConfiguration(Instant.now(), name, Duration.ofMinutes(10),
-                    Duration.ZERO)).orElseThrow();
+            SimpleLock lock = provider.lock(
+                            new LockConfiguration(Instant.now(), name, Duration.ofMinutes(10), Duration.ZERO))
+                    .orElseThrow();
             LeaseLock held = PgLeaseLockProvider.currentLock().orElseThrow();
             // what a Spring application named billing-app starts next: its election for the lease billing-app
             Elector elector = electorOrRefusal(a, name);
@@ -86,10 +96,12 @@ class LockIdentityTest {
             }
             try (elector) {
                 List<String> broken = watchForSteal(name, b, held::isValid);
-                assertThat(broken).as("node B while node A's ShedLock lock %s (token %d) was valid", name,
-                        held.token()).isEmpty();
-                assertThat(held.extend(Duration.ofMinutes(10))).as("node A still holds its lock %s (token %d) in the"
-                        + " database", name, held.token()).isTrue();
+                assertThat(broken)
+                        .as("node B while node A's ShedLock lock %s (token %d) was valid", name, held.token())
+                        .isEmpty();
+                assertThat(held.extend(Duration.ofMinutes(10)))
+                        .as("node A still holds its lock %s (token %d) in the" + " database", name, held.token())
+                        .isTrue();
             }
             lock.unlock();
         }
@@ -100,7 +112,8 @@ class LockIdentityTest {
         try {
             return a.elector(name, NONE);
         } catch (RuntimeException refused) {
-            assertThat(refused.getMessage()).as("the refusal of an elector for %s, a lock this process holds", name)
+            assertThat(refused.getMessage())
+                    .as("the refusal of an elector for %s, a lock this process holds", name)
                     .contains(name);
             return null;
         }
@@ -111,7 +124,8 @@ class LockIdentityTest {
         try (PgLease a = node("node-a")) {
             LeaseLock first = a.tryLock("single", Duration.ofMinutes(1)).orElseThrow();
             Optional<LeaseLock> second = a.tryLock("single", Duration.ofMinutes(1));
-            assertThat(second).as("a second tryLock of a lock the same PgLease holds (first token %d)", first.token())
+            assertThat(second)
+                    .as("a second tryLock of a lock the same PgLease holds (first token %d)", first.token())
                     .isEmpty();
             assertThat(first.isValid()).isTrue();
             first.unlock(Duration.ZERO);
@@ -127,7 +141,8 @@ class LockIdentityTest {
             Optional<LeaseLock> stolen = b.tryLock(name, Duration.ofMinutes(1));
             if (stolen.isPresent()) {
                 if (aValid.getAsBoolean()) {
-                    broken.add("took lock " + name + " with token " + stolen.get().token());
+                    broken.add(
+                            "took lock " + name + " with token " + stolen.get().token());
                 }
                 stolen.get().unlock(Duration.ZERO);
             }

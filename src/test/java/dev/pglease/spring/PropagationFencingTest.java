@@ -61,7 +61,9 @@ class PropagationFencingTest {
             paused = new CountDownLatch(1);
             resume = new CountDownLatch(1);
             armed = true;
-            assertThat(paused.await(5, TimeUnit.SECONDS)).as("the election thread paused").isTrue();
+            assertThat(paused.await(5, TimeUnit.SECONDS))
+                    .as("the election thread paused")
+                    .isTrue();
         }
 
         void resume() {
@@ -85,8 +87,8 @@ class PropagationFencingTest {
 
     static Stream<Arguments> cases() {
         List<String> propagations = List.of("REQUIRED", "NESTED", "REQUIRES_NEW", "SUPPORTS", "MANDATORY");
-        return Stream.of(true, false).flatMap(rolledBack -> propagations.stream()
-                .map(p -> Arguments.of(p, rolledBack)));
+        return Stream.of(true, false)
+                .flatMap(rolledBack -> propagations.stream().map(p -> Arguments.of(p, rolledBack)));
     }
 
     @ParameterizedTest(name = "{0}, after an item rolled back to its savepoint: {1}")
@@ -97,16 +99,25 @@ class PropagationFencingTest {
         int order = Math.abs(lease.hashCode() % 1_000_000);
         Pause pause = new Pause();
         new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(DataSourceAutoConfiguration.class,
-                        DataSourceTransactionManagerAutoConfiguration.class, JdbcTemplateAutoConfiguration.class,
-                        TransactionAutoConfiguration.class, PgLeaseAutoConfiguration.class))
-                .withPropertyValues("spring.datasource.url=" + h.url(h.candA) + "&currentSchema=" + app,
-                        "pglease.schema=" + h.schema, "pglease.election.lease-name=" + lease,
-                        "pglease.lease-duration=3s", "pglease.renew-deadline=2s", "pglease.retry-period=500ms")
+                .withConfiguration(AutoConfigurations.of(
+                        DataSourceAutoConfiguration.class,
+                        DataSourceTransactionManagerAutoConfiguration.class,
+                        JdbcTemplateAutoConfiguration.class,
+                        TransactionAutoConfiguration.class,
+                        PgLeaseAutoConfiguration.class))
+                .withPropertyValues(
+                        "spring.datasource.url=" + h.url(h.candA) + "&currentSchema=" + app,
+                        "pglease.schema=" + h.schema,
+                        "pglease.election.lease-name=" + lease,
+                        "pglease.lease-duration=3s",
+                        "pglease.renew-deadline=2s",
+                        "pglease.retry-period=500ms")
                 .withBean(LeaseObserver.class, () -> pause)
                 .run(context -> {
                     assertThat(context).hasNotFailed();
-                    context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+                    context.getBean(LeaderElection.class)
+                            .awaitLeadership(Duration.ofSeconds(10))
+                            .orElseThrow();
                     FencedTransactionTemplate fenced = context.getBean(FencedTransactionTemplate.class);
                     JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
                     PlatformTransactionManager tm = context.getBean(PlatformTransactionManager.class);
@@ -115,7 +126,8 @@ class PropagationFencingTest {
                     Runnable race = () -> {
                         startForceRelease(lease, forceReleased);
                         Awaitility.await("the force release completed or waits for a lock")
-                                .atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(5))
+                                .atMost(Duration.ofSeconds(5))
+                                .pollInterval(Duration.ofMillis(5))
                                 .until(() -> forceReleased.isDone() || operatorWaitsOnALock());
                         commitStart.set(System.nanoTime());
                     };
@@ -153,11 +165,13 @@ class PropagationFencingTest {
                         pause.resume();
                     }
                     long released = forceReleased.get(10, TimeUnit.SECONDS);
-                    boolean committed = "1".equals(HostileSchema.query(null, "SELECT count(*) FROM " + app
-                            + ".charges WHERE order_id = " + order));
+                    boolean committed = "1"
+                            .equals(HostileSchema.query(
+                                    null, "SELECT count(*) FROM " + app + ".charges WHERE order_id = " + order));
                     long lateMs = (commitStart.get() - released) / 1_000_000;
                     assertThat(committed && commitStart.get() > released)
-                            .as("the write of order %d (%s) committed %d ms after force_release completed (outcome: %s)",
+                            .as(
+                                    "the write of order %d (%s) committed %d ms after force_release completed (outcome: %s)",
                                     order, propagation, lateMs, outcome)
                             .isFalse();
                 });
@@ -181,21 +195,29 @@ class PropagationFencingTest {
     }
 
     private static void startForceRelease(String lease, CompletableFuture<Long> done) {
-        Thread t = new Thread(() -> {
-            try {
-                String token = HostileSchema.query(h.operator, "SELECT " + h.schema + ".force_release('" + lease + "')");
-                assertThat(token).as("the operator's force_release of %s", lease).isNotNull();
-                done.complete(System.nanoTime());
-            } catch (Throwable e) {
-                done.completeExceptionally(e);
-            }
-        }, "operator-force-release");
+        Thread t = new Thread(
+                () -> {
+                    try {
+                        String token = HostileSchema.query(
+                                h.operator, "SELECT " + h.schema + ".force_release('" + lease + "')");
+                        assertThat(token)
+                                .as("the operator's force_release of %s", lease)
+                                .isNotNull();
+                        done.complete(System.nanoTime());
+                    } catch (Throwable e) {
+                        done.completeExceptionally(e);
+                    }
+                },
+                "operator-force-release");
         t.setDaemon(true);
         t.start();
     }
 
     private static boolean operatorWaitsOnALock() throws Exception {
-        return !"0".equals(HostileSchema.query(null, "SELECT count(*) FROM pg_stat_activity WHERE usename = '"
-                + h.operator + "' AND wait_event_type = 'Lock'"));
+        return !"0"
+                .equals(HostileSchema.query(
+                        null,
+                        "SELECT count(*) FROM pg_stat_activity WHERE usename = '" + h.operator
+                                + "' AND wait_event_type = 'Lock'"));
     }
 }
