@@ -6,7 +6,9 @@
 --
 -- A server that was never failed over grants tokens 1, 2, 3, ... (term 1). The term of a grant is the term of the
 -- (cluster, timeline) pair the server is on when it grants: the terms table gives each new pair a term above every
--- term recorded before, and never below the database clock's seconds since 2026-01-01 (the "clock floor"). So:
+-- term recorded before, and never below the database clock's seconds since 2026-01-01 (the "clock floor"), and
+-- never above it either (the first term, 1, aside; a server whose clock is far behind the recorded terms is the
+-- exception, see current_term). So:
 --   * a promoted standby (new timeline) grants tokens above every token the old primary granted, even those lost
 --     with it (the promoted standby's table holds the old primary's pair, or an earlier one);
 --   * a pg_upgrade (a new cluster, timeline 1 again) or a restore keeps the table and moves to a new, higher term;
@@ -80,9 +82,15 @@ BEGIN
     IF found_term IS NULL THEN
         found_term := 1;
     ELSE
-        floor_term := least(2147483648 - 16777216,
-                            greatest(0, floor(extract(epoch FROM clock_timestamp()) - 1767225600))::bigint);
-        found_term := greatest(found_term + 1, floor_term);
+        found_term := found_term + 1;
+        floor_term := ${flyway:defaultSchema}.clock_term();
+        -- Never ahead of the clock, so that a later term made a second later is higher still: when two pairs appear
+        -- within one second, wait for the next (a clock far behind the recorded terms can not be waited for).
+        IF found_term > floor_term AND found_term <= floor_term + 1 THEN
+            PERFORM pg_sleep(1 - (extract(epoch FROM clock_timestamp()) - floor(extract(epoch FROM clock_timestamp()))));
+            floor_term := ${flyway:defaultSchema}.clock_term();
+        END IF;
+        found_term := greatest(found_term, floor_term);
     END IF;
     IF found_term > 2147483648 THEN
         RAISE EXCEPTION 'pglease: no term is left (the highest recorded is %)', found_term - 1
@@ -95,6 +103,15 @@ $$;
 
 COMMENT ON FUNCTION ${flyway:defaultSchema}.current_term() IS
     'Term of grants made now: recorded per (system identifier, timeline), each new pair above every term before.';
+
+-- The clock floor of a new term: whole seconds since 2026-01-01 by the database clock (2^31 of them reach 2094).
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.clock_term() RETURNS bigint
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+SELECT least(2147483648 - 16777216, greatest(1, floor(extract(epoch FROM clock_timestamp()) - 1767225600)))::bigint
+$$;
 
 -- The token of the next grant after p_old (0 for a new lease) in term p_term: the next counter value, or the first
 -- token of p_term when p_old is of an earlier term.
@@ -118,7 +135,7 @@ $$;
 
 REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.token_term(bigint), ${flyway:defaultSchema}.token_counter(bigint),
                        ${flyway:defaultSchema}.token_text(bigint), ${flyway:defaultSchema}.current_term(),
-                       ${flyway:defaultSchema}.next_token(bigint, bigint)
+                       ${flyway:defaultSchema}.clock_term(), ${flyway:defaultSchema}.next_token(bigint, bigint)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.token_term(bigint), ${flyway:defaultSchema}.token_counter(bigint),
                           ${flyway:defaultSchema}.token_text(bigint)
