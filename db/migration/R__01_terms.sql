@@ -113,6 +113,22 @@ $$
 SELECT least(2147483648 - 16777216, greatest(1, floor(extract(epoch FROM clock_timestamp()) - 1767225600)))::bigint
 $$;
 
+-- What the schema's owner can see of the server's identity: the timeline (without it, tokens survive no promotion)
+-- and the system identifier (without it, terms survive promotions but not a pg_upgrade). pglease warns at start when
+-- either is hidden, as some managed services do.
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.term_sources(OUT timeline_visible boolean,
+                                                                OUT system_identifier_visible boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+BEGIN
+    timeline_visible := has_function_privilege('pg_catalog.pg_current_wal_lsn()', 'EXECUTE')
+                        AND has_function_privilege('pg_catalog.pg_walfile_name(pg_lsn)', 'EXECUTE');
+    system_identifier_visible := has_function_privilege('pg_catalog.pg_control_system()', 'EXECUTE');
+END
+$$;
+
 -- The token of the next grant after p_old (0 for a new lease) in term p_term: the next counter value, or the first
 -- token of p_term when p_old is of an earlier term.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.next_token(p_old bigint, p_term bigint) RETURNS bigint
@@ -135,8 +151,9 @@ $$;
 
 REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.token_term(bigint), ${flyway:defaultSchema}.token_counter(bigint),
                        ${flyway:defaultSchema}.token_text(bigint), ${flyway:defaultSchema}.current_term(),
-                       ${flyway:defaultSchema}.clock_term(), ${flyway:defaultSchema}.next_token(bigint, bigint)
+                       ${flyway:defaultSchema}.clock_term(), ${flyway:defaultSchema}.next_token(bigint, bigint),
+                       ${flyway:defaultSchema}.term_sources()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.token_term(bigint), ${flyway:defaultSchema}.token_counter(bigint),
-                          ${flyway:defaultSchema}.token_text(bigint)
+                          ${flyway:defaultSchema}.token_text(bigint), ${flyway:defaultSchema}.term_sources()
     TO "${candidate_role}", "${observer_role}", "${operator_role}";

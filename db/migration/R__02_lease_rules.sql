@@ -1,6 +1,8 @@
 -- The rules every change of a lease row obeys, whoever makes it (the protocol functions, the operator functions,
 -- or the owner editing rows by hand), and the history they leave.
 --
+--   * Only the schema's owner writes lease rows: candidates and operators go through the protocol and operator
+--     functions, which run as the owner. Any other role, even one granted every table right by mistake, is refused.
 --   * A lease row is never deleted and never renamed; its kind never changes; the table is never truncated.
 --   * The token is never chosen by a writer: whenever a change gives the lease a new holder or asks for a new token,
 --     this trigger sets the token to next_token(old token, current term). So tokens only grow, a new holder always
@@ -8,14 +10,25 @@
 --   * Every change of holder or token is recorded in lease_events and announced with NOTIFY on the channel
 --     "<schema>.leases". A notification is a wake-up, not a fact: listeners re-read the tables.
 
+-- Runs with the writer's rights (current_user is the writer; the protocol functions write as the owner).
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.leases_guard() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS
 $$
 BEGIN
-    IF TG_LEVEL = 'STATEMENT' OR TG_OP = 'DELETE' THEN
-        RAISE EXCEPTION 'pglease: lease rows are never deleted (%): release a lease instead', lower(TG_OP)
+    IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+        RAISE EXCEPTION 'pglease: role % may not write %.leases directly: candidates change leases through '
+                        'acquire, renew, release and fence, operators through force_release and handoff',
+                        current_user, TG_TABLE_SCHEMA
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF TG_LEVEL = 'STATEMENT' THEN
+        RAISE EXCEPTION 'pglease: the leases table can not be truncated: tokens would start again'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'pglease: lease rows are never deleted (lease "%"): release it instead', OLD.name
             USING ERRCODE = 'restrict_violation';
     END IF;
     IF TG_OP = 'INSERT' THEN
@@ -49,14 +62,24 @@ DROP TRIGGER IF EXISTS leases_guard_truncate ON ${flyway:defaultSchema}.leases;
 CREATE TRIGGER leases_guard
     BEFORE INSERT OR DELETE ON ${flyway:defaultSchema}.leases
     FOR EACH ROW EXECUTE FUNCTION ${flyway:defaultSchema}.leases_guard();
--- A renewal (only renewed_at and expires_at move) fires no trigger: a node renews thousands of leases in one UPDATE.
-CREATE TRIGGER leases_guard_update
-    BEFORE UPDATE ON ${flyway:defaultSchema}.leases
-    FOR EACH ROW
-    WHEN (OLD.name IS DISTINCT FROM NEW.name OR OLD.kind IS DISTINCT FROM NEW.kind
-          OR OLD.holder IS DISTINCT FROM NEW.holder OR OLD.token <> NEW.token
-          OR OLD.holder_role IS DISTINCT FROM NEW.holder_role)
-    EXECUTE FUNCTION ${flyway:defaultSchema}.leases_guard();
+-- A renewal by the protocol (only renewed_at and expires_at move, written as the owner) fires no trigger: a node
+-- renews thousands of leases in one UPDATE. Any other writer, and any change of holder or token, goes through it.
+DO
+$$
+BEGIN
+    EXECUTE format($t$
+        CREATE TRIGGER leases_guard_update
+            BEFORE UPDATE ON ${flyway:defaultSchema}.leases
+            FOR EACH ROW
+            WHEN (current_user <> %L
+                  OR OLD.name IS DISTINCT FROM NEW.name OR OLD.kind IS DISTINCT FROM NEW.kind
+                  OR OLD.holder IS DISTINCT FROM NEW.holder OR OLD.token <> NEW.token
+                  OR OLD.holder_role IS DISTINCT FROM NEW.holder_role)
+            EXECUTE FUNCTION ${flyway:defaultSchema}.leases_guard()$t$,
+        (SELECT c.relowner::regrole::text FROM pg_class c
+          WHERE c.oid = '${flyway:defaultSchema}.leases'::regclass));
+END
+$$;
 CREATE TRIGGER leases_guard_truncate
     BEFORE TRUNCATE ON ${flyway:defaultSchema}.leases
     FOR EACH STATEMENT EXECUTE FUNCTION ${flyway:defaultSchema}.leases_guard();
@@ -84,7 +107,8 @@ BEGIN
     INSERT INTO ${flyway:defaultSchema}.lease_events (name, token, holder, previous_holder, kind)
     VALUES (NEW.name, NEW.token, NEW.holder, previous, event_kind);
     PERFORM pg_notify(TG_TABLE_SCHEMA || '.leases',
-                      json_build_object('name', NEW.name, 'token', NEW.token, 'kind', event_kind)::text);
+                      json_build_object('name', NEW.name, 'holder', NEW.holder, 'token', NEW.token,
+                                        'kind', event_kind)::text);
     RETURN NULL;
 END
 $$;

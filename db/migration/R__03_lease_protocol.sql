@@ -57,15 +57,15 @@ $$;
 
 -- Whether p_holder may take the lease while a handoff is pending: not the holder it was handed off from, and one
 -- whose id starts with the target prefix when one was given (a prefix is a label the holder chose: no access control).
-CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.handoff_allows(p_lease ${flyway:defaultSchema}.leases, p_holder text)
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.handoff_allows(p_from text, p_to text, p_until timestamptz,
+                                                                 p_holder text)
     RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS
 $$
-SELECT p_lease.handoff_until IS NULL OR p_lease.handoff_until <= clock_timestamp()
-    OR (p_holder IS DISTINCT FROM p_lease.handoff_from
-        AND (p_lease.handoff_to IS NULL OR starts_with(p_holder, p_lease.handoff_to)));
+SELECT p_until IS NULL OR p_until <= clock_timestamp()
+    OR (p_holder IS DISTINCT FROM p_from AND (p_to IS NULL OR starts_with(p_holder, p_to)));
 $$;
 
 -- Takes the lease if it is free or expired (or, for an election, held by this holder and login with a token of an
@@ -94,16 +94,24 @@ BEGIN
     END IF;
     PERFORM ${flyway:defaultSchema}.durable_commit();
     term := ${flyway:defaultSchema}.current_term();
-    UPDATE ${flyway:defaultSchema}.leases AS l
-       SET holder = p_holder, holder_role = session_user, token = l.token + 1,
-           acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = clock_timestamp() + ttl,
-           handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
-     WHERE l.name = p_name AND l.kind = p_kind
-       AND (l.holder IS NULL OR l.expires_at <= clock_timestamp()
-            OR (p_kind = 'election' AND l.holder = p_holder AND l.holder_role = session_user
-                AND ${flyway:defaultSchema}.token_term(l.token) < term))
-       AND ${flyway:defaultSchema}.handoff_allows(l, p_holder)
-    RETURNING l.token INTO granted_token;
+    -- Lock the row first (only if it can be taken): a change of token waits for the fenced transactions on it, and
+    -- the grant's times are read after that wait.
+    PERFORM 1
+       FROM ${flyway:defaultSchema}.leases l
+      WHERE l.name = p_name AND l.kind = p_kind
+        AND (l.holder IS NULL OR l.expires_at <= clock_timestamp()
+             OR (p_kind = 'election' AND l.holder = p_holder AND l.holder_role = session_user
+                 AND ${flyway:defaultSchema}.token_term(l.token) < term))
+        AND ${flyway:defaultSchema}.handoff_allows(l.handoff_from, l.handoff_to, l.handoff_until, p_holder)
+        FOR UPDATE;
+    IF FOUND THEN
+        UPDATE ${flyway:defaultSchema}.leases AS l
+           SET holder = p_holder, holder_role = session_user, token = l.token + 1,
+               acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = clock_timestamp() + ttl,
+               handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
+         WHERE l.name = p_name
+        RETURNING l.token INTO granted_token;
+    END IF;
     IF granted_token IS NOT NULL THEN
         RETURN QUERY SELECT true, granted_token, p_holder, 0::bigint;
         RETURN;
@@ -311,7 +319,7 @@ $$;
 REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.check_name(text, text, integer),
                        ${flyway:defaultSchema}.check_duration(text, bigint),
                        ${flyway:defaultSchema}.durable_commit(),
-                       ${flyway:defaultSchema}.handoff_allows(${flyway:defaultSchema}.leases, text),
+                       ${flyway:defaultSchema}.handoff_allows(text, text, timestamptz, text),
                        ${flyway:defaultSchema}.acquire(text, text, bigint, text),
                        ${flyway:defaultSchema}.renew_all(text, text[], bigint[], bigint),
                        ${flyway:defaultSchema}.renew(text, text, bigint, bigint),

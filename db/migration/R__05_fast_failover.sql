@@ -124,14 +124,21 @@ DECLARE
 BEGIN
     PERFORM ${flyway:defaultSchema}.check_name('a holder id', p_holder, 255);
     PERFORM ${flyway:defaultSchema}.durable_commit();
+    PERFORM 1
+       FROM ${flyway:defaultSchema}.leases l
+      WHERE l.name = p_name AND l.kind = 'election' AND l.holder IS NOT NULL AND l.holder <> p_holder
+        AND l.expires_at > clock_timestamp()
+        AND ${flyway:defaultSchema}.holder_session_ended(l.name, l.token)
+        AND ${flyway:defaultSchema}.handoff_allows(l.handoff_from, l.handoff_to, l.handoff_until, p_holder)
+        FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     UPDATE ${flyway:defaultSchema}.leases AS l
        SET holder = p_holder, holder_role = session_user, token = l.token + 1,
            acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = clock_timestamp() + ttl,
            handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
-     WHERE l.name = p_name AND l.kind = 'election' AND l.holder IS NOT NULL AND l.holder <> p_holder
-       AND l.expires_at > clock_timestamp()
-       AND ${flyway:defaultSchema}.holder_session_ended(l.name, l.token)
-       AND ${flyway:defaultSchema}.handoff_allows(l, p_holder)
+     WHERE l.name = p_name
     RETURNING l.token INTO new_token;
     IF new_token IS NOT NULL THEN
         DELETE FROM ${flyway:defaultSchema}.fast_failover_sessions s WHERE s.name = p_name AND s.token <> new_token;

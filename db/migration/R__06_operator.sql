@@ -15,6 +15,8 @@ BEGIN
     PERFORM ${flyway:defaultSchema}.durable_commit();
     INSERT INTO ${flyway:defaultSchema}.operator_marks (txid, kind) VALUES (txid_current(), 'force_released')
     ON CONFLICT (txid) DO UPDATE SET kind = excluded.kind;
+    -- the token changes: wait for the holder's fenced transactions first, then take the time
+    PERFORM 1 FROM ${flyway:defaultSchema}.leases l WHERE l.name = p_name AND l.holder IS NOT NULL FOR UPDATE;
     UPDATE ${flyway:defaultSchema}.leases AS l
        SET holder = NULL, token = l.token + 1, expires_at = clock_timestamp(), renewed_at = clock_timestamp()
      WHERE l.name = p_name AND l.holder IS NOT NULL
@@ -47,6 +49,8 @@ BEGIN
     PERFORM ${flyway:defaultSchema}.durable_commit();
     INSERT INTO ${flyway:defaultSchema}.operator_marks (txid, kind) VALUES (txid_current(), 'handed_off')
     ON CONFLICT (txid) DO UPDATE SET kind = excluded.kind;
+    PERFORM 1 FROM ${flyway:defaultSchema}.leases l
+      WHERE l.name = p_name AND l.holder IS NOT NULL AND l.expires_at > clock_timestamp() FOR UPDATE;
     UPDATE ${flyway:defaultSchema}.leases AS l
        SET handoff_from  = l.holder,
            handoff_to    = p_to_prefix,

@@ -55,6 +55,11 @@ BEGIN
                         TG_TABLE_SCHEMA, TG_TABLE_NAME
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+        RAISE EXCEPTION 'pglease: role % may not % fence % directly: fences move only through advance_fence',
+                        current_user, lower(TG_OP), quote_literal(OLD.resource)
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF TG_OP = 'UPDATE' AND NEW.resource = OLD.resource AND NEW.token >= OLD.token THEN
         RETURN NEW;
     END IF;

@@ -53,7 +53,7 @@ BEGIN
 END
 $$;
 
--- Protects p_table (a table the caller owns) with lease p_lease. Idempotent; refuses a table protected by another
+-- Protects p_table (a table the caller owns; the caller must be a member of a pglease role) with lease p_lease. Idempotent; refuses a table protected by another
 -- lease of this schema.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.protect(p_table regclass, p_lease text) RETURNS void
     LANGUAGE plpgsql
@@ -141,13 +141,14 @@ REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.protected_write_guard(),
                        ${flyway:defaultSchema}.check_lease_name(text),
                        ${flyway:defaultSchema}.trigger_lease(bytea)
     FROM PUBLIC;
--- protect and unprotect run with the caller's rights (only a table's owner can create or drop its triggers); the
--- owner of a table needs to be able to name the trigger function to create the trigger. A trigger function can
--- not be called directly.
+-- protect and unprotect run with the caller's rights (only a table's owner can create or drop its triggers), and
+-- creating the trigger needs EXECUTE on the trigger function (which can not be called directly). The owner of a table
+-- to protect must be a member of one of the three pglease roles (the observer role is enough): only they may use the
+-- schema at all.
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.protected_write_guard(),
                           ${flyway:defaultSchema}.protect(regclass, text),
                           ${flyway:defaultSchema}.unprotect(regclass),
                           ${flyway:defaultSchema}.check_lease_name(text),
                           ${flyway:defaultSchema}.trigger_lease(bytea)
-    TO PUBLIC;
+    TO "${candidate_role}", "${observer_role}", "${operator_role}";
 GRANT SELECT ON ${flyway:defaultSchema}.protected_tables TO "${candidate_role}", "${observer_role}", "${operator_role}";
