@@ -26,30 +26,36 @@ final class CampaignerProcess implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final String name;
     private final Process process;
+    private final Path dir;
     private final Path stderr;
     private final List<Map<String, Object>> events = new CopyOnWriteArrayList<>();
     private final List<String> lines = new CopyOnWriteArrayList<>();
     private final Thread reader;
 
-    private CampaignerProcess(String name, Process process, Path stderr) {
+    private CampaignerProcess(String name, Process process, Path dir) {
         this.name = name;
         this.process = process;
-        this.stderr = stderr;
+        this.dir = dir;
+        this.stderr = dir.resolve("stderr");
         this.reader = new Thread(this::read, "campaigner-" + name);
         reader.setDaemon(true);
         reader.start();
     }
 
-    /** Starts {@code program args...} with the login's password in PGPASSWORD. */
+    /**
+     * Starts {@code program args...} with the login's password in PGPASSWORD, and a directory of its own for its
+     * stderr and its temporary files (a campaigner killed with SIGKILL can not remove them itself).
+     */
     static CampaignerProcess start(String name, List<String> program, List<String> args, Campaigners.Login login)
             throws IOException {
         List<String> command = new ArrayList<>(program);
         command.addAll(args);
-        Path stderr = Files.createTempFile("pglease-campaigner-" + name, ".stderr");
-        ProcessBuilder pb = new ProcessBuilder(command).redirectError(stderr.toFile());
+        Path dir = Files.createTempDirectory("pglease-campaigner-" + name);
+        ProcessBuilder pb = new ProcessBuilder(command).redirectError(dir.resolve("stderr").toFile());
         pb.environment().put("PGPASSWORD", login.password());
+        pb.environment().put("TMPDIR", dir.toString());
         pb.environment().remove("PGOPTIONS");
-        return new CampaignerProcess(name, pb.start(), stderr);
+        return new CampaignerProcess(name, pb.start(), dir);
     }
 
     private void read() {
@@ -183,6 +189,11 @@ final class CampaignerProcess implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        Files.deleteIfExists(stderr);
+        try (var files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.deleteIfExists(f);
+            }
+        }
+        Files.deleteIfExists(dir);
     }
 }

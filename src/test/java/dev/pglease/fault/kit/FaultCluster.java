@@ -307,8 +307,8 @@ public final class FaultCluster implements AutoCloseable {
         url = o.isProgram(i) ? nodeDsn(host, p.port()) : nodeUrl(host, p.port());
       }
       NodeProcess.Spec spec = o.isProgram(i)
-          ? NodeProcess.Spec.program(o.perNodeProgram.get(i), nodeArgs(i, url), Map.of(), 0,
-              inNs ? netns.name() : null)
+          ? NodeProcess.Spec.program(o.perNodeProgram.get(i), nodeArgs(i, url),
+              Map.of("TMPDIR", logDir.toString()), 0, inNs ? netns.name() : null)
           : new NodeProcess.Spec(o.mainOf(i), nodeArgs(i, url), Map.of(), 0, inNs ? netns.name() : null);
       NodeProcess n = new NodeProcess("n" + (i + 1), spec, history, logDir);
       nodes.add(n);
@@ -859,7 +859,11 @@ public final class FaultCluster implements AutoCloseable {
     FaultRecord f = begin(FaultKind.WALL_CLOCK_SKEW, n.name() + " " + (skewMs >= 0 ? "+" : "") + skewMs + "ms",
         false, null);
     n.stop(10_000);
-    n.spec(n.spec().withSkew(skewMs == 0 ? Map.of() : FakeTime.env(skewMs), skewMs));
+    Map<String, String> env = new java.util.HashMap<>(skewMs == 0 ? Map.of() : FakeTime.env(skewMs));
+    if (!n.spec().jvm()) {
+      env.put("TMPDIR", logDir.toString()); // a program killed with SIGKILL leaves its temporary files there
+    }
+    n.spec(n.spec().withSkew(env, skewMs));
     n.start();
     return end(f);
   }
