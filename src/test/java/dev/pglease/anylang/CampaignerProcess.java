@@ -51,7 +51,8 @@ final class CampaignerProcess implements AutoCloseable {
         List<String> command = new ArrayList<>(program);
         command.addAll(args);
         Path dir = Files.createTempDirectory("pglease-campaigner-" + name);
-        ProcessBuilder pb = new ProcessBuilder(command).redirectError(dir.resolve("stderr").toFile());
+        ProcessBuilder pb =
+                new ProcessBuilder(command).redirectError(dir.resolve("stderr").toFile());
         pb.environment().put("PGPASSWORD", login.password());
         pb.environment().put("TMPDIR", dir.toString());
         pb.environment().remove("PGOPTIONS");
@@ -59,13 +60,13 @@ final class CampaignerProcess implements AutoCloseable {
     }
 
     private void read() {
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(),
-                StandardCharsets.UTF_8))) {
+        try (BufferedReader r =
+                new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {
                 lines.add(line);
                 try {
-                    events.add(JSON.readValue(line, new TypeReference<Map<String, Object>>() { }));
+                    events.add(JSON.readValue(line, new TypeReference<Map<String, Object>>() {}));
                 } catch (IOException notJson) {
                     // kept in lines: the contract test asserts that every line is a JSON object
                 }
@@ -103,7 +104,9 @@ final class CampaignerProcess implements AutoCloseable {
 
     /** The holder id it announced in its {@code started} event. */
     String holder() {
-        return events("started").stream().map(e -> (String) e.get("holder")).findFirst()
+        return events("started").stream()
+                .map(e -> (String) e.get("holder"))
+                .findFirst()
                 .orElseThrow(() -> new AssertionError(name + " has not started:\n" + output()));
     }
 
@@ -117,8 +120,8 @@ final class CampaignerProcess implements AutoCloseable {
                 }
             }
             if (System.nanoTime() - until > 0) {
-                throw new AssertionError("no " + event + " event from " + name + " within " + timeout + ":\n"
-                        + output());
+                throw new AssertionError(
+                        "no " + event + " event from " + name + " within " + timeout + ":\n" + output());
             }
             sleep(10);
         }

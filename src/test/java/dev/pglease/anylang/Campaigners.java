@@ -23,19 +23,23 @@ final class Campaigners {
 
     static final Path PYTHON_SCRIPT = Path.of("src/test/resources/dev/pglease/anylang/campaigner.py");
     static final Path SHELL_SCRIPT = Path.of("src/test/resources/dev/pglease/anylang/campaigner.sh");
-    static final String PYTHON_REQUIREMENT = "python3 with Debian's python3-psycopg2 (apt-get install python3-psycopg2)";
+    static final String PYTHON_REQUIREMENT =
+            "python3 with Debian's python3-psycopg2 (apt-get install python3-psycopg2)";
     static final String PSQL_REQUIREMENT = "psql (postgresql-client), bash 5 and coreutils timeout";
 
-    private static final Pattern JDBC_URL = Pattern.compile("jdbc:postgresql://([^/:?,\\[\\]]+)(?::(\\d+))?/([^?]*)(?:\\?.*)?");
+    private static final Pattern JDBC_URL =
+            Pattern.compile("jdbc:postgresql://([^/:?,\\[\\]]+)(?::(\\d+))?/([^?]*)(?:\\?.*)?");
 
-    private Campaigners() {
-    }
+    private Campaigners() {}
 
     /** {@code python3 campaigner.py}, with an interpreter that imports psycopg2 (Debian's first), if there is one. */
     static Optional<List<String>> python() {
         for (String interpreter : List.of("/usr/bin/python3", "python3")) {
-            if (Procs.tryRun(Duration.ofSeconds(20), interpreter, "-c", "import psycopg2").code() == 0) {
-                return Optional.of(List.of(interpreter, PYTHON_SCRIPT.toAbsolutePath().toString()));
+            if (Procs.tryRun(Duration.ofSeconds(20), interpreter, "-c", "import psycopg2")
+                            .code()
+                    == 0) {
+                return Optional.of(
+                        List.of(interpreter, PYTHON_SCRIPT.toAbsolutePath().toString()));
             }
         }
         return Optional.empty();
@@ -43,11 +47,17 @@ final class Campaigners {
 
     /** {@code bash campaigner.sh}, if psql, bash 5 and timeout are here. */
     static Optional<List<String>> psql() {
-        boolean available = Procs.tryRun(Duration.ofSeconds(20), "psql", "--version").code() == 0
-                && Procs.tryRun(Duration.ofSeconds(20), "bash", "-c", "(( BASH_VERSINFO[0] >= 5 ))").code() == 0
+        boolean available = Procs.tryRun(Duration.ofSeconds(20), "psql", "--version")
+                                .code()
+                        == 0
+                && Procs.tryRun(Duration.ofSeconds(20), "bash", "-c", "(( BASH_VERSINFO[0] >= 5 ))")
+                                .code()
+                        == 0
                 && Procs.tryRun(Duration.ofSeconds(20), "timeout", "--version").code() == 0
                 && Files.isReadable(Path.of("/proc/uptime"));
-        return available ? Optional.of(List.of("bash", SHELL_SCRIPT.toAbsolutePath().toString())) : Optional.empty();
+        return available
+                ? Optional.of(List.of("bash", SHELL_SCRIPT.toAbsolutePath().toString()))
+                : Optional.empty();
     }
 
     /** The libpq connection string of the test server for {@code user} (its password goes in PGPASSWORD). */
@@ -74,8 +84,8 @@ final class Campaigners {
         new java.security.SecureRandom().nextBytes(random);
         String password = "pw" + java.util.HexFormat.of().formatHex(random);
         TestDatabase.execute("DROP ROLE IF EXISTS " + name);
-        TestDatabase.execute("CREATE ROLE " + name + " LOGIN PASSWORD '" + password + "' IN ROLE " + schema
-                + "_candidate");
+        TestDatabase.execute(
+                "CREATE ROLE " + name + " LOGIN PASSWORD '" + password + "' IN ROLE " + schema + "_candidate");
         return new Login(name, password);
     }
 
@@ -122,7 +132,8 @@ final class Campaigners {
 
         /** Runs {@code sql} in one auto-commit statement as this login. */
         void execute(String sql) throws SQLException {
-            try (Connection c = dataSource().getConnection(); Statement s = c.createStatement()) {
+            try (Connection c = dataSource().getConnection();
+                    Statement s = c.createStatement()) {
                 s.execute(sql);
             }
         }

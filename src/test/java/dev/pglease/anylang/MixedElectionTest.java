@@ -28,7 +28,9 @@ class MixedElectionTest {
     private static final FaultKind[] SCHEDULE = {
         FaultKind.PAUSE_LEADER, FaultKind.KILL_LEADER, FaultKind.STOP_LEADER,
         FaultKind.KILL_LEADER, FaultKind.STOP_LEADER, FaultKind.PAUSE_LEADER,
-        FaultKind.STOP_LEADER, FaultKind.PAUSE_LEADER, FaultKind.KILL_LEADER};
+        FaultKind.STOP_LEADER, FaultKind.PAUSE_LEADER, FaultKind.KILL_LEADER
+    };
+
     private static final long BUDGET_MS = Long.getLong("pglease.anylang.mixedMs", 45_000);
 
     @Test
@@ -38,9 +40,8 @@ class MixedElectionTest {
         Required.assume(python.isPresent(), Campaigners.PYTHON_REQUIREMENT);
         Optional<List<String>> psql = Campaigners.psql();
         Required.assume(psql.isPresent(), Campaigners.PSQL_REQUIREMENT);
-        FaultCluster.Options options = new FaultCluster.Options().nodes(3)
-                .program(1, python.get())
-                .program(2, psql.get());
+        FaultCluster.Options options =
+                new FaultCluster.Options().nodes(3).program(1, python.get()).program(2, psql.get());
         try (FaultCluster c = FaultCluster.start(options)) {
             long lease = c.checkerConfig().leaseDurationMs();
             long start = System.currentTimeMillis();
@@ -48,7 +49,9 @@ class MixedElectionTest {
             for (int round = 0; round < SCHEDULE.length && System.currentTimeMillis() - start < BUDGET_MS; round++) {
                 NodeProcess target = c.node(round % 3);
                 FaultKind kind = SCHEDULE[round];
-                assertThat(target.awaitStarted(60_000)).as(target.name() + " runs\n" + target.recentOutput()).isTrue();
+                assertThat(target.awaitStarted(60_000))
+                        .as(target.name() + " runs\n" + target.recentOutput())
+                        .isTrue();
                 c.awaitHealthyStandby(target, 30_000);
                 if (!c.moveLeadershipTo(target, 30_000)) {
                     done.add(target.name() + ": could not be made the leader");
@@ -74,15 +77,19 @@ class MixedElectionTest {
 
             assertThat(r.violations()).as(report).isEmpty();
             assertThat(r.lostAckedAcquires()).as(report).isZero();
-            assertThat(r.measuredShare()).as("share of failovers measured\n" + r.windowTable())
+            assertThat(r.measuredShare())
+                    .as("share of failovers measured\n" + r.windowTable())
                     .isGreaterThanOrEqualTo(0.9);
             List<Op> ops = r.history().ops();
             for (NodeProcess n : c.nodes()) {
-                assertThat(r.history().faults()).as(n.name() + " was hit as the leader\n" + report)
+                assertThat(r.history().faults())
+                        .as(n.name() + " was hit as the leader\n" + report)
                         .anyMatch(f -> f.target().equals(n.name()) && f.leaderLoss());
-                assertThat(ops).as(n.name() + " was elected\n" + report)
+                assertThat(ops)
+                        .as(n.name() + " was elected\n" + report)
                         .anyMatch(o -> o.node().equals(n.name()) && o.kind() == Op.Kind.ELECTED);
-                assertThat(ops).as(n.name() + " had fenced writes accepted\n" + report)
+                assertThat(ops)
+                        .as(n.name() + " had fenced writes accepted\n" + report)
                         .anyMatch(o -> o.node().equals(n.name()) && o.kind() == Op.Kind.WRITE && o.ok());
             }
         }
