@@ -80,6 +80,14 @@ public final class SqlErrors {
     }
 
     /** unique_violation (23505). */
+    /**
+     * A lease name asked for as another kind than it is (an election, a lock or a shard: SQLSTATE PL003); the
+     * message names both.
+     */
+    public static boolean kindMismatch(SQLException e) {
+        return "PL003".equals(e.getSQLState());
+    }
+
     public static boolean uniqueViolation(SQLException e) {
         return "23505".equals(e.getSQLState());
     }

@@ -19,6 +19,12 @@ public interface LeaseStore extends AutoCloseable {
     /** Outcome of a batch renewal: the names of the leases renewed. */
     record Renewal(List<String> renewed) {}
 
+    /**
+     * A lease row as the database shows it now: its holder ({@code null} when released), token, and whether it is
+     * held (a holder, and unexpired on the database clock).
+     */
+    record Fact(String name, String holder, long token, boolean held) {}
+
     /** A lease duration in whole milliseconds, rounded up: the database must never grant less than was asked. */
     static long ttlMillis(Duration ttl) {
         long millis = ttl.toMillis();
