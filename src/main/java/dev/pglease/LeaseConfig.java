@@ -1,6 +1,7 @@
 package dev.pglease;
 
 import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Timings;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.time.InstantSource;
@@ -35,8 +36,8 @@ public final class LeaseConfig {
     /** The default {@code retryPeriod}: 2 s. */
     public static final Duration DEFAULT_RETRY_PERIOD = Duration.ofSeconds(2);
 
-    static final Duration MIN_DURATION = Duration.ofMillis(1);
-    static final Duration MAX_DURATION = Duration.ofDays(1);
+    static final Duration MIN_DURATION = Timings.MIN_DURATION;
+    static final Duration MAX_DURATION = Timings.MAX_DURATION;
 
     private final String schema;
     private final Duration leaseDuration;
@@ -49,25 +50,14 @@ public final class LeaseConfig {
     private final InstantSource wallClock;
     private final LeaseObserver observer;
     private final DataSource directDataSource;
+    private final Timings timings;
 
     private LeaseConfig(Builder b) {
         this.schema = Names.schema(b.schema);
-        this.leaseDuration = duration("leaseDuration", b.leaseDuration);
-        this.renewDeadline = duration("renewDeadline", b.renewDeadline);
-        this.retryPeriod = duration("retryPeriod", b.retryPeriod);
-        Duration maxRenewDeadline = leaseDuration.multipliedBy(9).dividedBy(10);
-        if (renewDeadline.compareTo(maxRenewDeadline) > 0) {
-            throw new IllegalArgumentException("renewDeadline must be at most 90% of leaseDuration (the rest is the "
-                    + "margin that absorbs a difference of up to 10% between this process's and the database's clock "
-                    + "rates), got leaseDuration=" + leaseDuration + " and renewDeadline=" + renewDeadline
-                    + " (at most " + maxRenewDeadline + ")");
-        }
-        if (renewDeadline.toNanos() * 10 <= retryPeriod.toNanos() * 12) {
-            throw new IllegalArgumentException(
-                    "renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="
-                            + renewDeadline + " and retryPeriod=" + retryPeriod + " (1.2 x retryPeriod = "
-                            + Duration.ofNanos(retryPeriod.toNanos() * 12 / 10) + ")");
-        }
+        this.timings = Timings.of(b.leaseDuration, b.renewDeadline, b.retryPeriod);
+        this.leaseDuration = timings.leaseDuration();
+        this.renewDeadline = timings.renewDeadline();
+        this.retryPeriod = timings.retryPeriod();
         this.holderLabel = Names.holderLabel(b.holderLabel == null ? defaultHolderLabel() : b.holderLabel);
         this.allowUnsafeDurability = b.allowUnsafeDurability;
         this.fastFailover = b.fastFailover;
@@ -75,17 +65,6 @@ public final class LeaseConfig {
         this.wallClock = Objects.requireNonNull(b.wallClock, "wallClock must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
         this.directDataSource = b.directDataSource;
-    }
-
-    private static Duration duration(String name, Duration value) {
-        if (value == null) {
-            throw new IllegalArgumentException(name + " must not be null");
-        }
-        if (value.compareTo(MIN_DURATION) < 0 || value.compareTo(MAX_DURATION) > 0) {
-            throw new IllegalArgumentException(
-                    name + " must be between " + MIN_DURATION + " and " + MAX_DURATION + ", got " + value);
-        }
-        return value;
     }
 
     private static String defaultHolderLabel() {
@@ -145,6 +124,11 @@ public final class LeaseConfig {
 
     public Duration retryPeriod() {
         return retryPeriod;
+    }
+
+    /** Every duration derived from the three timings, computed once when this configuration was built. */
+    Timings timings() {
+        return timings;
     }
 
     public String holderLabel() {

@@ -1,6 +1,6 @@
 package dev.pglease;
 
-import dev.pglease.internal.election.ElectionLoop;
+import dev.pglease.internal.election.Campaign;
 import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.LeaseStatements;
@@ -61,7 +61,7 @@ public final class PgLease implements AutoCloseable {
         this.fences = new FenceStatements(config.schema());
         this.locks = new LockStatements(config.schema());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.engine = new Engine(dataSource, config, holderId);
+        this.engine = new Engine(dataSource, config, config.timings(), holderId);
     }
 
     /**
@@ -164,8 +164,8 @@ public final class PgLease implements AutoCloseable {
         Names.leaseName(leaseName);
         Objects.requireNonNull(listener, "listener must not be null");
         checkOpen();
-        ElectionLoop.Campaign campaign = engine.loop().join(leaseName, listener);
-        return new Elector(engine.loop(), campaign, config.renewDeadline());
+        Campaign campaign = engine.loop().join(leaseName, listener);
+        return new Elector(engine.loop(), campaign, config.timings().renewDeadline());
     }
 
     /**
@@ -249,6 +249,7 @@ public final class PgLease implements AutoCloseable {
         grant.checkValid();
         if (!fences.fenceTransaction(
                 connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(), grant.token())) {
+            engine.fenceRefused(grant); // the grant ends here, as if a renewal had been refused
             throw new LeaseException(
                     LeaseException.Reason.STALE_TOKEN,
                     "lease "

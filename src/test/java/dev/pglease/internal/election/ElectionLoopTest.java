@@ -7,6 +7,7 @@ import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
+import dev.pglease.internal.util.Timings;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +25,7 @@ class ElectionLoopTest {
     private final InMemoryLeaseStore store = new InMemoryLeaseStore(ticker);
     private final List<String> events = new ArrayList<>();
     private ElectionLoop loop;
-    private ElectionLoop.Campaign campaign;
+    private Campaign campaign;
 
     private final LeaderListener listener = new LeaderListener() {
         @Override
@@ -48,7 +49,11 @@ class ElectionLoopTest {
     private static ElectionLoop loopOn(InMemoryLeaseStore store, FakeTicker clock) {
         LeaseConfig config =
                 LeaseConfig.builder().ticker(clock).wallClock(clock).build();
-        return new ElectionLoop(store, "me", config, new SplittableRandom(42), Runnable::run, null);
+        return new ElectionLoop(store, "me", config, timings(config), new SplittableRandom(42), Runnable::run, null);
+    }
+
+    static Timings timings(LeaseConfig config) {
+        return Timings.of(config.leaseDuration(), config.renewDeadline(), config.retryPeriod());
     }
 
     /** Leads, then renews at +2 s and gets the answer 7 s later, past the 6 s deadline (the database still lists it). */
@@ -107,7 +112,9 @@ class ElectionLoopTest {
         loop.checkDeadlines();
         assertThat(events)
                 .containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful renewal");
-        assertThat(loop.phase(campaign)).isEqualTo(ElectionLoop.Phase.STANDBY);
+        assertThat(loop.state(campaign))
+                .as("stepped down, with one more renewal of token 1 to decide")
+                .isEqualTo(new CampaignState.SteppedDown(1, ticker.read()));
     }
 
     @Test
@@ -205,7 +212,7 @@ class ElectionLoopTest {
         store.takeOver("payments", "operator-moved-it");
         loop.runOnce();
         assertThat(leadership()).isNull();
-        assertThat(loop.phase(campaign)).isEqualTo(ElectionLoop.Phase.STANDBY);
+        assertThat(loop.state(campaign)).isInstanceOf(CampaignState.Standby.class);
         assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
         assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
     }
@@ -281,7 +288,7 @@ class ElectionLoopTest {
         loop.notificationsHealthy(true);
         loop.runOnce();
         store.rows.put("payments", new InMemoryLeaseStore.Row(null, 1, ticker.read()));
-        loop.leaseChanged("payments", null);
+        loop.notice("payments");
         assertThat(loop.nextAt(campaign)).isEqualTo(ticker.read());
         loop.runOnce();
         assertThat(events).containsExactly("elected 2");
@@ -296,7 +303,7 @@ class ElectionLoopTest {
     void aReleaseNotifiedWhileAnAcquireIsInFlightIsNotOverruledByThatAcquiresAnswer() {
         store.takeOver("payments", "other");
         loop.notificationsHealthy(true);
-        store.duringNextStatement = () -> loop.leaseChanged("payments", null);
+        store.duringNextStatement = () -> loop.notice("payments");
         loop.runOnce();
         assertThat(events).isEmpty();
         assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
@@ -321,7 +328,7 @@ class ElectionLoopTest {
                 new FakeTicker(Long.MAX_VALUE - Duration.ofSeconds(1).toNanos());
         InMemoryLeaseStore wrapStore = new InMemoryLeaseStore(nearWrap);
         ElectionLoop wrapLoop = loopOn(wrapStore, nearWrap);
-        ElectionLoop.Campaign standby = wrapLoop.join("payments", listener);
+        Campaign standby = wrapLoop.join("payments", listener);
         wrapStore.takeOver("payments", "other");
         wrapLoop.runOnce();
         assertThat(wrapLoop.nextAt(standby) - nearWrap.read())

@@ -25,10 +25,11 @@ class SuspendTest {
             store,
             "me",
             LeaseConfig.builder().ticker(clock).wallClock(clock).build(),
+            ElectionLoopTest.timings(LeaseConfig.defaults()),
             new SplittableRandom(1),
             Runnable::run,
             null);
-    private final ElectionLoop.Campaign campaign = loop.join("payments", new LeaderListener() {
+    private final Campaign campaign = loop.join("payments", new LeaderListener() {
         @Override
         public void onElected(Leadership l) {
             events.add("elected " + l.token());
