@@ -1,8 +1,8 @@
 package dev.pglease;
 
-import dev.pglease.internal.election.ElectionLoop;
 import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.election.LiveLocks;
 import dev.pglease.internal.sql.LockStatements;
 import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;
@@ -93,8 +93,8 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             String name,
             Duration lockAtMostFor) {
         Timings.checkDuration("lockAtMostFor", lockAtMostFor);
-        ElectionLoop loop = engine.loop();
-        if (!loop.reserveLock(name)) {
+        LiveLocks live = engine.loop().locks();
+        if (!live.reserve(name)) {
             return Optional.empty(); // this process holds it already
         }
         String holder = engine.lockHolder();
@@ -124,12 +124,12 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
                 lock.unlock(Duration.ZERO);
                 return Optional.empty();
             }
-            lock.stopChecks = loop.holdLock(name, holder, answer.token(), lock::lost);
+            lock.stopChecks = live.hold(name, holder, answer.token(), lock::lost);
             held = true;
             return Optional.of(lock);
         } finally {
             if (!held) {
-                loop.unreserveLock(name);
+                live.unreserve(name);
             }
         }
     }

@@ -4,22 +4,23 @@ package dev.pglease.internal.election;
  * Where one campaign for a lease stands, as the election loop sees it. Immutable: {@link Transitions} maps a state
  * and an event to the next state and what to do about it. Times are ticker readings (monotonic nanoseconds).
  *
- * <p>The state diagram, one edge per line ({@code from --what--> to}); {@code StateDiagramTest} checks it against
- * the permitted subclasses below and against the transitions the table of {@code TransitionTableTest} exercises:
+ * <p>The state diagram, one edge per line ({@code from --what--> to}); {@code TransitionTableTest} checks that it
+ * names exactly the permitted subclasses below and exactly the changes of state its table of transitions makes:
  * <pre>
- * Standby     --granted in time-->                                      Leading
- * Standby     --granted late, unwanted, or a grant it never heard of--> Releasing
- * Standby     --closed-->                                               Closed
- * Leading     --renewal answered late, or renew deadline passed-->      SteppedDown
- * Leading     --refused, or lost by a fact, a fence or its session-->   Standby
- * Leading     --unwanted (hand-over), or closed-->                      Releasing
- * SteppedDown --resume renewal answered in time-->                      Leading
- * SteppedDown --resume refused, or lost by a fact or its session-->     Standby
- * SteppedDown --resume late or failed, unwanted, or closed-->           Releasing
- * Releasing   --released, campaign goes on-->                           Standby
- * Releasing   --released after close-->                                 Closed
- * Closed      --granted after close-->                                  Releasing
+ * Standby     --granted in time-->                                           Leading
+ * Standby     --granted late or unwanted, or a grant it no longer uses-->    Releasing
+ * Standby     --closed-->                                                    Closed
+ * Leading     --renewal answered late, or renew deadline passed-->           SteppedDown
+ * Leading     --renewal refused, or lost by a fact, a fence or its session--> Standby
+ * Leading     --unwanted (hand-over), or closed-->                           Releasing
+ * SteppedDown --resume renewal answered in time-->                           Leading
+ * SteppedDown --resume refused, or lost by a fact or its session-->          Standby
+ * SteppedDown --resume late or failed, unwanted, or closed-->                Releasing
+ * Releasing   --released, campaign goes on-->                                Standby
+ * Releasing   --released after close-->                                      Closed
+ * Closed      --granted after close-->                                       Releasing
  * </pre>
+ * A transition to the same state (a denied acquire, a renewal in time, a notice) is not drawn.
  */
 public sealed interface CampaignState {
 

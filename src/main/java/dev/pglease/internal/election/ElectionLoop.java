@@ -6,7 +6,6 @@ import dev.pglease.LeaseException;
 import dev.pglease.LeaseObserver;
 import dev.pglease.Ticker;
 import dev.pglease.internal.election.CampaignState.Closed;
-import dev.pglease.internal.election.CampaignState.Leading;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.store.NotificationListener;
 import dev.pglease.internal.util.Names;
@@ -16,7 +15,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -49,7 +47,7 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
 
     private final Waits waits;
     private final Leaderships leaderships;
-    final LiveLocks locks = new LiveLocks();
+    final LiveLocks locks;
     private final ScheduledExecutorService deadlineTimer;
     private final Runnable deadlineCheck = this::checkDeadlines;
     private final Executor callbackPool;
@@ -91,6 +89,7 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         this.leaderships = new Leaderships(holder, ticker, observer, observing, this::handOverDone);
         this.callbackPool = callbackPool;
         this.deadlineTimer = deadlineTimer;
+        this.locks = new LiveLocks(lock, campaigns::containsKey, this::wake);
         this.turn = new Turn(this);
     }
 
@@ -220,30 +219,9 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         return locks.lost(name, token, reason) || ended;
     }
 
-    /** Claims {@code name} for a lock; false when this process already holds or is taking a lock of that name. */
-    public boolean reserveLock(String name) {
-        synchronized (lock) {
-            if (campaigns.containsKey(name)) {
-                throw new IllegalStateException("this PgLease has an elector for lease " + Names.quote(name)
-                        + ": an elector and a lock must not share a name");
-            }
-            return locks.reserve(name);
-        }
-    }
-
-    /** Gives up the claim of {@link #reserveLock} when the lock was not granted. */
-    public void unreserveLock(String name) {
-        locks.unreserve(name);
-    }
-
-    /**
-     * Turns the claim on {@code name} into a live lock the loop checks: {@code onLost} is told why when the database
-     * no longer lists it. Run the returned action once the lock is unlocked.
-     */
-    public Runnable holdLock(String name, String lockHolder, long token, java.util.function.Consumer<String> onLost) {
-        LiveLocks.Held h = locks.hold(name, lockHolder, token, onLost);
-        wake();
-        return h::release;
+    /** The live locks of this process, which the loop checks against the database. */
+    public LiveLocks locks() {
+        return locks;
     }
 
     // ---------------------------------------------------------------- the state machine, applied
@@ -298,18 +276,7 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
     /** Steps down every leader whose local deadline has passed. Called by the loop and by the deadline timer. */
     void checkDeadlines() {
         synchronized (lock) {
-            stepDownExpired(ticker.read());
-        }
-    }
-
-    /** Under the lock. */
-    void stepDownExpired(long now) {
-        long nowMillis = wallClock.millis();
-        for (Campaign c : List.copyOf(campaigns.values())) {
-            if (c.state instanceof Leading l && l.grant().deadlinePassed(now, nowMillis)) {
-                apply(c, new Event.Deadline(), now);
-                wake();
-            }
+            turn.stepDownExpired(ticker.read());
         }
     }
 
@@ -324,22 +291,6 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         } catch (RejectedExecutionException e) {
             log.debug("pglease: deadline timer already stopped");
         }
-    }
-
-    /** Under the lock: when the loop has work next, at the latest one retry period from {@code now}. */
-    long nextWake(long now) {
-        long next = now + timings.retryPeriod().toNanos();
-        for (Campaign c : campaigns.values()) {
-            OptionalLong due = Transitions.dueAt(c.state, c.wanted);
-            if (due.isPresent() && due.getAsLong() - next < 0) {
-                next = due.getAsLong();
-            }
-            if (c.state instanceof Leading l && l.grant().deadline() - next < 0) {
-                next = l.grant().deadline();
-            }
-        }
-        long read = turn.nextRead(now);
-        return read - next < 0 ? read : next;
     }
 
     // ---------------------------------------------------------------- the thread
@@ -422,11 +373,6 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         }
     }
 
-    /** The state of {@code c} (for tests and diagnostics). */
-    CampaignState state(Campaign c) {
-        return c.state;
-    }
-
     /** When the loop acts next for {@code c} (ticker): its next statement, or a re-read a notice asked for. */
     long nextAt(Campaign c) {
         synchronized (lock) {
@@ -439,9 +385,5 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
             }
             return at;
         }
-    }
-
-    Grant leadership(Campaign c) {
-        return c.grant();
     }
 }

@@ -13,6 +13,7 @@ import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -55,7 +56,7 @@ final class Turn {
         Set<String> toRead;
         synchronized (loop.lock) {
             long now = loop.ticker.read();
-            loop.stepDownExpired(now);
+            stepDownExpired(now);
             toRead = namesToRead(now);
         }
         if (!toRead.isEmpty()) {
@@ -110,9 +111,36 @@ final class Turn {
         }
         synchronized (loop.lock) {
             long now = loop.ticker.read();
-            loop.stepDownExpired(now);
-            return loop.nextWake(now);
+            stepDownExpired(now);
+            return nextWake(now);
         }
+    }
+
+    /** Under the loop's lock: the deadline event for every leader whose local deadline has passed. */
+    void stepDownExpired(long now) {
+        long nowMillis = loop.wallClock.millis();
+        for (Campaign c : List.copyOf(loop.campaigns.values())) {
+            if (c.state instanceof Leading l && l.grant().deadlinePassed(now, nowMillis)) {
+                loop.apply(c, new Event.Deadline(), now);
+                loop.wake();
+            }
+        }
+    }
+
+    /** Under the loop's lock: when the loop has work next, at the latest one retry period from {@code now}. */
+    long nextWake(long now) {
+        long next = now + retryNanos;
+        for (Campaign c : loop.campaigns.values()) {
+            OptionalLong due = Transitions.dueAt(c.state, c.wanted);
+            if (due.isPresent() && due.getAsLong() - next < 0) {
+                next = due.getAsLong();
+            }
+            if (c.state instanceof Leading l && l.grant().deadline() - next < 0) {
+                next = l.grant().deadline();
+            }
+        }
+        long read = nextRead(now);
+        return read - next < 0 ? read : next;
     }
 
     /**

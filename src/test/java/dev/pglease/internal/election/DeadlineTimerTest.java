@@ -87,7 +87,7 @@ class DeadlineTimerTest {
             assertThat(renewEntered.await(5, TimeUnit.SECONDS))
                     .as("the loop is blocked in a renewal")
                     .isTrue();
-            Grant l = loop.leadership(campaign);
+            Grant l = campaign.grant();
             if (l == null) {
                 assertThat(revoked.getCount())
                         .as("already revoked at the deadline")

@@ -65,7 +65,7 @@ class ElectionLoopTest {
     }
 
     private Leadership leadership() {
-        return loop.leadership(campaign);
+        return campaign.grant();
     }
 
     @Test
@@ -112,7 +112,7 @@ class ElectionLoopTest {
         loop.checkDeadlines();
         assertThat(events)
                 .containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful renewal");
-        assertThat(loop.state(campaign))
+        assertThat(campaign.state())
                 .as("stepped down, with one more renewal of token 1 to decide")
                 .isEqualTo(new CampaignState.SteppedDown(1, ticker.read()));
     }
@@ -212,7 +212,7 @@ class ElectionLoopTest {
         store.takeOver("payments", "operator-moved-it");
         loop.runOnce();
         assertThat(leadership()).isNull();
-        assertThat(loop.state(campaign)).isInstanceOf(CampaignState.Standby.class);
+        assertThat(campaign.state()).isInstanceOf(CampaignState.Standby.class);
         assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
         assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
     }
@@ -231,7 +231,7 @@ class ElectionLoopTest {
         store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
         loop.runOnce();
         assertThat(events).isEmpty();
-        assertThat(loop.leadership(campaign)).isNull();
+        assertThat(campaign.grant()).isNull();
         loop.runOnce();
         assertThat(store.statements).contains("release payments 1");
     }
@@ -354,6 +354,64 @@ class ElectionLoopTest {
         assertThat(loop.campaigns()).isEmpty();
     }
 
+    /**
+     * A campaign that is no longer wanted (a lease group gives a shard away) hands over: its listener hears onRevoked
+     * while the grant is still valid, so it can finish in-flight work; the lease is released only once the listener
+     * returned; and an unwanted standby does not acquire, however often it is woken.
+     */
+    @Test
+    void aLeaderThatIsNoLongerWantedReleasesOnlyAfterItsListenerReturnedAndDoesNotAcquireAgain() {
+        java.util.ArrayDeque<Runnable> callbacks = new java.util.ArrayDeque<>();
+        LeaseConfig config =
+                LeaseConfig.builder().ticker(ticker).wallClock(ticker).build();
+        ElectionLoop giver =
+                new ElectionLoop(store, "me", config, timings(config), new SplittableRandom(1), callbacks::add, null);
+        boolean[] validInOnRevoked = new boolean[1];
+        Campaign shard = giver.join("shard-3", new LeaderListener() {
+            @Override
+            public void onElected(Leadership l) {
+                events.add("elected " + l.token());
+            }
+
+            @Override
+            public void onRevoked(Leadership l) {
+                validInOnRevoked[0] = l.isValid();
+                events.add("revoked " + l.token());
+            }
+        });
+        giver.runOnce();
+        callbacks.poll().run();
+        Leadership l = shard.leadership();
+        assertThat(l.isValid()).isTrue();
+
+        giver.want(shard, false);
+        giver.runOnce();
+        assertThat(store.statements)
+                .as("nothing released while the listener finishes")
+                .noneMatch(st -> st.startsWith("release"));
+        assertThat(l.isValid()).as("valid while the listener finishes").isTrue();
+        callbacks.poll().run();
+        assertThat(validInOnRevoked[0]).as("valid during onRevoked").isTrue();
+        assertThat(l.isValid()).as("ended once the listener returned").isFalse();
+        giver.runOnce();
+        assertThat(store.statements).containsSubsequence("acquire shard-3 me", "release shard-3 1");
+        assertThat(store.rows.get("shard-3").holder()).isNull();
+
+        giver.notice("shard-3");
+        ticker.advance(Duration.ofSeconds(30));
+        giver.runOnce();
+        giver.runOnce();
+        assertThat(store.statements.stream().filter(st -> st.startsWith("acquire")))
+                .as("acquires of an unwanted standby")
+                .hasSize(1);
+        assertThat(events).containsExactly("elected 1", "revoked 1");
+
+        giver.want(shard, true);
+        giver.runOnce();
+        callbacks.poll().run();
+        assertThat(events).containsExactly("elected 1", "revoked 1", "elected 2");
+    }
+
     @Test
     void aGrantThatArrivesAfterTheElectorWasClosedIsReleasedNotLeaked() {
         store.duringNextStatement = () -> loop.leave(campaign);
@@ -382,7 +440,7 @@ class ElectionLoopTest {
                     .as("held lease still valid after turn %d", turn)
                     .isTrue();
         }
-        assertThat(loop.campaigns()).allMatch(c -> loop.leadership(c) != null);
+        assertThat(loop.campaigns()).allMatch(c -> c.grant() != null);
     }
 
     @Test
@@ -419,7 +477,7 @@ class ElectionLoopTest {
         assertThat(leadership()).isNull();
         ticker.advance(Duration.ofSeconds(10));
         store.down = false;
-        for (int i = 0; i < 5 && loop.leadership(campaign) == null; i++) {
+        for (int i = 0; i < 5 && campaign.grant() == null; i++) {
             ticker.advance(Duration.ofNanos(Math.max(0, loop.nextAt(campaign) - ticker.read())));
             loop.runOnce();
         }

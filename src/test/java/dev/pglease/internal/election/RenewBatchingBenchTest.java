@@ -51,6 +51,6 @@ class RenewBatchingBenchTest {
                 .as("renew statements in 4 retry periods")
                 .hasSizeBetween(4, 5)
                 .allMatch("renew 5"::equals);
-        assertThat(loop.campaigns()).allMatch(c -> loop.state(c) instanceof CampaignState.Leading);
+        assertThat(loop.campaigns()).allMatch(c -> c.state() instanceof CampaignState.Leading);
     }
 }
