@@ -200,6 +200,18 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         }
     }
 
+    /** Every held lease's row is re-read soon (on the lease session: a dead session is found out). */
+    public void lookAtHeldLeases() {
+        synchronized (lock) {
+            long now = ticker.read();
+            for (Campaign c : campaigns.values()) {
+                if (c.state instanceof CampaignState.Leading) {
+                    apply(c, new Event.Notice(), now);
+                }
+            }
+        }
+    }
+
     /**
      * The database no longer lets this process use {@code token} of lease {@code name} (a fence refused it, or the
      * fast-failover lease session that registered it ended): the elector's leadership or the lock with that token

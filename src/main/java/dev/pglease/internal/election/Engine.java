@@ -103,6 +103,11 @@ public final class Engine {
                 public void lost(String name, long token, String reason) {
                     loop.lost(name, token, reason);
                 }
+
+                @Override
+                public void sessionInDoubt() {
+                    loop.lookAtHeldLeases();
+                }
             });
         } else {
             this.leaseStore = store;

@@ -51,6 +51,12 @@ public final class FastFailoverStore implements LeaseStore {
 
         /** This process may no longer use {@code token} of lease {@code name}. */
         void lost(String name, long token, String reason);
+
+        /**
+         * The watch of the lease session failed (its connection broke, perhaps together with the lease session):
+         * look at the held leases soon, on the lease session, so that a dead session is found out.
+         */
+        void sessionInDoubt();
     }
 
     private record Registration(long session, long token) {}
@@ -79,6 +85,9 @@ public final class FastFailoverStore implements LeaseStore {
 
         @Override
         public void lost(String name, long token, String reason) {}
+
+        @Override
+        public void sessionInDoubt() {}
     };
 
     public FastFailoverStore(
@@ -226,7 +235,8 @@ public final class FastFailoverStore implements LeaseStore {
                         "session " + session,
                         "pglease-fast-failover-session",
                         w -> sql.awaitSessionEnd(w, sessionKeySpace, key),
-                        () -> sessionEnded(session));
+                        () -> sessionEnded(session),
+                        () -> events.sessionInDoubt());
                 return;
             }
         }
@@ -246,11 +256,16 @@ public final class FastFailoverStore implements LeaseStore {
 
     /** Waits on a connection of its own for the lease's lock to be freed, then wakes the election loop once. */
     private void watchLease(String name) {
-        watches.start(leaseKey(name), "pglease-fast-failover-watch", w -> sql.watch(w, name), () -> {
-            // Wake the loop first: its own lock request waits the moment it takes to give this one back.
-            wokenAt.put(name, ticker.read());
-            events.holderGone(name);
-        });
+        watches.start(
+                leaseKey(name),
+                "pglease-fast-failover-watch",
+                w -> sql.watch(w, name),
+                () -> {
+                    // Wake the loop first: its own lock request waits the moment it takes to give this one back.
+                    wokenAt.put(name, ticker.read());
+                    events.holderGone(name);
+                },
+                () -> {});
     }
 
     private static String leaseKey(String name) {

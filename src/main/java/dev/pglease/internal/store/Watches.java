@@ -33,13 +33,15 @@ final class Watches {
         final String key;
         final Wait wait;
         final Runnable onDone;
+        final Runnable onFailure;
         volatile boolean cancelled;
         Connection connection;
 
-        Watch(String key, Wait wait, Runnable onDone) {
+        Watch(String key, Wait wait, Runnable onDone, Runnable onFailure) {
             this.key = key;
             this.wait = wait;
             this.onDone = onDone;
+            this.onFailure = onFailure;
         }
 
         @Override
@@ -81,6 +83,7 @@ final class Watches {
                         return;
                     }
                     log.debug("pglease: fast-failover wait {} failed; trying again in {} ms", key, backoff, e);
+                    onFailure.run();
                     if (!pause(backoff)) {
                         return;
                     }
@@ -116,10 +119,10 @@ final class Watches {
 
     /**
      * Starts waiting, under {@code key}, unless a wait of that key runs already; {@code onDone} runs once when the
-     * wait ends (not when it is cancelled).
+     * wait ends (not when it is cancelled), {@code onFailure} each time an attempt failed (it is tried again).
      */
-    void start(String key, String threadName, Wait wait, Runnable onDone) {
-        Watch w = new Watch(key, wait, onDone);
+    void start(String key, String threadName, Wait wait, Runnable onDone, Runnable onFailure) {
+        Watch w = new Watch(key, wait, onDone, onFailure);
         synchronized (this) {
             if (closed || watches.containsKey(key)) {
                 return;
