@@ -232,14 +232,18 @@ public final class LeaseConfig {
          * Crash takeover (off by default): when the holder's database session ends (its process crashed or was
          * killed, its connection was closed or terminated), a standby takes the lease at once with the next token
          * instead of waiting for it to expire. The holder keeps a session-level advisory lock per held lease on its
-         * lease connection; standbys wait for it on a connection of their own each, and the database allows the
-         * takeover only when the registered holder's session no longer holds the lock.
+         * lease connection and registers its grant (the server records that session); standbys wait for the lock on
+         * a connection of their own each, which wakes them the moment the holder's session ends, and the database
+         * allows the takeover only once the registered session is gone.
          *
-         * <p>What it weakens: a holder that is alive but lost its lease connection can be replaced before its
-         * local deadline; its fenced writes are then refused by the token, and it steps down at its next renewal.
-         * A paused holder keeps its session, so it is replaced only when its lease expires, as without this mode.
-         * Needs a session (not transaction) pooled connection for the lease connection, and one more connection
-         * per lease a standby waits for.
+         * <p>What it weakens: a holder that is alive but lost its lease session can be replaced before its local
+         * deadline. It stops leading the moment that session ends: it waits for the end of its own lease session on
+         * a second connection, and also gives up its leadership when its lease connection fails or is replaced; its
+         * fenced writes are refused by the token in any case. A paused holder keeps its session, so it is replaced
+         * only when its lease expires, as without this mode. Role defaults such as {@code lock_timeout},
+         * {@code statement_timeout} and the idle timeouts do not affect it: pglease sets what its own sessions need.
+         * Needs a session (not transaction) pooled connection for the lease connection, one more connection per
+         * lease a standby waits for, and one more per holder process while it holds a lease.
          */
         public Builder fastFailover(boolean fastFailover) {
             this.fastFailover = fastFailover;
