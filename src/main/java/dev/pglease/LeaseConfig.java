@@ -243,7 +243,7 @@ public final class LeaseConfig {
          * only when its lease expires, as without this mode. Role defaults such as {@code lock_timeout},
          * {@code statement_timeout} and the idle timeouts do not affect it: pglease sets what its own sessions need.
          * Needs a session (not transaction) pooled connection for the lease connection, one more connection per
-         * lease a standby waits for, and one more per holder process while it holds a lease.
+         * lease a standby waits for, and one more per lease session of a holder (the watch of that session).
          */
         public Builder fastFailover(boolean fastFailover) {
             this.fastFailover = fastFailover;
