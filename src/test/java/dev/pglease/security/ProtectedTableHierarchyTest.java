@@ -1,14 +1,15 @@
 package dev.pglease.security;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * A protected table refuses every unfenced write, whichever table of its hierarchy the statement names: a protected
- * inheritance child or partition written through its parent, and a partition of a protected partitioned table
- * truncated by name. The lease is held by its owner's login; another service, granted every right on the tables,
+ * A protected table refuses every unfenced write, whichever table of its hierarchy the statement names: a hierarchy
+ * is protected from its root (a child alone is refused), its children written through the parent or by name, and a
+ * partition of a protected partitioned table truncated by name. The lease is held by its owner's login; another service, granted every right on the tables,
  * writes without fencing.
  */
 class ProtectedTableHierarchyTest {
@@ -30,10 +31,14 @@ class ProtectedTableHierarchyTest {
         asOwner("CREATE TABLE " + app + ".ledger (id int, v text)");
         asOwner("CREATE TABLE " + app + ".ledger_2026 () INHERITS (" + app + ".ledger)");
         asOwner("INSERT INTO " + app + ".ledger_2026 VALUES (1, 'original')");
-        protect(app + ".ledger_2026");
+        assertThatThrownBy(() -> protect(app + ".ledger_2026"))
+                .as("a child alone can not be protected")
+                .hasMessageContaining("protect the root of its hierarchy");
+        protect(app + ".ledger");
         try (Attempt b = new Attempt(h, h.candB)) {
             b.run("UPDATE " + app + ".ledger SET v = 'unfenced'");
             b.run("DELETE FROM " + app + ".ledger");
+            b.run("UPDATE " + app + ".ledger_2026 SET v = 'unfenced'");
             assertThat(contents(app + ".ledger_2026"))
                     .as("protected table %s.ledger_2026 after unfenced writes through its parent:\n%s", app, b)
                     .isEqualTo("1 original");
@@ -45,10 +50,14 @@ class ProtectedTableHierarchyTest {
         asOwner("CREATE TABLE " + app + ".orders (id int, v text) PARTITION BY RANGE (id)");
         asOwner("CREATE TABLE " + app + ".orders_low PARTITION OF " + app + ".orders FOR VALUES FROM (0) TO (100)");
         asOwner("INSERT INTO " + app + ".orders VALUES (1, 'original')");
-        protect(app + ".orders_low");
+        assertThatThrownBy(() -> protect(app + ".orders_low"))
+                .as("a partition alone can not be protected")
+                .hasMessageContaining("protect the root of its hierarchy");
+        protect(app + ".orders");
         try (Attempt b = new Attempt(h, h.candB)) {
             b.run("UPDATE " + app + ".orders SET v = 'unfenced'");
             b.run("INSERT INTO " + app + ".orders VALUES (2, 'unfenced')");
+            b.run("INSERT INTO " + app + ".orders_low VALUES (3, 'unfenced')");
             assertThat(contents(app + ".orders_low"))
                     .as("protected partition %s.orders_low after unfenced writes through its parent:\n%s", app, b)
                     .isEqualTo("1 original");
