@@ -5,6 +5,7 @@ import dev.pglease.PgLease;
 import dev.pglease.internal.sql.OperatorStatements;
 import dev.pglease.internal.tool.Databases;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.Visible;
 import dev.pglease.internal.util.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -481,7 +482,7 @@ final class Demo {
     }
 
     private void say(String text) {
-        String line = "[" + clock() + "] " + text;
+        String line = "[" + clock() + "] " + Visible.text(text);
         synchronized (out) {
             narrative.add(line);
             if (s.live() && viewStarted) {
@@ -545,8 +546,9 @@ final class Demo {
             long[] totals = DemoSchema.totals(c, s.demoSchema());
             dbView += " | provider: " + totals[0] + " charges accepted, " + totals[2] + " stale rejected, "
                     + (totals[0] - totals[1]) + " duplicates";
+            dbView = Visible.text(dbView);
         } catch (SQLException | RuntimeException e) {
-            dbView = "database: " + Secrets.redact(String.valueOf(e.getMessage()));
+            dbView = "database: " + Visible.text(Secrets.redact(String.valueOf(e.getMessage())));
         }
     }
 
