@@ -224,6 +224,15 @@ public final class SchemaStatements {
         }
     }
 
+    /** Whether the connected role may create roles (CREATEROLE, or a superuser). */
+    public static boolean mayCreateRoles(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                        "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user");
+                ResultSet rs = ps.executeQuery()) {
+            return rs.next() && rs.getBoolean(1);
+        }
+    }
+
     /** Those of {@code roles} that do not exist, sorted. */
     public static List<String> missingRoles(Connection c, List<String> roles) throws SQLException {
         List<String> missing = new ArrayList<>();
