@@ -184,15 +184,18 @@ public final class SchemaStatements {
      * @param owns     whether the connected role has the rights of the owner (its member, or a superuser)
      * @param database the database connected to
      * @param user     the connected role
+     * @param mayCreateSchemas whether the connected role has CREATE on the database
      */
-    public record MigrationRights(boolean exists, String owner, boolean owns, String database, String user) {}
+    public record MigrationRights(
+            boolean exists, String owner, boolean owns, String database, String user, boolean mayCreateSchemas) {}
 
     /** Whether the schema exists and the connected role may migrate it as its owner. */
     public MigrationRights migrationRights(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 SELECT n.oid IS NOT NULL, n.nspowner::regrole::text,
                        n.oid IS NOT NULL AND pg_catalog.pg_has_role(current_user, n.nspowner, 'USAGE'),
-                       current_database(), current_user
+                       current_database(), current_user,
+                       pg_catalog.has_database_privilege(current_database(), 'CREATE')
                   FROM (SELECT 1) AS one
                   LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = ?
                 """)) {
@@ -200,7 +203,12 @@ public final class SchemaStatements {
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return new MigrationRights(
-                        rs.getBoolean(1), rs.getString(2), rs.getBoolean(3), rs.getString(4), rs.getString(5));
+                        rs.getBoolean(1),
+                        rs.getString(2),
+                        rs.getBoolean(3),
+                        rs.getString(4),
+                        rs.getString(5),
+                        rs.getBoolean(6));
             }
         }
     }
