@@ -66,10 +66,7 @@ class WatchHostileNotifyTest {
                     .until(() -> Files.readString(outputs.get(0).toPath()).contains("(LISTEN")
                             && Files.readString(Path.of(outputs.get(1).getPath() + ".err"))
                                     .contains("(LISTEN"));
-            HostileSchema.run(
-                    h.candA,
-                    "INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES"
-                            + " ('before', 'a', 1, clock_timestamp() + interval '1 minute')");
+            HostileSchema.run(h.candA, "SELECT * FROM " + h.schema + ".acquire('before', 'a', 60000)");
             for (File out : outputs) {
                 awaitOutputContains(out, "before", processes);
             }
@@ -85,10 +82,7 @@ class WatchHostileNotifyTest {
                     ps.execute();
                 }
             }
-            HostileSchema.run(
-                    h.candA,
-                    "INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES"
-                            + " ('after', 'a', 1, clock_timestamp() + interval '1 minute')");
+            HostileSchema.run(h.candA, "SELECT * FROM " + h.schema + ".acquire('after', 'a', 60000)");
             for (int i = 0; i < processes.size(); i++) {
                 Process p = processes.get(i);
                 try {
