@@ -31,6 +31,8 @@ import picocli.CommandLine.Command;
             HistoryCommand.class,
             ReleaseCommand.class,
             HandoffCommand.class,
+            ProtectCommand.class,
+            UnprotectCommand.class,
             MigrateCommand.class,
             ChargerCommand.class,
             CommandLine.HelpCommand.class
