@@ -450,9 +450,20 @@ class OperatorCommandsTest {
         Result top = run("--help");
         assertThat(top.code()).isZero();
         assertThat(top.out())
-                .contains("demo", "node", "status", "watch", "history", "release", "handoff", "migrate")
+                .contains(
+                        "demo",
+                        "node",
+                        "status",
+                        "watch",
+                        "history",
+                        "release",
+                        "handoff",
+                        "protect",
+                        "unprotect",
+                        "migrate")
                 .doesNotContain("demo-charger");
-        for (String command : List.of("status", "watch", "history", "release", "handoff", "migrate")) {
+        for (String command :
+                List.of("status", "watch", "history", "release", "handoff", "protect", "unprotect", "migrate")) {
             Result r = run(command, "--help");
             assertThat(r.code()).as(command).isZero();
             assertThat(r.out())
@@ -466,6 +477,44 @@ class OperatorCommandsTest {
                             "Exit codes");
         }
         assertThat(run("demo", "--help").out()).contains("--nodes", "--lease-duration", "--duration", "--jdbc-url");
+    }
+
+    @Test
+    void everyJsonKeyTheCommandsPrintIsLowerSnakeCase() throws Exception {
+        String lease = "keys-" + System.nanoTime();
+        lead(alpha, lease);
+        StringWriter watchOut = new StringWriter();
+        StringWriter watchErr = new StringWriter();
+        picocli.CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(watchOut, true));
+        cl.setErr(new PrintWriter(watchErr, true));
+        CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(
+                () -> cl.execute(withDb("watch", lease, "--json", "--count", "1", "--for", "20s")));
+        awaitListening(watchErr);
+        List<String> outputs = new java.util.ArrayList<>();
+        outputs.add(run(withDb("status", "--json")).out());
+        outputs.add(run(withDb("handoff", lease, "--json")).out());
+        assertThat(watching.get(20, TimeUnit.SECONDS)).isZero();
+        outputs.add(watchOut.toString());
+        outputs.add(run(withDb("history", lease, "--json")).out());
+        lead(alpha, lease + "-2");
+        outputs.add(run(withDb("release", lease + "-2", "--json")).out());
+        java.util.Set<String> keys = new java.util.TreeSet<>();
+        for (String output : outputs) {
+            assertThat(output).as("JSON output").isNotBlank();
+            collectKeys(JSON.readTree(output), keys);
+        }
+        assertThat(keys)
+                .contains("previous_holder", "term_token", "remaining_ms")
+                .allSatisfy(k -> assertThat(k).matches("[a-z][a-z0-9]*(_[a-z0-9]+)*"));
+    }
+
+    private static void collectKeys(com.fasterxml.jackson.databind.JsonNode node, java.util.Set<String> keys) {
+        node.fields().forEachRemaining(e -> {
+            keys.add(e.getKey());
+            collectKeys(e.getValue(), keys);
+        });
+        node.elements().forEachRemaining(e -> collectKeys(e, keys));
     }
 
     @Test
