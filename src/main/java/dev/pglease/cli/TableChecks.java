@@ -2,8 +2,10 @@ package dev.pglease.cli;
 
 import dev.pglease.internal.sql.ProtectionStatements;
 import dev.pglease.internal.sql.SchemaStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.Optional;
 
 /** What protect and unprotect check before they act, each refusal with what to do instead. */
 final class TableChecks {
@@ -23,12 +25,23 @@ final class TableChecks {
                     "schema " + db.schema() + " does not exist (database " + db.redactedUrl() + "): run `pglease "
                             + "migrate --schema " + db.schema() + "` first, or pass the right --schema");
         }
-        ProtectionStatements.Table t = statements
-                .table(c, name)
-                .orElseThrow(() -> new CliFailure(
-                        ExitCodes.FAILED,
-                        "no table named " + name + " (give it as SCHEMA.TABLE; names are folded to lower case "
-                                + "unless quoted, as in SQL)"));
+        Optional<ProtectionStatements.Table> found;
+        try {
+            found = statements.table(c, name);
+        } catch (SQLException e) {
+            if (!SqlErrors.insufficientPrivilege(e)) {
+                throw e;
+            }
+            throw new CliFailure(
+                    ExitCodes.FAILED,
+                    "can not look up " + name + " (" + DatabaseOptions.oneLine(e.getMessage()) + "): only the "
+                            + "table's owner may " + verb + " it; run it as the owner",
+                    e);
+        }
+        ProtectionStatements.Table t = found.orElseThrow(() -> new CliFailure(
+                ExitCodes.FAILED,
+                "no table named " + name + " (give it as SCHEMA.TABLE; names are folded to lower case "
+                        + "unless quoted, as in SQL)"));
         if (!t.kind().equals("r") && !t.kind().equals("p")) {
             throw new CliFailure(
                     ExitCodes.FAILED,

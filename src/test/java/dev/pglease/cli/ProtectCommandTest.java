@@ -117,6 +117,9 @@ class ProtectCommandTest {
         Result missing = run(app, "protect", "--table", h.schema + "_app.no_such", "--lease", "payments");
         assertThat(missing.code()).isEqualTo(ExitCodes.FAILED);
         assertThat(missing.err()).contains("no table named " + h.schema + "_app.no_such");
+        Result stranger = run(h.observer, "protect", "--table", table, "--lease", "payments");
+        assertThat(stranger.code()).as(stranger.err()).isEqualTo(ExitCodes.FAILED);
+        assertThat(stranger.err()).contains("permission denied for schema", "only the table's owner may protect it");
         Result view = run(app, "protect", "--table", h.schema + "_app.charges_view", "--lease", "payments");
         assertThat(view.code()).isEqualTo(ExitCodes.FAILED);
         assertThat(view.err()).contains("is not a table");
