@@ -158,6 +158,17 @@ class MigrateFirstRunTest {
         }
     }
 
+    @Test
+    void aLoginThatDoesNotOwnTheSchemaIsToldToMigrateAsItsOwner() {
+        String schema = TestDatabase.freshSchema();
+        Result r = migrate(NO_CREATEROLE, schema);
+        assertThat(r.code()).as(r.err()).isEqualTo(ExitCodes.FAILED);
+        assertThat(r.err())
+                .contains("schema " + schema + " belongs to role postgres", "migrate as postgres")
+                .contains("never an application's login");
+        assertThat(r.millis()).as("time to the error").isLessThan(2_000);
+    }
+
     static long appliedMigrations(Connection c, String schema) throws Exception {
         try (PreparedStatement ps = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
             ps.setString(1, schema + "." + SchemaStatements.HISTORY_TABLE);

@@ -104,8 +104,10 @@ public final class SchemaMigration {
             List<String> refusals = new ArrayList<>();
             if (rights.exists() && !rights.owns()) {
                 refusals.add("schema " + schema + " belongs to role " + rights.owner() + ", and " + user
-                        + " does not have its rights: migrate as " + rights.owner() + ", or make " + user
-                        + " the owner (ALTER SCHEMA " + schema + " OWNER TO " + user + ")");
+                        + " does not have its rights: migrate as " + rights.owner() + " (or a member of it); only "
+                        + "if " + user + " is meant to own the schema (never an application's login: the owner "
+                        + "bypasses every guard), make it the owner (ALTER SCHEMA " + schema + " OWNER TO " + user
+                        + ")");
             }
             if (!rights.exists() && !rights.mayCreateSchemas()) {
                 refusals.add("permission denied for database " + rights.database() + ": " + user + " may not "
