@@ -82,7 +82,9 @@ class MigrateFirstRunTest {
         assertThat(r.code()).as(r.err()).isEqualTo(ExitCodes.FAILED);
         assertThat(r.err())
                 .contains(schema + "_candidate (the candidate role of schema " + schema + ")")
-                .contains("do not exist and " + NO_CREATEROLE + " may not create them")
+                .contains("does not exist and " + NO_CREATEROLE + " may not create it")
+                .contains("role " + schema + "_operator (the operator role of schema " + schema + ")")
+                .contains("Create them first")
                 .contains(
                         "CREATE ROLE " + schema + "_candidate NOLOGIN;", "CREATE ROLE " + schema + "_operator NOLOGIN;")
                 .contains("--candidate-role");

@@ -138,24 +138,26 @@ public final class SchemaMigration {
         }
     }
 
-    /** The roles error of the migration (its own check stays, for those who apply the SQL by other means). */
+    /**
+     * The roles error, in the words of the migration's own check (which stays, for those who apply the SQL by other
+     * means), one sentence per role, then what to do.
+     */
     private static String missingRoles(
             String schema, String user, List<String> roles, List<String> kinds, List<String> missing) {
-        List<String> described = new ArrayList<>();
+        List<String> sentences = new ArrayList<>();
         StringBuilder create = new StringBuilder();
         for (String role : missing) {
-            described.add(role + " (the " + kinds.get(roles.indexOf(role)) + " role of schema " + schema + ")");
+            sentences.add("role " + role + " (the " + kinds.get(roles.indexOf(role)) + " role of schema " + schema
+                    + ") does not exist and " + user + " may not create it");
             create.append(create.length() == 0 ? "" : " ")
                     .append("CREATE ROLE ")
                     .append(role)
                     .append(" NOLOGIN;");
         }
         boolean one = missing.size() == 1;
-        return (one ? "role " : "roles ") + String.join(", ", described) + (one ? " does" : " do") + " not exist and "
-                + user + " may not create " + (one ? "it" : "them") + ". Create " + (one ? "it" : "them")
-                + " first (" + create + "), migrate as a role with CREATEROLE, or name existing roles "
-                + "(pglease migrate --candidate-role/--observer-role/--operator-role, or "
-                + "PgLease.migrate(dataSource, schema, roles))";
+        return String.join("; ", sentences) + ". Create " + (one ? "it" : "them") + " first (" + create
+                + "), migrate as a role with CREATEROLE, or name existing roles (pglease migrate "
+                + "--candidate-role/--observer-role/--operator-role, or PgLease.migrate(dataSource, schema, roles))";
     }
 
     /** The first SQL error behind a Flyway failure, in PostgreSQL's words, and the migration it stopped. */
