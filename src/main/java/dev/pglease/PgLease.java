@@ -9,6 +9,7 @@ import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.SchemaMigration;
 import dev.pglease.internal.store.StartupChecks;
+import dev.pglease.internal.util.FenceDeadlines;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
@@ -51,6 +52,7 @@ public final class PgLease implements AutoCloseable {
     private final LockStatements locks;
     private final ForwardFence fence;
     private final Engine engine;
+    private final FenceDeadlines deadlines;
     private volatile boolean closed;
 
     private PgLease(DataSource dataSource, LeaseConfig config) {
@@ -62,6 +64,7 @@ public final class PgLease implements AutoCloseable {
         this.locks = new LockStatements(config.schema());
         this.fence = new ForwardFence(config.schema() + ".fences");
         this.engine = new Engine(dataSource, config, holderId);
+        this.deadlines = new FenceDeadlines("pglease-fence-deadlines");
     }
 
     /**
@@ -185,15 +188,18 @@ public final class PgLease implements AutoCloseable {
      * Runs {@code work} in a transaction of its own, fenced by {@code grant} (a {@link Leadership} or a
      * {@link LeaseLock}): the transaction first locks the lease row ({@code SELECT ... FOR KEY SHARE}) only if this
      * holder still has it with this token and it has not expired; the lock keeps any change of holder or token
-     * waiting until the transaction ends, while this holder's renewals go on. The transaction runs at READ COMMITTED,
-     * is bounded on the server by the grant's remaining validity (a stalled or cut-off holder's transaction is
-     * aborted by the server, never committed late), and commits durably ({@code synchronous_commit} at least
-     * {@code on}). The work is committed only if the grant is still valid locally at the end; otherwise everything
-     * is rolled back. The isolation, the bounds and the check reach the server in one round trip: the fenced
-     * transaction costs one round trip more than the work alone.
+     * waiting until the transaction ends, while this holder's renewals go on. The transaction runs at READ COMMITTED
+     * and commits durably ({@code synchronous_commit} at least {@code on}). It is bounded by the grant's remaining
+     * validity when it starts ({@link LeaseGrant#remaining()}): on the server (each statement, lock wait and idle
+     * gap, and on PostgreSQL 17+ the whole transaction), and in this process, on every version: if the transaction
+     * is still open at that deadline, its connection is aborted, so a holder that stalls or keeps sending statements
+     * can not hold the lease row past its deadline. The work is committed only if the grant is still valid locally
+     * at the end; otherwise everything is rolled back. The isolation, the bounds and the check reach the server in
+     * one round trip: the fenced transaction costs one round trip more than the work alone.
      *
-     * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work), STALE_TOKEN when
-     *                        the database no longer lists this holder with this token
+     * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work: then the
+     *                        connection was aborted and the cause is what the work saw), STALE_TOKEN when the
+     *                        database no longer lists this holder with this token
      * @throws SQLException   from the work or the connection; the transaction is rolled back
      */
     public <T> T inFencedTransaction(LeaseGrant grant, FencedWork<T> work) throws SQLException {
@@ -207,9 +213,16 @@ public final class PgLease implements AutoCloseable {
      * Fences the transaction already open on {@code connection} (Spring {@code @Transactional}, jOOQ, JPA) with
      * {@code grant}: checks that this holder still has the lease with this token and locks the lease row
      * ({@code FOR KEY SHARE}) until that transaction ends, exactly as {@link #inFencedTransaction} does, with the same
-     * server-side bounds (every statement, idle gap and, on PostgreSQL 17+, the whole transaction limited to the
-     * grant's remaining validity) and durable commit, all local to the transaction. Call it first in the
-     * transaction, before the protected writes; commit only while {@link LeaseGrant#isValid()}.
+     * server-side bounds (every statement, lock wait, idle gap and, on PostgreSQL 17+, the rest of the transaction
+     * limited to the grant's remaining validity) and durable commit, all local to the transaction. Call it first in
+     * the transaction, before the protected writes, and again whenever you are unsure the fence still holds: after a
+     * rollback to a savepoint the lock and the bounds are gone (fencing again is one statement). Commit only while
+     * {@link LeaseGrant#isValid()}.
+     *
+     * <p>The rest of the transaction is bounded in this process too: if, at the grant's deadline as it was at this
+     * call, {@code connection} has not been closed (a pooled connection handed back is closed) and is still inside a
+     * transaction, it is aborted ({@link Connection#abort}); the application's next statement fails, and the server
+     * rolls the transaction back. A later fence of the same lease on the same connection replaces that deadline.
      *
      * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
      * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
@@ -242,13 +255,27 @@ public final class PgLease implements AutoCloseable {
 
     /**
      * The fence of {@link #fenceTransaction}; with {@code readCommitted} (a transaction opened here) its isolation is
-     * set in the same batch.
+     * set in the same batch. The deadline is watched from before the statement is sent, so a fence that waits
+     * for the lease row past it is aborted too.
      */
     private void fence(Connection connection, LeaseGrant grant, boolean readCommitted) throws SQLException {
-        long remainingMillis = grant.remaining().toMillis();
+        Duration remaining = grant.remaining();
         grant.checkValid();
-        if (!fences.fenceTransaction(
-                connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(), grant.token())) {
+        FenceDeadlines.Watch watch = deadlines.watch(connection, grant.leaseName(), grant.token(), remaining);
+        boolean held;
+        try {
+            held = fences.fenceTransaction(
+                    connection, readCommitted, remaining.toMillis(), grant.leaseName(), grant.holder(), grant.token());
+        } catch (SQLException | RuntimeException e) {
+            if (watch.aborted()) {
+                throw Transactions.lost(watch, e);
+            }
+            watch.end();
+            throw e;
+        }
+        if (!held) {
+            watch.end();
+            staleTokenSeen(grant);
             throw new LeaseException(
                     LeaseException.Reason.STALE_TOKEN,
                     "lease "
@@ -256,6 +283,15 @@ public final class PgLease implements AutoCloseable {
                             + " with token " + grant.token() + " in the database; the write was not made");
         }
         grant.checkValid();
+    }
+
+    /**
+     * A fence found that the database no longer lists {@code grant}: the grant must end now, not at its next renewal
+     * (which may be a renew period away), so that nothing else acts on it meanwhile. The election engine ends a
+     * leadership when its renewal fails; this is where a stale fence tells it at once.
+     */
+    private void staleTokenSeen(LeaseGrant grant) {
+        // The election engine's step-down on a stale token is called here once the engine offers it.
     }
 
     /**
@@ -309,6 +345,7 @@ public final class PgLease implements AutoCloseable {
         }
         closed = true;
         engine.close();
+        deadlines.close();
     }
 
     private void checkOpen() {
