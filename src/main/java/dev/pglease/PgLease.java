@@ -62,7 +62,7 @@ public final class PgLease implements AutoCloseable {
         this.leases = new LeaseStatements(config.schema());
         this.fences = new FenceStatements(config.schema());
         this.locks = new LockStatements(config.schema());
-        this.fence = new ForwardFence(config.schema() + ".fences");
+        this.fence = new ForwardFence(config.schema(), fences);
         this.engine = new Engine(dataSource, config, holderId);
         this.deadlines = new FenceDeadlines("pglease-fence-deadlines");
     }
