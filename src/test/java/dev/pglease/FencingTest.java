@@ -51,11 +51,6 @@ class FencingTest {
         return grant(lease, holder, TTL, TTL);
     }
 
-    /** A grant whose database expiry is {@code ttl} away, while its holder's local deadline is far away. */
-    private static Leadership shortGrant(String lease, String holder, Duration ttl) throws SQLException {
-        return grant(lease, holder, ttl, TTL);
-    }
-
     /** A grant whose database expiry is {@code ttl} away and whose holder's local deadline is {@code local} away. */
     private static Leadership grant(String lease, String holder, Duration ttl, Duration local) throws SQLException {
         try (Connection c = ds.getConnection()) {
@@ -168,14 +163,14 @@ class FencingTest {
     @Test
     void anInFlightFencedWriteHoldsOffTheTakeoverUntilItCommits() throws Exception {
         String lease = "race-" + System.nanoTime();
-        Leadership old = shortGrant(lease, "old", Duration.ofMillis(400));
+        Leadership old = grant(lease, "old");
         try (Connection writer = ds.getConnection();
                 Connection taker = ds.getConnection()) {
             writer.setAutoCommit(false);
             // bounded far beyond the test's waits: only the lock is under test here
             assertThat(new FenceStatements(schema).fenceTransaction(writer, false, 30_000, lease, "old", old.token()))
                     .isTrue();
-            Thread.sleep(500);
+            expire(lease); // the holder stalls and its lease runs out while the fenced transaction is open
             CompletableFuture<LeaseStore.Acquired> takeover = CompletableFuture.supplyAsync(() -> {
                 try {
                     return sql.acquire(taker, lease, "new", TTL);
@@ -236,14 +231,9 @@ class FencingTest {
         CompletableFuture<LeaseStore.Acquired> takeover = new CompletableFuture<>();
         try (PgLease pglease = pglease();
                 Connection taker = ds.getConnection()) {
-            // the 400 ms grant starts once pglease is up: its start-up checks are not part of the interleaving
-            Leadership stale = shortGrant(fencedLease, "old", Duration.ofMillis(400));
+            Leadership stale = grant(fencedLease, "old");
             pglease.inFencedTransaction(stale, c -> {
-                try {
-                    Thread.sleep(500);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+                expire(fencedLease); // the lease runs out while the fenced transaction is open
                 CompletableFuture.runAsync(() -> {
                     try {
                         takeover.complete(sql.acquire(taker, fencedLease, "new", TTL));

@@ -45,7 +45,10 @@ final class FunctionAcl {
                 if (close < 0) {
                     throw new IllegalStateException("function-acl.txt: no signature in line: " + line);
                 }
-                String signature = line.substring(0, close + 1).replace(" ", "").replace(",", ", ");
+                String signature = line.substring(0, close + 1)
+                        .replaceAll("\\s*,\\s*", ", ")
+                        .replaceAll("\\(\\s+", "(")
+                        .replaceAll("\\s+\\)", ")");
                 String who = line.substring(close + 1).strip();
                 Set<String> roles = new TreeSet<>();
                 if (!who.equals("-")) {

@@ -53,8 +53,8 @@ class HistoryRelabelTest {
             acquire(b, lease, "b", "30 seconds");
             b.c.setAutoCommit(false);
             b.run("SELECT " + label("force_released"));
-            b.run("UPDATE " + h.schema + ".leases SET holder = NULL, expires_at = clock_timestamp(),"
-                    + " renewed_at = clock_timestamp() WHERE name = '" + lease + "'");
+            b.run("SELECT " + h.schema + ".release('" + lease + "', 'b', (SELECT token FROM " + h.schema
+                    + ".leases WHERE name = '" + lease + "'))");
             commit(b);
             assertEveryEventNamesItsChange(lease, b);
         }
@@ -69,8 +69,7 @@ class HistoryRelabelTest {
             b.c.setAutoCommit(false);
             String again = lease + "-setting";
             b.run("SELECT " + label("handed_off"));
-            b.run("INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES ('" + again
-                    + "', 'b', 1, clock_timestamp() + interval '30 seconds')");
+            b.run("SELECT * FROM " + h.schema + ".acquire('" + again + "', 'b', 30000)");
             commit(b);
             assertEveryEventNamesItsChange(lease, b);
             assertEveryEventNamesItsChange(again, b);
@@ -87,6 +86,7 @@ class HistoryRelabelTest {
             b.run("UPDATE " + h.schema + ".leases SET holder = 'b', token = token + 1, acquired_at = clock_timestamp(),"
                     + " renewed_at = clock_timestamp(), expires_at = clock_timestamp() + interval '30 seconds'"
                     + " WHERE name = '" + lease + "' RETURNING " + label("acquired"));
+            b.run("SELECT *, " + label("acquired") + " FROM " + h.schema + ".acquire('" + lease + "', 'b', 30000)");
             assertEveryEventNamesItsChange(lease, b);
         }
     }
@@ -103,15 +103,16 @@ class HistoryRelabelTest {
                         + " acquired_at = clock_timestamp(), renewed_at = clock_timestamp(),"
                         + " expires_at = clock_timestamp() + interval '30 seconds'"
                         + " WHERE name = '" + lease + "' RETURNING " + label(kind));
+                b.run("SELECT *, " + label(kind) + " FROM " + h.schema + ".acquire('" + lease + "', 'b', 30000)");
                 assertEveryEventNamesItsChange(lease, b);
             }
         }
     }
 
     private static void acquire(Attempt who, String lease, String holder, String duration) {
-        String answer = who.run("INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES ('"
-                + lease + "', '" + holder + "', 1, clock_timestamp() + interval '" + duration + "')");
-        assertThat(answer).as("the set-up acquire: %s", who).isEqualTo("1 rows");
+        String answer = who.run("SELECT granted FROM " + h.schema + ".acquire('" + lease + "', '" + holder
+                + "', (extract(epoch FROM interval '" + duration + "') * 1000)::bigint)");
+        assertThat(answer).as("the set-up acquire: %s", who).isEqualTo("t");
     }
 
     private static void commit(Attempt a) {

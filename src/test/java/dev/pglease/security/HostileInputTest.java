@@ -38,12 +38,11 @@ class HostileInputTest {
             "$$dollar$$ $q$quoted$q$",
             "%s %n {} ${flyway:defaultSchema}",
             "{\"name\":\"forged\",\"holder\":null}",
-            "rocket 🚀 family 👨‍👩‍👧 flag 🇳🇴",
+            "rocket 🚀 flag 🇳🇴 snowman ☃",
             "עברית שלום",
             "مرحبا بالعالم",
             "mixed עברית and English",
             "e\u0301 combining",
-            "\u200bzero-width space",
             "🚀".repeat(200),
             "n".repeat(200));
 
@@ -181,8 +180,10 @@ class HostileInputTest {
                 {"tab\there", "control character U+0009"},
                 {"del\u007f", "control character U+007F"},
                 {"c1\u0085", "control character U+0085"},
-                {"\u202Egnp.exe", "bidirectional control character U+202E"},
-                {"isolate\u2066x\u2069", "bidirectional control character U+2066"},
+                {"\u202Egnp.exe", "direction-changing character U+202E"},
+                {"isolate\u2066x\u2069", "direction-changing character U+2066"},
+                {"\u200bzero-width space", "invisible or direction-changing character U+200B"},
+                {"pay\u200dments", "invisible or direction-changing character U+200D"},
                 {"n".repeat(201), "201 characters long, the maximum is 200"},
                 {"🚀".repeat(201), "201 characters long, the maximum is 200"},
                 {"half \uD83D surrogate", "unpaired surrogate"},
@@ -211,7 +212,7 @@ class HostileInputTest {
             {"", "must not be empty or blank"},
             {"a\u0000b", "control character U+0000"},
             {"line\r\nbreak", "control character U+000D"},
-            {"\u202Dspoof", "bidirectional control character U+202D"},
+            {"\u202Dspoof", "direction-changing character U+202D"},
             {"x".repeat(201), "the maximum is 200"},
         };
         for (String[] c : cases) {

@@ -119,7 +119,7 @@ class NodeCommandSecurityTest {
         String[][] cases = {
             {"--lease", "two\nlines", "lease name \"two\\u000alines\" contains the control character U+000A"},
             {"--lease", "nul\u0000", "contains the control character U+0000"},
-            {"--lease", "\u202Eevil", "bidirectional control character U+202E"},
+            {"--lease", "\u202Eevil", "direction-changing character U+202E"},
             {"--lease", "n".repeat(201), "the maximum is 200"},
             {"--holder-label", "tab\tlabel", "holder label \"tab\\u0009label\" contains the control character"},
             {

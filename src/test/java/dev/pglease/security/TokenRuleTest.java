@@ -14,19 +14,19 @@ import org.junit.jupiter.api.Test;
  * a lease, the stored token is the one the token rule gives (the next counter value in the server's current term,
  * the timeline; the first token of that term when the old token is of an earlier one), or the write is refused.
  * On one server that was never promoted the term is 1, so here the rule gives 1 for a new lease and the old token
- * + 1 for a taken one; the term changes (pg_upgrade, a reused timeline) need a promoted server and are not tried here.
+ * + 1 for a taken one; term changes (a promotion, a pg_upgrade, a reused timeline) are tried with real servers in
+ * TermsSurviveUpgradeAndRewindTest.
  */
 class TokenRuleTest {
 
     private static final long TERM = 1L << 32;
     private static HostileSchema h;
-    private static long timeline;
+    private static long timeline; // the current term
 
     @BeforeAll
     static void setUp() throws Exception {
         h = HostileSchema.create();
-        timeline = Long.parseLong(
-                HostileSchema.query(null, "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16);
+        timeline = Long.parseLong(HostileSchema.query(null, "SELECT " + h.schema + ".current_term()"));
     }
 
     private static long rule(long old) {
@@ -59,8 +59,7 @@ class TokenRuleTest {
             String lease = "taken-" + i++;
             try (Attempt a = new Attempt(h, h.candA);
                     Attempt b = new Attempt(h, h.candB)) {
-                a.run("INSERT INTO " + h.schema + ".leases (name, holder, token, expires_at) VALUES ('" + lease
-                        + "', 'a', 1, clock_timestamp() + interval '50 milliseconds')");
+                a.run("SELECT * FROM " + h.schema + ".acquire('" + lease + "', 'a', 50)");
                 long old = Long.parseLong(HostileSchema.query(
                         null, "SELECT token FROM " + h.schema + ".leases WHERE name = '" + lease + "'"));
                 Awaitility.await()

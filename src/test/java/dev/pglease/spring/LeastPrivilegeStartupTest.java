@@ -134,8 +134,8 @@ class LeastPrivilegeStartupTest {
         assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
         assertThat(e.getMessage())
                 .contains(
-                        "INSERT ON " + schema + ".leases",
-                        "UPDATE ON " + schema + ".leases",
+                        "EXECUTE ON FUNCTION " + schema + ".acquire(text, text, bigint, text)",
+                        "EXECUTE ON FUNCTION " + schema + ".fence(text, bigint, bigint)",
                         "GRANT " + schema + "_candidate TO " + user)
                 .doesNotContain("USAGE");
     }

@@ -17,11 +17,9 @@ import java.util.Optional;
 public final class FastFailoverStatements {
 
     private final String schema;
-    private final String leases;
 
     public FastFailoverStatements(String schema) {
         this.schema = Names.schema(schema);
-        this.leases = schema + ".leases";
     }
 
     /**
@@ -50,7 +48,10 @@ public final class FastFailoverStatements {
         }
     }
 
-    /** Registers this holder's current grant for crash takeover; the server checks this session holds the lock. */
+    /**
+     * Registers this holder's current grant for crash takeover; the server accepts it only from the holder's login,
+     * for its current unexpired token, from a session that holds the lease's lock, and records that session.
+     */
     public boolean register(Connection c, String name, String holder, long token) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".fast_failover_register(?, ?, ?)")) {
             ps.setString(1, name);
@@ -64,41 +65,20 @@ public final class FastFailoverStatements {
     }
 
     /**
-     * Takes over an unexpired lease whose registered holder's session has ended (this session must hold the lease's
-     * advisory lock), with the next token by the same rule as every grant. Returns the new token, or empty when the lease is not taken.
+     * Takes over an unexpired lease whose registered holder's database session no longer exists, with the next token
+     * by the term rule ({@code <schema>.fast_failover_take_over}). Returns the new token, or empty when the lease is
+     * not taken.
      */
     public Optional<Long> takeOverEndedSession(Connection c, String name, String holder, Duration ttl)
             throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("""
-                UPDATE %1$s AS l
-                   SET holder = ?,
-                       token = %2$s.fast_failover_next_token(l.token),
-                       acquired_at = clock_timestamp(),
-                       renewed_at = clock_timestamp(),
-                       expires_at = clock_timestamp() + ? * interval '1 millisecond',
-                       handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
-                 WHERE l.name = ? AND l.holder IS NOT NULL AND l.holder <> ? AND l.expires_at > clock_timestamp()
-                   AND %2$s.holder_session_ended(l.name, l.token)
-                   AND (l.handoff_until IS NULL OR l.handoff_until <= clock_timestamp()
-                        OR (?::text IS DISTINCT FROM l.handoff_from
-                            AND (l.handoff_to IS NULL OR starts_with(?::text, l.handoff_to))))
-                RETURNING l.token
-                """.formatted(leases, schema))) {
-            ps.setString(1, holder);
-            ps.setLong(2, LeaseStore.ttlMillis(ttl));
-            ps.setString(3, name);
-            ps.setString(4, holder);
-            ps.setString(5, holder);
-            ps.setString(6, holder);
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".fast_failover_take_over(?, ?, ?)")) {
+            ps.setString(1, name);
+            ps.setString(2, holder);
+            ps.setLong(3, LeaseStore.ttlMillis(ttl));
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next()) {
-                    return Optional.empty();
-                }
+                rs.next();
                 long token = rs.getLong(1);
-                if (rs.next()) {
-                    throw new IllegalStateException("takeover of " + Names.quote(name) + " returned more than one row");
-                }
-                return Optional.of(token);
+                return rs.wasNull() ? Optional.empty() : Optional.of(token);
             }
         }
     }

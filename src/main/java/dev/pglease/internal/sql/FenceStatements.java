@@ -17,72 +17,61 @@ public final class FenceStatements {
     /** The statement that makes a transaction pglease opens READ COMMITTED; it must come before any query. */
     public static final String READ_COMMITTED = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
-    /** The server-side bounds of a fenced transaction, then its lease row check: one batch. */
+    /** The schema's fence function, called in the open transaction. */
     private final String fence;
 
     private final String leases;
+    private final String advanceGranted;
 
     public FenceStatements(String schema) {
-        this.leases = Names.schema(schema) + ".leases";
-        this.fence = """
-                SELECT set_config('statement_timeout', ?, true),
-                       set_config('lock_timeout', ?, true),
-                       set_config('idle_in_transaction_session_timeout', ?, true),
-                       CASE WHEN current_setting('server_version_num')::int >= 170000
-                            THEN set_config('transaction_timeout', ?, true) END,
-                       CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
-                            THEN set_config('synchronous_commit', 'on', true) END;
-                SELECT token FROM %s
-                 WHERE name = ? AND holder = ? AND token = ? AND expires_at > clock_timestamp()
-                   FOR KEY SHARE
-                """.formatted(leases);
+        String s = Names.schema(schema);
+        this.leases = s + ".leases";
+        this.fence = "SELECT " + s + ".fence(?, ?, ?)";
+        this.advanceGranted = "SELECT " + s + ".advance_fence(?, ?, ?)";
     }
 
     /**
-     * Fences the open transaction in one round trip (the statements are sent together and run in order): first
-     * {@link #READ_COMMITTED} when {@code readCommitted} (a transaction pglease opened itself sets its isolation
-     * there, before any query); then bounds the transaction on the server to {@code millis} (each statement, each
-     * idle gap, and the whole transaction where the server has {@code transaction_timeout}, PostgreSQL 17+), so a
-     * holder that stalls or is cut off inside it can not keep the lease row locked, and makes its commit durable
-     * ({@code synchronous_commit} raised to {@code on} where the session would acknowledge it earlier), every setting
-     * local to the transaction; then locks the lease row ({@code FOR KEY SHARE}) if, and only if, this holder still
-     * has it with this token and it has not expired: every change of holder or token waits until the transaction
-     * ends, while the holder's own renewals and release go through. The check runs under the bounds set before it
-     * in the same batch: it waits for a row lock no longer than {@code millis} (lock and statement timeout, and on
-     * PostgreSQL 17+ the transaction timeout counted from the transaction's start).
+     * Fences the open transaction in one round trip: first {@link #READ_COMMITTED} when {@code readCommitted} (a
+     * transaction pglease opened itself sets its isolation there, before any query, in the same batch); then the
+     * schema's {@code fence(lease, token, millis)}, which bounds the rest of the transaction on the server to
+     * {@code millis} (each statement, lock wait and idle gap, and on PostgreSQL 17+ the transaction), locks the lease
+     * row {@code FOR KEY SHARE} if, and only if, this login holds the lease with this token and it has not expired
+     * (every change of holder or token then waits until the transaction ends, while the holder's renewals go on),
+     * tightens the bounds to the lease's remaining time, makes the commit durable and marks the transaction fenced
+     * for the lease (what a protected table checks).
      *
-     * @return whether the lease row was locked (false: the database no longer lists this holder with this token)
+     * @return whether the lease row was locked; false when the database no longer lists this login with this token
+     *     (SQLSTATE PL001: the transaction is then aborted and must be rolled back)
      */
     public boolean fenceTransaction(
             Connection c, boolean readCommitted, long millis, String name, String holder, long token)
             throws SQLException {
-        String ms = Math.max(1, millis) + "ms";
         try (PreparedStatement ps = c.prepareStatement(readCommitted ? READ_COMMITTED + ";\n" + fence : fence)) {
-            for (int i = 1; i <= 4; i++) {
-                ps.setString(i, ms);
-            }
-            ps.setString(5, name);
-            ps.setString(6, holder);
-            ps.setLong(7, token);
-            int rows = -1; // of the last result, the lease row check's
+            ps.setString(1, name);
+            ps.setLong(2, token);
+            ps.setLong(3, Math.max(1, Math.min(millis, MAX_BOUND_MILLIS)));
             for (boolean isResult = ps.execute();
                     isResult || ps.getUpdateCount() != -1;
                     isResult = ps.getMoreResults()) {
                 if (isResult) {
                     try (ResultSet rs = ps.getResultSet()) {
-                        rows = 0;
                         while (rs.next()) {
-                            rows++;
+                            rs.getLong(1);
                         }
                     }
                 }
             }
-            if (rows > 1) {
-                throw new IllegalStateException("fence check of " + Names.quote(name) + " returned more than one row");
+            return true;
+        } catch (SQLException e) {
+            if (SqlErrors.staleFence(e)) {
+                return false;
             }
-            return rows == 1;
+            throw e;
         }
     }
+
+    /** The longest bound the schema's fence takes (one day). */
+    private static final long MAX_BOUND_MILLIS = 86_400_000L;
 
     /**
      * The lease row check alone, without the bounds and the durable commit of {@link #fenceTransaction}: whether
@@ -112,7 +101,21 @@ public final class FenceStatements {
         }
     }
 
-    /** Check-and-advance inside the caller's transaction: true when the fence accepted the token. */
+    /**
+     * Check-and-advance on the schema's own fence table ({@code <schema>.advance_fence}), inside the caller's
+     * transaction: true when the fence accepted the token, false when it is stale. A token the lease never granted is
+     * refused by the schema (SQLSTATE PL001).
+     */
+    public boolean advanceGranted(Connection c, String resource, String lease, long token) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(advanceGranted)) {
+            ps.setString(1, resource);
+            ps.setString(2, lease);
+            ps.setLong(3, token);
+            return Rows.bool(ps);
+        }
+    }
+
+    /** Check-and-advance of a custom fence table inside the caller's transaction: true when it accepted the token. */
     public static boolean advance(Connection c, String table, String resource, long token) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO %s AS f (resource, token) VALUES (?, ?)

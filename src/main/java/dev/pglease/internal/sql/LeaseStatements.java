@@ -11,17 +11,20 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Savepoint;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 
 /**
  * The lease statements of a schema: acquire, renew, release, who leads now, and the warm-up of a new session. Each
- * is a single statement, conditional, with {@code RETURNING}, reading time only with {@code clock_timestamp()} on
- * the database. Zero rows is a normal outcome returned as a value; more rows than possible is a bug and throws.
+ * is one call of the schema's protocol function ({@code R__03_lease_protocol.sql}), which runs one conditional
+ * statement reading time only with {@code clock_timestamp()} and checks the caller's login against the lease row.
+ * Not granted, not renewed, not released are normal outcomes returned as values; more rows than possible is a bug and
+ * throws.
  */
 public final class LeaseStatements {
 
@@ -33,101 +36,54 @@ public final class LeaseStatements {
     private final String release;
     private final String currentLeader;
 
-    public LeaseStatements(String schema) {
-        String leases = Names.schema(schema) + ".leases";
-        // A denied acquire must not lock the row: it would queue the holder's renewal behind the holder's own
-        // fenced transactions. The INSERT ... ON CONFLICT (which locks the row and re-checks) only runs when this
-        // statement's snapshot shows the lease free or expired.
-        this.acquire = """
-                WITH attempt AS (
-                    INSERT INTO %1$s AS l (name, holder, token, acquired_at, renewed_at, expires_at)
-                    SELECT ?, ?, %2$s.next_token(0), clock_timestamp(), clock_timestamp(),
-                           clock_timestamp() + ? * interval '1 millisecond'
-                     WHERE NOT EXISTS (SELECT 1 FROM %1$s s
-                                        WHERE s.name = ? AND s.holder IS NOT NULL AND s.expires_at > clock_timestamp()
-                                          AND NOT (s.holder = ? AND %2$s.token_term(s.token) < %2$s.current_term()))
-                    ON CONFLICT (name) DO UPDATE
-                       SET holder = excluded.holder,
-                           token = %2$s.next_token(l.token),
-                           acquired_at = clock_timestamp(),
-                           renewed_at = clock_timestamp(),
-                           expires_at = clock_timestamp() + ? * interval '1 millisecond',
-                           handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
-                     WHERE (l.holder IS NULL OR l.expires_at <= clock_timestamp()
-                            OR (l.holder = excluded.holder AND %2$s.token_term(l.token) < %2$s.current_term()))
-                       AND (l.handoff_until IS NULL OR l.handoff_until <= clock_timestamp()
-                            OR (excluded.holder IS DISTINCT FROM l.handoff_from
-                                AND (l.handoff_to IS NULL OR starts_with(excluded.holder, l.handoff_to))))
-                    RETURNING l.token, l.holder
-                )
-                SELECT true, a.token, a.holder, 0::bigint FROM attempt a
-                UNION ALL
-                SELECT false, c.token,
-                       CASE WHEN c.holder IS NOT NULL AND c.expires_at > clock_timestamp() THEN c.holder END,
-                       greatest(0, ceil(extract(epoch FROM
-                           greatest(c.expires_at, coalesce(c.handoff_until, c.expires_at)) - clock_timestamp()) * 1000))::bigint
-                  FROM %1$s c
-                 WHERE c.name = ? AND NOT EXISTS (SELECT 1 FROM attempt)
-                """.formatted(leases, schema);
-        this.renew = """
-                UPDATE %s AS l
-                   SET renewed_at = clock_timestamp(),
-                       expires_at = clock_timestamp() + r.ttl_ms * interval '1 millisecond'
-                  FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS r(name, token, ttl_ms),
-                       %2$s.current_term() AS t(term)
-                 WHERE l.name = r.name AND l.token = r.token AND l.holder = ? AND l.expires_at > clock_timestamp()
-                   AND %2$s.token_term(l.token) >= t.term
-                RETURNING l.name
-                """.formatted(leases, schema);
-        this.release = """
-                UPDATE %s
-                   SET holder = NULL, expires_at = clock_timestamp(), renewed_at = clock_timestamp()
-                 WHERE name = ? AND holder = ? AND token = ?
-                RETURNING token
-                """.formatted(leases);
-        this.currentLeader = """
-                SELECT holder, token,
-                       greatest(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint,
-                       expires_at
-                  FROM %s
-                 WHERE name = ? AND holder IS NOT NULL AND expires_at > clock_timestamp()
-                """.formatted(leases);
-    }
+    /** What a lease is used for; a lease name is of one kind for good (the schema refuses another, SQLSTATE PL003). */
+    public enum Kind {
+        /** Electors campaign for it. */
+        ELECTION("election"),
+        /** Single-shot locks ({@code LeaseLock}). */
+        LOCK("lock"),
+        /** A shard of a lease group. */
+        SHARD("shard");
 
-    /**
-     * Takes the lease if it is free or expired, or held by this holder with a token of an earlier term (after a
-     * failover); otherwise says who holds it and how long to wait. The new token is the schema's
-     * {@code next_token}: the next counter value in the current term.
-     */
-    public Acquired acquire(Connection c, String name, String holder, Duration ttl) throws SQLException {
-        Savepoint beforeInsert = c.getAutoCommit() ? null : c.setSavepoint();
-        try {
-            return acquireOnce(c, name, holder, ttl);
-        } catch (SQLException e) {
-            if (!SqlErrors.uniqueViolation(e)) {
-                throw e;
-            }
-            // Two first acquires of a new lease raced: the other one's row collided with ours in the (name, token)
-            // key, which ON CONFLICT (name) does not arbitrate. The row exists now: this attempt sees it.
-            if (beforeInsert != null) {
-                c.rollback(beforeInsert);
-            }
-            return acquireOnce(c, name, holder, ttl);
+        private final String sql;
+
+        Kind(String sql) {
+            this.sql = sql;
+        }
+
+        /** The value of {@code leases.kind}. */
+        public String sql() {
+            return sql;
         }
     }
 
-    private Acquired acquireOnce(Connection c, String name, String holder, Duration ttl) throws SQLException {
+    public LeaseStatements(String schema) {
+        String s = Names.schema(schema);
+        this.acquire = "SELECT granted, token, holder, wait_ms FROM " + s + ".acquire(?, ?, ?, ?)";
+        this.renew = "SELECT " + s + ".renew_all(?, ?::text[], ?::bigint[], ?)";
+        this.release = "SELECT " + s + ".release(?, ?, ?)";
+        this.currentLeader = "SELECT holder, token, remaining_ms, expires_at FROM " + s + ".status(?)";
+    }
+
+    /**
+     * Takes the lease if it is free or expired (or, for an election, held by this holder and login with a token of an
+     * earlier term, after a failover); otherwise says who holds it and how long to wait (database clock). The token
+     * is the schema's: the next by the term rule. One statement: {@code <schema>.acquire}.
+     */
+    public Acquired acquire(Connection c, String name, String holder, Duration ttl) throws SQLException {
+        return acquire(c, name, holder, ttl, Kind.ELECTION);
+    }
+
+    /** {@link #acquire(Connection, String, String, Duration)} for a lease of the given kind. */
+    public Acquired acquire(Connection c, String name, String holder, Duration ttl, Kind kind) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement(acquire)) {
             ps.setString(1, name);
             ps.setString(2, holder);
             ps.setLong(3, LeaseStore.ttlMillis(ttl));
-            ps.setString(4, name);
-            ps.setString(5, holder);
-            ps.setLong(6, LeaseStore.ttlMillis(ttl));
-            ps.setString(7, name);
+            ps.setString(4, kind.sql());
             try (ResultSet rs = ps.executeQuery()) {
                 if (!rs.next()) {
-                    return new Acquired(false, 0, null, 0);
+                    throw new IllegalStateException("acquire of lease " + Names.quote(name) + " returned no row");
                 }
                 Acquired result = new Acquired(rs.getBoolean(1), rs.getLong(2), rs.getString(3), rs.getLong(4));
                 if (rs.next()) {
@@ -140,43 +96,50 @@ public final class LeaseStatements {
     }
 
     /**
-     * Renews every listed lease in one statement; a lease is renewed only if this holder still has it with the
-     * same token, it has not expired and the token is of the current term (a grant made before a failover is not
-     * renewed: its holder acquires the lease again). Returns the names that were renewed.
+     * Renews every listed lease in one statement per lease duration ({@code <schema>.renew_all}); a lease is renewed
+     * only if this holder and login still have it with the same token, it has not expired and the token is of the
+     * current term (a grant made before a failover is not renewed: its holder acquires the lease again). Returns the
+     * names that were renewed.
      */
     public Renewal renew(Connection c, String holder, List<Held> leases) throws SQLException {
+        List<String> renewed = new ArrayList<>(leases.size());
+        Map<Long, List<Held>> byTtl = new LinkedHashMap<>();
+        for (Held h : leases) {
+            byTtl.computeIfAbsent(h.ttlMillis(), k -> new ArrayList<>()).add(h);
+        }
+        for (Map.Entry<Long, List<Held>> group : byTtl.entrySet()) {
+            renewGroup(c, holder, group.getValue(), group.getKey(), renewed);
+        }
+        if (renewed.size() > leases.size()) {
+            throw new IllegalStateException(
+                    "renew returned " + renewed.size() + " rows for " + leases.size() + " leases");
+        }
+        return new Renewal(renewed);
+    }
+
+    private void renewGroup(Connection c, String holder, List<Held> leases, long ttlMillis, List<String> renewed)
+            throws SQLException {
         String[] names = new String[leases.size()];
         Long[] tokens = new Long[leases.size()];
-        Long[] ttls = new Long[leases.size()];
         for (int i = 0; i < names.length; i++) {
-            Held h = leases.get(i);
-            names[i] = h.name();
-            tokens[i] = h.token();
-            ttls[i] = h.ttlMillis();
+            names[i] = leases.get(i).name();
+            tokens[i] = leases.get(i).token();
         }
         Array nameArray = c.createArrayOf("text", names);
         Array tokenArray = c.createArrayOf("bigint", tokens);
-        Array ttlArray = c.createArrayOf("bigint", ttls);
         try (PreparedStatement ps = c.prepareStatement(renew)) {
-            ps.setArray(1, nameArray);
-            ps.setArray(2, tokenArray);
-            ps.setArray(3, ttlArray);
-            ps.setString(4, holder);
-            List<String> renewed = new ArrayList<>(names.length);
+            ps.setString(1, holder);
+            ps.setArray(2, nameArray);
+            ps.setArray(3, tokenArray);
+            ps.setLong(4, ttlMillis);
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     renewed.add(rs.getString(1));
                 }
             }
-            if (renewed.size() > names.length) {
-                throw new IllegalStateException(
-                        "renew returned " + renewed.size() + " rows for " + names.length + " leases");
-            }
-            return new Renewal(renewed);
         } finally {
             nameArray.free();
             tokenArray.free();
-            ttlArray.free();
         }
     }
 
@@ -191,10 +154,10 @@ public final class LeaseStatements {
         String name = WARM_UP_NAME_PREFIX + UUID.randomUUID();
         c.setAutoCommit(false);
         try {
-            Acquired first = acquireOnce(c, name, holder, Duration.ofSeconds(1));
+            Acquired first = acquire(c, name, holder, Duration.ofSeconds(1));
             if (first.granted()) {
                 release(c, name, holder, first.token());
-                Acquired again = acquireOnce(c, name, holder, Duration.ofSeconds(1));
+                Acquired again = acquire(c, name, holder, Duration.ofSeconds(1));
                 if (again.granted()) {
                     renew(c, holder, List.of(new Held(name, again.token(), 1000)));
                 }
@@ -214,7 +177,7 @@ public final class LeaseStatements {
             ps.setString(1, name);
             ps.setString(2, holder);
             ps.setLong(3, token);
-            return Rows.atMostOne(ps, "release", name);
+            return Rows.bool(ps);
         }
     }
 

@@ -23,6 +23,13 @@ final class Rows {
         }
     }
 
+    /** The boolean a function called for its answer returned (false for SQL NULL). */
+    static boolean bool(PreparedStatement ps) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            return rs.next() && rs.getBoolean(1);
+        }
+    }
+
     /** Runs a statement that answers one row and reads nothing from it (a function called for its effect). */
     static void one(PreparedStatement ps) throws SQLException {
         try (ResultSet rs = ps.executeQuery()) {

@@ -20,7 +20,7 @@ public final class SchemaStatements {
      * migration. Raise it with the migration that changes what the library relies on; a schema at another version
      * is refused at start.
      */
-    public static final int SCHEMA_VERSION = 7;
+    public static final int SCHEMA_VERSION = 1;
 
     /** Name of the Flyway history table pglease keeps inside its own schema. */
     public static final String HISTORY_TABLE = "pglease_schema_history";
@@ -94,69 +94,97 @@ public final class SchemaStatements {
     }
 
     /**
-     * Asks the server for its timeline the way the schema's {@code current_term()} does. Returns empty when it
-     * answers; otherwise the failure, for a start-up warning: tokens then fall back to the plain counter.
+     * What the schema's owner can not see of the server's identity ({@code <schema>.term_sources()}), said for a
+     * start-up warning: without the timeline, tokens are unique on this server but a promoted asynchronous standby
+     * can hand one out again; without the system identifier, terms survive promotions but not a pg_upgrade. Empty
+     * when both are visible.
      *
-     * @throws SQLException when the server is in recovery (read-only) or unreachable
+     * @throws SQLException when the server is unreachable
      */
-    public static Optional<String> timelineUnavailable(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT pg_walfile_name(pg_current_wal_lsn())");
+    public Optional<String> hiddenTermSources(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                        "SELECT timeline_visible, system_identifier_visible FROM " + schema + ".term_sources()");
                 ResultSet rs = ps.executeQuery()) {
             rs.next();
-            return Optional.empty();
-        } catch (SQLException e) {
-            if (SqlErrors.readOnly(e) || SqlErrors.connectionFailure(e)) {
-                throw e;
+            if (!rs.getBoolean(1)) {
+                return Optional.of("the server does not let the owner of schema " + schema + " read its timeline "
+                        + "(pg_walfile_name(pg_current_wal_lsn())): tokens fall back to a plain counter, unique on "
+                        + "this server, but a promoted asynchronous standby can hand out a token again");
             }
-            return Optional.of(e.getMessage() + " (SQLState " + e.getSQLState() + ")");
+            if (!rs.getBoolean(2)) {
+                return Optional.of("the server does not let the owner of schema " + schema + " read its system "
+                        + "identifier (pg_control_system()): tokens survive promotions, but not a pg_upgrade into a "
+                        + "new cluster");
+            }
+            return Optional.empty();
         }
     }
 
-    /**
-     * What the connected role may do with the schema's leases table, for the start-up check of a candidate.
-     *
-     * @param user           the role, quoted as an identifier
-     * @param candidateRoles the roles (other than the table's owner) that may insert into and update the table,
-     *                       quoted and comma-separated, login roles last; {@code null} when there are none
-     */
-    public record CandidatePrivileges(
-            String user, boolean usage, boolean select, boolean insert, boolean update, String candidateRoles) {}
+    /** The protocol functions a candidate calls, with their argument types. */
+    public static final List<String> CANDIDATE_FUNCTIONS = List.of(
+            "acquire(text, text, bigint, text)",
+            "renew_all(text, text[], bigint[], bigint)",
+            "release(text, text, bigint)",
+            "fence(text, bigint, bigint)");
 
     /**
-     * The connected role's privileges on the schema and its leases table, from the system catalogs only (so it also
-     * answers for a role that may not look into the schema); empty when there is no such schema or no leases table.
+     * What the connected role may do with the schema, for the start-up check of a candidate.
+     *
+     * @param user           the role, quoted as an identifier
+     * @param missing        what it lacks of what a candidate needs (USAGE on the schema, SELECT on the leases table,
+     *                       EXECUTE on each protocol function), as GRANT clauses
+     * @param candidateRoles the roles (other than the schema's owner) that may execute the schema's acquire
+     *                       function, quoted and comma-separated, login roles last; {@code null} when there are none
+     */
+    public record CandidatePrivileges(String user, List<String> missing, String candidateRoles) {}
+
+    /**
+     * The connected role's privileges on the schema, its leases table and its protocol functions, from the system
+     * catalogs only (so it also answers for a role that may not look into the schema); empty when there is no such
+     * schema or no leases table.
      */
     public Optional<CandidatePrivileges> candidatePrivileges(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 SELECT quote_ident(current_user),
                        has_schema_privilege(n.oid, 'USAGE'),
-                       t.oid IS NOT NULL AND has_table_privilege(t.oid, 'SELECT'),
-                       t.oid IS NOT NULL AND has_table_privilege(t.oid, 'INSERT'),
-                       t.oid IS NOT NULL AND has_table_privilege(t.oid, 'UPDATE'),
+                       has_table_privilege(t.oid, 'SELECT'),
+                       (SELECT array_agg(f.sig ORDER BY f.ord)
+                          FROM unnest(?::text[]) WITH ORDINALITY AS f(sig, ord)
+                         WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                                            WHERE p.pronamespace = n.oid
+                                              AND p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')'
+                                                  = f.sig
+                                              AND has_function_privilege(p.oid, 'EXECUTE'))),
                        (SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolcanlogin, r.rolname)
-                          FROM pg_catalog.pg_roles r
-                         WHERE r.oid <> t.relowner
-                           AND r.oid IN (SELECT a.grantee FROM pg_catalog.aclexplode(t.relacl) a
-                                          WHERE a.privilege_type = 'INSERT')
-                           AND r.oid IN (SELECT a.grantee FROM pg_catalog.aclexplode(t.relacl) a
-                                          WHERE a.privilege_type = 'UPDATE')),
-                       t.oid IS NOT NULL
+                          FROM pg_catalog.pg_proc p, pg_catalog.pg_roles r
+                         WHERE p.pronamespace = n.oid AND p.proname = 'acquire'
+                           AND r.oid <> p.proowner
+                           AND r.oid IN (SELECT a.grantee FROM pg_catalog.aclexplode(p.proacl) a
+                                          WHERE a.privilege_type = 'EXECUTE'))
                   FROM pg_catalog.pg_namespace n
-                  LEFT JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = 'leases'
+                  JOIN pg_catalog.pg_class t ON t.relnamespace = n.oid AND t.relname = 'leases'
                  WHERE n.nspname = ?
                 """)) {
-            ps.setString(1, schema);
+            ps.setArray(1, c.createArrayOf("text", CANDIDATE_FUNCTIONS.toArray()));
+            ps.setString(2, schema);
             try (ResultSet rs = ps.executeQuery()) {
-                if (!rs.next() || !rs.getBoolean(7)) {
+                if (!rs.next()) {
                     return Optional.empty();
                 }
-                return Optional.of(new CandidatePrivileges(
-                        rs.getString(1),
-                        rs.getBoolean(2),
-                        rs.getBoolean(3),
-                        rs.getBoolean(4),
-                        rs.getBoolean(5),
-                        rs.getString(6)));
+                List<String> missing = new ArrayList<>();
+                if (!rs.getBoolean(2)) {
+                    missing.add("USAGE ON SCHEMA " + schema);
+                }
+                if (!rs.getBoolean(3)) {
+                    missing.add("SELECT ON " + schema + ".leases");
+                }
+                java.sql.Array functions = rs.getArray(4);
+                if (functions != null) {
+                    for (Object f : (Object[]) functions.getArray()) {
+                        missing.add("EXECUTE ON FUNCTION " + schema + "." + f);
+                    }
+                }
+                return Optional.of(new CandidatePrivileges(rs.getString(1), missing, rs.getString(5)));
             }
         }
     }

@@ -54,6 +54,28 @@ public final class SqlErrors {
                 e);
     }
 
+    /** SQLSTATE of the schema's fence refusing a token: not the caller's current unexpired grant (PL001). */
+    public static final String STALE_FENCE = "PL001";
+    /** SQLSTATE of a write to a protected table in a transaction not fenced with the current token (PL002). */
+    public static final String UNFENCED_WRITE = "PL002";
+    /** SQLSTATE of a lease name asked for as another kind than it is (election, lock, shard) (PL003). */
+    public static final String KIND_MISMATCH = "PL003";
+
+    /** The schema refused a fence: the token is not this login's current unexpired grant. */
+    public static boolean staleFence(SQLException e) {
+        return STALE_FENCE.equals(e.getSQLState());
+    }
+
+    /** A protected table refused a write made outside a transaction fenced with the current token. */
+    public static boolean unfencedWrite(SQLException e) {
+        return UNFENCED_WRITE.equals(e.getSQLState());
+    }
+
+    /** The lease name is used as another kind (an election's name taken as a lock, or the reverse). */
+    public static boolean kindMismatch(SQLException e) {
+        return KIND_MISMATCH.equals(e.getSQLState());
+    }
+
     /** lock_not_available (55P03) or query_canceled (57014): the server gave up on the statement. */
     public static boolean serverTimeout(SQLException e) {
         return "55P03".equals(e.getSQLState()) || "57014".equals(e.getSQLState());

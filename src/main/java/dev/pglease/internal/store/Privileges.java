@@ -4,7 +4,6 @@ import dev.pglease.LeaseException;
 import dev.pglease.internal.sql.SchemaStatements;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
@@ -23,31 +22,17 @@ public final class Privileges {
             return; // no schema or no leases table: the schema check reports SCHEMA_MISSING
         }
         SchemaStatements.CandidatePrivileges has = found.get();
-        String leases = schema + ".leases";
-        List<String> missing = new ArrayList<>();
-        if (!has.usage()) {
-            missing.add("USAGE ON SCHEMA " + schema);
-        }
-        if (!has.select()) {
-            missing.add("SELECT ON " + leases);
-        }
-        if (!has.insert()) {
-            missing.add("INSERT ON " + leases);
-        }
-        if (!has.update()) {
-            missing.add("UPDATE ON " + leases);
-        }
-        if (!missing.isEmpty()) {
+        if (!has.missing().isEmpty()) {
             throw new LeaseException(
                     LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
-                    message(schema, has.user(), missing, has.candidateRoles()));
+                    message(schema, has.user(), has.missing(), has.candidateRoles()));
         }
     }
 
     static String message(String schema, String user, List<String> missing, String candidateRoles) {
         String role = candidateRoles != null ? candidateRoles.split(", ")[0] : schema + "_candidate";
         String why = candidateRoles != null
-                ? role + " may insert into and update " + schema + ".leases"
+                ? role + " may call " + schema + ".acquire"
                 : "the candidate role the migration creates by default";
         return "the database role " + user + " lacks " + String.join(", ", missing) + ", which a pglease candidate"
                 + " needs: GRANT " + role + " TO " + user + "; (" + why + "), or grant these rights directly"

@@ -3,7 +3,6 @@ package dev.pglease.internal.store;
 import dev.pglease.LeaseException;
 import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.sql.SqlErrors;
-import dev.pglease.internal.util.Secrets;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.Optional;
@@ -83,7 +82,7 @@ public final class StartupChecks {
     /**
      * Checks that the connected role may campaign in {@code schema} (first: without USAGE on the schema nothing else
      * can be looked at), that the schema is migrated, and that it is at {@link SchemaStatements#SCHEMA_VERSION}; warns
-     * when the server hides its timeline from the role.
+     * when the server hides its timeline or identity from the schema's owner (tokens then survive fewer failovers).
      *
      * @throws LeaseException INSUFFICIENT_PRIVILEGE or SCHEMA_MISSING, saying what to grant or to run
      */
@@ -98,13 +97,7 @@ public final class StartupChecks {
                             + "\") or `pglease migrate`, or apply the SQL in " + SchemaMigration.LOCATION);
         }
         checkVersion(c, schema, statements);
-        SchemaStatements.timelineUnavailable(c)
-                .ifPresent(failure -> log.warn(
-                        "pglease: the server does not report "
-                                + "its timeline to this role (pg_walfile_name(pg_current_wal_lsn()) failed: {}); tokens fall back to "
-                                + "a plain counter: unique on this server, but a promoted asynchronous standby can hand "
-                                + "out a token again",
-                        Secrets.redact(failure)));
+        statements.hiddenTermSources(c).ifPresent(hidden -> log.warn("pglease: {}", hidden));
     }
 
     /**

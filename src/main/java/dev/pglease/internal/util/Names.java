@@ -107,11 +107,11 @@ public final class Names {
                                 + String.format("%04X", (int) c) + " at index " + i
                                 + ": names may hold any printable unicode text but no control characters (NUL, tab, newline...)");
             }
-            if (isBidiControl(c)) {
-                throw new IllegalArgumentException(what + " " + quote(value) + " contains the bidirectional control"
-                        + " character U+" + String.format("%04X", (int) c) + " at index " + i + ": it can make a name"
-                        + " display as a different one, so embedding, override and isolate controls (U+202A..U+202E,"
-                        + " U+2066..U+2069) are not allowed; right-to-left text itself is fine");
+            if (isInvisible(c)) {
+                throw new IllegalArgumentException(what + " " + quote(value) + " contains the invisible or"
+                        + " direction-changing character U+" + String.format("%04X", (int) c) + " at index " + i
+                        + ": it can make a name display as a different one, so " + INVISIBLE_RULE
+                        + " are not allowed; right-to-left text itself is fine");
             }
             if (Character.isSurrogate(c)
                     && (Character.isHighSurrogate(c)
@@ -124,8 +124,27 @@ public final class Names {
         return value;
     }
 
-    private static boolean isBidiControl(char c) {
-        return (c >= '\u202A' && c <= '\u202E') || (c >= '\u2066' && c <= '\u2069');
+    /**
+     * The characters names and holders may not hold besides control characters, the same set as the schema's
+     * {@code leases_name_valid} / {@code leases_holder_valid} checks and {@code check_name()}: soft hyphen U+00AD,
+     * Arabic letter mark U+061C, Mongolian vowel separator U+180E, zero-width and direction marks U+200B..U+200F,
+     * embeddings and overrides U+202A..U+202E, invisible operators U+2060..U+2064, isolates and deprecated format
+     * characters U+2066..U+206F, and the byte-order mark U+FEFF.
+     */
+    static final String INVISIBLE_RULE = "the soft hyphen (U+00AD), U+061C, U+180E, zero-width and direction marks"
+            + " (U+200B..U+200F), embeddings and overrides (U+202A..U+202E), invisible operators (U+2060..U+2064),"
+            + " isolates (U+2066..U+206F) and the byte-order mark (U+FEFF)";
+
+    /** Whether {@code c} is one of {@link #INVISIBLE_RULE}. */
+    public static boolean isInvisible(char c) {
+        return c == '\u00AD'
+                || c == '\u061C'
+                || c == '\u180E'
+                || (c >= '\u200B' && c <= '\u200F')
+                || (c >= '\u202A' && c <= '\u202E')
+                || (c >= '\u2060' && c <= '\u2064')
+                || (c >= '\u2066' && c <= '\u206F')
+                || c == '\uFEFF';
     }
 
     /** Quotes a value for an error message, showing control and bidirectional control characters escaped. */
@@ -136,7 +155,7 @@ public final class Names {
         StringBuilder out = new StringBuilder("\"");
         for (int i = 0; i < value.length() && i < 80; i++) {
             char c = value.charAt(i);
-            if (Character.isISOControl(c) || isBidiControl(c)) {
+            if (Character.isISOControl(c) || isInvisible(c)) {
                 out.append(String.format("\\u%04x", (int) c));
             } else {
                 out.append(c);

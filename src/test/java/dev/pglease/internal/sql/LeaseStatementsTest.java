@@ -297,17 +297,15 @@ class LeaseStatementsTest {
     }
 
     @Test
-    void tokensCanNotGoBackwardsEvenByHand() {
+    void theTokenFollowsTheRuleEvenInAHandEditByTheOwner() throws SQLException {
         String name = lease("guard");
-        assertThatThrownBy(() -> {
-                    sql.acquire(c, name, "A", TTL);
-                    try (Statement s = c.createStatement()) {
-                        s.executeUpdate("UPDATE " + schema + ".leases SET token = 0 + 1, holder = 'B' WHERE name = '"
-                                + name + "'");
-                    }
-                })
-                .isInstanceOf(SQLException.class)
-                .hasMessageContaining("needs a token above");
+        long first = sql.acquire(c, name, "A", TTL).token();
+        try (Statement s = c.createStatement()) {
+            s.executeUpdate("UPDATE " + schema + ".leases SET token = 0 + 1, holder = 'B' WHERE name = '" + name + "'");
+        }
+        assertThat(call("SELECT token FROM " + schema + ".leases WHERE name = ?", name))
+                .as("a new holder gets the next token whatever the edit asked for")
+                .isEqualTo(first + 1);
         assertThatThrownBy(() -> {
                     try (Statement s = c.createStatement()) {
                         s.executeUpdate("DELETE FROM " + schema + ".leases WHERE name = '" + name + "'");
@@ -351,25 +349,45 @@ class LeaseStatementsTest {
     }
 
     @Test
-    void databaseConstraintsRejectBadNamesEvenFromOtherClients() {
+    void badNamesAreRefusedByTheProtocolAndByTheTableItself() {
         assertThatThrownBy(() -> sql.acquire(c, "", "A", TTL))
                 .isInstanceOf(SQLException.class)
-                .hasMessageContaining("leases_name_valid");
+                .hasMessageContaining("a lease name must be 1 to 200 characters");
         assertThatThrownBy(() -> sql.acquire(c, "x".repeat(201), "A", TTL)).isInstanceOf(SQLException.class);
         assertThatThrownBy(() -> sql.acquire(c, "tab\tname", "A", TTL)).isInstanceOf(SQLException.class);
+        assertThatThrownBy(() -> sql.acquire(c, "pay\u202Ements", "A", TTL))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("direction-changing");
+        assertThatThrownBy(() -> {
+                    try (Statement s = c.createStatement()) {
+                        s.executeUpdate(
+                                "INSERT INTO " + schema + ".leases (name, holder, holder_role, token, expires_at)"
+                                        + " VALUES ('zero\u200Bwidth', 'A', 'x', 1, clock_timestamp())");
+                    }
+                })
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("leases_name_valid");
     }
 
     @Test
-    void forwardFenceFunctionOnlyMovesForward() throws SQLException {
+    void forwardFenceFunctionOnlyMovesForwardAndNeverPastAGrantedToken() throws SQLException {
         String resource = lease("fence");
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource))
+        String name = lease("fenced");
+        for (int i = 0; i < 6; i++) {
+            long token = sql.acquire(c, name, "A" + i, TTL).token();
+            sql.release(c, name, "A" + i, token);
+        }
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 5)", resource))
                 .isTrue();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 5)", resource))
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 5)", resource))
                 .isTrue();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 4)", resource))
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 4)", resource))
                 .isFalse();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, 6)", resource))
+        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 6)", resource))
                 .isTrue();
+        assertThatThrownBy(() -> callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 7)", resource))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("has not granted token 7");
     }
 
     private List<String> events(String name) throws SQLException {

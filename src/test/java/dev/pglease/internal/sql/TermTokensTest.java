@@ -71,11 +71,13 @@ class TermTokensTest {
     }
 
     @Test
-    void theTermIsTheServersTimelineReadFromTheCurrentWalFileName() throws SQLException {
+    void aServersFirstTermIsOneAndItIsRecordedWithItsTimeline() throws SQLException {
         long timeline = Long.parseLong(queryText("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16);
-        assertThat(queryLong("SELECT " + schema + ".current_term()"))
-                .isEqualTo(timeline)
-                .isPositive();
+        assertThat(queryLong("SELECT " + schema + ".current_term()")).isEqualTo(1);
+        assertThat(queryLong("SELECT timeline FROM " + schema + ".terms WHERE term = 1"))
+                .isEqualTo(timeline);
+        assertThat(queryText("SELECT system_identifier::text FROM " + schema + ".terms WHERE term = 1"))
+                .isEqualTo(queryText("SELECT system_identifier::text FROM pg_control_system()"));
     }
 
     @Test
@@ -202,7 +204,7 @@ class TermTokensTest {
         String s = TestDatabase.freshSchema();
         LeaseStatements local = new LeaseStatements(s);
         String name = lease("lock");
-        long token = local.acquire(c, name, "A", TTL).token();
+        long token = new LockStatements(s).take(c, name, "A", TTL).token();
         assertThat(new LockStatements(s).extend(c, name, "A", token, TTL)).isTrue();
         playTimeline(s, 2);
         assertThat(new LockStatements(s).extend(c, name, "A", token, TTL)).isFalse();
