@@ -2,7 +2,9 @@ package dev.pglease;
 
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Secrets;
 import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -100,7 +102,18 @@ public final class ForwardFence {
         SessionStatements.raiseSynchronousCommitLocally(connection);
         boolean accepted;
         if (leases != null) {
-            accepted = FenceStatements.advance(connection, table, resource, token); // TODO schema: advance_fence
+            try {
+                accepted = leases.advanceGranted(connection, resource, lease, token);
+            } catch (SQLException e) {
+                if (SqlErrors.staleFence(e)) {
+                    throw new LeaseException(
+                            LeaseException.Reason.STALE_TOKEN,
+                            "token " + token + " of lease " + Names.quote(lease) + " was refused for resource "
+                                    + Names.quote(resource) + ": " + Secrets.redact(String.valueOf(e.getMessage())),
+                            e);
+                }
+                throw e;
+            }
         } else {
             accepted = FenceStatements.advance(connection, table, resource, token);
         }
