@@ -7,8 +7,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pglease.FencingContext;
 import dev.pglease.ForwardFence;
+import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.LeaseGrant;
+import dev.pglease.LeaseLock;
+import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import dev.pglease.Ticker;
 import dev.pglease.internal.election.Grant;
@@ -250,6 +253,26 @@ class HttpFencingTest {
                 .isInstanceOf(LeaseException.class);
         assertThat(HANDLED.get()).as("no request was sent after a deadline").isEqualTo(handled);
         assertThat(Service.fence().current("reports")).hasValue(12);
+    }
+
+    @Test
+    void onTheSchemasFenceATokenTheLeaseNeverGrantedIsRefusedWith409() throws Exception {
+        try (PgLease pglease = PgLease.create(
+                        TestDatabase.dataSource(),
+                        LeaseConfig.builder().schema(schema).build());
+                LeaseLock lock =
+                        pglease.tryLock("http-granted", Duration.ofMinutes(1)).orElseThrow()) {
+            HttpFence fence = new HttpFence(TestDatabase.dataSource(), pglease.forwardFence(), Set.of());
+            HttpFence.Verdict forged = fence.admit("http-granted", Long.toString(lock.token() + 1));
+            assertThat(forged.status()).as(forged.json()).isEqualTo(409);
+            assertThat(forged.error()).isEqualTo("token not granted by the lease");
+            assertThat(fence.admit("http-granted", Long.toString(lock.token())).admitted())
+                    .isTrue();
+            HttpFence.Verdict older = fence.admit("http-granted", Long.toString(lock.token() - 1));
+            assertThat(older.status()).isEqualTo(409);
+            assertThat(older.error()).isEqualTo("stale fencing token");
+            assertThat(older.fence()).isEqualTo(lock.token());
+        }
     }
 
     @Test
