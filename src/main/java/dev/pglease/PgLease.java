@@ -123,6 +123,134 @@ public final class PgLease implements AutoCloseable {
         }
     }
 
+    /**
+     * Protects {@code table} with {@code lease} (schema {@code pglease}): see
+     * {@link #protect(DataSource, String, String, String)}.
+     */
+    public static void protect(DataSource tableOwner, String table, String lease) {
+        protect(tableOwner, "pglease", table, lease);
+    }
+
+    /**
+     * Makes the database itself refuse every stale or unfenced write to {@code table}: from now on an
+     * {@code INSERT}, {@code UPDATE} or {@code DELETE} (also {@code COPY}, {@code MERGE}, upserts) on it commits only
+     * in a transaction fenced for {@code lease} with the lease's current token, by the login that holds it, while
+     * the lease has not expired ({@link #inFencedTransaction}, {@link #fenceTransaction}, the Spring integration, or
+     * {@code <schema>.fence(lease, token)} from any client); any other write fails with SQLSTATE {@code PL002} and
+     * nothing of it is written, and {@code TRUNCATE} is refused. Idempotent.
+     *
+     * <p>Runs {@code <schema>.protect(table, lease)} as {@code tableOwner}, a login that owns the table (only the
+     * owner may put triggers on it) and is a member of one of the schema's roles (the observer role is enough); the
+     * owner itself, like a superuser, is not stopped by the protection it can remove.
+     *
+     * @param table a table name as SQL reads it ({@code charges}, {@code billing.charges}), resolved with the owner
+     *     login's search path
+     * @throws IllegalArgumentException when the table does not exist, is not a table, belongs to pglease, is protected
+     *     by another lease, or a name is invalid (the message says which)
+     * @throws LeaseException INSUFFICIENT_PRIVILEGE when the login does not own the table or may not use the pglease
+     *     schema (the message says what to grant), SCHEMA_MISSING when the schema has no protected tables (migrate
+     *     it), DATABASE_UNAVAILABLE
+     */
+    public static void protect(DataSource tableOwner, String schema, String table, String lease) {
+        Objects.requireNonNull(tableOwner, "tableOwner must not be null");
+        Names.schema(schema);
+        Names.leaseName(lease);
+        String what = "protect table " + Names.quote(tableName(table)) + " with lease " + Names.quote(lease);
+        try (Connection c = tableOwner.getConnection()) {
+            FenceStatements.protect(c, schema, table, lease);
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+        } catch (SQLException e) {
+            throw protectionFailure(what, tableOwner, schema, e);
+        }
+    }
+
+    /** Removes the protection of {@code table} (schema {@code pglease}); see {@link #unprotect(DataSource, String, String)}. */
+    public static boolean unprotect(DataSource tableOwner, String table) {
+        return unprotect(tableOwner, "pglease", table);
+    }
+
+    /**
+     * Removes the protection {@link #protect} put on {@code table}, as {@code tableOwner} (a login that owns it).
+     *
+     * @return whether the table was protected
+     * @throws IllegalArgumentException when the table does not exist or its name is invalid
+     * @throws LeaseException INSUFFICIENT_PRIVILEGE when the login does not own the table or may not use the pglease
+     *     schema, SCHEMA_MISSING, DATABASE_UNAVAILABLE
+     */
+    public static boolean unprotect(DataSource tableOwner, String schema, String table) {
+        Objects.requireNonNull(tableOwner, "tableOwner must not be null");
+        Names.schema(schema);
+        String what = "unprotect table " + Names.quote(tableName(table));
+        try (Connection c = tableOwner.getConnection()) {
+            boolean was = FenceStatements.unprotect(c, schema, table);
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+            return was;
+        } catch (SQLException e) {
+            throw protectionFailure(what, tableOwner, schema, e);
+        }
+    }
+
+    private static String tableName(String table) {
+        if (table == null
+                || table.isBlank()
+                || table.length() > 200
+                || table.chars().anyMatch(Character::isISOControl)) {
+            throw new IllegalArgumentException("table must be a table name as SQL reads it (charges, billing.charges; "
+                    + "at most 200 characters, no control characters), got "
+                    + (table == null ? "null" : Names.quote(table)));
+        }
+        return table;
+    }
+
+    /** A failed protect or unprotect, told by what the server said. */
+    private static RuntimeException protectionFailure(String what, DataSource login, String schema, SQLException e) {
+        String said = String.valueOf(e.getMessage());
+        String state = String.valueOf(e.getSQLState());
+        switch (state) {
+            case "42P01", "42809", "22023", "3F000" -> {
+                if (!"3F000".equals(state) || !said.contains(schema)) {
+                    return new IllegalArgumentException("could not " + what + ": " + said, e);
+                }
+            }
+            case "42501" -> {
+                String user = currentUser(login);
+                return new LeaseException(
+                        LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
+                        "could not " + what + ": " + said
+                                + (said.contains("schema " + schema) || said.contains("function")
+                                        ? "; the table's owner must be a member of a pglease role (the observer role "
+                                                + "is enough): GRANT "
+                                                + Roles.defaultsFor(schema).observer() + " TO "
+                                                + user + " (or the observer role named when the schema was migrated)"
+                                        : "; protect a table as the login that owns it (this one is " + user + ")"),
+                        e);
+            }
+            default -> {
+                // below
+            }
+        }
+        if ("42883".equals(state) || "3F000".equals(state)) {
+            return new LeaseException(
+                    LeaseException.Reason.SCHEMA_MISSING,
+                    "could not " + what + ": schema " + schema + " has no protect() function (" + said
+                            + "): have the schema owner migrate it (`pglease migrate --schema " + schema + "`)",
+                    e);
+        }
+        return SqlErrors.unavailable("could not " + what, e);
+    }
+
+    private static String currentUser(DataSource login) {
+        try (Connection c = login.getConnection()) {
+            return SchemaStatements.currentUser(c);
+        } catch (SQLException e) {
+            return "<the table owner's login>";
+        }
+    }
+
     /** Migrates the default schema {@code pglease}. */
     public static int migrate(DataSource dataSource) {
         return migrate(dataSource, "pglease");
