@@ -23,7 +23,7 @@ import java.util.Objects;
  *         .addMappingForUrlPatterns(null, false, "/charges/*");
  * }</pre>
  *
- * <p>Needs the Jakarta Servlet API (6.0 or later) at run time.
+ * <p>Needs the Jakarta Servlet API 6 at run time (tested with 6.1).
  */
 public final class FencingFilter implements Filter {
 

@@ -118,6 +118,15 @@ class SpringLeaseLossTest {
             return FencingContext.current().orElseThrow();
         }
 
+        // tag::spring-fenced-token[]
+        @Fenced
+        public void chargeStamped(int order) {
+            // The token of the grant that fenced this transaction, stamped on the row it writes.
+            long token = FencingContext.currentToken();
+            jdbc.update("INSERT INTO charges (order_id, token) VALUES (?, ?)", order, token);
+        }
+        // end::spring-fenced-token[]
+
         @Transactional
         @Fenced
         public LeaseGrant chargeTransactional(int order) {
@@ -326,6 +335,9 @@ class SpringLeaseLossTest {
                     .as("no grant around: the election's")
                     .isEqualTo(leadership);
             assertThat(charges.chargeTransactional(601)).isEqualTo(leadership);
+            charges.chargeStamped(604);
+            assertThat(HostileSchema.query(null, "SELECT token FROM " + app + ".charges WHERE order_id = 604"))
+                    .isEqualTo(String.valueOf(leadership.token()));
             LeaseGrant[] fromJob = context.getBean(Job.class).run(602);
             assertThat(fromJob[1]).as("inside @LeaderOnly: its leadership").isSameAs(fromJob[0]);
             assertThat(FencingContext.current()).as("nothing left bound").isEmpty();
