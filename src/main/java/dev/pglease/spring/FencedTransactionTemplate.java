@@ -18,6 +18,8 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.springframework.dao.DataAccessException;
 import org.springframework.jdbc.datasource.DataSourceUtils;
 import org.springframework.jdbc.support.SQLErrorCodeSQLExceptionTranslator;
@@ -70,6 +72,8 @@ import org.springframework.transaction.support.TransactionTemplate;
  * the Spring transaction's writes are not fenced and commit separately.
  */
 public class FencedTransactionTemplate {
+
+    private static final Logger LOG = LoggerFactory.getLogger(FencedTransactionTemplate.class);
 
     private final PgLease pglease;
     private final DataSource dataSource;
@@ -216,6 +220,9 @@ public class FencedTransactionTemplate {
                 }
                 return lost;
             }
+        }
+        if (rollbackFailure != null) {
+            LOG.error("Application exception overridden by rollback exception", failure);
         }
         Throwable thrown = rollbackFailure != null ? rollbackFailure : failure;
         if (thrown instanceof Error e) {

@@ -266,14 +266,13 @@ class SpringLeaseLossTest {
             } finally {
                 pause.resume();
             }
-            assertThat(t).isNotNull();
-            if (t instanceof TransactionSystemException e) {
-                assertThat(e.contains(LeaseException.class))
-                        .as("the rollback failure carries the LeaseException: %s", e)
-                        .isTrue();
-            } else {
-                assertThat(t).isInstanceOf(LeaseException.class);
-            }
+            assertThat(t)
+                    .as("the outer boundary's rollback fails on the dead connection")
+                    .isInstanceOfSatisfying(
+                            TransactionSystemException.class,
+                            e -> assertThat(e.contains(LeaseException.class))
+                                    .as("the rollback failure carries the LeaseException: %s", e)
+                                    .isTrue());
             assertThat(charged(400)).isZero();
         });
     }
