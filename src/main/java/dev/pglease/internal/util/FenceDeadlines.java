@@ -88,7 +88,7 @@ public final class FenceDeadlines implements AutoCloseable {
         /** Forgets this watch: the transaction ended, or its fence failed (it holds no lease row lock). */
         public void end() {
             if (WATCHES.remove(key, this)) {
-                cancel(ENDED);
+                forget();
             }
         }
 
@@ -117,15 +117,14 @@ public final class FenceDeadlines implements AutoCloseable {
             }
         }
 
-        private void cancel(int to) {
-            int was = state.getAndSet(to);
-            if (was == ABORTED) {
-                ABORTED_KEPT.decrementAndGet();
-                state.set(ABORTED);
-            }
+        /** Cancels the deadline of a watch just taken out of the registry (once per watch). */
+        private void forget() {
             ScheduledFuture<?> t = task;
             if (t != null) {
                 t.cancel(false);
+            }
+            if (!state.compareAndSet(OPEN, ENDED) && !state.compareAndSet(COMMITTING, ENDED) && aborted()) {
+                ABORTED_KEPT.decrementAndGet();
             }
         }
     }
@@ -141,7 +140,7 @@ public final class FenceDeadlines implements AutoCloseable {
         Watch watch = new Watch(key, connection, lease, token, bound);
         Watch previous = WATCHES.put(key, watch);
         if (previous != null) {
-            previous.cancel(ENDED);
+            previous.forget();
         }
         try {
             long nanos = Math.max(0, bound.toNanos());
@@ -183,7 +182,7 @@ public final class FenceDeadlines implements AutoCloseable {
                 if (w.aborted()) {
                     aborted = w;
                 }
-                w.cancel(ENDED);
+                w.forget();
             }
         }
         return Optional.ofNullable(aborted);
@@ -211,7 +210,7 @@ public final class FenceDeadlines implements AutoCloseable {
         long now = System.nanoTime();
         for (Watch w : WATCHES.values()) {
             if (w.aborted() && now - w.abortedAt > KEEP_ABORTED_NANOS && WATCHES.remove(w.key, w)) {
-                w.cancel(ENDED);
+                w.forget();
             }
         }
     }
