@@ -22,7 +22,8 @@ import javax.sql.DataSource;
  * <p>Two kinds of fence table:
  * <ul>
  *   <li>the pglease schema's own ({@link PgLease#forwardFence()}), in the database of the leases: bound to them, it
- *       accepts only a token the lease has granted, so nobody can push a fence past every future grant. Advance it
+ *       accepts only the token of the lease's current, unexpired grant, so nobody can push a fence past every future
+ *       grant, and a resource stays with the lease that first fenced it. Advance it
  *       with the grant ({@link #advance(Connection, String, LeaseGrant)}) or a lease and token
  *       ({@link #advance(Connection, String, String, long)}); services in other languages call the schema's
  *       {@code advance_fence(resource, lease, token)} function the same way;</li>
@@ -62,7 +63,7 @@ public final class ForwardFence {
         return table;
     }
 
-    /** Whether this is the pglease schema's fence, which accepts only tokens its leases granted. */
+    /** Whether this is the pglease schema's fence, which accepts only the token of its lease's current grant. */
     public boolean boundToLeases() {
         return leases != null;
     }
@@ -76,7 +77,7 @@ public final class ForwardFence {
      *
      * @return the token, now the fence value
      * @throws LeaseException LEASE_LOST when the grant is no longer valid; STALE_TOKEN when a higher token was
-     *     accepted before (or, on the schema's fence, the lease never granted the token); roll back then
+     *     accepted before (or, on the schema's fence, the token is not the lease's current grant); roll back then
      * @throws IllegalStateException when the connection is in auto-commit mode (the check would not protect the write)
      */
     public long advance(Connection connection, String resource, LeaseGrant grant) throws SQLException {
@@ -87,11 +88,14 @@ public final class ForwardFence {
 
     /**
      * Check-and-advance with a token of lease {@code lease} received from elsewhere (a request header, a message):
-     * what a receiving service does. The schema's fence also refuses a token the lease has not granted; a fence of
+     * what a receiving service does. The schema's fence also refuses a token that is not the lease's current,
+     * unexpired grant (the database knows the grants); a fence of
      * your own only keeps the order.
      *
      * @return the token, now the fence value
-     * @throws LeaseException STALE_TOKEN when a higher token was accepted before, or the lease never granted it
+     * @throws LeaseException STALE_TOKEN when a higher token was accepted before, or (the schema's fence) the token is
+     *     not the lease's current grant: its cause is then the database's refusal (SQLSTATE PL001) when the lease never
+     *     granted it
      * @throws IllegalStateException when the connection is in auto-commit mode
      */
     public long advance(Connection connection, String resource, String lease, long token) throws SQLException {
@@ -102,6 +106,13 @@ public final class ForwardFence {
         SessionStatements.raiseSynchronousCommitLocally(connection);
         boolean accepted;
         if (leases != null) {
+            if (token < 1) {
+                throw new LeaseException(
+                        LeaseException.Reason.STALE_TOKEN,
+                        "token " + token + " of lease " + Names.quote(lease) + " was refused for resource "
+                                + Names.quote(resource) + ": no lease grants it (tokens start at 1)",
+                        new SQLException("token below 1", SqlErrors.STALE_FENCE));
+            }
             try {
                 accepted = leases.advanceGranted(connection, resource, lease, token);
             } catch (SQLException e) {
@@ -214,18 +225,21 @@ public final class ForwardFence {
 
     private LeaseException stale(Connection connection, String resource, String lease, long token) throws SQLException {
         OptionalLong current = current(connection, resource);
+        String at = current.isPresent() ? String.valueOf(current.getAsLong()) : "none";
         return new LeaseException(
                 LeaseException.Reason.STALE_TOKEN,
                 "token " + token + (lease == null ? "" : " of lease " + Names.quote(lease))
-                        + " is stale for resource " + Names.quote(resource) + ": the fence in " + table
-                        + " is already at "
-                        + (current.isPresent() ? String.valueOf(current.getAsLong()) : "a higher token"));
+                        + " is stale for resource " + Names.quote(resource) + ": "
+                        + (current.isPresent() && current.getAsLong() > token
+                                ? "the fence in " + table + " is already at " + at
+                                : "it is not the lease's current grant (the fence in " + table + " is at " + at + ")"));
     }
 
     private void requireUnbound(String call) {
         if (leases != null) {
             throw new IllegalStateException("the fence table " + table + " of the pglease schema is bound to its "
-                    + "leases and accepts only tokens a lease granted: " + call + " does not name the lease; use "
+                    + "leases and accepts only the token of a lease's current grant: " + call
+                    + " does not name the lease; use "
                     + "advance(connection, resource, grant) or advance(connection, resource, lease, token)");
         }
     }

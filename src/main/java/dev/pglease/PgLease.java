@@ -5,6 +5,7 @@ import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.sql.LockStatements;
+import dev.pglease.internal.sql.ProtectionStatements;
 import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.SchemaMigration;
@@ -157,7 +158,7 @@ public final class PgLease implements AutoCloseable {
         Names.leaseName(lease);
         String what = "protect table " + Names.quote(tableName(table)) + " with lease " + Names.quote(lease);
         try (Connection c = tableOwner.getConnection()) {
-            FenceStatements.protect(c, schema, table, lease);
+            new ProtectionStatements(schema).protect(c, table, lease);
             if (!c.getAutoCommit()) {
                 c.commit();
             }
@@ -184,7 +185,7 @@ public final class PgLease implements AutoCloseable {
         Names.schema(schema);
         String what = "unprotect table " + Names.quote(tableName(table));
         try (Connection c = tableOwner.getConnection()) {
-            boolean was = FenceStatements.unprotect(c, schema, table);
+            boolean was = new ProtectionStatements(schema).unprotect(c, table);
             if (!c.getAutoCommit()) {
                 c.commit();
             }

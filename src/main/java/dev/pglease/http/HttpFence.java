@@ -3,6 +3,7 @@ package dev.pglease.http;
 import dev.pglease.FencedWork;
 import dev.pglease.ForwardFence;
 import dev.pglease.LeaseException;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.util.Names;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -23,9 +24,10 @@ import javax.sql.DataSource;
  * <ul>
  *   <li>200: admitted (the fence is at the token now);</li>
  *   <li>400: a header is missing or malformed, or names a lease this endpoint does not accept;</li>
- *   <li>409: the token is older than the fence ({@code "stale fencing token"}), or, on the pglease schema's fence,
- *       a token the lease never granted; the body names the lease, the token presented and the token the fence
- *       is at: {@code {"error":"stale fencing token","lease":"payments","token":4294967313,"fence":4294967314}};</li>
+ *   <li>409: the token is older than the fence, or, on the pglease schema's fence, not the lease's current grant
+ *       ({@code "stale fencing token"}), or a token the lease never granted ({@code "token not granted by the
+ *       lease"}); the body names the lease, the token presented and the token the fence is at:
+ *       {@code {"error":"stale fencing token","lease":"payments","token":4294967313,"fence":4294967314}};</li>
  *   <li>503: the fence's database could not be reached.</li>
  * </ul>
  *
@@ -112,10 +114,10 @@ public final class HttpFence {
                 throw e;
             }
             OptionalLong at = current(lease);
-            boolean stale = at.isPresent() && at.getAsLong() > token;
+            boolean neverGranted = e.getCause() instanceof SQLException s && SqlErrors.staleFence(s);
             throw new Refused(new Verdict(
                     409,
-                    stale ? "stale fencing token" : "token not granted by the lease",
+                    neverGranted ? "token not granted by the lease" : "stale fencing token",
                     null,
                     lease,
                     token,

@@ -255,23 +255,36 @@ class HttpFencingTest {
         assertThat(Service.fence().current("reports")).hasValue(12);
     }
 
+    /**
+     * The schema's fence knows the grants: it admits only the token of the lease's current grant, and refuses a
+     * token the lease never granted and the token of an earlier grant.
+     */
     @Test
-    void onTheSchemasFenceATokenTheLeaseNeverGrantedIsRefusedWith409() throws Exception {
+    void onTheSchemasFenceOnlyTheCurrentGrantsTokenIsAdmitted() throws Exception {
         try (PgLease pglease = PgLease.create(
-                        TestDatabase.dataSource(),
-                        LeaseConfig.builder().schema(schema).build());
-                LeaseLock lock =
-                        pglease.tryLock("http-granted", Duration.ofMinutes(1)).orElseThrow()) {
+                TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build())) {
             HttpFence fence = new HttpFence(TestDatabase.dataSource(), pglease.forwardFence(), Set.of());
-            HttpFence.Verdict forged = fence.admit("http-granted", Long.toString(lock.token() + 1));
+            LeaseLock first =
+                    pglease.tryLock("http-granted", Duration.ofMinutes(1)).orElseThrow();
+            HttpFence.Verdict forged = fence.admit("http-granted", Long.toString(first.token() + 1));
             assertThat(forged.status()).as(forged.json()).isEqualTo(409);
             assertThat(forged.error()).isEqualTo("token not granted by the lease");
-            assertThat(fence.admit("http-granted", Long.toString(lock.token())).admitted())
+            assertThat(fence.admit("http-granted", Long.toString(first.token())).admitted())
                     .isTrue();
-            HttpFence.Verdict older = fence.admit("http-granted", Long.toString(lock.token() - 1));
-            assertThat(older.status()).isEqualTo(409);
+            first.close();
+            LeaseLock second =
+                    pglease.tryLock("http-granted", Duration.ofMinutes(1)).orElseThrow();
+            assertThat(fence.admit("http-granted", Long.toString(second.token()))
+                            .admitted())
+                    .isTrue();
+            HttpFence.Verdict older = fence.admit("http-granted", Long.toString(first.token()));
+            assertThat(older.status()).as(older.json()).isEqualTo(409);
             assertThat(older.error()).isEqualTo("stale fencing token");
-            assertThat(older.fence()).isEqualTo(lock.token());
+            assertThat(older.fence()).isEqualTo(second.token());
+            assertThat(fence.admit("http-granted", "0").error())
+                    .as("no lease grants token 0")
+                    .isEqualTo("token not granted by the lease");
+            second.close();
         }
     }
 

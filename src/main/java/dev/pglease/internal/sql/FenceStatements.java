@@ -92,39 +92,6 @@ public final class FenceStatements {
         }
     }
 
-    // ---- protected tables ----
-
-    /**
-     * {@code <schema>.protect(table, lease)} as the connection's login (which must own the table): every write to
-     * the table then commits only in a transaction fenced for the lease with its current token.
-     */
-    public static void protect(Connection c, String schema, String table, String lease) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT " + Names.schema(schema) + ".protect(?::regclass, ?)")) {
-            ps.setString(1, table);
-            ps.setString(2, lease);
-            ps.execute();
-        }
-    }
-
-    /** {@code <schema>.unprotect(table)}: whether the table was protected. */
-    public static boolean unprotect(Connection c, String schema, String table) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT " + Names.schema(schema) + ".unprotect(?::regclass)")) {
-            ps.setString(1, table);
-            return Rows.bool(ps);
-        }
-    }
-
-    /** The lease protecting {@code table}, from the schema's {@code protected_tables} view, if any. */
-    public static Optional<String> protectedBy(Connection c, String schema, String table) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT lease FROM " + Names.schema(schema) + ".protected_tables WHERE table_name = ?::regclass")) {
-            ps.setString(1, table);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? Optional.of(rs.getString(1)) : Optional.empty();
-            }
-        }
-    }
-
     // ---- forward fences (a table in any database) ----
 
     /** Makes the open transaction READ COMMITTED; the transaction's first statement. */
