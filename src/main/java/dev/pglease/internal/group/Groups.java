@@ -1,0 +1,86 @@
+package dev.pglease.internal.group;
+
+import dev.pglease.GroupListener;
+import dev.pglease.LeaseConfig;
+import dev.pglease.internal.election.Engine;
+import dev.pglease.internal.election.Timing;
+import dev.pglease.internal.sql.GroupStatements;
+import dev.pglease.internal.store.LeaseStore;
+import java.sql.SQLException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.sql.DataSource;
+
+/**
+ * The lease groups of one {@code PgLease}, wired to its election engine: the {@link Memberships} installed on the
+ * lease connection and the notification listener, and the threads that run cooperative hand-overs (a listener's
+ * {@code onRevoked} may take as long as the work it drains, so each runs on a thread of its own).
+ */
+public final class Groups {
+
+    private static final AtomicInteger THREADS = new AtomicInteger();
+
+    private final Engine engine;
+    private final DataSource dataSource;
+    private final LeaseConfig config;
+    private final String holder;
+    private final GroupStatements sql;
+    private final Memberships memberships;
+    private final ExecutorService handOvers;
+
+    public Groups(Engine engine, DataSource dataSource, LeaseConfig config, String holder) {
+        this.engine = engine;
+        this.dataSource = dataSource;
+        this.config = config;
+        this.holder = holder;
+        this.sql = new GroupStatements(config.schema());
+        this.memberships = new Memberships(sql, config.ticker(), LeaseStore.ttlMillis(config.leaseDuration()), false);
+        this.handOvers =
+                new ThreadPoolExecutor(0, Integer.MAX_VALUE, 5, TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
+                    Thread t = new Thread(r, "pglease-hand-over-" + THREADS.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        engine.leaseConnectionHooks(memberships);
+        engine.addNotificationReceiver(memberships);
+    }
+
+    /**
+     * Joins {@code group} and starts following its assignment.
+     *
+     * @throws SQLException from the join (e.g. SQLSTATE 22023 when the live members have another number of shards)
+     */
+    public MemberEngine join(String group, int shards, int weight, int priority, GroupListener listener)
+            throws SQLException {
+        MemberEngine.Settings settings = new MemberEngine.Settings(
+                group,
+                shards,
+                weight,
+                priority,
+                holder,
+                config.leaseDuration().toNanos(),
+                config.renewDeadline().toNanos(),
+                config.retryPeriod().toNanos(),
+                (int) Math.min(Integer.MAX_VALUE, Timing.networkTimeout(config).toMillis()));
+        MemberEngine member = new MemberEngine(
+                settings,
+                dataSource,
+                sql,
+                new LoopShardCampaigns(engine.loop(), handOvers),
+                memberships,
+                () -> engine.renewHooksAlone(holder),
+                listener,
+                config.ticker(),
+                handOvers);
+        member.start();
+        return member;
+    }
+
+    /** Stops the hand-over threads (after every group was closed). */
+    public void close() {
+        handOvers.shutdown();
+    }
+}
