@@ -3,7 +3,6 @@ package dev.pglease.internal.group;
 import dev.pglease.GroupListener;
 import dev.pglease.LeaseConfig;
 import dev.pglease.internal.election.Engine;
-import dev.pglease.internal.election.Timing;
 import dev.pglease.internal.sql.GroupStatements;
 import dev.pglease.internal.store.LeaseStore;
 import java.sql.SQLException;
@@ -64,14 +63,15 @@ public final class Groups {
                 config.leaseDuration().toNanos(),
                 config.renewDeadline().toNanos(),
                 config.retryPeriod().toNanos(),
-                (int) Math.min(Integer.MAX_VALUE, Timing.networkTimeout(config).toMillis()));
+                (int) Math.min(
+                        Integer.MAX_VALUE, engine.timings().networkTimeout().toMillis()));
         MemberEngine member = new MemberEngine(
                 settings,
                 dataSource,
                 sql,
                 new LoopShardCampaigns(engine.loop(), handOvers),
                 memberships,
-                () -> engine.renewHooksAlone(holder),
+                engine::renewHooksAlone,
                 listener,
                 config.ticker(),
                 handOvers);

@@ -2,17 +2,21 @@ package dev.pglease.internal.group;
 
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
+import dev.pglease.internal.election.CampaignState;
 import dev.pglease.internal.election.ElectionLoop;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.concurrent.locks.LockSupport;
 
 /**
- * {@link ShardCampaigns} on the election loop: a shard's campaign is an ordinary campaign of the loop, and a
- * cooperative hand-over calls the listener's {@code onRevoked} on {@code handOvers} before the loop ends the
- * campaign and releases the lease (the listener's second {@code onRevoked}, from the loop, is a no-op for a grant it
- * was already told about: see {@link ShardSlot}).
+ * {@link ShardCampaigns} on the election loop: a shard's campaign is an ordinary campaign of the loop; a cooperative
+ * hand-over makes it unwanted (the loop calls the listener's {@code onRevoked} while the grant is valid, releases the
+ * lease once it returned, and is a standby that does not acquire), then ends it.
  */
 final class LoopShardCampaigns implements ShardCampaigns {
+
+    /** How often a hand-over looks whether the loop has released the lease. */
+    private static final long POLL_NANOS = 500_000L;
 
     private final ElectionLoop loop;
     private final Executor handOvers;
@@ -24,7 +28,7 @@ final class LoopShardCampaigns implements ShardCampaigns {
 
     @Override
     public Campaign start(String lease, LeaderListener listener) {
-        ElectionLoop.Campaign c = loop.join(lease, listener);
+        dev.pglease.internal.election.Campaign c = loop.join(lease, listener);
         return new Campaign() {
             @Override
             public Leadership leadership() {
@@ -35,14 +39,19 @@ final class LoopShardCampaigns implements ShardCampaigns {
             public CompletableFuture<Void> handOver() {
                 return CompletableFuture.runAsync(
                                 () -> {
-                                    Leadership l = c.leadership();
-                                    if (l != null && l.isValid()) {
-                                        listener.onRevoked(l);
+                                    loop.want(c, false);
+                                    while (loop.isRunning() && !settled(c.state())) {
+                                        LockSupport.parkNanos(POLL_NANOS);
                                     }
                                 },
                                 handOvers)
-                        .thenCompose(done -> loop.leave(c));
+                        .thenCompose(released -> loop.leave(c));
             }
         };
+    }
+
+    /** Whether an unwanted campaign holds nothing any more: released (a standby) or ended. */
+    private static boolean settled(CampaignState state) {
+        return state instanceof CampaignState.Standby || state instanceof CampaignState.Closed;
     }
 }

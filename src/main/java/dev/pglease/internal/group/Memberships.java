@@ -94,7 +94,7 @@ public final class Memberships implements LeaseConnectionHooks, NotificationList
     }
 
     @Override
-    public void leaseChanged(String name, String holder) {
+    public void notice(String name) {
         MemberEngine m = members.get(name);
         if (m != null) {
             m.lookAgain();
