@@ -21,8 +21,10 @@ import java.util.TreeSet;
  *   <li>Members are ordered by priority (higher first), then by when they joined (earlier first), then by id.</li>
  *   <li>Each member's quota is its share of the shards by weight, rounded down; the shards left over (fewer than
  *       the members) go one each to members whose share has a fraction: higher priority first, then the larger
- *       fraction, then the member that owns more shards now (stickiness), then the member order. So a quota is
- *       always its exact share rounded down or up, and with equal weights quotas differ by at most one.</li>
+ *       fraction, then the member order (earlier joined first). So a quota is always its exact share rounded down
+ *       or up, with equal weights quotas differ by at most one, and quotas depend on the members alone, never on
+ *       who owns what (which changes while shards move). A newcomer joins last in the order, so no earlier member's
+ *       quota grows; a leaver only lets the others' quotas grow.</li>
  *   <li>A member keeps the shards it owns, up to its quota: those it ranks highest by rendezvous hash of
  *       (member, shard). The rest of its shards are its surplus, given up cooperatively.</li>
  *   <li>Shards nobody keeps (free ones, those of members that left or expired, surpluses) go, in shard order, each to
@@ -93,7 +95,7 @@ public final class Assignment {
                 owned.get(i).add(shard);
             }
         });
-        int[] quota = quotas(shards, ordered, owned);
+        int[] quota = quotas(shards, ordered);
         long[] hash = new long[m];
         for (int i = 0; i < m; i++) {
             hash[i] = memberHash(ordered.get(i).id());
@@ -133,8 +135,11 @@ public final class Assignment {
         return new Assignment(shards, List.copyOf(ordered), quota, target);
     }
 
-    /** Quotas by weight, largest remainder; the extras by priority, remainder, shards owned now, member order. */
-    private static int[] quotas(int shards, List<Member> ordered, List<SortedSet<Integer>> owned) {
+    /**
+     * Quotas by weight, largest remainder; the extras by priority, remainder, member order. Not by who owns what:
+     * ownership changes while shards move, and quotas that followed it would change in the middle of a move.
+     */
+    private static int[] quotas(int shards, List<Member> ordered) {
         int m = ordered.size();
         long total = 0;
         for (Member member : ordered) {
@@ -158,7 +163,6 @@ public final class Assignment {
                 byClaim,
                 Comparator.comparingInt((Integer i) -> -ordered.get(i).priority())
                         .thenComparing((Integer i) -> -remainder[i])
-                        .thenComparing((Integer i) -> -owned.get(i).size())
                         .thenComparingInt(i -> i));
         for (int k = 0; k < m && extras > 0; k++) {
             int i = byClaim[k];

@@ -4,7 +4,6 @@ import dev.pglease.GroupListener;
 import dev.pglease.LeaseConfig;
 import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.sql.GroupStatements;
-import dev.pglease.internal.store.LeaseStore;
 import java.sql.SQLException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.SynchronousQueue;
@@ -36,7 +35,8 @@ public final class Groups {
         this.config = config;
         this.holder = holder;
         this.sql = new GroupStatements(config.schema());
-        this.memberships = new Memberships(sql, config.ticker(), LeaseStore.ttlMillis(config.leaseDuration()), false);
+        this.memberships =
+                new Memberships(sql, config.ticker(), engine.timings().leaseMillis(), false);
         this.handOvers =
                 new ThreadPoolExecutor(0, Integer.MAX_VALUE, 5, TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
                     Thread t = new Thread(r, "pglease-hand-over-" + THREADS.incrementAndGet());
@@ -54,19 +54,10 @@ public final class Groups {
      */
     public MemberEngine join(String group, int shards, int weight, int priority, GroupListener listener)
             throws SQLException {
-        MemberEngine.Settings settings = new MemberEngine.Settings(
-                group,
-                shards,
-                weight,
-                priority,
-                holder,
-                config.leaseDuration().toNanos(),
-                config.renewDeadline().toNanos(),
-                config.retryPeriod().toNanos(),
-                (int) Math.min(
-                        Integer.MAX_VALUE, engine.timings().networkTimeout().toMillis()));
+        MemberEngine.Settings settings = new MemberEngine.Settings(group, shards, weight, priority, holder);
         MemberEngine member = new MemberEngine(
                 settings,
+                engine.timings(),
                 dataSource,
                 sql,
                 new LoopShardCampaigns(engine.loop(), handOvers),

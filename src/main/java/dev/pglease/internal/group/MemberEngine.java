@@ -6,6 +6,7 @@ import dev.pglease.Ticker;
 import dev.pglease.internal.sql.GroupStatements;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Secrets;
+import dev.pglease.internal.util.Timings;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.ArrayList;
@@ -33,9 +34,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>It reads the group ({@code group_state}, one statement) when a notification names the group (a member joined or
  * left), when another member's row would expire (a member that stopped renewing has left), at least every lease
- * duration (every retry period while notifications are down), and never more often than {@link #minReadNanos}.
+ * duration (every retry period while notifications are down).
  * Its member row is renewed by the engine's renewal of the process's leases; when that has not happened for
- * 1.25 retry periods (it holds no shard), the member renews the row alone.
+ * 1.25 retry periods (it holds no shard), the member renews the row alone. Reads are at most one per notice
+ * interval ({@link Timings#noticeInterval()}), like the engine's re-reads of lease rows.
  */
 public final class MemberEngine implements AutoCloseable {
 
@@ -43,19 +45,15 @@ public final class MemberEngine implements AutoCloseable {
     /** Margin after another member's expiry before looking: its row must be gone by the database clock. */
     private static final long EXPIRY_MARGIN_NANOS = 2_000_000L;
 
-    /** Settings of a member. */
-    public record Settings(
-            String group,
-            int shards,
-            int weight,
-            int priority,
-            String holder,
-            long leaseDurationNanos,
-            long renewDeadlineNanos,
-            long retryPeriodNanos,
-            int networkTimeoutMillis) {}
+    /** Who the member is: the group, its number of shards, the member's weight, priority and holder id. */
+    public record Settings(String group, int shards, int weight, int priority, String holder) {}
 
     private final Settings s;
+    private final long leaseDurationNanos;
+    private final long renewDeadlineNanos;
+    private final long retryPeriodNanos;
+    private final long ttlMillis;
+    private final int networkTimeoutMillis;
     private final DataSource dataSource;
     private final GroupStatements sql;
     private final ShardCampaigns campaigns;
@@ -109,6 +107,7 @@ public final class MemberEngine implements AutoCloseable {
      */
     public MemberEngine(
             Settings settings,
+            Timings timings,
             DataSource dataSource,
             GroupStatements sql,
             ShardCampaigns campaigns,
@@ -118,6 +117,12 @@ public final class MemberEngine implements AutoCloseable {
             Ticker ticker,
             Executor completions) {
         this.s = settings;
+        this.leaseDurationNanos = timings.leaseDuration().toNanos();
+        this.renewDeadlineNanos = timings.renewDeadline().toNanos();
+        this.retryPeriodNanos = timings.retryPeriod().toNanos();
+        this.ttlMillis = timings.leaseMillis();
+        this.networkTimeoutMillis =
+                (int) Math.min(Integer.MAX_VALUE, timings.networkTimeout().toMillis());
         this.completions = completions;
         this.dataSource = dataSource;
         this.sql = sql;
@@ -126,7 +131,7 @@ public final class MemberEngine implements AutoCloseable {
         this.renewAlone = renewAlone;
         this.listener = listener;
         this.ticker = ticker;
-        this.minReadNanos = Math.min(20_000_000L, settings.retryPeriodNanos() / 10);
+        this.minReadNanos = timings.noticeInterval().toNanos();
     }
 
     public String group() {
@@ -260,13 +265,13 @@ public final class MemberEngine implements AutoCloseable {
                 if (due) {
                     readAndFollow();
                 }
-                if (joined && ticker.read() - memberRenewedAt >= s.retryPeriodNanos() + s.retryPeriodNanos() / 4) {
+                if (joined && ticker.read() - memberRenewedAt >= retryPeriodNanos + retryPeriodNanos / 4) {
                     renewAlone.run();
                 }
                 failures = 0;
             } catch (SQLException | RuntimeException e) {
                 failures++;
-                long backoff = Math.min(s.retryPeriodNanos() * 2, (s.retryPeriodNanos() / 2) << Math.min(failures, 4));
+                long backoff = Math.min(retryPeriodNanos * 2, (retryPeriodNanos / 2) << Math.min(failures, 4));
                 synchronized (lock) {
                     nextRead = ticker.read() + backoff;
                 }
@@ -278,7 +283,7 @@ public final class MemberEngine implements AutoCloseable {
             }
             synchronized (lock) {
                 long until = nextRead;
-                long renewDue = memberRenewedAt + s.retryPeriodNanos() + s.retryPeriodNanos() / 4;
+                long renewDue = memberRenewedAt + retryPeriodNanos + retryPeriodNanos / 4;
                 if (renewDue - until < 0) {
                     until = renewDue;
                 }
@@ -300,7 +305,7 @@ public final class MemberEngine implements AutoCloseable {
         long sent = ticker.read();
         GroupStatements.Joined j;
         try (Connection c = connection()) {
-            j = sql.join(c, s.group(), s.holder(), s.shards(), s.weight(), s.priority(), ttlMillis());
+            j = sql.join(c, s.group(), s.holder(), s.shards(), s.weight(), s.priority(), ttlMillis);
         }
         memberRenewedAt = sent;
         joined = true;
@@ -325,7 +330,7 @@ public final class MemberEngine implements AutoCloseable {
         try (Connection c = connection()) {
             snapshot = sql.state(c, s.group());
         }
-        long next = start + (memberships.notificationsHealthy() ? s.leaseDurationNanos() : s.retryPeriodNanos());
+        long next = start + (memberships.notificationsHealthy() ? leaseDurationNanos : retryPeriodNanos);
         boolean present = false;
         if (snapshot != null) {
             for (Assignment.Member m : snapshot.members()) {
@@ -426,7 +431,7 @@ public final class MemberEngine implements AutoCloseable {
     private Connection connection() throws SQLException {
         Connection c = dataSource.getConnection();
         try {
-            c.setNetworkTimeout(Runnable::run, s.networkTimeoutMillis());
+            c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
             if (!c.getAutoCommit()) {
                 c.setAutoCommit(true);
             }
@@ -435,11 +440,6 @@ public final class MemberEngine implements AutoCloseable {
             throw e;
         }
         return c;
-    }
-
-    private long ttlMillis() {
-        long millis = TimeUnit.NANOSECONDS.toMillis(s.leaseDurationNanos());
-        return TimeUnit.MILLISECONDS.toNanos(millis) == s.leaseDurationNanos() ? millis : millis + 1;
     }
 
     // ---------------------------------------------------------------- shutdown
@@ -462,7 +462,7 @@ public final class MemberEngine implements AutoCloseable {
         Thread t = thread;
         if (t != null && t != Thread.currentThread()) {
             try {
-                t.join(TimeUnit.NANOSECONDS.toMillis(s.renewDeadlineNanos()));
+                t.join(TimeUnit.NANOSECONDS.toMillis(renewDeadlineNanos));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
@@ -497,7 +497,7 @@ public final class MemberEngine implements AutoCloseable {
         }
         try {
             CompletableFuture.allOf(handOvers.toArray(new CompletableFuture<?>[0]))
-                    .get(TimeUnit.NANOSECONDS.toMillis(s.renewDeadlineNanos()), TimeUnit.MILLISECONDS);
+                    .get(TimeUnit.NANOSECONDS.toMillis(renewDeadlineNanos), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException e) {

@@ -212,10 +212,26 @@ class AssignmentTest {
     }
 
     @Test
-    void withOneShardAndEqualPrioritiesTheCurrentOwnerKeepsIt() {
+    void withOneShardAndEqualPrioritiesTheEarliestJoinedMemberLeadsWhoeverHoldsItNow() {
         List<Member> members = List.of(member("first", 1, 0, 0), member("owner", 1, 0, 5), member("third", 1, 0, 9));
         assertThat(Assignment.compute(1, members, Map.of(0, "owner")).ownerOf(0))
-                .isEqualTo("owner");
+                .isEqualTo("first");
+    }
+
+    @Test
+    void quotasDependOnTheMembersAloneNotOnWhoOwnsWhatWhileShardsMove() {
+        SplittableRandom random = new SplittableRandom(SEED + 6);
+        for (int c = 0; c < CASES; c++) {
+            int shards = 1 + random.nextInt(300);
+            List<Member> members = weightedMembers(random, 1 + random.nextInt(10));
+            Assignment one = Assignment.compute(shards, members, randomOwners(random, shards, members, 0.8));
+            Assignment other = Assignment.compute(shards, members, randomOwners(random, shards, members, 0.8));
+            for (Member m : members) {
+                assertThat(one.quotaOf(m.id()))
+                        .as("seed %d case %d %s", SEED + 6, c, m.id())
+                        .isEqualTo(other.quotaOf(m.id()));
+            }
+        }
     }
 
     @Test
