@@ -12,6 +12,8 @@
 -- Membership changes are announced on the schema's notification channel ("<schema>.leases") with the group's name:
 -- a wake-up only, like every notification.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 -- Only the owner writes the group tables (the functions below run as the owner).
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.group_tables_guard() RETURNS trigger
     LANGUAGE plpgsql

@@ -236,7 +236,8 @@ CREATE TABLE ${flyway:defaultSchema}.lease_groups (
     shards     integer     NOT NULL,
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     CONSTRAINT lease_groups_name_valid CHECK (char_length(name) BETWEEN 1 AND 190 AND name !~ '[[:cntrl:]]'
-        AND name !~ '[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]'),
+        AND name ~ '[^[:space:]]'
+        AND name !~ '[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u2800\u3164\uFEFF\uFFA0]'),
     CONSTRAINT lease_groups_shards_valid CHECK (shards BETWEEN 1 AND 100000)
 );
 
@@ -254,8 +255,8 @@ CREATE TABLE ${flyway:defaultSchema}.group_members (
     expires_at  timestamptz NOT NULL,
     PRIMARY KEY (group_name, member),
     CONSTRAINT group_members_member_valid CHECK (char_length(member) BETWEEN 1 AND 255
-        AND member !~ '[[:cntrl:]]'
-        AND member !~ '[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]'),
+        AND member !~ '[[:cntrl:]]' AND member ~ '[^[:space:]]'
+        AND member !~ '[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u2800\u3164\uFEFF\uFFA0]'),
     CONSTRAINT group_members_weight_valid CHECK (weight BETWEEN 1 AND 1000),
     CONSTRAINT group_members_priority_valid CHECK (priority BETWEEN -1000 AND 1000)
 );
