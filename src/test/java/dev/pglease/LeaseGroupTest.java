@@ -110,6 +110,71 @@ class LeaseGroupTest {
     }
 
     @Test
+    void twoHundredFiftySixShardsSettleOverFourMembersAndEachRenewsThemInOneStatementPerRetryPeriod() throws Exception {
+        String group = "many-" + System.nanoTime();
+        List<LeaseGroup> members = new ArrayList<>();
+        java.util.concurrent.atomic.AtomicLong renewals = new java.util.concurrent.atomic.AtomicLong();
+        long start = System.nanoTime();
+        for (int i = 0; i < 4; i++) {
+            PgLease p = PgLease.create(
+                    countingRenewals(TestDatabase.dataSource(), renewals),
+                    LeaseConfig.builder()
+                            .schema(schema)
+                            .holderLabel("many" + i)
+                            .leaseDuration(Duration.ofMillis(1500))
+                            .renewDeadline(Duration.ofMillis(1000))
+                            .retryPeriod(Duration.ofMillis(250))
+                            .build());
+            opened.add(p);
+            members.add(p.group(group, 256, new Recorder()));
+        }
+        await(
+                "64 shards each",
+                () -> members.stream().allMatch(g -> g.ownedShards().size() == 64));
+        long settled = (System.nanoTime() - start) / 1_000_000;
+        assertDisjointAndComplete(members, 256);
+        long before = renewals.get();
+        Thread.sleep(2_500);
+        double perMemberPerRetryPeriod = (renewals.get() - before) / 4.0 / (2_500 / 250);
+        System.out.printf(
+                "256 shards over 4 members: settled in %d ms; %.2f renewal statements per member per retry period%n",
+                settled, perMemberPerRetryPeriod);
+        assertThat(perMemberPerRetryPeriod)
+                .as("renewal statements (member row and every shard) per member per retry period")
+                .isBetween(0.5, 1.2);
+    }
+
+    /** A data source whose connections count the renewal statements they prepare. */
+    private static javax.sql.DataSource countingRenewals(
+            javax.sql.DataSource ds, java.util.concurrent.atomic.AtomicLong renewals) {
+        return (javax.sql.DataSource) java.lang.reflect.Proxy.newProxyInstance(
+                LeaseGroupTest.class.getClassLoader(), new Class<?>[] {javax.sql.DataSource.class}, (p, m, args) -> {
+                    Object result = invoke(ds, m, args);
+                    if (!(result instanceof Connection c)) {
+                        return result;
+                    }
+                    return java.lang.reflect.Proxy.newProxyInstance(
+                            LeaseGroupTest.class.getClassLoader(),
+                            new Class<?>[] {Connection.class},
+                            (cp, cm, cargs) -> {
+                                if (cm.getName().equals("prepareStatement")
+                                        && String.valueOf(cargs[0]).matches("(?s).*\\.(group_renew|renew_all)\\(.*")) {
+                                    renewals.incrementAndGet();
+                                }
+                                return invoke(c, cm, cargs);
+                            });
+                });
+    }
+
+    private static Object invoke(Object target, java.lang.reflect.Method m, Object[] args) throws Throwable {
+        try {
+            return m.invoke(target, args);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+        }
+    }
+
+    @Test
     void aJoinMovesOnlyTheShardsTheNewcomerNeedsAndOnlyToIt() throws Exception {
         String group = "join-" + System.nanoTime();
         LeaseGroup a = member("a").group(group, 12, new Recorder());
