@@ -36,8 +36,8 @@ import java.util.TreeSet;
  */
 public final class Assignment {
 
-    /** A live member of a group. {@code remainingMillis} (until its row expires) plays no part in the assignment. */
-    public record Member(String id, int weight, int priority, Instant joinedAt, long remainingMillis) {
+    /** A live member of a group: its id (its holder id), weight, priority and when it joined (database clock). */
+    public record Member(String id, int weight, int priority, Instant joinedAt) {
         public Member {
             Objects.requireNonNull(id, "id");
             Objects.requireNonNull(joinedAt, "joinedAt");

@@ -326,14 +326,14 @@ public final class MemberEngine implements AutoCloseable {
             lastRead = start;
             readOnce = true;
         }
-        GroupSnapshot snapshot;
+        GroupStatements.State snapshot;
         try (Connection c = connection()) {
             snapshot = sql.state(c, s.group());
         }
         long next = start + (memberships.notificationsHealthy() ? leaseDurationNanos : retryPeriodNanos);
         boolean present = false;
         if (snapshot != null) {
-            for (Assignment.Member m : snapshot.members()) {
+            for (GroupStatements.MemberRow m : snapshot.members()) {
                 if (m.id().equals(s.holder())) {
                     present = true;
                 } else {
@@ -358,7 +358,13 @@ public final class MemberEngine implements AutoCloseable {
             throw new IllegalStateException("group " + Names.quote(s.group()) + " has " + snapshot.shards()
                     + " shards, this member was started with " + s.shards());
         }
-        follow(Assignment.compute(s.shards(), snapshot.members(), snapshot.holders()));
+        List<Assignment.Member> members = new ArrayList<>(snapshot.members().size());
+        for (GroupStatements.MemberRow m : snapshot.members()) {
+            members.add(new Assignment.Member(m.id(), m.weight(), m.priority(), m.joinedAt()));
+        }
+        Map<Integer, String> holders = new HashMap<>();
+        snapshot.owners().forEach((shard, owner) -> holders.put(shard, owner.holder()));
+        follow(Assignment.compute(s.shards(), members, holders));
     }
 
     private void follow(Assignment target) {

@@ -1,7 +1,5 @@
 package dev.pglease.internal.sql;
 
-import dev.pglease.internal.group.Assignment;
-import dev.pglease.internal.group.GroupSnapshot;
 import dev.pglease.internal.store.LeaseStore.Held;
 import dev.pglease.internal.util.Names;
 import java.sql.Array;
@@ -35,6 +33,20 @@ public final class GroupStatements {
 
     /** What a renewal renewed: lease names, and the groups whose member row it renewed. */
     public record Renewed(List<String> leases, Set<String> groups) {}
+
+    /** A live member: its id, weight, priority, when it joined and the milliseconds until its row expires. */
+    public record MemberRow(String id, int weight, int priority, Instant joinedAt, long remainingMillis) {}
+
+    /** The holder of a shard lease now, its token and the milliseconds its grant has left. */
+    public record Owner(String holder, long token, long remainingMillis) {}
+
+    /** One read of a group: its number of shards, its live members and the holder of each shard held now. */
+    public record State(int shards, List<MemberRow> members, Map<Integer, Owner> owners) {
+        public State {
+            members = List.copyOf(members);
+            owners = Map.copyOf(owners);
+        }
+    }
 
     public GroupStatements(String schema) {
         String s = Names.schema(schema);
@@ -129,10 +141,10 @@ public final class GroupStatements {
     }
 
     /** The state of {@code group} now, or {@code null} when no member ever joined it. */
-    public GroupSnapshot state(Connection c, String group) throws SQLException {
+    public State state(Connection c, String group) throws SQLException {
         int shards = -1;
-        List<Assignment.Member> members = new ArrayList<>();
-        Map<Integer, GroupSnapshot.Owner> owners = new HashMap<>();
+        List<MemberRow> members = new ArrayList<>();
+        Map<Integer, Owner> owners = new HashMap<>();
         try (PreparedStatement ps = c.prepareStatement(state)) {
             ps.setString(1, group);
             try (ResultSet rs = ps.executeQuery()) {
@@ -140,16 +152,14 @@ public final class GroupStatements {
                     switch (rs.getString(1)) {
                         case "group" -> shards = rs.getInt(3);
                         case "member" ->
-                            members.add(new Assignment.Member(
+                            members.add(new MemberRow(
                                     rs.getString(2),
                                     rs.getInt(5),
                                     rs.getInt(6),
                                     rs.getTimestamp(7).toInstant(),
                                     rs.getLong(8)));
                         case "shard" ->
-                            owners.put(
-                                    rs.getInt(3),
-                                    new GroupSnapshot.Owner(rs.getString(2), rs.getLong(4), rs.getLong(8)));
+                            owners.put(rs.getInt(3), new Owner(rs.getString(2), rs.getLong(4), rs.getLong(8)));
                         default ->
                             throw new IllegalStateException(
                                     "group_state returned a row of kind " + Names.quote(rs.getString(1)));
@@ -157,6 +167,6 @@ public final class GroupStatements {
                 }
             }
         }
-        return shards < 0 ? null : new GroupSnapshot(shards, members, owners);
+        return shards < 0 ? null : new State(shards, members, owners);
     }
 }

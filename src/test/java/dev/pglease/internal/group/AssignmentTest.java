@@ -76,7 +76,7 @@ class AssignmentTest {
             for (int i = 0; i < count; i++) {
                 int weight = 1 + random.nextInt(10);
                 total += weight;
-                members.add(new Member("m" + i, weight, random.nextInt(3) - 1, T0.plusSeconds(i), 1000));
+                members.add(new Member("m" + i, weight, random.nextInt(3) - 1, T0.plusSeconds(i)));
             }
             Assignment a = Assignment.compute(shards, members, randomOwners(random, shards, members, 0.5));
             for (Member m : members) {
@@ -369,6 +369,6 @@ class AssignmentTest {
     }
 
     private static Member member(String id, int weight, int priority, int joinedSecond) {
-        return new Member(id, weight, priority, T0.plusSeconds(joinedSecond), 1000);
+        return new Member(id, weight, priority, T0.plusSeconds(joinedSecond));
     }
 }
