@@ -147,6 +147,12 @@ class LeaseGroupTest {
     /** A data source whose connections count the renewal statements they prepare. */
     private static javax.sql.DataSource countingRenewals(
             javax.sql.DataSource ds, java.util.concurrent.atomic.AtomicLong renewals) {
+        return counting(ds, "(group_renew|renew_all)", renewals);
+    }
+
+    /** A data source whose connections count the statements they prepare that call a function matching {@code fn}. */
+    private static javax.sql.DataSource counting(
+            javax.sql.DataSource ds, String fn, java.util.concurrent.atomic.AtomicLong count) {
         return (javax.sql.DataSource) java.lang.reflect.Proxy.newProxyInstance(
                 LeaseGroupTest.class.getClassLoader(), new Class<?>[] {javax.sql.DataSource.class}, (p, m, args) -> {
                     Object result = invoke(ds, m, args);
@@ -158,8 +164,8 @@ class LeaseGroupTest {
                             new Class<?>[] {Connection.class},
                             (cp, cm, cargs) -> {
                                 if (cm.getName().equals("prepareStatement")
-                                        && String.valueOf(cargs[0]).matches("(?s).*\\.(group_renew|renew_all)\\(.*")) {
-                                    renewals.incrementAndGet();
+                                        && String.valueOf(cargs[0]).matches("(?s).*\\." + fn + "\\(.*")) {
+                                    count.incrementAndGet();
                                 }
                                 return invoke(c, cm, cargs);
                             });
@@ -172,6 +178,50 @@ class LeaseGroupTest {
         } catch (java.lang.reflect.InvocationTargetException e) {
             throw e.getCause();
         }
+    }
+
+    @Test
+    void aStormOfForgedNotificationsNamingTheGroupCostsAtMostOneReadPerNoticeIntervalAndNoRenewal() throws Exception {
+        String group = "storm-" + System.nanoTime();
+        java.util.concurrent.atomic.AtomicLong reads = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicLong renewals = new java.util.concurrent.atomic.AtomicLong();
+        PgLease p = PgLease.create(
+                counting(
+                        counting(TestDatabase.dataSource(), "group_state", reads), "(group_renew|renew_all)", renewals),
+                LeaseConfig.builder()
+                        .schema(schema)
+                        .holderLabel("storm")
+                        .leaseDuration(Duration.ofMillis(1500))
+                        .renewDeadline(Duration.ofMillis(1000))
+                        .retryPeriod(Duration.ofMillis(250))
+                        .build());
+        opened.add(p);
+        LeaseGroup g = p.group(group, 4, new Recorder());
+        await("all 4 shards", () -> g.ownedShards().size() == 4);
+        Thread.sleep(500);
+        long readsBefore = reads.get();
+        long renewalsBefore = renewals.get();
+        long start = System.nanoTime();
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                PreparedStatement notify = c.prepareStatement("SELECT pg_notify(?, ?)")) {
+            while (System.nanoTime() - start < 2_000_000_000L) {
+                notify.setString(1, schema + ".leases");
+                notify.setString(2, "{\"name\": \"" + group + "\", \"kind\": \"member_joined\"}");
+                notify.execute();
+            }
+        }
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        Thread.sleep(100);
+        long stormReads = reads.get() - readsBefore;
+        long stormRenewals = renewals.get() - renewalsBefore;
+        System.out.printf(
+                "notification storm of %d ms: %d group reads, %d renewals%n", elapsedMillis, stormReads, stormRenewals);
+        // notice interval: retryPeriod / 10 = 25 ms
+        assertThat(stormReads).as("group reads during the storm").isBetween(1L, elapsedMillis / 25 + 5);
+        assertThat(stormRenewals)
+                .as("renewals during the storm: one per retry period, as without it")
+                .isLessThanOrEqualTo(elapsedMillis / 250 + 2);
+        assertThat(g.ownedShards()).hasSize(4);
     }
 
     @Test

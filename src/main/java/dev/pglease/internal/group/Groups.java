@@ -5,21 +5,14 @@ import dev.pglease.LeaseConfig;
 import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.sql.GroupStatements;
 import java.sql.SQLException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 
 /**
  * The lease groups of one {@code PgLease}, wired to its election engine: the {@link Memberships} installed on the
- * lease connection and the notification listener, and the threads that run cooperative hand-overs (a listener's
- * {@code onRevoked} may take as long as the work it drains, so each runs on a thread of its own).
+ * lease connection and the notification listener, and the thread that follows cooperative hand-overs (the listener's
+ * {@code onRevoked} itself runs on the engine's callback threads, as every listener call).
  */
 public final class Groups {
-
-    private static final AtomicInteger THREADS = new AtomicInteger();
 
     private final Engine engine;
     private final DataSource dataSource;
@@ -27,7 +20,7 @@ public final class Groups {
     private final String holder;
     private final GroupStatements sql;
     private final Memberships memberships;
-    private final ExecutorService handOvers;
+    private final HandOvers handOvers;
 
     public Groups(Engine engine, DataSource dataSource, LeaseConfig config, String holder) {
         this.engine = engine;
@@ -37,12 +30,7 @@ public final class Groups {
         this.sql = new GroupStatements(config.schema());
         this.memberships =
                 new Memberships(sql, config.ticker(), engine.timings().leaseMillis(), false);
-        this.handOvers =
-                new ThreadPoolExecutor(0, Integer.MAX_VALUE, 5, TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
-                    Thread t = new Thread(r, "pglease-hand-over-" + THREADS.incrementAndGet());
-                    t.setDaemon(true);
-                    return t;
-                });
+        this.handOvers = new HandOvers();
         engine.leaseConnectionHooks(memberships);
         engine.addNotificationReceiver(memberships);
     }
@@ -65,13 +53,13 @@ public final class Groups {
                 engine::renewHooksAlone,
                 listener,
                 config.ticker(),
-                handOvers);
+                handOvers.executor());
         member.start();
         return member;
     }
 
-    /** Stops the hand-over threads (after every group was closed). */
+    /** Stops the hand-over thread (after every group was closed). */
     public void close() {
-        handOvers.shutdown();
+        handOvers.close();
     }
 }
