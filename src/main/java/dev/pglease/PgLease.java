@@ -2,6 +2,8 @@ package dev.pglease;
 
 import dev.pglease.internal.election.Campaign;
 import dev.pglease.internal.election.Engine;
+import dev.pglease.internal.group.Groups;
+import dev.pglease.internal.group.MemberEngine;
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.sql.LockStatements;
@@ -54,6 +56,10 @@ public final class PgLease implements AutoCloseable {
     private final ForwardFence fence;
     private final Engine engine;
     private final FenceDeadlines deadlines;
+    /** The lease groups of this process, created with the first; guarded by itself. */
+    private final java.util.List<LeaseGroup> groups = new java.util.ArrayList<>();
+
+    private Groups groupEngine;
     private volatile boolean closed;
 
     private PgLease(DataSource dataSource, LeaseConfig config) {
@@ -300,6 +306,65 @@ public final class PgLease implements AutoCloseable {
         return new Elector(engine.loop(), campaign, config.timings().renewDeadline());
     }
 
+    /** {@link #group(String, int, GroupConfig, GroupListener)} with weight 1 and priority 0. */
+    public LeaseGroup group(String name, int shards, GroupListener listener) {
+        return group(name, shards, GroupConfig.defaults(), listener);
+    }
+
+    /**
+     * Joins lease group {@code name} of {@code shards} shards (numbered 0 to shards-1) as a member with the given
+     * weight and priority, and follows the group's assignment from now on: the listener is told of each shard this
+     * member gains and loses. Every member of a group must give the same number of shards. Shard {@code k} is the
+     * lease {@code name/k} (of kind shard): fence writes with its {@link Leadership} as with any lease.
+     *
+     * <p>The assignment: the shards are spread over the live members in proportion to their weights (equal weights:
+     * counts differ by at most one); a member keeps what it owns up to its share; the shards left over when shares
+     * do not divide evenly go to members of higher priority first. A join moves only the shards the newcomer's
+     * share takes; a leave, only the leaver's. Moves are cooperative; the shards of a member that stopped renewing
+     * are taken once its leases expire.
+     *
+     * @throws IllegalArgumentException if the name is invalid (as a lease name, and at most 190 characters),
+     *                                  shards is not between 1 and 100000, or the group's live members have another
+     *                                  number of shards (the database refuses the join; the message names both)
+     * @throws IllegalStateException    if this {@code PgLease} is already a member of the group, or runs in
+     *                                  fast-failover mode (not supported by lease groups yet)
+     * @throws LeaseException           DATABASE_UNAVAILABLE when the join failed, CLOSED after {@link #close()}
+     */
+    public LeaseGroup group(String name, int shards, GroupConfig config, GroupListener listener) {
+        Names.leaseName(name);
+        if (name.codePointCount(0, name.length()) > 190) {
+            throw new IllegalArgumentException("a group name is at most 190 characters (its shards are leases named "
+                    + "<group>/<shard>), got " + name.codePointCount(0, name.length()) + ": " + Names.quote(name));
+        }
+        if (shards < 1 || shards > 100_000) {
+            throw new IllegalArgumentException("shards must be between 1 and 100000, got " + shards);
+        }
+        Objects.requireNonNull(config, "config must not be null");
+        Objects.requireNonNull(listener, "listener must not be null");
+        checkOpen();
+        if (this.config.fastFailover()) {
+            throw new IllegalStateException("lease groups do not support fast failover yet: create the PgLease of a "
+                    + "group member without LeaseConfig.fastFailover");
+        }
+        synchronized (groups) {
+            if (groupEngine == null) {
+                groupEngine = new Groups(engine, dataSource, this.config, holderId);
+            }
+            MemberEngine member;
+            try {
+                member = groupEngine.join(name, shards, config.weight(), config.priority(), listener);
+            } catch (SQLException e) {
+                if ("22023".equals(e.getSQLState())) {
+                    throw new IllegalArgumentException(e.getMessage(), e);
+                }
+                throw SqlErrors.unavailable("could not join group " + Names.quote(name), e);
+            }
+            LeaseGroup group = new LeaseGroup(member);
+            groups.add(group);
+            return group;
+        }
+    }
+
     /**
      * Who holds {@code leaseName} now, by the database clock; empty when nobody does. For observers that are not
      * candidates; one query, on a connection from the data source.
@@ -467,6 +532,14 @@ public final class PgLease implements AutoCloseable {
             return;
         }
         closed = true;
+        java.util.List<LeaseGroup> open;
+        synchronized (groups) {
+            open = java.util.List.copyOf(groups);
+        }
+        open.forEach(LeaseGroup::close);
+        if (groupEngine != null) {
+            groupEngine.close();
+        }
         engine.close();
         deadlines.close();
     }

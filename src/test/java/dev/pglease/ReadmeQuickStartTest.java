@@ -31,6 +31,11 @@ class ReadmeQuickStartTest {
         compiles("fence-transaction", out);
     }
 
+    @Test
+    void theLeaseGroupSnippetCompiles(@TempDir Path out) throws IOException {
+        compiles("lease-group", out);
+    }
+
     private static void compiles(String block, Path out) throws IOException {
         String readme = Files.readString(Path.of("README.md"));
         Matcher m = Pattern.compile(
