@@ -52,6 +52,8 @@ class ReadmeQuickStartTest {
             "<!-- quick-start:begin -->\\s*```java\\n(.*?)```\\s*<!-- quick-start:end -->", Pattern.DOTALL);
     private static final Pattern SETUP_BLOCK =
             Pattern.compile("(?:<!-- setup:([a-z_]+) -->\\s*)?```(sql|sh)\\n(.*?)\\n\\s*```", Pattern.DOTALL);
+    private static final Pattern LEASE_GROUP = Pattern.compile(
+            "<!-- lease-group:begin -->\\s*```java\\n(.*?)```\\s*<!-- lease-group:end -->", Pattern.DOTALL);
     private static final Pattern URL = Pattern.compile("'(jdbc:postgresql://[^']+)'");
 
     private static EmbeddedPostgresServer server;
@@ -73,10 +75,37 @@ class ReadmeQuickStartTest {
 
     @Test
     void theQuickStartCompilesWithoutWarnings(@TempDir Path out) {
+        compiles("PaymentsWorker", quickStart(), out);
+    }
+
+    /** The lease-group example is a method body: it compiles in a method that has a PgLease and a shard's work. */
+    @Test
+    void theLeaseGroupExampleCompilesWithoutWarnings(@TempDir Path out) {
+        Matcher m = LEASE_GROUP.matcher(readme);
+        assertThat(m.find()).as("README has the lease-group java block").isTrue();
+        String source = String.join(
+                "\n",
+                "import dev.pglease.GroupListener;",
+                "import dev.pglease.LeaseGroup;",
+                "import dev.pglease.Leadership;",
+                "import dev.pglease.PgLease;",
+                "import java.sql.Connection;",
+                "import java.util.Optional;",
+                "public class LeaseGroupExample {",
+                "    static int billShard(Connection connection, int shard) {",
+                "        return shard;",
+                "    }",
+                "    static void example(PgLease pglease) throws Exception {",
+                m.group(1),
+                "    }",
+                "}");
+        compiles("LeaseGroupExample", source, out);
+    }
+
+    private static void compiles(String className, String source, Path out) {
         JavaCompiler compiler = ToolProvider.getSystemJavaCompiler();
-        String source = quickStart();
         JavaFileObject file =
-                new SimpleJavaFileObject(URI.create("string:///PaymentsWorker.java"), JavaFileObject.Kind.SOURCE) {
+                new SimpleJavaFileObject(URI.create("string:///" + className + ".java"), JavaFileObject.Kind.SOURCE) {
                     @Override
                     public CharSequence getCharContent(boolean ignoreEncodingErrors) {
                         return source;
@@ -91,7 +120,9 @@ class ReadmeQuickStartTest {
                         null,
                         List.of(file))
                 .call();
-        assertThat(ok).as("compiles without warnings:\n" + diagnostics).isTrue();
+        assertThat(ok)
+                .as(className + " compiles without warnings:\n" + diagnostics)
+                .isTrue();
     }
 
     @Test

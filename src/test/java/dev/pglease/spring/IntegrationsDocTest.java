@@ -63,7 +63,7 @@ class IntegrationsDocTest {
 
     static Map<String, String> regions(Path root) throws IOException {
         Map<String, String> regions = new LinkedHashMap<>();
-        for (String pkg : List.of("micrometer", "health", "shedlock", "spring")) {
+        for (String pkg : List.of("micrometer", "health", "shedlock", "spring", "docs")) {
             try (Stream<Path> files =
                     Files.list(root.resolve("src/test/java/dev/pglease").resolve(pkg))) {
                 for (Path file : files.filter(f -> f.toString().endsWith(".java"))
