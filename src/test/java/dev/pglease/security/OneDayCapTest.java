@@ -60,6 +60,12 @@ class OneDayCapTest {
                 "fast_failover_take_over",
                 "SELECT " + s + ".fast_failover_take_over('" + lease + "', 'b', " + (DAY_MS + 1) + ")");
         overOneDay.put(
+                "group_join", "SELECT * FROM " + s + ".group_join('cap-group', 'a', 4, 1, 0, " + (DAY_MS + 1) + ")");
+        overOneDay.put(
+                "group_renew",
+                "SELECT * FROM " + s + ".group_renew('a', ARRAY['cap-group'], ARRAY['" + lease + "'], ARRAY[" + token
+                        + "::bigint], " + (DAY_MS + 1) + ")");
+        overOneDay.put(
                 "fence", "BEGIN; SELECT " + s + ".fence('" + lease + "', " + token + ", " + (DAY_MS + 1) + "); COMMIT");
 
         Map<String, String> refusals = new LinkedHashMap<>();
