@@ -99,6 +99,52 @@ class GroupHandOverDrainTest {
                 .isTrue();
     }
 
+    /**
+     * Twelve of 24 shards move to a newcomer at once, and each {@code onRevoked} drains for 0.7 of the renew deadline,
+     * well within it. On main the four callback threads a {@code PgLease} shares run the hand-overs four at a time,
+     * and a shard waiting its turn is not renewed: by the third round its grant has run out before its
+     * {@code onRevoked} even begins, and its lease expires, so the newcomer is assigned the shard while (or before) the
+     * giver drains it.
+     */
+    @Test
+    void manyShardsMovingAtOnceEachDrainWithAValidGrantBeforeTheNextOwnerGetsThem() throws Exception {
+        String group = "many-" + System.nanoTime();
+        Map<Integer, Long> takerAssignedAt = new ConcurrentHashMap<>();
+        Map<Integer, Long> revokeReturnedAt = new ConcurrentHashMap<>();
+        Map<Integer, Boolean> validAtStart = new ConcurrentHashMap<>();
+        LeaseGroup giver = member("giver").group(group, 24, new GroupListener() {
+            @Override
+            public void onAssigned(int shard, Leadership leadership) {}
+
+            @Override
+            public void onRevoked(int shard, Leadership leadership) {
+                validAtStart.put(shard, leadership.isValid());
+                sleep(700); // the work in flight drains: well within the renew deadline (1 s)
+                revokeReturnedAt.put(shard, System.nanoTime());
+            }
+        });
+        LeaseGroupTest.await("the giver owns every shard", () -> giver.ownedShards().size() == 24);
+        member("taker").group(group, 24, new GroupListener() {
+            @Override
+            public void onAssigned(int shard, Leadership leadership) {
+                takerAssignedAt.put(shard, System.nanoTime());
+            }
+
+            @Override
+            public void onRevoked(int shard, Leadership leadership) {}
+        });
+        LeaseGroupTest.await("twelve shards moved", () -> takerAssignedAt.size() == 12 && revokeReturnedAt.size() == 12);
+        java.util.SortedMap<Integer, String> broken = new java.util.TreeMap<>();
+        for (int shard : takerAssignedAt.keySet()) {
+            if (!validAtStart.get(shard)) {
+                broken.put(shard, "grant already invalid when onRevoked began");
+            } else if (takerAssignedAt.get(shard) < revokeReturnedAt.get(shard)) {
+                broken.put(shard, "the next owner was assigned it before the giver's onRevoked returned");
+            }
+        }
+        assertThat(broken).as("moved shards whose planned move broke its promise").isEmpty();
+    }
+
     private static void sleep(long millis) {
         try {
             Thread.sleep(millis);
