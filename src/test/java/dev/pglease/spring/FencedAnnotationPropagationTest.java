@@ -27,6 +27,7 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.context.annotation.Primary;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.datasource.DataSourceTransactionManager;
+import org.springframework.transaction.annotation.Isolation;
 import org.springframework.transaction.annotation.Propagation;
 import org.springframework.transaction.annotation.Transactional;
 
@@ -114,6 +115,12 @@ class FencedAnnotationPropagationTest {
         public void chargeOutsideATransaction(int order) {
             beforeWrite.run();
             jdbc.update("INSERT INTO charges (order_id) VALUES (?)", order);
+        }
+
+        @Transactional(isolation = Isolation.SERIALIZABLE)
+        @Fenced
+        public String isolationOfASerializableFencedMethod() {
+            return jdbc.queryForObject("SELECT current_setting('transaction_isolation')", String.class);
         }
 
         @Transactional(transactionManager = "secondTransactionManager")
@@ -326,5 +333,23 @@ class FencedAnnotationPropagationTest {
                 "pay",
                 pause,
                 Charges::chargeThroughTheSecondDataSource);
+    }
+
+    /**
+     * The method's own transaction attributes are those the body runs with: a {@code SERIALIZABLE} fenced method runs
+     * serializable (on main it runs in the {@code REQUIRED}, default-isolation transaction the fence opened, and its
+     * {@code @Transactional} only joins it).
+     */
+    @Test
+    void aFencedMethodRunsWithItsOwnTransactionAttributes() {
+        String schema = freshSchemaWithCharges();
+        Pause pause = new Pause();
+        runner(schema, "pay", pause).withUserConfiguration(App.class).run(context -> {
+            assertThat(context).hasNotFailed();
+            context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            assertThat(context.getBean(Charges.class).isolationOfASerializableFencedMethod())
+                    .as("transaction_isolation inside @Transactional(isolation = SERIALIZABLE) @Fenced")
+                    .isEqualTo("serializable");
+        });
     }
 }
