@@ -29,7 +29,8 @@ class CallerConnectionNextTransactionTest {
     static void setUp() {
         schema = TestDatabase.freshSchema();
         TestDatabase.execute("CREATE TABLE " + schema + ".charges (id int PRIMARY KEY)");
-        pglease = PgLease.create(TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build());
+        pglease = PgLease.create(
+                TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build());
     }
 
     @AfterAll
@@ -50,7 +51,8 @@ class CallerConnectionNextTransactionTest {
 
     @Test
     void anUnfencedTransactionAfterTheCommittedFencedOneIsNotAbortedAtTheOldDeadline() throws Exception {
-        try (LeaseLock lock = pglease.tryLock("nightly", Duration.ofMillis(1500)).orElseThrow();
+        try (LeaseLock lock =
+                        pglease.tryLock("nightly", Duration.ofMillis(1500)).orElseThrow();
                 Connection c = TestDatabase.dataSource().getConnection()) {
             c.setAutoCommit(false);
             Duration deadline = lock.remaining();
@@ -71,10 +73,10 @@ class CallerConnectionNextTransactionTest {
     }
 
     @Test
-    void aTransactionFencedWithAnotherLeaseAfterTheCommittedOneIsNotAbortedAtTheFirstLeasesDeadline()
-            throws Exception {
+    void aTransactionFencedWithAnotherLeaseAfterTheCommittedOneIsNotAbortedAtTheFirstLeasesDeadline() throws Exception {
         try (LeaseLock first = pglease.tryLock("first", Duration.ofMillis(1500)).orElseThrow();
-                LeaseLock second = pglease.tryLock("second", Duration.ofMinutes(1)).orElseThrow();
+                LeaseLock second =
+                        pglease.tryLock("second", Duration.ofMinutes(1)).orElseThrow();
                 Connection c = TestDatabase.dataSource().getConnection()) {
             c.setAutoCommit(false);
             Duration deadline = first.remaining();

@@ -111,8 +111,10 @@ class FastFailoverThroughSessionPoolerTest {
         Required.assume(bouncer != null, "the embedded test server (PgBouncer is started in front of it)");
         try (TcpProxy toBouncer = new TcpProxy("127.0.0.1", bouncer.port())) {
             assertThat(takeoverMillis("ff-session-pooled", toBouncer))
-                    .as("ms from the holder's death to the standby's grant, through PgBouncer pool_mode=session "
-                            + "(lease duration %d ms)", LEASE.toMillis())
+                    .as(
+                            "ms from the holder's death to the standby's grant, through PgBouncer pool_mode=session "
+                                    + "(lease duration %d ms)",
+                            LEASE.toMillis())
                     .isLessThan(LEASE.toMillis() / 3);
         }
     }

@@ -80,7 +80,8 @@ class GroupHandOverDrainTest {
                 validAtTheEnd.compareAndSet(null, validThroughout);
             }
         });
-        LeaseGroupTest.await("the giver owns both shards", () -> giver.ownedShards().size() == 2);
+        LeaseGroupTest.await(
+                "the giver owns both shards", () -> giver.ownedShards().size() == 2);
         member("taker").group(group, 2, new GroupListener() {
             @Override
             public void onAssigned(int shard, Leadership leadership) {
@@ -123,7 +124,8 @@ class GroupHandOverDrainTest {
                 revokeReturnedAt.put(shard, System.nanoTime());
             }
         });
-        LeaseGroupTest.await("the giver owns every shard", () -> giver.ownedShards().size() == 24);
+        LeaseGroupTest.await(
+                "the giver owns every shard", () -> giver.ownedShards().size() == 24);
         member("taker").group(group, 24, new GroupListener() {
             @Override
             public void onAssigned(int shard, Leadership leadership) {
@@ -133,7 +135,8 @@ class GroupHandOverDrainTest {
             @Override
             public void onRevoked(int shard, Leadership leadership) {}
         });
-        LeaseGroupTest.await("twelve shards moved", () -> takerAssignedAt.size() == 12 && revokeReturnedAt.size() == 12);
+        LeaseGroupTest.await(
+                "twelve shards moved", () -> takerAssignedAt.size() == 12 && revokeReturnedAt.size() == 12);
         java.util.SortedMap<Integer, String> broken = new java.util.TreeMap<>();
         for (int shard : takerAssignedAt.keySet()) {
             if (!validAtStart.get(shard)) {
@@ -142,7 +145,9 @@ class GroupHandOverDrainTest {
                 broken.put(shard, "the next owner was assigned it before the giver's onRevoked returned");
             }
         }
-        assertThat(broken).as("moved shards whose planned move broke its promise").isEmpty();
+        assertThat(broken)
+                .as("moved shards whose planned move broke its promise")
+                .isEmpty();
     }
 
     private static void sleep(long millis) {

@@ -44,8 +44,8 @@ class LockOutlivesItsPgLeaseTest {
     private static boolean heldInTheDatabase(String name) throws Exception {
         try (Connection c = TestDatabase.dataSource().getConnection();
                 Statement s = c.createStatement();
-                ResultSet rs = s.executeQuery(
-                        "SELECT held FROM " + schema + ".lease_status WHERE name = '" + name + "'")) {
+                ResultSet rs =
+                        s.executeQuery("SELECT held FROM " + schema + ".lease_status WHERE name = '" + name + "'")) {
             return rs.next() && rs.getBoolean(1);
         }
     }
@@ -53,7 +53,8 @@ class LockOutlivesItsPgLeaseTest {
     @Test
     void closingThePgLeaseEndsItsLocksAndReleasesThem() throws Exception {
         PgLease pglease = node();
-        LeaseLock lock = pglease.tryLock("nightly-export", Duration.ofMinutes(10)).orElseThrow();
+        LeaseLock lock =
+                pglease.tryLock("nightly-export", Duration.ofMinutes(10)).orElseThrow();
         pglease.close();
         assertThat(lock.isValid()).as("the lock after its PgLease was closed").isFalse();
         assertThat(heldInTheDatabase("nightly-export"))

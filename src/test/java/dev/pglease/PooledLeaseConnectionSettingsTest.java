@@ -117,8 +117,7 @@ class PooledLeaseConnectionSettingsTest {
     }
 
     @Test
-    void theLeaseConnectionGoesBackToThePoolWithTheSettingsItWasLentWithAfterALeaseStatementFailed()
-            throws Exception {
+    void theLeaseConnectionGoesBackToThePoolWithTheSettingsItWasLentWithAfterALeaseStatementFailed() throws Exception {
         String schema = TestDatabase.freshSchema();
         HikariConfig hc = new HikariConfig();
         hc.setJdbcUrl(TestDatabase.jdbcUrl());

@@ -86,7 +86,8 @@ class RoundRobinTransactionPoolerTest {
     @Test
     void fastFailoverIsRefusedAtStartBehindATransactionPooler() {
         Throwable t = catchThrowable(() -> {
-            try (PgLease pglease = PgLease.create(pooled(), config().fastFailover(true).build())) {
+            try (PgLease pglease =
+                    PgLease.create(pooled(), config().fastFailover(true).build())) {
                 // started
             }
         });
@@ -169,7 +170,8 @@ class RoundRobinTransactionPoolerTest {
                     port = s.getLocalPort();
                 }
                 Path dir = Files.createTempDirectory(
-                        "pglease-rr-bouncer-", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
+                        "pglease-rr-bouncer-",
+                        PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
                 Path users = dir.resolve("users.txt");
                 Files.writeString(users, "\"postgres\" \"\"\n");
                 List<String> ini = new ArrayList<>(List.of(
@@ -209,8 +211,8 @@ class RoundRobinTransactionPoolerTest {
                     } catch (IOException notYet) {
                         if (!p.isAlive() || System.nanoTime() > end) {
                             b.close();
-                            throw new IllegalStateException("pgbouncer did not start: "
-                                    + Files.readString(dir.resolve("pgbouncer.log")));
+                            throw new IllegalStateException(
+                                    "pgbouncer did not start: " + Files.readString(dir.resolve("pgbouncer.log")));
                         }
                         Thread.sleep(50);
                     }

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
-import dev.pglease.LeaseConfig;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import java.sql.Connection;
 import java.time.Duration;
@@ -34,7 +34,8 @@ class FenceOnAnotherLoginTest {
 
     @Test
     void aFenceRefusedBecauseTheConnectionIsAnotherLoginsDoesNotEndTheHoldersValidGrant() throws Exception {
-        try (PgLease pglease = PgLease.create(h.as(h.candA), LeaseConfig.builder().schema(h.schema).build());
+        try (PgLease pglease = PgLease.create(
+                        h.as(h.candA), LeaseConfig.builder().schema(h.schema).build());
                 Elector elector = pglease.elector("billing", new LeaderListener() {
                     @Override
                     public void onElected(Leadership leadership) {}
@@ -42,12 +43,15 @@ class FenceOnAnotherLoginTest {
                     @Override
                     public void onRevoked(Leadership leadership) {}
                 })) {
-            Leadership leadership = elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            Leadership leadership =
+                    elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             try (Connection otherLogin = h.as(h.candB).getConnection()) {
                 otherLogin.setAutoCommit(false);
                 Throwable refused = catchThrowable(() -> pglease.fenceTransaction(otherLogin, leadership));
                 otherLogin.rollback();
-                assertThat(refused).as("the fence on another login's connection").isNotNull();
+                assertThat(refused)
+                        .as("the fence on another login's connection")
+                        .isNotNull();
             }
             assertThat(h.row("billing").token())
                     .as("the database still lists the holder with its token")

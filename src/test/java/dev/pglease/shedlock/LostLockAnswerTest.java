@@ -84,18 +84,23 @@ class LostLockAnswerTest {
                                 .directDataSource(TestDatabase.dataSource()) // LISTEN off the proxy
                                 .build());
                 PgLease nodeB = PgLease.create(
-                        TestDatabase.dataSource(), LeaseConfig.builder().schema(schema).build())) {
+                        TestDatabase.dataSource(),
+                        LeaseConfig.builder().schema(schema).build())) {
             PgLeaseLockProvider providerA = new PgLeaseLockProvider(nodeA);
             PgLeaseLockProvider providerB = new PgLeaseLockProvider(nodeB);
 
             armed.set(true);
             Throwable lost = catchThrowable(() -> providerA.lock(invoiceRun()));
-            assertThat(lost).as("node A's lock statement, whose answer was lost").isNotNull();
+            assertThat(lost)
+                    .as("node A's lock statement, whose answer was lost")
+                    .isNotNull();
             try (Connection c = TestDatabase.dataSource().getConnection();
                     java.sql.ResultSet held = c.createStatement()
                             .executeQuery("SELECT holder FROM " + schema + ".lease_status WHERE name = 'invoice-run'"
                                     + " AND held")) {
-                assertThat(held.next()).as("the lock was granted in the database all the same").isTrue();
+                assertThat(held.next())
+                        .as("the lock was granted in the database all the same")
+                        .isTrue();
             }
 
             // The next runs of the task, on both nodes, every 200 ms for 5 s (a lease statement's usual horizon).
@@ -111,7 +116,8 @@ class LostLockAnswerTest {
                 }
             }
             assertThat(taken)
-                    .as("a node could run the task within 5 s of the lost answer (not only after lockAtMostFor, %s)",
+                    .as(
+                            "a node could run the task within 5 s of the lost answer (not only after lockAtMostFor, %s)",
                             AT_MOST)
                     .isPresent();
             taken.get().unlock();

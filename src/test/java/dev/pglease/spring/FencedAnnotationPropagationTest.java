@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseObserver;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.time.Duration;
@@ -278,8 +278,10 @@ class FencedAnnotationPropagationTest {
                     pause.resume();
                 }
                 assertThat(committed(schema, 1))
-                        .as("the write of the @Fenced method committed under token %d after the successor was "
-                                + "granted a later token (outcome of the call: %s)", mine.token(), outcome)
+                        .as(
+                                "the write of the @Fenced method committed under token %d after the successor was "
+                                        + "granted a later token (outcome of the call: %s)",
+                                mine.token(), outcome)
                         .isFalse();
             }
         });
@@ -346,7 +348,9 @@ class FencedAnnotationPropagationTest {
         Pause pause = new Pause();
         runner(schema, "pay", pause).withUserConfiguration(App.class).run(context -> {
             assertThat(context).hasNotFailed();
-            context.getBean(LeaderElection.class).awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            context.getBean(LeaderElection.class)
+                    .awaitLeadership(Duration.ofSeconds(10))
+                    .orElseThrow();
             assertThat(context.getBean(Charges.class).isolationOfASerializableFencedMethod())
                     .as("transaction_isolation inside @Transactional(isolation = SERIALIZABLE) @Fenced")
                     .isEqualTo("serializable");
