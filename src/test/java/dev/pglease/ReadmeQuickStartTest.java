@@ -15,10 +15,12 @@ import javax.tools.JavaCompiler;
 import javax.tools.JavaFileObject;
 import javax.tools.SimpleJavaFileObject;
 import javax.tools.ToolProvider;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The README's Java snippets compile exactly as written, against the library as built. */
+@Tag("core")
 class ReadmeQuickStartTest {
 
     @Test
