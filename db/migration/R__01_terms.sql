@@ -17,6 +17,8 @@
 -- A lease whose counter reaches 2^32 - 1 within one term can not be granted again until the next term (SQLSTATE
 -- 22003); at one grant per millisecond that takes 49 days.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.token_term(p_token bigint) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     SET search_path = pg_catalog, pg_temp

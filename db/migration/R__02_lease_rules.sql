@@ -10,6 +10,8 @@
 --   * Every change of holder or token is recorded in lease_events and announced with NOTIFY on the channel
 --     "<schema>.leases". A notification is a wake-up, not a fact: listeners re-read the tables.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 -- Runs with the writer's rights (current_user is the writer; the protocol functions write as the owner).
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.leases_guard() RETURNS trigger
     LANGUAGE plpgsql
@@ -92,23 +94,33 @@ CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.leases_record() RETURNS trigg
 AS
 $$
 DECLARE
-    event_kind text;
-    previous   text;
+    event_kind    text;
+    previous      text;
+    previous_role text;
 BEGIN
     previous := CASE WHEN TG_OP = 'UPDATE' THEN OLD.holder END;
+    previous_role := CASE WHEN TG_OP = 'UPDATE' THEN OLD.holder_role END;
     SELECT m.kind INTO event_kind FROM ${flyway:defaultSchema}.operator_marks m WHERE m.txid = txid_current();
     IF event_kind IS NULL THEN
         event_kind := CASE
             WHEN NEW.holder IS NULL THEN 'released'
-            WHEN previous IS NULL OR previous = NEW.holder THEN 'acquired'
+            WHEN previous IS NULL OR (previous = NEW.holder AND previous_role = NEW.holder_role) THEN 'acquired'
             ELSE 'taken_over'
         END;
     END IF;
     INSERT INTO ${flyway:defaultSchema}.lease_events (name, token, holder, previous_holder, kind)
     VALUES (NEW.name, NEW.token, NEW.holder, previous, event_kind);
-    PERFORM pg_notify(TG_TABLE_SCHEMA || '.leases',
-                      json_build_object('name', NEW.name, 'holder', NEW.holder, 'token', NEW.token,
-                                        'kind', event_kind)::text);
+    -- A wake-up for listeners. A queue more than half full (a listener that stopped reading, or a flood) would make
+    -- this commit fail when it fills up: the change goes through without a wake-up then, and standbys look at the
+    -- expiry they were told.
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify(TG_TABLE_SCHEMA || '.leases',
+                          json_build_object('name', NEW.name, 'holder', NEW.holder, 'token', NEW.token,
+                                            'kind', event_kind)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: lease % changed without a wake-up for listeners',
+                      round(pg_notification_queue_usage() * 100), NEW.name;
+    END IF;
     RETURN NULL;
 END
 $$;

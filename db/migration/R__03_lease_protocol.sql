@@ -13,6 +13,8 @@
 -- Durations are whole milliseconds, 1 ms to 1 day. Lease statements and fenced transactions commit durably:
 -- synchronous_commit is raised to on for the transaction where the session would acknowledge a commit earlier.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.check_name(p_what text, p_value text, p_max integer)
     RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -21,9 +23,10 @@ AS
 $$
 BEGIN
     IF p_value IS NULL OR char_length(p_value) NOT BETWEEN 1 AND p_max OR p_value ~ '[[:cntrl:]]'
-            OR p_value ~ '[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]' THEN
-        RAISE EXCEPTION 'pglease: % must be 1 to % characters without control, invisible or direction-changing '
-                        'characters, got %', p_what, p_max,
+            OR p_value !~ '[^[:space:]]'
+            OR p_value ~ '[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u2800\u3164\uFEFF\uFFA0]' THEN
+        RAISE EXCEPTION 'pglease: % must be 1 to % characters, not blank, without control, invisible or '
+                        'direction-changing characters, got %', p_what, p_max,
                         coalesce(quote_literal(regexp_replace(left(p_value, 210), '[^[:print:]]', '?', 'g')), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -215,8 +218,8 @@ $$;
 -- change of holder or token then waits until the transaction ends, while the holder's renewals go on) if, and only
 -- if, the caller's login holds the lease with this token and it has not expired; bounds the rest of the transaction
 -- on the server (statement, lock and idle-in-transaction timeouts, and on PostgreSQL 17+ transaction_timeout) by the
--- lease's remaining time, or p_max_ms when that is shorter; makes its commit durable; and marks the transaction as
--- fenced for the lease, which is what a protected table (R__08) checks. Otherwise fails with SQLSTATE PL001 and a
+-- lease's remaining time, or p_max_ms when that is shorter; makes its commit durable and the transaction impossible to
+-- prepare; and marks the transaction as fenced for the lease, which is what a protected table (R__08) checks. Otherwise fails with SQLSTATE PL001 and a
 -- message naming the lease, the token presented and the current one. Returns p_token.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.fence(p_name text, p_token bigint, p_max_ms bigint DEFAULT NULL)
     RETURNS bigint
@@ -256,10 +259,32 @@ BEGIN
     END IF;
     PERFORM ${flyway:defaultSchema}.bound_transaction(bound);
     PERFORM ${flyway:defaultSchema}.durable_commit();
+    PERFORM ${flyway:defaultSchema}.unpreparable();
     fenced := coalesce(nullif(current_setting('pglease.fenced_${flyway:defaultSchema}', true), '')::jsonb, '{}');
     PERFORM set_config('pglease.fenced_${flyway:defaultSchema}', (fenced || jsonb_build_object(p_name, p_token))::text,
                        true);
     RETURN p_token;
+END
+$$;
+
+-- Makes the caller's transaction impossible to PREPARE (two-phase commit): PostgreSQL refuses to prepare a transaction
+-- that touched a temporary table, and a prepared transaction would keep the lease row locked past every bound, across
+-- disconnects and restarts. The session's table is created on its first fence (a server that denies the owner
+-- TEMPORARY on the database loses only this protection).
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.unpreparable() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+BEGIN
+    IF to_regclass('pg_temp.pglease_fenced_transaction') IS NULL THEN
+        BEGIN
+            CREATE TEMPORARY TABLE pglease_fenced_transaction (x integer);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RETURN;
+        END;
+    END IF;
+    PERFORM 1 FROM pg_temp.pglease_fenced_transaction;
 END
 $$;
 
@@ -326,6 +351,7 @@ REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.check_name(text, text, integer),
                        ${flyway:defaultSchema}.release(text, text, bigint),
                        ${flyway:defaultSchema}.fence(text, bigint, bigint),
                        ${flyway:defaultSchema}.bound_transaction(bigint),
+                       ${flyway:defaultSchema}.unpreparable(),
                        ${flyway:defaultSchema}.status(text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.acquire(text, text, bigint, text),

@@ -2,6 +2,8 @@
 -- never renewed in the background; extended and unlocked explicitly. A lock is never re-taken by its own holder
 -- after a failover (acquire's earlier-term clause is for elections only), so one process can not hold one lock twice.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 -- Extends a lock this holder and login still have with this token and that has not expired: it now expires p_ttl_ms
 -- after this call (shorter or longer than before). The extension time is kept in renewed_at, from which unlock
 -- measures keep-at-least. Returns whether the lock was extended.

@@ -14,6 +14,8 @@
 -- registered pid counts as the holder's session: a reused pid delays a takeover until the lease expires, never the
 -- other way round.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 -- The advisory lock key of a lease: high 32 bits from the schema, low 32 bits from the lease name.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.fast_failover_key(p_name text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -92,22 +94,37 @@ END
 $$;
 
 -- Whether the grant p_token of lease p_name was registered by its holder's login and the registering backend no
--- longer exists.
+-- longer exists: it is not in pg_stat_activity (read afresh: a transaction otherwise keeps the snapshot it took first,
+-- which can predate the holder's session) and holds no lock in pg_locks (read live) on the lease's key.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.holder_session_ended(p_name text, p_token bigint)
     RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS
 $$
-SELECT EXISTS (SELECT 1
-                 FROM ${flyway:defaultSchema}.fast_failover_sessions s
-                 JOIN ${flyway:defaultSchema}.leases l ON l.name = s.name AND l.token = s.token
-                                                       AND l.holder_role = s.holder_role
-                WHERE s.name = p_name AND s.token = p_token
-                  AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
-                                   WHERE a.pid = s.pid
-                                     AND (a.backend_start IS NULL OR s.backend_start = '-infinity'
-                                          OR a.backend_start = s.backend_start)))
+DECLARE
+    registered ${flyway:defaultSchema}.fast_failover_sessions;
+    key        bigint := ${flyway:defaultSchema}.fast_failover_key(p_name);
+BEGIN
+    SELECT s.* INTO registered
+      FROM ${flyway:defaultSchema}.fast_failover_sessions s
+      JOIN ${flyway:defaultSchema}.leases l ON l.name = s.name AND l.token = s.token AND l.holder_role = s.holder_role
+     WHERE s.name = p_name AND s.token = p_token;
+    IF registered.name IS NULL THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_stat_clear_snapshot();
+    IF EXISTS (SELECT 1 FROM pg_stat_activity a
+                WHERE a.pid = registered.pid
+                  AND (a.backend_start IS NULL OR registered.backend_start = '-infinity'
+                       OR a.backend_start = registered.backend_start)) THEN
+        RETURN false;
+    END IF;
+    RETURN NOT EXISTS (SELECT 1 FROM pg_locks k
+                        WHERE k.pid = registered.pid AND k.locktype = 'advisory'
+                          AND k.classid::bigint = (key >> 32) & 4294967295
+                          AND k.objid::bigint = key & 4294967295);
+END
 $$;
 
 -- Takes over an unexpired election lease whose registered holder's session has ended, with the next token by the

@@ -3,6 +3,8 @@
 -- the history trigger reads to label the change (force_released, handed_off); the token moves on by the term rule,
 -- so the holder's fenced writes fail at once and every fenced transaction it has open is waited for.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 -- Takes a lease away from its holder now. Returns the new token, or NULL when the lease is not held.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.force_release(p_name text) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER

@@ -1,8 +1,9 @@
 -- Forward-only fences for resources outside the lease row (a file, a remote service, a table in another system):
 -- a write carrying token t for a resource is accepted only if no write with a higher token was accepted before.
 -- Call advance_fence in the same transaction as the resource change; false means the token is stale: roll back.
--- A token is accepted only if the lease has granted it (it is not above the lease's current token), so nobody can
--- push a fence past every future grant.
+-- A token is accepted only while it is the lease's current grant, held and unexpired (a receiving service that got
+-- the token from a request can call it too: the database knows the grants); and a resource belongs to the lease it
+-- was first fenced with, so nobody can push a resource's fence with the tokens of another lease.
 
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.advance_fence(p_resource text, p_lease text, p_token bigint)
     RETURNS boolean
@@ -11,27 +12,38 @@ CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.advance_fence(p_resource text
 AS
 $$
 DECLARE
-    granted bigint;
+    current  ${flyway:defaultSchema}.leases;
+    bound_to text;
     accepted boolean;
 BEGIN
     PERFORM ${flyway:defaultSchema}.check_name('a fence resource', p_resource, 200);
-    IF p_token IS NULL OR p_token < 0 THEN
-        RAISE EXCEPTION 'pglease: a fence token must be 0 or more, got %', coalesce(p_token::text, 'NULL')
+    IF p_token IS NULL OR p_token < 1 THEN
+        RAISE EXCEPTION 'pglease: a fence token must be 1 or more, got %', coalesce(p_token::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT l.token INTO granted FROM ${flyway:defaultSchema}.leases l WHERE l.name = p_lease;
-    IF granted IS NULL OR p_token > granted THEN
-        RAISE EXCEPTION 'pglease: lease "%" has not granted token % (%)', p_lease, p_token,
-                        CASE WHEN granted IS NULL THEN 'no such lease' ELSE 'its latest token is ' || granted END
+    SELECT f.lease INTO bound_to FROM ${flyway:defaultSchema}.fences f WHERE f.resource = p_resource;
+    IF bound_to IS NOT NULL AND bound_to IS DISTINCT FROM p_lease THEN
+        RAISE EXCEPTION 'pglease: resource % is fenced by lease "%", not "%"', quote_literal(p_resource), bound_to,
+                        p_lease
             USING ERRCODE = 'PL001';
+    END IF;
+    SELECT * INTO current FROM ${flyway:defaultSchema}.leases l WHERE l.name = p_lease;
+    IF current.name IS NULL OR p_token > current.token THEN
+        RAISE EXCEPTION 'pglease: lease "%" has not granted token % (%)', p_lease, p_token,
+                        CASE WHEN current.name IS NULL THEN 'no such lease'
+                             ELSE 'its latest token is ' || current.token END
+            USING ERRCODE = 'PL001';
+    END IF;
+    IF p_token < current.token OR current.holder IS NULL OR current.expires_at <= clock_timestamp() THEN
+        RETURN false; -- a token of an earlier grant, or of a grant that ended: stale
     END IF;
     PERFORM ${flyway:defaultSchema}.durable_commit();
     WITH advanced AS (
         INSERT INTO ${flyway:defaultSchema}.fences AS f (resource, lease, token)
         VALUES (p_resource, p_lease, p_token)
         ON CONFLICT (resource) DO UPDATE
-            SET token = excluded.token, lease = excluded.lease, advanced_at = clock_timestamp()
-            WHERE f.token <= excluded.token
+            SET token = excluded.token, advanced_at = clock_timestamp()
+            WHERE f.token <= excluded.token AND f.lease = excluded.lease
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM advanced) INTO accepted;

@@ -1,6 +1,9 @@
 -- The version of the schema, readable by every pglease role: applications call it at start-up and refuse a schema
 -- older or newer than the one they were built for, with a message that says how to migrate. It is the number of the
 -- latest versioned migration (V<n>__*.sql); bump it with every new one.
+
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp

@@ -14,9 +14,45 @@
 -- operators change leases only through the SECURITY DEFINER functions of the repeatable migrations, which check
 -- who calls them (session_user) against the lease row. The owner, its members and superusers bypass every grant.
 
+SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
 -- ---------------------------------------------------------------------------------------------------------------
 -- Roles
 -- ---------------------------------------------------------------------------------------------------------------
+-- The schema must be the migrating role's own, with nothing in it that another role owns: a schema created in advance
+-- by someone else (any login with CREATE on the database could) would let that role replace what the migration builds.
+DO
+$$
+DECLARE
+    schema_owner oid := (SELECT n.nspowner FROM pg_catalog.pg_namespace n WHERE n.nspname = '${flyway:defaultSchema}');
+    foreign_object text;
+BEGIN
+    IF NOT pg_catalog.pg_has_role(current_user, schema_owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'pglease: schema % is owned by %, not by % (the role migrating it); pglease migrates only a '
+                        'schema its owner role owns', '${flyway:defaultSchema}', schema_owner::regrole, current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Drop the schema, or ALTER SCHEMA ... OWNER TO the migrating role, after checking its contents.';
+    END IF;
+    SELECT c.relname INTO foreign_object
+      FROM pg_catalog.pg_class c
+     WHERE c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = '${flyway:defaultSchema}')
+       AND NOT pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER')
+     LIMIT 1;
+    IF foreign_object IS NULL THEN
+        SELECT p.proname INTO foreign_object
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = '${flyway:defaultSchema}')
+           AND NOT pg_catalog.pg_has_role(current_user, p.proowner, 'MEMBER')
+         LIMIT 1;
+    END IF;
+    IF foreign_object IS NOT NULL THEN
+        RAISE EXCEPTION 'pglease: schema % holds % owned by another role than %; pglease migrates only a schema with '
+                        'nothing of another role in it', '${flyway:defaultSchema}', foreign_object, current_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+
 DO
 $$
 DECLARE
@@ -63,10 +99,10 @@ $$;
 -- ---------------------------------------------------------------------------------------------------------------
 -- Leases
 -- ---------------------------------------------------------------------------------------------------------------
--- Names and holders are shown to people (psql, the CLI, logs): no control characters, and none of the invisible or
--- direction-changing characters that make one name display as another (soft hyphen, Arabic letter mark, Mongolian
--- vowel separator, zero-width and bidirectional marks, embeddings, overrides and isolates, invisible operators,
--- byte-order mark).
+-- Names and holders are shown to people (psql, the CLI, logs): not blank, no control characters, and none of the
+-- invisible or direction-changing characters that make one name display as another (soft hyphen, Arabic letter mark,
+-- Hangul fillers, Mongolian vowel separator, zero-width and bidirectional marks, embeddings, overrides and isolates,
+-- invisible operators, the blank Braille pattern, byte-order mark). The same set as check_name() and Java's Names.
 CREATE TABLE ${flyway:defaultSchema}.leases (
     name          text        NOT NULL PRIMARY KEY,
     kind          text        NOT NULL DEFAULT 'election',
@@ -80,10 +116,11 @@ CREATE TABLE ${flyway:defaultSchema}.leases (
     handoff_to    text        NULL,
     handoff_until timestamptz NULL,
     CONSTRAINT leases_name_valid CHECK (char_length(name) BETWEEN 1 AND 200 AND name !~ '[[:cntrl:]]'
-        AND name !~ '[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]'),
+        AND name ~ '[^[:space:]]'
+        AND name !~ '[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u2800\u3164\uFEFF\uFFA0]'),
     CONSTRAINT leases_holder_valid CHECK (holder IS NULL OR (char_length(holder) BETWEEN 1 AND 255
-        AND holder !~ '[[:cntrl:]]'
-        AND holder !~ '[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]')),
+        AND holder !~ '[[:cntrl:]]' AND holder ~ '[^[:space:]]'
+        AND holder !~ '[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u2800\u3164\uFEFF\uFFA0]')),
     CONSTRAINT leases_kind_valid CHECK (kind IN ('election', 'lock', 'shard')),
     CONSTRAINT leases_token_positive CHECK (token >= 1),
     CONSTRAINT leases_held_by_a_role CHECK ((holder IS NULL) = (holder_role IS NULL)),

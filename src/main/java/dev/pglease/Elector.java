@@ -1,5 +1,6 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Campaign;
 import dev.pglease.internal.election.ElectionLoop;
 import java.time.Duration;
 import java.util.Optional;
@@ -14,10 +15,10 @@ import java.util.concurrent.TimeoutException;
 public final class Elector implements AutoCloseable {
 
     private final ElectionLoop loop;
-    private final ElectionLoop.Campaign campaign;
+    private final Campaign campaign;
     private final Duration closeTimeout;
 
-    Elector(ElectionLoop loop, ElectionLoop.Campaign campaign, Duration closeTimeout) {
+    Elector(ElectionLoop loop, Campaign campaign, Duration closeTimeout) {
         this.loop = loop;
         this.campaign = campaign;
         this.closeTimeout = closeTimeout;

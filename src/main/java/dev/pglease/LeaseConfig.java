@@ -1,6 +1,7 @@
 package dev.pglease;
 
 import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Timings;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.time.InstantSource;
@@ -35,8 +36,8 @@ public final class LeaseConfig {
     /** The default {@code retryPeriod}: 2 s. */
     public static final Duration DEFAULT_RETRY_PERIOD = Duration.ofSeconds(2);
 
-    static final Duration MIN_DURATION = Duration.ofMillis(1);
-    static final Duration MAX_DURATION = Duration.ofDays(1);
+    static final Duration MIN_DURATION = Timings.MIN_DURATION;
+    static final Duration MAX_DURATION = Timings.MAX_DURATION;
 
     private final String schema;
     private final Duration leaseDuration;
@@ -49,25 +50,14 @@ public final class LeaseConfig {
     private final InstantSource wallClock;
     private final LeaseObserver observer;
     private final DataSource directDataSource;
+    private final Timings timings;
 
     private LeaseConfig(Builder b) {
         this.schema = Names.schema(b.schema);
-        this.leaseDuration = duration("leaseDuration", b.leaseDuration);
-        this.renewDeadline = duration("renewDeadline", b.renewDeadline);
-        this.retryPeriod = duration("retryPeriod", b.retryPeriod);
-        Duration maxRenewDeadline = leaseDuration.multipliedBy(9).dividedBy(10);
-        if (renewDeadline.compareTo(maxRenewDeadline) > 0) {
-            throw new IllegalArgumentException("renewDeadline must be at most 90% of leaseDuration (the rest is the "
-                    + "margin that absorbs a difference of up to 10% between this process's and the database's clock "
-                    + "rates), got leaseDuration=" + leaseDuration + " and renewDeadline=" + renewDeadline
-                    + " (at most " + maxRenewDeadline + ")");
-        }
-        if (renewDeadline.toNanos() * 10 <= retryPeriod.toNanos() * 12) {
-            throw new IllegalArgumentException(
-                    "renewDeadline must be greater than 1.2 x retryPeriod, got renewDeadline="
-                            + renewDeadline + " and retryPeriod=" + retryPeriod + " (1.2 x retryPeriod = "
-                            + Duration.ofNanos(retryPeriod.toNanos() * 12 / 10) + ")");
-        }
+        this.timings = Timings.of(b.leaseDuration, b.renewDeadline, b.retryPeriod);
+        this.leaseDuration = timings.leaseDuration();
+        this.renewDeadline = timings.renewDeadline();
+        this.retryPeriod = timings.retryPeriod();
         this.holderLabel = Names.holderLabel(b.holderLabel == null ? defaultHolderLabel() : b.holderLabel);
         this.allowUnsafeDurability = b.allowUnsafeDurability;
         this.fastFailover = b.fastFailover;
@@ -75,17 +65,6 @@ public final class LeaseConfig {
         this.wallClock = Objects.requireNonNull(b.wallClock, "wallClock must not be null");
         this.observer = Objects.requireNonNull(b.observer, "observer must not be null");
         this.directDataSource = b.directDataSource;
-    }
-
-    private static Duration duration(String name, Duration value) {
-        if (value == null) {
-            throw new IllegalArgumentException(name + " must not be null");
-        }
-        if (value.compareTo(MIN_DURATION) < 0 || value.compareTo(MAX_DURATION) > 0) {
-            throw new IllegalArgumentException(
-                    name + " must be between " + MIN_DURATION + " and " + MAX_DURATION + ", got " + value);
-        }
-        return value;
     }
 
     private static String defaultHolderLabel() {
@@ -145,6 +124,11 @@ public final class LeaseConfig {
 
     public Duration retryPeriod() {
         return retryPeriod;
+    }
+
+    /** Every duration derived from the three timings, computed once when this configuration was built. */
+    Timings timings() {
+        return timings;
     }
 
     public String holderLabel() {
@@ -248,14 +232,18 @@ public final class LeaseConfig {
          * Crash takeover (off by default): when the holder's database session ends (its process crashed or was
          * killed, its connection was closed or terminated), a standby takes the lease at once with the next token
          * instead of waiting for it to expire. The holder keeps a session-level advisory lock per held lease on its
-         * lease connection; standbys wait for it on a connection of their own each, and the database allows the
-         * takeover only when the registered holder's session no longer holds the lock.
+         * lease connection and registers its grant (the server records that session); standbys wait for the lock on
+         * a connection of their own each, which wakes them the moment the holder's session ends, and the database
+         * allows the takeover only once the registered session is gone.
          *
-         * <p>What it weakens: a holder that is alive but lost its lease connection can be replaced before its
-         * local deadline; its fenced writes are then refused by the token, and it steps down at its next renewal.
-         * A paused holder keeps its session, so it is replaced only when its lease expires, as without this mode.
-         * Needs a session (not transaction) pooled connection for the lease connection, and one more connection
-         * per lease a standby waits for.
+         * <p>What it weakens: a holder that is alive but lost its lease session can be replaced before its local
+         * deadline. It stops leading the moment that session ends: it waits for the end of its own lease session on
+         * a second connection, and also gives up its leadership when its lease connection fails or is replaced; its
+         * fenced writes are refused by the token in any case. A paused holder keeps its session, so it is replaced
+         * only when its lease expires, as without this mode. Role defaults such as {@code lock_timeout},
+         * {@code statement_timeout} and the idle timeouts do not affect it: pglease sets what its own sessions need.
+         * Needs a session (not transaction) pooled connection for the lease connection, one more connection per
+         * lease a standby waits for, and one more per lease session of a holder (the watch of that session).
          */
         public Builder fastFailover(boolean fastFailover) {
             this.fastFailover = fastFailover;

@@ -1,15 +1,19 @@
 package dev.pglease;
 
+import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.election.Grant;
+import dev.pglease.internal.election.LiveLocks;
 import dev.pglease.internal.sql.LockStatements;
 import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Timings;
 import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.time.InstantSource;
 import java.util.Objects;
 import java.util.Optional;
 import javax.sql.DataSource;
@@ -25,64 +29,109 @@ import javax.sql.DataSource;
  * taking the lock is the same statement an elector campaigns with (the token grows by one whenever the holder
  * changes); extending and unlocking succeed only while this holder still has the row with this token and it has
  * not expired. Locally the lock is valid until the ticker reading taken before the statement was sent plus the
- * time to live minus a tenth of it, so a process paused past that point sees {@link #isValid()} {@code false}
- * when it wakes, even if the database has not answered anyone else yet.
+ * time to live minus a tenth of it (on the configured wall clock too), so a process paused past that point sees
+ * {@link #isValid()} {@code false} when it wakes, even if the database has not answered anyone else yet.
  *
- * <p>Lock names share the lease namespace of the schema: do not use the name of a lease an elector campaigns for.
- * Roles that are members of the schema's candidate role (not its owner) may take or extend a lock for at most one
- * day at a time, like any lease. Thread-safe.
+ * <p>The lock also learns of what happens to it in the database: its {@code PgLease} reads the rows of its live
+ * locks every retryPeriod, and soon after a notification names one. When the database no longer lists the lock with
+ * its holder and token (an operator's force release or handoff, or its expiry), and when a fence with it is refused,
+ * its validity ends at once ({@link #checkValid()} throws LEASE_LOST).
+ *
+ * <p>A lock has a holder identity of its own ({@link #holder()}: the {@code PgLease}'s holder id followed by
+ * {@code #lock}), so an elector of the same process can never take it for its own grant. Lock names share the lease
+ * namespace of the schema: a {@code PgLease} refuses an elector and a lock of the same name, and one process holds a
+ * lock of one name at most once. Locks are taken for 1 ms to one day at a time. Thread-safe.
  */
 public final class LeaseLock implements LeaseGrant, AutoCloseable {
 
     private final DataSource dataSource;
     private final LockStatements sql;
     private final Ticker ticker;
+    private final InstantSource wallClock;
     private final String name;
     private final String holder;
     private final long token;
     private volatile Grant leadership;
     private volatile boolean unlocked;
+    /** Why the database no longer lists this lock, once the engine found out; {@code null} until then. */
+    private volatile String lostBecause;
+    /** Ends the engine's checks of this lock. */
+    private volatile Runnable stopChecks = () -> {};
 
     private LeaseLock(
             DataSource dataSource,
             LockStatements sql,
             Ticker ticker,
+            InstantSource wallClock,
             String name,
             String holder,
             long token,
-            long deadline) {
+            long sent,
+            long sentMillis,
+            Duration ttl) {
         this.dataSource = dataSource;
         this.sql = sql;
         this.ticker = ticker;
+        this.wallClock = wallClock;
         this.name = name;
         this.holder = holder;
         this.token = token;
-        this.leadership = new Grant(name, holder, token, ticker, deadline);
+        this.leadership = grant(sent, sentMillis, ttl);
     }
 
-    /** Takes the lock if it is free or expired; empty when someone else holds it. Used by {@link PgLease#tryLock}. */
+    /**
+     * Takes the lock if it is free or expired; empty when someone else holds it, or this process does already.
+     * Used by {@link PgLease#tryLock}.
+     *
+     * @throws IllegalStateException when the name is an elector's or a lease group's (of this or another process)
+     */
     static Optional<LeaseLock> tryAcquire(
             DataSource dataSource,
             LockStatements sql,
-            String holder,
-            Ticker ticker,
+            Engine engine,
+            LeaseConfig config,
             String name,
             Duration lockAtMostFor) {
-        requirePositive(lockAtMostFor, "lockAtMostFor");
-        long sent = ticker.read();
-        LeaseStore.Acquired answer = inTransaction(
-                dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
-        if (!answer.granted()) {
-            return Optional.empty();
+        Timings.checkDuration("lockAtMostFor", lockAtMostFor);
+        LiveLocks live = engine.loop().locks();
+        if (!live.reserve(name)) {
+            return Optional.empty(); // this process holds it already
         }
-        LeaseLock lock =
-                new LeaseLock(dataSource, sql, ticker, name, holder, answer.token(), deadline(sent, lockAtMostFor));
-        if (!lock.isValid()) {
-            // The answer came too late to be trusted (the process was paused): give the lock straight back.
-            lock.unlock(Duration.ZERO);
-            return Optional.empty();
+        String holder = engine.lockHolder();
+        boolean held = false;
+        try {
+            long sent = config.ticker().read();
+            long sentMillis = config.wallClock().millis();
+            LeaseStore.Acquired answer = inTransaction(
+                    dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
+            if (!answer.granted()) {
+                // Held by another process, or still by this one: unlocked but kept until lockAtLeastFor has passed.
+                return Optional.empty();
+            }
+            LeaseLock lock = new LeaseLock(
+                    dataSource,
+                    sql,
+                    config.ticker(),
+                    config.wallClock(),
+                    name,
+                    holder,
+                    answer.token(),
+                    sent,
+                    sentMillis,
+                    lockAtMostFor);
+            if (!lock.isValid()) {
+                // The answer came too late to be trusted (the process was paused): give the lock straight back.
+                lock.unlock(Duration.ZERO);
+                return Optional.empty();
+            }
+            lock.stopChecks = live.hold(name, holder, answer.token(), lock::lost);
+            held = true;
+            return Optional.of(lock);
+        } finally {
+            if (!held) {
+                live.unreserve(name);
+            }
         }
-        return Optional.of(lock);
     }
 
     /** The lock (lease) name. */
@@ -101,7 +150,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
         return leaseName();
     }
 
-    /** The holder id of the {@link PgLease} that took the lock. */
+    /** The holder id of the lock: the {@link PgLease#holderId()} of the {@code PgLease} that took it, and {@code #lock}. */
     @Override
     public String holder() {
         return holder;
@@ -113,22 +162,30 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
         return token;
     }
 
-    /** Whether this process may still act as the lock holder: not unlocked, and its local deadline not passed. */
+    /**
+     * Whether this process may still act as the lock holder: not unlocked, its local deadline not passed, and the
+     * database not found to list it no more.
+     */
     @Override
     public boolean isValid() {
-        return leadership.isValid();
+        return lostBecause == null && leadership.isValid();
     }
 
     /** Throws unless {@link #isValid()}. @throws LeaseException LEASE_LOST */
     @Override
     public void checkValid() {
-        leadership.checkValid();
+        Grant current = leadership;
+        String lost = lostBecause;
+        if (lost != null) {
+            current.revoke(lost);
+        }
+        current.checkValid();
     }
 
     /** Time left before the local deadline; zero once invalid. */
     @Override
     public Duration remaining() {
-        return leadership.remaining();
+        return lostBecause == null ? leadership.remaining() : Duration.ZERO;
     }
 
     /**
@@ -152,35 +209,39 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
      *                        {@link #unlock}
      */
     public synchronized boolean extend(Duration lockAtMostFor) {
-        requirePositive(lockAtMostFor, "lockAtMostFor");
+        Timings.checkDuration("lockAtMostFor", lockAtMostFor);
         if (unlocked) {
             throw new LeaseException(
                     LeaseException.Reason.CLOSED, "lock " + Names.quote(name) + " token " + token + " was unlocked");
         }
-        if (!leadership.isValid()) {
+        if (!isValid()) {
             return false;
         }
         long sent = ticker.read();
+        long sentMillis = wallClock.millis();
         boolean extended = inTransaction(
                 dataSource, "extend lock " + Names.quote(name), c -> sql.extend(c, name, holder, token, lockAtMostFor));
         Grant current = leadership;
         if (!extended) {
-            current.revoke("the database no longer lists this holder with token " + token);
+            lost("the database no longer lists this holder with token " + token);
             return false;
         }
-        long newDeadline = deadline(sent, lockAtMostFor);
-        if (ticker.read() - newDeadline >= 0) {
+        Grant next = grant(sent, sentMillis, lockAtMostFor);
+        if (next.deadlinePassed()) {
             current.revoke("the extension was answered after its deadline");
+            stopChecks.run();
             return false;
         }
-        if (newDeadline - current.deadline() >= 0) {
-            current.extend(
-                    newDeadline,
-                    java.time.InstantSource.system().millis() + Math.floorDiv(newDeadline - ticker.read(), 1_000_000L));
+        if (next.deadline() - current.deadline() >= 0) {
+            current.extend(next.deadline(), next.wallDeadline());
         } else {
-            Grant shorter = new Grant(name, holder, token, ticker, newDeadline);
-            leadership = shorter;
+            leadership = next;
             current.revoke("the lock was extended for a shorter time");
+        }
+        String lost = lostBecause;
+        if (lost != null) {
+            leadership.revoke(lost); // the engine found it lost while the extension was on its way
+            return false;
         }
         return true;
     }
@@ -200,6 +261,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             throw new IllegalArgumentException("keepAtLeast must not be negative, got " + keepAtLeast);
         }
         leadership.revoke("unlocked");
+        stopChecks.run();
         if (unlocked) {
             return false;
         }
@@ -215,24 +277,36 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     }
 
     /**
-     * Locally valid for nine tenths of the time to live: like an elector's margin between leaseDuration and
-     * renewDeadline, the last tenth absorbs a difference of up to 10% between this process's and the database's
-     * clock rates, however long the lock is held.
+     * The engine found that the database no longer lists this lock (or a fence with it was refused): it is no longer
+     * valid. Called from the engine's thread; never blocks.
      */
-    private static long deadline(long sent, Duration ttl) {
-        return sent + ttl.minus(ttl.dividedBy(10)).toNanos();
+    private void lost(String reason) {
+        lostBecause = reason;
+        leadership.revoke(reason);
+        stopChecks.run();
     }
 
-    private static void requirePositive(Duration d, String what) {
-        Objects.requireNonNull(d, what + " must not be null");
-        if (d.toMillis() < 1) {
-            throw new IllegalArgumentException(what + " must be at least 1ms, got " + d);
-        }
+    /**
+     * A grant valid locally for nine tenths of {@code ttl} from a statement sent at {@code sent} (ticker) and
+     * {@code sentMillis} (wall clock): like an elector's margin between leaseDuration and renewDeadline, the last
+     * tenth absorbs a difference of up to 10% between this process's and the database's clock rates, however long
+     * the lock is held.
+     */
+    private Grant grant(long sent, long sentMillis, Duration ttl) {
+        Duration valid = Timings.locallyValidFor(ttl);
+        return new Grant(
+                name,
+                holder,
+                token,
+                ticker,
+                sent + valid.toNanos(),
+                wallClock,
+                sentMillis + Math.floorDiv(valid.toNanos(), 1_000_000L));
     }
 
     /**
      * Runs one lease statement in its own short transaction with durable commit: the caller sees its result only
-     * after COMMIT was acknowledged.
+     * after COMMIT was acknowledged. A name already used as another kind of lease is refused with a clear error.
      */
     private static <T> T inTransaction(DataSource dataSource, String what, FencedWork<T> statement) {
         try (Connection c = dataSource.getConnection()) {
@@ -250,6 +324,12 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
                 Transactions.restoreAutoCommit(c, autoCommit);
             }
         } catch (SQLException e) {
+            if (SqlErrors.kindMismatch(e)) {
+                throw new IllegalStateException(
+                        "pglease: could not " + what + ": the name is used by an elector or a lease group, and a "
+                                + "lock must not share a name with them (" + e.getMessage() + ")",
+                        e);
+            }
             throw SqlErrors.unavailable("could not " + what, e);
         }
     }

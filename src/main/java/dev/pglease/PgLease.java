@@ -1,6 +1,6 @@
 package dev.pglease;
 
-import dev.pglease.internal.election.ElectionLoop;
+import dev.pglease.internal.election.Campaign;
 import dev.pglease.internal.election.Engine;
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.LeaseStatements;
@@ -61,7 +61,7 @@ public final class PgLease implements AutoCloseable {
         this.fences = new FenceStatements(config.schema());
         this.locks = new LockStatements(config.schema());
         this.fence = new ForwardFence(config.schema() + ".fences");
-        this.engine = new Engine(dataSource, config, holderId);
+        this.engine = new Engine(dataSource, config, config.timings(), holderId);
     }
 
     /**
@@ -158,14 +158,14 @@ public final class PgLease implements AutoCloseable {
      * Starts campaigning for {@code leaseName} at once. One elector per lease name per {@code PgLease}.
      *
      * @throws IllegalArgumentException if the name is invalid (empty, too long, control characters)
-     * @throws IllegalStateException    if this {@code PgLease} already has an elector for the name
+     * @throws IllegalStateException    if this {@code PgLease} already has an elector, or holds a lock, of the name
      */
     public Elector elector(String leaseName, LeaderListener listener) {
         Names.leaseName(leaseName);
         Objects.requireNonNull(listener, "listener must not be null");
         checkOpen();
-        ElectionLoop.Campaign campaign = engine.loop().join(leaseName, listener);
-        return new Elector(engine.loop(), campaign, config.renewDeadline());
+        Campaign campaign = engine.loop().join(leaseName, listener);
+        return new Elector(engine.loop(), campaign, config.timings().renewDeadline());
     }
 
     /**
@@ -249,6 +249,7 @@ public final class PgLease implements AutoCloseable {
         grant.checkValid();
         if (!fences.fenceTransaction(
                 connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(), grant.token())) {
+            engine.fenceRefused(grant); // the grant ends here, as if a renewal had been refused
             throw new LeaseException(
                     LeaseException.Reason.STALE_TOKEN,
                     "lease "
@@ -260,15 +261,18 @@ public final class PgLease implements AutoCloseable {
 
     /**
      * Tries once to take {@code name} as a single-shot lock held for at most {@code lockAtMostFor} (no automatic
-     * renewal; see {@link LeaseLock}): the same acquire statement and token rules as an elector. Empty when another
-     * holder has it. One statement in a short durable transaction, on a connection from the data source.
+     * renewal; see {@link LeaseLock}): the same acquire statement and token rules as an elector, under the lock
+     * holder id {@link LeaseLock#holder()}. Empty when another holder has it, or when this {@code PgLease} holds it
+     * already. One statement in a short durable transaction, on a connection from the data source.
      *
-     * @throws LeaseException DATABASE_UNAVAILABLE when the statement failed, CLOSED after {@link #close()}
+     * @throws LeaseException        DATABASE_UNAVAILABLE when the statement failed, CLOSED after {@link #close()}
+     * @throws IllegalStateException when {@code name} is the lease of an elector or a lease group (of this process,
+     *                               or in the database)
      */
     public Optional<LeaseLock> tryLock(String name, Duration lockAtMostFor) {
         Names.leaseName(name);
         checkOpen();
-        return LeaseLock.tryAcquire(dataSource, locks, holderId, config.ticker(), name, lockAtMostFor);
+        return LeaseLock.tryAcquire(dataSource, locks, engine, config, name, lockAtMostFor);
     }
 
     /**

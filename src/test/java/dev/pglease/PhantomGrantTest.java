@@ -83,13 +83,15 @@ class PhantomGrantTest {
                 })) {
                     Thread.sleep(500);
                     long[] resetAt = new long[1];
-                    proxy.onNextRequest(() -> {
+                    // The release's notification makes the candidate re-read the lease row (the first request),
+                    // then acquire (the second): the fault falls right after the acquire reached the server.
+                    proxy.onNextRequest(() -> proxy.onNextRequest(() -> {
                         proxy.blackhole(true);
                         sleepQuietly(300);
                         proxy.blackhole(false); // before the reset, as FaultCluster does: reconnects go through
                         proxy.resetAll();
                         resetAt[0] = System.nanoTime();
-                    });
+                    }));
                     try (Connection c = direct.getConnection()) {
                         assertThat(sql.release(c, lease, "other", otherToken)).isTrue();
                     }

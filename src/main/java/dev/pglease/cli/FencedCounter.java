@@ -7,12 +7,14 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 
-/** The protected resource of the node command: a counter row and its accept log, written in one transaction. */
+/**
+ * The protected resource of the node command: a counter row and its accept log, written in one transaction (the
+ * tables: {@link FencedCounterTables}).
+ */
 final class FencedCounter {
     private final String schema;
     private final String name;
@@ -59,22 +61,6 @@ final class FencedCounter {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-        }
-    }
-
-    static void createTables(DataSource ds, String schema) throws SQLException {
-        try (Connection c = ds.getConnection()) {
-            c.setAutoCommit(false);
-            try (Statement s = c.createStatement()) {
-                s.execute("SELECT pg_advisory_xact_lock(7291001)");
-                s.execute("CREATE TABLE IF NOT EXISTS " + schema + ".fenced_counter ("
-                        + "name text PRIMARY KEY, value bigint NOT NULL, token bigint NOT NULL)");
-                s.execute("CREATE TABLE IF NOT EXISTS " + schema + ".fenced_counter_log ("
-                        + "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, "
-                        + "token bigint NOT NULL, holder text NOT NULL, value bigint NOT NULL, "
-                        + "at timestamptz NOT NULL DEFAULT clock_timestamp())");
-            }
-            c.commit();
         }
     }
 

@@ -52,15 +52,19 @@ final class LeaseChange {
             }
             out.println(JsonLines.toJson(m));
         } else if (handoff) {
-            out.println("handed off lease " + name + ": " + holder + " lost it (token " + token + " is fenced off), "
-                    + "token is now " + change.token() + "; "
-                    + (toPrefix == null
-                            ? "any other candidate may take it"
-                            : "only a holder starting with '" + toPrefix + "' may take it")
-                    + " for one lease duration");
+            OperatorCommand.println(
+                    out,
+                    "handed off lease " + name + ": " + holder + " lost it (token " + token + " is fenced off), "
+                            + "token is now " + change.token() + "; "
+                            + (toPrefix == null
+                                    ? "any other candidate may take it"
+                                    : "only a holder starting with '" + toPrefix + "' may take it")
+                            + " for one lease duration");
         } else {
-            out.println("released lease " + name + ": " + holder + " lost it (token " + token
-                    + " is fenced off), token is now " + change.token() + "; a standby will acquire it");
+            OperatorCommand.println(
+                    out,
+                    "released lease " + name + ": " + holder + " lost it (token " + token
+                            + " is fenced off), token is now " + change.token() + "; a standby will acquire it");
         }
         return ExitCodes.OK;
     }

@@ -3,8 +3,10 @@ package dev.pglease.cli;
 import dev.pglease.LeaseException;
 import dev.pglease.demo.ChargerCommand;
 import dev.pglease.demo.DemoCommand;
+import dev.pglease.internal.tool.Visible;
 import dev.pglease.internal.util.Secrets;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,6 +31,8 @@ import picocli.CommandLine.Command;
             HistoryCommand.class,
             ReleaseCommand.class,
             HandoffCommand.class,
+            ProtectCommand.class,
+            UnprotectCommand.class,
             MigrateCommand.class,
             ChargerCommand.class,
             CommandLine.HelpCommand.class
@@ -58,10 +62,26 @@ public final class Main {
         CommandLine cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             String message = e instanceof LeaseException le ? le.reason() + ": " + le.getMessage() : e.getMessage();
-            commandLine.getErr().println("pglease: " + Secrets.redact(String.valueOf(message)));
+            commandLine.getErr().println("pglease: " + Visible.text(Secrets.redact(String.valueOf(message))));
             return e instanceof IllegalArgumentException ? 2 : 1;
         });
+        cli.setParameterExceptionHandler(Main::badUsage);
         return cli;
+    }
+
+    /**
+     * Bad usage, as picocli reports it (the message, then suggestions or the usage help), with what the user typed
+     * shown by {@link Visible#text}: an option or value may carry characters a terminal would act on.
+     */
+    private static int badUsage(CommandLine.ParameterException e, String[] args) {
+        CommandLine cl = e.getCommandLine();
+        PrintWriter err = cl.getErr();
+        err.println(cl.getColorScheme().errorText(Visible.text(e.getMessage())));
+        if (!CommandLine.UnmatchedArgumentException.printSuggestions(e, err)) {
+            cl.usage(err, cl.getColorScheme());
+        }
+        err.flush();
+        return cl.getCommandSpec().exitCodeOnInvalidInput();
     }
 
     /** {@code pglease --version}: the Implementation-Version of the jar this class was loaded from. */

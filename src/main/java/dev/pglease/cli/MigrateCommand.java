@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /** {@code pglease migrate}: creates or upgrades the pglease schema with Flyway. */
 @Command(
@@ -15,18 +16,49 @@ import picocli.CommandLine.Command;
         sortOptions = false,
         description = {
             "Create or upgrade the pglease schema.",
-            "Applies the pglease migrations (tables, triggers, view, operator functions) with Flyway, keeping "
+            "Applies the pglease migrations (tables, functions, triggers, views) with Flyway, keeping "
                     + "Flyway's history in <schema>." + PgLease.HISTORY_TABLE + ", apart from the application's "
-                    + "own migrations. Safe to run again: it applies only what is missing.",
+                    + "own migrations. Safe to run again: it applies only what is missing, all or nothing.",
+            "Run it as the role that is to own the schema (never the applications' login: the owner bypasses "
+                    + "every guard). It needs CREATE on the database, or an existing schema it owns, and CREATEROLE "
+                    + "unless the three roles exist.",
             "",
             "Example: pglease migrate --schema pglease"
         },
         footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
 final class MigrateCommand extends OperatorCommand {
 
+    @Option(
+            names = "--candidate-role",
+            paramLabel = "ROLE",
+            description = "Role of the candidates (default: <schema>_candidate; created NOLOGIN when missing).")
+    String candidateRole;
+
+    @Option(
+            names = "--observer-role",
+            paramLabel = "ROLE",
+            description = "Role of those who only look (default: <schema>_observer).")
+    String observerRole;
+
+    @Option(
+            names = "--operator-role",
+            paramLabel = "ROLE",
+            description = "Role of the operators: release and handoff (default: <schema>_operator).")
+    String operatorRole;
+
     @Override
     int execute(PrintWriter out) throws CliFailure {
         String schema = db.schema();
+        PgLease.Roles defaults = PgLease.Roles.defaultsFor(schema);
+        PgLease.Roles roles;
+        try {
+            roles = new PgLease.Roles(
+                    candidateRole == null ? defaults.candidate() : candidateRole,
+                    observerRole == null ? defaults.observer() : observerRole,
+                    operatorRole == null ? defaults.operator() : operatorRole);
+        } catch (IllegalArgumentException e) {
+            throw new CliFailure(ExitCodes.USAGE, e.getMessage());
+        }
         try (Connection probe = db.connect()) {
             // fail fast with exit code 3 when the database can not be reached
             probe.isValid(1);
@@ -36,7 +68,7 @@ final class MigrateCommand extends OperatorCommand {
         quietLibraryLogs();
         int applied;
         try {
-            applied = PgLease.migrate(db.dataSource(), schema);
+            applied = PgLease.migrate(db.dataSource(), schema, roles);
         } catch (LeaseException e) {
             int code = e.reason() == LeaseException.Reason.DATABASE_UNAVAILABLE
                     ? ExitCodes.DATABASE_UNREACHABLE

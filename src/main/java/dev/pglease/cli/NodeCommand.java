@@ -9,11 +9,13 @@ import dev.pglease.Ticker;
 import dev.pglease.internal.tool.Databases;
 import dev.pglease.internal.tool.DurationConverter;
 import dev.pglease.internal.tool.JsonLines;
+import dev.pglease.internal.util.Names;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import javax.sql.DataSource;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -28,7 +30,7 @@ import picocli.CommandLine.Option;
         description = {
             "Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0).",
             "Writes one JSON object per line to stdout: started, elected, revoked, released, write",
-            "(open with --write-hold, acquire/renew with --trace)."
+            "(open with --write-hold, acquire/renew with --trace; setup with --setup-workload)."
         })
 public final class NodeCommand implements java.util.concurrent.Callable<Integer> {
 
@@ -78,8 +80,27 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     @Option(names = "--holder-label", description = "Start of the holder id (default: host name)")
     String holderLabel;
 
-    @Option(names = "--migrate", description = "Migrate the schema before campaigning")
+    @Option(names = "--migrate", description = "Migrate the schema before campaigning (as the schema's owner)")
     boolean migrate;
+
+    @Option(
+            names = "--work-schema",
+            paramLabel = "SCHEMA",
+            description = "Schema of the fenced-counter tables (default: the pglease schema)")
+    String workSchema;
+
+    @Option(
+            names = "--setup-workload",
+            description = "As the tables' owner: create the fenced-counter tables, grant the candidate role "
+                    + "what the writes need, protect them with the lease (outside the pglease schema), report a "
+                    + "'setup' event and exit, so that nodes need only a candidate login")
+    boolean setupWorkload;
+
+    @Option(
+            names = "--candidate-role",
+            paramLabel = "ROLE",
+            description = "With --setup-workload: the role granted the writes (default: <schema>_candidate)")
+    String candidateRole;
 
     @Option(
             names = "--fast-failover",
@@ -161,6 +182,10 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         if (writers < 1 || writers > 32) {
             throw new IllegalArgumentException("--writers must be between 1 and 32, got " + writers);
         }
+        if (setupWorkload && !work.equals("fenced-counter")) {
+            throw new IllegalArgumentException("--setup-workload sets up the tables of --work fenced-counter: add it");
+        }
+        String tables = Names.schema(workSchema == null ? schema : workSchema);
         if (writeHold.isNegative() || campaignDelay.isNegative()) {
             throw new IllegalArgumentException("--write-hold and --campaign-delay must not be negative, got "
                     + writeHold + " and " + campaignDelay);
@@ -189,11 +214,15 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             if (migrate) {
                 PgLease.migrate(ds, probe.schema());
             }
+            if (setupWorkload) {
+                setUp(out, ds, tables);
+                return 0;
+            }
+            if (work.equals("fenced-counter")) {
+                FencedCounterTables.ensure(ds, tables, lease);
+            }
             try (PgLease pglease = PgLease.create(ds, config)) {
                 holder[0] = pglease.holderId();
-                if (work.equals("fenced-counter")) {
-                    FencedCounter.createTables(ds, schema);
-                }
                 Map<String, Object> started = out.event("started");
                 started.put("lease", lease);
                 started.put("holder", pglease.holderId());
@@ -206,7 +235,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 Elector elector = pglease.elector(lease, out.leaderListener(lease));
                 java.util.List<Thread> workers = new java.util.ArrayList<>();
                 CounterWriter.Settings writes =
-                        new CounterWriter.Settings(schema, lease, writeHold, workInterval, ignoreDeadline, unfenced);
+                        new CounterWriter.Settings(tables, lease, writeHold, workInterval, ignoreDeadline, unfenced);
                 if (work.equals("fenced-counter")) {
                     for (int i = 0; i < writers; i++) {
                         Thread worker = new Thread(
@@ -229,6 +258,20 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         }
         System.out.flush();
         return 0;
+    }
+
+    /** {@code --setup-workload}: the tables made, granted and protected once, by their owner. */
+    private void setUp(JsonLines out, DataSource ds, String tables) throws java.sql.SQLException {
+        String role = candidateRole == null
+                ? PgLease.Roles.defaultsFor(schema).candidate()
+                : Names.role("--candidate-role", candidateRole);
+        FencedCounterTables.Setup done = FencedCounterTables.setUp(ds, schema, tables, lease, role);
+        Map<String, Object> e = out.event("setup");
+        e.put("lease", lease);
+        e.put("tables", done.tables());
+        e.put("granted_to", done.grantedTo());
+        e.put("protected_with", done.protectedWith());
+        out.emit(e);
     }
 
     private void installSignalHandlers() {

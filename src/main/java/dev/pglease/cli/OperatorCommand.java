@@ -1,5 +1,6 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.tool.Visible;
 import dev.pglease.internal.util.Secrets;
 import java.io.PrintWriter;
 import java.sql.Connection;
@@ -11,7 +12,7 @@ import picocli.CommandLine.Spec;
 
 /**
  * Base of the operator commands: connects, checks the schema, and turns every failure into one line on stderr and
- * an exit code from {@link ExitCodes}.
+ * an exit code from {@link ExitCodes}. Everything they print goes through {@link Visible}.
  */
 abstract class OperatorCommand implements Callable<Integer> {
 
@@ -31,7 +32,7 @@ abstract class OperatorCommand implements Callable<Integer> {
             return code;
         } catch (CliFailure f) {
             out.flush();
-            err.println("pglease " + spec.name() + ": " + Secrets.redact(f.getMessage()));
+            err.println("pglease " + spec.name() + ": " + Visible.text(Secrets.redact(f.getMessage())));
             err.flush();
             return f.exitCode();
         }
@@ -58,9 +59,14 @@ abstract class OperatorCommand implements Callable<Integer> {
     /** Prints a failure message and returns the exit code, for commands that end "not done" without an exception. */
     int notDone(String message) {
         PrintWriter err = spec.commandLine().getErr();
-        err.println("pglease " + spec.name() + ": " + Secrets.redact(message));
+        err.println("pglease " + spec.name() + ": " + Visible.text(Secrets.redact(message)));
         err.flush();
         return ExitCodes.FAILED;
+    }
+
+    /** Prints one line for people, with {@link Visible#text}: names and holders come from the database. */
+    static void println(PrintWriter out, String line) {
+        out.println(Visible.text(line));
     }
 
     static void closeQuietly(Connection c) {

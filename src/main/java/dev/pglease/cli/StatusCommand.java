@@ -1,6 +1,7 @@
 package dev.pglease.cli;
 
 import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.sql.ProtectionStatements;
 import dev.pglease.internal.tool.JsonLines;
 import java.io.PrintWriter;
 import java.sql.Connection;
@@ -29,6 +30,7 @@ import picocli.CommandLine.Parameters;
             "",
             "A lease whose holder stopped renewing shows HELD no and no REMAINING",
             "until a standby takes it over (HOLDER keeps the last holder).",
+            "Tables protected by a lease (pglease protect) follow the leases.",
             "",
             ExitCodes.EXIT_CODES_1,
             ExitCodes.EXIT_CODES_2
@@ -45,10 +47,24 @@ final class StatusCommand extends OperatorCommand {
     int execute(PrintWriter out) throws CliFailure {
         String schema = db.schema();
         List<Map<String, Object>> leases = new ArrayList<>();
+        List<ProtectionStatements.ProtectedTable> tables = new ArrayList<>();
         try (Connection c = connectToSchema()) {
             leases.addAll(read(c, schema, names));
+            for (ProtectionStatements.ProtectedTable t : new ProtectionStatements(schema).protectedTables(c)) {
+                if (names.isEmpty() || names.contains(t.lease())) {
+                    tables.add(t);
+                }
+            }
         } catch (SQLException e) {
             throw db.failure("could not read lease status", e);
+        }
+        for (Map<String, Object> l : leases) {
+            l.put(
+                    "protected_tables",
+                    tables.stream()
+                            .filter(t -> t.lease().equals(l.get("lease")))
+                            .map(ProtectionStatements.ProtectedTable::table)
+                            .toList());
         }
         List<String> missing = new ArrayList<>(names);
         leases.forEach(l -> missing.remove((String) l.get("lease")));
@@ -66,6 +82,7 @@ final class StatusCommand extends OperatorCommand {
             if (names.isEmpty()) {
                 out.println("no leases in schema " + schema + " yet");
             }
+            printProtected(out, tables);
             return names.isEmpty() ? ExitCodes.OK : ExitCodes.FAILED;
         }
         Table table = new Table("LEASE", "HOLDER", "TOKEN", "TERM.COUNTER", "HELD", "REMAINING", "LAST CHANGE");
@@ -84,7 +101,19 @@ final class StatusCommand extends OperatorCommand {
                     change);
         }
         table.print(out);
+        printProtected(out, tables);
         return missing.isEmpty() ? ExitCodes.OK : ExitCodes.FAILED;
+    }
+
+    /** The tables that refuse writes not fenced for their lease (pglease protect), after a blank line. */
+    private static void printProtected(PrintWriter out, List<ProtectionStatements.ProtectedTable> tables) {
+        if (tables.isEmpty()) {
+            return;
+        }
+        out.println();
+        Table table = new Table("PROTECTED TABLE", "LEASE", "CHECKED PER");
+        tables.forEach(t -> table.row(t.table(), t.lease(), t.checkedPer()));
+        table.print(out);
     }
 
     /** The status rows as ordered maps (the JSON shape of {@code status --json}). */

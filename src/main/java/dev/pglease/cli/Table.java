@@ -1,5 +1,6 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.tool.Visible;
 import java.io.PrintWriter;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -8,7 +9,10 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A plain text table with left-aligned columns, and the value formats the commands share. */
+/**
+ * A plain text table with left-aligned columns (cells shown with {@link Visible#text}), and the value formats the
+ * commands share.
+ */
 final class Table {
 
     private static final DateTimeFormatter TIME =
@@ -24,7 +28,7 @@ final class Table {
     Table row(Object... cells) {
         String[] r = new String[headers.length];
         for (int i = 0; i < r.length; i++) {
-            r[i] = i < cells.length && cells[i] != null ? String.valueOf(cells[i]) : "-";
+            r[i] = i < cells.length && cells[i] != null ? Visible.text(String.valueOf(cells[i])) : "-";
         }
         rows.add(r);
         return this;
@@ -60,7 +64,6 @@ final class Table {
         out.println(b.toString().stripTrailing());
     }
 
-    /** {@code 1.834s}, {@code 250ms}, {@code 3m12s}. */
     /**
      * A token as term.counter ({@code 2.17}: the 17th grant of its lease on timeline 2): the schema stores
      * {@code (term - 1) * 2^32 + counter}.
@@ -69,6 +72,7 @@ final class Table {
         return ((token >>> 32) + 1) + "." + (token & 0xFFFFFFFFL);
     }
 
+    /** {@code 1.834s}, {@code 250ms}, {@code 3m12s}. */
     static String millis(Long ms) {
         if (ms == null) {
             return null;

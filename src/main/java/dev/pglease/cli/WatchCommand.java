@@ -1,12 +1,12 @@
 package dev.pglease.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pglease.internal.sql.OperatorStatements;
+import dev.pglease.internal.sql.OperatorStatements.LeaseEvent;
 import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.Pooling;
 import dev.pglease.internal.tool.DurationConverter;
 import dev.pglease.internal.tool.JsonLines;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
 import picocli.CommandLine.Command;
@@ -23,34 +24,50 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code pglease watch}: prints every change of holder as it happens. Driven by LISTEN on the channel the lease
- * trigger notifies ({@code "<schema>.leases"}), so it costs nothing while nothing changes: it does not poll.
+ * {@code pglease watch}: prints every change of holder as it happens, from {@code lease_events}. A notification on
+ * the schema's channel ({@code "<schema>.leases"}) only wakes it: any login that can connect may send one, with any
+ * payload, so watch never reads the payload. It reads the events committed since the last one it printed, in one
+ * statement, at most once per {@link #COALESCE} however many notifications arrive, and once every
+ * {@link #KEEP_ALIVE} while nothing happens (which also checks the connection).
  */
 @Command(
         name = "watch",
         mixinStandardHelpOptions = true,
         sortOptions = false,
         description = {
-            "Follow lease changes live (LISTEN/NOTIFY, no polling).",
+            "Follow lease changes live (LISTEN/NOTIFY wakes it; the events are read from the table).",
             "Prints the current status, then one line for every change of holder (acquired, taken_over, "
-                    + "released, force_released, handed_off) the moment the database commits it. Driven by "
-                    + "LISTEN on the channel \"<schema>.leases\" that the lease trigger notifies, not by polling. "
-                    + "Reconnects by itself when the connection drops, and prints the status again then, since "
-                    + "changes may have been missed.",
+                    + "released, force_released, handed_off) from <schema>.lease_events, moments after the "
+                    + "database commits it. A notification on the channel \"<schema>.leases\" only wakes it: "
+                    + "it then reads the new events from the table (at most once per 100 ms, however many "
+                    + "notifications arrive), and never prints what a notification says. Reconnects by itself "
+                    + "when the connection drops, prints the status again, and then the events it missed.",
             "",
             "Example: pglease watch payments"
         },
-        footer = {"", ExitCodes.EXIT_CODES_1, ExitCodes.EXIT_CODES_2})
+        footer = {
+            "",
+            "Runs until --count, --for, Ctrl-C or SIGTERM (exit code 0).",
+            ExitCodes.EXIT_CODES_1,
+            ExitCodes.EXIT_CODES_2
+        })
 final class WatchCommand extends OperatorCommand {
 
-    private static final ObjectMapper MAPPER = new ObjectMapper();
+    /** The shortest time between two reads of the events, however many notifications arrive. */
+    static final Duration COALESCE = Duration.ofMillis(100);
+    /** How often the events are read while no notification arrives (a keep-alive of the connection). */
+    static final Duration KEEP_ALIVE = Duration.ofSeconds(10);
+    /** Longest wait between two looks at the stop flag (SIGTERM, SIGINT). */
+    private static final long SLICE_MILLIS = 200;
+    /** Events read per statement. */
+    private static final int BATCH = 500;
 
     @Parameters(arity = "0..*", paramLabel = "NAME", description = "Only these leases (default: all).")
     List<String> names = new ArrayList<>();
 
     @Option(
             names = "--json",
-            description = "One JSON object per event (t, lease, kind, token, holder); no status table.")
+            description = "One JSON object per event (t, lease, kind, token, holder, ...); no status table.")
     boolean json;
 
     @Option(names = "--count", paramLabel = "N", description = "Stop after N events (default: run until Ctrl-C).")
@@ -62,6 +79,10 @@ final class WatchCommand extends OperatorCommand {
             converter = DurationConverter.class,
             description = "Stop after this long, e.g. 30s or 5m (default: run until Ctrl-C).")
     Duration runFor;
+
+    private final AtomicBoolean stop = new AtomicBoolean();
+    private EventCursor cursor;
+    private int printed;
 
     /** LISTEN through a transaction pooler would wait forever for notifications that never come: say so instead. */
     private void refuseTransactionPooler() throws CliFailure {
@@ -82,69 +103,99 @@ final class WatchCommand extends OperatorCommand {
 
     @Override
     int execute(PrintWriter out) throws CliFailure {
+        if (count != null && count < 1) {
+            throw new CliFailure(ExitCodes.USAGE, "--count must be at least 1, got " + count);
+        }
         String schema = db.schema();
         String channel = SessionStatements.channel(schema);
         long end = runFor == null ? Long.MAX_VALUE : System.nanoTime() + runFor.toNanos();
-        int seen = 0;
-        Connection c = listen(schema, channel, out, true);
+        Signals signals = Signals.install(() -> stop.set(true));
         try {
-            while (count == null || seen < count) {
-                long left = end - System.nanoTime();
-                if (left <= 0) {
-                    break;
-                }
-                int wait = (int) Math.max(1, Math.min(Duration.ofNanos(left).toMillis(), 10_000));
-                PGNotification[] batch;
-                try {
-                    batch = c.unwrap(PGConnection.class).getNotifications(wait);
-                    if (batch == null || batch.length == 0) {
-                        if (!c.isValid(2)) {
-                            throw new SQLException("connection is no longer valid", "08006");
-                        }
-                        continue;
-                    }
-                } catch (SQLException e) {
-                    closeQuietly(c);
-                    c = reconnect(schema, channel, out, e, end);
-                    if (c == null) {
-                        break;
-                    }
-                    continue;
-                }
-                for (PGNotification n : batch) {
-                    if (!channel.equals(n.getName())) {
-                        continue;
-                    }
-                    Map<String, Object> event = parse(n.getParameter());
-                    if (event == null || (!names.isEmpty() && !names.contains(String.valueOf(event.get("lease"))))) {
-                        continue;
-                    }
-                    print(out, event);
-                    seen++;
-                    if (count != null && seen >= count) {
-                        break;
-                    }
-                }
-            }
-        } finally {
-            if (c != null) {
+            refuseTransactionPooler();
+            Connection c = listen(schema, channel, out, true);
+            try {
+                follow(c, schema, channel, out, end);
+            } finally {
                 closeQuietly(c);
             }
+        } finally {
+            signals.restore();
         }
         return ExitCodes.OK;
     }
 
-    private Connection listen(String schema, String channel, PrintWriter out, boolean first) throws CliFailure {
-        if (first) {
-            refuseTransactionPooler();
+    /** Waits for wake-ups and reads the events until done; reconnects when the connection is lost. */
+    private void follow(Connection first, String schema, String channel, PrintWriter out, long end) throws CliFailure {
+        Connection[] c = {first};
+        OperatorStatements statements = new OperatorStatements(schema);
+        long lastRead = System.nanoTime();
+        boolean woken = false;
+        while (!done(end)) {
+            long now = System.nanoTime();
+            try {
+                if ((woken && now - lastRead >= COALESCE.toNanos()) || now - lastRead >= KEEP_ALIVE.toNanos()) {
+                    woken = false;
+                    lastRead = now;
+                    read(c[0], statements, out, end);
+                    continue;
+                }
+                long due = woken ? lastRead + COALESCE.toNanos() : lastRead + KEEP_ALIVE.toNanos();
+                long wait = Math.max(1, Math.min(SLICE_MILLIS, (Math.min(due, end) - now) / 1_000_000));
+                PGNotification[] batch = c[0].unwrap(PGConnection.class).getNotifications((int) wait);
+                // what a notification says is never used: it only means "something may have changed"
+                woken |= batch != null && batch.length > 0;
+            } catch (SQLException e) {
+                closeQuietly(c[0]);
+                c[0] = reconnect(schema, channel, out, e, end);
+                if (c[0] == null) {
+                    return;
+                }
+                woken = true;
+                lastRead = System.nanoTime() - COALESCE.toNanos();
+            }
         }
+    }
+
+    private boolean done(long end) {
+        return stop.get() || (count != null && printed >= count) || end - System.nanoTime() <= 0;
+    }
+
+    /** One statement per batch: the events above the cursor; prints those of the leases asked for. */
+    private void read(Connection c, OperatorStatements statements, PrintWriter out, long end) throws SQLException {
+        List<LeaseEvent> batch;
+        do {
+            batch = statements.eventsAfter(c, cursor.after(), BATCH);
+            for (LeaseEvent e : cursor.accept(batch, System.nanoTime())) {
+                if (names.isEmpty() || names.contains(e.name())) {
+                    print(out, e);
+                    if (done(end)) {
+                        return;
+                    }
+                }
+            }
+        } while (batch.size() == BATCH);
+    }
+
+    private Connection listen(String schema, String channel, PrintWriter out, boolean first) throws CliFailure {
         Connection c = connectToSchema();
         try {
+            // LISTEN first: a change committed from now on wakes this connection, and one committed before is in
+            // what is read next
             SessionStatements.listen(c, channel);
-            if (!json) {
+            if (first) {
+                cursor = new EventCursor(new OperatorStatements(schema).lastEventId(c));
+            }
+            String watching = "watching " + (names.isEmpty() ? "all leases" : String.join(", ", names)) + " in schema "
+                    + schema + " (LISTEN \"" + channel + "\"); Ctrl-C to stop";
+            if (json) {
                 if (first) {
-                    out.println("watching " + (names.isEmpty() ? "all leases" : String.join(", ", names))
-                            + " in schema " + schema + " (LISTEN \"" + channel + "\"); Ctrl-C to stop");
+                    PrintWriter err = spec.commandLine().getErr();
+                    println(err, watching);
+                    err.flush();
+                }
+            } else {
+                if (first) {
+                    println(out, watching);
                 }
                 List<Map<String, Object>> leases = StatusCommand.read(c, schema, names);
                 Table table = new Table("LEASE", "HOLDER", "TOKEN", "HELD", "REMAINING");
@@ -174,19 +225,27 @@ final class WatchCommand extends OperatorCommand {
     private Connection reconnect(String schema, String channel, PrintWriter out, SQLException cause, long end)
             throws CliFailure {
         PrintWriter err = spec.commandLine().getErr();
-        err.println("pglease watch: connection lost (" + DatabaseOptions.oneLine(cause.getMessage())
-                + "); reconnecting, events until then are missed");
+        println(
+                err,
+                "pglease watch: connection lost (" + DatabaseOptions.oneLine(cause.getMessage())
+                        + "); reconnecting, then printing the events committed meanwhile");
         err.flush();
-        while (end - System.nanoTime() > 0) {
-            try {
-                Thread.sleep(1_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        while (!done(end)) {
+            long retryAt = System.nanoTime() + 1_000_000_000L;
+            while (!done(end) && System.nanoTime() - retryAt < 0) {
+                try {
+                    Thread.sleep(Math.min(SLICE_MILLIS, Math.max(1, (retryAt - System.nanoTime()) / 1_000_000)));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return null;
+                }
+            }
+            if (done(end)) {
                 return null;
             }
             try {
                 Connection c = listen(schema, channel, out, false);
-                err.println("pglease watch: reconnected");
+                println(err, "pglease watch: reconnected");
                 err.flush();
                 return c;
             } catch (CliFailure f) {
@@ -199,29 +258,26 @@ final class WatchCommand extends OperatorCommand {
         return null;
     }
 
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> parse(String payload) {
-        try {
-            Map<String, Object> p = MAPPER.readValue(payload, Map.class);
-            Map<String, Object> e = new LinkedHashMap<>();
-            e.put("t", Instant.now().toString());
-            e.put("lease", p.get("name"));
-            e.put("kind", p.get("kind"));
-            e.put("token", p.get("token"));
-            e.put("holder", p.get("holder"));
-            return e;
-        } catch (IOException e) {
-            return null;
-        }
-    }
-
-    private void print(PrintWriter out, Map<String, Object> e) {
+    private void print(PrintWriter out, LeaseEvent e) {
+        printed++;
         if (json) {
-            out.println(JsonLines.toJson(e));
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("t", Instant.now().toString());
+            m.put("lease", e.name());
+            m.put("kind", e.kind());
+            m.put("token", e.token());
+            m.put("holder", e.holder());
+            m.put("id", e.id());
+            m.put("at", Table.iso(e.at()));
+            m.put("term_token", Table.term(e.token()));
+            m.put("previous_holder", e.previousHolder());
+            m.put("changed_by", e.changedBy());
+            out.println(JsonLines.toJson(m));
         } else {
-            out.println(Table.time(Instant.parse((String) e.get("t"))) + "  " + e.get("lease") + "  "
-                    + String.format("%-14s", e.get("kind")) + "  token " + e.get("token") + "  holder "
-                    + (e.get("holder") == null ? "-" : e.get("holder")));
+            println(
+                    out,
+                    Table.time(e.at()) + "  " + e.name() + "  " + String.format("%-14s", e.kind()) + "  token "
+                            + e.token() + "  holder " + (e.holder() == null ? "-" : e.holder()));
         }
         out.flush();
     }

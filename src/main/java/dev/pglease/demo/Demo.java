@@ -5,6 +5,7 @@ import dev.pglease.PgLease;
 import dev.pglease.internal.sql.OperatorStatements;
 import dev.pglease.internal.tool.Databases;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
+import dev.pglease.internal.tool.Visible;
 import dev.pglease.internal.util.Secrets;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -19,6 +20,7 @@ import java.util.Deque;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
@@ -38,6 +40,7 @@ final class Demo {
             Duration retryPeriod,
             Duration duration,
             String jdbcUrl,
+            String nodeJdbcUrl,
             String schema,
             String demoSchema,
             String lease,
@@ -127,19 +130,43 @@ final class Demo {
                 + fmt(s.leaseDuration()) + ", renew deadline " + fmt(s.renewDeadline()) + ", retry "
                 + fmt(s.retryPeriod()) + ")");
         String url = s.jdbcUrl();
+        String nodeUrl;
+        PgLease.Roles roles = PgLease.Roles.defaultsFor(s.schema());
         if (url == null || url.isBlank()) {
             say("starting an embedded PostgreSQL (no --jdbc-url given)...");
             server = EmbeddedPostgresServer.start();
-            url = server.jdbcUrl();
             say("embedded PostgreSQL is running on port " + server.port());
+            DemoLogins logins = DemoLogins.create(server, s.schema());
+            url = logins.ownerUrl();
+            nodeUrl = logins.chargerUrl();
+            say("logins: " + logins.owner() + " migrates and owns the schemas; the chargers log in as "
+                    + logins.charger() + ", a member of " + roles.candidate() + " only");
         } else {
             say("using the database at " + Secrets.redact(url));
+            nodeUrl = s.nodeJdbcUrl() == null ? url : s.nodeJdbcUrl();
+            if (s.nodeJdbcUrl() == null) {
+                say("!! the chargers log in as --jdbc-url's login: if it owns the schema or is a superuser, the "
+                        + "schema's guards do not apply to them; --node-jdbc-url gives them a login in "
+                        + roles.candidate() + " only");
+            }
         }
         pool = Databases.pool(url, 8, "demo");
         PgLease.migrate(pool, s.schema());
+        if (server == null) {
+            Optional<String> foreign = DemoSchema.notTheDemos(pool, s.demoSchema());
+            if (foreign.isPresent()) {
+                return fail(foreign.get() + ": the demo drops and creates its schema again on every run, so it "
+                        + "only ever drops one it made. Pass another --demo-schema, or drop " + s.demoSchema()
+                        + " yourself if it is an old demo's");
+            }
+            say("!! DROP SCHEMA " + s.demoSchema() + " CASCADE, then CREATE SCHEMA " + s.demoSchema() + " (the "
+                    + "demo's own, made by an earlier run or new) in " + Secrets.redact(url));
+        }
         DemoSchema.create(pool, s.demoSchema(), s.subscriptions(), s.cycle());
+        DemoSchema.grantAndProtect(pool, s.demoSchema(), s.schema(), s.lease(), roles.candidate());
         say("schema " + s.schema() + " migrated; " + s.subscriptions() + " subscriptions in " + s.demoSchema()
-                + ".subscriptions, each due for renewal every " + fmt(s.cycle()));
+                + ".subscriptions, each due for renewal every " + fmt(s.cycle()) + ", protected with the lease \""
+                + s.lease() + "\": the table refuses a write not fenced with the current token");
         provider = new PaymentProvider(pool, s.demoSchema(), this::onRejection);
         say("payment provider listening on " + provider.uri()
                 + ": it checks the Fencing-Token header of every request");
@@ -171,7 +198,7 @@ final class Demo {
                             s.retryPeriod().toMillis() + "ms",
                             "--cycle",
                             s.cycle().toMillis() + "ms"),
-                    Map.of("PGLEASE_JDBC_URL", url),
+                    Map.of("PGLEASE_JDBC_URL", nodeUrl),
                     logDirectory.resolve(node.name + ".log"),
                     this::onEvent);
         }
@@ -481,7 +508,7 @@ final class Demo {
     }
 
     private void say(String text) {
-        String line = "[" + clock() + "] " + text;
+        String line = "[" + clock() + "] " + Visible.text(text);
         synchronized (out) {
             narrative.add(line);
             if (s.live() && viewStarted) {
@@ -545,8 +572,9 @@ final class Demo {
             long[] totals = DemoSchema.totals(c, s.demoSchema());
             dbView += " | provider: " + totals[0] + " charges accepted, " + totals[2] + " stale rejected, "
                     + (totals[0] - totals[1]) + " duplicates";
+            dbView = Visible.text(dbView);
         } catch (SQLException | RuntimeException e) {
-            dbView = "database: " + Secrets.redact(String.valueOf(e.getMessage()));
+            dbView = "database: " + Visible.text(Secrets.redact(String.valueOf(e.getMessage())));
         }
     }
 

@@ -24,8 +24,9 @@ import picocli.CommandLine.Spec;
                     + "the provider with a stale token (and is refused), kills the next leader (kill -9), and "
                     + "prints a summary: charges, duplicate charges (0), stale requests rejected, failover times.",
             "",
-            "Without --jdbc-url it starts an embedded PostgreSQL: nothing to install but a JDK. Every process "
-                    + "it starts is stopped when it ends, also on Ctrl-C."
+            "Without --jdbc-url it starts an embedded PostgreSQL: nothing to install but a JDK. There an owner "
+                    + "login migrates the schema and makes the demo's tables, and the chargers log in with a "
+                    + "candidate-only login. Every process it starts is stopped when it ends, also on Ctrl-C."
         },
         footer = {
             "",
@@ -81,9 +82,17 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(
             names = "--jdbc-url",
             paramLabel = "URL",
-            description = "Use this PostgreSQL instead of an embedded one. The demo migrates --schema and drops "
-                    + "and re-creates --demo-schema there.")
+            description = "Use this PostgreSQL instead of an embedded one (give it a database of its own): the "
+                    + "demo migrates --schema there, campaigns for --lease, and DROPS --demo-schema with everything "
+                    + "in it and creates it again; it refuses a --demo-schema that an earlier run did not make.")
     String jdbcUrl;
+
+    @Option(
+            names = "--node-jdbc-url",
+            paramLabel = "URL",
+            description = "With --jdbc-url: the chargers' login, a member of the candidate role only (default: "
+                    + "--jdbc-url's login, which the schema's guards do not restrict if it owns the schema).")
+    String nodeJdbcUrl;
 
     @Option(
             names = "--schema",
@@ -155,6 +164,10 @@ public final class DemoCommand implements Callable<Integer> {
                     "lease timings must satisfy lease-duration > renew-deadline > " + "1.2 x retry-period, got "
                             + leaseDuration + " / " + renewDeadline + " / " + retryPeriod);
         }
+        if (nodeJdbcUrl != null && jdbcUrl == null) {
+            throw new CommandLine.ParameterException(
+                    cl, "--node-jdbc-url goes with --jdbc-url (the embedded server makes its own logins)");
+        }
         boolean live = switch (view) {
             case "live" -> true;
             case "lines" -> false;
@@ -178,6 +191,7 @@ public final class DemoCommand implements Callable<Integer> {
                 retryPeriod,
                 duration,
                 jdbcUrl,
+                nodeJdbcUrl,
                 schema,
                 demoSchema,
                 lease,

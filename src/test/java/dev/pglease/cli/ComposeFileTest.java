@@ -91,8 +91,11 @@ class ComposeFileTest {
         assertThat(map(services.get("postgres").get("healthcheck"))).containsKey("test");
         assertThat(map(map(services.get("migrate").get("depends_on")).get("postgres")))
                 .containsEntry("condition", "service_healthy");
-        for (String node : List.of("node1", "node2", "node3")) {
-            assertThat(map(map(services.get(node).get("depends_on")).get("migrate")))
+        assertThat(map(map(services.get("setup").get("depends_on")).get("migrate")))
+                .as("the workload's tables are set up once the schema is migrated")
+                .containsEntry("condition", "service_completed_successfully");
+        for (String node : List.of("node1", "node2", "node3", "watch")) {
+            assertThat(map(map(services.get(node).get("depends_on")).get("setup")))
                     .containsEntry("condition", "service_completed_successfully");
         }
     }
@@ -101,6 +104,8 @@ class ComposeFileTest {
     void everyCommandIsAValidInvocationOfTheCli() {
         Set<String> leases = new HashSet<>();
         Set<String> labels = new HashSet<>();
+        Set<String> workSchemas = new HashSet<>();
+        Set<String> setups = new HashSet<>();
         for (Map.Entry<String, Map<String, Object>> e : cliServices().entrySet()) {
             List<String> command = strings(e.getValue().get("command"));
             ParseResult parsed = parse(e.getKey(), command);
@@ -113,6 +118,11 @@ class ComposeFileTest {
                     .isFalse();
             if (sub.commandSpec().name().equals("node")) {
                 leases.add(sub.matchedOptionValue("--lease", ""));
+                workSchemas.add(sub.matchedOptionValue("--work-schema", "the pglease schema"));
+                if (sub.hasMatchedOption("--setup-workload")) {
+                    setups.add(e.getKey());
+                    continue;
+                }
                 labels.add(sub.matchedOptionValue("--holder-label", ""));
                 Duration lease = sub.matchedOptionValue("--lease-duration", Duration.ofSeconds(10));
                 Duration renew = sub.matchedOptionValue("--renew-deadline", Duration.ofSeconds(6));
@@ -134,9 +144,14 @@ class ComposeFileTest {
         }
         assertThat(leases).as("all nodes compete for one lease").containsExactly("payments");
         assertThat(labels).as("each node has its own holder label").hasSize(3);
+        assertThat(setups).as("one service sets up the workload's tables").containsExactly("setup");
+        assertThat(workSchemas)
+                .as("the nodes write the tables the set-up made, in a schema of their own (so they can be protected)")
+                .containsExactly("app");
         // the operator commands the README runs through `docker compose run --rm cli ...`
         for (List<String> command : List.of(
                 List.of("status"),
+                List.of("status", "--json"),
                 List.of("history", "payments"),
                 List.of("watch"),
                 List.of("release", "payments"),
@@ -156,8 +171,31 @@ class ComposeFileTest {
         }
     }
 
+    /** The logins docker/compose-init.sql creates: name to password and the roles it is in. */
+    private record Login(String password, List<String> roles) {}
+
+    private static Map<String, Login> initLogins() throws IOException {
+        String sql = Files.readString(Path.of("docker/compose-init.sql")).replaceAll("(?m)--.*$", "");
+        Map<String, Login> logins = new HashMap<>();
+        Matcher m = Pattern.compile("CREATE ROLE (\\w+) LOGIN PASSWORD '([^']*)'(?: IN ROLE ([\\w, ]+))?;")
+                .matcher(sql);
+        while (m.find()) {
+            logins.put(
+                    m.group(1),
+                    new Login(
+                            m.group(2),
+                            m.group(3) == null ? List.of() : List.of(m.group(3).split(",\\s*"))));
+        }
+        assertThat(sql)
+                .as("no login may create roles or bypass the guards")
+                .doesNotContainIgnoringCase("SUPERUSER")
+                .doesNotContainIgnoringCase("CREATEROLE")
+                .doesNotContainIgnoringCase("BYPASSRLS");
+        return logins;
+    }
+
     @Test
-    void theEnvironmentIsWhatTheCliReadsAndPointsAtThePostgresService() {
+    void theEnvironmentIsWhatTheCliReadsAndPointsAtThePostgresService() throws IOException {
         Set<String> read = environmentVariablesReadByTheCli();
         assertThat(read).contains(Databases.URL_VARIABLE);
         Map<String, Object> postgresEnv = map(services.get("postgres").get("environment"));
@@ -172,11 +210,50 @@ class ComposeFileTest {
             assertThat(uri.getHost()).isEqualTo("postgres");
             assertThat(uri.getPort()).isEqualTo(5432);
             assertThat(uri.getPath()).isEqualTo("/" + postgresEnv.get("POSTGRES_DB"));
-            assertThat(uri.getQuery())
-                    .contains(
-                            "user=" + postgresEnv.get("POSTGRES_USER"),
-                            "password=" + postgresEnv.get("POSTGRES_PASSWORD"));
         }
+        assertThat(strings(services.get("postgres").get("volumes")))
+                .contains("./docker/compose-init.sql:/docker-entrypoint-initdb.d/10-pglease-logins.sql:ro");
+    }
+
+    @Test
+    void everyServiceLogsInWithTheLeastItNeedsAndNeverAsTheSuperuser() throws IOException {
+        Map<String, Login> logins = initLogins();
+        String superuser =
+                (String) map(services.get("postgres").get("environment")).get("POSTGRES_USER");
+        Map<String, String> roleOf = Map.of(
+                "node1", "pglease_candidate",
+                "node2", "pglease_candidate",
+                "node3", "pglease_candidate",
+                "watch", "pglease_observer",
+                "cli", "pglease_operator");
+        for (Map.Entry<String, Map<String, Object>> e : cliServices().entrySet()) {
+            URI uri = URI.create(((String) map(e.getValue().get("environment")).get(Databases.URL_VARIABLE))
+                    .substring("jdbc:".length()));
+            Map<String, String> query = new HashMap<>();
+            for (String pair : uri.getQuery().split("&")) {
+                query.put(pair.substring(0, pair.indexOf('=')), pair.substring(pair.indexOf('=') + 1));
+            }
+            String user = query.get("user");
+            assertThat(user).as(e.getKey() + " never logs in as the superuser").isNotEqualTo(superuser);
+            assertThat(logins)
+                    .as(e.getKey() + ": a login of docker/compose-init.sql")
+                    .containsKey(user);
+            assertThat(query.get("password"))
+                    .as(e.getKey())
+                    .isEqualTo(logins.get(user).password());
+            if (e.getKey().equals("migrate") || e.getKey().equals("setup")) {
+                assertThat(logins.get(user).roles())
+                        .as(e.getKey() + ": the owner is in no pglease role")
+                        .isEmpty();
+            } else {
+                assertThat(logins.get(user).roles())
+                        .as(e.getKey() + " logs in with a login in one role only")
+                        .containsExactly(roleOf.get(e.getKey()));
+            }
+        }
+        assertThat(Files.readString(Path.of("docker/compose-init.sql")))
+                .contains("GRANT CREATE ON DATABASE "
+                        + map(services.get("postgres").get("environment")).get("POSTGRES_DB") + " TO pglease_owner");
     }
 
     /** Every {@code ${env:NAME}} default in the CLI's options, over all commands. */

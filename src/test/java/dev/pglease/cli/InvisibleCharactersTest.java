@@ -106,15 +106,41 @@ class InvisibleCharactersTest {
         }
     }
 
+    @ParameterizedTest(name = "U+{0}")
+    @ValueSource(ints = {0x202E, 0x200B, 0x1B, 0x07, 0x9B})
+    void errorsThatEchoWhatTheUserTypedShowTheCharacterAsItsCodePoint(int codePoint) {
+        String typed = "pay" + Character.toString(codePoint) + "roll";
+        for (String[] command : List.of(
+                new String[] {"status", typed},
+                new String[] {"history", typed},
+                new String[] {"release", typed},
+                new String[] {"handoff", typed, "--to", typed},
+                new String[] {"release", "payroll", "--" + typed},
+                new String[] {"watch", "--for", typed},
+                new String[] {"node", "--lease", typed, "--work", typed})) {
+            String out = run(command);
+            assertThat(out)
+                    .as("output of pglease %s", String.join(" ", command))
+                    .doesNotContain(Character.toString(codePoint))
+                    .contains(hex(codePoint));
+        }
+        String badSchema = runAs(new String[] {"status", "--jdbc-url", h.url(h.observer), "--schema", typed});
+        assertThat(badSchema).doesNotContain(Character.toString(codePoint)).contains(hex(codePoint));
+    }
+
     private static String run(String... args) {
         List<String> all = new ArrayList<>(List.of(args));
         all.addAll(List.of("--jdbc-url", h.url(h.observer), "--schema", h.schema));
+        return runAs(all.toArray(String[]::new));
+    }
+
+    private static String runAs(String[] all) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
         picocli.CommandLine cl = Main.commandLine();
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
-        cl.execute(all.toArray(String[]::new));
+        cl.execute(all);
         return out + err.toString();
     }
 }

@@ -244,7 +244,10 @@ class OperatorCommandsTest {
                     .orElseThrow(() -> new AssertionError("beta did not take over after the handoff"));
             assertThat(next.holder()).startsWith("beta/");
             assertThat(next.token()).isGreaterThan(first.token());
-            assertThat(first.isValid()).isFalse();
+            // the old holder learns at its next renewal (a notification wakes standbys, it never renews a leader)
+            org.awaitility.Awaitility.await("the old holder steps down")
+                    .atMost(Duration.ofSeconds(2))
+                    .until(() -> !first.isValid());
         } finally {
             standby.close();
         }
@@ -256,12 +259,13 @@ class OperatorCommandsTest {
     void watchPrintsEveryChangeWhenTheDatabaseCommitsIt() throws Exception {
         String lease = "watch-" + System.nanoTime();
         StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
         picocli.CommandLine cl = Main.commandLine();
         cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(new StringWriter(), true));
+        cl.setErr(new PrintWriter(err, true));
         CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(
                 () -> cl.execute(withDb("watch", lease, "--json", "--count", "2", "--for", "30s")));
-        awaitListener();
+        awaitListening(err);
 
         Leadership l = lead(alpha, lease);
         TestDatabase.execute("SELECT " + schema + ".force_release('" + lease + "')");
@@ -315,31 +319,45 @@ class OperatorCommandsTest {
     }
 
     @Test
+    void watchPrintsTheChangesCommittedWhileItWasDisconnected() throws Exception {
+        String lease = "missed-" + System.nanoTime();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        picocli.CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(
+                () -> cl.execute(withDb("watch", lease, "--json", "--count", "1", "--for", "40s")));
+        awaitListening(err);
+        TestDatabase.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                + "WHERE application_name = 'pglease-cli' AND pid <> pg_backend_pid()");
+        // committed before watch can have reconnected (it waits a second first): no notification reaches it
+        TestDatabase.execute("INSERT INTO " + schema + ".leases (name, holder, token, expires_at) VALUES ('" + lease
+                + "', 'while-away', 1, clock_timestamp() + interval '1 minute')");
+        assertThat(watching.get(20, TimeUnit.SECONDS)).as(err.toString()).isZero();
+        assertThat(err.toString()).contains("connection lost", "reconnected");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> event = JSON.readValue(out.toString().strip(), Map.class);
+        assertThat(event)
+                .containsEntry("lease", lease)
+                .containsEntry("kind", "acquired")
+                .containsEntry("holder", "while-away");
+    }
+
+    @Test
     void watchInTextModeShowsTheStatusFirstAndStopsAfterItsTime() {
         Result r = run(withDb("watch", "--for", "300ms"));
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("watching all leases in schema " + schema, "LISTEN \"" + schema + ".leases\"");
     }
 
-    /** Waits until a backend is listening on the schema's channel (the watch command's connection). */
-    /** Waits until the watch command's own connection (not a library elector's) has run its LISTEN. */
-    private static void awaitListener() throws Exception {
+    /** Waits until watch says it listens (in --json mode on stderr): from then on every change is reported. */
+    private static void awaitListening(StringWriter err) throws Exception {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-        try (Connection c = TestDatabase.dataSource().getConnection();
-                PreparedStatement ps = c.prepareStatement(
-                        "SELECT count(*) FROM pg_stat_activity WHERE query = ? AND application_name = 'pglease-cli'")) {
-            ps.setString(1, "LISTEN \"" + schema + ".leases\"");
-            while (System.nanoTime() < end) {
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    if (rs.getInt(1) > 0) {
-                        return;
-                    }
-                }
-                Thread.sleep(50);
-            }
+        while (!err.toString().contains("(LISTEN") && System.nanoTime() < end) {
+            Thread.sleep(50);
         }
-        throw new AssertionError("watch did not start listening");
+        assertThat(err.toString()).as("watch listens").contains("watching", "(LISTEN");
     }
 
     @Test
@@ -432,9 +450,20 @@ class OperatorCommandsTest {
         Result top = run("--help");
         assertThat(top.code()).isZero();
         assertThat(top.out())
-                .contains("demo", "node", "status", "watch", "history", "release", "handoff", "migrate")
+                .contains(
+                        "demo",
+                        "node",
+                        "status",
+                        "watch",
+                        "history",
+                        "release",
+                        "handoff",
+                        "protect",
+                        "unprotect",
+                        "migrate")
                 .doesNotContain("demo-charger");
-        for (String command : List.of("status", "watch", "history", "release", "handoff", "migrate")) {
+        for (String command :
+                List.of("status", "watch", "history", "release", "handoff", "protect", "unprotect", "migrate")) {
             Result r = run(command, "--help");
             assertThat(r.code()).as(command).isZero();
             assertThat(r.out())
@@ -448,6 +477,44 @@ class OperatorCommandsTest {
                             "Exit codes");
         }
         assertThat(run("demo", "--help").out()).contains("--nodes", "--lease-duration", "--duration", "--jdbc-url");
+    }
+
+    @Test
+    void everyJsonKeyTheCommandsPrintIsLowerSnakeCase() throws Exception {
+        String lease = "keys-" + System.nanoTime();
+        lead(alpha, lease);
+        StringWriter watchOut = new StringWriter();
+        StringWriter watchErr = new StringWriter();
+        picocli.CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(watchOut, true));
+        cl.setErr(new PrintWriter(watchErr, true));
+        CompletableFuture<Integer> watching = CompletableFuture.supplyAsync(
+                () -> cl.execute(withDb("watch", lease, "--json", "--count", "1", "--for", "20s")));
+        awaitListening(watchErr);
+        List<String> outputs = new java.util.ArrayList<>();
+        outputs.add(run(withDb("status", "--json")).out());
+        outputs.add(run(withDb("handoff", lease, "--json")).out());
+        assertThat(watching.get(20, TimeUnit.SECONDS)).isZero();
+        outputs.add(watchOut.toString());
+        outputs.add(run(withDb("history", lease, "--json")).out());
+        lead(alpha, lease + "-2");
+        outputs.add(run(withDb("release", lease + "-2", "--json")).out());
+        java.util.Set<String> keys = new java.util.TreeSet<>();
+        for (String output : outputs) {
+            assertThat(output).as("JSON output").isNotBlank();
+            collectKeys(JSON.readTree(output), keys);
+        }
+        assertThat(keys)
+                .contains("previous_holder", "term_token", "remaining_ms")
+                .allSatisfy(k -> assertThat(k).matches("[a-z][a-z0-9]*(_[a-z0-9]+)*"));
+    }
+
+    private static void collectKeys(com.fasterxml.jackson.databind.JsonNode node, java.util.Set<String> keys) {
+        node.fields().forEachRemaining(e -> {
+            keys.add(e.getKey());
+            collectKeys(e.getValue(), keys);
+        });
+        node.elements().forEachRemaining(e -> collectKeys(e, keys));
     }
 
     @Test

@@ -73,6 +73,7 @@ class DemoTest {
         }
         assertThat(log)
                 .contains(
+                        "!! DROP SCHEMA " + demoSchema + " CASCADE",
                         ">> SIGSTOP",
                         ">> SIGCONT",
                         ">> kill -9",
@@ -93,6 +94,64 @@ class DemoTest {
                         .toList())
                 .isEmpty();
         TestDatabase.execute("DROP SCHEMA " + demoSchema + " CASCADE");
+    }
+
+    @Test
+    @Timeout(value = 180, unit = TimeUnit.SECONDS)
+    void onItsEmbeddedServerTheChargersRunWithACandidateOnlyLoginAgainstAProtectedTable() {
+        StringWriter out = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(out, true));
+        int code =
+                cl.execute("demo", "--duration", "4s", "--view", "lines", "--node-classpath", NodeProcess.classpath());
+        String log = out.toString();
+        DemoSummary summary = ((DemoCommand) cl.getSubcommands().get("demo").getCommand()).summary();
+        assertThat(summary.problems()).as(log).isEmpty();
+        assertThat(code).as(log).isZero();
+        assertThat(log)
+                .contains("the chargers log in as " + DemoLogins.CHARGER + ", a member of pglease_candidate only")
+                .contains("protected with the lease \"payments\"")
+                .doesNotContain("!! the chargers log in as --jdbc-url's login");
+        assertThat(summary.duplicateCharges()).as(log).isZero();
+        assertThat(summary.chargesMade()).as(log).isPositive();
+    }
+
+    @Test
+    void withAJdbcUrlTheDemoDropsOnlyASchemaItMade() throws Exception {
+        String schema = TestDatabase.freshSchema();
+        String precious = "precious_" + ProcessHandle.current().pid();
+        TestDatabase.execute("CREATE SCHEMA " + precious);
+        TestDatabase.execute("CREATE TABLE " + precious + ".orders (id int)");
+        StringWriter out = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(out, true));
+        int code = cl.execute(
+                "demo",
+                "--jdbc-url",
+                TestDatabase.jdbcUrl(),
+                "--schema",
+                schema,
+                "--demo-schema",
+                precious,
+                "--view",
+                "lines",
+                "--node-classpath",
+                NodeProcess.classpath());
+        assertThat(code).as(out.toString()).isEqualTo(1);
+        assertThat(out.toString())
+                .contains("schema " + precious + " exists", "was not made by pglease demo", "another --demo-schema")
+                .doesNotContain("DROP SCHEMA");
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                java.sql.ResultSet rs =
+                        c.createStatement().executeQuery("SELECT to_regclass('" + precious + ".orders') IS NOT NULL")) {
+            rs.next();
+            assertThat(rs.getBoolean(1))
+                    .as("the schema the demo did not make is untouched")
+                    .isTrue();
+        }
+        TestDatabase.execute("DROP SCHEMA " + precious + " CASCADE");
     }
 
     @Test

@@ -27,7 +27,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Runs the README's Docker Compose walkthrough, command by command, against the project's docker-compose.yml:
- * PostgreSQL, migrate, three {@code pglease node} containers and watch. The leader is found from
+ * PostgreSQL, migrate and the workload's set-up (as the owner login), three {@code pglease node} containers (as a
+ * candidate-only login, writing to tables protected with the lease) and watch. The leader is found from
  * {@code status --json}; its log is read until it announces an open fenced write ({@code open}, from
  * {@code --write-hold}) with time enough left for {@code docker-compose pause} to freeze it inside that
  * transaction, past its 12 s lease (when the database shows that the write committed before the pause took hold,
@@ -331,7 +332,7 @@ class ComposeWalkthroughIT {
     /** Whether a write under {@code token} committed on the database at or after {@code sinceMillis}. */
     private boolean committedSince(long token, long sinceMillis) throws SQLException {
         try (Connection c = DriverManager.getConnection(url());
-                PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pglease.fenced_counter_log "
+                PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM app.fenced_counter_log "
                         + "WHERE token = ? AND at >= to_timestamp(? / 1000.0)")) {
             ps.setLong(1, token);
             ps.setLong(2, sinceMillis);

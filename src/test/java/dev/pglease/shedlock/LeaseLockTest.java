@@ -57,7 +57,7 @@ class LeaseLockTest {
         List<Long> tokens = new ArrayList<>();
         for (PgLease p : List.of(a, b, a, a)) {
             try (LeaseLock lock = p.tryLock(name, Duration.ofSeconds(30)).orElseThrow()) {
-                assertThat(lock.holder()).isEqualTo(p.holderId());
+                assertThat(lock.holder()).isEqualTo(p.holderId() + "#lock");
                 tokens.add(lock.token());
             }
         }
@@ -233,7 +233,7 @@ class LeaseLockTest {
         assertThat(exportOnce(a)).isTrue();
         try (LeaseLock held =
                 b.tryLock("nightly-export", Duration.ofSeconds(30)).orElseThrow()) {
-            assertThat(held.holder()).isEqualTo(b.holderId());
+            assertThat(held.holder()).isEqualTo(b.holderId() + "#lock");
             assertThat(exportOnce(a)).as("skipped while another node holds it").isFalse();
         }
     }

@@ -1,6 +1,7 @@
 package dev.pglease.internal.election;
 
 import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseGrant;
 import dev.pglease.internal.sql.FastFailoverStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.sql.SessionStatements;
@@ -10,6 +11,7 @@ import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.store.NotificationListener;
 import dev.pglease.internal.store.StartupChecks;
+import dev.pglease.internal.util.Timings;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.List;
@@ -30,7 +32,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The election engine of one {@code PgLease}, wired: the lease store (with fast failover when configured), the
  * election loop and its threads: the election thread, the deadline timer that steps leaders down while that thread
- * is blocked, the callback threads that call listeners, and the LISTEN connection's thread.
+ * is blocked, the callback threads that call listeners, the LISTEN connection's thread, and with fast failover the
+ * threads that wait on advisory locks. Every component gets the same {@link Timings}.
  */
 public final class Engine {
 
@@ -40,8 +43,13 @@ public final class Engine {
     /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
     private static final int CALLBACK_THREADS = 4;
 
+    /** What a lock's holder id adds to the process's: locks and elections never share a holder identity. */
+    public static final String LOCK_HOLDER_SUFFIX = "#lock";
+
     private final DataSource dataSource;
     private final LeaseConfig config;
+    private final Timings timings;
+    private final String holderId;
     private final JdbcLeaseStore store;
     /** The store the election loop uses: {@link #store}, or it wrapped for fast failover. */
     private final LeaseStore leaseStore;
@@ -53,15 +61,17 @@ public final class Engine {
     private volatile StartupChecks.NotificationMode notificationMode;
 
     /** Wires the engine; no thread runs and no connection is open until {@link #start}. */
-    public Engine(DataSource dataSource, LeaseConfig config, String holderId) {
+    public Engine(DataSource dataSource, LeaseConfig config, Timings timings, String holderId) {
         this.dataSource = dataSource;
         this.config = config;
+        this.timings = timings;
+        this.holderId = holderId;
         LeaseStatements statements = new LeaseStatements(config.schema());
         this.store = new JdbcLeaseStore(
                 dataSource,
                 statements,
-                Timing.networkTimeout(config),
-                Timing.statementTimeout(config),
+                timings.networkTimeout(),
+                timings.statementTimeout(),
                 config.allowUnsafeDurability());
         this.callbackPool = new ThreadPoolExecutor(
                 CALLBACK_THREADS,
@@ -73,21 +83,66 @@ public final class Engine {
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
         if (config.fastFailover()) {
-            FastFailoverStore fast =
-                    new FastFailoverStore(store, statements, new FastFailoverStatements(config.schema()), dataSource);
+            FastFailoverStore fast = new FastFailoverStore(
+                    store,
+                    statements,
+                    new FastFailoverStatements(config.schema()),
+                    dataSource,
+                    config.schema(),
+                    config.ticker());
             this.leaseStore = fast;
-            this.loop =
-                    new ElectionLoop(fast, holderId, config, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
-            fast.onLockFreed(name -> loop.leaseChanged(name, null));
+            this.loop = new ElectionLoop(
+                    fast, holderId, config, timings, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
+            fast.tell(new FastFailoverStore.Events() {
+                @Override
+                public void holderGone(String name) {
+                    loop.holderGone(name);
+                }
+
+                @Override
+                public void lost(String name, long token, String reason) {
+                    loop.lost(name, token, reason);
+                }
+
+                @Override
+                public void sessionInDoubt() {
+                    loop.lookAtHeldLeases();
+                }
+            });
         } else {
             this.leaseStore = store;
             this.loop = new ElectionLoop(
-                    store, holderId, config, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
+                    store, holderId, config, timings, RandomGenerator.getDefault(), callbackPool, deadlineTimer);
         }
     }
 
     public ElectionLoop loop() {
         return loop;
+    }
+
+    /** The durations every component of this engine works with. */
+    public Timings timings() {
+        return timings;
+    }
+
+    /** The holder id of this process's locks: its electors' holder id and {@link #LOCK_HOLDER_SUFFIX}. */
+    public String lockHolder() {
+        return holderId + LOCK_HOLDER_SUFFIX;
+    }
+
+    /**
+     * The fencing path's hook: a fence with {@code grant} was refused because the database no longer lists its
+     * holder with its token (STALE_TOKEN). The elector's leadership or the lock with that token ends at once, as if
+     * a renewal had been refused. Returns whether one of this process's grants ended.
+     */
+    public boolean fenceRefused(LeaseGrant grant) {
+        if (!grant.holder().equals(holderId) && !grant.holder().equals(lockHolder())) {
+            return false;
+        }
+        return loop.lost(
+                grant.leaseName(),
+                grant.token(),
+                "a fence found that the database no longer lists this holder with token " + grant.token());
     }
 
     /** How standbys learn of released leases, chosen at {@link #start} (for tests and diagnostics). */
@@ -117,14 +172,13 @@ public final class Engine {
             log.info(
                     "pglease: the data source is transaction-pooled and no LeaseConfig.directDataSource is set: no "
                             + "LISTEN; standbys look for a released lease at least every retryPeriod ({})",
-                    config.retryPeriod());
+                    timings.retryPeriod());
         } else {
             notifications = new NotificationListener(
                     config.directDataSource().orElse(dataSource),
                     SessionStatements.channel(config.schema()),
                     loop,
-                    config.leaseDuration(),
-                    Timing.networkTimeout(config));
+                    timings);
             notifications.start();
         }
     }
@@ -157,13 +211,13 @@ public final class Engine {
      */
     public void close() {
         // a plain loop, like the rest of the hand-off path: the first release is not held up by linking a stream
-        List<ElectionLoop.Campaign> campaigns = loop.campaigns();
+        List<Campaign> campaigns = loop.campaigns();
         CompletableFuture<?>[] leaving = new CompletableFuture<?>[campaigns.size()];
         for (int i = 0; i < leaving.length; i++) {
             leaving[i] = loop.leave(campaigns.get(i));
         }
         try {
-            CompletableFuture.allOf(leaving).get(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
+            CompletableFuture.allOf(leaving).get(timings.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (TimeoutException | ExecutionException e) {
@@ -181,7 +235,7 @@ public final class Engine {
         deadlineTimer.shutdownNow();
         callbackPool.shutdown();
         try {
-            callbackPool.awaitTermination(config.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
+            callbackPool.awaitTermination(timings.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -45,6 +45,19 @@ public final class Grant implements Leadership {
             long deadline,
             InstantSource wallClock,
             long wallDeadlineMillis) {
+        this(leaseName, holder, token, ticker, wallClock, ticker.read(), deadline, wallDeadlineMillis);
+    }
+
+    /** A grant this process learned of at {@code grantedAt}, valid until both deadlines: reads no clock. */
+    Grant(
+            String leaseName,
+            String holder,
+            long token,
+            Ticker ticker,
+            InstantSource wallClock,
+            long grantedAt,
+            long deadline,
+            long wallDeadlineMillis) {
         this.leaseName = leaseName;
         this.holder = holder;
         this.token = token;
@@ -52,7 +65,7 @@ public final class Grant implements Leadership {
         this.deadline = deadline;
         this.wallClock = wallClock;
         this.wallDeadlineMillis = wallDeadlineMillis;
-        this.grantedAt = ticker.read();
+        this.grantedAt = grantedAt;
     }
 
     /** The lease this grant is for. */
@@ -117,7 +130,12 @@ public final class Grant implements Leadership {
 
     /** Whether the deadline has passed by the ticker reading {@code now} or by the wall clock. */
     boolean deadlinePassed(long now) {
-        return now - deadline >= 0 || wallClock.millis() >= wallDeadlineMillis;
+        return deadlinePassed(now, wallClock.millis());
+    }
+
+    /** Whether the deadline has passed by the ticker reading {@code now} or the wall-clock reading {@code nowMillis}. */
+    boolean deadlinePassed(long now, long nowMillis) {
+        return now - deadline >= 0 || nowMillis >= wallDeadlineMillis;
     }
 
     /** Ticker reading when this process learned of the grant. */
@@ -157,6 +175,16 @@ public final class Grant implements Leadership {
 
     boolean isRevoked() {
         return revokedBecause != null;
+    }
+
+    /** The local deadline on the wall clock, in epoch milliseconds. */
+    public long wallDeadline() {
+        return wallDeadlineMillis;
+    }
+
+    /** Whether the local deadline has passed, by the ticker or the wall clock. */
+    public boolean deadlinePassed() {
+        return deadlinePassed(ticker.read());
     }
 
     @Override

@@ -103,4 +103,31 @@ public final class FastFailoverStatements {
             }
         }
     }
+
+    /**
+     * Takes the session-level advisory lock {@code (key1, key2)} (the two-integer key space, apart from the leases'
+     * keys) without waiting: the lock a lease session holds so that its own process can watch it end. Returns
+     * whether it was taken.
+     */
+    public boolean lockSession(Connection c, int key1, int key2) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_try_advisory_lock(?, ?)")) {
+            ps.setInt(1, key1);
+            ps.setInt(2, key2);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    /** Blocks until no session holds the advisory lock {@code (key1, key2)} exclusively: until that session ends. */
+    public void awaitSessionEnd(Connection c, int key1, int key2) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_advisory_lock_shared(?, ?)")) {
+            ps.setInt(1, key1);
+            ps.setInt(2, key2);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+            }
+        }
+    }
 }

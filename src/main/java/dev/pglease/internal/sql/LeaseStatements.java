@@ -13,6 +13,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +36,7 @@ public final class LeaseStatements {
     private final String renew;
     private final String release;
     private final String currentLeader;
+    private final String read;
 
     /** What a lease is used for; a lease name is of one kind for good (the schema refuses another, SQLSTATE PL003). */
     public enum Kind {
@@ -63,6 +65,8 @@ public final class LeaseStatements {
         this.renew = "SELECT " + s + ".renew_all(?, ?::text[], ?::bigint[], ?)";
         this.release = "SELECT " + s + ".release(?, ?, ?)";
         this.currentLeader = "SELECT holder, token, remaining_ms, expires_at FROM " + s + ".status(?)";
+        this.read = "SELECT name, holder, token, holder IS NOT NULL AND expires_at > clock_timestamp() FROM " + s
+                + ".leases WHERE name = ANY (?)";
     }
 
     /**
@@ -200,6 +204,27 @@ public final class LeaseStatements {
                 }
                 return Optional.of(info);
             }
+        }
+    }
+
+    /**
+     * The rows of the named leases as they are now, in one statement: holder, token, and whether the lease is held
+     * (a holder, unexpired on the database clock). What a notification asks the loop to look at; a name without a
+     * row is left out.
+     */
+    public List<LeaseStore.Fact> read(Connection c, Collection<String> names) throws SQLException {
+        Array nameArray = c.createArrayOf("text", names.toArray(new String[0]));
+        try (PreparedStatement ps = c.prepareStatement(read)) {
+            ps.setArray(1, nameArray);
+            List<LeaseStore.Fact> facts = new ArrayList<>(names.size());
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    facts.add(new LeaseStore.Fact(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getBoolean(4)));
+                }
+            }
+            return facts;
+        } finally {
+            nameArray.free();
         }
     }
 }

@@ -46,6 +46,7 @@ public final class OperatorStatements {
     /** One change of holder, from {@code lease_events}. */
     public record LeaseEvent(
             long id,
+            String name,
             OffsetDateTime at,
             String kind,
             long token,
@@ -108,21 +109,51 @@ public final class OperatorStatements {
                 "SELECT * FROM " + schema + ".lease_events WHERE name = ? ORDER BY id DESC LIMIT ?")) {
             ps.setString(1, name);
             ps.setInt(2, limit);
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    events.add(new LeaseEvent(
-                            rs.getLong("id"),
-                            rs.getObject("at", OffsetDateTime.class),
-                            rs.getString("kind"),
-                            rs.getLong("token"),
-                            rs.getString("holder"),
-                            rs.getString("previous_holder"),
-                            rs.getString("changed_by")));
-                }
-            }
+            readEvents(ps, events);
         }
         Collections.reverse(events);
         return events;
+    }
+
+    /**
+     * The events of every lease with an id above {@code afterId}, by id, at most {@code limit}: what a follower of
+     * the history reads when a notification wakes it (ids grow with every event, but a transaction may commit after
+     * one that took a higher id).
+     */
+    public List<LeaseEvent> eventsAfter(Connection c, long afterId, int limit) throws SQLException {
+        List<LeaseEvent> events = new ArrayList<>();
+        try (PreparedStatement ps =
+                c.prepareStatement("SELECT * FROM " + schema + ".lease_events WHERE id > ? ORDER BY id LIMIT ?")) {
+            ps.setLong(1, afterId);
+            ps.setInt(2, limit);
+            readEvents(ps, events);
+        }
+        return events;
+    }
+
+    /** The highest event id so far, 0 when there is none. */
+    public long lastEventId(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT coalesce(max(id), 0) FROM " + schema + ".lease_events");
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private static void readEvents(PreparedStatement ps, List<LeaseEvent> events) throws SQLException {
+        try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                events.add(new LeaseEvent(
+                        rs.getLong("id"),
+                        rs.getString("name"),
+                        rs.getObject("at", OffsetDateTime.class),
+                        rs.getString("kind"),
+                        rs.getLong("token"),
+                        rs.getString("holder"),
+                        rs.getString("previous_holder"),
+                        rs.getString("changed_by")));
+            }
+        }
     }
 
     /**

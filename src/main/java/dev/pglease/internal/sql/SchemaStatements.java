@@ -204,12 +204,68 @@ public final class SchemaStatements {
         }
     }
 
+    /**
+     * Who may migrate the schema.
+     *
+     * @param exists   whether the schema exists
+     * @param owner    its owner, {@code null} when it does not exist
+     * @param owns     whether the connected role has the rights of the owner (its member, or a superuser)
+     * @param database the database connected to
+     * @param user     the connected role
+     * @param mayCreateSchemas whether the connected role has CREATE on the database
+     */
+    public record MigrationRights(
+            boolean exists, String owner, boolean owns, String database, String user, boolean mayCreateSchemas) {}
+
+    /** Whether the schema exists and the connected role may migrate it as its owner. */
+    public MigrationRights migrationRights(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT n.oid IS NOT NULL, n.nspowner::regrole::text,
+                       n.oid IS NOT NULL AND pg_catalog.pg_has_role(current_user, n.nspowner, 'USAGE'),
+                       current_database(), current_user,
+                       pg_catalog.has_database_privilege(current_database(), 'CREATE')
+                  FROM (SELECT 1) AS one
+                  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = ?
+                """)) {
+            ps.setString(1, schema);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return new MigrationRights(
+                        rs.getBoolean(1),
+                        rs.getString(2),
+                        rs.getBoolean(3),
+                        rs.getString(4),
+                        rs.getString(5),
+                        rs.getBoolean(6));
+            }
+        }
+    }
+
+    /**
+     * Creates the schema, owned by the connected role, unless it exists. Needs CREATE on the database: PostgreSQL
+     * refuses it with 42501 "permission denied for database ...".
+     */
+    public void createSchema(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("CREATE SCHEMA IF NOT EXISTS " + schema)) {
+            ps.execute();
+        }
+    }
+
     /** The connected role. */
     public static String currentUser(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT current_user");
                 ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getString(1);
+        }
+    }
+
+    /** Whether the connected role may create roles (CREATEROLE, or a superuser). */
+    public static boolean mayCreateRoles(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                        "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user");
+                ResultSet rs = ps.executeQuery()) {
+            return rs.next() && rs.getBoolean(1);
         }
     }
 

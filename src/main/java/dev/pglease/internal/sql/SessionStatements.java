@@ -78,11 +78,57 @@ public final class SessionStatements {
         }
     }
 
-    /** Puts back every session setting pglease may have changed, before the connection returns to a pool. */
+    /**
+     * The settings of the lease session whatever the role's defaults are: the server gives up on a lease statement
+     * after {@code millis} (see {@link #setStatementTimeouts}), and never ends the session for being idle between
+     * renewals ({@code idle_session_timeout}, PostgreSQL 14+) or idle in a transaction: with fast failover a standby
+     * takes the lease over the moment the session ends.
+     */
+    public static void setLeaseSessionSettings(Connection c, long millis) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT set_config('lock_timeout', ?, false), set_config('statement_timeout', ?, false),
+                       set_config('idle_in_transaction_session_timeout', '0', false),
+                       (SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout')
+                """)) {
+            ps.setString(1, millis + "ms");
+            ps.setString(2, millis + "ms");
+            Rows.one(ps);
+        }
+    }
+
+    /**
+     * The settings of a session that waits on purpose (a blocking advisory lock request, LISTEN), whatever the
+     * role's defaults are: no statement or lock timeout cancels the wait, and no idle timeout ends the session.
+     */
+    public static void setWaitingSessionSettings(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT set_config('lock_timeout', '0', false), set_config('statement_timeout', '0', false),
+                       set_config('idle_in_transaction_session_timeout', '0', false),
+                       (SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout')
+                """)) {
+            Rows.one(ps);
+        }
+    }
+
+    /**
+     * Puts back every session setting pglease may have changed (to the role's and database's defaults), before the
+     * connection returns to a pool. Settings the server does not have are skipped.
+     */
     public static void resetSessionSettings(Connection c) throws SQLException {
-        try (PreparedStatement ps =
-                c.prepareStatement("RESET synchronous_commit; RESET lock_timeout; RESET statement_timeout")) {
-            ps.execute();
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT count(set_config(name, reset_val, false))
+                  FROM pg_settings
+                 WHERE name IN ('synchronous_commit', 'lock_timeout', 'statement_timeout',
+                                'idle_in_transaction_session_timeout', 'idle_session_timeout')
+                """)) {
+            Rows.one(ps);
+        }
+    }
+
+    /** Gives back every session-level advisory lock of this session: before its connection goes back to a pool. */
+    public static void unlockAllAdvisoryLocks(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_advisory_unlock_all()")) {
+            Rows.one(ps);
         }
     }
 

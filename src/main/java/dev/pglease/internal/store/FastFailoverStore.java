@@ -1,81 +1,130 @@
 package dev.pglease.internal.store;
 
+import dev.pglease.Ticker;
 import dev.pglease.internal.sql.FastFailoverStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Timings;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Consumer;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Crash takeover when the holder's database session ends ({@link dev.pglease.LeaseConfig.Builder#fastFailover}): the lease
- * statements of {@link JdbcLeaseStore}, plus a session-level advisory lock per lease on the lease connection.
+ * Crash takeover when the holder's database session ends ({@link dev.pglease.LeaseConfig.Builder#fastFailover}): the
+ * lease statements of {@link JdbcLeaseStore}, plus a session-level advisory lock per lease on the lease connection.
  *
  * <ul>
  *   <li>Before acquiring, the candidate takes the lease's advisory lock; after a grant it keeps it and registers the
- *       grant, which the server accepts only from the session holding the lock.</li>
- *   <li>A candidate that finds the lock held by someone else watches it on a connection of its own (a blocking
+ *       grant (the server records the registering session).</li>
+ *   <li>A candidate that finds the lock held by someone else waits for it on a connection of its own (a blocking
  *       shared lock request, no polling); PostgreSQL grants it the moment the holder's session ends, and the
- *       election loop is woken to acquire.</li>
- *   <li>A lease that has not expired is taken over only when the server says its registered holder's session no
- *       longer holds the lock (the candidate holds it now), with the usual {@code token + 1}.</li>
- *   <li>A renewal is never sent for a registered grant from a session other than the one that registered it: the
- *       leadership ends instead (its lock went with the old session, so a standby may already have taken over).</li>
+ *       election loop is woken to take the lease over, which the server allows only once the registered holder's
+ *       session is gone. The lock only wakes standbys: holding it proves nothing.</li>
+ *   <li>The holder revokes a registered leadership the moment the session that registered it ends or is replaced:
+ *       it watches its own lease session from another connection (blocked on a lock that session holds), and hears
+ *       of every dropped lease connection. A renewal is never sent for a registered grant from another session.</li>
+ *   <li>A registration is kept with its token: one left from an earlier grant never touches a later one.</li>
  * </ul>
  */
 public final class FastFailoverStore implements LeaseStore {
 
     private static final Logger log = LoggerFactory.getLogger(FastFailoverStore.class);
+    private static final String SESSION_ENDED =
+            "its fast-failover lease session ended: a standby may take the lease over at once";
 
-    /** How long a woken candidate waits for the lock while other woken candidates hold it briefly. */
-    static final int WOKEN_LOCK_WAIT_MILLIS = 200;
+    /** What the election loop hears from fast failover. */
+    public interface Events {
+        /** The lock of lease {@code name}'s holder was freed: its session ended or it released. Try at once. */
+        void holderGone(String name);
+
+        /** This process may no longer use {@code token} of lease {@code name}. */
+        void lost(String name, long token, String reason);
+
+        /**
+         * The watch of the lease session failed (its connection broke, perhaps together with the lease session):
+         * look at the held leases soon, on the lease session, so that a dead session is found out.
+         */
+        void sessionInDoubt();
+    }
+
+    private record Registration(long session, long token) {}
 
     private final JdbcLeaseStore store;
     private final LeaseStatements leaseStatements;
     private final FastFailoverStatements sql;
-    private final DataSource dataSource;
+    private final Ticker ticker;
+    private final Watches watches;
+    /** The first half of the key of the lease sessions' own locks: one per schema. */
+    private final int sessionKeySpace;
+
+    private final SplittableRandom random = new SplittableRandom();
     /** Leases whose advisory lock this process holds, with the lease session that holds it. Guarded by store. */
     private final Map<String, Long> locked = new HashMap<>();
-    /** Grants registered for crash takeover, with the lease session that registered them. Guarded by store. */
-    private final Map<String, Long> registered = new HashMap<>();
+    /** Grants registered for crash takeover, with the lease session that registered them. */
+    private final Map<String, Registration> registered = new ConcurrentHashMap<>();
+    /** The lease session whose end this process watches (0: none). Guarded by store. */
+    private long watchedSession;
+    /** When a standby was woken by the end of a holder's session, per lease (ticker). */
+    private final Map<String, Long> wokenAt = new ConcurrentHashMap<>();
 
-    private final Set<String> woken = ConcurrentHashMap.newKeySet();
-    private final Map<String, Connection> watching = new ConcurrentHashMap<>();
-    private volatile Consumer<String> onLockFreed = name -> {};
-    private volatile boolean closed;
+    private volatile Events events = new Events() {
+        @Override
+        public void holderGone(String name) {}
+
+        @Override
+        public void lost(String name, long token, String reason) {}
+
+        @Override
+        public void sessionInDoubt() {}
+    };
 
     public FastFailoverStore(
-            JdbcLeaseStore store, LeaseStatements leases, FastFailoverStatements sql, DataSource dataSource) {
+            JdbcLeaseStore store,
+            LeaseStatements leases,
+            FastFailoverStatements sql,
+            DataSource dataSource,
+            String schema,
+            Ticker ticker) {
         this.store = store;
         this.leaseStatements = leases;
         this.sql = sql;
-        this.dataSource = dataSource;
+        this.ticker = ticker;
+        this.watches = new Watches(dataSource);
+        this.sessionKeySpace = Names.schema(schema).hashCode();
+        store.holdsSessionLocks(this::sessionEnded);
     }
 
-    /** Called with a lease name when the lock a standby watched was freed. */
-    public void onLockFreed(Consumer<String> callback) {
-        this.onLockFreed = callback;
+    /** Where the election loop hears of freed holder locks and lost grants. */
+    public void tell(Events events) {
+        this.events = events;
     }
 
     @Override
     public Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
-        boolean wasWoken = woken.remove(name);
+        Long woke = wokenAt.get(name);
+        boolean wasWoken = woke != null;
+        boolean recentlyWoken =
+                wasWoken && ticker.read() - woke < TimeUnit.MILLISECONDS.toNanos(Timings.TAKEOVER_RETRY_WINDOW_MILLIS);
+        if (wasWoken && !recentlyWoken) {
+            wokenAt.remove(name, woke);
+        }
         boolean[] watch = new boolean[1];
         Acquired result = store.onLeaseSession((c, session) -> {
             locked.values().removeIf(s -> s != session);
             boolean haveLock = locked.containsKey(name);
-            if (!haveLock && sql.lock(c, name, wasWoken ? WOKEN_LOCK_WAIT_MILLIS : 0)) {
+            if (!haveLock && sql.lock(c, name, wasWoken ? Timings.FAST_FAILOVER_LOCK_WAIT_MILLIS : 0)) {
                 locked.put(name, session);
                 haveLock = true;
             }
@@ -98,14 +147,15 @@ public final class FastFailoverStore implements LeaseStore {
                         early.get());
             }
             if (a.granted()) {
-                if (!haveLock && sql.lock(c, name, WOKEN_LOCK_WAIT_MILLIS)) {
+                if (!haveLock && sql.lock(c, name, Timings.FAST_FAILOVER_LOCK_WAIT_MILLIS)) {
                     // Granted a free lease while others held the lock briefly (their watches, their attempts):
                     // take it now, so that this grant is registered too.
                     locked.put(name, session);
                     haveLock = true;
                 }
                 if (haveLock && sql.register(c, name, holder, a.token())) {
-                    registered.put(name, session);
+                    registered.put(name, new Registration(session, a.token()));
+                    watchSession(c, session);
                 }
             } else if (haveLock && !holder.equals(a.holder())) {
                 sql.unlock(c, name);
@@ -115,8 +165,15 @@ public final class FastFailoverStore implements LeaseStore {
             }
             return a;
         });
-        if (watch[0]) {
-            watch(name);
+        if (result.granted()) {
+            wokenAt.remove(name);
+            watches.cancel(leaseKey(name));
+        } else if (watch[0]) {
+            watchLease(name);
+        }
+        if (recentlyWoken && !result.granted() && result.holder() != null && !holder.equals(result.holder())) {
+            // The holder's lock is gone but the server may still list its backend for a moment: look again soon.
+            return new Acquired(false, result.token(), result.holder(), Timings.TAKEOVER_RETRY_MILLIS);
         }
         return result;
     }
@@ -126,9 +183,9 @@ public final class FastFailoverStore implements LeaseStore {
         return store.onLeaseSession((c, session) -> {
             List<Held> current = new ArrayList<>(leases.size());
             for (Held h : leases) {
-                Long registeredIn = registered.get(h.name());
-                if (registeredIn != null && registeredIn != session) {
-                    registered.remove(h.name());
+                Registration r = registered.get(h.name());
+                if (r != null && r.token() == h.token() && r.session() != session) {
+                    registered.remove(h.name(), r);
                     log.warn(
                             "pglease: the lease connection of {} was replaced; lease {} token {} may already be "
                                     + "taken over, so it is not renewed",
@@ -156,68 +213,68 @@ public final class FastFailoverStore implements LeaseStore {
         });
     }
 
-    /** Waits on a connection of its own for the lease's lock to be freed, then wakes the election loop once. */
-    private void watch(String name) {
-        if (closed || watching.containsKey(name)) {
-            return;
-        }
-        Connection c;
-        try {
-            c = dataSource.getConnection();
-            if (!c.getAutoCommit()) {
-                c.setAutoCommit(true);
-            }
-        } catch (SQLException e) {
-            log.debug("pglease: could not open a connection to watch lease {}", Names.quote(name), e);
-            return;
-        }
-        if (watching.putIfAbsent(name, c) != null) {
-            closeQuietly(c);
-            return;
-        }
-        Thread t = new Thread(
-                () -> {
-                    try {
-                        sql.watch(c, name);
-                        if (!closed) {
-                            // Wake the loop first: its own lock request waits the moment it takes to give this one
-                            // back.
-                            woken.add(name);
-                            onLockFreed.accept(name);
-                        }
-                        sql.unwatch(c, name);
-                    } catch (SQLException | RuntimeException e) {
-                        if (!closed) {
-                            log.debug("pglease: watching lease {} failed", Names.quote(name), e);
-                        }
-                    } finally {
-                        watching.remove(name, c);
-                        closeQuietly(c);
-                    }
-                },
-                "pglease-fast-failover-watch");
-        t.setDaemon(true);
-        t.start();
+    @Override
+    public List<Fact> read(Collection<String> names) throws SQLException {
+        return store.read(names);
     }
 
-    private static void closeQuietly(Connection c) {
-        try {
-            c.close();
-        } catch (SQLException | RuntimeException e) {
-            log.debug("pglease: closing a watch connection failed", e);
+    /**
+     * Under the store's lock, on lease session {@code session} that just registered a grant: makes sure this process
+     * watches that session, through a lock of its own that the session holds, so that every registered grant is
+     * revoked the moment the session ends.
+     */
+    private void watchSession(Connection c, long session) throws SQLException {
+        if (watchedSession == session) {
+            return;
         }
+        for (int attempt = 0; attempt < 8; attempt++) {
+            int key = random.nextInt();
+            if (sql.lockSession(c, sessionKeySpace, key)) {
+                watchedSession = session;
+                watches.start(
+                        "session " + session,
+                        "pglease-fast-failover-session",
+                        w -> sql.awaitSessionEnd(w, sessionKeySpace, key),
+                        () -> sessionEnded(session),
+                        () -> events.sessionInDoubt());
+                return;
+            }
+        }
+        log.warn("pglease: could not take a lock of its own on the lease session; a holder whose lease session ends "
+                + "steps down at its next renewal attempt instead of at once");
+    }
+
+    /** Lease session {@code session} ended or was replaced: every grant it registered is lost. */
+    private void sessionEnded(long session) {
+        for (Map.Entry<String, Registration> e : List.copyOf(registered.entrySet())) {
+            Registration r = e.getValue();
+            if (r.session() == session && registered.remove(e.getKey(), r)) {
+                events.lost(e.getKey(), r.token(), SESSION_ENDED);
+            }
+        }
+    }
+
+    /** Waits on a connection of its own for the lease's lock to be freed, then wakes the election loop once. */
+    private void watchLease(String name) {
+        watches.start(
+                leaseKey(name),
+                "pglease-fast-failover-watch",
+                w -> sql.watch(w, name),
+                () -> {
+                    // Wake the loop first: its own lock request waits the moment it takes to give this one back.
+                    wokenAt.put(name, ticker.read());
+                    events.holderGone(name);
+                },
+                () -> {});
+    }
+
+    private static String leaseKey(String name) {
+        return "lease " + name;
     }
 
     @Override
     public void close() {
-        closed = true;
-        for (Connection c : watching.values()) {
-            try {
-                c.abort(Runnable::run);
-            } catch (SQLException | RuntimeException e) {
-                log.debug("pglease: aborting a watch connection failed", e);
-            }
-        }
+        watches.close();
         store.close();
     }
 }

@@ -9,8 +9,10 @@ import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.LongConsumer;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,8 +20,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs lease statements on one dedicated connection taken from the application's {@link DataSource}. The
  * connection is set up for durable commits, a network timeout, and server-side statement and lock timeouts below
- * it (so a statement the client gave up on never commits later). It is replaced after any error but a server-side
- * timeout, and goes back to the pool with every session setting reset.
+ * it (so a statement the client gave up on never commits later), and no idle timeout of the role ends it. It is
+ * replaced after any error but a server-side timeout, and goes back to the pool with every session setting reset;
+ * a session that may hold session-level advisory locks (fast failover) never goes back holding one: it gives them
+ * back first, or is aborted.
  */
 public final class JdbcLeaseStore implements LeaseStore {
 
@@ -42,6 +46,10 @@ public final class JdbcLeaseStore implements LeaseStore {
     private boolean warnedSynchronousCommit;
     private boolean closed;
     private boolean transactionScoped;
+    /** Whether the lease session may hold session-level advisory locks (fast failover). */
+    private boolean sessionLocks;
+    /** Told the number of a lease session that ended (its connection was dropped or replaced). */
+    private LongConsumer onSessionEnded = session -> {};
 
     /**
      * @param networkTimeout   how long the client waits for any answer before it drops the connection
@@ -102,6 +110,26 @@ public final class JdbcLeaseStore implements LeaseStore {
         } catch (SQLException | RuntimeException e) {
             throw failed(c, "release of lease", name, e);
         }
+    }
+
+    @Override
+    public synchronized List<Fact> read(Collection<String> names) throws SQLException {
+        Connection c = connection();
+        try {
+            begin(c);
+            return commit(c, sql.read(c, names));
+        } catch (SQLException | RuntimeException e) {
+            throw failed(c, "read of " + names.size() + " leases", null, e);
+        }
+    }
+
+    /**
+     * The lease session may hold session-level advisory locks from now on: it is never handed back to the pool
+     * holding one, and {@code onSessionEnded} is told the number of every session that is dropped or replaced.
+     */
+    synchronized void holdsSessionLocks(LongConsumer onSessionEnded) {
+        this.sessionLocks = true;
+        this.onSessionEnded = onSessionEnded;
     }
 
     /**
@@ -200,7 +228,7 @@ public final class JdbcLeaseStore implements LeaseStore {
                 }
                 ensureDurable(c);
                 if (!transactionScoped) {
-                    SessionStatements.setStatementTimeouts(c, statementTimeoutMillis);
+                    SessionStatements.setLeaseSessionSettings(c, statementTimeoutMillis);
                 }
                 connection = c;
                 session++;
@@ -289,7 +317,13 @@ public final class JdbcLeaseStore implements LeaseStore {
         Connection c = connection;
         connection = null;
         if (c != null) {
+            if (sessionLocks) {
+                abortQuietly(c); // it may hold advisory locks: it must not go back to a pool
+            }
             closeQuietly(c);
+            if (sessionLocks) {
+                onSessionEnded.accept(session);
+            }
         }
     }
 
@@ -298,6 +332,14 @@ public final class JdbcLeaseStore implements LeaseStore {
             c.close();
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: closing a broken connection failed", e);
+        }
+    }
+
+    private static void abortQuietly(Connection c) {
+        try {
+            c.abort(Runnable::run);
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: aborting a connection failed", e);
         }
     }
 
@@ -310,12 +352,19 @@ public final class JdbcLeaseStore implements LeaseStore {
             return;
         }
         try {
+            if (sessionLocks) {
+                SessionStatements.unlockAllAdvisoryLocks(c);
+            }
             if (!transactionScoped) {
                 SessionStatements.resetSessionSettings(c);
             }
-        } catch (SQLException e) {
-            log.debug("pglease: could not reset the lease connection's session settings", e);
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: could not reset the lease connection's session; dropping it", e);
+            abortQuietly(c);
         }
         closeQuietly(c);
+        if (sessionLocks) {
+            onSessionEnded.accept(session);
+        }
     }
 }

@@ -3,11 +3,10 @@ package dev.pglease.internal.store;
 import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.util.FlatJson;
 import dev.pglease.internal.util.Secrets;
+import dev.pglease.internal.util.Timings;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.time.Duration;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
@@ -16,8 +15,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One LISTEN connection per process: turns lease-change notifications into wake-ups of the election loop, so a
- * standby takes a released lease in milliseconds instead of polling. While the connection is down the loop is told,
- * and standbys fall back to waking every retryPeriod.
+ * standby takes a released lease in milliseconds instead of polling. A notification is never a fact: any login that
+ * may connect can send one, with any payload. Only the lease name is taken from it, and only as a reason for the
+ * loop to re-read that lease's row. While the connection is down the loop is told, and standbys fall back to waking
+ * every retryPeriod.
  */
 public final class NotificationListener implements AutoCloseable {
 
@@ -26,14 +27,12 @@ public final class NotificationListener implements AutoCloseable {
     /** What the notifications are for: the election loop. */
     public interface Receiver {
 
-        /** Lease {@code name} changed hands; {@code holder} is the new holder, {@code null} when it was released. */
-        void leaseChanged(String name, String holder);
+        /** A notification named lease {@code name}: it may have changed. Look again; believe nothing else. */
+        void notice(String name);
 
         /** Whether the LISTEN connection is up: while it is not, standbys must not count on being woken. */
         void notificationsHealthy(boolean healthy);
     }
-
-    private static final int POLL_MILLIS = 250;
 
     private final DataSource dataSource;
     private final String channel;
@@ -41,21 +40,24 @@ public final class NotificationListener implements AutoCloseable {
     private final long healthCheckNanos;
     private final int networkTimeoutMillis;
     private volatile boolean stopped;
+    /** Malformed payloads ignored so far (logged at powers of two). */
+    private long malformed;
+
     private Thread thread;
     private Connection connection;
 
     /**
-     * @param healthCheckPeriod how often an idle LISTEN connection is checked with {@code SELECT 1} (PgLease passes
-     *                          the lease duration: one statement per lease duration per process; a dead connection
-     *                          only costs standbys the early wake-up, they still wake at the expiry they were told)
+     * @param timings how often an idle LISTEN connection is checked with {@code SELECT 1}
+     *                ({@link Timings#listenHealthPeriod()}) and how long any of its round trips may take
+     *                ({@link Timings#listenNetworkTimeout()})
      */
-    public NotificationListener(
-            DataSource dataSource, String channel, Receiver loop, Duration healthCheckPeriod, Duration networkTimeout) {
+    public NotificationListener(DataSource dataSource, String channel, Receiver loop, Timings timings) {
         this.dataSource = dataSource;
         this.channel = channel;
         this.loop = loop;
-        this.healthCheckNanos = Math.max(healthCheckPeriod.toNanos(), TimeUnit.MILLISECONDS.toNanos(500));
-        this.networkTimeoutMillis = (int) Math.max(1000, Math.min(Integer.MAX_VALUE, networkTimeout.toMillis()));
+        this.healthCheckNanos = timings.listenHealthPeriod().toNanos();
+        this.networkTimeoutMillis =
+                (int) Math.min(Integer.MAX_VALUE, timings.listenNetworkTimeout().toMillis());
     }
 
     public void start() {
@@ -66,18 +68,18 @@ public final class NotificationListener implements AutoCloseable {
     }
 
     private void run() {
-        long backoffMillis = 100;
+        long backoffMillis = Timings.RECONNECT_FIRST_MILLIS;
         long lastCheck = System.nanoTime();
         while (!stopped) {
             try {
                 if (connection == null) {
                     connect();
-                    backoffMillis = 100;
+                    backoffMillis = Timings.RECONNECT_FIRST_MILLIS;
                     lastCheck = System.nanoTime();
                     loop.notificationsHealthy(true);
                 }
                 PGNotification[] notifications =
-                        connection.unwrap(PGConnection.class).getNotifications(POLL_MILLIS);
+                        connection.unwrap(PGConnection.class).getNotifications(Timings.LISTEN_POLL_MILLIS);
                 if (notifications != null) {
                     for (PGNotification n : notifications) {
                         dispatch(n.getParameter());
@@ -96,14 +98,17 @@ public final class NotificationListener implements AutoCloseable {
                         "pglease: notification connection failed: {}", Secrets.redact(String.valueOf(e.getMessage())));
                 disconnect();
                 sleep(backoffMillis);
-                backoffMillis = Math.min(backoffMillis * 2, 5000);
+                backoffMillis = Math.min(backoffMillis * 2, Timings.RECONNECT_MAX_MILLIS);
             }
         }
         unlisten();
         disconnect();
     }
 
-    /** Before a healthy connection goes back to the pool: stop listening, so no other borrower gets our channel. */
+    /**
+     * Before a healthy connection goes back to the pool: stop listening, so no other borrower gets our channel, and
+     * put its settings back.
+     */
     private void unlisten() {
         Connection c = connection;
         if (c == null) {
@@ -111,6 +116,7 @@ public final class NotificationListener implements AutoCloseable {
         }
         try {
             SessionStatements.unlistenAll(c);
+            SessionStatements.resetSessionSettings(c);
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: UNLISTEN failed; closing the connection anyway", e);
         }
@@ -125,6 +131,7 @@ public final class NotificationListener implements AutoCloseable {
         try {
             c.setNetworkTimeout(Runnable::run, networkTimeoutMillis);
             c.setAutoCommit(true);
+            SessionStatements.setWaitingSessionSettings(c); // an idle LISTEN session must not be timed out
             SessionStatements.listen(c, channel);
         } catch (SQLException | RuntimeException e) {
             try {
@@ -137,15 +144,25 @@ public final class NotificationListener implements AutoCloseable {
         connection = c;
     }
 
+    /** Takes the lease name from a payload, whatever the payload is; anything else is ignored. */
     private void dispatch(String payload) {
+        String name;
         try {
-            Map<String, String> change = FlatJson.parse(payload);
-            String name = change.get("name");
-            if (name != null) {
-                loop.leaseChanged(name, change.get("holder"));
+            Map<String, String> change = payload == null ? null : FlatJson.parse(payload);
+            name = change == null ? null : change.get("name");
+        } catch (RuntimeException e) {
+            malformed++;
+            if (malformed == 1 || Long.bitCount(malformed) == 1) {
+                log.warn(
+                        "pglease: ignored {} malformed lease notification(s) on channel {}; any login that may "
+                                + "connect can send one",
+                        malformed,
+                        channel);
             }
-        } catch (IllegalArgumentException e) {
-            log.warn("pglease: ignoring a malformed lease notification: {}", e.getMessage());
+            return;
+        }
+        if (name != null) {
+            loop.notice(name);
         }
     }
 
@@ -183,7 +200,7 @@ public final class NotificationListener implements AutoCloseable {
         Thread t = thread;
         if (t != null) {
             try {
-                t.join(POLL_MILLIS * 4L);
+                t.join(Timings.LISTEN_POLL_MILLIS * 4L);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -6,7 +6,10 @@ import java.io.PrintStream;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Writes one JSON object per line, whole lines only, from any thread. */
+/**
+ * Writes one JSON object per line, whole lines only, from any thread; characters a terminal would act on, or that
+ * hide or reorder text, are written as JSON escapes ({@link Visible#json}).
+ */
 public final class JsonLines {
 
     private static final ObjectMapper MAPPER = new ObjectMapper();
@@ -37,7 +40,7 @@ public final class JsonLines {
     public void emit(Map<String, Object> event) {
         String line;
         try {
-            line = MAPPER.writeValueAsString(event);
+            line = Visible.json(MAPPER.writeValueAsString(event));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
@@ -77,9 +80,10 @@ public final class JsonLines {
         };
     }
 
+    /** {@code value} as JSON text, escaped as {@link Visible#json} does. */
     public static String toJson(Object value) {
         try {
-            return MAPPER.writeValueAsString(value);
+            return Visible.json(MAPPER.writeValueAsString(value));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }

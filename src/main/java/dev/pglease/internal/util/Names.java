@@ -127,19 +127,26 @@ public final class Names {
     /**
      * The characters names and holders may not hold besides control characters, the same set as the schema's
      * {@code leases_name_valid} / {@code leases_holder_valid} checks and {@code check_name()}: soft hyphen U+00AD,
-     * Arabic letter mark U+061C, Mongolian vowel separator U+180E, zero-width and direction marks U+200B..U+200F,
+     * Arabic letter mark U+061C, Hangul fillers U+115F, U+1160, U+3164, U+FFA0, Mongolian vowel separator U+180E,
+     * blank Braille pattern U+2800, zero-width and direction marks U+200B..U+200F,
      * embeddings and overrides U+202A..U+202E, invisible operators U+2060..U+2064, isolates and deprecated format
      * characters U+2066..U+206F, and the byte-order mark U+FEFF.
      */
-    static final String INVISIBLE_RULE = "the soft hyphen (U+00AD), U+061C, U+180E, zero-width and direction marks"
-            + " (U+200B..U+200F), embeddings and overrides (U+202A..U+202E), invisible operators (U+2060..U+2064),"
-            + " isolates (U+2066..U+206F) and the byte-order mark (U+FEFF)";
+    static final String INVISIBLE_RULE = "the soft hyphen (U+00AD), U+061C, the Hangul fillers (U+115F, U+1160,"
+            + " U+3164, U+FFA0), U+180E, zero-width and direction marks (U+200B..U+200F), embeddings and overrides"
+            + " (U+202A..U+202E), invisible operators (U+2060..U+2064), isolates (U+2066..U+206F), the blank Braille"
+            + " pattern (U+2800) and the byte-order mark (U+FEFF)";
 
     /** Whether {@code c} is one of {@link #INVISIBLE_RULE}. */
     public static boolean isInvisible(char c) {
         return c == '\u00AD'
                 || c == '\u061C'
+                || c == '\u115F'
+                || c == '\u1160'
                 || c == '\u180E'
+                || c == '\u2800'
+                || c == '\u3164'
+                || c == '\uFFA0'
                 || (c >= '\u200B' && c <= '\u200F')
                 || (c >= '\u202A' && c <= '\u202E')
                 || (c >= '\u2060' && c <= '\u2064')

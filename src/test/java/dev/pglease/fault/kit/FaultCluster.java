@@ -36,6 +36,7 @@ public final class FaultCluster implements AutoCloseable {
         List<String> extraNodeArgs = new ArrayList<>();
         Map<Integer, List<String>> perNodeArgs = new LinkedHashMap<>();
         Map<Integer, String> perNodeMain = new LinkedHashMap<>();
+        Map<Integer, List<String>> perNodeProgram = new LinkedHashMap<>();
         long leaseMs = 1200;
         long renewDeadlineMs = 700;
         long retryMs = 250;
@@ -80,6 +81,25 @@ public final class FaultCluster implements AutoCloseable {
 
         String mainOf(int node) {
             return perNodeMain.getOrDefault(node, nodeMain);
+        }
+
+        /**
+         * Runs one node (0-based) as {@code program}: a candidate in another language that speaks the node command's
+         * contract (JSON lines on stdout, SIGTERM releases, the same options) and takes a libpq connection string
+         * ({@code --dsn}) where the JVM node takes {@code --jdbc-url}. It gets the options of the contract only: the JVM
+         * node's fault-injection options (ticker rate, writers, write hold, suspend file) do not apply to it, nor do
+         * {@link #extraNodeArgs} ({@link #nodeArgs} do).
+         */
+        public Options program(int node, List<String> program) {
+            if (program.isEmpty()) {
+                throw new IllegalArgumentException("the program of node " + node + " must not be empty");
+            }
+            perNodeProgram.put(node, List.copyOf(program));
+            return this;
+        }
+
+        boolean isProgram(int node) {
+            return perNodeProgram.containsKey(node);
         }
 
         public Options refNodes() {
@@ -278,15 +298,27 @@ public final class FaultCluster implements AutoCloseable {
             boolean inNs = i == 0 && netns != null;
             String url;
             if (o.managedUrl != null) {
+                if (o.isProgram(i)) {
+                    throw new IllegalStateException(
+                            "node " + (i + 1) + " runs a program, which needs a database the kit "
+                                    + "reaches through its proxies, not a managed multi-host URL");
+                }
                 url = o.managedUrl + "&connectTimeout=5&socketTimeout=" + Math.max(5, 3 * o.leaseMs / 1000)
                         + "&tcpKeepAlive=true";
             } else {
                 TcpProxy p = inNs ? netnsProxy : new TcpProxy("127.0.0.1", dbHost(), dbPort());
                 proxies.add(p);
-                url = inNs ? nodeUrl(netns.hostIp(), netnsProxy.port()) : nodeUrl("127.0.0.1", p.port());
+                String host = inNs ? netns.hostIp() : "127.0.0.1";
+                url = o.isProgram(i) ? nodeDsn(host, p.port()) : nodeUrl(host, p.port());
             }
-            NodeProcess.Spec spec =
-                    new NodeProcess.Spec(o.mainOf(i), nodeArgs(i, url), Map.of(), 0, inNs ? netns.name() : null);
+            NodeProcess.Spec spec = o.isProgram(i)
+                    ? NodeProcess.Spec.program(
+                            o.perNodeProgram.get(i),
+                            nodeArgs(i, url),
+                            Map.of("TMPDIR", logDir.toString()),
+                            0,
+                            inNs ? netns.name() : null)
+                    : new NodeProcess.Spec(o.mainOf(i), nodeArgs(i, url), Map.of(), 0, inNs ? netns.name() : null);
             NodeProcess n = new NodeProcess("n" + (i + 1), spec, history, logDir);
             nodes.add(n);
             n.start();
@@ -362,7 +394,56 @@ public final class FaultCluster implements AutoCloseable {
                 + sock + "&tcpKeepAlive=true";
     }
 
+    /** The libpq connection string of a program node (see {@link Options#program}). */
+    private String nodeDsn(String host, int port) {
+        String dsn = "host=" + host + " port=" + port + " dbname=postgres connect_timeout=10 user="
+                + (o.externalHost != null ? conninfoValue(o.externalUser) : "postgres");
+        return o.externalHost != null && o.externalPassword != null
+                ? dsn + " password=" + conninfoValue(o.externalPassword)
+                : dsn;
+    }
+
+    private static String conninfoValue(String v) {
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'";
+    }
+
+    /** The arguments of a program node: the options of the node command's contract, with {@code --dsn}. */
+    private List<String> programArgs(int i, String dsn) {
+        List<String> a = new ArrayList<>(List.of(
+                "--dsn",
+                dsn,
+                "--lease",
+                lease,
+                "--schema",
+                schema,
+                "--lease-duration",
+                o.leaseMs + "ms",
+                "--renew-deadline",
+                o.renewDeadlineMs + "ms",
+                "--retry-period",
+                o.retryMs + "ms",
+                "--work",
+                o.work,
+                "--work-interval",
+                o.workIntervalMs + "ms",
+                "--holder-label",
+                "n" + (i + 1),
+                "--trace"));
+        a.addAll(o.perNodeArgs.getOrDefault(i, List.of()));
+        return a;
+    }
+
+    private void requireJvm(NodeProcess n, String what) {
+        if (!n.spec().jvm()) {
+            throw new IllegalArgumentException(n.name() + " runs " + n.spec().program() + ", which has no " + what
+                    + " option: only JVM nodes take it");
+        }
+    }
+
     private List<String> nodeArgs(int i, String url) {
+        if (o.isProgram(i)) {
+            return programArgs(i, url);
+        }
         List<String> a = new ArrayList<>(List.of(
                 "node",
                 "--jdbc-url",
@@ -715,6 +796,7 @@ public final class FaultCluster implements AutoCloseable {
 
     /** Restarts a node with another ticker rate (a clock running fast or slow); 1.0 puts it back. */
     public FaultRecord tickerRate(NodeProcess n, double rate) {
+        requireJvm(n, "--ticker-rate");
         FaultRecord f =
                 begin(rate > 1 ? FaultKind.TICKER_FAST : FaultKind.TICKER_SLOW, n.name() + " x" + rate, false, null);
         int i = nodes.indexOf(n);
@@ -724,7 +806,7 @@ public final class FaultCluster implements AutoCloseable {
     }
 
     private void restartWithArgs(NodeProcess n) {
-        String url = argValue(n.spec().args(), "--jdbc-url");
+        String url = argValue(n.spec().args(), n.spec().jvm() ? "--jdbc-url" : "--dsn");
         n.stop(10_000);
         n.spec(n.spec().withArgs(nodeArgs(nodes.indexOf(n), url)));
         n.start();
@@ -732,6 +814,7 @@ public final class FaultCluster implements AutoCloseable {
 
     /** Restarts a node with {@code count} concurrent fenced writer threads (1 puts it back). */
     public FaultRecord concurrentWriters(NodeProcess n, int count) {
+        requireJvm(n, "--writers");
         FaultRecord f = begin(FaultKind.CONCURRENT_WRITERS, n.name() + " x" + count, false, null);
         writers.put(nodes.indexOf(n), count);
         restartWithArgs(n);
@@ -839,7 +922,11 @@ public final class FaultCluster implements AutoCloseable {
         FaultRecord f = begin(
                 FaultKind.WALL_CLOCK_SKEW, n.name() + " " + (skewMs >= 0 ? "+" : "") + skewMs + "ms", false, null);
         n.stop(10_000);
-        n.spec(n.spec().withSkew(skewMs == 0 ? Map.of() : FakeTime.env(skewMs), skewMs));
+        Map<String, String> env = new java.util.HashMap<>(skewMs == 0 ? Map.of() : FakeTime.env(skewMs));
+        if (!n.spec().jvm()) {
+            env.put("TMPDIR", logDir.toString()); // a program killed with SIGKILL leaves its temporary files there
+        }
+        n.spec(n.spec().withSkew(env, skewMs));
         n.start();
         return end(f);
     }

@@ -16,9 +16,10 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One candidate node as a separate JVM running the node command contract (JSON lines on stdout), controllable by
- * PID: pause/resume (SIGSTOP/SIGCONT), kill -9, graceful SIGTERM, restart. Every line becomes an {@link Op} of the
- * shared {@link History}, with the node's times corrected by the wall-clock skew the kit gave it.
+ * One candidate node as a separate process speaking the node command contract (JSON lines on stdout): a JVM, or any
+ * program that speaks it (the Python and psql campaigners). Controllable by PID: pause/resume (SIGSTOP/SIGCONT),
+ * kill -9, graceful SIGTERM, restart. Every line becomes an {@link Op} of the shared {@link History}, with the
+ * node's times corrected by the wall-clock skew the kit gave it.
  */
 public final class NodeProcess implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -26,19 +27,51 @@ public final class NodeProcess implements AutoCloseable {
     /**
      * How to run a node.
      *
-     * @param mainClass     entry point (the node command, or a test-only variant)
+     * @param mainClass     entry point of a JVM node (the node command, or a test-only variant); null for a program
+     * @param program       a program that speaks the node command's contract instead of a JVM (e.g. {@code python3
+     *                      campaigner.py}), or null for a JVM running {@code mainClass}
      * @param args          arguments (the kit adds nothing)
      * @param env           extra environment (e.g. libfaketime for a skewed wall clock)
      * @param clockOffsetMs how far ahead of the kit's clock the node's wall clock runs
      * @param netns         network namespace to run in, or null
      */
-    public record Spec(String mainClass, List<String> args, Map<String, String> env, long clockOffsetMs, String netns) {
+    public record Spec(
+            String mainClass,
+            List<String> program,
+            List<String> args,
+            Map<String, String> env,
+            long clockOffsetMs,
+            String netns) {
+        public Spec {
+            if ((mainClass == null) == (program == null)) {
+                throw new IllegalArgumentException(
+                        "a node runs either a JVM main class or a program, got " + mainClass + " and " + program);
+            }
+            program = program == null ? null : List.copyOf(program);
+        }
+
+        /** A JVM node running {@code mainClass}. */
+        public Spec(String mainClass, List<String> args, Map<String, String> env, long clockOffsetMs, String netns) {
+            this(mainClass, null, args, env, clockOffsetMs, netns);
+        }
+
+        /** A node that runs {@code program} followed by {@code args}. */
+        public static Spec program(
+                List<String> program, List<String> args, Map<String, String> env, long clockOffsetMs, String netns) {
+            return new Spec(null, program, args, env, clockOffsetMs, netns);
+        }
+
+        /** Whether this node is a JVM (and takes the JVM node's fault-injection options). */
+        public boolean jvm() {
+            return program == null;
+        }
+
         public Spec withArgs(List<String> newArgs) {
-            return new Spec(mainClass, newArgs, env, clockOffsetMs, netns);
+            return new Spec(mainClass, program, newArgs, env, clockOffsetMs, netns);
         }
 
         public Spec withSkew(Map<String, String> newEnv, long offsetMs) {
-            return new Spec(mainClass, args, newEnv, offsetMs, netns);
+            return new Spec(mainClass, program, args, newEnv, offsetMs, netns);
         }
     }
 
@@ -73,19 +106,24 @@ public final class NodeProcess implements AutoCloseable {
         if (spec.netns() != null) {
             cmd.addAll(List.of("ip", "netns", "exec", spec.netns()));
         }
-        cmd.addAll(dev.pglease.testkit.JavaProcess.command(
-                List.of(
-                        "-Xmx96m",
-                        "-Xss512k",
-                        "-XX:+UseSerialGC",
-                        "-XX:TieredStopAtLevel=1",
-                        "-XX:CICompilerCount=1",
-                        "-Xshare:auto",
-                        "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                        "-Dorg.slf4j.simpleLogger.showDateTime=true",
-                        "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS"),
-                spec.mainClass(),
-                spec.args()));
+        if (spec.jvm()) {
+            cmd.addAll(dev.pglease.testkit.JavaProcess.command(
+                    List.of(
+                            "-Xmx96m",
+                            "-Xss512k",
+                            "-XX:+UseSerialGC",
+                            "-XX:TieredStopAtLevel=1",
+                            "-XX:CICompilerCount=1",
+                            "-Xshare:auto",
+                            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                            "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                            "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS"),
+                    spec.mainClass(),
+                    spec.args()));
+        } else {
+            cmd.addAll(spec.program());
+            cmd.addAll(spec.args());
+        }
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().putAll(spec.env());
         incarnation++;

@@ -51,6 +51,11 @@ class DeadlineTimerTest {
             }
 
             @Override
+            public List<LeaseStore.Fact> read(java.util.Collection<String> names) {
+                return List.of();
+            }
+
+            @Override
             public void close() {}
         };
         LeaseConfig config = LeaseConfig.builder()
@@ -61,9 +66,16 @@ class DeadlineTimerTest {
         ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
         CountDownLatch revoked = new CountDownLatch(1);
         long[] revokedAt = new long[1];
-        ElectionLoop loop = new ElectionLoop(hanging, "me", config, RandomGenerator.getDefault(), Runnable::run, timer);
+        ElectionLoop loop = new ElectionLoop(
+                hanging,
+                "me",
+                config,
+                ElectionLoopTest.timings(config),
+                RandomGenerator.getDefault(),
+                Runnable::run,
+                timer);
         try {
-            ElectionLoop.Campaign campaign = loop.join("stuck", new LeaderListener() {
+            Campaign campaign = loop.join("stuck", new LeaderListener() {
                 @Override
                 public void onElected(Leadership l) {}
 
@@ -77,7 +89,7 @@ class DeadlineTimerTest {
             assertThat(renewEntered.await(5, TimeUnit.SECONDS))
                     .as("the loop is blocked in a renewal")
                     .isTrue();
-            Grant l = loop.leadership(campaign);
+            Grant l = campaign.grant();
             if (l == null) {
                 assertThat(revoked.getCount())
                         .as("already revoked at the deadline")

@@ -7,6 +7,7 @@ import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
+import dev.pglease.internal.util.Timings;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,7 +27,7 @@ class ElectionLoopTest {
     private final InMemoryLeaseStore store = new InMemoryLeaseStore(ticker);
     private final List<String> events = new ArrayList<>();
     private ElectionLoop loop;
-    private ElectionLoop.Campaign campaign;
+    private Campaign campaign;
 
     private final LeaderListener listener = new LeaderListener() {
         @Override
@@ -50,7 +51,11 @@ class ElectionLoopTest {
     private static ElectionLoop loopOn(InMemoryLeaseStore store, FakeTicker clock) {
         LeaseConfig config =
                 LeaseConfig.builder().ticker(clock).wallClock(clock).build();
-        return new ElectionLoop(store, "me", config, new SplittableRandom(42), Runnable::run, null);
+        return new ElectionLoop(store, "me", config, timings(config), new SplittableRandom(42), Runnable::run, null);
+    }
+
+    static Timings timings(LeaseConfig config) {
+        return Timings.of(config.leaseDuration(), config.renewDeadline(), config.retryPeriod());
     }
 
     /** Leads, then renews at +2 s and gets the answer 7 s later, past the 6 s deadline (the database still lists it). */
@@ -62,7 +67,7 @@ class ElectionLoopTest {
     }
 
     private Leadership leadership() {
-        return loop.leadership(campaign);
+        return campaign.grant();
     }
 
     @Test
@@ -109,7 +114,9 @@ class ElectionLoopTest {
         loop.checkDeadlines();
         assertThat(events)
                 .containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful renewal");
-        assertThat(loop.phase(campaign)).isEqualTo(ElectionLoop.Phase.STANDBY);
+        assertThat(campaign.state())
+                .as("stepped down, with one more renewal of token 1 to decide")
+                .isEqualTo(new CampaignState.SteppedDown(1, ticker.read()));
     }
 
     @Test
@@ -207,7 +214,7 @@ class ElectionLoopTest {
         store.takeOver("payments", "operator-moved-it");
         loop.runOnce();
         assertThat(leadership()).isNull();
-        assertThat(loop.phase(campaign)).isEqualTo(ElectionLoop.Phase.STANDBY);
+        assertThat(campaign.state()).isInstanceOf(CampaignState.Standby.class);
         assertThat(events).containsExactly("elected 1", "revoked 1: the renewal was answered after the renew deadline");
         assertThat(store.statements).noneMatch(s -> s.startsWith("release"));
     }
@@ -226,7 +233,7 @@ class ElectionLoopTest {
         store.duringNextStatement = () -> ticker.advance(Duration.ofSeconds(7));
         loop.runOnce();
         assertThat(events).isEmpty();
-        assertThat(loop.leadership(campaign)).isNull();
+        assertThat(campaign.grant()).isNull();
         loop.runOnce();
         assertThat(store.statements).contains("release payments 1");
     }
@@ -283,7 +290,7 @@ class ElectionLoopTest {
         loop.notificationsHealthy(true);
         loop.runOnce();
         store.rows.put("payments", new InMemoryLeaseStore.Row(null, 1, ticker.read()));
-        loop.leaseChanged("payments", null);
+        loop.notice("payments");
         assertThat(loop.nextAt(campaign)).isEqualTo(ticker.read());
         loop.runOnce();
         assertThat(events).containsExactly("elected 2");
@@ -298,7 +305,7 @@ class ElectionLoopTest {
     void aReleaseNotifiedWhileAnAcquireIsInFlightIsNotOverruledByThatAcquiresAnswer() {
         store.takeOver("payments", "other");
         loop.notificationsHealthy(true);
-        store.duringNextStatement = () -> loop.leaseChanged("payments", null);
+        store.duringNextStatement = () -> loop.notice("payments");
         loop.runOnce();
         assertThat(events).isEmpty();
         assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
@@ -323,7 +330,7 @@ class ElectionLoopTest {
                 new FakeTicker(Long.MAX_VALUE - Duration.ofSeconds(1).toNanos());
         InMemoryLeaseStore wrapStore = new InMemoryLeaseStore(nearWrap);
         ElectionLoop wrapLoop = loopOn(wrapStore, nearWrap);
-        ElectionLoop.Campaign standby = wrapLoop.join("payments", listener);
+        Campaign standby = wrapLoop.join("payments", listener);
         wrapStore.takeOver("payments", "other");
         wrapLoop.runOnce();
         assertThat(wrapLoop.nextAt(standby) - nearWrap.read())
@@ -347,6 +354,64 @@ class ElectionLoopTest {
         assertThat(closed).isDone();
         assertThat(events).containsExactly("elected 1", "revoked 1: released");
         assertThat(loop.campaigns()).isEmpty();
+    }
+
+    /**
+     * A campaign that is no longer wanted (a lease group gives a shard away) hands over: its listener hears onRevoked
+     * while the grant is still valid, so it can finish in-flight work; the lease is released only once the listener
+     * returned; and an unwanted standby does not acquire, however often it is woken.
+     */
+    @Test
+    void aLeaderThatIsNoLongerWantedReleasesOnlyAfterItsListenerReturnedAndDoesNotAcquireAgain() {
+        java.util.ArrayDeque<Runnable> callbacks = new java.util.ArrayDeque<>();
+        LeaseConfig config =
+                LeaseConfig.builder().ticker(ticker).wallClock(ticker).build();
+        ElectionLoop giver =
+                new ElectionLoop(store, "me", config, timings(config), new SplittableRandom(1), callbacks::add, null);
+        boolean[] validInOnRevoked = new boolean[1];
+        Campaign shard = giver.join("shard-3", new LeaderListener() {
+            @Override
+            public void onElected(Leadership l) {
+                events.add("elected " + l.token());
+            }
+
+            @Override
+            public void onRevoked(Leadership l) {
+                validInOnRevoked[0] = l.isValid();
+                events.add("revoked " + l.token());
+            }
+        });
+        giver.runOnce();
+        callbacks.poll().run();
+        Leadership l = shard.leadership();
+        assertThat(l.isValid()).isTrue();
+
+        giver.want(shard, false);
+        giver.runOnce();
+        assertThat(store.statements)
+                .as("nothing released while the listener finishes")
+                .noneMatch(st -> st.startsWith("release"));
+        assertThat(l.isValid()).as("valid while the listener finishes").isTrue();
+        callbacks.poll().run();
+        assertThat(validInOnRevoked[0]).as("valid during onRevoked").isTrue();
+        assertThat(l.isValid()).as("ended once the listener returned").isFalse();
+        giver.runOnce();
+        assertThat(store.statements).containsSubsequence("acquire shard-3 me", "release shard-3 1");
+        assertThat(store.rows.get("shard-3").holder()).isNull();
+
+        giver.notice("shard-3");
+        ticker.advance(Duration.ofSeconds(30));
+        giver.runOnce();
+        giver.runOnce();
+        assertThat(store.statements.stream().filter(st -> st.startsWith("acquire")))
+                .as("acquires of an unwanted standby")
+                .hasSize(1);
+        assertThat(events).containsExactly("elected 1", "revoked 1");
+
+        giver.want(shard, true);
+        giver.runOnce();
+        callbacks.poll().run();
+        assertThat(events).containsExactly("elected 1", "revoked 1", "elected 2");
     }
 
     @Test
@@ -377,7 +442,7 @@ class ElectionLoopTest {
                     .as("held lease still valid after turn %d", turn)
                     .isTrue();
         }
-        assertThat(loop.campaigns()).allMatch(c -> loop.leadership(c) != null);
+        assertThat(loop.campaigns()).allMatch(c -> c.grant() != null);
     }
 
     @Test
@@ -414,7 +479,7 @@ class ElectionLoopTest {
         assertThat(leadership()).isNull();
         ticker.advance(Duration.ofSeconds(10));
         store.down = false;
-        for (int i = 0; i < 5 && loop.leadership(campaign) == null; i++) {
+        for (int i = 0; i < 5 && campaign.grant() == null; i++) {
             ticker.advance(Duration.ofNanos(Math.max(0, loop.nextAt(campaign) - ticker.read())));
             loop.runOnce();
         }

@@ -5,6 +5,7 @@ import java.sql.SQLException;
 import java.sql.SQLTransientConnectionException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -97,6 +98,21 @@ final class InMemoryLeaseStore implements LeaseStore {
             return true;
         }
         return false;
+    }
+
+    @Override
+    public List<LeaseStore.Fact> read(Collection<String> names) throws SQLException {
+        enter("read " + String.join(",", names));
+        long now = clock.read();
+        List<LeaseStore.Fact> facts = new ArrayList<>();
+        for (String name : names) {
+            Row row = rows.get(name);
+            if (row != null) {
+                facts.add(new LeaseStore.Fact(
+                        name, row.holder(), row.token(), row.holder() != null && row.expiresAt() - now > 0));
+            }
+        }
+        return facts;
     }
 
     /** Another process takes the lease, as after an expiry or a force release. */

@@ -31,7 +31,8 @@ class RenewBatchingBenchTest {
         InMemoryLeaseStore store = new InMemoryLeaseStore(ticker);
         LeaseConfig config =
                 LeaseConfig.builder().ticker(ticker).wallClock(ticker).build();
-        ElectionLoop loop = new ElectionLoop(store, "node", config, new SplittableRandom(7), Runnable::run, null);
+        ElectionLoop loop = new ElectionLoop(
+                store, "node", config, ElectionLoopTest.timings(config), new SplittableRandom(7), Runnable::run, null);
         for (int i = 0; i < 5; i++) {
             loop.join("shard-" + i, QUIET);
             loop.runOnce();
@@ -52,6 +53,6 @@ class RenewBatchingBenchTest {
                 .as("renew statements in 4 retry periods")
                 .hasSizeBetween(4, 5)
                 .allMatch("renew 5"::equals);
-        assertThat(loop.campaigns()).allMatch(c -> loop.phase(c) == ElectionLoop.Phase.LEADER);
+        assertThat(loop.campaigns()).allMatch(c -> c.state() instanceof CampaignState.Leading);
     }
 }

@@ -27,10 +27,11 @@ class SuspendTest {
             store,
             "me",
             LeaseConfig.builder().ticker(clock).wallClock(clock).build(),
+            ElectionLoopTest.timings(LeaseConfig.defaults()),
             new SplittableRandom(1),
             Runnable::run,
             null);
-    private final ElectionLoop.Campaign campaign = loop.join("payments", new LeaderListener() {
+    private final Campaign campaign = loop.join("payments", new LeaderListener() {
         @Override
         public void onElected(Leadership l) {
             events.add("elected " + l.token());
@@ -45,7 +46,7 @@ class SuspendTest {
     @Test
     void aHolderResumedAfterASuspendLongerThanItsDeadlineNoLongerLeads() {
         loop.runOnce();
-        Leadership l = loop.leadership(campaign);
+        Leadership l = campaign.grant();
         assertThat(l.isValid()).isTrue();
 
         clock.advanceWallOnly(Duration.ofSeconds(30));
@@ -62,7 +63,7 @@ class SuspendTest {
     @Test
     void aShortSuspendWithinTheDeadlineCostsNothing() {
         loop.runOnce();
-        Leadership l = loop.leadership(campaign);
+        Leadership l = campaign.grant();
         clock.advanceWallOnly(Duration.ofSeconds(5));
         assertThat(l.isValid()).isTrue();
         assertThat(l.remaining()).as("what is left in real time").isEqualTo(Duration.ofSeconds(1));
@@ -74,7 +75,7 @@ class SuspendTest {
     @Test
     void aBackwardStepOfTheWallClockChangesNothing() {
         loop.runOnce();
-        Leadership l = loop.leadership(campaign);
+        Leadership l = campaign.grant();
         clock.advanceWallOnly(Duration.ofHours(-1));
         assertThat(l.isValid()).isTrue();
         clock.advance(Duration.ofSeconds(6));

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class TimingTest {
 
     private static final long MS = 1_000_000L;
-    private final Timing timing = new Timing(10_000 * MS, 6_000 * MS, 2_000 * MS, new SplittableRandom(7));
+    private final Waits timing = new Waits(10_000 * MS, 6_000 * MS, 2_000 * MS, new SplittableRandom(7));
 
     @Test
     void deadlineAndNextRenewalCountFromTheSendTime() {
@@ -38,7 +38,7 @@ class TimingTest {
     @Test
     void standbyNeverSpinsOnAnExpiredOrFreeLease() {
         for (int i = 0; i < 1_000; i++) {
-            assertThat(timing.standbyWake(0, 0, true)).isBetween(Timing.MIN_STANDBY_SLEEP_NANOS, 11 * MS);
+            assertThat(timing.standbyWake(0, 0, true)).isBetween(Waits.MIN_STANDBY_SLEEP_NANOS, 11 * MS);
         }
     }
 
@@ -54,7 +54,7 @@ class TimingTest {
     @Test
     void aFailedAcquireIsLookedAtAgainAtOnceThenBacksOffLikeAnyError() {
         for (int i = 0; i < 1_000; i++) {
-            assertThat(timing.acquireRetry(0, 1)).isEqualTo(Timing.MIN_STANDBY_SLEEP_NANOS);
+            assertThat(timing.acquireRetry(0, 1)).isEqualTo(Waits.MIN_STANDBY_SLEEP_NANOS);
             assertThat(timing.acquireRetry(0, 2)).isBetween(1_000 * MS, 1_200 * MS);
             assertThat(timing.acquireRetry(0, 3)).isBetween(2_000 * MS, 2_400 * MS);
         }
@@ -82,7 +82,7 @@ class TimingTest {
 
     @Test
     void subSecondTimingsWork() {
-        Timing fast = new Timing(500 * MS, 300 * MS, 100 * MS, new SplittableRandom(1));
+        Waits fast = new Waits(500 * MS, 300 * MS, 100 * MS, new SplittableRandom(1));
         assertThat(fast.deadline(0)).isEqualTo(300 * MS);
         assertThat(fast.standbyWake(0, 200 * MS, true)).isBetween(200 * MS, 210 * MS);
         assertThat(Duration.ofNanos(fast.renewRetry(0, 1, 300 * MS)))

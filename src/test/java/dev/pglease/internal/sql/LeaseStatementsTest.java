@@ -372,24 +372,33 @@ class LeaseStatementsTest {
     }
 
     @Test
-    void forwardFenceFunctionOnlyMovesForwardAndNeverPastAGrantedToken() throws SQLException {
+    void forwardFenceFunctionOnlyMovesForwardAndOnlyWithTheCurrentGrant() throws SQLException {
         String resource = lease("fence");
         String name = lease("fenced");
-        for (int i = 0; i < 6; i++) {
-            long token = sql.acquire(c, name, "A" + i, TTL).token();
-            sql.release(c, name, "A" + i, token);
-        }
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 5)", resource))
+        long first = sql.acquire(c, name, "A", TTL).token();
+        String advance = "SELECT " + schema + ".advance_fence(?, '" + name + "', ";
+        assertThat(callBool(advance + first + ")", resource)).isTrue();
+        assertThat(callBool(advance + first + ")", resource))
+                .as("again with the same grant")
                 .isTrue();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 5)", resource))
-                .isTrue();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 4)", resource))
+        sql.release(c, name, "A", first);
+        assertThat(callBool(advance + first + ")", resource))
+                .as("a grant that ended")
                 .isFalse();
-        assertThat(callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 6)", resource))
-                .isTrue();
-        assertThatThrownBy(() -> callBool("SELECT " + schema + ".advance_fence(?, '" + name + "', 7)", resource))
+        long second = sql.acquire(c, name, "B", TTL).token();
+        assertThat(callBool(advance + second + ")", resource)).isTrue();
+        assertThat(callBool(advance + first + ")", resource))
+                .as("an earlier grant")
+                .isFalse();
+        assertThatThrownBy(() -> callBool(advance + (second + 1) + ")", resource))
                 .isInstanceOf(SQLException.class)
-                .hasMessageContaining("has not granted token 7");
+                .hasMessageContaining("has not granted token " + (second + 1));
+        String other = lease("other");
+        long otherToken = sql.acquire(c, other, "C", TTL).token();
+        assertThatThrownBy(() -> callBool(
+                        "SELECT " + schema + ".advance_fence(?, '" + other + "', " + otherToken + ")", resource))
+                .isInstanceOf(SQLException.class)
+                .hasMessageContaining("is fenced by lease");
     }
 
     private List<String> events(String name) throws SQLException {

@@ -1,11 +1,11 @@
 package dev.pglease.internal.election;
 
-import dev.pglease.LeaseConfig;
-import java.time.Duration;
+import dev.pglease.internal.util.Timings;
 import java.util.random.RandomGenerator;
 
 /**
- * The time arithmetic of the election loop, on monotonic nanoseconds. Pure: no clock reading, no I/O.
+ * The time arithmetic of the election loop, on monotonic nanoseconds, built on {@link Timings}. Pure: no clock
+ * reading, no I/O; the only state is the seeded source of jitter.
  *
  * <ul>
  *   <li>A holder's local deadline is the ticker reading taken <em>before</em> the successful acquire or renew was
@@ -17,7 +17,7 @@ import java.util.random.RandomGenerator;
  *       up to 20% jitter.</li>
  * </ul>
  */
-public final class Timing {
+final class Waits {
 
     /** Most jitter added to a wake-up at a known expiry: spreads standbys without delaying failover much. */
     static final long MAX_EXPIRY_JITTER_NANOS = 10_000_000L;
@@ -29,15 +29,15 @@ public final class Timing {
     private final long retryPeriodNanos;
     private final RandomGenerator random;
 
-    Timing(LeaseConfig config, RandomGenerator random) {
+    Waits(Timings timings, RandomGenerator random) {
         this(
-                config.leaseDuration().toNanos(),
-                config.renewDeadline().toNanos(),
-                config.retryPeriod().toNanos(),
+                timings.leaseDuration().toNanos(),
+                timings.renewDeadline().toNanos(),
+                timings.retryPeriod().toNanos(),
                 random);
     }
 
-    Timing(long leaseDurationNanos, long renewDeadlineNanos, long retryPeriodNanos, RandomGenerator random) {
+    Waits(long leaseDurationNanos, long renewDeadlineNanos, long retryPeriodNanos, RandomGenerator random) {
         this.leaseDurationNanos = leaseDurationNanos;
         this.renewDeadlineNanos = renewDeadlineNanos;
         this.retryPeriodNanos = retryPeriodNanos;
@@ -60,6 +60,15 @@ public final class Timing {
     /** The same deadline on the wall clock, for a statement sent at wall-clock time {@code sentAtMillis}. */
     long wallDeadline(long sentAtMillis) {
         return sentAtMillis + Math.floorDiv(renewDeadlineNanos, 1_000_000L);
+    }
+
+    /**
+     * Whether the answer to a statement sent at {@code sentAt} (ticker) and {@code sentAtMillis} (wall clock), read
+     * at {@code now} and {@code nowMillis}, came after the deadline it would give by either clock: it must not be
+     * trusted.
+     */
+    boolean answeredLate(long sentAt, long sentAtMillis, long now, long nowMillis) {
+        return deadline(sentAt) - now <= 0 || nowMillis >= wallDeadline(sentAtMillis);
     }
 
     /** When to renew next after a successful statement sent at {@code sentAt}. */
@@ -105,19 +114,5 @@ public final class Timing {
         long base = Math.min(retryPeriodNanos * 2, (retryPeriodNanos / 2) << Math.min(Math.max(failures - 1, 0), 8));
         long jitter = random.nextLong(base / 5 + 1);
         return now + Math.max(base, MIN_STANDBY_SLEEP_NANOS) + jitter;
-    }
-
-    /** How long a lease statement may block on the network before its connection is dropped and replaced. */
-    public static Duration networkTimeout(LeaseConfig config) {
-        return config.renewDeadline().plusMillis(100);
-    }
-
-    /**
-     * How long the server may work on one lease statement, lock waits included: half the network timeout, so the
-     * server has given up (and said so) well before the client stops waiting, and an abandoned statement can never
-     * commit a grant nobody knows about.
-     */
-    public static Duration statementTimeout(LeaseConfig config) {
-        return networkTimeout(config).dividedBy(2);
     }
 }

@@ -1,0 +1,207 @@
+package dev.pglease.internal.store;
+
+import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.util.Timings;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The blocking waits of fast failover, each on a connection and a thread of its own: a standby waiting for the
+ * holder's lease lock, and a holder watching its own lease session. A wait is a statement that blocks on an
+ * advisory lock until the session holding it ends; the connection is set up so that no role default (lock,
+ * statement or idle timeouts) cancels it. A failed wait is tried again after a backoff until it is cancelled. A
+ * connection that may hold an advisory lock goes back to its pool only after giving every one back; if that fails it
+ * is aborted. Starting, cancelling and closing are atomic with respect to each other: a wait started while the
+ * watches close is aborted, never left blocked.
+ */
+final class Watches {
+
+    private static final Logger log = LoggerFactory.getLogger(Watches.class);
+
+    /** A blocking statement: returns when the lock it waits for was granted. */
+    interface Wait {
+        void await(Connection c) throws SQLException;
+    }
+
+    private final class Watch implements Runnable {
+        final String key;
+        final Wait wait;
+        final Runnable onDone;
+        final Runnable onFailure;
+        volatile boolean cancelled;
+        Connection connection;
+
+        Watch(String key, Wait wait, Runnable onDone, Runnable onFailure) {
+            this.key = key;
+            this.wait = wait;
+            this.onDone = onDone;
+            this.onFailure = onFailure;
+        }
+
+        @Override
+        public void run() {
+            try {
+                waitUntilDone();
+            } finally {
+                finished(this);
+            }
+        }
+
+        private void waitUntilDone() {
+            long backoff = Timings.RECONNECT_FIRST_MILLIS;
+            while (true) {
+                Connection c = null;
+                try {
+                    c = dataSource.getConnection();
+                    if (!attach(this, c)) {
+                        abort(c);
+                        return;
+                    }
+                    if (!c.getAutoCommit()) {
+                        c.setAutoCommit(true);
+                    }
+                    SessionStatements.setWaitingSessionSettings(c);
+                    wait.await(c);
+                    if (!cancelled) {
+                        onDone.run();
+                    }
+                    detach(this);
+                    giveBack(c);
+                    return;
+                } catch (SQLException | RuntimeException e) {
+                    detach(this);
+                    if (c != null) {
+                        abort(c);
+                    }
+                    if (cancelled) {
+                        return;
+                    }
+                    log.debug("pglease: fast-failover wait {} failed; trying again in {} ms", key, backoff, e);
+                    onFailure.run();
+                    if (!pause(backoff)) {
+                        return;
+                    }
+                    backoff = Math.min(backoff * 2, Timings.RECONNECT_MAX_MILLIS);
+                }
+            }
+        }
+
+        private synchronized boolean pause(long millis) {
+            try {
+                if (!cancelled) {
+                    wait(millis);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+            return !cancelled;
+        }
+
+        private synchronized void wakeUp() {
+            notifyAll();
+        }
+    }
+
+    private final DataSource dataSource;
+    private final Map<String, Watch> watches = new HashMap<>();
+    private boolean closed;
+
+    Watches(DataSource dataSource) {
+        this.dataSource = dataSource;
+    }
+
+    /**
+     * Starts waiting, under {@code key}, unless a wait of that key runs already; {@code onDone} runs once when the
+     * wait ends (not when it is cancelled), {@code onFailure} each time an attempt failed (it is tried again).
+     */
+    void start(String key, String threadName, Wait wait, Runnable onDone, Runnable onFailure) {
+        Watch w = new Watch(key, wait, onDone, onFailure);
+        synchronized (this) {
+            if (closed || watches.containsKey(key)) {
+                return;
+            }
+            watches.put(key, w);
+        }
+        Thread t = new Thread(w, threadName);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    synchronized boolean running(String key) {
+        return watches.containsKey(key);
+    }
+
+    /** Ends the wait of {@code key}, if any: its connection is aborted and its thread ends. */
+    void cancel(String key) {
+        Watch w;
+        synchronized (this) {
+            w = watches.remove(key);
+            if (w == null) {
+                return;
+            }
+            w.cancelled = true;
+            if (w.connection != null) {
+                abort(w.connection);
+            }
+        }
+        w.wakeUp();
+    }
+
+    /** Ends every wait; no wait starts after this. */
+    void close() {
+        List<String> keys;
+        synchronized (this) {
+            closed = true;
+            keys = List.copyOf(watches.keySet());
+        }
+        keys.forEach(this::cancel);
+    }
+
+    private synchronized boolean attach(Watch w, Connection c) {
+        if (closed || w.cancelled) {
+            return false;
+        }
+        w.connection = c;
+        return true;
+    }
+
+    private synchronized void detach(Watch w) {
+        w.connection = null;
+    }
+
+    private synchronized void finished(Watch w) {
+        watches.remove(w.key, w);
+    }
+
+    /** Gives back every advisory lock and setting, then the connection; aborts it if any of that fails. */
+    private static void giveBack(Connection c) {
+        try {
+            SessionStatements.unlockAllAdvisoryLocks(c);
+            SessionStatements.resetSessionSettings(c);
+            c.close();
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: giving back a fast-failover wait connection failed; aborting it", e);
+            abort(c);
+        }
+    }
+
+    private static void abort(Connection c) {
+        try {
+            c.abort(Runnable::run);
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: aborting a fast-failover wait connection failed", e);
+        }
+        try {
+            c.close(); // after an abort: a pool learns the connection is dead and drops it
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: closing an aborted connection failed", e);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package dev.pglease.security;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.pglease.PgLease;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Map;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
+
+/**
+ * Notifications are hints any login may send and receive. A login in no pglease role that fills the server's
+ * notification queue (a listener idle in a transaction pins it; 8 GB by default, made small here so the test fills
+ * it in a moment) must not stop leases from changing hands: a free lease is still granted.
+ */
+class NotificationQueueTest {
+
+    @Test
+    void aLoginThatFillsTheNotificationQueueDoesNotStopALeaseFromBeingGranted() throws Exception {
+        int version = Integer.parseInt(HostileSchema.query(null, "SHOW server_version_num"));
+        assumeTrue(
+                version >= 170000,
+                "max_notify_queue_pages, which makes the queue small enough to fill in a test,"
+                        + " exists from PostgreSQL 17 on (server_version_num " + version + ")");
+        try (EmbeddedPostgresServer server = EmbeddedPostgresServer.start(Map.of("max_notify_queue_pages", "64"))) {
+            String s = "notify";
+            PgLease.migrate(server.dataSource(), s);
+            try (Connection su = server.dataSource().getConnection()) {
+                exec(su, "CREATE ROLE holder_a LOGIN IN ROLE " + s + "_candidate; CREATE ROLE nobody LOGIN");
+            }
+            try (Connection listener = login(server, "nobody").getConnection();
+                    Connection sender = login(server, "nobody").getConnection()) {
+                exec(listener, "LISTEN flood");
+                listener.setAutoCommit(false);
+                value(listener, "SELECT 1");
+                String full = null;
+                for (int i = 0; i < 10_000 && full == null; i++) {
+                    try {
+                        value(sender, "SELECT pg_notify('flood', repeat('x', 7900))");
+                    } catch (SQLException e) {
+                        full = e.getMessage();
+                    }
+                }
+                assertThat(full).as("the flood filled the queue").isNotNull();
+
+                String grant;
+                try (Connection a = login(server, "holder_a").getConnection()) {
+                    grant = value(a, "SELECT 'granted ' || token FROM " + s + ".acquire('leader', 'holder-a', 60000)");
+                } catch (SQLException e) {
+                    grant = e.getSQLState() + " " + e.getMessage();
+                }
+                listener.rollback();
+                assertThat(grant)
+                        .as(
+                                "a candidate's acquire of a free lease while a login keeps the notification queue full (%s)",
+                                full)
+                        .startsWith("granted");
+            }
+        }
+    }
+
+    private static DataSource login(EmbeddedPostgresServer server, String user) {
+        PGSimpleDataSource ds = (PGSimpleDataSource) server.dataSource();
+        ds.setUser(user);
+        return ds;
+    }
+
+    private static void exec(Connection c, String sql) throws SQLException {
+        try (Statement st = c.createStatement()) {
+            st.execute(sql);
+        }
+    }
+
+    private static String value(Connection c, String sql) throws SQLException {
+        try (Statement st = c.createStatement();
+                ResultSet rs = st.executeQuery(sql)) {
+            return rs.next() ? rs.getString(1) : null;
+        }
+    }
+}
