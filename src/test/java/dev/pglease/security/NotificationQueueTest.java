@@ -11,6 +11,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Map;
 import javax.sql.DataSource;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
@@ -19,6 +20,7 @@ import org.postgresql.ds.PGSimpleDataSource;
  * notification queue (a listener idle in a transaction pins it; 8 GB by default, made small here so the test fills
  * it in a moment) must not stop leases from changing hands: a free lease is still granted.
  */
+@Tag("security")
 class NotificationQueueTest {
 
     @Test

@@ -8,6 +8,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Test;
  * DBA let the writer set, or an isolation level whose snapshot still shows the lease as it was when the transaction
  * began.
  */
+@Tag("security")
 class ProtectedTableSettingsTest {
 
     private static HostileSchema h;
