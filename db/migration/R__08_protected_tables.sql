@@ -121,7 +121,6 @@ BEGIN
         EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
                        'EXECUTE FUNCTION ${flyway:defaultSchema}.protected_write_guard(%L)',
                        '${flyway:defaultSchema}_no_truncate', member.tab, p_lease);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_no_truncate');
         IF rel.relkind = 'p' AND NOT member.root THEN
             CONTINUE; -- partitions get the write check as a clone of the root's row trigger
         END IF;
@@ -130,7 +129,18 @@ BEGIN
                        'EXECUTE FUNCTION ${flyway:defaultSchema}.protected_write_guard(%L)',
                        '${flyway:defaultSchema}_fence', member.tab,
                        CASE WHEN member.relkind = 'p' THEN 'ROW' ELSE 'STATEMENT' END, p_lease);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_fence');
+    END LOOP;
+    -- Enabled once every member has its triggers: before 13.8 and 14.5, ENABLE on a partitioned table recurses into
+    -- its partitions for statement triggers too, and fails on a partition that does not have its own yet.
+    FOR member IN SELECT t.relid::regclass AS tab FROM pg_partition_tree(p_table) t
+                  UNION
+                  SELECT d.oid::regclass FROM ${flyway:defaultSchema}.inheritors(p_table) d
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_no_truncate');
+        IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = member.tab AND t.tgname = '${flyway:defaultSchema}_fence')
+        THEN
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_fence');
+        END IF;
     END LOOP;
 END
 $$;
