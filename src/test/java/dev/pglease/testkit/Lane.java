@@ -1,5 +1,10 @@
 package dev.pglease.testkit;
 
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
 import java.util.EnumSet;
 import java.util.Locale;
 import java.util.Set;
@@ -88,21 +93,35 @@ public enum Lane {
     }
 
     /**
-     * The lanes this run is in: the PostgreSQL major (only when the tests use the embedded server, not one named
-     * by {@code PGLEASE_TEST_JDBC_URL}), the pooler if any, the JDK.
+     * The lanes this run is in: the PostgreSQL major (of the embedded server's binaries, or of the server named by
+     * {@code PGLEASE_TEST_JDBC_URL}, asked once), the pooler if any, the JDK.
      */
     public static Set<Lane> active() {
         Set<Lane> lanes = EnumSet.noneOf(Lane.class);
         String external = System.getenv("PGLEASE_TEST_JDBC_URL");
-        if (external == null || external.isBlank()) {
-            named("PG" + postgresMajor(), lanes);
-        }
+        named("PG" + (external == null || external.isBlank() ? postgresMajor() : externalMajor(external)), lanes);
         Lane pooler = pooler();
         if (pooler != null) {
             lanes.add(pooler);
         }
         named("JDK" + Runtime.version().feature(), lanes);
         return lanes;
+    }
+
+    private static int externalMajor = -1;
+
+    private static synchronized int externalMajor(String url) {
+        if (externalMajor < 0) {
+            try (Connection c = DriverManager.getConnection(url);
+                    Statement s = c.createStatement();
+                    ResultSet rs = s.executeQuery("SELECT current_setting('server_version_num')::int / 10000")) {
+                rs.next();
+                externalMajor = rs.getInt(1);
+            } catch (SQLException e) {
+                throw new IllegalStateException("could not ask the server at PGLEASE_TEST_JDBC_URL its version", e);
+            }
+        }
+        return externalMajor;
     }
 
     private static void named(String name, Set<Lane> into) {
