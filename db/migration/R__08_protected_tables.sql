@@ -64,7 +64,8 @@ $$;
 -- with it every table below it in an inheritance or partition hierarchy: a hierarchy is protected from its root, so
 -- a write through a parent never reaches an unchecked child. A partitioned table is checked per row (the trigger is
 -- cloned to partitions attached later); other tables once per statement. The triggers fire whatever
--- session_replication_role says (ENABLE ALWAYS): a role allowed to set it can not switch them off. Idempotent; run it
+-- session_replication_role says (ENABLE ALWAYS, on PostgreSQL 15+, where a login may be granted SET on it): a role
+-- allowed to set it can not switch them off. Idempotent; run it
 -- again after adding inheritance children or partitions, to refuse TRUNCATE of them by name. Refuses a table protected
 -- by another lease of this schema.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.protect(p_table regclass, p_lease text) RETURNS void
@@ -130,8 +131,14 @@ BEGIN
                        '${flyway:defaultSchema}_fence', member.tab,
                        CASE WHEN member.relkind = 'p' THEN 'ROW' ELSE 'STATEMENT' END, p_lease);
     END LOOP;
-    -- Enabled once every member has its triggers: before 13.8 and 14.5, ENABLE on a partitioned table recurses into
-    -- its partitions for statement triggers too, and fails on a partition that does not have its own yet.
+    -- ALWAYS, once every member has its triggers. It matters where a login may be granted SET on
+    -- session_replication_role (PostgreSQL 15+); before 15 only superusers may set it, and they pass any trigger
+    -- anyway. And before 13.8 and 14.5, ENABLE on a partitioned table recurses into its partitions, failing on one
+    -- that has no such trigger (statement triggers are not cloned) or whose clone is internal (only superusers may
+    -- alter those): so it is left out there.
+    IF current_setting('server_version_num')::int < 150000 THEN
+        RETURN;
+    END IF;
     FOR member IN SELECT t.relid::regclass AS tab FROM pg_partition_tree(p_table) t
                   UNION
                   SELECT d.oid::regclass FROM ${flyway:defaultSchema}.inheritors(p_table) d
