@@ -233,6 +233,11 @@ DECLARE
     current ${flyway:defaultSchema}.leases;
     fenced  jsonb;
 BEGIN
+    -- A transaction_timeout timer already running (a role or session default) is not re-armed by a value set inside
+    -- the transaction: stop it, so that the bound below starts it afresh from this call (PostgreSQL 17+).
+    IF current_setting('server_version_num')::int >= 170000 THEN
+        PERFORM set_config('transaction_timeout', '0', true);
+    END IF;
     IF p_max_ms IS NOT NULL THEN
         PERFORM ${flyway:defaultSchema}.check_duration('the fence bound', p_max_ms);
         PERFORM ${flyway:defaultSchema}.bound_transaction(p_max_ms);

@@ -224,3 +224,50 @@ GRANT USAGE ON SCHEMA ${flyway:defaultSchema} TO "${candidate_role}", "${observe
 GRANT SELECT ON ${flyway:defaultSchema}.leases, ${flyway:defaultSchema}.lease_events, ${flyway:defaultSchema}.terms,
                 ${flyway:defaultSchema}.fences, ${flyway:defaultSchema}.fast_failover_sessions
     TO "${candidate_role}", "${observer_role}", "${operator_role}";
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Lease groups: N shards over the live members of a group (functions and views in R__10_groups.sql)
+-- ---------------------------------------------------------------------------------------------------------------
+-- Each shard k of group g is the ordinary lease "g/k" of kind 'shard' (its own token, history and fences). These
+-- tables only say which groups exist, how many shards each has, and who its members are. A member row is renewed in
+-- the same statement as the member's shard leases and expires like them; a member that shuts down deletes its row.
+CREATE TABLE ${flyway:defaultSchema}.lease_groups (
+    name       text        NOT NULL PRIMARY KEY,
+    shards     integer     NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    CONSTRAINT lease_groups_name_valid CHECK (char_length(name) BETWEEN 1 AND 190 AND name !~ '[[:cntrl:]]'
+        AND name ~ '[^[:space:]]'
+        AND name !~ '[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u2800\u3164\uFEFF\uFFA0]'),
+    CONSTRAINT lease_groups_shards_valid CHECK (shards BETWEEN 1 AND 100000)
+);
+
+COMMENT ON TABLE ${flyway:defaultSchema}.lease_groups IS
+    'One row per lease group: its number of shards. Shard k is the lease "<name>/<k>" of kind shard.';
+
+CREATE TABLE ${flyway:defaultSchema}.group_members (
+    group_name  text        NOT NULL REFERENCES ${flyway:defaultSchema}.lease_groups (name),
+    member      text        NOT NULL,
+    member_role text        NOT NULL,
+    weight      integer     NOT NULL,
+    priority    integer     NOT NULL,
+    joined_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    renewed_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (group_name, member),
+    CONSTRAINT group_members_member_valid CHECK (char_length(member) BETWEEN 1 AND 255
+        AND member !~ '[[:cntrl:]]' AND member ~ '[^[:space:]]'
+        AND member !~ '[\u00AD\u061C\u115F\u1160\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\u2800\u3164\uFEFF\uFFA0]'),
+    CONSTRAINT group_members_weight_valid CHECK (weight BETWEEN 1 AND 1000),
+    CONSTRAINT group_members_priority_valid CHECK (priority BETWEEN -1000 AND 1000)
+);
+
+COMMENT ON TABLE ${flyway:defaultSchema}.group_members IS
+    'The members of each lease group (live while expires_at is in the future, by the database clock).';
+COMMENT ON COLUMN ${flyway:defaultSchema}.group_members.member IS
+    'The member''s holder id: the holder of the shard leases it owns.';
+COMMENT ON COLUMN ${flyway:defaultSchema}.group_members.member_role IS
+    'Login (session_user) that joined; only that login may renew the row or leave.';
+
+REVOKE ALL ON ${flyway:defaultSchema}.lease_groups, ${flyway:defaultSchema}.group_members FROM PUBLIC;
+GRANT SELECT ON ${flyway:defaultSchema}.lease_groups, ${flyway:defaultSchema}.group_members
+    TO "${candidate_role}", "${observer_role}", "${operator_role}";

@@ -2,8 +2,8 @@
  * pglease: leader election and fenced leases on PostgreSQL.
  *
  * <p>The API is {@code dev.pglease} (entry point {@link dev.pglease.PgLease}) and the optional integrations
- * {@code dev.pglease.health}, {@code dev.pglease.micrometer}, {@code dev.pglease.shedlock} and
- * {@code dev.pglease.spring}, each usable only when its library is present. The command-line tool and the demo
+ * {@code dev.pglease.health}, {@code dev.pglease.http}, {@code dev.pglease.micrometer}, {@code dev.pglease.shedlock}
+ * and {@code dev.pglease.spring}, each usable only when its library is present. The command-line tool and the demo
  * ({@code dev.pglease.cli}, {@code dev.pglease.demo}) ship in the same jar for {@code java -jar pglease-all.jar}
  * but are not exported: they are not API, and neither are the packages under {@code dev.pglease.internal}, named
  * for their role: {@code election} (the election engine), {@code store} (storage and start-up checks), {@code sql}
@@ -29,6 +29,9 @@ module dev.pglease {
     requires static spring.boot.actuator;
     requires static spring.jdbc;
     requires static spring.tx;
+    requires static spring.web;
+    requires static spring.webmvc;
+    requires static jakarta.servlet;
 
     // command-line tool and demo (bundled in the -all jar)
     requires static com.zaxxer.hikari;
@@ -41,6 +44,7 @@ module dev.pglease {
 
     exports dev.pglease;
     exports dev.pglease.health;
+    exports dev.pglease.http;
     exports dev.pglease.micrometer;
     exports dev.pglease.shedlock;
     exports dev.pglease.spring;

@@ -2,13 +2,17 @@ package dev.pglease;
 
 import dev.pglease.internal.election.Campaign;
 import dev.pglease.internal.election.Engine;
+import dev.pglease.internal.group.Groups;
+import dev.pglease.internal.group.MemberEngine;
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.sql.LockStatements;
+import dev.pglease.internal.sql.ProtectionStatements;
 import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.SchemaMigration;
 import dev.pglease.internal.store.StartupChecks;
+import dev.pglease.internal.util.FenceDeadlines;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
@@ -51,6 +55,11 @@ public final class PgLease implements AutoCloseable {
     private final LockStatements locks;
     private final ForwardFence fence;
     private final Engine engine;
+    private final FenceDeadlines deadlines;
+    /** The lease groups of this process, created with the first; guarded by itself. */
+    private final java.util.List<LeaseGroup> groups = new java.util.ArrayList<>();
+
+    private Groups groupEngine;
     private volatile boolean closed;
 
     private PgLease(DataSource dataSource, LeaseConfig config) {
@@ -60,8 +69,9 @@ public final class PgLease implements AutoCloseable {
         this.leases = new LeaseStatements(config.schema());
         this.fences = new FenceStatements(config.schema());
         this.locks = new LockStatements(config.schema());
-        this.fence = new ForwardFence(config.schema() + ".fences");
+        this.fence = new ForwardFence(config.schema(), fences);
         this.engine = new Engine(dataSource, config, config.timings(), holderId);
+        this.deadlines = new FenceDeadlines("pglease-fence-deadlines");
     }
 
     /**
@@ -120,6 +130,134 @@ public final class PgLease implements AutoCloseable {
         }
     }
 
+    /**
+     * Protects {@code table} with {@code lease} (schema {@code pglease}): see
+     * {@link #protect(DataSource, String, String, String)}.
+     */
+    public static void protect(DataSource tableOwner, String table, String lease) {
+        protect(tableOwner, "pglease", table, lease);
+    }
+
+    /**
+     * Makes the database itself refuse every stale or unfenced write to {@code table}: from now on an
+     * {@code INSERT}, {@code UPDATE} or {@code DELETE} (also {@code COPY}, {@code MERGE}, upserts) on it commits only
+     * in a transaction fenced for {@code lease} with the lease's current token, by the login that holds it, while
+     * the lease has not expired ({@link #inFencedTransaction}, {@link #fenceTransaction}, the Spring integration, or
+     * {@code <schema>.fence(lease, token)} from any client); any other write fails with SQLSTATE {@code PL002} and
+     * nothing of it is written, and {@code TRUNCATE} is refused. Idempotent.
+     *
+     * <p>Runs {@code <schema>.protect(table, lease)} as {@code tableOwner}, a login that owns the table (only the
+     * owner may put triggers on it) and is a member of one of the schema's roles (the observer role is enough); the
+     * owner itself, like a superuser, is not stopped by the protection it can remove.
+     *
+     * @param table a table name as SQL reads it ({@code charges}, {@code billing.charges}), resolved with the owner
+     *     login's search path
+     * @throws IllegalArgumentException when the table does not exist, is not a table, belongs to pglease, is protected
+     *     by another lease, or a name is invalid (the message says which)
+     * @throws LeaseException INSUFFICIENT_PRIVILEGE when the login does not own the table or may not use the pglease
+     *     schema (the message says what to grant), SCHEMA_MISSING when the schema has no protected tables (migrate
+     *     it), DATABASE_UNAVAILABLE
+     */
+    public static void protect(DataSource tableOwner, String schema, String table, String lease) {
+        Objects.requireNonNull(tableOwner, "tableOwner must not be null");
+        Names.schema(schema);
+        Names.leaseName(lease);
+        String what = "protect table " + Names.quote(tableName(table)) + " with lease " + Names.quote(lease);
+        try (Connection c = tableOwner.getConnection()) {
+            new ProtectionStatements(schema).protect(c, table, lease);
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+        } catch (SQLException e) {
+            throw protectionFailure(what, tableOwner, schema, e);
+        }
+    }
+
+    /** Removes the protection of {@code table} (schema {@code pglease}); see {@link #unprotect(DataSource, String, String)}. */
+    public static boolean unprotect(DataSource tableOwner, String table) {
+        return unprotect(tableOwner, "pglease", table);
+    }
+
+    /**
+     * Removes the protection {@link #protect} put on {@code table}, as {@code tableOwner} (a login that owns it).
+     *
+     * @return whether the table was protected
+     * @throws IllegalArgumentException when the table does not exist or its name is invalid
+     * @throws LeaseException INSUFFICIENT_PRIVILEGE when the login does not own the table or may not use the pglease
+     *     schema, SCHEMA_MISSING, DATABASE_UNAVAILABLE
+     */
+    public static boolean unprotect(DataSource tableOwner, String schema, String table) {
+        Objects.requireNonNull(tableOwner, "tableOwner must not be null");
+        Names.schema(schema);
+        String what = "unprotect table " + Names.quote(tableName(table));
+        try (Connection c = tableOwner.getConnection()) {
+            boolean was = new ProtectionStatements(schema).unprotect(c, table);
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+            return was;
+        } catch (SQLException e) {
+            throw protectionFailure(what, tableOwner, schema, e);
+        }
+    }
+
+    private static String tableName(String table) {
+        if (table == null
+                || table.isBlank()
+                || table.length() > 200
+                || table.chars().anyMatch(Character::isISOControl)) {
+            throw new IllegalArgumentException("table must be a table name as SQL reads it (charges, billing.charges; "
+                    + "at most 200 characters, no control characters), got "
+                    + (table == null ? "null" : Names.quote(table)));
+        }
+        return table;
+    }
+
+    /** A failed protect or unprotect, told by what the server said. */
+    private static RuntimeException protectionFailure(String what, DataSource login, String schema, SQLException e) {
+        String said = String.valueOf(e.getMessage());
+        String state = String.valueOf(e.getSQLState());
+        switch (state) {
+            case "42P01", "42809", "22023", "3F000" -> {
+                if (!"3F000".equals(state) || !said.contains(schema)) {
+                    return new IllegalArgumentException("could not " + what + ": " + said, e);
+                }
+            }
+            case "42501" -> {
+                String user = currentUser(login);
+                return new LeaseException(
+                        LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
+                        "could not " + what + ": " + said
+                                + (said.contains("schema " + schema) || said.contains("function")
+                                        ? "; the table's owner must be a member of a pglease role (the observer role "
+                                                + "is enough): GRANT "
+                                                + Roles.defaultsFor(schema).observer() + " TO "
+                                                + user + " (or the observer role named when the schema was migrated)"
+                                        : "; protect a table as the login that owns it (this one is " + user + ")"),
+                        e);
+            }
+            default -> {
+                // below
+            }
+        }
+        if ("42883".equals(state) || "3F000".equals(state)) {
+            return new LeaseException(
+                    LeaseException.Reason.SCHEMA_MISSING,
+                    "could not " + what + ": schema " + schema + " has no protect() function (" + said
+                            + "): have the schema owner migrate it (`pglease migrate --schema " + schema + "`)",
+                    e);
+        }
+        return SqlErrors.unavailable("could not " + what, e);
+    }
+
+    private static String currentUser(DataSource login) {
+        try (Connection c = login.getConnection()) {
+            return SchemaStatements.currentUser(c);
+        } catch (SQLException e) {
+            return "<the table owner's login>";
+        }
+    }
+
     /** Migrates the default schema {@code pglease}. */
     public static int migrate(DataSource dataSource) {
         return migrate(dataSource, "pglease");
@@ -168,6 +306,65 @@ public final class PgLease implements AutoCloseable {
         return new Elector(engine.loop(), campaign, config.timings().renewDeadline());
     }
 
+    /** {@link #group(String, int, GroupConfig, GroupListener)} with weight 1 and priority 0. */
+    public LeaseGroup group(String name, int shards, GroupListener listener) {
+        return group(name, shards, GroupConfig.defaults(), listener);
+    }
+
+    /**
+     * Joins lease group {@code name} of {@code shards} shards (numbered 0 to shards-1) as a member with the given
+     * weight and priority, and follows the group's assignment from now on: the listener is told of each shard this
+     * member gains and loses. Every member of a group must give the same number of shards. Shard {@code k} is the
+     * lease {@code name/k} (of kind shard): fence writes with its {@link Leadership} as with any lease.
+     *
+     * <p>The assignment: the shards are spread over the live members in proportion to their weights (equal weights:
+     * counts differ by at most one); a member keeps what it owns up to its share; the shards left over when shares
+     * do not divide evenly go to members of higher priority first. A join moves only the shards the newcomer's
+     * share takes; a leave, only the leaver's. Moves are cooperative; the shards of a member that stopped renewing
+     * are taken once its leases expire.
+     *
+     * @throws IllegalArgumentException if the name is invalid (as a lease name, and at most 190 characters),
+     *                                  shards is not between 1 and 100000, or the group's live members have another
+     *                                  number of shards (the database refuses the join; the message names both)
+     * @throws IllegalStateException    if this {@code PgLease} is already a member of the group, or runs in
+     *                                  fast-failover mode (not supported by lease groups yet)
+     * @throws LeaseException           DATABASE_UNAVAILABLE when the join failed, CLOSED after {@link #close()}
+     */
+    public LeaseGroup group(String name, int shards, GroupConfig config, GroupListener listener) {
+        Names.leaseName(name);
+        if (name.codePointCount(0, name.length()) > 190) {
+            throw new IllegalArgumentException("a group name is at most 190 characters (its shards are leases named "
+                    + "<group>/<shard>), got " + name.codePointCount(0, name.length()) + ": " + Names.quote(name));
+        }
+        if (shards < 1 || shards > 100_000) {
+            throw new IllegalArgumentException("shards must be between 1 and 100000, got " + shards);
+        }
+        Objects.requireNonNull(config, "config must not be null");
+        Objects.requireNonNull(listener, "listener must not be null");
+        checkOpen();
+        if (this.config.fastFailover()) {
+            throw new IllegalStateException("lease groups do not support fast failover yet: create the PgLease of a "
+                    + "group member without LeaseConfig.fastFailover");
+        }
+        synchronized (groups) {
+            if (groupEngine == null) {
+                groupEngine = new Groups(engine, dataSource, this.config, holderId);
+            }
+            MemberEngine member;
+            try {
+                member = groupEngine.join(name, shards, config.weight(), config.priority(), listener);
+            } catch (SQLException e) {
+                if ("22023".equals(e.getSQLState())) {
+                    throw new IllegalArgumentException(e.getMessage(), e);
+                }
+                throw SqlErrors.unavailable("could not join group " + Names.quote(name), e);
+            }
+            LeaseGroup group = new LeaseGroup(member);
+            groups.add(group);
+            return group;
+        }
+    }
+
     /**
      * Who holds {@code leaseName} now, by the database clock; empty when nobody does. For observers that are not
      * candidates; one query, on a connection from the data source.
@@ -185,15 +382,18 @@ public final class PgLease implements AutoCloseable {
      * Runs {@code work} in a transaction of its own, fenced by {@code grant} (a {@link Leadership} or a
      * {@link LeaseLock}): the transaction first locks the lease row ({@code SELECT ... FOR KEY SHARE}) only if this
      * holder still has it with this token and it has not expired; the lock keeps any change of holder or token
-     * waiting until the transaction ends, while this holder's renewals go on. The transaction runs at READ COMMITTED,
-     * is bounded on the server by the grant's remaining validity (a stalled or cut-off holder's transaction is
-     * aborted by the server, never committed late), and commits durably ({@code synchronous_commit} at least
-     * {@code on}). The work is committed only if the grant is still valid locally at the end; otherwise everything
-     * is rolled back. The isolation, the bounds and the check reach the server in one round trip: the fenced
-     * transaction costs one round trip more than the work alone.
+     * waiting until the transaction ends, while this holder's renewals go on. The transaction runs at READ COMMITTED
+     * and commits durably ({@code synchronous_commit} at least {@code on}). It is bounded by the grant's remaining
+     * validity when it starts ({@link LeaseGrant#remaining()}): on the server (each statement, lock wait and idle
+     * gap, and on PostgreSQL 17+ the whole transaction), and in this process, on every version: if the transaction
+     * is still open at that deadline, its connection is aborted, so a holder that stalls or keeps sending statements
+     * can not hold the lease row past its deadline. The work is committed only if the grant is still valid locally
+     * at the end; otherwise everything is rolled back. The isolation, the bounds and the check reach the server in
+     * one round trip: the fenced transaction costs one round trip more than the work alone.
      *
-     * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work), STALE_TOKEN when
-     *                        the database no longer lists this holder with this token
+     * @throws LeaseException LEASE_LOST when the local deadline passed (before or during the work: then the
+     *                        connection was aborted and the cause is what the work saw), STALE_TOKEN when the
+     *                        database no longer lists this holder with this token
      * @throws SQLException   from the work or the connection; the transaction is rolled back
      */
     public <T> T inFencedTransaction(LeaseGrant grant, FencedWork<T> work) throws SQLException {
@@ -207,9 +407,16 @@ public final class PgLease implements AutoCloseable {
      * Fences the transaction already open on {@code connection} (Spring {@code @Transactional}, jOOQ, JPA) with
      * {@code grant}: checks that this holder still has the lease with this token and locks the lease row
      * ({@code FOR KEY SHARE}) until that transaction ends, exactly as {@link #inFencedTransaction} does, with the same
-     * server-side bounds (every statement, idle gap and, on PostgreSQL 17+, the whole transaction limited to the
-     * grant's remaining validity) and durable commit, all local to the transaction. Call it first in the
-     * transaction, before the protected writes; commit only while {@link LeaseGrant#isValid()}.
+     * server-side bounds (every statement, lock wait, idle gap and, on PostgreSQL 17+, the rest of the transaction
+     * limited to the grant's remaining validity) and durable commit, all local to the transaction. Call it first in
+     * the transaction, before the protected writes, and again whenever you are unsure the fence still holds: after a
+     * rollback to a savepoint the lock and the bounds are gone (fencing again is one statement). Commit only while
+     * {@link LeaseGrant#isValid()}.
+     *
+     * <p>The rest of the transaction is bounded in this process too: if, at the grant's deadline as it was at this
+     * call, {@code connection} has not been closed (a pooled connection handed back is closed) and is still inside a
+     * transaction, it is aborted ({@link Connection#abort}); the application's next statement fails, and the server
+     * rolls the transaction back. A later fence of the same lease on the same connection replaces that deadline.
      *
      * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
      * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
@@ -242,13 +449,26 @@ public final class PgLease implements AutoCloseable {
 
     /**
      * The fence of {@link #fenceTransaction}; with {@code readCommitted} (a transaction opened here) its isolation is
-     * set in the same batch.
+     * set in the same batch. The deadline is watched from before the statement is sent, so a fence that waits
+     * for the lease row past it is aborted too.
      */
     private void fence(Connection connection, LeaseGrant grant, boolean readCommitted) throws SQLException {
-        long remainingMillis = grant.remaining().toMillis();
+        Duration remaining = grant.remaining();
         grant.checkValid();
-        if (!fences.fenceTransaction(
-                connection, readCommitted, remainingMillis, grant.leaseName(), grant.holder(), grant.token())) {
+        FenceDeadlines.Watch watch = deadlines.watch(connection, grant.leaseName(), grant.token(), remaining);
+        boolean held;
+        try {
+            held = fences.fenceTransaction(
+                    connection, readCommitted, remaining.toMillis(), grant.leaseName(), grant.holder(), grant.token());
+        } catch (SQLException | RuntimeException e) {
+            if (watch.aborted()) {
+                throw Transactions.lost(watch, e);
+            }
+            watch.end();
+            throw e;
+        }
+        if (!held) {
+            watch.end();
             engine.fenceRefused(grant); // the grant ends here, as if a renewal had been refused
             throw new LeaseException(
                     LeaseException.Reason.STALE_TOKEN,
@@ -312,7 +532,16 @@ public final class PgLease implements AutoCloseable {
             return;
         }
         closed = true;
+        java.util.List<LeaseGroup> open;
+        synchronized (groups) {
+            open = java.util.List.copyOf(groups);
+        }
+        open.forEach(LeaseGroup::close);
+        if (groupEngine != null) {
+            groupEngine.close();
+        }
         engine.close();
+        deadlines.close();
     }
 
     private void checkOpen() {

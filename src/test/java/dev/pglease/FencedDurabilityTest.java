@@ -55,7 +55,7 @@ class FencedDurabilityTest {
                 for (int i = 0; i < WRITES; i++) {
                     pglease.inFencedTransaction(leadership, c -> charge(c, schema, "lease-row", token));
                     pglease.forwardFence()
-                            .inTransaction(ds, "provider", token, c -> charge(c, schema, "forward", token));
+                            .inTransaction(ds, "provider", leadership, c -> charge(c, schema, "forward", token));
                 }
             }
             assertThat(count(ds, schema)).isEqualTo(2 * WRITES);

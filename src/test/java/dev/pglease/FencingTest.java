@@ -326,7 +326,10 @@ class FencingTest {
     @Test
     void theForwardFenceAcceptsEqualAndHigherTokensAndRejectsLowerOnes() throws Exception {
         String resource = "provider-" + System.nanoTime();
-        ForwardFence fence = new ForwardFence(schema + ".fences");
+        try (Connection c = ds.getConnection()) {
+            ForwardFence.createTable(c, schema + ".own_fence");
+        }
+        ForwardFence fence = new ForwardFence(schema + ".own_fence");
         for (long token : new long[] {5, 5, 7}) {
             int written = fence.inTransaction(ds, resource, token, c -> charge(c, resource, token));
             assertThat(written).isEqualTo(1);
@@ -341,6 +344,52 @@ class FencingTest {
             assertThatThrownBy(() -> fence.advance(c, resource, 8))
                     .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("auto-commit");
+        }
+    }
+
+    /**
+     * The schema's fence is bound to its leases: it takes the grant (or a lease and token), accepts the token of the
+     * lease's current grant, again and again, refuses the token of an earlier grant and one the lease never granted,
+     * and refuses a bare token.
+     */
+    @Test
+    void theSchemasForwardFenceAcceptsOnlyTheCurrentGrantsToken() throws Exception {
+        String lease = "fenced-" + System.nanoTime();
+        String resource = "provider-" + System.nanoTime();
+        try (PgLease pglease = pglease()) {
+            ForwardFence fence = pglease.forwardFence();
+            assertThat(fence.boundToLeases()).isTrue();
+            Leadership first = grant(lease, "first");
+            int firstWrite = fence.inTransaction(ds, resource, first, c -> charge(c, resource, first.token()));
+            expire(lease);
+            Leadership second = grant(lease, "second");
+            assertThat(second.token()).isGreaterThan(first.token());
+            int secondWrite = fence.inTransaction(ds, resource, second, c -> charge(c, resource, second.token()));
+            int again = fence.inTransaction(ds, resource, lease, second.token(), c -> 1);
+            assertThat(List.of(firstWrite, secondWrite, again))
+                    .as("first, second, the second again as a receiving service presents it")
+                    .containsExactly(1, 1, 1);
+            assertThatThrownBy(() -> fence.inTransaction(ds, resource, first, c -> charge(c, resource, 0)))
+                    .isInstanceOf(LeaseException.class)
+                    .hasMessageContaining("token " + first.token() + " of lease \"" + lease + "\" is stale")
+                    .hasMessageContaining("already at " + second.token())
+                    .extracting(e -> ((LeaseException) e).reason())
+                    .isEqualTo(LeaseException.Reason.STALE_TOKEN);
+            long never = second.token() + 1;
+            assertThatThrownBy(() -> fence.inTransaction(ds, resource, lease, never, c -> charge(c, resource, 0)))
+                    .isInstanceOf(LeaseException.class)
+                    .hasMessageContaining("token " + never + " of lease \"" + lease + "\" was refused")
+                    .hasMessageContaining("has not granted token " + never)
+                    .extracting(e -> ((LeaseException) e).reason())
+                    .isEqualTo(LeaseException.Reason.STALE_TOKEN);
+            assertThatThrownBy(() -> fence.inTransaction(ds, resource, second.token(), c -> 1))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("bound to its leases")
+                    .hasMessageContaining("advance(connection, resource, grant)");
+            try (Connection c = ds.getConnection()) {
+                assertThat(fence.current(c, resource)).hasValue(second.token());
+            }
+            assertThat(charges(resource)).containsExactly(first.token(), second.token());
         }
     }
 

@@ -224,9 +224,7 @@ public class LeaseStatementBenchmark {
     /** The same write guarded by a forward-only fence row (for resources in another database). */
     @Benchmark
     public int forwardFenceWrite(Db db) throws SQLException {
-        return db.pglease
-                .forwardFence()
-                .inTransaction(db.pool, "counter", db.leadership.token(), c -> increment(c, db.schema));
+        return db.pglease.forwardFence().inTransaction(db.pool, "counter", db.leadership, c -> increment(c, db.schema));
     }
 
     /** Anchor: ShedLock JdbcTemplateLockProvider (database time), lock and unlock on the same server. */

@@ -31,6 +31,7 @@ class ModuleDescriptorTest {
                 .containsExactlyInAnyOrder(
                         "dev.pglease",
                         "dev.pglease.health",
+                        "dev.pglease.http",
                         "dev.pglease.micrometer",
                         "dev.pglease.shedlock",
                         "dev.pglease.spring");

@@ -82,7 +82,7 @@ final class CounterWriter implements Runnable {
                 });
                 // the deadline this process holds for the token, set by its last successful acquire or renew and
                 // read from its own record: it is earlier than "start" when the write begins too late
-                Long deadline = deadlines.wallDeadline(l.token(), (long) e.get("t"), startTick);
+                Long deadline = deadlines.wallDeadline(lease, l.token(), (long) e.get("t"), startTick);
                 if (deadline != null) {
                     e.put("deadline", deadline);
                 }

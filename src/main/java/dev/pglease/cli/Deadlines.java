@@ -15,7 +15,8 @@ final class Deadlines {
     private final Ticker ticker;
     private final long renewDeadlineNanos;
     private final double rate;
-    private final Map<Long, Long> byToken = new ConcurrentHashMap<>();
+    /** By lease name and token (tokens of different leases, e.g. the shards of a group, may be equal). */
+    private final Map<String, Long> byGrant = new ConcurrentHashMap<>();
 
     Deadlines(Ticker ticker, Duration renewDeadline, double rate) {
         this.ticker = ticker;
@@ -28,17 +29,21 @@ final class Deadlines {
         return ticker.read();
     }
 
-    void answered(long token, Duration latency) {
+    void answered(String lease, long token, Duration latency) {
         long sent = ticker.read() - latency.toNanos();
-        byToken.merge(token, sent + renewDeadlineNanos, (a, b) -> b - a > 0 ? b : a);
+        byGrant.merge(key(lease, token), sent + renewDeadlineNanos, (a, b) -> b - a > 0 ? b : a);
     }
 
-    /** The deadline for {@code token} as a wall-clock time, given the wall time and ticker reading of now. */
-    Long wallDeadline(long token, long wallNow, long tickNow) {
-        Long d = byToken.get(token);
+    /** The deadline for {@code token} of {@code lease} as a wall-clock time, given the wall time and ticker of now. */
+    Long wallDeadline(String lease, long token, long wallNow, long tickNow) {
+        Long d = byGrant.get(key(lease, token));
         if (d == null) {
             return null;
         }
         return wallNow + Math.floorDiv((long) ((d - tickNow) / rate), 1_000_000L);
+    }
+
+    private static String key(String lease, long token) {
+        return token + " " + lease;
     }
 }

@@ -2,6 +2,7 @@ package dev.pglease.cli;
 
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.Elector;
+import dev.pglease.GroupConfig;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
@@ -28,7 +29,8 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         defaultValueProvider = TimingDefaults.class,
         description = {
-            "Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0).",
+            "Run one candidate for a lease until stopped (SIGTERM releases the lease and exits 0),",
+            "or with --group NAME --shards N one member of a lease group (SIGTERM hands every shard over).",
             "Writes one JSON object per line to stdout: started, elected, revoked, released, write",
             "(open with --write-hold, acquire/renew with --trace; setup with --setup-workload)."
         })
@@ -40,8 +42,25 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             defaultValue = "${env:PGLEASE_JDBC_URL}")
     String jdbcUrl;
 
-    @Option(names = "--lease", required = true, description = "Lease name to campaign for")
+    @Option(names = "--lease", description = "Lease name to campaign for (or --group)")
     String lease;
+
+    @Option(
+            names = "--group",
+            description = "Lease group to be a member of (with --shards): one shard lease per shard, see GroupNode")
+    String group;
+
+    @Option(names = "--shards", description = "Number of shards of the --group (the same for every member)")
+    Integer shards;
+
+    @Option(names = "--weight", defaultValue = "1", description = "Group member's weight (default: ${DEFAULT-VALUE})")
+    int weight;
+
+    @Option(
+            names = "--priority",
+            defaultValue = "0",
+            description = "Group member's priority: higher gets the leftover shards first (default: ${DEFAULT-VALUE})")
+    int priority;
 
     @Option(names = "--schema", defaultValue = "pglease", description = "pglease schema (default: ${DEFAULT-VALUE})")
     String schema;
@@ -173,6 +192,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
 
     @Override
     public Integer call() throws Exception {
+        GroupConfig member = GroupMode.check(this);
         if (!work.equals("none") && !work.equals("fenced-counter")) {
             throw new IllegalArgumentException("--work must be fenced-counter or none, got '" + work + "'");
         }
@@ -224,11 +244,18 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             try (PgLease pglease = PgLease.create(ds, config)) {
                 holder[0] = pglease.holderId();
                 Map<String, Object> started = out.event("started");
-                started.put("lease", lease);
+                started.put(group == null ? "lease" : "group", group == null ? lease : group);
                 started.put("holder", pglease.holderId());
                 started.put("pid", ProcessHandle.current().pid());
                 out.emit(started);
                 installSignalHandlers();
+                if (member != null) {
+                    GroupNode.Work groupWork =
+                            new GroupNode.Work(work.equals("fenced-counter"), schema, writers, writeHold, workInterval);
+                    new GroupNode(out, pglease, deadlines, groupWork, group, shards).run(member, stopped);
+                    System.out.flush();
+                    return 0;
+                }
                 if (!campaignDelay.isZero() && !awaitCampaignDelay(pglease, out)) {
                     return 0;
                 }

@@ -43,14 +43,14 @@ final class TraceObserver implements LeaseObserver {
     @Override
     public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency) {
         if (granted) {
-            deadlines.answered(token, latency);
+            deadlines.answered(leaseName, token, latency);
         }
         emit("acquire", leaseName, granted ? "granted" : "denied", token, latency);
     }
 
     @Override
     public void renewed(String leaseName, long token, Duration latency) {
-        deadlines.answered(token, latency);
+        deadlines.answered(leaseName, token, latency);
         emit("renew", leaseName, "ok", token, latency);
     }
 

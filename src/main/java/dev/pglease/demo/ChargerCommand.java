@@ -6,6 +6,7 @@ import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
+import dev.pglease.http.FencingHeaders;
 import dev.pglease.internal.tool.Databases;
 import dev.pglease.internal.tool.DurationConverter;
 import dev.pglease.internal.tool.JsonLines;
@@ -186,14 +187,21 @@ public final class ChargerCommand implements Callable<Integer> {
                 }
                 Optional<Due> due = pglease.inFencedTransaction(l, c -> takeDue(c, l.token()));
                 if (due.isPresent()) {
-                    l.checkValid();
-                    // From here on this node believes it may charge. A pause now is the dangerous moment.
+                    // Building the request checks the grant: from here on this node believes it may charge. A
+                    // pause now is the dangerous moment.
+                    HttpRequest request = request(
+                                    l,
+                                    "/charge?subscription=" + due.get().subscription() + "&period="
+                                            + due.get().period() + "&amount="
+                                            + due.get().amount())
+                            .POST(HttpRequest.BodyPublishers.noBody())
+                            .build();
                     if (armed.compareAndSet(true, false)) {
                         Map<String, Object> e = charge("in-flight", l, due.get());
                         out.emit(e);
                         go.await(30, TimeUnit.SECONDS);
                     }
-                    if (!send(pglease, l, due.get())) {
+                    if (!send(pglease, l, due.get(), request)) {
                         fencedWith = -1;
                     }
                 }
@@ -215,18 +223,12 @@ public final class ChargerCommand implements Callable<Integer> {
     }
 
     /** Sends one charge; returns false when its outcome is unknown (to be reconciled). */
-    private boolean send(PgLease pglease, Leadership l, Due due) throws SQLException, InterruptedException {
+    private boolean send(PgLease pglease, Leadership l, Due due, HttpRequest request)
+            throws SQLException, InterruptedException {
         Map<String, Object> e = charge("charge", l, due);
         HttpResponse<String> response;
         try {
-            response = http.send(
-                    request(
-                                    l,
-                                    "/charge?subscription=" + due.subscription() + "&period=" + due.period()
-                                            + "&amount=" + due.amount())
-                            .POST(HttpRequest.BodyPublishers.noBody())
-                            .build(),
-                    HttpResponse.BodyHandlers.ofString());
+            response = http.send(request, HttpResponse.BodyHandlers.ofString());
         } catch (IOException io) {
             e.put("result", "error");
             e.put("reason", String.valueOf(io.getMessage()));
@@ -314,10 +316,10 @@ public final class ChargerCommand implements Callable<Integer> {
         }
     }
 
+    /** A request to the provider under {@code l}: its lease and token in the fencing headers (checked valid). */
     private HttpRequest.Builder request(Leadership l, String path) {
-        return HttpRequest.newBuilder(provider.resolve(path))
+        return FencingHeaders.addTo(HttpRequest.newBuilder(provider.resolve(path)), l)
                 .timeout(Duration.ofSeconds(3))
-                .header(PaymentProvider.TOKEN_HEADER, Long.toString(l.token()))
                 .header(PaymentProvider.HOLDER_HEADER, l.holder());
     }
 

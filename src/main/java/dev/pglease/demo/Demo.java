@@ -169,7 +169,7 @@ final class Demo {
                 + s.lease() + "\": the table refuses a write not fenced with the current token");
         provider = new PaymentProvider(pool, s.demoSchema(), this::onRejection);
         say("payment provider listening on " + provider.uri()
-                + ": it checks the Fencing-Token header of every request");
+                + ": it checks the Pglease-Lease and Pglease-Token headers of every request");
         logDirectory = Files.createTempDirectory("pglease-demo-logs-");
         for (int i = 1; i <= s.nodes(); i++) {
             Node node = new Node("node" + i);

@@ -3,7 +3,8 @@ package dev.pglease.demo;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import dev.pglease.ForwardFence;
-import dev.pglease.LeaseException;
+import dev.pglease.http.FencingHeaders;
+import dev.pglease.http.HttpFence;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -17,7 +18,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.OptionalLong;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
@@ -25,10 +25,12 @@ import java.util.function.Consumer;
 import javax.sql.DataSource;
 
 /**
- * A simulated payment provider on loopback. Every request carries the sender's fencing token in the
- * {@code Fencing-Token} header; the provider accepts it only if no higher token was accepted before (a forward-only
- * {@link ForwardFence} checked and advanced in the same transaction that records the charge), and records what it
- * accepted and what it rejected.
+ * A simulated payment provider on loopback. Every request carries the sender's lease and fencing token in the
+ * headers of {@link FencingHeaders}; the provider admits it through the same validator as the servlet filter and
+ * the Spring interceptor ({@link HttpFence}): only if no higher token of that lease was accepted before (a
+ * forward-only {@link ForwardFence} checked and advanced in the same transaction that records the charge), and
+ * records what it accepted and what it rejected. A refused request gets the validator's answer (400, or 409 with
+ * lease, token presented and the token the fence is at).
  *
  * <ul>
  *   <li>{@code POST /claim} advances the fence only: a new leader calls it before it looks at unfinished work, so
@@ -39,16 +41,14 @@ import javax.sql.DataSource;
  */
 final class PaymentProvider implements AutoCloseable {
 
-    static final String TOKEN_HEADER = "Fencing-Token";
     static final String HOLDER_HEADER = "Pglease-Holder";
-    static final String RESOURCE = "payments-provider";
 
     /** A stale request the provider refused. */
     record Rejection(int subscription, int period, long token, long fence, String holder, boolean alreadyCharged) {}
 
     private final DataSource ds;
     private final String schema;
-    private final ForwardFence fence;
+    private final HttpFence fence;
     private final HttpServer server;
     private final ExecutorService executor;
     private final AtomicLong accepted = new AtomicLong();
@@ -59,7 +59,7 @@ final class PaymentProvider implements AutoCloseable {
         this.ds = ds;
         this.schema = schema;
         this.onRejection = onRejection;
-        this.fence = new ForwardFence(schema + ".provider_fence");
+        this.fence = new HttpFence(ds, new ForwardFence(schema + ".provider_fence"));
         this.server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 64);
         this.executor = Executors.newFixedThreadPool(4, r -> {
             Thread t = new Thread(r, "payment-provider");
@@ -91,21 +91,8 @@ final class PaymentProvider implements AutoCloseable {
             if (!method(ex, "POST")) {
                 return;
             }
-            Long token = token(ex);
-            if (token == null) {
-                return;
-            }
-            try {
-                fence.inTransaction(ds, RESOURCE, token, c -> null);
-                respond(ex, 200, "{\"fence\":" + token + "}");
-            } catch (LeaseException e) {
-                respond(
-                        ex,
-                        409,
-                        "{\"error\":\"stale fencing token\",\"token\":" + token + ",\"fence\":" + currentFence() + "}");
-            } catch (SQLException e) {
-                respond(ex, 503, "{\"error\":\"provider database unavailable\"}");
-            }
+            HttpFence.Verdict v = fence.admit(header(ex, FencingHeaders.LEASE), header(ex, FencingHeaders.TOKEN));
+            respond(ex, v.status(), v.admitted() ? "{\"fence\":" + v.token() + "}" : v.json());
         }
     }
 
@@ -114,45 +101,51 @@ final class PaymentProvider implements AutoCloseable {
             if (!method(ex, "POST")) {
                 return;
             }
-            Long token = token(ex);
             Map<String, String> q = query(ex);
             String holder = String.valueOf(ex.getRequestHeaders().getFirst(HOLDER_HEADER));
             Integer subscription = integer(q.get("subscription"));
             Integer period = integer(q.get("period"));
             Integer amount = integer(q.get("amount"));
-            if (token == null || subscription == null || period == null || amount == null) {
-                if (token != null) {
-                    respond(ex, 400, "{\"error\":\"subscription, period and amount are required\"}");
-                }
+            if (subscription == null || period == null || amount == null) {
+                respond(ex, 400, "{\"error\":\"subscription, period and amount are required\"}");
                 return;
             }
             try {
-                long id = fence.inTransaction(ds, RESOURCE, token, c -> {
-                    try (PreparedStatement ps = c.prepareStatement(
-                            "INSERT INTO " + schema + ".provider_charges "
-                                    + "(subscription_id, period, amount_cents, token, holder) VALUES (?, ?, ?, ?, ?) RETURNING id")) {
-                        ps.setInt(1, subscription);
-                        ps.setInt(2, period);
-                        ps.setInt(3, amount);
-                        ps.setLong(4, token);
-                        ps.setString(5, holder);
-                        try (ResultSet rs = ps.executeQuery()) {
-                            rs.next();
-                            return rs.getLong(1);
-                        }
-                    }
-                });
+                HttpFence.Admitted<Long> charged =
+                        fence.inTransaction(header(ex, FencingHeaders.LEASE), header(ex, FencingHeaders.TOKEN), c -> {
+                            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema
+                                    + ".provider_charges (subscription_id, period, amount_cents, token, holder) "
+                                    + "VALUES (?, ?, ?, ?, ?) RETURNING id")) {
+                                ps.setInt(1, subscription);
+                                ps.setInt(2, period);
+                                ps.setInt(3, amount);
+                                ps.setLong(
+                                        4,
+                                        Long.parseLong(
+                                                header(ex, FencingHeaders.TOKEN).strip()));
+                                ps.setString(5, holder);
+                                try (ResultSet rs = ps.executeQuery()) {
+                                    rs.next();
+                                    return rs.getLong(1);
+                                }
+                            }
+                        });
                 accepted.incrementAndGet();
-                respond(ex, 200, "{\"charge_id\":" + id + "}");
-            } catch (LeaseException stale) {
-                Rejection r = recordRejection(subscription, period, token, holder);
+                respond(ex, 200, "{\"charge_id\":" + charged.result() + "}");
+            } catch (HttpFence.Refused refused) {
+                HttpFence.Verdict v = refused.verdict();
+                if (v.status() != 409) {
+                    respond(ex, v.status(), v.json());
+                    return;
+                }
+                Rejection r = recordRejection(subscription, period, v.token(), v.fence(), holder);
                 rejected.incrementAndGet();
                 onRejection.accept(r);
+                String body = v.json();
                 respond(
                         ex,
                         409,
-                        "{\"error\":\"stale fencing token\",\"token\":" + token + ",\"fence\":" + r.fence()
-                                + ",\"already_charged\":" + r.alreadyCharged() + "}");
+                        body.substring(0, body.length() - 1) + ",\"already_charged\":" + r.alreadyCharged() + "}");
             } catch (SQLException e) {
                 respond(ex, 503, "{\"error\":\"provider database unavailable\"}");
             }
@@ -191,9 +184,9 @@ final class PaymentProvider implements AutoCloseable {
         }
     }
 
-    private Rejection recordRejection(int subscription, int period, long token, String holder) {
+    private Rejection recordRejection(int subscription, int period, long token, Long fenceAt, String holder) {
+        long current = fenceAt == null ? -1 : fenceAt;
         try (Connection c = ds.getConnection()) {
-            long current = fence.current(c, RESOURCE).orElse(-1);
             boolean already = charged(c, subscription, period);
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + schema + ".provider_rejections "
                     + "(subscription_id, period, token, fence, holder, already_charged) VALUES (?, ?, ?, ?, ?, ?)")) {
@@ -207,16 +200,7 @@ final class PaymentProvider implements AutoCloseable {
             }
             return new Rejection(subscription, period, token, current, holder, already);
         } catch (SQLException e) {
-            return new Rejection(subscription, period, token, -1, holder, false);
-        }
-    }
-
-    private long currentFence() {
-        try (Connection c = ds.getConnection()) {
-            OptionalLong f = fence.current(c, RESOURCE);
-            return f.orElse(-1);
-        } catch (SQLException e) {
-            return -1;
+            return new Rejection(subscription, period, token, current, holder, false);
         }
     }
 
@@ -228,18 +212,8 @@ final class PaymentProvider implements AutoCloseable {
         return true;
     }
 
-    private static Long token(HttpExchange ex) throws IOException {
-        String raw = ex.getRequestHeaders().getFirst(TOKEN_HEADER);
-        try {
-            long t = Long.parseLong(String.valueOf(raw).trim());
-            if (t >= 0) {
-                return t;
-            }
-        } catch (NumberFormatException ignored) {
-            // answered below
-        }
-        respond(ex, 400, "{\"error\":\"a " + TOKEN_HEADER + " header with the sender's fencing token is required\"}");
-        return null;
+    private static String header(HttpExchange ex, String name) {
+        return ex.getRequestHeaders().getFirst(name);
     }
 
     private static Integer integer(String v) {

@@ -1,11 +1,10 @@
 package dev.pglease.shedlock;
 
+import dev.pglease.FencingContext;
 import dev.pglease.LeaseException;
 import dev.pglease.LeaseLock;
 import dev.pglease.PgLease;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.Deque;
 import java.util.Objects;
 import java.util.Optional;
 import net.javacrumbs.shedlock.core.ExtensibleLockProvider;
@@ -20,13 +19,14 @@ import net.javacrumbs.shedlock.support.LockException;
  * until {@code lockAtLeastFor} has passed; {@link SimpleLock#extend} is supported (also through ShedLock's
  * {@code LockExtender} and {@code KeepAliveLockProvider}). Time is the database's clock only, so nodes with skewed clocks can not steal a lock early.
  *
- * <p>The running task reads its lock with {@link #currentLock()} and passes it to the fencing API, so that a
- * task that was paused past its lock can no longer write:
+ * <p>While the task runs, its lock is the grant of the {@link FencingContext} (ShedLock runs the task on the thread
+ * that took the lock): the task reads it there and passes it to the fencing API, so that a task that was paused
+ * past its lock can no longer write:
  * <pre>{@code
  * @Scheduled(fixedRate = 60_000)
  * @SchedulerLock(name = "nightly-report", lockAtMostFor = "10m")
  * void report() throws SQLException {
- *     LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
+ *     LeaseLock lock = FencingContext.current(LeaseLock.class).orElseThrow();
  *     pglease.inFencedTransaction(lock, conn -> writeReport(conn));
  * }
  * }</pre>
@@ -35,8 +35,6 @@ import net.javacrumbs.shedlock.support.LockException;
  * {@link #PgLeaseLockProvider(PgLease, String)}) if electors of the same schema could use the same names.
  */
 public final class PgLeaseLockProvider implements ExtensibleLockProvider {
-
-    private static final ThreadLocal<Deque<LeaseLock>> CURRENT = ThreadLocal.withInitial(ArrayDeque::new);
 
     private final PgLease pglease;
     private final String namePrefix;
@@ -52,17 +50,25 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
     }
 
     /**
-     * The innermost lock the current thread holds through a {@code PgLeaseLockProvider}, between a successful
-     * {@link #lock} and its unlock: ShedLock runs the task on the thread that took the lock, so a
-     * {@code @SchedulerLock} method finds its own lock here.
+     * The innermost lock the current thread runs under: {@code FencingContext.current(LeaseLock.class)}.
+     *
+     * @deprecated use {@link FencingContext#current(Class) FencingContext.current(LeaseLock.class)}, or
+     *     {@link FencingContext#current()} for whatever grant the code runs under
      */
+    @Deprecated
     public static Optional<LeaseLock> currentLock() {
-        return Optional.ofNullable(CURRENT.get().peek());
+        return FencingContext.current(LeaseLock.class);
     }
 
-    /** The fencing token of {@link #currentLock()}. @throws IllegalStateException when this thread holds no lock */
+    /**
+     * The fencing token of {@link #currentLock()}.
+     *
+     * @throws IllegalStateException when this thread holds no lock
+     * @deprecated use {@link FencingContext#currentToken()}
+     */
+    @Deprecated
     public static long currentToken() {
-        return currentLock()
+        return FencingContext.current(LeaseLock.class)
                 .orElseThrow(
                         () -> new IllegalStateException("this thread holds no lock taken through PgLeaseLockProvider"))
                 .token();
@@ -80,19 +86,24 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
         if (lock.isEmpty()) {
             return Optional.empty();
         }
-        CURRENT.get().push(lock.get());
-        return Optional.of(new PgLeaseSimpleLock(lock.get(), configuration.getLockAtLeastFor()));
+        return Optional.of(
+                new PgLeaseSimpleLock(lock.get(), configuration.getLockAtLeastFor(), FencingContext.enter(lock.get())));
     }
 
-    /** One lock as ShedLock sees it. Extending returns a new instance for the same lease lock. */
+    /**
+     * One lock as ShedLock sees it, bound to the {@link FencingContext} of the thread that took it until unlocked.
+     * Extending returns a new instance for the same lease lock and binding.
+     */
     private static final class PgLeaseSimpleLock implements SimpleLock {
         private final LeaseLock lock;
         private final Duration lockAtLeastFor;
+        private final FencingContext.Scope binding;
         private boolean done;
 
-        PgLeaseSimpleLock(LeaseLock lock, Duration lockAtLeastFor) {
+        PgLeaseSimpleLock(LeaseLock lock, Duration lockAtLeastFor, FencingContext.Scope binding) {
             this.lock = lock;
             this.lockAtLeastFor = lockAtLeastFor;
+            this.binding = binding;
         }
 
         @Override
@@ -101,10 +112,7 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
                 throw new IllegalStateException("lock " + lock.leaseName() + " was already unlocked or extended");
             }
             done = true;
-            CURRENT.get().remove(lock);
-            if (CURRENT.get().isEmpty()) {
-                CURRENT.remove();
-            }
+            binding.close();
             try {
                 lock.unlock(lockAtLeastFor);
             } catch (LeaseException e) {
@@ -127,7 +135,7 @@ public final class PgLeaseLockProvider implements ExtensibleLockProvider {
                 return Optional.empty();
             }
             done = true;
-            return Optional.of(new PgLeaseSimpleLock(lock, lockAtLeastFor));
+            return Optional.of(new PgLeaseSimpleLock(lock, lockAtLeastFor, binding));
         }
 
         @Override

@@ -7,14 +7,34 @@ import java.lang.annotation.RetentionPolicy;
 import java.lang.annotation.Target;
 
 /**
- * Marks a method (or every public method of a class) whose database writes must be fenced by this application's
- * lease ({@link LeaderElection}): the method runs in a Spring transaction (the caller's {@code @Transactional} one,
- * or a new one) that is fenced with {@link FencedTransactionTemplate#fenceCurrentTransaction()} before the method
- * body runs. Its {@code JdbcTemplate} (or other Spring-managed) writes commit only if this process still holds the
- * lease with the same token; otherwise the whole transaction is rolled back and {@link dev.pglease.LeaseException}
- * ({@code LEASE_LOST} or {@code STALE_TOKEN}) is thrown. Any exception the method throws, checked or not, rolls
- * the transaction back. Works through a Spring AOP proxy, like
- * {@code @Transactional}: call the bean through Spring, not through {@code this}.
+ * Marks a method (or every public method of a class) whose database writes must be fenced: the method runs in a
+ * Spring transaction (the caller's {@code @Transactional} one, or a new one) that is fenced before the method body
+ * runs, through {@link FencedTransactionTemplate#execute(org.springframework.transaction.support.TransactionCallback)}.
+ * Its {@code JdbcTemplate} (or other Spring-managed) writes commit only if this process still holds the grant with
+ * the same token; otherwise the whole transaction is rolled back and {@link dev.pglease.LeaseException}
+ * ({@code LEASE_LOST} or {@code STALE_TOKEN}) is thrown, also when the lease was lost while the method ran (its
+ * connection aborted at the deadline, or ended by the server while the process was paused). Any exception the
+ * method throws, checked or not, rolls the transaction back.
+ *
+ * <p>The grant that fences the transaction is the one the calling code runs under, if any: the grant of an
+ * enclosing {@code @Fenced} method, the leadership of a {@link LeaderOnly} method, the lock of a ShedLock task
+ * ({@code PgLeaseLockProvider}); otherwise the application's current leadership ({@link LeaderElection}; refused
+ * with {@code LEASE_LOST} on a standby). Inside the method {@link dev.pglease.FencingContext#current()} returns
+ * that grant; stamp its token on what you write, so that every row says which grant wrote it:
+ * <pre>{@code
+ * @Fenced
+ * public void charge(int order) {
+ *     long token = FencingContext.currentToken();
+ *     jdbc.update("INSERT INTO charges (order_id, charged_by_token) VALUES (?, ?)", order, token);
+ * }
+ * }</pre>
+ *
+ * <p>Works through a Spring AOP proxy, like {@code @Transactional}: call the bean through Spring, not through
+ * {@code this}. When the method joins a transaction opened by an outer {@code @Transactional} method, that outer
+ * method's boundary ends the transaction: if the lease was lost, its rollback may fail on the aborted connection
+ * and Spring throws {@code TransactionSystemException}, whose {@code getApplicationException()} is the
+ * {@code LeaseException} ({@code e.contains(LeaseException.class)}). Make the fenced method the one that opens the
+ * transaction to get the {@code LeaseException} itself.
  */
 @Target({ElementType.METHOD, ElementType.TYPE})
 @Retention(RetentionPolicy.RUNTIME)

@@ -1,18 +1,35 @@
 package dev.pglease.spring;
 
+import dev.pglease.FencingContext;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseException;
 import dev.pglease.LeaseGrant;
 import dev.pglease.PgLease;
+import dev.pglease.internal.util.FenceDeadlines;
+import dev.pglease.internal.util.Names;
+import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.dao.DataAccessException;
 import org.springframework.jdbc.datasource.DataSourceUtils;
 import org.springframework.jdbc.support.SQLErrorCodeSQLExceptionTranslator;
 import org.springframework.jdbc.support.SQLExceptionTranslator;
 import org.springframework.transaction.PlatformTransactionManager;
+import org.springframework.transaction.TransactionDefinition;
+import org.springframework.transaction.TransactionException;
+import org.springframework.transaction.TransactionStatus;
+import org.springframework.transaction.TransactionSystemException;
+import org.springframework.transaction.support.CallbackPreferringPlatformTransactionManager;
 import org.springframework.transaction.support.ResourceTransactionManager;
 import org.springframework.transaction.support.TransactionCallback;
 import org.springframework.transaction.support.TransactionSynchronization;
@@ -22,25 +39,41 @@ import org.springframework.transaction.support.TransactionTemplate;
 /**
  * Fenced writes inside Spring transactions: the Spring transaction itself (the one a {@code @Transactional} method
  * or a {@link TransactionTemplate} opened on the application's {@code DataSource}) is fenced with
- * {@link PgLease#fenceTransaction}, so {@code JdbcTemplate}, jOOQ or any other code that takes its connection from Spring
- * writes under the fence, and commits or rolls back with everything else in that transaction:
+ * {@link PgLease#fenceTransaction}, so {@code JdbcTemplate}, jOOQ or any other code that takes its connection from
+ * Spring writes under the fence, and commits or rolls back with everything else in that transaction:
  * <ul>
- *   <li>the fence is taken on the transaction's own connection (through {@link DataSourceUtils}): the lease row is
- *       locked {@code FOR KEY SHARE} if this holder still has the lease with this token, so a takeover waits until
- *       the transaction ends; the transaction is bounded on the server by the grant's remaining validity and
- *       commits durably;</li>
- *   <li>just before commit the grant is checked again ({@link LeaseGrant#isValid()}); if its deadline passed, the
- *       commit is refused and the whole transaction rolled back;</li>
+ *   <li>every fenced call fences the connection of the transaction it runs in (through {@link DataSourceUtils}):
+ *       the lease row is locked {@code FOR KEY SHARE} if this holder still has the lease with this token, so a
+ *       takeover waits until the transaction ends; the transaction is bounded by the grant's remaining validity (on
+ *       the server, and in this process by aborting its connection if it is still open at that deadline) and
+ *       commits durably. A call in a new transaction ({@code REQUIRES_NEW}: another connection) fences that one;
+ *       a call that joins a transaction ({@code REQUIRED}, {@code SUPPORTS}, {@code MANDATORY}, {@code NESTED})
+ *       fences it again (one statement);</li>
+ *   <li>a rollback to a savepoint releases the lock the fence took after the savepoint: the transaction is fenced
+ *       again just before commit;</li>
+ *   <li>just before commit every grant the transaction was fenced with is checked again
+ *       ({@link LeaseGrant#isValid()}); if one's deadline passed, the commit is refused and the whole transaction
+ *       rolled back;</li>
  *   <li>a stale or lost lease throws {@link LeaseException} ({@code STALE_TOKEN}, {@code LEASE_LOST}), which rolls
- *       the whole Spring transaction back.</li>
+ *       the whole Spring transaction back. When {@link #execute} (or a {@link Fenced} method) opened the
+ *       transaction, a lease lost while it ran is reported as {@code LEASE_LOST} even when what failed first was the
+ *       connection (aborted at the deadline, or ended by the server while the process was paused), with that
+ *       failure as the cause.</li>
  * </ul>
- * While such a transaction runs, it counts as leader work in flight: a shutting-down application lets it finish
- * before releasing the lease (see {@link LeaderElection}).
+ * While such a transaction runs under the application's election grant, it counts as leader work in flight: a
+ * shutting-down application lets it finish before releasing the lease (see {@link LeaderElection}).
+ *
+ * <p>Which grant fences: the one passed to {@link #execute(LeaseGrant, TransactionCallback)}; otherwise the grant the
+ * calling code runs under ({@link FencingContext#current()}: an enclosing fenced call's, a {@link LeaderOnly}
+ * method's leadership, a ShedLock task's lock); otherwise the application's current leadership
+ * ({@link LeaderElection}). While the callback runs, {@link FencingContext#current()} is that grant.
  *
  * <p>Do not call {@code PgLease.inFencedTransaction} inside a Spring transaction: it takes its own connection, so
  * the Spring transaction's writes are not fenced and commit separately.
  */
 public class FencedTransactionTemplate {
+
+    private static final Logger LOG = LoggerFactory.getLogger(FencedTransactionTemplate.class);
 
     private final PgLease pglease;
     private final DataSource dataSource;
@@ -52,8 +85,8 @@ public class FencedTransactionTemplate {
      * @param dataSource         the data source the transaction manager binds connections for (the one the
      *                           application's {@code JdbcTemplate} uses)
      * @param transactionManager opens a transaction when none is active
-     * @param election           source of the grant for {@link #execute(TransactionCallback)}; may be null when only
-     *                           {@link #execute(LeaseGrant, TransactionCallback)} is used
+     * @param election           source of the grant when the calling code runs under none; may be null when every
+     *                           fenced call has a grant (passed, or from the {@link FencingContext})
      * @throws IllegalArgumentException when the transaction manager manages another data source
      */
     public FencedTransactionTemplate(
@@ -74,53 +107,149 @@ public class FencedTransactionTemplate {
     }
 
     /**
-     * Runs {@code action} in a fenced transaction under this application's grant ({@link LeaderElection}): joins the
-     * Spring transaction in progress, or opens one.
+     * Runs {@code action} in a fenced transaction under the grant the calling code runs under (see the class
+     * comment), or this application's grant ({@link LeaderElection}): joins the Spring transaction in progress, or
+     * opens one.
      *
-     * @throws LeaseException LEASE_LOST when this process does not lead (or is draining), STALE_TOKEN when the
-     *                        database no longer lists its grant; the transaction is rolled back
+     * @throws LeaseException LEASE_LOST when this process does not lead (or is draining), or lost the grant before
+     *                        the transaction ended; STALE_TOKEN when the database no longer lists its grant; the
+     *                        transaction is rolled back
      */
     public <T> T execute(TransactionCallback<T> action) {
         Objects.requireNonNull(action, "action must not be null");
-        return new TransactionTemplate(transactionManager).execute(status -> {
-            fenceCurrentTransaction();
-            return action.doInTransaction(status);
-        });
+        return run(null, action);
     }
 
     /**
      * Runs {@code action} in a transaction fenced by {@code grant} (a {@link Leadership}, or a {@code LeaseLock}):
      * joins the Spring transaction in progress, or opens one.
      *
-     * @throws LeaseException LEASE_LOST when the grant's deadline passed, STALE_TOKEN when the database no longer
-     *                        lists it; the transaction is rolled back
+     * @throws LeaseException LEASE_LOST when the grant's deadline passed (before or while the transaction ran),
+     *                        STALE_TOKEN when the database no longer lists it; the transaction is rolled back
      */
     public <T> T execute(LeaseGrant grant, TransactionCallback<T> action) {
         Objects.requireNonNull(grant, "grant must not be null");
         Objects.requireNonNull(action, "action must not be null");
-        return new TransactionTemplate(transactionManager).execute(status -> {
-            fence(grant, false);
-            return action.doInTransaction(status);
-        });
+        return run(grant, action);
     }
 
     /**
-     * Fences the Spring transaction in progress with this application's grant; call it first in a
-     * {@code @Transactional} method, before the protected writes (or mark the method {@link Fenced}).
+     * Fences the Spring transaction in progress with the grant the calling code runs under (see the class comment)
+     * or this application's grant; call it first in a {@code @Transactional} method, before the protected writes
+     * (or mark the method {@link Fenced}).
      *
      * @return the grant the transaction is fenced with
      * @throws IllegalStateException when no Spring transaction is active
      * @throws LeaseException        LEASE_LOST when this process does not lead (or is draining), STALE_TOKEN when
      *                               the database no longer lists its grant
      */
-    public Leadership fenceCurrentTransaction() {
-        Optional<Leadership> running = LeaderOnlyBeanPostProcessor.currentLeadership();
+    public LeaseGrant fenceCurrentTransaction() {
+        return fenceWithCurrentGrant().grant;
+    }
+
+    private <T> T run(LeaseGrant explicit, TransactionCallback<T> action) {
+        if (transactionManager instanceof CallbackPreferringPlatformTransactionManager) {
+            FencedBy[] fenced = new FencedBy[1];
+            try {
+                return new TransactionTemplate(transactionManager).execute(status -> {
+                    fenced[0] = explicit == null ? fenceWithCurrentGrant() : fence(explicit, false);
+                    try (FencingContext.Scope running = FencingContext.enter(fenced[0].grant)) {
+                        return action.doInTransaction(status);
+                    }
+                });
+            } catch (RuntimeException | Error e) {
+                throw outcome(e, fenced[0], null);
+            }
+        }
+        TransactionStatus status = transactionManager.getTransaction(TransactionDefinition.withDefaults());
+        FencedBy fenced = null;
+        T result;
+        try {
+            fenced = explicit == null ? fenceWithCurrentGrant() : fence(explicit, false);
+            try (FencingContext.Scope running = FencingContext.enter(fenced.grant)) {
+                result = action.doInTransaction(status);
+            }
+        } catch (RuntimeException | Error e) {
+            throw outcome(e, fenced, rollback(status, e));
+        }
+        try {
+            transactionManager.commit(status);
+        } catch (RuntimeException | Error e) {
+            throw outcome(e, fenced, null);
+        }
+        return result;
+    }
+
+    /** Rolls back after {@code failure}; returns the rollback's own failure, if any. */
+    private Throwable rollback(TransactionStatus status, Throwable failure) {
+        try {
+            transactionManager.rollback(status);
+            return null;
+        } catch (TransactionSystemException e) {
+            e.initApplicationException(failure);
+            return e;
+        } catch (RuntimeException | Error e) {
+            return e;
+        }
+    }
+
+    /**
+     * What a failed fenced transaction throws: a {@link LeaseException} as it is; {@code LEASE_LOST} when the grant
+     * was lost (its deadline passed, or it aborted the connection) and what failed was the database or the
+     * transaction (which losing it explains), with that failure as the cause; otherwise the failure itself, or the
+     * rollback's failure over it, as Spring's {@code TransactionTemplate} does.
+     */
+    private RuntimeException outcome(Throwable failure, FencedBy fenced, Throwable rollbackFailure) {
+        Throwable cause = failure instanceof FencedBeanPostProcessor.CheckedException c ? c.getCause() : failure;
+        if (!(failure instanceof LeaseException) && fenced != null && resourceFailure(cause)) {
+            Optional<FenceDeadlines.Watch> aborted = fenced.transaction.aborted();
+            if (aborted.isPresent() || !fenced.grant.isValid()) {
+                LeaseException lost = aborted.isPresent()
+                        ? Transactions.lost(aborted.get(), cause)
+                        : new LeaseException(
+                                LeaseException.Reason.LEASE_LOST,
+                                "lease " + Names.quote(fenced.grant.leaseName()) + " (token " + fenced.grant.token()
+                                        + ") was lost before its fenced transaction ended (its local deadline passed)"
+                                        + (fenced.transaction.commitAllowed
+                                                ? ": its commit failed, so whether it committed is unknown here (the "
+                                                        + "lease row lock held any successor off until it ended)"
+                                                : ": the transaction was rolled back"),
+                                cause);
+                if (rollbackFailure != null) {
+                    lost.addSuppressed(rollbackFailure);
+                }
+                return lost;
+            }
+        }
+        if (rollbackFailure != null) {
+            LOG.error("Application exception overridden by rollback exception", failure);
+        }
+        Throwable thrown = rollbackFailure != null ? rollbackFailure : failure;
+        if (thrown instanceof Error e) {
+            throw e;
+        }
+        return (RuntimeException) thrown;
+    }
+
+    private static boolean resourceFailure(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof SQLException || c instanceof DataAccessException || c instanceof TransactionException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Fences with the grant the calling code runs under, or the election's current grant (counted as work). */
+    private FencedBy fenceWithCurrentGrant() {
+        Optional<LeaseGrant> running = FencingContext.current();
         if (running.isPresent()) {
-            // inside a @LeaderOnly run: already counted as work in flight
-            return fenced(running.get(), false);
+            // inside a @LeaderOnly run, a ShedLock task or an enclosing fenced call: counted there, if at all
+            return fence(running.get(), false);
         }
         if (election == null) {
-            throw new IllegalStateException("no LeaderElection to take the grant from: pass the Leadership");
+            throw new IllegalStateException("no LeaderElection to take the grant from, and the calling code runs "
+                    + "under no grant: pass the grant to execute(grant, action)");
         }
         requireTransaction();
         Leadership leadership = election.beginWork()
@@ -128,42 +257,44 @@ public class FencedTransactionTemplate {
                         LeaseException.Reason.LEASE_LOST,
                         "this process does not lead lease " + election.leaseName()
                                 + " (or is shutting down): the transaction is rolled back"));
+        return fence(leadership, true);
+    }
+
+    /** A grant and the transaction it fenced. */
+    private record FencedBy(LeaseGrant grant, TransactionFence transaction) {}
+
+    /**
+     * Fences the transaction in progress with {@code grant}, every time (one statement): after a rollback to a
+     * savepoint, or in a new transaction on another connection, an earlier fence no longer holds.
+     */
+    private FencedBy fence(LeaseGrant grant, boolean counted) {
+        TransactionFence transaction;
         try {
-            return fenced(leadership, true);
+            requireTransaction();
+            transaction = currentFence();
+            if (transaction == null) {
+                transaction = new TransactionFence();
+                TransactionSynchronizationManager.registerSynchronization(transaction);
+            }
+            transaction.fenceWith(grant);
         } catch (RuntimeException | Error e) {
-            election.endWork(); // no synchronization was registered to end it
+            if (counted) {
+                election.endWork(); // no synchronization counts it
+            }
             throw e;
         }
+        transaction.counted(counted);
+        return new FencedBy(grant, transaction);
     }
 
-    /** {@link #fence} by an elector's grant: the grant the transaction is fenced with. */
-    private Leadership fenced(Leadership leadership, boolean counted) {
-        return fence(leadership, counted) instanceof Leadership fencedWith ? fencedWith : leadership;
-    }
-
-    private LeaseGrant fence(LeaseGrant grant, boolean counted) {
-        requireTransaction();
-        Object key = new Key(this, grant.leaseName());
-        LeaseGrant already = (LeaseGrant) TransactionSynchronizationManager.getResource(key);
-        if (already != null && already.token() == grant.token()) {
-            if (counted) {
-                election.endWork(); // counted once, by the first fence of this transaction
+    /** This template's fence of the transaction in progress (a suspended transaction's is not in the list). */
+    private TransactionFence currentFence() {
+        for (TransactionSynchronization s : TransactionSynchronizationManager.getSynchronizations()) {
+            if (s instanceof TransactionFence f && f.template() == this) {
+                return f;
             }
-            return already;
         }
-        Connection connection = DataSourceUtils.getConnection(dataSource);
-        try {
-            pglease.fenceTransaction(connection, grant);
-        } catch (SQLException e) {
-            throw translate(e);
-        } finally {
-            DataSourceUtils.releaseConnection(connection, dataSource);
-        }
-        if (already == null) {
-            TransactionSynchronizationManager.bindResource(key, grant);
-        }
-        TransactionSynchronizationManager.registerSynchronization(new Guard(key, grant, counted));
-        return grant;
+        return null;
     }
 
     private static void requireTransaction() {
@@ -174,33 +305,98 @@ public class FencedTransactionTemplate {
     }
 
     private RuntimeException translate(SQLException e) {
-        RuntimeException translated = translator.translate("lock the lease row for a fenced transaction", null, e);
+        RuntimeException translated = translator.translate("fence the transaction", null, e);
         return translated != null ? translated : new IllegalStateException(e.getMessage(), e);
     }
 
-    private record Key(FencedTransactionTemplate template, String leaseName) {}
+    /**
+     * The fence of one Spring transaction (one connection): the grants it was fenced with, which of them a rollback
+     * to a savepoint undid, the commit check, the end of the client-side deadline and of the work count.
+     */
+    private final class TransactionFence implements TransactionSynchronization {
+        private final Map<String, LeaseGrant> grants = new LinkedHashMap<>();
+        private final Map<String, Long> fencedAt = new HashMap<>();
+        private final Map<Object, Long> savepoints = new HashMap<>();
+        private final Set<String> undone = new LinkedHashSet<>();
+        private long events;
+        private Connection connection;
+        private boolean counted;
+        private volatile boolean commitAllowed;
+        private volatile FenceDeadlines.Watch abortedAtEnd;
 
-    /** Checks the grant again just before commit; unbinds and ends the work count when the transaction ends. */
-    private final class Guard implements TransactionSynchronization {
-        private final Object key;
-        private final LeaseGrant grant;
-        private final boolean counted;
+        FencedTransactionTemplate template() {
+            return FencedTransactionTemplate.this;
+        }
 
-        Guard(Object key, LeaseGrant grant, boolean counted) {
-            this.key = key;
-            this.grant = grant;
-            this.counted = counted;
+        void fenceWith(LeaseGrant grant) {
+            Connection c = DataSourceUtils.getConnection(dataSource);
+            try {
+                pglease.fenceTransaction(c, grant);
+            } catch (SQLException e) {
+                throw translate(e);
+            } finally {
+                DataSourceUtils.releaseConnection(c, dataSource);
+            }
+            if (connection == null) {
+                connection = c;
+            }
+            grants.put(grant.leaseName(), grant);
+            undone.remove(grant.leaseName());
+            fencedAt.put(grant.leaseName(), ++events);
+        }
+
+        /** Counts the transaction as leader work once, however many counted fences it had. */
+        void counted(boolean counted) {
+            if (!counted) {
+                return;
+            }
+            if (this.counted) {
+                election.endWork();
+            } else {
+                this.counted = true;
+            }
+        }
+
+        /** Whether the client-side deadline aborted this transaction's connection. */
+        Optional<FenceDeadlines.Watch> aborted() {
+            if (abortedAtEnd != null) {
+                return Optional.of(abortedAtEnd);
+            }
+            return connection == null ? Optional.empty() : FenceDeadlines.aborted(connection);
+        }
+
+        @Override
+        public void savepoint(Object savepoint) {
+            savepoints.put(savepoint, ++events);
+        }
+
+        @Override
+        public void savepointRollback(Object savepoint) {
+            long since = savepoints.getOrDefault(savepoint, 0L);
+            fencedAt.forEach((lease, at) -> {
+                if (at > since) {
+                    undone.add(lease); // its row lock and bounds were taken after the savepoint
+                }
+            });
         }
 
         @Override
         public void beforeCommit(boolean readOnly) {
-            grant.checkValid(); // LEASE_LOST: Spring rolls the whole transaction back
+            grants.values().forEach(LeaseGrant::checkValid); // LEASE_LOST: Spring rolls the whole transaction back
+            for (String lease : Set.copyOf(undone)) {
+                fenceWith(grants.get(lease));
+            }
+            Optional<FenceDeadlines.Watch> aborted = FenceDeadlines.beginCommit(connection);
+            if (aborted.isPresent()) {
+                throw Transactions.lost(aborted.get(), null);
+            }
+            commitAllowed = true;
         }
 
         @Override
         public void afterCompletion(int status) {
-            if (TransactionSynchronizationManager.hasResource(key)) {
-                TransactionSynchronizationManager.unbindResource(key);
+            if (connection != null) {
+                abortedAtEnd = FenceDeadlines.end(connection).orElse(null);
             }
             if (counted) {
                 election.endWork();

@@ -15,8 +15,9 @@ import java.lang.annotation.Target;
  * released, new runs are refused. Typical use is on {@code @Scheduled} methods.
  * Works through a Spring AOP proxy (no AspectJ needed); the bean must be called through Spring, not {@code this}.
  *
- * <p>While the method runs, {@link LeaderOnlyBeanPostProcessor#currentLeadership()} gives the grant it runs under,
- * to pass its fencing token on.
+ * <p>While the method runs, {@link dev.pglease.FencingContext#current()} gives the grant it runs under (the
+ * leadership it was admitted with), to pass its fencing token on; a {@link Fenced} method it calls fences its
+ * transaction with that grant.
  */
 @Target({ElementType.METHOD, ElementType.TYPE})
 @Retention(RetentionPolicy.RUNTIME)

@@ -1,5 +1,6 @@
 package dev.pglease.spring;
 
+import dev.pglease.FencingContext;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseException;
 import java.lang.reflect.Method;
@@ -16,22 +17,27 @@ import org.springframework.core.Ordered;
 
 /**
  * Proxies beans with {@link LeaderOnly} methods (Spring AOP proxies, no AspectJ) so those methods run only while
- * the context's {@link LeaderElection} leads. Runs before Spring's {@code @Scheduled} processing, so scheduled
- * methods are called through the proxy.
+ * the context's {@link LeaderElection} leads, with the grant they run under bound to the {@link FencingContext}.
+ * Runs before Spring's {@code @Scheduled} processing, so scheduled methods are called through the proxy.
  */
 public class LeaderOnlyBeanPostProcessor extends AbstractBeanFactoryAwareAdvisingPostProcessor {
 
     private static final long serialVersionUID = 1L;
-    private static final ThreadLocal<Leadership> CURRENT = new ThreadLocal<>();
 
     public LeaderOnlyBeanPostProcessor() {
         setBeforeExistingAdvisors(true);
         setOrder(Ordered.LOWEST_PRECEDENCE - 10);
     }
 
-    /** The grant the current thread's {@link LeaderOnly} method runs under, while it runs. */
+    /**
+     * The innermost leadership the current thread runs under, such as a {@link LeaderOnly} method's, while it runs.
+     *
+     * @deprecated use {@link FencingContext#current()} (the grant the code runs under, whatever its kind) or
+     *     {@code FencingContext.current(Leadership.class)}
+     */
+    @Deprecated
     public static Optional<Leadership> currentLeadership() {
-        return Optional.ofNullable(CURRENT.get());
+        return FencingContext.current(Leadership.class);
     }
 
     @Override
@@ -71,16 +77,9 @@ public class LeaderOnlyBeanPostProcessor extends AbstractBeanFactoryAwareAdvisin
                                 + "." + method.getName() + " is @LeaderOnly and this process does not lead "
                                 + (e == null ? "(no LeaderElection bean)" : "lease " + e.leaseName()));
             }
-            Leadership previous = CURRENT.get();
-            CURRENT.set(leadership.get());
-            try {
+            try (FencingContext.Scope running = FencingContext.enter(leadership.get())) {
                 return invocation.proceed();
             } finally {
-                if (previous == null) {
-                    CURRENT.remove();
-                } else {
-                    CURRENT.set(previous);
-                }
                 e.endWork();
             }
         }

@@ -97,7 +97,7 @@ public class PgLeaseAutoConfiguration {
         try {
             pglease = PgLease.create(dataSource, config.build());
         } catch (LeaseException e) {
-            throw PgLeaseStartup.inSpringTerms(e);
+            throw PgLeaseStartup.inSpringTerms(e, schema.name());
         }
         if (PgLeaseStartup.bypassesGuards(dataSource, schema.name())) {
             LOG.warn(

@@ -54,7 +54,23 @@ final class PgLeaseStartup {
         if (!migration.isCreateRoles()) {
             requireRoles(target, roles);
         }
-        return PgLease.migrate(target, properties.getSchema(), roles);
+        try {
+            return PgLease.migrate(target, properties.getSchema(), roles);
+        } catch (LeaseException e) {
+            String login = isSet(migration)
+                    ? "the login in pglease.migration.username (" + migration.getUsername() + ")"
+                    : "the application's own login (spring.datasource.username; pglease.migration.username is unset)";
+            throw new LeaseException(
+                    e.reason(),
+                    e.getMessage() + ". In Spring the schema is migrated at start because pglease.migrate=true, as "
+                            + login
+                            + (e.reason() == LeaseException.Reason.INSUFFICIENT_PRIVILEGE
+                                    ? ", which needs CREATE on the database (or to own schema " + properties.getSchema()
+                                            + ")"
+                                    : "")
+                            + "; or set pglease.migrate=false and have the owner run `pglease migrate --schema "
+                            + properties.getSchema() + "`");
+        }
     }
 
     /** Whether a separate login is configured (it has a user name). */
@@ -142,16 +158,36 @@ final class PgLeaseStartup {
         }
     }
 
+    /** Where the core's advice on migrating starts in its SCHEMA_MISSING messages (advice for plain Java). */
+    private static final List<String> CORE_MIGRATE_ADVICE =
+            List.of(": run PgLease.migrate(", ": have the schema owner migrate it");
+
     /**
-     * A failure of {@code PgLease.create}, told in Spring terms: the same reason and message, plus the properties that
-     * decide which login is used or when the schema is migrated. One exception, no cause chain to dig through.
+     * A failure of {@code PgLease.create}, told in Spring terms: the same reason, what is wrong, and the properties
+     * that decide which login is used or when the schema is migrated, instead of the plain-Java advice (which would
+     * have the application's own login, {@code spring.datasource.username}, migrate and own the schema). One
+     * exception, no cause chain to dig through.
      */
-    static LeaseException inSpringTerms(LeaseException e) {
+    static LeaseException inSpringTerms(LeaseException e, String schema) {
         if (e.reason() == LeaseException.Reason.SCHEMA_MISSING) {
+            String message = e.getMessage();
+            for (String advice : CORE_MIGRATE_ADVICE) {
+                int at = message.indexOf(advice);
+                if (at >= 0) {
+                    return new LeaseException(
+                            e.reason(),
+                            message.substring(0, at) + ": have the schema owner migrate it, outside the "
+                                    + "application with `pglease migrate --schema " + schema + "` and the owner's "
+                                    + "credentials, or at start with pglease.migrate=true and the owner login in "
+                                    + "pglease.migration.username and pglease.migration.password; the application's "
+                                    + "own login (spring.datasource.username) only needs to be a member of the "
+                                    + "candidate role");
+                }
+            }
             return new LeaseException(
                     e.reason(),
-                    e.getMessage() + ". In Spring the schema is migrated at start "
-                            + "only with pglease.migrate=true, as the login in pglease.migration.username/password");
+                    message + ". In Spring the schema is migrated at start only with pglease.migrate=true, as the "
+                            + "login in pglease.migration.username/password");
         }
         if (e.reason() == LeaseException.Reason.INSUFFICIENT_PRIVILEGE) {
             return new LeaseException(

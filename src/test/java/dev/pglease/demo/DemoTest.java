@@ -7,6 +7,7 @@ import dev.pglease.LeaseException;
 import dev.pglease.TestDatabase;
 import dev.pglease.cli.Main;
 import dev.pglease.cli.NodeProcess;
+import dev.pglease.http.FencingHeaders;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
@@ -248,8 +249,7 @@ class DemoTest {
         assertThatThrownBy(() -> {
                     try (Connection c = TestDatabase.dataSource().getConnection()) {
                         c.setAutoCommit(false);
-                        new dev.pglease.ForwardFence(demoSchema + ".provider_fence")
-                                .advance(c, PaymentProvider.RESOURCE, 4);
+                        new dev.pglease.ForwardFence(demoSchema + ".provider_fence").advance(c, "payments", 4);
                     }
                 })
                 .isInstanceOfSatisfying(
@@ -262,7 +262,7 @@ class DemoTest {
                 .POST(HttpRequest.BodyPublishers.noBody())
                 .header(PaymentProvider.HOLDER_HEADER, "test/1/x");
         if (token != null) {
-            b.header(PaymentProvider.TOKEN_HEADER, token);
+            FencingHeaders.of("payments", Long.parseLong(token)).forEach(b::header);
         }
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString()).statusCode();
     }

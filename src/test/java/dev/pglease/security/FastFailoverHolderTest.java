@@ -183,11 +183,12 @@ class FastFailoverHolderTest {
                 Leadership l = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
                 // a renewal refused by the server (not a timeout, not a broken connection): the lease connection
                 // is given up, and goes back to the pool
-                HostileSchema.superuser("REVOKE UPDATE ON " + h.schema + ".leases FROM " + h.roles.candidate());
+                String renew = h.schema + ".renew_all(text, text[], bigint[], bigint)";
+                HostileSchema.superuser("REVOKE EXECUTE ON FUNCTION " + renew + " FROM " + h.roles.candidate());
                 try {
                     Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> !l.isValid());
                 } finally {
-                    HostileSchema.superuser("GRANT UPDATE ON " + h.schema + ".leases TO " + h.roles.candidate());
+                    HostileSchema.superuser("GRANT EXECUTE ON FUNCTION " + renew + " TO " + h.roles.candidate());
                 }
                 assertThat(advisoryLocksInPool(h.candA, a))
                         .as("advisory locks held by idle pooled connections after "
@@ -264,8 +265,9 @@ class FastFailoverHolderTest {
                 }
             }
         }
-        if (running != null && out.size() == 1) {
-            // one lock may be the running lease connection's own, if it took the lease again: only more is a leak
+        if (running != null && out.stream().map(l -> l.split(" ")[1]).distinct().count() == 1) {
+            // the locks of one session may be the running lease connection's own (the lease's lock and the session's
+            // own, which its watcher waits on), if it took the lease again: a second session holding one is a leak
             return List.of();
         }
         return out;

@@ -10,6 +10,7 @@ import dev.pglease.ForwardFence;
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseLock;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import dev.pglease.testkit.NotInLane;
@@ -278,14 +279,16 @@ class HostileInputTest {
     void hostileFenceResourcesAreStoredVerbatim() throws Exception {
         try (PgLease pglease = PgLease.create(
                 Users.as(candidate), config().holderLabel("fences").build())) {
+            LeaseLock lock = pglease.tryLock("fences", Duration.ofMinutes(1)).orElseThrow();
             for (String resource : VERBATIM) {
-                Integer done = pglease.forwardFence().inTransaction(Users.as(candidate), resource, 3, c -> 1);
+                Integer done = pglease.forwardFence().inTransaction(Users.as(candidate), resource, lock, c -> 1);
                 assertThat(done).isEqualTo(1);
                 try (Connection c = Users.as(candidate).getConnection()) {
-                    assertThat(pglease.forwardFence().current(c, resource)).hasValue(3);
+                    assertThat(pglease.forwardFence().current(c, resource)).hasValue(lock.token());
                 }
             }
-            assertThatThrownBy(() -> pglease.forwardFence().inTransaction(Users.as(candidate), "nul\u0000", 1, c -> 1))
+            assertThatThrownBy(
+                            () -> pglease.forwardFence().inTransaction(Users.as(candidate), "nul\u0000", lock, c -> 1))
                     .isInstanceOf(IllegalArgumentException.class)
                     .hasMessageContaining("control character U+0000");
         }

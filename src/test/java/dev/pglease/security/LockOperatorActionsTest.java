@@ -79,7 +79,7 @@ class LockOperatorActionsTest {
     /** The documented way to write under a lock to a resource outside the lease row. */
     private static void write(PgLease pglease, LeaseLock lock) throws Exception {
         lock.checkValid();
-        pglease.fence().inTransaction(h.as(h.candA), "report-" + lock.name(), lock.token(), c -> {
+        pglease.fence().inTransaction(h.as(h.candA), "report-" + lock.name(), lock, c -> {
             lock.checkValid();
             return null;
         });

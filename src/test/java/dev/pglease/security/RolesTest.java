@@ -225,9 +225,9 @@ class RolesTest {
                     .satisfies(i -> assertThat(i.holder()).isEqualTo(holder));
             // fenced write through the lease row lock (FOR SHARE) and the forward fence, in one transaction
             long fenced =
-                    pglease.inFencedTransaction(l, c -> pglease.forwardFence().advance(c, "ledger", l.token()));
+                    pglease.inFencedTransaction(l, c -> pglease.forwardFence().advance(c, "ledger", l));
             assertThat(fenced).isEqualTo(token);
-            Integer one = pglease.forwardFence().inTransaction(Users.as(candA), "ledger", token, c -> 1);
+            Integer one = pglease.forwardFence().inTransaction(Users.as(candA), "ledger", l, c -> 1);
             assertThat(one).isEqualTo(1);
             assertThat(query(candA, "SELECT " + schema + ".advance_fence('other', '" + lease + "', " + token + ")"))
                     .isEqualTo("t");

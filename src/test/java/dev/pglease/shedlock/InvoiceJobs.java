@@ -1,5 +1,6 @@
 package dev.pglease.shedlock;
 
+import dev.pglease.FencingContext;
 import dev.pglease.LeaseLock;
 import dev.pglease.PgLease;
 import java.sql.PreparedStatement;
@@ -20,7 +21,7 @@ public class InvoiceJobs {
     @Scheduled(cron = "0 */5 * * * *")
     @SchedulerLock(name = "invoice-run", lockAtMostFor = "4m", lockAtLeastFor = "30s")
     public void sendInvoices() throws SQLException {
-        LeaseLock lock = PgLeaseLockProvider.currentLock().orElseThrow();
+        LeaseLock lock = FencingContext.current(LeaseLock.class).orElseThrow();
         // Commits only while this run still holds the lock: a run that was paused past lockAtMostFor is refused.
         pglease.inFencedTransaction(lock, connection -> {
             try (PreparedStatement ps = connection.prepareStatement(

@@ -110,7 +110,11 @@ class PausedTaskFencingTest {
                         try {
                             a.forwardFence()
                                     .inTransaction(
-                                            dataSource, job, lock.token(), c -> insert(c, job, "A", lock.token()));
+                                            dataSource,
+                                            job,
+                                            lock.leaseName(),
+                                            lock.token(),
+                                            c -> insert(c, job, "A", lock.token()));
                         } catch (LeaseException | SQLException e) {
                             rejectedA.add(e);
                         }
@@ -124,8 +128,7 @@ class PausedTaskFencingTest {
                         tokens[1] = lock.token();
                         try {
                             b.forwardFence()
-                                    .inTransaction(
-                                            dataSource, job, lock.token(), c -> insert(c, job, "B", lock.token()));
+                                    .inTransaction(dataSource, job, lock, c -> insert(c, job, "B", lock.token()));
                         } catch (SQLException e) {
                             throw new IllegalStateException(e);
                         }

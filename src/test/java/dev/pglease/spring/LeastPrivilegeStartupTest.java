@@ -178,6 +178,30 @@ class LeastPrivilegeStartupTest {
     }
 
     @Test
+    void aMigrationLoginWithoutCreateOnTheDatabaseIsToldWhichLoginAndWhatItNeeds() {
+        String schema = PgLeaseAutoConfigurationTest.uniqueSchema("nocreate");
+        String owner = login("owner", "");
+        for (String kind : new String[] {"candidate", "observer", "operator"}) {
+            TestDatabase.execute("CREATE ROLE " + schema + "_" + kind + " NOLOGIN");
+        }
+        String candidate = login("cand", "IN ROLE " + schema + "_candidate");
+        LeaseException e = startupFailure(
+                app(schema, candidate)
+                        .withPropertyValues(
+                                "pglease.migrate=true",
+                                "pglease.migration.username=" + owner,
+                                "pglease.migration.password=" + owner),
+                new long[1]);
+        assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
+        assertThat(e.getMessage())
+                .contains(
+                        "pglease.migrate=true",
+                        "pglease.migration.username (" + owner + ")",
+                        "CREATE on the database",
+                        "`pglease migrate --schema " + schema + "`");
+    }
+
+    @Test
     void aSuperuserStartsAndIsToldItBypassesTheGuards() {
         String schema = TestDatabase.freshSchema();
         String superuser = login("super", "SUPERUSER");

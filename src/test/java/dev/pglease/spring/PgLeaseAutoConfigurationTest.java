@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import dev.pglease.micrometer.PgLeaseMetrics;
@@ -162,6 +163,33 @@ class PgLeaseAutoConfigurationTest {
                 .withPropertyValues("pglease.migrate=false")
                 .run(context ->
                         assertThat(context).hasFailed().getFailure().hasStackTraceContaining("has no pglease tables"));
+    }
+
+    /**
+     * Inside Spring the missing-schema error names what to set in Spring (or the command to run as the owner), never
+     * {@code PgLease.migrate(dataSource)}: there the data source is the application's own login, which must not own
+     * the schema.
+     */
+    @Test
+    void aMissingSchemaIsReportedWithTheSpringPropertiesAndTheCommandToMigrateAsTheOwner() {
+        String schema = uniqueSchema("pgl");
+        runner(schema, "missing").withPropertyValues("pglease.migrate=false").run(context -> {
+            assertThat(context).hasFailed();
+            Throwable root = context.getStartupFailure();
+            while (!(root instanceof LeaseException) && root.getCause() != null) {
+                root = root.getCause();
+            }
+            assertThat(root).isInstanceOf(LeaseException.class);
+            assertThat(((LeaseException) root).reason()).isEqualTo(LeaseException.Reason.SCHEMA_MISSING);
+            assertThat(root.getMessage())
+                    .contains(
+                            "schema " + schema + " has no pglease tables",
+                            "`pglease migrate --schema " + schema + "`",
+                            "pglease.migrate=true",
+                            "pglease.migration.username",
+                            "spring.datasource.username")
+                    .doesNotContain("PgLease.migrate(");
+        });
     }
 
     @Test

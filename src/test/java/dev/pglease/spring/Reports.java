@@ -1,5 +1,6 @@
 package dev.pglease.spring;
 
+import dev.pglease.FencingContext;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.springframework.scheduling.annotation.Scheduled;
@@ -14,8 +15,7 @@ public class Reports {
     @LeaderOnly
     public void publishDailyReport() {
         // Runs on the leader only; elsewhere the call is skipped.
-        long token =
-                LeaderOnlyBeanPostProcessor.currentLeadership().orElseThrow().token();
+        long token = FencingContext.currentToken(); // the grant this run was admitted with
         publish(token);
     }
     // end::spring-leader-only[]

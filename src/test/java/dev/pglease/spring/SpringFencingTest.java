@@ -6,12 +6,8 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
-import dev.pglease.LeaseLock;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
-// tag::spring-imports[]
-import dev.pglease.shedlock.PgLeaseLockProvider;
-// end::spring-imports[]
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
@@ -70,15 +66,6 @@ class SpringFencingTest {
             beforeReturn.run();
         }
     }
-
-    /** The pglease types the documentation's imports name, all public API of the jar. */
-    static final List<Class<?>> DOCUMENTED_TYPES = List.of(
-            LeaseLock.class,
-            PgLeaseLockProvider.class,
-            LeaderOnly.class,
-            LeaderOnlyBeanPostProcessor.class,
-            LeaseGrantedEvent.class,
-            LeaderElection.class);
 
     @Configuration(proxyBeanMethods = false)
     static class App {

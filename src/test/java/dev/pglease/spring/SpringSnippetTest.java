@@ -22,6 +22,7 @@ import org.springframework.boot.jdbc.autoconfigure.DataSourceAutoConfiguration;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.context.event.EventListener;
 import org.springframework.scheduling.annotation.EnableScheduling;
 
 /** The Spring Boot snippets of docs/integrations.md (properties, listener bean, leader-only job), run. */
@@ -56,6 +57,20 @@ class SpringSnippetTest {
             };
         }
         // end::spring-listener[]
+
+        // tag::spring-events[]
+        @EventListener
+        void granted(LeaseGrantedEvent event) {
+            Leadership leadership = event.leadership(); // lease name, token, validity
+            EVENTS.add("granted " + leadership.leaseName() + " " + leadership.token());
+        }
+
+        @EventListener
+        void revoked(LeaseRevokedEvent event) {
+            Leadership leadership = event.leadership(); // the grant that ended, and why
+            EVENTS.add("revoked " + leadership.token() + ": " + leadership.revocationReason());
+        }
+        // end::spring-events[]
     }
 
     static String[] snippetProperties() {
@@ -94,7 +109,7 @@ class SpringSnippetTest {
                     await().atMost(10, TimeUnit.SECONDS)
                             .until(() -> reports.published().size() >= 2);
                     long token = reports.published().get(0);
-                    assertThat(EVENTS).contains("elected " + token);
+                    assertThat(EVENTS).contains("elected " + token, "granted billing " + token);
                 });
         await().atMost(5, TimeUnit.SECONDS).until(() -> EVENTS.stream().anyMatch(e -> e.startsWith("revoked")));
     }

@@ -8,6 +8,7 @@ import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.store.FastFailoverStore;
 import dev.pglease.internal.store.JdbcLeaseStore;
+import dev.pglease.internal.store.LeaseConnectionHooks;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.store.NotificationListener;
 import dev.pglease.internal.store.StartupChecks;
@@ -16,6 +17,7 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -59,6 +61,10 @@ public final class Engine {
     private final ScheduledThreadPoolExecutor deadlineTimer;
     private NotificationListener notifications;
     private volatile StartupChecks.NotificationMode notificationMode;
+    /** Lease groups' receivers of notifications, besides the loop. */
+    private final List<NotificationListener.Receiver> receivers = new CopyOnWriteArrayList<>();
+
+    private volatile boolean notificationsHealthy;
 
     /** Wires the engine; no thread runs and no connection is open until {@link #start}. */
     public Engine(DataSource dataSource, LeaseConfig config, Timings timings, String holderId) {
@@ -177,9 +183,54 @@ public final class Engine {
             notifications = new NotificationListener(
                     config.directDataSource().orElse(dataSource),
                     SessionStatements.channel(config.schema()),
-                    loop,
+                    new Receivers(),
                     timings);
             notifications.start();
+        }
+    }
+
+    // ---------------------------------------------------------------- what lease groups add
+
+    /** Installs what lease groups add to the lease connection's acquire and renew statements. */
+    public void leaseConnectionHooks(LeaseConnectionHooks hooks) {
+        store.hooks(hooks);
+    }
+
+    /** Adds a receiver of every notification, told at once whether notifications are up now. */
+    public void addNotificationReceiver(NotificationListener.Receiver receiver) {
+        receivers.add(receiver);
+        receiver.notificationsHealthy(notificationsHealthy);
+    }
+
+    /**
+     * Runs the renewal statement for no lease, on the lease connection: what the {@link #leaseConnectionHooks}
+     * renew along with leases (member rows) is renewed alone.
+     */
+    public void renewHooksAlone() {
+        try {
+            store.renew(holderId, List.of());
+        } catch (SQLException e) {
+            throw SqlErrors.unavailable("could not renew the group memberships", e);
+        }
+    }
+
+    /** The loop and the lease groups' receivers, told of every notification. */
+    private final class Receivers implements NotificationListener.Receiver {
+        @Override
+        public void notice(String name) {
+            loop.notice(name);
+            for (NotificationListener.Receiver r : receivers) {
+                r.notice(name);
+            }
+        }
+
+        @Override
+        public void notificationsHealthy(boolean healthy) {
+            notificationsHealthy = healthy;
+            loop.notificationsHealthy(healthy);
+            for (NotificationListener.Receiver r : receivers) {
+                r.notificationsHealthy(healthy);
+            }
         }
     }
 

@@ -139,8 +139,16 @@ public final class FenceStatements {
         }
     }
 
-    /** Creates the fence table if it does not exist. */
+    /**
+     * Creates the fence table if it does not exist, with its forward-only guard: a row trigger (its function
+     * {@code pglease_fence_forward_only()} created in the table's schema, shared by every fence table there) that
+     * lets an UPDATE only keep or raise the token of the same resource and refuses DELETE, and a statement trigger
+     * that refuses TRUNCATE to anyone but the table's owner. A writer that may update the table can then never set a
+     * fence back. A table created earlier without the guard gets it.
+     */
     public static void createTable(Connection c, String table) throws SQLException {
+        int dot = table.indexOf('.');
+        String guard = (dot < 0 ? "" : table.substring(0, dot + 1)) + "pglease_fence_forward_only";
         try (Statement s = c.createStatement()) {
             s.execute("""
                     CREATE TABLE IF NOT EXISTS %s (
@@ -149,6 +157,49 @@ public final class FenceStatements {
                         advanced_at timestamptz NOT NULL DEFAULT clock_timestamp()
                     )
                     """.formatted(table));
+            s.execute("""
+                    DO $create$
+                    BEGIN
+                        IF to_regprocedure('%2$s()') IS NULL THEN
+                            EXECUTE $function$
+                            CREATE FUNCTION %2$s() RETURNS trigger
+                                LANGUAGE plpgsql
+                                SET search_path = pg_catalog, pg_temp
+                            AS $guard$
+                            BEGIN
+                                IF TG_LEVEL = 'STATEMENT' THEN
+                                    IF pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
+                                                                   WHERE c.oid = TG_RELID), 'MEMBER') THEN
+                                        RETURN NULL;
+                                    END IF;
+                                    RAISE EXCEPTION 'fence table %%.%% only moves forward: role %% may not truncate it',
+                                                    TG_TABLE_SCHEMA, TG_TABLE_NAME, current_user
+                                        USING ERRCODE = 'insufficient_privilege';
+                                END IF;
+                                IF TG_OP = 'UPDATE' AND NEW.resource = OLD.resource AND NEW.token >= OLD.token THEN
+                                    RETURN NEW;
+                                END IF;
+                                RAISE EXCEPTION 'fence table %%.%% only moves forward: %% of the fence of %% refused '
+                                                '(a fence only advances its token, now %%)', TG_TABLE_SCHEMA,
+                                                TG_TABLE_NAME, lower(TG_OP), quote_literal(OLD.resource), OLD.token
+                                    USING ERRCODE = 'restrict_violation';
+                            END
+                            $guard$
+                            $function$;
+                        END IF;
+                        IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                                        WHERE tgrelid = '%1$s'::regclass AND tgname = 'fence_forward_only') THEN
+                            CREATE TRIGGER fence_forward_only BEFORE UPDATE OR DELETE ON %1$s
+                                FOR EACH ROW EXECUTE FUNCTION %2$s();
+                        END IF;
+                        IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                                        WHERE tgrelid = '%1$s'::regclass AND tgname = 'fence_no_truncate') THEN
+                            CREATE TRIGGER fence_no_truncate BEFORE TRUNCATE ON %1$s
+                                FOR EACH STATEMENT EXECUTE FUNCTION %2$s();
+                        END IF;
+                    END
+                    $create$
+                    """.formatted(table, guard));
         }
     }
 }

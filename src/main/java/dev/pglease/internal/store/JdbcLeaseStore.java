@@ -43,6 +43,9 @@ public final class JdbcLeaseStore implements LeaseStore {
     /** The session that was warmed for its first grant (0: none yet). */
     private long warmedSession;
 
+    /** Lease groups' additions to the statements ({@code null}: none). */
+    private volatile LeaseConnectionHooks hooks;
+
     private boolean warnedSynchronousCommit;
     private boolean closed;
     private boolean transactionScoped;
@@ -79,7 +82,10 @@ public final class JdbcLeaseStore implements LeaseStore {
         Acquired answer;
         try {
             begin(c);
-            answer = commit(c, sql.acquire(c, name, holder, ttl));
+            LeaseConnectionHooks h = hooks;
+            answer = commit(
+                    c,
+                    h == null ? sql.acquire(c, name, holder, ttl) : sql.acquire(c, name, holder, ttl, h.kindOf(name)));
         } catch (SQLException | RuntimeException e) {
             throw failed(c, "acquire of lease", name, e);
         }
@@ -95,7 +101,8 @@ public final class JdbcLeaseStore implements LeaseStore {
         Connection c = connection();
         try {
             begin(c);
-            return commit(c, sql.renew(c, holder, leases));
+            LeaseConnectionHooks h = hooks;
+            return commit(c, h == null ? sql.renew(c, holder, leases) : h.renew(c, holder, leases, sql));
         } catch (SQLException | RuntimeException e) {
             throw failed(c, "renewal", null, e);
         }
@@ -110,6 +117,11 @@ public final class JdbcLeaseStore implements LeaseStore {
         } catch (SQLException | RuntimeException e) {
             throw failed(c, "release of lease", name, e);
         }
+    }
+
+    /** Installs what lease groups add to the acquire and renew statements. */
+    public void hooks(LeaseConnectionHooks hooks) {
+        this.hooks = hooks;
     }
 
     @Override

@@ -1,0 +1,172 @@
+package dev.pglease.internal.sql;
+
+import dev.pglease.internal.store.LeaseStore.Held;
+import dev.pglease.internal.util.Names;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The statements of lease groups ({@code R__10_groups.sql}): join, leave, the renewal of a member's rows with its
+ * leases in one statement, and the read of a group's state. Shard k of group g is the lease {@code g/k}, of kind
+ * {@code shard}, taken and released with {@link LeaseStatements}.
+ */
+public final class GroupStatements {
+
+    private final String join;
+    private final String leave;
+    private final String renew;
+    private final String state;
+
+    /** When a member joined and the group's number of shards. */
+    public record Joined(Instant joinedAt, int shards) {}
+
+    /** What a renewal renewed: lease names, and the groups whose member row it renewed. */
+    public record Renewed(List<String> leases, Set<String> groups) {}
+
+    /** A live member: its id, weight, priority, when it joined and the milliseconds until its row expires. */
+    public record MemberRow(String id, int weight, int priority, Instant joinedAt, long remainingMillis) {}
+
+    /** The holder of a shard lease now, its token and the milliseconds its grant has left. */
+    public record Owner(String holder, long token, long remainingMillis) {}
+
+    /** One read of a group: its number of shards, its live members and the holder of each shard held now. */
+    public record State(int shards, List<MemberRow> members, Map<Integer, Owner> owners) {
+        public State {
+            members = List.copyOf(members);
+            owners = Map.copyOf(owners);
+        }
+    }
+
+    public GroupStatements(String schema) {
+        String s = Names.schema(schema);
+        this.join = "SELECT joined_at, shards FROM " + s + ".group_join(?, ?, ?, ?, ?, ?)";
+        this.leave = "SELECT " + s + ".group_leave(?, ?)";
+        this.renew = "SELECT what, name FROM " + s + ".group_renew(?, ?::text[], ?::text[], ?::bigint[], ?)";
+        this.state = "SELECT what, member, shard, token, weight, priority, joined_at, remaining_ms FROM " + s
+                + ".group_state(?)";
+    }
+
+    /** The lease name of shard {@code shard} of group {@code group}. */
+    public static String shardLease(String group, int shard) {
+        return group + "/" + shard;
+    }
+
+    /** Joins {@code group} as {@code member} (or refreshes the member's row); see {@code group_join}. */
+    public Joined join(Connection c, String group, String member, int shards, int weight, int priority, long ttlMillis)
+            throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(join)) {
+            ps.setString(1, group);
+            ps.setString(2, member);
+            ps.setInt(3, shards);
+            ps.setInt(4, weight);
+            ps.setInt(5, priority);
+            ps.setLong(6, ttlMillis);
+            try (ResultSet rs = ps.executeQuery()) {
+                if (!rs.next()) {
+                    throw new IllegalStateException("join of group " + Names.quote(group) + " returned no row");
+                }
+                return new Joined(rs.getTimestamp(1).toInstant(), rs.getInt(2));
+            }
+        }
+    }
+
+    /** Leaves {@code group} now; whether the member was there. */
+    public boolean leave(Connection c, String group, String member) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(leave)) {
+            ps.setString(1, group);
+            ps.setString(2, member);
+            return Rows.bool(ps);
+        }
+    }
+
+    /**
+     * Renews the member rows of {@code holder} in {@code groups} and its {@code leases} (all with the same time to
+     * live, {@code ttlMillis}) in one statement.
+     */
+    public Renewed renew(Connection c, String holder, Collection<String> groups, List<Held> leases, long ttlMillis)
+            throws SQLException {
+        String[] names = new String[leases.size()];
+        Long[] tokens = new Long[leases.size()];
+        for (int i = 0; i < names.length; i++) {
+            Held h = leases.get(i);
+            if (h.ttlMillis() != ttlMillis) {
+                throw new IllegalArgumentException("a group renewal renews every lease for " + ttlMillis
+                        + " ms, but lease " + Names.quote(h.name()) + " asks for " + h.ttlMillis() + " ms");
+            }
+            names[i] = h.name();
+            tokens[i] = h.token();
+        }
+        Array groupArray = c.createArrayOf("text", groups.toArray(new String[0]));
+        Array nameArray = c.createArrayOf("text", names);
+        Array tokenArray = c.createArrayOf("bigint", tokens);
+        List<String> renewed = new ArrayList<>(names.length);
+        Set<String> members = new HashSet<>();
+        try (PreparedStatement ps = c.prepareStatement(renew)) {
+            ps.setString(1, holder);
+            ps.setArray(2, groupArray);
+            ps.setArray(3, nameArray);
+            ps.setArray(4, tokenArray);
+            ps.setLong(5, ttlMillis);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    if ("member".equals(rs.getString(1))) {
+                        members.add(rs.getString(2));
+                    } else {
+                        renewed.add(rs.getString(2));
+                    }
+                }
+            }
+        } finally {
+            groupArray.free();
+            nameArray.free();
+            tokenArray.free();
+        }
+        if (renewed.size() > names.length || members.size() > groups.size()) {
+            throw new IllegalStateException("group renewal returned " + renewed.size() + " leases and "
+                    + members.size() + " member rows for " + names.length + " leases and " + groups.size()
+                    + " groups");
+        }
+        return new Renewed(renewed, members);
+    }
+
+    /** The state of {@code group} now, or {@code null} when no member ever joined it. */
+    public State state(Connection c, String group) throws SQLException {
+        int shards = -1;
+        List<MemberRow> members = new ArrayList<>();
+        Map<Integer, Owner> owners = new HashMap<>();
+        try (PreparedStatement ps = c.prepareStatement(state)) {
+            ps.setString(1, group);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    switch (rs.getString(1)) {
+                        case "group" -> shards = rs.getInt(3);
+                        case "member" ->
+                            members.add(new MemberRow(
+                                    rs.getString(2),
+                                    rs.getInt(5),
+                                    rs.getInt(6),
+                                    rs.getTimestamp(7).toInstant(),
+                                    rs.getLong(8)));
+                        case "shard" ->
+                            owners.put(rs.getInt(3), new Owner(rs.getString(2), rs.getLong(4), rs.getLong(8)));
+                        default ->
+                            throw new IllegalStateException(
+                                    "group_state returned a row of kind " + Names.quote(rs.getString(1)));
+                    }
+                }
+            }
+        }
+        return shards < 0 ? null : new State(shards, members, owners);
+    }
+}

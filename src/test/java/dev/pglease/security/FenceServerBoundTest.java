@@ -1,0 +1,59 @@
+package dev.pglease.security;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseLock;
+import dev.pglease.PgLease;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The schema's {@code fence(lease, token, max_ms)} bounds the whole rest of the transaction on the server from the
+ * moment it is called (PostgreSQL 17+, {@code transaction_timeout}), also when the login's role has a default
+ * {@code transaction_timeout} of its own whose timer is already running: a client in any language that keeps
+ * sending short statements can not hold the lease row past the bound. No client-side timer is involved here (the
+ * fence is called as plain SQL).
+ */
+class FenceServerBoundTest {
+
+    @Test
+    void theFenceBoundsTheRestOfTheTransactionFromTheFenceWhateverTheRolesDefault() throws Exception {
+        HostileSchema h = HostileSchema.create();
+        int version = Integer.parseInt(HostileSchema.query(null, "SHOW server_version_num"));
+        // before 17 there is no whole-transaction bound on the server: the client-side abort is the bound there
+        // (FencedTransactionBoundTest), and this test has nothing to check
+        assumeTrue(version >= 170000, "transaction_timeout exists from PostgreSQL 17; the server is " + version);
+        String holder = h.login("bounded", h.roles.candidate());
+        HostileSchema.superuser("ALTER ROLE " + holder + " SET transaction_timeout = '60s'");
+        try (PgLease pglease = PgLease.create(
+                        h.as(holder), LeaseConfig.builder().schema(h.schema).build());
+                LeaseLock lock =
+                        pglease.tryLock("server-bound", Duration.ofMinutes(1)).orElseThrow();
+                Connection c = h.as(holder).getConnection()) {
+            c.setAutoCommit(false);
+            long start;
+            Throwable ended;
+            try (Statement s = c.createStatement()) {
+                s.execute("SELECT pg_sleep(0.3)"); // the transaction (and the role's 60 s timer) started before
+                start = System.nanoTime();
+                s.execute("SELECT " + h.schema + ".fence('server-bound', " + lock.token() + ", 1000)");
+                ended = catchThrowable(() -> {
+                    for (int i = 0; i < 30; i++) {
+                        s.execute("SELECT pg_sleep(0.1)");
+                    }
+                });
+            }
+            long afterMs = (System.nanoTime() - start) / 1_000_000;
+            assertThat(ended).as("the server ended the transaction").isInstanceOf(SQLException.class);
+            assertThat(afterMs)
+                    .as("the transaction ended %d ms after the fence (bound 1000 ms): %s", afterMs, ended)
+                    .isBetween(900L, 1_800L);
+        }
+    }
+}
