@@ -64,7 +64,8 @@ $$;
 -- with it every table below it in an inheritance or partition hierarchy: a hierarchy is protected from its root, so
 -- a write through a parent never reaches an unchecked child. A partitioned table is checked per row (the trigger is
 -- cloned to partitions attached later); other tables once per statement. The triggers fire whatever
--- session_replication_role says (ENABLE ALWAYS): a role allowed to set it can not switch them off. Idempotent; run it
+-- session_replication_role says (ENABLE ALWAYS, on PostgreSQL 15+, where a login may be granted SET on it): a role
+-- allowed to set it can not switch them off. Idempotent; run it
 -- again after adding inheritance children or partitions, to refuse TRUNCATE of them by name. Refuses a table protected
 -- by another lease of this schema.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.protect(p_table regclass, p_lease text) RETURNS void
@@ -124,7 +125,6 @@ BEGIN
         EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
                        'EXECUTE FUNCTION ${flyway:defaultSchema}.protected_write_guard(%L)',
                        '${flyway:defaultSchema}_no_truncate', member.tab, p_lease);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_no_truncate');
         IF rel.relkind = 'p' AND NOT member.root THEN
             CONTINUE; -- partitions get the write check as a clone of the root's row trigger
         END IF;
@@ -136,7 +136,24 @@ BEGIN
                        'EXECUTE FUNCTION ${flyway:defaultSchema}.protected_write_guard(%L)',
                        '${flyway:defaultSchema}_fence', member.tab,
                        CASE WHEN member.relkind = 'p' THEN 'ROW' ELSE 'STATEMENT' END, p_lease);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_fence');
+    END LOOP;
+    -- ALWAYS, once every member has its triggers. It matters where a login may be granted SET on
+    -- session_replication_role (PostgreSQL 15+); before 15 only superusers may set it, and they pass any trigger
+    -- anyway. And before 13.8 and 14.5, ENABLE on a partitioned table recurses into its partitions, failing on one
+    -- that has no such trigger (statement triggers are not cloned) or whose clone is internal (only superusers may
+    -- alter those): so it is left out there.
+    IF current_setting('server_version_num')::int < 150000 THEN
+        RETURN;
+    END IF;
+    FOR member IN SELECT t.relid::regclass AS tab FROM pg_partition_tree(p_table) t
+                  UNION
+                  SELECT d.oid::regclass FROM ${flyway:defaultSchema}.inheritors(p_table) d
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_no_truncate');
+        IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = member.tab AND t.tgname = '${flyway:defaultSchema}_fence')
+        THEN
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', member.tab, '${flyway:defaultSchema}_fence');
+        END IF;
     END LOOP;
 END
 $$;

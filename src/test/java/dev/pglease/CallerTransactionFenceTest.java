@@ -13,6 +13,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.datasource.DataSourceTransactionManager;
@@ -24,6 +25,7 @@ import org.springframework.transaction.support.TransactionTemplate;
  * {@link DataSourceTransactionManager} manages: the check and the lock join Spring's connection, a stale token rolls
  * back Spring's whole transaction (writes made before the check too), and a takeover waits until it commits.
  */
+@Tag("core")
 class CallerTransactionFenceTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);

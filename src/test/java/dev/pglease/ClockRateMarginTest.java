@@ -16,6 +16,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
@@ -29,6 +30,7 @@ import org.postgresql.ds.PGSimpleDataSource;
  * belief first; a clock slower by more than the margin lets the belief outlast the grant, which is why the proviso
  * is there (and why the configuration insists on a margin of at least 10 %).
  */
+@Tag("core")
 class ClockRateMarginTest {
 
     private static final Duration LEASE = Duration.ofMillis(2000);

@@ -14,6 +14,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.stream.Collectors;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
  * at any instant, that tokens strictly increase across holders and no token goes to two holders, and that renewals
  * never change a token (a leader that stepped down at its deadline may take the lease back, as the same holder).
  */
+@Tag("core")
 class ContentionTest {
 
     private static String schema;

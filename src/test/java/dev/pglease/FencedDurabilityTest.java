@@ -13,6 +13,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.Map;
 import javax.sql.DataSource;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.Test;
  * are flushed ({@code synchronous_commit = off}): otherwise a crash could lose the "charged" row while the
  * successor's grant survives, and the successor would charge again. Both kinds of fencing are checked.
  */
+@Tag("core")
 class FencedDurabilityTest {
 
     private static final int WRITES = 20;

@@ -18,6 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -26,6 +27,7 @@ import org.junit.jupiter.api.Test;
  * and a standby holds the lease within leaseDuration + retryPeriod + 250 ms of the stall. No candidate is ever
  * granted a lease it was not told about: a lease statement gives up on the server before its client does.
  */
+@Tag("core")
 class FencedStallTest {
 
     private static final Duration LEASE = Duration.ofSeconds(1);

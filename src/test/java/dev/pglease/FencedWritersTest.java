@@ -16,6 +16,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
  * short fenced transactions back to back, keeps its lease for as long as it runs, and a standby that campaigns the
  * whole time never gets it. Only a change of holder or token waits for fenced transactions.
  */
+@Tag("core")
 class FencedWritersTest {
 
     private static final int WRITERS = 8;

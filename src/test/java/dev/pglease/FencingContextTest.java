@@ -5,9 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.internal.election.Grant;
 import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** The grant the current code runs under: innermost binding wins, bindings belong to their thread. */
+@Tag("core")
 class FencingContextTest {
 
     private static Grant grant(String lease, long token) {

@@ -1,5 +1,7 @@
 package dev.pglease;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_SESSION;
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -7,6 +9,7 @@ import dev.pglease.internal.election.Grant;
 import dev.pglease.internal.sql.FenceStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.LeaseStore;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -20,6 +23,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,6 +31,7 @@ import org.junit.jupiter.api.Test;
  * example because its clock ran slow or it was paused at the wrong moment) while the database already gave the
  * lease to someone else: the fence must reject its writes anyway.
  */
+@Tag("core")
 class FencingTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);
@@ -133,6 +138,10 @@ class FencingTest {
     }
 
     @Test
+    @NotInLane(
+            value = {PGBOUNCER_TRANSACTION, PGBOUNCER_SESSION},
+            because = "sets session settings with the JDBC startup parameter options, which PgBouncer 1.18 "
+                    + "refuses (FATAL: unsupported startup parameter: options)")
     void theLeaseRowCheckWaitsForALockNoLongerThanTheLeadershipHasLeft() throws Exception {
         // the session's own statement timeout is a minute: the bounds sent in the same batch as the check still
         // limit its wait for the row lock to the 600 ms the leadership has left
@@ -274,6 +283,10 @@ class FencingTest {
     }
 
     @Test
+    @NotInLane(
+            value = {PGBOUNCER_TRANSACTION, PGBOUNCER_SESSION},
+            because = "sets session settings with the JDBC startup parameter options, which PgBouncer 1.18 "
+                    + "refuses (FATAL: unsupported startup parameter: options)")
     void aFencedTransactionRunsAtReadCommittedWhateverThePoolsDefaultIsolation() throws Exception {
         String lease = "isolation-" + System.nanoTime();
         Leadership l = grant(lease, "me");

@@ -11,6 +11,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
@@ -19,6 +20,7 @@ import org.postgresql.ds.PGSimpleDataSource;
  * database of its own and the schema owned by a role that is not a superuser, as on some managed services): pglease
  * says so at start, and tokens fall back to the plain counter.
  */
+@Tag("core")
 class HiddenTimelineTest {
 
     private static final String SUFFIX = Long.toString(ProcessHandle.current().pid());

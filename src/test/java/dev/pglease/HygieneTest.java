@@ -1,9 +1,12 @@
 package dev.pglease;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_SESSION;
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.pglease.testkit.NotInLane;
 import java.io.PrintWriter;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -18,6 +21,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Logger;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,6 +29,7 @@ import org.junit.jupiter.api.Test;
  * behind, no session setting changed, and nothing borrowed once it is closed. A throwing observer or listener, even
  * one that throws an {@link Error}, never stops the election, and health never reports a stopped election as up.
  */
+@Tag("core")
 class HygieneTest {
 
     private static final LeaseConfig FAST = LeaseConfig.builder()
@@ -40,6 +45,10 @@ class HygieneTest {
     }
 
     @Test
+    @NotInLane(
+            value = {PGBOUNCER_TRANSACTION, PGBOUNCER_SESSION},
+            because = "sets session settings with the JDBC startup parameter options, which PgBouncer 1.18 "
+                    + "refuses (FATAL: unsupported startup parameter: options)")
     void pooledConnectionsComeBackWithoutListenOrChangedSettings() throws Exception {
         HikariConfig hc = new HikariConfig();
         hc.setDataSource(TestDatabase.dataSource("options=-c%20synchronous_commit%3Doff"));

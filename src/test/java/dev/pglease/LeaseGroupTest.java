@@ -20,10 +20,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Lease groups against a real PostgreSQL, members in one JVM: balance, joins, leaves, cooperative moves, fencing. */
 @org.junit.jupiter.api.Timeout(120)
+@Tag("core")
 class LeaseGroupTest {
 
     private static String schema;

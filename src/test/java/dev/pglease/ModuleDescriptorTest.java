@@ -8,12 +8,14 @@ import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The public API is what the module exports: the core package and the optional integrations. The command-line
  * tool and the demo live in the same jar but are not exported, so no application can come to depend on them.
  */
+@Tag("core")
 class ModuleDescriptorTest {
 
     @Test

@@ -6,6 +6,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.Test;
  * switched by the profiles pg13 to pg18), so a compatibility claim can not rest on a profile that silently used
  * another server.
  */
+@Tag("core")
 class ServerVersionTest {
 
     @Test

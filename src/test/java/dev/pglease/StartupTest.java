@@ -1,5 +1,7 @@
 package dev.pglease;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_SESSION;
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -7,6 +9,7 @@ import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.store.JdbcLeaseStore;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
+import dev.pglease.testkit.NotInLane;
 import java.net.ServerSocket;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -14,11 +17,12 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
 /** What happens at start: clear errors for a missing database, schema or durability, never a hang. */
+@Tag("core")
 class StartupTest {
 
     private static int closedPort() throws Exception {
@@ -126,11 +130,11 @@ class StartupTest {
     }
 
     @Test
+    @NotInLane(
+            value = {PGBOUNCER_TRANSACTION, PGBOUNCER_SESSION},
+            because = "sets session settings with the JDBC startup parameter options, which PgBouncer 1.18 "
+                    + "refuses (FATAL: unsupported startup parameter: options)")
     void aSessionWithSynchronousCommitOffIsRaisedToOnForLeaseStatements() throws Exception {
-        Assumptions.assumeFalse(
-                TestDatabase.throughPooler(),
-                "sets synchronous_commit with the startup parameter "
-                        + "'options', which PgBouncer refuses (FATAL: unsupported startup parameter: options)");
         String schema = TestDatabase.freshSchema();
         LeaseStatements sql = new LeaseStatements(schema);
         JdbcLeaseStore store = new JdbcLeaseStore(
@@ -166,11 +170,11 @@ class StartupTest {
     }
 
     @Test
+    @NotInLane(
+            value = {PGBOUNCER_TRANSACTION, PGBOUNCER_SESSION},
+            because = "sets session settings with the JDBC startup parameter options, which PgBouncer 1.18 "
+                    + "refuses (FATAL: unsupported startup parameter: options)")
     void aNonUtcSessionTimeZoneChangesNothing() throws Exception {
-        Assumptions.assumeFalse(
-                TestDatabase.throughPooler(),
-                "sets TimeZone with the startup parameter 'options', "
-                        + "which PgBouncer refuses (FATAL: unsupported startup parameter: options)");
         String schema = TestDatabase.freshSchema();
         LeaseConfig config = LeaseConfig.builder()
                 .schema(schema)

@@ -2,9 +2,11 @@ package dev.pglease;
 
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
+import dev.pglease.testkit.Lane;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.postgresql.ds.PGSimpleDataSource;
@@ -16,34 +18,37 @@ import org.postgresql.ds.PGSimpleDataSource;
 public final class TestDatabase {
 
     public static final String URL_VARIABLE = "PGLEASE_TEST_JDBC_URL";
-    /**
-     * {@code -Dpglease.test.pooler=pgbouncer} (profile {@code pgbouncer}): the embedded server is reached through
-     * PgBouncer in {@code pool_mode=transaction}, so the same tests prove the library behind a transaction pooler.
-     */
-    public static final String POOLER_PROPERTY = "pglease.test.pooler";
 
     private static final AtomicInteger SCHEMAS = new AtomicInteger();
     private static EmbeddedPostgresServer embedded;
+    private static PgBouncer bouncer;
     private static String url;
 
     private TestDatabase() {}
 
-    /** JDBC URL of the test server (with user, and password if any). */
+    /**
+     * JDBC URL of the test server (with user, and password if any). In a pooler lane ({@link Lane#pooler()}, profiles
+     * {@code pgbouncer} and {@code pgbouncer-session}) the embedded server is reached through PgBouncer in that pool
+     * mode, so the same tests prove the library behind the pooler.
+     */
     public static synchronized String jdbcUrl() {
         if (url == null) {
             String external = System.getenv(URL_VARIABLE);
             if (external != null && !external.isBlank()) {
                 url = external;
             } else {
+                Lane pooler = Lane.pooler();
+                if (pooler != null) {
+                    Required.assume(PgBouncer.installed(), "PgBouncer (" + PgBouncer.BINARY + ", lane " + pooler + ")");
+                }
                 embedded = EmbeddedPostgresServer.start();
                 url = embedded.jdbcUrl();
-                String pooler = System.getProperty(POOLER_PROPERTY, "");
-                if (pooler.equals("pgbouncer")) {
-                    PgBouncer bouncer = PgBouncer.start(embedded.port(), "postgres", "transaction", 10);
+                if (pooler != null) {
+                    // session pooling ties a server connection to each client connection for its lifetime
+                    int poolSize = pooler == Lane.PGBOUNCER_SESSION ? 120 : 10;
+                    bouncer = PgBouncer.start(embedded.port(), "postgres", pooler.poolMode(), poolSize);
                     Runtime.getRuntime().addShutdownHook(new Thread(bouncer::close));
                     url = bouncer.jdbcUrl("postgres");
-                } else if (!pooler.isEmpty()) {
-                    throw new IllegalArgumentException(POOLER_PROPERTY + " must be pgbouncer or empty, got " + pooler);
                 }
             }
         }
@@ -51,11 +56,18 @@ public final class TestDatabase {
     }
 
     /**
-     * Whether the tests reach the server through PgBouncer ({@link #POOLER_PROPERTY}). PgBouncer 1.18 refuses the
-     * startup parameter {@code options} (session settings given at connect), so tests built on it skip then.
+     * Whether the tests reach the server through PgBouncer (a pooler lane, {@link Lane#pooler()}). PgBouncer 1.18
+     * refuses the startup parameter {@code options} (session settings given at connect), so tests built on it declare
+     * the pooler lanes out ({@link dev.pglease.testkit.NotInLane}).
      */
     public static boolean throughPooler() {
-        return !System.getProperty(POOLER_PROPERTY, "").isEmpty();
+        return Lane.pooler() != null;
+    }
+
+    /** The PgBouncer in front of the embedded server in a pooler lane (for its admin console), else empty. */
+    public static synchronized Optional<PgBouncer> pooler() {
+        jdbcUrl();
+        return Optional.ofNullable(bouncer);
     }
 
     /** Whether the tests run against the embedded server (which they may stop, reconfigure or crash). */

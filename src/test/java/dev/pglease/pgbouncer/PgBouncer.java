@@ -15,7 +15,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Debian's {@code pgbouncer} in front of a PostgreSQL server, started as a child process on a free loopback port
- * and stopped by its PID. Clients log in as the server's user without a password ({@code auth_type = trust}).
+ * and stopped by its PID. Clients log in without a password check ({@code auth_type = trust}, as the embedded server
+ * does) as the server's user or as any other login role of the server: PgBouncer looks a login up in
+ * {@code pg_shadow} as the server's user ({@code auth_query}), so tests that create logins work through it. The
+ * server's user is also an admin of PgBouncer's console (database {@code pgbouncer}).
  */
 public final class PgBouncer implements AutoCloseable {
 
@@ -79,6 +82,10 @@ public final class PgBouncer implements AutoCloseable {
                             "unix_socket_dir =",
                             "auth_type = trust",
                             "auth_file = " + users,
+                            // logins other than the server's user (created by the tests) are looked up on the server
+                            "auth_user = " + user,
+                            "auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename = $1",
+                            "admin_users = " + user,
                             "pool_mode = " + poolMode,
                             "default_pool_size = " + poolSize,
                             "max_client_conn = 2000",
@@ -133,6 +140,45 @@ public final class PgBouncer implements AutoCloseable {
 
     public int port() {
         return port;
+    }
+
+    /** psql, the client that can talk to PgBouncer's admin console (pgjdbc's startup settings are refused there). */
+    public static final Path PSQL = Path.of("/usr/bin/psql");
+
+    /**
+     * A setting as PgBouncer itself reports it ({@code SHOW CONFIG} on its admin console, database
+     * {@code pgbouncer}, through {@link #PSQL}), e.g. {@code pool_mode}.
+     */
+    public String setting(String key) throws IOException, InterruptedException {
+        Process psql = new ProcessBuilder(
+                        PSQL.toString(),
+                        "-X",
+                        "-At",
+                        "-F",
+                        "\t",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        Integer.toString(port),
+                        "-U",
+                        user,
+                        "-d",
+                        "pgbouncer",
+                        "-c",
+                        "SHOW CONFIG")
+                .redirectErrorStream(true)
+                .start();
+        String out = new String(psql.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        if (!psql.waitFor(10, TimeUnit.SECONDS) || psql.exitValue() != 0) {
+            throw new IllegalStateException("psql SHOW CONFIG on PgBouncer's console failed: " + out);
+        }
+        for (String row : out.split("\n")) {
+            String[] cells = row.split("\t");
+            if (cells.length >= 2 && cells[0].equals(key)) {
+                return cells[1];
+            }
+        }
+        throw new IllegalArgumentException("PgBouncer has no setting " + key + " in: " + out);
     }
 
     public long pid() {

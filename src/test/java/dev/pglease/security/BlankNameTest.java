@@ -4,12 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.sql.SQLException;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * Lease names and holder ids are not blank: the database refuses what the Java side refuses, whoever calls the
  * protocol (SQLSTATE 22023).
  */
+@Tag("security")
 class BlankNameTest {
 
     @Test

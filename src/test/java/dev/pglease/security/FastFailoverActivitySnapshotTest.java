@@ -6,6 +6,7 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -14,6 +15,7 @@ import org.junit.jupiter.api.Test;
  * transaction read it before the holder connected must still find the holder's live session, and may not take its
  * lease over.
  */
+@Tag("security")
 class FastFailoverActivitySnapshotTest {
 
     @Test

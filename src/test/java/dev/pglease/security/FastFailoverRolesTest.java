@@ -1,5 +1,6 @@
 package dev.pglease.security;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.Elector;
@@ -8,6 +9,7 @@ import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -16,12 +18,19 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * Crash takeover under the candidate role: the access guard lets a candidate take an unexpired lease only when the
  * database proves the holder's session ended, and a candidate can not fake that proof.
  */
+@Tag("security")
+@NotInLane(
+        value = PGBOUNCER_TRANSACTION,
+        because = "fast failover needs session-level advisory locks held on one server session, which "
+                + "transaction pooling does not give: pglease refuses the mode there at start "
+                + "(UNSUPPORTED_POOLING)")
 class FastFailoverRolesTest {
 
     private static String schema;

@@ -8,6 +8,7 @@ import dev.pglease.PgLease;
 import java.sql.Connection;
 import java.time.Duration;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Test;
  * every token ever granted (which would refuse every honest writer of that resource for ever), and a fence table
  * made with {@link ForwardFence#createTable} only moves forward for any writer that may update it.
  */
+@Tag("security")
 class FenceBoundsTest {
 
     private static HostileSchema h;

@@ -1,16 +1,21 @@
 package dev.pglease.security;
 
+import static dev.pglease.testkit.Lane.PG13;
+import static dev.pglease.testkit.Lane.PG14;
+import static dev.pglease.testkit.Lane.PG15;
+import static dev.pglease.testkit.Lane.PG16;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseLock;
 import dev.pglease.PgLease;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,15 +25,16 @@ import org.junit.jupiter.api.Test;
  * sending short statements can not hold the lease row past the bound. No client-side timer is involved here (the
  * fence is called as plain SQL).
  */
+@Tag("security")
 class FenceServerBoundTest {
 
     @Test
+    @NotInLane(
+            value = {PG13, PG14, PG15, PG16},
+            because =
+                    "checks the server's whole-transaction bound, transaction_timeout, which PostgreSQL 17 introduced (before 17 the client-side abort is the bound: FencedTransactionBoundTest)")
     void theFenceBoundsTheRestOfTheTransactionFromTheFenceWhateverTheRolesDefault() throws Exception {
         HostileSchema h = HostileSchema.create();
-        int version = Integer.parseInt(HostileSchema.query(null, "SHOW server_version_num"));
-        // before 17 there is no whole-transaction bound on the server: the client-side abort is the bound there
-        // (FencedTransactionBoundTest), and this test has nothing to check
-        assumeTrue(version >= 170000, "transaction_timeout exists from PostgreSQL 17; the server is " + version);
         String holder = h.login("bounded", h.roles.candidate());
         HostileSchema.superuser("ALTER ROLE " + holder + " SET transaction_timeout = '60s'");
         try (PgLease pglease = PgLease.create(

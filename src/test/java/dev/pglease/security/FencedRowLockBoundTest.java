@@ -10,6 +10,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Map;
 import javax.sql.DataSource;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
@@ -18,6 +19,7 @@ import org.postgresql.ds.PGSimpleDataSource;
  * holder's deadline. The bound must hold against the holder's own login: a fenced transaction that clears its
  * timeouts, or that is prepared for two-phase commit, must not keep a successor waiting long past the deadline.
  */
+@Tag("security")
 class FencedRowLockBoundTest {
 
     private static final long LEASE_MS = 2000;

@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -22,6 +23,7 @@ import org.junit.jupiter.api.Test;
  * thread stalls), so its deadline passes in the middle of the transaction. The successor is granted within the
  * usual bound (lease duration + retry period + a second), not when the transaction chooses to end.
  */
+@Tag("security")
 class FencedTransactionBoundTest {
 
     private static final Duration LEASE = Duration.ofSeconds(3);

@@ -6,12 +6,14 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * A forward fence belongs to one lease: tokens of different leases are not comparable, so a fence may never be
  * pushed past the tokens its own lease granted by naming another lease whose tokens are higher.
  */
+@Tag("security")
 class ForwardFenceLeaseBindingTest {
 
     @Test

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,6 +20,7 @@ import org.junit.jupiter.api.Test;
  * with the documented table {@code function-acl.txt}. A function nobody decided about can not ship, and no function
  * is executable by PUBLIC or by a role the table does not name.
  */
+@Tag("security")
 class FunctionAclTest {
 
     private static HostileSchema h;

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.sql.SQLException;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -12,6 +13,7 @@ import org.junit.jupiter.api.Test;
  * renewed and left only by the login that joined it, the rows are written by nobody but the owner, and the reads
  * are the same for the three roles.
  */
+@Tag("security")
 class GroupMembershipTest {
 
     private static HostileSchema h;

@@ -8,6 +8,7 @@ import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import java.time.Duration;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Test;
  * chooses itself, so it steers a handoff among cooperating candidates but is not an access control. Any candidate
  * login that picks a label starting with the prefix may take the handed-off lease.
  */
+@Tag("security")
 class HandoffPrefixLimitTest {
 
     private static final LeaderListener NONE = new LeaderListener() {

@@ -2,6 +2,7 @@ package dev.pglease.security;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -9,6 +10,7 @@ import org.junit.jupiter.api.Test;
  * chooses. A candidate that takes an expired lease under the previous holder's id must not be recorded as that
  * holder acquiring it again.
  */
+@Tag("security")
 class HistoryLoginChangeTest {
 
     @Test

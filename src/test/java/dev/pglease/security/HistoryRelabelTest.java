@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * is recorded as taken_over and a release by its holder as released. A refused statement is as good an outcome as
  * a correctly labelled one.
  */
+@Tag("security")
 class HistoryRelabelTest {
 
     private static HostileSchema h;

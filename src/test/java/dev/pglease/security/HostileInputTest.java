@@ -1,5 +1,6 @@
 package dev.pglease.security;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
@@ -12,6 +13,7 @@ import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseLock;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -20,12 +22,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * Lease names, holder labels, fence resources and schema names an attacker (or a careless caller) might pass: they
  * are stored verbatim, or rejected with an error that names the rule. Never interpreted as SQL.
  */
+@Tag("security")
 class HostileInputTest {
 
     /** Stored exactly as given. */
@@ -144,6 +148,10 @@ class HostileInputTest {
     }
 
     @Test
+    @NotInLane(
+            value = PGBOUNCER_TRANSACTION,
+            because = "a standby is woken by a notification only where it can LISTEN: behind a transaction "
+                    + "pooler it polls every retry period")
     void aStandbyIsWokenByTheNotificationOfAHostileName() throws Exception {
         String lease = "wake \"}\\\", 'x'; 🚀 עברית " + System.nanoTime();
         LeaseConfig slow = config().leaseDuration(Duration.ofSeconds(60))

@@ -10,6 +10,7 @@ import dev.pglease.PgLease;
 import java.time.Duration;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Test;
  * valid within one retry period and a second of the operator's action, and a fenced write made with it (check the
  * lock, then advance the fence with its token) is refused from then on.
  */
+@Tag("security")
 class LockOperatorActionsTest {
 
     private static final Duration RETRY = Duration.ofMillis(500);

@@ -7,6 +7,7 @@ import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.sql.SQLException;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Test;
  * PostgreSQL 15, and in every database upgraded from one), not a schema of the same name created beforehand by
  * another login.
  */
+@Tag("security")
 class MigrationHijackTest {
 
     private static final AtomicInteger SCHEMAS = new AtomicInteger();

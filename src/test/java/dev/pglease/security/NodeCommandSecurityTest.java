@@ -14,12 +14,14 @@ import java.sql.ResultSet;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The node command with hostile arguments and with passwords in its database URL: names stored verbatim or refused
  * with the rule, passwords printed nowhere, TLS options passed to the driver as given.
  */
+@Tag("security")
 class NodeCommandSecurityTest {
 
     static final String SECRET = "N0de-s3cret-" + Long.toHexString(System.nanoTime());

@@ -1,16 +1,21 @@
 package dev.pglease.security;
 
+import static dev.pglease.testkit.Lane.PG13;
+import static dev.pglease.testkit.Lane.PG14;
+import static dev.pglease.testkit.Lane.PG15;
+import static dev.pglease.testkit.Lane.PG16;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.pglease.PgLease;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.Map;
 import javax.sql.DataSource;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
@@ -19,15 +24,15 @@ import org.postgresql.ds.PGSimpleDataSource;
  * notification queue (a listener idle in a transaction pins it; 8 GB by default, made small here so the test fills
  * it in a moment) must not stop leases from changing hands: a free lease is still granted.
  */
+@Tag("security")
 class NotificationQueueTest {
 
     @Test
+    @NotInLane(
+            value = {PG13, PG14, PG15, PG16},
+            because =
+                    "needs max_notify_queue_pages (PostgreSQL 17) to make the notification queue small enough to fill in a test")
     void aLoginThatFillsTheNotificationQueueDoesNotStopALeaseFromBeingGranted() throws Exception {
-        int version = Integer.parseInt(HostileSchema.query(null, "SHOW server_version_num"));
-        assumeTrue(
-                version >= 170000,
-                "max_notify_queue_pages, which makes the queue small enough to fill in a test,"
-                        + " exists from PostgreSQL 17 on (server_version_num " + version + ")");
         try (EmbeddedPostgresServer server = EmbeddedPostgresServer.start(Map.of("max_notify_queue_pages", "64"))) {
             String s = "notify";
             PgLease.migrate(server.dataSource(), s);

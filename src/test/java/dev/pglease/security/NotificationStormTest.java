@@ -12,6 +12,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.Test;
  * about as often as when it is quiet (never because of a notification) and the standby reads the lease at most once
  * per 100 ms.
  */
+@Tag("security")
 class NotificationStormTest {
 
     private static final Duration RETRY = Duration.ofMillis(500);

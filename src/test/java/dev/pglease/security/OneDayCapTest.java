@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
  * candidate login calling them by hand as for the Java client, and accept exactly one day. The Java configuration
  * refuses the same before anything reaches the database.
  */
+@Tag("security")
 class OneDayCapTest {
 
     private static final long DAY_MS = 86_400_000L;

@@ -16,6 +16,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.EnumSet;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.Test;
  * returns, long before the holder's next renewal would tell it (here 20 s away): the schema's fence refuses the old
  * token at once (SQLSTATE PL001), and a fenced transaction of the library with the old grant writes nothing.
  */
+@Tag("security")
 class OperatorActionsStopFencedWritesTest {
 
     private static HostileSchema h;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -12,6 +13,7 @@ import org.junit.jupiter.api.Test;
  * partition of a protected partitioned table truncated by name. The lease is held by its owner's login; another service, granted every right on the tables,
  * writes without fencing.
  */
+@Tag("security")
 class ProtectedTableHierarchyTest {
 
     private static HostileSchema h;

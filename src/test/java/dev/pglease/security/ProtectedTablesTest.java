@@ -24,6 +24,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -43,6 +44,7 @@ import org.springframework.transaction.support.TransactionTemplate;
  * caller-managed connection as jOOQ uses one. A refused write fails with SQLSTATE PL002 and nothing of it is
  * written; fenced writes pass.
  */
+@Tag("security")
 class ProtectedTablesTest {
 
     private static final AtomicInteger ORDERS = new AtomicInteger();

@@ -19,10 +19,12 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
 /** Passwords never reach exception messages, stack traces or logs; TLS options reach the driver untouched. */
+@Tag("security")
 class SecretsTest {
 
     static final String SECRET = "Sup3r-s3cret-" + Long.toHexString(System.nanoTime());

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Test;
  * + 1 for a taken one; term changes (a promotion, a pg_upgrade, a reused timeline) are tried with real servers in
  * TermsSurviveUpgradeAndRewindTest.
  */
+@Tag("security")
 class TokenRuleTest {
 
     private static final long TERM = 1L << 32;

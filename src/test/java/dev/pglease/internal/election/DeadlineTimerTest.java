@@ -14,12 +14,14 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.random.RandomGenerator;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The deadline timer steps a leader down at its local deadline while the election thread is stuck in a renew
  * statement that never answers (a blackholed connection), on the real monotonic clock.
  */
+@Tag("core")
 class DeadlineTimerTest {
 
     @Test

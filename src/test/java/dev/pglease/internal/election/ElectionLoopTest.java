@@ -13,12 +13,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The election state machine driven step by step with a fake monotonic clock: 10 s lease, 6 s renew deadline,
  * 2 s retry period. Callbacks run inline so the order of events is exact.
  */
+@Tag("core")
 class ElectionLoopTest {
 
     private final FakeTicker ticker = new FakeTicker();

@@ -7,12 +7,14 @@ import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * The property the scale benchmark relies on: a node's leases, granted at different moments, converge on one renew
  * statement per retry period that carries all of them (10 s lease, 6 s renew deadline, 2 s retry period, fake clock).
  */
+@Tag("core")
 class RenewBatchingBenchTest {
 
     private static final LeaderListener QUIET = new LeaderListener() {

@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.Test;
  * on. A holder that resumes after its renew deadline passed in real time must know it no longer leads, although its
  * monotonic clock says almost no time went by. 10 s lease, 6 s renew deadline, 2 s retry period.
  */
+@Tag("core")
 class SuspendTest {
 
     private final FakeTicker clock = new FakeTicker();

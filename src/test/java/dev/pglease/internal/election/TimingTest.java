@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Bounds of every wait the election loop computes, over many seeded random draws. */
+@Tag("core")
 class TimingTest {
 
     private static final long MS = 1_000_000L;

@@ -21,6 +21,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.TestFactory;
  * must do, named {@code From --what--> To}. Timings 10 s / 6 s / 2 s; "now" is a fixed ticker reading; the holder
  * is {@code me}. The last test checks the state diagram in {@link CampaignState}'s javadoc against this table.
  */
+@Tag("core")
 class TransitionTableTest {
 
     private static final long S = 1_000_000_000L;

@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -19,6 +20,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * The assignment rule of lease groups, property by property. Random cases are seeded: a failure names its seed and
  * case, and replays.
  */
+@Tag("core")
 class AssignmentTest {
 
     private static final Instant T0 = Instant.parse("2026-01-01T00:00:00Z");

@@ -17,9 +17,11 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** The lease statements against a real PostgreSQL: the protocol of docs/protocol.md, statement by statement. */
+@Tag("core")
 class LeaseStatementsTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);

@@ -15,13 +15,16 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * Term tokens against a real PostgreSQL: a token is {@code (term - 1) * 2^32 + counter}, the term being the server's
  * timeline. A failover is a change of timeline; here the term function of a private schema is replaced to play one
  * (the fault kit promotes real standbys).
  */
+@Tag("core")
 class TermTokensTest {
 
     private static final Duration TTL = Duration.ofSeconds(30);
@@ -212,12 +215,16 @@ class TermTokensTest {
 
     @Test
     void aReadOnlyDatabaseIsReportedAsSuchAndNeverAsALostLease() throws SQLException {
-        JdbcLeaseStore store = new JdbcLeaseStore(
-                TestDatabase.dataSource("options=-c%20default_transaction_read_only=on"),
-                sql,
-                Duration.ofSeconds(5),
-                Duration.ofSeconds(2),
-                false);
+        // read-only for one login, set on the server (as a standby is): a client-side setting (the startup
+        // parameter options) would not pass PgBouncer
+        String login = schema + "_read_only";
+        TestDatabase.execute("DROP ROLE IF EXISTS " + login);
+        TestDatabase.execute("CREATE ROLE " + login + " LOGIN IN ROLE " + schema + "_candidate");
+        TestDatabase.execute("ALTER ROLE " + login + " SET default_transaction_read_only = on");
+        PGSimpleDataSource readOnly = (PGSimpleDataSource) TestDatabase.dataSource();
+        readOnly.setUser(login);
+        readOnly.setPassword(null);
+        JdbcLeaseStore store = new JdbcLeaseStore(readOnly, sql, Duration.ofSeconds(5), Duration.ofSeconds(2), false);
         try {
             assertThatThrownBy(() -> store.acquire(lease("ro"), "A", TTL))
                     .isInstanceOfSatisfying(

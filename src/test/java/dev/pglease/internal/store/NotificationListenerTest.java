@@ -1,10 +1,11 @@
 package dev.pglease.internal.store;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.pglease.TestDatabase;
 import dev.pglease.internal.util.Timings;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.time.Duration;
@@ -12,19 +13,21 @@ import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * A notification is a wake-up naming a lease, nothing more: the listener passes on only the name, survives any
  * payload anyone may send on the channel, and keeps listening.
  */
+@Tag("core")
 class NotificationListenerTest {
 
     @Test
+    @NotInLane(
+            value = PGBOUNCER_TRANSACTION,
+            because = "LISTEN needs a session of its own, which a transaction pooler does not keep")
     void onlyTheLeaseNameIsPassedOnAndAnyPayloadIsSurvived() throws Exception {
-        assumeFalse(
-                TestDatabase.throughPooler(),
-                "LISTEN needs a session of its own, which a transaction pooler does not keep");
         String channel = "pglease_test_" + ProcessHandle.current().pid() + ".leases";
         BlockingQueue<String> notices = new LinkedBlockingQueue<>();
         NotificationListener listener = new NotificationListener(

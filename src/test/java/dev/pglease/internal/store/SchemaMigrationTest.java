@@ -11,6 +11,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.Test;
  * (a new schema gets no table, an existing one stays at its version), and the error says what failed, where, with
  * the server's hint.
  */
+@Tag("core")
 class SchemaMigrationTest {
 
     private static final String FAILING = "classpath:dev/pglease/internal/store/failing-migration";

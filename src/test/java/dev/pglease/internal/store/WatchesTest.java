@@ -1,12 +1,14 @@
 package dev.pglease.internal.store;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_SESSION;
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.TestDatabase;
 import dev.pglease.internal.sql.FastFailoverStatements;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -17,7 +19,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import javax.sql.DataSource;
 import org.awaitility.Awaitility;
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,17 +27,14 @@ import org.junit.jupiter.api.Test;
  * thread and no connection stays blocked on the lock), and a connection whose wait was granted gives the lock back
  * before it returns to its pool, with its settings as they were.
  */
+@Tag("core")
+@NotInLane(
+        value = PGBOUNCER_TRANSACTION,
+        because =
+                "waits on session-level advisory locks need sessions of their own; fast failover is refused behind a transaction pooler")
 class WatchesTest {
 
     private static final FastFailoverStatements SQL = new FastFailoverStatements("pglease");
-
-    @BeforeEach
-    void sessionsOfTheirOwn() {
-        assumeFalse(
-                TestDatabase.throughPooler(),
-                "waits on session-level advisory locks need sessions of their own; fast failover is refused behind a "
-                        + "transaction pooler");
-    }
 
     @Test
     void waitsStartedWhileTheWatchesCloseLeaveNoThreadAndNoConnectionBlocked() throws Exception {
@@ -73,6 +72,10 @@ class WatchesTest {
     }
 
     @Test
+    @NotInLane(
+            value = {PGBOUNCER_TRANSACTION, PGBOUNCER_SESSION},
+            because =
+                    "sets session settings with the JDBC startup parameter options, which PgBouncer 1.18 refuses (FATAL: unsupported startup parameter: options)")
     void aGrantedWaitGivesTheLockBackBeforeItsConnectionReturnsToThePool() throws Exception {
         int key = 50_000 + (int) (ProcessHandle.current().pid() % 10_000);
         HikariConfig hc = new HikariConfig();

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -13,6 +14,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * No character a terminal acts on, or that hides or reorders text, is printed raw: people see {@code <U+XXXX>},
  * JSON carries an escape that parses back to the same value.
  */
+@Tag("core")
 class VisibleTest {
 
     @ParameterizedTest(name = "U+{0}")

@@ -11,6 +11,7 @@ import java.time.Duration;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.Test;
  * open at its deadline has its connection aborted; one that ended, began to commit, or whose connection went back
  * to its owner is never touched.
  */
+@Tag("core")
 class FenceDeadlinesTest {
 
     private static final Duration BOUND = Duration.ofMillis(300);

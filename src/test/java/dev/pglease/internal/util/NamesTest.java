@@ -3,9 +3,11 @@ package dev.pglease.internal.util;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Lease names, holders and table names: what is stored verbatim and what is refused, with the rule named. */
+@Tag("core")
 class NamesTest {
 
     @Test
