@@ -67,6 +67,9 @@ class BenchSmokeTest {
         assertThat(f.get("side.shedlock.p50"))
                 .as("interleaved ShedLock round trip")
                 .isPositive();
+        assertThat(f.get("protect.protected100.p50"))
+                .as("a fenced transaction of 100 rows into a protected table")
+                .isPositive();
         assertThat(report.markdown()).contains("## Targets").contains("pg_prepared_statements");
     }
 }

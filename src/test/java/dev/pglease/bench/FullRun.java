@@ -132,6 +132,13 @@ public final class FullRun {
                 "≤ 1.3×",
                 String.format(Locale.ROOT, "%.2f×", ratio50),
                 ratio50 <= 1.3));
+        double protect100 = f.getOrDefault("protect.protected100.p50", Double.NaN)
+                / f.getOrDefault("protect.plain100.p50", Double.NaN);
+        rows.add(row(
+                "fenced transaction of 100 rows, protected ÷ unprotected table, p50 (interleaved)",
+                "≤ 1.2×",
+                String.format(Locale.ROOT, "%.2f×", protect100),
+                protect100 <= 1.2));
         // anchors: the JDBC locks a team would otherwise use, timed in the same interleaved rounds
         double shedlock = f.getOrDefault("side.shedlock.p50", Double.NaN);
         double acqrelOverShedlock = f.getOrDefault("side.acqrel.p50", Double.NaN) / shedlock;

@@ -994,6 +994,95 @@ public final class Harness {
         return new Section("Side by side (interleaved): fenced vs plain write, lock round trips", md.toString(), fig);
     }
 
+    // ================================================================ protected tables
+
+    /**
+     * What a protected table costs a fenced writer: the same fenced transaction inserting 1 row and 100 rows into a
+     * protected table and into an identical unprotected one, interleaved (every round runs the four in a random
+     * order, so all see the same machine load).
+     */
+    public Section protectedTables(int rounds) throws Exception {
+        String schema = freshSchema("prot");
+        String columns = " (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, amount bigint NOT NULL, token bigint)";
+        String data = schema + "_data";
+        db.execute("CREATE SCHEMA " + data);
+        db.execute("CREATE TABLE " + data + ".plain_rows" + columns);
+        db.execute("CREATE TABLE " + data + ".protected_rows" + columns);
+        PgLease.protect(db.dataSource(), schema, data + ".protected_rows", "writer");
+        String[] names = {
+            "fenced transaction, 1 row, unprotected table",
+            "fenced transaction, 1 row, protected table",
+            "fenced transaction, 100 rows, unprotected table",
+            "fenced transaction, 100 rows, protected table"
+        };
+        List<List<Double>> samples = new ArrayList<>();
+        for (int i = 0; i < names.length; i++) {
+            samples.add(new ArrayList<>());
+        }
+        try (com.zaxxer.hikari.HikariDataSource pool = db.pool(4, "prot");
+                PgLease pglease = PgLease.create(
+                        pool,
+                        config(
+                                schema,
+                                Duration.ofSeconds(30),
+                                Duration.ofSeconds(20),
+                                Duration.ofSeconds(5),
+                                "prot",
+                                LeaseObserver.NONE));
+                Elector elector = pglease.elector("writer", NO_OP)) {
+            Leadership leadership =
+                    elector.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            List<Op> ops = new ArrayList<>();
+            for (int rows : new int[] {1, 100}) {
+                for (String table : new String[] {"plain_rows", "protected_rows"}) {
+                    String insert = "INSERT INTO " + data + "." + table + " (amount, token) "
+                            + "SELECT g, ? FROM generate_series(1, " + rows + ") g";
+                    ops.add(() -> pglease.inFencedTransaction(leadership, c -> {
+                        try (PreparedStatement ps = c.prepareStatement(insert)) {
+                            ps.setLong(1, leadership.token());
+                            if (ps.executeUpdate() != rows) {
+                                throw new IllegalStateException(insert + " did not write " + rows + " rows");
+                            }
+                            return null;
+                        }
+                    }));
+                }
+            }
+            int warmup = Math.max(20, rounds / 5);
+            List<Integer> order = new ArrayList<>(List.of(0, 1, 2, 3));
+            for (int round = 0; round < warmup + rounds; round++) {
+                java.util.Collections.shuffle(order, RANDOM);
+                for (int i : order) {
+                    long t0 = System.nanoTime();
+                    ops.get(i).run();
+                    long t1 = System.nanoTime();
+                    if (round >= warmup) {
+                        samples.get(i).add((t1 - t0) / 1e6);
+                    }
+                }
+            }
+        }
+        StringBuilder md =
+                new StringBuilder("| operation (interleaved, random order each round) | n | p50 ms | p90 ms | "
+                        + "p99 ms | max ms | p50 ÷ same rows unprotected |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        Map<String, Double> fig = new LinkedHashMap<>();
+        String[] keys = {"plain1", "protected1", "plain100", "protected100"};
+        for (int i = 0; i < names.length; i++) {
+            Stats st = Stats.of(samples.get(i));
+            Stats base = Stats.of(samples.get(i - i % 2));
+            md.append("| ")
+                    .append(names[i])
+                    .append(" | ")
+                    .append(st.cells())
+                    .append(" | ")
+                    .append(String.format(Locale.ROOT, "%.2f×", st.p50() / base.p50()))
+                    .append(" |\n");
+            fig.put("protect." + keys[i] + ".p50", st.p50());
+            fig.put("protect." + keys[i] + ".p99", st.p99());
+        }
+        return new Section("Protected tables: a fenced writer's cost, 1 and 100 rows", md.toString(), fig);
+    }
+
     // ================================================================ a new session's first grant
 
     /**
@@ -1042,6 +1131,7 @@ public final class Harness {
     public List<Section> runAll() throws Exception {
         List<Section> out = new ArrayList<>();
         out.add(withLoad(interleaved()));
+        out.add(withLoad(protectedTables(sizes.handoffs() * 15)));
         out.add(withLoad(firstGrant()));
         CompletableFuture<Section> soak = soak(sizes.soak());
         out.add(withLoad(handoff()));
