@@ -89,9 +89,9 @@ LANES = [
          jdk=25, weight=170),
     Lane('boot-flyway', 'Spring Boot 4.1 with its Flyway', 'Spring Boot 4.1.2 with the Flyway its dependency '
          'management picks (12.4)', 'the Spring tests, compiled against them, profile `boot-flyway`', 'maven',
-         'boot-flyway', ci=False, weight=200, goal='test'),
+         'boot-flyway', weight=200, goal='test'),
     Lane('boot40', 'Spring Boot 4.0', 'Spring Boot 4.0.9 with its managed Flyway (11.14)',
-         'the Spring tests, compiled against them, profile `boot40`', 'maven', 'boot40', ci=False, weight=200,
+         'the Spring tests, compiled against them, profile `boot40`', 'maven', 'boot40', weight=200,
          goal='test'),
     Lane('arm64', 'Linux arm64 (demo)', 'OpenJDK 17 arm64 under qemu user emulation (local image '
          '`pglease/jre:17-arm64`), the `-all` jar\'s arm64 PostgreSQL', 'the demo from the `-all` jar with two nodes '
@@ -107,8 +107,6 @@ GROUPS = {
 }
 # Not in CI, and why (printed in the table).
 MANUAL = {
-    'boot-flyway': 'not a lane CI runs yet',
-    'boot40': 'not a lane CI runs yet',
     'pg17': 'the default build runs these suites (and every other test) on 17',
     'arm64': 'emulation makes it slow (minutes) and needs qemu-user-static, binfmt-support and arch-test',
 }
