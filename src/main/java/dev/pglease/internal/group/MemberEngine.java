@@ -347,6 +347,15 @@ public final class MemberEngine implements AutoCloseable {
                 }
             }
         }
+        if (snapshot != null) {
+            for (GroupStatements.HandedOff h : snapshot.handedOff().values()) {
+                // when an operator's handoff stops steering, the shard may be anyone's again
+                long ends = start + TimeUnit.MILLISECONDS.toNanos(h.remainingMillis()) + EXPIRY_MARGIN_NANOS;
+                if (ends - next < 0) {
+                    next = ends;
+                }
+            }
+        }
         synchronized (lock) {
             nextRead = next;
         }
@@ -362,9 +371,18 @@ public final class MemberEngine implements AutoCloseable {
         for (GroupStatements.MemberRow m : snapshot.members()) {
             members.add(new Assignment.Member(m.id(), m.weight(), m.priority(), m.joinedAt()));
         }
-        Map<Integer, String> holders = new HashMap<>();
-        snapshot.owners().forEach((shard, owner) -> holders.put(shard, owner.holder()));
-        follow(Assignment.compute(s.shards(), members, holders));
+        Map<Integer, Assignment.Holding> holders = new HashMap<>();
+        snapshot.owners()
+                .forEach((shard, owner) -> holders.put(
+                        shard, new Assignment.Holding(owner.holder(), micros(owner.acquiredAt()))));
+        List<Assignment.Pin> pins = new ArrayList<>();
+        snapshot.handedOff()
+                .forEach((shard, h) -> pins.add(new Assignment.Pin(shard, h.from(), h.toPrefix())));
+        follow(Assignment.compute(s.shards(), members, holders, pins));
+    }
+
+    private static long micros(java.time.Instant t) {
+        return t.getEpochSecond() * 1_000_000L + t.getNano() / 1_000;
     }
 
     private void follow(Assignment target) {

@@ -37,14 +37,28 @@ public final class GroupStatements {
     /** A live member: its id, weight, priority, when it joined and the milliseconds until its row expires. */
     public record MemberRow(String id, int weight, int priority, Instant joinedAt, long remainingMillis) {}
 
-    /** The holder of a shard lease now, its token and the milliseconds its grant has left. */
-    public record Owner(String holder, long token, long remainingMillis) {}
+    /**
+     * The holder of a shard lease now, its token, the milliseconds its grant has left and when the grant began
+     * (database clock).
+     */
+    public record Owner(String holder, long token, long remainingMillis, Instant acquiredAt) {}
 
-    /** One read of a group: its number of shards, its live members and the holder of each shard held now. */
-    public record State(int shards, List<MemberRow> members, Map<Integer, Owner> owners) {
+    /**
+     * A shard an operator handed off that nobody has taken yet: the member it was taken from, the holder id prefix it
+     * was handed to ({@code null}: any other member) and the milliseconds the handoff still steers who may take it.
+     */
+    public record HandedOff(String from, String toPrefix, long remainingMillis) {}
+
+    /**
+     * One read of a group: its number of shards, its live members, the holder of each shard held now and the shards
+     * handed off by an operator and not yet taken.
+     */
+    public record State(
+            int shards, List<MemberRow> members, Map<Integer, Owner> owners, Map<Integer, HandedOff> handedOff) {
         public State {
             members = List.copyOf(members);
             owners = Map.copyOf(owners);
+            handedOff = Map.copyOf(handedOff);
         }
     }
 
@@ -53,8 +67,8 @@ public final class GroupStatements {
         this.join = "SELECT joined_at, shards FROM " + s + ".group_join(?, ?, ?, ?, ?, ?)";
         this.leave = "SELECT " + s + ".group_leave(?, ?)";
         this.renew = "SELECT what, name FROM " + s + ".group_renew(?, ?::text[], ?::text[], ?::bigint[], ?)";
-        this.state = "SELECT what, member, shard, token, weight, priority, joined_at, remaining_ms FROM " + s
-                + ".group_state(?)";
+        this.state = "SELECT what, member, shard, token, weight, priority, joined_at, remaining_ms, acquired_at, "
+                + "handoff_to FROM " + s + ".group_state(?)";
     }
 
     /** The lease name of shard {@code shard} of group {@code group}. */
@@ -145,6 +159,7 @@ public final class GroupStatements {
         int shards = -1;
         List<MemberRow> members = new ArrayList<>();
         Map<Integer, Owner> owners = new HashMap<>();
+        Map<Integer, HandedOff> handedOff = new HashMap<>();
         try (PreparedStatement ps = c.prepareStatement(state)) {
             ps.setString(1, group);
             try (ResultSet rs = ps.executeQuery()) {
@@ -159,7 +174,15 @@ public final class GroupStatements {
                                     rs.getTimestamp(7).toInstant(),
                                     rs.getLong(8)));
                         case "shard" ->
-                            owners.put(rs.getInt(3), new Owner(rs.getString(2), rs.getLong(4), rs.getLong(8)));
+                            owners.put(
+                                    rs.getInt(3),
+                                    new Owner(
+                                            rs.getString(2),
+                                            rs.getLong(4),
+                                            rs.getLong(8),
+                                            rs.getTimestamp(9).toInstant()));
+                        case "handoff" ->
+                            handedOff.put(rs.getInt(3), new HandedOff(rs.getString(2), rs.getString(10), rs.getLong(8)));
                         default ->
                             throw new IllegalStateException(
                                     "group_state returned a row of kind " + Names.quote(rs.getString(1)));
@@ -167,6 +190,6 @@ public final class GroupStatements {
                 }
             }
         }
-        return shards < 0 ? null : new State(shards, members, owners);
+        return shards < 0 ? null : new State(shards, members, owners, handedOff);
     }
 }
