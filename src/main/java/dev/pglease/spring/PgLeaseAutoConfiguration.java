@@ -214,6 +214,31 @@ public class PgLeaseAutoConfiguration {
             public void databaseError(String leaseName, Throwable cause) {
                 observers.forEach(o -> o.databaseError(leaseName, cause));
             }
+
+            @Override
+            public void groupJoined(String group, int shards) {
+                observers.forEach(o -> o.groupJoined(group, shards));
+            }
+
+            @Override
+            public void groupLeft(String group) {
+                observers.forEach(o -> o.groupLeft(group));
+            }
+
+            @Override
+            public void shardAssigned(String group, int shard, long token) {
+                observers.forEach(o -> o.shardAssigned(group, shard, token));
+            }
+
+            @Override
+            public void shardRevoked(String group, int shard, long token, boolean handedOver) {
+                observers.forEach(o -> o.shardRevoked(group, shard, token, handedOver));
+            }
+
+            @Override
+            public void shardUnowned(String group, int shard, long token, Duration unowned) {
+                observers.forEach(o -> o.shardUnowned(group, shard, token, unowned));
+            }
         };
     }
 

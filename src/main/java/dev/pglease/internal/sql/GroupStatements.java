@@ -62,6 +62,22 @@ public final class GroupStatements {
         }
     }
 
+    /**
+     * What came before the grant {@code token} of shard lease {@code lease}, from its history: the kind of the event
+     * before the grant's own ({@code null} when the grant is the lease's first), the holder that event left (for a
+     * grant: its holder) and the milliseconds between the two events (database clock).
+     */
+    public record Before(
+            String lease, long token, String previousKind, String previousHolder, double millisSincePrevious) {
+
+        /** Whether the previous grant was given back (released, handed over, taken by an operator): no expiry. */
+        public boolean released() {
+            return previousKind != null && !previousKind.equals("acquired") && !previousKind.equals("taken_over");
+        }
+    }
+
+    private final String before;
+
     public GroupStatements(String schema) {
         String s = Names.schema(schema);
         this.join = "SELECT joined_at, shards FROM " + s + ".group_join(?, ?, ?, ?, ?, ?)";
@@ -69,6 +85,12 @@ public final class GroupStatements {
         this.renew = "SELECT what, name FROM " + s + ".group_renew(?, ?::text[], ?::text[], ?::bigint[], ?)";
         this.state = "SELECT what, member, shard, token, weight, priority, joined_at, remaining_ms, acquired_at, "
                 + "handoff_to FROM " + s + ".group_state(?)";
+        this.before = "SELECT r.name, r.token, p.kind, p.holder, extract(epoch FROM g.at - p.at) * 1000"
+                + " FROM unnest(?::text[], ?::bigint[]) AS r(name, token)"
+                + " CROSS JOIN LATERAL (SELECT e.id, e.at FROM " + s + ".lease_events e"
+                + "  WHERE e.name = r.name AND e.token = r.token ORDER BY e.id DESC LIMIT 1) g"
+                + " LEFT JOIN LATERAL (SELECT e.kind, e.holder, e.at FROM " + s + ".lease_events e"
+                + "  WHERE e.name = r.name AND e.id < g.id ORDER BY e.id DESC LIMIT 1) p ON true";
     }
 
     /** The lease name of shard {@code shard} of group {@code group}. */
@@ -152,6 +174,30 @@ public final class GroupStatements {
                     + " groups");
         }
         return new Renewed(renewed, members);
+    }
+
+    /**
+     * For each grant (lease names and tokens, index by index), what came before it in the lease's history; a grant
+     * with no event (not committed, or another lease) is left out. One statement.
+     */
+    public List<Before> before(Connection c, List<String> leases, List<Long> tokens) throws SQLException {
+        Array names = c.createArrayOf("text", leases.toArray(new String[0]));
+        Array values = c.createArrayOf("bigint", tokens.toArray(new Long[0]));
+        List<Before> out = new ArrayList<>(leases.size());
+        try (PreparedStatement ps = c.prepareStatement(before)) {
+            ps.setArray(1, names);
+            ps.setArray(2, values);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new Before(
+                            rs.getString(1), rs.getLong(2), rs.getString(3), rs.getString(4), rs.getDouble(5)));
+                }
+            }
+        } finally {
+            names.free();
+            values.free();
+        }
+        return out;
     }
 
     /** The state of {@code group} now, or {@code null} when no member ever joined it. */
