@@ -8,6 +8,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
+import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -76,10 +77,43 @@ public final class GroupStatements {
         }
     }
 
+    /**
+     * A member of a group as {@code group_member_status} shows it, on the database clock.
+     *
+     * @param remainingMillis until its row expires while live, else {@code null}
+     * @param shardsOwned     the group's shards it holds now
+     */
+    public record MemberStatus(
+            String member,
+            int weight,
+            int priority,
+            OffsetDateTime joinedAt,
+            OffsetDateTime lastRenewal,
+            boolean live,
+            Long remainingMillis,
+            long shardsOwned,
+            String memberRole) {}
+
+    /**
+     * A shard of a group as {@code group_shard_status} shows it, on the database clock.
+     *
+     * @param owner           its holder while held, else {@code null}
+     * @param token           its lease's token, {@code null} before its first grant
+     * @param remainingMillis while held, else {@code null}
+     * @param ownerIsMember   whether its holder is a live member of the group
+     */
+    public record ShardStatus(
+            int shard, String lease, String owner, Long token, boolean held, Long remainingMillis, boolean ownerIsMember) {}
+
+    /** A group: its number of shards, when it was created, and its live members and held shards now. */
+    public record GroupSummary(String name, int shards, OffsetDateTime createdAt, long liveMembers, long heldShards) {}
+
+    private final String schema;
     private final String before;
 
     public GroupStatements(String schema) {
         String s = Names.schema(schema);
+        this.schema = s;
         this.join = "SELECT joined_at, shards FROM " + s + ".group_join(?, ?, ?, ?, ?, ?)";
         this.leave = "SELECT " + s + ".group_leave(?, ?)";
         this.renew = "SELECT what, name FROM " + s + ".group_renew(?, ?::text[], ?::text[], ?::bigint[], ?)";
@@ -196,6 +230,83 @@ public final class GroupStatements {
         } finally {
             names.free();
             values.free();
+        }
+        return out;
+    }
+
+    /** Every group of the schema, by name; or only {@code group} when it is not {@code null}. */
+    public List<GroupSummary> groups(Connection c, String group) throws SQLException {
+        List<GroupSummary> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT g.name, g.shards, g.created_at,"
+                + " (SELECT count(*) FROM " + schema + ".group_member_status m WHERE m.group_name = g.name AND m.live),"
+                + " (SELECT count(*) FROM " + schema + ".group_shard_status h WHERE h.group_name = g.name AND h.held)"
+                + " FROM " + schema + ".lease_groups g WHERE ?::text IS NULL OR g.name = ? ORDER BY g.name")) {
+            ps.setString(1, group);
+            ps.setString(2, group);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new GroupSummary(
+                            rs.getString(1),
+                            rs.getInt(2),
+                            rs.getObject(3, OffsetDateTime.class),
+                            rs.getLong(4),
+                            rs.getLong(5)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The members of {@code group}, live ones first, each in the order they joined. */
+    public List<MemberStatus> members(Connection c, String group) throws SQLException {
+        List<MemberStatus> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT member, weight, priority, joined_at, last_renewal, live,"
+                + " (extract(epoch FROM remaining) * 1000)::bigint, shards_owned, member_role FROM " + schema
+                + ".group_member_status WHERE group_name = ? ORDER BY live DESC, priority DESC, joined_at, member")) {
+            ps.setString(1, group);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    long remaining = rs.getLong(7);
+                    Long remainingMillis = rs.wasNull() ? null : remaining;
+                    out.add(new MemberStatus(
+                            rs.getString(1),
+                            rs.getInt(2),
+                            rs.getInt(3),
+                            rs.getObject(4, OffsetDateTime.class),
+                            rs.getObject(5, OffsetDateTime.class),
+                            rs.getBoolean(6),
+                            remainingMillis,
+                            rs.getLong(8),
+                            rs.getString(9)));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Every shard of {@code group}, in shard order, with its owner now. */
+    public List<ShardStatus> shardStatus(Connection c, String group) throws SQLException {
+        List<ShardStatus> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT shard, lease, owner, token, held,"
+                + " (extract(epoch FROM remaining) * 1000)::bigint, owner_is_member FROM " + schema
+                + ".group_shard_status WHERE group_name = ? ORDER BY shard")) {
+            ps.setString(1, group);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    long token = rs.getLong(4);
+                    Long tokenOrNull = rs.wasNull() ? null : token;
+                    long remaining = rs.getLong(6);
+                    Long remainingMillis = rs.wasNull() ? null : remaining;
+                    out.add(new ShardStatus(
+                            rs.getInt(1),
+                            rs.getString(2),
+                            rs.getString(3),
+                            tokenOrNull,
+                            rs.getBoolean(5),
+                            remainingMillis,
+                            rs.getBoolean(7)));
+                }
+            }
         }
         return out;
     }
