@@ -117,7 +117,10 @@ BEGIN
                   UNION
                   SELECT d.oid::regclass, d.relkind, d.oid = p_table::oid FROM ${flyway:defaultSchema}.inheritors(p_table) d
     LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '${flyway:defaultSchema}_no_truncate', member.tab);
+        IF EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = member.tab AND t.tgname = '${flyway:defaultSchema}_no_truncate') THEN
+            EXECUTE format('DROP TRIGGER %I ON %s', '${flyway:defaultSchema}_no_truncate', member.tab);
+        END IF;
         EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
                        'EXECUTE FUNCTION ${flyway:defaultSchema}.protected_write_guard(%L)',
                        '${flyway:defaultSchema}_no_truncate', member.tab, p_lease);
@@ -125,7 +128,10 @@ BEGIN
         IF rel.relkind = 'p' AND NOT member.root THEN
             CONTINUE; -- partitions get the write check as a clone of the root's row trigger
         END IF;
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '${flyway:defaultSchema}_fence', member.tab);
+        IF EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = member.tab AND t.tgname = '${flyway:defaultSchema}_fence' AND t.tgparentid = 0) THEN
+            EXECUTE format('DROP TRIGGER %I ON %s', '${flyway:defaultSchema}_fence', member.tab);
+        END IF;
         EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH %s '
                        'EXECUTE FUNCTION ${flyway:defaultSchema}.protected_write_guard(%L)',
                        '${flyway:defaultSchema}_fence', member.tab,
@@ -156,7 +162,10 @@ BEGIN
                     WHERE t.tgrelid = member AND t.tgname = '${flyway:defaultSchema}_fence' AND t.tgparentid = 0) THEN
             EXECUTE format('DROP TRIGGER %I ON %s', '${flyway:defaultSchema}_fence', member);
         END IF;
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', '${flyway:defaultSchema}_no_truncate', member);
+        IF EXISTS (SELECT 1 FROM pg_trigger t
+                    WHERE t.tgrelid = member AND t.tgname = '${flyway:defaultSchema}_no_truncate') THEN
+            EXECUTE format('DROP TRIGGER %I ON %s', '${flyway:defaultSchema}_no_truncate', member);
+        END IF;
     END LOOP;
     RETURN was;
 END

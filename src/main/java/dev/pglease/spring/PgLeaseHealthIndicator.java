@@ -11,7 +11,8 @@ import org.springframework.boot.health.contributor.Status;
 /**
  * Spring Boot health of the application's {@link LeaderElection}, built on {@link LeaseHealth}: {@code UP} while
  * this node leads or is a standby the database answers (detail {@code role}: leader or standby), {@code DOWN}
- * when its last lease statement failed, {@code OUT_OF_SERVICE} when the election is stopped.
+ * when its last lease statement failed or the election thread stopped, {@code OUT_OF_SERVICE} once the election was
+ * closed (the application is shutting down).
  */
 public class PgLeaseHealthIndicator extends AbstractHealthIndicator {
 

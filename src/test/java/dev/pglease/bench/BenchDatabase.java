@@ -195,13 +195,14 @@ public final class BenchDatabase implements AutoCloseable {
 
     private static String label(String query) {
         String q = query.trim();
-        if (q.startsWith("WITH attempt AS")) {
+        // the protocol's top-level calls (the statements inside the functions are counted only with track = all)
+        if (q.startsWith("SELECT granted, token, holder, wait_ms FROM") && q.contains(".acquire(")) {
             return "acquire";
         }
-        if (q.startsWith("UPDATE") && q.contains("unnest")) {
+        if (q.startsWith("SELECT") && q.contains(".renew_all(")) {
             return "renew";
         }
-        if (q.startsWith("UPDATE") && q.contains("SET holder = NULL")) {
+        if (q.startsWith("SELECT") && q.contains(".release(")) {
             return "release";
         }
         if (q.startsWith("SELECT $1") || q.equals("SELECT 1")) {

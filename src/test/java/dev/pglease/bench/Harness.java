@@ -938,7 +938,7 @@ public final class Harness {
                         }
                     },
                     () -> pglease.inFencedTransaction(leadership, work::run),
-                    () -> pglease.forwardFence().inTransaction(pool, "counter", leadership.token(), work::run),
+                    () -> pglease.forwardFence().inTransaction(pool, "counter", leadership, work::run),
                     lib::renewAll,
                     () -> {
                         long token = lib.acquire("toggle", Duration.ofSeconds(30));

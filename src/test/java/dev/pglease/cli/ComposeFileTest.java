@@ -148,7 +148,7 @@ class ComposeFileTest {
         assertThat(workSchemas)
                 .as("the nodes write the tables the set-up made, in a schema of their own (so they can be protected)")
                 .containsExactly("app");
-        // the operator commands the README runs through `docker compose run --rm cli ...`
+        // the operator commands the compose walkthrough (docs/demo.md) runs through `docker compose run --rm cli ...`
         for (List<String> command : List.of(
                 List.of("status"),
                 List.of("status", "--json"),

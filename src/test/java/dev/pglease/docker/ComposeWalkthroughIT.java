@@ -26,7 +26,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Runs the README's Docker Compose walkthrough, command by command, against the project's docker-compose.yml:
+ * Runs the Docker Compose walkthrough of docs/demo.md, command by command, against the project's docker-compose.yml:
  * PostgreSQL, migrate and the workload's set-up (as the owner login), three {@code pglease node} containers (as a
  * candidate-only login, writing to tables protected with the lease) and watch. The leader is found from
  * {@code status --json}; its log is read until it announces an open fenced write ({@code open}, from
@@ -37,7 +37,7 @@ import org.junit.jupiter.api.Test;
  * to the holder's remaining validity), so the takeover did not wait for the row lock. After the unpause the held
  * write, begun before the pause, must be reported refused under the old token, the old leader must stand by, and
  * the database must hold no write committed under a token after a higher token was granted. Killing the new leader
- * must bring the next takeover; {@code down -v} must leave no container, network or volume behind. The README
+ * must bring the next takeover; {@code down -v} must leave no container, network or volume behind. The page's
  * block is the script: a command added there runs here, so the docs can not drift from what is tested.
  * {@code $LEADER} and {@code $NEXT} in it stand for the services the status showed.
  *
@@ -63,11 +63,11 @@ class ComposeWalkthroughIT {
     private final long t0 = System.currentTimeMillis();
     private int port;
 
-    /** The walkthrough commands, in order, as the README gives them (comments stripped). */
+    /** The walkthrough commands, in order, as docs/demo.md gives them (comments stripped). */
     static List<String> walkthrough() throws IOException {
-        Matcher m = BLOCK.matcher(Files.readString(Path.of("README.md")));
+        Matcher m = BLOCK.matcher(Files.readString(Path.of("docs/demo.md")));
         assertThat(m.find())
-                .as("README.md has a ```sh block after <!-- compose walkthrough -->")
+                .as("docs/demo.md has a ```sh block after <!-- compose walkthrough -->")
                 .isTrue();
         List<String> commands = new ArrayList<>();
         for (String line : m.group(1).split("\n")) {

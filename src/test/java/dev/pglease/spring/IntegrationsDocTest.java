@@ -61,27 +61,6 @@ class IntegrationsDocTest {
         assertThat(propertiesBlocks).containsExactly(properties);
     }
 
-    @Test
-    void theReadmeShowsTestedSnippetsToo() throws IOException {
-        Path root = projectRoot();
-        String readme = Files.readString(root.resolve("README.md"), StandardCharsets.UTF_8);
-        Map<String, String> regions = regions(root);
-        for (String name : List.of(
-                "micrometer",
-                "health",
-                "shedlock-bean",
-                "shedlock-task",
-                "spring-imports",
-                "spring-leader-only",
-                "spring-fenced")) {
-            assertThat(readme).as("README shows region " + name).contains("```java\n" + regions.get(name) + "\n```");
-        }
-        String properties = Files.readString(
-                        root.resolve("src/test/resources/" + SpringSnippetTest.PROPERTIES), StandardCharsets.UTF_8)
-                .strip();
-        assertThat(readme).contains("```properties\n" + properties + "\n```");
-    }
-
     static Map<String, String> regions(Path root) throws IOException {
         Map<String, String> regions = new LinkedHashMap<>();
         for (String pkg : List.of("micrometer", "health", "shedlock", "spring", "docs")) {

@@ -36,6 +36,6 @@ public final class Privileges {
                 : "the candidate role the migration creates by default";
         return "the database role " + user + " lacks " + String.join(", ", missing) + ", which a pglease candidate"
                 + " needs: GRANT " + role + " TO " + user + "; (" + why + "), or grant these rights directly"
-                + " (see README, Security)";
+                + " (see docs/security.md)";
     }
 }

@@ -93,8 +93,10 @@ public final class StartupChecks {
             throw new LeaseException(
                     LeaseException.Reason.SCHEMA_MISSING,
                     "schema " + schema
-                            + " has no pglease tables: run PgLease.migrate(dataSource, \"" + schema
-                            + "\") or `pglease migrate`, or apply the SQL in " + SchemaMigration.LOCATION);
+                            + " has no pglease tables: have the schema owner migrate it (not this application's"
+                            + " login): `pglease migrate --schema " + schema
+                            + "` or PgLease.migrate(ownerDataSource, \""
+                            + schema + "\"); see docs/troubleshooting.md");
         }
         checkVersion(c, schema, statements);
         statements.hiddenTermSources(c).ifPresent(hidden -> log.warn("pglease: {}", hidden));
