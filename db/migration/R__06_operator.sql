@@ -32,6 +32,8 @@ $$;
 -- Moves a lease away from its holder to another candidate. The holder loses it now and may not take it back for one
 -- lease duration (its last renewal's); with p_to_prefix, only a holder whose id starts with that prefix may take it
 -- during that time (holder ids are labels their processes choose: this steers a handoff, it does not control access).
+-- The shard of a lease group ("<group>/<k>", kind shard) is announced to its group as well: the members read the
+-- group, whose assignment then gives the shard to a member the handoff allows (R__10_groups.sql).
 -- Returns the new token, or NULL when the lease is not held.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.handoff(p_name text, p_to_prefix text DEFAULT NULL) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
@@ -39,7 +41,8 @@ CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.handoff(p_name text, p_to_pre
 AS
 $$
 DECLARE
-    new_token bigint;
+    new_token   bigint;
+    handed_kind text;
 BEGIN
     IF p_to_prefix IS NOT NULL THEN
         IF p_to_prefix = '' THEN
@@ -62,9 +65,14 @@ BEGIN
            expires_at    = clock_timestamp(),
            renewed_at    = clock_timestamp()
      WHERE l.name = p_name AND l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
-    RETURNING l.token INTO new_token;
+    RETURNING l.token, l.kind INTO new_token, handed_kind;
     DELETE FROM ${flyway:defaultSchema}.operator_marks m WHERE m.txid = txid_current();
     DELETE FROM ${flyway:defaultSchema}.fast_failover_sessions s WHERE s.name = p_name;
+    IF handed_kind = 'shard' AND pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', substring(p_name FROM '^(.*)/[0-9]+$'), 'kind', 'shard_handed_off',
+                                            'lease', p_name)::text);
+    END IF;
     RETURN new_token;
 END
 $$;

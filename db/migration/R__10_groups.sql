@@ -6,9 +6,11 @@
 --   group_leave   a member leaves at once (on shutdown)
 --   group_renew   renews the caller's member rows and its leases in one statement (renew_all for the leases)
 --   group_state   the group's shard count, its live members and who owns each shard now, in one read
+--   group_handoff an operator moves one shard to another member (handoff() of its lease, checked against the group)
 --
 -- Members compute the assignment themselves from group_state (every member computes the same one); nothing here
--- assigns a shard, and nothing here can give a shard to anyone: only acquire does, by the lease rules.
+-- assigns a shard, and nothing here can give a shard to anyone: only acquire does, by the lease rules (an operator's
+-- handoff takes a shard from its holder and steers who may take it next, as for any lease).
 -- Membership changes are announced on the schema's notification channel ("<schema>.leases") with the group's name:
 -- a wake-up only, like every notification.
 
@@ -185,31 +187,100 @@ END
 $$;
 
 -- What a member needs to compute the assignment, in one read: a 'group' row (shard = the number of shards), one
--- 'member' row per live member (member id, weight, priority, joined_at, milliseconds until it expires) and one 'shard'
--- row per shard held now (shard number, holder in member, token, milliseconds until it expires). Times are the
--- database clock's. No row at all when the group does not exist.
-CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.group_state(p_group text)
+-- 'member' row per live member (member id, weight, priority, joined_at, milliseconds until it expires), one 'shard'
+-- row per shard held now (shard number, holder in member, token, milliseconds until it expires, acquired_at: when
+-- this grant began) and one 'handoff' row per shard an operator handed off that nobody has taken yet (shard number,
+-- the member it was taken from in member, the holder id prefix it was handed to in handoff_to, NULL for any other
+-- member, and the milliseconds the handoff still steers). Times are the database clock's. No row at all when the
+-- group does not exist.
+DROP FUNCTION IF EXISTS ${flyway:defaultSchema}.group_state(text);
+CREATE FUNCTION ${flyway:defaultSchema}.group_state(p_group text)
     RETURNS TABLE (what text, member text, shard integer, token bigint, weight integer, priority integer,
-                   joined_at timestamptz, remaining_ms bigint)
+                   joined_at timestamptz, remaining_ms bigint, acquired_at timestamptz, handoff_to text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS
 $$
-SELECT 'group', NULL::text, g.shards, NULL::bigint, NULL::integer, NULL::integer, g.created_at, NULL::bigint
+SELECT 'group', NULL::text, g.shards, NULL::bigint, NULL::integer, NULL::integer, g.created_at, NULL::bigint,
+       NULL::timestamptz, NULL::text
   FROM ${flyway:defaultSchema}.lease_groups g
  WHERE g.name = p_group
 UNION ALL
 SELECT 'member', m.member, NULL, NULL, m.weight, m.priority, m.joined_at,
-       greatest(0, ceil(extract(epoch FROM m.expires_at - clock_timestamp()) * 1000))::bigint
+       greatest(0, ceil(extract(epoch FROM m.expires_at - clock_timestamp()) * 1000))::bigint, NULL, NULL
   FROM ${flyway:defaultSchema}.group_members m
  WHERE m.group_name = p_group AND m.expires_at > clock_timestamp()
 UNION ALL
-SELECT 'shard', l.holder, k, l.token, NULL, NULL, NULL,
-       greatest(0, ceil(extract(epoch FROM l.expires_at - clock_timestamp()) * 1000))::bigint
+SELECT CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN 'shard' ELSE 'handoff' END,
+       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.holder ELSE l.handoff_from END,
+       k, l.token, NULL, NULL, NULL,
+       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
+            THEN greatest(0, ceil(extract(epoch FROM l.expires_at - clock_timestamp()) * 1000))::bigint
+            ELSE greatest(0, ceil(extract(epoch FROM l.handoff_until - clock_timestamp()) * 1000))::bigint END,
+       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.acquired_at END,
+       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN NULL ELSE l.handoff_to END
   FROM ${flyway:defaultSchema}.lease_groups g
        CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
        JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
- WHERE g.name = p_group AND l.kind = 'shard' AND l.holder IS NOT NULL AND l.expires_at > clock_timestamp();
+ WHERE g.name = p_group AND l.kind = 'shard'
+   AND ((l.holder IS NOT NULL AND l.expires_at > clock_timestamp())
+        OR (l.handoff_until > clock_timestamp() AND l.handoff_from IS NOT NULL));
+$$;
+
+-- An operator moves shard p_shard of group p_group to another member now: the shard's lease is handed off
+-- (handoff(), R__06: its holder loses it at once, its token moves on, so the holder's fenced writes fail from this
+-- commit on, and only a holder id starting with p_to_prefix, when given, may take it for one lease duration) and the
+-- group is told; its members read the group, and the assignment gives the shard to a live member the handoff allows
+-- (under its share if one is, else the one the rendezvous hash prefers), which takes it at once. The member that
+-- receives it gives one of its other shards back when it now has more than its share, so the group stays balanced.
+-- Refused (SQLSTATE 22023, nothing changed) when the group or shard does not exist, or no live member other than the
+-- holder would be allowed to take it. Returns the shard's new token, or NULL when nobody holds the shard.
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.group_handoff(p_group text, p_shard integer,
+                                                                p_to_prefix text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+DECLARE
+    group_shards integer;
+    shard_name   text;
+    owner        text;
+    others       text;
+BEGIN
+    SELECT g.shards INTO group_shards FROM ${flyway:defaultSchema}.lease_groups g WHERE g.name = p_group;
+    IF group_shards IS NULL THEN
+        RAISE EXCEPTION 'pglease: there is no lease group %', coalesce(quote_literal(
+                            regexp_replace(left(p_group, 210), '[^[:print:]]', '?', 'g')), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_shard IS NULL OR p_shard NOT BETWEEN 0 AND group_shards - 1 THEN
+        RAISE EXCEPTION 'pglease: group % has shards 0 to %, got %', quote_literal(p_group), group_shards - 1,
+                        coalesce(p_shard::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    shard_name := p_group || '/' || p_shard;
+    SELECT l.holder INTO owner
+      FROM ${flyway:defaultSchema}.leases l
+     WHERE l.name = shard_name AND l.kind = 'shard' AND l.holder IS NOT NULL AND l.expires_at > clock_timestamp();
+    IF owner IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
+                    WHERE m.group_name = p_group AND m.expires_at > clock_timestamp() AND m.member <> owner
+                      AND (p_to_prefix IS NULL OR starts_with(m.member, p_to_prefix))) THEN
+        SELECT string_agg(m.member, ', ' ORDER BY m.joined_at) INTO others
+          FROM ${flyway:defaultSchema}.group_members m
+         WHERE m.group_name = p_group AND m.expires_at > clock_timestamp() AND m.member <> owner;
+        RAISE EXCEPTION 'pglease: no live member of group % other than its holder % %: the shard would stay without '
+                        'an owner; the other live members are: %', quote_literal(p_group), owner,
+                        CASE WHEN p_to_prefix IS NULL THEN 'exists'
+                             ELSE 'has an id starting with ' || quote_literal(p_to_prefix) END,
+                        coalesce(left(others, 300), 'none')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN ${flyway:defaultSchema}.handoff(shard_name, p_to_prefix);
+END
 $$;
 
 -- For psql: every member of every group, live or expired (until the next join of its group removes it).
@@ -256,7 +327,8 @@ REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.group_tables_guard(),
                        ${flyway:defaultSchema}.group_join(text, text, integer, integer, integer, bigint),
                        ${flyway:defaultSchema}.group_leave(text, text),
                        ${flyway:defaultSchema}.group_renew(text, text[], text[], bigint[], bigint),
-                       ${flyway:defaultSchema}.group_state(text)
+                       ${flyway:defaultSchema}.group_state(text),
+                       ${flyway:defaultSchema}.group_handoff(text, integer, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_join(text, text, integer, integer, integer, bigint),
                           ${flyway:defaultSchema}.group_leave(text, text),
@@ -264,5 +336,6 @@ GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_join(text, text, integer
     TO "${candidate_role}";
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_state(text)
     TO "${candidate_role}", "${observer_role}", "${operator_role}";
+GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_handoff(text, integer, text) TO "${operator_role}";
 GRANT SELECT ON ${flyway:defaultSchema}.group_member_status, ${flyway:defaultSchema}.group_shard_status
     TO "${candidate_role}", "${observer_role}", "${operator_role}";

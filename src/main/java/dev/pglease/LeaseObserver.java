@@ -4,7 +4,11 @@ import java.time.Duration;
 
 /**
  * Hooks into the election loop for metrics and tracing. Every method has a no-op default. Calls come from the
- * election thread: implementations must be fast and must not block; exceptions they throw are logged and ignored.
+ * election thread (the lease group calls from pglease's group and callback threads): implementations must be fast
+ * and must not block; exceptions they throw are logged and ignored.
+ *
+ * <p>The shards of a lease group are leases too ({@code <group>/<shard>}): the lease calls above are made for them as
+ * for any lease, and the group calls below tell which group they belong to.
  */
 public interface LeaseObserver {
 
@@ -40,4 +44,34 @@ public interface LeaseObserver {
 
     /** A lease statement failed because the database was unreachable or returned an error. */
     default void databaseError(String leaseName, Throwable cause) {}
+
+    /**
+     * This process joined lease group {@code group} of {@code shards} shards: its shards are the leases
+     * {@code <group>/0} to {@code <group>/<shards - 1>}.
+     */
+    default void groupJoined(String group, int shards) {}
+
+    /** This process left lease group {@code group} (its shards are handed over). */
+    default void groupLeft(String group) {}
+
+    /** This member of {@code group} now owns {@code shard}, with {@code token}. */
+    default void shardAssigned(String group, int shard, long token) {}
+
+    /**
+     * This member of {@code group} no longer owns {@code shard} (its grant with {@code token}).
+     *
+     * @param handedOver {@code true} for a cooperative move (the assignment gave the shard to another member, or this
+     *                   member left the group): the grant was still valid; {@code false} when the grant ended
+     *                   (renewal refused, deadline passed, an operator took it)
+     */
+    default void shardRevoked(String group, int shard, long token, boolean handedOver) {}
+
+    /**
+     * Before this member's grant of {@code shard} with {@code token}, the shard had no owner for {@code unowned}: from
+     * the release of the previous grant (a cooperative move, a leave, an operator's action) to this grant, by the
+     * database clock; or, when the previous grant expired (its holder crashed, paused or lost the database), from
+     * its expiry as this member last read it. Not told when unknown (the shard's first grant, a grant taken again
+     * by the same member).
+     */
+    default void shardUnowned(String group, int shard, long token, Duration unowned) {}
 }

@@ -14,6 +14,51 @@ final class LeaseChange {
 
     private LeaseChange() {}
 
+    /** Calls {@code <schema>.group_handoff(group, shard, toPrefix)} and reports. */
+    static int handOffShard(
+            OperatorCommand command,
+            PrintWriter out,
+            Connection c,
+            String schema,
+            String group,
+            int shard,
+            boolean json,
+            String toPrefix)
+            throws SQLException {
+        String name = group + "/" + shard;
+        Optional<OperatorStatements.Change> found =
+                new OperatorStatements(schema).groupHandoff(c, group, shard, toPrefix);
+        if (found.isEmpty() || !found.get().done()) {
+            return command.notDone("shard " + shard + " of group " + group + " is not held by anyone"
+                    + (found.isPresent() ? "; token stays " + found.get().previousToken() : "")
+                    + ": nothing to hand off (a member takes it when the assignment gives it one)");
+        }
+        OperatorStatements.Change change = found.get();
+        if (json) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("lease", name);
+            m.put("action", "handoff");
+            m.put("previous_holder", change.previousHolder());
+            m.put("previous_token", change.previousToken());
+            m.put("token", change.token());
+            m.put("to_prefix", toPrefix);
+            m.put("group", group);
+            m.put("shard", shard);
+            out.println(JsonLines.toJson(m));
+        } else {
+            OperatorCommand.println(
+                    out,
+                    "handed off shard " + shard + " of group " + group + " (lease " + name + "): "
+                            + change.previousHolder() + " lost it (token " + change.previousToken()
+                            + " is fenced off), token is now " + change.token() + "; "
+                            + (toPrefix == null
+                                    ? "another member takes it now"
+                                    : "a member starting with '" + toPrefix + "' takes it now")
+                            + ", and gives one of its other shards back if it then has more than its share");
+        }
+        return ExitCodes.OK;
+    }
+
     /** Calls {@code <schema>.force_release} or, with {@code handoff}, {@code <schema>.handoff}, and reports. */
     static int apply(
             OperatorCommand command,

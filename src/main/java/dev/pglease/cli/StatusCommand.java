@@ -31,6 +31,7 @@ import picocli.CommandLine.Parameters;
             "A lease whose holder stopped renewing shows HELD no and no REMAINING",
             "until a standby takes it over (HOLDER keeps the last holder).",
             "Tables protected by a lease (pglease protect) follow the leases.",
+            "With --group NAME: the lease group's members and the owner of each shard.",
             "",
             ExitCodes.EXIT_CODES_1,
             ExitCodes.EXIT_CODES_2
@@ -40,12 +41,27 @@ final class StatusCommand extends OperatorCommand {
     @Parameters(arity = "0..*", paramLabel = "NAME", description = "Only these leases (default: all).")
     List<String> names = new ArrayList<>();
 
-    @Option(names = "--json", description = "Print a JSON array instead of a table.")
+    @Option(names = "--json", description = "Print a JSON array instead of a table (an object with --group).")
     boolean json;
+
+    @Option(
+            names = "--group",
+            paramLabel = "GROUP",
+            description = "Show the lease group GROUP instead: its members and the owner of each of its shards.")
+    String group;
 
     @Override
     int execute(PrintWriter out) throws CliFailure {
         String schema = db.schema();
+        if (group != null) {
+            if (!names.isEmpty()) {
+                throw new CliFailure(
+                        ExitCodes.USAGE,
+                        "--group shows one lease group; leave out the lease names " + String.join(", ", names)
+                                + " (its shards are the leases " + group + "/0, " + group + "/1, ...)");
+            }
+            return GroupStatus.print(this, out, schema, group, json);
+        }
         List<Map<String, Object>> leases = new ArrayList<>();
         List<ProtectionStatements.ProtectedTable> tables = new ArrayList<>();
         try (Connection c = connectToSchema()) {

@@ -1,5 +1,6 @@
 package dev.pglease.cli;
 
+import dev.pglease.internal.sql.GroupStatements;
 import dev.pglease.internal.sql.OperatorStatements;
 import dev.pglease.internal.sql.OperatorStatements.LeaseEvent;
 import dev.pglease.internal.sql.SessionStatements;
@@ -47,6 +48,8 @@ import picocli.CommandLine.Parameters;
         },
         footer = {
             "",
+            "With --group GROUP: the group's status, then the changes of holder of its shards and its members",
+            "joining, leaving and expiring (the members are read at every wake-up and at least every second).",
             "Runs until --count, --for, Ctrl-C or SIGTERM (exit code 0).",
             ExitCodes.EXIT_CODES_1,
             ExitCodes.EXIT_CODES_2
@@ -57,6 +60,8 @@ final class WatchCommand extends OperatorCommand {
     static final Duration COALESCE = Duration.ofMillis(100);
     /** How often the events are read while no notification arrives (a keep-alive of the connection). */
     static final Duration KEEP_ALIVE = Duration.ofSeconds(10);
+    /** How often the members of a watched group are read while no notification arrives (expiries send none). */
+    static final Duration MEMBER_POLL = Duration.ofSeconds(1);
     /** Longest wait between two looks at the stop flag (SIGTERM, SIGINT). */
     private static final long SLICE_MILLIS = 200;
     /** Events read per statement. */
@@ -74,6 +79,13 @@ final class WatchCommand extends OperatorCommand {
     Integer count;
 
     @Option(
+            names = "--group",
+            paramLabel = "GROUP",
+            description = "Follow the lease group GROUP: its shards' changes of holder and its members' joins, "
+                    + "leaves and expiries.")
+    String group;
+
+    @Option(
             names = "--for",
             paramLabel = "DURATION",
             converter = DurationConverter.class,
@@ -83,6 +95,12 @@ final class WatchCommand extends OperatorCommand {
     private final AtomicBoolean stop = new AtomicBoolean();
     private EventCursor cursor;
     private int printed;
+    /** With --group: its number of shards and its live members as last read, by id. */
+    private int groupShards;
+
+    private GroupStatements groupStatements;
+
+    private Map<String, GroupStatements.MemberStatus> liveMembers;
 
     /** LISTEN through a transaction pooler would wait forever for notifications that never come: say so instead. */
     private void refuseTransactionPooler() throws CliFailure {
@@ -106,7 +124,13 @@ final class WatchCommand extends OperatorCommand {
         if (count != null && count < 1) {
             throw new CliFailure(ExitCodes.USAGE, "--count must be at least 1, got " + count);
         }
+        if (group != null && !names.isEmpty()) {
+            throw new CliFailure(
+                    ExitCodes.USAGE,
+                    "--group follows one lease group; leave out the lease names " + String.join(", ", names));
+        }
         String schema = db.schema();
+        groupStatements = new GroupStatements(schema);
         String channel = SessionStatements.channel(schema);
         long end = runFor == null ? Long.MAX_VALUE : System.nanoTime() + runFor.toNanos();
         Signals signals = Signals.install(() -> stop.set(true));
@@ -130,16 +154,17 @@ final class WatchCommand extends OperatorCommand {
         OperatorStatements statements = new OperatorStatements(schema);
         long lastRead = System.nanoTime();
         boolean woken = false;
+        long keepAlive = (group == null ? KEEP_ALIVE : MEMBER_POLL).toNanos();
         while (!done(end)) {
             long now = System.nanoTime();
             try {
-                if ((woken && now - lastRead >= COALESCE.toNanos()) || now - lastRead >= KEEP_ALIVE.toNanos()) {
+                if ((woken && now - lastRead >= COALESCE.toNanos()) || now - lastRead >= keepAlive) {
                     woken = false;
                     lastRead = now;
                     read(c[0], statements, out, end);
                     continue;
                 }
-                long due = woken ? lastRead + COALESCE.toNanos() : lastRead + KEEP_ALIVE.toNanos();
+                long due = woken ? lastRead + COALESCE.toNanos() : lastRead + keepAlive;
                 long wait = Math.max(1, Math.min(SLICE_MILLIS, (Math.min(due, end) - now) / 1_000_000));
                 PGNotification[] batch = c[0].unwrap(PGConnection.class).getNotifications((int) wait);
                 // what a notification says is never used: it only means "something may have changed"
@@ -160,20 +185,87 @@ final class WatchCommand extends OperatorCommand {
         return stop.get() || (count != null && printed >= count) || end - System.nanoTime() <= 0;
     }
 
-    /** One statement per batch: the events above the cursor; prints those of the leases asked for. */
+    /**
+     * One statement per batch: the events above the cursor; prints those of the leases asked for (of the group's
+     * shards, with --group). With --group, then reads the members and prints who joined, left or expired.
+     */
     private void read(Connection c, OperatorStatements statements, PrintWriter out, long end) throws SQLException {
         List<LeaseEvent> batch;
         do {
             batch = statements.eventsAfter(c, cursor.after(), BATCH);
             for (LeaseEvent e : cursor.accept(batch, System.nanoTime())) {
-                if (names.isEmpty() || names.contains(e.name())) {
-                    print(out, e);
+                int shard = group == null ? -1 : shardOf(e.name());
+                if (group == null ? names.isEmpty() || names.contains(e.name()) : shard >= 0) {
+                    print(out, e, shard);
                     if (done(end)) {
                         return;
                     }
                 }
             }
         } while (batch.size() == BATCH);
+        if (group != null) {
+            readMembers(c, out, end);
+        }
+    }
+
+    /** The shard {@code lease} is of the watched group, or -1. */
+    private int shardOf(String lease) {
+        if (!lease.startsWith(group + "/")) {
+            return -1;
+        }
+        String k = lease.substring(group.length() + 1);
+        if (k.isEmpty() || k.length() > 6 || (k.length() > 1 && k.charAt(0) == '0') || !k.chars().allMatch(
+                ch -> ch >= '0' && ch <= '9')) {
+            return -1;
+        }
+        int shard = Integer.parseInt(k);
+        return shard < groupShards ? shard : -1;
+    }
+
+    /** Reads the group's members and prints the changes since the last read (none the first time). */
+    private void readMembers(Connection c, PrintWriter out, long end) throws SQLException {
+        Map<String, GroupStatements.MemberStatus> rows = new LinkedHashMap<>();
+        for (GroupStatements.MemberStatus m : groupStatements.members(c, group)) {
+            rows.put(m.member(), m);
+        }
+        Map<String, GroupStatements.MemberStatus> live = new LinkedHashMap<>();
+        rows.values().stream().filter(GroupStatements.MemberStatus::live).forEach(m -> live.put(m.member(), m));
+        Map<String, GroupStatements.MemberStatus> before = liveMembers;
+        liveMembers = live;
+        if (before == null) {
+            return;
+        }
+        for (GroupStatements.MemberStatus m : live.values()) {
+            if (!before.containsKey(m.member()) && !done(end)) {
+                printMember(out, "member_joined", m);
+            }
+        }
+        for (GroupStatements.MemberStatus m : before.values()) {
+            if (!live.containsKey(m.member()) && !done(end)) {
+                printMember(out, rows.containsKey(m.member()) ? "member_expired" : "member_left", m);
+            }
+        }
+    }
+
+    private void printMember(PrintWriter out, String kind, GroupStatements.MemberStatus m) {
+        printed++;
+        if (json) {
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("t", Instant.now().toString());
+            e.put("group", group);
+            e.put("kind", kind);
+            e.put("member", m.member());
+            e.put("weight", m.weight());
+            e.put("priority", m.priority());
+            e.put("joined_at", Table.iso(m.joinedAt()));
+            out.println(JsonLines.toJson(e));
+        } else {
+            println(
+                    out,
+                    Table.time(Instant.now()) + "  " + group + "  " + String.format("%-14s", kind) + "  member "
+                            + m.member() + "  weight " + m.weight() + "  priority " + m.priority());
+        }
+        out.flush();
     }
 
     private Connection listen(String schema, String channel, PrintWriter out, boolean first) throws CliFailure {
@@ -185,8 +277,22 @@ final class WatchCommand extends OperatorCommand {
             if (first) {
                 cursor = new EventCursor(new OperatorStatements(schema).lastEventId(c));
             }
-            String watching = "watching " + (names.isEmpty() ? "all leases" : String.join(", ", names)) + " in schema "
-                    + schema + " (LISTEN \"" + channel + "\"); Ctrl-C to stop";
+            Map<String, Object> groupStatus = null;
+            if (group != null) {
+                groupStatus = GroupStatus.read(c, schema, group);
+                if (groupStatus == null) {
+                    closeQuietly(c);
+                    throw new CliFailure(
+                            ExitCodes.FAILED, "no lease group named " + group + " in schema " + schema);
+                }
+                groupShards = (Integer) groupStatus.get("shards");
+                readMembers(c, out, Long.MAX_VALUE);
+            }
+            String watching = "watching "
+                    + (group != null
+                            ? "lease group " + group
+                            : names.isEmpty() ? "all leases" : String.join(", ", names))
+                    + " in schema " + schema + " (LISTEN \"" + channel + "\"); Ctrl-C to stop";
             if (json) {
                 if (first) {
                     PrintWriter err = spec.commandLine().getErr();
@@ -196,6 +302,12 @@ final class WatchCommand extends OperatorCommand {
             } else {
                 if (first) {
                     println(out, watching);
+                }
+                if (groupStatus != null) {
+                    GroupStatus.printTables(out, groupStatus);
+                    out.println();
+                    out.flush();
+                    return c;
                 }
                 List<Map<String, Object>> leases = StatusCommand.read(c, schema, names);
                 Table table = new Table("LEASE", "HOLDER", "TOKEN", "HELD", "REMAINING");
@@ -258,11 +370,15 @@ final class WatchCommand extends OperatorCommand {
         return null;
     }
 
-    private void print(PrintWriter out, LeaseEvent e) {
+    private void print(PrintWriter out, LeaseEvent e, int shard) {
         printed++;
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("t", Instant.now().toString());
+            if (shard >= 0) {
+                m.put("group", group);
+                m.put("shard", shard);
+            }
             m.put("lease", e.name());
             m.put("kind", e.kind());
             m.put("token", e.token());

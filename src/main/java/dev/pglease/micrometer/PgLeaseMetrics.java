@@ -14,6 +14,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
 /**
@@ -34,7 +35,16 @@ import java.util.function.Supplier;
  *       (or from stepping down) until the lease was granted</td></tr>
  *   <tr><td>{@code pglease.releases}</td><td>counter</td><td>leases released in the database</td></tr>
  *   <tr><td>{@code pglease.database.errors}</td><td>counter</td><td>lease statements that failed</td></tr>
+ *   <tr><td>{@code pglease.group.shards.owned}</td><td>gauge</td><td>shards of the group this member owns (tag
+ *       {@code group})</td></tr>
+ *   <tr><td>{@code pglease.group.moves}</td><td>counter</td><td>shards this member gained ({@code direction=in}),
+ *       handed over cooperatively ({@code out}) or lost ({@code lost}: the grant ended); tag {@code group}</td></tr>
+ *   <tr><td>{@code pglease.group.unowned}</td><td>timer</td><td>how long each shard this member took had no owner
+ *       before (from the previous grant's release, or its expiry); tag {@code group}</td></tr>
  * </table>
+ *
+ * <p>The shards of a lease group are leases ({@code <group>/<shard>}); their lease meters are kept once per group,
+ * with the tag {@code lease=<group>/*}, not once per shard.
  *
  * <pre>{@code
  * PgLeaseMetrics metrics = new PgLeaseMetrics(registry);
@@ -49,6 +59,9 @@ public final class PgLeaseMetrics implements LeaseObserver {
     private final MeterRegistry registry;
     private final Tags tags;
     private final ConcurrentMap<String, LeaseMeters> leases = new ConcurrentHashMap<>();
+    /** The lease groups joined, with their number of shards. */
+    private final ConcurrentMap<String, Integer> groupShards = new ConcurrentHashMap<>();
+    private final ConcurrentMap<String, GroupMeters> groups = new ConcurrentHashMap<>();
 
     public PgLeaseMetrics(MeterRegistry registry) {
         this(registry, Tags.empty());
@@ -143,8 +156,96 @@ public final class PgLeaseMetrics implements LeaseObserver {
         meters(leaseName).databaseErrors.increment();
     }
 
+    @Override
+    public void groupJoined(String group, int shards) {
+        groupShards.put(group, shards);
+        group(group);
+    }
+
+    @Override
+    public void shardAssigned(String group, int shard, long token) {
+        GroupMeters g = group(group);
+        g.owned.incrementAndGet();
+        g.in.increment();
+    }
+
+    @Override
+    public void shardRevoked(String group, int shard, long token, boolean handedOver) {
+        GroupMeters g = group(group);
+        g.owned.decrementAndGet();
+        (handedOver ? g.out : g.lost).increment();
+    }
+
+    @Override
+    public void shardUnowned(String group, int shard, long token, Duration unowned) {
+        group(group).unowned.record(unowned);
+    }
+
+    private GroupMeters group(String group) {
+        return groups.computeIfAbsent(group, name -> new GroupMeters(registry, tags.and("group", name)));
+    }
+
     private LeaseMeters meters(String leaseName) {
-        return leases.computeIfAbsent(leaseName, name -> new LeaseMeters(registry, tags.and("lease", name)));
+        String key = groupOf(leaseName);
+        return leases.computeIfAbsent(key, name -> new LeaseMeters(registry, tags.and("lease", name)));
+    }
+
+    /** {@code <group>/*} for a shard of a group joined, else the lease name itself. */
+    private String groupOf(String leaseName) {
+        int slash = leaseName.lastIndexOf('/');
+        if (slash <= 0 || slash == leaseName.length() - 1 || groupShards.isEmpty()) {
+            return leaseName;
+        }
+        Integer shards = groupShards.get(leaseName.substring(0, slash));
+        if (shards == null) {
+            return leaseName;
+        }
+        String suffix = leaseName.substring(slash + 1);
+        if (suffix.length() > 6 || (suffix.length() > 1 && suffix.charAt(0) == '0')) {
+            return leaseName;
+        }
+        for (int i = 0; i < suffix.length(); i++) {
+            if (suffix.charAt(i) < '0' || suffix.charAt(i) > '9') {
+                return leaseName;
+            }
+        }
+        return Integer.parseInt(suffix) < shards ? leaseName.substring(0, slash) + "/*" : leaseName;
+    }
+
+    /** The meters of one lease group. */
+    private static final class GroupMeters {
+        final AtomicInteger owned = new AtomicInteger();
+        final Counter in;
+        final Counter out;
+        final Counter lost;
+        final Timer unowned;
+
+        GroupMeters(MeterRegistry registry, Tags tags) {
+            Gauge.builder("pglease.group.shards.owned", owned, AtomicInteger::get)
+                    .description("shards of the group this member owns")
+                    .tags(tags)
+                    .strongReference(true)
+                    .register(registry);
+            in = Counter.builder("pglease.group.moves")
+                    .description("shards this member gained (in), handed over (out) or lost (lost)")
+                    .tags(tags)
+                    .tag("direction", "in")
+                    .register(registry);
+            out = Counter.builder("pglease.group.moves")
+                    .description("shards this member gained (in), handed over (out) or lost (lost)")
+                    .tags(tags)
+                    .tag("direction", "out")
+                    .register(registry);
+            lost = Counter.builder("pglease.group.moves")
+                    .description("shards this member gained (in), handed over (out) or lost (lost)")
+                    .tags(tags)
+                    .tag("direction", "lost")
+                    .register(registry);
+            unowned = Timer.builder("pglease.group.unowned")
+                    .description("how long each shard this member took had no owner before")
+                    .tags(tags)
+                    .register(registry);
+        }
     }
 
     /** The meters of one lease. Written only by the election thread; read by gauges. */

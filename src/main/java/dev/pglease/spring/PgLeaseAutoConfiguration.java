@@ -1,5 +1,7 @@
 package dev.pglease.spring;
 
+import dev.pglease.GroupConfig;
+import dev.pglease.GroupListener;
 import dev.pglease.LeaderListener;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
@@ -22,6 +24,7 @@ import org.springframework.boot.autoconfigure.condition.ConditionalOnBean;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnBooleanProperty;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -38,12 +41,15 @@ import org.springframework.transaction.PlatformTransactionManager;
  *   <li>a {@link PgLease} bean built from {@code pglease.*} properties, closed (leases released) on shutdown;</li>
  *   <li>a {@link LeaderElection} for the lease {@code pglease.election.lease-name} (default
  *       {@code spring.application.name}), with {@link LeaderListener} beans and {@link LeaderOnly} methods;</li>
+ *   <li>with {@code pglease.group.name} and {@code pglease.group.shards}: a {@link GroupMembership} of that lease
+ *       group, with {@link GroupListener} beans and {@link ShardOwner} methods;</li>
  *   <li>with Micrometer and a {@code MeterRegistry}: {@link PgLeaseMetrics};</li>
  *   <li>with ShedLock and no other {@code LockProvider}: {@link PgLeaseLockProvider};</li>
  *   <li>with spring-boot-health: {@link PgLeaseHealthIndicator} (named {@code pglease});</li>
  *   <li>with spring-jdbc and a transaction manager: {@link FencedTransactionTemplate} and {@link Fenced};</li>
- *   <li>with spring-boot-actuator: {@link LeasesEndpoint} ({@code /actuator/leases}; operator actions with
- *       {@code pglease.actuator.operations-enabled=true}, handoff as {@code pglease.actuator.operator.*}).</li>
+ *   <li>with spring-boot-actuator: {@link LeasesEndpoint} ({@code /actuator/leases}: the lease and the groups;
+ *       operator actions with {@code pglease.actuator.operations-enabled=true}, handoff as
+ *       {@code pglease.actuator.operator.*}).</li>
  * </ul>
  */
 @AutoConfiguration(
@@ -135,6 +141,45 @@ public class PgLeaseAutoConfiguration {
         return new LeaderOnlyBeanPostProcessor();
     }
 
+    /**
+     * The membership of the lease group {@code pglease.group.name}, joined once the context has started; refused at
+     * start-up, naming the property, when {@code pglease.group.shards} is missing or a number is out of range.
+     */
+    @Bean
+    @ConditionalOnMissingBean
+    @ConditionalOnProperty(name = "pglease.group.name")
+    public GroupMembership groupMembership(
+            PgLease pglease, PgLeaseProperties properties, ObjectProvider<GroupListener> listeners) {
+        PgLeaseProperties.Group group = properties.getGroup();
+        if (group.getShards() == null) {
+            throw new IllegalArgumentException("pglease.group.name is " + group.getName()
+                    + ", but pglease.group.shards is not set: give every member of the group the same number of "
+                    + "shards (1 to 100000)");
+        }
+        GroupConfig config;
+        try {
+            config = GroupConfig.weight(group.getWeight()).withPriority(group.getPriority());
+        } catch (IllegalArgumentException e) {
+            // the message says it all; a cause would hide the property's name from whoever reads the root cause
+            throw new IllegalArgumentException("pglease.group.weight / pglease.group.priority: " + e.getMessage());
+        }
+        return new GroupMembership(
+                pglease,
+                group.getName(),
+                group.getShards(),
+                config,
+                () -> listeners.orderedStream().toList(),
+                group.getDrainTimeout());
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    @ConditionalOnClass(
+            name = "org.springframework.aop.framework.autoproxy.AbstractBeanFactoryAwareAdvisingPostProcessor")
+    public static ShardOwnerBeanPostProcessor shardOwnerBeanPostProcessor() {
+        return new ShardOwnerBeanPostProcessor();
+    }
+
     /** Fenced writes inside Spring transactions, when spring-jdbc is present and the context has a transaction manager. */
     @Configuration(proxyBeanMethods = false)
     @ConditionalOnClass(name = "org.springframework.jdbc.datasource.DataSourceUtils")
@@ -161,19 +206,28 @@ public class PgLeaseAutoConfiguration {
     /** The Actuator endpoint {@code leases}, when spring-boot-actuator is present. */
     @Configuration(proxyBeanMethods = false)
     @ConditionalOnClass(name = "org.springframework.boot.actuate.endpoint.annotation.Endpoint")
-    @ConditionalOnBooleanProperty(name = "pglease.election.enabled", matchIfMissing = true)
     static class EndpointConfiguration {
 
         @Bean
         @ConditionalOnMissingBean
         LeasesEndpoint leasesEndpoint(
-                LeaderElection election, PgLease pglease, PgLeaseProperties properties, DataSource dataSource) {
+                ObjectProvider<LeaderElection> election,
+                ObjectProvider<GroupMembership> groups,
+                PgLease pglease,
+                PgLeaseProperties properties,
+                DataSource dataSource) {
             String role = properties.getRoles().resolve(properties.getSchema()).operator();
             PgLeaseProperties.Operator operator = properties.getActuator().getOperator();
             Supplier<DataSource> operatorLogin =
                     PgLeaseStartup.isSet(operator) ? () -> PgLeaseStartup.dataSource(operator, dataSource) : null;
             return new LeasesEndpoint(
-                    election, pglease, properties.getActuator().isOperationsEnabled(), role, operatorLogin);
+                    election.getIfAvailable(),
+                    () -> groups.orderedStream().toList(),
+                    pglease,
+                    dataSource,
+                    properties.getActuator().isOperationsEnabled(),
+                    role,
+                    operatorLogin);
         }
     }
 
@@ -213,6 +267,31 @@ public class PgLeaseAutoConfiguration {
             @Override
             public void databaseError(String leaseName, Throwable cause) {
                 observers.forEach(o -> o.databaseError(leaseName, cause));
+            }
+
+            @Override
+            public void groupJoined(String group, int shards) {
+                observers.forEach(o -> o.groupJoined(group, shards));
+            }
+
+            @Override
+            public void groupLeft(String group) {
+                observers.forEach(o -> o.groupLeft(group));
+            }
+
+            @Override
+            public void shardAssigned(String group, int shard, long token) {
+                observers.forEach(o -> o.shardAssigned(group, shard, token));
+            }
+
+            @Override
+            public void shardRevoked(String group, int shard, long token, boolean handedOver) {
+                observers.forEach(o -> o.shardRevoked(group, shard, token, handedOver));
+            }
+
+            @Override
+            public void shardUnowned(String group, int shard, long token, Duration unowned) {
+                observers.forEach(o -> o.shardUnowned(group, shard, token, unowned));
             }
         };
     }

@@ -49,7 +49,7 @@ public class PgLeaseHealthIndicator extends AbstractHealthIndicator {
         details.put("role", health.isLeader() ? "leader" : "standby");
         health.token().ifPresent(t -> details.put("token", t));
         if (health.isLeader()) {
-            details.put("remainingMillis", health.remaining().toMillis());
+            details.put("remaining_ms", health.remaining().toMillis());
         }
         health.leader().ifPresent(l -> details.put("leader", l));
         return details;

@@ -42,6 +42,7 @@ public class PgLeaseProperties {
     private final Election election = new Election();
     private final Shedlock shedlock = new Shedlock();
     private final Actuator actuator = new Actuator();
+    private final Group group = new Group();
 
     /**
      * A login of its own, besides the application's data source: a JDBC URL (default: the application data source's
@@ -204,6 +205,66 @@ public class PgLeaseProperties {
         }
     }
 
+    /**
+     * The application's lease group: with a name, the application joins the group as one member (a
+     * {@code GroupMembership} bean) and owns its share of the group's shards.
+     */
+    public static class Group {
+        /** The lease group to join; unset: no group. Its shards are the leases {@code <name>/0} to {@code <name>/<shards-1>}. */
+        private String name;
+        /** The group's number of shards (1 to 100000), the same for every member; needed with a name. */
+        private Integer shards;
+        /** This member's weight (1 to 1000): its share of the shards is proportional to it. */
+        private int weight = 1;
+        /** This member's priority (-1000 to 1000): the shards left over go to higher priorities first. */
+        private int priority = 0;
+        /**
+         * How long a cooperative move, and the shutdown, let the shard work in flight ({@code @ShardOwner} methods)
+         * finish before the shard is released.
+         */
+        private Duration drainTimeout = Duration.ofSeconds(10);
+
+        public String getName() {
+            return name;
+        }
+
+        public void setName(String name) {
+            this.name = name;
+        }
+
+        public Integer getShards() {
+            return shards;
+        }
+
+        public void setShards(Integer shards) {
+            this.shards = shards;
+        }
+
+        public int getWeight() {
+            return weight;
+        }
+
+        public void setWeight(int weight) {
+            this.weight = weight;
+        }
+
+        public int getPriority() {
+            return priority;
+        }
+
+        public void setPriority(int priority) {
+            this.priority = priority;
+        }
+
+        public Duration getDrainTimeout() {
+            return drainTimeout;
+        }
+
+        public void setDrainTimeout(Duration drainTimeout) {
+            this.drainTimeout = drainTimeout;
+        }
+    }
+
     /** The ShedLock provider, configured when shedlock-core is on the classpath and no LockProvider bean exists. */
     public static class Shedlock {
         /** Whether to define a pglease-backed ShedLock LockProvider. */
@@ -310,5 +371,9 @@ public class PgLeaseProperties {
 
     public Shedlock getShedlock() {
         return shedlock;
+    }
+
+    public Group getGroup() {
+        return group;
     }
 }

@@ -158,7 +158,7 @@ class BootConventionsTest {
                     .containsEntry("role", "leader")
                     .containsEntry("token", token)
                     .containsEntry("leader", pglease.holderId())
-                    .containsKey("remainingMillis");
+                    .containsKey("remaining_ms");
             assertThat(endpoint.operate("release", null).getStatus()).isEqualTo(403);
             assertThat(endpoint.operate("release", null).getBody())
                     .hasEntrySatisfying(

@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.pglease.GroupListener;
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseGroup;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.net.URI;
@@ -54,10 +56,10 @@ class LeasesEndpointHttpTest {
             assertThat(lease.path("lease").asText()).isEqualTo("http");
             assertThat(lease.path("role").asText()).isEqualTo("leader");
             assertThat(lease.path("token").asLong()).isEqualTo(token);
-            assertThat(lease.path("remainingMillis").asLong()).isPositive();
+            assertThat(lease.path("remaining_ms").asLong()).isPositive();
             assertThat(lease.path("leader").asText())
                     .isEqualTo(app.getBean(PgLease.class).holderId());
-            assertThat(get.json().path("operationsEnabled").asBoolean()).isFalse();
+            assertThat(get.json().path("operations_enabled").asBoolean()).isFalse();
 
             Response release = post(app, "{\"action\": \"release\"}");
             assertThat(release.status()).isEqualTo(403);
@@ -125,16 +127,16 @@ class LeasesEndpointHttpTest {
             long token = election.awaitLeadership(Duration.ofSeconds(10))
                     .orElseThrow()
                     .token();
-            assertThat(get(app).json().path("handoffEnabled").asBoolean()).isTrue();
+            assertThat(get(app).json().path("handoff_enabled").asBoolean()).isTrue();
             try (var standbyElector = standby.elector("http", NO_CALLBACKS)) {
                 String prefix =
                         standby.holderId().substring(0, standby.holderId().lastIndexOf('/') + 1);
                 Response handoff = post(app, "{\"action\": \"handoff\", \"to\": \"" + prefix + "\"}");
                 assertThat(handoff.status()).as(handoff.body()).isEqualTo(200);
-                assertThat(handoff.json().path("handedOff").asBoolean()).isTrue();
-                assertThat(handoff.json().path("previousHolder").asText())
+                assertThat(handoff.json().path("handed_off").asBoolean()).isTrue();
+                assertThat(handoff.json().path("previous_holder").asText())
                         .isEqualTo(app.getBean(PgLease.class).holderId());
-                assertThat(handoff.json().path("previousToken").asLong()).isEqualTo(token);
+                assertThat(handoff.json().path("previous_token").asLong()).isEqualTo(token);
                 Leadership taken =
                         standbyElector.awaitLeadership(Duration.ofSeconds(5)).orElseThrow();
                 assertThat(taken.token())
@@ -149,6 +151,78 @@ class LeasesEndpointHttpTest {
             }
         }
     }
+
+    @Test
+    void theApplicationsGroupIsShownWithItsMembersAndShardOwnersAndAShardIsHandedOffAsTheOperator() throws Exception {
+        String schema = TestDatabase.freshSchema();
+        String operator = login(schema + "_operator");
+        try (ConfigurableApplicationContext app = start(
+                        schema,
+                        "pglease.group.name=orders",
+                        "pglease.group.shards=4",
+                        "pglease.actuator.operations-enabled=true",
+                        "pglease.actuator.operator.username=" + operator,
+                        "pglease.actuator.operator.password=" + operator);
+                PgLease other = standby(schema)) {
+            GroupMembership membership = app.getBean(GroupMembership.class);
+            await(() -> membership.ownedShards().size() == 4);
+            try (LeaseGroup otherMember = other.group("orders", 4, NO_SHARD_CALLBACKS)) {
+                await(() -> membership.ownedShards().size() == 2
+                        && otherMember.ownedShards().size() == 2);
+
+                JsonNode group = get(app).json().path("groups").path(0);
+                assertThat(group.path("group").asText()).isEqualTo("orders");
+                assertThat(group.path("shards").asInt()).isEqualTo(4);
+                assertThat(group.path("shards_owned").asInt()).isEqualTo(2);
+                assertThat(group.path("owned_shards").size()).isEqualTo(2);
+                assertThat(group.path("members").size()).isEqualTo(2);
+                assertThat(group.path("members").path(0).path("live").asBoolean()).isTrue();
+
+                Response detail = get(app, "/orders");
+                assertThat(detail.status()).as(detail.body()).isEqualTo(200);
+                assertThat(detail.json().path("live_members").asInt()).isEqualTo(2);
+                JsonNode owners = detail.json().path("shard_owners");
+                assertThat(owners.size()).isEqualTo(4);
+                int shard = membership.ownedShards().first();
+                assertThat(owners.path(shard).path("owner").asText())
+                        .isEqualTo(app.getBean(PgLease.class).holderId());
+                assertThat(get(app, "/no-such-group").status()).isEqualTo(404);
+
+                Response handoff = post(
+                        app,
+                        "{\"action\": \"handoff\", \"group\": \"orders\", \"shard\": " + shard
+                                + ", \"to\": \"" + other.holderId() + "\"}");
+                assertThat(handoff.status()).as(handoff.body()).isEqualTo(200);
+                assertThat(handoff.json().path("handed_off").asBoolean()).isTrue();
+                assertThat(handoff.json().path("lease").asText()).isEqualTo("orders/" + shard);
+                assertThat(handoff.json().path("previous_holder").asText())
+                        .isEqualTo(app.getBean(PgLease.class).holderId());
+                await(() -> otherMember.ownedShards().contains(shard));
+                await(() -> membership.ownedShards().size() == 2);
+
+                Response refused = post(
+                        app, "{\"action\": \"handoff\", \"group\": \"orders\", \"shard\": 9}");
+                assertThat(refused.status()).isEqualTo(400);
+                assertThat(refused.json().path("error").asText()).contains("shards 0 to 3, got 9");
+            }
+        }
+    }
+
+    private static void await(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long end = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!condition.getAsBoolean()) {
+            assertThat(System.nanoTime() - end).as("timed out").isNegative();
+            Thread.sleep(10);
+        }
+    }
+
+    private static final GroupListener NO_SHARD_CALLBACKS = new GroupListener() {
+        @Override
+        public void onAssigned(int shard, Leadership leadership) {}
+
+        @Override
+        public void onRevoked(int shard, Leadership leadership) {}
+    };
 
     private static final LeaderListener NO_CALLBACKS = new LeaderListener() {
         @Override
@@ -219,8 +293,12 @@ class LeasesEndpointHttpTest {
     }
 
     private static Response get(ConfigurableApplicationContext app) throws Exception {
+        return get(app, "");
+    }
+
+    private static Response get(ConfigurableApplicationContext app, String path) throws Exception {
         HttpResponse<String> r = HTTP.send(
-                HttpRequest.newBuilder(uri(app))
+                HttpRequest.newBuilder(URI.create(uri(app) + path))
                         .timeout(Duration.ofSeconds(30))
                         .GET()
                         .build(),

@@ -10,12 +10,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SortedSet;
+import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
  * The assignment rule of lease groups: which live member should own each shard. A pure function of the group's
- * shard count, its live members and the current owners, so every member computes the same target from the same
- * read, with no coordinator.
+ * shard count, its live members, the current owners (and when each grant began) and the shards an operator handed
+ * off, so every member computes the same target from the same read, with no coordinator.
  *
  * <ol>
  *   <li>Members are ordered by priority (higher first), then by when they joined (earlier first), then by id.</li>
@@ -25,14 +26,23 @@ import java.util.TreeSet;
  *       or up, with equal weights quotas differ by at most one, and quotas depend on the members alone, never on
  *       who owns what (which changes while shards move). A newcomer joins last in the order, so no earlier member's
  *       quota grows; a leaver only lets the others' quotas grow.</li>
- *   <li>A member keeps the shards it owns, up to its quota: those it ranks highest by rendezvous hash of
- *       (member, shard). The rest of its shards are its surplus, given up cooperatively.</li>
+ *   <li>A shard an operator handed off (and nobody has taken yet) goes to a live member the handoff allows (not
+ *       the member it was taken from; one whose id starts with the handoff's prefix, when it has one): among them,
+ *       members with a quota before those without, then one under its quota, then the one that ranks the shard
+ *       highest by rendezvous hash. It counts against that member's quota. When no live member is allowed, the
+ *       shard is treated as free (step 5). A member whose quota is 0 keeps such a shard only until it has it: then
+ *       it gives it up like any shard above its quota.</li>
+ *   <li>A member keeps the shards it owns, up to what is left of its quota: the grants that began most recently
+ *       first, then those it ranks highest by rendezvous hash of (member, shard). The rest of its shards are its
+ *       surplus, given up cooperatively. (Most recent first keeps a shard an operator just moved where it was
+ *       moved to: the member that received it gives up another one instead.)</li>
  *   <li>Shards nobody keeps (free ones, those of members that left or expired, surpluses) go, in shard order, each to
  *       the member under its quota that ranks it highest by the same hash.</li>
  * </ol>
  * A join therefore moves only the shards the newcomer's quota takes from members above their new quota, a leave moves
- * only the leaver's shards, and with one shard the highest-priority member gets it: leader election with a
- * preferred leader.
+ * only the leaver's shards, an operator's handoff moves the shard handed off and, when its receiver was at its quota,
+ * one shard of the receiver back to the member that lost it; and with one shard the highest-priority member gets it:
+ * leader election with a preferred leader.
  */
 public final class Assignment {
 
@@ -44,6 +54,27 @@ public final class Assignment {
             if (weight < 1) {
                 throw new IllegalArgumentException("weight must be at least 1, got " + weight);
             }
+        }
+    }
+
+    /**
+     * The owner of a held shard and when its grant began, in microseconds on the database clock ({@code 0} when
+     * unknown: then only the rendezvous hash orders what a member keeps).
+     */
+    public record Holding(String holder, long acquiredMicros) {
+        public Holding {
+            Objects.requireNonNull(holder, "holder");
+        }
+    }
+
+    /**
+     * A shard an operator handed off that nobody has taken yet: it was taken from {@code from}, and only a member
+     * whose id starts with {@code toPrefix} may take it ({@code null}: any member but {@code from}).
+     */
+    public record Pin(int shard, String from, String toPrefix) {
+        /** Whether {@code member} may take the shard. */
+        boolean allows(String member) {
+            return !member.equals(from) && (toPrefix == null || member.startsWith(toPrefix));
         }
     }
 
@@ -66,9 +97,23 @@ public final class Assignment {
 
     /**
      * The target of a group of {@code shards} shards over {@code live} members, given the current owner of each held
-     * shard ({@code owners}: shard number to holder id; holders that are not live members count as no owner).
+     * shard ({@code owners}: shard number to holder id; holders that are not live members count as no owner), with
+     * no handoffs and no grant times (what a member keeps is ordered by the rendezvous hash alone).
      */
     public static Assignment compute(int shards, List<Member> live, Map<Integer, String> owners) {
+        Map<Integer, Holding> holdings = new HashMap<>();
+        owners.forEach((shard, holder) -> holdings.put(shard, new Holding(holder, 0)));
+        return compute(shards, live, holdings, List.of());
+    }
+
+    /**
+     * The target of a group of {@code shards} shards over {@code live} members, given the current owner of each held
+     * shard with the time its grant began ({@code owners}; holders that are not live members count as no owner) and
+     * the shards handed off by an operator and not taken yet ({@code handedOff}; a pin of a shard that is held, or
+     * out of range, is ignored).
+     */
+    public static Assignment compute(
+            int shards, List<Member> live, Map<Integer, Holding> owners, List<Pin> handedOff) {
         if (shards < 1) {
             throw new IllegalArgumentException("a group has at least one shard, got " + shards);
         }
@@ -85,54 +130,92 @@ public final class Assignment {
                 throw new IllegalArgumentException("member " + ordered.get(i).id() + " is listed twice");
             }
         }
-        List<SortedSet<Integer>> owned = new ArrayList<>(m);
+        List<List<Integer>> owned = new ArrayList<>(m);
         for (int i = 0; i < m; i++) {
-            owned.add(new TreeSet<>());
+            owned.add(new ArrayList<>());
         }
-        owners.forEach((shard, holder) -> {
-            Integer i = index.get(holder);
+        long[] acquired = new long[shards];
+        for (Map.Entry<Integer, Holding> e : new TreeMap<>(owners).entrySet()) {
+            int shard = e.getKey();
+            Integer i = index.get(e.getValue().holder());
             if (i != null && shard >= 0 && shard < shards) {
                 owned.get(i).add(shard);
+                acquired[shard] = e.getValue().acquiredMicros();
             }
-        });
+        }
         int[] quota = quotas(shards, ordered);
         long[] hash = new long[m];
         for (int i = 0; i < m; i++) {
             hash[i] = memberHash(ordered.get(i).id());
         }
-        int[] deficit = new int[m];
+        int[] deficit = quota.clone();
+        List<Pin> pins = new ArrayList<>(handedOff);
+        pins.sort(Comparator.comparingInt(Pin::shard));
+        for (Pin pin : pins) {
+            int s = pin.shard();
+            if (s < 0 || s >= shards || target[s] != null || owners.containsKey(s)) {
+                continue;
+            }
+            int best = -1;
+            for (int i = 0; i < m; i++) {
+                if (!pin.allows(ordered.get(i).id())) {
+                    continue;
+                }
+                if (best < 0
+                        || (quota[i] > 0 && quota[best] == 0)
+                        || (quota[i] > 0 == quota[best] > 0 && prefers(deficit, hash, i, best, s))) {
+                    best = i;
+                }
+            }
+            if (best >= 0) {
+                target[s] = ordered.get(best).id();
+                deficit[best]--;
+            }
+        }
         for (int i = 0; i < m; i++) {
-            List<Integer> mine = new ArrayList<>(owned.get(i));
+            List<Integer> mine = owned.get(i);
             int member = i;
             mine.sort((x, y) -> {
+                int byGrant = Long.compare(acquired[y], acquired[x]);
+                if (byGrant != 0) {
+                    return byGrant;
+                }
                 int byScore = Long.compareUnsigned(score(hash[member], y), score(hash[member], x));
                 return byScore != 0 ? byScore : Integer.compare(x, y);
             });
-            int keep = Math.min(quota[i], mine.size());
+            int keep = Math.max(0, Math.min(deficit[i], mine.size()));
             for (int k = 0; k < keep; k++) {
                 target[mine.get(k)] = ordered.get(i).id();
             }
-            deficit[i] = quota[i] - keep;
+            deficit[i] -= keep;
         }
         for (int s = 0; s < shards; s++) {
             if (target[s] != null) {
                 continue;
             }
             int best = -1;
-            long bestScore = 0;
             for (int i = 0; i < m; i++) {
-                if (deficit[i] > 0) {
-                    long score = score(hash[i], s);
-                    if (best < 0 || Long.compareUnsigned(score, bestScore) > 0) {
-                        best = i;
-                        bestScore = score;
-                    }
+                if (best < 0 || prefers(deficit, hash, i, best, s)) {
+                    best = i;
                 }
             }
             target[s] = ordered.get(best).id();
             deficit[best]--;
         }
         return new Assignment(shards, List.copyOf(ordered), quota, target);
+    }
+
+    /**
+     * Whether member {@code i} should get shard {@code s} rather than member {@code best}: a member under its quota
+     * before one that is not, then the higher rendezvous score.
+     */
+    private static boolean prefers(int[] deficit, long[] hash, int i, int best, int s) {
+        boolean under = deficit[i] > 0;
+        boolean bestUnder = deficit[best] > 0;
+        if (under != bestUnder) {
+            return under;
+        }
+        return Long.compareUnsigned(score(hash[i], s), score(hash[best], s)) > 0;
     }
 
     /**

@@ -21,6 +21,7 @@ public final class Groups {
     private final GroupStatements sql;
     private final Memberships memberships;
     private final HandOvers handOvers;
+    private final GroupEvents events;
 
     public Groups(Engine engine, DataSource dataSource, LeaseConfig config, String holder) {
         this.engine = engine;
@@ -31,6 +32,7 @@ public final class Groups {
         this.memberships =
                 new Memberships(sql, config.ticker(), engine.timings().leaseMillis(), false);
         this.handOvers = new HandOvers();
+        this.events = new GroupEvents(config.observer());
         engine.leaseConnectionHooks(memberships);
         engine.addNotificationReceiver(memberships);
     }
@@ -52,6 +54,7 @@ public final class Groups {
                 memberships,
                 engine::renewHooksAlone,
                 listener,
+                events,
                 config.ticker(),
                 handOvers.executor());
         member.start();

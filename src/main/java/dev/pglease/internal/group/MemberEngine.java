@@ -60,8 +60,16 @@ public final class MemberEngine implements AutoCloseable {
     private final Memberships memberships;
     private final Runnable renewAlone;
     private final GroupListener listener;
+    private final GroupEvents events;
     private final Ticker ticker;
     private final long minReadNanos;
+    /** The expiry (ticker) of each shard's grant as the last read showed it: what a crashed holder's grant ends at. */
+    private final Map<Integer, Long> knownExpiry = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Grants of this member whose time without an owner before them is still to be read. Guarded by lock. */
+    private final List<Granted> toMeasure = new ArrayList<>();
+
+    /** A grant of a shard to this member, when this member heard of it (ticker). */
+    private record Granted(int shard, long token, long at) {}
 
     /**
      * Guards the state below. Never held while calling the engine: engine threads take it (briefly) to wake the
@@ -114,6 +122,7 @@ public final class MemberEngine implements AutoCloseable {
             Memberships memberships,
             Runnable renewAlone,
             GroupListener listener,
+            GroupEvents events,
             Ticker ticker,
             Executor completions) {
         this.s = settings;
@@ -130,6 +139,7 @@ public final class MemberEngine implements AutoCloseable {
         this.memberships = memberships;
         this.renewAlone = renewAlone;
         this.listener = listener;
+        this.events = events;
         this.ticker = ticker;
         this.minReadNanos = timings.noticeInterval().toNanos();
     }
@@ -265,6 +275,7 @@ public final class MemberEngine implements AutoCloseable {
                 if (due) {
                     readAndFollow();
                 }
+                measureUnowned();
                 if (joined && ticker.read() - memberRenewedAt >= retryPeriodNanos + retryPeriodNanos / 4) {
                     renewAlone.run();
                 }
@@ -288,7 +299,7 @@ public final class MemberEngine implements AutoCloseable {
                     until = renewDue;
                 }
                 long wait = until - ticker.read();
-                if (!wake && !closing && !lookAgain && wait > 0) {
+                if (!wake && !closing && !lookAgain && toMeasure.isEmpty() && wait > 0) {
                     try {
                         TimeUnit.NANOSECONDS.timedWait(lock, wait);
                     } catch (InterruptedException e) {
@@ -309,6 +320,7 @@ public final class MemberEngine implements AutoCloseable {
         }
         memberRenewedAt = sent;
         joined = true;
+        events.joined(s.group(), j.shards());
         lookAgain();
         log.debug(
                 "pglease: {} joined group {} ({} shards) at {}",
@@ -347,6 +359,18 @@ public final class MemberEngine implements AutoCloseable {
                 }
             }
         }
+        if (snapshot != null) {
+            snapshot.owners()
+                    .forEach((shard, owner) ->
+                            knownExpiry.put(shard, start + TimeUnit.MILLISECONDS.toNanos(owner.remainingMillis())));
+            for (GroupStatements.HandedOff h : snapshot.handedOff().values()) {
+                // when an operator's handoff stops steering, the shard may be anyone's again
+                long ends = start + TimeUnit.MILLISECONDS.toNanos(h.remainingMillis()) + EXPIRY_MARGIN_NANOS;
+                if (ends - next < 0) {
+                    next = ends;
+                }
+            }
+        }
         synchronized (lock) {
             nextRead = next;
         }
@@ -362,9 +386,18 @@ public final class MemberEngine implements AutoCloseable {
         for (GroupStatements.MemberRow m : snapshot.members()) {
             members.add(new Assignment.Member(m.id(), m.weight(), m.priority(), m.joinedAt()));
         }
-        Map<Integer, String> holders = new HashMap<>();
-        snapshot.owners().forEach((shard, owner) -> holders.put(shard, owner.holder()));
-        follow(Assignment.compute(s.shards(), members, holders));
+        Map<Integer, Assignment.Holding> holders = new HashMap<>();
+        snapshot.owners()
+                .forEach((shard, owner) -> holders.put(
+                        shard, new Assignment.Holding(owner.holder(), micros(owner.acquiredAt()))));
+        List<Assignment.Pin> pins = new ArrayList<>();
+        snapshot.handedOff()
+                .forEach((shard, h) -> pins.add(new Assignment.Pin(shard, h.from(), h.toPrefix())));
+        follow(Assignment.compute(s.shards(), members, holders, pins));
+    }
+
+    private static long micros(java.time.Instant t) {
+        return t.getEpochSecond() * 1_000_000L + t.getNano() / 1_000;
     }
 
     private void follow(Assignment target) {
@@ -392,13 +425,84 @@ public final class MemberEngine implements AutoCloseable {
                 handOver(shard);
             }
             for (int shard : taking) {
-                ShardSlot slotListener = new ShardSlot(s.group(), shard, listener);
+                ShardSlot slotListener = new ShardSlot(s.group(), shard, listener, slotEvents);
                 ShardCampaigns.Campaign campaign =
                         campaigns.start(GroupStatements.shardLease(s.group(), shard), slotListener);
                 synchronized (lock) {
                     slots.put(shard, new Slot(slotListener, campaign));
                 }
             }
+        }
+    }
+
+    /** What the shards' listeners tell the member, before the group listener hears it. */
+    private final ShardSlot.Events slotEvents = new ShardSlot.Events() {
+        @Override
+        public void assigned(int shard, Leadership leadership) {
+            long at = ticker.read();
+            events.assigned(s.group(), shard, leadership.token());
+            if (events.measuresUnowned()) {
+                synchronized (lock) {
+                    toMeasure.add(new Granted(shard, leadership.token(), at));
+                    wake = true;
+                    lock.notifyAll();
+                }
+            }
+        }
+
+        @Override
+        public void revoked(int shard, Leadership leadership, boolean handedOver) {
+            events.revoked(s.group(), shard, leadership.token(), handedOver);
+        }
+    };
+
+    /**
+     * On the member's thread, in one statement for every grant since the last time: how long each shard this member
+     * was granted had no owner before. From the history when the previous grant was given back; from the expiry the
+     * last read showed when it expired (a crashed or paused holder: its row and its shards were renewed together, so
+     * the read that found it gone came right after the expiry it had shown).
+     */
+    private void measureUnowned() throws SQLException {
+        List<Granted> grants;
+        synchronized (lock) {
+            if (toMeasure.isEmpty()) {
+                return;
+            }
+            grants = new ArrayList<>(toMeasure);
+            toMeasure.clear();
+        }
+        List<String> names = new ArrayList<>(grants.size());
+        List<Long> tokens = new ArrayList<>(grants.size());
+        Map<String, Granted> byLease = new HashMap<>();
+        for (Granted g : grants) {
+            String lease = GroupStatements.shardLease(s.group(), g.shard());
+            names.add(lease);
+            tokens.add(g.token());
+            byLease.put(lease, g);
+        }
+        List<GroupStatements.Before> found;
+        try (Connection c = connection()) {
+            found = sql.before(c, names, tokens);
+        }
+        for (GroupStatements.Before b : found) {
+            Granted g = byLease.get(b.lease());
+            if (g == null || g.token() != b.token() || b.previousKind() == null) {
+                continue;
+            }
+            long nanos;
+            if (b.released()) {
+                nanos = (long) (b.millisSincePrevious() * 1_000_000d);
+            } else if (s.holder().equals(b.previousHolder())) {
+                continue; // this member's own grant expired and it took the shard again
+            } else {
+                Long expiry = knownExpiry.get(g.shard());
+                if (expiry == null) {
+                    continue;
+                }
+                nanos = g.at() - expiry; // below 0 only by the read's rounding: it expired before this grant
+
+            }
+            events.unowned(s.group(), g.shard(), g.token(), java.time.Duration.ofNanos(Math.max(0, nanos)));
         }
     }
 
@@ -512,6 +616,7 @@ public final class MemberEngine implements AutoCloseable {
                     Names.quote(s.group()));
         }
         memberships.remove(this);
+        events.left(s.group());
     }
 
     @Override

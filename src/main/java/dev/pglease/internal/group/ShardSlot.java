@@ -19,18 +19,28 @@ final class ShardSlot implements LeaderListener {
 
     private static final Logger log = LoggerFactory.getLogger(ShardSlot.class);
 
+    /** What the member hears of its shard, before the group listener does. */
+    interface Events {
+        void assigned(int shard, Leadership leadership);
+
+        /** @param handedOver whether the grant was still valid (a cooperative move) */
+        void revoked(int shard, Leadership leadership, boolean handedOver);
+    }
+
     private final String group;
     private final int shard;
     private final GroupListener listener;
+    private final Events events;
     /** The grant the group listener was told of and not yet told the end of. Written under this. */
     private volatile Leadership assigned;
     /** Grants whose end was handled (told, or suppressed before they were told). Guarded by this. */
     private final Set<Leadership> ended = Collections.newSetFromMap(new IdentityHashMap<>());
 
-    ShardSlot(String group, int shard, GroupListener listener) {
+    ShardSlot(String group, int shard, GroupListener listener, Events events) {
         this.group = group;
         this.shard = shard;
         this.listener = listener;
+        this.events = events;
     }
 
     int shard() {
@@ -49,6 +59,7 @@ final class ShardSlot implements LeaderListener {
                 return;
             }
             assigned = leadership;
+            events.assigned(shard, leadership);
             try {
                 listener.onAssigned(shard, leadership);
             } catch (RuntimeException | Error e) {
@@ -67,6 +78,7 @@ final class ShardSlot implements LeaderListener {
                 return;
             }
             assigned = null;
+            events.revoked(shard, leadership, leadership.isValid());
             try {
                 listener.onRevoked(shard, leadership);
             } catch (RuntimeException | Error e) {

@@ -174,6 +174,36 @@ public final class OperatorStatements {
     }
 
     /**
+     * {@code <schema>.group_handoff(group, shard, toPrefix)}: shard {@code shard} of lease group {@code group} moves to
+     * another live member (one whose id starts with {@code toPrefix}) at once; its holder loses it now. Empty when
+     * the shard's lease was never granted.
+     *
+     * @throws SQLException SQLSTATE 22023 when the group or shard does not exist or no live member may take it (the
+     *                      message says which), 42501 without the operator role
+     */
+    public Optional<Change> groupHandoff(Connection c, String group, int shard, String toPrefix) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("WITH before AS (SELECT holder, token FROM " + schema
+                + ".leases WHERE name = ?) SELECT b.holder, b.token, " + schema + ".group_handoff(?, ?, ?)"
+                + " FROM (SELECT 1) AS one LEFT JOIN before b ON true")) {
+            ps.setString(1, group + "/" + shard);
+            ps.setString(2, group);
+            ps.setInt(3, shard);
+            ps.setString(4, toPrefix);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                String holder = rs.getString(1);
+                long token = rs.getLong(2);
+                if (rs.wasNull()) {
+                    rs.getLong(3); // the function ran (and checked the group and shard): the lease has no row yet
+                    return Optional.empty();
+                }
+                long after = rs.getLong(3);
+                return Optional.of(new Change(holder, token, rs.wasNull() ? null : after));
+            }
+        }
+    }
+
+    /**
      * One statement: reads the holder and token as they were, and calls the operator function. It needs only what
      * the operator role has (SELECT on the leases, EXECUTE on the function): no row lock, which would need UPDATE.
      */

@@ -285,6 +285,118 @@ class AssignmentTest {
     }
 
     @Test
+    void aHandedOffShardGoesToAnAllowedMemberAndItsReceiverGivesOneOtherShardBackThroughEveryStepOfTheMove() {
+        SplittableRandom random = new SplittableRandom(SEED + 7);
+        for (int c = 0; c < CASES; c++) {
+            int shards = 2 + random.nextInt(200);
+            List<Member> members = random.nextBoolean()
+                    ? members(2 + random.nextInt(8))
+                    : weightedMembers(random, 2 + random.nextInt(8));
+            Map<Integer, String> settled = settle(shards, members, randomOwners(random, shards, members, 0.5));
+            int k = random.nextInt(shards);
+            String from = settled.get(k);
+            String prefix = random.nextBoolean() ? null : members.get(random.nextInt(members.size())).id();
+            if (prefix != null && prefix.equals(from)) {
+                prefix = null;
+            }
+            String what = "seed " + (SEED + 7) + " case " + c + ": shard " + k + " of " + from + " to " + prefix;
+
+            // 1. handed off, nobody has it yet
+            Map<Integer, Assignment.Holding> owners = holdings(settled);
+            owners.remove(k);
+            Assignment pinned =
+                    Assignment.compute(shards, members, owners, List.of(new Assignment.Pin(k, from, prefix)));
+            String receiver = pinned.ownerOf(k);
+            assertThat(receiver).as(what).isNotEqualTo(from);
+            if (prefix != null) {
+                assertThat(receiver).as(what).startsWith(prefix);
+            }
+            if (pinned.quotaOf(receiver) == 0) {
+                // only a prefix naming a member without a share leads here: it has the shard only until it took it
+                assertThat(prefix).as(what).isNotNull();
+                owners.put(k, new Assignment.Holding(receiver, 2));
+                assertThat(Assignment.compute(shards, members, owners, List.of()).ownerOf(k))
+                        .as(what + ": a member without a share gives it up")
+                        .isNotEqualTo(receiver);
+                continue;
+            }
+            List<Integer> moved = new ArrayList<>();
+            for (int s = 0; s < shards; s++) {
+                if (!pinned.ownerOf(s).equals(settled.get(s))) {
+                    moved.add(s);
+                }
+            }
+            assertThat(moved).as(what).contains(k).hasSizeLessThanOrEqualTo(2);
+            for (int s : moved) {
+                if (s != k) {
+                    assertThat(settled.get(s)).as(what + ": the shard given back").isEqualTo(receiver);
+                    assertThat(pinned.ownerOf(s)).as(what + ": the shard given back").isEqualTo(from);
+                }
+            }
+            for (Member m : members) {
+                assertThat(pinned.shardsOf(m.id())).as(what).hasSize(pinned.quotaOf(m.id()));
+            }
+
+            // 2. the receiver took it (its newest grant) and still holds the shard it gives back
+            owners.put(k, new Assignment.Holding(receiver, 2));
+            assertSameTarget(Assignment.compute(shards, members, owners, List.of()), pinned, what + ", taken");
+            // 3. it gave that shard up; 4. the member that lost the handed-off shard took it
+            for (int s : moved) {
+                if (s != k) {
+                    owners.remove(s);
+                    assertSameTarget(Assignment.compute(shards, members, owners, List.of()), pinned, what + ", freed");
+                    owners.put(s, new Assignment.Holding(from, 3));
+                }
+            }
+            assertSameTarget(Assignment.compute(shards, members, owners, List.of()), pinned, what + ", settled");
+        }
+    }
+
+    @Test
+    void aHandedOffShardThatNoLiveMemberMayTakeIsAssignedLikeAFreeOne() {
+        List<Member> members = members(3);
+        Map<Integer, String> settled = settle(12, members, Map.of());
+        int k = settled.entrySet().stream()
+                .filter(e -> e.getValue().equals("m1"))
+                .findFirst()
+                .orElseThrow()
+                .getKey();
+        Map<Integer, Assignment.Holding> owners = holdings(settled);
+        owners.remove(k);
+        Assignment a = Assignment.compute(12, members, owners, List.of(new Assignment.Pin(k, "m1", "node9/")));
+        assertThat(a.ownerOf(k)).as("nobody starts with node9/: the rule gives it back to its quota").isEqualTo("m1");
+        Assignment alone = Assignment.compute(
+                12, members.subList(1, 2), Map.of(), List.of(new Assignment.Pin(k, "m1", null)));
+        assertThat(alone.ownerOf(k)).isEqualTo("m1");
+    }
+
+    @Test
+    void aMemberAboveItsQuotaKeepsItsNewestGrantsFirst() {
+        List<Member> two = members(2);
+        Map<Integer, Assignment.Holding> owners = new HashMap<>();
+        for (int s = 0; s < 8; s++) {
+            owners.put(s, new Assignment.Holding("m0", 100 + s));
+        }
+        Assignment a = Assignment.compute(8, two, owners, List.of());
+        assertThat(a.shardsOf("m0")).containsExactly(4, 5, 6, 7);
+        assertThat(a.shardsOf("m1")).containsExactly(0, 1, 2, 3);
+    }
+
+    @Test
+    void withoutHandoffsAndGrantTimesTheFullRuleIsTheRuleOfOwnersAlone() {
+        SplittableRandom random = new SplittableRandom(SEED + 8);
+        for (int c = 0; c < CASES; c++) {
+            int shards = 1 + random.nextInt(300);
+            List<Member> members = weightedMembers(random, 1 + random.nextInt(10));
+            Map<Integer, String> owners = randomOwners(random, shards, members, 0.6);
+            assertSameTarget(
+                    Assignment.compute(shards, members, holdings(owners), List.of()),
+                    Assignment.compute(shards, members, owners),
+                    "seed " + (SEED + 8) + " case " + c);
+        }
+    }
+
+    @Test
     void withoutLiveMembersNoShardHasATarget() {
         Assignment a = Assignment.compute(4, List.of(), Map.of(0, "gone"));
         assertThat(a.ownerOf(0)).isNull();
@@ -326,6 +438,18 @@ class AssignmentTest {
             current = next;
         }
         throw new AssertionError("the target did not settle within 5 rounds");
+    }
+
+    private static Map<Integer, Assignment.Holding> holdings(Map<Integer, String> owners) {
+        Map<Integer, Assignment.Holding> out = new HashMap<>();
+        owners.forEach((shard, holder) -> out.put(shard, new Assignment.Holding(holder, 1)));
+        return out;
+    }
+
+    private static void assertSameTarget(Assignment actual, Assignment expected, String what) {
+        for (int s = 0; s < expected.shards(); s++) {
+            assertThat(actual.ownerOf(s)).as(what + ": shard " + s).isEqualTo(expected.ownerOf(s));
+        }
     }
 
     private static void assertEveryShardAssignedOnce(Assignment a, List<Member> members) {
