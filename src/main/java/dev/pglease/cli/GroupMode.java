@@ -31,9 +31,8 @@ final class GroupMode {
         if (o.fastFailover) {
             throw new IllegalArgumentException("--fast-failover is not supported with --group yet");
         }
-        if (o.ignoreDeadline || o.unfenced || !o.campaignDelay.isZero()) {
-            throw new IllegalArgumentException(
-                    "--ignore-deadline, --unfenced and --campaign-delay are not supported with --group yet");
+        if (o.unfenced || !o.campaignDelay.isZero()) {
+            throw new IllegalArgumentException("--unfenced and --campaign-delay are not supported with --group yet");
         }
         if (o.weight < GroupConfig.MIN_WEIGHT || o.weight > GroupConfig.MAX_WEIGHT) {
             throw new IllegalArgumentException("--weight must be between " + GroupConfig.MIN_WEIGHT + " and "

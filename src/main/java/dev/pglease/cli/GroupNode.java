@@ -4,6 +4,7 @@ import dev.pglease.GroupConfig;
 import dev.pglease.GroupListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseException;
+import dev.pglease.LeaseGrant;
 import dev.pglease.LeaseGroup;
 import dev.pglease.PgLease;
 import dev.pglease.internal.tool.JsonLines;
@@ -13,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -24,11 +26,24 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * {@code --work fenced-counter} incrementing each owned shard's counter in a transaction fenced by that shard's
  * grant. A planned move of a shard waits for the shard's write in flight, reports {@code released}, then lets the
  * shard go; SIGTERM hands every shard over that way and leaves the group.
+ *
+ * <p>Fault injection (negative control, the hidden {@code --ignore-deadline}): a member that ignores revocation keeps
+ * writing each shard it was told it lost or handed over ({@code revoked}, {@code released}) with that old grant,
+ * fenced only by the database, and past its local deadline.
  */
 final class GroupNode {
 
-    /** What the member does besides owning shards: the node command's work options. */
-    record Work(boolean fencedCounter, String schema, int writers, Duration hold, Duration interval) {}
+    /**
+     * What the member does besides owning shards: the node command's work options, and the fault switch
+     * {@code ignoreRevocation} (keep writing with revoked grants, fenced only by the database).
+     */
+    record Work(
+            boolean fencedCounter,
+            String schema,
+            int writers,
+            Duration hold,
+            Duration interval,
+            boolean ignoreRevocation) {}
 
     private final JsonLines out;
     private final PgLease pglease;
@@ -40,6 +55,8 @@ final class GroupNode {
     private final ReentrantReadWriteLock[] inFlight;
 
     private final AtomicBoolean stopping = new AtomicBoolean();
+    /** With {@code ignoreRevocation}: the last grant of each shard this member was told it no longer owns. */
+    private final Map<Integer, Leadership> revoked = new ConcurrentHashMap<>();
 
     GroupNode(JsonLines out, PgLease pglease, Deadlines deadlines, Work work, String group, int shards) {
         this.out = out;
@@ -78,6 +95,7 @@ final class GroupNode {
     private final class Events implements GroupListener {
         @Override
         public void onAssigned(int shard, Leadership l) {
+            revoked.remove(shard);
             Map<String, Object> e = event("elected", shard, l);
             e.put("deadline", out.wallMillis() + l.remaining().toMillis());
             out.emit(e);
@@ -94,6 +112,9 @@ final class GroupNode {
                 Map<String, Object> e = event(released ? "released" : "revoked", shard, l);
                 e.put("reason", reason);
                 out.emit(e);
+                if (work.ignoreRevocation()) {
+                    revoked.put(shard, l);
+                }
             } finally {
                 drained.unlock();
             }
@@ -120,9 +141,17 @@ final class GroupNode {
                 ReentrantReadWriteLock.ReadLock writing = inFlight[shard].readLock();
                 writing.lock();
                 try {
-                    member.leadership(shard).ifPresent(l -> writeOnce(shard, l));
+                    member.leadership(shard).ifPresent(l -> writeOnce(shard, l, l));
                 } finally {
                     writing.unlock();
+                }
+            }
+            for (Map.Entry<Integer, Leadership> stale : revoked.entrySet()) {
+                if (stopping.get()) {
+                    return;
+                }
+                if (!member.ownedShards().contains(stale.getKey())) {
+                    writeOnce(stale.getKey(), stale.getValue(), new DatabaseFenceOnly(stale.getValue()));
                 }
             }
             try {
@@ -133,7 +162,11 @@ final class GroupNode {
         }
     }
 
-    private void writeOnce(int shard, Leadership l) {
+    /**
+     * One fenced increment of {@code shard}'s counter with {@code l}'s grant, through {@code fence}: the grant itself,
+     * or (fault injection) a {@link DatabaseFenceOnly} view of it.
+     */
+    private void writeOnce(int shard, Leadership l, LeaseGrant fence) {
         String lease = l.leaseName();
         Map<String, Object> e = out.event("write");
         long startTick = deadlines.tick();
@@ -159,7 +192,7 @@ final class GroupNode {
             out.emit(open);
         });
         try {
-            long value = pglease.inFencedTransaction(l, c -> counter.increment(c, l));
+            long value = pglease.inFencedTransaction(fence, c -> counter.increment(c, l));
             e.put("result", "accepted");
             e.put("value", value);
         } catch (LeaseException ex) {
@@ -171,5 +204,39 @@ final class GroupNode {
         }
         e.put("t", out.wallMillis());
         out.emit(e);
+    }
+
+    /**
+     * Fault injection: a grant that always claims to be valid locally, so that only the database's fence (this holder
+     * with this token, unexpired) decides whether a write with it commits.
+     */
+    private record DatabaseFenceOnly(Leadership grant) implements LeaseGrant {
+        @Override
+        public String leaseName() {
+            return grant.leaseName();
+        }
+
+        @Override
+        public String holder() {
+            return grant.holder();
+        }
+
+        @Override
+        public long token() {
+            return grant.token();
+        }
+
+        @Override
+        public boolean isValid() {
+            return true;
+        }
+
+        @Override
+        public void checkValid() {}
+
+        @Override
+        public Duration remaining() {
+            return Duration.ofSeconds(1);
+        }
     }
 }

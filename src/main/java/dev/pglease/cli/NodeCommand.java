@@ -161,7 +161,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
             names = "--ignore-deadline",
             hidden = true,
             description = "Fault injection (negative control): keep writing with the last grant after its local "
-                    + "deadline, fenced only by the database")
+                    + "deadline, fenced only by the database (with --group: also each shard's grant after it was "
+                    + "revoked or handed over)")
     boolean ignoreDeadline;
 
     @Option(
@@ -251,7 +252,8 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 installSignalHandlers();
                 if (member != null) {
                     GroupNode.Work groupWork =
-                            new GroupNode.Work(work.equals("fenced-counter"), schema, writers, writeHold, workInterval);
+                            new GroupNode.Work(
+                            work.equals("fenced-counter"), schema, writers, writeHold, workInterval, ignoreDeadline);
                     new GroupNode(out, pglease, deadlines, groupWork, group, shards).run(member, stopped);
                     System.out.flush();
                     return 0;

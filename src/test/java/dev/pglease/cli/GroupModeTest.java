@@ -56,4 +56,15 @@ class GroupModeTest {
         assertThatThrownBy(() -> GroupMode.check(parse("--group", "g", "--shards", "4", "--fast-failover")))
                 .hasMessageContaining("--fast-failover is not supported with --group");
     }
+
+    @Test
+    void theHiddenRevocationIgnoringSwitchIsAcceptedForGroupsAndTheOtherFaultSwitchesAreRefused() {
+        assertThat(GroupMode.check(parse("--group", "g", "--shards", "4", "--ignore-deadline")))
+                .as("a member that ignores revocation (negative control)")
+                .isNotNull();
+        assertThatThrownBy(() -> GroupMode.check(parse("--group", "g", "--shards", "4", "--unfenced")))
+                .hasMessageContaining("--unfenced and --campaign-delay are not supported with --group");
+        assertThatThrownBy(() -> GroupMode.check(parse("--group", "g", "--shards", "4", "--campaign-delay", "1s")))
+                .hasMessageContaining("--campaign-delay");
+    }
 }

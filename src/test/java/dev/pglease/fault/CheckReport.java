@@ -16,6 +16,7 @@ public final class CheckReport {
     private final int lostAckedAcquires;
     private final Map<FaultKind, List<Long>> failoverMs;
     private final List<Window> windows;
+    private String groupSummary;
 
     /**
      * One liveness window of invariant 7.
@@ -44,6 +45,15 @@ public final class CheckReport {
         this.lostAckedAcquires = lostAckedAcquires;
         this.failoverMs = Checker.sorted(failoverMs);
         this.windows = List.copyOf(windows);
+    }
+
+    /** What the group invariants checked (a group run), or null. */
+    public String groupSummary() {
+        return groupSummary;
+    }
+
+    void groupSummary(String summary) {
+        this.groupSummary = summary;
     }
 
     /** The liveness windows, measured or not. */
@@ -262,6 +272,9 @@ public final class CheckReport {
         sb.append(String.format(
                 "scheduling lag (test JVM canary, %d samples): max %d ms over the run%n",
                 history.lagSampleCount(), history.maxLag()));
+        if (groupSummary != null) {
+            sb.append(groupSummary).append('\n');
+        }
         sb.append(windowTable());
         return sb.toString();
     }

@@ -42,28 +42,50 @@ public final class Checker {
     }
 
     private final Config config;
+    private final GroupChecker.Group group;
 
     public Checker(Config config) {
+        this(config, null);
+    }
+
+    /**
+     * A checker of a group run when {@code group} is given: invariants 1-6 per shard lease, and the group's own
+     * (see {@link GroupChecker}); of a run with one lease otherwise.
+     */
+    public Checker(Config config, GroupChecker.Group group) {
         this.config = config;
+        this.group = group;
     }
 
     public CheckReport check(History recorded) {
+        if (group != null) {
+            return new GroupChecker(config, group).check(recorded);
+        }
         DbClock clock = new DbClock(recorded.clockSteps());
         History history = clock.machine(recorded);
         List<Op> ops = history.ops();
         List<Violation> violations = new ArrayList<>();
         Set<String> lostAcks = new HashSet<>();
-        checkSingleHolder(history, ops, violations, lostAcks);
-        checkRealTimeOrder(ops, violations);
-        checkAcceptOrder(history, ops, violations);
-        checkDurability(history, ops, violations, lostAcks);
-        checkDeadlines(ops, violations);
-        checkDbIntervals(clock.monotonic(recorded), ops, violations);
+        checkSafety(history, clock.monotonic(recorded), violations, lostAcks);
         Map<FaultKind, List<Long>> failovers = new EnumMap<>(FaultKind.class);
         List<CheckReport.Window> windows = new ArrayList<>();
         checkLiveness(history, ops, violations, failovers, windows);
         violations.sort(Comparator.comparingLong(Violation::atMs).thenComparingInt(Violation::invariant));
         return new CheckReport(history, violations, lostAcks.size(), failovers, windows);
+    }
+
+    /**
+     * The safety invariants 1-6 on the history of one lease: {@code history} with its database records on the
+     * machine's clock, {@code monotonic} with them on the monotonic database clock (see {@link DbClock}).
+     */
+    static void checkSafety(History history, History monotonic, List<Violation> out, Set<String> lostAcks) {
+        List<Op> ops = history.ops();
+        checkSingleHolder(history, ops, out, lostAcks);
+        checkRealTimeOrder(ops, out);
+        checkAcceptOrder(history, ops, out);
+        checkDurability(history, ops, out, lostAcks);
+        checkDeadlines(ops, out);
+        checkDbIntervals(monotonic, ops, out);
     }
 
     // ---- 1: a token is granted to at most one holder --------------------------------------------------------------
@@ -418,6 +440,66 @@ public final class Checker {
                         List.of()));
             }
         }
+        checkWritesAfterTheirGrantEnded(ops, out);
+    }
+
+    /**
+     * The other end of a grant a writer must respect: once its process reported the grant ended (revoked, or
+     * released: a planned hand-over or a shutdown), it may start no write with it until it holds that grant again (an
+     * acquire or renewal of the same token answered, or elected with it). A write the database refused still broke the rule (only the fence kept it
+     * out); one the library refused locally (LEASE_LOST) was never started.
+     */
+    private static void checkWritesAfterTheirGrantEnded(List<Op> ops, List<Violation> out) {
+        Map<String, TreeMap<Long, Op>> endsOf = new HashMap<>();
+        Map<String, TreeMap<Long, Op>> claimsOf = new HashMap<>();
+        for (Op op : ops) {
+            if (op.holder() == null || op.token() == null) {
+                continue;
+            }
+            String key = op.holder() + " " + op.token(); // one lease's history: the grant is holder and token
+            switch (op.kind()) {
+                case RELEASE, REVOKED -> endsOf.computeIfAbsent(key, k -> new TreeMap<>())
+                        .putIfAbsent(op.completeMs(), op);
+                case ELECTED -> claimsOf.computeIfAbsent(key, k -> new TreeMap<>())
+                        .putIfAbsent(op.completeMs(), op);
+                case ACQUIRE, RENEW -> {
+                    // a renewal of the same grant answered after a step-down at the deadline: it leads again
+                    if (op.ok()) {
+                        claimsOf.computeIfAbsent(key, k -> new TreeMap<>()).putIfAbsent(op.completeMs(), op);
+                    }
+                }
+                default -> {}
+            }
+        }
+        int reported = 0;
+        for (Op w : ops) {
+            if (w.kind() != Op.Kind.WRITE || w.holder() == null || w.token() == null || refusedLocally(w)) {
+                continue;
+            }
+            String key = w.holder() + " " + w.token();
+            TreeMap<Long, Op> ends = endsOf.get(key);
+            Map.Entry<Long, Op> end = ends == null ? null : ends.lowerEntry(w.invokeMs());
+            if (end == null) {
+                continue;
+            }
+            TreeMap<Long, Op> claims = claimsOf.get(key);
+            Map.Entry<Long, Op> again = claims == null ? null : claims.ceilingEntry(end.getKey());
+            if (again != null && again.getKey() <= w.invokeMs()) {
+                continue;
+            }
+            if (reported++ < 5) {
+                Op e = end.getValue();
+                out.add(new Violation(
+                        5,
+                        "write #" + w.index() + " by " + w.holder() + " (token " + w.token() + ", "
+                                + w.outcome().name().toLowerCase() + ") started " + (w.invokeMs() - e.completeMs())
+                                + " ms after its node reported that grant " + e.kind().name().toLowerCase() + " (#"
+                                + e.index() + ")",
+                        w.invokeMs(),
+                        List.of(e.index(), w.index()),
+                        List.of()));
+            }
+        }
     }
 
     private static boolean refusedLocally(Op op) {
@@ -646,24 +728,9 @@ public final class Checker {
             long rawLag = h.maxLag(from, windowEnd);
             long lag = Math.max(0, Math.min(LAG_CAP_MS, rawLag));
             long bound = config.livenessBoundMs() + lag;
-            String reason = null;
-            for (FaultRecord g : faults) {
-                if (g == f) {
-                    continue;
-                }
-                long gEnd = g.endMs() < 0 ? Long.MAX_VALUE : g.endMs();
-                if (g.startMs() > f.startMs() && g.startMs() <= windowEnd) {
-                    reason = "fault#" + g.index() + " (" + g.kind().label() + ") injected "
-                            + (g.startMs() - f.startMs()) + " ms into the window";
-                    break;
-                }
-                if (g.startMs() <= f.startMs() && gEnd > f.startMs() && g.index() < f.index()) {
-                    reason = "fault#" + g.index() + " (" + g.kind().label() + ") still active";
-                    break;
-                }
-            }
+            String reason = otherFault(faults, f, windowEnd);
             if (reason == null) {
-                reason = clockRanAhead(h, f);
+                reason = clockRanAhead(h, f, config.leaseDurationMs());
             }
             if (reason == null && first == null && lastTime < from + bound) {
                 reason = "the run ended " + (lastTime - from) + " ms after the window opened";
@@ -705,14 +772,35 @@ public final class Checker {
      * and the database rightly waits for it: a window opening before such an expiry could have passed is not held to
      * the bound.
      */
-    private String clockRanAhead(History h, FaultRecord f) {
+    /**
+     * Why the window of {@code f}, up to {@code windowEnd}, can not be measured because of another fault: one injected
+     * inside it, or an earlier one still active; null if neither.
+     */
+    static String otherFault(List<FaultRecord> faults, FaultRecord f, long windowEnd) {
+        for (FaultRecord g : faults) {
+            if (g == f) {
+                continue;
+            }
+            long gEnd = g.endMs() < 0 ? Long.MAX_VALUE : g.endMs();
+            if (g.startMs() > f.startMs() && g.startMs() <= windowEnd) {
+                return "fault#" + g.index() + " (" + g.kind().label() + ") injected " + (g.startMs() - f.startMs())
+                        + " ms into the window";
+            }
+            if (g.startMs() <= f.startMs() && gEnd > f.startMs() && g.index() < f.index()) {
+                return "fault#" + g.index() + " (" + g.kind().label() + ") still active";
+            }
+        }
+        return null;
+    }
+
+    static String clockRanAhead(History h, FaultRecord f, long leaseDurationMs) {
         long offsetMicros = 0;
         for (DbClock.Step s : h.clockSteps()) {
             long before = offsetMicros;
             offsetMicros += s.deltaMicros();
             if (before > 0 && offsetMicros < before && s.atMs() <= f.startMs()) {
                 long aheadMs = before / 1000;
-                if (f.startMs() - s.atMs() < aheadMs + config.leaseDurationMs()) {
+                if (f.startMs() - s.atMs() < aheadMs + leaseDurationMs) {
                     return "the database clock ran " + aheadMs + " ms ahead until " + (f.startMs() - s.atMs())
                             + " ms before the fault: a grant renewed then stays valid that much longer in real time";
                 }

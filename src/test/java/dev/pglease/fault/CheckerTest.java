@@ -169,6 +169,29 @@ class CheckerTest {
         assertThat(r.render()).contains("90 ms after its local deadline");
     }
 
+    private static Op revoked(String node, String holder, long token, long at) {
+        return new Op(0, node, holder, Op.Kind.REVOKED, OK, token, at, at, null, null, null, null, "deadline");
+    }
+
+    @Test
+    void writeStartedAfterTheWriterReportedItsGrantRevoked() {
+        History h = clean();
+        h.add(revoked("n1", "A", 1, T0 + 350));
+        h.write("n1", "A", FAIL, 1, T0 + 360, T0 + 370, T0 + 800, null); // the database refused it: still a breach
+        CheckReport r = checker.check(h);
+        assertThat(r.violates(5)).as(r.render()).isTrue();
+        assertThat(r.render()).contains("started 10 ms after its node reported that grant revoked");
+    }
+
+    @Test
+    void aRenewalAnsweredAfterAStepDownRestoresTheGrantForLaterWrites() {
+        History h = clean();
+        h.add(revoked("n1", "A", 1, T0 + 350));
+        h.renew("n1", "A", OK, 1, T0 + 340, T0 + 355, T0 + 940);
+        h.write("n1", "A", OK, 1, T0 + 360, T0 + 370, T0 + 940, null);
+        assertThat(checker.check(h).violates(5)).isFalse();
+    }
+
     @Test
     void overlappingGrantIntervalsOnTheDatabaseClock() {
         History h = clean();

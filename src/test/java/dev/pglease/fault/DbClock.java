@@ -132,7 +132,8 @@ final class DbClock {
                     v.token(),
                     v.holder(),
                     read(v.expiresMicros(), ep, monotonic),
-                    read(v.atMicros(), ep, monotonic)));
+                    read(v.atMicros(), ep, monotonic),
+                    v.name()));
         }
         return h.withDatabaseRecords(events, accepts, versions);
     }

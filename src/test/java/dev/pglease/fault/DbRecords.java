@@ -52,12 +52,26 @@ public final class DbRecords {
         }
     }
 
-    /** A version of the lease row (the kit's audit trigger): the expiry the database gave {@code token}. */
-    public record LeaseVersion(long id, long token, String holder, long expiresMicros, long atMicros) {
+    /**
+     * A version of a lease row (the kit's audit trigger): the expiry the database gave {@code token}.
+     *
+     * @param name the lease (null in a run with one lease)
+     */
+    public record LeaseVersion(long id, long token, String holder, long expiresMicros, long atMicros, String name) {
+        /** A version of the run's only lease. */
+        public LeaseVersion(long id, long token, String holder, long expiresMicros, long atMicros) {
+            this(id, token, holder, expiresMicros, atMicros, null);
+        }
+
         public String render() {
             return String.format(
-                    "version#%d token=%d holder=%s expires=%s at=%s",
-                    id, token, holder, DbTime.format(expiresMicros), DbTime.format(atMicros));
+                    "version#%d %stoken=%d holder=%s expires=%s at=%s",
+                    id,
+                    name == null ? "" : name + " ",
+                    token,
+                    holder,
+                    DbTime.format(expiresMicros),
+                    DbTime.format(atMicros));
         }
     }
 }

@@ -1,6 +1,9 @@
 package dev.pglease.fault;
 
-/** Every fault the kit can inject. */
+/**
+ * Every fault the kit can inject. In a group run, "leader" means a member that owns shards, and the members'
+ * joins and leaves are faults too.
+ */
 public enum FaultKind {
     PAUSE_LEADER("pause leader (SIGSTOP > lease)"),
     PAUSE_NODE("pause node (SIGSTOP < lease)"),
@@ -29,7 +32,9 @@ public enum FaultKind {
     PG_TERMINATE("pg_terminate_backend of the leader's sessions"),
     RESET_AFTER_COMMIT("release, then reset a standby after its acquire committed"),
     SUSPEND_LEADER("suspend leader (monotonic clock stops, wall clock moves)"),
-    DB_CLOCK_STEP("step the database server's clock, then step it back");
+    DB_CLOCK_STEP("step the database server's clock, then step it back"),
+    MEMBER_JOIN("a member joins the group (node started)"),
+    MEMBER_LEAVE("a member leaves the group (SIGTERM)");
 
     private final String label;
 
@@ -56,7 +61,8 @@ public enum FaultKind {
                     NETNS_PARTITION,
                     STALL_IN_FENCED_TXN,
                     RESET_AFTER_COMMIT,
-                    SUSPEND_LEADER -> true;
+                    SUSPEND_LEADER,
+                    MEMBER_LEAVE -> true;
             default -> false;
         };
     }

@@ -3,6 +3,7 @@ package dev.pglease.fault;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A recorded history: the operations nodes reported, the kit's monitor reads, the injected faults, and what the
@@ -16,6 +17,8 @@ public final class History {
     private final List<DbRecords.LeaseVersion> versions = new ArrayList<>();
     private final List<long[]> lagSamples = new ArrayList<>();
     private final List<DbClock.Step> clockSteps = new ArrayList<>();
+    private final List<GroupRecords.Snapshot> snapshots = new ArrayList<>();
+    private final List<GroupRecords.Settle> settles = new ArrayList<>();
     private final long t0;
     private boolean dbLoaded;
 
@@ -125,6 +128,78 @@ public final class History {
         return List.copyOf(clockSteps);
     }
 
+    /** Records the group as the monitor read it (the monitor records only reads that differ from the last one). */
+    public synchronized void addSnapshot(GroupRecords.Snapshot s) {
+        snapshots.add(s);
+    }
+
+    /** The group's states as read, in order (empty in a run with one lease). */
+    public synchronized List<GroupRecords.Snapshot> snapshots() {
+        return List.copyOf(snapshots);
+    }
+
+    /** Records the end of the kit's wait for the group to settle. */
+    public synchronized void addSettle(GroupRecords.Settle s) {
+        settles.add(s);
+    }
+
+    public synchronized List<GroupRecords.Settle> settles() {
+        return List.copyOf(settles);
+    }
+
+    /** The leases the operations and database records are about (empty when the run has one lease). */
+    public synchronized java.util.SortedSet<String> leases() {
+        java.util.SortedSet<String> names = new java.util.TreeSet<>();
+        for (Op op : ops) {
+            if (op.lease() != null) {
+                names.add(op.lease());
+            }
+        }
+        for (DbRecords.LeaseEvent e : leaseEvents) {
+            names.add(e.lease());
+        }
+        for (DbRecords.LeaseVersion v : versions) {
+            if (v.name() != null) {
+                names.add(v.name());
+            }
+        }
+        return names;
+    }
+
+    /**
+     * Splits this history by lease (a group run: one lease per shard): for each lease, the operations about it
+     * (keeping their indices, so that a violation names them in the whole history), its events, the accept log of
+     * its resource and its row's versions, with every fault, lag sample and clock step.
+     */
+    synchronized Map<String, History> byLease() {
+        Map<String, History> out = new java.util.TreeMap<>();
+        java.util.function.Function<String, History> sub = name -> {
+            History h = new History(t0);
+            h.faults.addAll(faults);
+            h.lagSamples.addAll(lagSamples);
+            h.clockSteps.addAll(clockSteps);
+            h.dbLoaded = dbLoaded;
+            return h;
+        };
+        for (Op op : ops) {
+            if (op.lease() != null) {
+                out.computeIfAbsent(op.lease(), sub).ops.add(op);
+            }
+        }
+        for (DbRecords.LeaseEvent e : leaseEvents) {
+            out.computeIfAbsent(e.lease(), sub).leaseEvents.add(e);
+        }
+        for (DbRecords.Accept a : accepts) {
+            out.computeIfAbsent(a.name(), sub).accepts.add(a);
+        }
+        for (DbRecords.LeaseVersion v : versions) {
+            if (v.name() != null) {
+                out.computeIfAbsent(v.name(), sub).versions.add(v);
+            }
+        }
+        return out;
+    }
+
     /**
      * A copy of this history with other database records (the same records on another reading of the database
      * clock, see {@link DbClock}).
@@ -139,6 +214,8 @@ public final class History {
         h.leaseEvents.addAll(events);
         h.accepts.addAll(log);
         h.versions.addAll(rows);
+        h.snapshots.addAll(snapshots);
+        h.settles.addAll(settles);
         h.dbLoaded = dbLoaded;
         return h;
     }

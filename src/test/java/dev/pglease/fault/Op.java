@@ -19,6 +19,7 @@ package dev.pglease.fault;
  * @param dbFrom     for reads: acquired_at of the lease row (DB clock, epoch micros), else null
  * @param dbTo       for reads: expires_at of the lease row (DB clock, epoch micros), else null
  * @param detail     free text shown in reports (e.g. a revoke reason or an error)
+ * @param lease      the lease the operation is about (a shard's lease in a group run), null when the run has one
  */
 public record Op(
         long index,
@@ -33,7 +34,40 @@ public record Op(
         Long value,
         Long dbFrom,
         Long dbTo,
-        String detail) {
+        String detail,
+        String lease) {
+
+    /** An operation on the run's only lease. */
+    public Op(
+            long index,
+            String node,
+            String holder,
+            Kind kind,
+            Outcome outcome,
+            Long token,
+            long invokeMs,
+            long completeMs,
+            Long deadlineMs,
+            Long value,
+            Long dbFrom,
+            Long dbTo,
+            String detail) {
+        this(
+                index,
+                node,
+                holder,
+                kind,
+                outcome,
+                token,
+                invokeMs,
+                completeMs,
+                deadlineMs,
+                value,
+                dbFrom,
+                dbTo,
+                detail,
+                null);
+    }
 
     /** Kinds of operation. */
     public enum Kind {
@@ -80,7 +114,8 @@ public record Op(
                 value,
                 dbFrom,
                 dbTo,
-                detail);
+                detail,
+                lease);
     }
 
     /** One report line, times relative to {@code t0}. */
@@ -94,6 +129,9 @@ public record Op(
                 node,
                 kind.name().toLowerCase(),
                 outcome.name().toLowerCase()));
+        if (lease != null) {
+            sb.append(" lease=").append(lease);
+        }
         if (token != null) {
             sb.append(" token=").append(token);
         }

@@ -53,6 +53,27 @@ public final class FaultCluster implements AutoCloseable {
         int externalPort;
         String externalUser;
         String externalPassword;
+        int shards;
+        int initialMembers;
+
+        /**
+         * A group run: every node is a member of one lease group of {@code shards} shards ({@code --group
+         * fault-group --shards N}); {@link #nodes} is the number of member slots, of which {@code initialMembers} run
+         * at the start. Members join and leave as faults ({@link FaultCluster#join}, {@link FaultCluster#leave}).
+         */
+        public Options group(int shards, int initialMembers) {
+            if (shards < 1 || initialMembers < 1) {
+                throw new IllegalArgumentException(
+                        "a group run needs shards and members, got " + shards + " and " + initialMembers);
+            }
+            this.shards = shards;
+            this.initialMembers = initialMembers;
+            return this;
+        }
+
+        boolean grouped() {
+            return shards > 0;
+        }
 
         /** Use a database the kit did not start (e.g. a Testcontainers container): no Postgres faults. */
         public Options external(String host, int port, String user, String password) {
@@ -185,7 +206,8 @@ public final class FaultCluster implements AutoCloseable {
 
         @Override
         public String toString() {
-            return leaseMs + "/" + renewDeadlineMs + "/" + retryMs + " ms (lease/renew deadline/retry), "
+            return (grouped() ? "group of " + shards + " shards over " + nodes + " member slots, " : "") + leaseMs
+                    + "/" + renewDeadlineMs + "/" + retryMs + " ms (lease/renew deadline/retry), "
                     + replication.name().toLowerCase() + " standby"
                     + (netnsForFirstNode ? ", n1 in a netns" : "") + (termsOff ? ", term tokens off" : "");
         }
@@ -197,6 +219,13 @@ public final class FaultCluster implements AutoCloseable {
     private final Path logDir;
     private final String schema;
     private final String lease = "fault-lease";
+    /** The group of a group run: shard k is the lease {@code fault-group/k}. */
+    private final String group = "fault-group";
+    private GroupMonitor groupMonitor;
+    /** Member slots whose node the kit stopped on purpose (a member that left): not restarted by supervision. */
+    private final java.util.Set<NodeProcess> retired = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** For each fault that hit a member: the shards it held on the database then, with their tokens. */
+    private final Map<Long, Map<Integer, Long>> hitShards = new java.util.concurrent.ConcurrentHashMap<>();
     private PgServer primary;
     private PgServer standby;
     private int pgSeq;
@@ -321,15 +350,23 @@ public final class FaultCluster implements AutoCloseable {
                     : new NodeProcess.Spec(o.mainOf(i), nodeArgs(i, url), Map.of(), 0, inNs ? netns.name() : null);
             NodeProcess n = new NodeProcess("n" + (i + 1), spec, history, logDir);
             nodes.add(n);
-            n.start();
+            if (o.grouped() && i >= o.initialMembers) {
+                retired.add(n);
+            } else {
+                n.start();
+            }
         }
         for (NodeProcess n : nodes) {
-            if (!n.awaitStarted(180_000)) {
+            if (!retired.contains(n) && !n.awaitStarted(180_000)) {
                 throw new IllegalStateException(
                         n.name() + " did not start: " + n.recentOutput() + "\nstderr in " + logDir);
             }
         }
-        monitor = new Monitor(history, dbUrl(), schema, lease, 40);
+        if (o.grouped()) {
+            groupMonitor = new GroupMonitor(history, dbUrl(), schema, group, 40);
+        } else {
+            monitor = new Monitor(history, dbUrl(), schema, lease, 40);
+        }
         Thread loadSampler = new Thread(
                 () -> {
                     while (!closed) {
@@ -444,12 +481,9 @@ public final class FaultCluster implements AutoCloseable {
         if (o.isProgram(i)) {
             return programArgs(i, url);
         }
-        List<String> a = new ArrayList<>(List.of(
-                "node",
-                "--jdbc-url",
-                url,
-                "--lease",
-                lease,
+        List<String> a = new ArrayList<>(List.of("node", "--jdbc-url", url));
+        a.addAll(o.grouped() ? List.of("--group", group, "--shards", Integer.toString(o.shards)) : List.of("--lease", lease));
+        a.addAll(List.of(
                 "--schema",
                 schema,
                 "--lease-duration",
@@ -513,6 +547,38 @@ public final class FaultCluster implements AutoCloseable {
         return monitor;
     }
 
+    /** The group run's monitor (null in a run with one lease). */
+    public GroupMonitor groupMonitor() {
+        return groupMonitor;
+    }
+
+    /** The group a group run checks (null in a run with one lease). */
+    public dev.pglease.fault.GroupChecker.Group groupUnderTest() {
+        return o.grouped() ? new dev.pglease.fault.GroupChecker.Group(group, o.shards) : null;
+    }
+
+    /** A group run: the member slots whose node runs (or should: supervision restarts it). */
+    public List<NodeProcess> running() {
+        List<NodeProcess> out = new ArrayList<>();
+        for (NodeProcess n : nodes) {
+            if (!retired.contains(n)) {
+                out.add(n);
+            }
+        }
+        return out;
+    }
+
+    /** A group run: the member slots with no node running (members that left). */
+    public List<NodeProcess> vacant() {
+        List<NodeProcess> out = new ArrayList<>();
+        for (NodeProcess n : nodes) {
+            if (retired.contains(n)) {
+                out.add(n);
+            }
+        }
+        return out;
+    }
+
     public String schema() {
         return schema;
     }
@@ -571,6 +637,10 @@ public final class FaultCluster implements AutoCloseable {
      * shows. A node the row names without knowing it (an acquire whose answer was lost) is not a leader to hit.
      */
     public NodeProcess leader() {
+        if (groupMonitor != null) {
+            List<NodeProcess> m = owningMembers();
+            return m.isEmpty() ? null : m.get(0);
+        }
         Long t = monitor.token();
         String h = monitor.heldBy();
         if (h == null || t == null || !t.equals(monitor.token())) {
@@ -582,6 +652,31 @@ public final class FaultCluster implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /**
+     * A group run: the running, unpaused members that hold shards on the database and report owning shards
+     * themselves, the one with the most shards first.
+     */
+    public List<NodeProcess> owningMembers() {
+        List<NodeProcess> out = new ArrayList<>();
+        for (NodeProcess n : nodes) {
+            if (n.alive() && !n.paused() && n.holder() != null && !retired.contains(n)
+                    && !groupMonitor.shardsOf(n.holder()).isEmpty() && !n.ownedLeases().isEmpty()) {
+                out.add(n);
+            }
+        }
+        out.sort(java.util.Comparator.comparingInt((NodeProcess n) -> -groupMonitor.shardsOf(n.holder()).size())
+                .thenComparing(NodeProcess::name));
+        return out;
+    }
+
+    /** Whether a fault on {@code n} takes a leader away: the lease's leader, or in a group run a member with shards. */
+    private boolean hits(NodeProcess n) {
+        if (groupMonitor != null) {
+            return n.holder() != null && !groupMonitor.shardsOf(n.holder()).isEmpty();
+        }
+        return n == leader();
     }
 
     public NodeProcess awaitLeader(long timeoutMs) {
@@ -619,6 +714,10 @@ public final class FaultCluster implements AutoCloseable {
         if (f == null || !f.leaderLoss()) {
             return;
         }
+        if (groupMonitor != null) {
+            awaitShardsTaken(f);
+            return;
+        }
         long maxBound = checkerConfig().maxLivenessBoundMs();
         long until = f.startMs() + maxBound + 200;
         while (System.currentTimeMillis() < until) {
@@ -642,12 +741,38 @@ public final class FaultCluster implements AutoCloseable {
     }
 
     /**
+     * A group run: waits until every shard the fault's member held is held by another member, or the longest bound
+     * of invariant 9 passed.
+     */
+    private void awaitShardsTaken(FaultRecord f) {
+        Map<Integer, Long> shards = hitShards.getOrDefault(f.index(), Map.of());
+        long until = f.startMs() + o.leaseMs + o.retryMs + dev.pglease.fault.GroupChecker.SLACK_MS
+                + dev.pglease.fault.Checker.LAG_CAP_MS + 200;
+        while (System.currentTimeMillis() < until) {
+            Map<Integer, GroupMonitor.Row> rows = groupMonitor.rows();
+            boolean all = true;
+            for (Map.Entry<Integer, Long> e : shards.entrySet()) {
+                GroupMonitor.Row r = rows.get(e.getKey());
+                if (r == null || !r.held() || r.holder().equals(f.leaderHolder()) || r.token() <= e.getValue()) {
+                    all = false;
+                    break;
+                }
+            }
+            if (all) {
+                PgServer.sleep(100); // the members' own reports follow the database rows
+                return;
+            }
+            PgServer.sleep(10);
+        }
+    }
+
+    /**
      * Restarts nodes that exited on their own (the node command exits when the database is unreachable at start-up,
      * as a service under a supervisor would), like a supervisor with restart=always.
      */
     public void superviseNodes() {
         for (NodeProcess n : nodes) {
-            if (!n.alive()) {
+            if (!n.alive() && !retired.contains(n)) {
                 n.start();
             }
         }
@@ -664,6 +789,7 @@ public final class FaultCluster implements AutoCloseable {
         for (NodeProcess n : nodes) {
             if (n != except
                     && n.alive()
+                    && !retired.contains(n)
                     && !n.paused()
                     && n.holder() != null
                     && rates.getOrDefault(nodes.indexOf(n), 1.0) >= 1.0
@@ -707,6 +833,27 @@ public final class FaultCluster implements AutoCloseable {
      */
     private FaultRecord begin(FaultKind kind, String target, boolean leaderLoss, NodeProcess leader) {
         boolean measurable = leaderLoss && healthyStandby(leader);
+        if (groupMonitor != null) {
+            Map<Integer, Long> held = new java.util.TreeMap<>();
+            if (leader != null) {
+                groupMonitor.rows().forEach((shard, r) -> {
+                    if (r.held() && r.holder().equals(leader.holder())) {
+                        held.put(shard, r.token());
+                    }
+                });
+            }
+            FaultRecord f = history.addFault(new FaultRecord(
+                    0,
+                    kind,
+                    target,
+                    System.currentTimeMillis(),
+                    -1,
+                    measurable,
+                    leader == null ? null : leader.holder(),
+                    null));
+            hitShards.put(f.index(), held);
+            return f;
+        }
         return history.addFault(new FaultRecord(
                 0,
                 kind,
@@ -725,7 +872,7 @@ public final class FaultCluster implements AutoCloseable {
 
     /** SIGSTOP a node for {@code holdMs}, then SIGCONT. */
     public FaultRecord pause(NodeProcess n, long holdMs, FaultKind kind) {
-        boolean isLeader = n == leader();
+        boolean isLeader = hits(n);
         FaultRecord f = begin(kind, n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
         n.pause();
         LeaseRowHold hold = holdLeaseRowIfAsked();
@@ -735,7 +882,7 @@ public final class FaultCluster implements AutoCloseable {
     }
 
     private LeaseRowHold holdLeaseRowIfAsked() {
-        return o.leaseRowHoldMs > 0 ? LeaseRowHold.take(dbUrl(), schema, lease) : null;
+        return o.leaseRowHoldMs > 0 && !o.grouped() ? LeaseRowHold.take(dbUrl(), schema, lease) : null;
     }
 
     private void resume(NodeProcess n, LeaseRowHold hold) {
@@ -772,7 +919,7 @@ public final class FaultCluster implements AutoCloseable {
 
     /** kill -9; the node is restarted (new incarnation) by {@link #restart}. */
     public FaultRecord kill(NodeProcess n, FaultKind kind) {
-        boolean isLeader = n == leader();
+        boolean isLeader = hits(n);
         FaultRecord f = begin(kind, n.name(), isLeader, isLeader ? n : null);
         n.kill();
         return end(f);
@@ -780,10 +927,102 @@ public final class FaultCluster implements AutoCloseable {
 
     /** SIGTERM: graceful release. */
     public FaultRecord stop(NodeProcess n) {
-        boolean isLeader = n == leader();
+        boolean isLeader = hits(n);
         FaultRecord f = begin(FaultKind.STOP_LEADER, n.name(), isLeader, isLeader ? n : null);
         n.stop(10_000);
         return end(f);
+    }
+
+    /** A group run: a member joins: the node of a vacant slot starts (waits until it reported its start). */
+    public FaultRecord join(NodeProcess n) {
+        FaultRecord f = begin(FaultKind.MEMBER_JOIN, n.name(), false, null);
+        retired.remove(n);
+        if (!n.alive()) {
+            n.start();
+        }
+        n.awaitStarted(60_000);
+        return end(f);
+    }
+
+    /** A group run: a member leaves: SIGTERM (it hands its shards over and exits), and its slot stays vacant. */
+    public FaultRecord leave(NodeProcess n) {
+        boolean hit = hits(n);
+        FaultRecord f = begin(FaultKind.MEMBER_LEAVE, n.name(), hit, hit ? n : null);
+        retired.add(n);
+        n.stop(10_000);
+        return end(f);
+    }
+
+    /** A group run: the slot of a node that crashed stays vacant (not restarted) until a member joins in it. */
+    public void retire(NodeProcess n) {
+        retired.add(n);
+    }
+
+    /**
+     * A group run: waits until the group has settled, and records the outcome in the history (invariants 10 and
+     * 11 read it): every node the kit runs is up and a live member, no other holder is a live member, each member's own
+     * report of its shards matches the database, and neither the members nor any shard's owner changed for
+     * {@code quietMs}. Gives up after {@code timeoutMs}, recording why.
+     */
+    public dev.pglease.fault.GroupRecords.Settle awaitSettled(long faultIndex, long quietMs, long timeoutMs) {
+        long until = System.currentTimeMillis() + timeoutMs;
+        dev.pglease.fault.GroupRecords.Snapshot stable = null;
+        long stableSince = 0;
+        String why = "the group was never read";
+        while (System.currentTimeMillis() < until) {
+            superviseNodes();
+            long now = System.currentTimeMillis();
+            dev.pglease.fault.GroupRecords.Snapshot s = groupMonitor.snapshot();
+            String notYet = null;
+            java.util.Set<String> runningHolders = new java.util.TreeSet<>();
+            for (NodeProcess n : running()) {
+                if (!n.alive() || n.paused() || n.holder() == null) {
+                    notYet = n.name() + " is not up";
+                    break;
+                }
+                runningHolders.add(n.holder());
+            }
+            if (notYet == null && (s == null || now - groupMonitor.lastOkMs() > 1000)) {
+                notYet = "the monitor can not read the group";
+            }
+            if (notYet == null) {
+                java.util.Set<String> members = new java.util.TreeSet<>();
+                s.members().forEach(m -> members.add(m.holder()));
+                if (!members.equals(runningHolders)) {
+                    notYet = "the live members " + members + " are not the running nodes " + runningHolders;
+                }
+            }
+            if (notYet == null) {
+                for (NodeProcess n : running()) {
+                    java.util.Set<String> reported = n.ownedLeases();
+                    java.util.Set<String> onDb = new java.util.TreeSet<>();
+                    groupMonitor.shardsOf(n.holder()).forEach(k -> onDb.add(group + "/" + k));
+                    if (!reported.equals(onDb)) {
+                        notYet = n.name() + " reports owning " + reported.size() + " shards, the database lists "
+                                + onDb.size();
+                        break;
+                    }
+                }
+            }
+            if (notYet != null) {
+                why = notYet;
+                stable = null;
+            } else if (stable == null || !s.sameAs(stable)) {
+                stable = s;
+                stableSince = now;
+                why = "the group changed less than " + quietMs + " ms before";
+            } else if (now - stableSince >= quietMs) {
+                dev.pglease.fault.GroupRecords.Settle done =
+                        new dev.pglease.fault.GroupRecords.Settle(now, faultIndex, true, s, null);
+                history.addSettle(done);
+                return done;
+            }
+            PgServer.sleep(20);
+        }
+        dev.pglease.fault.GroupRecords.Settle failed = new dev.pglease.fault.GroupRecords.Settle(
+                System.currentTimeMillis(), faultIndex, false, groupMonitor.snapshot(), why);
+        history.addSettle(failed);
+        return failed;
     }
 
     /** Starts a new incarnation of a node (after kill or stop); does not wait for it to come up. */
@@ -801,6 +1040,27 @@ public final class FaultCluster implements AutoCloseable {
                 begin(rate > 1 ? FaultKind.TICKER_FAST : FaultKind.TICKER_SLOW, n.name() + " x" + rate, false, null);
         int i = nodes.indexOf(n);
         rates.put(i, rate);
+        restartWithArgs(n);
+        return end(f);
+    }
+
+    /**
+     * Restarts a node with another ticker rate for {@code holdMs}, then at the true rate again (a group member on a
+     * fast or slow clock for a while: each restart is a leave and a join).
+     */
+    public FaultRecord tickerRateFor(NodeProcess n, double rate, long holdMs) {
+        requireJvm(n, "--ticker-rate");
+        FaultRecord f = begin(
+                rate > 1 ? FaultKind.TICKER_FAST : FaultKind.TICKER_SLOW,
+                n.name() + " x" + rate + " for " + holdMs + " ms",
+                false,
+                null);
+        int i = nodes.indexOf(n);
+        rates.put(i, rate);
+        restartWithArgs(n);
+        n.awaitStarted(60_000);
+        PgServer.sleep(holdMs);
+        rates.put(i, 1.0);
         restartWithArgs(n);
         return end(f);
     }
@@ -871,7 +1131,7 @@ public final class FaultCluster implements AutoCloseable {
             throw new IllegalStateException(e);
         }
         PgServer.sleep(Math.max(0, start - System.currentTimeMillis()));
-        boolean isLeader = n == leader();
+        boolean isLeader = hits(n);
         FaultRecord f = begin(FaultKind.SUSPEND_LEADER, n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
         n.pause();
         LeaseRowHold hold = holdLeaseRowIfAsked();
@@ -905,7 +1165,7 @@ public final class FaultCluster implements AutoCloseable {
      * learns it (a grant nobody knows it holds).
      */
     public FaultRecord resetAfterCommit(NodeProcess leader) {
-        long expires = monitor.expiresMs();
+        long expires = groupMonitor != null ? latestExpiry(leader) : monitor.expiresMs();
         FaultRecord f = begin(FaultKind.RESET_AFTER_COMMIT, "proxies of the standbys", true, leader);
         leader.kill();
         PgServer.sleep(Math.max(0, Math.min(o.leaseMs, expires - System.currentTimeMillis() - 20)));
@@ -915,6 +1175,17 @@ public final class FaultCluster implements AutoCloseable {
             }
         }
         return end(f);
+    }
+
+    /** The latest expiry (epoch ms, database clock) of the shards {@code n} holds, or of its member row. */
+    private long latestExpiry(NodeProcess n) {
+        long latest = groupMonitor.memberExpiries().getOrDefault(n.holder(), 0L);
+        for (GroupMonitor.Row r : groupMonitor.rows().values()) {
+            if (r.held() && r.holder().equals(n.holder())) {
+                latest = Math.max(latest, r.expiresMs());
+            }
+        }
+        return latest;
     }
 
     /** Restarts a node with its wall clock {@code skewMs} off (libfaketime); the ticker is not touched. */
@@ -1053,7 +1324,7 @@ public final class FaultCluster implements AutoCloseable {
 
     private FaultRecord connectionFault(
             NodeProcess n, long holdMs, FaultKind kind, Consumer<TcpProxy> on, Consumer<TcpProxy> off) {
-        boolean isLeader = n == leader();
+        boolean isLeader = hits(n);
         FaultRecord f = begin(kind, "proxy:" + n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
         TcpProxy p = proxy(n);
         on.accept(p);
@@ -1078,6 +1349,13 @@ public final class FaultCluster implements AutoCloseable {
      */
     public boolean moveLeadershipTo(NodeProcess target, long timeoutMs) {
         long until = System.currentTimeMillis() + timeoutMs;
+        if (groupMonitor != null) {
+            // a group member that runs holds shards once the group has settled: nothing to move
+            while (System.currentTimeMillis() < until && !(target.alive() && hits(target))) {
+                PgServer.sleep(20);
+            }
+            return target.alive() && hits(target);
+        }
         while (System.currentTimeMillis() < until) {
             NodeProcess l = awaitLeader(Math.max(0, until - System.currentTimeMillis()));
             if (l == target) {
@@ -1123,7 +1401,7 @@ public final class FaultCluster implements AutoCloseable {
      */
     public FaultRecord partitionNetns(long holdMs) {
         NodeProcess n = nodes.get(0);
-        boolean isLeader = n == leader();
+        boolean isLeader = hits(n);
         FaultRecord f = begin(
                 FaultKind.NETNS_PARTITION, "netns:" + n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
         netns.partition();
@@ -1154,7 +1432,11 @@ public final class FaultCluster implements AutoCloseable {
         for (TcpProxy p : proxies) {
             p.switchUpstream("127.0.0.1", primary.port());
         }
-        monitor.jdbcUrl(primary.jdbcUrl());
+        if (groupMonitor != null) {
+            groupMonitor.jdbcUrl(primary.jdbcUrl());
+        } else {
+            monitor.jdbcUrl(primary.jdbcUrl());
+        }
         closeables.add(old);
         if (newStandby) {
             standby = newStandby();
@@ -1183,13 +1465,22 @@ public final class FaultCluster implements AutoCloseable {
             n.stop(15_000);
         }
         PgServer.sleep(200);
-        monitor.close();
+        if (groupMonitor != null) {
+            groupMonitor.close();
+        } else {
+            monitor.close();
+        }
         if (primary != null) {
             primary.awaitReady(true, Duration.ofSeconds(30));
         }
-        monitor.finalRead(dbUrl());
-        monitor.loadDatabaseRecords(dbUrl());
-        CheckReport report = new Checker(checkerConfig()).check(history);
+        if (groupMonitor != null) {
+            groupMonitor.finalRead(dbUrl());
+            groupMonitor.loadDatabaseRecords(dbUrl());
+        } else {
+            monitor.finalRead(dbUrl());
+            monitor.loadDatabaseRecords(dbUrl());
+        }
+        CheckReport report = new Checker(checkerConfig(), groupUnderTest()).check(history);
         dumpHistory();
         return report;
     }
@@ -1240,6 +1531,9 @@ public final class FaultCluster implements AutoCloseable {
         }
         if (monitor != null) {
             run(errors, monitor::close);
+        }
+        if (groupMonitor != null) {
+            run(errors, groupMonitor::close);
         }
         for (TcpProxy p : proxies) {
             run(errors, p::close);

@@ -86,6 +86,10 @@ public final class NodeProcess implements AutoCloseable {
     private volatile long lastLineMs;
     private int incarnation;
     private final List<String> tail = new ArrayList<>();
+    /** The leases this incarnation reports owning (a group member: its shards). */
+    private final java.util.Set<String> owned = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** One copy of each holder id and lease name (a group run records many operations). */
+    private final Map<String, String> names = new java.util.concurrent.ConcurrentHashMap<>();
 
     public NodeProcess(String name, Spec spec, History history, Path logDir) {
         this.name = name;
@@ -130,6 +134,7 @@ public final class NodeProcess implements AutoCloseable {
         pb.redirectError(logDir.resolve(name + "-" + incarnation + ".stderr").toFile());
         holder = null;
         leaderToken = null;
+        owned.clear();
         paused = false;
         try {
             process = pb.start();
@@ -176,10 +181,15 @@ public final class NodeProcess implements AutoCloseable {
         return v == null || v.isNull() || !v.canConvertToLong() ? null : v.asLong();
     }
 
+    private String shared(String name) {
+        return name == null ? null : names.computeIfAbsent(name, k -> k);
+    }
+
     private void record(JsonNode n) {
         String event = n.path("event").asText("");
         long now = System.currentTimeMillis();
-        String h = n.hasNonNull("holder") ? n.get("holder").asText() : holder;
+        String h = shared(n.hasNonNull("holder") ? n.get("holder").asText() : holder);
+        String lease = shared(n.hasNonNull("lease") ? n.get("lease").asText() : null);
         long t = t(n, "t", now);
         Long token = optLong(n, "token");
         Long deadline = n.hasNonNull("deadline") ? t(n, "deadline", 0) : null;
@@ -188,6 +198,7 @@ public final class NodeProcess implements AutoCloseable {
             case "started" -> {
                 holder = h;
                 add(
+                        lease,
                         Op.Kind.NOTE,
                         Op.Outcome.OK,
                         h,
@@ -200,11 +211,18 @@ public final class NodeProcess implements AutoCloseable {
             }
             case "elected" -> {
                 leaderToken = token;
-                add(Op.Kind.ELECTED, Op.Outcome.OK, h, token, t, t, null, null, null);
+                if (lease != null) {
+                    owned.add(lease);
+                }
+                add(lease, Op.Kind.ELECTED, Op.Outcome.OK, h, token, t, t, null, null, null);
             }
             case "revoked" -> {
                 leaderToken = null;
+                if (lease != null) {
+                    owned.remove(lease);
+                }
                 add(
+                        lease,
                         Op.Kind.REVOKED,
                         Op.Outcome.OK,
                         h,
@@ -217,7 +235,10 @@ public final class NodeProcess implements AutoCloseable {
             }
             case "released" -> {
                 leaderToken = null;
-                add(Op.Kind.RELEASE, Op.Outcome.OK, h, token, t, t, null, null, null);
+                if (lease != null) {
+                    owned.remove(lease);
+                }
+                add(lease, Op.Kind.RELEASE, Op.Outcome.OK, h, token, t, t, null, null, null);
             }
             case "acquire", "renew" -> {
                 Op.Outcome o = switch (result) {
@@ -226,6 +247,7 @@ public final class NodeProcess implements AutoCloseable {
                     default -> Op.Outcome.UNKNOWN;
                 };
                 add(
+                        lease,
                         event.equals("acquire") ? Op.Kind.ACQUIRE : Op.Kind.RENEW,
                         o,
                         h,
@@ -243,6 +265,7 @@ public final class NodeProcess implements AutoCloseable {
                     default -> Op.Outcome.UNKNOWN;
                 };
                 add(
+                        lease,
                         Op.Kind.WRITE,
                         o,
                         h,
@@ -258,11 +281,12 @@ public final class NodeProcess implements AutoCloseable {
                                                 ? ": " + n.get("reason").asText()
                                                 : ""));
             }
-            default -> add(Op.Kind.NOTE, Op.Outcome.OK, h, token, t, t, null, null, event);
+            default -> add(lease, Op.Kind.NOTE, Op.Outcome.OK, h, token, t, t, null, null, event);
         }
     }
 
     private void add(
+            String lease,
             Op.Kind kind,
             Op.Outcome outcome,
             String h,
@@ -272,7 +296,8 @@ public final class NodeProcess implements AutoCloseable {
             Long deadline,
             Long value,
             String detail) {
-        history.add(new Op(0, name, h, kind, outcome, token, invoke, complete, deadline, value, null, null, detail));
+        history.add(new Op(
+                0, name, h, kind, outcome, token, invoke, complete, deadline, value, null, null, detail, lease));
     }
 
     public String name() {
@@ -290,6 +315,11 @@ public final class NodeProcess implements AutoCloseable {
     /** Holder id of the running incarnation (null until it printed "started"). */
     public String holder() {
         return holder;
+    }
+
+    /** The leases this incarnation reports owning now (a group member's shards), by its own events. */
+    public java.util.Set<String> ownedLeases() {
+        return java.util.Set.copyOf(owned);
     }
 
     /** Token of the leadership this node last reported (null if it does not lead). */
@@ -338,6 +368,7 @@ public final class NodeProcess implements AutoCloseable {
         }
         paused = false;
         leaderToken = null;
+        owned.clear();
     }
 
     /** SIGTERM and wait for a graceful exit (kill -9 after the timeout). Returns the exit code, or -1. */
@@ -357,6 +388,7 @@ public final class NodeProcess implements AutoCloseable {
             return -1;
         }
         leaderToken = null;
+        owned.clear();
         return p.exitValue();
     }
 
