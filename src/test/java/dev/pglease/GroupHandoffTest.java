@@ -3,6 +3,8 @@ package dev.pglease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
 import dev.pglease.security.HostileSchema;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -13,8 +15,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import com.zaxxer.hikari.HikariConfig;
-import com.zaxxer.hikari.HikariDataSource;
 import java.util.function.BooleanSupplier;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterEach;
@@ -76,7 +76,9 @@ class GroupHandoffTest {
             members.add(new Member(p, p.group(group, shards, r), r));
         }
         int share = shards / labels.length;
-        await("balanced", () -> members.stream().allMatch(m -> m.group().ownedShards().size() == share));
+        await(
+                "balanced",
+                () -> members.stream().allMatch(m -> m.group().ownedShards().size() == share));
         return members;
     }
 
@@ -115,10 +117,14 @@ class GroupHandoffTest {
                         + "without an owner for %.1f ms (database clock, handed_off to acquired)%n",
                 shard, handedOffMillis, ownedMillis, unownedMillis);
         assertThat(unownedMillis).as("without an owner, by the database clock").isLessThan(250);
-        assertThat(ownedMillis).as("from the handoff call to the receiver's onAssigned").isLessThan(1_000);
+        assertThat(ownedMillis)
+                .as("from the handoff call to the receiver's onAssigned")
+                .isLessThan(1_000);
         assertThat(to.group().leadership(shard).orElseThrow().token()).isGreaterThan(token);
 
-        await("balanced again", () -> members.stream().allMatch(m -> m.group().ownedShards().size() == 4));
+        await(
+                "balanced again",
+                () -> members.stream().allMatch(m -> m.group().ownedShards().size() == 4));
         Map<Integer, String> after = owners(group);
         assertThat(after.get(shard)).isEqualTo(to.pglease().holderId());
         List<Integer> moved = new ArrayList<>();
@@ -127,7 +133,9 @@ class GroupHandoffTest {
                 moved.add(s);
             }
         }
-        assertThat(moved).as("the shard handed off and the one its receiver gave back").hasSize(2);
+        assertThat(moved)
+                .as("the shard handed off and the one its receiver gave back")
+                .hasSize(2);
         moved.remove(Integer.valueOf(shard));
         assertThat(before.get(moved.get(0))).isEqualTo(to.pglease().holderId());
         assertThat(after.get(moved.get(0))).isEqualTo(from.pglease().holderId());
@@ -149,11 +157,15 @@ class GroupHandoffTest {
             start = System.nanoTime();
             ps.executeQuery().close();
         }
-        await("the other member owns it", () -> members.get(1).group().ownedShards().contains(shard));
+        await(
+                "the other member owns it",
+                () -> members.get(1).group().ownedShards().contains(shard));
         System.out.printf(
                 "handoff of lease %s/%d: owned by the other member %d ms after the call%n",
                 group, shard, (System.nanoTime() - start) / 1_000_000);
-        await("balanced again", () -> members.stream().allMatch(m -> m.group().ownedShards().size() == 4));
+        await(
+                "balanced again",
+                () -> members.stream().allMatch(m -> m.group().ownedShards().size() == 4));
         assertThat(from.group().ownedShards()).doesNotContain(shard);
     }
 
@@ -168,7 +180,8 @@ class GroupHandoffTest {
                 .hasMessageContaining("node9/")
                 .hasMessageContaining(members.get(1).pglease().holderId())
                 .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("22023"));
-        assertThatThrownBy(() -> groupHandoff(group, shard, members.get(0).pglease().holderId()))
+        assertThatThrownBy(() ->
+                        groupHandoff(group, shard, members.get(0).pglease().holderId()))
                 .as("to the holder itself")
                 .isInstanceOf(SQLException.class)
                 .satisfies(e -> assertThat(((SQLException) e).getSQLState()).isEqualTo("22023"));
@@ -233,7 +246,9 @@ class GroupHandoffTest {
             ps.setString(1, lease);
             ps.setLong(2, token);
             try (ResultSet rs = ps.executeQuery()) {
-                assertThat(rs.next()).as("a grant right after the handoff of " + lease).isTrue();
+                assertThat(rs.next())
+                        .as("a grant right after the handoff of " + lease)
+                        .isTrue();
                 return rs.getDouble(1);
             }
         }

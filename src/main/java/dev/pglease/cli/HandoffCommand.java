@@ -81,8 +81,9 @@ final class HandoffCommand extends OperatorCommand {
                 return notDone(DatabaseOptions.oneLine(e.getMessage()).replaceFirst("^ERROR: pglease: ", ""));
             }
             throw db.failure(
-                    group == null ? "could not hand off lease " + name : "could not hand off shard " + shard
-                            + " of group " + group,
+                    group == null
+                            ? "could not hand off lease " + name
+                            : "could not hand off shard " + shard + " of group " + group,
                     e);
         }
     }

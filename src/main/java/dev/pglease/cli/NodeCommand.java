@@ -251,8 +251,7 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
                 out.emit(started);
                 installSignalHandlers();
                 if (member != null) {
-                    GroupNode.Work groupWork =
-                            new GroupNode.Work(
+                    GroupNode.Work groupWork = new GroupNode.Work(
                             work.equals("fenced-counter"), schema, writers, writeHold, workInterval, ignoreDeadline);
                     new GroupNode(out, pglease, deadlines, groupWork, group, shards).run(member, stopped);
                     System.out.flush();

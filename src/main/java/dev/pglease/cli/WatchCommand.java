@@ -214,8 +214,10 @@ final class WatchCommand extends OperatorCommand {
             return -1;
         }
         String k = lease.substring(group.length() + 1);
-        if (k.isEmpty() || k.length() > 6 || (k.length() > 1 && k.charAt(0) == '0') || !k.chars().allMatch(
-                ch -> ch >= '0' && ch <= '9')) {
+        if (k.isEmpty()
+                || k.length() > 6
+                || (k.length() > 1 && k.charAt(0) == '0')
+                || !k.chars().allMatch(ch -> ch >= '0' && ch <= '9')) {
             return -1;
         }
         int shard = Integer.parseInt(k);
@@ -282,8 +284,7 @@ final class WatchCommand extends OperatorCommand {
                 groupStatus = GroupStatus.read(c, schema, group);
                 if (groupStatus == null) {
                     closeQuietly(c);
-                    throw new CliFailure(
-                            ExitCodes.FAILED, "no lease group named " + group + " in schema " + schema);
+                    throw new CliFailure(ExitCodes.FAILED, "no lease group named " + group + " in schema " + schema);
                 }
                 groupShards = (Integer) groupStatus.get("shards");
                 readMembers(c, out, Long.MAX_VALUE);

@@ -61,6 +61,7 @@ public final class PgLeaseMetrics implements LeaseObserver {
     private final ConcurrentMap<String, LeaseMeters> leases = new ConcurrentHashMap<>();
     /** The lease groups joined, with their number of shards. */
     private final ConcurrentMap<String, Integer> groupShards = new ConcurrentHashMap<>();
+
     private final ConcurrentMap<String, GroupMeters> groups = new ConcurrentHashMap<>();
 
     public PgLeaseMetrics(MeterRegistry registry) {

@@ -2,8 +2,8 @@ package dev.pglease.spring;
 
 import dev.pglease.GroupConfig;
 import dev.pglease.GroupListener;
-import dev.pglease.LeaseGroup;
 import dev.pglease.Leadership;
+import dev.pglease.LeaseGroup;
 import dev.pglease.PgLease;
 import java.time.Duration;
 import java.util.Collections;
@@ -303,7 +303,9 @@ public class GroupMembership implements SmartLifecycle, ApplicationEventPublishe
             } finally {
                 if (handedOver) {
                     long end = System.nanoTime()
-                            + Math.min(drainTimeout.toNanos(), leadership.remaining().toNanos());
+                            + Math.min(
+                                    drainTimeout.toNanos(),
+                                    leadership.remaining().toNanos());
                     awaitIdle(shard, end);
                 }
             }

@@ -166,7 +166,8 @@ public class LeasesEndpoint {
             if (found.isEmpty()) {
                 return refused(
                         WebEndpointResponse.STATUS_NOT_FOUND,
-                        "no lease group named " + group + " in schema " + pglease.config().schema());
+                        "no lease group named " + group + " in schema "
+                                + pglease.config().schema());
             }
             Map<String, Object> body = new LinkedHashMap<>(GroupJson.summary(found.get(0)));
             body.put("members", GroupJson.members(sql.members(c, group)));
@@ -194,8 +195,7 @@ public class LeasesEndpoint {
             try (Connection c = dataSource.getConnection()) {
                 m.put(
                         "members",
-                        GroupJson.members(
-                                new GroupStatements(pglease.config().schema()).members(c, g.group())));
+                        GroupJson.members(new GroupStatements(pglease.config().schema()).members(c, g.group())));
             } catch (SQLException e) {
                 m.put("members_error", e.getMessage() + " (SQLState " + e.getSQLState() + ")");
             }
@@ -305,8 +305,8 @@ public class LeasesEndpoint {
                                 + e.getMessage() + ")");
             }
             if ("22023".equals(e.getSQLState())) {
-                return refused(WebEndpointResponse.STATUS_BAD_REQUEST, "handoff of " + name + " refused: "
-                        + e.getMessage());
+                return refused(
+                        WebEndpointResponse.STATUS_BAD_REQUEST, "handoff of " + name + " refused: " + e.getMessage());
             }
             return refused(
                     WebEndpointResponse.STATUS_SERVICE_UNAVAILABLE,

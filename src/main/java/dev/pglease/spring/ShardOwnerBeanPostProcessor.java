@@ -128,7 +128,9 @@ public class ShardOwnerBeanPostProcessor extends AbstractBeanFactoryAwareAdvisin
                         + (all.isEmpty()
                                 ? "no GroupMembership (set pglease.group.name and pglease.group.shards)"
                                 : all.size() + " (groups "
-                                        + all.stream().map(GroupMembership::group).toList()
+                                        + all.stream()
+                                                .map(GroupMembership::group)
+                                                .toList()
                                         + "): name one with @ShardOwner(group = ...)"));
             }
             return all.stream()

@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.pglease.GroupListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseGroup;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.io.PrintWriter;
@@ -105,7 +105,11 @@ class GroupCommandsTest {
                 .contains("group " + group + ": 6 shards, 6 held, 2 live members")
                 .contains("MEMBER", "WEIGHT", "PRIORITY", "LIVE", "SHARDS", "REMAINING", "JOINED")
                 .contains("SHARD", "OWNER", "TOKEN", "TERM.COUNTER", "HELD");
-        String aRow = table.out().lines().filter(l -> l.startsWith(holder(a))).findFirst().orElseThrow();
+        String aRow = table.out()
+                .lines()
+                .filter(l -> l.startsWith(holder(a)))
+                .findFirst()
+                .orElseThrow();
         assertThat(aRow).contains(" yes ", " 3 ");
         int shard = a.ownedShards().first();
         assertThat(table.out().lines())
@@ -119,8 +123,13 @@ class GroupCommandsTest {
         assertThat(status.path("live_members").asInt()).isEqualTo(2);
         assertThat(status.path("members")).hasSize(2);
         assertThat(status.path("shard_owners")).hasSize(6);
-        assertThat(status.path("shard_owners").path(shard).path("owner").asText()).isEqualTo(holder(a));
-        assertThat(status.path("shard_owners").path(shard).path("owner_is_member").asBoolean()).isTrue();
+        assertThat(status.path("shard_owners").path(shard).path("owner").asText())
+                .isEqualTo(holder(a));
+        assertThat(status.path("shard_owners")
+                        .path(shard)
+                        .path("owner_is_member")
+                        .asBoolean())
+                .isTrue();
         assertLowerSnakeCase(status);
 
         Result unknown = run("status", "--group", "no-such-group");
@@ -155,7 +164,9 @@ class GroupCommandsTest {
                 .containsEntry("previous_holder", holder(a))
                 .containsEntry("to_prefix", holder(b));
         assertThat(((Number) out.get("previous_token")).longValue()).isEqualTo(token);
-        await("balanced again", () -> a.ownedShards().size() == 2 && b.ownedShards().size() == 2);
+        await(
+                "balanced again",
+                () -> a.ownedShards().size() == 2 && b.ownedShards().size() == 2);
 
         int other = b.ownedShards().first();
         Result text = run("handoff", "--group", group, "--shard", String.valueOf(other));
@@ -169,7 +180,8 @@ class GroupCommandsTest {
         assertThat(range.code()).isEqualTo(ExitCodes.FAILED);
         assertThat(range.err()).contains("shards 0 to 3, got 4");
         assertThat(run("handoff", "--group", group).code()).isEqualTo(ExitCodes.USAGE);
-        assertThat(run("handoff", group + "/0", "--group", group, "--shard", "0").code())
+        assertThat(run("handoff", group + "/0", "--group", group, "--shard", "0")
+                        .code())
                 .isEqualTo(ExitCodes.USAGE);
     }
 
@@ -195,8 +207,7 @@ class GroupCommandsTest {
         for (String line : out.toString().lines().toList()) {
             events.add(JSON.readTree(line));
         }
-        assertThat(events).extracting(e -> e.path("kind").asText())
-                .contains("member_joined", "released", "acquired");
+        assertThat(events).extracting(e -> e.path("kind").asText()).contains("member_joined", "released", "acquired");
         JsonNode joined = events.stream()
                 .filter(e -> e.path("kind").asText().equals("member_joined"))
                 .findFirst()

@@ -3,9 +3,9 @@ package dev.pglease.micrometer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.GroupListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseGroup;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import io.micrometer.core.instrument.Gauge;
@@ -77,16 +77,26 @@ class GroupMetricsTest {
         LeaseGroup b = member("b", new PgLeaseMetrics(second)).group(group, 8, NOTHING);
         await("4 each", () -> a.ownedShards().size() == 4 && b.ownedShards().size() == 4);
         await("the meters follow", () -> owned(first, group) == 4 && owned(second, group) == 4);
-        assertThat(moves(first, group, "out")).as("handed over by the first member").isEqualTo(4);
+        assertThat(moves(first, group, "out"))
+                .as("handed over by the first member")
+                .isEqualTo(4);
         assertThat(moves(first, group, "lost")).isZero();
         assertThat(moves(second, group, "in")).isEqualTo(4);
         await(
                 "each moved shard's time without an owner",
-                () -> second.get("pglease.group.unowned").tag("group", group).timer().count() == 4);
-        assertThat(first.get("pglease.group.unowned").tag("group", group).timer().count())
+                () -> second.get("pglease.group.unowned")
+                                .tag("group", group)
+                                .timer()
+                                .count()
+                        == 4);
+        assertThat(first.get("pglease.group.unowned")
+                        .tag("group", group)
+                        .timer()
+                        .count())
                 .as("a shard's first grant: it never had an owner to be without")
                 .isZero();
-        double max = second.get("pglease.group.unowned").tag("group", group).timer().max(TimeUnit.MILLISECONDS);
+        double max =
+                second.get("pglease.group.unowned").tag("group", group).timer().max(TimeUnit.MILLISECONDS);
         System.out.printf("cooperative moves of a join: longest time without an owner %.1f ms%n", max);
         assertThat(max).as("a cooperative move: the release wakes the taker").isLessThan(500);
 
@@ -101,8 +111,8 @@ class GroupMetricsTest {
         String group = "expired-" + System.nanoTime();
         // a member that joins, takes its shards and never renews (a crash, as the database sees it)
         try (Connection c = TestDatabase.dataSource().getConnection()) {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT * FROM " + schema + ".group_join(?, 'ghost', 8, 1, 0, 1500)")) {
+            try (PreparedStatement ps =
+                    c.prepareStatement("SELECT * FROM " + schema + ".group_join(?, 'ghost', 8, 1, 0, 1500)")) {
                 ps.setString(1, group);
                 ps.executeQuery().close();
             }
@@ -116,18 +126,28 @@ class GroupMetricsTest {
         }
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         LeaseGroup survivor = member("survivor", new PgLeaseMetrics(registry)).group(group, 8, NOTHING);
-        await("every shard, once the ghost expired", () -> survivor.ownedShards().size() == 8);
+        await(
+                "every shard, once the ghost expired",
+                () -> survivor.ownedShards().size() == 8);
         await(
                 "measured",
-                () -> registry.get("pglease.group.unowned").tag("group", group).timer().count() == 8);
-        double max = registry.get("pglease.group.unowned").tag("group", group).timer().max(TimeUnit.MILLISECONDS);
+                () -> registry.get("pglease.group.unowned")
+                                .tag("group", group)
+                                .timer()
+                                .count()
+                        == 8);
+        double max = registry.get("pglease.group.unowned")
+                .tag("group", group)
+                .timer()
+                .max(TimeUnit.MILLISECONDS);
         System.out.printf("shards of a member that stopped renewing: longest time without an owner %.1f ms%n", max);
         assertThat(max).as("taken at the read scheduled at the ghost's expiry").isLessThan(500);
         assertThat(moves(registry, group, "in")).isEqualTo(8);
     }
 
     private static double owned(SimpleMeterRegistry registry, String group) {
-        Gauge gauge = registry.find("pglease.group.shards.owned").tag("group", group).gauge();
+        Gauge gauge =
+                registry.find("pglease.group.shards.owned").tag("group", group).gauge();
         return gauge == null ? -1 : gauge.value();
     }
 

@@ -176,7 +176,8 @@ class LeasesEndpointHttpTest {
                 assertThat(group.path("shards_owned").asInt()).isEqualTo(2);
                 assertThat(group.path("owned_shards").size()).isEqualTo(2);
                 assertThat(group.path("members").size()).isEqualTo(2);
-                assertThat(group.path("members").path(0).path("live").asBoolean()).isTrue();
+                assertThat(group.path("members").path(0).path("live").asBoolean())
+                        .isTrue();
 
                 Response detail = get(app, "/orders");
                 assertThat(detail.status()).as(detail.body()).isEqualTo(200);
@@ -190,8 +191,8 @@ class LeasesEndpointHttpTest {
 
                 Response handoff = post(
                         app,
-                        "{\"action\": \"handoff\", \"group\": \"orders\", \"shard\": " + shard
-                                + ", \"to\": \"" + other.holderId() + "\"}");
+                        "{\"action\": \"handoff\", \"group\": \"orders\", \"shard\": " + shard + ", \"to\": \""
+                                + other.holderId() + "\"}");
                 assertThat(handoff.status()).as(handoff.body()).isEqualTo(200);
                 assertThat(handoff.json().path("handed_off").asBoolean()).isTrue();
                 assertThat(handoff.json().path("lease").asText()).isEqualTo("orders/" + shard);
@@ -200,8 +201,7 @@ class LeasesEndpointHttpTest {
                 await(() -> otherMember.ownedShards().contains(shard));
                 await(() -> membership.ownedShards().size() == 2);
 
-                Response refused = post(
-                        app, "{\"action\": \"handoff\", \"group\": \"orders\", \"shard\": 9}");
+                Response refused = post(app, "{\"action\": \"handoff\", \"group\": \"orders\", \"shard\": 9}");
                 assertThat(refused.status()).isEqualTo(400);
                 assertThat(refused.json().path("error").asText()).contains("shards 0 to 3, got 9");
             }

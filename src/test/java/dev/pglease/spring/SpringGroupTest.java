@@ -5,11 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.pglease.FencingContext;
 import dev.pglease.GroupListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.LeaseGrant;
 import dev.pglease.LeaseGroup;
-import dev.pglease.Leadership;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.time.Duration;
@@ -92,7 +92,8 @@ class SpringGroupTest {
 
         @EventListener
         void assigned(ShardAssignedEvent e) {
-            seen.add("assigned " + e.group() + " " + e.shard() + " " + e.leadership().token());
+            seen.add("assigned " + e.group() + " " + e.shard() + " "
+                    + e.leadership().token());
         }
 
         @EventListener
@@ -169,13 +170,18 @@ class SpringGroupTest {
             assertThat(membership.config().priority()).isEqualTo(5);
             await("all 4 shards", () -> membership.ownedShards().size() == 4);
             seen[0] = context.getBean(ShardWork.class).seen();
-            await("4 events", () -> seen[0].stream().filter(e -> e.startsWith("assigned")).count() == 4);
+            await(
+                    "4 events",
+                    () -> seen[0].stream().filter(e -> e.startsWith("assigned")).count() == 4);
             assertThat(App.LISTENED).containsExactlyInAnyOrder("assigned 0", "assigned 1", "assigned 2", "assigned 3");
         });
         assertThat(seen[0].stream().filter(e -> e.startsWith("revoked")))
                 .as("closing the context leaves the group, handing every shard over")
                 .containsExactlyInAnyOrder(
-                        "revoked orders 0 true", "revoked orders 1 true", "revoked orders 2 true", "revoked orders 3 true");
+                        "revoked orders 0 true",
+                        "revoked orders 1 true",
+                        "revoked orders 2 true",
+                        "revoked orders 3 true");
     }
 
     @Test
@@ -186,7 +192,10 @@ class SpringGroupTest {
                 GroupMembership membership = context.getBean(GroupMembership.class);
                 await("all 4", () -> membership.ownedShards().size() == 4);
                 try (LeaseGroup second = other.group("orders", 4, nothing())) {
-                    await("2 each", () -> membership.ownedShards().size() == 2 && second.ownedShards().size() == 2);
+                    await(
+                            "2 each",
+                            () -> membership.ownedShards().size() == 2
+                                    && second.ownedShards().size() == 2);
                     ShardWork work = context.getBean(ShardWork.class);
                     for (int shard = 0; shard < 4; shard++) {
                         work.process(shard);
@@ -216,7 +225,9 @@ class SpringGroupTest {
                     assertThat(work.perShard())
                             .as("once per owned shard, in order")
                             .containsExactlyElementsOf(expected);
-                    assertThat(FencingContext.current()).as("nothing left bound").isEmpty();
+                    assertThat(FencingContext.current())
+                            .as("nothing left bound")
+                            .isEmpty();
                 }
             });
         }
@@ -267,7 +278,9 @@ class SpringGroupTest {
                             .isEmpty();
                     long released = System.nanoTime();
                     hold.countDown();
-                    await("the other member has its two", () -> second.ownedShards().size() == 2);
+                    await(
+                            "the other member has its two",
+                            () -> second.ownedShards().size() == 2);
                     System.out.printf(
                             "shards handed over %d ms after their work in flight ended%n",
                             (System.nanoTime() - released) / 1_000_000);

@@ -112,8 +112,7 @@ public final class Assignment {
      * the shards handed off by an operator and not taken yet ({@code handedOff}; a pin of a shard that is held, or
      * out of range, is ignored).
      */
-    public static Assignment compute(
-            int shards, List<Member> live, Map<Integer, Holding> owners, List<Pin> handedOff) {
+    public static Assignment compute(int shards, List<Member> live, Map<Integer, Holding> owners, List<Pin> handedOff) {
         if (shards < 1) {
             throw new IllegalArgumentException("a group has at least one shard, got " + shards);
         }

@@ -388,11 +388,10 @@ public final class MemberEngine implements AutoCloseable {
         }
         Map<Integer, Assignment.Holding> holders = new HashMap<>();
         snapshot.owners()
-                .forEach((shard, owner) -> holders.put(
-                        shard, new Assignment.Holding(owner.holder(), micros(owner.acquiredAt()))));
+                .forEach((shard, owner) ->
+                        holders.put(shard, new Assignment.Holding(owner.holder(), micros(owner.acquiredAt()))));
         List<Assignment.Pin> pins = new ArrayList<>();
-        snapshot.handedOff()
-                .forEach((shard, h) -> pins.add(new Assignment.Pin(shard, h.from(), h.toPrefix())));
+        snapshot.handedOff().forEach((shard, h) -> pins.add(new Assignment.Pin(shard, h.from(), h.toPrefix())));
         follow(Assignment.compute(s.shards(), members, holders, pins));
     }
 
@@ -500,7 +499,6 @@ public final class MemberEngine implements AutoCloseable {
                     continue;
                 }
                 nanos = g.at() - expiry; // below 0 only by the read's rounding: it expired before this grant
-
             }
             events.unowned(s.group(), g.shard(), g.token(), java.time.Duration.ofNanos(Math.max(0, nanos)));
         }

@@ -103,7 +103,13 @@ public final class GroupStatements {
      * @param ownerIsMember   whether its holder is a live member of the group
      */
     public record ShardStatus(
-            int shard, String lease, String owner, Long token, boolean held, Long remainingMillis, boolean ownerIsMember) {}
+            int shard,
+            String lease,
+            String owner,
+            Long token,
+            boolean held,
+            Long remainingMillis,
+            boolean ownerIsMember) {}
 
     /** A group: its number of shards, when it was created, and its live members and held shards now. */
     public record GroupSummary(String name, int shards, OffsetDateTime createdAt, long liveMembers, long heldShards) {}
@@ -339,7 +345,8 @@ public final class GroupStatements {
                                             rs.getLong(8),
                                             rs.getTimestamp(9).toInstant()));
                         case "handoff" ->
-                            handedOff.put(rs.getInt(3), new HandedOff(rs.getString(2), rs.getString(10), rs.getLong(8)));
+                            handedOff.put(
+                                    rs.getInt(3), new HandedOff(rs.getString(2), rs.getString(10), rs.getLong(8)));
                         default ->
                             throw new IllegalStateException(
                                     "group_state returned a row of kind " + Names.quote(rs.getString(1)));

@@ -295,7 +295,9 @@ class AssignmentTest {
             Map<Integer, String> settled = settle(shards, members, randomOwners(random, shards, members, 0.5));
             int k = random.nextInt(shards);
             String from = settled.get(k);
-            String prefix = random.nextBoolean() ? null : members.get(random.nextInt(members.size())).id();
+            String prefix = random.nextBoolean()
+                    ? null
+                    : members.get(random.nextInt(members.size())).id();
             if (prefix != null && prefix.equals(from)) {
                 prefix = null;
             }
@@ -315,7 +317,8 @@ class AssignmentTest {
                 // only a prefix naming a member without a share leads here: it has the shard only until it took it
                 assertThat(prefix).as(what).isNotNull();
                 owners.put(k, new Assignment.Holding(receiver, 2));
-                assertThat(Assignment.compute(shards, members, owners, List.of()).ownerOf(k))
+                assertThat(Assignment.compute(shards, members, owners, List.of())
+                                .ownerOf(k))
                         .as(what + ": a member without a share gives it up")
                         .isNotEqualTo(receiver);
                 continue;
@@ -329,8 +332,12 @@ class AssignmentTest {
             assertThat(moved).as(what).contains(k).hasSizeLessThanOrEqualTo(2);
             for (int s : moved) {
                 if (s != k) {
-                    assertThat(settled.get(s)).as(what + ": the shard given back").isEqualTo(receiver);
-                    assertThat(pinned.ownerOf(s)).as(what + ": the shard given back").isEqualTo(from);
+                    assertThat(settled.get(s))
+                            .as(what + ": the shard given back")
+                            .isEqualTo(receiver);
+                    assertThat(pinned.ownerOf(s))
+                            .as(what + ": the shard given back")
+                            .isEqualTo(from);
                 }
             }
             for (Member m : members) {
@@ -364,9 +371,11 @@ class AssignmentTest {
         Map<Integer, Assignment.Holding> owners = holdings(settled);
         owners.remove(k);
         Assignment a = Assignment.compute(12, members, owners, List.of(new Assignment.Pin(k, "m1", "node9/")));
-        assertThat(a.ownerOf(k)).as("nobody starts with node9/: the rule gives it back to its quota").isEqualTo("m1");
-        Assignment alone = Assignment.compute(
-                12, members.subList(1, 2), Map.of(), List.of(new Assignment.Pin(k, "m1", null)));
+        assertThat(a.ownerOf(k))
+                .as("nobody starts with node9/: the rule gives it back to its quota")
+                .isEqualTo("m1");
+        Assignment alone =
+                Assignment.compute(12, members.subList(1, 2), Map.of(), List.of(new Assignment.Pin(k, "m1", null)));
         assertThat(alone.ownerOf(k)).isEqualTo("m1");
     }
 
