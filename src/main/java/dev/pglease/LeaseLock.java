@@ -17,6 +17,8 @@ import java.time.InstantSource;
 import java.util.Objects;
 import java.util.Optional;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A single-shot lock on a lease, taken by {@link PgLease#tryLock(String, Duration)}: no election loop and no
@@ -41,8 +43,13 @@ import javax.sql.DataSource;
  * {@code #lock}), so an elector of the same process can never take it for its own grant. Lock names share the lease
  * namespace of the schema: a {@code PgLease} refuses an elector and a lock of the same name, and one process holds a
  * lock of one name at most once. Locks are taken for 1 ms to one day at a time. Thread-safe.
+ *
+ * <p>{@link PgLease#close()} ends every lock of the {@code PgLease} that is still held ({@link #isValid()} turns
+ * {@code false}, with the reason "its PgLease was closed") and releases it in the database.
  */
 public final class LeaseLock implements LeaseGrant, AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(LeaseLock.class);
 
     private final DataSource dataSource;
     private final LockStatements sql;
@@ -124,8 +131,13 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
                 lock.unlock(Duration.ZERO);
                 return Optional.empty();
             }
-            lock.stopChecks = live.hold(name, holder, answer.token(), lock::lost);
+            Runnable stop = live.hold(name, holder, answer.token(), lock::lost, lock::closed);
             held = true;
+            if (stop == null) {
+                lock.closed("its PgLease was closed while the lock was taken");
+                throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
+            }
+            lock.stopChecks = stop;
             return Optional.of(lock);
         } finally {
             if (!held) {
@@ -284,6 +296,20 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
         lostBecause = reason;
         leadership.revoke(reason);
         stopChecks.run();
+    }
+
+    /**
+     * The {@code PgLease} that took this lock was closed: the lock ends at once and is given back (released now, not
+     * kept for a {@code lockAtLeastFor}: whoever runs next does not have to wait for a process that stopped).
+     */
+    private void closed(String reason) {
+        lost(reason);
+        try {
+            unlock(Duration.ZERO);
+        } catch (LeaseException e) {
+            // the lock expires on its own
+            log.warn("pglease: could not give lock {} back on close: {}", Names.quote(name), e.getMessage());
+        }
     }
 
     /**

@@ -264,8 +264,8 @@ public final class Engine {
     }
 
     /**
-     * Ends every leadership locally, releases every held lease (waiting at most renewDeadline) and stops the
-     * threads.
+     * Ends every leadership and every live lock locally, releases every held lease and lock (waiting at most
+     * renewDeadline for the leases) and stops the threads.
      */
     public void close() {
         // a plain loop, like the rest of the hand-off path: the first release is not held up by linking a stream
@@ -274,6 +274,7 @@ public final class Engine {
         for (int i = 0; i < leaving.length; i++) {
             leaving[i] = loop.leave(campaigns.get(i));
         }
+        loop.locks().closeAll(); // the locks' releases go out while the loop releases the leases
         try {
             CompletableFuture.allOf(leaving).get(timings.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
