@@ -53,6 +53,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
 
     private final DataSource dataSource;
     private final LockStatements sql;
+    private final LiveLocks live;
     private final Ticker ticker;
     private final InstantSource wallClock;
     private final String name;
@@ -68,6 +69,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     private LeaseLock(
             DataSource dataSource,
             LockStatements sql,
+            LiveLocks live,
             Ticker ticker,
             InstantSource wallClock,
             String name,
@@ -78,6 +80,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             Duration ttl) {
         this.dataSource = dataSource;
         this.sql = sql;
+        this.live = live;
         this.ticker = ticker;
         this.wallClock = wallClock;
         this.name = name;
@@ -111,6 +114,24 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             long sentMillis = config.wallClock().millis();
             LeaseStore.Acquired answer = inTransaction(
                     dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
+            if (!answer.granted() && holder.equals(answer.holder()) && !live.knows(name, answer.token())) {
+                // A take of this process committed but its answer was lost: nobody acts on that grant. Give it back
+                // and take the lock once more.
+                long orphan = answer.token();
+                log.info(
+                        "pglease: lock {} is held by this process with token {}, which it was never told of (a take "
+                                + "whose answer was lost): giving it back",
+                        Names.quote(name),
+                        orphan);
+                inTransaction(
+                        dataSource,
+                        "give back lock " + Names.quote(name),
+                        c -> sql.unlock(c, name, holder, orphan, Duration.ZERO));
+                sent = config.ticker().read();
+                sentMillis = config.wallClock().millis();
+                answer = inTransaction(
+                        dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
+            }
             if (!answer.granted()) {
                 // Held by another process, or still by this one: unlocked but kept until lockAtLeastFor has passed.
                 return Optional.empty();
@@ -118,6 +139,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             LeaseLock lock = new LeaseLock(
                     dataSource,
                     sql,
+                    live,
                     config.ticker(),
                     config.wallClock(),
                     name,
@@ -273,6 +295,9 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             throw new IllegalArgumentException("keepAtLeast must not be negative, got " + keepAtLeast);
         }
         leadership.revoke("unlocked");
+        if (!unlocked && !keepAtLeast.isZero()) {
+            live.keep(name, token); // known before the checks stop: a take of this process leaves it alone
+        }
         stopChecks.run();
         if (unlocked) {
             return false;

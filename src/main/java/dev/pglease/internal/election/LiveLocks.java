@@ -54,6 +54,8 @@ public final class LiveLocks {
     private final Map<String, Held> held = new HashMap<>();
     private final Set<String> reserved = new HashSet<>();
     private final Set<String> marked = new HashSet<>();
+    /** Tokens of locks unlocked but kept in the database until their lockAtLeastFor, by name. */
+    private final Map<String, Long> kept = new HashMap<>();
     /** Set once by {@link #closeAll}: no lock is reserved or held after that. */
     private boolean closed;
 
@@ -99,6 +101,7 @@ public final class LiveLocks {
         Held h = new Held(name, holder, token, onLost, onClosed);
         synchronized (guard) {
             reserved.remove(name);
+            kept.remove(name);
             if (closed) {
                 return null;
             }
@@ -122,6 +125,29 @@ public final class LiveLocks {
         }
         for (Held h : open) {
             h.onClosed.accept("its PgLease was closed");
+        }
+    }
+
+    /**
+     * The lock {@code name} with {@code token} is being unlocked but kept in the database until its
+     * {@code lockAtLeastFor}: a take that finds it listed for this process's lock holder leaves it alone.
+     */
+    public void keep(String name, long token) {
+        synchronized (guard) {
+            kept.put(name, token);
+        }
+    }
+
+    /**
+     * Whether the database listing this process's lock holder for {@code name} with {@code token} is a lock this
+     * process knows of: live, or unlocked and kept until its {@code lockAtLeastFor}. Otherwise it is a grant whose
+     * answer was lost (the take committed, its answer did not arrive), which nobody acts on.
+     */
+    public boolean knows(String name, long token) {
+        synchronized (guard) {
+            Held h = held.get(name);
+            Long k = kept.get(name);
+            return (h != null && h.token == token) || (k != null && k == token);
         }
     }
 
