@@ -45,7 +45,9 @@ public final class Pooling {
                 return true;
             }
             for (int round = 0; round < ROUNDS; round++) {
-                if (!identity(a).equals(first) || !identity(a).equals(first) || !identity(b).equals(other)) {
+                if (!identity(a).equals(first)
+                        || !identity(a).equals(first)
+                        || !identity(b).equals(other)) {
                     return true;
                 }
             }
