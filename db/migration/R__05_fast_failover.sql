@@ -6,13 +6,16 @@
 --     login, holding the lock in that session, with the current unexpired token, may register.
 --   * Standbys block on the same lock (shared) on a connection of their own; PostgreSQL grants it the moment the
 --     holder's session ends, which wakes them.
---   * fast_failover_take_over succeeds only while the grant is registered and the registered backend no longer
---     exists (pg_stat_activity). The lock only wakes standbys: who holds it proves nothing. A grant that was not
---     registered (plain mode) is never taken early, by anyone.
+--   * fast_failover_take_over succeeds only while the grant is registered and the registered session is no longer
+--     the holder's: its backend no longer exists (pg_stat_activity), or it lives on without the lease's lock (a
+--     session pooler kept the server session of a client that died and reset it with DISCARD ALL, which frees every
+--     advisory lock; a holder keeps the lock in its session until it has stepped down, and only that session can
+--     free it). The lock only wakes standbys: who holds it proves nothing. A grant that was not registered (plain
+--     mode) is never taken early, by anyone.
 --   * A registered grant is renewed only by the session that registered it (renew_all).
 -- Where the schema owner may not see other logins' backend_start (without pg_read_all_stats), a live backend with the
--- registered pid counts as the holder's session: a reused pid delays a takeover until the lease expires, never the
--- other way round.
+-- registered pid counts as the holder's session while it holds the lease's lock: a reused pid can delay a takeover
+-- until the lease expires, never the other way round.
 
 SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
 
@@ -93,9 +96,10 @@ BEGIN
 END
 $$;
 
--- Whether the grant p_token of lease p_name was registered by its holder's login and the registering backend no
--- longer exists: it is not in pg_stat_activity (read afresh: a transaction otherwise keeps the snapshot it took first,
--- which can predate the holder's session) and holds no lock in pg_locks (read live) on the lease's key.
+-- Whether the grant p_token of lease p_name was registered by its holder's login and the registering session is no
+-- longer the holder's: its backend is not in pg_stat_activity (read afresh: a transaction otherwise keeps the
+-- snapshot it took first, which can predate the holder's session) and holds no lock in pg_locks (read live) on the
+-- lease's key, or the backend lives on but no longer holds the lease's lock exclusively (a session pooler reset it).
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.holder_session_ended(p_name text, p_token bigint)
     RETURNS boolean
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -118,7 +122,13 @@ BEGIN
                 WHERE a.pid = registered.pid
                   AND (a.backend_start IS NULL OR registered.backend_start = '-infinity'
                        OR a.backend_start = registered.backend_start)) THEN
-        RETURN false;
+        RETURN NOT EXISTS (SELECT 1 FROM pg_locks k
+                            WHERE k.pid = registered.pid AND k.locktype = 'advisory' AND k.granted
+                              AND k.mode = 'ExclusiveLock'
+                              AND k.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+                              AND k.classid::bigint = (key >> 32) & 4294967295
+                              AND k.objid::bigint = key & 4294967295
+                              AND k.objsubid = 1);
     END IF;
     RETURN NOT EXISTS (SELECT 1 FROM pg_locks k
                         WHERE k.pid = registered.pid AND k.locktype = 'advisory'

@@ -15,10 +15,10 @@ public interface GroupListener {
 
     /**
      * This member no longer owns {@code shard}. Either the assignment moved the shard to another member (a planned
-     * move: the grant is still valid during this call, so work in flight may finish; stop starting new work, wait
-     * for what runs, then return: the shard is released only after this returns, and the next owner takes it at
-     * once), or the grant ended (deadline passed, lease lost, group closed: {@link Leadership#isValid()} is already
-     * {@code false}).
+     * move: the grant is still valid during this call, and is renewed until it returns, so work in flight may
+     * finish; stop starting new work, wait for what runs, then return: the shard is released only after this returns,
+     * and the next owner takes it at once), or the grant ended (deadline passed, lease lost, group closed:
+     * {@link Leadership#isValid()} is already {@code false}).
      */
     void onRevoked(int shard, Leadership leadership);
 }

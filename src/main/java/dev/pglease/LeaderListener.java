@@ -1,8 +1,10 @@
 package dev.pglease;
 
 /**
- * Told when this process gains and loses a lease. Callbacks for one lease run in order on a dedicated thread,
- * never on the election thread, so a slow or throwing callback can not delay renewals.
+ * Told when this process gains and loses a lease. Callbacks for one lease run in order, one at a time, on a thread
+ * of their own while they run: never on the election thread and never behind another lease's callbacks, so a slow,
+ * blocking or throwing callback delays neither renewals nor the callbacks of the process's other leases (a leader
+ * may do its work inside {@code onElected} for as long as it leads).
  * Do not use the callback order as a safety mechanism: check {@link Leadership#isValid()} (or use the fencing
  * API) before every protected action.
  */

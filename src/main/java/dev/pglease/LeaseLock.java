@@ -17,6 +17,8 @@ import java.time.InstantSource;
 import java.util.Objects;
 import java.util.Optional;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A single-shot lock on a lease, taken by {@link PgLease#tryLock(String, Duration)}: no election loop and no
@@ -41,11 +43,17 @@ import javax.sql.DataSource;
  * {@code #lock}), so an elector of the same process can never take it for its own grant. Lock names share the lease
  * namespace of the schema: a {@code PgLease} refuses an elector and a lock of the same name, and one process holds a
  * lock of one name at most once. Locks are taken for 1 ms to one day at a time. Thread-safe.
+ *
+ * <p>{@link PgLease#close()} ends every lock of the {@code PgLease} that is still held ({@link #isValid()} turns
+ * {@code false}, with the reason "its PgLease was closed") and releases it in the database.
  */
 public final class LeaseLock implements LeaseGrant, AutoCloseable {
 
+    private static final Logger log = LoggerFactory.getLogger(LeaseLock.class);
+
     private final DataSource dataSource;
     private final LockStatements sql;
+    private final LiveLocks live;
     private final Ticker ticker;
     private final InstantSource wallClock;
     private final String name;
@@ -61,6 +69,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
     private LeaseLock(
             DataSource dataSource,
             LockStatements sql,
+            LiveLocks live,
             Ticker ticker,
             InstantSource wallClock,
             String name,
@@ -71,6 +80,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             Duration ttl) {
         this.dataSource = dataSource;
         this.sql = sql;
+        this.live = live;
         this.ticker = ticker;
         this.wallClock = wallClock;
         this.name = name;
@@ -104,6 +114,24 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             long sentMillis = config.wallClock().millis();
             LeaseStore.Acquired answer = inTransaction(
                     dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
+            if (!answer.granted() && holder.equals(answer.holder()) && !live.knows(name, answer.token())) {
+                // A take of this process committed but its answer was lost: nobody acts on that grant. Give it back
+                // and take the lock once more.
+                long orphan = answer.token();
+                log.info(
+                        "pglease: lock {} is held by this process with token {}, which it was never told of (a take "
+                                + "whose answer was lost): giving it back",
+                        Names.quote(name),
+                        orphan);
+                inTransaction(
+                        dataSource,
+                        "give back lock " + Names.quote(name),
+                        c -> sql.unlock(c, name, holder, orphan, Duration.ZERO));
+                sent = config.ticker().read();
+                sentMillis = config.wallClock().millis();
+                answer = inTransaction(
+                        dataSource, "take lock " + Names.quote(name), c -> sql.take(c, name, holder, lockAtMostFor));
+            }
             if (!answer.granted()) {
                 // Held by another process, or still by this one: unlocked but kept until lockAtLeastFor has passed.
                 return Optional.empty();
@@ -111,6 +139,7 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             LeaseLock lock = new LeaseLock(
                     dataSource,
                     sql,
+                    live,
                     config.ticker(),
                     config.wallClock(),
                     name,
@@ -124,8 +153,13 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
                 lock.unlock(Duration.ZERO);
                 return Optional.empty();
             }
-            lock.stopChecks = live.hold(name, holder, answer.token(), lock::lost);
+            Runnable stop = live.hold(name, holder, answer.token(), lock::lost, lock::closed);
             held = true;
+            if (stop == null) {
+                lock.closed("its PgLease was closed while the lock was taken");
+                throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
+            }
+            lock.stopChecks = stop;
             return Optional.of(lock);
         } finally {
             if (!held) {
@@ -261,6 +295,9 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
             throw new IllegalArgumentException("keepAtLeast must not be negative, got " + keepAtLeast);
         }
         leadership.revoke("unlocked");
+        if (!unlocked && !keepAtLeast.isZero()) {
+            live.keep(name, token); // known before the checks stop: a take of this process leaves it alone
+        }
         stopChecks.run();
         if (unlocked) {
             return false;
@@ -284,6 +321,20 @@ public final class LeaseLock implements LeaseGrant, AutoCloseable {
         lostBecause = reason;
         leadership.revoke(reason);
         stopChecks.run();
+    }
+
+    /**
+     * The {@code PgLease} that took this lock was closed: the lock ends at once and is given back (released now, not
+     * kept for a {@code lockAtLeastFor}: whoever runs next does not have to wait for a process that stopped).
+     */
+    private void closed(String reason) {
+        lost(reason);
+        try {
+            unlock(Duration.ZERO);
+        } catch (LeaseException e) {
+            // the lock expires on its own
+            log.warn("pglease: could not give lock {} back on close: {}", Names.quote(name), e.getMessage());
+        }
     }
 
     /**

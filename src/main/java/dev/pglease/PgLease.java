@@ -523,8 +523,8 @@ public final class PgLease implements AutoCloseable {
     }
 
     /**
-     * Ends every leadership locally, releases every held lease (waiting at most renewDeadline) and stops the
-     * threads. Idempotent.
+     * Ends every leadership and every {@link LeaseLock} still held locally, releases every held lease and lock
+     * (waiting at most renewDeadline for the leases) and stops the threads. Idempotent.
      */
     @Override
     public void close() {

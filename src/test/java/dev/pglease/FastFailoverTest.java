@@ -14,6 +14,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
@@ -159,6 +160,27 @@ class FastFailoverTest {
             assertThat(sql.acquire(standby, plain, "standby-1", Duration.ofSeconds(30))
                             .granted())
                     .isFalse();
+        }
+    }
+
+    @Test
+    void aRegisteredSessionThatLivesOnWithoutTheLeasesLockIsTakenOverAsASessionPoolerLeavesIt() throws Exception {
+        String lease = "pooled-" + System.nanoTime();
+        try (Connection holder = TestDatabase.dataSource().getConnection();
+                Connection standby = TestDatabase.dataSource().getConnection()) {
+            assertThat(failover.lock(holder, lease, 0)).isTrue();
+            LeaseStore.Acquired granted = sql.acquire(holder, lease, "holder-1", Duration.ofSeconds(30));
+            assertThat(granted.granted()).isTrue();
+            assertThat(failover.register(holder, lease, "holder-1", granted.token()))
+                    .isTrue();
+            // What a session pooler does to the server session of a client that died: DISCARD ALL frees its locks.
+            try (Statement s = holder.createStatement()) {
+                s.execute("DISCARD ALL");
+            }
+            assertThat(failover.lock(standby, lease, 5_000)).isTrue();
+            assertThat(failover.takeOverEndedSession(standby, lease, "standby-1", Duration.ofSeconds(30)))
+                    .as("the registered backend lives on, but without the lease's lock it is no longer the holder's")
+                    .contains(granted.token() + 1);
         }
     }
 

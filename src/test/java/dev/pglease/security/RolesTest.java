@@ -389,8 +389,12 @@ class RolesTest {
                     .orElseThrow()
                     .token();
             assertThat(next).isEqualTo(token + 2);
+            assertThat(events.next()).isEqualTo("elected " + next);
             assertThat(query(operator, "SELECT " + schema + ".handoff('" + lease + "', 'b/')"))
                     .isEqualTo(String.valueOf(next + 1));
+            // The old holder steps down on its own when it learns of the handoff (notification or renewal); nothing
+            // makes the target wait for that, so the target is started only once it has.
+            assertThat(events.next()).isEqualTo("revoked " + next);
             // the handoff target, another role, takes it through the guard; the old holder may not
             try (PgLease b = PgLease.create(Users.as(candB), config("b"));
                     Elector target = b.elector(lease, new Events())) {

@@ -76,6 +76,20 @@ class LeaseLockTest {
     }
 
     @Test
+    void aLockKeptForLockAtLeastForIsNotTakenAgainByItsOwnProcessEither() throws Exception {
+        String name = "kept-" + System.nanoTime();
+        LeaseLock lock = a.tryLock(name, Duration.ofSeconds(30)).orElseThrow();
+        assertThat(lock.unlock(Duration.ofSeconds(2))).isTrue();
+        assertThat(a.tryLock(name, Duration.ofSeconds(30)))
+                .as("the same process, while the lock is kept for lockAtLeastFor (a token it knows, not a lost answer)")
+                .isEmpty();
+        Thread.sleep(2100);
+        try (LeaseLock next = a.tryLock(name, Duration.ofSeconds(30)).orElseThrow()) {
+            assertThat(next.token()).isEqualTo(lock.token() + 1);
+        }
+    }
+
+    @Test
     void theLocalMarginOfALockGrowsWithItsTimeToLive() throws Exception {
         try (LeaseLock lock =
                 a.tryLock("long-" + System.nanoTime(), Duration.ofMinutes(10)).orElseThrow()) {

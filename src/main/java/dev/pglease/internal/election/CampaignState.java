@@ -16,7 +16,7 @@ package dev.pglease.internal.election;
  * SteppedDown --resume renewal answered in time-->                           Leading
  * SteppedDown --resume refused, or lost by a fact or its session-->          Standby
  * SteppedDown --resume late or failed, unwanted, or closed-->                Releasing
- * Releasing   --released, campaign goes on-->                                Standby
+ * Releasing   --released (campaign goes on), or a handed-over grant lost-->  Standby
  * Releasing   --released after close-->                                      Closed
  * Closed      --granted after close-->                                       Releasing
  * </pre>
@@ -48,10 +48,12 @@ public sealed interface CampaignState {
 
     /**
      * Gives {@code token} back at {@code nextAt}. While {@code handingOver} is set, the grant is still valid and its
-     * listener's {@code onRevoked} runs (it finishes its in-flight work): the release waits for it to return.
+     * listener's {@code onRevoked} runs (it finishes its in-flight work): the grant is renewed at {@code nextAt} as a
+     * leader's is, and the release waits for the listener to return. A handed-over grant that the database no longer
+     * lists ends, with nothing to give back; one whose deadline passes ends and is given back at once.
      *
      * @param closing  whether the campaign ends once released (else it is a standby again)
-     * @param failures consecutive failed releases
+     * @param failures consecutive failed releases (renewals, while handing over)
      */
     record Releasing(long token, Grant handingOver, boolean closing, long nextAt, int failures)
             implements CampaignState {}

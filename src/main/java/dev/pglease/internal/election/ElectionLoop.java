@@ -138,7 +138,8 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
 
     /**
      * Whether the campaign should hold its lease. An unwanted standby does not acquire; an unwanted leader hands the
-     * lease over: its listener's {@code onRevoked} runs while the grant is still valid, then the lease is released.
+     * lease over: its listener's {@code onRevoked} runs while the grant is still valid (it is renewed until the
+     * listener returns), then the lease is released.
      */
     public void want(Campaign c, boolean wanted) {
         synchronized (lock) {
@@ -205,7 +206,7 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         synchronized (lock) {
             long now = ticker.read();
             for (Campaign c : campaigns.values()) {
-                if (c.state instanceof CampaignState.Leading) {
+                if (c.grant() != null) {
                     apply(c, new Event.Notice(), now);
                 }
             }

@@ -19,8 +19,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -34,16 +34,23 @@ import org.slf4j.LoggerFactory;
 /**
  * The election engine of one {@code PgLease}, wired: the lease store (with fast failover when configured), the
  * election loop and its threads: the election thread, the deadline timer that steps leaders down while that thread
- * is blocked, the callback threads that call listeners, the LISTEN connection's thread, and with fast failover the
- * threads that wait on advisory locks. Every component gets the same {@link Timings}.
+ * is blocked, the callback threads that call listeners (each lease's calls on a thread of their own while they run),
+ * the LISTEN connection's thread, and with fast failover the threads that wait on advisory locks. Every component
+ * gets the same {@link Timings}.
  */
 public final class Engine {
 
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
 
     private static final AtomicInteger THREADS = new AtomicInteger();
-    /** Listener callbacks of all leases share this many threads; those of one lease run in order. */
+    /**
+     * Callback threads started with the engine, so that a first election waits for no thread to be created. More
+     * are started while more leases have calls running at once: the calls of one lease run in order, one at a time,
+     * and never wait for another lease's (a listener that works inside {@code onElected} keeps its thread).
+     */
     private static final int CALLBACK_THREADS = 4;
+    /** How long a callback thread beyond {@link #CALLBACK_THREADS} stays idle before it ends. */
+    private static final long SPARE_CALLBACK_THREAD_IDLE_SECONDS = 30;
 
     /** What a lock's holder id adds to the process's: locks and elections never share a holder identity. */
     public static final String LOCK_HOLDER_SUFFIX = "#lock";
@@ -81,10 +88,10 @@ public final class Engine {
                 config.allowUnsafeDurability());
         this.callbackPool = new ThreadPoolExecutor(
                 CALLBACK_THREADS,
-                CALLBACK_THREADS,
-                0,
+                Integer.MAX_VALUE,
+                SPARE_CALLBACK_THREAD_IDLE_SECONDS,
                 TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(),
+                new SynchronousQueue<>(),
                 daemon("pglease-callbacks-"));
         this.deadlineTimer = new ScheduledThreadPoolExecutor(1, daemon("pglease-deadlines-"));
         this.deadlineTimer.setRemoveOnCancelPolicy(true);
@@ -257,8 +264,8 @@ public final class Engine {
     }
 
     /**
-     * Ends every leadership locally, releases every held lease (waiting at most renewDeadline) and stops the
-     * threads.
+     * Ends every leadership and every live lock locally, releases every held lease and lock (waiting at most
+     * renewDeadline for the leases) and stops the threads.
      */
     public void close() {
         // a plain loop, like the rest of the hand-off path: the first release is not held up by linking a stream
@@ -267,6 +274,7 @@ public final class Engine {
         for (int i = 0; i < leaving.length; i++) {
             leaving[i] = loop.leave(campaigns.get(i));
         }
+        loop.locks().closeAll(); // the locks' releases go out while the loop releases the leases
         try {
             CompletableFuture.allOf(leaving).get(timings.renewDeadline().toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {

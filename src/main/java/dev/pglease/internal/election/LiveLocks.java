@@ -1,5 +1,6 @@
 package dev.pglease.internal.election;
 
+import dev.pglease.LeaseException;
 import dev.pglease.internal.store.LeaseStore;
 import dev.pglease.internal.util.Names;
 import java.util.ArrayList;
@@ -16,7 +17,8 @@ import java.util.function.Predicate;
  * The live locks ({@code LeaseLock}) of one process, which the election loop checks against the database: every
  * lock check period, and soon after a notification names one. A lock the database no longer lists with its holder
  * and token (force released, handed off, expired) is told it is lost, so its validity ends. One name is held at
- * most once: a second lock of a name this process holds is refused before any statement is sent.
+ * most once: a second lock of a name this process holds is refused before any statement is sent. When the
+ * {@code PgLease} closes, every live lock ends and is given back ({@link #closeAll}); no lock is taken after that.
  */
 public final class LiveLocks {
 
@@ -26,12 +28,14 @@ public final class LiveLocks {
         final String holder;
         final long token;
         final Consumer<String> onLost;
+        final Consumer<String> onClosed;
 
-        private Held(String name, String holder, long token, Consumer<String> onLost) {
+        private Held(String name, String holder, long token, Consumer<String> onLost, Consumer<String> onClosed) {
             this.name = name;
             this.holder = holder;
             this.token = token;
             this.onLost = onLost;
+            this.onClosed = onClosed;
         }
 
         void release() {
@@ -50,6 +54,10 @@ public final class LiveLocks {
     private final Map<String, Held> held = new HashMap<>();
     private final Set<String> reserved = new HashSet<>();
     private final Set<String> marked = new HashSet<>();
+    /** Tokens of locks unlocked but kept in the database until their lockAtLeastFor, by name. */
+    private final Map<String, Long> kept = new HashMap<>();
+    /** Set once by {@link #closeAll}: no lock is reserved or held after that. */
+    private boolean closed;
 
     LiveLocks(Object guard, Predicate<String> electorExists, Runnable wakeLoop) {
         this.guard = guard;
@@ -61,9 +69,13 @@ public final class LiveLocks {
      * Claims {@code name} for a lock about to be taken; false when this process holds or is taking it already.
      *
      * @throws IllegalStateException when this process has an elector for {@code name}
+     * @throws LeaseException         CLOSED after {@link #closeAll}
      */
     public boolean reserve(String name) {
         synchronized (guard) {
+            if (closed) {
+                throw new LeaseException(LeaseException.Reason.CLOSED, "this PgLease is closed");
+            }
             if (electorExists.test(name)) {
                 throw new IllegalStateException("this PgLease has an elector for lease " + Names.quote(name)
                         + ": an elector and a lock must not share a name");
@@ -81,17 +93,62 @@ public final class LiveLocks {
 
     /**
      * Turns the claim on {@code name} into a live lock held by {@code holder} with {@code token}: {@code onLost} is
-     * told why when the database no longer lists it (never on the caller's thread). Run the returned action once the
-     * lock is unlocked.
+     * told why when the database no longer lists it (never on the caller's thread), {@code onClosed} why when the
+     * {@code PgLease} closes while it is held (it then ends the lock and gives it back). Run the returned action once
+     * the lock is unlocked. Returns {@code null}, holding nothing, when the {@code PgLease} closed meanwhile.
      */
-    public Runnable hold(String name, String holder, long token, Consumer<String> onLost) {
-        Held h = new Held(name, holder, token, onLost);
+    public Runnable hold(String name, String holder, long token, Consumer<String> onLost, Consumer<String> onClosed) {
+        Held h = new Held(name, holder, token, onLost, onClosed);
         synchronized (guard) {
             reserved.remove(name);
+            kept.remove(name);
+            if (closed) {
+                return null;
+            }
             held.put(name, h);
         }
         wakeLoop.run();
         return h::release;
+    }
+
+    /**
+     * The {@code PgLease} closes: every live lock is told so (it ends and is given back, on the caller's thread), and
+     * no lock is reserved or held from now on.
+     */
+    public void closeAll() {
+        List<Held> open;
+        synchronized (guard) {
+            closed = true;
+            open = List.copyOf(held.values());
+            held.clear();
+            marked.clear();
+        }
+        for (Held h : open) {
+            h.onClosed.accept("its PgLease was closed");
+        }
+    }
+
+    /**
+     * The lock {@code name} with {@code token} is being unlocked but kept in the database until its
+     * {@code lockAtLeastFor}: a take that finds it listed for this process's lock holder leaves it alone.
+     */
+    public void keep(String name, long token) {
+        synchronized (guard) {
+            kept.put(name, token);
+        }
+    }
+
+    /**
+     * Whether the database listing this process's lock holder for {@code name} with {@code token} is a lock this
+     * process knows of: live, or unlocked and kept until its {@code lockAtLeastFor}. Otherwise it is a grant whose
+     * answer was lost (the take committed, its answer did not arrive), which nobody acts on.
+     */
+    public boolean knows(String name, long token) {
+        synchronized (guard) {
+            Held h = held.get(name);
+            Long k = kept.get(name);
+            return (h != null && h.token == token) || (k != null && k == token);
+        }
     }
 
     /** Whether this process holds, or is taking, a lock named {@code name}. */

@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  *       end of a fast-failover holder's session) ends the leadership at once, without a renewal.</li>
  *   <li>A notification is only a reason to re-read the lease row; the re-read is the fact.</li>
  *   <li>A campaign that is not wanted does not acquire; a leader that becomes unwanted hands over: its listener
- *       hears {@code onRevoked} while the grant is still valid, and the lease is released once it returned.</li>
+ *       hears {@code onRevoked} while the grant is still valid, the grant is renewed as a leader's is for as long
+ *       as the listener runs, and the lease is released once it returned.</li>
  * </ul>
  */
 final class Transitions {
@@ -69,6 +70,11 @@ final class Transitions {
                 long retry = x.waits().renewRetry(x.now(), failures, l.grant().deadline());
                 return stay(new Leading(l.grant(), retry, failures));
             }
+            if (s instanceof Releasing h && h.handingOver() == r.grant()) {
+                int failures = h.failures() + 1;
+                long retry = x.waits().renewRetry(x.now(), failures, r.grant().deadline());
+                return stay(new Releasing(h.token(), h.handingOver(), h.closing(), retry, failures));
+            }
             return stay(s);
         } else if (e instanceof Event.ResumeAnswered r) {
             return resumeAnswered(s, r, x);
@@ -91,7 +97,10 @@ final class Transitions {
             }
             return stay(s);
         } else if (e instanceof Event.Notice) {
-            boolean looks = (s instanceof Standby && x.wanted()) || s instanceof Leading || s instanceof SteppedDown;
+            boolean looks = (s instanceof Standby && x.wanted())
+                    || s instanceof Leading
+                    || s instanceof SteppedDown
+                    || (s instanceof Releasing r && r.handingOver() != null);
             return new Step(s, looks ? List.of(new Effect.LookAgain()) : List.of());
         } else if (e instanceof Event.FactRead f) {
             return factRead(s, f.fact(), x);
@@ -102,6 +111,14 @@ final class Transitions {
                 return new Step(
                         new SteppedDown(l.grant().token(), x.now()),
                         List.of(new Effect.Revoked(l.grant(), DEADLINE_PASSED)));
+            }
+            if (s instanceof Releasing h
+                    && h.handingOver() != null
+                    && h.handingOver().deadlinePassed(x.now(), x.nowMillis())) {
+                // The listener still drains, but the grant can no longer be trusted: it ends, and is given back.
+                return new Step(
+                        new Releasing(h.token(), null, h.closing(), x.now(), 0),
+                        List.of(new Effect.Ended(h.handingOver(), DEADLINE_PASSED)));
             }
             return stay(s);
         } else if (e instanceof Event.Close) {
@@ -134,14 +151,16 @@ final class Transitions {
         } else if (s instanceof SteppedDown sd) {
             return List.of(new Effect.SendResume(sd.token()));
         } else if (s instanceof Releasing r) {
-            return List.of(new Effect.SendRelease(r.token()));
+            return r.handingOver() != null
+                    ? List.of(new Effect.SendRenew(r.handingOver()))
+                    : List.of(new Effect.SendRelease(r.token()));
         }
         return List.of();
     }
 
     /**
      * When the next statement of state {@code s} is due (ticker), or empty when none will be without an event: an
-     * unwanted standby, a hand-over waiting for its listener, a closed campaign.
+     * unwanted standby, a closed campaign. A hand-over whose listener still runs renews its grant.
      */
     static OptionalLong dueAt(CampaignState s, boolean wanted) {
         if (s instanceof Standby st) {
@@ -151,7 +170,7 @@ final class Transitions {
         } else if (s instanceof SteppedDown sd) {
             return OptionalLong.of(sd.nextAt());
         } else if (s instanceof Releasing r) {
-            return r.handingOver() == null ? OptionalLong.of(r.nextAt()) : OptionalLong.empty();
+            return OptionalLong.of(r.nextAt());
         }
         return OptionalLong.empty();
     }
@@ -213,6 +232,9 @@ final class Transitions {
                                     g, r.sentAt(), deadline, x.waits().wallDeadline(r.sentAtMillis())),
                             new Effect.ArmDeadline(deadline)));
         }
+        if (s instanceof Releasing h && h.handingOver() == g) {
+            return handOverRenewed(h, r, x);
+        }
         if (s instanceof SteppedDown sd && sd.token() == g.token()) {
             // Stepped down at the deadline while this renewal was in flight: renewed, the resume renewal decides
             // at once whether to lead again; refused, it is a standby.
@@ -223,6 +245,28 @@ final class Transitions {
             return stay(new Releasing(g.token(), null, false, x.now(), 0));
         }
         return stay(s);
+    }
+
+    /**
+     * A renewal of a grant being handed over: in time, the grant is extended and the listener drains on; refused, the
+     * database no longer lists it (nothing to release); late, it can no longer be trusted and is given back.
+     */
+    private static Step handOverRenewed(Releasing h, Event.RenewAnswered r, Context x) {
+        Grant g = r.grant();
+        if (!r.renewed()) {
+            return new Step(new Standby(x.now(), 0), List.of(new Effect.Ended(g, notListed(g.token()))));
+        }
+        if (x.waits().answeredLate(r.sentAt(), r.sentAtMillis(), x.now(), x.nowMillis())) {
+            return new Step(
+                    new Releasing(h.token(), null, h.closing(), x.now(), 0),
+                    List.of(new Effect.Ended(g, ANSWERED_LATE)));
+        }
+        long deadline = x.waits().deadline(r.sentAt());
+        return new Step(
+                new Releasing(h.token(), g, h.closing(), x.waits().nextRenewal(r.sentAt()), 0),
+                List.of(
+                        new Effect.Extended(g, r.sentAt(), deadline, x.waits().wallDeadline(r.sentAtMillis())),
+                        new Effect.ArmDeadline(deadline)));
     }
 
     private static Step resumeAnswered(CampaignState s, Event.ResumeAnswered r, Context x) {
@@ -277,6 +321,14 @@ final class Transitions {
                     List.of(new Effect.Revoked(l.grant(), notListed(l.grant().token()) + " (" + describe(fact) + ")")));
         } else if (s instanceof SteppedDown sd) {
             return mine && fact.token() == sd.token() ? stay(s) : stay(new Standby(x.now(), 0));
+        } else if (s instanceof Releasing h && h.handingOver() != null) {
+            Grant g = h.handingOver();
+            if (mine && fact.token() == g.token()) {
+                return stay(s);
+            }
+            return new Step(
+                    new Standby(x.now(), 0),
+                    List.of(new Effect.Ended(g, notListed(g.token()) + " (" + describe(fact) + ")")));
         }
         return stay(s);
     }
@@ -304,8 +356,9 @@ final class Transitions {
             return s instanceof Standby st ? stay(new Standby(x.now(), st.failures())) : stay(s);
         }
         if (s instanceof Leading l) {
+            // the grant is renewed on the leader's schedule while the listener drains
             return new Step(
-                    new Releasing(l.grant().token(), l.grant(), false, x.now(), 0),
+                    new Releasing(l.grant().token(), l.grant(), false, l.nextAt(), l.failures()),
                     List.of(new Effect.HandOver(l.grant())));
         } else if (s instanceof SteppedDown sd) {
             return stay(new Releasing(sd.token(), null, false, x.now(), 0));
@@ -320,7 +373,7 @@ final class Transitions {
             return stay(new Standby(x.now(), 0));
         } else if (s instanceof Releasing r && r.handingOver() != null && r.token() == lost.token()) {
             return new Step(
-                    new Releasing(r.token(), null, r.closing(), r.nextAt(), r.failures()),
+                    new Releasing(r.token(), null, r.closing(), x.now(), 0),
                     List.of(new Effect.Ended(r.handingOver(), lost.reason())));
         }
         return stay(s);

@@ -80,6 +80,8 @@ final class Turn {
                 for (Campaign c : loop.campaigns.values()) {
                     if (c.state instanceof Leading l && l.nextAt() - now > 0) {
                         due.add(new Due(c, new Effect.SendRenew(l.grant())));
+                    } else if (c.state instanceof Releasing h && h.handingOver() != null && h.nextAt() - now > 0) {
+                        due.add(new Due(c, new Effect.SendRenew(h.handingOver())));
                     }
                 }
             }
@@ -116,11 +118,15 @@ final class Turn {
         }
     }
 
-    /** Under the loop's lock: the deadline event for every leader whose local deadline has passed. */
+    /**
+     * Under the loop's lock: the deadline event for every grant (a leader's, or one being handed over) whose local
+     * deadline has passed.
+     */
     void stepDownExpired(long now) {
         long nowMillis = loop.wallClock.millis();
         for (Campaign c : List.copyOf(loop.campaigns.values())) {
-            if (c.state instanceof Leading l && l.grant().deadlinePassed(now, nowMillis)) {
+            Grant g = c.grant();
+            if (g != null && g.deadlinePassed(now, nowMillis)) {
                 loop.apply(c, new Event.Deadline(), now);
                 loop.wake();
             }
@@ -135,8 +141,9 @@ final class Turn {
             if (due.isPresent() && due.getAsLong() - next < 0) {
                 next = due.getAsLong();
             }
-            if (c.state instanceof Leading l && l.grant().deadline() - next < 0) {
-                next = l.grant().deadline();
+            Grant g = c.grant();
+            if (g != null && g.deadline() - next < 0) {
+                next = g.deadline();
             }
         }
         long read = nextRead(now);

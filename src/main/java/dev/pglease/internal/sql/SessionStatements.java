@@ -165,4 +165,18 @@ public final class SessionStatements {
             return rs.getInt(1);
         }
     }
+
+    /**
+     * Which server session serves this statement: its backend process id and start time (a pid alone could be reused
+     * by a later backend). Behind a transaction pooler, the server session of this statement's transaction.
+     */
+    public static String backendIdentity(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                        "SELECT pg_backend_pid() || '@' || coalesce((SELECT backend_start::text FROM pg_stat_activity"
+                                + " WHERE pid = pg_backend_pid()), '')");
+                ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
 }

@@ -21,9 +21,10 @@ import org.slf4j.LoggerFactory;
  * Runs lease statements on one dedicated connection taken from the application's {@link DataSource}. The
  * connection is set up for durable commits, a network timeout, and server-side statement and lock timeouts below
  * it (so a statement the client gave up on never commits later), and no idle timeout of the role ends it. It is
- * replaced after any error but a server-side timeout, and goes back to the pool with every session setting reset;
- * a session that may hold session-level advisory locks (fast failover) never goes back holding one: it gives them
- * back first, or is aborted.
+ * replaced after any error but a server-side timeout, and goes back to the pool with every session setting reset,
+ * whether it is closed or dropped after an error; one whose session is gone or in doubt, or whose reset failed, is
+ * aborted instead (a pool then discards it). A session that may hold session-level advisory locks (fast failover)
+ * never goes back holding one: it gives them back first, or is aborted.
  */
 public final class JdbcLeaseStore implements LeaseStore {
 
@@ -246,7 +247,11 @@ public final class JdbcLeaseStore implements LeaseStore {
                 session++;
                 return c;
             } catch (SQLException e) {
-                closeQuietly(c);
+                if (SqlErrors.sessionGone(e)) {
+                    closeQuietly(c);
+                } else {
+                    giveBack(c, true); // a setting made before the failure does not go back to the pool
+                }
                 // A pool hands out a connection it used a moment ago without checking it, so after a network blip or
                 // a server restart it can hold several whose session is gone; no lease statement has run on one yet,
                 // so taking another is safe.
@@ -271,7 +276,10 @@ public final class JdbcLeaseStore implements LeaseStore {
         warmedSession = session;
         try {
             sql.warmUp(connection, WARM_UP_HOLDER);
-        } catch (SQLException | RuntimeException e) {
+        } catch (SQLException e) {
+            log.debug("pglease: warming up the lease connection failed", e);
+            discard(!SqlErrors.sessionGone(e));
+        } catch (RuntimeException e) {
             log.debug("pglease: warming up the lease connection failed", e);
             discard();
         }
@@ -316,27 +324,67 @@ public final class JdbcLeaseStore implements LeaseStore {
 
     /**
      * A statement the server cancelled (lock_timeout, statement_timeout) leaves a healthy connection; anything else
-     * may have broken it.
+     * may have broken it. A connection the server answered with another error still goes back to its pool as it
+     * came; one whose session is gone or in doubt (no answer) is aborted.
      */
     private void discardUnlessTimedOut(Exception e) {
-        if (e instanceof SQLException sqlException && SqlErrors.serverTimeout(sqlException)) {
+        if (e instanceof SQLException sqlException) {
+            if (SqlErrors.serverTimeout(sqlException)) {
+                return;
+            }
+            discard(!SqlErrors.sessionGone(sqlException));
             return;
         }
         discard();
     }
 
+    /** Drops the lease connection after an unexpected failure: its session is in doubt, so it is aborted. */
     private void discard() {
+        discard(false);
+    }
+
+    /**
+     * Drops the lease connection. {@code answering}: the server answered its last statement (an ordinary SQL error),
+     * so its settings can be put back before it goes back to the pool; otherwise, or when that fails, it is aborted:
+     * a pool then discards it rather than hand the next borrower pglease's settings.
+     */
+    private void discard(boolean answering) {
         Connection c = connection;
         connection = null;
         if (c != null) {
-            if (sessionLocks) {
-                abortQuietly(c); // it may hold advisory locks: it must not go back to a pool
-            }
-            closeQuietly(c);
+            giveBack(c, answering && !sessionLocks); // one that may hold advisory locks never goes back to a pool
             if (sessionLocks) {
                 onSessionEnded.accept(session);
             }
         }
+    }
+
+    /**
+     * Closes {@code c} (back to its pool) with every session setting pglease changed put back when {@code reset} (and
+     * its session advisory locks given back, with fast failover), or aborts it when {@code reset} is false or the
+     * reset fails. Behind a transaction pooler pglease sets nothing on the session.
+     */
+    private void giveBack(Connection c, boolean reset) {
+        if (reset) {
+            try {
+                if (!c.getAutoCommit()) {
+                    c.rollback();
+                }
+                if (sessionLocks) {
+                    SessionStatements.unlockAllAdvisoryLocks(c);
+                }
+                if (!transactionScoped) {
+                    SessionStatements.resetSessionSettings(c);
+                }
+            } catch (SQLException | RuntimeException e) {
+                log.debug("pglease: could not reset the lease connection's session; dropping it", e);
+                reset = false;
+            }
+        }
+        if (!reset) {
+            abortQuietly(c);
+        }
+        closeQuietly(c);
     }
 
     private static void closeQuietly(Connection c) {
@@ -363,18 +411,7 @@ public final class JdbcLeaseStore implements LeaseStore {
         if (c == null) {
             return;
         }
-        try {
-            if (sessionLocks) {
-                SessionStatements.unlockAllAdvisoryLocks(c);
-            }
-            if (!transactionScoped) {
-                SessionStatements.resetSessionSettings(c);
-            }
-        } catch (SQLException | RuntimeException e) {
-            log.debug("pglease: could not reset the lease connection's session; dropping it", e);
-            abortQuietly(c);
-        }
-        closeQuietly(c);
+        giveBack(c, true);
         if (sessionLocks) {
             onSessionEnded.accept(session);
         }

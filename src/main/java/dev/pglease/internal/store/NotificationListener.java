@@ -96,29 +96,30 @@ public final class NotificationListener implements AutoCloseable {
                 loop.notificationsHealthy(false);
                 log.debug(
                         "pglease: notification connection failed: {}", Secrets.redact(String.valueOf(e.getMessage())));
-                disconnect();
+                disconnect(false);
                 sleep(backoffMillis);
                 backoffMillis = Math.min(backoffMillis * 2, Timings.RECONNECT_MAX_MILLIS);
             }
         }
-        unlisten();
-        disconnect();
+        disconnect(unlisten());
     }
 
     /**
      * Before a healthy connection goes back to the pool: stop listening, so no other borrower gets our channel, and
-     * put its settings back.
+     * put its settings back. Returns whether that worked (otherwise the connection must not go back to a pool).
      */
-    private void unlisten() {
+    private boolean unlisten() {
         Connection c = connection;
         if (c == null) {
-            return;
+            return true;
         }
         try {
             SessionStatements.unlistenAll(c);
             SessionStatements.resetSessionSettings(c);
+            return true;
         } catch (SQLException | RuntimeException e) {
-            log.debug("pglease: UNLISTEN failed; closing the connection anyway", e);
+            log.debug("pglease: UNLISTEN failed; dropping the connection", e);
+            return false;
         }
     }
 
@@ -134,11 +135,7 @@ public final class NotificationListener implements AutoCloseable {
             SessionStatements.setWaitingSessionSettings(c); // an idle LISTEN session must not be timed out
             SessionStatements.listen(c, channel);
         } catch (SQLException | RuntimeException e) {
-            try {
-                c.close();
-            } catch (SQLException ignored) {
-                // already failing
-            }
+            drop(c, false); // it may listen, or carry the waiting settings, already
             throw e;
         }
         connection = c;
@@ -166,15 +163,30 @@ public final class NotificationListener implements AutoCloseable {
         }
     }
 
-    private void disconnect() {
+    /**
+     * Lets the connection go: back to its pool when {@code clean} (it no longer listens and has its settings back),
+     * otherwise aborted, so that a pool discards it rather than hand the next borrower the channel or the settings.
+     */
+    private void disconnect(boolean clean) {
         Connection c = connection;
         connection = null;
         if (c != null) {
+            drop(c, clean);
+        }
+    }
+
+    private static void drop(Connection c, boolean clean) {
+        if (!clean) {
             try {
-                c.close();
-            } catch (SQLException e) {
-                log.debug("pglease: closing the notification connection failed", e);
+                c.abort(Runnable::run);
+            } catch (SQLException | RuntimeException e) {
+                log.debug("pglease: aborting the notification connection failed", e);
             }
+        }
+        try {
+            c.close();
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: closing the notification connection failed", e);
         }
     }
 

@@ -13,32 +13,41 @@ import org.postgresql.PGConnection;
  * transaction may run on another server connection, so LISTEN, session settings and session advisory locks do not
  * stay with the client connection.
  *
- * <p>The sign is the backend process id. Directly or through a session pooler, an open connection keeps its
- * backend for its whole life and two open connections never share one. Through a transaction pooler, two open
- * client connections can be served by the same backend (PgBouncer hands the most recently used idle server
- * connection out first), and one client connection can be served by several.
+ * <p>The sign is the server session's identity (backend process id and start time), read in several autocommit
+ * statements. Directly or through a session pooler, an open connection keeps its server session for its whole life
+ * and two open connections never share one. Through a transaction pooler, each transaction is handed whichever
+ * server connection the pooler picks: the most recently used one (PgBouncer's default), so a second client
+ * connection gets the first one's server session, or the least recently used one ({@code server_round_robin = 1}),
+ * so two statements in a row of one client connection run on two server sessions. The check runs statements in a
+ * row on one connection and between them on another, which shows either choice, and any other that does not pin a
+ * client connection to one server session.
  */
 public final class Pooling {
 
-    /** Rounds of the check; a transaction pooler is normally seen in the first. */
-    private static final int ROUNDS = 2;
+    /** Rounds of the check: two statements in a row on one connection, then one on the other. */
+    private static final int ROUNDS = 3;
 
     private Pooling() {}
 
     /**
-     * Whether {@code dataSource} is transaction-pooled. Takes two connections from it at the same time and runs
-     * a few {@code SELECT pg_backend_pid()} in autocommit on them.
+     * Whether {@code dataSource} is transaction-pooled. Takes two connections from it at the same time and runs a few
+     * autocommit statements on them that read the server session's identity: each connection must keep one for all
+     * its statements, and the two must differ. Leaves nothing on the sessions.
      */
     public static boolean transactionPooled(DataSource dataSource) throws SQLException {
         try (Connection a = dataSource.getConnection();
                 Connection b = dataSource.getConnection()) {
             a.setAutoCommit(true);
             b.setAutoCommit(true);
-            int first = backendPid(a);
+            String first = identity(a);
+            String other = identity(b);
+            if (other.equals(first)) {
+                return true;
+            }
             for (int round = 0; round < ROUNDS; round++) {
-                int other = backendPid(b);
-                int again = backendPid(a);
-                if (other == first || other == again || again != first) {
+                if (!identity(a).equals(first)
+                        || !identity(a).equals(first)
+                        || !identity(b).equals(other)) {
                     return true;
                 }
             }
@@ -71,7 +80,7 @@ public final class Pooling {
         }
     }
 
-    private static int backendPid(Connection c) throws SQLException {
-        return SessionStatements.backendPid(c);
+    private static String identity(Connection c) throws SQLException {
+        return SessionStatements.backendIdentity(c);
     }
 }

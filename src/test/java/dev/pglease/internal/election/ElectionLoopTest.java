@@ -414,6 +414,48 @@ class ElectionLoopTest {
         assertThat(events).containsExactly("elected 1", "revoked 1", "elected 2");
     }
 
+    /**
+     * A hand-over whose listener drains for longer than the renew deadline: the grant is renewed as a leader's is
+     * until the listener returns, so it stays valid throughout and the lease never expires under the giver; only
+     * then is it released.
+     */
+    @Test
+    void aGrantBeingHandedOverIsRenewedForAsLongAsItsListenerDrains() {
+        java.util.ArrayDeque<Runnable> callbacks = new java.util.ArrayDeque<>();
+        LeaseConfig config =
+                LeaseConfig.builder().ticker(ticker).wallClock(ticker).build();
+        ElectionLoop giver =
+                new ElectionLoop(store, "me", config, timings(config), new SplittableRandom(1), callbacks::add, null);
+        Campaign shard = giver.join("shard-4", new LeaderListener() {
+            @Override
+            public void onElected(Leadership l) {}
+
+            @Override
+            public void onRevoked(Leadership l) {}
+        });
+        giver.runOnce();
+        callbacks.poll().run();
+        Leadership l = shard.leadership();
+        giver.want(shard, false);
+        for (int i = 0; i < 10; i++) { // 20 s: twice the lease duration, more than three renew deadlines
+            ticker.advance(Duration.ofSeconds(2));
+            giver.runOnce();
+            assertThat(l.isValid())
+                    .as("valid while the listener drains, after %d s", 2 * (i + 1))
+                    .isTrue();
+            assertThat(store.rows.get("shard-4").holder()).isEqualTo("me");
+        }
+        assertThat(store.statements).noneMatch(st -> st.startsWith("release"));
+        assertThat(store.statements.stream().filter(st -> st.startsWith("renew")))
+                .as("renewals while the listener drains")
+                .hasSizeGreaterThanOrEqualTo(10);
+        callbacks.poll().run(); // onRevoked returns
+        assertThat(l.isValid()).as("ended once the listener returned").isFalse();
+        giver.runOnce();
+        assertThat(store.statements).last().isEqualTo("release shard-4 1");
+        assertThat(store.rows.get("shard-4").holder()).isNull();
+    }
+
     @Test
     void aGrantThatArrivesAfterTheElectorWasClosedIsReleasedNotLeaked() {
         store.duringNextStatement = () -> loop.leave(campaign);

@@ -338,7 +338,81 @@ class TransitionTableTest {
 
         // Releasing: gives the token back; a hand-over waits for its listener first.
         row(RELEASING, "due", new Event.Tick(), x, Releasing.class, Effect.SendRelease.class);
-        row(HANDING_OVER, "due while the listener finishes", new Event.Tick(), x, Releasing.class);
+        row(
+                HANDING_OVER,
+                "due while the listener finishes: renews the grant",
+                new Event.Tick(),
+                x,
+                Releasing.class,
+                Effect.SendRenew.class);
+        row(
+                HANDING_OVER,
+                "renewed in time while the listener finishes",
+                renewed(G, true, NOW),
+                x,
+                Releasing.class,
+                step -> {
+                    Releasing r = (Releasing) step.state();
+                    assertThat(r.handingOver()).isSameAs(G);
+                    assertThat(r.nextAt()).isEqualTo(NOW + 2 * S);
+                },
+                Effect.Extended.class,
+                Effect.ArmDeadline.class);
+        row(
+                HANDING_OVER,
+                "renewal failed while the listener finishes",
+                new Event.RenewFailed(G),
+                x,
+                Releasing.class,
+                step -> {
+                    Releasing r = (Releasing) step.state();
+                    assertThat(r.handingOver()).isSameAs(G);
+                    assertThat(r.failures()).isEqualTo(1);
+                });
+        row(
+                HANDING_OVER,
+                "renewal answered late while the listener finishes",
+                renewed(G, true, NOW - 6 * S),
+                x,
+                Releasing.class,
+                is(RELEASING),
+                Effect.Ended.class);
+        row(
+                HANDING_OVER,
+                "renewal refused while the listener finishes",
+                renewed(G, false, NOW),
+                x,
+                Standby.class,
+                Effect.Ended.class);
+        row(
+                new Releasing(7, EXPIRED, false, NOW, 0),
+                "deadline passed while the listener finishes",
+                new Event.Deadline(),
+                x,
+                Releasing.class,
+                is(RELEASING),
+                Effect.Ended.class);
+        row(
+                HANDING_OVER,
+                "re-read: still its own while the listener finishes",
+                fact("me", 7, true),
+                x,
+                Releasing.class,
+                is(HANDING_OVER));
+        row(
+                HANDING_OVER,
+                "re-read: force released while the listener finishes",
+                fact(null, 7, false),
+                x,
+                Standby.class,
+                Effect.Ended.class);
+        row(
+                HANDING_OVER,
+                "notified while the listener finishes",
+                new Event.Notice(),
+                x,
+                Releasing.class,
+                Effect.LookAgain.class);
         row(
                 HANDING_OVER,
                 "the listener returned",
