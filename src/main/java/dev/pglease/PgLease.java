@@ -71,7 +71,11 @@ public final class PgLease implements AutoCloseable {
         this.locks = new LockStatements(config.schema());
         this.fence = new ForwardFence(config.schema(), fences);
         this.engine = new Engine(dataSource, config, config.timings(), holderId);
-        this.deadlines = new FenceDeadlines("pglease-fence-deadlines");
+        this.deadlines = new FenceDeadlines("pglease-fence-deadlines", (pid, xid) -> {
+            try (Connection c = dataSource.getConnection()) {
+                return FenceStatements.stillRunning(c, new FenceStatements.FencedTransaction(pid, xid));
+            }
+        });
     }
 
     /**
@@ -414,9 +418,12 @@ public final class PgLease implements AutoCloseable {
      * {@link LeaseGrant#isValid()}.
      *
      * <p>The rest of the transaction is bounded in this process too: if, at the grant's deadline as it was at this
-     * call, {@code connection} has not been closed (a pooled connection handed back is closed) and is still inside a
-     * transaction, it is aborted ({@link Connection#abort}); the application's next statement fails, and the server
-     * rolls the transaction back. A later fence of the same lease on the same connection replaces that deadline.
+     * call, {@code connection} has not been closed (a pooled connection handed back is closed) and is still inside the
+     * transaction fenced here (the database is asked, on a connection of the data source, whether that server
+     * transaction still runs; when it can not tell within a second, the connection is aborted all the same), it is
+     * aborted ({@link Connection#abort}); the application's next statement fails, and the server rolls the
+     * transaction back. A later transaction on the same connection is never aborted. A later fence of the same lease
+     * on the same connection replaces that deadline.
      *
      * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
      * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
@@ -456,9 +463,9 @@ public final class PgLease implements AutoCloseable {
         Duration remaining = grant.remaining();
         grant.checkValid();
         FenceDeadlines.Watch watch = deadlines.watch(connection, grant.leaseName(), grant.token(), remaining);
-        boolean held;
+        FenceStatements.FencedTransaction held;
         try {
-            held = fences.fenceTransaction(
+            held = fences.fence(
                     connection, readCommitted, remaining.toMillis(), grant.leaseName(), grant.holder(), grant.token());
         } catch (SQLException | RuntimeException e) {
             if (watch.aborted()) {
@@ -467,7 +474,7 @@ public final class PgLease implements AutoCloseable {
             watch.end();
             throw e;
         }
-        if (!held) {
+        if (held == null) {
             watch.end();
             engine.fenceRefused(grant); // the grant ends here, as if a renewal had been refused
             throw new LeaseException(
@@ -476,6 +483,7 @@ public final class PgLease implements AutoCloseable {
                             + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
                             + " with token " + grant.token() + " in the database; the write was not made");
         }
+        watch.identify(held.pid(), held.xid());
         grant.checkValid();
     }
 
