@@ -46,7 +46,15 @@ public final class FenceStatements {
     public boolean fenceTransaction(
             Connection c, boolean readCommitted, long millis, String name, String holder, long token)
             throws SQLException {
-        return fence(c, readCommitted, millis, name, holder, token) != null;
+        try {
+            fence(c, readCommitted, millis, name, holder, token);
+            return true;
+        } catch (SQLException e) {
+            if (SqlErrors.staleFence(e)) {
+                return false;
+            }
+            throw e;
+        }
     }
 
     /** The server transaction a fence locked the lease row in: its backend and its transaction id. */
@@ -56,7 +64,9 @@ public final class FenceStatements {
      * {@link #fenceTransaction}, in the same round trip telling which server transaction was fenced (the fence's row
      * lock gives it a transaction id).
      *
-     * @return the fenced transaction; null when the database no longer lists this login with this token (PL001)
+     * @return the fenced transaction
+     * @throws SQLException SQLSTATE PL001 ({@link SqlErrors#staleFence}) when the database does not list this login
+     *                      with this token, the lease unexpired (its message says which of these failed)
      */
     public FencedTransaction fence(
             Connection c, boolean readCommitted, long millis, String name, String holder, long token)
@@ -81,11 +91,6 @@ public final class FenceStatements {
                 throw new SQLException("the fence answered no row");
             }
             return fenced;
-        } catch (SQLException e) {
-            if (SqlErrors.staleFence(e)) {
-                return null;
-            }
-            throw e;
         }
     }
 
