@@ -503,7 +503,8 @@ public final class PgLease implements AutoCloseable {
                         LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
                         "the fence of lease " + Names.quote(grant.leaseName()) + " (token " + grant.token()
                                 + ") was refused because the connection logs in as "
-                                + Names.quote(String.valueOf(fencingLogin)) + ", not as the login that holds the lease ("
+                                + Names.quote(String.valueOf(fencingLogin))
+                                + ", not as the login that holds the lease ("
                                 + Names.quote(String.valueOf(leaseLogin)) + "): a fence only works on a connection "
                                 + "of the lease's login; the grant is still valid; the write was not made",
                         refused);

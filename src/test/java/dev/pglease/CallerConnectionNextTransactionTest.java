@@ -104,15 +104,18 @@ class CallerConnectionNextTransactionTest {
      */
     @Test
     void theFencedTransactionStillOpenAtItsDeadlineIsAborted() throws Exception {
-        try (LeaseLock lock = pglease.tryLock("overrun", Duration.ofMillis(1500)).orElseThrow();
+        try (LeaseLock lock =
+                        pglease.tryLock("overrun", Duration.ofMillis(1500)).orElseThrow();
                 Connection c = TestDatabase.dataSource().getConnection()) {
             c.setAutoCommit(false);
             Duration deadline = lock.remaining();
             pglease.fenceTransaction(c, lock);
-            exec(c, "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
-                    + "SET LOCAL idle_in_transaction_session_timeout = 0; "
-                    + "DO $$ BEGIN IF current_setting('server_version_num')::int >= 170000 THEN "
-                    + "PERFORM set_config('transaction_timeout', '0', true); END IF; END $$");
+            exec(
+                    c,
+                    "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+                            + "SET LOCAL idle_in_transaction_session_timeout = 0; "
+                            + "DO $$ BEGIN IF current_setting('server_version_num')::int >= 170000 THEN "
+                            + "PERFORM set_config('transaction_timeout', '0', true); END IF; END $$");
             exec(c, "INSERT INTO " + schema + ".charges VALUES (21)");
             waitPast(deadline);
             Throwable t = catchThrowable(() -> {

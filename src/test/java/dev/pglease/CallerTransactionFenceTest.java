@@ -153,8 +153,9 @@ class CallerTransactionFenceTest {
             assertThat(next.token()).isGreaterThan(l.token());
         }
         assertThat(grantedAfterMs.get())
-                .as("the takeover was granted %d ms after the lease was taken: not before it expired (1.5 s), and "
-                        + "while Spring's thread still idled in the transaction (until %d ms): the server ended it",
+                .as(
+                        "the takeover was granted %d ms after the lease was taken: not before it expired (1.5 s), and "
+                                + "while Spring's thread still idled in the transaction (until %d ms): the server ended it",
                         grantedAfterMs.get(), idledUntilMs.get())
                 .isGreaterThanOrEqualTo(leaseDuration.toMillis())
                 .isLessThan(idledUntilMs.get());
@@ -162,7 +163,9 @@ class CallerTransactionFenceTest {
                 .as("the commit of the transaction the server ended")
                 .isNotNull()
                 .isNotInstanceOf(AssertionError.class);
-        assertThat(charges(lease)).as("writes of the transaction the server ended").isZero();
+        assertThat(charges(lease))
+                .as("writes of the transaction the server ended")
+                .isZero();
     }
 
     @Test

@@ -54,9 +54,7 @@ class FenceOnAnotherLoginTest {
                         .as("the fence on another login's connection")
                         .isInstanceOfSatisfying(LeaseException.class, e -> {
                             assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
-                            assertThat(e.getMessage())
-                                    .as("names both logins")
-                                    .contains(h.candA, h.candB);
+                            assertThat(e.getMessage()).as("names both logins").contains(h.candA, h.candB);
                         });
             }
             assertThat(h.row("billing").token())

@@ -112,8 +112,7 @@ public final class FenceDeadlines implements AutoCloseable {
         private volatile int pid;
         private volatile long xid;
 
-        private Watch(
-                FenceDeadlines owner, Key key, Connection connection, String lease, long token, Duration bound) {
+        private Watch(FenceDeadlines owner, Key key, Connection connection, String lease, long token, Duration bound) {
             this.owner = owner;
             this.key = key;
             this.connection = connection;
