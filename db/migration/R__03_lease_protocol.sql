@@ -232,6 +232,8 @@ DECLARE
     bound   bigint;
     current ${flyway:defaultSchema}.leases;
     fenced  jsonb;
+    began   timestamptz := clock_timestamp();
+    left_ms bigint;
 BEGIN
     -- A transaction_timeout timer already running (a role or session default) is not re-armed by a value set inside
     -- the transaction: stop it, so that the bound below starts it afresh from this call (PostgreSQL 17+).
@@ -260,7 +262,15 @@ BEGIN
     END IF;
     bound := greatest(1, ceil(extract(epoch FROM expires - clock_timestamp()) * 1000))::bigint;
     IF p_max_ms IS NOT NULL THEN
-        bound := least(bound, p_max_ms);
+        -- what is left of the caller's bound, which started at the top of this call
+        left_ms := p_max_ms - floor(extract(epoch FROM clock_timestamp() - began) * 1000)::bigint;
+        bound := least(bound, greatest(1, left_ms));
+    END IF;
+    -- The timer the caller's bound started is not re-armed by a shorter value: stop it, so the bound below starts it
+    -- afresh from now, never later than the caller's own deadline (PostgreSQL 17+, which also leaves the statement and
+    -- idle timeouts unarmed when they are not below transaction_timeout).
+    IF current_setting('server_version_num')::int >= 170000 THEN
+        PERFORM set_config('transaction_timeout', '0', true);
     END IF;
     PERFORM ${flyway:defaultSchema}.bound_transaction(bound);
     PERFORM ${flyway:defaultSchema}.durable_commit();

@@ -71,7 +71,11 @@ public final class PgLease implements AutoCloseable {
         this.locks = new LockStatements(config.schema());
         this.fence = new ForwardFence(config.schema(), fences);
         this.engine = new Engine(dataSource, config, config.timings(), holderId);
-        this.deadlines = new FenceDeadlines("pglease-fence-deadlines");
+        this.deadlines = new FenceDeadlines("pglease-fence-deadlines", (pid, xid) -> {
+            try (Connection c = dataSource.getConnection()) {
+                return FenceStatements.stillRunning(c, new FenceStatements.FencedTransaction(pid, xid));
+            }
+        });
     }
 
     /**
@@ -414,16 +418,21 @@ public final class PgLease implements AutoCloseable {
      * {@link LeaseGrant#isValid()}.
      *
      * <p>The rest of the transaction is bounded in this process too: if, at the grant's deadline as it was at this
-     * call, {@code connection} has not been closed (a pooled connection handed back is closed) and is still inside a
-     * transaction, it is aborted ({@link Connection#abort}); the application's next statement fails, and the server
-     * rolls the transaction back. A later fence of the same lease on the same connection replaces that deadline.
+     * call, {@code connection} has not been closed (a pooled connection handed back is closed) and is still inside the
+     * transaction fenced here (the database is asked, on a connection of the data source, whether that server
+     * transaction still runs; when it can not tell within a second, the connection is aborted all the same), it is
+     * aborted ({@link Connection#abort}); the application's next statement fails, and the server rolls the
+     * transaction back. A later transaction on the same connection is never aborted. A later fence of the same lease
+     * on the same connection replaces that deadline.
      *
      * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
      * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
      * error (SQLState 40001), which the caller retries like any other.
      *
      * @throws LeaseException       LEASE_LOST when the local deadline has passed, STALE_TOKEN when the database no
-     *                              longer lists this holder with this token: roll the whole transaction back
+     *                              longer lists this holder with this token (the grant ends),
+     *                              INSUFFICIENT_PRIVILEGE when the connection logs in as another login than the
+     *                              lease's (the grant, still listed, stays valid): roll the whole transaction back
      * @throws IllegalStateException when the connection is in auto-commit mode (the lock would end at once)
      * @throws SQLException          from the connection
      */
@@ -456,27 +465,60 @@ public final class PgLease implements AutoCloseable {
         Duration remaining = grant.remaining();
         grant.checkValid();
         FenceDeadlines.Watch watch = deadlines.watch(connection, grant.leaseName(), grant.token(), remaining);
-        boolean held;
+        FenceStatements.FencedTransaction held;
         try {
-            held = fences.fenceTransaction(
+            held = fences.fence(
                     connection, readCommitted, remaining.toMillis(), grant.leaseName(), grant.holder(), grant.token());
         } catch (SQLException | RuntimeException e) {
             if (watch.aborted()) {
                 throw Transactions.lost(watch, e);
             }
             watch.end();
+            if (e instanceof SQLException refused && SqlErrors.staleFence(refused)) {
+                throw fenceRefused(connection, grant, refused);
+            }
             throw e;
         }
-        if (!held) {
-            watch.end();
-            engine.fenceRefused(grant); // the grant ends here, as if a renewal had been refused
-            throw new LeaseException(
-                    LeaseException.Reason.STALE_TOKEN,
-                    "lease "
-                            + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
-                            + " with token " + grant.token() + " in the database; the write was not made");
-        }
+        watch.identify(held.pid(), held.xid());
         grant.checkValid();
+    }
+
+    /**
+     * Why a fence was refused (SQLSTATE PL001). When the database still lists this holder with the grant's token,
+     * unexpired, and {@code connection} logs in as another login than this {@code PgLease}'s, the grant is fine and
+     * the connection is the cause: INSUFFICIENT_PRIVILEGE, the grant kept. Otherwise (or when the database can not
+     * be asked) the grant is stale and ends here, as if a renewal had been refused: STALE_TOKEN.
+     */
+    private LeaseException fenceRefused(Connection connection, LeaseGrant grant, SQLException refused) {
+        try (Connection own = dataSource.getConnection()) {
+            Optional<LeaderInfo> listed = leases.currentLeader(own, grant.leaseName());
+            String leaseLogin = own.getMetaData().getUserName();
+            String fencingLogin = connection.getMetaData().getUserName();
+            if (listed.isPresent()
+                    && grant.holder().equals(listed.get().holder())
+                    && listed.get().token() == grant.token()
+                    && listed.get().remaining().compareTo(Duration.ZERO) > 0
+                    && !Objects.equals(leaseLogin, fencingLogin)) {
+                return new LeaseException(
+                        LeaseException.Reason.INSUFFICIENT_PRIVILEGE,
+                        "the fence of lease " + Names.quote(grant.leaseName()) + " (token " + grant.token()
+                                + ") was refused because the connection logs in as "
+                                + Names.quote(String.valueOf(fencingLogin))
+                                + ", not as the login that holds the lease ("
+                                + Names.quote(String.valueOf(leaseLogin)) + "): a fence only works on a connection "
+                                + "of the lease's login; the grant is still valid; the write was not made",
+                        refused);
+            }
+        } catch (SQLException | RuntimeException e) {
+            refused.addSuppressed(e); // can not tell: the grant is treated as stale
+        }
+        engine.fenceRefused(grant); // the grant ends here, as if a renewal had been refused
+        return new LeaseException(
+                LeaseException.Reason.STALE_TOKEN,
+                "lease "
+                        + Names.quote(grant.leaseName()) + " is no longer held by " + grant.holder()
+                        + " with token " + grant.token() + " in the database; the write was not made",
+                refused);
     }
 
     /**

@@ -97,4 +97,41 @@ class CallerConnectionNextTransactionTest {
                     .isNull();
         }
     }
+
+    /**
+     * The control: the fenced transaction itself, still open at its deadline, is aborted by the process. Its
+     * server-side bounds are cleared here (its own login may), so only the process's deadline can end it.
+     */
+    @Test
+    void theFencedTransactionStillOpenAtItsDeadlineIsAborted() throws Exception {
+        try (LeaseLock lock =
+                        pglease.tryLock("overrun", Duration.ofMillis(1500)).orElseThrow();
+                Connection c = TestDatabase.dataSource().getConnection()) {
+            c.setAutoCommit(false);
+            Duration deadline = lock.remaining();
+            pglease.fenceTransaction(c, lock);
+            exec(
+                    c,
+                    "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0; "
+                            + "SET LOCAL idle_in_transaction_session_timeout = 0; "
+                            + "DO $$ BEGIN IF current_setting('server_version_num')::int >= 170000 THEN "
+                            + "PERFORM set_config('transaction_timeout', '0', true); END IF; END $$");
+            exec(c, "INSERT INTO " + schema + ".charges VALUES (21)");
+            waitPast(deadline);
+            Throwable t = catchThrowable(() -> {
+                exec(c, "INSERT INTO " + schema + ".charges VALUES (22)");
+                c.commit();
+            });
+            assertThat(t)
+                    .as("the fenced transaction, still open at its grant's deadline")
+                    .isNotNull();
+        }
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                Statement s = c.createStatement();
+                java.sql.ResultSet rs =
+                        s.executeQuery("SELECT count(*) FROM " + schema + ".charges WHERE id IN (21, 22)")) {
+            rs.next();
+            assertThat(rs.getInt(1)).as("writes of the aborted transaction").isZero();
+        }
+    }
 }

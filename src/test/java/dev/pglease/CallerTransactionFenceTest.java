@@ -2,6 +2,7 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.pglease.internal.election.Grant;
 import dev.pglease.internal.sql.LeaseStatements;
@@ -11,6 +12,7 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -23,7 +25,8 @@ import org.springframework.transaction.support.TransactionTemplate;
 /**
  * {@link PgLease#fenceTransaction} fences a transaction the caller already has open, here one that Spring's
  * {@link DataSourceTransactionManager} manages: the check and the lock join Spring's connection, a stale token rolls
- * back Spring's whole transaction (writes made before the check too), and a takeover waits until it commits.
+ * back Spring's whole transaction (writes made before the check too), and a takeover waits until it ends, which is at
+ * the latest when the lease expires.
  */
 @Tag("core")
 class CallerTransactionFenceTest {
@@ -104,37 +107,67 @@ class CallerTransactionFenceTest {
         assertThat(charges(lease)).as("writes of the rolled-back transaction").isZero();
     }
 
+    /**
+     * A takeover waits for Spring's fenced transaction, and that transaction can not outlast its lease: the fence
+     * bounds it on the server by the lease's remaining time (1.5 s here, though the grant is valid for 30 s in this
+     * process, so no client-side deadline is involved). Left idle past the lease's expiry, it is ended by the server
+     * then, commits nothing, and the takeover that waited for it is granted while Spring's thread still idles.
+     */
     @Test
-    void aTakeoverWaitsUntilSpringsFencedTransactionCommits() throws Exception {
+    void aTakeoverWaitsForSpringsFencedTransactionWhichTheServerEndsAtTheLeasesExpiry() throws Exception {
         String lease = "spring-wait-" + System.nanoTime();
+        Duration leaseDuration = Duration.ofMillis(1500);
         CompletableFuture<LeaseStore.Acquired> takeover = new CompletableFuture<>();
+        AtomicLong grantedAfterMs = new AtomicLong(-1);
+        AtomicLong idledUntilMs = new AtomicLong(-1);
+        Throwable ended;
         try (PgLease pglease =
                         PgLease.create(ds, LeaseConfig.builder().schema(schema).build());
                 Connection taker = ds.getConnection()) {
             Leadership l;
+            long start = System.nanoTime(); // the lease expires on the database clock at least 1.5 s after this
             try (Connection c = ds.getConnection()) {
-                long token = sql.acquire(c, lease, "me", Duration.ofMillis(300)).token();
+                long token = sql.acquire(c, lease, "me", leaseDuration).token();
                 l = new Grant(lease, "me", token, Ticker.SYSTEM, System.nanoTime() + TTL.toNanos());
             }
-            tx.executeWithoutResult(status -> {
+            ended = catchThrowable(() -> tx.executeWithoutResult(status -> {
                 fence(pglease, l);
-                sleep(400); // the lease expires on the database clock meanwhile
+                charge(lease, l.token());
                 CompletableFuture.runAsync(() -> {
                     try {
-                        takeover.complete(sql.acquire(taker, lease, "next", TTL));
-                    } catch (SQLException e) {
+                        long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                        LeaseStore.Acquired a = sql.acquire(taker, lease, "next", TTL);
+                        while (!a.granted() && System.nanoTime() < giveUp) {
+                            Thread.sleep(50);
+                            a = sql.acquire(taker, lease, "next", TTL); // waits once the lease has expired
+                        }
+                        grantedAfterMs.set((System.nanoTime() - start) / 1_000_000);
+                        takeover.complete(a);
+                    } catch (SQLException | InterruptedException | RuntimeException e) {
                         takeover.completeExceptionally(e);
                     }
                 });
-                sleep(300);
-                assertThat(takeover)
-                        .as("the takeover waits for Spring's transaction")
-                        .isNotDone();
-                charge(lease, l.token());
-            });
-            assertThat(takeover.get(10, TimeUnit.SECONDS).granted()).isTrue();
+                sleep(3_000); // idle in the fenced transaction, past the lease's expiry
+                idledUntilMs.set((System.nanoTime() - start) / 1_000_000);
+            }));
+            LeaseStore.Acquired next = takeover.get(10, TimeUnit.SECONDS);
+            assertThat(next.granted()).as("the takeover").isTrue();
+            assertThat(next.token()).isGreaterThan(l.token());
         }
-        assertThat(charges(lease)).isEqualTo(1);
+        assertThat(grantedAfterMs.get())
+                .as(
+                        "the takeover was granted %d ms after the lease was taken: not before it expired (1.5 s), and "
+                                + "while Spring's thread still idled in the transaction (until %d ms): the server ended it",
+                        grantedAfterMs.get(), idledUntilMs.get())
+                .isGreaterThanOrEqualTo(leaseDuration.toMillis())
+                .isLessThan(idledUntilMs.get());
+        assertThat(ended)
+                .as("the commit of the transaction the server ended")
+                .isNotNull()
+                .isNotInstanceOf(AssertionError.class);
+        assertThat(charges(lease))
+                .as("writes of the transaction the server ended")
+                .isZero();
     }
 
     @Test

@@ -22,14 +22,19 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.dao.DataAccessException;
 import org.springframework.jdbc.datasource.DataSourceUtils;
+import org.springframework.jdbc.datasource.JdbcTransactionObjectSupport;
 import org.springframework.jdbc.support.SQLErrorCodeSQLExceptionTranslator;
 import org.springframework.jdbc.support.SQLExceptionTranslator;
+import org.springframework.transaction.NoTransactionException;
 import org.springframework.transaction.PlatformTransactionManager;
 import org.springframework.transaction.TransactionDefinition;
 import org.springframework.transaction.TransactionException;
 import org.springframework.transaction.TransactionStatus;
 import org.springframework.transaction.TransactionSystemException;
+import org.springframework.transaction.interceptor.TransactionAspectSupport;
+import org.springframework.transaction.interceptor.TransactionAttribute;
 import org.springframework.transaction.support.CallbackPreferringPlatformTransactionManager;
+import org.springframework.transaction.support.DefaultTransactionStatus;
 import org.springframework.transaction.support.ResourceTransactionManager;
 import org.springframework.transaction.support.TransactionCallback;
 import org.springframework.transaction.support.TransactionSynchronization;
@@ -144,7 +149,79 @@ public class FencedTransactionTemplate {
      *                               the database no longer lists its grant
      */
     public LeaseGrant fenceCurrentTransaction() {
-        return fenceWithCurrentGrant().grant;
+        return fenceWithCurrentGrant(null).grant;
+    }
+
+    /**
+     * Fences the transaction a {@link Fenced} method's own {@code @Transactional} attributes opened or joined, right
+     * before the method body runs (Spring's transaction advice around it is the innermost one): its connection, as
+     * the transaction manager named by those attributes holds it, whatever their propagation and isolation. That
+     * transaction manager must manage this template's data source.
+     *
+     * @param method     the method, for the messages
+     * @param attributes its transaction attributes
+     * @throws IllegalStateException when the body runs in no transaction ({@code NOT_SUPPORTED}, {@code NEVER},
+     *                               {@code SUPPORTS} without one), in a read-only one, in one of a transaction
+     *                               manager that holds no connection of this template's data source, or in a new
+     *                               one whose commit Spring runs without its callbacks (inside a transaction of
+     *                               another transaction manager)
+     */
+    FencedBy fenceMethodTransaction(String method, TransactionAttribute attributes) {
+        TransactionStatus status;
+        try {
+            status = TransactionAspectSupport.currentTransactionStatus();
+        } catch (NoTransactionException e) {
+            throw new IllegalStateException(
+                    method + " is @Fenced and @Transactional, but no Spring transaction "
+                            + "advice runs around it: enable transaction management (@EnableTransactionManagement)",
+                    e);
+        }
+        String declared = "@Transactional(propagation = " + propagation(attributes) + ")";
+        if (!(status instanceof DefaultTransactionStatus running) || !running.hasTransaction()) {
+            throw new IllegalStateException(method + " is @Fenced, but its " + declared + " runs it outside any "
+                    + "transaction, so there is nothing to fence: a fence belongs to the transaction that makes the "
+                    + "writes; declare REQUIRED, REQUIRES_NEW, NESTED or MANDATORY (or call it inside a transaction)");
+        }
+        if (running.isNewTransaction() && !running.isNewSynchronization()) {
+            throw new IllegalStateException(method + " is @Fenced, but its " + declared + " opens a transaction of "
+                    + "its transaction manager inside a transaction of another one, whose commit Spring runs "
+                    + "without the callbacks a fence needs (the check of the grant before commit): call it outside "
+                    + "that transaction, or declare REQUIRES_NEW on the same transaction manager as the caller");
+        }
+        if (running.isNewTransaction() && running.isReadOnly()) {
+            throw new IllegalStateException(method + " is @Fenced, but its @Transactional(readOnly = true) opens a "
+                    + "read-only transaction, which can not lock the lease row: fenced writes need a read-write one");
+        }
+        if (!(running.getTransaction() instanceof JdbcTransactionObjectSupport jdbc) || !jdbc.hasConnectionHolder()) {
+            throw new IllegalStateException(method + " is @Fenced, but the transaction manager of its @Transactional "
+                    + "holds no JDBC connection (" + running.getTransaction() + "): a fence locks the lease row on the "
+                    + "connection of the transaction that makes the writes; use a DataSourceTransactionManager, "
+                    + "JdbcTransactionManager or JpaTransactionManager on the DataSource pglease fences");
+        }
+        if (TransactionSynchronizationManager.getResource(dataSource) != jdbc.getConnectionHolder()) {
+            String manager = attributes.getQualifier() == null
+                            || attributes.getQualifier().isEmpty()
+                    ? "its transaction manager"
+                    : "transaction manager " + Names.quote(attributes.getQualifier());
+            throw new IllegalStateException(method + " is @Fenced, but its @Transactional runs it in a transaction of "
+                    + manager + " on another DataSource than the one pglease fences (" + dataSource + "): "
+                    + "writes through that DataSource would not be in the fenced transaction; fence writes to the "
+                    + "lease's database through that DataSource and its transaction manager");
+        }
+        return fenceWithCurrentGrant(jdbc.getConnectionHolder().getConnection());
+    }
+
+    private static String propagation(TransactionAttribute attributes) {
+        return switch (attributes.getPropagationBehavior()) {
+            case TransactionDefinition.PROPAGATION_REQUIRED -> "REQUIRED";
+            case TransactionDefinition.PROPAGATION_SUPPORTS -> "SUPPORTS";
+            case TransactionDefinition.PROPAGATION_MANDATORY -> "MANDATORY";
+            case TransactionDefinition.PROPAGATION_REQUIRES_NEW -> "REQUIRES_NEW";
+            case TransactionDefinition.PROPAGATION_NOT_SUPPORTED -> "NOT_SUPPORTED";
+            case TransactionDefinition.PROPAGATION_NEVER -> "NEVER";
+            case TransactionDefinition.PROPAGATION_NESTED -> "NESTED";
+            default -> String.valueOf(attributes.getPropagationBehavior());
+        };
     }
 
     private <T> T run(LeaseGrant explicit, TransactionCallback<T> action) {
@@ -152,7 +229,7 @@ public class FencedTransactionTemplate {
             FencedBy[] fenced = new FencedBy[1];
             try {
                 return new TransactionTemplate(transactionManager).execute(status -> {
-                    fenced[0] = explicit == null ? fenceWithCurrentGrant() : fence(explicit, false);
+                    fenced[0] = explicit == null ? fenceWithCurrentGrant(null) : fence(explicit, false, null);
                     try (FencingContext.Scope running = FencingContext.enter(fenced[0].grant)) {
                         return action.doInTransaction(status);
                     }
@@ -165,7 +242,7 @@ public class FencedTransactionTemplate {
         FencedBy fenced = null;
         T result;
         try {
-            fenced = explicit == null ? fenceWithCurrentGrant() : fence(explicit, false);
+            fenced = explicit == null ? fenceWithCurrentGrant(null) : fence(explicit, false, null);
             try (FencingContext.Scope running = FencingContext.enter(fenced.grant)) {
                 result = action.doInTransaction(status);
             }
@@ -200,26 +277,9 @@ public class FencedTransactionTemplate {
      * rollback's failure over it, as Spring's {@code TransactionTemplate} does.
      */
     private RuntimeException outcome(Throwable failure, FencedBy fenced, Throwable rollbackFailure) {
-        Throwable cause = failure instanceof FencedBeanPostProcessor.CheckedException c ? c.getCause() : failure;
-        if (!(failure instanceof LeaseException) && fenced != null && resourceFailure(cause)) {
-            Optional<FenceDeadlines.Watch> aborted = fenced.transaction.aborted();
-            if (aborted.isPresent() || !fenced.grant.isValid()) {
-                LeaseException lost = aborted.isPresent()
-                        ? Transactions.lost(aborted.get(), cause)
-                        : new LeaseException(
-                                LeaseException.Reason.LEASE_LOST,
-                                "lease " + Names.quote(fenced.grant.leaseName()) + " (token " + fenced.grant.token()
-                                        + ") was lost before its fenced transaction ended (its local deadline passed)"
-                                        + (fenced.transaction.commitAllowed
-                                                ? ": its commit failed, so whether it committed is unknown here (the "
-                                                        + "lease row lock held any successor off until it ended)"
-                                                : ": the transaction was rolled back"),
-                                cause);
-                if (rollbackFailure != null) {
-                    lost.addSuppressed(rollbackFailure);
-                }
-                return lost;
-            }
+        LeaseException lost = lost(failure, fenced, rollbackFailure);
+        if (lost != null) {
+            return lost;
         }
         if (rollbackFailure != null) {
             LOG.error("Application exception overridden by rollback exception", failure);
@@ -231,6 +291,61 @@ public class FencedTransactionTemplate {
         return (RuntimeException) thrown;
     }
 
+    /**
+     * What the transaction boundary of a {@link Fenced} method with its own {@code @Transactional} threw, as the
+     * method reports it: as {@link #outcome}, with a rollback's failure ({@code TransactionSystemException} carrying
+     * the method's exception) taken apart first.
+     */
+    Throwable boundaryOutcome(Throwable thrown, FencedBy fenced) {
+        Throwable failure = thrown;
+        Throwable rollbackFailure = null;
+        if (thrown instanceof TransactionSystemException e && e.getApplicationException() != null) {
+            failure = e.getApplicationException();
+            rollbackFailure = e;
+        }
+        LeaseException lost = lost(failure, fenced, rollbackFailure);
+        return lost != null ? lost : thrown;
+    }
+
+    /**
+     * The {@link LeaseException} a failed fenced transaction ends in, or null: the failure itself when it is one (a
+     * rollback's failure after it added as suppressed); {@code LEASE_LOST} when the grant was lost (its deadline
+     * passed, or it aborted the connection) and what failed was the database or the transaction (which losing it
+     * explains), with that failure as the cause.
+     */
+    private static LeaseException lost(Throwable failure, FencedBy fenced, Throwable rollbackFailure) {
+        Throwable cause = failure instanceof FencedBeanPostProcessor.CheckedException c ? c.getCause() : failure;
+        if (failure instanceof LeaseException e) {
+            if (rollbackFailure != null && fenced != null) {
+                e.addSuppressed(rollbackFailure);
+                return e;
+            }
+            return rollbackFailure == null ? e : null;
+        }
+        if (fenced == null || !resourceFailure(cause)) {
+            return null;
+        }
+        Optional<FenceDeadlines.Watch> aborted = fenced.transaction.aborted();
+        if (aborted.isEmpty() && fenced.grant.isValid()) {
+            return null;
+        }
+        LeaseException lost = aborted.isPresent()
+                ? Transactions.lost(aborted.get(), cause)
+                : new LeaseException(
+                        LeaseException.Reason.LEASE_LOST,
+                        "lease " + Names.quote(fenced.grant.leaseName()) + " (token " + fenced.grant.token()
+                                + ") was lost before its fenced transaction ended (its local deadline passed)"
+                                + (fenced.transaction.commitAllowed
+                                        ? ": its commit failed, so whether it committed is unknown here (the "
+                                                + "lease row lock held any successor off until it ended)"
+                                        : ": the transaction was rolled back"),
+                        cause);
+        if (rollbackFailure != null) {
+            lost.addSuppressed(rollbackFailure);
+        }
+        return lost;
+    }
+
     private static boolean resourceFailure(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof SQLException || c instanceof DataAccessException || c instanceof TransactionException) {
@@ -240,12 +355,15 @@ public class FencedTransactionTemplate {
         return false;
     }
 
-    /** Fences with the grant the calling code runs under, or the election's current grant (counted as work). */
-    private FencedBy fenceWithCurrentGrant() {
+    /**
+     * Fences with the grant the calling code runs under, or the election's current grant (counted as work): the
+     * transaction's {@code connection}, or when null the connection Spring holds for the data source.
+     */
+    private FencedBy fenceWithCurrentGrant(Connection connection) {
         Optional<LeaseGrant> running = FencingContext.current();
         if (running.isPresent()) {
             // inside a @LeaderOnly run, a ShedLock task or an enclosing fenced call: counted there, if at all
-            return fence(running.get(), false);
+            return fence(running.get(), false, connection);
         }
         if (election == null) {
             throw new IllegalStateException("no LeaderElection to take the grant from, and the calling code runs "
@@ -257,17 +375,17 @@ public class FencedTransactionTemplate {
                         LeaseException.Reason.LEASE_LOST,
                         "this process does not lead lease " + election.leaseName()
                                 + " (or is shutting down): the transaction is rolled back"));
-        return fence(leadership, true);
+        return fence(leadership, true, connection);
     }
 
     /** A grant and the transaction it fenced. */
-    private record FencedBy(LeaseGrant grant, TransactionFence transaction) {}
+    record FencedBy(LeaseGrant grant, TransactionFence transaction) {}
 
     /**
      * Fences the transaction in progress with {@code grant}, every time (one statement): after a rollback to a
      * savepoint, or in a new transaction on another connection, an earlier fence no longer holds.
      */
-    private FencedBy fence(LeaseGrant grant, boolean counted) {
+    private FencedBy fence(LeaseGrant grant, boolean counted, Connection connection) {
         TransactionFence transaction;
         try {
             requireTransaction();
@@ -276,7 +394,7 @@ public class FencedTransactionTemplate {
                 transaction = new TransactionFence();
                 TransactionSynchronizationManager.registerSynchronization(transaction);
             }
-            transaction.fenceWith(grant);
+            transaction.fenceWith(grant, connection);
         } catch (RuntimeException | Error e) {
             if (counted) {
                 election.endWork(); // no synchronization counts it
@@ -328,14 +446,25 @@ public class FencedTransactionTemplate {
             return FencedTransactionTemplate.this;
         }
 
-        void fenceWith(LeaseGrant grant) {
-            Connection c = DataSourceUtils.getConnection(dataSource);
+        /**
+         * Fences {@code held} (the transaction's connection; when null, the one Spring holds for the data source, and
+         * once fenced always the connection of the first fence).
+         */
+        void fenceWith(LeaseGrant grant, Connection held) {
+            Connection c =
+                    held != null ? held : connection != null ? connection : DataSourceUtils.getConnection(dataSource);
             try {
+                if (connection != null && c != connection) {
+                    throw new IllegalStateException("one Spring transaction, two connections to fence (" + connection
+                            + ", " + c + "): fence each transaction manager's transaction apart");
+                }
                 pglease.fenceTransaction(c, grant);
             } catch (SQLException e) {
                 throw translate(e);
             } finally {
-                DataSourceUtils.releaseConnection(c, dataSource);
+                if (held == null && connection == null) {
+                    DataSourceUtils.releaseConnection(c, dataSource);
+                }
             }
             if (connection == null) {
                 connection = c;
@@ -384,7 +513,7 @@ public class FencedTransactionTemplate {
         public void beforeCommit(boolean readOnly) {
             grants.values().forEach(LeaseGrant::checkValid); // LEASE_LOST: Spring rolls the whole transaction back
             for (String lease : Set.copyOf(undone)) {
-                fenceWith(grants.get(lease));
+                fenceWith(grants.get(lease), null);
             }
             Optional<FenceDeadlines.Watch> aborted = FenceDeadlines.beginCommit(connection);
             if (aborted.isPresent()) {

@@ -227,27 +227,61 @@ public class LeaderElection implements SmartLifecycle, ApplicationEventPublisher
         return DEFAULT_PHASE - 1000;
     }
 
+    /**
+     * Calls every {@link LeaderListener} bean, then publishes the event: each listener apart, as the core calls its
+     * own listeners, so one that throws (logged) neither silences the others nor the event.
+     */
     private final class Dispatch implements LeaderListener {
         @Override
         public void onElected(Leadership leadership) {
             for (LeaderListener l : listeners.get()) {
-                l.onElected(leadership);
+                try {
+                    l.onElected(leadership);
+                } catch (RuntimeException | Error e) {
+                    threw(l, "onElected", leadership, e);
+                }
             }
-            ApplicationEventPublisher p = publisher;
-            if (p != null) {
-                p.publishEvent(new LeaseGrantedEvent(LeaderElection.this, leadership));
-            }
+            publish(new LeaseGrantedEvent(LeaderElection.this, leadership), leadership);
         }
 
         @Override
         public void onRevoked(Leadership leadership) {
             for (LeaderListener l : listeners.get()) {
-                l.onRevoked(leadership);
+                try {
+                    l.onRevoked(leadership);
+                } catch (RuntimeException | Error e) {
+                    threw(l, "onRevoked", leadership, e);
+                }
             }
+            publish(new LeaseRevokedEvent(LeaderElection.this, leadership), leadership);
+        }
+
+        private void publish(Object event, Leadership leadership) {
             ApplicationEventPublisher p = publisher;
-            if (p != null) {
-                p.publishEvent(new LeaseRevokedEvent(LeaderElection.this, leadership));
+            if (p == null) {
+                return;
             }
+            try {
+                p.publishEvent(event);
+            } catch (RuntimeException | Error e) {
+                LOG.error(
+                        "pglease: a listener of {} (lease {}, token {}) threw; the election goes on",
+                        event.getClass().getSimpleName(),
+                        leadership.leaseName(),
+                        leadership.token(),
+                        e);
+            }
+        }
+
+        private void threw(LeaderListener listener, String call, Leadership leadership, Throwable e) {
+            LOG.error(
+                    "pglease: LeaderListener {}.{} (lease {}, token {}) threw; the other listeners and the event "
+                            + "still hear of it, and the election goes on",
+                    listener,
+                    call,
+                    leadership.leaseName(),
+                    leadership.token(),
+                    e);
         }
     }
 

@@ -231,6 +231,10 @@ public class PgLeaseAutoConfiguration {
         }
     }
 
+    /**
+     * The {@link LeaseObserver} beans as one: each is called apart, so one that throws (logged) does not keep the
+     * others from observing.
+     */
     static LeaseObserver composite(List<LeaseObserver> observers) {
         if (observers.isEmpty()) {
             return LeaseObserver.NONE;
@@ -241,32 +245,33 @@ public class PgLeaseAutoConfiguration {
         return new LeaseObserver() {
             @Override
             public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency) {
-                observers.forEach(o -> o.acquireAttempted(leaseName, granted, token, latency));
+                observers.forEach(o ->
+                        guarded(o, "acquireAttempted", () -> o.acquireAttempted(leaseName, granted, token, latency)));
             }
 
             @Override
             public void renewed(String leaseName, long token, Duration latency) {
-                observers.forEach(o -> o.renewed(leaseName, token, latency));
+                observers.forEach(o -> guarded(o, "renewed", () -> o.renewed(leaseName, token, latency)));
             }
 
             @Override
             public void renewFailed(String leaseName, long token, boolean lost, Throwable cause) {
-                observers.forEach(o -> o.renewFailed(leaseName, token, lost, cause));
+                observers.forEach(o -> guarded(o, "renewFailed", () -> o.renewFailed(leaseName, token, lost, cause)));
             }
 
             @Override
             public void steppedDown(String leaseName, long token, String reason) {
-                observers.forEach(o -> o.steppedDown(leaseName, token, reason));
+                observers.forEach(o -> guarded(o, "steppedDown", () -> o.steppedDown(leaseName, token, reason)));
             }
 
             @Override
             public void released(String leaseName, long token) {
-                observers.forEach(o -> o.released(leaseName, token));
+                observers.forEach(o -> guarded(o, "released", () -> o.released(leaseName, token)));
             }
 
             @Override
             public void databaseError(String leaseName, Throwable cause) {
-                observers.forEach(o -> o.databaseError(leaseName, cause));
+                observers.forEach(o -> guarded(o, "databaseError", () -> o.databaseError(leaseName, cause)));
             }
 
             @Override
@@ -294,6 +299,14 @@ public class PgLeaseAutoConfiguration {
                 observers.forEach(o -> o.shardUnowned(group, shard, token, unowned));
             }
         };
+    }
+
+    private static void guarded(LeaseObserver observer, String call, Runnable observation) {
+        try {
+            observation.run();
+        } catch (RuntimeException | Error e) {
+            LOG.warn("pglease: LeaseObserver {}.{} threw; ignored", observer, call, e);
+        }
     }
 
     /** Micrometer meters, when Micrometer is on the classpath and the application has a {@code MeterRegistry}. */

@@ -7,6 +7,7 @@ import dev.pglease.Elector;
 import dev.pglease.LeaderListener;
 import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
 import java.sql.Connection;
 import java.time.Duration;
@@ -51,7 +52,10 @@ class FenceOnAnotherLoginTest {
                 otherLogin.rollback();
                 assertThat(refused)
                         .as("the fence on another login's connection")
-                        .isNotNull();
+                        .isInstanceOfSatisfying(LeaseException.class, e -> {
+                            assertThat(e.reason()).isEqualTo(LeaseException.Reason.INSUFFICIENT_PRIVILEGE);
+                            assertThat(e.getMessage()).as("names both logins").contains(h.candA, h.candB);
+                        });
             }
             assertThat(h.row("billing").token())
                     .as("the database still lists the holder with its token")

@@ -26,7 +26,7 @@ public final class FenceStatements {
     public FenceStatements(String schema) {
         String s = Names.schema(schema);
         this.leases = s + ".leases";
-        this.fence = "SELECT " + s + ".fence(?, ?, ?)";
+        this.fence = "SELECT " + s + ".fence(?, ?, ?), pg_catalog.pg_backend_pid(), pg_catalog.txid_current()";
         this.advanceGranted = "SELECT " + s + ".advance_fence(?, ?, ?)";
     }
 
@@ -46,27 +46,65 @@ public final class FenceStatements {
     public boolean fenceTransaction(
             Connection c, boolean readCommitted, long millis, String name, String holder, long token)
             throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(readCommitted ? READ_COMMITTED + ";\n" + fence : fence)) {
-            ps.setString(1, name);
-            ps.setLong(2, token);
-            ps.setLong(3, Math.max(1, Math.min(millis, MAX_BOUND_MILLIS)));
-            for (boolean isResult = ps.execute();
-                    isResult || ps.getUpdateCount() != -1;
-                    isResult = ps.getMoreResults()) {
-                if (isResult) {
-                    try (ResultSet rs = ps.getResultSet()) {
-                        while (rs.next()) {
-                            rs.getLong(1);
-                        }
-                    }
-                }
-            }
+        try {
+            fence(c, readCommitted, millis, name, holder, token);
             return true;
         } catch (SQLException e) {
             if (SqlErrors.staleFence(e)) {
                 return false;
             }
             throw e;
+        }
+    }
+
+    /** The server transaction a fence locked the lease row in: its backend and its transaction id. */
+    public record FencedTransaction(int pid, long xid) {}
+
+    /**
+     * {@link #fenceTransaction}, in the same round trip telling which server transaction was fenced (the fence's row
+     * lock gives it a transaction id).
+     *
+     * @return the fenced transaction
+     * @throws SQLException SQLSTATE PL001 ({@link SqlErrors#staleFence}) when the database does not list this login
+     *                      with this token, the lease unexpired (its message says which of these failed)
+     */
+    public FencedTransaction fence(
+            Connection c, boolean readCommitted, long millis, String name, String holder, long token)
+            throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(readCommitted ? READ_COMMITTED + ";\n" + fence : fence)) {
+            ps.setString(1, name);
+            ps.setLong(2, token);
+            ps.setLong(3, Math.max(1, Math.min(millis, MAX_BOUND_MILLIS)));
+            FencedTransaction fenced = null;
+            for (boolean isResult = ps.execute();
+                    isResult || ps.getUpdateCount() != -1;
+                    isResult = ps.getMoreResults()) {
+                if (isResult) {
+                    try (ResultSet rs = ps.getResultSet()) {
+                        while (rs.next()) {
+                            fenced = new FencedTransaction(rs.getInt(2), rs.getLong(3));
+                        }
+                    }
+                }
+            }
+            if (fenced == null) {
+                throw new SQLException("the fence answered no row");
+            }
+            return fenced;
+        }
+    }
+
+    /**
+     * Whether backend {@code pid} is still in transaction {@code xid} (by {@code pg_stat_activity}, on another
+     * connection of the same login).
+     */
+    public static boolean stillRunning(Connection c, FencedTransaction fenced) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a"
+                + " WHERE a.pid = ? AND a.backend_xid::text::bigint = ?)")) {
+            ps.setInt(1, fenced.pid());
+            ps.setLong(2, fenced.xid() & 0xFFFF_FFFFL);
+            ps.setQueryTimeout(5);
+            return Rows.bool(ps);
         }
     }
 

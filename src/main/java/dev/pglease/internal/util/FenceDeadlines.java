@@ -5,7 +5,11 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -29,7 +33,10 @@ import org.postgresql.core.TransactionState;
  * that started before the deadline is never cut in half) and ends the watch with {@link #end} when the
  * transaction is over. A caller's own transaction ({@code PgLease.fenceTransaction}) has no such end: at the
  * deadline its connection is aborted only if it has not been closed (a pooled connection handed back is closed)
- * and is inside a transaction; a later fence of the same lease on that connection replaces the watch.
+ * and is inside a transaction, and only if the database still runs the very server transaction that was fenced (its
+ * backend and transaction id, asked on another connection): a later transaction on the same connection is never
+ * aborted. When the database can not tell within {@link #CHECK_TIMEOUT}, the connection is aborted. A later fence of
+ * the same lease on that connection replaces the watch.
  */
 public final class FenceDeadlines implements AutoCloseable {
 
@@ -37,6 +44,10 @@ public final class FenceDeadlines implements AutoCloseable {
     private static final int COMMITTING = 1;
     private static final int ENDED = 2;
     private static final int ABORTED = 3;
+    private static final int CHECKING = 4;
+
+    /** The longest wait for the database to tell whether the fenced transaction still runs (then: abort). */
+    static final Duration CHECK_TIMEOUT = Duration.ofSeconds(1);
 
     /** How long an aborted watch nobody ended is kept for its owner to see (then its dead connection is let go). */
     private static final long KEEP_ABORTED_NANOS = TimeUnit.MINUTES.toNanos(1);
@@ -48,8 +59,25 @@ public final class FenceDeadlines implements AutoCloseable {
     private static final AtomicInteger ABORTED_KEPT = new AtomicInteger();
 
     private final ScheduledThreadPoolExecutor timer;
+    private final StillRunning stillRunning;
+    private final ExecutorService checks;
 
+    /** Asks the database, on a connection of its own, whether a backend is still in a transaction. */
+    @FunctionalInterface
+    public interface StillRunning {
+        boolean test(int pid, long xid) throws Exception;
+    }
+
+    /** Deadlines that abort a caller's connection still inside a transaction without asking which one. */
     public FenceDeadlines(String threadName) {
+        this(threadName, null);
+    }
+
+    /**
+     * @param stillRunning asks whether the fenced server transaction of a caller's connection still runs at its
+     *                     deadline; null to abort whatever transaction the connection is in then
+     */
+    public FenceDeadlines(String threadName, StillRunning stillRunning) {
         timer = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, threadName);
             t.setDaemon(true);
@@ -57,6 +85,14 @@ public final class FenceDeadlines implements AutoCloseable {
         });
         timer.setRemoveOnCancelPolicy(true);
         timer.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        this.stillRunning = stillRunning;
+        this.checks = stillRunning == null
+                ? null
+                : Executors.newCachedThreadPool(r -> {
+                    Thread t = new Thread(r, threadName + "-check");
+                    t.setDaemon(true);
+                    return t;
+                });
     }
 
     private record Key(Object connection, String lease) {}
@@ -69,15 +105,27 @@ public final class FenceDeadlines implements AutoCloseable {
         private final long token;
         private final Duration bound;
         private final AtomicInteger state = new AtomicInteger(OPEN);
+        private final FenceDeadlines owner;
         private volatile ScheduledFuture<?> task;
         private volatile long abortedAt;
+        private volatile boolean identified;
+        private volatile int pid;
+        private volatile long xid;
 
-        private Watch(Key key, Connection connection, String lease, long token, Duration bound) {
+        private Watch(FenceDeadlines owner, Key key, Connection connection, String lease, long token, Duration bound) {
+            this.owner = owner;
             this.key = key;
             this.connection = connection;
             this.lease = lease;
             this.token = token;
             this.bound = bound;
+        }
+
+        /** The server transaction the fence locked the lease row in: the only one the deadline may abort. */
+        public void identify(int pid, long xid) {
+            this.pid = pid;
+            this.xid = xid;
+            this.identified = true;
         }
 
         /** Whether the deadline aborted the connection. */
@@ -100,12 +148,53 @@ public final class FenceDeadlines implements AutoCloseable {
         }
 
         private void fire() {
-            if (!state.compareAndSet(OPEN, ABORTED)) {
+            if (!state.compareAndSet(OPEN, CHECKING)) {
                 return;
             }
             if (!insideTransaction(connection)) {
-                state.set(ENDED);
+                ended();
+                return;
+            }
+            if (!identified || owner.checks == null) {
+                abortNow();
+                return;
+            }
+            int p = pid;
+            long x = xid;
+            CompletableFuture<Boolean> running;
+            try {
+                running = CompletableFuture.supplyAsync(
+                        () -> {
+                            try {
+                                return owner.stillRunning.test(p, x);
+                            } catch (Exception e) {
+                                return true; // can not tell: abort
+                            }
+                        },
+                        owner.checks);
+            } catch (RejectedExecutionException e) {
+                abortNow(); // closing: nothing left to ask with
+                return;
+            }
+            running.completeOnTimeout(true, CHECK_TIMEOUT.toNanos(), TimeUnit.NANOSECONDS)
+                    .thenAccept(stillThere -> {
+                        if (stillThere) {
+                            abortNow();
+                        } else {
+                            ended(); // the fenced transaction ended; the connection runs a later one
+                        }
+                    });
+        }
+
+        private void ended() {
+            if (state.compareAndSet(CHECKING, ENDED)) {
                 WATCHES.remove(key, this);
+            }
+        }
+
+        /** Aborts the connection, unless the transaction began to commit or ended meanwhile. */
+        private void abortNow() {
+            if (!state.compareAndSet(CHECKING, ABORTED)) {
                 return;
             }
             abortedAt = System.nanoTime();
@@ -123,7 +212,10 @@ public final class FenceDeadlines implements AutoCloseable {
             if (t != null) {
                 t.cancel(false);
             }
-            if (!state.compareAndSet(OPEN, ENDED) && !state.compareAndSet(COMMITTING, ENDED) && aborted()) {
+            if (!state.compareAndSet(OPEN, ENDED)
+                    && !state.compareAndSet(COMMITTING, ENDED)
+                    && !state.compareAndSet(CHECKING, ENDED)
+                    && aborted()) {
                 ABORTED_KEPT.decrementAndGet();
             }
         }
@@ -137,7 +229,7 @@ public final class FenceDeadlines implements AutoCloseable {
     public Watch watch(Connection connection, String lease, long token, Duration bound) {
         sweep();
         Key key = new Key(physical(connection), lease);
-        Watch watch = new Watch(key, connection, lease, token, bound);
+        Watch watch = new Watch(this, key, connection, lease, token, bound);
         Watch previous = WATCHES.put(key, watch);
         if (previous != null) {
             previous.forget();
@@ -146,7 +238,7 @@ public final class FenceDeadlines implements AutoCloseable {
             long nanos = Math.max(0, bound.toNanos());
             long grace = Math.min(GRACE_MAX.toNanos(), nanos / 10);
             watch.task = timer.schedule(watch::fire, nanos + grace, TimeUnit.NANOSECONDS);
-        } catch (java.util.concurrent.RejectedExecutionException e) {
+        } catch (RejectedExecutionException e) {
             // the PgLease is closed: its grants are no longer valid, the commit check refuses
             WATCHES.remove(key, watch);
         }
@@ -162,7 +254,13 @@ public final class FenceDeadlines implements AutoCloseable {
         Object physical = physical(connection);
         Watch aborted = null;
         for (Watch w : WATCHES.values()) {
-            if (w.key.connection() == physical && !w.state.compareAndSet(OPEN, COMMITTING) && w.aborted()) {
+            if (w.key.connection() != physical || w.state.compareAndSet(OPEN, COMMITTING)) {
+                continue;
+            }
+            if (w.state.get() == CHECKING) {
+                w.abortNow(); // its deadline passed: the transaction its owner commits is the fenced one
+            }
+            if (w.aborted()) {
                 aborted = w;
             }
         }
@@ -200,6 +298,9 @@ public final class FenceDeadlines implements AutoCloseable {
     @Override
     public void close() {
         timer.shutdownNow();
+        if (checks != null) {
+            checks.shutdownNow();
+        }
     }
 
     /** Lets go of aborted watches nobody ended for a while (a caller's own transaction has no end). */
