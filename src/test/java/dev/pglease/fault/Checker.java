@@ -458,10 +458,10 @@ public final class Checker {
             }
             String key = op.holder() + " " + op.token(); // one lease's history: the grant is holder and token
             switch (op.kind()) {
-                case RELEASE, REVOKED -> endsOf.computeIfAbsent(key, k -> new TreeMap<>())
-                        .putIfAbsent(op.completeMs(), op);
-                case ELECTED -> claimsOf.computeIfAbsent(key, k -> new TreeMap<>())
-                        .putIfAbsent(op.completeMs(), op);
+                case RELEASE, REVOKED ->
+                    endsOf.computeIfAbsent(key, k -> new TreeMap<>()).putIfAbsent(op.completeMs(), op);
+                case ELECTED ->
+                    claimsOf.computeIfAbsent(key, k -> new TreeMap<>()).putIfAbsent(op.completeMs(), op);
                 case ACQUIRE, RENEW -> {
                     // a renewal of the same grant answered after a step-down at the deadline: it leads again
                     if (op.ok()) {
@@ -493,7 +493,8 @@ public final class Checker {
                         5,
                         "write #" + w.index() + " by " + w.holder() + " (token " + w.token() + ", "
                                 + w.outcome().name().toLowerCase() + ") started " + (w.invokeMs() - e.completeMs())
-                                + " ms after its node reported that grant " + e.kind().name().toLowerCase() + " (#"
+                                + " ms after its node reported that grant "
+                                + e.kind().name().toLowerCase() + " (#"
                                 + e.index() + ")",
                         w.invokeMs(),
                         List.of(e.index(), w.index()),

@@ -59,7 +59,8 @@ public final class GroupChecker {
      * @param start  its first elected report
      * @param end    its released or revoked report after the last claim, or its latest deadline, whichever is first
      */
-    record Grant(String lease, String node, String holder, long token, long start, long end, long startOp, String why) {}
+    record Grant(
+            String lease, String node, String holder, long token, long start, long end, long startOp, String why) {}
 
     private final Checker.Config config;
     private final Group group;
@@ -90,8 +91,8 @@ public final class GroupChecker {
             Set<String> lost = new HashSet<>();
             Checker.checkSafety(e.getValue(), monotonic.getOrDefault(e.getKey(), e.getValue()), found, lost);
             for (Violation v : found) {
-                violations.add(new Violation(
-                        v.invariant(), e.getKey() + ": " + v.message(), v.atMs(), v.ops(), v.evidence()));
+                violations.add(
+                        new Violation(v.invariant(), e.getKey() + ": " + v.message(), v.atMs(), v.ops(), v.evidence()));
             }
             lost.forEach(k -> lostAcks.add(e.getKey() + " " + k));
         }
@@ -167,14 +168,7 @@ public final class GroupChecker {
                 why = "its last report (no deadline reported)";
             }
             out.add(new Grant(
-                    lease,
-                    first.node(),
-                    first.holder(),
-                    first.token(),
-                    first.completeMs(),
-                    end,
-                    first.index(),
-                    why));
+                    lease, first.node(), first.holder(), first.token(), first.completeMs(), end, first.index(), why));
         }
         out.sort(Comparator.comparingLong(Grant::token).thenComparingLong(Grant::start));
         return out;
@@ -337,7 +331,8 @@ public final class GroupChecker {
                     if (atMs <= f.startMs()) {
                         continue;
                     }
-                    if (atMs >= f.startMs() + maxBound || (v.holder() != null && !v.holder().equals(victim))) {
+                    if (atMs >= f.startMs() + maxBound
+                            || (v.holder() != null && !v.holder().equals(victim))) {
                         break;
                     }
                     if (v.token() >= e.getValue() && victim.equals(v.holder())) {
@@ -497,8 +492,7 @@ public final class GroupChecker {
             if (!balanced(s.state())) {
                 out.add(new Violation(
                         10,
-                        "the group settled after " + after + " but not balanced within one: "
-                                + describe(s.state()),
+                        "the group settled after " + after + " but not balanced within one: " + describe(s.state()),
                         s.atMs(),
                         List.of(),
                         List.of()));
@@ -560,8 +554,8 @@ public final class GroupChecker {
                     moved.add(shard);
                 }
             }
-            String between = "between the settled states at " + Op.rel(a.atMs(), h.t0()) + " and "
-                    + Op.rel(b.atMs(), h.t0());
+            String between =
+                    "between the settled states at " + Op.rel(a.atMs(), h.t0()) + " and " + Op.rel(b.atMs(), h.t0());
             if (changes == 0) {
                 stable++;
                 if (!moved.isEmpty()) {
@@ -575,7 +569,8 @@ public final class GroupChecker {
             } else if (changes == 1 && added.size() == 1) {
                 joins++;
                 String newcomer = added.iterator().next().holder();
-                int limit = (group.shards() + b.members().size() - 1) / b.members().size();
+                int limit =
+                        (group.shards() + b.members().size() - 1) / b.members().size();
                 List<Integer> elsewhere = new ArrayList<>();
                 for (int shard : moved) {
                     GroupRecords.Owner o = b.owners().get(shard);
@@ -588,8 +583,10 @@ public final class GroupChecker {
                             11,
                             between + " " + newcomer + " joined " + (b.members().size() - 1) + " members: "
                                     + moved.size() + " shards moved (at most " + limit + " may)"
-                                    + (elsewhere.isEmpty() ? "" : ", and shards " + elsewhere
-                                            + " moved to another member than the newcomer"),
+                                    + (elsewhere.isEmpty()
+                                            ? ""
+                                            : ", and shards " + elsewhere
+                                                    + " moved to another member than the newcomer"),
                             b.atMs(),
                             List.of(),
                             List.of(describe(a), describe(b))));

@@ -24,11 +24,33 @@ class GroupCheckerTest {
         return G + "/" + k;
     }
 
-    private static Op op(String node, String holder, Op.Kind kind, Op.Outcome outcome, int shard, long token,
-            long invoke, long complete, Long deadline, Long value, String detail) {
+    private static Op op(
+            String node,
+            String holder,
+            Op.Kind kind,
+            Op.Outcome outcome,
+            int shard,
+            long token,
+            long invoke,
+            long complete,
+            Long deadline,
+            Long value,
+            String detail) {
         return new Op(
-                0, node, holder, kind, outcome, token, T0 + invoke, T0 + complete,
-                deadline == null ? null : T0 + deadline, value, null, null, detail, shard(shard));
+                0,
+                node,
+                holder,
+                kind,
+                outcome,
+                token,
+                T0 + invoke,
+                T0 + complete,
+                deadline == null ? null : T0 + deadline,
+                value,
+                null,
+                null,
+                detail,
+                shard(shard));
     }
 
     /** An acknowledged acquire (deadline = send + 600 ms) followed by the member's elected report. */
@@ -85,8 +107,20 @@ class GroupCheckerTest {
         }
         settled(h, 1000, -1, state(1000, Set.of(A, B), "A", "A", "B", "B"));
         h.addFault(new FaultRecord(0, FaultKind.MEMBER_JOIN, "n3", T0 + 1100, T0 + 1500, false, null, null));
-        h.add(new Op(0, "n3", "C", Op.Kind.NOTE, Op.Outcome.OK, null, T0 + 1500, T0 + 1500, null, null, null,
-                null, "started pid 3"));
+        h.add(new Op(
+                0,
+                "n3",
+                "C",
+                Op.Kind.NOTE,
+                Op.Outcome.OK,
+                null,
+                T0 + 1500,
+                T0 + 1500,
+                null,
+                null,
+                null,
+                null,
+                "started pid 3"));
         h.addSnapshot(state(1600, Set.of(A, B, C), "A", "A", "B", "B"));
         h.add(op("n1", "A", Op.Kind.WRITE, Op.Outcome.OK, 1, 1, 1650, 1660, 1800L, 7L, null));
         released(h, "n1", "A", 1, 1, 1700);
@@ -102,7 +136,9 @@ class GroupCheckerTest {
         assertThat(r.violations()).as(r.render()).isEmpty();
         assertThat(r.windows()).singleElement().satisfies(w -> {
             assertThat(w.measured()).isTrue();
-            assertThat(w.failoverMs()).as("from the newcomer's start to a balanced group").isEqualTo(220L);
+            assertThat(w.failoverMs())
+                    .as("from the newcomer's start to a balanced group")
+                    .isEqualTo(220L);
         });
         assertThat(r.groupSummary()).contains("2 settled states checked").contains("1 one join apart");
     }
@@ -113,7 +149,9 @@ class GroupCheckerTest {
         elected(h, "n3", "C", 2, 2, 2000); // B renewed shard 2 at +2000 until +2598 and never let it go
         CheckReport r = checker.check(h);
         assertThat(r.violates(8)).as(r.render()).isTrue();
-        assertThat(r.render()).contains("g/2: C reported owning it with token 2").contains("before B's grant");
+        assertThat(r.render())
+                .contains("g/2: C reported owning it with token 2")
+                .contains("before B's grant");
     }
 
     @Test
@@ -178,8 +216,8 @@ class GroupCheckerTest {
         History h = clean();
         h.addFault(new FaultRecord(0, FaultKind.KILL_LEADER, "n2", T0 + 3000, T0 + 3000, true, "B", null));
         elected(h, "n1", "A", 2, 2, 4000);
-        h.add(new Op(0, "n1", "A", Op.Kind.NOTE, Op.Outcome.OK, null, T0 + 9000, T0 + 9000, null, null, null,
-                null, "end"));
+        h.add(new Op(
+                0, "n1", "A", Op.Kind.NOTE, Op.Outcome.OK, null, T0 + 9000, T0 + 9000, null, null, null, null, "end"));
         CheckReport r = checker.check(h);
         assertThat(r.violates(9)).as(r.render()).isTrue();
         assertThat(r.render()).contains("not every one of them was owned by another member");
@@ -189,12 +227,24 @@ class GroupCheckerTest {
     void aJoinNotBalancedInTimeBreaksInvariantNine() {
         History h = clean();
         h.addFault(new FaultRecord(0, FaultKind.MEMBER_JOIN, "n4", T0 + 3000, T0 + 3100, false, null, null));
-        h.add(new Op(0, "n4", "D", Op.Kind.NOTE, Op.Outcome.OK, null, T0 + 3100, T0 + 3100, null, null, null,
-                null, "started pid 4"));
+        h.add(new Op(
+                0,
+                "n4",
+                "D",
+                Op.Kind.NOTE,
+                Op.Outcome.OK,
+                null,
+                T0 + 3100,
+                T0 + 3100,
+                null,
+                null,
+                null,
+                null,
+                "started pid 4"));
         GroupRecords.Member d = new GroupRecords.Member("D", 4);
         h.addSnapshot(state(3200, Set.of(A, B, C, d), "A", "C", "B", "B")); // D owns nothing for ever
-        h.add(new Op(0, "n1", "A", Op.Kind.NOTE, Op.Outcome.OK, null, T0 + 9000, T0 + 9000, null, null, null,
-                null, "end"));
+        h.add(new Op(
+                0, "n1", "A", Op.Kind.NOTE, Op.Outcome.OK, null, T0 + 9000, T0 + 9000, null, null, null, null, "end"));
         CheckReport r = checker.check(h);
         assertThat(r.violates(9)).as(r.render()).isTrue();
         assertThat(r.render()).contains("not balanced within 3000 ms").contains("D=0");
@@ -216,7 +266,11 @@ class GroupCheckerTest {
     @Test
     void aGroupThatNeverSettledBreaksInvariantTen() {
         History h = clean();
-        h.addSettle(new GroupRecords.Settle(T0 + 40_000, 0, false, state(40_000, Set.of(A, B, C), "A", "C", "B", "B"),
+        h.addSettle(new GroupRecords.Settle(
+                T0 + 40_000,
+                0,
+                false,
+                state(40_000, Set.of(A, B, C), "A", "C", "B", "B"),
                 "n3 reports owning 0 shards, the database lists 1"));
         CheckReport r = checker.check(h);
         assertThat(r.violates(10)).isTrue();
@@ -280,8 +334,21 @@ class GroupCheckerTest {
     @Test
     void theRunsOtherLeasesAreNotShards() {
         History h = clean();
-        h.add(new Op(0, "n1", "A", Op.Kind.NOTE, Op.Outcome.OK, null, T0 + 100, T0 + 100, null, null, null,
-                null, "database-error", G));
+        h.add(new Op(
+                0,
+                "n1",
+                "A",
+                Op.Kind.NOTE,
+                Op.Outcome.OK,
+                null,
+                T0 + 100,
+                T0 + 100,
+                null,
+                null,
+                null,
+                null,
+                "database-error",
+                G));
         CheckReport r = checker.check(h);
         assertThat(r.violations()).isEmpty();
         assertThat(r.groupSummary()).contains("over 4 shard leases seen");

@@ -53,7 +53,9 @@ class GroupFaultRunTest {
                     + "\nsettle waits (ms): " + run.settleMs());
             System.out.println(table);
             System.out.println(r.render());
-            assertThat(run.notInjected()).as("kinds that could not be injected, with the reason").isEmpty();
+            assertThat(run.notInjected())
+                    .as("kinds that could not be injected, with the reason")
+                    .isEmpty();
             assertThat(r.faultsByKind().keySet()).as("every kind injected").containsAll(KINDS);
             assertThat(r.violations()).as(table + "\n" + r.render()).isEmpty();
             assertThat(r.lostAckedAcquires()).isZero();

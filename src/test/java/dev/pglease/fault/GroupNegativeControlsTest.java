@@ -32,25 +32,32 @@ class GroupNegativeControlsTest {
 
     /** Two members settle, a third joins and takes its share from them, the group settles again. */
     private static CheckReport joinOfAThirdMember(FaultCluster c) {
-        assertThat(c.awaitSettled(-1, 1000, 60_000).settled()).as("two members settle").isTrue();
+        assertThat(c.awaitSettled(-1, 1000, 60_000).settled())
+                .as("two members settle")
+                .isTrue();
         FaultRecord join = c.join(c.node(2));
-        assertThat(c.awaitSettled(join.index(), 1000, 30_000).settled()).as("three members settle").isTrue();
+        assertThat(c.awaitSettled(join.index(), 1000, 30_000).settled())
+                .as("three members settle")
+                .isTrue();
         PgServer.sleep(1500); // the members that ignore revocation write the shards they gave up meanwhile
         return c.finish();
     }
 
     private static FaultCluster.Options threeSlots() {
-        return new FaultCluster.Options().nodes(3).group(16, 2).timing(1000, 600, 200).workInterval(100);
+        return new FaultCluster.Options()
+                .nodes(3)
+                .group(16, 2)
+                .timing(1000, 600, 200)
+                .workInterval(100);
     }
 
     @Test
     void memberThatIgnoresRevocationIsCaughtByInvariantFive() {
-        FaultCluster.Options o =
-                threeSlots().nodeArgs(0, "--ignore-deadline").nodeArgs(1, "--ignore-deadline");
+        FaultCluster.Options o = threeSlots().nodeArgs(0, "--ignore-deadline").nodeArgs(1, "--ignore-deadline");
         try (FaultCluster c = FaultCluster.start(o)) {
             CheckReport r = joinOfAThirdMember(c);
-            System.out.println(r.table("negative control: group members that ignore revocation ("
-                    + FaultCluster.loadAverage() + ")"));
+            System.out.println(r.table(
+                    "negative control: group members that ignore revocation (" + FaultCluster.loadAverage() + ")"));
             System.out.println(r.render());
             assertThat(safetyViolated(r)).as(r.render()).containsExactly(5);
             assertThat(r.violations())

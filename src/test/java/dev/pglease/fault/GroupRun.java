@@ -162,7 +162,8 @@ public final class GroupRun {
     public void inject() {
         long startMs = System.currentTimeMillis();
         progress("group fault run: seed=" + plan.seed() + " (replay with -Dpglease.fault.seed=" + plan.seed()
-                + "), member slots=" + c.nodes().size() + ", running=" + c.running().size() + ", kinds=" + kinds);
+                + "), member slots=" + c.nodes().size() + ", running="
+                + c.running().size() + ", kinds=" + kinds);
         settle(null);
         List<FaultKind> firstRound = new ArrayList<>(kinds);
         Collections.shuffle(firstRound, rnd);
@@ -200,7 +201,8 @@ public final class GroupRun {
             }
             if (injected % 25 == 0) {
                 progress("group fault run: " + injected + " faults after "
-                        + (System.currentTimeMillis() - startMs) / 1000 + " s, " + c.history().ops().size()
+                        + (System.currentTimeMillis() - startMs) / 1000 + " s, "
+                        + c.history().ops().size()
                         + " operations");
             }
         }
@@ -318,9 +320,7 @@ public final class GroupRun {
                 // a member on a fast or slow clock for a while, then back to the true rate (each restart is a leave
                 // and a join): a slow member takes its share of a lost member's shards at its own pace, so it does
                 // not stay while other faults are measured
-                double rate = k == FaultKind.TICKER_FAST
-                        ? (rateDraw < 0.5 ? 1.5 : 2.0)
-                        : (rateDraw < 0.5 ? 0.75 : 0.5);
+                double rate = k == FaultKind.TICKER_FAST ? (rateDraw < 0.5 ? 1.5 : 2.0) : (rateDraw < 0.5 ? 0.75 : 0.5);
                 f = c.tickerRateFor(anyMember, rate, slowFor);
             }
             case WALL_CLOCK_SKEW -> {

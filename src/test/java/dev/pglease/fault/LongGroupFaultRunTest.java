@@ -60,7 +60,9 @@ class LongGroupFaultRunTest {
             assertThat(run.injected())
                     .as("faults injected within the time budget")
                     .isGreaterThanOrEqualTo(faults);
-            assertThat(run.notInjected()).as("kinds never injected, with the reason").isEmpty();
+            assertThat(run.notInjected())
+                    .as("kinds never injected, with the reason")
+                    .isEmpty();
             assertThat(r.measuredShare()).as(r.windowTable()).isGreaterThanOrEqualTo(0.9);
         }
     }

@@ -221,11 +221,13 @@ public final class FaultCluster implements AutoCloseable {
     private final String lease = "fault-lease";
     /** The group of a group run: shard k is the lease {@code fault-group/k}. */
     private final String group = "fault-group";
+
     private GroupMonitor groupMonitor;
     /** Member slots whose node the kit stopped on purpose (a member that left): not restarted by supervision. */
     private final java.util.Set<NodeProcess> retired = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** For each fault that hit a member: the shards it held on the database then, with their tokens. */
     private final Map<Long, Map<Integer, Long>> hitShards = new java.util.concurrent.ConcurrentHashMap<>();
+
     private PgServer primary;
     private PgServer standby;
     private int pgSeq;
@@ -482,7 +484,10 @@ public final class FaultCluster implements AutoCloseable {
             return programArgs(i, url);
         }
         List<String> a = new ArrayList<>(List.of("node", "--jdbc-url", url));
-        a.addAll(o.grouped() ? List.of("--group", group, "--shards", Integer.toString(o.shards)) : List.of("--lease", lease));
+        a.addAll(
+                o.grouped()
+                        ? List.of("--group", group, "--shards", Integer.toString(o.shards))
+                        : List.of("--lease", lease));
         a.addAll(List.of(
                 "--schema",
                 schema,
@@ -661,12 +666,17 @@ public final class FaultCluster implements AutoCloseable {
     public List<NodeProcess> owningMembers() {
         List<NodeProcess> out = new ArrayList<>();
         for (NodeProcess n : nodes) {
-            if (n.alive() && !n.paused() && n.holder() != null && !retired.contains(n)
-                    && !groupMonitor.shardsOf(n.holder()).isEmpty() && !n.ownedLeases().isEmpty()) {
+            if (n.alive()
+                    && !n.paused()
+                    && n.holder() != null
+                    && !retired.contains(n)
+                    && !groupMonitor.shardsOf(n.holder()).isEmpty()
+                    && !n.ownedLeases().isEmpty()) {
                 out.add(n);
             }
         }
-        out.sort(java.util.Comparator.comparingInt((NodeProcess n) -> -groupMonitor.shardsOf(n.holder()).size())
+        out.sort(java.util.Comparator.comparingInt(
+                        (NodeProcess n) -> -groupMonitor.shardsOf(n.holder()).size())
                 .thenComparing(NodeProcess::name));
         return out;
     }
@@ -746,8 +756,12 @@ public final class FaultCluster implements AutoCloseable {
      */
     private void awaitShardsTaken(FaultRecord f) {
         Map<Integer, Long> shards = hitShards.getOrDefault(f.index(), Map.of());
-        long until = f.startMs() + o.leaseMs + o.retryMs + dev.pglease.fault.GroupChecker.SLACK_MS
-                + dev.pglease.fault.Checker.LAG_CAP_MS + 200;
+        long until = f.startMs()
+                + o.leaseMs
+                + o.retryMs
+                + dev.pglease.fault.GroupChecker.SLACK_MS
+                + dev.pglease.fault.Checker.LAG_CAP_MS
+                + 200;
         while (System.currentTimeMillis() < until) {
             Map<Integer, GroupMonitor.Row> rows = groupMonitor.rows();
             boolean all = true;

@@ -296,8 +296,8 @@ public final class NodeProcess implements AutoCloseable {
             Long deadline,
             Long value,
             String detail) {
-        history.add(new Op(
-                0, name, h, kind, outcome, token, invoke, complete, deadline, value, null, null, detail, lease));
+        history.add(
+                new Op(0, name, h, kind, outcome, token, invoke, complete, deadline, value, null, null, detail, lease));
     }
 
     public String name() {
