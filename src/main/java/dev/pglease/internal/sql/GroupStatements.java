@@ -103,7 +103,13 @@ public final class GroupStatements {
      * @param ownerIsMember   whether its holder is a live member of the group
      */
     public record ShardStatus(
-            int shard, String lease, String owner, Long token, boolean held, Long remainingMillis, boolean ownerIsMember) {}
+            int shard,
+            String lease,
+            String owner,
+            Long token,
+            boolean held,
+            Long remainingMillis,
+            boolean ownerIsMember) {}
 
     /** A group: its number of shards, when it was created, and its live members and held shards now. */
     public record GroupSummary(String name, int shards, OffsetDateTime createdAt, long liveMembers, long heldShards) {}
@@ -130,6 +136,26 @@ public final class GroupStatements {
     /** The lease name of shard {@code shard} of group {@code group}. */
     public static String shardLease(String group, int shard) {
         return group + "/" + shard;
+    }
+
+    /**
+     * What names a member's advisory lock for {@code fast_failover_key} (fast failover): held by the member's lease
+     * session, waited for by the member that watches it. It has control characters, so it is no lease's name.
+     */
+    public static String memberLockName(String group, String member) {
+        return "\u0001member\u0001" + group + "\u0001" + member;
+    }
+
+    /**
+     * {@code group_member_gone}: removes {@code member} from {@code group} if every shard it holds was registered by
+     * a lease session that has ended; whether it did.
+     */
+    public boolean memberGone(Connection c, String group, String member) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".group_member_gone(?, ?)")) {
+            ps.setString(1, group);
+            ps.setString(2, member);
+            return Rows.bool(ps);
+        }
     }
 
     /** Joins {@code group} as {@code member} (or refreshes the member's row); see {@code group_join}. */
@@ -339,7 +365,8 @@ public final class GroupStatements {
                                             rs.getLong(8),
                                             rs.getTimestamp(9).toInstant()));
                         case "handoff" ->
-                            handedOff.put(rs.getInt(3), new HandedOff(rs.getString(2), rs.getString(10), rs.getLong(8)));
+                            handedOff.put(
+                                    rs.getInt(3), new HandedOff(rs.getString(2), rs.getString(10), rs.getLong(8)));
                         default ->
                             throw new IllegalStateException(
                                     "group_state returned a row of kind " + Names.quote(rs.getString(1)));
