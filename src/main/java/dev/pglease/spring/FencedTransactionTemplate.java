@@ -10,13 +10,8 @@ import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Transactions;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Set;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -335,7 +330,7 @@ public class FencedTransactionTemplate {
                         LeaseException.Reason.LEASE_LOST,
                         "lease " + Names.quote(fenced.grant.leaseName()) + " (token " + fenced.grant.token()
                                 + ") was lost before its fenced transaction ended (its local deadline passed)"
-                                + (fenced.transaction.commitAllowed
+                                + (fenced.transaction.commitAllowed()
                                         ? ": its commit failed, so whether it committed is unknown here (the "
                                                 + "lease row lock held any successor off until it ended)"
                                         : ": the transaction was rolled back"),
@@ -391,7 +386,7 @@ public class FencedTransactionTemplate {
             requireTransaction();
             transaction = currentFence();
             if (transaction == null) {
-                transaction = new TransactionFence();
+                transaction = new TransactionFence(this, pglease, dataSource, election, this::translate);
                 TransactionSynchronizationManager.registerSynchronization(transaction);
             }
             transaction.fenceWith(grant, connection);
@@ -425,116 +420,5 @@ public class FencedTransactionTemplate {
     private RuntimeException translate(SQLException e) {
         RuntimeException translated = translator.translate("fence the transaction", null, e);
         return translated != null ? translated : new IllegalStateException(e.getMessage(), e);
-    }
-
-    /**
-     * The fence of one Spring transaction (one connection): the grants it was fenced with, which of them a rollback
-     * to a savepoint undid, the commit check, the end of the client-side deadline and of the work count.
-     */
-    private final class TransactionFence implements TransactionSynchronization {
-        private final Map<String, LeaseGrant> grants = new LinkedHashMap<>();
-        private final Map<String, Long> fencedAt = new HashMap<>();
-        private final Map<Object, Long> savepoints = new HashMap<>();
-        private final Set<String> undone = new LinkedHashSet<>();
-        private long events;
-        private Connection connection;
-        private boolean counted;
-        private volatile boolean commitAllowed;
-        private volatile FenceDeadlines.Watch abortedAtEnd;
-
-        FencedTransactionTemplate template() {
-            return FencedTransactionTemplate.this;
-        }
-
-        /**
-         * Fences {@code held} (the transaction's connection; when null, the one Spring holds for the data source, and
-         * once fenced always the connection of the first fence).
-         */
-        void fenceWith(LeaseGrant grant, Connection held) {
-            Connection c =
-                    held != null ? held : connection != null ? connection : DataSourceUtils.getConnection(dataSource);
-            try {
-                if (connection != null && c != connection) {
-                    throw new IllegalStateException("one Spring transaction, two connections to fence (" + connection
-                            + ", " + c + "): fence each transaction manager's transaction apart");
-                }
-                pglease.fenceTransaction(c, grant);
-            } catch (SQLException e) {
-                throw translate(e);
-            } finally {
-                if (held == null && connection == null) {
-                    DataSourceUtils.releaseConnection(c, dataSource);
-                }
-            }
-            if (connection == null) {
-                connection = c;
-            }
-            grants.put(grant.leaseName(), grant);
-            undone.remove(grant.leaseName());
-            fencedAt.put(grant.leaseName(), ++events);
-        }
-
-        /** Counts the transaction as leader work once, however many counted fences it had. */
-        void counted(boolean counted) {
-            if (!counted) {
-                return;
-            }
-            if (this.counted) {
-                election.endWork();
-            } else {
-                this.counted = true;
-            }
-        }
-
-        /** Whether the client-side deadline aborted this transaction's connection. */
-        Optional<FenceDeadlines.Watch> aborted() {
-            if (abortedAtEnd != null) {
-                return Optional.of(abortedAtEnd);
-            }
-            return connection == null ? Optional.empty() : FenceDeadlines.aborted(connection);
-        }
-
-        @Override
-        public void savepoint(Object savepoint) {
-            savepoints.put(savepoint, ++events);
-        }
-
-        @Override
-        public void savepointRollback(Object savepoint) {
-            long since = savepoints.getOrDefault(savepoint, 0L);
-            fencedAt.forEach((lease, at) -> {
-                if (at > since) {
-                    undone.add(lease); // its row lock and bounds were taken after the savepoint
-                }
-            });
-        }
-
-        @Override
-        public void beforeCommit(boolean readOnly) {
-            grants.values().forEach(LeaseGrant::checkValid); // LEASE_LOST: Spring rolls the whole transaction back
-            for (String lease : Set.copyOf(undone)) {
-                fenceWith(grants.get(lease), null);
-            }
-            Optional<FenceDeadlines.Watch> aborted = FenceDeadlines.beginCommit(connection);
-            if (aborted.isPresent()) {
-                throw Transactions.lost(aborted.get(), null);
-            }
-            commitAllowed = true;
-        }
-
-        @Override
-        public void afterCompletion(int status) {
-            if (connection != null) {
-                abortedAtEnd = FenceDeadlines.end(connection).orElse(null);
-            }
-            if (counted) {
-                election.endWork();
-            }
-        }
-
-        @Override
-        public int getOrder() {
-            return LOWEST_PRECEDENCE; // after the application's own beforeCommit work
-        }
     }
 }
