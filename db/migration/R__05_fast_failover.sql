@@ -1,5 +1,6 @@
--- Fast failover (opt-in): a standby takes an unexpired election lease over the moment its holder's database
--- session ends, instead of waiting for the lease to expire.
+-- Fast failover (opt-in): a standby takes an unexpired election lease (or the shard of a lease group) over the
+-- moment its holder's database session ends, instead of waiting for the lease to expire. Single-shot locks are never
+-- registered.
 --
 --   * The holder keeps a session-level advisory lock per lease (fast_failover_key) on its lease connection, and
 --     registers its grant: the server records the registering backend (pid, backend_start). Only the holder's own
@@ -87,7 +88,7 @@ BEGIN
     SELECT l.name, l.token, session_user, pg_backend_pid(),
            coalesce((SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()), '-infinity')
       FROM ${flyway:defaultSchema}.leases l
-     WHERE l.name = p_name AND l.kind = 'election' AND l.holder = p_holder AND l.token = p_token
+     WHERE l.name = p_name AND l.kind IN ('election', 'shard') AND l.holder = p_holder AND l.token = p_token
        AND l.holder_role = session_user AND l.expires_at > clock_timestamp()
     ON CONFLICT (name) DO UPDATE
        SET token = excluded.token, holder_role = excluded.holder_role, pid = excluded.pid,
@@ -137,8 +138,9 @@ BEGIN
 END
 $$;
 
--- Takes over an unexpired election lease whose registered holder's session has ended, with the next token by the
--- term rule, for p_ttl_ms, respecting a pending handoff. Returns the new token, or NULL when the lease is not taken.
+-- Takes over an unexpired election or shard lease whose registered holder's session has ended, with the next token
+-- by the term rule, for p_ttl_ms, respecting a pending handoff. Returns the new token, or NULL when the lease is not
+-- taken.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.fast_failover_take_over(p_name text, p_holder text, p_ttl_ms bigint)
     RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
@@ -153,7 +155,7 @@ BEGIN
     PERFORM ${flyway:defaultSchema}.durable_commit();
     PERFORM 1
        FROM ${flyway:defaultSchema}.leases l
-      WHERE l.name = p_name AND l.kind = 'election' AND l.holder IS NOT NULL AND l.holder <> p_holder
+      WHERE l.name = p_name AND l.kind IN ('election', 'shard') AND l.holder IS NOT NULL AND l.holder <> p_holder
         AND l.expires_at > clock_timestamp()
         AND ${flyway:defaultSchema}.holder_session_ended(l.name, l.token)
         AND ${flyway:defaultSchema}.handoff_allows(l.handoff_from, l.handoff_to, l.handoff_until, p_holder)

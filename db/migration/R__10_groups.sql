@@ -7,6 +7,7 @@
 --   group_renew   renews the caller's member rows and its leases in one statement (renew_all for the leases)
 --   group_state   the group's shard count, its live members and who owns each shard now, in one read
 --   group_handoff an operator moves one shard to another member (handoff() of its lease, checked against the group)
+--   group_member_gone (fast failover) removes a member whose registered lease session has ended
 --
 -- Members compute the assignment themselves from group_state (every member computes the same one); nothing here
 -- assigns a shard, and nothing here can give a shard to anyone: only acquire does, by the lease rules (an operator's
@@ -186,6 +187,41 @@ BEGIN
 END
 $$;
 
+-- Fast failover: removes member p_member of group p_group when every shard it holds was registered for crash
+-- takeover (fast_failover_register, R__05) by a database session that no longer exists (holder_session_ended), so
+-- that the others, told at once, compute the assignment without it and take its shards over
+-- (fast_failover_take_over, by the lease rules: only a grant whose registered session ended is taken early). A member
+-- that holds no shard, or one of whose registered sessions is still there, stays (false): it leaves by expiry or by
+-- group_leave. Only what is provably gone is removed, and removing a member row takes no shard from anyone.
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.group_member_gone(p_group text, p_member text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+DECLARE
+    held  integer;
+    ended integer;
+BEGIN
+    PERFORM ${flyway:defaultSchema}.durable_commit();
+    SELECT count(*), count(*) FILTER (WHERE ${flyway:defaultSchema}.holder_session_ended(l.name, l.token))
+      INTO held, ended
+      FROM ${flyway:defaultSchema}.lease_groups g
+           CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
+           JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
+     WHERE g.name = p_group AND l.kind = 'shard' AND l.holder = p_member AND l.expires_at > clock_timestamp();
+    IF held = 0 OR ended < held THEN
+        RETURN false;
+    END IF;
+    DELETE FROM ${flyway:defaultSchema}.group_members m WHERE m.group_name = p_group AND m.member = p_member;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                      json_build_object('name', p_group, 'kind', 'member_gone', 'member', p_member)::text);
+    RETURN true;
+END
+$$;
+
 -- What a member needs to compute the assignment, in one read: a 'group' row (shard = the number of shards), one
 -- 'member' row per live member (member id, weight, priority, joined_at, milliseconds until it expires), one 'shard'
 -- row per shard held now (shard number, holder in member, token, milliseconds until it expires, acquired_at: when
@@ -328,11 +364,13 @@ REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.group_tables_guard(),
                        ${flyway:defaultSchema}.group_leave(text, text),
                        ${flyway:defaultSchema}.group_renew(text, text[], text[], bigint[], bigint),
                        ${flyway:defaultSchema}.group_state(text),
-                       ${flyway:defaultSchema}.group_handoff(text, integer, text)
+                       ${flyway:defaultSchema}.group_handoff(text, integer, text),
+                       ${flyway:defaultSchema}.group_member_gone(text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_join(text, text, integer, integer, integer, bigint),
                           ${flyway:defaultSchema}.group_leave(text, text),
-                          ${flyway:defaultSchema}.group_renew(text, text[], text[], bigint[], bigint)
+                          ${flyway:defaultSchema}.group_renew(text, text[], text[], bigint[], bigint),
+                          ${flyway:defaultSchema}.group_member_gone(text, text)
     TO "${candidate_role}";
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_state(text)
     TO "${candidate_role}", "${observer_role}", "${operator_role}";

@@ -325,13 +325,13 @@ public final class PgLease implements AutoCloseable {
      * counts differ by at most one); a member keeps what it owns up to its share; the shards left over when shares
      * do not divide evenly go to members of higher priority first. A join moves only the shards the newcomer's
      * share takes; a leave, only the leaver's. Moves are cooperative; the shards of a member that stopped renewing
-     * are taken once its leases expire.
+     * are taken once its leases expire, or, with {@link LeaseConfig.Builder#fastFailover fast failover}, the moment
+     * its lease session ends (every member of a group should then run in that mode).
      *
      * @throws IllegalArgumentException if the name is invalid (as a lease name, and at most 190 characters),
      *                                  shards is not between 1 and 100000, or the group's live members have another
      *                                  number of shards (the database refuses the join; the message names both)
-     * @throws IllegalStateException    if this {@code PgLease} is already a member of the group, or runs in
-     *                                  fast-failover mode (not supported by lease groups yet)
+     * @throws IllegalStateException    if this {@code PgLease} is already a member of the group
      * @throws LeaseException           DATABASE_UNAVAILABLE when the join failed, CLOSED after {@link #close()}
      */
     public LeaseGroup group(String name, int shards, GroupConfig config, GroupListener listener) {
@@ -346,10 +346,6 @@ public final class PgLease implements AutoCloseable {
         Objects.requireNonNull(config, "config must not be null");
         Objects.requireNonNull(listener, "listener must not be null");
         checkOpen();
-        if (this.config.fastFailover()) {
-            throw new IllegalStateException("lease groups do not support fast failover yet: create the PgLease of a "
-                    + "group member without LeaseConfig.fastFailover");
-        }
         synchronized (groups) {
             if (groupEngine == null) {
                 groupEngine = new Groups(engine, dataSource, this.config, holderId);

@@ -28,9 +28,6 @@ final class GroupMode {
             throw new IllegalArgumentException(
                     "--group needs --shards between 1 and 100000, got " + (o.shards == null ? "none" : o.shards));
         }
-        if (o.fastFailover) {
-            throw new IllegalArgumentException("--fast-failover is not supported with --group yet");
-        }
         if (o.unfenced || !o.campaignDelay.isZero()) {
             throw new IllegalArgumentException("--unfenced and --campaign-delay are not supported with --group yet");
         }

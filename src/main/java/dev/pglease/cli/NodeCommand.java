@@ -231,7 +231,9 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
         builder.observer(new TraceObserver(out, holder, renewDeadline, trace, deadlines));
         LeaseConfig config = builder.build();
         String poolName = "node" + (holderLabel == null ? "" : "-" + holderLabel);
-        try (HikariDataSource ds = Databases.pool(jdbcUrl, (fastFailover ? 5 : 4) + writers, poolName)) {
+        // fast failover adds the wait on its own lease session and, for a group member, the wait on the next member
+        int connections = (fastFailover ? (group == null ? 5 : 6) : 4) + writers;
+        try (HikariDataSource ds = Databases.pool(jdbcUrl, connections, poolName)) {
             if (migrate) {
                 PgLease.migrate(ds, probe.schema());
             }

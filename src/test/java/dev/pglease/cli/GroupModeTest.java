@@ -52,9 +52,9 @@ class GroupModeTest {
     }
 
     @Test
-    void fastFailoverIsRefusedForGroupsWithAClearMessage() {
-        assertThatThrownBy(() -> GroupMode.check(parse("--group", "g", "--shards", "4", "--fast-failover")))
-                .hasMessageContaining("--fast-failover is not supported with --group");
+    void aGroupMemberMayRunWithFastFailover() {
+        assertThat(GroupMode.check(parse("--group", "g", "--shards", "4", "--fast-failover")))
+                .isEqualTo(GroupConfig.defaults());
     }
 
     @Test

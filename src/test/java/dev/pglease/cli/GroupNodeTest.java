@@ -47,7 +47,12 @@ class GroupNodeTest {
     }
 
     private NodeProcess member(String group, String label) throws Exception {
-        NodeProcess p = NodeProcess.start(
+        return member(group, label, LEASE_MILLIS + "ms", "600ms", false);
+    }
+
+    private NodeProcess member(String group, String label, String lease, String renewDeadline, boolean fastFailover)
+            throws Exception {
+        List<String> args = new ArrayList<>(List.of(
                 "--jdbc-url",
                 TestDatabase.jdbcUrl(),
                 "--schema",
@@ -57,9 +62,9 @@ class GroupNodeTest {
                 "--shards",
                 String.valueOf(SHARDS),
                 "--lease-duration",
-                LEASE_MILLIS + "ms",
+                lease,
                 "--renew-deadline",
-                "600ms",
+                renewDeadline,
                 "--retry-period",
                 RETRY_MILLIS + "ms",
                 "--work",
@@ -68,7 +73,11 @@ class GroupNodeTest {
                 "100ms",
                 "--holder-label",
                 label,
-                "--trace");
+                "--trace"));
+        if (fastFailover) {
+            args.add("--fast-failover");
+        }
+        NodeProcess p = NodeProcess.start(args.toArray(String[]::new));
         nodes.add(p);
         return p;
     }
@@ -194,6 +203,35 @@ class GroupNodeTest {
         assertSafe(group, all);
     }
 
+    @Test
+    void withFastFailoverTheShardsOfAKilledMemberAreOwnedElsewhereLongBeforeItsLeasesExpire() throws Exception {
+        String group = "ff-kill-" + System.nanoTime();
+        long lease = 10_000;
+        List<NodeProcess> live = new ArrayList<>();
+        for (String label : List.of("a", "b", "c")) {
+            live.add(member(group, label, lease + "ms", "6s", true));
+        }
+        await("balanced", () -> balanced(live));
+        List<NodeProcess> all = new ArrayList<>(live);
+        NodeProcess victim = live.remove(0);
+        Set<Integer> itsShards = owned(victim);
+        long killed = System.currentTimeMillis();
+        victim.close(); // kill -9: its lease session ends with the process
+        await("the victim's shards owned by the others", () -> ownedByAny(live).containsAll(itsShards));
+        long last = 0;
+        for (int s : itsShards) {
+            last = Math.max(last, electedAfter(live, s, killed));
+        }
+        System.out.printf(
+                "group kill -9 with --fast-failover (lease %d ms): all of the victim's %d shards owned elsewhere after "
+                        + "%d ms%n",
+                lease, itsShards.size(), last - killed);
+        assertThat(last - killed)
+                .as("kill -9 to the last orphan owned elsewhere")
+                .isLessThan(lease / 4);
+        assertSafe(group, all, Map.of(victim, killed));
+    }
+
     // ---- what the nodes reported ----
 
     /** Shards a node owns now by its own events: elected and not yet released or revoked. */
@@ -275,6 +313,15 @@ class GroupNodeTest {
      * shard by different holders never overlap. And each shard's counter accepted writes in token order.
      */
     private static void assertSafe(String group, List<NodeProcess> nodes) throws Exception {
+        assertSafe(group, nodes, Map.of());
+    }
+
+    /**
+     * As {@link #assertSafe(String, List)}, where a node killed at {@code killedAt} (kill -9, with fast failover) owns
+     * nothing after that time: it is gone, and its session with it; its writes are still checked by the counter.
+     */
+    private static void assertSafe(String group, List<NodeProcess> nodes, Map<NodeProcess, Long> killedAt)
+            throws Exception {
         record Grant(String holder, long token, long start, long end) {}
         Map<Integer, List<Grant>> byShard = new HashMap<>();
         for (NodeProcess n : nodes) {
@@ -316,7 +363,9 @@ class GroupNodeTest {
                             holder,
                             Long.parseLong(key.substring(key.lastIndexOf(' ') + 1)),
                             g[0],
-                            n.process().isAlive() ? Long.MAX_VALUE : g[1])));
+                            n.process().isAlive()
+                                    ? Long.MAX_VALUE
+                                    : Math.min(g[1], killedAt.getOrDefault(n, Long.MAX_VALUE)))));
         }
         List<String> overlaps = new ArrayList<>();
         byShard.forEach((shard, grants) -> {

@@ -203,6 +203,11 @@ public final class Engine {
         store.hooks(hooks);
     }
 
+    /** The fast-failover store, in that mode (lease groups watch their members' sessions with it); else null. */
+    public FastFailoverStore fastFailover() {
+        return leaseStore instanceof FastFailoverStore f ? f : null;
+    }
+
     /** Adds a receiver of every notification, told at once whether notifications are up now. */
     public void addNotificationReceiver(NotificationListener.Receiver receiver) {
         receivers.add(receiver);

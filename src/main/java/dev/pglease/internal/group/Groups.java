@@ -3,7 +3,9 @@ package dev.pglease.internal.group;
 import dev.pglease.GroupListener;
 import dev.pglease.LeaseConfig;
 import dev.pglease.internal.election.Engine;
+import dev.pglease.internal.sql.FastFailoverStatements;
 import dev.pglease.internal.sql.GroupStatements;
+import dev.pglease.internal.store.FastFailoverStore;
 import java.sql.SQLException;
 import javax.sql.DataSource;
 
@@ -22,6 +24,8 @@ public final class Groups {
     private final Memberships memberships;
     private final HandOvers handOvers;
     private final GroupEvents events;
+    /** Fast failover: the waits for other members' locks; else null. */
+    private final MemberWatch watch;
 
     public Groups(Engine engine, DataSource dataSource, LeaseConfig config, String holder) {
         this.engine = engine;
@@ -29,8 +33,27 @@ public final class Groups {
         this.config = config;
         this.holder = holder;
         this.sql = new GroupStatements(config.schema());
-        this.memberships =
-                new Memberships(sql, config.ticker(), engine.timings().leaseMillis(), false);
+        this.memberships = new Memberships(
+                sql,
+                config.ticker(),
+                engine.timings().leaseMillis(),
+                false,
+                config.fastFailover() ? new FastFailoverStatements(config.schema()) : null);
+        FastFailoverStore fast = engine.fastFailover();
+        this.watch = fast == null
+                ? null
+                : new MemberWatch() {
+                    @Override
+                    public void watch(String key, String lockName, java.util.function.Consumer<Boolean> onDone) {
+                        fast.watchLock(
+                                key, lockName, engine.timings().retryPeriod().toMillis(), onDone);
+                    }
+
+                    @Override
+                    public void cancel(String key) {
+                        fast.cancelWatch(key);
+                    }
+                };
         this.handOvers = new HandOvers();
         this.events = new GroupEvents(config.observer());
         engine.leaseConnectionHooks(memberships);
@@ -55,6 +78,7 @@ public final class Groups {
                 engine::renewHooksAlone,
                 listener,
                 events,
+                watch,
                 config.ticker(),
                 handOvers.executor());
         member.start();

@@ -61,6 +61,9 @@ public final class MemberEngine implements AutoCloseable {
     private final Runnable renewAlone;
     private final GroupListener listener;
     private final GroupEvents events;
+    /** Fast failover: waits for another member's lock; null otherwise. */
+    private final MemberWatch memberWatch;
+
     private final Ticker ticker;
     private final long minReadNanos;
     /** The expiry (ticker) of each shard's grant as the last read showed it: what a crashed holder's grant ends at. */
@@ -85,6 +88,18 @@ public final class MemberEngine implements AutoCloseable {
 
     private boolean wake;
     private boolean lookAgain = true;
+    /** Fast failover: the member whose lock this member waits for (the next in member order), or null. */
+    private String watched;
+    /** Fast failover: the key of the wait for {@link #watched}'s lock (a new one per wait), or null. */
+    private String watchedKey;
+
+    private long watches;
+    /**
+     * Fast failover: members whose lock was freed without {@code group_member_gone} removing them yet, with until when
+     * to ask again at every read (ticker; a lease duration: by then their grants have expired anyway).
+     */
+    private final Map<String, Long> suspects = new HashMap<>();
+
     private long nextRead;
     private long lastRead;
     private boolean readOnce;
@@ -123,6 +138,7 @@ public final class MemberEngine implements AutoCloseable {
             Runnable renewAlone,
             GroupListener listener,
             GroupEvents events,
+            MemberWatch memberWatch,
             Ticker ticker,
             Executor completions) {
         this.s = settings;
@@ -140,6 +156,7 @@ public final class MemberEngine implements AutoCloseable {
         this.renewAlone = renewAlone;
         this.listener = listener;
         this.events = events;
+        this.memberWatch = memberWatch;
         this.ticker = ticker;
         this.minReadNanos = timings.noticeInterval().toNanos();
     }
@@ -392,7 +409,160 @@ public final class MemberEngine implements AutoCloseable {
                         holders.put(shard, new Assignment.Holding(owner.holder(), micros(owner.acquiredAt()))));
         List<Assignment.Pin> pins = new ArrayList<>();
         snapshot.handedOff().forEach((shard, h) -> pins.add(new Assignment.Pin(shard, h.from(), h.toPrefix())));
+        if (memberWatch != null) {
+            watchNext(members, start);
+        }
         follow(Assignment.compute(s.shards(), members, holders, pins));
+    }
+
+    /**
+     * Fast failover: waits for the advisory lock of the next member in member order (wrapping around), held by that
+     * member's lease session; every member watches one, so every member is watched by one. When the lock is freed,
+     * {@code group_member_gone} removes the member if its registered lease session has ended, which tells every member
+     * to read the group and campaign for its shards: they are taken over at once ({@code fast_failover_take_over}).
+     */
+    private void watchNext(List<Assignment.Member> live, long now) {
+        List<Assignment.Member> ordered = new ArrayList<>(live);
+        ordered.sort(Assignment.ORDER);
+        String next = null;
+        for (int i = 0; i < ordered.size(); i++) {
+            if (ordered.get(i).id().equals(s.holder()) && ordered.size() > 1) {
+                next = ordered.get((i + 1) % ordered.size()).id();
+            }
+        }
+        String stop = null;
+        String start = null;
+        String startMember = null;
+        List<String> toAsk;
+        synchronized (lock) {
+            if (closing) {
+                return;
+            }
+            suspects.entrySet()
+                    .removeIf(e -> now - e.getValue() >= 0 || live.stream().noneMatch(x -> x.id().equals(e.getKey())));
+            toAsk = List.copyOf(suspects.keySet());
+            if (!java.util.Objects.equals(next, watched)) {
+                stop = watchedKey;
+                watched = next;
+                watchedKey = next == null ? null : s.group() + "/" + next + "#" + ++watches;
+                start = watchedKey;
+                startMember = next;
+            }
+        }
+        if (stop != null) {
+            memberWatch.cancel(stop);
+        }
+        if (start != null) {
+            String member = startMember;
+            String key = start;
+            memberWatch.watch(
+                    key, GroupStatements.memberLockName(s.group(), member), held -> memberLockFreed(member, key, held));
+        }
+        if (!toAsk.isEmpty()) {
+            askSuspects(toAsk);
+        }
+    }
+
+    /** Asks again whether the members whose lock was freed are gone; reads again in a retry period while any is left. */
+    private void askSuspects(List<String> toAsk) {
+        boolean removed = false;
+        try (Connection c = connection()) {
+            for (String member : toAsk) {
+                if (sql.memberGone(c, s.group(), member)) {
+                    removed = true;
+                    logGone(member);
+                    synchronized (lock) {
+                        suspects.remove(member);
+                    }
+                }
+            }
+        } catch (SQLException | RuntimeException e) {
+            log.warn(
+                    "pglease: {} could not check whether members of group {} are gone: {}",
+                    s.holder(),
+                    Names.quote(s.group()),
+                    Secrets.redact(String.valueOf(e.getMessage())));
+        }
+        synchronized (lock) {
+            long again = ticker.read() + retryPeriodNanos;
+            if (!suspects.isEmpty() && again - nextRead < 0) {
+                nextRead = again;
+            }
+        }
+        if (removed) {
+            lookAgain();
+        }
+    }
+
+    private void logGone(String member) {
+        log.info(
+                "pglease: member {} of group {} is gone (its lease session ended); its shards are taken over",
+                member,
+                Names.quote(s.group()));
+    }
+
+    /**
+     * On the watch's thread: the lock of {@code member} was freed ({@code held}), or nobody held it for a retry period
+     * (a plain member, one that has not taken it yet, or one that ended before it did).
+     */
+    private void memberLockFreed(String member, String key, boolean held) {
+        synchronized (lock) {
+            if (!key.equals(watchedKey) || closing) {
+                return;
+            }
+            if (held) {
+                watched = null;
+                watchedKey = null;
+            }
+        }
+        boolean gone = false;
+        try (Connection c = connection()) {
+            // the server may list the ended session a moment longer than it holds the lock: ask again for a moment
+            long until = ticker.read() + TimeUnit.MILLISECONDS.toNanos(Timings.TAKEOVER_RETRY_WINDOW_MILLIS);
+            while (!(gone = sql.memberGone(c, s.group(), member)) && held && ticker.read() - until < 0 && !closing) {
+                Thread.sleep(Timings.TAKEOVER_RETRY_MILLIS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (SQLException | RuntimeException e) {
+            log.warn(
+                    "pglease: {} could not check whether member {} of group {} is gone: {}",
+                    s.holder(),
+                    member,
+                    Names.quote(s.group()),
+                    Secrets.redact(String.valueOf(e.getMessage())));
+        }
+        if (gone) {
+            logGone(member);
+            synchronized (lock) {
+                if (key.equals(watchedKey)) {
+                    watched = null;
+                    watchedKey = null;
+                }
+            }
+            lookAgain();
+        } else if (held) {
+            synchronized (lock) {
+                suspects.put(member, ticker.read() + leaseDurationNanos);
+            }
+            lookAgain();
+        } else {
+            watch(member, key);
+        }
+    }
+
+    /** Waits again for the lock of {@code member}, unless the member watched has changed meanwhile. */
+    private void watch(String member, String previousKey) {
+        String key;
+        synchronized (lock) {
+            if (!previousKey.equals(watchedKey) || closing) {
+                return;
+            }
+            key = s.group() + "/" + member + "#" + ++watches;
+            watchedKey = key;
+        }
+        memberWatch.watch(
+                key, GroupStatements.memberLockName(s.group(), member), held -> memberLockFreed(member, key, held));
     }
 
     private static long micros(java.time.Instant t) {
@@ -574,6 +744,15 @@ public final class MemberEngine implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        String stopWatching;
+        synchronized (lock) {
+            stopWatching = watchedKey;
+            watched = null;
+            watchedKey = null;
+        }
+        if (stopWatching != null) {
+            memberWatch.cancel(stopWatching);
         }
         try (Connection c = connection()) {
             sql.leave(c, s.group(), s.holder());

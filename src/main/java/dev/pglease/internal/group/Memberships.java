@@ -1,6 +1,7 @@
 package dev.pglease.internal.group;
 
 import dev.pglease.Ticker;
+import dev.pglease.internal.sql.FastFailoverStatements;
 import dev.pglease.internal.sql.GroupStatements;
 import dev.pglease.internal.sql.LeaseStatements;
 import dev.pglease.internal.store.LeaseConnectionHooks;
@@ -17,7 +18,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * The group memberships of one process (one {@code PgLease}), as the lease connection and the notification
  * listener see them: shard leases are acquired as kind {@code shard}; every renewal of the process's leases also
  * renews the member rows of the groups it has joined, in the same statement ({@code group_renew}); and a
- * notification naming a group makes that group's member look at the group again.
+ * notification naming a group makes that group's member look at the group again. With fast failover, the lease
+ * session also holds each member's own advisory lock ({@link GroupStatements#memberLockName}), which the member that
+ * watches it waits for: it is freed the moment that session ends.
  */
 public final class Memberships implements LeaseConnectionHooks, NotificationListener.Receiver {
 
@@ -25,14 +28,30 @@ public final class Memberships implements LeaseConnectionHooks, NotificationList
     private final Ticker ticker;
     private final long ttlMillis;
     private final Map<String, MemberEngine> members = new ConcurrentHashMap<>();
+    /** With fast failover: the statements of the members' advisory locks; else null. */
+    private final FastFailoverStatements fastFailover;
+    /** Fast failover: the lease connection each member's lock is held on, by group (the lease connection's thread). */
+    private final Map<String, Locked> locked = new java.util.HashMap<>();
+
+    private record Locked(String lockName, Connection on) {}
+
     private volatile boolean notificationsHealthy;
 
-    /** @param ttlMillis the time to live of member rows: the lease duration, as the leases renewed with them */
-    public Memberships(GroupStatements sql, Ticker ticker, long ttlMillis, boolean notificationsHealthy) {
+    /**
+     * @param ttlMillis    the time to live of member rows: the lease duration, as the leases renewed with them
+     * @param fastFailover the fast-failover statements when the process runs in that mode, else null
+     */
+    public Memberships(
+            GroupStatements sql,
+            Ticker ticker,
+            long ttlMillis,
+            boolean notificationsHealthy,
+            FastFailoverStatements fastFailover) {
         this.sql = sql;
         this.ticker = ticker;
         this.ttlMillis = ttlMillis;
         this.notificationsHealthy = notificationsHealthy;
+        this.fastFailover = fastFailover;
     }
 
     /** Registers the member of {@code group}; false when this process already has one. */
@@ -72,6 +91,9 @@ public final class Memberships implements LeaseConnectionHooks, NotificationList
                 groups.add(m.group());
             }
         }
+        if (fastFailover != null) {
+            holdMemberLocks(c, holder, joined);
+        }
         if (joined.isEmpty()) {
             return plain.renew(c, holder, leases);
         }
@@ -91,6 +113,48 @@ public final class Memberships implements LeaseConnectionHooks, NotificationList
         List<String> all = new ArrayList<>(renewed.leases());
         all.addAll(plain.renew(c, holder, apart).renewed());
         return new LeaseStore.Renewal(all);
+    }
+
+    @Override
+    public void beforeShardAcquire(Connection c, String holder) throws SQLException {
+        if (fastFailover == null) {
+            return;
+        }
+        List<MemberEngine> joined = new ArrayList<>();
+        for (MemberEngine m : members.values()) {
+            if (m.joined()) {
+                joined.add(m);
+            }
+        }
+        holdMemberLocks(c, holder, joined);
+    }
+
+    /**
+     * On the lease connection: takes the advisory lock of each joined member that does not hold it on this
+     * connection yet (a new session has none), and gives back those of members that are gone.
+     */
+    private void holdMemberLocks(Connection c, String holder, List<MemberEngine> joined) throws SQLException {
+        synchronized (locked) {
+            for (java.util.Iterator<Map.Entry<String, Locked>> it =
+                            locked.entrySet().iterator();
+                    it.hasNext(); ) {
+                Map.Entry<String, Locked> e = it.next();
+                if (e.getValue().on() != c) {
+                    it.remove(); // taken on a session that was replaced: gone with it
+                } else if (!members.containsKey(e.getKey())) {
+                    fastFailover.unlock(c, e.getValue().lockName());
+                    it.remove();
+                }
+            }
+            for (MemberEngine m : joined) {
+                if (!locked.containsKey(m.group())) {
+                    String name = GroupStatements.memberLockName(m.group(), holder);
+                    if (fastFailover.lock(c, name, 0)) {
+                        locked.put(m.group(), new Locked(name, c));
+                    }
+                }
+            }
+        }
     }
 
     @Override

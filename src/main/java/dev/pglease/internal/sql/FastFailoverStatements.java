@@ -94,6 +94,32 @@ public final class FastFailoverStatements {
         }
     }
 
+    /** Whether some session holds the advisory lock of {@code name} ({@code fast_failover_key}) exclusively now. */
+    public boolean lockHeld(Connection c, String name) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks k, (SELECT "
+                + schema + ".fast_failover_key(?) AS key) f WHERE k.locktype = 'advisory' AND k.granted"
+                + " AND k.mode = 'ExclusiveLock' AND k.objsubid = 1"
+                + " AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d"
+                + " WHERE d.datname = pg_catalog.current_database())"
+                + " AND k.classid::bigint = (f.key >> 32) & 4294967295 AND k.objid::bigint = f.key & 4294967295)")) {
+            ps.setString(1, name);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    /** Sleeps on the server (aborting the connection ends it at once). */
+    public void sleep(Connection c, long millis) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT pg_catalog.pg_sleep(?)")) {
+            ps.setDouble(1, millis / 1000.0);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+            }
+        }
+    }
+
     public void unwatch(Connection c, String name) throws SQLException {
         try (PreparedStatement ps =
                 c.prepareStatement("SELECT pg_advisory_unlock_shared(" + schema + ".fast_failover_key(?))")) {

@@ -138,6 +138,26 @@ public final class GroupStatements {
         return group + "/" + shard;
     }
 
+    /**
+     * What names a member's advisory lock for {@code fast_failover_key} (fast failover): held by the member's lease
+     * session, waited for by the member that watches it. It has control characters, so it is no lease's name.
+     */
+    public static String memberLockName(String group, String member) {
+        return "\u0001member\u0001" + group + "\u0001" + member;
+    }
+
+    /**
+     * {@code group_member_gone}: removes {@code member} from {@code group} if every shard it holds was registered by
+     * a lease session that has ended; whether it did.
+     */
+    public boolean memberGone(Connection c, String group, String member) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".group_member_gone(?, ?)")) {
+            ps.setString(1, group);
+            ps.setString(2, member);
+            return Rows.bool(ps);
+        }
+    }
+
     /** Joins {@code group} as {@code member} (or refreshes the member's row); see {@code group_join}. */
     public Joined join(Connection c, String group, String member, int shards, int weight, int priority, long ttlMillis)
             throws SQLException {

@@ -36,6 +36,10 @@ import org.slf4j.LoggerFactory;
  *       it watches its own lease session from another connection (blocked on a lock that session holds), and hears
  *       of every dropped lease connection. A renewal is never sent for a registered grant from another session.</li>
  *   <li>A registration is kept with its token: one left from an earlier grant never touches a later one.</li>
+ *   <li>The shards of lease groups are registered like elections, but nobody waits on a shard's lock: the members of
+ *       a group watch each other ({@link #watchLock}) and campaign for a dead member's shards once the group has
+ *       removed it; an acquire of a shard whose holder no longer holds its lock tries the takeover, and again every
+ *       few milliseconds for a moment (the server may still list the ended session).</li>
  * </ul>
  */
 public final class FastFailoverStore implements LeaseStore {
@@ -113,6 +117,8 @@ public final class FastFailoverStore implements LeaseStore {
 
     @Override
     public Acquired acquire(String name, String holder, Duration ttl) throws SQLException {
+        LeaseStatements.Kind kind = store.kindOf(name);
+        boolean shard = kind == LeaseStatements.Kind.SHARD;
         Long woke = wokenAt.get(name);
         boolean wasWoken = woke != null;
         boolean recentlyWoken =
@@ -123,6 +129,9 @@ public final class FastFailoverStore implements LeaseStore {
         boolean[] watch = new boolean[1];
         Acquired result = store.onLeaseSession((c, session) -> {
             locked.values().removeIf(s -> s != session);
+            if (shard) {
+                store.beforeShardAcquire(c, holder);
+            }
             boolean haveLock = locked.containsKey(name);
             if (!haveLock && sql.lock(c, name, wasWoken ? Timings.FAST_FAILOVER_LOCK_WAIT_MILLIS : 0)) {
                 locked.put(name, session);
@@ -133,7 +142,7 @@ public final class FastFailoverStore implements LeaseStore {
                     haveLock && wasWoken ? sql.takeOverEndedSession(c, name, holder, ttl) : Optional.empty();
             Acquired a = early.isPresent()
                     ? new Acquired(true, early.get(), holder, 0)
-                    : leaseStatements.acquire(c, name, holder, ttl);
+                    : leaseStatements.acquire(c, name, holder, ttl, kind);
             if (!a.granted() && haveLock && a.holder() != null && !holder.equals(a.holder())) {
                 early = sql.takeOverEndedSession(c, name, holder, ttl);
                 if (early.isPresent()) {
@@ -160,7 +169,12 @@ public final class FastFailoverStore implements LeaseStore {
             } else if (haveLock && !holder.equals(a.holder())) {
                 sql.unlock(c, name);
                 locked.remove(name);
-            } else if (!haveLock && a.holder() != null && !holder.equals(a.holder())) {
+                if (shard && a.holder() != null && !wasWoken) {
+                    // its holder's session gave the lock back: ended (or about to be listed as ended)
+                    wokenAt.put(name, ticker.read());
+                    watch[0] = true;
+                }
+            } else if (!haveLock && a.holder() != null && !holder.equals(a.holder()) && !shard) {
                 watch[0] = true;
             }
             return a;
@@ -168,6 +182,8 @@ public final class FastFailoverStore implements LeaseStore {
         if (result.granted()) {
             wokenAt.remove(name);
             watches.cancel(leaseKey(name));
+        } else if (watch[0] && shard) {
+            return new Acquired(false, result.token(), result.holder(), Timings.TAKEOVER_RETRY_MILLIS);
         } else if (watch[0]) {
             watchLease(name);
         }
@@ -196,7 +212,7 @@ public final class FastFailoverStore implements LeaseStore {
                     current.add(h);
                 }
             }
-            return current.isEmpty() ? new Renewal(List.of()) : leaseStatements.renew(c, holder, current);
+            return store.renewOnSession(c, holder, current);
         });
     }
 
@@ -270,6 +286,35 @@ public final class FastFailoverStore implements LeaseStore {
 
     private static String leaseKey(String name) {
         return "lease " + name;
+    }
+
+    /**
+     * Waits, on a connection and thread of its own, for the advisory lock of {@code lockName} ({@code
+     * fast_failover_key}): while a session holds it exclusively, until it is freed, then runs {@code onDone} with true;
+     * while nobody holds it, for {@code pollMillis}, then runs {@code onDone} with false. What a member of a lease group
+     * does to learn the moment another member's lease session ends. One wait per {@code key}; {@link #cancelWatch}
+     * ends it.
+     */
+    public void watchLock(String key, String lockName, long pollMillis, java.util.function.Consumer<Boolean> onDone) {
+        boolean[] held = new boolean[1];
+        watches.start(
+                "lock " + key,
+                "pglease-fast-failover-member",
+                w -> {
+                    held[0] = sql.lockHeld(w, lockName);
+                    if (held[0]) {
+                        sql.watch(w, lockName);
+                    } else {
+                        sql.sleep(w, pollMillis);
+                    }
+                },
+                () -> onDone.accept(held[0]),
+                () -> {});
+    }
+
+    /** Ends the wait {@link #watchLock} started under {@code key}, if it still runs. */
+    public void cancelWatch(String key) {
+        watches.cancel("lock " + key);
     }
 
     @Override

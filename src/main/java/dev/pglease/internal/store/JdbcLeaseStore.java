@@ -125,6 +125,32 @@ public final class JdbcLeaseStore implements LeaseStore {
         this.hooks = hooks;
     }
 
+    /** The kind of lease {@code name}: a shard of a lease group this process is a member of, or an election. */
+    LeaseStatements.Kind kindOf(String name) {
+        LeaseConnectionHooks h = hooks;
+        return h == null ? LeaseStatements.Kind.ELECTION : h.kindOf(name);
+    }
+
+    /** On {@code c} (the lease connection, in {@link #onLeaseSession}): what the hooks take before a shard's acquire. */
+    void beforeShardAcquire(Connection c, String holder) throws SQLException {
+        LeaseConnectionHooks h = hooks;
+        if (h != null) {
+            h.beforeShardAcquire(c, holder);
+        }
+    }
+
+    /**
+     * On {@code c} (the lease connection, in {@link #onLeaseSession}): renews {@code leases} with what the hooks add
+     * (member rows), in one statement; with no hooks and no lease, nothing.
+     */
+    Renewal renewOnSession(Connection c, String holder, List<Held> leases) throws SQLException {
+        LeaseConnectionHooks h = hooks;
+        if (h != null) {
+            return h.renew(c, holder, leases, sql);
+        }
+        return leases.isEmpty() ? new Renewal(List.of()) : sql.renew(c, holder, leases);
+    }
+
     @Override
     public synchronized List<Fact> read(Collection<String> names) throws SQLException {
         Connection c = connection();

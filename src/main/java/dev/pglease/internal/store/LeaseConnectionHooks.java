@@ -21,4 +21,10 @@ public interface LeaseConnectionHooks {
      */
     LeaseStore.Renewal renew(Connection c, String holder, List<LeaseStore.Held> leases, LeaseStatements plain)
             throws SQLException;
+
+    /**
+     * Fast failover: on lease session {@code c}, before a shard of {@code holder} is acquired and registered there,
+     * takes what the session must hold first (the members' own advisory locks). Nothing by default.
+     */
+    default void beforeShardAcquire(Connection c, String holder) throws SQLException {}
 }
