@@ -132,8 +132,14 @@ BEGIN
         RAISE EXCEPTION 'pglease: member "%" of group "%" is another login''s live member', p_member, p_group
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                      json_build_object('name', p_group, 'kind', 'member_joined', 'member', p_member)::text);
+    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', p_group, 'kind', 'member_joined', 'member', p_member)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
+                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
+    END IF;
     RETURN QUERY SELECT joined, p_shards;
 END
 $$;
@@ -151,8 +157,14 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                      json_build_object('name', p_group, 'kind', 'member_left', 'member', p_member)::text);
+    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', p_group, 'kind', 'member_left', 'member', p_member)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
+                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
+    END IF;
     RETURN true;
 END
 $$;
@@ -216,8 +228,14 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                      json_build_object('name', p_group, 'kind', 'member_gone', 'member', p_member)::text);
+    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', p_group, 'kind', 'member_gone', 'member', p_member)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
+                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
+    END IF;
     RETURN true;
 END
 $$;
