@@ -73,8 +73,11 @@ $$;
 
 -- Takes the lease if it is free or expired (or, for an election, held by this holder and login with a token of an
 -- earlier term, after a failover); the token is the next one by the term rule. Otherwise says who holds it and how
--- many milliseconds remain (database clock), counting a pending handoff. p_kind: 'election', 'lock' or 'shard';
--- a lease name is of one kind for good (SQLSTATE PL003 when asked for as another).
+-- many milliseconds remain (database clock), counting a pending handoff. A lease held under the caller's holder id by
+-- another login is not the caller's: its holder is then answered as "<holder id> (another login)", so that no caller
+-- takes it for a grant of its own whose answer it lost. p_kind: 'election', 'lock' or 'shard'; a lease name is of
+-- one kind for good (SQLSTATE PL003 when asked for as another). A shard is refused (SQLSTATE 42501) to a login that
+-- names as holder a live member of its group that another login joined.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.acquire(p_name text, p_holder text, p_ttl_ms bigint,
                                                           p_kind text DEFAULT 'election')
     RETURNS TABLE (granted boolean, token bigint, holder text, wait_ms bigint)
@@ -94,6 +97,15 @@ BEGIN
     IF p_kind IS NULL OR p_kind NOT IN ('election', 'lock', 'shard') THEN
         RAISE EXCEPTION 'pglease: the kind of a lease must be election, lock or shard, got %', coalesce(p_kind, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_kind = 'shard' AND EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
+                                     WHERE m.group_name = substring(p_name FROM '^(.*)/[0-9]+$')
+                                       AND m.member = p_holder AND m.member_role <> session_user
+                                       AND m.expires_at > clock_timestamp()) THEN
+        RAISE EXCEPTION 'pglease: holder id % is a live member of the group of shard % that another login joined: '
+                        'only that login may hold the group''s shards under it', quote_literal(p_holder),
+                        quote_literal(p_name)
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
     PERFORM ${flyway:defaultSchema}.durable_commit();
     term := ${flyway:defaultSchema}.current_term();
@@ -142,7 +154,10 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT false, current.token,
-           CASE WHEN current.holder IS NOT NULL AND current.expires_at > clock_timestamp() THEN current.holder END,
+           CASE WHEN current.holder IS NULL OR current.expires_at <= clock_timestamp() THEN NULL
+                WHEN current.holder = p_holder AND current.holder_role <> session_user
+                THEN current.holder || ' (another login)'
+                ELSE current.holder END,
            greatest(0, ceil(extract(epoch FROM greatest(current.expires_at,
                                                         coalesce(current.handoff_until, current.expires_at))
                                               - clock_timestamp()) * 1000))::bigint;

@@ -220,7 +220,9 @@ BEGIN
       FROM ${flyway:defaultSchema}.lease_groups g
            CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
            JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
-     WHERE g.name = p_group AND l.kind = 'shard' AND l.holder = p_member AND l.expires_at > clock_timestamp();
+     WHERE g.name = p_group AND l.kind = 'shard' AND l.holder = p_member AND l.expires_at > clock_timestamp()
+       AND l.holder_role = (SELECT m.member_role FROM ${flyway:defaultSchema}.group_members m
+                             WHERE m.group_name = p_group AND m.member = p_member);
     IF held = 0 OR ended < held THEN
         RETURN false;
     END IF;
@@ -246,7 +248,8 @@ $$;
 -- this grant began) and one 'handoff' row per shard an operator handed off that nobody has taken yet (shard number,
 -- the member it was taken from in member, the holder id prefix it was handed to in handoff_to, NULL for any other
 -- member, and the milliseconds the handoff still steers). Times are the database clock's. No row at all when the
--- group does not exist.
+-- group does not exist. A shard held under a live member's id by another login is not that member's: it has no row
+-- (the assignment sees it as not owned by any member, and its acquire is refused until that grant ends).
 DROP FUNCTION IF EXISTS ${flyway:defaultSchema}.group_state(text);
 CREATE FUNCTION ${flyway:defaultSchema}.group_state(p_group text)
     RETURNS TABLE (what text, member text, shard integer, token bigint, weight integer, priority integer,
@@ -277,7 +280,10 @@ SELECT CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN 
        CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
        JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
  WHERE g.name = p_group AND l.kind = 'shard'
-   AND ((l.holder IS NOT NULL AND l.expires_at > clock_timestamp())
+   AND ((l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
+         AND NOT EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
+                          WHERE m.group_name = g.name AND m.member = l.holder
+                            AND m.member_role <> l.holder_role AND m.expires_at > clock_timestamp()))
         OR (l.handoff_until > clock_timestamp() AND l.handoff_from IS NOT NULL));
 $$;
 
@@ -352,7 +358,8 @@ SELECT m.group_name,
        (SELECT count(*)
           FROM generate_series(0, g.shards - 1) AS k
                JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
-         WHERE l.kind = 'shard' AND l.holder = m.member AND l.expires_at > clock_timestamp())  AS shards_owned,
+         WHERE l.kind = 'shard' AND l.holder = m.member AND l.holder_role = m.member_role
+           AND l.expires_at > clock_timestamp())                                   AS shards_owned,
        m.member_role,
        m.expires_at
   FROM ${flyway:defaultSchema}.group_members m
@@ -370,7 +377,7 @@ SELECT g.name                                                                   
        CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
             THEN date_trunc('milliseconds', l.expires_at - clock_timestamp()) END AS remaining,
        EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
-                WHERE m.group_name = g.name AND m.member = l.holder
+                WHERE m.group_name = g.name AND m.member = l.holder AND m.member_role = l.holder_role
                   AND m.expires_at > clock_timestamp())                           AS owner_is_member
   FROM ${flyway:defaultSchema}.lease_groups g
        CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
