@@ -76,7 +76,8 @@ $$;
 -- many milliseconds remain (database clock), counting a pending handoff. A lease held under the caller's holder id by
 -- another login is not the caller's: its holder is then answered as "<holder id> (another login)", so that no caller
 -- takes it for a grant of its own whose answer it lost. p_kind: 'election', 'lock' or 'shard'; a lease name is of
--- one kind for good (SQLSTATE PL003 when asked for as another). A shard is refused (SQLSTATE 42501) to a login that
+-- one kind (SQLSTATE PL003 when asked for as another), except that the shard names "<group>/<k>" of an existing
+-- group are the group's: a member's acquire takes such a row of another kind when it is free (and makes it a shard). A shard is refused (SQLSTATE 42501) to a login that
 -- names as holder a live member of its group that another login joined.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.acquire(p_name text, p_holder text, p_ttl_ms bigint,
                                                           p_kind text DEFAULT 'election')
@@ -113,7 +114,12 @@ BEGIN
     -- the grant's times are read after that wait.
     PERFORM 1
        FROM ${flyway:defaultSchema}.leases l
-      WHERE l.name = p_name AND l.kind = p_kind
+      WHERE l.name = p_name
+        AND (l.kind = p_kind
+             -- a group reclaims a free row of another kind named as one of its shards (see leases_guard)
+             OR (p_kind = 'shard' AND (l.holder IS NULL OR l.expires_at <= clock_timestamp())
+                 AND (l.handoff_until IS NULL OR l.handoff_until <= clock_timestamp())
+                 AND ${flyway:defaultSchema}.is_group_shard(p_name)))
         AND (l.holder IS NULL OR l.expires_at <= clock_timestamp()
              OR (p_kind = 'election' AND l.holder = p_holder AND l.holder_role = session_user
                  AND ${flyway:defaultSchema}.token_term(l.token) < term))
@@ -121,7 +127,7 @@ BEGIN
         FOR UPDATE;
     IF FOUND THEN
         UPDATE ${flyway:defaultSchema}.leases AS l
-           SET holder = p_holder, holder_role = session_user, token = l.token + 1,
+           SET kind = p_kind, holder = p_holder, holder_role = session_user, token = l.token + 1,
                acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = clock_timestamp() + ttl,
                handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
          WHERE l.name = p_name
@@ -146,7 +152,8 @@ BEGIN
             SELECT * INTO current FROM ${flyway:defaultSchema}.leases l WHERE l.name = p_name;
         END;
     END IF;
-    IF current.kind <> p_kind THEN
+    -- a group's shard held as another kind: refused as any held lease is, until it is free for the group
+    IF current.kind <> p_kind AND NOT (p_kind = 'shard' AND ${flyway:defaultSchema}.is_group_shard(p_name)) THEN
         RAISE EXCEPTION 'pglease: "%" is a lease of kind %, not %: an elector, a lock and a lease group must not '
                         'share a name', p_name, current.kind, p_kind
             USING ERRCODE = 'PL003',
