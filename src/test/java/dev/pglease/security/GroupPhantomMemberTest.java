@@ -63,4 +63,78 @@ class GroupPhantomMemberTest {
                     .isEqualTo("8");
         }
     }
+
+    @Test
+    void aMemberThatKeepsRenewingButNeverTakesItsShardsLosesItsClaimWithinALeaseDuration() throws Exception {
+        HostileSchema h = HostileSchema.create();
+        String group = "renewing-" + System.nanoTime();
+        Duration leaseDuration = Duration.ofSeconds(2);
+        try (PgLease member = PgLease.create(
+                        h.as(h.candA),
+                        LeaseConfig.builder()
+                                .schema(h.schema)
+                                .holderLabel("member")
+                                .leaseDuration(leaseDuration)
+                                .renewDeadline(Duration.ofMillis(1500))
+                                .retryPeriod(Duration.ofMillis(300))
+                                .build());
+                LeaseGroup g = member.group(group, 8, new GroupListener() {
+                    @Override
+                    public void onAssigned(int shard, Leadership leadership) {}
+
+                    @Override
+                    public void onRevoked(int shard, Leadership leadership) {}
+                })) {
+            Awaitility.await("the only member owns the 8 shards")
+                    .atMost(Duration.ofSeconds(10))
+                    .until(() -> g.ownedShards().size() == 8);
+            HostileSchema.query(
+                    h.candB,
+                    "SELECT shards FROM " + h.schema + ".group_join('" + group + "', 'phantom', 8, 1000, 0, 86400000)");
+            long end = System.nanoTime() + leaseDuration.multipliedBy(4).toNanos();
+            while (System.nanoTime() < end) { // candidate B keeps its member row alive, and takes nothing
+                assertThat(HostileSchema.query(
+                                h.candB,
+                                "SELECT count(*) FROM " + h.schema + ".group_renew('phantom', ARRAY['" + group
+                                        + "'], NULL, NULL, 86400000)"))
+                        .isEqualTo("1");
+                Thread.sleep(300);
+            }
+            String owned = HostileSchema.query(
+                    null,
+                    "SELECT count(*) FROM " + h.schema + ".group_shard_status WHERE group_name = '" + group
+                            + "' AND held");
+            assertThat(owned)
+                    .as(
+                            "shards of the group with an owner, %s after another login joined a member that renews its"
+                                    + " row and never takes a shard (the live member owns %s)",
+                            leaseDuration.multipliedBy(4), g.ownedShards())
+                    .isEqualTo("8");
+        }
+    }
+
+    @Test
+    void aNewcomersRowLivesNoLongerThanTheGroupsOtherMembersRowsAndAnOperatorRemovesAMemberAtOnce() throws Exception {
+        HostileSchema h = HostileSchema.create();
+        String group = "evict-" + System.nanoTime();
+        HostileSchema.query(
+                h.candA, "SELECT shards FROM " + h.schema + ".group_join('" + group + "', 'a', 4, 1, 0, 5000)");
+        HostileSchema.query(
+                h.candB,
+                "SELECT shards FROM " + h.schema + ".group_join('" + group + "', 'phantom', 4, 1000, 0, 86400000)");
+        assertThat(HostileSchema.query(
+                        null,
+                        "SELECT expires_at - renewed_at <= interval '5 seconds' FROM " + h.schema
+                                + ".group_members WHERE group_name = '" + group + "' AND member = 'phantom'"))
+                .as("the newcomer's row asked for a day, the group's other member renews for 5 s")
+                .isEqualTo("t");
+        assertThat(HostileSchema.query(h.operator, "SELECT " + h.schema + ".group_evict('" + group + "', 'phantom')"))
+                .isEqualTo("t");
+        assertThat(HostileSchema.query(
+                        null,
+                        "SELECT string_agg(member, ',') FROM " + h.schema + ".group_members WHERE group_name = '"
+                                + group + "'"))
+                .as("members left after the operator removed the phantom")
+                .isEqualTo("a");
+    }
 }
