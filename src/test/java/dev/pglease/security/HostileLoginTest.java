@@ -122,7 +122,8 @@ class HostileLoginTest {
     private static void attackWith(String login, FunctionAcl.Function f, boolean once) throws Exception {
         Map<Boolean, Snapshot> before = snapshot();
         List<String> succeeded = new ArrayList<>();
-        try (Connection c = attackerConnection(login)) {
+        Connection c = attackerConnection(login);
+        try {
             for (Victim v : victims.values()) {
                 HostileSchema.Row live = h.row(v.lease);
                 List<String> calls = calls(f, v.lease, live);
@@ -131,6 +132,9 @@ class HostileLoginTest {
                 }
                 for (String lock : lockModes(v.lease)) {
                     for (String call : calls) {
+                        if (c.isClosed()) { // the server ended the attacker's session (seen once under load): a new one
+                            c = attackerConnection(login);
+                        }
                         exec(c, "SELECT pg_advisory_unlock_all()", null);
                         if (lock != null) {
                             exec(c, lock, null);
@@ -141,10 +145,14 @@ class HostileLoginTest {
                             exec(c, dml, succeeded);
                         }
                         commit(c, succeeded, call);
-                        c.setAutoCommit(true);
+                        if (!c.isClosed()) {
+                            c.setAutoCommit(true);
+                        }
                     }
                 }
-                exec(c, "SELECT pg_advisory_unlock_all()", null);
+                if (!c.isClosed()) {
+                    exec(c, "SELECT pg_advisory_unlock_all()", null);
+                }
             }
             for (int k = 0; k < GroupVictim.SHARDS; k++) {
                 String shard = groupVictim.shard(k);
@@ -155,6 +163,9 @@ class HostileLoginTest {
                 }
                 for (String lock : lockModes(shard)) {
                     for (String call : calls) {
+                        if (c.isClosed()) { // the server ended the attacker's session (seen once under load): a new one
+                            c = attackerConnection(login);
+                        }
                         exec(c, "SELECT pg_advisory_unlock_all()", null);
                         if (lock != null) {
                             exec(c, lock, null);
@@ -165,11 +176,17 @@ class HostileLoginTest {
                             exec(c, dml, succeeded);
                         }
                         commit(c, succeeded, call);
-                        c.setAutoCommit(true);
+                        if (!c.isClosed()) {
+                            c.setAutoCommit(true);
+                        }
                     }
                 }
-                exec(c, "SELECT pg_advisory_unlock_all()", null);
+                if (!c.isClosed()) {
+                    exec(c, "SELECT pg_advisory_unlock_all()", null);
+                }
             }
+        } finally {
+            c.close();
         }
         accomplice(login, succeeded);
         check(login, "calls of " + f.signature(), before, succeeded);
