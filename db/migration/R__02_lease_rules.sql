@@ -3,7 +3,9 @@
 --
 --   * Only the schema's owner writes lease rows: candidates and operators go through the protocol and operator
 --     functions, which run as the owner. Any other role, even one granted every table right by mistake, is refused.
---   * A lease row is never deleted and never renamed; its kind never changes; the table is never truncated.
+--   * A lease row is never deleted and never renamed; the table is never truncated. Its kind never changes, except
+--     that a lease group reclaims its shard names: a free row (no holder, or expired, and no pending handoff) named
+--     "<group>/<k>" of an existing group, k below its number of shards, becomes a shard when a member acquires it.
 --   * The token is never chosen by a writer: whenever a change gives the lease a new holder or asks for a new token,
 --     this trigger sets the token to next_token(old token, current term). So tokens only grow, a new holder always
 --     comes with a new token, and every grant of a term is above every token of an earlier term.
@@ -11,6 +13,17 @@
 --     "<schema>.leases". A notification is a wake-up, not a fact: listeners re-read the tables.
 
 SET LOCAL search_path = pg_catalog, pg_temp; -- nothing a login planted in another schema is ever called
+
+-- Whether p_name is "<group>/<k>" of an existing lease group, k below its number of shards.
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.is_group_shard(p_name text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+SELECT EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.lease_groups g
+                WHERE g.name = substring(p_name FROM '^(.*)/(?:0|[1-9][0-9]{0,5})$')
+                  AND substring(p_name FROM '/(0|[1-9][0-9]{0,5})$')::integer < g.shards);
+$$;
 
 -- Runs with the writer's rights (current_user is the writer; the protocol functions write as the owner).
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.leases_guard() RETURNS trigger
@@ -42,7 +55,11 @@ BEGIN
         RAISE EXCEPTION 'pglease: lease "%" can not be renamed', OLD.name
             USING ERRCODE = 'restrict_violation';
     END IF;
-    IF NEW.kind IS DISTINCT FROM OLD.kind THEN
+    IF NEW.kind IS DISTINCT FROM OLD.kind
+       AND NOT (NEW.kind = 'shard' AND NEW.holder IS NOT NULL
+                AND (OLD.holder IS NULL OR OLD.expires_at <= clock_timestamp())
+                AND (OLD.handoff_until IS NULL OR OLD.handoff_until <= clock_timestamp())
+                AND ${flyway:defaultSchema}.is_group_shard(OLD.name)) THEN
         RAISE EXCEPTION 'pglease: lease "%" is a lease of kind %; its kind can not change', OLD.name, OLD.kind
             USING ERRCODE = 'restrict_violation';
     END IF;
@@ -162,5 +179,6 @@ CREATE TRIGGER lease_events_append_only_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION ${flyway:defaultSchema}.lease_events_append_only();
 
 REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.leases_guard(), ${flyway:defaultSchema}.leases_record(),
+                       ${flyway:defaultSchema}.is_group_shard(text),
                        ${flyway:defaultSchema}.lease_events_append_only()
     FROM PUBLIC;

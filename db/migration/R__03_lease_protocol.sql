@@ -73,8 +73,12 @@ $$;
 
 -- Takes the lease if it is free or expired (or, for an election, held by this holder and login with a token of an
 -- earlier term, after a failover); the token is the next one by the term rule. Otherwise says who holds it and how
--- many milliseconds remain (database clock), counting a pending handoff. p_kind: 'election', 'lock' or 'shard';
--- a lease name is of one kind for good (SQLSTATE PL003 when asked for as another).
+-- many milliseconds remain (database clock), counting a pending handoff. A lease held under the caller's holder id by
+-- another login is not the caller's: its holder is then answered as "<holder id> (another login)", so that no caller
+-- takes it for a grant of its own whose answer it lost. p_kind: 'election', 'lock' or 'shard'; a lease name is of
+-- one kind (SQLSTATE PL003 when asked for as another), except that the shard names "<group>/<k>" of an existing
+-- group are the group's: a member's acquire takes such a row of another kind when it is free (and makes it a shard). A shard is refused (SQLSTATE 42501) to a login that
+-- names as holder a live member of its group that another login joined.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.acquire(p_name text, p_holder text, p_ttl_ms bigint,
                                                           p_kind text DEFAULT 'election')
     RETURNS TABLE (granted boolean, token bigint, holder text, wait_ms bigint)
@@ -95,13 +99,27 @@ BEGIN
         RAISE EXCEPTION 'pglease: the kind of a lease must be election, lock or shard, got %', coalesce(p_kind, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF p_kind = 'shard' AND EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
+                                     WHERE m.group_name = substring(p_name FROM '^(.*)/[0-9]+$')
+                                       AND m.member = p_holder AND m.member_role <> session_user
+                                       AND m.expires_at > clock_timestamp()) THEN
+        RAISE EXCEPTION 'pglease: holder id % is a live member of the group of shard % that another login joined: '
+                        'only that login may hold the group''s shards under it', quote_literal(p_holder),
+                        quote_literal(p_name)
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     PERFORM ${flyway:defaultSchema}.durable_commit();
     term := ${flyway:defaultSchema}.current_term();
     -- Lock the row first (only if it can be taken): a change of token waits for the fenced transactions on it, and
     -- the grant's times are read after that wait.
     PERFORM 1
        FROM ${flyway:defaultSchema}.leases l
-      WHERE l.name = p_name AND l.kind = p_kind
+      WHERE l.name = p_name
+        AND (l.kind = p_kind
+             -- a group reclaims a free row of another kind named as one of its shards (see leases_guard)
+             OR (p_kind = 'shard' AND (l.holder IS NULL OR l.expires_at <= clock_timestamp())
+                 AND (l.handoff_until IS NULL OR l.handoff_until <= clock_timestamp())
+                 AND ${flyway:defaultSchema}.is_group_shard(p_name)))
         AND (l.holder IS NULL OR l.expires_at <= clock_timestamp()
              OR (p_kind = 'election' AND l.holder = p_holder AND l.holder_role = session_user
                  AND ${flyway:defaultSchema}.token_term(l.token) < term))
@@ -109,7 +127,7 @@ BEGIN
         FOR UPDATE;
     IF FOUND THEN
         UPDATE ${flyway:defaultSchema}.leases AS l
-           SET holder = p_holder, holder_role = session_user, token = l.token + 1,
+           SET kind = p_kind, holder = p_holder, holder_role = session_user, token = l.token + 1,
                acquired_at = clock_timestamp(), renewed_at = clock_timestamp(), expires_at = clock_timestamp() + ttl,
                handoff_from = NULL, handoff_to = NULL, handoff_until = NULL
          WHERE l.name = p_name
@@ -134,7 +152,8 @@ BEGIN
             SELECT * INTO current FROM ${flyway:defaultSchema}.leases l WHERE l.name = p_name;
         END;
     END IF;
-    IF current.kind <> p_kind THEN
+    -- a group's shard held as another kind: refused as any held lease is, until it is free for the group
+    IF current.kind <> p_kind AND NOT (p_kind = 'shard' AND ${flyway:defaultSchema}.is_group_shard(p_name)) THEN
         RAISE EXCEPTION 'pglease: "%" is a lease of kind %, not %: an elector, a lock and a lease group must not '
                         'share a name', p_name, current.kind, p_kind
             USING ERRCODE = 'PL003',
@@ -142,7 +161,10 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT false, current.token,
-           CASE WHEN current.holder IS NOT NULL AND current.expires_at > clock_timestamp() THEN current.holder END,
+           CASE WHEN current.holder IS NULL OR current.expires_at <= clock_timestamp() THEN NULL
+                WHEN current.holder = p_holder AND current.holder_role <> session_user
+                THEN current.holder || ' (another login)'
+                ELSE current.holder END,
            greatest(0, ceil(extract(epoch FROM greatest(current.expires_at,
                                                         coalesce(current.handoff_until, current.expires_at))
                                               - clock_timestamp()) * 1000))::bigint;

@@ -7,6 +7,7 @@
 --   group_renew   renews the caller's member rows and its leases in one statement (renew_all for the leases)
 --   group_state   the group's shard count, its live members and who owns each shard now, in one read
 --   group_handoff an operator moves one shard to another member (handoff() of its lease, checked against the group)
+--   group_evict   an operator removes a member row now
 --   group_member_gone (fast failover) removes a member whose registered lease session has ended
 --
 -- Members compute the assignment themselves from group_state (every member computes the same one); nothing here
@@ -77,7 +78,8 @@ BEGIN
 END
 $$;
 
--- Joins group p_group as member p_member (the caller's holder id) with a weight and a priority, for p_ttl_ms; or, when
+-- Joins group p_group as member p_member (the caller's holder id) with a weight and a priority, for p_ttl_ms (at most
+-- as long as the longest row of the group's other live members lives per renewal, when there are any); or, when
 -- this login is already that member, refreshes its row (keeping when it joined). The first member creates the group
 -- with p_shards shards; a member asking for another number is refused while the group has another live member (the
 -- number can change only when nobody else is there). Expired member rows of the group are removed. A member id held
@@ -106,6 +108,10 @@ BEGIN
     SELECT g.shards INTO current_shards FROM ${flyway:defaultSchema}.lease_groups g WHERE g.name = p_group FOR UPDATE;
     DELETE FROM ${flyway:defaultSchema}.group_members m
      WHERE m.group_name = p_group AND m.expires_at <= clock_timestamp();
+    -- a newcomer's row lives no longer than the longest row of the group's other live members (their lease duration):
+    -- one statement can not leave a member in the group for longer than the group's own timings
+    ttl := least(ttl, (SELECT max(m.expires_at - m.renewed_at) FROM ${flyway:defaultSchema}.group_members m
+                        WHERE m.group_name = p_group AND m.member <> p_member));
     IF current_shards <> p_shards THEN
         SELECT string_agg(m.member, ', ' ORDER BY m.joined_at) INTO others
           FROM ${flyway:defaultSchema}.group_members m
@@ -132,8 +138,14 @@ BEGIN
         RAISE EXCEPTION 'pglease: member "%" of group "%" is another login''s live member', p_member, p_group
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                      json_build_object('name', p_group, 'kind', 'member_joined', 'member', p_member)::text);
+    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', p_group, 'kind', 'member_joined', 'member', p_member)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
+                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
+    END IF;
     RETURN QUERY SELECT joined, p_shards;
 END
 $$;
@@ -151,8 +163,14 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                      json_build_object('name', p_group, 'kind', 'member_left', 'member', p_member)::text);
+    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', p_group, 'kind', 'member_left', 'member', p_member)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
+                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
+    END IF;
     RETURN true;
 END
 $$;
@@ -208,7 +226,9 @@ BEGIN
       FROM ${flyway:defaultSchema}.lease_groups g
            CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
            JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
-     WHERE g.name = p_group AND l.kind = 'shard' AND l.holder = p_member AND l.expires_at > clock_timestamp();
+     WHERE g.name = p_group AND l.kind = 'shard' AND l.holder = p_member AND l.expires_at > clock_timestamp()
+       AND l.holder_role = (SELECT m.member_role FROM ${flyway:defaultSchema}.group_members m
+                             WHERE m.group_name = p_group AND m.member = p_member);
     IF held = 0 OR ended < held THEN
         RETURN false;
     END IF;
@@ -216,8 +236,41 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                      json_build_object('name', p_group, 'kind', 'member_gone', 'member', p_member)::text);
+    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', p_group, 'kind', 'member_gone', 'member', p_member)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
+                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- An operator removes member p_member of group p_group now (a member that never takes its shards, a row left by a
+-- login that should not be there): the others, told at once, compute the assignment without it. Removing a member
+-- row takes no shard from anyone (an operator moves a held shard with group_handoff or handoff). The member, if it
+-- still runs, joins again at its next read; revoke its login's candidate role to keep it out. Returns whether it was
+-- a member.
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.group_evict(p_group text, p_member text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+BEGIN
+    PERFORM ${flyway:defaultSchema}.durable_commit();
+    DELETE FROM ${flyway:defaultSchema}.group_members m WHERE m.group_name = p_group AND m.member = p_member;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases',
+                          json_build_object('name', p_group, 'kind', 'member_evicted', 'member', p_member)::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
+                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
+    END IF;
     RETURN true;
 END
 $$;
@@ -228,7 +281,8 @@ $$;
 -- this grant began) and one 'handoff' row per shard an operator handed off that nobody has taken yet (shard number,
 -- the member it was taken from in member, the holder id prefix it was handed to in handoff_to, NULL for any other
 -- member, and the milliseconds the handoff still steers). Times are the database clock's. No row at all when the
--- group does not exist.
+-- group does not exist. A shard held under a live member's id by another login is not that member's: it has no row
+-- (the assignment sees it as not owned by any member, and its acquire is refused until that grant ends).
 DROP FUNCTION IF EXISTS ${flyway:defaultSchema}.group_state(text);
 CREATE FUNCTION ${flyway:defaultSchema}.group_state(p_group text)
     RETURNS TABLE (what text, member text, shard integer, token bigint, weight integer, priority integer,
@@ -259,7 +313,10 @@ SELECT CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN 
        CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
        JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
  WHERE g.name = p_group AND l.kind = 'shard'
-   AND ((l.holder IS NOT NULL AND l.expires_at > clock_timestamp())
+   AND ((l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
+         AND NOT EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
+                          WHERE m.group_name = g.name AND m.member = l.holder
+                            AND m.member_role <> l.holder_role AND m.expires_at > clock_timestamp()))
         OR (l.handoff_until > clock_timestamp() AND l.handoff_from IS NOT NULL));
 $$;
 
@@ -334,7 +391,8 @@ SELECT m.group_name,
        (SELECT count(*)
           FROM generate_series(0, g.shards - 1) AS k
                JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
-         WHERE l.kind = 'shard' AND l.holder = m.member AND l.expires_at > clock_timestamp())  AS shards_owned,
+         WHERE l.kind = 'shard' AND l.holder = m.member AND l.holder_role = m.member_role
+           AND l.expires_at > clock_timestamp())                                   AS shards_owned,
        m.member_role,
        m.expires_at
   FROM ${flyway:defaultSchema}.group_members m
@@ -352,7 +410,7 @@ SELECT g.name                                                                   
        CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
             THEN date_trunc('milliseconds', l.expires_at - clock_timestamp()) END AS remaining,
        EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
-                WHERE m.group_name = g.name AND m.member = l.holder
+                WHERE m.group_name = g.name AND m.member = l.holder AND m.member_role = l.holder_role
                   AND m.expires_at > clock_timestamp())                           AS owner_is_member
   FROM ${flyway:defaultSchema}.lease_groups g
        CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
@@ -365,7 +423,8 @@ REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.group_tables_guard(),
                        ${flyway:defaultSchema}.group_renew(text, text[], text[], bigint[], bigint),
                        ${flyway:defaultSchema}.group_state(text),
                        ${flyway:defaultSchema}.group_handoff(text, integer, text),
-                       ${flyway:defaultSchema}.group_member_gone(text, text)
+                       ${flyway:defaultSchema}.group_member_gone(text, text),
+                       ${flyway:defaultSchema}.group_evict(text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_join(text, text, integer, integer, integer, bigint),
                           ${flyway:defaultSchema}.group_leave(text, text),
@@ -374,6 +433,8 @@ GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_join(text, text, integer
     TO "${candidate_role}";
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_state(text)
     TO "${candidate_role}", "${observer_role}", "${operator_role}";
-GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_handoff(text, integer, text) TO "${operator_role}";
+GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.group_handoff(text, integer, text),
+                          ${flyway:defaultSchema}.group_evict(text, text)
+    TO "${operator_role}";
 GRANT SELECT ON ${flyway:defaultSchema}.group_member_status, ${flyway:defaultSchema}.group_shard_status
     TO "${candidate_role}", "${observer_role}", "${operator_role}";

@@ -53,6 +53,9 @@ class HostileLoginTest {
 
     private static HostileSchema h;
     private static final Map<Boolean, Victim> victims = new LinkedHashMap<>();
+    /** A member of a lease group holding its shards: the group functions are called with its live values. */
+    private static GroupVictim groupVictim;
+
     private static int generation;
     private static List<FunctionAcl.Function> functions;
     private static List<String> keyFunctions;
@@ -71,11 +74,13 @@ class HostileLoginTest {
         if (Lane.pooler() != Lane.PGBOUNCER_TRANSACTION) { // where pglease refuses fast failover (no server session)
             victims.put(true, Victim.start(h, "victim-ff", true));
         }
+        groupVictim = GroupVictim.start(h, "victim-group");
     }
 
     @AfterAll
     static void tearDown() {
         victims.values().forEach(Victim::close);
+        groupVictim.close();
     }
 
     @TestFactory
@@ -103,6 +108,10 @@ class HostileLoginTest {
                     v.awaitRenewals(2);
                     v.assertIntact("every attack by " + role + " " + login);
                 }
+                groupVictim.awaitRenewal();
+                assertThat(groupVictim.broken(login))
+                        .as("the group victim after every attack by %s %s", role, login)
+                        .isEmpty();
             }));
         }
         return tests.stream();
@@ -113,7 +122,8 @@ class HostileLoginTest {
     private static void attackWith(String login, FunctionAcl.Function f, boolean once) throws Exception {
         Map<Boolean, Snapshot> before = snapshot();
         List<String> succeeded = new ArrayList<>();
-        try (Connection c = attackerConnection(login)) {
+        Connection c = attackerConnection(login);
+        try {
             for (Victim v : victims.values()) {
                 HostileSchema.Row live = h.row(v.lease);
                 List<String> calls = calls(f, v.lease, live);
@@ -122,6 +132,9 @@ class HostileLoginTest {
                 }
                 for (String lock : lockModes(v.lease)) {
                     for (String call : calls) {
+                        if (c.isClosed()) { // the server ended the attacker's session (seen once under load): a new one
+                            c = attackerConnection(login);
+                        }
                         exec(c, "SELECT pg_advisory_unlock_all()", null);
                         if (lock != null) {
                             exec(c, lock, null);
@@ -132,11 +145,48 @@ class HostileLoginTest {
                             exec(c, dml, succeeded);
                         }
                         commit(c, succeeded, call);
-                        c.setAutoCommit(true);
+                        if (!c.isClosed()) {
+                            c.setAutoCommit(true);
+                        }
                     }
                 }
-                exec(c, "SELECT pg_advisory_unlock_all()", null);
+                if (!c.isClosed()) {
+                    exec(c, "SELECT pg_advisory_unlock_all()", null);
+                }
             }
+            for (int k = 0; k < GroupVictim.SHARDS; k++) {
+                String shard = groupVictim.shard(k);
+                HostileSchema.Row live = h.row(shard);
+                List<String> calls = groupCalls(f, shard, live);
+                if (once) {
+                    calls = calls.subList(0, 1);
+                }
+                for (String lock : lockModes(shard)) {
+                    for (String call : calls) {
+                        if (c.isClosed()) { // the server ended the attacker's session (seen once under load): a new one
+                            c = attackerConnection(login);
+                        }
+                        exec(c, "SELECT pg_advisory_unlock_all()", null);
+                        if (lock != null) {
+                            exec(c, lock, null);
+                        }
+                        c.setAutoCommit(false);
+                        exec(c, call, succeeded);
+                        for (String dml : protocolShapes(shard, live)) {
+                            exec(c, dml, succeeded);
+                        }
+                        commit(c, succeeded, call);
+                        if (!c.isClosed()) {
+                            c.setAutoCommit(true);
+                        }
+                    }
+                }
+                if (!c.isClosed()) {
+                    exec(c, "SELECT pg_advisory_unlock_all()", null);
+                }
+            }
+        } finally {
+            c.close();
         }
         accomplice(login, succeeded);
         check(login, "calls of " + f.signature(), before, succeeded);
@@ -159,6 +209,54 @@ class HostileLoginTest {
         List<List<String>> values = new ArrayList<>();
         for (String type : f.argTypes()) {
             values.add(values(type, lease, live));
+        }
+        List<String> out = new ArrayList<>();
+        List<String> base = values.stream().map(v -> v.get(0)).toList();
+        out.add(call(f, base));
+        for (int i = 0; i < values.size(); i++) {
+            for (String variant : values.get(i).subList(1, values.get(i).size())) {
+                List<String> args = new ArrayList<>(base);
+                args.set(i, variant);
+                out.add(call(f, args));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The calls of {@code f} against the group victim's shard {@code shard}: the text arguments in order the group's
+     * name, the member's holder id, the shard's lease name (so {@code group_join(group, member, ...)},
+     * {@code group_renew(member, ARRAY[group], ARRAY[shard], ...)} are called with the live values together), then
+     * each argument in turn varied over those values, a prefix of the holder id, another id and the kind.
+     */
+    private static List<String> groupCalls(FunctionAcl.Function f, String shard, HostileSchema.Row live) {
+        String group = groupVictim.group;
+        String holder = live.holder();
+        List<String> texts = List.of(group, holder, shard, holder.substring(0, 3), "attacker", "shard");
+        List<List<String>> values = new ArrayList<>();
+        int text = 0;
+        int array = 0;
+        for (String type : f.argTypes()) {
+            switch (type) {
+                case "text", "character varying", "name" -> {
+                    String first = texts.get(Math.min(text++, 2));
+                    List<String> v = new ArrayList<>();
+                    v.add(literal(first) + "::" + type);
+                    texts.stream().filter(t -> !t.equals(first)).forEach(t -> v.add(literal(t) + "::" + type));
+                    values.add(v);
+                }
+                case "text[]" -> {
+                    List<String> arrays = List.of(group, shard, holder);
+                    String first = arrays.get(Math.min(array++, 1));
+                    List<String> v = new ArrayList<>();
+                    v.add("ARRAY[" + literal(first) + "]::text[]");
+                    arrays.stream()
+                            .filter(t -> !t.equals(first))
+                            .forEach(t -> v.add("ARRAY[" + literal(t) + "]::text[]"));
+                    values.add(v);
+                }
+                default -> values.add(values(type, shard, live));
+            }
         }
         List<String> out = new ArrayList<>();
         List<String> base = values.stream().map(v -> v.get(0)).toList();
@@ -399,6 +497,7 @@ class HostileLoginTest {
                 broken.add(mode + " victim " + v.lease + ": revoked: " + v.revocations);
             }
         }
+        broken.addAll(groupVictim.broken(login));
         if (!broken.isEmpty()) {
             replaceBrokenVictims();
         }
@@ -421,6 +520,11 @@ class HostileLoginTest {
                 generation++;
                 e.setValue(Victim.start(h, (e.getKey() ? "victim-ff-" : "victim-plain-") + generation, e.getKey()));
             }
+        }
+        if (!groupVictim.broken(h.candB).isEmpty()) {
+            groupVictim.close();
+            generation++;
+            groupVictim = GroupVictim.start(h, "victim-group-" + generation);
         }
     }
 

@@ -30,8 +30,11 @@ sealed interface Event {
     /** The renewal of {@code token} after a step-down failed. */
     record ResumeFailed(long token) implements Event {}
 
-    /** {@code token} was given back (or the database no longer listed it). */
-    record ReleaseAnswered(long token) implements Event {}
+    /**
+     * The release of {@code token} was answered: {@code released} when it was given back, false when the database no
+     * longer listed it for this holder and login (expired, taken, or held under this holder id by another login).
+     */
+    record ReleaseAnswered(long token, boolean released) implements Event {}
 
     /** Giving {@code token} back failed. */
     record ReleaseFailed(long token) implements Event {}

@@ -84,9 +84,15 @@ final class Transitions {
                     : stay(s);
         } else if (e instanceof Event.ReleaseAnswered r) {
             if (s instanceof Releasing rel && rel.token() == r.token() && rel.handingOver() == null) {
-                return rel.closing()
-                        ? new Step(new Closed(), List.of(new Effect.Finished()))
-                        : stay(new Standby(x.now(), 0));
+                if (rel.closing()) {
+                    return new Step(new Closed(), List.of(new Effect.Finished()));
+                }
+                // A refused release (the grant is gone, or the row lists this holder id under another login) is no
+                // reason to acquire again at once: a retry period later, so that no answer can make a loop of them.
+                return r.released()
+                        ? stay(new Standby(x.now(), 0))
+                        : stay(new Standby(
+                                x.waits().standbyWake(x.now(), x.waits().retryPeriodNanos(), false), 0));
             }
             return stay(s);
         } else if (e instanceof Event.ReleaseFailed r) {

@@ -330,12 +330,13 @@ final class Turn {
 
     private void release(Campaign c, long token) {
         try {
-            if (loop.store.release(c.name, loop.holder, token)) {
+            boolean released = loop.store.release(c.name, loop.holder, token);
+            if (released) {
                 loop.observer.released(c.name, token);
             }
             synchronized (loop.lock) {
                 c.reachable = true;
-                loop.apply(c, new Event.ReleaseAnswered(token), loop.ticker.read());
+                loop.apply(c, new Event.ReleaseAnswered(token, released), loop.ticker.read());
             }
         } catch (SQLException | RuntimeException e) {
             synchronized (loop.lock) {

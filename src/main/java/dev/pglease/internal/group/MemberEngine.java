@@ -100,6 +100,9 @@ public final class MemberEngine implements AutoCloseable {
      */
     private final Map<String, Long> suspects = new HashMap<>();
 
+    /** Members that lost their claim to shards, as this member sees it. The member's thread only. */
+    private final Claims claims;
+
     private long nextRead;
     private long lastRead;
     private boolean readOnce;
@@ -143,6 +146,7 @@ public final class MemberEngine implements AutoCloseable {
             Executor completions) {
         this.s = settings;
         this.leaseDurationNanos = timings.leaseDuration().toNanos();
+        this.claims = new Claims(settings.holder(), leaseDurationNanos);
         this.renewDeadlineNanos = timings.renewDeadline().toNanos();
         this.retryPeriodNanos = timings.retryPeriod().toNanos();
         this.ttlMillis = timings.leaseMillis();
@@ -412,7 +416,15 @@ public final class MemberEngine implements AutoCloseable {
         if (memberWatch != null) {
             watchNext(members, start);
         }
-        follow(Assignment.compute(s.shards(), members, holders, pins));
+        Assignment full = Assignment.compute(s.shards(), members, holders, pins);
+        List<Assignment.Member> claiming = claims.keep(members, full, holders, pins, start);
+        synchronized (lock) {
+            long decide = claims.nextDecision(nextRead - EXPIRY_MARGIN_NANOS) + EXPIRY_MARGIN_NANOS;
+            if (decide - nextRead < 0) {
+                nextRead = decide;
+            }
+        }
+        follow(claiming.size() == members.size() ? full : Assignment.compute(s.shards(), claiming, holders, pins));
     }
 
     /**

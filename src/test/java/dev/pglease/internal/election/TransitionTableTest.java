@@ -424,14 +424,21 @@ class TransitionTableTest {
         row(
                 RELEASING,
                 "released, campaign goes on",
-                new Event.ReleaseAnswered(7),
+                new Event.ReleaseAnswered(7, true),
                 x,
                 Standby.class,
                 is(new Standby(NOW, 0)));
         row(
+                RELEASING,
+                "release refused (the grant is gone, or the row lists me under another login): acquires a retry period later",
+                new Event.ReleaseAnswered(7, false),
+                x,
+                Standby.class,
+                step -> assertThat(((Standby) step.state()).nextAt()).isGreaterThanOrEqualTo(NOW + 2 * S));
+        row(
                 RELEASING_TO_CLOSE,
                 "released after close",
-                new Event.ReleaseAnswered(7),
+                new Event.ReleaseAnswered(7, true),
                 x,
                 Closed.class,
                 Effect.Finished.class);
