@@ -3,6 +3,9 @@ package dev.pglease.security;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.pglease.Elector;
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
 import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseException;
 import dev.pglease.PgLease;
@@ -10,8 +13,11 @@ import dev.pglease.Required;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
@@ -86,6 +92,49 @@ class TransactionPoolersBehindABalancerTest {
         @Override
         public Connection getConnection(String user, String password) throws SQLException {
             return getConnection();
+        }
+    }
+
+    /**
+     * The harm in production: pglease's lease session settings (its statement and lock timeouts) stay on a pooled
+     * server session, and the poolers' other clients get them. Here the elector leads and renews; other clients of
+     * each pooler then run their transactions on the server sessions it used.
+     */
+    @Test
+    void anElectorThroughTransactionPoolersBehindARoundRobinBalancerLeavesItsSessionSettingsToNoOtherClient()
+            throws Exception {
+        RoundRobin balanced = new RoundRobin(direct(first.jdbcUrl("postgres")), direct(second.jdbcUrl("postgres")));
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(4))
+                .renewDeadline(Duration.ofMillis(2500))
+                .retryPeriod(Duration.ofMillis(500))
+                .build();
+        try (PgLease pglease = PgLease.create(balanced, config)) {
+            Elector elector = pglease.elector("balanced-" + System.nanoTime(), new LeaderListener() {
+                @Override
+                public void onElected(Leadership leadership) {}
+
+                @Override
+                public void onRevoked(Leadership leadership) {}
+            });
+            assertThat(elector.awaitLeadership(Duration.ofSeconds(10))).isPresent();
+            Thread.sleep(1500); // a few renewals
+            List<String> seen = new ArrayList<>();
+            for (PgBouncer pooler : List.of(first, second)) {
+                for (int i = 0; i < 4; i++) {
+                    try (Connection other = direct(pooler.jdbcUrl("postgres")).getConnection();
+                            Statement s = other.createStatement();
+                            ResultSet rs = s.executeQuery(
+                                    "SELECT current_setting('statement_timeout') || '/' || current_setting('lock_timeout')")) {
+                        rs.next();
+                        seen.add(rs.getString(1));
+                    }
+                }
+            }
+            assertThat(seen)
+                    .as("statement_timeout/lock_timeout seen by the poolers' other clients")
+                    .containsOnly("0/0");
         }
     }
 
