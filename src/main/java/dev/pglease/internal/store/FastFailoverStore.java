@@ -78,6 +78,8 @@ public final class FastFailoverStore implements LeaseStore {
     private final Map<String, Long> locked = new HashMap<>();
     /** Grants registered for crash takeover, with the lease session that registered them. */
     private final Map<String, Registration> registered = new ConcurrentHashMap<>();
+    /** Grants held without a registration, already warned about, with their token. Guarded by store. */
+    private final Map<String, Long> unregistered = new HashMap<>();
     /** The lease session whose end this process watches (0: none). Guarded by store. */
     private long watchedSession;
     /** When a standby was woken by the end of a holder's session, per lease (ticker). */
@@ -212,8 +214,52 @@ public final class FastFailoverStore implements LeaseStore {
                     current.add(h);
                 }
             }
-            return store.renewOnSession(c, holder, current);
+            Renewal renewal = store.renewOnSession(c, holder, current);
+            for (Held h : current) {
+                if (renewal.renewed().contains(h.name())) {
+                    registerLate(c, session, holder, h);
+                }
+            }
+            return renewal;
         });
+    }
+
+    /**
+     * Under the store's lock, on lease session {@code session}, right after it renewed {@code held}: registers that
+     * grant for crash takeover if it was granted unregistered (the lease's lock was taken by another session then,
+     * such as a paused old holder's whose lease expired). Tries the lock without waiting, once per renewal, until the
+     * grant is registered; the server accepts the registration only from this session, holding the lock, for the
+     * current unexpired grant of this login. Shards are left to their group's own mechanism.
+     */
+    private void registerLate(Connection c, long session, String holder, Held held) throws SQLException {
+        String name = held.name();
+        Registration r = registered.get(name);
+        if ((r != null && r.token() == held.token() && r.session() == session)
+                || store.kindOf(name) == LeaseStatements.Kind.SHARD) {
+            return;
+        }
+        Long lockedIn = locked.get(name);
+        boolean haveLock = lockedIn != null && lockedIn == session;
+        if (!haveLock && sql.lock(c, name, 0)) {
+            locked.put(name, session);
+            haveLock = true;
+        }
+        if (haveLock && sql.register(c, name, holder, held.token())) {
+            registered.put(name, new Registration(session, held.token()));
+            watchSession(c, session);
+            unregistered.remove(name);
+            log.info(
+                    "pglease: lease {} token {} is registered for crash takeover now: its lease's lock was free",
+                    Names.quote(name),
+                    held.token());
+        } else if (!Long.valueOf(held.token()).equals(unregistered.put(name, held.token()))) {
+            log.warn(
+                    "pglease: lease {} token {} was granted while another session held its lock (a paused or "
+                            + "ending earlier holder): crash takeover is off for it until the lock is free, which "
+                            + "every renewal tries",
+                    Names.quote(name),
+                    held.token());
+        }
     }
 
     @Override
@@ -221,6 +267,7 @@ public final class FastFailoverStore implements LeaseStore {
         return store.onLeaseSession((c, session) -> {
             boolean released = leaseStatements.release(c, name, holder, token);
             registered.remove(name);
+            unregistered.remove(name);
             Long lockedIn = locked.remove(name);
             if (lockedIn != null && lockedIn == session) {
                 sql.unlock(c, name);
