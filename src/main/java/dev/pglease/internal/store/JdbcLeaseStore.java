@@ -416,6 +416,7 @@ public final class JdbcLeaseStore implements LeaseStore {
             try {
                 if (!c.getAutoCommit()) {
                     c.rollback();
+                    c.setAutoCommit(true); // as a pool lends it; lease statements ran in transactions of their own
                 }
                 if (sessionLocks) {
                     SessionStatements.unlockAllAdvisoryLocks(c);
