@@ -10,6 +10,7 @@ import dev.pglease.internal.sql.LockStatements;
 import dev.pglease.internal.sql.ProtectionStatements;
 import dev.pglease.internal.sql.SchemaStatements;
 import dev.pglease.internal.sql.SqlErrors;
+import dev.pglease.internal.store.FenceCheckConnection;
 import dev.pglease.internal.store.SchemaMigration;
 import dev.pglease.internal.store.StartupChecks;
 import dev.pglease.internal.util.FenceDeadlines;
@@ -56,11 +57,18 @@ public final class PgLease implements AutoCloseable {
     private final ForwardFence fence;
     private final Engine engine;
     private final FenceDeadlines deadlines;
+    /** Where a fenced caller transaction's deadline asks whether that transaction still runs. */
+    private final FenceCheckConnection fenceCheck;
     /** The lease groups of this process, created with the first; guarded by itself. */
     private final java.util.List<LeaseGroup> groups = new java.util.ArrayList<>();
 
     private Groups groupEngine;
     private volatile boolean closed;
+
+    /** How long the deadline check's connection waits for an answer before it is dropped. */
+    private static final Duration FENCE_CHECK_NETWORK_TIMEOUT = Duration.ofSeconds(2);
+    /** How long the first fence of a caller's transaction waits for the check connection to open. */
+    private static final Duration FENCE_CHECK_OPEN_WAIT = Duration.ofSeconds(1);
 
     private PgLease(DataSource dataSource, LeaseConfig config) {
         this.dataSource = dataSource;
@@ -71,11 +79,8 @@ public final class PgLease implements AutoCloseable {
         this.locks = new LockStatements(config.schema());
         this.fence = new ForwardFence(config.schema(), fences);
         this.engine = new Engine(dataSource, config, config.timings(), holderId);
-        this.deadlines = new FenceDeadlines("pglease-fence-deadlines", (pid, xid) -> {
-            try (Connection c = dataSource.getConnection()) {
-                return FenceStatements.stillRunning(c, new FenceStatements.FencedTransaction(pid, xid));
-            }
-        });
+        this.fenceCheck = new FenceCheckConnection(dataSource, FENCE_CHECK_NETWORK_TIMEOUT, "pglease-fence-check-open");
+        this.deadlines = new FenceDeadlines("pglease-fence-deadlines", fenceCheck);
     }
 
     /**
@@ -415,11 +420,15 @@ public final class PgLease implements AutoCloseable {
      *
      * <p>The rest of the transaction is bounded in this process too: if, at the grant's deadline as it was at this
      * call, {@code connection} has not been closed (a pooled connection handed back is closed) and is still inside the
-     * transaction fenced here (the database is asked, on a connection of the data source, whether that server
-     * transaction still runs; when it can not tell within a second, the connection is aborted all the same), it is
-     * aborted ({@link Connection#abort}); the application's next statement fails, and the server rolls the
-     * transaction back. A later transaction on the same connection is never aborted. A later fence of the same lease
-     * on the same connection replaces that deadline.
+     * transaction fenced here, it is aborted ({@link Connection#abort}); the application's next statement fails, and
+     * the server rolls the transaction back. Whether that server transaction still runs is asked on a connection this
+     * {@code PgLease} takes from the data source at the first call of this method (waiting for it at most a second,
+     * then going on while it opens) and keeps for these questions, so a pool that is busy at the deadline does not
+     * delay the answer. A later transaction on the same connection is not aborted when the database answers within a
+     * second. When it does not (the check connection could not be opened, its server does not answer, or the question
+     * fails), the connection is aborted all the same, whatever transaction it runs by then: the fenced one may still
+     * be open, and ending it is the safe choice. A later fence of the same lease on the same connection replaces that
+     * deadline.
      *
      * <p>Under REPEATABLE READ or SERIALIZABLE the check reads the lease row through the transaction's snapshot: call
      * it as the transaction's first statement, or a renewal committed in between makes it fail with a serialization
@@ -439,6 +448,7 @@ public final class PgLease implements AutoCloseable {
             throw new IllegalStateException("fenceTransaction must run inside the transaction that makes the "
                     + "protected writes, but the connection is in auto-commit mode");
         }
+        fenceCheck.prepare(FENCE_CHECK_OPEN_WAIT);
         fence(connection, grant, false);
     }
 
@@ -580,6 +590,7 @@ public final class PgLease implements AutoCloseable {
         }
         engine.close();
         deadlines.close();
+        fenceCheck.close();
     }
 
     private void checkOpen() {

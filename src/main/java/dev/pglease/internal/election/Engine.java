@@ -254,6 +254,8 @@ public final class Engine {
             notificationMode = connections.notifications();
             if (connections.transactionPooled()) {
                 store.useTransactionScopedSettings();
+            } else if (!config.fastFailover()) {
+                store.keepSessionUnchanged();
             }
             try (Connection c = dataSource.getConnection()) {
                 StartupChecks.checkSchema(c, config.schema());

@@ -1,8 +1,10 @@
 package dev.pglease.internal.store;
 
+import dev.pglease.LeaseException;
 import dev.pglease.Ticker;
 import dev.pglease.internal.sql.FastFailoverStatements;
 import dev.pglease.internal.sql.LeaseStatements;
+import dev.pglease.internal.sql.SessionStatements;
 import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Timings;
 import java.sql.Connection;
@@ -78,6 +80,18 @@ public final class FastFailoverStore implements LeaseStore {
     private final Map<String, Long> locked = new HashMap<>();
     /** Grants registered for crash takeover, with the lease session that registered them. */
     private final Map<String, Registration> registered = new ConcurrentHashMap<>();
+    /** The lease session whose server session was read first, and that server session (pid@start). Guarded by store. */
+    private long identifiedSession;
+
+    private String serverSession;
+    /**
+     * Set when a lease statement ran on another server session than its lease session's first one (a transaction
+     * pooler the start-up check could not see): crash takeover is off from then on, and the lease statements carry
+     * their settings in their own transactions.
+     */
+    private volatile boolean sharedServerSessions;
+    /** Grants held without a registration, already warned about, with their token. Guarded by store. */
+    private final Map<String, Long> unregistered = new HashMap<>();
     /** The lease session whose end this process watches (0: none). Guarded by store. */
     private long watchedSession;
     /** When a standby was woken by the end of a holder's session, per lease (ticker). */
@@ -126,8 +140,12 @@ public final class FastFailoverStore implements LeaseStore {
         if (wasWoken && !recentlyWoken) {
             wokenAt.remove(name, woke);
         }
+        if (sharedServerSessions) {
+            return store.acquire(name, holder, ttl);
+        }
         boolean[] watch = new boolean[1];
         Acquired result = store.onLeaseSession((c, session) -> {
+            checkOneServerSession(c, session);
             locked.values().removeIf(s -> s != session);
             if (shard) {
                 store.beforeShardAcquire(c, holder);
@@ -196,7 +214,11 @@ public final class FastFailoverStore implements LeaseStore {
 
     @Override
     public Renewal renew(String holder, List<Held> leases) throws SQLException {
+        if (sharedServerSessions) {
+            return store.renew(holder, leases);
+        }
         return store.onLeaseSession((c, session) -> {
+            checkOneServerSession(c, session);
             List<Held> current = new ArrayList<>(leases.size());
             for (Held h : leases) {
                 Registration r = registered.get(h.name());
@@ -212,15 +234,98 @@ public final class FastFailoverStore implements LeaseStore {
                     current.add(h);
                 }
             }
-            return store.renewOnSession(c, holder, current);
+            Renewal renewal = store.renewOnSession(c, holder, current);
+            for (Held h : current) {
+                if (renewal.renewed().contains(h.name())) {
+                    registerLate(c, session, holder, h);
+                }
+            }
+            return renewal;
         });
+    }
+
+    /**
+     * Under the store's lock, before the first statement of an acquire or renewal on lease session {@code session}:
+     * reads which server session serves it. Directly or through a session pooler that is the same one for the whole
+     * lease session. When it is not (a transaction pooler, e.g. several behind a balancer, that the start-up check
+     * could not see), the session advisory locks and settings of fast failover do not stay with this process: the
+     * lease connection is aborted (its registered grants are lost at once, as when the session ends), crash takeover
+     * is turned off for this {@code PgLease}, and every later lease statement carries its settings in its own
+     * transaction.
+     *
+     * @throws LeaseException UNSUPPORTED_POOLING, once, when the server session changed
+     */
+    private void checkOneServerSession(Connection c, long session) throws SQLException {
+        String identity = SessionStatements.backendIdentity(c);
+        if (identifiedSession != session) {
+            identifiedSession = session;
+            serverSession = identity;
+            return;
+        }
+        if (identity.equals(serverSession)) {
+            return;
+        }
+        sharedServerSessions = true;
+        store.useTransactionScopedSettings();
+        LeaseException refused = new LeaseException(
+                LeaseException.Reason.UNSUPPORTED_POOLING,
+                "the lease connection's statements ran on two server sessions (" + serverSession + ", then "
+                        + identity + "): the data source goes through a transaction pooler that the start-up check "
+                        + "did not see (several poolers behind a balancer?). LeaseConfig.fastFailover needs one server "
+                        + "session for the lease connection, so it is off for this PgLease from now on, and its held "
+                        + "leases are given up at once. Connect pglease to PostgreSQL itself or to a session-pooled "
+                        + "port, or turn fastFailover off");
+        log.error("pglease: {}", refused.getMessage());
+        throw refused;
+    }
+
+    /**
+     * Under the store's lock, on lease session {@code session}, right after it renewed {@code held}: registers that
+     * grant for crash takeover if it was granted unregistered (the lease's lock was taken by another session then,
+     * such as a paused old holder's whose lease expired). Tries the lock without waiting, once per renewal, until the
+     * grant is registered; the server accepts the registration only from this session, holding the lock, for the
+     * current unexpired grant of this login. Shards are left to their group's own mechanism.
+     */
+    private void registerLate(Connection c, long session, String holder, Held held) throws SQLException {
+        String name = held.name();
+        Registration r = registered.get(name);
+        if ((r != null && r.token() == held.token() && r.session() == session)
+                || store.kindOf(name) == LeaseStatements.Kind.SHARD) {
+            return;
+        }
+        Long lockedIn = locked.get(name);
+        boolean haveLock = lockedIn != null && lockedIn == session;
+        if (!haveLock && sql.lock(c, name, 0)) {
+            locked.put(name, session);
+            haveLock = true;
+        }
+        if (haveLock && sql.register(c, name, holder, held.token())) {
+            registered.put(name, new Registration(session, held.token()));
+            watchSession(c, session);
+            unregistered.remove(name);
+            log.info(
+                    "pglease: lease {} token {} is registered for crash takeover now: its lease's lock was free",
+                    Names.quote(name),
+                    held.token());
+        } else if (!Long.valueOf(held.token()).equals(unregistered.put(name, held.token()))) {
+            log.warn(
+                    "pglease: lease {} token {} was granted while another session held its lock (a paused or "
+                            + "ending earlier holder): crash takeover is off for it until the lock is free, which "
+                            + "every renewal tries",
+                    Names.quote(name),
+                    held.token());
+        }
     }
 
     @Override
     public boolean release(String name, String holder, long token) throws SQLException {
+        if (sharedServerSessions) {
+            return store.release(name, holder, token);
+        }
         return store.onLeaseSession((c, session) -> {
             boolean released = leaseStatements.release(c, name, holder, token);
             registered.remove(name);
+            unregistered.remove(name);
             Long lockedIn = locked.remove(name);
             if (lockedIn != null && lockedIn == session) {
                 sql.unlock(c, name);

@@ -20,7 +20,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs lease statements on one dedicated connection taken from the application's {@link DataSource}. The
  * connection is set up for durable commits, a network timeout, and server-side statement and lock timeouts below
- * it (so a statement the client gave up on never commits later), and no idle timeout of the role ends it. It is
+ * it (so a statement the client gave up on never commits later): for the session, with no idle timeout of the role
+ * ending it, when it must be one server session (fast failover); otherwise in each statement's own transaction, so
+ * that nothing is left on a server session that a transaction pooler may hand to another client. It is
  * replaced after any error but a server-side timeout, and goes back to the pool with every session setting reset,
  * whether it is closed or dropped after an error; one whose session is gone or in doubt, or whose reset failed, is
  * aborted instead (a pool then discards it). A session that may hold session-level advisory locks (fast failover)
@@ -50,6 +52,8 @@ public final class JdbcLeaseStore implements LeaseStore {
     private boolean warnedSynchronousCommit;
     private boolean closed;
     private boolean transactionScoped;
+    /** Whether the data source was found to go through a transaction pooler (no warm-up then). */
+    private boolean pooled;
     /** Whether the lease session may hold session-level advisory locks (fast failover). */
     private boolean sessionLocks;
     /** Told the number of a lease session that ended (its connection was dropped or replaced). */
@@ -91,7 +95,7 @@ public final class JdbcLeaseStore implements LeaseStore {
             throw failed(c, "acquire of lease", name, e);
         }
         // not when the answer names this holder: the loop releases that unknown grant at once
-        if (!answer.granted() && !holder.equals(answer.holder()) && warmedSession != session && !transactionScoped) {
+        if (!answer.granted() && !holder.equals(answer.holder()) && warmedSession != session && !pooled) {
             warmUp();
         }
         return answer;
@@ -177,6 +181,17 @@ public final class JdbcLeaseStore implements LeaseStore {
      * next client) while the next statement may run on another.
      */
     public synchronized void useTransactionScopedSettings() {
+        pooled = true;
+        keepSessionUnchanged();
+    }
+
+    /**
+     * Settings for each statement's own transaction instead of the session, for any data source whose lease session
+     * need not be one server session (no fast failover): should a transaction pooler the start-up check could not
+     * see (several poolers behind a balancer) serve it after all, no setting of pglease is left on a server session
+     * that the pooler's other clients get next. Costs two more round trips per statement (the settings, the commit).
+     */
+    public synchronized void keepSessionUnchanged() {
         transactionScoped = true;
         discard();
     }
@@ -301,7 +316,13 @@ public final class JdbcLeaseStore implements LeaseStore {
     private void warmUp() {
         warmedSession = session;
         try {
+            if (transactionScoped) {
+                begin(connection); // the warm-up's transaction carries the statements' timeouts too
+            }
             sql.warmUp(connection, WARM_UP_HOLDER);
+            if (transactionScoped) {
+                connection.setAutoCommit(false);
+            }
         } catch (SQLException e) {
             log.debug("pglease: warming up the lease connection failed", e);
             discard(!SqlErrors.sessionGone(e));
@@ -395,6 +416,7 @@ public final class JdbcLeaseStore implements LeaseStore {
             try {
                 if (!c.getAutoCommit()) {
                     c.rollback();
+                    c.setAutoCommit(true); // as a pool lends it; lease statements ran in transactions of their own
                 }
                 if (sessionLocks) {
                     SessionStatements.unlockAllAdvisoryLocks(c);

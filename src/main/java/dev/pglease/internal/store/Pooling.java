@@ -20,35 +20,62 @@ import org.postgresql.PGConnection;
  * connection gets the first one's server session, or the least recently used one ({@code server_round_robin = 1}),
  * so two statements in a row of one client connection run on two server sessions. The check runs statements in a
  * row on one connection and between them on another, which shows either choice, and any other that does not pin a
- * client connection to one server session.
+ * client connection to one server session. Several poolers behind a balancer (each new client connection to another
+ * pooler) serve two connections from two poolers, each from one server session while nothing else runs there; so
+ * the check then takes a few more connections, one at a time, while the first stays open: one that lands on the
+ * first one's pooler is served by the first one's idle server session. It holds at most two connections at a time.
+ *
+ * <p>A balancer that spreads connections over more poolers than that, or a pool in front of the balancer that hands
+ * out the same few connections, can still hide the poolers, so the check is not the only guard: without fast failover
+ * lease statements carry their settings in their own transactions whatever it finds.
  */
 public final class Pooling {
 
     /** Rounds of the check: two statements in a row on one connection, then one on the other. */
     private static final int ROUNDS = 3;
 
+    /**
+     * Connections taken one after another while the first stays open: behind a balancer in front of several poolers
+     * (each new connection to the next one), one of them lands on the first connection's pooler, which serves it
+     * from the first connection's idle server session. Round robin over up to this many + 1 poolers is always found.
+     */
+    private static final int LATER_CONNECTIONS = 4;
+
     private Pooling() {}
 
     /**
      * Whether {@code dataSource} is transaction-pooled. Takes two connections from it at the same time and runs a few
      * autocommit statements on them that read the server session's identity: each connection must keep one for all
-     * its statements, and the two must differ. Leaves nothing on the sessions.
+     * its statements, and the two must differ; then, with the second closed and the first still open, the same with a
+     * few more connections taken one at a time. Leaves nothing on the sessions.
      */
     public static boolean transactionPooled(DataSource dataSource) throws SQLException {
-        try (Connection a = dataSource.getConnection();
-                Connection b = dataSource.getConnection()) {
+        try (Connection a = dataSource.getConnection()) {
             a.setAutoCommit(true);
-            b.setAutoCommit(true);
             String first = identity(a);
-            String other = identity(b);
-            if (other.equals(first)) {
-                return true;
-            }
-            for (int round = 0; round < ROUNDS; round++) {
-                if (!identity(a).equals(first)
-                        || !identity(a).equals(first)
-                        || !identity(b).equals(other)) {
+            try (Connection b = dataSource.getConnection()) {
+                b.setAutoCommit(true);
+                String other = identity(b);
+                if (other.equals(first)) {
                     return true;
+                }
+                for (int round = 0; round < ROUNDS; round++) {
+                    if (!identity(a).equals(first)
+                            || !identity(a).equals(first)
+                            || !identity(b).equals(other)) {
+                        return true;
+                    }
+                }
+            }
+            for (int probe = 0; probe < LATER_CONNECTIONS; probe++) {
+                try (Connection later = dataSource.getConnection()) {
+                    later.setAutoCommit(true);
+                    String own = identity(later);
+                    if (own.equals(first)
+                            || !identity(later).equals(own)
+                            || !identity(a).equals(first)) {
+                        return true;
+                    }
                 }
             }
             return false;

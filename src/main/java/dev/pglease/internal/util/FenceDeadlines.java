@@ -34,8 +34,9 @@ import org.postgresql.core.TransactionState;
  * transaction is over. A caller's own transaction ({@code PgLease.fenceTransaction}) has no such end: at the
  * deadline its connection is aborted only if it has not been closed (a pooled connection handed back is closed)
  * and is inside a transaction, and only if the database still runs the very server transaction that was fenced (its
- * backend and transaction id, asked on another connection): a later transaction on the same connection is never
- * aborted. When the database can not tell within {@link #CHECK_TIMEOUT}, the connection is aborted. A later fence of
+ * backend and transaction id, asked on another connection, which the {@code PgLease} keeps for it): a later transaction
+ * on the same connection is not aborted when the database answers. When it can not tell within {@link #CHECK_TIMEOUT},
+ * the connection is aborted, whatever transaction it runs by then. A later fence of
  * the same lease on that connection replaces the watch.
  */
 public final class FenceDeadlines implements AutoCloseable {

@@ -1,0 +1,168 @@
+package dev.pglease.security;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.pglease.Elector;
+import dev.pglease.LeaderListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseException;
+import dev.pglease.LeaseObserver;
+import dev.pglease.PgLease;
+import dev.pglease.Required;
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
+import dev.pglease.pgbouncer.PgBouncer;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
+
+/**
+ * docs/fast-failover.md, "What it needs": a transaction pooler that the start-up check could not see (here: the
+ * check's own connections go to PostgreSQL itself, as they may when a balancer spreads connections over more poolers
+ * than the check looks at) is found out at the first lease statement that runs on another server session. The holder
+ * then gives up its lease at once and reports UNSUPPORTED_POOLING: it never goes on leading on a lease connection
+ * whose advisory lock and settings sit on a server session other clients get.
+ */
+class FastFailoverThroughUnseenTransactionPoolerTest {
+
+    private static EmbeddedPostgresServer server;
+    private static PgBouncer pooler;
+    private static String schema;
+
+    @BeforeAll
+    static void start() {
+        Required.assume(PgBouncer.installed(), PgBouncer.BINARY + " (Debian package pgbouncer)");
+        server = EmbeddedPostgresServer.start();
+        pooler = PgBouncer.start(server.port(), "postgres", "transaction", 4);
+        schema = "unseen_" + ProcessHandle.current().pid();
+        PgLease.migrate(plain(pooler.jdbcUrl("postgres")), schema);
+    }
+
+    @AfterAll
+    static void stop() {
+        for (AutoCloseable c : new AutoCloseable[] {pooler, server}) {
+            try {
+                if (c != null) {
+                    c.close();
+                }
+            } catch (Exception e) {
+                // best effort
+            }
+        }
+    }
+
+    private static PGSimpleDataSource plain(String url) {
+        PGSimpleDataSource ds = new PGSimpleDataSource();
+        ds.setURL(url);
+        ds.setConnectTimeout(5);
+        ds.setLoginTimeout(5);
+        ds.setPrepareThreshold(0);
+        return ds;
+    }
+
+    /** Connections through the pooler, except those the start-up pooler check takes, which go to PostgreSQL itself. */
+    static final class UnseenPooler extends PGSimpleDataSource {
+        private final PGSimpleDataSource direct = plain(server.jdbcUrl());
+        private final PGSimpleDataSource pooled = plain(pooler.jdbcUrl("postgres"));
+
+        UnseenPooler() {
+            setURL(pooler.jdbcUrl("postgres"));
+        }
+
+        @Override
+        public Connection getConnection() throws SQLException {
+            boolean check = StackWalker.getInstance()
+                    .walk(frames ->
+                            frames.anyMatch(f -> f.getClassName().equals("dev.pglease.internal.store.Pooling")));
+            return check ? direct.getConnection() : pooled.getConnection();
+        }
+
+        @Override
+        public Connection getConnection(String user, String password) throws SQLException {
+            return getConnection();
+        }
+    }
+
+    @Test
+    void aFastFailoverHolderWhoseLeaseStatementRunsOnAnotherServerSessionGivesItsLeaseUpAndReportsUnsupportedPooling()
+            throws Exception {
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        CountDownLatch revoked = new CountDownLatch(1);
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(4))
+                .renewDeadline(Duration.ofMillis(2500))
+                .retryPeriod(Duration.ofMillis(300))
+                .fastFailover(true)
+                .observer(new LeaseObserver() {
+                    @Override
+                    public void databaseError(String leaseName, Throwable cause) {
+                        errors.add(cause);
+                    }
+
+                    @Override
+                    public void renewFailed(String leaseName, long token, boolean lost, Throwable cause) {
+                        if (cause != null) {
+                            errors.add(cause);
+                        }
+                    }
+                })
+                .build();
+        List<Connection> others = new ArrayList<>();
+        try (PgLease pglease = PgLease.create(new UnseenPooler(), config)) {
+            Elector elector = pglease.elector("unseen-" + System.nanoTime(), new LeaderListener() {
+                @Override
+                public void onElected(Leadership leadership) {}
+
+                @Override
+                public void onRevoked(Leadership leadership) {
+                    revoked.countDown();
+                }
+            });
+            assertThat(elector.awaitLeadership(Duration.ofSeconds(10))).isPresent();
+            // Other clients of the pooler: each takes the most recently used idle server session (the lease
+            // connection's) and keeps it in a transaction, so the next renewal runs on another one.
+            for (int i = 0; i < 2; i++) {
+                Connection other = plain(pooler.jdbcUrl("postgres")).getConnection();
+                others.add(other);
+                other.setAutoCommit(false);
+                try (Statement s = other.createStatement()) {
+                    s.execute("SELECT 1");
+                }
+            }
+
+            assertThat(revoked.await(5, TimeUnit.SECONDS))
+                    .as("the leadership ends at the first renewal on another server session")
+                    .isTrue();
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (errors.stream().noneMatch(FastFailoverThroughUnseenTransactionPoolerTest::unsupportedPooling)
+                    && System.nanoTime() < until) {
+                Thread.sleep(50); // its own session watch may revoke first; the next lease statement reports it
+            }
+            assertThat(errors)
+                    .as("what the holder reports")
+                    .anySatisfy(e -> assertThat(e)
+                            .isInstanceOfSatisfying(
+                                    LeaseException.class,
+                                    l -> assertThat(l.reason()).isEqualTo(LeaseException.Reason.UNSUPPORTED_POOLING)));
+        } finally {
+            for (Connection other : others) {
+                other.close();
+            }
+        }
+    }
+
+    private static boolean unsupportedPooling(Throwable e) {
+        return e instanceof LeaseException l && l.reason() == LeaseException.Reason.UNSUPPORTED_POOLING;
+    }
+}
