@@ -14,6 +14,8 @@
 --     free it). The lock only wakes standbys: who holds it proves nothing. A grant that was not registered (plain
 --     mode) is never taken early, by anyone.
 --   * A registered grant is renewed only by the session that registered it (renew_all).
+--   * A holder that can not watch its own lease session withdraws its registrations (fast_failover_unregister) until
+--     it can again: then its grants are taken only at expiry, which it learns of at a renewal, before expiry.
 -- Where the schema owner may not see other logins' backend_start (without pg_read_all_stats), a live backend with the
 -- registered pid counts as the holder's session while it holds the lease's lock: a reused pid can delay a takeover
 -- until the lease expires, never the other way round.
@@ -93,6 +95,22 @@ BEGIN
     ON CONFLICT (name) DO UPDATE
        SET token = excluded.token, holder_role = excluded.holder_role, pid = excluded.pid,
            backend_start = excluded.backend_start, registered_at = clock_timestamp();
+    RETURN FOUND;
+END
+$$;
+
+-- Withdraws the registration of the caller's grant p_token of lease p_name: from then on it is taken only at expiry,
+-- like a grant that was never registered. What a holder does while it can not watch its own lease session (it would
+-- not learn at once that the session ended). Only the registering login. Returns whether a registration was removed.
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.fast_failover_unregister(p_name text, p_token bigint)
+    RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+BEGIN
+    DELETE FROM ${flyway:defaultSchema}.fast_failover_sessions s
+     WHERE s.name = p_name AND s.token = p_token AND s.holder_role = session_user;
     RETURN FOUND;
 END
 $$;
@@ -180,11 +198,13 @@ REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.fast_failover_key(text),
                        ${flyway:defaultSchema}.fast_failover_lock_held(text),
                        ${flyway:defaultSchema}.fast_failover_lock(text, integer),
                        ${flyway:defaultSchema}.fast_failover_register(text, text, bigint),
+                       ${flyway:defaultSchema}.fast_failover_unregister(text, bigint),
                        ${flyway:defaultSchema}.holder_session_ended(text, bigint),
                        ${flyway:defaultSchema}.fast_failover_take_over(text, text, bigint)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.fast_failover_key(text),
                           ${flyway:defaultSchema}.fast_failover_lock(text, integer),
                           ${flyway:defaultSchema}.fast_failover_register(text, text, bigint),
+                          ${flyway:defaultSchema}.fast_failover_unregister(text, bigint),
                           ${flyway:defaultSchema}.fast_failover_take_over(text, text, bigint)
     TO "${candidate_role}";

@@ -191,6 +191,7 @@ class DocumentedNamesTest {
                 "fast_failover_key",
                 "fast_failover_lock",
                 "fast_failover_register",
+                "fast_failover_unregister",
                 "fast_failover_take_over",
                 "lock_extend",
                 "lock_unlock",

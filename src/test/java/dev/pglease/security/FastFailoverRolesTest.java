@@ -75,6 +75,12 @@ class FastFailoverRolesTest {
                                 "SELECT " + schema + ".fast_failover_register('" + lease + "', 'b', " + first.token()
                                         + ")"))
                         .isEqualTo("f");
+                // Nor withdraw someone else's registration (which would delay the takeover to expiry).
+                assertThat(Users.query(
+                                candB,
+                                "SELECT " + schema + ".fast_failover_unregister('" + lease + "', " + first.token()
+                                        + ")"))
+                        .isEqualTo("f");
                 Users.denied(candB, "DELETE FROM " + schema + ".fast_failover_sessions");
                 Users.denied(
                         candB,

@@ -65,6 +65,21 @@ public final class FastFailoverStatements {
     }
 
     /**
+     * Withdraws the registration of this login's grant {@code token} of lease {@code name}: from then on it is taken
+     * only at expiry. Returns whether a registration was removed.
+     */
+    public boolean unregister(Connection c, String name, long token) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + schema + ".fast_failover_unregister(?, ?)")) {
+            ps.setString(1, name);
+            ps.setLong(2, token);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
+    /**
      * Takes over an unexpired lease whose registered holder's database session no longer exists, with the next token
      * by the term rule ({@code <schema>.fast_failover_take_over}). Returns the new token, or empty when the lease is
      * not taken.

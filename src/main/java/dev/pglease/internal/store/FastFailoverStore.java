@@ -37,6 +37,9 @@ import org.slf4j.LoggerFactory;
  *   <li>The holder revokes a registered leadership the moment the session that registered it ends or is replaced:
  *       it watches its own lease session from another connection (blocked on a lock that session holds), and hears
  *       of every dropped lease connection. A renewal is never sent for a registered grant from another session.</li>
+ *   <li>While that watch is down, no grant stays registered: the holder withdraws its registrations on the lease
+ *       session (then a grant is taken only at expiry, and a renewal fails before that), or gives a grant up when
+ *       that fails too, and registers them again once the watch waits again.</li>
  *   <li>A registration is kept with its token: one left from an earlier grant never touches a later one.</li>
  *   <li>The shards of lease groups are registered like elections, but nobody waits on a shard's lock: the members of
  *       a group watch each other ({@link #watchLock}) and campaign for a dead member's shards once the group has
@@ -65,7 +68,7 @@ public final class FastFailoverStore implements LeaseStore {
         void sessionInDoubt();
     }
 
-    private record Registration(long session, long token) {}
+    private record Registration(long session, long token, String holder) {}
 
     private final JdbcLeaseStore store;
     private final LeaseStatements leaseStatements;
@@ -92,8 +95,15 @@ public final class FastFailoverStore implements LeaseStore {
     private volatile boolean sharedServerSessions;
     /** Grants held without a registration, already warned about, with their token. Guarded by store. */
     private final Map<String, Long> unregistered = new HashMap<>();
-    /** The lease session whose end this process watches (0: none). Guarded by store. */
-    private long watchedSession;
+    /** The lease session whose end this process watches (0: none). Written under store. */
+    private volatile long watchedSession;
+    /**
+     * Whether the watch of {@link #watchedSession} failed and is not waiting again: then this process would not learn
+     * at once that the session ended, so no grant stays registered for crash takeover ({@link #withdrawn}).
+     */
+    private volatile boolean watchDown;
+    /** Grants held whose registration is withdrawn while the watch of their lease session is down. */
+    private final Map<String, Registration> withdrawn = new ConcurrentHashMap<>();
     /** When a standby was woken by the end of a holder's session, per lease (ticker). */
     private final Map<String, Long> wokenAt = new ConcurrentHashMap<>();
 
@@ -180,8 +190,11 @@ public final class FastFailoverStore implements LeaseStore {
                     locked.put(name, session);
                     haveLock = true;
                 }
-                if (haveLock && sql.register(c, name, holder, a.token())) {
-                    registered.put(name, new Registration(session, a.token()));
+                if (haveLock && watchDown && watchedSession == session) {
+                    // not registered while this process could not learn at once that its session ended
+                    withdrawn.put(name, new Registration(session, a.token(), holder));
+                } else if (haveLock && sql.register(c, name, holder, a.token())) {
+                    registered.put(name, new Registration(session, a.token(), holder));
                     watchSession(c, session);
                 }
             } else if (haveLock && !holder.equals(a.holder())) {
@@ -289,7 +302,9 @@ public final class FastFailoverStore implements LeaseStore {
     private void registerLate(Connection c, long session, String holder, Held held) throws SQLException {
         String name = held.name();
         Registration r = registered.get(name);
+        Registration w = withdrawn.get(name);
         if ((r != null && r.token() == held.token() && r.session() == session)
+                || (w != null && w.token() == held.token() && w.session() == session)
                 || store.kindOf(name) == LeaseStatements.Kind.SHARD) {
             return;
         }
@@ -299,8 +314,12 @@ public final class FastFailoverStore implements LeaseStore {
             locked.put(name, session);
             haveLock = true;
         }
-        if (haveLock && sql.register(c, name, holder, held.token())) {
-            registered.put(name, new Registration(session, held.token()));
+        if (haveLock && watchDown && watchedSession == session) {
+            // not registered while this process could not learn at once that its session ended
+            withdrawn.put(name, new Registration(session, held.token(), holder));
+            unregistered.remove(name);
+        } else if (haveLock && sql.register(c, name, holder, held.token())) {
+            registered.put(name, new Registration(session, held.token(), holder));
             watchSession(c, session);
             unregistered.remove(name);
             log.info(
@@ -326,6 +345,7 @@ public final class FastFailoverStore implements LeaseStore {
             boolean released = leaseStatements.release(c, name, holder, token);
             registered.remove(name);
             unregistered.remove(name);
+            withdrawn.remove(name);
             Long lockedIn = locked.remove(name);
             if (lockedIn != null && lockedIn == session) {
                 sql.unlock(c, name);
@@ -352,17 +372,103 @@ public final class FastFailoverStore implements LeaseStore {
             int key = random.nextInt();
             if (sql.lockSession(c, sessionKeySpace, key)) {
                 watchedSession = session;
+                watchDown = false;
                 watches.start(
                         "session " + session,
                         "pglease-fast-failover-session",
                         w -> sql.awaitSessionEnd(w, sessionKeySpace, key),
+                        () -> sessionWatched(session),
                         () -> sessionEnded(session),
-                        () -> events.sessionInDoubt());
+                        () -> {
+                            sessionUnwatched(session);
+                            events.sessionInDoubt();
+                        });
                 return;
             }
         }
         log.warn("pglease: could not take a lock of its own on the lease session; a holder whose lease session ends "
                 + "steps down at its next renewal attempt instead of at once");
+    }
+
+    /**
+     * The watch of lease session {@code session} failed: until it waits again, this process would learn that the
+     * session ended only at a renewal, while a standby could take a registered grant over at once. So every grant
+     * registered there is withdrawn on that session (then taken only at expiry); a grant that can not be withdrawn
+     * (the lease connection fails too, or was replaced) is given up here.
+     */
+    private void sessionUnwatched(long session) {
+        if (watchedSession == session) {
+            watchDown = true;
+        }
+        if (registered.values().stream().noneMatch(r -> r.session() == session)) {
+            return;
+        }
+        try {
+            int count = store.onLeaseSession((c, current) -> {
+                int n = 0;
+                if (current != session) {
+                    return n;
+                }
+                for (Map.Entry<String, Registration> e : List.copyOf(registered.entrySet())) {
+                    Registration r = e.getValue();
+                    // not found: taken over already; it stays registered here, so that it is given up below
+                    if (r.session() == session
+                            && sql.unregister(c, e.getKey(), r.token())
+                            && registered.remove(e.getKey(), r)) {
+                        withdrawn.put(e.getKey(), r);
+                        n++;
+                    }
+                }
+                return n;
+            });
+            if (count > 0) {
+                log.warn(
+                        "pglease: the watch of its own fast-failover lease session failed; {} grants are taken only "
+                                + "at expiry until it is back",
+                        count);
+            }
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: withdrawing the fast-failover registrations of session {} failed", session, e);
+        }
+        sessionEnded(session); // whatever is still registered there: given up
+    }
+
+    /**
+     * The watch of lease session {@code session} is about to wait again: the grants withdrawn meanwhile are registered
+     * again there (a grant the session no longer holds the lock of, or no longer holds, stays unregistered).
+     */
+    private void sessionWatched(long session) {
+        if (withdrawn.isEmpty() && !watchDown) {
+            return;
+        }
+        try {
+            store.onLeaseSession((c, current) -> {
+                if (current != session || watchedSession != session) {
+                    return null;
+                }
+                watchDown = false;
+                for (Map.Entry<String, Registration> e : List.copyOf(withdrawn.entrySet())) {
+                    String name = e.getKey();
+                    Registration r = e.getValue();
+                    Long lockedIn = locked.get(name);
+                    if (!withdrawn.remove(name, r)
+                            || r.session() != session
+                            || lockedIn == null
+                            || lockedIn != session) {
+                        continue; // its lock went with an earlier session: it stays unregistered
+                    }
+                    // tracked before the statement: if it fails after the server registered, the grant is still
+                    // given up when the session ends
+                    registered.put(name, r);
+                    if (!sql.register(c, name, r.holder(), r.token())) {
+                        registered.remove(name, r);
+                    }
+                }
+                return null;
+            });
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: registering the fast-failover grants of session {} again failed", session, e);
+        }
     }
 
     /** Lease session {@code session} ended or was replaced: every grant it registered is lost. */

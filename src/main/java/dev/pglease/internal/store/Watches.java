@@ -15,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * The blocking waits of fast failover, each on a connection and a thread of its own: a standby waiting for the
  * holder's lease lock, and a holder watching its own lease session. A wait is a statement that blocks on an
  * advisory lock until the session holding it ends; the connection is set up so that no role default (lock,
- * statement or idle timeouts) cancels it. A failed wait is tried again after a backoff until it is cancelled. A
+ * statement or idle timeouts) cancels it. A failed wait is tried again after a backoff until it is cancelled; the backoff starts afresh after a connection that
+ * worked, so that a wait ended again and again (a script ending idle connections) is not left retrying seconds apart. A
  * connection that may hold an advisory lock goes back to its pool only after giving every one back; if that fails it
  * is aborted. Starting, cancelling and closing are atomic with respect to each other: a wait started while the
  * watches close is aborted, never left blocked.
@@ -32,14 +33,16 @@ final class Watches {
     private final class Watch implements Runnable {
         final String key;
         final Wait wait;
+        final Runnable onWaiting;
         final Runnable onDone;
         final Runnable onFailure;
         volatile boolean cancelled;
         Connection connection;
 
-        Watch(String key, Wait wait, Runnable onDone, Runnable onFailure) {
+        Watch(String key, Wait wait, Runnable onWaiting, Runnable onDone, Runnable onFailure) {
             this.key = key;
             this.wait = wait;
+            this.onWaiting = onWaiting;
             this.onDone = onDone;
             this.onFailure = onFailure;
         }
@@ -67,6 +70,8 @@ final class Watches {
                         c.setAutoCommit(true);
                     }
                     SessionStatements.setWaitingSessionSettings(c);
+                    backoff = Timings.RECONNECT_FIRST_MILLIS; // this connection works: a later failure starts afresh
+                    onWaiting.run();
                     wait.await(c);
                     if (!cancelled) {
                         onDone.run();
@@ -122,7 +127,15 @@ final class Watches {
      * wait ends (not when it is cancelled), {@code onFailure} each time an attempt failed (it is tried again).
      */
     void start(String key, String threadName, Wait wait, Runnable onDone, Runnable onFailure) {
-        Watch w = new Watch(key, wait, onDone, onFailure);
+        start(key, threadName, wait, () -> {}, onDone, onFailure);
+    }
+
+    /**
+     * As {@link #start(String, String, Wait, Runnable, Runnable)}, and {@code onWaiting} runs on the wait's thread each
+     * time an attempt has its connection ready, right before it sends the blocking statement.
+     */
+    void start(String key, String threadName, Wait wait, Runnable onWaiting, Runnable onDone, Runnable onFailure) {
+        Watch w = new Watch(key, wait, onWaiting, onDone, onFailure);
         synchronized (this) {
             if (closed || watches.containsKey(key)) {
                 return;
