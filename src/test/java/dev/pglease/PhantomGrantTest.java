@@ -60,7 +60,7 @@ class PhantomGrantTest {
                 .holderLabel("c")
                 .build();
         LeaseStatements sql = new LeaseStatements(schema);
-        for (int attempt = 1; attempt <= 3; attempt++) {
+        for (int attempt = 1; attempt <= 8; attempt++) {
             String lease = "phantom-" + System.nanoTime();
             long otherToken;
             try (Connection c = direct.getConnection()) {
@@ -83,15 +83,18 @@ class PhantomGrantTest {
                 })) {
                     Thread.sleep(500);
                     long[] resetAt = new long[1];
-                    // The release's notification makes the candidate re-read the lease row (the first request),
-                    // then acquire (the second): the fault falls right after the acquire reached the server.
-                    proxy.onNextRequest(() -> proxy.onNextRequest(() -> {
+                    // The release's notification makes the candidate re-read the lease row, then acquire; how many
+                    // requests that takes depends on how the statements carry their settings (a transaction of their
+                    // own: settings, statement, commit), so attempt k lets the first k + 1 requests through: in one of
+                    // them the fault falls right after the acquire's commit reached the server.
+                    Runnable fault = () -> {
                         proxy.blackhole(true);
                         sleepQuietly(300);
                         proxy.blackhole(false); // before the reset, as FaultCluster does: reconnects go through
                         proxy.resetAll();
                         resetAt[0] = System.nanoTime();
-                    }));
+                    };
+                    plantAfter(proxy, 1 + attempt, fault);
                     try (Connection c = direct.getConnection()) {
                         assertThat(sql.release(c, lease, "other", otherToken)).isTrue();
                     }
@@ -116,7 +119,7 @@ class PhantomGrantTest {
                 }
             }
         }
-        throw new AssertionError("in 3 attempts the reset never fell between a committed acquire and its answer");
+        throw new AssertionError("in 8 attempts the reset never fell between a committed acquire and its answer");
     }
 
     private static DataSource throughProxy(int port) {
@@ -186,6 +189,15 @@ class PhantomGrantTest {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Runs {@code fault} in the proxy's forwarding thread right after the {@code n}th next client request. */
+    private static void plantAfter(TcpProxy proxy, int n, Runnable fault) {
+        if (n <= 1) {
+            proxy.onNextRequest(fault);
+        } else {
+            proxy.onNextRequest(() -> plantAfter(proxy, n - 1, fault));
         }
     }
 }
