@@ -172,6 +172,9 @@ class GroupCommandsTest {
         Result text = run("handoff", "--group", group, "--shard", String.valueOf(other));
         assertThat(text.code()).as(text.err()).isZero();
         assertThat(text.out()).contains("handed off shard " + other + " of group " + group, "another member takes it");
+        await(
+                "every shard held again",
+                () -> a.ownedShards().size() + b.ownedShards().size() == 4);
 
         Result nobody = run("handoff", "--group", group, "--shard", "0", "--to", "node9/");
         assertThat(nobody.code()).isEqualTo(ExitCodes.FAILED);
