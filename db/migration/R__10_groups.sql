@@ -291,33 +291,36 @@ CREATE FUNCTION ${flyway:defaultSchema}.group_state(p_group text)
     SET search_path = pg_catalog, pg_temp
 AS
 $$
+-- one instant for the whole read: a grant that expires while the read runs is held in every column or in none
+WITH t AS MATERIALIZED (SELECT clock_timestamp() AS now),
+     m AS (SELECT m.* FROM ${flyway:defaultSchema}.group_members m, t
+            WHERE m.group_name = p_group AND m.expires_at > t.now),
+     s AS (SELECT k, l.*, (l.holder IS NOT NULL AND l.expires_at > t.now) AS held,
+                  greatest(0, ceil(extract(epoch FROM l.expires_at - t.now) * 1000))::bigint AS held_ms,
+                  greatest(0, ceil(extract(epoch FROM l.handoff_until - t.now) * 1000))::bigint AS handoff_ms,
+                  (l.handoff_until > t.now AND l.handoff_from IS NOT NULL) AS steered
+             FROM t, ${flyway:defaultSchema}.lease_groups g
+                  CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
+                  JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
+            WHERE g.name = p_group AND l.kind = 'shard')
 SELECT 'group', NULL::text, g.shards, NULL::bigint, NULL::integer, NULL::integer, g.created_at, NULL::bigint,
        NULL::timestamptz, NULL::text
   FROM ${flyway:defaultSchema}.lease_groups g
  WHERE g.name = p_group
 UNION ALL
 SELECT 'member', m.member, NULL, NULL, m.weight, m.priority, m.joined_at,
-       greatest(0, ceil(extract(epoch FROM m.expires_at - clock_timestamp()) * 1000))::bigint, NULL, NULL
-  FROM ${flyway:defaultSchema}.group_members m
- WHERE m.group_name = p_group AND m.expires_at > clock_timestamp()
+       greatest(0, ceil(extract(epoch FROM m.expires_at - t.now) * 1000))::bigint, NULL, NULL
+  FROM m, t
 UNION ALL
-SELECT CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN 'shard' ELSE 'handoff' END,
-       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.holder ELSE l.handoff_from END,
-       k, l.token, NULL, NULL, NULL,
-       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
-            THEN greatest(0, ceil(extract(epoch FROM l.expires_at - clock_timestamp()) * 1000))::bigint
-            ELSE greatest(0, ceil(extract(epoch FROM l.handoff_until - clock_timestamp()) * 1000))::bigint END,
-       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.acquired_at END,
-       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN NULL ELSE l.handoff_to END
-  FROM ${flyway:defaultSchema}.lease_groups g
-       CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
-       JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
- WHERE g.name = p_group AND l.kind = 'shard'
-   AND ((l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
-         AND NOT EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
-                          WHERE m.group_name = g.name AND m.member = l.holder
-                            AND m.member_role <> l.holder_role AND m.expires_at > clock_timestamp()))
-        OR (l.handoff_until > clock_timestamp() AND l.handoff_from IS NOT NULL));
+SELECT CASE WHEN s.held THEN 'shard' ELSE 'handoff' END,
+       CASE WHEN s.held THEN s.holder ELSE s.handoff_from END,
+       s.k, s.token, NULL, NULL, NULL,
+       CASE WHEN s.held THEN s.held_ms ELSE s.handoff_ms END,
+       CASE WHEN s.held THEN s.acquired_at END,
+       CASE WHEN s.held THEN NULL ELSE s.handoff_to END
+  FROM s
+ WHERE (s.held AND NOT EXISTS (SELECT 1 FROM m WHERE m.member = s.holder AND m.member_role <> s.holder_role))
+    OR (NOT s.held AND s.steered);
 $$;
 
 -- An operator moves shard p_shard of group p_group to another member now: the shard's lease is handed off
