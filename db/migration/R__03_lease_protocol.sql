@@ -348,12 +348,13 @@ $$;
 -- What psql users and other languages read: who holds each lease now, by the database clock.
 DROP VIEW IF EXISTS ${flyway:defaultSchema}.lease_status;
 CREATE VIEW ${flyway:defaultSchema}.lease_status AS
+WITH t AS MATERIALIZED (SELECT clock_timestamp() AS now)
 SELECT l.name,
        l.holder,
        l.token,
-       (l.holder IS NOT NULL AND l.expires_at > clock_timestamp())                    AS held,
-       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
-            THEN date_trunc('milliseconds', l.expires_at - clock_timestamp()) END     AS remaining,
+       (l.holder IS NOT NULL AND l.expires_at > t.now)                                AS held,
+       CASE WHEN l.holder IS NOT NULL AND l.expires_at > t.now
+            THEN date_trunc('milliseconds', l.expires_at - t.now) END     AS remaining,
        l.acquired_at,
        l.renewed_at,
        l.expires_at,
@@ -363,7 +364,7 @@ SELECT l.name,
        ${flyway:defaultSchema}.token_term(l.token)                                    AS term,
        ${flyway:defaultSchema}.token_counter(l.token)                                 AS counter,
        l.kind
-FROM ${flyway:defaultSchema}.leases l;
+FROM t, ${flyway:defaultSchema}.leases l;
 
 -- Who holds p_name now (no row when nobody does), with the milliseconds left by the database clock.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.status(p_name text)

@@ -382,40 +382,43 @@ $$;
 -- For psql: every member of every group, live or expired (until the next join of its group removes it).
 DROP VIEW IF EXISTS ${flyway:defaultSchema}.group_member_status;
 CREATE VIEW ${flyway:defaultSchema}.group_member_status AS
+WITH t AS MATERIALIZED (SELECT clock_timestamp() AS now)
 SELECT m.group_name,
        m.member,
        m.weight,
        m.priority,
        m.joined_at,
        m.renewed_at                                                                AS last_renewal,
-       (m.expires_at > clock_timestamp())                                          AS live,
-       CASE WHEN m.expires_at > clock_timestamp()
-            THEN date_trunc('milliseconds', m.expires_at - clock_timestamp()) END AS remaining,
+       (m.expires_at > t.now)                                          AS live,
+       CASE WHEN m.expires_at > t.now
+            THEN date_trunc('milliseconds', m.expires_at - t.now) END AS remaining,
        (SELECT count(*)
           FROM generate_series(0, g.shards - 1) AS k
                JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
          WHERE l.kind = 'shard' AND l.holder = m.member AND l.holder_role = m.member_role
-           AND l.expires_at > clock_timestamp())                                   AS shards_owned,
+           AND l.expires_at > t.now)                                   AS shards_owned,
        m.member_role,
        m.expires_at
   FROM ${flyway:defaultSchema}.group_members m
-       JOIN ${flyway:defaultSchema}.lease_groups g ON g.name = m.group_name;
+       JOIN ${flyway:defaultSchema}.lease_groups g ON g.name = m.group_name
+       CROSS JOIN t;
 
 -- For psql: every shard of every group, its lease and who owns it now.
 DROP VIEW IF EXISTS ${flyway:defaultSchema}.group_shard_status;
 CREATE VIEW ${flyway:defaultSchema}.group_shard_status AS
+WITH t AS MATERIALIZED (SELECT clock_timestamp() AS now)
 SELECT g.name                                                                     AS group_name,
        k                                                                          AS shard,
        g.name || '/' || k                                                         AS lease,
-       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp() THEN l.holder END AS owner,
+       CASE WHEN l.holder IS NOT NULL AND l.expires_at > t.now THEN l.holder END AS owner,
        l.token,
-       coalesce(l.holder IS NOT NULL AND l.expires_at > clock_timestamp(), false) AS held,
-       CASE WHEN l.holder IS NOT NULL AND l.expires_at > clock_timestamp()
-            THEN date_trunc('milliseconds', l.expires_at - clock_timestamp()) END AS remaining,
+       coalesce(l.holder IS NOT NULL AND l.expires_at > t.now, false) AS held,
+       CASE WHEN l.holder IS NOT NULL AND l.expires_at > t.now
+            THEN date_trunc('milliseconds', l.expires_at - t.now) END AS remaining,
        EXISTS (SELECT 1 FROM ${flyway:defaultSchema}.group_members m
                 WHERE m.group_name = g.name AND m.member = l.holder AND m.member_role = l.holder_role
-                  AND m.expires_at > clock_timestamp())                           AS owner_is_member
-  FROM ${flyway:defaultSchema}.lease_groups g
+                  AND m.expires_at > t.now)                           AS owner_is_member
+  FROM t, ${flyway:defaultSchema}.lease_groups g
        CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
        LEFT JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k AND l.kind = 'shard';
 
