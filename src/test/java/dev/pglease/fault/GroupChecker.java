@@ -22,8 +22,8 @@ import java.util.TreeSet;
  *       (the send time of its last acknowledged acquire or renewal + renewDeadline, on the true clock); grants of
  *       one shard to different members never overlap.</li>
  *   <li>9: liveness: after a member that owns shards is lost (killed, stopped, paused or cut off past its lease,
- *       suspended, or leaving with SIGTERM) while another member is up, every shard it owned is owned by another
- *       member within leaseDuration + retryPeriod + {@value #SLACK_MS} ms; after a join, the group is balanced with
+ *       suspended, or leaving with SIGTERM) while another member is up, every shard it owned is owned again (by
+ *       another member, or by the member itself on a new grant once it is back) within leaseDuration + retryPeriod + {@value #SLACK_MS} ms; after a join, the group is balanced with
  *       the newcomer within {@value #JOIN_BALANCED_MS} ms of the newcomer's start. Both plus the scheduling lag
  *       measured in the window (at most {@value Checker#LAG_CAP_MS} ms).</li>
  *   <li>10: whenever the kit found the group settled (no fault active, every running node a live member, no change
@@ -343,9 +343,10 @@ public final class GroupChecker {
             Op first = null;
             if (part != null) {
                 for (Op g : part.ops()) {
+                    // another member's grant, or the member's own new grant once it is back (a pause or a cut
+                    // ends; the shard is owned again either way)
                     if (g.kind() == Op.Kind.ELECTED
                             && g.holder() != null
-                            && !g.holder().equals(victim)
                             && g.token() != null
                             && g.token() > e.getValue()
                             && g.completeMs() >= fromShard
@@ -389,9 +390,8 @@ public final class GroupChecker {
                     "after fault#" + f.index() + " (" + f.kind().label() + ") on " + victim + ", which owned "
                             + owned.size() + " shards, "
                             + (ms == null
-                                    ? "not every one of them was owned by another member within " + bound + " ms"
-                                    : "the last of them (" + worstShard + ") was owned by another member only " + ms
-                                            + " ms later")
+                                    ? "not every one of them was owned again within " + bound + " ms"
+                                    : "the last of them (" + worstShard + ") was owned again only " + ms + " ms later")
                             + " > bound " + bound + " ms (measured scheduling lag " + rawLag + " ms)",
                     ms == null ? from + bound : worstOp.completeMs(),
                     worstOp == null ? List.of() : List.of(worstOp.index()),

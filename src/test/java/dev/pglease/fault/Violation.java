@@ -23,7 +23,7 @@ public record Violation(int invariant, String message, long atMs, List<Long> ops
         "6 grant intervals on the DB clock do not overlap",
         "7 liveness: another holder granted within leaseDuration + retryPeriod + 250 ms + measured lag",
         "8 a shard is owned by one member at a time, by the members' own reports against their deadlines",
-        "9 group liveness: a lost member's shards owned elsewhere within leaseDuration + retryPeriod + 500 ms, a join"
+        "9 group liveness: a lost member's shards owned again within leaseDuration + retryPeriod + 500 ms, a join"
                 + " balanced within 3 s (+ measured lag)",
         "10 a settled group: every shard owned by a live member, shard counts within one",
         "11 sticky moves: a join moves at most ceil(N/(M+1)) shards, all to the newcomer; a leave only the leaver's;"
