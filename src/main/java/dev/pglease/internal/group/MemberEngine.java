@@ -213,6 +213,8 @@ public final class MemberEngine implements AutoCloseable {
                 }
                 if (schedule.due(now) && !following.readAndFollow()) {
                     row.lost(); // our row expired or was removed: join again, then look again
+                } else if (following.starved()) {
+                    row.joinAfresh();
                 }
                 unowned.measure();
                 row.renewAloneIfDue();

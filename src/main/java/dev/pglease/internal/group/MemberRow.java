@@ -84,9 +84,20 @@ final class MemberRow {
                 j.joinedAt());
     }
 
-    /** A read of the group found the row expired or removed: join again, then look again. */
+    /** A read of the group found the row expired or removed: join again at once, then look again. */
     void lost() {
         joined = false;
+        schedule.wake();
+    }
+
+    /**
+     * Leaves and joins again, with a new join time: the other members count a member by its id and join time, so
+     * one whose claim they dropped is counted again (it holds no shard, so leaving moves nothing).
+     */
+    void joinAfresh() throws SQLException {
+        leave();
+        joined = false;
+        join();
     }
 
     /** A renewal sent at {@code sent} renewed the row, or found it expired or gone. */
