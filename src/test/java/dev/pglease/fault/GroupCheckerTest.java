@@ -335,6 +335,16 @@ class GroupCheckerTest {
     }
 
     @Test
+    void movesAcrossAPromotionOfTheDatabaseAreNotJudged() {
+        History h = clean();
+        h.addFault(new FaultRecord(0, FaultKind.FAILOVER_SYNC, "pg0->pg1", T0 + 3500, T0 + 4500, false, null, null));
+        settled(h, 5000, 1, state(5000, Set.of(A, B, C), "A", "C", "A", "B"));
+        CheckReport r = checker.check(h);
+        assertThat(r.violates(11)).as(r.render()).isFalse();
+        assertThat(r.groupSummary()).contains("1 across a promotion, not checked");
+    }
+
+    @Test
     void severalChangesOfMembersBetweenSettledStatesAreNotJudged() {
         History h = clean();
         GroupRecords.Member d = new GroupRecords.Member("D", 4);
@@ -342,7 +352,7 @@ class GroupCheckerTest {
         settled(h, 5000, 1, state(5000, Set.of(A, C, d), "A", "C", "D", "D"));
         CheckReport r = checker.check(h);
         assertThat(r.violates(11)).as(r.render()).isFalse();
-        assertThat(r.groupSummary()).contains("1 with several changes, not checked");
+        assertThat(r.groupSummary()).contains("1 with several changes, 0 across a promotion, not checked");
     }
 
     @Test
