@@ -57,16 +57,10 @@ final class AssignmentFollower {
     private final UnownedTime unowned;
     /** Members that lost their claim to shards, as this member sees it. The member's thread only. */
     private final Claims claims;
-    /**
-     * Since when (ticker) this member has held no shard while shards the assignment gives it are held by others; the
-     * member's thread only. The others may have dropped its claim (it took none of its shards in time): after
-     * {@link #STARVED_LEASES} lease durations it joins afresh, which they count as a new member.
-     */
-    private long starvingSince;
-
-    private boolean starving;
+    /** This member's own claim as the others judge it. The member's thread only. */
+    private final OwnClaim ownClaim;
+    /** Whether the last read found that this member should join afresh (see {@link OwnClaim}). */
     private boolean starved;
-    static final int STARVED_LEASES = 2;
 
     /** Held while deciding and starting campaigns and hand-overs: by the member's thread and by close(). */
     private final Object actions = new Object();
@@ -119,6 +113,7 @@ final class AssignmentFollower {
         this.ticker = ticker;
         this.leaseDurationNanos = leaseDurationNanos;
         this.retryPeriodNanos = retryPeriodNanos;
+        this.ownClaim = new OwnClaim(settings.holder(), leaseDurationNanos);
         this.ring = ring;
         this.unowned = unowned;
         this.claims = new Claims(settings.holder(), leaseDurationNanos);
@@ -189,49 +184,24 @@ final class AssignmentFollower {
         }
         Assignment full = Assignment.compute(s.shards(), members, holders, pins);
         List<Assignment.Member> claiming = claims.keep(members, full, holders, pins, start);
+        if (ownClaim.joinAfresh(full, holders, pins, start)) {
+            starved = true;
+            log.info(
+                    "pglease: member {} of group {} holds no shard while the others keep the shards given to it, and"
+                            + " they no longer count it; joining afresh",
+                    s.holder(),
+                    Names.quote(s.group()));
+        }
         synchronized (schedule.lock()) {
-            long decide = claims.nextDecision(schedule.nextRead() - EXPIRY_MARGIN_NANOS) + EXPIRY_MARGIN_NANOS;
+            long decide = ownClaim.nextDecision(claims.nextDecision(schedule.nextRead() - EXPIRY_MARGIN_NANOS))
+                    + EXPIRY_MARGIN_NANOS;
             schedule.readBy(decide);
         }
-        noteStarving(full, holders, start);
         follow(claiming.size() == members.size() ? full : Assignment.compute(s.shards(), claiming, holders, pins));
         return true;
     }
 
-    private void noteStarving(Assignment full, Map<Integer, Assignment.Holding> holders, long now) {
-        boolean holdsOne = false;
-        for (Assignment.Holding h : holders.values()) {
-            holdsOne |= h.holder().equals(s.holder());
-        }
-        boolean keptFromMe = false;
-        for (int shard : full.shardsOf(s.holder())) {
-            Assignment.Holding h = holders.get(shard);
-            keptFromMe |= h != null && !h.holder().equals(s.holder());
-        }
-        if (holdsOne || !keptFromMe) {
-            starving = false;
-            return;
-        }
-        if (!starving) {
-            starving = true;
-            starvingSince = now;
-        }
-        long due = starvingSince + STARVED_LEASES * leaseDurationNanos;
-        if (now - due >= 0) {
-            starving = false;
-            starved = true;
-            log.info(
-                    "pglease: member {} of group {} held no shard for {} lease durations while the others kept the"
-                            + " shards given to it; joining afresh so that they count it again",
-                    s.holder(),
-                    Names.quote(s.group()),
-                    STARVED_LEASES);
-        } else {
-            schedule.readBy(due + EXPIRY_MARGIN_NANOS);
-        }
-    }
-
-    /** Whether the last read found this member starved (see {@link #starvingSince}); clears it. */
+    /** Whether the last read found that this member should join afresh; clears it. */
     boolean starved() {
         boolean was = starved;
         starved = false;
