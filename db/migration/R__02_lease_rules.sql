@@ -103,6 +103,25 @@ CREATE TRIGGER leases_guard_truncate
     BEFORE TRUNCATE ON ${flyway:defaultSchema}.leases
     FOR EACH STATEMENT EXECUTE FUNCTION ${flyway:defaultSchema}.leases_guard();
 
+-- A wake-up for listeners, the one way every change tells them: a notification on the schema's channel. A queue more
+-- than half full (a listener that stopped reading, or a flood) would make the change's commit fail when it fills up:
+-- the change goes through without a wake-up then (a WARNING names p_what), and listeners look at the expiries they
+-- were told. Called by the schema's own functions only.
+CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.wake_listeners(p_payload json, p_what text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS
+$$
+BEGIN
+    IF pg_notification_queue_usage() < 0.5 THEN
+        PERFORM pg_notify('${flyway:defaultSchema}.leases', p_payload::text);
+    ELSE
+        RAISE WARNING 'pglease: the notification queue is % %% full: % changed without a wake-up for listeners',
+                      round(pg_notification_queue_usage() * 100), p_what;
+    END IF;
+END
+$$;
+
 -- Records every change of holder or token. The kind is inferred from the change, except for the operator functions,
 -- which leave a mark for their transaction in operator_marks (a table only the owner writes).
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.leases_record() RETURNS trigger
@@ -127,17 +146,9 @@ BEGIN
     END IF;
     INSERT INTO ${flyway:defaultSchema}.lease_events (name, token, holder, previous_holder, kind)
     VALUES (NEW.name, NEW.token, NEW.holder, previous, event_kind);
-    -- A wake-up for listeners. A queue more than half full (a listener that stopped reading, or a flood) would make
-    -- this commit fail when it fills up: the change goes through without a wake-up then, and standbys look at the
-    -- expiry they were told.
-    IF pg_notification_queue_usage() < 0.5 THEN
-        PERFORM pg_notify(TG_TABLE_SCHEMA || '.leases',
-                          json_build_object('name', NEW.name, 'holder', NEW.holder, 'token', NEW.token,
-                                            'kind', event_kind)::text);
-    ELSE
-        RAISE WARNING 'pglease: the notification queue is % %% full: lease % changed without a wake-up for listeners',
-                      round(pg_notification_queue_usage() * 100), NEW.name;
-    END IF;
+    PERFORM ${flyway:defaultSchema}.wake_listeners(
+        json_build_object('name', NEW.name, 'holder', NEW.holder, 'token', NEW.token, 'kind', event_kind),
+        'lease ' || NEW.name);
     RETURN NULL;
 END
 $$;
@@ -179,6 +190,6 @@ CREATE TRIGGER lease_events_append_only_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION ${flyway:defaultSchema}.lease_events_append_only();
 
 REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.leases_guard(), ${flyway:defaultSchema}.leases_record(),
-                       ${flyway:defaultSchema}.is_group_shard(text),
+                       ${flyway:defaultSchema}.is_group_shard(text), ${flyway:defaultSchema}.wake_listeners(json, text),
                        ${flyway:defaultSchema}.lease_events_append_only()
     FROM PUBLIC;

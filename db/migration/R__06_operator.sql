@@ -68,10 +68,11 @@ BEGIN
     RETURNING l.token, l.kind INTO new_token, handed_kind;
     DELETE FROM ${flyway:defaultSchema}.operator_marks m WHERE m.txid = txid_current();
     DELETE FROM ${flyway:defaultSchema}.fast_failover_sessions s WHERE s.name = p_name;
-    IF handed_kind = 'shard' AND pg_notification_queue_usage() < 0.5 THEN
-        PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                          json_build_object('name', substring(p_name FROM '^(.*)/[0-9]+$'), 'kind', 'shard_handed_off',
-                                            'lease', p_name)::text);
+    IF handed_kind = 'shard' THEN
+        PERFORM ${flyway:defaultSchema}.wake_listeners(
+            json_build_object('name', substring(p_name FROM '^(.*)/[0-9]+$'), 'kind', 'shard_handed_off',
+                              'lease', p_name),
+            'shard ' || p_name);
     END IF;
     RETURN new_token;
 END

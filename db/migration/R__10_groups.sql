@@ -138,14 +138,9 @@ BEGIN
         RAISE EXCEPTION 'pglease: member "%" of group "%" is another login''s live member', p_member, p_group
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
-    IF pg_notification_queue_usage() < 0.5 THEN
-        PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                          json_build_object('name', p_group, 'kind', 'member_joined', 'member', p_member)::text);
-    ELSE
-        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
-                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
-    END IF;
+    PERFORM ${flyway:defaultSchema}.wake_listeners(
+        json_build_object('name', p_group, 'kind', 'member_joined', 'member', p_member),
+        'member ' || p_member || ' of group ' || p_group);
     RETURN QUERY SELECT joined, p_shards;
 END
 $$;
@@ -163,14 +158,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
-    IF pg_notification_queue_usage() < 0.5 THEN
-        PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                          json_build_object('name', p_group, 'kind', 'member_left', 'member', p_member)::text);
-    ELSE
-        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
-                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
-    END IF;
+    PERFORM ${flyway:defaultSchema}.wake_listeners(
+        json_build_object('name', p_group, 'kind', 'member_left', 'member', p_member),
+        'member ' || p_member || ' of group ' || p_group);
     RETURN true;
 END
 $$;
@@ -236,14 +226,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    -- a wake-up only: above half full (a flood) the change goes through without one, as for every lease change
-    IF pg_notification_queue_usage() < 0.5 THEN
-        PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                          json_build_object('name', p_group, 'kind', 'member_gone', 'member', p_member)::text);
-    ELSE
-        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
-                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
-    END IF;
+    PERFORM ${flyway:defaultSchema}.wake_listeners(
+        json_build_object('name', p_group, 'kind', 'member_gone', 'member', p_member),
+        'member ' || p_member || ' of group ' || p_group);
     RETURN true;
 END
 $$;
@@ -264,13 +249,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    IF pg_notification_queue_usage() < 0.5 THEN
-        PERFORM pg_notify('${flyway:defaultSchema}.leases',
-                          json_build_object('name', p_group, 'kind', 'member_evicted', 'member', p_member)::text);
-    ELSE
-        RAISE WARNING 'pglease: the notification queue is % %% full: member % of group % changed without a '
-                      'wake-up for listeners', round(pg_notification_queue_usage() * 100), p_member, p_group;
-    END IF;
+    PERFORM ${flyway:defaultSchema}.wake_listeners(
+        json_build_object('name', p_group, 'kind', 'member_evicted', 'member', p_member),
+        'member ' || p_member || ' of group ' || p_group);
     RETURN true;
 END
 $$;
