@@ -2,8 +2,8 @@
 # Measures failover and handoff through `pglease node` processes and checks the targets (Maven profile `targets`):
 # SIGTERM -> standby elected (with a breakdown; a standby started moments before, and one up for 3 s, on which the
 # handoff targets are judged), kill -9 -> standby elected with fast failover on and off.
-# The run fails when a target is missed; either way the tables (with the machine's load) replace the section between
-# the `targets:begin` / `targets:end` markers of docs/performance.md.
+# The run fails when a target is missed; either way the tables replace the section between the `targets:begin` /
+# `targets:end` markers of docs/performance.md, and the run (with the machine's load) is logged in docs/benchmarks/.
 #   scripts/targets.sh            2 x 40 handoffs, 20 fast-failover crashes, 3 crashes without it (about 9 minutes)
 #   HANDOFFS=15 CRASHES=8 PLAIN_CRASHES=2 scripts/targets.sh     a shorter run
 set -uo pipefail
@@ -20,6 +20,6 @@ if [[ ! -f target/targets.md ]]; then
   exit 1
 fi
 python3 scripts/lib/replace-section.py docs/performance.md targets target/targets.md \
-  "Run of \`scripts/targets.sh\` (handoffs=${HANDOFFS:-40}, crashes=${CRASHES:-20}, plain crashes=${PLAIN_CRASHES:-3}) on $(date -u +%Y-%m-%d)," \
+  "HANDOFFS=${HANDOFFS:-40} CRASHES=${CRASHES:-20} PLAIN_CRASHES=${PLAIN_CRASHES:-3} scripts/targets.sh" \
   "$(nproc) CPUs; \`uptime\` before the run: ${UPTIME_BEFORE:-$(uptime)}." || exit 1
 exit $status

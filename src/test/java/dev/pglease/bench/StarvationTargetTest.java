@@ -98,9 +98,8 @@ class StarvationTargetTest {
                 String loadAfter = Harness.loadAverage();
                 md.append(String.format(
                         Locale.ROOT,
-                        "%d candidates per timing set at nice %d, %d busy loops at nice 0,"
-                                + " %.1f min, %d CPUs; load average (1/5/15 min) before: %s; at the end of the window: %s."
-                                + "%n%n",
+                        "%d candidates per timing set at nice %d, %d busy loops at nice 0, %.1f min, %d CPUs.%n%n"
+                                + "Load average (1/5/15 min) before: %s; at the end of the window: %s.%n%n",
                         CANDIDATES,
                         CpuStarvation.STARVED_NICE,
                         BUSY_LOOPS,

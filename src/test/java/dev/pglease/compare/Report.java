@@ -29,13 +29,7 @@ final class Report {
                 .append(h.plan.name().equals("full") ? "" : " (a **" + h.plan.name() + "** run, not the full one)")
                 .append(".\n\n");
         s.append("- Command: `").append(command).append("`\n");
-        s.append("- Run: ")
-                .append(DateTimeFormatter.ISO_LOCAL_DATE_TIME.format(Instant.ofEpochMilli(h.startedAt)
-                        .atOffset(ZoneOffset.UTC)
-                        .withNano(0)))
-                .append(" UTC, took ")
-                .append(sec(Math.max(0, (h.finishedAt > 0 ? h.finishedAt : System.currentTimeMillis()) - h.startedAt)))
-                .append(" (plan `")
+        s.append("- Plan `")
                 .append(h.plan.name())
                 .append("`: ")
                 .append(h.plan.candidates())
@@ -51,18 +45,16 @@ final class Report {
                 .append(sec(h.plan.loadMs()))
                 .append(", store loss ")
                 .append(h.plan.storeLoss() ? "yes" : "no")
+                .append("\n");
+        String logName = DateTimeFormatter.ISO_LOCAL_DATE.format(
+                        Instant.ofEpochMilli(h.startedAt).atOffset(ZoneOffset.UTC))
+                + "-comparison-run.md";
+        s.append("- The run's date, duration, machine and load: [")
+                .append(logName)
+                .append("](benchmarks/")
+                .append(logName)
                 .append(")\n");
-        s.append("- Machine: ").append(machine()).append("\n");
-        s.append("- Phases (wall clock): ");
-        List<String> ph = new ArrayList<>();
-        for (Map.Entry<String, Long> e : h.phaseMs.entrySet()) {
-            ph.add(e.getKey() + " " + sec(e.getValue()));
-        }
-        s.append(String.join(", ", ph)).append("\n");
-        s.append("- Machine load average (1 / 5 / 15 min) at the start and after each phase: ")
-                .append(String.join("; ", h.loadAverages))
-                .append(". Above 2 means processes outside this ")
-                .append("run (other builds on a shared machine) competed for the two cores too.\n");
+
         for (String n : h.notes) {
             s.append("- Note: ").append(n).append("\n");
         }
@@ -399,6 +391,43 @@ final class Report {
 
         s.append(Reading.text(h));
         Files.writeString(pageDir.resolve("comparison.md"), s);
+        writeRunLog(h, pageDir, command);
+    }
+
+    /** The run's record: when it ran, how long, on what machine and under which load (not for the page). */
+    private static void writeRunLog(Harness h, Path pageDir, String command) throws IOException {
+        StringBuilder s = new StringBuilder();
+        s.append("# Comparison run, ")
+                .append(DateTimeFormatter.ISO_LOCAL_DATE.format(
+                        Instant.ofEpochMilli(h.startedAt).atOffset(ZoneOffset.UTC)))
+                .append("\n\n- Command: `")
+                .append(command)
+                .append("`\n");
+        s.append("- Run: ")
+                .append(DateTimeFormatter.ISO_LOCAL_DATE_TIME.format(Instant.ofEpochMilli(h.startedAt)
+                        .atOffset(ZoneOffset.UTC)
+                        .withNano(0)))
+                .append(" UTC, took ")
+                .append(sec(Math.max(0, (h.finishedAt > 0 ? h.finishedAt : System.currentTimeMillis()) - h.startedAt)))
+                .append("\n");
+        s.append("- Machine: ").append(machine()).append("\n");
+        s.append("- Phases (wall clock): ");
+        List<String> ph = new ArrayList<>();
+        for (Map.Entry<String, Long> e : h.phaseMs.entrySet()) {
+            ph.add(e.getKey() + " " + sec(e.getValue()));
+        }
+        s.append(String.join(", ", ph)).append("\n");
+        s.append("- Machine load average (1 / 5 / 15 min) at the start and after each phase: ")
+                .append(String.join("; ", h.loadAverages))
+                .append(". Above 2 means processes outside this ")
+                .append("run (other builds on a shared machine) competed for the two cores too.\n");
+        Path dir = pageDir.resolve("benchmarks");
+        Files.createDirectories(dir);
+        Files.writeString(
+                dir.resolve(DateTimeFormatter.ISO_LOCAL_DATE.format(
+                                Instant.ofEpochMilli(h.startedAt).atOffset(ZoneOffset.UTC))
+                        + "-comparison-run.md"),
+                s);
     }
 
     /** The block between the markers in the existing page (markers included, then a blank line), or nothing. */
