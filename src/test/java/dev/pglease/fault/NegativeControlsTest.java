@@ -106,7 +106,10 @@ class NegativeControlsTest {
                         .as(
                                 "a write started after the local deadline right after %s%n%s",
                                 f.render(r.history().t0()), r.render())
-                        .anyMatch(v -> v.invariant() == 5 && v.atMs() >= f.startMs() && v.atMs() <= f.endMs() + 1_000);
+                        // within 2 s of the pause's end (the next pause starts 3.8 s later at the earliest): the
+                        // client-side deadline may have aborted the paused transaction, and the writer's next write
+                        // then waits for a new connection, which takes longer on a loaded machine
+                        .anyMatch(v -> v.invariant() == 5 && v.atMs() >= f.startMs() && v.atMs() <= f.endMs() + 2_000);
             }
         }
     }
