@@ -1,0 +1,122 @@
+package dev.pglease.security;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.pglease.GroupConfig;
+import dev.pglease.GroupListener;
+import dev.pglease.Leadership;
+import dev.pglease.LeaseConfig;
+import dev.pglease.LeaseGroup;
+import dev.pglease.PgLease;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.awaitility.Awaitility;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A phantom member (another candidate login that joins and renews its row but never takes a shard) loses its claim
+ * and costs the group nothing more: docs/threat-model.md, "a member that does not take a free shard it is given
+ * within a lease duration loses its claim". A healthy member that joins later, whose share by the assignment without
+ * the phantom is nothing (weights 6 and 2 over two shards: 1.5 and 0.5, the tie to the earlier member), is then a
+ * member with no shard by the rule the others follow: it must not leave and join the group again and again for it.
+ */
+@Tag("security")
+@Timeout(90)
+class GroupDroppedPhantomRejoinTest {
+
+    private static final Duration LEASE = Duration.ofMillis(1000);
+    private final List<AutoCloseable> opened = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = opened.size() - 1; i >= 0; i--) {
+            opened.get(i).close();
+        }
+    }
+
+    private PgLease member(HostileSchema h, String label) {
+        PgLease p = PgLease.create(
+                h.as(h.candA),
+                LeaseConfig.builder()
+                        .schema(h.schema)
+                        .holderLabel(label)
+                        .leaseDuration(LEASE)
+                        .renewDeadline(Duration.ofMillis(600))
+                        .retryPeriod(Duration.ofMillis(200))
+                        .build());
+        opened.add(p);
+        return p;
+    }
+
+    private static final GroupListener QUIET = new GroupListener() {
+        @Override
+        public void onAssigned(int shard, Leadership leadership) {}
+
+        @Override
+        public void onRevoked(int shard, Leadership leadership) {}
+    };
+
+    @Test
+    void aMemberThatJoinsAfterAPhantomLostItsClaimDoesNotJoinAgainAndAgain() throws Exception {
+        HostileSchema h = HostileSchema.create();
+        String group = "phantom-" + System.nanoTime();
+        LeaseGroup a = member(h, "a").group(group, 2, GroupConfig.weight(6), QUIET);
+        Awaitility.await("a owns both shards").atMost(Duration.ofSeconds(15)).until(() -> a.ownedShards()
+                .size() == 2);
+
+        // candidate B joins as a phantom of weight 6 (its share is one shard), renews its row and takes nothing
+        String join = "SELECT shards FROM " + h.schema + ".group_join('" + group + "', 'phantom', 2, %d, 0, "
+                + LEASE.toMillis() + ")";
+        HostileSchema.query(h.candB, join.formatted(6));
+        ScheduledExecutorService renewer = Executors.newSingleThreadScheduledExecutor();
+        opened.add(renewer::shutdownNow);
+        String renew = "SELECT count(*) FROM " + h.schema + ".group_renew('phantom', ARRAY['" + group
+                + "'], ARRAY[]::text[], ARRAY[]::bigint[], " + LEASE.toMillis() + ")";
+        renewer.scheduleAtFixedRate(
+                () -> {
+                    try {
+                        HostileSchema.query(h.candB, renew);
+                    } catch (java.sql.SQLException e) {
+                        throw new IllegalStateException(e);
+                    }
+                },
+                200,
+                200,
+                TimeUnit.MILLISECONDS);
+        Thread.sleep(LEASE.multipliedBy(5).toMillis());
+        assertThat(a.ownedShards())
+                .as("a owns both shards again, the phantom having lost its claim")
+                .hasSize(2);
+        // the phantom refreshes its row with weight 1 (same join time: it stays without a claim)
+        HostileSchema.query(h.candB, join.formatted(1));
+
+        PgLease n = member(h, "n");
+        LeaseGroup ng = n.group(group, 2, GroupConfig.weight(2), QUIET);
+        String joinedAt = "SELECT coalesce(max(joined_at)::text, '') FROM " + h.schema
+                + ".group_member_status WHERE group_name = '" + group + "' AND member = '" + n.holderId()
+                + "' AND live";
+        Set<String> joinTimes = new LinkedHashSet<>();
+        long end = System.nanoTime() + LEASE.multipliedBy(16).toNanos();
+        while (System.nanoTime() < end) {
+            String t = HostileSchema.query(h.observer, joinedAt);
+            if (!t.isEmpty()) {
+                joinTimes.add(t);
+            }
+            Thread.sleep(50);
+        }
+        System.out.println("a owns " + a.ownedShards() + ", n owns " + ng.ownedShards());
+        assertThat(joinTimes)
+                .as("member n's join times over sixteen lease durations (each one more is a leave and a join);"
+                        + " a owns %s, n owns %s", a.ownedShards(), ng.ownedShards())
+                .hasSize(1);
+    }
+}
