@@ -113,7 +113,6 @@ class GroupDroppedPhantomRejoinTest {
             }
             Thread.sleep(50);
         }
-        System.out.println("a owns " + a.ownedShards() + ", n owns " + ng.ownedShards());
         assertThat(joinTimes)
                 .as("member n's join times over sixteen lease durations (each one more is a leave and a join);"
                         + " a owns %s, n owns %s", a.ownedShards(), ng.ownedShards())
