@@ -16,8 +16,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * A member that lost its claim to shards in the other members' eyes (its row was live while it took none of the
- * shards given to it, as after a long pause with its row still renewed) gets its share again once it runs: it does
- * not stay a live member with no shard while the others hold more than theirs.
+ * shards given to it) gets its share again once it runs: its process joins as a new member, so it does not stay a
+ * live member with no shard while the others hold more than theirs.
  */
 @Timeout(90)
 class GroupClaimRecoveryTest {

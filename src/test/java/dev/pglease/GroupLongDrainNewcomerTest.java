@@ -81,7 +81,8 @@ class GroupLongDrainNewcomerTest {
                 drained.set(true);
             }
         });
-        LeaseGroupTest.await("the giver owns both shards", () -> giver.ownedShards().size() == 2);
+        LeaseGroupTest.await(
+                "the giver owns both shards", () -> giver.ownedShards().size() == 2);
 
         PgLease takerLease = member("taker");
         LeaseGroup taker = takerLease.group(group, 2, new LeaseGroupTest.Recorder());
@@ -94,7 +95,8 @@ class GroupLongDrainNewcomerTest {
             }
             Thread.sleep(50);
         }
-        LeaseGroupTest.await("the taker owns the drained shard", () -> taker.ownedShards().size() == 1);
+        LeaseGroupTest.await(
+                "the taker owns the drained shard", () -> taker.ownedShards().size() == 1);
 
         assertThat(validThroughout.get())
                 .as("the giver's grant stayed valid through its drain (a planned move)")

@@ -70,8 +70,9 @@ class GroupDroppedPhantomRejoinTest {
         HostileSchema h = HostileSchema.create();
         String group = "phantom-" + System.nanoTime();
         LeaseGroup a = member(h, "a").group(group, 2, GroupConfig.weight(6), QUIET);
-        Awaitility.await("a owns both shards").atMost(Duration.ofSeconds(15)).until(() -> a.ownedShards()
-                .size() == 2);
+        Awaitility.await("a owns both shards")
+                .atMost(Duration.ofSeconds(15))
+                .until(() -> a.ownedShards().size() == 2);
 
         // candidate B joins as a phantom of weight 6 (its share is one shard), renews its row and takes nothing
         String join = "SELECT shards FROM " + h.schema + ".group_join('" + group + "', 'phantom', 2, %d, 0, "
@@ -114,8 +115,10 @@ class GroupDroppedPhantomRejoinTest {
             Thread.sleep(50);
         }
         assertThat(joinTimes)
-                .as("member n's join times over sixteen lease durations (each one more is a leave and a join);"
-                        + " a owns %s, n owns %s", a.ownedShards(), ng.ownedShards())
+                .as(
+                        "member n's join times over sixteen lease durations (each one more is a leave and a join);"
+                                + " a owns %s, n owns %s",
+                        a.ownedShards(), ng.ownedShards())
                 .hasSize(1);
     }
 }

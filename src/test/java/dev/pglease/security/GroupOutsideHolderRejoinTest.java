@@ -70,8 +70,9 @@ class GroupOutsideHolderRejoinTest {
                 h.candB, "SELECT token FROM " + h.schema + ".acquire('" + group + "/1', 'outsider', 60000, 'shard')");
 
         LeaseGroup a = member(h, "a").group(group, 2, QUIET);
-        Awaitility.await("a owns shard 0").atMost(Duration.ofSeconds(15)).until(() -> a.ownedShards()
-                .contains(0));
+        Awaitility.await("a owns shard 0")
+                .atMost(Duration.ofSeconds(15))
+                .until(() -> a.ownedShards().contains(0));
         PgLease n = member(h, "n");
         n.group(group, 2, QUIET); // the assignment gives n shard 1, which the outsider holds
 

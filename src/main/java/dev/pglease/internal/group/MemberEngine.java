@@ -151,7 +151,7 @@ public final class MemberEngine implements AutoCloseable {
                     "this PgLease is already a member of group " + Names.quote(s.group()) + "; close that one first");
         }
         try {
-            row.join();
+            row.joinAfresh(); // a process joins as a new member, whatever row an earlier session left
         } catch (SQLException | RuntimeException e) {
             memberships.remove(this);
             throw e;

@@ -92,7 +92,8 @@ final class MemberRow {
 
     /**
      * Leaves and joins again, with a new join time: the other members count a member by its id and join time, so
-     * one whose claim they dropped is counted again (it holds no shard, so leaving moves nothing).
+     * one whose claim they dropped is counted again (it holds no shard, so leaving moves nothing). A member's first
+     * join is one too: a row left under its id before it started is not its claim.
      */
     void joinAfresh() throws SQLException {
         leave();

@@ -1,33 +1,36 @@
 package dev.pglease.internal.group;
 
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
- * This member's claim to shards as the other members see it ({@link Claims} is how they judge it): it lost its claim
- * when a free shard the assignment gave it stayed untaken for a lease duration, and it keeps having none until it
- * holds a shard or joins afresh. A member that holds no shard while shards the assignment gives it are held by others
- * that do not hand them over is told to join afresh: once right after it lost its claim by that rule, otherwise after
- * {@link #PATIENCE} lease durations (a rule that the others applied on a read this member did not make). A shard
- * being handed over stays held, so a long drain never counts against the claim. Not thread-safe: the member's thread
- * only.
+ * This member's claim to shards as the other members judge it ({@link Claims}): it loses its claim when a free shard
+ * the assignment gives it stays untaken for a lease duration, and has none until it holds a shard or joins afresh.
+ * This member applies the same rule to itself (with half a lease duration, so that it never judges later than they
+ * do): once it left a free shard untaken that long, holds no shard, and sees a shard the assignment gives it held by
+ * another live member, the others have taken its shards for themselves, so it joins afresh, which they count as a new
+ * member. So does a member that did not read the group for two lease durations (it was stalled, and may have been
+ * judged meanwhile). Nothing else makes it join afresh: a shard still being handed over (however long the drain), a
+ * shard held by a login outside the group, or members that disagree about a third member are waited out. Not
+ * thread-safe: the member's thread only.
  */
 final class OwnClaim {
-
-    /** Lease durations a member waits, holding nothing, for shards the others keep, before it joins afresh anyway. */
-    static final int PATIENCE = 5;
 
     private static final long NONE = Long.MIN_VALUE;
 
     private final String self;
-    private final long leaseDurationNanos;
+    private final long judgedAfterNanos;
+    private final long stalledAfterNanos;
     private long waitedOnSince = NONE;
-    private long keptFromSince = NONE;
+    private long lastRead = NONE;
     private boolean lost;
 
     OwnClaim(String self, long leaseDurationNanos) {
         this.self = self;
-        this.leaseDurationNanos = leaseDurationNanos;
+        this.judgedAfterNanos = leaseDurationNanos / 2;
+        this.stalledAfterNanos = 2 * leaseDurationNanos;
     }
 
     /**
@@ -35,61 +38,56 @@ final class OwnClaim {
      * the current {@code holders} and {@code pins}, read at {@code now} (ticker).
      */
     boolean joinAfresh(Assignment full, Map<Integer, Assignment.Holding> holders, List<Assignment.Pin> pins, long now) {
+        // a member reads the group at least every lease duration: a longer gap means this member was stalled, and the
+        // others may have judged it meanwhile without it seeing the shard it was given
+        boolean stalled = lastRead != NONE && now - lastRead >= stalledAfterNanos;
+        lastRead = now;
+        Set<String> live = new HashSet<>();
+        full.members().forEach(m -> live.add(m.id()));
         boolean holdsOne = false;
         for (Assignment.Holding h : holders.values()) {
             holdsOne |= h.holder().equals(self);
-        }
-        boolean waitedOn = false;
-        boolean keptFrom = false;
-        for (int shard : full.shardsOf(self)) {
-            Assignment.Holding h = holders.get(shard);
-            if (h == null) {
-                waitedOn |= pins.stream().noneMatch(p -> p.shard() == shard);
-            } else if (!h.holder().equals(self)) {
-                keptFrom = true;
-            }
         }
         if (holdsOne) {
             reset();
             return false;
         }
+        lost |= stalled;
+        boolean waitedOn = false;
+        boolean keptByAMember = false;
+        for (int shard : full.shardsOf(self)) {
+            Assignment.Holding h = holders.get(shard);
+            if (h == null) {
+                waitedOn |= pins.stream().noneMatch(p -> p.shard() == shard);
+            } else if (!h.holder().equals(self) && live.contains(h.holder())) {
+                keptByAMember = true;
+            }
+        }
         if (!waitedOn) {
             waitedOnSince = NONE;
         } else if (waitedOnSince == NONE) {
             waitedOnSince = now;
-        } else if (now - waitedOnSince >= leaseDurationNanos) {
+        } else if (now - waitedOnSince >= judgedAfterNanos) {
             lost = true;
         }
-        if (!keptFrom) {
-            keptFromSince = NONE;
-            return false;
-        }
-        if (keptFromSince == NONE) {
-            keptFromSince = now;
-        }
-        if (lost || now - keptFromSince >= PATIENCE * leaseDurationNanos) {
+        if (lost && keptByAMember) {
             reset();
             return true;
         }
         return false;
     }
 
-    /** When a decision is next due (ticker), or {@code none}. */
+    /** When this member's own judgement is next due (ticker), or {@code none}. */
     long nextDecision(long none) {
-        long next = none;
-        if (waitedOnSince != NONE && waitedOnSince + leaseDurationNanos - next < 0) {
-            next = waitedOnSince + leaseDurationNanos;
+        if (waitedOnSince != NONE && waitedOnSince + judgedAfterNanos - none < 0) {
+            return waitedOnSince + judgedAfterNanos;
         }
-        if (keptFromSince != NONE && keptFromSince + PATIENCE * leaseDurationNanos - next < 0) {
-            next = keptFromSince + PATIENCE * leaseDurationNanos;
-        }
-        return next;
+        return none;
     }
 
     /** After joining afresh or taking a shard: the others count this member again. */
     void reset() {
         waitedOnSince = NONE;
-        keptFromSince = NONE;
         lost = false;
     }
 }

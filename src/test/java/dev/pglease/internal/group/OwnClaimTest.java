@@ -10,9 +10,9 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
- * A member tells when the others stopped counting it: right after it left a free shard it was given untaken for a
- * lease duration (their rule), or after {@link OwnClaim#PATIENCE} lease durations without a shard while they keep the
- * ones given to it; never while a shard it waits for is still being handed over within that patience.
+ * A member tells when the others stopped counting it: it left a free shard it was given untaken (their rule), holds
+ * none, and sees the shards given to it held by other members; never for a shard still being handed over or held
+ * by a login outside the group, however long.
  */
 @Tag("core")
 class OwnClaimTest {
@@ -33,42 +33,73 @@ class OwnClaimTest {
     }
 
     @Test
-    void aMemberThatLeftAFreeShardUntakenForALeaseDurationAndThenSeesItKeptJoinsAfresh() {
+    void aMemberThatLeftAFreeShardUntakenAndThenSeesItsShardsKeptByMembersJoinsAfreshOnce() {
         OwnClaim claim = new OwnClaim("me", LEASE);
         Map<Integer, Assignment.Holding> twoFree = heldBy("other", 0, 1);
         Assignment full = Assignment.compute(4, live, twoFree, List.of());
         assertThat(full.shardsOf("me")).hasSize(2);
         assertThat(claim.joinAfresh(full, twoFree, List.of(), 0)).isFalse();
-        assertThat(claim.nextDecision(Long.MAX_VALUE)).isEqualTo(LEASE);
-        assertThat(claim.joinAfresh(full, twoFree, List.of(), LEASE))
-                .as("lost, but nothing kept from it yet")
+        assertThat(claim.nextDecision(Long.MAX_VALUE)).isEqualTo(LEASE / 2);
+        assertThat(claim.joinAfresh(full, twoFree, List.of(), LEASE / 2))
+                .as("judged by their rule, but nothing kept from it yet")
                 .isFalse();
 
         Map<Integer, Assignment.Holding> allKept = heldBy("other", 0, 1, 2, 3);
         Assignment now = Assignment.compute(4, live, allKept, List.of());
         assertThat(claim.joinAfresh(now, allKept, List.of(), LEASE + 1)).isTrue();
         assertThat(claim.joinAfresh(now, allKept, List.of(), LEASE + 2))
-                .as("once, then the patience again")
+                .as("once: after joining afresh it is counted again")
                 .isFalse();
     }
 
     @Test
-    void aShardStillHandedOverIsWaitedForWithPatienceAndHoldingOneResetsIt() {
+    void aShardStillHandedOverOrHeldOutsideTheGroupIsWaitedForHoweverLong() {
+        OwnClaim claim = new OwnClaim("me", LEASE);
+        Map<Integer, Assignment.Holding> allKept = heldBy("other", 0, 1, 2, 3);
+        Assignment full = Assignment.compute(4, live, allKept, List.of());
+        for (long t = 0; t <= 100 * LEASE; t += LEASE / 4) {
+            assertThat(claim.joinAfresh(full, allKept, List.of(), t))
+                    .as("a drain, at %d", t)
+                    .isFalse();
+        }
+        Map<Integer, Assignment.Holding> outside = heldBy("other", 0, 1);
+        outside.putAll(heldBy("another login", 2, 3));
+        Assignment withOutside = Assignment.compute(4, live, outside, List.of());
+        for (long t = 0; t <= 100 * LEASE; t += LEASE / 4) {
+            assertThat(claim.joinAfresh(withOutside, outside, List.of(), t))
+                    .as("held by a login outside the group, at %d", t)
+                    .isFalse();
+        }
+    }
+
+    @Test
+    void holdingAShardForgetsAnEarlierLoss() {
+        OwnClaim claim = new OwnClaim("me", LEASE);
+        Map<Integer, Assignment.Holding> twoFree = heldBy("other", 0, 1);
+        Assignment full = Assignment.compute(4, live, twoFree, List.of());
+        claim.joinAfresh(full, twoFree, List.of(), 0);
+        claim.joinAfresh(full, twoFree, List.of(), LEASE);
+        Map<Integer, Assignment.Holding> oneMine = heldBy("other", 0, 1, 2);
+        oneMine.put(3, new Assignment.Holding("me", 2));
+        assertThat(claim.joinAfresh(Assignment.compute(4, live, oneMine, List.of()), oneMine, List.of(), LEASE + 1))
+                .isFalse();
+        Map<Integer, Assignment.Holding> allKept = heldBy("other", 0, 1, 2, 3);
+        assertThat(claim.joinAfresh(Assignment.compute(4, live, allKept, List.of()), allKept, List.of(), LEASE + 2))
+                .as("it held one since: the others count it")
+                .isFalse();
+    }
+
+    @Test
+    void aMemberThatWasStalledForTwoLeaseDurationsAndSeesItsShardsKeptJoinsAfresh() {
         OwnClaim claim = new OwnClaim("me", LEASE);
         Map<Integer, Assignment.Holding> allKept = heldBy("other", 0, 1, 2, 3);
         Assignment full = Assignment.compute(4, live, allKept, List.of());
         assertThat(claim.joinAfresh(full, allKept, List.of(), 0)).isFalse();
-        assertThat(claim.joinAfresh(full, allKept, List.of(), OwnClaim.PATIENCE * LEASE - 1))
+        assertThat(claim.joinAfresh(full, allKept, List.of(), LEASE))
+                .as("read on time")
                 .isFalse();
-
-        Map<Integer, Assignment.Holding> oneMine = heldBy("other", 0, 1, 2);
-        oneMine.put(3, new Assignment.Holding("me", 2));
-        assertThat(claim.joinAfresh(Assignment.compute(4, live, oneMine, List.of()), oneMine, List.of(), 0))
-                .isFalse();
-        assertThat(claim.joinAfresh(full, allKept, List.of(), OwnClaim.PATIENCE * LEASE))
-                .as("the patience starts again after it held a shard")
-                .isFalse();
-        assertThat(claim.joinAfresh(full, allKept, List.of(), 2 * OwnClaim.PATIENCE * LEASE))
+        assertThat(claim.joinAfresh(full, allKept, List.of(), 3 * LEASE))
+                .as("after a stall")
                 .isTrue();
     }
 }
