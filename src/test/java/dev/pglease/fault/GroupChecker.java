@@ -31,7 +31,8 @@ import java.util.TreeSet;
  *       did not settle within the kit's limit breaks it too.</li>
  *   <li>11: between two settled states one change of members apart, a join moved at most ⌈N/(M+1)⌉ shards, all to
  *       the newcomer, and a leave moved only the leaver's shards; with no change of members, nothing moved. Not
- *       checked across a promotion of the database: its new term ends every grant, and each shard is taken again.</li>
+ *       checked across a fault that ends every grant (a promotion of the database, or the database out of reach for
+ *       a lease duration or longer): each shard is taken again then.</li>
  * </ul>
  * Members run with equal weights and priorities.
  */
@@ -520,8 +521,8 @@ public final class GroupChecker {
         for (int i = 1; i < settled.size(); i++) {
             GroupRecords.Snapshot a = settled.get(i - 1).state();
             GroupRecords.Snapshot b = settled.get(i).state();
-            if (promotionBetween(h, a.atMs(), b.atMs())) {
-                promoted++; // a new term ends every grant: each shard is taken again, by any member
+            if (everyGrantEndedBetween(h, a.atMs(), b.atMs())) {
+                promoted++; // every grant ended: each shard is taken again, by any member
                 continue;
             }
             Set<GroupRecords.Member> added = new TreeSet<>();
@@ -622,13 +623,22 @@ public final class GroupChecker {
         }
         return "moves checked between settled states: " + joins + " one join apart, " + leaves
                 + " one leave apart, " + stable + " without a change of members (" + skipped
-                + " with several changes, " + promoted + " across a promotion, not checked)";
+                + " with several changes, " + promoted
+                + " across a promotion or an outage longer than the lease, not checked)";
     }
 
-    private static boolean promotionBetween(History h, long fromMs, long toMs) {
+    /**
+     * Whether a fault between the two times ended every grant: a promotion (its new term) or the database out of
+     * reach for at least a lease duration (paused, crashed or restarted).
+     */
+    private boolean everyGrantEndedBetween(History h, long fromMs, long toMs) {
         for (FaultRecord f : h.faults()) {
-            boolean promotion = f.kind() == FaultKind.FAILOVER_SYNC || f.kind() == FaultKind.FAILOVER_ASYNC;
-            if (promotion && f.startMs() < toMs && f.endMs() > fromMs) {
+            boolean ends = switch (f.kind()) {
+                case FAILOVER_SYNC, FAILOVER_ASYNC -> true;
+                case PG_PAUSE, PG_CRASH, PG_RESTART -> f.endMs() - f.startMs() >= config.leaseDurationMs();
+                default -> false;
+            };
+            if (ends && f.startMs() < toMs && f.endMs() > fromMs) {
                 return true;
             }
         }

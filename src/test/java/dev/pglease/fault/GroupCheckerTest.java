@@ -341,7 +341,23 @@ class GroupCheckerTest {
         settled(h, 5000, 1, state(5000, Set.of(A, B, C), "A", "C", "A", "B"));
         CheckReport r = checker.check(h);
         assertThat(r.violates(11)).as(r.render()).isFalse();
-        assertThat(r.groupSummary()).contains("1 across a promotion, not checked");
+        assertThat(r.groupSummary()).contains("1 across a promotion or an outage longer than the lease, not checked");
+    }
+
+    @Test
+    void movesAcrossAnOutageLongerThanTheLeaseAreNotJudgedAndAcrossAShorterOneAre() {
+        History h = clean();
+        h.addFault(new FaultRecord(0, FaultKind.PG_PAUSE, "pg0", T0 + 3500, T0 + 4500, false, null, null));
+        settled(h, 5000, 1, state(5000, Set.of(A, B, C), "A", "C", "A", "B"));
+        assertThat(checker.check(h).violates(11)).isFalse();
+
+        History shorter = clean();
+        shorter.addFault(new FaultRecord(0, FaultKind.PG_PAUSE, "pg0", T0 + 3500, T0 + 3900, false, null, null));
+        settled(shorter, 5000, 1, state(5000, Set.of(A, B, C), "A", "C", "A", "B"));
+        CheckReport r = checker.check(shorter);
+        assertThat(r.violates(11))
+                .as("a pause shorter than the lease ends no grant")
+                .isTrue();
     }
 
     @Test
@@ -352,7 +368,9 @@ class GroupCheckerTest {
         settled(h, 5000, 1, state(5000, Set.of(A, C, d), "A", "C", "D", "D"));
         CheckReport r = checker.check(h);
         assertThat(r.violates(11)).as(r.render()).isFalse();
-        assertThat(r.groupSummary()).contains("1 with several changes, 0 across a promotion, not checked");
+        assertThat(r.groupSummary())
+                .contains(
+                        "1 with several changes, 0 across a promotion or an outage longer than the lease, not checked");
     }
 
     @Test
