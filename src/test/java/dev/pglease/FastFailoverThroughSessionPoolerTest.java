@@ -88,12 +88,26 @@ class FastFailoverThroughSessionPoolerTest {
             Elector h = holder.elector(lease, QUIET);
             h.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector s = standby.elector(lease, QUIET);
-            Thread.sleep(1500); // the standby was denied and waits on the holder's session lock
+            // the holder's grant is registered for crash takeover, and the standby, denied, waits on its session lock
+            org.awaitility.Awaitility.await("the holder registered and the standby waiting on its lock")
+                    .atMost(Duration.ofSeconds(10))
+                    .until(() -> registeredAndAwaited(lease));
             assertThat(s.isLeader()).isFalse();
             long died = System.nanoTime();
             holderPath.cut(); // the holder's process is killed: all its connections reset
             s.awaitLeadership(Duration.ofSeconds(20)).orElseThrow();
             return (System.nanoTime() - died) / 1_000_000;
+        }
+    }
+
+    private static boolean registeredAndAwaited(String lease) throws java.sql.SQLException {
+        try (java.sql.Connection c = TestDatabase.dataSource().getConnection();
+                java.sql.Statement st = c.createStatement();
+                java.sql.ResultSet rs = st.executeQuery("SELECT (SELECT count(*) FROM " + schema
+                        + ".fast_failover_sessions WHERE name = '" + lease + "'), (SELECT count(*) FROM pg_locks"
+                        + " WHERE locktype = 'advisory' AND NOT granted)")) {
+            rs.next();
+            return rs.getLong(1) > 0 && rs.getLong(2) > 0;
         }
     }
 
