@@ -210,10 +210,19 @@ class FastFailoverHolderTest {
         try (PgLease a = PgLease.create(h.as(h.candA), config(h, "holder"));
                 Elector ea = a.elector(lease, new Standby())) {
             Leadership l = ea.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
-            // the token moved on without the holder hearing of it (no trigger, no notification)
-            TestDatabase.execute("SET session_replication_role = replica; UPDATE " + h.schema + ".leases"
-                    + " SET token = token + 1, holder = 'someone-else' WHERE name = '" + lease + "'");
-            Throwable t = catchThrowable(() -> a.inFencedTransaction(l, c -> null));
+            // the holder's renewals fail for now (an error, not a refusal), so that the fence, not a renewal, is the
+            // first to meet the token that moved on
+            String renew = h.schema + ".renew_all(text, text[], bigint[], bigint)";
+            HostileSchema.superuser("REVOKE EXECUTE ON FUNCTION " + renew + " FROM " + h.roles.candidate());
+            Throwable t;
+            try {
+                // the token moved on without the holder hearing of it (no trigger, no notification)
+                TestDatabase.execute("SET session_replication_role = replica; UPDATE " + h.schema + ".leases"
+                        + " SET token = token + 1, holder = 'someone-else' WHERE name = '" + lease + "'");
+                t = catchThrowable(() -> a.inFencedTransaction(l, c -> null));
+            } finally {
+                HostileSchema.superuser("GRANT EXECUTE ON FUNCTION " + renew + " TO " + h.roles.candidate());
+            }
             assertThat(t).isInstanceOf(LeaseException.class);
             assertThat(((LeaseException) t).reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN);
             assertThat(l.isValid())
