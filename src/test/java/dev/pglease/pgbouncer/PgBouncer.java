@@ -94,6 +94,10 @@ public final class PgBouncer implements AutoCloseable {
                             // parameters
                             "ignore_startup_parameters = extra_float_digits",
                             "server_login_retry = 1",
+                            // every test makes logins of its own, and each login gets a pool of its own: server
+                            // connections left idle by finished tests close soon instead of after ten minutes, so
+                            // they never add up to the server's max_connections
+                            "server_idle_timeout = 5",
                             ""));
             for (Path f : List.of(users, ini)) {
                 Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
