@@ -2,10 +2,9 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pglease.security.FastCandidates;
 import dev.pglease.security.HostileSchema;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -22,28 +21,12 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(90)
 class GroupClaimRecoveryTest {
 
-    private static final Duration LEASE = Duration.ofMillis(1000);
-    private final List<AutoCloseable> opened = new ArrayList<>();
+    private static final Duration LEASE = FastCandidates.LEASE;
+    private final FastCandidates members = new FastCandidates();
 
     @AfterEach
     void closeAll() throws Exception {
-        for (int i = opened.size() - 1; i >= 0; i--) {
-            opened.get(i).close();
-        }
-    }
-
-    private PgLease member(HostileSchema h, String label) {
-        PgLease p = PgLease.create(
-                h.as(h.candA),
-                LeaseConfig.builder()
-                        .schema(h.schema)
-                        .holderLabel(label)
-                        .leaseDuration(LEASE)
-                        .renewDeadline(Duration.ofMillis(600))
-                        .retryPeriod(Duration.ofMillis(200))
-                        .build());
-        opened.add(p);
-        return p;
+        members.close();
     }
 
     @Test
@@ -51,9 +34,9 @@ class GroupClaimRecoveryTest {
         HostileSchema h = HostileSchema.create();
         String group = "recover-" + System.nanoTime();
         LeaseGroupTest.Recorder quiet = new LeaseGroupTest.Recorder();
-        LeaseGroup a = member(h, "a").group(group, 6, quiet);
-        LeaseGroup b = member(h, "b").group(group, 6, new LeaseGroupTest.Recorder());
-        PgLease c = member(h, "c");
+        LeaseGroup a = members.member(h, "a").group(group, 6, quiet);
+        LeaseGroup b = members.member(h, "b").group(group, 6, new LeaseGroupTest.Recorder());
+        PgLease c = members.member(h, "c");
         Awaitility.await("a and b own three shards each")
                 .atMost(Duration.ofSeconds(20))
                 .until(() -> a.ownedShards().size() == 3 && b.ownedShards().size() == 3);
@@ -64,7 +47,7 @@ class GroupClaimRecoveryTest {
                 + "', 6, 1, 0, " + LEASE.toMillis() + ")";
         HostileSchema.query(h.candA, join);
         ScheduledExecutorService renewer = Executors.newSingleThreadScheduledExecutor();
-        opened.add(renewer::shutdownNow);
+        members.add(renewer::shutdownNow);
         String renew = "SELECT count(*) FROM " + h.schema + ".group_renew('" + c.holderId() + "', ARRAY['" + group
                 + "'], ARRAY[]::text[], ARRAY[]::bigint[], " + LEASE.toMillis() + ")";
         renewer.scheduleAtFixedRate(

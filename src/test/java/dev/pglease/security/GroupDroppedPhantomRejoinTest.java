@@ -3,15 +3,10 @@ package dev.pglease.security;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.GroupConfig;
-import dev.pglease.GroupListener;
-import dev.pglease.Leadership;
-import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseGroup;
 import dev.pglease.PgLease;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -33,43 +28,19 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(90)
 class GroupDroppedPhantomRejoinTest {
 
-    private static final Duration LEASE = Duration.ofMillis(1000);
-    private final List<AutoCloseable> opened = new ArrayList<>();
+    private static final Duration LEASE = FastCandidates.LEASE;
+    private final FastCandidates members = new FastCandidates();
 
     @AfterEach
     void closeAll() throws Exception {
-        for (int i = opened.size() - 1; i >= 0; i--) {
-            opened.get(i).close();
-        }
+        members.close();
     }
-
-    private PgLease member(HostileSchema h, String label) {
-        PgLease p = PgLease.create(
-                h.as(h.candA),
-                LeaseConfig.builder()
-                        .schema(h.schema)
-                        .holderLabel(label)
-                        .leaseDuration(LEASE)
-                        .renewDeadline(Duration.ofMillis(600))
-                        .retryPeriod(Duration.ofMillis(200))
-                        .build());
-        opened.add(p);
-        return p;
-    }
-
-    private static final GroupListener QUIET = new GroupListener() {
-        @Override
-        public void onAssigned(int shard, Leadership leadership) {}
-
-        @Override
-        public void onRevoked(int shard, Leadership leadership) {}
-    };
 
     @Test
     void aMemberThatJoinsAfterAPhantomLostItsClaimDoesNotJoinAgainAndAgain() throws Exception {
         HostileSchema h = HostileSchema.create();
         String group = "phantom-" + System.nanoTime();
-        LeaseGroup a = member(h, "a").group(group, 2, GroupConfig.weight(6), QUIET);
+        LeaseGroup a = members.member(h, "a").group(group, 2, GroupConfig.weight(6), FastCandidates.QUIET);
         Awaitility.await("a owns both shards")
                 .atMost(Duration.ofSeconds(15))
                 .until(() -> a.ownedShards().size() == 2);
@@ -79,7 +50,7 @@ class GroupDroppedPhantomRejoinTest {
                 + LEASE.toMillis() + ")";
         HostileSchema.query(h.candB, join.formatted(6));
         ScheduledExecutorService renewer = Executors.newSingleThreadScheduledExecutor();
-        opened.add(renewer::shutdownNow);
+        members.add(renewer::shutdownNow);
         String renew = "SELECT count(*) FROM " + h.schema + ".group_renew('phantom', ARRAY['" + group
                 + "'], ARRAY[]::text[], ARRAY[]::bigint[], " + LEASE.toMillis() + ")";
         renewer.scheduleAtFixedRate(
@@ -100,8 +71,8 @@ class GroupDroppedPhantomRejoinTest {
         // the phantom refreshes its row with weight 1 (same join time: it stays without a claim)
         HostileSchema.query(h.candB, join.formatted(1));
 
-        PgLease n = member(h, "n");
-        LeaseGroup ng = n.group(group, 2, GroupConfig.weight(2), QUIET);
+        PgLease n = members.member(h, "n");
+        LeaseGroup ng = n.group(group, 2, GroupConfig.weight(2), FastCandidates.QUIET);
         String joinedAt = "SELECT coalesce(max(joined_at)::text, '') FROM " + h.schema
                 + ".group_member_status WHERE group_name = '" + group + "' AND member = '" + n.holderId()
                 + "' AND live";

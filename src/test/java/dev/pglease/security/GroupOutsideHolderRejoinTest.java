@@ -2,15 +2,10 @@ package dev.pglease.security;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.pglease.GroupListener;
-import dev.pglease.Leadership;
-import dev.pglease.LeaseConfig;
 import dev.pglease.LeaseGroup;
 import dev.pglease.PgLease;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Set;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterEach;
@@ -29,37 +24,13 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(90)
 class GroupOutsideHolderRejoinTest {
 
-    private static final Duration LEASE = Duration.ofMillis(1000);
-    private final List<AutoCloseable> opened = new ArrayList<>();
+    private static final Duration LEASE = FastCandidates.LEASE;
+    private final FastCandidates members = new FastCandidates();
 
     @AfterEach
     void closeAll() throws Exception {
-        for (int i = opened.size() - 1; i >= 0; i--) {
-            opened.get(i).close();
-        }
+        members.close();
     }
-
-    private PgLease member(HostileSchema h, String label) {
-        PgLease p = PgLease.create(
-                h.as(h.candA),
-                LeaseConfig.builder()
-                        .schema(h.schema)
-                        .holderLabel(label)
-                        .leaseDuration(LEASE)
-                        .renewDeadline(Duration.ofMillis(600))
-                        .retryPeriod(Duration.ofMillis(200))
-                        .build());
-        opened.add(p);
-        return p;
-    }
-
-    private static final GroupListener QUIET = new GroupListener() {
-        @Override
-        public void onAssigned(int shard, Leadership leadership) {}
-
-        @Override
-        public void onRevoked(int shard, Leadership leadership) {}
-    };
 
     @Test
     void aShardHeldByAnotherLoginOutsideTheGroupDoesNotMakeTheMemberItIsGivenJoinAgainAndAgain() throws Exception {
@@ -69,12 +40,12 @@ class GroupOutsideHolderRejoinTest {
         HostileSchema.query(
                 h.candB, "SELECT token FROM " + h.schema + ".acquire('" + group + "/1', 'outsider', 60000, 'shard')");
 
-        LeaseGroup a = member(h, "a").group(group, 2, QUIET);
+        LeaseGroup a = members.member(h, "a").group(group, 2, FastCandidates.QUIET);
         Awaitility.await("a owns shard 0")
                 .atMost(Duration.ofSeconds(15))
                 .until(() -> a.ownedShards().contains(0));
-        PgLease n = member(h, "n");
-        n.group(group, 2, QUIET); // the assignment gives n shard 1, which the outsider holds
+        PgLease n = members.member(h, "n");
+        n.group(group, 2, FastCandidates.QUIET); // the assignment gives n shard 1, which the outsider holds
 
         String joinedAt = "SELECT coalesce(max(joined_at)::text, '') FROM " + h.schema
                 + ".group_member_status WHERE group_name = '" + group + "' AND member = '" + n.holderId()
