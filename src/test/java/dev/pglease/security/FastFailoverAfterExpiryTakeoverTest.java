@@ -9,11 +9,16 @@ import dev.pglease.LeaseConfig;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import dev.pglease.fault.kit.TcpProxy;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.sql.DataSource;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
@@ -37,14 +42,28 @@ class FastFailoverAfterExpiryTakeoverTest {
     };
 
     private static LeaseConfig config(String schema, String label) {
+        return config(schema, label, Duration.ofMillis(500));
+    }
+
+    private static LeaseConfig config(String schema, String label, Duration retryPeriod) {
         return LeaseConfig.builder()
                 .schema(schema)
                 .holderLabel(label)
                 .leaseDuration(LEASE)
                 .renewDeadline(Duration.ofSeconds(4))
-                .retryPeriod(Duration.ofMillis(500))
+                .retryPeriod(retryPeriod)
                 .fastFailover(true)
                 .build();
+    }
+
+    private static String query(String sql, String lease) throws Exception {
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setString(1, lease);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
+        }
     }
 
     private static DataSource through(TcpProxy proxy) {
@@ -126,6 +145,61 @@ class FastFailoverAfterExpiryTakeoverTest {
                     .as(
                             "ms from the new leader's death to the standby's grant (lease duration %d ms)",
                             LEASE.toMillis())
+                    .isLessThan(LEASE.toMillis() / 3);
+        }
+    }
+
+    /**
+     * A standby that was refused by a holder whose grant was not registered yet (the holder's lock was free, so the
+     * standby had nothing to wait on) looks again within its retryPeriod, and waits on the holder's lock once the
+     * holder has registered: the holder's crash then costs milliseconds, not what was left of its lease.
+     */
+    @Test
+    void aStandbyRefusedByAnUnregisteredHolderWaitsOnItsLockOnceItRegistersAndTakesOverAtOnceWhenItDies()
+            throws Exception {
+        dev.pglease.Required.assume(!TestDatabase.throughPooler(), "a direct connection (fast failover's own lane)");
+        String schema = TestDatabase.freshSchema();
+        String lease = "unregistered-holder";
+        Matcher m = Pattern.compile("//([^:/]+):(\\d+)/").matcher(TestDatabase.jdbcUrl());
+        assertThat(m.find()).isTrue();
+        try (TcpProxy toHolder = new TcpProxy(m.group(1), Integer.parseInt(m.group(2)));
+                PgLease holder = PgLease.create(through(toHolder), config(schema, "holder", Duration.ofSeconds(2)));
+                PgLease standby = PgLease.create(TestDatabase.dataSource(), config(schema, "standby"));
+                Connection earlier = TestDatabase.dataSource().getConnection()) {
+            // an earlier holder's session still holds the lease's lock: the holder's grant is not registered
+            try (Statement st = earlier.createStatement()) {
+                st.execute("SELECT pg_advisory_lock(" + schema + ".fast_failover_key('" + lease + "'))");
+            }
+            Elector eh = holder.elector(lease, QUIET);
+            eh.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            String renewedAt = query("SELECT renewed_at::text FROM " + schema + ".leases WHERE name = ?", lease);
+            Awaitility.await("the holder renews")
+                    .atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(5))
+                    .until(() -> !renewedAt.equals(
+                            query("SELECT renewed_at::text FROM " + schema + ".leases WHERE name = ?", lease)));
+            // right after a renewal: the holder tries the lock again only at its next one, two seconds on
+            try (Statement st = earlier.createStatement()) {
+                st.execute("SELECT pg_advisory_unlock_all()");
+            }
+            Elector es = standby.elector(lease, QUIET); // refused, with the holder's lock free
+            String onTheLeasesLock = "SELECT count(*) FROM pg_locks k, (SELECT " + schema
+                    + ".fast_failover_key(?) AS key) f WHERE k.locktype = 'advisory' AND k.objsubid = 1"
+                    + " AND k.classid::bigint = (f.key >> 32) & 4294967295 AND k.objid::bigint = f.key & 4294967295";
+            Awaitility.await("the holder registers its grant at its next renewal, holding the lease's lock")
+                    .atMost(Duration.ofSeconds(5))
+                    .until(() ->
+                            "1".equals(query(onTheLeasesLock + " AND k.granted AND k.mode = 'ExclusiveLock'", lease)));
+            Awaitility.await("the refused standby waits on the holder's lock")
+                    .atMost(Duration.ofSeconds(2))
+                    .until(() -> "1".equals(query(onTheLeasesLock + " AND NOT k.granted", lease)));
+            assertThat(es.isLeader()).isFalse();
+            long died = System.nanoTime();
+            toHolder.cut(); // the holder's process is killed: all its connections reset
+            es.awaitLeadership(LEASE.multipliedBy(3)).orElseThrow();
+            long tookMillis = (System.nanoTime() - died) / 1_000_000;
+            assertThat(tookMillis)
+                    .as("ms from the holder's death to the standby's grant (lease duration %d ms)", LEASE.toMillis())
                     .isLessThan(LEASE.toMillis() / 3);
         }
     }
