@@ -102,7 +102,8 @@ public final class Engine {
                     new FastFailoverStatements(config.schema()),
                     dataSource,
                     config.schema(),
-                    config.ticker());
+                    config.ticker(),
+                    timings.retryPeriod());
             this.leaseStore = fast;
             this.loop = new ElectionLoop(
                     fast, holderId, config, timings, RandomGenerator.getDefault(), callbackPool, deadlineTimer);

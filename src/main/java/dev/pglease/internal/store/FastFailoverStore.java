@@ -40,6 +40,9 @@ import org.slf4j.LoggerFactory;
  *   <li>While that watch is down, no grant stays registered: the holder withdraws its registrations on the lease
  *       session (then a grant is taken only at expiry, and a renewal fails before that), or gives a grant up when
  *       that fails too, and registers them again once the watch waits again.</li>
+ *   <li>A candidate refused by a holder that does not hold the lease's lock (its grant was made while an earlier
+ *       holder's session held the lock, and it registers at a renewal once the lock is free) looks again within
+ *       retryPeriod, so that it waits on the lock from the moment the holder registers.</li>
  *   <li>A registration is kept with its token: one left from an earlier grant never touches a later one.</li>
  *   <li>The shards of lease groups are registered like elections, but nobody waits on a shard's lock: the members of
  *       a group watch each other ({@link #watchLock}) and campaign for a dead member's shards once the group has
@@ -75,6 +78,11 @@ public final class FastFailoverStore implements LeaseStore {
     private final FastFailoverStatements sql;
     private final Ticker ticker;
     private final Watches watches;
+    /**
+     * How soon a standby looks again after a holder refused it without holding the lease's lock (a grant not
+     * registered yet): the holder registers at a renewal, and then there is a lock to wait on.
+     */
+    private final long unregisteredHolderRecheckMillis;
     /** The first half of the key of the lease sessions' own locks: one per schema. */
     private final int sessionKeySpace;
 
@@ -124,12 +132,14 @@ public final class FastFailoverStore implements LeaseStore {
             FastFailoverStatements sql,
             DataSource dataSource,
             String schema,
-            Ticker ticker) {
+            Ticker ticker,
+            Duration retryPeriod) {
         this.store = store;
         this.leaseStatements = leases;
         this.sql = sql;
         this.ticker = ticker;
         this.watches = new Watches(dataSource);
+        this.unregisteredHolderRecheckMillis = Timings.millisRoundedUp(retryPeriod);
         this.sessionKeySpace = Names.schema(schema).hashCode();
         store.holdsSessionLocks(this::sessionEnded);
     }
@@ -154,6 +164,7 @@ public final class FastFailoverStore implements LeaseStore {
             return store.acquire(name, holder, ttl);
         }
         boolean[] watch = new boolean[1];
+        boolean[] holderUnregistered = new boolean[1];
         Acquired result = store.onLeaseSession((c, session) -> {
             checkOneServerSession(c, session);
             locked.values().removeIf(s -> s != session);
@@ -200,6 +211,7 @@ public final class FastFailoverStore implements LeaseStore {
             } else if (haveLock && !holder.equals(a.holder())) {
                 sql.unlock(c, name);
                 locked.remove(name);
+                holderUnregistered[0] = !shard && a.holder() != null;
                 if (shard && a.holder() != null && !wasWoken) {
                     // its holder's session gave the lock back: ended (or about to be listed as ended)
                     wokenAt.put(name, ticker.read());
@@ -221,6 +233,10 @@ public final class FastFailoverStore implements LeaseStore {
         if (recentlyWoken && !result.granted() && result.holder() != null && !holder.equals(result.holder())) {
             // The holder's lock is gone but the server may still list its backend for a moment: look again soon.
             return new Acquired(false, result.token(), result.holder(), Timings.TAKEOVER_RETRY_MILLIS);
+        }
+        if (holderUnregistered[0] && result.waitMillis() > unregisteredHolderRecheckMillis) {
+            // Nothing to wait on until the holder registers (at a renewal): look again then, and wait on its lock.
+            return new Acquired(false, result.token(), result.holder(), unregisteredHolderRecheckMillis);
         }
         return result;
     }
