@@ -75,9 +75,29 @@ final class PatroniCluster implements HaCluster {
             c.boot(synchronous);
             return c;
         } catch (RuntimeException | Error e) {
+            String logs = c.logTails();
             c.close();
-            throw e;
+            throw new IllegalStateException(e.getMessage() + logs, e);
         }
+    }
+
+    /** The last lines of etcd's and every agent's log, for a failure message (the logs go with the cluster). */
+    private String logTails() {
+        StringBuilder out = new StringBuilder();
+        List<String> names = new ArrayList<>(List.of("etcd"));
+        names.addAll(ports.keySet());
+        for (String name : names) {
+            Path log = base.resolve(name + ".log");
+            try {
+                List<String> lines = Files.readAllLines(log);
+                out.append("\n--- last lines of ").append(log.getFileName()).append(":\n");
+                lines.subList(Math.max(0, lines.size() - 25), lines.size())
+                        .forEach(l -> out.append(l).append('\n'));
+            } catch (IOException | RuntimeException e) {
+                out.append("\n--- ").append(log.getFileName()).append(": ").append(e);
+            }
+        }
+        return out.toString();
     }
 
     private void boot(boolean synchronous) {
