@@ -1,6 +1,7 @@
 package dev.pglease;
 
 import java.time.Duration;
+import java.time.Instant;
 
 /**
  * Hooks into the election loop for metrics and tracing. Every method has a no-op default. Calls come from the
@@ -24,8 +25,27 @@ public interface LeaseObserver {
      */
     default void acquireAttempted(String leaseName, boolean granted, long token, Duration latency) {}
 
+    /**
+     * An acquire statement finished: the call pglease makes. As {@link #acquireAttempted(String, boolean, long,
+     * Duration)}, which the default calls, and {@code sentAt}: the configured wall clock read before the statement
+     * was sent. The statement ran between {@code sentAt} and any wall-clock reading taken in this call, however long
+     * the process was stopped in between ({@code latency} counts to a moment before this call, on the ticker).
+     */
+    default void acquireAttempted(String leaseName, boolean granted, long token, Duration latency, Instant sentAt) {
+        acquireAttempted(leaseName, granted, token, latency);
+    }
+
     /** A renewal succeeded; {@code latency} is the round trip of the (batched) statement. */
     default void renewed(String leaseName, long token, Duration latency) {}
+
+    /**
+     * A renewal succeeded: the call pglease makes. As {@link #renewed(String, long, Duration)}, which the default
+     * calls, and {@code sentAt}: the configured wall clock read before the statement was sent (see
+     * {@link #acquireAttempted(String, boolean, long, Duration, Instant)}).
+     */
+    default void renewed(String leaseName, long token, Duration latency, Instant sentAt) {
+        renewed(leaseName, token, latency);
+    }
 
     /**
      * A renewal did not succeed.
