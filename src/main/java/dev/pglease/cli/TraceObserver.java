@@ -4,9 +4,14 @@ import dev.pglease.LeaseObserver;
 import dev.pglease.internal.tool.JsonLines;
 import dev.pglease.internal.util.Secrets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Map;
 
-/** Reports every acquire and renew statement for the history checker. */
+/**
+ * Reports every acquire and renew statement for the history checker: {@code sent} is the wall clock read before the
+ * statement was sent and {@code t} the wall clock read here, so the statement ran between them whenever the process
+ * was stopped.
+ */
 final class TraceObserver implements LeaseObserver {
     private final JsonLines out;
     private final String[] holder;
@@ -22,7 +27,7 @@ final class TraceObserver implements LeaseObserver {
         this.deadlines = deadlines;
     }
 
-    private void emit(String event, String lease, String result, long token, Duration latency) {
+    private void emit(String event, String lease, String result, long token, Instant sentAt) {
         if (!trace) {
             return;
         }
@@ -32,8 +37,8 @@ final class TraceObserver implements LeaseObserver {
         e.put("holder", holder[0]);
         e.put("result", result);
         e.put("token", token);
-        if (latency != null) {
-            long sent = t - latency.toMillis();
+        if (sentAt != null) {
+            long sent = out.wallMillis(sentAt);
             e.put("sent", sent);
             e.put("deadline", sent + renewDeadlineMillis);
         }
@@ -41,17 +46,17 @@ final class TraceObserver implements LeaseObserver {
     }
 
     @Override
-    public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency) {
+    public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency, Instant sentAt) {
         if (granted) {
             deadlines.answered(leaseName, token, latency);
         }
-        emit("acquire", leaseName, granted ? "granted" : "denied", token, latency);
+        emit("acquire", leaseName, granted ? "granted" : "denied", token, sentAt);
     }
 
     @Override
-    public void renewed(String leaseName, long token, Duration latency) {
+    public void renewed(String leaseName, long token, Duration latency, Instant sentAt) {
         deadlines.answered(leaseName, token, latency);
-        emit("renew", leaseName, "ok", token, latency);
+        emit("renew", leaseName, "ok", token, sentAt);
     }
 
     @Override

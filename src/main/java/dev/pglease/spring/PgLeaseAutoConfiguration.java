@@ -11,6 +11,7 @@ import dev.pglease.micrometer.PgLeaseMetrics;
 import dev.pglease.shedlock.PgLeaseLockProvider;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.function.Supplier;
 import javax.sql.DataSource;
@@ -252,6 +253,18 @@ public class PgLeaseAutoConfiguration {
             @Override
             public void renewed(String leaseName, long token, Duration latency) {
                 observers.forEach(o -> guarded(o, "renewed", () -> o.renewed(leaseName, token, latency)));
+            }
+
+            @Override
+            public void acquireAttempted(
+                    String leaseName, boolean granted, long token, Duration latency, Instant sentAt) {
+                observers.forEach(o -> guarded(
+                        o, "acquireAttempted", () -> o.acquireAttempted(leaseName, granted, token, latency, sentAt)));
+            }
+
+            @Override
+            public void renewed(String leaseName, long token, Duration latency, Instant sentAt) {
+                observers.forEach(o -> guarded(o, "renewed", () -> o.renewed(leaseName, token, latency, sentAt)));
             }
 
             @Override

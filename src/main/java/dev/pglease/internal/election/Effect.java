@@ -33,8 +33,9 @@ sealed interface Effect {
     /** End {@code grant} locally now without telling the listener (it was told already): a hand-over's end. */
     record Ended(Grant grant, String reason) implements Effect {}
 
-    /** A renewal sent at {@code sentAt} extends {@code grant} to these deadlines. */
-    record Extended(Grant grant, long sentAt, long deadline, long wallDeadlineMillis) implements Effect {}
+    /** A renewal sent at {@code sentAt} (at {@code sentAtMillis} on the wall clock) extends {@code grant} so far. */
+    record Extended(Grant grant, long sentAt, long sentAtMillis, long deadline, long wallDeadlineMillis)
+            implements Effect {}
 
     /** Check deadlines again at {@code at} even if the loop thread is blocked. */
     record ArmDeadline(long at) implements Effect {}

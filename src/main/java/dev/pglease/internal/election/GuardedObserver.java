@@ -2,6 +2,7 @@ package dev.pglease.internal.election;
 
 import dev.pglease.LeaseObserver;
 import java.time.Duration;
+import java.time.Instant;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,6 +34,24 @@ final class GuardedObserver implements LeaseObserver {
     public void renewed(String leaseName, long token, Duration latency) {
         try {
             observer.renewed(leaseName, token, latency);
+        } catch (RuntimeException | Error e) {
+            threw(e);
+        }
+    }
+
+    @Override
+    public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency, Instant sentAt) {
+        try {
+            observer.acquireAttempted(leaseName, granted, token, latency, sentAt);
+        } catch (RuntimeException | Error e) {
+            threw(e);
+        }
+    }
+
+    @Override
+    public void renewed(String leaseName, long token, Duration latency, Instant sentAt) {
+        try {
+            observer.renewed(leaseName, token, latency, sentAt);
         } catch (RuntimeException | Error e) {
             threw(e);
         }

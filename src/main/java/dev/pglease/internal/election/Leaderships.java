@@ -5,6 +5,7 @@ import dev.pglease.Leadership;
 import dev.pglease.Ticker;
 import dev.pglease.internal.util.Names;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -64,7 +65,11 @@ final class Leaderships {
         } else if (effect instanceof Effect.Extended e) {
             e.grant().extend(e.deadline(), e.wallDeadlineMillis());
             if (observing) {
-                observer.renewed(c.name, e.grant().token(), Duration.ofNanos(ticker.read() - e.sentAt()));
+                observer.renewed(
+                        c.name,
+                        e.grant().token(),
+                        Duration.ofNanos(ticker.read() - e.sentAt()),
+                        Instant.ofEpochMilli(e.sentAtMillis()));
             }
         } else {
             return false;

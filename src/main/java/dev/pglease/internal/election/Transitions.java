@@ -235,7 +235,11 @@ final class Transitions {
                     new Leading(g, x.waits().nextRenewal(r.sentAt()), 0),
                     List.of(
                             new Effect.Extended(
-                                    g, r.sentAt(), deadline, x.waits().wallDeadline(r.sentAtMillis())),
+                                    g,
+                                    r.sentAt(),
+                                    r.sentAtMillis(),
+                                    deadline,
+                                    x.waits().wallDeadline(r.sentAtMillis())),
                             new Effect.ArmDeadline(deadline)));
         }
         if (s instanceof Releasing h && h.handingOver() == g) {
@@ -271,7 +275,12 @@ final class Transitions {
         return new Step(
                 new Releasing(h.token(), g, h.closing(), x.waits().nextRenewal(r.sentAt()), 0),
                 List.of(
-                        new Effect.Extended(g, r.sentAt(), deadline, x.waits().wallDeadline(r.sentAtMillis())),
+                        new Effect.Extended(
+                                g,
+                                r.sentAt(),
+                                r.sentAtMillis(),
+                                deadline,
+                                x.waits().wallDeadline(r.sentAtMillis())),
                         new Effect.ArmDeadline(deadline)));
     }
 

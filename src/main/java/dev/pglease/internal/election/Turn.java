@@ -7,6 +7,7 @@ import dev.pglease.internal.util.Names;
 import dev.pglease.internal.util.Secrets;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -245,7 +246,8 @@ final class Turn {
             return;
         }
         long now = loop.ticker.read();
-        loop.observer.acquireAttempted(c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent));
+        loop.observer.acquireAttempted(
+                c.name, answer.granted(), answer.token(), Duration.ofNanos(now - sent), Instant.ofEpochMilli(sentWall));
         synchronized (loop.lock) {
             c.reachable = true;
             c.observedHolder = answer.holder();
@@ -318,7 +320,7 @@ final class Turn {
         long now = loop.ticker.read();
         boolean ok = renewed.contains(c.name);
         if (ok) {
-            loop.observer.renewed(c.name, token, Duration.ofNanos(now - sent));
+            loop.observer.renewed(c.name, token, Duration.ofNanos(now - sent), Instant.ofEpochMilli(sentWall));
         } else {
             loop.observer.renewFailed(c.name, token, true, null);
         }

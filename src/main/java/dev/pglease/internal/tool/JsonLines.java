@@ -3,6 +3,7 @@ package dev.pglease.internal.tool;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.PrintStream;
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -27,6 +28,11 @@ public final class JsonLines {
      */
     public long wallMillis() {
         return System.currentTimeMillis() + clockSkewMillis;
+    }
+
+    /** {@code at}, a reading of the system's wall clock, as the {@code t} fields report times (with the skew). */
+    public long wallMillis(Instant at) {
+        return at.toEpochMilli() + clockSkewMillis;
     }
 
     /** Starts an event with its name and time. */
