@@ -19,12 +19,9 @@ class TraceObserverTest {
 
     private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     private final JsonLines out = new JsonLines(new PrintStream(bytes, true, StandardCharsets.UTF_8), 5_000);
-    private final TraceObserver trace = new TraceObserver(
-            out,
-            new String[] {"n1"},
-            Duration.ofMillis(700),
-            true,
-            new Deadlines(Ticker.SYSTEM, Duration.ofMillis(700), 1.0));
+    private final Deadlines deadlines = new Deadlines(Ticker.SYSTEM, Duration.ofMillis(700), 1.0);
+    private final TraceObserver trace =
+            new TraceObserver(out, new String[] {"n1"}, Duration.ofMillis(700), true, deadlines);
 
     @Test
     void aRenewalReportedTwoSecondsAfterItsAnswerIsSentWhenTheLoopSentItNotAtItsReportMinusItsLatency()
@@ -43,5 +40,14 @@ class TraceObserverTest {
         trace.acquireAttempted("payments", false, 8, Duration.ofMillis(4), sentAt);
         JsonNode e = new ObjectMapper().readTree(bytes.toString(StandardCharsets.UTF_8));
         assertThat(e.get("sent").asLong()).isEqualTo(sentAt.toEpochMilli() + 5_000);
+    }
+
+    @Test
+    void theWriteDeadlineOfARenewalReportedAfterAStopIsNeverLaterThanItsSendPlusTheRenewDeadline() {
+        Instant sentAt = Instant.now().minusSeconds(2);
+        trace.renewed("payments", 9, Duration.ofMillis(4), sentAt);
+        assertThat(deadlines.wallDeadline("payments", 9, out.wallMillis(), deadlines.tick()))
+                .as("the deadline the node's writes report")
+                .isLessThanOrEqualTo(out.wallMillis(sentAt) + 700);
     }
 }
