@@ -48,14 +48,14 @@ final class TraceObserver implements LeaseObserver {
     @Override
     public void acquireAttempted(String leaseName, boolean granted, long token, Duration latency, Instant sentAt) {
         if (granted) {
-            deadlines.answered(leaseName, token, latency);
+            deadlines.answered(leaseName, token, latency, out.wallMillis(sentAt));
         }
         emit("acquire", leaseName, granted ? "granted" : "denied", token, sentAt);
     }
 
     @Override
     public void renewed(String leaseName, long token, Duration latency, Instant sentAt) {
-        deadlines.answered(leaseName, token, latency);
+        deadlines.answered(leaseName, token, latency, out.wallMillis(sentAt));
         emit("renew", leaseName, "ok", token, sentAt);
     }
 
