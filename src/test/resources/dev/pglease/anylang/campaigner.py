@@ -458,14 +458,14 @@ class Campaigner:
         self.last_error = None
         return answer
 
-    def trace(self, event, result, token, sent_mono=None, answered_mono=None):
+    def trace(self, event, result, token, sent_wall=None):
+        # sent_wall: the wall clock read before the statement was sent; emit() reads t after the answer, so the
+        # statement ran between them however long the process was stopped in between
         if not self.s.trace:
             return
         fields = dict(lease=self.s.lease, holder=self.holder, result=result, token=token)
-        if sent_mono is not None:
-            now_wall = wall_millis()
-            sent = now_wall - int(round((answered_mono - sent_mono) * 1000))
-            fields.update(sent=sent, deadline=sent + int(self.s.renew_deadline * 1000))
+        if sent_wall is not None:
+            fields.update(sent=sent_wall, deadline=sent_wall + int(self.s.renew_deadline * 1000))
         emit(event, **fields)
 
     def wall_deadline(self, now_mono=None):
@@ -473,6 +473,7 @@ class Campaigner:
         return wall_millis() + int(math.floor((self.deadline - now_mono) * 1000))
 
     def campaign(self):
+        sent_wall = wall_millis()
         sent = monotonic()
         try:
             granted, token, holder, wait_ms = self.lease_call(
@@ -485,7 +486,7 @@ class Campaigner:
             return
         answered = monotonic()
         self.failures = 0
-        self.trace("acquire", "granted" if granted else "denied", token, sent, answered)
+        self.trace("acquire", "granted" if granted else "denied", token, sent_wall)
         if granted:
             self.token = token
             if answered >= sent + self.s.renew_deadline:
@@ -503,6 +504,7 @@ class Campaigner:
             self.next_attempt = answered + max(wait, 0.001) + jitter
 
     def adopt(self, token):
+        sent_wall = wall_millis()
         sent = monotonic()
         try:
             (renewed,) = self.lease_call(self.sql_renew, (self.s.lease, self.holder, token,
@@ -514,7 +516,7 @@ class Campaigner:
             self.next_attempt = monotonic() + self.error_backoff()
             return
         answered = monotonic()
-        self.trace("renew", "ok" if renewed else "lost", token, *((sent, answered) if renewed else ()))
+        self.trace("renew", "ok" if renewed else "lost", token, sent_wall if renewed else None)
         if not renewed:
             self.next_attempt = answered
         elif answered >= sent + self.s.renew_deadline:
@@ -544,6 +546,7 @@ class Campaigner:
         emit("revoked", lease=self.s.lease, holder=self.holder, token=self.token, reason=reason)
 
     def renew(self):
+        sent_wall = wall_millis()
         sent = monotonic()
         try:
             (renewed,) = self.lease_call(self.sql_renew, (self.s.lease, self.holder, self.token,
@@ -561,10 +564,10 @@ class Campaigner:
             self.trace("renew", "lost", self.token)
             self.step_down("the database no longer lists this holder with token %d" % self.token)
         elif answered >= self.deadline:
-            self.trace("renew", "ok", self.token, sent, answered)
+            self.trace("renew", "ok", self.token, sent_wall)
             self.step_down("the renewal was answered after the renew deadline")
         else:
-            self.trace("renew", "ok", self.token, sent, answered)
+            self.trace("renew", "ok", self.token, sent_wall)
             self.deadline = sent + self.s.renew_deadline
             self.next_renew = sent + self.s.retry_period
 
