@@ -41,8 +41,9 @@ import org.slf4j.LoggerFactory;
  *       session (then a grant is taken only at expiry, and a renewal fails before that), or gives a grant up when
  *       that fails too, and registers them again once the watch waits again.</li>
  *   <li>A candidate refused by a holder that does not hold the lease's lock (its grant was made while an earlier
- *       holder's session held the lock, and it registers at a renewal once the lock is free) looks again within
- *       retryPeriod, so that it waits on the lock from the moment the holder registers.</li>
+ *       holder's session held the lock, and it registers at a renewal once the lock is free) looks again after
+ *       retryPeriod, twice for that grant, so that it waits on the lock once the holder has registered; a plain-mode
+ *       holder never registers, so then it waits for the expiry.</li>
  *   <li>A registration is kept with its token: one left from an earlier grant never touches a later one.</li>
  *   <li>The shards of lease groups are registered like elections, but nobody waits on a shard's lock: the members of
  *       a group watch each other ({@link #watchLock}) and campaign for a dead member's shards once the group has
@@ -55,6 +56,8 @@ public final class FastFailoverStore implements LeaseStore {
     private static final Logger log = LoggerFactory.getLogger(FastFailoverStore.class);
     private static final String SESSION_ENDED =
             "its fast-failover lease session ended: a standby may take the lease over at once";
+    /** How often a refused candidate looks again soon at one grant whose holder lacks the lock (a plain one never registers). */
+    private static final int UNREGISTERED_HOLDER_RECHECKS = 2;
 
     /** What the election loop hears from fast failover. */
     public interface Events {
@@ -83,6 +86,8 @@ public final class FastFailoverStore implements LeaseStore {
      * registered yet): the holder registers at a renewal, and then there is a lock to wait on.
      */
     private final long unregisteredHolderRecheckMillis;
+    /** Per lease: the grant whose holder refused this process without holding the lock, and the looks again so far. */
+    private final Map<String, long[]> unregisteredHolder = new ConcurrentHashMap<>();
     /** The first half of the key of the lease sessions' own locks: one per schema. */
     private final int sessionKeySpace;
 
@@ -224,6 +229,7 @@ public final class FastFailoverStore implements LeaseStore {
         });
         if (result.granted()) {
             wokenAt.remove(name);
+            unregisteredHolder.remove(name);
             watches.cancel(leaseKey(name));
         } else if (watch[0] && shard) {
             return new Acquired(false, result.token(), result.holder(), Timings.TAKEOVER_RETRY_MILLIS);
@@ -234,11 +240,20 @@ public final class FastFailoverStore implements LeaseStore {
             // The holder's lock is gone but the server may still list its backend for a moment: look again soon.
             return new Acquired(false, result.token(), result.holder(), Timings.TAKEOVER_RETRY_MILLIS);
         }
-        if (holderUnregistered[0] && result.waitMillis() > unregisteredHolderRecheckMillis) {
+        if (holderUnregistered[0]
+                && result.waitMillis() > unregisteredHolderRecheckMillis
+                && recheckUnregistered(name, result.token())) {
             // Nothing to wait on until the holder registers (at a renewal): look again then, and wait on its lock.
             return new Acquired(false, result.token(), result.holder(), unregisteredHolderRecheckMillis);
         }
         return result;
+    }
+
+    /** Whether to look again soon at grant {@code token} of lease {@code name}, refused by a holder without the lock. */
+    private boolean recheckUnregistered(String name, long token) {
+        long[] seen = unregisteredHolder.compute(
+                name, (k, v) -> v == null || v[0] != token ? new long[] {token, 1} : new long[] {token, v[1] + 1});
+        return seen[1] <= UNREGISTERED_HOLDER_RECHECKS;
     }
 
     @Override
