@@ -70,6 +70,14 @@ final class PatroniCluster implements HaCluster {
 
     /** Starts etcd and two Patroni nodes; {@code synchronous} turns on Patroni's synchronous mode. */
     static PatroniCluster start(boolean synchronous) {
+        return start(synchronous, true);
+    }
+
+    /**
+     * A cluster that does not form is started afresh once (new ports, new directory), with the first one's logs on
+     * stderr: what is tested is pglease across Patroni's failover, not Patroni's first bootstrap on a loaded machine.
+     */
+    private static PatroniCluster start(boolean synchronous, boolean firstTry) {
         PatroniCluster c = new PatroniCluster();
         try {
             c.boot(synchronous);
@@ -77,11 +85,16 @@ final class PatroniCluster implements HaCluster {
         } catch (RuntimeException | Error e) {
             String logs = c.logTails();
             c.close();
+            if (firstTry) {
+                System.err.println(
+                        "Patroni cluster " + c.scope + " did not form; starting a fresh one: " + e.getMessage() + logs);
+                return start(synchronous, false);
+            }
             throw new IllegalStateException(e.getMessage() + logs, e);
         }
     }
 
-    /** The last lines of etcd's and every agent's log, for a failure message (the logs go with the cluster). */
+    /** The first and last lines of etcd's and every agent's log, for a failure message (the logs go with the cluster). */
     private String logTails() {
         StringBuilder out = new StringBuilder();
         List<String> names = new ArrayList<>(List.of("etcd"));
@@ -90,8 +103,11 @@ final class PatroniCluster implements HaCluster {
             Path log = base.resolve(name + ".log");
             try {
                 List<String> lines = Files.readAllLines(log);
-                out.append("\n--- last lines of ").append(log.getFileName()).append(":\n");
-                lines.subList(Math.max(0, lines.size() - 25), lines.size())
+                int head = Math.min(lines.size(), 40);
+                out.append("\n--- first lines of ").append(log.getFileName()).append(":\n");
+                lines.subList(0, head).forEach(l -> out.append(l).append('\n'));
+                out.append("--- last lines:\n");
+                lines.subList(Math.max(head, lines.size() - 25), lines.size())
                         .forEach(l -> out.append(l).append('\n'));
             } catch (IOException | RuntimeException e) {
                 out.append("\n--- ").append(log.getFileName()).append(": ").append(e);

@@ -110,12 +110,51 @@ public final class Procs {
         return tryRun(Duration.ofSeconds(5), "sh", "-c", "command -v " + cmd).code == 0;
     }
 
+    /** A TCP port free on 127.0.0.1 now, outside the ephemeral range when the kernel's range leaves room. */
     public static int freePort() {
+        int[] range = portsOutsideTheEphemeralRange();
+        if (range != null) {
+            java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+            for (int attempt = 0; attempt < 200; attempt++) {
+                int port = random.nextInt(range[0], range[1]);
+                try (var s = new java.net.ServerSocket()) {
+                    s.setReuseAddress(false);
+                    s.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+                    return port;
+                } catch (IOException e) {
+                    // taken: try another
+                }
+            }
+        }
         try (var s = new java.net.ServerSocket(0)) {
             s.setReuseAddress(true);
             return s.getLocalPort();
         } catch (IOException e) {
             throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Ports the kernel never picks for an outgoing connection (below or above {@code ip_local_port_range}), or null.
+     * A port from {@code new ServerSocket(0)} is an ephemeral one: between the choice and a server's bind, the
+     * thousands of client connections of a build may take it as their local port, and the server can not start.
+     */
+    private static int[] portsOutsideTheEphemeralRange() {
+        try {
+            String[] bounds = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range"))
+                    .trim()
+                    .split("\\s+");
+            int low = Integer.parseInt(bounds[0]);
+            int high = Integer.parseInt(bounds[1]);
+            if (low > 11_000) {
+                return new int[] {10_000, low};
+            }
+            if (high < 64_000) {
+                return new int[] {high + 1, 65_000};
+            }
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return null;
         }
     }
 }
