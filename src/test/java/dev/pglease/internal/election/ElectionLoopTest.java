@@ -324,6 +324,19 @@ class ElectionLoopTest {
         assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
     }
 
+    /**
+     * A new process's LISTEN comes up while its first acquire is in flight: a release committed after that acquire
+     * ran and before the LISTEN was never notified to it, so the acquire's answer (the old holder, its expiry) must
+     * not send the standby to sleep until that expiry.
+     */
+    @Test
+    void notificationsComingUpForTheFirstTimeWhileAnAcquireIsInFlightAreNotOverruledByThatAcquiresAnswer() {
+        store.takeOver("payments", "other");
+        store.duringNextStatement = () -> loop.notificationsHealthy(true);
+        loop.runOnce();
+        assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
+    }
+
     @Test
     void notificationsComingBackMakeAStandbyLookAtOnceEvenWhereTheMonotonicClockWraps() {
         FakeTicker nearWrap =
