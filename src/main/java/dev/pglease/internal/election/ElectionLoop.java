@@ -57,8 +57,12 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
     final Map<String, Campaign> campaigns = new LinkedHashMap<>();
     private boolean wakeRequested;
     private volatile boolean notificationsHealthy;
-    /** Notifications were known to be down (not merely not up yet): when they come back, everything looks again. */
-    private volatile boolean notificationsDown;
+    /**
+     * Guarded by lock: notifications went down, or a statement went out before they first came up. Either way a
+     * change may have been committed without a notification reaching this process, so when they come up, everything
+     * looks again.
+     */
+    private boolean notificationsMissed;
 
     volatile boolean stopped;
     private Thread thread;
@@ -174,12 +178,12 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
 
     @Override
     public void notificationsHealthy(boolean healthy) {
-        boolean wasDown = notificationsDown;
-        notificationsHealthy = healthy;
-        notificationsDown = !healthy;
-        if (healthy && wasDown) {
-            // A change may have been missed while notifications were down: every campaign and lock looks again.
-            synchronized (lock) {
+        synchronized (lock) {
+            notificationsHealthy = healthy;
+            if (!healthy) {
+                notificationsMissed = true;
+            } else if (notificationsMissed) {
+                notificationsMissed = false;
                 long now = ticker.read();
                 for (Campaign c : campaigns.values()) {
                     apply(c, new Event.Notice(), now);
@@ -187,6 +191,13 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
                 locks.markAll();
                 wake();
             }
+        }
+    }
+
+    /** Under lock, before a turn's statements go out: whatever they read, a later change may not be notified. */
+    void beforeStatements() {
+        if (!notificationsHealthy) {
+            notificationsMissed = true;
         }
     }
 

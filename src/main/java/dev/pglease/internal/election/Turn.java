@@ -57,6 +57,7 @@ final class Turn {
         Set<String> toRead;
         synchronized (loop.lock) {
             long now = loop.ticker.read();
+            loop.beforeStatements();
             stepDownExpired(now);
             toRead = namesToRead(now);
         }
