@@ -137,4 +137,33 @@ class GroupPhantomMemberTest {
                 .as("members left after the operator removed the phantom")
                 .isEqualTo("a");
     }
+
+    /**
+     * A member's row lasts exactly the lease duration it asked for, from one instant: a join or a renewal that read
+     * the clock twice gave rows a few microseconds longer, and a newcomer capped to such a row got it too (so a
+     * newcomer's row could outlive the group's own lease duration).
+     */
+    @Test
+    void aMembersRowLastsExactlyItsLeaseDurationAfterEveryJoinAndRenewal() throws Exception {
+        HostileSchema h = HostileSchema.create();
+        String group = "exact-" + System.nanoTime();
+        String rows = "SELECT count(*) FILTER (WHERE expires_at - renewed_at <> interval '5 seconds' OR joined_at > "
+                + "renewed_at) FROM " + h.schema + ".group_members WHERE group_name = '" + group + "'";
+        int inexact = 0;
+        for (int i = 0; i < 100; i++) {
+            HostileSchema.query(
+                    h.candA, "SELECT shards FROM " + h.schema + ".group_join('" + group + "', 'a', 4, 1, 0, 5000)");
+            HostileSchema.query(
+                    h.candB, "SELECT shards FROM " + h.schema + ".group_join('" + group + "', 'b', 4, 1, 0, 86400000)");
+            HostileSchema.query(
+                    h.candA,
+                    "SELECT count(*) FROM " + h.schema + ".group_renew('a', ARRAY['" + group
+                            + "'], ARRAY[]::text[], ARRAY[]::bigint[], 5000)");
+            inexact += Integer.parseInt(HostileSchema.query(null, rows));
+        }
+        assertThat(inexact)
+                .as(
+                        "member rows whose expires_at - renewed_at is not the 5 s asked for, counted after each of 100 rounds")
+                .isZero();
+    }
 }
