@@ -97,6 +97,7 @@ DECLARE
     current_shards integer;
     others         text;
     joined         timestamptz;
+    instant        timestamptz;
 BEGIN
     PERFORM ${flyway:defaultSchema}.check_name('a group name', p_group, 190);
     PERFORM ${flyway:defaultSchema}.check_name('a member id', p_member, 255);
@@ -125,10 +126,10 @@ BEGIN
         END IF;
         UPDATE ${flyway:defaultSchema}.lease_groups g SET shards = p_shards WHERE g.name = p_group;
     END IF;
+    instant := clock_timestamp(); -- one instant: the row lasts exactly ttl
     INSERT INTO ${flyway:defaultSchema}.group_members AS m
            (group_name, member, member_role, weight, priority, joined_at, renewed_at, expires_at)
-    VALUES (p_group, p_member, session_user, p_weight, p_priority, clock_timestamp(), clock_timestamp(),
-            clock_timestamp() + ttl)
+    VALUES (p_group, p_member, session_user, p_weight, p_priority, instant, instant, instant + ttl)
     ON CONFLICT (group_name, member) DO UPDATE
        SET weight = excluded.weight, priority = excluded.priority, renewed_at = excluded.renewed_at,
            expires_at = excluded.expires_at
@@ -183,9 +184,10 @@ BEGIN
     PERFORM ${flyway:defaultSchema}.durable_commit();
     RETURN QUERY
     UPDATE ${flyway:defaultSchema}.group_members AS m
-       SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() + ttl
+       SET renewed_at = c.instant, expires_at = c.instant + ttl -- one instant: the row lasts exactly ttl
+      FROM (SELECT clock_timestamp() AS instant) c
      WHERE m.group_name = ANY (p_groups) AND m.member = p_holder AND m.member_role = session_user
-       AND m.expires_at > clock_timestamp()
+       AND m.expires_at > c.instant
     RETURNING 'member'::text, m.group_name;
     IF coalesce(cardinality(p_names), 0) > 0 OR coalesce(cardinality(p_tokens), 0) > 0 THEN
         RETURN QUERY
