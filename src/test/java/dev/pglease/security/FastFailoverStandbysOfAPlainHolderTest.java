@@ -10,6 +10,8 @@ import dev.pglease.LeaseObserver;
 import dev.pglease.PgLease;
 import dev.pglease.TestDatabase;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
@@ -43,6 +45,19 @@ class FastFailoverStandbysOfAPlainHolderTest {
 
         long within(long from, long to) {
             return at.stream().filter(t -> t >= from && t < to).count();
+        }
+
+        /** Gaps between consecutive looks shorter than {@code bound}, in ms. */
+        List<Long> gapsBelow(Duration bound) {
+            List<Long> gaps = new ArrayList<>();
+            Long previous = null;
+            for (long t : at) {
+                if (previous != null && t - previous < bound.toNanos()) {
+                    gaps.add((t - previous) / 1_000_000);
+                }
+                previous = t;
+            }
+            return gaps;
         }
     }
 
@@ -90,6 +105,54 @@ class FastFailoverStandbysOfAPlainHolderTest {
                                     + "%s) against a plain-mode holder that never registers",
                             window, leaseDuration, retry)
                     .isLessThanOrEqualTo(3 * 2 + 2);
+        }
+    }
+
+    @Test
+    void fastFailoverStandbysOfAPlainModeHolderNeverSpinOnEachOthersLocks() throws Exception {
+        dev.pglease.Required.assume(!TestDatabase.throughPooler(), "a direct connection (fast failover's own lane)");
+        String schema = TestDatabase.freshSchema();
+        String lease = "plain-holder-spin";
+        Duration leaseDuration = Duration.ofSeconds(1);
+        Duration retry = Duration.ofMillis(100);
+        int standbys = 3;
+        List<Looks> looks = new ArrayList<>();
+        List<PgLease> nodes = new ArrayList<>();
+        try (PgLease holder = PgLease.create(
+                TestDatabase.dataSource(),
+                config(schema, "holder", false, leaseDuration, retry, new LeaseObserver() {}))) {
+            Elector eh = holder.elector(lease, QUIET);
+            eh.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
+            try {
+                for (int i = 0; i < standbys; i++) {
+                    Looks l = new Looks();
+                    looks.add(l);
+                    PgLease node = PgLease.create(
+                            TestDatabase.dataSource(), config(schema, "standby-" + i, true, leaseDuration, retry, l));
+                    nodes.add(node);
+                    node.elector(lease, QUIET);
+                }
+                Thread.sleep(6_000);
+            } finally {
+                for (PgLease node : nodes) {
+                    node.close();
+                }
+            }
+            assertThat(eh.isLeader()).as("the plain holder still leads").isTrue();
+            List<String> seen = new ArrayList<>();
+            List<Long> shortGaps = new ArrayList<>();
+            for (int i = 0; i < standbys; i++) {
+                List<Long> gaps = looks.get(i).gapsBelow(retry.dividedBy(4));
+                shortGaps.addAll(gaps);
+                seen.add("standby-" + i + ": " + looks.get(i).at.size() + " looks, " + gaps.size()
+                        + " less than 25 ms after the one before");
+            }
+            assertThat(shortGaps)
+                    .as(
+                            "gaps (ms) between a standby's consecutive looks shorter than retryPeriod/4 (%s), in 6 s with "
+                                    + "nobody's session ending: %s",
+                            retry.dividedBy(4), seen)
+                    .isEmpty();
         }
     }
 }
