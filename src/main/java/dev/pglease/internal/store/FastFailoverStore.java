@@ -30,8 +30,8 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>Before acquiring, the candidate takes the lease's advisory lock; after a grant it keeps it and registers the
  *       grant (the server records the registering session).</li>
- *   <li>A candidate that finds the lock held by someone else waits for it on a connection of its own (a blocking
- *       shared lock request, no polling); PostgreSQL grants it the moment the holder's session ends, and the
+ *   <li>A candidate that finds the lock held by someone else for longer than other candidates hold it (a few
+ *       statements) waits for it on a connection of its own (a blocking shared lock request, no polling); PostgreSQL grants it the moment the holder's session ends, and the
  *       election loop is woken to take the lease over, which the server allows only once the registered holder's
  *       session is gone. The lock only wakes standbys: holding it proves nothing.</li>
  *   <li>The holder revokes a registered leadership the moment the session that registered it ends or is replaced:
@@ -177,7 +177,10 @@ public final class FastFailoverStore implements LeaseStore {
                 store.beforeShardAcquire(c, holder);
             }
             boolean haveLock = locked.containsKey(name);
-            if (!haveLock && sql.lock(c, name, wasWoken ? Timings.FAST_FAILOVER_LOCK_WAIT_MILLIS : 0)) {
+            int lockWait = wasWoken
+                    ? Timings.FAST_FAILOVER_LOCK_WAIT_MILLIS
+                    : shard ? 0 : Timings.FAST_FAILOVER_LOCK_PEEK_MILLIS;
+            if (!haveLock && sql.lock(c, name, lockWait)) {
                 locked.put(name, session);
                 haveLock = true;
             }
@@ -236,8 +239,14 @@ public final class FastFailoverStore implements LeaseStore {
         } else if (watch[0]) {
             watchLease(name);
         }
-        if (recentlyWoken && !result.granted() && result.holder() != null && !holder.equals(result.holder())) {
+        if (recentlyWoken
+                && !holderUnregistered[0]
+                && !result.granted()
+                && result.holder() != null
+                && !holder.equals(result.holder())) {
             // The holder's lock is gone but the server may still list its backend for a moment: look again soon.
+            // (Not when this process held the lock itself: then the takeover was refused because the grant is not
+            // registered, and looking again soon would change nothing.)
             return new Acquired(false, result.token(), result.holder(), Timings.TAKEOVER_RETRY_MILLIS);
         }
         if (holderUnregistered[0]

@@ -42,6 +42,11 @@ public final class Timings {
     /** How long a woken fast-failover candidate waits for the lease's advisory lock held briefly by others. */
     public static final int FAST_FAILOVER_LOCK_WAIT_MILLIS = 200;
     /**
+     * How long any other fast-failover candidate waits for that lock before it takes the lock to be its holder's and
+     * waits on it: other candidates hold it for a few statements, a holder for good.
+     */
+    public static final int FAST_FAILOVER_LOCK_PEEK_MILLIS = 20;
+    /**
      * After a fast-failover standby was woken by the end of the holder's session, for how long a refused takeover
      * is tried again, and how often: the server may still list the ended backend for a moment after its locks are
      * gone.
