@@ -177,9 +177,10 @@ public final class FastFailoverStore implements LeaseStore {
                 store.beforeShardAcquire(c, holder);
             }
             boolean haveLock = locked.containsKey(name);
+            // A watch that still waits on the lock knows it is held: no need to wait out another candidate's look.
             int lockWait = wasWoken
                     ? Timings.FAST_FAILOVER_LOCK_WAIT_MILLIS
-                    : shard ? 0 : Timings.FAST_FAILOVER_LOCK_PEEK_MILLIS;
+                    : shard || watches.running(leaseKey(name)) ? 0 : Timings.FAST_FAILOVER_LOCK_PEEK_MILLIS;
             if (!haveLock && sql.lock(c, name, lockWait)) {
                 locked.put(name, session);
                 haveLock = true;
