@@ -70,14 +70,6 @@ final class PatroniCluster implements HaCluster {
 
     /** Starts etcd and two Patroni nodes; {@code synchronous} turns on Patroni's synchronous mode. */
     static PatroniCluster start(boolean synchronous) {
-        return start(synchronous, true);
-    }
-
-    /**
-     * A cluster that does not form is started afresh once (new ports, new directory), with the first one's logs on
-     * stderr: what is tested is pglease across Patroni's failover, not Patroni's first bootstrap on a loaded machine.
-     */
-    private static PatroniCluster start(boolean synchronous, boolean firstTry) {
         PatroniCluster c = new PatroniCluster();
         try {
             c.boot(synchronous);
@@ -85,11 +77,6 @@ final class PatroniCluster implements HaCluster {
         } catch (RuntimeException | Error e) {
             String logs = c.logTails();
             c.close();
-            if (firstTry) {
-                System.err.println(
-                        "Patroni cluster " + c.scope + " did not form; starting a fresh one: " + e.getMessage() + logs);
-                return start(synchronous, false);
-            }
             throw new IllegalStateException(e.getMessage() + logs, e);
         }
     }

@@ -15,10 +15,14 @@ import java.util.function.BooleanSupplier;
 public final class ServerProcess {
     private ServerProcess() {}
 
-    /** Starts {@code command} with stdout and stderr appended to {@code log}. */
+    /**
+     * Starts {@code command} in the directory of {@code log} (the server's own: the build's directory may be closed to
+     * the login a server runs as), with stdout and stderr appended to {@code log}.
+     */
     public static Process start(List<String> command, Path log) {
         try {
             return new ProcessBuilder(command)
+                    .directory(log.toAbsolutePath().getParent().toFile())
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .start();
