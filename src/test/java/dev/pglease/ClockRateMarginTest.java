@@ -67,7 +67,9 @@ class ClockRateMarginTest {
 
     @Test
     void aClockRunningSlowByLessThanTheMarginStillEndsTheBeliefBeforeTheDatabaseExpiry() throws Exception {
-        assertThat(beliefEndMinusDatabaseExpiry(0.7)).isNegative();
+        // 20 % slow, half the margin: the belief ends 1.5 s after the renewal was sent, 500 ms before the expiry at
+        // the earliest, which leaves room for a test thread that a loaded machine runs late
+        assertThat(beliefEndMinusDatabaseExpiry(0.8)).isNegative();
     }
 
     @Test

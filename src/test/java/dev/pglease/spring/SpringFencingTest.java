@@ -151,24 +151,30 @@ class SpringFencingTest {
     @Test
     void aStaleTokenRollsBackTheWholeSpringTransaction() {
         String schema = TestDatabase.freshSchema();
-        runner(schema, "pay").run(context -> {
-            Leadership leadership = context.getBean(LeaderElection.class)
-                    .awaitLeadership(Duration.ofSeconds(10))
-                    .orElseThrow();
-            FencedTransactionTemplate fenced = context.getBean(FencedTransactionTemplate.class);
-            JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
-            // An operator moved the lease on (token + 1) while this holder's local deadline has not yet passed. The
-            // change is made without its NOTIFY (triggers off for that session), so the holder does not learn of it
-            // before the fence does: the fence itself must refuse the stale token.
-            TestDatabase.execute("SET session_replication_role = replica; UPDATE " + schema + ".leases "
-                    + "SET token = token + 1, holder = 'someone-else' WHERE name = 'pay'");
-            Throwable t = catchThrowable(() -> fenced.execute(leadership, status -> {
-                return jdbc.update("INSERT INTO charges (order_id) VALUES (4)");
-            }));
-            assertThat(t).isInstanceOf(LeaseException.class);
-            assertThat(((LeaseException) t).reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN);
-            assertThat(rows(schema, "charges")).isEmpty();
-        });
+        // renewals 20 s apart: the holder's next renewal, which would tell it the lease moved, comes after the fence
+        runner(schema, "pay")
+                .withPropertyValues(
+                        "pglease.lease-duration=60s", "pglease.renew-deadline=40s", "pglease.retry-period=20s")
+                .run(context -> {
+                    Leadership leadership = context.getBean(LeaderElection.class)
+                            .awaitLeadership(Duration.ofSeconds(10))
+                            .orElseThrow();
+                    FencedTransactionTemplate fenced = context.getBean(FencedTransactionTemplate.class);
+                    JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
+                    // An operator moved the lease on (token + 1) while this holder's local deadline has not yet passed.
+                    // The
+                    // change is made without its NOTIFY (triggers off for that session), so the holder does not learn
+                    // of it
+                    // before the fence does: the fence itself must refuse the stale token.
+                    TestDatabase.execute("SET session_replication_role = replica; UPDATE " + schema + ".leases "
+                            + "SET token = token + 1, holder = 'someone-else' WHERE name = 'pay'");
+                    Throwable t = catchThrowable(() -> fenced.execute(leadership, status -> {
+                        return jdbc.update("INSERT INTO charges (order_id) VALUES (4)");
+                    }));
+                    assertThat(t).isInstanceOf(LeaseException.class);
+                    assertThat(((LeaseException) t).reason()).isEqualTo(LeaseException.Reason.STALE_TOKEN);
+                    assertThat(rows(schema, "charges")).isEmpty();
+                });
     }
 
     /**
