@@ -13,6 +13,7 @@ import dev.pglease.Required;
 import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import dev.pglease.pgbouncer.PgBouncer;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
@@ -97,6 +98,26 @@ class FastFailoverThroughUnseenTransactionPoolerTest {
     @Test
     void aFastFailoverHolderWhoseLeaseStatementRunsOnAnotherServerSessionGivesItsLeaseUpAndReportsUnsupportedPooling()
             throws Exception {
+        holdThenMeetAnotherServerSession("unseen-" + System.nanoTime());
+    }
+
+    /**
+     * The grant was taken while another session held the lease's advisory lock (as a paused old holder's may), so it
+     * was never registered for crash takeover: it is given up all the same.
+     */
+    @Test
+    void anUnregisteredGrantIsGivenUpToo() throws Exception {
+        String lease = "unseen-unregistered-" + System.nanoTime();
+        try (Connection lockHolder = plain(server.jdbcUrl()).getConnection();
+                PreparedStatement lock =
+                        lockHolder.prepareStatement("SELECT pg_advisory_lock(" + schema + ".fast_failover_key(?))")) {
+            lock.setString(1, lease);
+            lock.execute();
+            holdThenMeetAnotherServerSession(lease);
+        }
+    }
+
+    private void holdThenMeetAnotherServerSession(String lease) throws Exception {
         List<Throwable> errors = new CopyOnWriteArrayList<>();
         CountDownLatch revoked = new CountDownLatch(1);
         LeaseConfig config = LeaseConfig.builder()
@@ -121,7 +142,7 @@ class FastFailoverThroughUnseenTransactionPoolerTest {
                 .build();
         List<Connection> others = new ArrayList<>();
         try (PgLease pglease = PgLease.create(new UnseenPooler(), config)) {
-            Elector elector = pglease.elector("unseen-" + System.nanoTime(), new LeaderListener() {
+            Elector elector = pglease.elector(lease, new LeaderListener() {
                 @Override
                 public void onElected(Leadership leadership) {}
 
