@@ -272,7 +272,16 @@ public final class FastFailoverStore implements LeaseStore {
             return store.renew(holder, leases);
         }
         return store.onLeaseSession((c, session) -> {
-            checkOneServerSession(c, session);
+            try {
+                checkOneServerSession(c, session);
+            } catch (LeaseException refused) {
+                // registered or not, a grant renewed through a pooler that moves the lease connection is given up
+                for (Held h : leases) {
+                    registered.remove(h.name());
+                    events.lost(h.name(), h.token(), refused.getMessage());
+                }
+                throw refused;
+            }
             List<Held> current = new ArrayList<>(leases.size());
             for (Held h : leases) {
                 Registration r = registered.get(h.name());
