@@ -89,6 +89,7 @@ class FastFailoverThroughSessionPoolerTest {
             h.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector s = standby.elector(lease, QUIET);
             // the holder's grant is registered for crash takeover, and the standby, denied, waits on its session lock
+            // (shared: the holder's own session watch waits on a lock too, exclusively)
             org.awaitility.Awaitility.await("the holder registered and the standby waiting on its lock")
                     .atMost(Duration.ofSeconds(10))
                     .until(() -> registeredAndAwaited(lease));
@@ -105,7 +106,7 @@ class FastFailoverThroughSessionPoolerTest {
                 java.sql.Statement st = c.createStatement();
                 java.sql.ResultSet rs = st.executeQuery("SELECT (SELECT count(*) FROM " + schema
                         + ".fast_failover_sessions WHERE name = '" + lease + "'), (SELECT count(*) FROM pg_locks"
-                        + " WHERE locktype = 'advisory' AND NOT granted)")) {
+                        + " WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted)")) {
             rs.next();
             return rs.getLong(1) > 0 && rs.getLong(2) > 0;
         }
@@ -130,6 +131,33 @@ class FastFailoverThroughSessionPoolerTest {
                                     + "(lease duration %d ms)",
                             LEASE.toMillis())
                     .isLessThan(LEASE.toMillis() / 3);
+        }
+    }
+
+    /**
+     * The holder dies at any moment around the standby's first look (0 to 110 ms after the standby starts): before
+     * it, while the standby peeks at the lock, or while its wait starts. Each time the standby takes the lease over
+     * within a fraction of the lease.
+     */
+    @Test
+    void aHolderKilledAroundTheStandbysFirstLookIsTakenOverAtOnce() throws Exception {
+        for (int delay = 0; delay <= 110; delay += 10) {
+            try (TcpProxy direct = new TcpProxy(host, port);
+                    PgLease holder = PgLease.create(through(direct), config("holder"));
+                    PgLease standby = PgLease.create(TestDatabase.dataSource(), config("standby"))) {
+                String lease = "ff-first-look-" + delay;
+                holder.elector(lease, QUIET)
+                        .awaitLeadership(Duration.ofSeconds(10))
+                        .orElseThrow();
+                Elector s = standby.elector(lease, QUIET);
+                Thread.sleep(delay);
+                long died = System.nanoTime();
+                direct.cut();
+                s.awaitLeadership(Duration.ofSeconds(20)).orElseThrow();
+                assertThat((System.nanoTime() - died) / 1_000_000)
+                        .as("ms from the holder's death, %d ms after the standby started, to its grant", delay)
+                        .isLessThan(LEASE.toMillis() / 3);
+            }
         }
     }
 }

@@ -106,7 +106,11 @@ public final class TcpProxy implements AutoCloseable {
         onNextRequest(this::resetAll);
     }
 
-    /** Cuts the database off: resets every connection and resets new ones at once, until {@link #restore()}. */
+    /**
+     * Cuts the database off: from this moment no byte gets through any open connection, then every connection is reset,
+     * and new ones are reset at once, until {@link #restore()}. As for a killed process, no side can react to the first
+     * reset over a connection reset later.
+     */
     public void cut() {
         refuse = true;
         resetAll();
@@ -222,8 +226,8 @@ public final class TcpProxy implements AutoCloseable {
                     if (wait > 0) {
                         Thread.sleep(wait);
                     }
-                    if (blackhole || dead) {
-                        continue;
+                    if (blackhole || dead || refuse) {
+                        continue; // cut: nothing more reaches either side, even before its connection is reset
                     }
                     if (!request && dropThisAnswer) {
                         reset(); // the answer never reaches the client
