@@ -117,6 +117,87 @@ class FastFailoverThroughUnseenTransactionPoolerTest {
         }
     }
 
+    /**
+     * The first lease statement on another server session is an acquire (another elector of the same process starts
+     * right after the holder's renewal), not a renewal: the held, unregistered grant is given up all the same, at once.
+     */
+    @Test
+    void aSecondServerSessionMetByAnAcquireGivesTheHeldLeasesUpToo() throws Exception {
+        String lease = "unseen-acquire-" + System.nanoTime();
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        CountDownLatch revoked = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<CountDownLatch> renewal =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        LeaseConfig config = LeaseConfig.builder()
+                .schema(schema)
+                .leaseDuration(Duration.ofSeconds(6))
+                .renewDeadline(Duration.ofSeconds(4))
+                .retryPeriod(Duration.ofSeconds(2))
+                .fastFailover(true)
+                .observer(new LeaseObserver() {
+                    @Override
+                    public void databaseError(String leaseName, Throwable cause) {
+                        errors.add(cause);
+                    }
+
+                    @Override
+                    public void renewed(String leaseName, long token, Duration latency) {
+                        CountDownLatch l = renewal.get();
+                        if (l != null) {
+                            l.countDown();
+                        }
+                    }
+                })
+                .build();
+        List<Connection> others = new ArrayList<>();
+        try (Connection lockHolder = plain(server.jdbcUrl()).getConnection();
+                PreparedStatement lock =
+                        lockHolder.prepareStatement("SELECT pg_advisory_lock(" + schema + ".fast_failover_key(?))");
+                PgLease pglease = PgLease.create(new UnseenPooler(), config)) {
+            lock.setString(1, lease);
+            lock.execute(); // so the grant is never registered for crash takeover
+            Elector elector = pglease.elector(lease, new LeaderListener() {
+                @Override
+                public void onElected(Leadership leadership) {}
+
+                @Override
+                public void onRevoked(Leadership leadership) {
+                    revoked.countDown();
+                }
+            });
+            assertThat(elector.awaitLeadership(Duration.ofSeconds(10))).isPresent();
+            CountDownLatch renewed = new CountDownLatch(1);
+            renewal.set(renewed);
+            assertThat(renewed.await(10, TimeUnit.SECONDS)).as("a renewal").isTrue();
+            // Right after the renewal (the next is 2 s away): other clients take the most recently used server
+            // sessions, the lease connection's first, and another elector's acquire goes out on another one.
+            for (int i = 0; i < 2; i++) {
+                Connection other = plain(pooler.jdbcUrl("postgres")).getConnection();
+                others.add(other);
+                other.setAutoCommit(false);
+                try (Statement st = other.createStatement()) {
+                    st.execute("SELECT 1");
+                }
+            }
+            pglease.elector(lease + "-other", new LeaderListener() {
+                @Override
+                public void onElected(Leadership leadership) {}
+
+                @Override
+                public void onRevoked(Leadership leadership) {}
+            });
+            assertThat(revoked.await(1500, TimeUnit.MILLISECONDS))
+                    .as("the held lease is given up when an acquire meets another server session, before its next"
+                            + " renewal")
+                    .isTrue();
+            assertThat(errors).anySatisfy(e -> assertThat(unsupportedPooling(e)).isTrue());
+        } finally {
+            for (Connection other : others) {
+                other.close();
+            }
+        }
+    }
+
     private void holdThenMeetAnotherServerSession(String lease) throws Exception {
         List<Throwable> errors = new CopyOnWriteArrayList<>();
         CountDownLatch revoked = new CountDownLatch(1);
