@@ -243,6 +243,30 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         return locks.lost(name, token, reason) || ended;
     }
 
+    /**
+     * This process may no longer use any grant of its campaigns: each held one, and each it stepped down from and could
+     * resume, ends at once, as {@link #lost} ends one.
+     */
+    public void loseAll(String reason) {
+        synchronized (lock) {
+            long now = ticker.read();
+            for (Campaign c : campaigns.values()) {
+                long token;
+                if (c.state() instanceof CampaignState.Leading l) {
+                    token = l.grant().token();
+                } else if (c.state() instanceof CampaignState.SteppedDown sd) {
+                    token = sd.token();
+                } else if (c.state() instanceof CampaignState.Releasing r && r.handingOver() != null) {
+                    token = r.token();
+                } else {
+                    continue;
+                }
+                apply(c, new Event.Lost(token, reason), now);
+            }
+            wake();
+        }
+    }
+
     /** The live locks of this process, which the loop checks against the database. */
     public LiveLocks locks() {
         return locks;

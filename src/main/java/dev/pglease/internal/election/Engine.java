@@ -122,6 +122,11 @@ public final class Engine {
                 public void sessionInDoubt() {
                     loop.lookAtHeldLeases();
                 }
+
+                @Override
+                public void serverSessionShared(String reason) {
+                    loop.loseAll(reason);
+                }
             });
         } else {
             this.leaseStore = store;

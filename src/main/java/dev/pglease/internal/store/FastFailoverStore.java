@@ -72,6 +72,12 @@ public final class FastFailoverStore implements LeaseStore {
          * look at the held leases soon, on the lease session, so that a dead session is found out.
          */
         void sessionInDoubt();
+
+        /**
+         * The lease connection's statements ran on two server sessions (a transaction pooler): every grant this
+         * process holds, or may resume, ends now, registered for crash takeover or not.
+         */
+        void serverSessionShared(String reason);
     }
 
     private record Registration(long session, long token, String holder) {}
@@ -129,6 +135,9 @@ public final class FastFailoverStore implements LeaseStore {
 
         @Override
         public void sessionInDoubt() {}
+
+        @Override
+        public void serverSessionShared(String reason) {}
     };
 
     public FastFailoverStore(
@@ -272,16 +281,7 @@ public final class FastFailoverStore implements LeaseStore {
             return store.renew(holder, leases);
         }
         return store.onLeaseSession((c, session) -> {
-            try {
-                checkOneServerSession(c, session);
-            } catch (LeaseException refused) {
-                // registered or not, a grant renewed through a pooler that moves the lease connection is given up
-                for (Held h : leases) {
-                    registered.remove(h.name());
-                    events.lost(h.name(), h.token(), refused.getMessage());
-                }
-                throw refused;
-            }
+            checkOneServerSession(c, session);
             List<Held> current = new ArrayList<>(leases.size());
             for (Held h : leases) {
                 Registration r = registered.get(h.name());
@@ -311,9 +311,9 @@ public final class FastFailoverStore implements LeaseStore {
      * Under the store's lock, before the first statement of an acquire or renewal on lease session {@code session}:
      * reads which server session serves it. Directly or through a session pooler that is the same one for the whole
      * lease session. When it is not (a transaction pooler, e.g. several behind a balancer, that the start-up check
-     * could not see), the session advisory locks and settings of fast failover do not stay with this process: the
-     * lease connection is aborted (its registered grants are lost at once, as when the session ends), crash takeover
-     * is turned off for this {@code PgLease}, and every later lease statement carries its settings in its own
+     * could not see), the session advisory locks and settings of fast failover do not stay with this process: every
+     * grant it holds ends at once (registered for crash takeover or not), the lease connection is aborted, crash
+     * takeover is turned off for this {@code PgLease}, and every later lease statement carries its settings in its own
      * transaction.
      *
      * @throws LeaseException UNSUPPORTED_POOLING, once, when the server session changed
@@ -339,6 +339,7 @@ public final class FastFailoverStore implements LeaseStore {
                         + "leases are given up at once. Connect pglease to PostgreSQL itself or to a session-pooled "
                         + "port, or turn fastFailover off");
         log.error("pglease: {}", refused.getMessage());
+        events.serverSessionShared(refused.getMessage()); // whichever statement found it out: renewal or acquire
         throw refused;
     }
 
