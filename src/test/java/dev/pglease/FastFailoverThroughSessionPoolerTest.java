@@ -21,11 +21,10 @@ import org.postgresql.ds.PGSimpleDataSource;
  * instead of a lease duration".
  *
  * <p>The holder's process dies: every one of its connections is reset at once (what the kernel does for a killed
- * process), here by a TCP proxy between the holder and its database. Directly (the control) its database sessions end
- * and a standby takes over at once. Through PgBouncer in {@code pool_mode=session} the holder's server session lives
- * on in the pooler's pool (reset with {@code DISCARD ALL}, which also drops its advisory lock): the standby is woken,
- * finds the registered backend alive, and waits out the whole lease as without fast failover; the start-up check let
- * it start without a word.
+ * process), here by a TCP proxy between the holder and its database. Directly its database sessions end and a
+ * standby takes over at once. Through PgBouncer in {@code pool_mode=session} the holder's server session lives on in
+ * the pooler's pool, reset with {@code DISCARD ALL}, which drops its advisory lock: the standby is woken, finds the
+ * registered backend alive but no longer holding the lease's lock, and takes over at once too.
  */
 class FastFailoverThroughSessionPoolerTest {
 
@@ -88,8 +87,8 @@ class FastFailoverThroughSessionPoolerTest {
             Elector h = holder.elector(lease, QUIET);
             h.awaitLeadership(Duration.ofSeconds(10)).orElseThrow();
             Elector s = standby.elector(lease, QUIET);
-            // the holder's grant is registered for crash takeover, and the standby, denied, waits on its session lock
-            // (shared: the holder's own session watch waits on a lock too, exclusively)
+            // the holder's grant is registered for crash takeover, and the standby, denied, waits on the lease's lock
+            // (that lock's key: the holder's own session watch waits on a lock of its own too)
             org.awaitility.Awaitility.await("the holder registered and the standby waiting on its lock")
                     .atMost(Duration.ofSeconds(10))
                     .until(() -> registeredAndAwaited(lease));
@@ -105,8 +104,11 @@ class FastFailoverThroughSessionPoolerTest {
         try (java.sql.Connection c = TestDatabase.dataSource().getConnection();
                 java.sql.Statement st = c.createStatement();
                 java.sql.ResultSet rs = st.executeQuery("SELECT (SELECT count(*) FROM " + schema
-                        + ".fast_failover_sessions WHERE name = '" + lease + "'), (SELECT count(*) FROM pg_locks"
-                        + " WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted)")) {
+                        + ".fast_failover_sessions WHERE name = '" + lease + "'), (SELECT count(*) FROM pg_locks k,"
+                        + " (SELECT " + schema + ".fast_failover_key('" + lease + "') AS key) f"
+                        + " WHERE k.locktype = 'advisory' AND k.objsubid = 1 AND NOT k.granted"
+                        + " AND k.classid::bigint = (f.key >> 32) & 4294967295"
+                        + " AND k.objid::bigint = f.key & 4294967295)")) {
             rs.next();
             return rs.getLong(1) > 0 && rs.getLong(2) > 0;
         }

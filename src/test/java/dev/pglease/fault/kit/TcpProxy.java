@@ -131,14 +131,13 @@ public final class TcpProxy implements AutoCloseable {
         while (!closed) {
             try {
                 Socket client = server.accept();
+                Conn c = new Conn(client);
+                conns.add(c); // before the check: a cut from now on resets it, a cut before it is seen below
                 if (refuse) {
-                    client.setSoLinger(true, 0);
-                    client.close();
+                    c.reset();
                     continue;
                 }
                 client.setTcpNoDelay(true);
-                Conn c = new Conn(client);
-                conns.add(c);
                 c.start();
             } catch (IOException e) {
                 if (!closed) {
