@@ -337,6 +337,19 @@ class ElectionLoopTest {
         assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
     }
 
+    /**
+     * Fast failover: the standby's acquire starts its wait on the holder's lock, and the wait ends at once (the holder
+     * died during the acquire) before the acquire's answer is applied: the answer (the old holder, its expiry) must not
+     * send the standby to sleep until that expiry.
+     */
+    @Test
+    void aHolderGoneWhileAnAcquireIsInFlightIsNotOverruledByThatAcquiresAnswer() {
+        store.takeOver("payments", "other");
+        store.duringNextStatement = () -> loop.holderGone("payments");
+        loop.runOnce();
+        assertThat(loop.nextAt(campaign)).as("looks again at once").isEqualTo(ticker.read());
+    }
+
     @Test
     void notificationsComingBackMakeAStandbyLookAtOnceEvenWhereTheMonotonicClockWraps() {
         FakeTicker nearWrap =
