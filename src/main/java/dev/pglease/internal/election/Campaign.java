@@ -23,6 +23,11 @@ public final class Campaign {
     volatile boolean wanted = true;
     /** A notification asked for a re-read of the lease row; guarded by the loop's lock. */
     boolean lookAgain;
+    /**
+     * How often fast failover told that the holder's lock was freed; guarded by the loop's lock. An acquire compares it
+     * before and after: a holder gone while it was in flight is not overruled by its answer.
+     */
+    long holderGone;
 
     volatile boolean reachable = true;
     volatile String observedHolder;

@@ -206,6 +206,7 @@ public final class ElectionLoop implements AutoCloseable, NotificationListener.R
         synchronized (lock) {
             Campaign c = campaigns.get(name);
             if (c != null) {
+                c.holderGone++;
                 apply(c, new Event.HolderGone(), ticker.read());
                 wake();
             }

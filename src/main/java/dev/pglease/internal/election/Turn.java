@@ -233,6 +233,10 @@ final class Turn {
     }
 
     private void acquire(Campaign c) {
+        long goneBefore;
+        synchronized (loop.lock) {
+            goneBefore = c.holderGone;
+        }
         long sent = loop.ticker.read();
         long sentWall = loop.wallClock.millis();
         LeaseStore.Acquired answer;
@@ -253,6 +257,10 @@ final class Turn {
             c.reachable = true;
             c.observedHolder = answer.holder();
             loop.apply(c, new Event.AcquireAnswered(answer, sent, sentWall), now);
+            if (!answer.granted() && c.holderGone != goneBefore) {
+                // the holder's lock was freed while the acquire ran: its answer may predate that
+                loop.apply(c, new Event.HolderGone(), now);
+            }
         }
         // A grant that can not be used goes back at once: the elector may already be gone from the loop.
         if (c.state instanceof Releasing r && r.handingOver() == null) {
