@@ -50,7 +50,9 @@ SELECT EXISTS (SELECT 1
 $$;
 
 -- Takes the lease's advisory lock for the calling session, waiting at most p_wait_ms (other candidates hold it
--- briefly while they try). Returns whether it was taken. The wait is bounded here whatever lock_timeout the role has.
+-- briefly while they try). Returns whether the session holds it. The wait is bounded here whatever lock_timeout the
+-- role has. A lock freed just as the wait runs out can be granted while the statement still ends with its lock
+-- timeout; a session lock stays, so the answer is then read from pg_locks.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.fast_failover_lock(p_name text, p_wait_ms integer) RETURNS boolean
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -69,7 +71,12 @@ BEGIN
     RETURN true;
 EXCEPTION
     WHEN lock_not_available THEN
-        RETURN false;
+        RETURN EXISTS (SELECT 1 FROM pg_locks k, (SELECT ${flyway:defaultSchema}.fast_failover_key(p_name) AS key) f
+                        WHERE k.locktype = 'advisory' AND k.granted AND k.mode = 'ExclusiveLock' AND k.objsubid = 1
+                          AND k.pid = pg_backend_pid()
+                          AND k.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+                          AND k.classid::bigint = (f.key >> 32) & 4294967295
+                          AND k.objid::bigint = f.key & 4294967295);
 END
 $$;
 
