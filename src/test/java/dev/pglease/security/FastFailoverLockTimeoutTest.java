@@ -1,8 +1,10 @@
 package dev.pglease.security;
 
+import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.TestDatabase;
+import dev.pglease.testkit.NotInLane;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -19,6 +21,10 @@ import org.junit.jupiter.api.Test;
  * candidate holding the lock it goes on to wait for (its own watch waits on it until the lease expires).
  */
 @Tag("security")
+@NotInLane(
+        value = PGBOUNCER_TRANSACTION,
+        because = "holds session-level advisory locks across statements, which transaction pooling does not keep on"
+                + " one server session (fast failover is refused there at start)")
 class FastFailoverLockTimeoutTest {
 
     @Test
