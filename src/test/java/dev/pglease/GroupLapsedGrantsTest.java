@@ -1,0 +1,136 @@
+package dev.pglease;
+
+import static dev.pglease.LeaseGroupTest.await;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Grants that end without a change of members: when the database is out of reach for longer than
+ * {@code leaseDuration - retryPeriod} but the members' rows outlive it, every shard's grant lapses (expires, not
+ * released) while the same members stay in the group. The shards go back to the members that held them.
+ */
+@org.junit.jupiter.api.Timeout(120)
+@Tag("core")
+class GroupLapsedGrantsTest {
+
+    private static final int SHARDS = 64;
+
+    private static String schema;
+    private final List<PgLease> opened = new ArrayList<>();
+
+    @BeforeAll
+    static void migrate() {
+        schema = TestDatabase.freshSchema();
+    }
+
+    @AfterEach
+    void closeAll() {
+        opened.forEach(PgLease::close);
+    }
+
+    private LeaseGroup member(String group, String label) {
+        PgLease p = PgLease.create(
+                TestDatabase.dataSource(),
+                LeaseConfig.builder()
+                        .schema(schema)
+                        .holderLabel(label)
+                        .leaseDuration(Duration.ofMillis(1500))
+                        .renewDeadline(Duration.ofMillis(1000))
+                        .retryPeriod(Duration.ofMillis(250))
+                        .build());
+        opened.add(p);
+        return p.group(group, SHARDS, new LeaseGroupTest.Recorder());
+    }
+
+    @Test
+    void shardsWhoseGrantsLapsedWhileTheirMembersStayedGoBackToThoseMembers() throws Exception {
+        String group = "lapsed-" + System.nanoTime();
+        LeaseGroup a = member(group, "a");
+        LeaseGroup b = member(group, "b");
+        await(
+                "32 shards each",
+                () -> a.ownedShards().size() == 32 && b.ownedShards().size() == 32);
+        // a join: the shards now sit where stickiness left them, not where dealing all 64 afresh would put them
+        LeaseGroup c = member(group, "c");
+        List<LeaseGroup> all = List.of(a, b, c);
+        await("the join settled in the database", () -> settled(group, all));
+        Map<Integer, String> before = new TreeMap<>(owners(group));
+
+        // every grant lapses at once (as after an outage of the database), and the members are woken to read the
+        // group while no shard is held
+        try (Connection conn = TestDatabase.dataSource().getConnection()) {
+            conn.setAutoCommit(false);
+            try (Statement st = conn.createStatement();
+                    PreparedStatement notify = conn.prepareStatement("SELECT pg_notify(?, ?)")) {
+                int lapsed = st.executeUpdate("UPDATE " + schema + ".leases SET expires_at = clock_timestamp()"
+                        + " WHERE kind = 'shard' AND name LIKE '" + group + "/%'");
+                assertThat(lapsed).isEqualTo(SHARDS);
+                notify.setString(1, schema + ".leases");
+                notify.setString(2, "{\"name\": \"" + group + "\", \"kind\": \"member_joined\"}");
+                notify.execute();
+            }
+            conn.commit();
+        }
+
+        await("every shard held again", () -> owners(group).size() == SHARDS && settled(group, all));
+        Map<Integer, String> after = new TreeMap<>(owners(group));
+        List<String> moved = new ArrayList<>();
+        before.forEach((shard, owner) -> {
+            if (!owner.equals(after.get(shard))) {
+                moved.add(shard + ": " + owner + " -> " + after.get(shard));
+            }
+        });
+        assertThat(moved).as("shards that changed member").isEmpty();
+    }
+
+    /** Every shard held by a member, each member's own view agreeing with the database, balanced within one. */
+    private static boolean settled(String group, List<LeaseGroup> members) {
+        Map<Integer, String> owners = owners(group);
+        if (owners.size() != SHARDS) {
+            return false;
+        }
+        int min = Integer.MAX_VALUE;
+        int max = 0;
+        int total = 0;
+        for (LeaseGroup g : members) {
+            int n = g.ownedShards().size();
+            min = Math.min(min, n);
+            max = Math.max(max, n);
+            total += n;
+        }
+        return total == SHARDS && max - min <= 1;
+    }
+
+    /** Shard number to owner, as the group's shard view shows it. */
+    private static Map<Integer, String> owners(String group) {
+        Map<Integer, String> out = new HashMap<>();
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                PreparedStatement ps = c.prepareStatement("SELECT shard, owner FROM " + schema
+                        + ".group_shard_status WHERE group_name = ? AND owner IS NOT NULL")) {
+            ps.setString(1, group);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.put(rs.getInt(1), rs.getString(2));
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+        return out;
+    }
+}
