@@ -263,7 +263,10 @@ $$;
 -- row per shard held now (shard number, holder in member, token, milliseconds until it expires, acquired_at: when
 -- this grant began) and one 'handoff' row per shard an operator handed off that nobody has taken yet (shard number,
 -- the member it was taken from in member, the holder id prefix it was handed to in handoff_to, NULL for any other
--- member, and the milliseconds the handoff still steers). Times are the database clock's. No row at all when the
+-- member, and the milliseconds the handoff still steers), and one 'lapsed' row per shard whose grant expired without
+-- being released while its holder is still a live member (shard number, that holder in member, the grant's token):
+-- the assignment gives it back to that member, so grants that end without a change of members (the database out of
+-- reach for longer than the holders could renew) move no shard. Times are the database clock's. No row at all when the
 -- group does not exist. A shard held under a live member's id by another login is not that member's: it has no row
 -- (the assignment sees it as not owned by any member, and its acquire is refused until that grant ends).
 DROP FUNCTION IF EXISTS ${flyway:defaultSchema}.group_state(text);
@@ -281,7 +284,7 @@ WITH t AS MATERIALIZED (SELECT clock_timestamp() AS now),
      s AS (SELECT k, l.*, (l.holder IS NOT NULL AND l.expires_at > t.now) AS held,
                   greatest(0, ceil(extract(epoch FROM l.expires_at - t.now) * 1000))::bigint AS held_ms,
                   greatest(0, ceil(extract(epoch FROM l.handoff_until - t.now) * 1000))::bigint AS handoff_ms,
-                  (l.handoff_until > t.now AND l.handoff_from IS NOT NULL) AS steered
+                  (coalesce(l.handoff_until > t.now, false) AND l.handoff_from IS NOT NULL) AS steered
              FROM t, ${flyway:defaultSchema}.lease_groups g
                   CROSS JOIN LATERAL generate_series(0, g.shards - 1) AS k
                   JOIN ${flyway:defaultSchema}.leases l ON l.name = g.name || '/' || k
@@ -295,15 +298,17 @@ SELECT 'member', m.member, NULL, NULL, m.weight, m.priority, m.joined_at,
        greatest(0, ceil(extract(epoch FROM m.expires_at - t.now) * 1000))::bigint, NULL, NULL
   FROM m, t
 UNION ALL
-SELECT CASE WHEN s.held THEN 'shard' ELSE 'handoff' END,
-       CASE WHEN s.held THEN s.holder ELSE s.handoff_from END,
+SELECT CASE WHEN s.held THEN 'shard' WHEN s.steered THEN 'handoff' ELSE 'lapsed' END,
+       CASE WHEN s.held OR NOT s.steered THEN s.holder ELSE s.handoff_from END,
        s.k, s.token, NULL, NULL, NULL,
-       CASE WHEN s.held THEN s.held_ms ELSE s.handoff_ms END,
+       CASE WHEN s.held THEN s.held_ms WHEN s.steered THEN s.handoff_ms ELSE 0 END,
        CASE WHEN s.held THEN s.acquired_at END,
-       CASE WHEN s.held THEN NULL ELSE s.handoff_to END
+       CASE WHEN s.held OR NOT s.steered THEN NULL ELSE s.handoff_to END
   FROM s
  WHERE (s.held AND NOT EXISTS (SELECT 1 FROM m WHERE m.member = s.holder AND m.member_role <> s.holder_role))
-    OR (NOT s.held AND s.steered);
+    OR (NOT s.held AND s.steered)
+    OR (NOT s.held AND NOT s.steered
+        AND EXISTS (SELECT 1 FROM m WHERE m.member = s.holder AND m.member_role = s.holder_role));
 $$;
 
 -- An operator moves shard p_shard of group p_group to another member now: the shard's lease is handed off

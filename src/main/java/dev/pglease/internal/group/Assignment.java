@@ -35,7 +35,10 @@ import java.util.TreeSet;
  *   <li>A member keeps the shards it owns, up to what is left of its quota: the grants that began most recently
  *       first, then those it ranks highest by rendezvous hash of (member, shard). The rest of its shards are its
  *       surplus, given up cooperatively. (Most recent first keeps a shard an operator just moved where it was
- *       moved to: the member that received it gives up another one instead.)</li>
+ *       moved to: the member that received it gives up another one instead.) Then, with what is still left of its
+ *       quota, it keeps the shards whose grant lapsed in its hands (expired, not released), those it ranks highest
+ *       first: grants that end without a change of members (the database out of reach for longer than the members
+ *       could renew) move no shard.</li>
  *   <li>Shards nobody keeps (free ones, those of members that left or expired, surpluses) go, in shard order, each to
  *       the member under its quota that ranks it highest by the same hash.</li>
  * </ol>
@@ -113,6 +116,20 @@ public final class Assignment {
      * out of range, is ignored).
      */
     public static Assignment compute(int shards, List<Member> live, Map<Integer, Holding> owners, List<Pin> handedOff) {
+        return compute(shards, live, owners, handedOff, Map.of());
+    }
+
+    /**
+     * As {@link #compute(int, List, Map, List)}, and given the shards whose grant lapsed in a member's hands
+     * ({@code lapsed}: shard number to the holder of the grant that expired without being released; an entry of a
+     * shard that is held, handed off or out of range, or of a holder that is not a live member, is ignored).
+     */
+    public static Assignment compute(
+            int shards,
+            List<Member> live,
+            Map<Integer, Holding> owners,
+            List<Pin> handedOff,
+            Map<Integer, String> lapsed) {
         if (shards < 1) {
             throw new IllegalArgumentException("a group has at least one shard, got " + shards);
         }
@@ -187,6 +204,29 @@ public final class Assignment {
                 target[mine.get(k)] = ordered.get(i).id();
             }
             deficit[i] -= keep;
+        }
+        List<List<Integer>> lapsedOf = new ArrayList<>(m);
+        for (int i = 0; i < m; i++) {
+            lapsedOf.add(new ArrayList<>());
+        }
+        for (Map.Entry<Integer, String> e : new TreeMap<>(lapsed).entrySet()) {
+            int shard = e.getKey();
+            Integer i = index.get(e.getValue());
+            if (i != null && shard >= 0 && shard < shards && target[shard] == null && !owners.containsKey(shard)) {
+                lapsedOf.get(i).add(shard);
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            List<Integer> mine = lapsedOf.get(i);
+            long h = hash[i];
+            mine.sort((x, y) -> {
+                int byScore = Long.compareUnsigned(score(h, y), score(h, x));
+                return byScore != 0 ? byScore : Integer.compare(x, y);
+            });
+            for (int k = 0; k < mine.size() && deficit[i] > 0; k++) {
+                target[mine.get(k)] = ordered.get(i).id();
+                deficit[i]--;
+            }
         }
         for (int s = 0; s < shards; s++) {
             if (target[s] != null) {

@@ -182,7 +182,7 @@ final class AssignmentFollower {
         if (ring != null) {
             ring.watchNext(members, start);
         }
-        Assignment full = Assignment.compute(s.shards(), members, holders, pins);
+        Assignment full = Assignment.compute(s.shards(), members, holders, pins, snapshot.lapsed());
         List<Assignment.Member> claiming = claims.keep(members, full, holders, pins, start);
         if (ownClaim.joinAfresh(full, holders, pins, start)) {
             starved = true;
@@ -197,7 +197,10 @@ final class AssignmentFollower {
                     + EXPIRY_MARGIN_NANOS;
             schedule.readBy(decide);
         }
-        follow(claiming.size() == members.size() ? full : Assignment.compute(s.shards(), claiming, holders, pins));
+        follow(
+                claiming.size() == members.size()
+                        ? full
+                        : Assignment.compute(s.shards(), claiming, holders, pins, snapshot.lapsed()));
         return true;
     }
 

@@ -51,15 +51,21 @@ public final class GroupStatements {
     public record HandedOff(String from, String toPrefix, long remainingMillis) {}
 
     /**
-     * One read of a group: its number of shards, its live members, the holder of each shard held now and the shards
-     * handed off by an operator and not yet taken.
+     * One read of a group: its number of shards, its live members, the holder of each shard held now, the shards
+     * handed off by an operator and not yet taken, and the shards whose grant lapsed (expired, not released) while its
+     * holder is still a live member (shard number to that member).
      */
     public record State(
-            int shards, List<MemberRow> members, Map<Integer, Owner> owners, Map<Integer, HandedOff> handedOff) {
+            int shards,
+            List<MemberRow> members,
+            Map<Integer, Owner> owners,
+            Map<Integer, HandedOff> handedOff,
+            Map<Integer, String> lapsed) {
         public State {
             members = List.copyOf(members);
             owners = Map.copyOf(owners);
             handedOff = Map.copyOf(handedOff);
+            lapsed = Map.copyOf(lapsed);
         }
     }
 
@@ -343,6 +349,7 @@ public final class GroupStatements {
         List<MemberRow> members = new ArrayList<>();
         Map<Integer, Owner> owners = new HashMap<>();
         Map<Integer, HandedOff> handedOff = new HashMap<>();
+        Map<Integer, String> lapsed = new HashMap<>();
         try (PreparedStatement ps = c.prepareStatement(state)) {
             ps.setString(1, group);
             try (ResultSet rs = ps.executeQuery()) {
@@ -367,6 +374,7 @@ public final class GroupStatements {
                         case "handoff" ->
                             handedOff.put(
                                     rs.getInt(3), new HandedOff(rs.getString(2), rs.getString(10), rs.getLong(8)));
+                        case "lapsed" -> lapsed.put(rs.getInt(3), rs.getString(2));
                         default ->
                             throw new IllegalStateException(
                                     "group_state returned a row of kind " + Names.quote(rs.getString(1)));
@@ -374,6 +382,6 @@ public final class GroupStatements {
                 }
             }
         }
-        return shards < 0 ? null : new State(shards, members, owners, handedOff);
+        return shards < 0 ? null : new State(shards, members, owners, handedOff, lapsed);
     }
 }

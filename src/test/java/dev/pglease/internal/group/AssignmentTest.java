@@ -172,6 +172,77 @@ class AssignmentTest {
     }
 
     @Test
+    void grantsThatLapsedWithoutAChangeOfMembersGoBackToTheirHoldersWhateverShareOfThemLapsed() {
+        SplittableRandom random = new SplittableRandom(SEED + 11);
+        for (int c = 0; c < CASES; c++) {
+            int shards = 1 + random.nextInt(300);
+            int count = 1 + random.nextInt(10);
+            List<Member> members = members(count);
+            // settled after a join, so the owners are not what dealing every shard afresh would give
+            Map<Integer, String> before = settle(shards, members.subList(0, Math.max(1, count - 1)), Map.of());
+            Map<Integer, String> settled = settle(shards, members, before);
+            Map<Integer, Assignment.Holding> held = new HashMap<>();
+            Map<Integer, String> lapsed = new HashMap<>();
+            double lapsedFraction = random.nextDouble();
+            settled.forEach((shard, owner) -> {
+                if (random.nextDouble() < lapsedFraction) {
+                    lapsed.put(shard, owner);
+                } else {
+                    held.put(shard, new Assignment.Holding(owner, 1));
+                }
+            });
+            Assignment after = Assignment.compute(shards, members, held, List.of(), lapsed);
+            for (int s = 0; s < shards; s++) {
+                assertThat(after.ownerOf(s))
+                        .as(
+                                "seed %d case %d: shard %d (%s)",
+                                SEED + 11, c, s, lapsed.containsKey(s) ? "lapsed" : "held")
+                        .isEqualTo(settled.get(s));
+            }
+        }
+    }
+
+    @Test
+    void aLapsedGrantBeyondItsHoldersQuotaIsDealtLikeAFreeShard() {
+        List<Member> members = members(2);
+        Map<Integer, String> lapsed = new HashMap<>();
+        for (int s = 0; s < 8; s++) {
+            lapsed.put(s, "m0"); // m0 held every shard, as before m1 joined
+        }
+        Assignment a = Assignment.compute(8, members, Map.of(), List.of(), lapsed);
+        assertThat(a.shardsOf("m0")).hasSize(4);
+        assertThat(a.shardsOf("m1")).hasSize(4);
+        for (int s : a.shardsOf("m0")) {
+            long mine = Assignment.score(Assignment.memberHash("m0"), s);
+            for (int other : a.shardsOf("m1")) {
+                assertThat(Long.compareUnsigned(mine, Assignment.score(Assignment.memberHash("m0"), other)))
+                        .as("m0 keeps the lapsed shards it ranks highest: %d over %d", s, other)
+                        .isPositive();
+            }
+        }
+    }
+
+    @Test
+    void aLapsedGrantOfAHolderThatIsNotALiveMemberOrOfAShardHeldOrHandedOffIsIgnored() {
+        List<Member> members = members(3);
+        Map<Integer, String> settled = settle(12, members, Map.of());
+        int held = 0;
+        int pinned = 1;
+        int outsiders = 2;
+        String other = settled.get(held).equals("m1") ? "m2" : "m1";
+        Map<Integer, Assignment.Holding> owners = new HashMap<>(holdings(settled));
+        owners.remove(pinned);
+        owners.remove(outsiders);
+        List<Assignment.Pin> pins = List.of(new Assignment.Pin(pinned, "m9", "m2"));
+        Map<Integer, String> lapsed = Map.of(held, other, pinned, "m1", outsiders, "gone", 40, "m0", -1, "m0");
+        Assignment with = Assignment.compute(12, members, owners, pins, lapsed);
+        Assignment without = Assignment.compute(12, members, owners, pins, Map.of());
+        assertSameTarget(with, without, "lapsed entries that do not apply");
+        assertThat(with.ownerOf(held)).isEqualTo(settled.get(held));
+        assertThat(with.ownerOf(pinned)).isEqualTo("m2");
+    }
+
+    @Test
     void aSettledGroupMovesNothing() {
         SplittableRandom random = new SplittableRandom(SEED + 4);
         for (int c = 0; c < CASES; c++) {

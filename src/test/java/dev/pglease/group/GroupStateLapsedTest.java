@@ -1,0 +1,57 @@
+package dev.pglease.group;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.pglease.TestDatabase;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code group_state} lists a shard whose grant lapsed (expired, not released) in a live member's hands as
+ * {@code lapsed} with that member, so the assignment can give it back; a grant that was released, one whose holder is
+ * no live member, one held under the member's id by another login and one an operator handed off are not lapsed.
+ */
+@Tag("core")
+class GroupStateLapsedTest {
+
+    @Test
+    void onlyAnExpiredUnreleasedGrantOfALiveMemberUnderItsOwnLoginIsLapsed() throws Exception {
+        String s = TestDatabase.freshSchema();
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                Statement st = c.createStatement()) {
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'm', 6, 1, 0, 60000)");
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'n', 6, 1, 0, 60000)");
+            st.execute("SELECT " + s + ".acquire('g/' || k, 'm', 60000, 'shard') FROM generate_series(0, 5) AS k");
+            st.execute("SELECT " + s + ".release('g/1', 'm', (SELECT token FROM " + s + ".leases WHERE name = 'g/1'))");
+            st.execute("SELECT " + s + ".group_handoff('g', 4, 'n')");
+            st.execute("UPDATE " + s + ".leases SET holder = 'outsider' WHERE name = 'g/2'");
+            st.execute("UPDATE " + s + ".leases SET holder_role = 'another_login' WHERE name = 'g/3'");
+            st.execute("UPDATE " + s + ".leases SET expires_at = clock_timestamp()"
+                    + " WHERE name IN ('g/0', 'g/1', 'g/2', 'g/3', 'g/4')");
+
+            assertThat(rows(st, s, "lapsed")).isEqualTo(Map.of(0, "m"));
+            assertThat(rows(st, s, "handoff")).isEqualTo(Map.of(4, "m"));
+            assertThat(rows(st, s, "shard")).isEqualTo(Map.of(5, "m"));
+
+            st.execute("SELECT " + s + ".group_leave('g', 'm')");
+            assertThat(rows(st, s, "lapsed")).as("once its holder left").isEmpty();
+        }
+    }
+
+    private static Map<Integer, String> rows(Statement st, String s, String what) throws SQLException {
+        Map<Integer, String> out = new TreeMap<>();
+        try (ResultSet rs =
+                st.executeQuery("SELECT shard, member FROM " + s + ".group_state('g') WHERE what = '" + what + "'")) {
+            while (rs.next()) {
+                out.put(rs.getInt(1), rs.getString(2));
+            }
+        }
+        return out;
+    }
+}
