@@ -3,6 +3,7 @@ package dev.pglease;
 import static dev.pglease.LeaseGroupTest.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.pglease.fault.kit.TcpProxy;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -14,10 +15,14 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.sql.DataSource;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.postgresql.ds.PGSimpleDataSource;
 
 /**
  * Grants that end without a change of members: when the database is out of reach for longer than
@@ -44,12 +49,16 @@ class GroupLapsedGrantsTest {
     }
 
     private LeaseGroup member(String group, String label) {
+        return member(TestDatabase.dataSource(), group, label, Duration.ofMillis(1500));
+    }
+
+    private LeaseGroup member(DataSource dataSource, String group, String label, Duration leaseDuration) {
         PgLease p = PgLease.create(
-                TestDatabase.dataSource(),
+                dataSource,
                 LeaseConfig.builder()
                         .schema(schema)
                         .holderLabel(label)
-                        .leaseDuration(Duration.ofMillis(1500))
+                        .leaseDuration(leaseDuration)
                         .renewDeadline(Duration.ofMillis(1000))
                         .retryPeriod(Duration.ofMillis(250))
                         .build());
@@ -96,6 +105,56 @@ class GroupLapsedGrantsTest {
             }
         });
         assertThat(moved).as("shards that changed member").isEmpty();
+    }
+
+    /**
+     * The database out of reach (every connection reset, new ones refused) for longer than the renew deadline but
+     * shorter than the lease: every member steps down from its shards, and since their rows outlive the outage, no
+     * member changed. When the database answers, no shard may have changed member.
+     */
+    @Test
+    void anOutagePastTheRenewDeadlineThatTheMembersRowsOutliveMovesNoShard() throws Exception {
+        Matcher m = Pattern.compile("//([^:/]+):(\\d+)/").matcher(TestDatabase.jdbcUrl());
+        assertThat(m.find()).as("host and port in %s", TestDatabase.jdbcUrl()).isTrue();
+        try (TcpProxy proxy = new TcpProxy(m.group(1), Integer.parseInt(m.group(2)))) {
+            PGSimpleDataSource viaProxy = new PGSimpleDataSource();
+            viaProxy.setURL(
+                    TestDatabase.jdbcUrl().replaceFirst("//([^:/]+):(\\d+)/", "//127.0.0.1:" + proxy.port() + "/"));
+            viaProxy.setConnectTimeout(2);
+            viaProxy.setLoginTimeout(2);
+            // lease 3 s, renew deadline 1 s, retry period 250 ms: an outage of 1.6 s passes every deadline, and every
+            // row and grant, renewed at most 250 ms before it, lives at least 1.1 s beyond it
+            Duration lease = Duration.ofMillis(3000);
+            String group = "outage-" + System.nanoTime();
+            LeaseGroup a = member(viaProxy, group, "a", lease);
+            LeaseGroup b = member(viaProxy, group, "b", lease);
+            await(
+                    "32 shards each",
+                    () -> a.ownedShards().size() == 32 && b.ownedShards().size() == 32);
+            LeaseGroup c = member(viaProxy, group, "c", lease);
+            List<LeaseGroup> all = List.of(a, b, c);
+            await("the join settled in the database", () -> settled(group, all));
+            Map<Integer, String> before = new TreeMap<>(owners(group));
+
+            proxy.cut();
+            await(
+                    "every member stepped down",
+                    () -> a.ownedShards().isEmpty()
+                            && b.ownedShards().isEmpty()
+                            && c.ownedShards().isEmpty());
+            Thread.sleep(400);
+            proxy.restore();
+
+            await("every shard held again", () -> settled(group, all));
+            Map<Integer, String> after = new TreeMap<>(owners(group));
+            List<String> moved = new ArrayList<>();
+            before.forEach((shard, owner) -> {
+                if (!owner.equals(after.get(shard))) {
+                    moved.add(shard + ": " + owner + " -> " + after.get(shard));
+                }
+            });
+            assertThat(moved).as("shards that changed member").isEmpty();
+        }
     }
 
     /** Every shard held by a member, each member's own view agreeing with the database, balanced within one. */

@@ -10,6 +10,8 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -18,7 +20,8 @@ import org.junit.jupiter.api.Test;
  * {@code fast_failover_lock(name, wait)} waits for the lease's advisory lock at most {@code wait} ms. When the lock is
  * freed just as that wait runs out, the server may grant the lock and still end the statement with its lock timeout:
  * the lock is a session lock, so it stays. The function must then say it was taken; saying it was not would leave a
- * candidate holding the lock it goes on to wait for (its own watch waits on it until the lease expires).
+ * candidate holding the lock it goes on to wait for (its own watch waits on it until the lease expires). A wait
+ * that the server ends as a deadlock is a lock not taken too.
  */
 @Tag("security")
 @NotInLane(
@@ -66,6 +69,95 @@ class FastFailoverLockTimeoutTest {
         assertThat(mismatches)
                 .as("calls, of 300, whose answer differs from whether the session holds the lock")
                 .isZero();
+    }
+
+    /**
+     * A call that errs after the server granted the lock (a statement timeout or a cancel at that instant) leaves the
+     * lock with the session while its caller believes it was not taken; the caller's next call must not take it a
+     * second time, or the one unlock that follows would leave it held. So taking the lock in a session that holds it
+     * changes nothing, with or without a wait.
+     */
+    @Test
+    void takingTheLockAgainInTheSessionThatHoldsItChangesNothingSoOneUnlockFreesIt() throws Exception {
+        String schema = TestDatabase.freshSchema();
+        try (Connection candidate = TestDatabase.dataSource().getConnection()) {
+            for (int wait : new int[] {0, 5}) {
+                String name = "again-" + wait;
+                assertThat(value(candidate, "SELECT " + schema + ".fast_failover_lock('" + name + "', " + wait + ")"))
+                        .isEqualTo("t");
+                assertThat(value(candidate, "SELECT " + schema + ".fast_failover_lock('" + name + "', " + wait + ")"))
+                        .as("taken again by the session that holds it")
+                        .isEqualTo("t");
+                assertThat(value(
+                                candidate,
+                                "SELECT pg_advisory_unlock(" + schema + ".fast_failover_key('" + name + "'))"))
+                        .isEqualTo("t");
+                assertThat(heldBy(candidate, schema, name))
+                        .as("held after one unlock (wait %d ms)", wait)
+                        .isFalse();
+            }
+        }
+    }
+
+    /**
+     * Two candidates, each holding one lease's lock and standing by for the other's, wait on each other. With a
+     * {@code deadlock_timeout} shorter than their waits (a DBA's setting), the server ends one wait with
+     * {@code deadlock_detected}: that is a lock not taken, answered as such, not an error that fails the caller's
+     * statement (and with it the lease connection's turn).
+     */
+    @Test
+    void aDeadlockWhileWaitingIsAnsweredAsNotTakenInsteadOfFailingTheStatement() throws Exception {
+        String schema = TestDatabase.freshSchema();
+        try (Connection a = TestDatabase.dataSource().getConnection();
+                Connection b = TestDatabase.dataSource().getConnection()) {
+            execute(a, "SET deadlock_timeout = '5ms'");
+            execute(b, "SET deadlock_timeout = '5ms'");
+            assertThat(value(a, "SELECT " + schema + ".fast_failover_lock('one', 0)"))
+                    .isEqualTo("t");
+            assertThat(value(b, "SELECT " + schema + ".fast_failover_lock('two', 0)"))
+                    .isEqualTo("t");
+            String aPid = value(a, "SELECT pg_backend_pid()");
+            CompletableFuture<String> aWaits = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return value(a, "SELECT " + schema + ".fast_failover_lock('two', 5000)");
+                } catch (SQLException e) {
+                    return "error " + e.getSQLState();
+                }
+            });
+            long until = System.nanoTime() + 5_000_000_000L;
+            while (!"t"
+                    .equals(value(
+                            b,
+                            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                                    + " AND NOT granted AND pid = " + aPid + ")"))) {
+                assertThat(System.nanoTime()).as("a waits for the lock b holds").isLessThan(until);
+                Thread.sleep(1);
+            }
+            // a's one deadlock check (5 ms into its wait) has passed, finding no cycle: b's wait is the one that finds
+            // it
+            Thread.sleep(50);
+            String bAnswer;
+            try {
+                bAnswer = value(b, "SELECT " + schema + ".fast_failover_lock('one', 5000)");
+            } catch (SQLException e) {
+                bAnswer = "error " + e.getSQLState();
+            }
+            boolean bHolds = heldBy(b, schema, "one");
+            execute(b, "SELECT pg_advisory_unlock_all()");
+            String aAnswer = aWaits.get(10, TimeUnit.SECONDS);
+            assertThat(bAnswer)
+                    .as("the answer of the wait that closed the cycle (40P01 is deadlock_detected)")
+                    .isEqualTo("f");
+            assertThat(bHolds).isFalse();
+            assertThat(aAnswer).as("the other wait, once b let its lock go").isEqualTo("t");
+            assertThat(heldBy(a, schema, "two")).isTrue();
+        }
+    }
+
+    private static void execute(Connection c, String sql) throws SQLException {
+        try (Statement st = c.createStatement()) {
+            st.execute(sql);
+        }
     }
 
     private static boolean heldBy(Connection c, String schema, String name) throws SQLException {

@@ -313,9 +313,19 @@ class TransitionTableTest {
         row(STEPPED_DOWN, "resume renewal refused", resumed(false, NOW), x, Standby.class);
         row(
                 STEPPED_DOWN,
-                "resume renewal failed",
+                "resume renewal failed: tried again later",
                 new Event.ResumeFailed(7),
                 x,
+                SteppedDown.class,
+                step -> {
+                    assertThat(((SteppedDown) step.state()).nextAt()).isGreaterThan(NOW);
+                    assertThat(((SteppedDown) step.state()).token()).isEqualTo(7);
+                });
+        row(
+                STEPPED_DOWN,
+                "resume renewal failed while not wanted",
+                new Event.ResumeFailed(7),
+                unwanted(),
                 Releasing.class,
                 step -> assertThat(((Releasing) step.state()).failures()).isEqualTo(1));
         row(
