@@ -51,8 +51,11 @@ $$;
 
 -- Takes the lease's advisory lock for the calling session, waiting at most p_wait_ms (other candidates hold it
 -- briefly while they try). Returns whether the session holds it. The wait is bounded here whatever lock_timeout the
--- role has. A lock freed just as the wait runs out can be granted while the statement still ends with its lock
--- timeout; a session lock stays, so the answer is then read from pg_locks.
+-- role has. A session that holds the lock already keeps it as it is (taken once, so one unlock frees it): a call that
+-- failed after the server granted the lock (a statement timeout or cancel at that instant) left it with the session.
+-- A lock freed just as the wait runs out can be granted while the statement still ends with its lock timeout, and a
+-- deadlock_timeout shorter than the wait can end it as a deadlock (two candidates standing by for each other's
+-- lease): the answer is then read from pg_locks, since a session lock granted meanwhile stays.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.fast_failover_lock(p_name text, p_wait_ms integer) RETURNS boolean
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -63,6 +66,9 @@ BEGIN
         RAISE EXCEPTION 'pglease: fast_failover_lock wait must be between 0 and 60000 ms, got %', p_wait_ms
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF ${flyway:defaultSchema}.fast_failover_lock_held(p_name) THEN
+        RETURN true;
+    END IF;
     IF p_wait_ms = 0 THEN
         RETURN pg_try_advisory_lock(${flyway:defaultSchema}.fast_failover_key(p_name));
     END IF;
@@ -70,13 +76,8 @@ BEGIN
     PERFORM pg_advisory_lock(${flyway:defaultSchema}.fast_failover_key(p_name));
     RETURN true;
 EXCEPTION
-    WHEN lock_not_available THEN
-        RETURN EXISTS (SELECT 1 FROM pg_locks k, (SELECT ${flyway:defaultSchema}.fast_failover_key(p_name) AS key) f
-                        WHERE k.locktype = 'advisory' AND k.granted AND k.mode = 'ExclusiveLock' AND k.objsubid = 1
-                          AND k.pid = pg_backend_pid()
-                          AND k.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
-                          AND k.classid::bigint = (f.key >> 32) & 4294967295
-                          AND k.objid::bigint = f.key & 4294967295);
+    WHEN lock_not_available OR deadlock_detected THEN
+        RETURN ${flyway:defaultSchema}.fast_failover_lock_held(p_name);
 END
 $$;
 
@@ -210,6 +211,7 @@ REVOKE ALL ON FUNCTION ${flyway:defaultSchema}.fast_failover_key(text),
                        ${flyway:defaultSchema}.fast_failover_take_over(text, text, bigint)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ${flyway:defaultSchema}.fast_failover_key(text),
+                          ${flyway:defaultSchema}.fast_failover_lock_held(text),
                           ${flyway:defaultSchema}.fast_failover_lock(text, integer),
                           ${flyway:defaultSchema}.fast_failover_register(text, text, bigint),
                           ${flyway:defaultSchema}.fast_failover_unregister(text, bigint),

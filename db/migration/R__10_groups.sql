@@ -264,7 +264,8 @@ $$;
 -- this grant began) and one 'handoff' row per shard an operator handed off that nobody has taken yet (shard number,
 -- the member it was taken from in member, the holder id prefix it was handed to in handoff_to, NULL for any other
 -- member, and the milliseconds the handoff still steers), and one 'lapsed' row per shard whose grant expired without
--- being released while its holder is still a live member (shard number, that holder in member, the grant's token):
+-- being released while its holder is still a live member (shard number, that holder in member, the grant's token and
+-- acquired_at):
 -- the assignment gives it back to that member, so grants that end without a change of members (the database out of
 -- reach for longer than the holders could renew) move no shard. Times are the database clock's. No row at all when the
 -- group does not exist. A shard held under a live member's id by another login is not that member's: it has no row
@@ -302,7 +303,7 @@ SELECT CASE WHEN s.held THEN 'shard' WHEN s.steered THEN 'handoff' ELSE 'lapsed'
        CASE WHEN s.held OR NOT s.steered THEN s.holder ELSE s.handoff_from END,
        s.k, s.token, NULL, NULL, NULL,
        CASE WHEN s.held THEN s.held_ms WHEN s.steered THEN s.handoff_ms ELSE 0 END,
-       CASE WHEN s.held THEN s.acquired_at END,
+       CASE WHEN s.held OR NOT s.steered THEN s.acquired_at END,
        CASE WHEN s.held OR NOT s.steered THEN NULL ELSE s.handoff_to END
   FROM s
  WHERE (s.held AND NOT EXISTS (SELECT 1 FROM m WHERE m.member = s.holder AND m.member_role <> s.holder_role))

@@ -15,7 +15,7 @@ package dev.pglease.internal.election;
  * Leading     --unwanted (hand-over), or closed-->                           Releasing
  * SteppedDown --resume renewal answered in time-->                           Leading
  * SteppedDown --resume refused, or lost by a fact or its session-->          Standby
- * SteppedDown --resume late or failed, unwanted, or closed-->                Releasing
+ * SteppedDown --resume late, failed while unwanted, unwanted, or closed-->   Releasing
  * Releasing   --released (campaign goes on), or a handed-over grant lost-->  Standby
  * Releasing   --released after close-->                                      Closed
  * Closed      --granted after close-->                                       Releasing
@@ -42,7 +42,8 @@ public sealed interface CampaignState {
     /**
      * Stepped down at its local deadline (a renewal answered late, or not yet) although the database may still list
      * it with {@code token}: one more renewal of that token, at {@code nextAt}, decides whether it leads again with
-     * it, gives it back, or is a standby. A starved process thus pauses its leadership instead of handing it over.
+     * it, gives it back, or is a standby; while that renewal fails (the database out of reach), it is tried again. A
+     * starved process thus pauses its leadership instead of handing it over.
      */
     record SteppedDown(long token, long nextAt) implements CampaignState {}
 

@@ -79,9 +79,15 @@ final class Transitions {
         } else if (e instanceof Event.ResumeAnswered r) {
             return resumeAnswered(s, r, x);
         } else if (e instanceof Event.ResumeFailed r) {
-            return s instanceof SteppedDown sd && sd.token() == r.token()
-                    ? stay(new Releasing(r.token(), null, false, x.waits().errorBackoff(x.now(), 1), 1))
-                    : stay(s);
+            if (!(s instanceof SteppedDown sd) || sd.token() != r.token()) {
+                return stay(s);
+            }
+            // Wanted: the renewal of the same token is tried again until the database answers it, so a grant that
+            // outlives the outage is led again with its token, and one that expired meanwhile stays listed under
+            // this holder (a lease group gives such a shard back to it) until the holder acquires it again.
+            return x.wanted()
+                    ? stay(new SteppedDown(r.token(), x.waits().errorBackoff(x.now(), 2)))
+                    : stay(new Releasing(r.token(), null, false, x.waits().errorBackoff(x.now(), 1), 1));
         } else if (e instanceof Event.ReleaseAnswered r) {
             if (s instanceof Releasing rel && rel.token() == r.token() && rel.handingOver() == null) {
                 if (rel.closing()) {

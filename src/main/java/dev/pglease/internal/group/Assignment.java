@@ -15,8 +15,9 @@ import java.util.TreeSet;
 
 /**
  * The assignment rule of lease groups: which live member should own each shard. A pure function of the group's
- * shard count, its live members, the current owners (and when each grant began) and the shards an operator handed
- * off, so every member computes the same target from the same read, with no coordinator.
+ * shard count, its live members, the current owners (and when each grant began), the shards an operator handed off
+ * and the shards whose grant lapsed in a live member's hands, so every member computes the same target from the same
+ * read, with no coordinator.
  *
  * <ol>
  *   <li>Members are ordered by priority (higher first), then by when they joined (earlier first), then by id.</li>
@@ -36,9 +37,8 @@ import java.util.TreeSet;
  *       first, then those it ranks highest by rendezvous hash of (member, shard). The rest of its shards are its
  *       surplus, given up cooperatively. (Most recent first keeps a shard an operator just moved where it was
  *       moved to: the member that received it gives up another one instead.) Then, with what is still left of its
- *       quota, it keeps the shards whose grant lapsed in its hands (expired, not released), those it ranks highest
- *       first: grants that end without a change of members (the database out of reach for longer than the members
- *       could renew) move no shard.</li>
+ *       quota, it keeps the shards whose grant lapsed in its hands (expired, not released), in the same order: grants
+ *       that end while their members stay move no shard.</li>
  *   <li>Shards nobody keeps (free ones, those of members that left or expired, surpluses) go, in shard order, each to
  *       the member under its quota that ranks it highest by the same hash.</li>
  * </ol>
@@ -121,15 +121,16 @@ public final class Assignment {
 
     /**
      * As {@link #compute(int, List, Map, List)}, and given the shards whose grant lapsed in a member's hands
-     * ({@code lapsed}: shard number to the holder of the grant that expired without being released; an entry of a
-     * shard that is held, handed off or out of range, or of a holder that is not a live member, is ignored).
+     * ({@code lapsed}: shard number to the holder of the grant that expired without being released, with the time it
+     * began; an entry of a shard that is held, handed off or out of range, or of a holder that is not a live member,
+     * is ignored).
      */
     public static Assignment compute(
             int shards,
             List<Member> live,
             Map<Integer, Holding> owners,
             List<Pin> handedOff,
-            Map<Integer, String> lapsed) {
+            Map<Integer, Holding> lapsed) {
         if (shards < 1) {
             throw new IllegalArgumentException("a group has at least one shard, got " + shards);
         }
@@ -188,46 +189,20 @@ public final class Assignment {
                 deficit[best]--;
             }
         }
-        for (int i = 0; i < m; i++) {
-            List<Integer> mine = owned.get(i);
-            int member = i;
-            mine.sort((x, y) -> {
-                int byGrant = Long.compare(acquired[y], acquired[x]);
-                if (byGrant != 0) {
-                    return byGrant;
-                }
-                int byScore = Long.compareUnsigned(score(hash[member], y), score(hash[member], x));
-                return byScore != 0 ? byScore : Integer.compare(x, y);
-            });
-            int keep = Math.max(0, Math.min(deficit[i], mine.size()));
-            for (int k = 0; k < keep; k++) {
-                target[mine.get(k)] = ordered.get(i).id();
-            }
-            deficit[i] -= keep;
-        }
+        keep(owned, ordered, hash, acquired, deficit, target);
         List<List<Integer>> lapsedOf = new ArrayList<>(m);
         for (int i = 0; i < m; i++) {
             lapsedOf.add(new ArrayList<>());
         }
-        for (Map.Entry<Integer, String> e : new TreeMap<>(lapsed).entrySet()) {
+        for (Map.Entry<Integer, Holding> e : new TreeMap<>(lapsed).entrySet()) {
             int shard = e.getKey();
-            Integer i = index.get(e.getValue());
+            Integer i = index.get(e.getValue().holder());
             if (i != null && shard >= 0 && shard < shards && target[shard] == null && !owners.containsKey(shard)) {
                 lapsedOf.get(i).add(shard);
+                acquired[shard] = e.getValue().acquiredMicros();
             }
         }
-        for (int i = 0; i < m; i++) {
-            List<Integer> mine = lapsedOf.get(i);
-            long h = hash[i];
-            mine.sort((x, y) -> {
-                int byScore = Long.compareUnsigned(score(h, y), score(h, x));
-                return byScore != 0 ? byScore : Integer.compare(x, y);
-            });
-            for (int k = 0; k < mine.size() && deficit[i] > 0; k++) {
-                target[mine.get(k)] = ordered.get(i).id();
-                deficit[i]--;
-            }
-        }
+        keep(lapsedOf, ordered, hash, acquired, deficit, target);
         for (int s = 0; s < shards; s++) {
             if (target[s] != null) {
                 continue;
@@ -242,6 +217,36 @@ public final class Assignment {
             deficit[best]--;
         }
         return new Assignment(shards, List.copyOf(ordered), quota, target);
+    }
+
+    /**
+     * Each member keeps of {@code shardsOf} its shards as many as what is left of its quota: the grants that began most
+     * recently first, then those it ranks highest by rendezvous hash.
+     */
+    private static void keep(
+            List<List<Integer>> shardsOf,
+            List<Member> ordered,
+            long[] hash,
+            long[] acquired,
+            int[] deficit,
+            String[] target) {
+        for (int i = 0; i < ordered.size(); i++) {
+            List<Integer> mine = shardsOf.get(i);
+            long h = hash[i];
+            mine.sort((x, y) -> {
+                int byGrant = Long.compare(acquired[y], acquired[x]);
+                if (byGrant != 0) {
+                    return byGrant;
+                }
+                int byScore = Long.compareUnsigned(score(h, y), score(h, x));
+                return byScore != 0 ? byScore : Integer.compare(x, y);
+            });
+            int keep = Math.max(0, Math.min(deficit[i], mine.size()));
+            for (int k = 0; k < keep; k++) {
+                target[mine.get(k)] = ordered.get(i).id();
+            }
+            deficit[i] -= keep;
+        }
     }
 
     /**

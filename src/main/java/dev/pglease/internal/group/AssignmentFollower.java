@@ -177,12 +177,16 @@ final class AssignmentFollower {
         snapshot.owners()
                 .forEach((shard, owner) ->
                         holders.put(shard, new Assignment.Holding(owner.holder(), micros(owner.acquiredAt()))));
+        Map<Integer, Assignment.Holding> lapsed = new HashMap<>();
+        snapshot.lapsed()
+                .forEach((shard, owner) ->
+                        lapsed.put(shard, new Assignment.Holding(owner.holder(), micros(owner.acquiredAt()))));
         List<Assignment.Pin> pins = new ArrayList<>();
         snapshot.handedOff().forEach((shard, h) -> pins.add(new Assignment.Pin(shard, h.from(), h.toPrefix())));
         if (ring != null) {
             ring.watchNext(members, start);
         }
-        Assignment full = Assignment.compute(s.shards(), members, holders, pins, snapshot.lapsed());
+        Assignment full = Assignment.compute(s.shards(), members, holders, pins, lapsed);
         List<Assignment.Member> claiming = claims.keep(members, full, holders, pins, start);
         if (ownClaim.joinAfresh(full, holders, pins, start)) {
             starved = true;
@@ -200,7 +204,7 @@ final class AssignmentFollower {
         follow(
                 claiming.size() == members.size()
                         ? full
-                        : Assignment.compute(s.shards(), claiming, holders, pins, snapshot.lapsed()));
+                        : Assignment.compute(s.shards(), claiming, holders, pins, lapsed));
         return true;
     }
 

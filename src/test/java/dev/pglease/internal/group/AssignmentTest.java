@@ -182,11 +182,11 @@ class AssignmentTest {
             Map<Integer, String> before = settle(shards, members.subList(0, Math.max(1, count - 1)), Map.of());
             Map<Integer, String> settled = settle(shards, members, before);
             Map<Integer, Assignment.Holding> held = new HashMap<>();
-            Map<Integer, String> lapsed = new HashMap<>();
+            Map<Integer, Assignment.Holding> lapsed = new HashMap<>();
             double lapsedFraction = random.nextDouble();
             settled.forEach((shard, owner) -> {
                 if (random.nextDouble() < lapsedFraction) {
-                    lapsed.put(shard, owner);
+                    lapsed.put(shard, new Assignment.Holding(owner, 1));
                 } else {
                     held.put(shard, new Assignment.Holding(owner, 1));
                 }
@@ -205,9 +205,9 @@ class AssignmentTest {
     @Test
     void aLapsedGrantBeyondItsHoldersQuotaIsDealtLikeAFreeShard() {
         List<Member> members = members(2);
-        Map<Integer, String> lapsed = new HashMap<>();
+        Map<Integer, Assignment.Holding> lapsed = new HashMap<>();
         for (int s = 0; s < 8; s++) {
-            lapsed.put(s, "m0"); // m0 held every shard, as before m1 joined
+            lapsed.put(s, new Assignment.Holding("m0", 1)); // m0 held every shard, as before m1 joined
         }
         Assignment a = Assignment.compute(8, members, Map.of(), List.of(), lapsed);
         assertThat(a.shardsOf("m0")).hasSize(4);
@@ -223,6 +223,26 @@ class AssignmentTest {
     }
 
     @Test
+    void aMemberOverItsQuotaWhoseGrantsLapseKeepsTheShardsItKeptWhileTheyWereHeld() {
+        List<Member> members = members(2); // 5 shards: quotas 3 (m0, joined first) and 2 (m1)
+        long h = Assignment.memberHash("m1");
+        List<Integer> byRank = new ArrayList<>(List.of(0, 1, 2, 3, 4));
+        byRank.sort((x, y) -> Long.compareUnsigned(Assignment.score(h, y), Assignment.score(h, x)));
+        int handedOff = byRank.get(4); // the shard m1 ranks lowest, and its newest grant (an operator moved it there)
+        Map<Integer, Assignment.Holding> held = new HashMap<>();
+        held.put(byRank.get(0), new Assignment.Holding("m1", 1));
+        held.put(byRank.get(1), new Assignment.Holding("m1", 2));
+        held.put(handedOff, new Assignment.Holding("m1", 3));
+        held.put(byRank.get(2), new Assignment.Holding("m0", 1));
+        held.put(byRank.get(3), new Assignment.Holding("m0", 1));
+        Assignment whileHeld = Assignment.compute(5, members, held, List.of());
+        assertThat(whileHeld.shardsOf("m1")).contains(handedOff);
+        Assignment afterLapse = Assignment.compute(5, members, Map.of(), List.of(), held);
+        assertThat(afterLapse.shardsOf("m1")).isEqualTo(whileHeld.shardsOf("m1"));
+        assertThat(afterLapse.shardsOf("m0")).isEqualTo(whileHeld.shardsOf("m0"));
+    }
+
+    @Test
     void aLapsedGrantOfAHolderThatIsNotALiveMemberOrOfAShardHeldOrHandedOffIsIgnored() {
         List<Member> members = members(3);
         Map<Integer, String> settled = settle(12, members, Map.of());
@@ -234,7 +254,12 @@ class AssignmentTest {
         owners.remove(pinned);
         owners.remove(outsiders);
         List<Assignment.Pin> pins = List.of(new Assignment.Pin(pinned, "m9", "m2"));
-        Map<Integer, String> lapsed = Map.of(held, other, pinned, "m1", outsiders, "gone", 40, "m0", -1, "m0");
+        Map<Integer, Assignment.Holding> lapsed = Map.of(
+                held, new Assignment.Holding(other, 1),
+                pinned, new Assignment.Holding("m1", 1),
+                outsiders, new Assignment.Holding("gone", 1),
+                40, new Assignment.Holding("m0", 1),
+                -1, new Assignment.Holding("m0", 1));
         Assignment with = Assignment.compute(12, members, owners, pins, lapsed);
         Assignment without = Assignment.compute(12, members, owners, pins, Map.of());
         assertSameTarget(with, without, "lapsed entries that do not apply");
