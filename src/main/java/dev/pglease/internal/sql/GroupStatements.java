@@ -344,7 +344,11 @@ public final class GroupStatements {
     }
 
     private static Owner owner(ResultSet rs) throws SQLException {
-        return new Owner(rs.getString(2), rs.getLong(4), rs.getLong(8), rs.getTimestamp(9).toInstant());
+        return new Owner(
+                rs.getString(2),
+                rs.getLong(4),
+                rs.getLong(8),
+                rs.getTimestamp(9).toInstant());
     }
 
     /** The state of {@code group} now, or {@code null} when no member ever joined it. */

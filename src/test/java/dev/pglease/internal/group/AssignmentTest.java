@@ -255,11 +255,16 @@ class AssignmentTest {
         owners.remove(outsiders);
         List<Assignment.Pin> pins = List.of(new Assignment.Pin(pinned, "m9", "m2"));
         Map<Integer, Assignment.Holding> lapsed = Map.of(
-                held, new Assignment.Holding(other, 1),
-                pinned, new Assignment.Holding("m1", 1),
-                outsiders, new Assignment.Holding("gone", 1),
-                40, new Assignment.Holding("m0", 1),
-                -1, new Assignment.Holding("m0", 1));
+                held,
+                new Assignment.Holding(other, 1),
+                pinned,
+                new Assignment.Holding("m1", 1),
+                outsiders,
+                new Assignment.Holding("gone", 1),
+                40,
+                new Assignment.Holding("m0", 1),
+                -1,
+                new Assignment.Holding("m0", 1));
         Assignment with = Assignment.compute(12, members, owners, pins, lapsed);
         Assignment without = Assignment.compute(12, members, owners, pins, Map.of());
         assertSameTarget(with, without, "lapsed entries that do not apply");
