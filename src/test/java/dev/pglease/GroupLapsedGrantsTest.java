@@ -135,6 +135,7 @@ class GroupLapsedGrantsTest {
             List<LeaseGroup> all = List.of(a, b, c);
             await("the join settled in the database", () -> settled(group, all));
             Map<Integer, String> before = new TreeMap<>(owners(group));
+            Map<Integer, Long> tokensBefore = tokens(group);
 
             proxy.cut();
             await(
@@ -154,6 +155,9 @@ class GroupLapsedGrantsTest {
                 }
             });
             assertThat(moved).as("shards that changed member").isEmpty();
+            assertThat(tokens(group))
+                    .as("tokens: every grant outlived the outage, so each is led again with its token")
+                    .isEqualTo(tokensBefore);
         }
     }
 
@@ -173,6 +177,24 @@ class GroupLapsedGrantsTest {
             total += n;
         }
         return total == SHARDS && max - min <= 1;
+    }
+
+    /** Shard number to the token of its lease. */
+    private static Map<Integer, Long> tokens(String group) {
+        Map<Integer, Long> out = new TreeMap<>();
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                PreparedStatement ps = c.prepareStatement(
+                        "SELECT shard, token FROM " + schema + ".group_shard_status WHERE group_name = ?")) {
+            ps.setString(1, group);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.put(rs.getInt(1), rs.getLong(2));
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+        return out;
     }
 
     /** Shard number to owner, as the group's shard view shows it. */

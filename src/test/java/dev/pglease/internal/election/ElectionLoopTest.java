@@ -119,6 +119,30 @@ class ElectionLoopTest {
                 .isEqualTo(new CampaignState.SteppedDown(1, ticker.read()));
     }
 
+    /**
+     * A renewal whose answer is lost may have committed. A stepped-down holder whose renewals keep committing without
+     * an answer must not keep the lease from the others for longer than its grant lasts by the last answer it heard.
+     */
+    @Test
+    void aHolderThatNeverHearsItsRenewalsAnsweredLetsTheLeaseExpireWithinALeaseDurationOfItsLastAnswer() {
+        loop.runOnce(); // elected with token 1 at 0 s: the last answer this holder hears
+        store.loseRenewAnswers = true;
+        long freeAfterMillis = -1;
+        for (int elapsed = 100; elapsed <= 30_000 && freeAfterMillis < 0; elapsed += 100) {
+            ticker.advanceMillis(100);
+            loop.runOnce();
+            InMemoryLeaseStore.Row row = store.rows.get("payments");
+            if (row.holder() == null || row.expiresAt() - ticker.read() <= 0) {
+                freeAfterMillis = elapsed;
+            }
+        }
+        assertThat(events).startsWith("elected 1", "revoked 1: its renew deadline passed without a successful renewal");
+        assertThat(freeAfterMillis)
+                .as("ms after the holder's last answer until another candidate could take the lease (10 s lease,"
+                        + " renewals committed without answers until the holder stopped sending them)")
+                .isBetween(0L, 25_000L);
+    }
+
     @Test
     void retriesAFailedRenewalBeforeTheDeadlineAndKeepsLeadingIfOneSucceeds() {
         loop.runOnce();

@@ -32,6 +32,9 @@ final class InMemoryLeaseStore implements LeaseStore {
     /** The next acquire takes effect, then its answer is lost (the connection breaks after the commit). */
     boolean loseNextAcquireAnswer;
 
+    /** Every renewal takes effect, then its answer is lost (the connection breaks after the commit). */
+    boolean loseRenewAnswers;
+
     /** How long every statement takes, on the fake clock. */
     Duration latency = Duration.ZERO;
 
@@ -85,6 +88,9 @@ final class InMemoryLeaseStore implements LeaseStore {
                                 now + Duration.ofMillis(h.ttlMillis()).toNanos()));
                 renewed.add(h.name());
             }
+        }
+        if (loseRenewAnswers) {
+            throw new SQLTransientConnectionException("connection reset after the commit", "08006");
         }
         return new LeaseStore.Renewal(renewed);
     }
