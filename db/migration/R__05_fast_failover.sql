@@ -51,11 +51,11 @@ $$;
 
 -- Takes the lease's advisory lock for the calling session, waiting at most p_wait_ms (other candidates hold it
 -- briefly while they try). Returns whether the session holds it. The wait is bounded here whatever lock_timeout the
--- role has. A session that holds the lock already keeps it as it is (taken once, so one unlock frees it): a call that
--- failed after the server granted the lock (a statement timeout or cancel at that instant) left it with the session.
--- A lock freed just as the wait runs out can be granted while the statement still ends with its lock timeout, and a
--- deadlock_timeout shorter than the wait can end it as a deadlock (two candidates standing by for each other's
--- lease): the answer is then read from pg_locks, since a session lock granted meanwhile stays.
+-- role has. A session that holds the lock already takes it once more: two lease names can share a key, and the unlock
+-- of one must leave the other's hold. A lock freed just as the wait runs out can be granted while the statement still
+-- ends with its lock timeout, and a deadlock_timeout shorter than the wait can end it as a deadlock (two candidates
+-- standing by for each other's lease): the answer is then read from pg_locks, since a session lock granted meanwhile
+-- stays.
 CREATE OR REPLACE FUNCTION ${flyway:defaultSchema}.fast_failover_lock(p_name text, p_wait_ms integer) RETURNS boolean
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -65,9 +65,6 @@ BEGIN
     IF p_wait_ms IS NULL OR p_wait_ms < 0 OR p_wait_ms > 60000 THEN
         RAISE EXCEPTION 'pglease: fast_failover_lock wait must be between 0 and 60000 ms, got %', p_wait_ms
             USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF ${flyway:defaultSchema}.fast_failover_lock_held(p_name) THEN
-        RETURN true;
     END IF;
     IF p_wait_ms = 0 THEN
         RETURN pg_try_advisory_lock(${flyway:defaultSchema}.fast_failover_key(p_name));

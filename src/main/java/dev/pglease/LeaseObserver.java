@@ -51,7 +51,8 @@ public interface LeaseObserver {
      * A renewal did not succeed.
      *
      * @param lost  {@code true} when the database answered that the lease is no longer held (step-down follows);
-     *              {@code false} when the statement failed and will be retried until the local deadline
+     *              {@code false} when the statement failed and will be retried: until the local deadline, and after a
+     *              step-down at the deadline until the grant expires
      * @param cause the error, or {@code null} when the lease was lost
      */
     default void renewFailed(String leaseName, long token, boolean lost, Throwable cause) {}

@@ -72,28 +72,29 @@ class FastFailoverLockTimeoutTest {
     }
 
     /**
-     * A call that errs after the server granted the lock (a statement timeout or a cancel at that instant) leaves the
-     * lock with the session while its caller believes it was not taken; the caller's next call must not take it a
-     * second time, or the one unlock that follows would leave it held. So taking the lock in a session that holds it
-     * changes nothing, with or without a wait.
+     * The key of a lease's lock has 32 bits of the lease name, so two names can share it: a session that leads one and
+     * takes the other's lock must hold it twice, so that giving the second back leaves the first held (else a standby
+     * of the first would find its holder's session without the lock, and take over a live holder).
      */
     @Test
-    void takingTheLockAgainInTheSessionThatHoldsItChangesNothingSoOneUnlockFreesIt() throws Exception {
+    void takingTheLockAgainInTheSessionThatHoldsItHoldsItTwiceSoOneUnlockLeavesItHeld() throws Exception {
         String schema = TestDatabase.freshSchema();
         try (Connection candidate = TestDatabase.dataSource().getConnection()) {
             for (int wait : new int[] {0, 5}) {
                 String name = "again-" + wait;
-                assertThat(value(candidate, "SELECT " + schema + ".fast_failover_lock('" + name + "', " + wait + ")"))
-                        .isEqualTo("t");
-                assertThat(value(candidate, "SELECT " + schema + ".fast_failover_lock('" + name + "', " + wait + ")"))
+                String lock = "SELECT " + schema + ".fast_failover_lock('" + name + "', " + wait + ")";
+                String unlock = "SELECT pg_advisory_unlock(" + schema + ".fast_failover_key('" + name + "'))";
+                assertThat(value(candidate, lock)).isEqualTo("t");
+                assertThat(value(candidate, lock))
                         .as("taken again by the session that holds it")
                         .isEqualTo("t");
-                assertThat(value(
-                                candidate,
-                                "SELECT pg_advisory_unlock(" + schema + ".fast_failover_key('" + name + "'))"))
-                        .isEqualTo("t");
+                assertThat(value(candidate, unlock)).isEqualTo("t");
                 assertThat(heldBy(candidate, schema, name))
-                        .as("held after one unlock (wait %d ms)", wait)
+                        .as("held after one of two unlocks (wait %d ms)", wait)
+                        .isTrue();
+                assertThat(value(candidate, unlock)).isEqualTo("t");
+                assertThat(heldBy(candidate, schema, name))
+                        .as("held after both unlocks (wait %d ms)", wait)
                         .isFalse();
             }
         }

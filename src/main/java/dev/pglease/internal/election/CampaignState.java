@@ -14,7 +14,7 @@ package dev.pglease.internal.election;
  * Leading     --renewal refused, or lost by a fact, a fence or its session--> Standby
  * Leading     --unwanted (hand-over), or closed-->                           Releasing
  * SteppedDown --resume renewal answered in time-->                           Leading
- * SteppedDown --resume refused, or lost by a fact or its session-->          Standby
+ * SteppedDown --resume refused or failing past the grant's expiry, or lost--> Standby
  * SteppedDown --resume late, failed while unwanted, unwanted, or closed-->   Releasing
  * Releasing   --released (campaign goes on), or a handed-over grant lost-->  Standby
  * Releasing   --released after close-->                                      Closed
@@ -42,10 +42,12 @@ public sealed interface CampaignState {
     /**
      * Stepped down at its local deadline (a renewal answered late, or not yet) although the database may still list
      * it with {@code token}: one more renewal of that token, at {@code nextAt}, decides whether it leads again with
-     * it, gives it back, or is a standby; while that renewal fails (the database out of reach), it is tried again. A
-     * starved process thus pauses its leadership instead of handing it over.
+     * it, gives it back, or is a standby; while that renewal fails (the database out of reach), it is tried again
+     * until {@code expiresBy}, when the database lists the grant no longer by the last renewal this process heard
+     * answered (a failed renewal may still have committed: retried without end, such renewals could keep a lease
+     * nobody leads). A starved process thus pauses its leadership instead of handing it over.
      */
-    record SteppedDown(long token, long nextAt) implements CampaignState {}
+    record SteppedDown(long token, long nextAt, long expiresBy) implements CampaignState {}
 
     /**
      * Gives {@code token} back at {@code nextAt}. While {@code handingOver} is set, the grant is still valid and its

@@ -82,12 +82,15 @@ final class Transitions {
             if (!(s instanceof SteppedDown sd) || sd.token() != r.token()) {
                 return stay(s);
             }
-            // Wanted: the renewal of the same token is tried again until the database answers it, so a grant that
-            // outlives the outage is led again with its token, and one that expired meanwhile stays listed under
-            // this holder (a lease group gives such a shard back to it) until the holder acquires it again.
-            return x.wanted()
-                    ? stay(new SteppedDown(r.token(), x.waits().errorBackoff(x.now(), 2)))
-                    : stay(new Releasing(r.token(), null, false, x.waits().errorBackoff(x.now(), 1), 1));
+            if (!x.wanted()) {
+                return stay(new Releasing(r.token(), null, false, x.waits().errorBackoff(x.now(), 1), 1));
+            }
+            // Wanted: the renewal of the same token is tried again until the grant expires, so a grant that
+            // outlives the outage is led again with its token; past its expiry the campaign acquires afresh, and
+            // the expired grant stays listed under this holder (a lease group gives such a shard back to it).
+            return x.now() - sd.expiresBy() >= 0
+                    ? stay(new Standby(x.waits().errorBackoff(x.now(), 2), 1))
+                    : stay(new SteppedDown(sd.token(), x.waits().errorBackoff(x.now(), 2), sd.expiresBy()));
         } else if (e instanceof Event.ReleaseAnswered r) {
             if (s instanceof Releasing rel && rel.token() == r.token() && rel.handingOver() == null) {
                 if (rel.closing()) {
@@ -121,7 +124,10 @@ final class Transitions {
         } else if (e instanceof Event.Deadline) {
             if (s instanceof Leading l && l.grant().deadlinePassed(x.now(), x.nowMillis())) {
                 return new Step(
-                        new SteppedDown(l.grant().token(), x.now()),
+                        new SteppedDown(
+                                l.grant().token(),
+                                x.now(),
+                                x.waits().expiry(l.grant().deadline())),
                         List.of(new Effect.Revoked(l.grant(), DEADLINE_PASSED)));
             }
             if (s instanceof Releasing h
@@ -234,7 +240,10 @@ final class Transitions {
                 return new Step(new Standby(x.now(), 0), List.of(new Effect.Revoked(g, notListed(g.token()))));
             }
             if (x.waits().answeredLate(r.sentAt(), r.sentAtMillis(), x.now(), x.nowMillis())) {
-                return new Step(new SteppedDown(g.token(), x.now()), List.of(new Effect.Revoked(g, ANSWERED_LATE)));
+                return new Step(
+                        new SteppedDown(
+                                g.token(), x.now(), x.waits().expiry(x.waits().deadline(r.sentAt()))),
+                        List.of(new Effect.Revoked(g, ANSWERED_LATE)));
             }
             long deadline = x.waits().deadline(r.sentAt());
             return new Step(
@@ -254,7 +263,13 @@ final class Transitions {
         if (s instanceof SteppedDown sd && sd.token() == g.token()) {
             // Stepped down at the deadline while this renewal was in flight: renewed, the resume renewal decides
             // at once whether to lead again; refused, it is a standby.
-            return stay(r.renewed() ? new SteppedDown(sd.token(), x.now()) : new Standby(x.now(), 0));
+            return stay(
+                    r.renewed()
+                            ? new SteppedDown(
+                                    sd.token(),
+                                    x.now(),
+                                    x.waits().expiry(x.waits().deadline(r.sentAt())))
+                            : new Standby(x.now(), 0));
         }
         if (s instanceof Standby && r.renewed()) {
             // Stepped down while the renewal was in flight, yet the database still lists us: give it back.

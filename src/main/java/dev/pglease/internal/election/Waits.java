@@ -57,6 +57,14 @@ final class Waits {
         return sentAt + renewDeadlineNanos;
     }
 
+    /**
+     * When the database lists a grant whose local deadline is {@code deadline} no longer (ticker): a lease duration
+     * after the renewal that set that deadline was sent.
+     */
+    long expiry(long deadline) {
+        return deadline - renewDeadlineNanos + leaseDurationNanos;
+    }
+
     /** The same deadline on the wall clock, for a statement sent at wall-clock time {@code sentAtMillis}. */
     long wallDeadline(long sentAtMillis) {
         return sentAtMillis + Math.floorDiv(renewDeadlineNanos, 1_000_000L);

@@ -115,8 +115,9 @@ class ElectionLoopTest {
         assertThat(events)
                 .containsExactly("elected 1", "revoked 1: its renew deadline passed without a successful renewal");
         assertThat(campaign.state())
-                .as("stepped down, with one more renewal of token 1 to decide")
-                .isEqualTo(new CampaignState.SteppedDown(1, ticker.read()));
+                .as("stepped down, with one more renewal of token 1 to decide, tried until the grant expires (10 s"
+                        + " lease, 6 s renew deadline)")
+                .isEqualTo(new CampaignState.SteppedDown(1, ticker.read(), ((Grant) l).deadline() + 4_000_000_000L));
     }
 
     /**

@@ -74,7 +74,9 @@ class TransitionTableTest {
 
     private static final Standby STANDBY = new Standby(NOW, 0);
     private static final Leading LEADING = new Leading(G, NOW, 0);
-    private static final SteppedDown STEPPED_DOWN = new SteppedDown(7, NOW);
+    /** Stepped down at its deadline: the grant of its last answered renewal expires 4 s from now (10 s lease). */
+    private static final SteppedDown STEPPED_DOWN = new SteppedDown(7, NOW, NOW + 4 * S);
+
     private static final Releasing RELEASING = new Releasing(7, null, false, NOW, 0);
     private static final Releasing RELEASING_TO_CLOSE = new Releasing(7, null, true, NOW, 0);
     private static final Releasing HANDING_OVER = new Releasing(7, G, false, NOW, 0);
@@ -322,6 +324,13 @@ class TransitionTableTest {
                     assertThat(((SteppedDown) step.state()).token()).isEqualTo(7);
                 });
         row(
+                new SteppedDown(7, NOW, NOW),
+                "resume renewal failed at the grant's expiry: acquires afresh, gives nothing back",
+                new Event.ResumeFailed(7),
+                x,
+                Standby.class,
+                step -> assertThat(((Standby) step.state()).nextAt()).isGreaterThan(NOW));
+        row(
                 STEPPED_DOWN,
                 "resume renewal failed while not wanted",
                 new Event.ResumeFailed(7),
@@ -340,7 +349,7 @@ class TransitionTableTest {
                 renewed(G, true, NOW - 6 * S),
                 x,
                 SteppedDown.class,
-                is(new SteppedDown(7, NOW)));
+                is(new SteppedDown(7, NOW, NOW + 4 * S)));
         row(STEPPED_DOWN, "re-read: another holder", fact("other", 8, true), x, Standby.class);
         row(STEPPED_DOWN, "its fast-failover session ended", new Event.Lost(7, "session"), x, Standby.class);
         row(STEPPED_DOWN, "closed", new Event.Close(), x, Releasing.class, is(new Releasing(7, null, true, NOW, 0)));
