@@ -61,10 +61,21 @@ class GroupLapsedGrantsTest {
                         .leaseDuration(leaseDuration)
                         .renewDeadline(Duration.ofMillis(1000))
                         .retryPeriod(Duration.ofMillis(250))
+                        .observer(unownedTimes)
                         .build());
         opened.add(p);
         return p.group(group, SHARDS, new LeaseGroupTest.Recorder());
     }
+
+    /** Every {@code shardUnowned} report, as "shard token". */
+    private final List<String> unownedReports = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    private final LeaseObserver unownedTimes = new LeaseObserver() {
+        @Override
+        public void shardUnowned(String group, int shard, long token, Duration unowned) {
+            unownedReports.add(shard + " " + token);
+        }
+    };
 
     @Test
     void shardsWhoseGrantsLapsedWhileTheirMembersStayedGoBackToThoseMembers() throws Exception {
@@ -158,6 +169,10 @@ class GroupLapsedGrantsTest {
             assertThat(tokens(group))
                     .as("tokens: every grant outlived the outage, so each is led again with its token")
                     .isEqualTo(tokensBefore);
+            Thread.sleep(500); // time without an owner is measured on the members' threads, after the grant
+            assertThat(unownedReports)
+                    .as("time without an owner, told once per grant (a grant led again is not a new one)")
+                    .doesNotHaveDuplicates();
         }
     }
 
