@@ -25,6 +25,8 @@ final class UnownedTime {
     private final MemberSchedule schedule;
     /** The expiry (ticker) of each shard's grant as the last read showed it: what a crashed holder's grant ends at. */
     private final Map<Integer, Long> knownExpiry = new ConcurrentHashMap<>();
+    /** The token of the last grant of each shard this member heard of: a grant led again is not measured again. */
+    private final Map<Integer, Long> lastGranted = new ConcurrentHashMap<>();
     /** Grants of this member whose time without an owner before them is still to be read. Guarded by the lock. */
     private final List<Granted> toMeasure = new ArrayList<>();
 
@@ -46,6 +48,9 @@ final class UnownedTime {
 
     /** On a callback thread: {@code shard} was granted to this member, heard of {@code at} (ticker). */
     void granted(int shard, long token, long at) {
+        if (Long.valueOf(token).equals(lastGranted.put(shard, token))) {
+            return; // the same grant, led again after a step-down: its time without an owner was told already
+        }
         if (events.measuresUnowned()) {
             synchronized (schedule.lock()) {
                 toMeasure.add(new Granted(shard, token, at));
