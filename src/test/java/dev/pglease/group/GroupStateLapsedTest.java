@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code group_state} lists a shard whose grant lapsed (expired, not released) in a live member's hands as
  * {@code lapsed} with that member, so the assignment can give it back; a grant that was released, one whose holder is
- * no live member, one held under the member's id by another login and one an operator handed off are not lapsed.
+ * no live member, one held under the member's id by another login, one an operator handed off and one its holder took
+ * before it joined again (after its membership expired) are not lapsed.
  */
 @Tag("core")
 class GroupStateLapsedTest {
@@ -41,6 +42,30 @@ class GroupStateLapsedTest {
 
             st.execute("SELECT " + s + ".group_leave('g', 'm')");
             assertThat(rows(st, s, "lapsed")).as("once its holder left").isEmpty();
+        }
+    }
+
+    @Test
+    void aGrantHeldBeforeItsHolderJoinedAgainIsNotLapsedForTheNewMembership() throws Exception {
+        String s = TestDatabase.freshSchema();
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                Statement st = c.createStatement()) {
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'm', 4, 1, 0, 60000)");
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'n', 4, 1, 0, 60000)");
+            st.execute("SELECT " + s + ".acquire('g/' || k, 'm', 60000, 'shard') FROM generate_series(0, 1) AS k");
+            // m is cut off for longer than its lease: its membership and its grants expire, then it joins again
+            st.execute("UPDATE " + s + ".group_members SET expires_at = clock_timestamp() WHERE member = 'm'");
+            st.execute("UPDATE " + s + ".leases SET expires_at = clock_timestamp() WHERE name IN ('g/0', 'g/1')");
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'm', 4, 1, 0, 60000)");
+            assertThat(rows(st, s, "lapsed"))
+                    .as("grants of the membership that expired")
+                    .isEmpty();
+
+            st.execute("SELECT " + s + ".acquire('g/2', 'm', 60000, 'shard')");
+            st.execute("UPDATE " + s + ".leases SET expires_at = clock_timestamp() WHERE name = 'g/2'");
+            assertThat(rows(st, s, "lapsed"))
+                    .as("a grant of the new membership")
+                    .isEqualTo(Map.of(2, "m"));
         }
     }
 
