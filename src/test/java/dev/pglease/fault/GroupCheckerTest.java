@@ -383,6 +383,27 @@ class GroupCheckerTest {
     }
 
     @Test
+    void anOverlapNoLongerThanAForwardStepOfTheDatabaseClockBackToTrueTimeIsLeftToTheFence() {
+        History h = clean();
+        elected(h, "n3", "C", 2, 2, 2000); // 598 ms before B's deadline
+        h.addClockStep(T0 + 1500, -1_500_000, 0, 0, 0);
+        h.addClockStep(T0 + 1990, 1_500_000, 0, 0, 0);
+        assertThat(checker.check(h).violates(8)).as("a step forward of 1500 ms").isFalse();
+    }
+
+    @Test
+    void anOverlapLongerThanTheForwardStepOfTheDatabaseClockBreaksInvariantEight() {
+        History h = clean();
+        elected(h, "n3", "C", 2, 2, 2000);
+        h.addClockStep(T0 + 1500, -300_000, 0, 0, 0);
+        h.addClockStep(T0 + 1990, 300_000, 0, 0, 0);
+        CheckReport r = checker.check(h);
+        assertThat(r.violates(8))
+                .as("598 ms overlap after a step forward of 300 ms")
+                .isTrue();
+    }
+
+    @Test
     void theRunsOtherLeasesAreNotShards() {
         History h = clean();
         h.add(new Op(
