@@ -209,8 +209,8 @@ public final class GroupChecker {
 
     /**
      * An overlap the members' own reports can not rule out: the later grant was made while the database clock ran
-     * ahead (a forward step ends grants early on the clock the database arbitrates with: only the fence keeps the
-     * earlier holder's writes out), or the earlier holder's monotonic clock stopped during a simulated suspend (it
+     * ahead, or within a lease duration after it stepped forward at least as far as the overlap (a forward step ends
+     * grants early on the clock the database arbitrates with: only the fence keeps the earlier holder's writes out), or the earlier holder's monotonic clock stopped during a simulated suspend (it
      * still believes its deadline lies ahead: only the fence keeps it safe).
      */
     private boolean excused(History h, List<long[]> ahead, Grant x, Grant y) {
@@ -218,6 +218,9 @@ public final class GroupChecker {
             if (y.start() >= a[0] && y.start() <= a[1] + config.leaseDurationMs()) {
                 return true;
             }
+        }
+        if (x.end() - y.start() <= forwardMs(h.clockSteps(), y.start() - config.leaseDurationMs(), y.start())) {
+            return true;
         }
         for (FaultRecord f : h.faults()) {
             long end = f.endMs() < 0 ? Long.MAX_VALUE : f.endMs();
@@ -230,6 +233,20 @@ public final class GroupChecker {
             }
         }
         return false;
+    }
+
+    /**
+     * How far the database clock stepped forward (ms, kit clock from and to): a forward step, also one back to the
+     * true time after a backward step, ends every grant renewed before it that much earlier in real time.
+     */
+    static long forwardMs(List<DbClock.Step> steps, long from, long to) {
+        long micros = 0;
+        for (DbClock.Step s : steps) {
+            if (s.deltaMicros() > 0 && s.atMs() >= from && s.atMs() <= to) {
+                micros += s.deltaMicros();
+            }
+        }
+        return micros / 1000;
     }
 
     /** The periods (kit clock, from and to) in which the database clock ran ahead of the machine's. */
