@@ -91,6 +91,11 @@ class GroupCheckerTest {
      * over (released at +1700), C takes it at +1710 with token 2; the group settles again.
      */
     private History clean() {
+        return clean(2800);
+    }
+
+    /** {@link #clean()}, with B's renewals of shard 2 ending at {@code shardTwoRenewedUntil}. */
+    private History clean(long shardTwoRenewedUntil) {
         History h = new History(T0);
         elected(h, "n1", "A", 0, 1, 10);
         elected(h, "n1", "A", 1, 1, 12);
@@ -102,7 +107,9 @@ class GroupCheckerTest {
             if (t < 1700) {
                 renewed(h, "n1", "A", 1, 1, t);
             }
-            renewed(h, "n2", "B", 2, 1, t);
+            if (t <= shardTwoRenewedUntil) {
+                renewed(h, "n2", "B", 2, 1, t);
+            }
             renewed(h, "n2", "B", 3, 1, t);
         }
         settled(h, 1000, -1, state(1000, Set.of(A, B), "A", "A", "B", "B"));
@@ -341,15 +348,21 @@ class GroupCheckerTest {
         settled(h, 5000, 1, state(5000, Set.of(A, B, C), "A", "C", "A", "B"));
         CheckReport r = checker.check(h);
         assertThat(r.violates(11)).as(r.render()).isFalse();
-        assertThat(r.groupSummary()).contains("1 across a promotion or an outage longer than the lease, not checked");
+        assertThat(r.groupSummary()).contains("1 across a promotion or an outage a row may not outlive, not checked");
     }
 
     @Test
-    void movesAcrossAnOutageLongerThanTheLeaseAreNotJudgedAndAcrossAShorterOneAre() {
+    void movesAcrossAnOutageThatRowsMayNotOutliveAreNotJudgedAndAcrossAShorterOneAre() {
         History h = clean();
         h.addFault(new FaultRecord(0, FaultKind.PG_PAUSE, "pg0", T0 + 3500, T0 + 4500, false, null, null));
         settled(h, 5000, 1, state(5000, Set.of(A, B, C), "A", "C", "A", "B"));
         assertThat(checker.check(h).violates(11)).isFalse();
+
+        History beyondARow = clean();
+        // a row renewed a retry period (200 ms) before an 850 ms pause expires within it (1 s lease)
+        beyondARow.addFault(new FaultRecord(0, FaultKind.PG_PAUSE, "pg0", T0 + 3500, T0 + 4350, false, null, null));
+        settled(beyondARow, 5000, 1, state(5000, Set.of(A, B, C), "A", "C", "A", "B"));
+        assertThat(checker.check(beyondARow).violates(11)).isFalse();
 
         History shorter = clean();
         shorter.addFault(new FaultRecord(0, FaultKind.PG_PAUSE, "pg0", T0 + 3500, T0 + 3900, false, null, null));
@@ -370,12 +383,14 @@ class GroupCheckerTest {
         assertThat(r.violates(11)).as(r.render()).isFalse();
         assertThat(r.groupSummary())
                 .contains(
-                        "1 with several changes, 0 across a promotion or an outage longer than the lease, not checked");
+                        "1 with several changes, 0 across a promotion or an outage a row may not outlive, not checked");
     }
 
+    // B renews shard 2 until +1800 (sent at +1798, deadline +2398); C owns it from +2000: 398 ms of overlap
+
     @Test
-    void ownershipOverlapsWhileTheDatabaseClockRanAheadAreLeftToTheFence() {
-        History h = clean();
+    void anOverlapAfterTheDatabaseClockSteppedForwardAtLeastAsFarIsLeftToTheFence() {
+        History h = clean(1800);
         elected(h, "n3", "C", 2, 2, 2000);
         h.addClockStep(T0 + 1900, 2_000_000, 0, 0, 0);
         h.addClockStep(T0 + 2100, -2_000_000, 0, 0, 0);
@@ -383,24 +398,39 @@ class GroupCheckerTest {
     }
 
     @Test
-    void anOverlapNoLongerThanAForwardStepOfTheDatabaseClockBackToTrueTimeIsLeftToTheFence() {
-        History h = clean();
-        elected(h, "n3", "C", 2, 2, 2000); // 598 ms before B's deadline
-        h.addClockStep(T0 + 1500, -1_500_000, 0, 0, 0);
-        h.addClockStep(T0 + 1990, 1_500_000, 0, 0, 0);
-        assertThat(checker.check(h).violates(8)).as("a step forward of 1500 ms").isFalse();
+    void aStepForwardBackToTrueTimeAfterTheLastRenewalShortensTheGrantByTheStep() {
+        History h = clean(1800);
+        elected(h, "n3", "C", 2, 2, 2000);
+        h.addClockStep(T0 + 1500, -398_000, 0, 0, 0); // B's last renewal runs on the slow clock
+        h.addClockStep(T0 + 1990, 398_000, 0, 0, 0);
+        CheckReport r = checker.check(h);
+        assertThat(r.violates(8)).as(r.render()).isFalse();
+
+        History lessThanTheOverlap = clean(1800);
+        elected(lessThanTheOverlap, "n3", "C", 2, 2, 2000);
+        lessThanTheOverlap.addClockStep(T0 + 1500, -397_000, 0, 0, 0);
+        lessThanTheOverlap.addClockStep(T0 + 1990, 397_000, 0, 0, 0);
+        assertThat(checker.check(lessThanTheOverlap).violates(8))
+                .as("a step of 397 ms explains no overlap of 398 ms")
+                .isTrue();
     }
 
     @Test
-    void anOverlapLongerThanTheForwardStepOfTheDatabaseClockBreaksInvariantEight() {
-        History h = clean();
+    void stepsBeforeTheLastRenewalExplainNoOverlap() {
+        History h = clean(1800);
         elected(h, "n3", "C", 2, 2, 2000);
-        h.addClockStep(T0 + 1500, -300_000, 0, 0, 0);
-        h.addClockStep(T0 + 1990, 300_000, 0, 0, 0);
-        CheckReport r = checker.check(h);
-        assertThat(r.violates(8))
-                .as("598 ms overlap after a step forward of 300 ms")
-                .isTrue();
+        h.addClockStep(T0 + 1000, -1_500_000, 0, 0, 0);
+        h.addClockStep(T0 + 1100, 1_500_000, 0, 0, 0); // B renews on the true clock again from +1200
+        assertThat(checker.check(h).violates(8)).isTrue();
+    }
+
+    @Test
+    void aStepBackAndForwardAgainAfterTheLastRenewalExplainsNoOverlap() {
+        History h = clean(1800);
+        elected(h, "n3", "C", 2, 2, 2000);
+        h.addClockStep(T0 + 1850, -1_500_000, 0, 0, 0);
+        h.addClockStep(T0 + 1900, 1_500_000, 0, 0, 0);
+        assertThat(checker.check(h).violates(8)).isTrue();
     }
 
     @Test

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
  * {@code group_state} lists a shard whose grant lapsed (expired, not released) in a live member's hands as
  * {@code lapsed} with that member, so the assignment can give it back; a grant that was released, one whose holder is
  * no live member, one held under the member's id by another login, one an operator handed off and one its holder took
- * before it joined again (after its membership expired) are not lapsed.
+ * and last renewed before it joined again (after its membership expired) are not lapsed.
  */
 @Tag("core")
 class GroupStateLapsedTest {
@@ -66,6 +66,28 @@ class GroupStateLapsedTest {
             assertThat(rows(st, s, "lapsed"))
                     .as("a grant of the new membership")
                     .isEqualTo(Map.of(2, "m"));
+        }
+    }
+
+    @Test
+    void aGrantTakenBeforeItsHolderJoinedAgainButRenewedSinceIsLapsedForTheNewMembership() throws Exception {
+        String s = TestDatabase.freshSchema();
+        try (Connection c = TestDatabase.dataSource().getConnection();
+                Statement st = c.createStatement()) {
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'm', 4, 1, 0, 60000)");
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'n', 4, 1, 0, 60000)");
+            st.execute("SELECT " + s + ".acquire('g/0', 'm', 60000, 'shard')");
+            // m's membership and grant expire; its campaign takes the shard again before m joins again
+            st.execute("UPDATE " + s + ".group_members SET expires_at = clock_timestamp() WHERE member = 'm'");
+            st.execute("UPDATE " + s + ".leases SET expires_at = clock_timestamp() WHERE name = 'g/0'");
+            st.execute("SELECT " + s + ".acquire('g/0', 'm', 60000, 'shard')");
+            st.execute("SELECT * FROM " + s + ".group_join('g', 'm', 4, 1, 0, 60000)");
+            st.execute("SELECT * FROM " + s + ".group_renew('m', ARRAY['g'], ARRAY['g/0'],"
+                    + " ARRAY[(SELECT token FROM " + s + ".leases WHERE name = 'g/0')], 60000)");
+            st.execute("UPDATE " + s + ".leases SET expires_at = clock_timestamp() WHERE name = 'g/0'");
+            assertThat(rows(st, s, "lapsed"))
+                    .as("a grant the new membership renewed")
+                    .isEqualTo(Map.of(0, "m"));
         }
     }
 
