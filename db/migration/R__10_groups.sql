@@ -264,11 +264,11 @@ $$;
 -- this grant began) and one 'handoff' row per shard an operator handed off that nobody has taken yet (shard number,
 -- the member it was taken from in member, the holder id prefix it was handed to in handoff_to, NULL for any other
 -- member, and the milliseconds the handoff still steers), and one 'lapsed' row per shard whose grant expired without
--- being released while its holder is still a live member, in the membership it had when it took the grant (shard
+-- being released while its holder is still a live member, in the membership that last renewed the grant (shard
 -- number, that holder in member, the grant's token and acquired_at; a member whose row expired and that joined again
--- is a newcomer to its old grants):
--- the assignment gives it back to that member, so grants that end without a change of members (the database out of
--- reach for longer than the holders could renew) move no shard. Times are the database clock's. No row at all when the
+-- is a newcomer to the grants it did not renew since):
+-- the assignment gives it back to that member, so a grant that ends while its member stays (a resume of a
+-- stepped-down grant that came too late while the member's row was renewed) moves no shard. Times are the database clock's. No row at all when the
 -- group does not exist. A shard held under a live member's id by another login is not that member's: it has no row
 -- (the assignment sees it as not owned by any member, and its acquire is refused until that grant ends).
 DROP FUNCTION IF EXISTS ${flyway:defaultSchema}.group_state(text);
@@ -311,7 +311,7 @@ SELECT CASE WHEN s.held THEN 'shard' WHEN s.steered THEN 'handoff' ELSE 'lapsed'
     OR (NOT s.held AND s.steered)
     OR (NOT s.held AND NOT s.steered
         AND EXISTS (SELECT 1 FROM m WHERE m.member = s.holder AND m.member_role = s.holder_role
-                                      AND m.joined_at <= s.acquired_at));
+                                      AND m.joined_at <= s.renewed_at));
 $$;
 
 -- An operator moves shard p_shard of group p_group to another member now: the shard's lease is handed off

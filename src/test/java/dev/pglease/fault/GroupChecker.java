@@ -20,19 +20,20 @@ import java.util.TreeSet;
  *   <li>8: a shard is owned by one member at a time, by the members' own reports: a grant is owned from its elected
  *       report until its released or revoked report, and never past the latest deadline its member reported for it
  *       (the send time of its last acknowledged acquire or renewal + renewDeadline, on the true clock); grants of
- *       one shard to different members never overlap.</li>
+ *       one shard to different members never overlap, except by no more than the database clock stepped forward
+ *       between the earlier grant's last renewal and the later grant (only the fence keeps writes apart then).</li>
  *   <li>9: liveness: after a member that owns shards is lost (killed, stopped, paused or cut off past its lease,
  *       suspended, or leaving with SIGTERM) while another member is up, every shard it owned is owned again (by
- *       another member, or by the member itself on a new grant once it is back) within leaseDuration + retryPeriod + {@value #SLACK_MS} ms; after a join, the group is balanced with
- *       the newcomer within {@value #JOIN_BALANCED_MS} ms of the newcomer's start. Both plus the scheduling lag
+ *       another member, or by the member itself on a new grant once it is back) within leaseDuration + retryPeriod
+ *       + {@value #SLACK_MS} ms; after a join, the group is balanced with the newcomer within {@value #JOIN_BALANCED_MS} ms of the newcomer's start. Both plus the scheduling lag
  *       measured in the window (at most {@value Checker#LAG_CAP_MS} ms).</li>
  *   <li>10: whenever the kit found the group settled (no fault active, every running node a live member, no change
  *       for a quiet time), every shard is owned by a live member and shard counts differ by at most one; a group that
  *       did not settle within the kit's limit breaks it too.</li>
  *   <li>11: between two settled states one change of members apart, a join moved at most ⌈N/(M+1)⌉ shards, all to
  *       the newcomer, and a leave moved only the leaver's shards; with no change of members, nothing moved. Not
- *       checked across a fault that ends every grant (a promotion of the database, or the database out of reach for
- *       a lease duration or longer): each shard is taken again then.</li>
+ *       checked across a fault that may end every grant and membership (a promotion of the database, or the
+ *       database out of reach for a lease duration less a retry period or longer): each shard is taken again then.</li>
  * </ul>
  * Members run with equal weights and priorities.
  */
@@ -61,8 +62,21 @@ public final class GroupChecker {
      * @param start  its first elected report
      * @param end    its released or revoked report after the last claim, or its latest deadline, whichever is first
      */
+    /**
+     * One member's grant of one shard, as it reported it: owned from {@code start} to {@code end}; its latest deadline
+     * came from a statement sent at {@code renewSentMs} and answered at {@code renewDoneMs}.
+     */
     record Grant(
-            String lease, String node, String holder, long token, long start, long end, long startOp, String why) {}
+            String lease,
+            String node,
+            String holder,
+            long token,
+            long start,
+            long end,
+            long startOp,
+            String why,
+            long renewSentMs,
+            long renewDoneMs) {}
 
     private final Checker.Config config;
     private final Group group;
@@ -130,6 +144,7 @@ public final class GroupChecker {
             Op first = null;
             long lastClaim = Long.MIN_VALUE;
             Long deadline = null;
+            Op deadlineOp = null;
             for (Op op : list) {
                 // ownership is what the member reports to its listener: an acquire the library gave up before
                 // reporting it (the assignment moved the shard meanwhile) is released at once and never owned
@@ -145,6 +160,7 @@ public final class GroupChecker {
                         && op.deadlineMs() != null
                         && (deadline == null || op.deadlineMs() > deadline)) {
                     deadline = op.deadlineMs();
+                    deadlineOp = op;
                 }
             }
             if (first == null) {
@@ -169,15 +185,24 @@ public final class GroupChecker {
                 end = lastClaim;
                 why = "its last report (no deadline reported)";
             }
+            Op renewal = deadlineOp != null ? deadlineOp : first;
             out.add(new Grant(
-                    lease, first.node(), first.holder(), first.token(), first.completeMs(), end, first.index(), why));
+                    lease,
+                    first.node(),
+                    first.holder(),
+                    first.token(),
+                    first.completeMs(),
+                    end,
+                    first.index(),
+                    why,
+                    renewal.invokeMs(),
+                    renewal.completeMs()));
         }
         out.sort(Comparator.comparingLong(Grant::token).thenComparingLong(Grant::start));
         return out;
     }
 
     private void checkOwnership(History h, Map<String, List<Grant>> grants, List<Violation> out) {
-        List<long[]> ahead = clockAhead(h.clockSteps());
         int reported = 0;
         for (Map.Entry<String, List<Grant>> e : grants.entrySet()) {
             List<Grant> list = e.getValue();
@@ -188,7 +213,7 @@ public final class GroupChecker {
                     if (x.holder().equals(y.holder()) || x.token() >= y.token() || y.start() >= x.end()) {
                         continue;
                     }
-                    if (excused(h, ahead, x, y)) {
+                    if (excused(h, x, y)) {
                         continue;
                     }
                     if (reported++ < 20) {
@@ -208,18 +233,14 @@ public final class GroupChecker {
     }
 
     /**
-     * An overlap the members' own reports can not rule out: the later grant was made while the database clock ran
-     * ahead, or within a lease duration after it stepped forward at least as far as the overlap (a forward step ends
-     * grants early on the clock the database arbitrates with: only the fence keeps the earlier holder's writes out), or the earlier holder's monotonic clock stopped during a simulated suspend (it
-     * still believes its deadline lies ahead: only the fence keeps it safe).
+     * An overlap the members' own reports can not rule out: the database clock moved forward between the earlier
+     * holder's last renewal and the later grant by at least the overlap (a forward step ends grants renewed before it
+     * early on the clock the database arbitrates with, also a step back to true time after a backward one: only the
+     * fence keeps the earlier holder's writes out), or the earlier holder's monotonic clock stopped during a simulated
+     * suspend (it still believes its deadline lies ahead: only the fence keeps it safe).
      */
-    private boolean excused(History h, List<long[]> ahead, Grant x, Grant y) {
-        for (long[] a : ahead) {
-            if (y.start() >= a[0] && y.start() <= a[1] + config.leaseDurationMs()) {
-                return true;
-            }
-        }
-        if (x.end() - y.start() <= forwardMs(h.clockSteps(), y.start() - config.leaseDurationMs(), y.start())) {
+    private boolean excused(History h, Grant x, Grant y) {
+        if (x.end() - y.start() <= shortenedMs(h.clockSteps(), x.renewSentMs(), x.renewDoneMs(), y.start())) {
             return true;
         }
         for (FaultRecord f : h.faults()) {
@@ -236,37 +257,30 @@ public final class GroupChecker {
     }
 
     /**
-     * How far the database clock stepped forward (ms, kit clock from and to): a forward step, also one back to the
-     * true time after a backward step, ends every grant renewed before it that much earlier in real time.
+     * How much earlier in real time the database clock's steps can have ended a grant renewed by a statement sent at
+     * {@code sentMs} and answered at {@code doneMs}, as seen by a grant made by {@code grantedByMs} (kit clock): the
+     * highest offset of the database clock until then less the lowest it had while the renewal ran, never below 0.
      */
-    static long forwardMs(List<DbClock.Step> steps, long from, long to) {
-        long micros = 0;
+    static long shortenedMs(List<DbClock.Step> steps, long sentMs, long doneMs, long grantedByMs) {
+        long atSend = 0;
         for (DbClock.Step s : steps) {
-            if (s.deltaMicros() > 0 && s.atMs() >= from && s.atMs() <= to) {
-                micros += s.deltaMicros();
+            if (s.atMs() <= sentMs) {
+                atSend += s.deltaMicros();
             }
         }
-        return micros / 1000;
-    }
-
-    /** The periods (kit clock, from and to) in which the database clock ran ahead of the machine's. */
-    static List<long[]> clockAhead(List<DbClock.Step> steps) {
-        List<long[]> out = new ArrayList<>();
+        long lowest = atSend;
+        long highest = atSend;
         long offset = 0;
-        long since = 0;
         for (DbClock.Step s : steps) {
-            long before = offset;
             offset += s.deltaMicros();
-            if (before <= 0 && offset > 0) {
-                since = s.atMs();
-            } else if (before > 0 && offset <= 0) {
-                out.add(new long[] {since, s.atMs()});
+            if (s.atMs() > sentMs && s.atMs() <= doneMs) {
+                lowest = Math.min(lowest, offset);
+            }
+            if (s.atMs() > sentMs && s.atMs() <= grantedByMs) {
+                highest = Math.max(highest, offset);
             }
         }
-        if (offset > 0) {
-            out.add(new long[] {since, Long.MAX_VALUE / 2});
-        }
-        return out;
+        return Math.max(0, (highest - lowest) / 1000);
     }
 
     // ---- 9: liveness of the group -------------------------------------------------------------------------------
@@ -641,18 +655,21 @@ public final class GroupChecker {
         return "moves checked between settled states: " + joins + " one join apart, " + leaves
                 + " one leave apart, " + stable + " without a change of members (" + skipped
                 + " with several changes, " + promoted
-                + " across a promotion or an outage longer than the lease, not checked)";
+                + " across a promotion or an outage a row may not outlive, not checked)";
     }
 
     /**
-     * Whether a fault between the two times ended every grant: a promotion (its new term) or the database out of
-     * reach for at least a lease duration (paused, crashed or restarted).
+     * Whether a fault between the two times may have ended every grant and membership: a promotion (its new term) or
+     * the database out of reach (paused, crashed or restarted) for a lease duration less a retry period (a member
+     * renews its row and grants once per retry period, so an outage that long can outlast them: a leave and a join of
+     * that member, docs/groups.md).
      */
     private boolean everyGrantEndedBetween(History h, long fromMs, long toMs) {
         for (FaultRecord f : h.faults()) {
             boolean ends = switch (f.kind()) {
                 case FAILOVER_SYNC, FAILOVER_ASYNC -> true;
-                case PG_PAUSE, PG_CRASH, PG_RESTART -> f.endMs() - f.startMs() >= config.leaseDurationMs();
+                case PG_PAUSE, PG_CRASH, PG_RESTART ->
+                    f.endMs() - f.startMs() >= config.leaseDurationMs() - config.retryPeriodMs();
                 default -> false;
             };
             if (ends && f.startMs() < toMs && f.endMs() > fromMs) {
