@@ -25,9 +25,10 @@ import org.junit.jupiter.api.Test;
 import org.postgresql.ds.PGSimpleDataSource;
 
 /**
- * Grants that end without a change of members: when the database is out of reach for longer than
- * {@code leaseDuration - retryPeriod} but the members' rows outlive it, every shard's grant lapses (expires, not
- * released) while the same members stay in the group. The shards go back to the members that held them.
+ * Grants that end without a change of members: a grant can lapse (expire, not released) while its member's row lives
+ * on, when the member renews its row with its first answered statement after an outage and its stepped-down grants one
+ * by one after it. The shards go back to the members that held them; an outage that every row and grant outlives moves
+ * no shard and changes no token.
  */
 @org.junit.jupiter.api.Timeout(120)
 @Tag("core")
@@ -91,8 +92,8 @@ class GroupLapsedGrantsTest {
         await("the join settled in the database", () -> settled(group, all));
         Map<Integer, String> before = new TreeMap<>(owners(group));
 
-        // every grant lapses at once (as after an outage of the database), and the members are woken to read the
-        // group while no shard is held
+        // every grant lapses at once while the members' rows live on (the most any outage can lapse), and the
+        // members are woken to read the group while no shard is held
         try (Connection conn = TestDatabase.dataSource().getConnection()) {
             conn.setAutoCommit(false);
             try (Statement st = conn.createStatement();
