@@ -32,8 +32,8 @@ import java.util.TreeSet;
  *       did not settle within the kit's limit breaks it too.</li>
  *   <li>11: between two settled states one change of members apart, a join moved at most ⌈N/(M+1)⌉ shards, all to
  *       the newcomer, and a leave moved only the leaver's shards; with no change of members, nothing moved. Not
- *       checked across a fault that may end every grant and membership (a promotion of the database, or the
- *       database out of reach for a lease duration less a retry period or longer): each shard is taken again then.</li>
+ *       checked across a fault that ends every grant (a promotion of the database, or the database out of reach for
+ *       a lease duration or longer): each shard is taken again then.</li>
  * </ul>
  * Members run with equal weights and priorities.
  */
@@ -655,21 +655,19 @@ public final class GroupChecker {
         return "moves checked between settled states: " + joins + " one join apart, " + leaves
                 + " one leave apart, " + stable + " without a change of members (" + skipped
                 + " with several changes, " + promoted
-                + " across a promotion or an outage a row may not outlive, not checked)";
+                + " across a promotion or an outage longer than the lease, not checked)";
     }
 
     /**
-     * Whether a fault between the two times may have ended every grant and membership: a promotion (its new term) or
-     * the database out of reach (paused, crashed or restarted) for a lease duration less a retry period (a member
-     * renews its row and grants once per retry period, so an outage that long can outlast them: a leave and a join of
-     * that member, docs/groups.md).
+     * Whether a fault between the two times ended every grant: a promotion (its new term) or the database out of
+     * reach for at least a lease duration (paused, crashed or restarted). A shorter outage that outlasts some
+     * members' rows makes them join again, which counts as a change of members.
      */
     private boolean everyGrantEndedBetween(History h, long fromMs, long toMs) {
         for (FaultRecord f : h.faults()) {
             boolean ends = switch (f.kind()) {
                 case FAILOVER_SYNC, FAILOVER_ASYNC -> true;
-                case PG_PAUSE, PG_CRASH, PG_RESTART ->
-                    f.endMs() - f.startMs() >= config.leaseDurationMs() - config.retryPeriodMs();
+                case PG_PAUSE, PG_CRASH, PG_RESTART -> f.endMs() - f.startMs() >= config.leaseDurationMs();
                 default -> false;
             };
             if (ends && f.startMs() < toMs && f.endMs() > fromMs) {
