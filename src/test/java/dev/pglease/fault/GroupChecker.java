@@ -20,8 +20,9 @@ import java.util.TreeSet;
  *   <li>8: a shard is owned by one member at a time, by the members' own reports: a grant is owned from its elected
  *       report until its released or revoked report, and never past the latest deadline its member reported for it
  *       (the send time of its last acknowledged acquire or renewal + renewDeadline, on the true clock); grants of
- *       one shard to different members never overlap, except by no more than the database clock stepped forward
- *       between the earlier grant's last renewal and the later grant (only the fence keeps writes apart then).</li>
+ *       one shard to different members never overlap, except when the database clock's forward shift between the
+ *       earlier grant's last renewal and the later grant lets the database grant the later one early (only the fence
+ *       keeps writes apart then).</li>
  *   <li>9: liveness: after a member that owns shards is lost (killed, stopped, paused or cut off past its lease,
  *       suspended, or leaving with SIGTERM) while another member is up, every shard it owned is owned again (by
  *       another member, or by the member itself on a new grant once it is back) within leaseDuration + retryPeriod
@@ -59,12 +60,13 @@ public final class GroupChecker {
     /**
      * One grant of a shard as its member reported it.
      *
-     * @param start  its first elected report
-     * @param end    its released or revoked report after the last claim, or its latest deadline, whichever is first
-     */
-    /**
-     * One member's grant of one shard, as it reported it: owned from {@code start} to {@code end}; its latest deadline
-     * came from a statement sent at {@code renewSentMs} and answered at {@code renewDoneMs}.
+     * @param start        its first elected report
+     * @param end          its released or revoked report after the last claim, or its latest deadline, whichever is
+     *                     first
+     * @param renewSentMs  when the statement that gave it its latest deadline was sent (its acquire or a renewal)
+     * @param renewDoneMs  when that statement was answered
+     * @param acquireSentMs when the acquire that made the grant was sent (the elected report when none was traced)
+     * @param acquireDoneMs when that acquire was answered
      */
     record Grant(
             String lease,
@@ -76,7 +78,9 @@ public final class GroupChecker {
             long startOp,
             String why,
             long renewSentMs,
-            long renewDoneMs) {}
+            long renewDoneMs,
+            long acquireSentMs,
+            long acquireDoneMs) {}
 
     private final Checker.Config config;
     private final Group group;
@@ -145,7 +149,11 @@ public final class GroupChecker {
             long lastClaim = Long.MIN_VALUE;
             Long deadline = null;
             Op deadlineOp = null;
+            Op acquire = null;
             for (Op op : list) {
+                if (op.kind() == Op.Kind.ACQUIRE && op.ok() && acquire == null) {
+                    acquire = op;
+                }
                 // ownership is what the member reports to its listener: an acquire the library gave up before
                 // reporting it (the assignment moved the shard meanwhile) is released at once and never owned
                 boolean claim = op.kind() == Op.Kind.ELECTED;
@@ -186,6 +194,7 @@ public final class GroupChecker {
                 why = "its last report (no deadline reported)";
             }
             Op renewal = deadlineOp != null ? deadlineOp : first;
+            Op granted = acquire != null && acquire.completeMs() <= first.completeMs() ? acquire : first;
             out.add(new Grant(
                     lease,
                     first.node(),
@@ -196,7 +205,9 @@ public final class GroupChecker {
                     first.index(),
                     why,
                     renewal.invokeMs(),
-                    renewal.completeMs()));
+                    renewal.completeMs(),
+                    granted.invokeMs(),
+                    granted.completeMs()));
         }
         out.sort(Comparator.comparingLong(Grant::token).thenComparingLong(Grant::start));
         return out;
@@ -234,13 +245,13 @@ public final class GroupChecker {
 
     /**
      * An overlap the members' own reports can not rule out: the database clock moved forward between the earlier
-     * holder's last renewal and the later grant by at least the overlap (a forward step ends grants renewed before it
-     * early on the clock the database arbitrates with, also a step back to true time after a backward one: only the
-     * fence keeps the earlier holder's writes out), or the earlier holder's monotonic clock stopped during a simulated
-     * suspend (it still believes its deadline lies ahead: only the fence keeps it safe).
+     * holder's last renewal and the later grant far enough for the database to grant it (a forward step ends grants
+     * renewed before it early on the clock the database arbitrates with, also a step back to true time after a
+     * backward one: only the fence keeps the earlier holder's writes out), or the earlier holder's monotonic clock
+     * stopped during a simulated suspend (it still believes its deadline lies ahead: only the fence keeps it safe).
      */
     private boolean excused(History h, Grant x, Grant y) {
-        if (x.end() - y.start() <= shortenedMs(h.clockSteps(), x.renewSentMs(), x.renewDoneMs(), y.start())) {
+        if (clockExplains(h.clockSteps(), config.leaseDurationMs(), x, y)) {
             return true;
         }
         for (FaultRecord f : h.faults()) {
@@ -257,30 +268,54 @@ public final class GroupChecker {
     }
 
     /**
-     * How much earlier in real time the database clock's steps can have ended a grant renewed by a statement sent at
-     * {@code sentMs} and answered at {@code doneMs}, as seen by a grant made by {@code grantedByMs} (kit clock): the
-     * highest offset of the database clock until then less the lowest it had while the renewal ran, never below 0.
+     * Whether steps of the database clock explain that {@code y} was granted while {@code x} was still owned. The
+     * database grants {@code y} once its clock passes {@code x}'s expiry: the last renewal's execution time (between its
+     * send and its answer) on the clock's offset then, plus the lease duration. So it can grant {@code y} by
+     * {@code y}'s acquire answer only if that answer plus the shift (the highest offset the acquire can have run on, less
+     * the lowest the renewal can have run on) reaches the renewal's send plus the lease duration. When {@code y}'s token
+     * directly follows {@code x}'s, nobody was granted the shard in between, so the acquire's offset is one in effect
+     * while the acquire ran; otherwise an unreported grant in between may have run on any offset since the renewal.
      */
-    static long shortenedMs(List<DbClock.Step> steps, long sentMs, long doneMs, long grantedByMs) {
-        long atSend = 0;
-        for (DbClock.Step s : steps) {
-            if (s.atMs() <= sentMs) {
-                atSend += s.deltaMicros();
-            }
+    static boolean clockExplains(List<DbClock.Step> steps, long leaseDurationMs, Grant x, Grant y) {
+        if (steps.isEmpty()) {
+            return false;
         }
-        long lowest = atSend;
-        long highest = atSend;
+        long from = y.token() == x.token() + 1 ? y.acquireSentMs() : x.renewSentMs();
+        long shift =
+                highestOffset(steps, from, y.acquireDoneMs()) - lowestOffset(steps, x.renewSentMs(), x.renewDoneMs());
+        // 1 ms: times are traced in whole milliseconds
+        return shift > 0 && (y.acquireDoneMs() + 1) * 1000 + shift >= (x.renewSentMs() + leaseDurationMs) * 1000;
+    }
+
+    /** The database clock's offset (µs) at {@code atMs}, kit clock. */
+    static long offsetAt(List<DbClock.Step> steps, long atMs) {
         long offset = 0;
         for (DbClock.Step s : steps) {
-            offset += s.deltaMicros();
-            if (s.atMs() > sentMs && s.atMs() <= doneMs) {
-                lowest = Math.min(lowest, offset);
-            }
-            if (s.atMs() > sentMs && s.atMs() <= grantedByMs) {
-                highest = Math.max(highest, offset);
+            if (s.atMs() <= atMs) {
+                offset += s.deltaMicros();
             }
         }
-        return Math.max(0, (highest - lowest) / 1000);
+        return offset;
+    }
+
+    private static long lowestOffset(List<DbClock.Step> steps, long fromMs, long toMs) {
+        long lowest = offsetAt(steps, fromMs);
+        for (DbClock.Step s : steps) {
+            if (s.atMs() > fromMs && s.atMs() <= toMs) {
+                lowest = Math.min(lowest, offsetAt(steps, s.atMs()));
+            }
+        }
+        return lowest;
+    }
+
+    private static long highestOffset(List<DbClock.Step> steps, long fromMs, long toMs) {
+        long highest = offsetAt(steps, fromMs);
+        for (DbClock.Step s : steps) {
+            if (s.atMs() > fromMs && s.atMs() <= toMs) {
+                highest = Math.max(highest, offsetAt(steps, s.atMs()));
+            }
+        }
+        return highest;
     }
 
     // ---- 9: liveness of the group -------------------------------------------------------------------------------
