@@ -268,8 +268,8 @@ $$;
 -- number, that holder in member, the grant's token and acquired_at; a member whose row expired and that joined again
 -- is a newcomer to the grants it did not renew since):
 -- the assignment gives it back to that member, so a grant that ends while its member stays (a resume of a
--- stepped-down grant that came too late while the member's row was renewed) moves no shard. Times are the database clock's. No row at all when the
--- group does not exist. A shard held under a live member's id by another login is not that member's: it has no row
+-- stepped-down grant that came too late while the member's row was renewed) moves no shard. Times are the database
+-- clock's. No row at all when the group does not exist. A shard held under a live member's id by another login is not that member's: it has no row
 -- (the assignment sees it as not owned by any member, and its acquire is refused until that grant ends).
 DROP FUNCTION IF EXISTS ${flyway:defaultSchema}.group_state(text);
 CREATE FUNCTION ${flyway:defaultSchema}.group_state(p_group text)
