@@ -223,7 +223,6 @@ public final class MemberEngine implements AutoCloseable {
                 failures++;
                 long backoff = Math.min(retryPeriodNanos * 2, (retryPeriodNanos / 2) << Math.min(failures, 4));
                 schedule.readIn(backoff);
-                row.failed(backoff);
                 log.warn(
                         "pglease: member {} of group {}: {}",
                         s.holder(),

@@ -34,8 +34,6 @@ final class MemberRow {
     private volatile boolean joined;
     /** When the last renewal that renewed the row was sent (ticker). */
     private volatile long renewedAt;
-    /** After a failed attempt to reach the database: not before this (ticker). */
-    private volatile long retryAt;
 
     /**
      * @param ttlMillis  the time to live of the row
@@ -61,7 +59,6 @@ final class MemberRow {
         this.events = events;
         this.schedule = schedule;
         this.ticker = ticker;
-        this.retryAt = ticker.read();
     }
 
     boolean joined() {
@@ -120,24 +117,14 @@ final class MemberRow {
         }
     }
 
-    /**
-     * When the row is to be renewed (or joined) alone unless the engine's renewal renews it first (ticker), never before
-     * the back-off of a failed attempt has passed.
-     */
+    /** When the row is to be renewed alone unless the engine's renewal renews it first (ticker). */
     long renewDue() {
-        long due = renewedAt + retryPeriodNanos + retryPeriodNanos / 4;
-        return retryAt - due > 0 ? retryAt : due;
-    }
-
-    /** An attempt to reach the database failed: the next waits {@code backoffNanos}. */
-    void failed(long backoffNanos) {
-        retryAt = ticker.read() + backoffNanos;
+        return renewedAt + retryPeriodNanos + retryPeriodNanos / 4;
     }
 
     /** On the member's thread: renews the row alone when the engine's renewals have not for 1.25 retry periods. */
     void renewAloneIfDue() {
-        long now = ticker.read();
-        if (joined && now - renewedAt >= retryPeriodNanos + retryPeriodNanos / 4 && now - retryAt >= 0) {
+        if (joined && ticker.read() - renewedAt >= retryPeriodNanos + retryPeriodNanos / 4) {
             renewAlone.run();
         }
     }
