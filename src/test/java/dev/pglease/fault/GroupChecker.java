@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.stream.LongStream;
 
 /**
  * Checks the history of a group run: the safety invariants 1-6 for each shard's lease (each shard is a lease of its
@@ -281,8 +282,8 @@ public final class GroupChecker {
             return false;
         }
         long from = y.token() == x.token() + 1 ? y.acquireSentMs() : x.renewSentMs();
-        long shift =
-                highestOffset(steps, from, y.acquireDoneMs()) - lowestOffset(steps, x.renewSentMs(), x.renewDoneMs());
+        long shift = offsetsBetween(steps, from, y.acquireDoneMs()).max().getAsLong()
+                - offsetsBetween(steps, x.renewSentMs(), x.renewDoneMs()).min().getAsLong();
         // 1 ms: times are traced in whole milliseconds
         return shift > 0 && (y.acquireDoneMs() + 1) * 1000 + shift >= (x.renewSentMs() + leaseDurationMs) * 1000;
     }
@@ -298,24 +299,13 @@ public final class GroupChecker {
         return offset;
     }
 
-    private static long lowestOffset(List<DbClock.Step> steps, long fromMs, long toMs) {
-        long lowest = offsetAt(steps, fromMs);
-        for (DbClock.Step s : steps) {
-            if (s.atMs() > fromMs && s.atMs() <= toMs) {
-                lowest = Math.min(lowest, offsetAt(steps, s.atMs()));
-            }
-        }
-        return lowest;
-    }
-
-    private static long highestOffset(List<DbClock.Step> steps, long fromMs, long toMs) {
-        long highest = offsetAt(steps, fromMs);
-        for (DbClock.Step s : steps) {
-            if (s.atMs() > fromMs && s.atMs() <= toMs) {
-                highest = Math.max(highest, offsetAt(steps, s.atMs()));
-            }
-        }
-        return highest;
+    /** The offsets (µs) the database clock had from {@code fromMs} to {@code toMs} (kit clock), in time order. */
+    private static LongStream offsetsBetween(List<DbClock.Step> steps, long fromMs, long toMs) {
+        return LongStream.concat(
+                LongStream.of(offsetAt(steps, fromMs)),
+                steps.stream()
+                        .filter(s -> s.atMs() > fromMs && s.atMs() <= toMs)
+                        .mapToLong(s -> offsetAt(steps, s.atMs())));
     }
 
     // ---- 9: liveness of the group -------------------------------------------------------------------------------
