@@ -72,6 +72,25 @@ class WatchesTest {
     }
 
     @Test
+    void aWaitCancelledWhileItsStatementBlocksLeavesNoSessionWaitingOnTheServer() throws Exception {
+        DataSource ds = TestDatabase.dataSource();
+        int key = 60_000 + (int) (ProcessHandle.current().pid() % 10_000);
+        try (Connection holder = ds.getConnection();
+                Statement s = holder.createStatement()) {
+            s.execute("SELECT pg_advisory_lock(" + key + ", 3)");
+            Watches watches = new Watches(ds);
+            watches.start("blocked", "pglease-watch-cancel", c -> SQL.awaitSessionEnd(c, key, 3), () -> {}, () -> {});
+            Awaitility.await("the wait blocks")
+                    .atMost(Duration.ofSeconds(10))
+                    .until(() -> waiting(holder, key, 3) == 1);
+            watches.close();
+            Awaitility.await("no session left waiting on the server")
+                    .atMost(Duration.ofSeconds(5))
+                    .until(() -> threads("pglease-watch-cancel") == 0 && waiting(holder, key, 3) == 0);
+        }
+    }
+
+    @Test
     @NotInLane(
             value = {PGBOUNCER_TRANSACTION, PGBOUNCER_SESSION},
             because =
@@ -128,6 +147,10 @@ class WatchesTest {
 
     private static int waiting(Connection c, int key) throws Exception {
         return count(c, "NOT granted", key);
+    }
+
+    private static int waiting(Connection c, int key, int key2) throws Exception {
+        return count(c, "NOT granted AND objid = " + key2, key);
     }
 
     private static int held(Connection c, int key) throws Exception {
