@@ -8,6 +8,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import javax.sql.DataSource;
+import org.postgresql.PGConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * worked, so that a wait ended again and again (a script ending idle connections) is not left retrying seconds apart. A
  * connection that may hold an advisory lock goes back to its pool only after giving every one back; if that fails it
  * is aborted. Starting, cancelling and closing are atomic with respect to each other: a wait started while the
- * watches close is aborted, never left blocked.
+ * watches close is aborted, never left blocked; a wait cancelled while its statement blocks is cancelled on the server
+ * too, so that no server session stays queued on the lock.
  */
 final class Watches {
 
@@ -76,8 +78,11 @@ final class Watches {
                     if (!cancelled) {
                         onDone.run();
                     }
-                    detach(this);
-                    giveBack(c);
+                    if (detach(this)) {
+                        giveBack(c);
+                    } else {
+                        abort(c); // a cancel may be aborting it: it must not go back to a pool
+                    }
                     return;
                 } catch (SQLException | RuntimeException e) {
                     detach(this);
@@ -151,18 +156,24 @@ final class Watches {
         return watches.containsKey(key);
     }
 
-    /** Ends the wait of {@code key}, if any: its connection is aborted and its thread ends. */
+    /**
+     * Ends the wait of {@code key}, if any: its statement is cancelled on the server, its connection aborted and its
+     * thread ends.
+     */
     void cancel(String key) {
         Watch w;
+        Connection blocked;
         synchronized (this) {
             w = watches.remove(key);
             if (w == null) {
                 return;
             }
             w.cancelled = true;
-            if (w.connection != null) {
-                abort(w.connection);
-            }
+            blocked = w.connection;
+        }
+        if (blocked != null) {
+            cancelStatement(blocked);
+            abort(blocked);
         }
         w.wakeUp();
     }
@@ -185,8 +196,10 @@ final class Watches {
         return true;
     }
 
-    private synchronized void detach(Watch w) {
+    /** Returns whether the wait is still wanted; if not, a cancel may hold its connection. */
+    private synchronized boolean detach(Watch w) {
         w.connection = null;
+        return !w.cancelled;
     }
 
     private synchronized void finished(Watch w) {
@@ -202,6 +215,20 @@ final class Watches {
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: giving back a fast-failover wait connection failed; aborting it", e);
             abort(c);
+        }
+    }
+
+    /**
+     * Asks the server to cancel the statement running on {@code c}. Aborting the connection alone closes only the
+     * socket: a server session queued on a lock does not read it, and would stay queued until the lock is granted.
+     */
+    private static void cancelStatement(Connection c) {
+        try {
+            if (c.isWrapperFor(PGConnection.class)) {
+                c.unwrap(PGConnection.class).cancelQuery();
+            }
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: cancelling a fast-failover wait on the server failed", e);
         }
     }
 
