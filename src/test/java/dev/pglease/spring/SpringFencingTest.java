@@ -161,13 +161,12 @@ class SpringFencingTest {
                             .orElseThrow();
                     FencedTransactionTemplate fenced = context.getBean(FencedTransactionTemplate.class);
                     JdbcTemplate jdbc = context.getBean(JdbcTemplate.class);
-                    // An operator moved the lease on (token + 1) while this holder's local deadline has not yet passed.
-                    // The
-                    // change is made without its NOTIFY (triggers off for that session), so the holder does not learn
-                    // of it
-                    // before the fence does: the fence itself must refuse the stale token.
+                    // The database stops listing this login as the holder while the holder's local deadline has not
+                    // yet passed and its row still names it with its token: what the holder reads on a notice (its own
+                    // acquire's, handled whenever the listener gets to it) tells it nothing, so only the fence can
+                    // refuse. The change is made without its NOTIFY (triggers off for that session).
                     TestDatabase.execute("SET session_replication_role = replica; UPDATE " + schema + ".leases "
-                            + "SET token = token + 1, holder = 'someone-else' WHERE name = 'pay'");
+                            + "SET holder_role = 'someone_else' WHERE name = 'pay'");
                     Throwable t = catchThrowable(() -> fenced.execute(leadership, status -> {
                         return jdbc.update("INSERT INTO charges (order_id) VALUES (4)");
                     }));
