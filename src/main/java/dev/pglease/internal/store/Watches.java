@@ -157,8 +157,8 @@ final class Watches {
     }
 
     /**
-     * Ends the wait of {@code key}, if any: its statement is cancelled on the server, its connection aborted and its
-     * thread ends.
+     * Ends the wait of {@code key}, if any: it no longer reports, and in the background its statement is cancelled on
+     * the server and its connection aborted, and its thread ends.
      */
     void cancel(String key) {
         Watch w;
@@ -172,8 +172,16 @@ final class Watches {
             blocked = w.connection;
         }
         if (blocked != null) {
-            cancelStatement(blocked);
-            abort(blocked);
+            // off the caller's thread: a cancel request opens a connection of its own (an acquire that just won the
+            // lease cancels its standby's wait, and must not wait for that)
+            Thread t = new Thread(
+                    () -> {
+                        cancelStatement(blocked);
+                        abort(blocked);
+                    },
+                    "pglease-watch-cancel");
+            t.setDaemon(true);
+            t.start();
         }
         w.wakeUp();
     }
