@@ -107,6 +107,11 @@ public final class GroupMonitor implements AutoCloseable {
                 }
                 if (!suspended) {
                     readOnce(c);
+                    long now = System.currentTimeMillis();
+                    if (now - lastLockSampleMs >= LOCK_SAMPLE_MS) {
+                        lastLockSampleMs = now;
+                        recordLockWaits(c);
+                    }
                 }
             } catch (SQLException e) {
                 closeQuietly(c);
@@ -183,6 +188,56 @@ public final class GroupMonitor implements AutoCloseable {
                 lastOkMs = complete;
             }
         }
+    }
+
+    private static final long LOCK_SAMPLE_MS = 100;
+    private long lastLockSampleMs;
+    private Set<String> waitsSeen = Set.of();
+
+    /**
+     * Records every session that has waited for a lock for more than {@value #LOCK_SAMPLE_MS} ms, with the sessions
+     * it waits for (their client, state and statement), once per wait: what holds a shard's row when a member's
+     * acquire times out.
+     */
+    private void recordLockWaits(Connection c) throws SQLException {
+        Set<String> seen = new HashSet<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT w.pid, b.pid, w.application_name,"
+                        + " (extract(epoch FROM clock_timestamp() - w.state_change) * 1000)::bigint, left(w.query, 160),"
+                        + " b.application_name, b.state, coalesce(b.wait_event_type || '/' || b.wait_event, '-'),"
+                        + " (extract(epoch FROM clock_timestamp() - b.state_change) * 1000)::bigint, left(b.query, 160)"
+                        + " FROM pg_stat_activity w CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS k(pid)"
+                        + " JOIN pg_stat_activity b ON b.pid = k.pid"
+                        + " WHERE w.wait_event_type = 'Lock' AND w.state_change < clock_timestamp() - interval '"
+                        + LOCK_SAMPLE_MS + " ms'");
+                ResultSet rs = ps.executeQuery()) {
+            long at = System.currentTimeMillis();
+            while (rs.next()) {
+                String key = rs.getInt(1) + ">" + rs.getInt(2);
+                seen.add(key);
+                if (waitsSeen.contains(key)) {
+                    continue;
+                }
+                history.add(new Op(
+                        0,
+                        "monitor",
+                        null,
+                        Op.Kind.NOTE,
+                        Op.Outcome.OK,
+                        null,
+                        at,
+                        at,
+                        null,
+                        null,
+                        null,
+                        null,
+                        "lock wait: " + rs.getString(3) + " (pid " + rs.getInt(1) + ") waited " + rs.getLong(4)
+                                + " ms in [" + rs.getString(5) + "] for " + rs.getString(6) + " (pid "
+                                + rs.getInt(2) + ", " + rs.getString(7) + " " + rs.getLong(9) + " ms, "
+                                + rs.getString(8) + ") after [" + rs.getString(10) + "]",
+                        null));
+            }
+        }
+        waitsSeen = seen;
     }
 
     /** One final read (through {@code url}), recorded like any other. */

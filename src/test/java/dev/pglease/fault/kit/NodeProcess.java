@@ -281,6 +281,18 @@ public final class NodeProcess implements AutoCloseable {
                                                 ? ": " + n.get("reason").asText()
                                                 : ""));
             }
+            case "database-error" ->
+                add(
+                        lease,
+                        Op.Kind.NOTE,
+                        Op.Outcome.OK,
+                        h,
+                        token,
+                        t,
+                        t,
+                        null,
+                        null,
+                        event + (n.hasNonNull("reason") ? ": " + n.get("reason").asText() : ""));
             default -> add(lease, Op.Kind.NOTE, Op.Outcome.OK, h, token, t, t, null, null, event);
         }
     }
