@@ -149,7 +149,7 @@ class SpringFencingTest {
     }
 
     @Test
-    void aStaleTokenRollsBackTheWholeSpringTransaction() {
+    void aGrantTheDatabaseNoLongerListsForThisLoginRollsBackTheWholeSpringTransaction() {
         String schema = TestDatabase.freshSchema();
         // renewals 20 s apart: the holder's next renewal, which would tell it the lease moved, comes after the fence
         runner(schema, "pay")

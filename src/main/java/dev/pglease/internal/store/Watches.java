@@ -7,6 +7,8 @@ import java.sql.SQLException;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import javax.sql.DataSource;
 import org.postgresql.PGConnection;
 import org.slf4j.Logger;
@@ -40,6 +42,8 @@ final class Watches {
         final Runnable onFailure;
         volatile boolean cancelled;
         Connection connection;
+        /** Counted down when the wait's thread is done with its connection (it ends). */
+        final CountDownLatch ended = new CountDownLatch(1);
 
         Watch(String key, Wait wait, Runnable onWaiting, Runnable onDone, Runnable onFailure) {
             this.key = key;
@@ -55,6 +59,7 @@ final class Watches {
                 waitUntilDone();
             } finally {
                 finished(this);
+                ended.countDown();
             }
         }
 
@@ -74,6 +79,11 @@ final class Watches {
                     SessionStatements.setWaitingSessionSettings(c);
                     backoff = Timings.RECONNECT_FIRST_MILLIS; // this connection works: a later failure starts afresh
                     onWaiting.run();
+                    if (!stillWanted(this)) {
+                        detach(this);
+                        abort(c);
+                        return;
+                    }
                     wait.await(c);
                     if (!cancelled) {
                         onDone.run();
@@ -157,8 +167,8 @@ final class Watches {
     }
 
     /**
-     * Ends the wait of {@code key}, if any: it no longer reports, and in the background its statement is cancelled on
-     * the server and its connection aborted, and its thread ends.
+     * Ends the wait of {@code key}, if any: in the background its statement is cancelled on the server and its
+     * connection aborted, and its thread ends. A wait that ended just before may still report that it is done.
      */
     void cancel(String key) {
         Watch w;
@@ -174,17 +184,39 @@ final class Watches {
         if (blocked != null) {
             // off the caller's thread: a cancel request opens a connection of its own (an acquire that just won the
             // lease cancels its standby's wait, and must not wait for that)
-            Thread t = new Thread(
-                    () -> {
-                        cancelStatement(blocked);
-                        abort(blocked);
-                    },
-                    "pglease-watch-cancel");
+            Thread t = new Thread(() -> endOnServer(w, blocked), "pglease-watch-cancel");
             t.setDaemon(true);
             t.start();
         }
         w.wakeUp();
     }
+
+    /**
+     * Cancels the statement of a cancelled wait on the server until its thread is done with the connection, then
+     * aborts the connection if the thread is not. The server ignores a cancel request that reaches the session between
+     * two statements, so it is sent again until the statement that blocks has ended. Each request runs on a thread of
+     * its own: a server out of reach holds it up to the driver's cancel timeout, and the connection is aborted after
+     * {@value #CANCEL_ATTEMPTS} x {@value #CANCEL_RETRY_MILLIS} ms all the same.
+     */
+    private static void endOnServer(Watch w, Connection c) {
+        for (int i = 0; i < CANCEL_ATTEMPTS; i++) {
+            Thread request = new Thread(() -> cancelStatement(c), "pglease-watch-cancel-request");
+            request.setDaemon(true);
+            request.start();
+            try {
+                if (w.ended.await(CANCEL_RETRY_MILLIS, TimeUnit.MILLISECONDS)) {
+                    return; // the wait's thread aborted its connection itself
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        abort(c);
+    }
+
+    private static final int CANCEL_ATTEMPTS = 5;
+    private static final long CANCEL_RETRY_MILLIS = 100;
 
     /** Ends every wait; no wait starts after this. */
     void close() {
@@ -202,6 +234,10 @@ final class Watches {
         }
         w.connection = c;
         return true;
+    }
+
+    private synchronized boolean stillWanted(Watch w) {
+        return !closed && !w.cancelled;
     }
 
     /** Returns whether the wait is still wanted; if not, a cancel may hold its connection. */
@@ -234,6 +270,8 @@ final class Watches {
         try {
             if (c.isWrapperFor(PGConnection.class)) {
                 c.unwrap(PGConnection.class).cancelQuery();
+            } else {
+                log.debug("pglease: a fast-failover wait's connection is not PostgreSQL JDBC; it is only aborted");
             }
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: cancelling a fast-failover wait on the server failed", e);
