@@ -64,16 +64,21 @@ public final class SessionStatements {
 
     /**
      * The same as {@link #setStatementTimeouts} and a durable commit, for the current transaction only: lease
-     * statements behind a transaction pooler run in a transaction of their own with these.
+     * statements that keep the session unchanged run in a transaction of their own with these. The server also ends
+     * the session when the transaction is left idle for {@code millis}: a client stalled or cut off between its lease
+     * statement and the commit would otherwise keep the lease rows locked, and every other candidate's acquire
+     * waiting, until it comes back or TCP gives up.
      */
     public static void setTransactionTimeouts(Connection c, long millis) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 SELECT set_config('lock_timeout', ?, true), set_config('statement_timeout', ?, true),
+                       set_config('idle_in_transaction_session_timeout', ?, true),
                        CASE WHEN current_setting('synchronous_commit') IN ('off', 'local')
                             THEN set_config('synchronous_commit', 'on', true) END
                 """)) {
             ps.setString(1, millis + "ms");
             ps.setString(2, millis + "ms");
+            ps.setString(3, millis + "ms");
             Rows.one(ps);
         }
     }
