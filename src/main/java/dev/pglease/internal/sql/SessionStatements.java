@@ -103,17 +103,13 @@ public final class SessionStatements {
 
     /**
      * The settings of a session that waits on purpose (a blocking advisory lock request, LISTEN), whatever the
-     * role's defaults are: no statement or lock timeout cancels the wait, and no idle timeout ends the session; and
-     * on PostgreSQL 14+ the server checks every second that the client is still there, so a wait whose client is
-     * gone ends instead of staying queued on its lock.
+     * role's defaults are: no statement or lock timeout cancels the wait, and no idle timeout ends the session.
      */
     public static void setWaitingSessionSettings(Connection c) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 SELECT set_config('lock_timeout', '0', false), set_config('statement_timeout', '0', false),
                        set_config('idle_in_transaction_session_timeout', '0', false),
-                       (SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout'),
-                       (SELECT set_config(name, '1s', false) FROM pg_settings
-                         WHERE name = 'client_connection_check_interval')
+                       (SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'idle_session_timeout')
                 """)) {
             Rows.one(ps);
         }
@@ -128,8 +124,7 @@ public final class SessionStatements {
                 SELECT count(set_config(name, reset_val, false))
                   FROM pg_settings
                  WHERE name IN ('synchronous_commit', 'lock_timeout', 'statement_timeout',
-                                'idle_in_transaction_session_timeout', 'idle_session_timeout',
-                                'client_connection_check_interval')
+                                'idle_in_transaction_session_timeout', 'idle_session_timeout')
                 """)) {
             Rows.one(ps);
         }

@@ -194,17 +194,17 @@ final class Watches {
     /**
      * Cancels the statement of a cancelled wait on the server until its thread is done with the connection, then
      * aborts the connection if the thread is not. The server ignores a cancel request that reaches the session between
-     * two statements, so it is sent again until the statement that blocks has ended. Each request runs on a thread of
-     * its own: a server out of reach holds it up to the driver's cancel timeout, and the connection is aborted after
-     * {@value #CANCEL_ATTEMPTS} x {@value #CANCEL_RETRY_MILLIS} ms all the same.
+     * two statements, so it is sent again, {@value #CANCEL_REQUESTS} times over about 1.5 s, until the statement that
+     * blocks has ended. Each request runs on a thread of its own: a server out of reach holds one up to the driver's
+     * cancel timeout, and the connection is aborted after those 1.5 s all the same.
      */
     private static void endOnServer(Watch w, Connection c) {
-        for (int i = 0; i < CANCEL_ATTEMPTS; i++) {
+        for (int i = 0; i < CANCEL_REQUESTS; i++) {
             Thread request = new Thread(() -> cancelStatement(c), "pglease-watch-cancel-request");
             request.setDaemon(true);
             request.start();
             try {
-                if (w.ended.await(CANCEL_RETRY_MILLIS, TimeUnit.MILLISECONDS)) {
+                if (w.ended.await(FIRST_CANCEL_WAIT_MILLIS << i, TimeUnit.MILLISECONDS)) {
                     return; // the wait's thread aborted its connection itself
                 }
             } catch (InterruptedException e) {
@@ -215,8 +215,8 @@ final class Watches {
         abort(c);
     }
 
-    private static final int CANCEL_ATTEMPTS = 5;
-    private static final long CANCEL_RETRY_MILLIS = 100;
+    private static final int CANCEL_REQUESTS = 4;
+    private static final long FIRST_CANCEL_WAIT_MILLIS = 100;
 
     /** Ends every wait; no wait starts after this. */
     void close() {

@@ -122,7 +122,7 @@ class WatchesCancelTest {
      * well before that.
      */
     @Test
-    void aCancelWhileTheServerIsOutOfReachAbortsTheWaitsConnectionWithinTwoSeconds() throws Exception {
+    void aCancelWhileTheServerIsOutOfReachAbortsTheWaitsConnectionWithinThreeSeconds() throws Exception {
         String url = TestDatabase.jdbcUrl();
         java.util.regex.Matcher m =
                 java.util.regex.Pattern.compile("//([^:/]+):(\\d+)/").matcher(url);
@@ -147,10 +147,9 @@ class WatchesCancelTest {
                         },
                         () -> {},
                         () -> {});
-                long deadline = System.currentTimeMillis() + 10_000;
-                while (waiting(holder, key, 7) == 0 && System.currentTimeMillis() < deadline) {
-                    Thread.sleep(20);
-                }
+                Awaitility.await("the wait queues on the lock")
+                        .atMost(Duration.ofSeconds(10))
+                        .until(() -> waiting(holder, key, 7) == 1);
                 proxy.blackhole = true;
                 long t0 = System.nanoTime();
                 watches.close();
@@ -161,7 +160,7 @@ class WatchesCancelTest {
                 s.execute("SELECT pg_advisory_unlock(" + key + ", 7)");
                 assertThat(ms)
                         .as("ms until the cancelled wait's thread ended (connection aborted)")
-                        .isLessThan(2000);
+                        .isLessThan(3000);
             }
         }
     }
