@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
  * A lease statement and its commit are two round trips: a holder that stalls or is cut off between them (a pause, a
  * network cut) leaves its server session idle in a transaction that holds the lease row locked. The server must end
  * that transaction within the statement timeout, not when the holder comes back or TCP gives up: until then every
- * other candidate's acquire waits on the row lock and times out, and the lease is not taken over at expiry.
+ * other candidate's acquire waits on the row lock and times out, and the lease is not taken over.
  */
 @Tag("core")
 class HolderStalledBeforeCommitTest {
@@ -35,7 +35,7 @@ class HolderStalledBeforeCommitTest {
     };
 
     @Test
-    void aHolderStalledBetweenItsRenewalAndItsCommitIsTakenOverAtExpiry() throws Exception {
+    void aHolderStalledBetweenItsRenewalAndItsCommitIsTakenOverSoonAfterExpiry() throws Exception {
         String schema = TestDatabase.freshSchema();
         LeaseConfig config = LeaseConfig.builder()
                 .schema(schema)
