@@ -2,15 +2,10 @@ package dev.pglease;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.PrintWriter;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
-import java.sql.Connection;
-import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
+import dev.pglease.testkit.InterceptedConnections;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -45,7 +40,7 @@ class HolderStalledBeforeCommitTest {
                 .build();
         StallingCommits stalling = new StallingCommits(TestDatabase.dataSource());
         try (PgLease a = PgLease.create(
-                        stalling, config.toBuilder().holderLabel("a").build());
+                        stalling.dataSource, config.toBuilder().holderLabel("a").build());
                 Elector ea = a.elector("stalled", IGNORE)) {
             assertThat(ea.awaitLeadership(Duration.ofSeconds(10))).isPresent();
             try (PgLease b = PgLease.create(
@@ -67,71 +62,23 @@ class HolderStalledBeforeCommitTest {
     }
 
     /** Lends connections whose next {@code commit()}, once asked, waits {@value #STALL_MILLIS} ms before it is sent. */
-    static final class StallingCommits implements DataSource {
-        private final DataSource delegate;
+    static final class StallingCommits {
         private volatile boolean stallNext;
-        final java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+        final CountDownLatch stalled = new CountDownLatch(1);
+        final DataSource dataSource;
 
         StallingCommits(DataSource delegate) {
-            this.delegate = delegate;
+            dataSource = new InterceptedConnections(delegate, method -> {
+                if (method.equals("commit") && stallNext) {
+                    stallNext = false;
+                    stalled.countDown();
+                    Thread.sleep(STALL_MILLIS);
+                }
+            });
         }
 
         void stallNextCommit() {
             stallNext = true;
-        }
-
-        @Override
-        public Connection getConnection() throws SQLException {
-            Connection c = delegate.getConnection();
-            return (Connection) Proxy.newProxyInstance(
-                    Connection.class.getClassLoader(), new Class<?>[] {Connection.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("commit") && stallNext) {
-                            stallNext = false;
-                            stalled.countDown();
-                            Thread.sleep(STALL_MILLIS);
-                        }
-                        try {
-                            return method.invoke(c, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
-        }
-
-        @Override
-        public Connection getConnection(String username, String password) throws SQLException {
-            throw new SQLFeatureNotSupportedException();
-        }
-
-        @Override
-        public PrintWriter getLogWriter() {
-            return null;
-        }
-
-        @Override
-        public void setLogWriter(PrintWriter out) {}
-
-        @Override
-        public void setLoginTimeout(int seconds) {}
-
-        @Override
-        public int getLoginTimeout() {
-            return 0;
-        }
-
-        @Override
-        public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-            throw new SQLFeatureNotSupportedException();
-        }
-
-        @Override
-        public <T> T unwrap(Class<T> iface) throws SQLException {
-            throw new SQLException("not a wrapper");
-        }
-
-        @Override
-        public boolean isWrapperFor(Class<?> iface) {
-            return false;
         }
     }
 }

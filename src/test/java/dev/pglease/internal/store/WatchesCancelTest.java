@@ -4,24 +4,20 @@ import static dev.pglease.testkit.Lane.PGBOUNCER_TRANSACTION;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.pglease.TestDatabase;
+import dev.pglease.testkit.InterceptedConnections;
 import dev.pglease.testkit.NotInLane;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.PrintWriter;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Tag;
@@ -227,59 +223,11 @@ class WatchesCancelTest {
 
     /** Connections whose abort runs {@code delayMillis} late (the cancel thread descheduled before it aborts). */
     static DataSource wrap(DataSource base, long delayMillis) {
-        return new DataSource() {
-            @Override
-            public Connection getConnection() throws SQLException {
-                Connection real = base.getConnection();
-                return (Connection) Proxy.newProxyInstance(
-                        Connection.class.getClassLoader(), new Class<?>[] {Connection.class}, (p, m, a) -> {
-                            if (m.getName().equals("abort")) {
-                                Thread.sleep(delayMillis);
-                            }
-                            try {
-                                return m.invoke(real, a);
-                            } catch (InvocationTargetException e) {
-                                throw e.getCause();
-                            }
-                        });
+        return new InterceptedConnections(base, method -> {
+            if (method.equals("abort")) {
+                Thread.sleep(delayMillis);
             }
-
-            @Override
-            public Connection getConnection(String u, String p) throws SQLException {
-                throw new SQLException("unused");
-            }
-
-            @Override
-            public PrintWriter getLogWriter() {
-                return null;
-            }
-
-            @Override
-            public void setLogWriter(PrintWriter out) {}
-
-            @Override
-            public void setLoginTimeout(int seconds) {}
-
-            @Override
-            public int getLoginTimeout() {
-                return 0;
-            }
-
-            @Override
-            public Logger getParentLogger() {
-                return null;
-            }
-
-            @Override
-            public <T> T unwrap(Class<T> iface) throws SQLException {
-                throw new SQLException("unused");
-            }
-
-            @Override
-            public boolean isWrapperFor(Class<?> iface) {
-                return false;
-            }
-        };
+        });
     }
 
     private static long threads(String name) {
