@@ -113,6 +113,51 @@ class WatchesCancelTest {
     }
 
     /**
+     * A wait whose lock was granted just as it was cancelled never goes back to a pool (a cancel request may still reach
+     * its connection), and it gives the lock back before it aborts the connection: behind a session pooler the abort
+     * frees nothing until the pooler resets the server session, so a lock left to the abort outlives the wait.
+     */
+    @Test
+    void aWaitCancelledAsItsLockIsGrantedGivesTheLockBackBeforeItsConnectionIsAborted() throws Exception {
+        DataSource base = TestDatabase.dataSource();
+        int key = 75_000 + (int) (ProcessHandle.current().pid() % 10_000);
+        AtomicInteger heldAtAbort = new AtomicInteger(-1);
+        DataSource watched = new InterceptedConnections(base, method -> {
+            if (method.equals("abort") && heldAtAbort.get() < 0) {
+                try (Connection look = base.getConnection()) {
+                    heldAtAbort.set(granted(look, key, 8));
+                }
+            }
+        });
+        try (Connection holder = base.getConnection();
+                Statement s = holder.createStatement()) {
+            s.execute("SELECT pg_advisory_lock(" + key + ", 8)");
+            Watches watches = new Watches(watched);
+            watches.start(
+                    "w",
+                    "pglease-cancel-granted",
+                    c -> {
+                        try (Statement st = c.createStatement()) {
+                            st.execute("SELECT pg_advisory_lock_shared(" + key + ", 8)"); // granted
+                        }
+                        watches.cancel("w"); // cancelled the moment the wait is over
+                    },
+                    () -> {},
+                    () -> {});
+            Awaitility.await("the wait queues")
+                    .atMost(Duration.ofSeconds(10))
+                    .until(() -> waiting(holder, key, 8) == 1);
+            s.execute("SELECT pg_advisory_unlock(" + key + ", 8)");
+            Awaitility.await("the wait's thread ends")
+                    .atMost(Duration.ofSeconds(10))
+                    .until(() -> threads("pglease-cancel-granted") == 0);
+            assertThat(heldAtAbort.get())
+                    .as("sessions holding the wait's lock when its connection was aborted")
+                    .isZero();
+        }
+    }
+
+    /**
      * The server goes out of reach (a middlebox that accepts and drops) while a wait blocks: its cancel request hangs
      * up to pgjdbc's cancelSignalTimeout (10 s by default), but the wait's connection is aborted and its thread ends
      * well before that.
@@ -234,6 +279,17 @@ class WatchesCancelTest {
         return Thread.getAllStackTraces().keySet().stream()
                 .filter(t -> t.getName().equals(name) && t.isAlive())
                 .count();
+    }
+
+    private static int granted(Connection c, int key, int key2) throws Exception {
+        try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                + " AND classid = ?::oid AND objsubid = 2 AND granted AND objid = " + key2)) {
+            ps.setInt(1, key);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        }
     }
 
     private static int waiting(Connection c, int key, int key2) throws Exception {
