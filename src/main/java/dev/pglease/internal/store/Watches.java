@@ -91,7 +91,11 @@ final class Watches {
                     if (detach(this)) {
                         giveBack(c);
                     } else {
-                        abort(c); // a cancel may be aborting it: it must not go back to a pool
+                        // cancelled meanwhile: a cancel request may still reach this connection, so it never goes
+                        // back to a pool; its locks are given back first all the same, so that none outlives the
+                        // wait while the abort takes effect (behind a session pooler, the pooler's reset)
+                        unlockQuietly(c);
+                        abort(c);
                     }
                     return;
                 } catch (SQLException | RuntimeException e) {
@@ -275,6 +279,14 @@ final class Watches {
             }
         } catch (SQLException | RuntimeException e) {
             log.debug("pglease: cancelling a fast-failover wait on the server failed", e);
+        }
+    }
+
+    private static void unlockQuietly(Connection c) {
+        try {
+            SessionStatements.unlockAllAdvisoryLocks(c);
+        } catch (SQLException | RuntimeException e) {
+            log.debug("pglease: giving back the locks of a cancelled fast-failover wait failed; aborting it", e);
         }
     }
 
