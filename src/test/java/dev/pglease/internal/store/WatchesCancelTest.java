@@ -282,20 +282,18 @@ class WatchesCancelTest {
     }
 
     private static int granted(Connection c, int key, int key2) throws Exception {
-        try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-                + " AND classid = ?::oid AND objsubid = 2 AND granted AND objid = " + key2)) {
-            ps.setInt(1, key);
-            try (ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getInt(1);
-            }
-        }
+        return locks(c, key, key2, "granted");
     }
 
     private static int waiting(Connection c, int key, int key2) throws Exception {
+        return locks(c, key, key2, "NOT granted");
+    }
+
+    private static int locks(Connection c, int key, int key2, String condition) throws Exception {
         try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-                + " AND classid = ?::oid AND objsubid = 2 AND NOT granted AND objid = " + key2)) {
+                + " AND classid = ?::oid AND objsubid = 2 AND objid = ? AND " + condition)) {
             ps.setInt(1, key);
+            ps.setInt(2, key2);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return rs.getInt(1);
