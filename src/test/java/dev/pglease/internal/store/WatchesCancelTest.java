@@ -14,6 +14,7 @@ import java.net.Socket;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;
@@ -155,6 +156,45 @@ class WatchesCancelTest {
                     .as("sessions holding the wait's lock when its connection was aborted")
                     .isZero();
         }
+    }
+
+    /**
+     * The same when the cancel request reaches the server just as the lock is granted: the statement fails
+     * ("canceling statement due to user request") but the session-level lock stays granted, and it is given back
+     * before the connection is aborted.
+     */
+    @Test
+    void aWaitCancelledWithAnErrorAfterItsLockWasGrantedGivesTheLockBackBeforeItsConnectionIsAborted()
+            throws Exception {
+        DataSource base = TestDatabase.dataSource();
+        int key = 76_000 + (int) (ProcessHandle.current().pid() % 10_000);
+        AtomicInteger heldAtAbort = new AtomicInteger(-1);
+        DataSource watched = new InterceptedConnections(base, method -> {
+            if (method.equals("abort") && heldAtAbort.get() < 0) {
+                try (Connection look = base.getConnection()) {
+                    heldAtAbort.set(granted(look, key, 9));
+                }
+            }
+        });
+        Watches watches = new Watches(watched);
+        watches.start(
+                "w",
+                "pglease-cancel-granted-error",
+                c -> {
+                    try (Statement st = c.createStatement()) {
+                        st.execute("SELECT pg_advisory_lock_shared(" + key + ", 9)"); // granted at once
+                    }
+                    watches.cancel("w");
+                    throw new SQLException("canceling statement due to user request", "57014");
+                },
+                () -> {},
+                () -> {});
+        Awaitility.await("the wait's thread ends")
+                .atMost(Duration.ofSeconds(10))
+                .until(() -> threads("pglease-cancel-granted-error") == 0);
+        assertThat(heldAtAbort.get())
+                .as("sessions holding the wait's lock when its connection was aborted")
+                .isZero();
     }
 
     /**
