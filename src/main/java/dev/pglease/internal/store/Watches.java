@@ -1,6 +1,7 @@
 package dev.pglease.internal.store;
 
 import dev.pglease.internal.sql.SessionStatements;
+import dev.pglease.internal.sql.SqlErrors;
 import dev.pglease.internal.util.Timings;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -101,6 +102,11 @@ final class Watches {
                 } catch (SQLException | RuntimeException e) {
                     detach(this);
                     if (c != null) {
+                        if (cancelled && e instanceof SQLException sql && !SqlErrors.sessionGone(sql)) {
+                            // a cancel that reached the server as the lock was granted fails the statement but
+                            // leaves the session's lock held
+                            unlockQuietly(c);
+                        }
                         abort(c);
                     }
                     if (cancelled) {
