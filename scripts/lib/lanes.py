@@ -122,7 +122,7 @@ def summarize(report_dirs):
     """Counts of the JUnit XML reports: tests, failures, errors, skipped, the skips declared by @NotInLane, the
     other skips with their reasons, the failed tests, the test classes that passed, and the JVMs they ran on."""
     s = dict(tests=0, failures=0, errors=0, skipped=0, declared=0, other_skips=[], failed=[], passed_classes=set(),
-             jvms=set())
+             jvms=set(), why={})
     for d in report_dirs:
         for path in sorted(glob.glob(os.path.join(d, 'TEST-*.xml'))):
             try:
@@ -144,10 +144,12 @@ def summarize(report_dirs):
                 if case.find('failure') is not None:
                     s['failures'] += 1
                     s['failed'].append(name)
+                    s['why'][name] = why_failed(case.find('failure'), path)
                     bad = True
                 elif case.find('error') is not None:
                     s['errors'] += 1
                     s['failed'].append(name)
+                    s['why'][name] = why_failed(case.find('error'), path)
                     bad = True
                 elif case.find('skipped') is not None:
                     s['skipped'] += 1
@@ -161,6 +163,28 @@ def summarize(report_dirs):
             if cases and not bad:
                 s['passed_classes'].add(suite.get('name'))
     return s
+
+
+def why_failed(element, report):
+    """What a failed test said: its message and first stack lines, then the warnings and errors its class logged
+    last (the test's output file), so a lane that fails in CI says why without its tree."""
+    lines = [f"{element.get('type', '')}: {element.get('message') or ''}".strip()]
+    lines += [ln for ln in (element.text or '').splitlines()[1:] if ln.strip()][:6]
+    output = report[:-len('.xml')].replace('TEST-', '', 1) + '-output.txt'
+    try:
+        with open(output, errors='replace') as f:
+            logged = [ln.rstrip() for ln in f if re.search(r'\b(WARN|ERROR)\b', ln)]
+    except OSError:
+        logged = []
+    if logged:
+        lines.append(f'last warnings and errors the class logged ({len(logged)} in all):')
+        lines += logged[-15:]
+    return [ln[:300] for ln in lines]
+
+
+def log_why(s):
+    for name in s['failed'][:5]:
+        log(f'    {name}:\n' + '\n'.join(f'      {ln}' for ln in s['why'].get(name, [])))
 
 
 def counts(s):
@@ -208,6 +232,7 @@ def record_default(rc, seconds):
     status = 'ok' if not problems else 'FAILED'
     write_result('default', status, seconds, s, '; '.join(problems + s['failed'][:20]))
     log(line('default', status, seconds, s, problems))
+    log_why(s)
     return status == 'ok'
 
 
@@ -360,6 +385,7 @@ class Run:
         write_result(self.lane.id, status, seconds, s, detail)
         log(line(self.lane.id, status, seconds, s, problems + [f'log: {os.path.relpath(self.log, ROOT)}'])
             + (f'\n    ran on {jvm}' if jvm else ''))
+        log_why(s)
         return status == 'ok'
 
 

@@ -184,8 +184,9 @@ public final class NodeCommand implements java.util.concurrent.Callable<Integer>
     @Option(
             names = "--suspend-file",
             hidden = true,
-            description = "Fault injection: a file announcing a simulated system suspend as '<start epoch ms> "
-                    + "<duration ms>'; the monotonic clock stops during it while the wall clock moves on")
+            description = "Fault injection: a file announcing a simulated system suspend as '<start, System.nanoTime() "
+                    + "of any JVM on this machine> <duration ms>'; the monotonic clock stops during it while the wall "
+                    + "clock moves on")
     java.nio.file.Path suspendFile;
 
     private final CountDownLatch stopped = new CountDownLatch(1);

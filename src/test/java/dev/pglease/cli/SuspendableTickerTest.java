@@ -82,8 +82,7 @@ class SuspendableTickerTest {
 
     /** What the kit writes into a node's suspend file ({@code FaultCluster.suspend}). */
     private static void announce(Path file, long startNanos, long holdMs) throws IOException {
-        long startEpochMs = System.currentTimeMillis() + (startNanos - System.nanoTime()) / 1_000_000;
-        Files.writeString(file, startEpochMs + " " + holdMs + "\n");
+        Files.writeString(file, startNanos + " " + holdMs + "\n");
     }
 
     /** Child: runs a suspendable ticker until the given monotonic time; prints real and ticker time, in ms. */

@@ -1138,18 +1138,19 @@ public final class FaultCluster implements AutoCloseable {
      * again its monotonic clock has not moved while the wall clock and the database's have.
      */
     public FaultRecord suspend(NodeProcess n, long holdMs) {
-        long start = System.currentTimeMillis() + 300;
+        // on the monotonic clock every process shares: a node restarted with a skewed wall clock reads it right
+        long start = System.nanoTime() + 300_000_000L;
         try {
             Files.writeString(suspendFile(nodes.indexOf(n)), start + " " + holdMs);
         } catch (java.io.IOException e) {
             throw new IllegalStateException(e);
         }
-        PgServer.sleep(Math.max(0, start - System.currentTimeMillis()));
+        PgServer.sleep(Math.max(0, (start - System.nanoTime()) / 1_000_000));
         boolean isLeader = hits(n);
         FaultRecord f = begin(FaultKind.SUSPEND_LEADER, n.name(), isLeader && holdMs > o.leaseMs, isLeader ? n : null);
         n.pause();
         LeaseRowHold hold = holdLeaseRowIfAsked();
-        PgServer.sleep(Math.max(0, start + holdMs - System.currentTimeMillis()));
+        PgServer.sleep(Math.max(0, (start - System.nanoTime()) / 1_000_000 + holdMs));
         resume(n, hold);
         return end(f);
     }
