@@ -166,18 +166,19 @@ def summarize(report_dirs):
 
 
 def why_failed(element, report):
-    """What a failed test said: its message and first stack lines, then the warnings and errors its class logged
-    last (the test's output file), so a lane that fails in CI says why without its tree."""
-    lines = [f"{element.get('type', '')}: {element.get('message') or ''}".strip()]
-    lines += [ln for ln in (element.text or '').splitlines()[1:] if ln.strip()][:6]
+    """What a failed test said: its message and first stack lines, then the warnings, errors and step-downs its
+    class logged last (the test's output file), so a lane that fails in CI says why without its tree."""
+    message = element.get('message') or ''
+    lines = f"{element.get('type', '')}: {message}".strip().splitlines()
+    lines += [ln for ln in (element.text or '').splitlines()[1:] if ln.strip() and ln.strip() not in message][:6]
     output = report[:-len('.xml')].replace('TEST-', '', 1) + '-output.txt'
     try:
         with open(output, errors='replace') as f:
-            logged = [ln.rstrip() for ln in f if re.search(r'\b(WARN|ERROR)\b', ln)]
+            logged = [ln.rstrip() for ln in f if re.search(r'\b(WARN|ERROR)\b|stepped down', ln)]
     except OSError:
         logged = []
     if logged:
-        lines.append(f'last warnings and errors the class logged ({len(logged)} in all):')
+        lines.append(f'last warnings, errors and step-downs the class logged ({len(logged)} in all):')
         lines += logged[-15:]
     return [ln[:300] for ln in lines]
 
