@@ -142,12 +142,14 @@ public final class NodeProcess implements AutoCloseable {
             throw new IllegalStateException(e);
         }
         Process p = process;
-        Thread reader = new Thread(() -> readLoop(p), "node-" + name + "-stdout");
+        // the offset of this process's clock: lines read after a restart with another skew are still its own
+        long offset = spec.clockOffsetMs();
+        Thread reader = new Thread(() -> readLoop(p, offset), "node-" + name + "-stdout");
         reader.setDaemon(true);
         reader.start();
     }
 
-    private void readLoop(Process p) {
+    private void readLoop(Process p, long offset) {
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = r.readLine()) != null) {
@@ -160,7 +162,7 @@ public final class NodeProcess implements AutoCloseable {
                 }
                 if (line.startsWith("{")) {
                     try {
-                        record(JSON.readTree(line));
+                        record(JSON.readTree(line), offset);
                     } catch (IOException | RuntimeException e) {
                         // not a history line
                     }
@@ -171,9 +173,9 @@ public final class NodeProcess implements AutoCloseable {
         }
     }
 
-    private long t(JsonNode n, String field, long fallback) {
+    private static long t(JsonNode n, String field, long fallback, long offset) {
         JsonNode v = n.get(field);
-        return v == null || v.isNull() ? fallback : v.asLong() - spec.clockOffsetMs();
+        return v == null || v.isNull() ? fallback : v.asLong() - offset;
     }
 
     private static Long optLong(JsonNode n, String field) {
@@ -185,14 +187,14 @@ public final class NodeProcess implements AutoCloseable {
         return name == null ? null : names.computeIfAbsent(name, k -> k);
     }
 
-    private void record(JsonNode n) {
+    private void record(JsonNode n, long offset) {
         String event = n.path("event").asText("");
         long now = System.currentTimeMillis();
         String h = shared(n.hasNonNull("holder") ? n.get("holder").asText() : holder);
         String lease = shared(n.hasNonNull("lease") ? n.get("lease").asText() : null);
-        long t = t(n, "t", now);
+        long t = t(n, "t", now, offset);
         Long token = optLong(n, "token");
-        Long deadline = n.hasNonNull("deadline") ? t(n, "deadline", 0) : null;
+        Long deadline = n.hasNonNull("deadline") ? t(n, "deadline", 0, offset) : null;
         String result = n.path("result").asText("");
         switch (event) {
             case "started" -> {
@@ -252,7 +254,7 @@ public final class NodeProcess implements AutoCloseable {
                         o,
                         h,
                         token,
-                        t(n, "sent", t),
+                        t(n, "sent", t, offset),
                         t,
                         deadline,
                         null,
@@ -270,7 +272,7 @@ public final class NodeProcess implements AutoCloseable {
                         o,
                         h,
                         token,
-                        t(n, "start", t),
+                        t(n, "start", t, offset),
                         t,
                         deadline,
                         optLong(n, "value"),
