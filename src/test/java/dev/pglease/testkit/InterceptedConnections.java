@@ -4,12 +4,14 @@ import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.function.UnaryOperator;
 import javax.sql.DataSource;
 import org.springframework.jdbc.datasource.DelegatingDataSource;
 
 /**
  * A data source whose connections run a step of the test's before each call of theirs (by method name): to hold a
- * commit back, delay an abort, and so on, on real connections.
+ * commit back, delay an abort, and so on, on real connections; and may rewrite the SQL they prepare (to make one
+ * statement slow on the server).
  */
 public final class InterceptedConnections extends DelegatingDataSource {
 
@@ -20,10 +22,17 @@ public final class InterceptedConnections extends DelegatingDataSource {
     }
 
     private final BeforeCall beforeCall;
+    private final UnaryOperator<String> sql;
 
     public InterceptedConnections(DataSource target, BeforeCall beforeCall) {
+        this(target, beforeCall, UnaryOperator.identity());
+    }
+
+    /** As {@link #InterceptedConnections(DataSource, BeforeCall)}, and {@code prepareStatement} prepares {@code sql(s)}. */
+    public InterceptedConnections(DataSource target, BeforeCall beforeCall, UnaryOperator<String> sql) {
         super(target);
         this.beforeCall = beforeCall;
+        this.sql = sql;
     }
 
     @Override
@@ -32,6 +41,9 @@ public final class InterceptedConnections extends DelegatingDataSource {
         return (Connection) Proxy.newProxyInstance(
                 Connection.class.getClassLoader(), new Class<?>[] {Connection.class}, (proxy, method, args) -> {
                     beforeCall.before(method.getName());
+                    if (method.getName().equals("prepareStatement") && args[0] instanceof String text) {
+                        args[0] = sql.apply(text);
+                    }
                     try {
                         return method.invoke(real, args);
                     } catch (InvocationTargetException e) {

@@ -159,6 +159,48 @@ class WatchesCancelTest {
     }
 
     /**
+     * A wait cancelled the moment its lock was granted gives the lock back before its connection is aborted, even when
+     * a cancel request may reach the session while it does (here the unlock takes 300 ms on the server: a request sent
+     * as the wait is cancelled lands in it, unless none is sent once the wait's statement has ended).
+     */
+    @Test
+    void aCancelRequestThatLandsOnTheUnlockOfACancelledWaitStillLeavesNoLockAtTheAbort() throws Exception {
+        DataSource base = TestDatabase.dataSource();
+        int key = 77_000 + (int) (ProcessHandle.current().pid() % 10_000);
+        AtomicInteger heldAtAbort = new AtomicInteger(-1);
+        DataSource watched = new InterceptedConnections(
+                base,
+                method -> {
+                    if (method.equals("abort") && heldAtAbort.get() < 0) {
+                        try (Connection look = base.getConnection()) {
+                            heldAtAbort.set(granted(look, key, 10));
+                        }
+                    }
+                },
+                sql -> sql.equals("SELECT pg_advisory_unlock_all()")
+                        ? "SELECT pg_advisory_unlock_all() FROM pg_sleep(0.3)"
+                        : sql);
+        Watches watches = new Watches(watched);
+        watches.start(
+                "w",
+                "pglease-cancel-unlock",
+                c -> {
+                    try (Statement st = c.createStatement()) {
+                        st.execute("SELECT pg_advisory_lock_shared(" + key + ", 10)"); // granted at once
+                    }
+                    watches.cancel("w"); // cancelled the moment the wait is over
+                },
+                () -> {},
+                () -> {});
+        Awaitility.await("the wait's thread ends")
+                .atMost(Duration.ofSeconds(10))
+                .until(() -> threads("pglease-cancel-unlock") == 0);
+        assertThat(heldAtAbort.get())
+                .as("sessions holding the wait's lock when its connection was aborted")
+                .isZero();
+    }
+
+    /**
      * The same when the cancel request reaches the server just as the lock is granted: the statement fails
      * ("canceling statement due to user request") but the session-level lock stays granted, and it is given back
      * before the connection is aborted.
