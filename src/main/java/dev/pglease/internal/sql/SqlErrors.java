@@ -76,6 +76,11 @@ public final class SqlErrors {
         return KIND_MISMATCH.equals(e.getSQLState());
     }
 
+    /** query_canceled (57014): a statement timeout, or a cancel request that reached the statement. */
+    public static boolean queryCanceled(SQLException e) {
+        return "57014".equals(e.getSQLState());
+    }
+
     /** lock_not_available (55P03) or query_canceled (57014): the server gave up on the statement. */
     public static boolean serverTimeout(SQLException e) {
         return "55P03".equals(e.getSQLState()) || "57014".equals(e.getSQLState());

@@ -42,6 +42,9 @@ final class Watches {
         final Runnable onDone;
         final Runnable onFailure;
         volatile boolean cancelled;
+        /** The blocking statement of the current attempt has ended: a cancel request would only hit what follows. */
+        volatile boolean statementEnded;
+
         Connection connection;
         /** Counted down when the wait's thread is done with its connection (it ends). */
         final CountDownLatch ended = new CountDownLatch(1);
@@ -86,6 +89,7 @@ final class Watches {
                         return;
                     }
                     wait.await(c);
+                    statementEnded = true;
                     if (!cancelled) {
                         onDone.run();
                     }
@@ -100,6 +104,7 @@ final class Watches {
                     }
                     return;
                 } catch (SQLException | RuntimeException e) {
+                    statementEnded = true;
                     detach(this);
                     if (c != null) {
                         if (cancelled && e instanceof SQLException sql && !SqlErrors.sessionGone(sql)) {
@@ -205,14 +210,18 @@ final class Watches {
      * Cancels the statement of a cancelled wait on the server until its thread is done with the connection, then
      * aborts the connection if the thread is not. The server ignores a cancel request that reaches the session between
      * two statements, so it is sent again, {@value #CANCEL_REQUESTS} times over about 1.5 s, until the statement that
-     * blocks has ended. Each request runs on a thread of its own: a server out of reach holds one up to the driver's
-     * cancel timeout, and the connection is aborted after those 1.5 s all the same.
+     * blocks has ended (none is started after the wait's thread saw it end; one started just before may still land on
+     * the statement that gives the wait's locks back, which is then tried again). Each
+     * request runs on a thread of its own: a server out of reach holds one up to the driver's cancel timeout, and the
+     * connection is aborted after those 1.5 s all the same.
      */
     private static void endOnServer(Watch w, Connection c) {
         for (int i = 0; i < CANCEL_REQUESTS; i++) {
-            Thread request = new Thread(() -> cancelStatement(c), "pglease-watch-cancel-request");
-            request.setDaemon(true);
-            request.start();
+            if (!w.statementEnded) {
+                Thread request = new Thread(() -> cancelStatement(c), "pglease-watch-cancel-request");
+                request.setDaemon(true);
+                request.start();
+            }
             try {
                 if (w.ended.await(FIRST_CANCEL_WAIT_MILLIS << i, TimeUnit.MILLISECONDS)) {
                     return; // the wait's thread aborted its connection itself
@@ -243,6 +252,7 @@ final class Watches {
             return false;
         }
         w.connection = c;
+        w.statementEnded = false;
         return true;
     }
 
@@ -288,13 +298,30 @@ final class Watches {
         }
     }
 
+    /**
+     * Gives back the locks of a cancelled wait's connection, which is aborted next. A cancel request sent before the
+     * wait's statement ended may still land on this statement: it is tried again then.
+     */
     private static void unlockQuietly(Connection c) {
-        try {
-            SessionStatements.unlockAllAdvisoryLocks(c);
-        } catch (SQLException | RuntimeException e) {
-            log.debug("pglease: giving back the locks of a cancelled fast-failover wait failed; aborting it", e);
+        for (int attempt = 1; ; attempt++) {
+            try {
+                SessionStatements.unlockAllAdvisoryLocks(c);
+                return;
+            } catch (SQLException e) {
+                if (attempt < UNLOCK_ATTEMPTS && SqlErrors.queryCanceled(e)) {
+                    continue;
+                }
+                log.debug("pglease: giving back the locks of a cancelled fast-failover wait failed; aborting it", e);
+                return;
+            } catch (RuntimeException e) {
+                log.debug("pglease: giving back the locks of a cancelled fast-failover wait failed; aborting it", e);
+                return;
+            }
         }
     }
+
+    /** Each cancel request lands on one statement at most: one attempt more than there are requests. */
+    private static final int UNLOCK_ATTEMPTS = CANCEL_REQUESTS + 1;
 
     private static void abort(Connection c) {
         try {
