@@ -10,8 +10,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -58,18 +56,9 @@ class SuspendableTickerTest {
         long holdMs = 600;
         long start = System.nanoTime() + 2_500_000_000L; // after the child JVM started
         announce(file, start, holdMs);
-        List<String> cmd = new ArrayList<>(List.of("env"));
-        FakeTime.env(SKEW_MS).forEach((k, v) -> cmd.add(k + "=" + v));
-        cmd.addAll(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp",
-                System.getProperty("java.class.path"),
-                Child.class.getName(),
-                file.toString(),
-                Long.toString(start + (holdMs + 1_000) * 1_000_000L)));
-        String[] out = Procs.run(Duration.ofSeconds(60), cmd.toArray(String[]::new))
-                .trim()
-                .split("\\s+");
+        String[] cmd = FakeTime.javaCommand(
+                SKEW_MS, Child.class, file.toString(), Long.toString(start + (holdMs + 1_000) * 1_000_000L));
+        String[] out = Procs.run(Duration.ofSeconds(60), cmd).trim().split("\\s+");
         long realMs = Long.parseLong(out[0]);
         long tickerMs = Long.parseLong(out[1]);
         assertThat(realMs).as("the child ran across the suspend").isGreaterThan(holdMs + 1_000);

@@ -6,10 +6,7 @@ import dev.pglease.Required;
 import dev.pglease.fault.kit.FakeTime;
 import dev.pglease.fault.kit.Procs;
 import java.lang.management.ManagementFactory;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,18 +22,9 @@ class FakeTimeTest {
     @Test
     void aSkewedJvmSeesTheSkewKeepsARealMonotonicClockAndIdlesWithoutSpinning() {
         Required.assume(FakeTime.available(), "libfaketime (apt-get install faketime)");
-        List<String> cmd = new ArrayList<>(List.of("env"));
-        FakeTime.env(SKEW_MS).forEach((k, v) -> cmd.add(k + "=" + v));
-        cmd.addAll(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp",
-                System.getProperty("java.class.path"),
-                Idle.class.getName(),
-                Long.toString(IDLE_MS)));
+        String[] cmd = FakeTime.javaCommand(SKEW_MS, Idle.class, Long.toString(IDLE_MS));
         long before = System.currentTimeMillis();
-        String[] out = Procs.run(Duration.ofSeconds(60), cmd.toArray(String[]::new))
-                .trim()
-                .split("\\s+");
+        String[] out = Procs.run(Duration.ofSeconds(60), cmd).trim().split("\\s+");
         long after = System.currentTimeMillis();
         long childWall = Long.parseLong(out[0]);
         long childMonotonicMs = Long.parseLong(out[1]);

@@ -72,6 +72,22 @@ public final class FakeTime {
         }
     }
 
+    /**
+     * A command that runs {@code main} of this test class path in a JVM whose wall clock is {@code skewMs} ahead
+     * (negative: behind), with {@code args}.
+     */
+    public static String[] javaCommand(long skewMs, Class<?> main, String... args) {
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("env"));
+        env(skewMs).forEach((k, v) -> cmd.add(k + "=" + v));
+        cmd.addAll(java.util.List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                main.getName()));
+        cmd.addAll(java.util.List.of(args));
+        return cmd.toArray(String[]::new);
+    }
+
     /** Environment that runs a process with its wall clock {@code skewMs} ahead (negative: behind). */
     public static Map<String, String> env(long skewMs) {
         Path lib = library();
