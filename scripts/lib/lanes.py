@@ -170,6 +170,8 @@ def why_failed(element, report):
     class logged last (the test's output file), so a lane that fails in CI says why without its tree."""
     message = element.get('message') or ''
     lines = f"{element.get('type', '')}: {message}".strip().splitlines()
+    if len(lines) > 12:
+        lines = lines[:12] + [f'... ({len(lines) - 12} more lines of the message)']
     lines += [ln for ln in (element.text or '').splitlines()[1:] if ln.strip() and ln.strip() not in message][:6]
     output = report[:-len('.xml')].replace('TEST-', '', 1) + '-output.txt'
     try:

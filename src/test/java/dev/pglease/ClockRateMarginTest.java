@@ -74,7 +74,11 @@ class ClockRateMarginTest {
 
     @Test
     void aClockRunningSlowByMoreThanTheMarginLetsTheBeliefOutlastTheGrant() throws Exception {
-        assertThat(beliefEndMinusDatabaseExpiry(0.5)).isPositive();
+        // 70 % slow: the belief ends 4 s after the renewal was sent, 2 s after the expiry that renewal got if it
+        // reached
+        // the server at once; a renewal that a loaded machine or pooler kept 600 ms on its way (seen at 50 % slow,
+        // where the belief outlasts the grant by 400 ms only) still shows it
+        assertThat(beliefEndMinusDatabaseExpiry(0.3)).isPositive();
     }
 
     /**
