@@ -79,12 +79,8 @@ public final class FakeTime {
     public static String[] javaCommand(long skewMs, Class<?> main, String... args) {
         java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("env"));
         env(skewMs).forEach((k, v) -> cmd.add(k + "=" + v));
-        cmd.addAll(java.util.List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp",
-                System.getProperty("java.class.path"),
-                main.getName()));
-        cmd.addAll(java.util.List.of(args));
+        cmd.addAll(
+                dev.pglease.testkit.JavaProcess.command(java.util.List.of(), main.getName(), java.util.List.of(args)));
         return cmd.toArray(String[]::new);
     }
 
