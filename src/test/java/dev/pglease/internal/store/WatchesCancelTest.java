@@ -19,6 +19,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.UnaryOperator;
 import javax.sql.DataSource;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Tag;
@@ -123,13 +124,7 @@ class WatchesCancelTest {
         DataSource base = TestDatabase.dataSource();
         int key = 75_000 + (int) (ProcessHandle.current().pid() % 10_000);
         AtomicInteger heldAtAbort = new AtomicInteger(-1);
-        DataSource watched = new InterceptedConnections(base, method -> {
-            if (method.equals("abort") && heldAtAbort.get() < 0) {
-                try (Connection look = base.getConnection()) {
-                    heldAtAbort.set(granted(look, key, 8));
-                }
-            }
-        });
+        DataSource watched = countingLocksAtAbort(base, key, 8, heldAtAbort, UnaryOperator.identity());
         try (Connection holder = base.getConnection();
                 Statement s = holder.createStatement()) {
             s.execute("SELECT pg_advisory_lock(" + key + ", 8)");
@@ -168,15 +163,11 @@ class WatchesCancelTest {
         DataSource base = TestDatabase.dataSource();
         int key = 77_000 + (int) (ProcessHandle.current().pid() % 10_000);
         AtomicInteger heldAtAbort = new AtomicInteger(-1);
-        DataSource watched = new InterceptedConnections(
+        DataSource watched = countingLocksAtAbort(
                 base,
-                method -> {
-                    if (method.equals("abort") && heldAtAbort.get() < 0) {
-                        try (Connection look = base.getConnection()) {
-                            heldAtAbort.set(granted(look, key, 10));
-                        }
-                    }
-                },
+                key,
+                10,
+                heldAtAbort,
                 sql -> sql.equals("SELECT pg_advisory_unlock_all()")
                         ? "SELECT pg_advisory_unlock_all() FROM pg_sleep(0.3)"
                         : sql);
@@ -211,13 +202,7 @@ class WatchesCancelTest {
         DataSource base = TestDatabase.dataSource();
         int key = 76_000 + (int) (ProcessHandle.current().pid() % 10_000);
         AtomicInteger heldAtAbort = new AtomicInteger(-1);
-        DataSource watched = new InterceptedConnections(base, method -> {
-            if (method.equals("abort") && heldAtAbort.get() < 0) {
-                try (Connection look = base.getConnection()) {
-                    heldAtAbort.set(granted(look, key, 9));
-                }
-            }
-        });
+        DataSource watched = countingLocksAtAbort(base, key, 9, heldAtAbort, UnaryOperator.identity());
         Watches watches = new Watches(watched);
         watches.start(
                 "w",
@@ -346,6 +331,24 @@ class WatchesCancelTest {
                 s.close();
             }
         }
+    }
+
+    /**
+     * Connections that, at their first abort, count into {@code heldAtAbort} the sessions holding lock ({@code key},
+     * {@code key2}), and prepare {@code sql(s)}.
+     */
+    private static DataSource countingLocksAtAbort(
+            DataSource base, int key, int key2, AtomicInteger heldAtAbort, UnaryOperator<String> sql) {
+        return new InterceptedConnections(
+                base,
+                method -> {
+                    if (method.equals("abort") && heldAtAbort.get() < 0) {
+                        try (Connection look = base.getConnection()) {
+                            heldAtAbort.set(granted(look, key, key2));
+                        }
+                    }
+                },
+                sql);
     }
 
     /** Connections whose abort runs {@code delayMillis} late (the cancel thread descheduled before it aborts). */
