@@ -1,0 +1,41 @@
+package dev.pglease.internal.tool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.pglease.TestDatabase;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import javax.sql.DataSource;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/** Where the embedded servers of the tests keep their files, and that they take them away again. */
+class EmbeddedPostgresServerTest {
+
+    private static final Path MEMORY = Path.of("/dev/shm");
+
+    @Test
+    void theTestServerKeepsItsFilesOnTheMemoryFileSystemWhereThereIsOneWithRoom() throws Exception {
+        Assumptions.assumeTrue(TestDatabase.isEmbedded(), "the tests use the server at " + TestDatabase.URL_VARIABLE);
+        Assumptions.assumeTrue(
+                Files.isDirectory(MEMORY)
+                        && Files.getFileStore(MEMORY).getUsableSpace() >= (2L << 30),
+                "this machine has no /dev/shm with 2 GiB free");
+        assertThat(dataDirectory(TestDatabase.dataSource())).startsWith(MEMORY + "/pglease-pg-");
+    }
+
+    private static String dataDirectory(DataSource dataSource) throws SQLException {
+        try (Connection c = dataSource.getConnection();
+                Statement s = c.createStatement();
+                ResultSet rs = s.executeQuery("SHOW data_directory")) {
+            rs.next();
+            return rs.getString(1);
+        }
+    }
+}
