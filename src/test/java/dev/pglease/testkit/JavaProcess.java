@@ -26,10 +26,17 @@ public final class JavaProcess {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }
 
-    /** {@code java <jvmOptions> -cp <test classpath> <mainClass> <args>}. */
+    /**
+     * The option every JVM the tests start gets, as the test JVM does: performance counters in memory, not in a file
+     * the JVM writes at each safepoint (on a busy disk one such write can stall the whole JVM for a second).
+     */
+    public static final String NO_PERF_FILE = "-XX:+PerfDisableSharedMem";
+
+    /** {@code java <NO_PERF_FILE> <jvmOptions> -cp <test classpath> <mainClass> <args>}. */
     public static List<String> command(List<String> jvmOptions, String mainClass, List<String> args) {
         List<String> cmd = new ArrayList<>();
         cmd.add(javaBinary());
+        cmd.add(NO_PERF_FILE);
         cmd.addAll(jvmOptions);
         cmd.addAll(List.of("-cp", classpath(), mainClass));
         cmd.addAll(args);
