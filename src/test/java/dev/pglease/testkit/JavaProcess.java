@@ -28,7 +28,7 @@ public final class JavaProcess {
 
     /**
      * The option every JVM the tests start gets, as the test JVM does: performance counters in memory, not in a file
-     * the JVM writes at each safepoint (on a busy disk one such write can stall the whole JVM for a second).
+     * the JVM writes while its threads wait at a safepoint (a write that waits for a busy disk pauses the whole JVM).
      */
     public static final String NO_PERF_FILE = "-XX:+PerfDisableSharedMem";
 

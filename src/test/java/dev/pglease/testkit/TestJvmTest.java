@@ -7,9 +7,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * The JVMs of the tests keep their performance counters in memory, not in a file under /tmp: the JVM writes that file
- * at each safepoint, and on a busy disk one write can stall every thread of the JVM for a second (a group of 1 s
- * leases then loses every shard at once).
+ * The JVMs of the tests keep their performance counters in memory, not in a file under /tmp that the JVM writes while
+ * its threads wait at a safepoint: a write that waits for a busy disk pauses the whole JVM (a known cause of pauses
+ * under heavy write-back), and a group of 1 s leases loses every shard in such a pause.
  */
 class TestJvmTest {
 
